@@ -1,0 +1,45 @@
+# bma-genetics: two commands on a fresh machine.
+#   make demo   set up, simulate the demo cohort, run the whole study
+#   make test   set up, run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.setup-stamp
+SEED   ?= 1
+COHORT ?= demo_cohort
+TORCH_VERSION := 2.13.0
+
+.PHONY: setup java reference demo test bench lint clean
+
+setup: $(STAMP) java reference
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version.split()[0]' || exit 1
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, pinned: a bare torch requirement would pull a multi-GB CUDA build
+	$(BIN)/python -m pip install -q torch==$(TORCH_VERSION)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+java:
+	@bash scripts/ensure_java.sh
+
+reference: $(STAMP)
+	$(BIN)/bma-genetics reference fetch
+
+demo: setup
+	$(BIN)/bma-genetics simulate --preset demo --seed $(SEED) --out $(COHORT) --resume
+	$(BIN)/bma-genetics run analyses/demo.yaml --cohort $(COHORT)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check bma_genetics tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs $(COHORT) .pytest_cache

@@ -1,0 +1,61 @@
+"""Atomic outputs: write to a temporary sibling, then rename, so a crash never leaves half a file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``.
+
+    The temporary name keeps the final suffix (``.tsv.gz``) so writers that infer the format
+    from the name still work. On error the temporary file or folder is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(path.suffixes)
+    if directory:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    else:
+        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{suffix}", dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
+    try:
+        yield tmp
+        if directory and path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def write_table(frame, path: str | os.PathLike, **kwargs) -> Path:
+    """Write a DataFrame atomically; format from the suffix (.parquet, .tsv, .tsv.gz, .csv)."""
+    path = Path(path)
+    name = path.name
+    with atomic_path(path) as tmp:
+        if name.endswith(".parquet"):
+            frame.to_parquet(tmp, index=False, **kwargs)
+        elif name.endswith((".tsv", ".tsv.gz", ".txt", ".txt.gz")):
+            frame.to_csv(tmp, sep="\t", index=False, **kwargs)
+        elif name.endswith((".csv", ".csv.gz")):
+            frame.to_csv(tmp, index=False, **kwargs)
+        else:
+            raise ValueError(f"write_table: cannot infer the format of {path}")
+    return path

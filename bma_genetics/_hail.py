@@ -1,0 +1,81 @@
+"""One place to start Hail, so that local mode and clusters are configured the same way.
+
+Nothing here assumes local mode: with ``master=None`` on a cluster (spark-submit, Dataproc, a
+research platform) Hail attaches to the running Spark context.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def _default_driver_memory() -> str:
+    # Local mode's 1 GB default runs out on BlockMatrix work; take a share of RAM, capped.
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        gib = max(1, min(8, int(total / 2**30 / 4)))
+    except (ValueError, OSError):
+        gib = 2
+    return f"{gib}g"
+
+
+def init_hail(
+    *,
+    master: str | None = "local[*]",
+    tmp_dir: str | os.PathLike | None = None,
+    log_dir: str | os.PathLike | None = None,
+    driver_memory: str | None = None,
+    quiet: bool = True,
+    spark_conf: dict[str, str] | None = None,
+):
+    """Start Hail once per process (idempotent) and return the ``hail`` module.
+
+    Parameters
+    ----------
+    master : str or None, default="local[*]"
+        Spark master. ``None`` uses the cluster's own (spark-submit / Dataproc).
+    tmp_dir : path, optional
+        Hail's temporary directory (local or ``gs://``/``hdfs://`` on a cluster).
+    log_dir : path, optional
+        Where ``hail.log`` goes; default a temporary directory, never the working directory.
+    driver_memory : str, optional
+        ``spark.driver.memory`` in local mode (default: a quarter of RAM, 1-8 GiB).
+        Also read from ``$BMA_GENETICS_DRIVER_MEMORY``.
+    """
+    import hail as hl
+
+    try:
+        hl.current_backend()
+        return hl
+    except Exception:  # noqa: BLE001 - Hail raises different types across versions when unset
+        pass
+    conf = dict(spark_conf or {})
+    local = master is None or str(master).startswith("local")
+    if local and master is not None:
+        memory = driver_memory or os.environ.get("BMA_GENETICS_DRIVER_MEMORY") or _default_driver_memory()
+        conf.setdefault("spark.driver.memory", memory)
+        conf.setdefault("spark.ui.enabled", "false")
+    log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="bma-hail-log-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    tmp = str(tmp_dir) if tmp_dir else tempfile.mkdtemp(prefix="bma-hail-tmp-")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hail was built and tested with Java 11")
+        hl.init(
+            master=master,
+            tmp_dir=tmp,
+            local_tmpdir=tmp if local else None,
+            log=str(log_dir / "hail.log"),
+            quiet=quiet,
+            spark_conf=conf or None,
+            default_reference="GRCh37",
+            idempotent=True,
+        )
+    log.info("Hail started (master=%s, log=%s)", master, log_dir / "hail.log")
+    return hl

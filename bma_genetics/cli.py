@@ -1,0 +1,99 @@
+"""``bma-genetics``: a thin command line over the package API.
+
+Each stage owns its commands in ``bma_genetics/<stage>/cli.py``, which defines
+``register(app: typer.Typer) -> None``; this module only assembles them and turns
+user-fixable errors into one-line messages (no traceback).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import typer
+
+from bma_genetics import __version__
+from bma_genetics._logging import configure
+from bma_genetics.errors import BmaGeneticsError
+
+#: Stage command modules, in the order ``--help`` lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    "bma_genetics.resources.cli",  # reference fetch|list|path
+    "bma_genetics.simulate.cli",  # simulate
+    "bma_genetics.io.cli",  # ukb participants|diagnoses
+    "bma_genetics.phenotypes.cli",  # phenotypes train|bmff|simulate-images
+    "bma_genetics.gwas.cli",  # gwas
+    "bma_genetics.heritability.cli",  # ldsc
+    "bma_genetics.enrichment.cli",  # enrich
+    "bma_genetics.phewas.cli",  # phewas
+    "bma_genetics.mr.cli",  # mr
+    "bma_genetics.pipeline.cli",  # run
+)
+
+app = typer.Typer(
+    name="bma-genetics",
+    help="Genetics of bone marrow adiposity: Dixon MRI -> BMFF -> GWAS, enrichment, PheWAS, MR.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"bma-genetics {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    configure(logging.DEBUG if verbose else logging.INFO)
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # the stage has no commands yet
+                continue
+            raise
+        module.register(app)
+
+
+_register_all()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, printing user errors as ``error: ...`` on one line."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        return 130
+    except BmaGeneticsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except OSError as exc:  # unwritable output, missing file: the message names the path
+        typer.echo(f"error: {exc.strerror or exc} ({exc.filename})" if exc.filename else f"error: {exc}", err=True)
+        return 2
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""``bma-genetics run``: run a study configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run(
+        config: Path = typer.Argument(..., help="Study YAML, e.g. analyses/demo.yaml."),
+        cohort: Path = typer.Option(None, help="Cohort directory (overrides the config's 'cohort')."),
+        out: Path = typer.Option(None, help="Run directory (overrides the config's 'out')."),
+        no_resume: bool = typer.Option(False, "--no-resume", help="Redo stages already done."),
+        only: str = typer.Option(None, help="Comma-separated stages to run."),
+    ) -> None:
+        """Run the study's stages into a run directory with tables, figures and report.html."""
+        from bma_genetics.pipeline.runner import run_study
+
+        run_dir = run_study(
+            config,
+            cohort=cohort,
+            out=out,
+            resume=not no_resume,
+            only=[s.strip() for s in only.split(",")] if only else None,
+        )
+        typer.echo(f"Run complete: {run_dir.resolve()}  (open {run_dir.resolve() / 'report.html'})")

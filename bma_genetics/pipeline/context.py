@@ -1,0 +1,72 @@
+"""What a stage gets from the runner: where to write, the cohort, the config, shared engines."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunContext:
+    """State shared by the stages of one run.
+
+    Stages communicate only through files: each stage writes under ``stage_dir(name)`` and
+    records its products in ``summary.json`` there; later stages read them with
+    :meth:`summary`. Figures go to ``stage_dir(name) / "figures"``.
+
+    Attributes
+    ----------
+    run_dir : Path
+        The run directory (``config.yaml``, ``run.log``, one folder per stage, ``report.html``).
+    cohort : Path or None
+        The cohort directory (the synthetic mini UK Biobank layout, ``docs/cohort_layout.md``).
+    config : dict
+        The whole study configuration as loaded.
+    seed : int
+        Seed for every random step of the run.
+    """
+
+    run_dir: Path
+    cohort: Path | None
+    config: dict[str, Any]
+    seed: int = 1
+    _hail_started: bool = field(default=False, repr=False)
+
+    def stage_dir(self, name: str) -> Path:
+        d = self.run_dir / name
+        (d / "figures").mkdir(parents=True, exist_ok=True)
+        return d
+
+    def summary(self, stage: str) -> dict[str, Any]:
+        """The ``summary.json`` a previous stage wrote; an error if that stage has not run."""
+        path = self.run_dir / stage / "summary.json"
+        if not path.exists():
+            from bma_genetics.errors import BmaGeneticsError
+
+            raise BmaGeneticsError(
+                f"pipeline: stage '{stage}' has no outputs in {self.run_dir}; "
+                f"add it to the config's stages before the stages that use it"
+            )
+        return json.loads(path.read_text())
+
+    def has_stage(self, stage: str) -> bool:
+        return (self.run_dir / stage / "summary.json").exists()
+
+    def hail(self):
+        """Start Hail with the run's settings (``hail:`` section) and return the module."""
+        from bma_genetics._hail import init_hail
+
+        opts = dict(self.config.get("hail") or {})
+        hl = init_hail(
+            master=opts.get("master", "local[*]"),
+            tmp_dir=opts.get("tmp_dir") or (self.run_dir / "tmp" / "hail"),
+            log_dir=self.run_dir / "logs",
+            driver_memory=opts.get("driver_memory"),
+        )
+        self._hail_started = True
+        return hl
