@@ -48,12 +48,10 @@ def init_hail(
         Also read from ``$BMA_GENETICS_DRIVER_MEMORY``.
     """
     import hail as hl
+    from hail.utils.java import Env
 
-    try:
-        hl.current_backend()
+    if Env.is_fully_initialized():  # hl.current_backend() would start a default context
         return hl
-    except Exception:  # noqa: BLE001 - Hail raises different types across versions when unset
-        pass
     conf = dict(spark_conf or {})
     local = master is None or str(master).startswith("local")
     if local and master is not None:

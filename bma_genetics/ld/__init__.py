@@ -1,0 +1,22 @@
+"""Linkage disequilibrium from genotypes: PLINK/BGEN readers, LD matrices, clumping.
+
+Shared by the GWAS (loci), MR (instruments, proxies) and enrichment (gene LD) stages. LD comes
+from a reference panel (the 1000 Genomes EUR panel in :mod:`bma_genetics.resources`, or the
+user's PLINK files) or from in-sample genotypes (the cohort's BGEN or array PLINK files); no web
+service is involved.
+"""
+
+from bma_genetics.ld.clump import clump, match_variants
+from bma_genetics.ld.matrix import ld_matrix, ld_with
+from bma_genetics.ld.readers import BgenReader, GenotypeReader, PlinkReader, open_genotypes
+
+__all__ = [
+    "BgenReader",
+    "GenotypeReader",
+    "PlinkReader",
+    "clump",
+    "ld_matrix",
+    "ld_with",
+    "match_variants",
+    "open_genotypes",
+]
