@@ -1,0 +1,69 @@
+"""Stage ``cohort``: describe the cohort the study runs on (sizes, BMFF by age and sex).
+
+Params: ``traits`` (default the four main BMFF sites). Writes ``cohort_summary.tsv`` (one row
+per trait: n, mean, sd, mean in women and men, correlation with age) and
+``figures/bmff_by_age_sex.{png,pdf}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bma_genetics._atomic import write_table
+from bma_genetics.errors import InputError
+from bma_genetics.pipeline.context import RunContext
+from bma_genetics.sites import MAIN_TRAITS
+
+
+def summarise_bmff(bmff: pd.DataFrame, covariates: pd.DataFrame, traits: list[str]) -> pd.DataFrame:
+    """One row per trait: ``trait, n, mean, sd, mean_female, mean_male, r_age``."""
+    data = bmff.merge(covariates, on="eid", how="inner")
+    rows = []
+    for t in traits:
+        d = data[[t, "age", "sex"]].dropna()
+        rows.append({
+            "trait": t, "n": len(d), "mean": d[t].mean(), "sd": d[t].std(),
+            "mean_female": d.loc[d.sex == 0, t].mean(), "mean_male": d.loc[d.sex == 1, t].mean(),
+            "r_age": np.corrcoef(d[t], d["age"])[0, 1] if len(d) > 2 else np.nan,
+        })
+    return pd.DataFrame(rows)
+
+
+def run(ctx: RunContext, params: dict[str, Any]) -> dict[str, Any]:
+    if ctx.cohort is None:
+        raise InputError("cohort stage: the config names no cohort directory (set 'cohort:' or pass --cohort)")
+    meta_path = ctx.cohort / "cohort.json"
+    if not meta_path.exists():
+        raise InputError(f"cohort stage: {meta_path} not found; is {ctx.cohort} a cohort made by `bma-genetics simulate`?")
+    meta = json.loads(meta_path.read_text())
+    traits = list(params.get("traits") or MAIN_TRAITS)
+    bmff = pd.read_parquet(ctx.cohort / "participants" / "bmff_idp.parquet")
+    bmff["eid"] = bmff["eid"].astype(str)
+    missing = [t for t in traits if t not in bmff.columns]
+    if missing:
+        raise InputError(f"cohort stage/traits: {missing} not in {ctx.cohort / 'participants' / 'bmff_idp.parquet'}")
+    export = pd.read_csv(ctx.cohort / "participants" / "ukb_showcase.csv", usecols=["eid", "31-0.0", "21003-2.0"],
+                         dtype={"eid": str})
+    cov = export.rename(columns={"31-0.0": "sex", "21003-2.0": "age"})
+    table = summarise_bmff(bmff, cov, traits)
+    out = ctx.stage_dir("cohort")
+    write_table(table, out / "cohort_summary.tsv")
+
+    from bma_genetics.plots.cohort import plot_bmff_by_age_sex
+
+    fig = plot_bmff_by_age_sex(bmff.merge(cov, on="eid"), traits)
+    for ext in ("png", "pdf"):
+        fig.savefig(out / "figures" / f"bmff_by_age_sex.{ext}", dpi=150, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return {
+        "preset": meta.get("preset"), "seed": meta.get("seed"),
+        "n_participants": meta.get("n_participants"), "n_variants": meta.get("n_variants"),
+        "n_with_bmff": int(bmff[traits].notna().any(axis=1).sum()),
+        "tables": ["cohort_summary.tsv"],
+    }
