@@ -1,0 +1,93 @@
+"""GWAS-SSF writer/reader: round trip, exact tiny P, deterministic gzip, metadata, errors."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from bma_genetics.errors import InputError
+from bma_genetics.gwas import metadata_path, read_gwas_ssf, read_gwas_ssf_metadata, write_gwas_ssf
+
+
+def _frame(n: int = 50, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    beta = rng.normal(0, 0.05, n)
+    se = rng.uniform(0.01, 0.03, n)
+    from scipy import stats
+
+    z = beta / se
+    return pd.DataFrame(
+        {
+            "rsid": [f"rs{i}" for i in range(n)],
+            "chromosome": ["1"] * (n // 2) + ["2"] * (n - n // 2),
+            "base_pair_location": np.r_[np.arange(n // 2), np.arange(n - n // 2)] * 1000 + 1,
+            "effect_allele": rng.choice(list("ACGT"), n),
+            "other_allele": ["N"] * n,
+            "beta": beta,
+            "standard_error": se,
+            "effect_allele_frequency": rng.uniform(0.05, 0.5, n),
+            "p_value": 2 * stats.norm.sf(np.abs(z)),
+            "neg_log_10_p_value": -(stats.norm.logsf(np.abs(z)) + np.log(2)) / np.log(10),
+            "n": 1000,
+        }
+    )
+
+
+def test_round_trip_order_and_metadata(tmp_path):
+    df = _frame()
+    df.loc[3, "effect_allele_frequency"] = np.nan
+    path = write_gwas_ssf(df, tmp_path / "bmff_spine.tsv.gz", {"trait_description": ["BMFF spine"],
+                                                              "samples": [{"sample_size": 1000}]})
+    back = read_gwas_ssf(path)
+    header = gzip.open(path, "rt").readline().rstrip("\n").split("\t")
+    assert header[:8] == ["chromosome", "base_pair_location", "effect_allele", "other_allele", "beta",
+                          "standard_error", "effect_allele_frequency", "p_value"]
+    assert "#NA" in gzip.open(path, "rt").read()
+    assert np.isnan(back.loc[3, "effect_allele_frequency"])
+    np.testing.assert_allclose(back["beta"], df["beta"], rtol=1e-9)
+    np.testing.assert_allclose(back["p_value"], df["p_value"], rtol=1e-5)
+    assert back["chromosome"].dtype == object and back["base_pair_location"].dtype == np.int64
+    meta = read_gwas_ssf_metadata(path)
+    assert meta["data_file_name"] == "bmff_spine.tsv.gz"
+    assert meta["data_file_md5sum"] == hashlib.md5(path.read_bytes()).hexdigest()
+    assert meta["file_type"].startswith("GWAS-SSF") and meta["genome_assembly"] == "GRCh37"
+    assert meta["is_sorted"] is True and meta["samples"][0]["sample_size"] == 1000
+    assert metadata_path(path).name == "bmff_spine.tsv.gz-meta.yaml"
+    yaml.safe_load(metadata_path(path).read_text())
+
+
+def test_tiny_p_exact_and_deterministic(tmp_path):
+    df = _frame(5)
+    df.loc[0, "p_value"] = 0.0  # underflowed in float64
+    df.loc[0, "neg_log_10_p_value"] = 412.5
+    a = write_gwas_ssf(df, tmp_path / "a.tsv.gz", {"date_metadata_last_modified": "2026-01-01"})
+    text = gzip.open(a, "rt").read().splitlines()[1].split("\t")
+    # 10^-412.5 = 3.1623e-413
+    assert text[7] == "3.1623e-413"
+    back = read_gwas_ssf(a)
+    assert back.loc[0, "neg_log_10_p_value"] == pytest.approx(412.5, rel=1e-9)
+    b = write_gwas_ssf(df, tmp_path / "b.tsv.gz")
+    assert a.read_bytes() == b.read_bytes()  # gzip mtime=0, no file name
+
+
+def test_errors(tmp_path):
+    df = _frame(5).drop(columns=["standard_error"])
+    with pytest.raises(InputError, match="write_gwas_ssf/frame.*standard_error"):
+        write_gwas_ssf(df, tmp_path / "x.tsv.gz")
+    with pytest.raises(InputError, match="read_gwas_ssf/path: no such file"):
+        read_gwas_ssf(tmp_path / "missing.tsv.gz")
+    (tmp_path / "bad.tsv").write_text("chromosome\tbeta\n1\t0.1\n")
+    with pytest.raises(InputError, match="lacks GWAS-SSF column"):
+        read_gwas_ssf(tmp_path / "bad.tsv")
+
+
+def test_only_neg_log10(tmp_path):
+    df = _frame(5).drop(columns=["p_value"])
+    p = write_gwas_ssf(df, tmp_path / "m.tsv")
+    back = read_gwas_ssf(p)
+    np.testing.assert_allclose(back["p_value"], 10 ** -df["neg_log_10_p_value"], rtol=1e-8)
