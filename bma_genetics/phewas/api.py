@@ -1,0 +1,645 @@
+"""PheWAS: exposures (BMFF per SD, a score, a genotype) against every phecode.
+
+Public entry point: :func:`run_phewas`. The steps are plain functions too
+(:func:`build_case_control`, :func:`add_multiple_testing`, :func:`suppress_small_counts`,
+:func:`write_results`) so a notebook can run them one at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse, stats
+from tqdm import tqdm
+
+from bma_genetics._atomic import write_table, write_text
+from bma_genetics._check import check_one_of, fail
+from bma_genetics.phewas import inputs as _inputs
+from bma_genetics.phewas import mapping as _mapping
+from bma_genetics.phewas import models as _models
+
+log = logging.getLogger(__name__)
+
+#: The PheWAS results contract (DESIGN.md), then the multiple-testing columns.
+RESULT_COLUMNS = [
+    "exposure", "phecode", "phecode_string", "category", "n_cases", "n_controls",
+    "beta", "se", "odds_ratio", "ci_low", "ci_high", "p_value", "method", "converged",
+    "neg_log_p_value", "bonferroni", "fdr_bh", "sex_restriction",
+]
+METHODS = ("logit", "cox")
+FIRTH_MODES = ("auto", "never", "always")
+_Z975 = stats.norm.isf(0.025)
+
+
+@dataclass
+class CaseControl:
+    """Cases and eligible controls of every phecode for one analysis sample.
+
+    Controls are not stored: a person is a control of phecode ``j`` when eligible for it (right
+    sex) and not in ``excluded[:, j]`` (anyone with the phecode, its exclusion range, or, for
+    Cox, a diagnosis before follow-up starts). Cases are always in ``excluded``.
+
+    Attributes
+    ----------
+    phecodes : list of str, length n_phecodes
+    case : scipy.sparse.csc_matrix of shape (n_people, n_phecodes), bool
+    excluded : scipy.sparse.csc_matrix of shape (n_people, n_phecodes), bool
+    eligible : ndarray of shape (n_people, 3), bool
+        Columns: everyone, female, male.
+    group : ndarray of shape (n_phecodes,), int
+        Column of ``eligible`` that applies to each phecode.
+    n_cases, n_controls : ndarray of shape (n_phecodes,)
+    sex_restriction : ndarray of shape (n_phecodes,), str
+    first_date : scipy.sparse.csc_matrix or None
+        Days since 1970 of each first diagnosis, plus one (0 means no date).
+    """
+
+    phecodes: list[str]
+    case: sparse.csc_matrix
+    excluded: sparse.csc_matrix
+    eligible: np.ndarray
+    group: np.ndarray
+    n_cases: np.ndarray
+    n_controls: np.ndarray
+    sex_restriction: np.ndarray
+    first_date: sparse.csc_matrix | None = None
+
+    def block(self, cols: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Dense outcome ``Y`` and participation mask ``M`` for phecodes ``cols``, people ``rows``."""
+        Y = self.case[:, cols][rows].toarray()
+        E = self.excluded[:, cols][rows].toarray()
+        return Y.astype(np.float64), (~E | Y).astype(np.float64)
+
+
+def _bool_csc(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sparse.csc_matrix:
+    m = sparse.csc_matrix((np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=shape)
+    m.data[:] = 1.0  # duplicates summed; back to 0/1
+    return m
+
+
+def build_case_control(
+    eids: pd.Series,
+    sex: np.ndarray | None,
+    counts: pd.DataFrame,
+    meta: pd.DataFrame,
+    *,
+    min_phecode_count: int = 2,
+    use_exclusion: bool = False,
+    start_dates: np.ndarray | None = None,
+) -> CaseControl:
+    """Cases and controls of every phecode seen in ``counts`` (PheTK's rules).
+
+    A case has at least ``min_phecode_count`` records of the phecode. A control has none of
+    it and (``use_exclusion``, phecode 1.2) none of the phecodes in its exclusion range.
+    Sex-restricted phecodes take people of that sex only (``sex``: 0 female, 1 male). With
+    ``start_dates`` (Cox), people first diagnosed before their start date are neither.
+    """
+    index = pd.Index(eids.astype(str).to_numpy())
+    meta = meta.set_index("phecode")
+    counts = counts[counts["eid"].isin(index) & counts["phecode"].isin(meta.index)]
+    phecodes = sorted(counts["phecode"].unique())
+    n, m = len(index), len(phecodes)
+    col = pd.Index(phecodes)
+    rows = index.get_indexer(counts["eid"].to_numpy())
+    cols = col.get_indexer(counts["phecode"].to_numpy())
+    shape = (n, m)
+    excluded = _bool_csc(rows, cols, shape)
+    is_case = counts["count"].to_numpy() >= min_phecode_count
+    case = _bool_csc(rows[is_case], cols[is_case], shape)
+    if use_exclusion and m:
+        ex = _mapping.expand_exclusions(meta.reset_index().loc[lambda d: d["phecode"].isin(col)], phecodes)
+        r_rows = [col.get_loc(o) for code, others in ex.items() for o in others]
+        r_cols = [col.get_loc(code) for code, others in ex.items() for _ in others]
+        if r_rows:
+            R = _bool_csc(np.array(r_rows), np.array(r_cols), (m, m))
+            excluded = excluded + excluded @ R
+            excluded.data[:] = 1.0
+    first = None
+    dates = counts["first_date"]
+    if dates.notna().any():
+        days = (dates.to_numpy().astype("datetime64[D]").astype(np.int64) + 1).astype(np.float64)
+        days[dates.isna().to_numpy()] = 0
+        first = sparse.csc_matrix((days, (rows, cols)), shape=shape)
+        if start_dates is not None:
+            start = np.asarray(start_dates, dtype="datetime64[D]").astype(np.int64)[rows]
+            before = (days > 0) & (days - 1 < start)
+            prevalent = _bool_csc(rows[before], cols[before], shape)
+            case = case - case.multiply(prevalent)
+            case.eliminate_zeros()
+            excluded = excluded + prevalent
+            excluded.data[:] = 1.0
+    case = sparse.csc_matrix(case, dtype=bool)
+    excluded = sparse.csc_matrix(excluded, dtype=bool)
+    restriction = meta.loc[phecodes, "sex"].to_numpy().astype(str) if m else np.array([], dtype=str)
+    eligible = np.ones((n, 3), dtype=bool)
+    if sex is not None:
+        eligible[:, 1] = sex == 0
+        eligible[:, 2] = sex == 1
+    group = np.select([restriction == "Female", restriction == "Male"], [1, 2], 0)
+    E = eligible.T.astype(np.float64)
+    cases_by = np.asarray((sparse.csr_matrix(E) @ case.astype(np.float64)).todense())
+    excl_by = np.asarray((sparse.csr_matrix(E) @ excluded.astype(np.float64)).todense())
+    pick = (group, np.arange(m))
+    return CaseControl(
+        phecodes=phecodes,
+        case=case,
+        excluded=excluded,
+        eligible=eligible,
+        group=group,
+        n_cases=cases_by[pick].astype(np.int64),
+        n_controls=(eligible.sum(axis=0)[group] - excl_by[pick]).astype(np.int64),
+        sex_restriction=restriction,
+        first_date=first,
+    )
+
+
+def add_multiple_testing(results: pd.DataFrame) -> pd.DataFrame:
+    """Add ``neg_log_p_value`` (if absent), ``bonferroni`` and ``fdr_bh`` within each exposure.
+
+    ``bonferroni`` is the Bonferroni-adjusted p-value ``min(1, p * m)``; ``fdr_bh`` the
+    Benjamini-Hochberg q-value; ``m`` is the number of phecodes tested for that exposure.
+    """
+    out = results.copy()
+    if "neg_log_p_value" not in out.columns:
+        out["neg_log_p_value"] = -np.log10(out["p_value"])
+    out["bonferroni"] = np.nan
+    out["fdr_bh"] = np.nan
+    for _, idx in out.groupby("exposure", sort=False).groups.items():
+        p = out.loc[idx, "p_value"].to_numpy(dtype=float)
+        ok = np.isfinite(p)
+        mtests = int(ok.sum())
+        if mtests == 0:
+            continue
+        bon = np.full(len(p), np.nan)
+        bon[ok] = np.minimum(1.0, p[ok] * mtests)
+        q = np.full(len(p), np.nan)
+        order = np.argsort(p[ok])
+        ranked = p[ok][order] * mtests / np.arange(1, mtests + 1)
+        qs = np.minimum.accumulate(ranked[::-1])[::-1]
+        tmp = np.empty(mtests)
+        tmp[order] = np.minimum(qs, 1.0)
+        q[ok] = tmp
+        out.loc[idx, "bonferroni"] = bon
+        out.loc[idx, "fdr_bh"] = q
+    return out
+
+
+def suppress_small_counts(results: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    """Blank ``n_cases``/``n_controls`` below ``threshold`` (UK Biobank's small-cell rule)."""
+    out = results.copy()
+    for col in ("n_cases", "n_controls"):
+        vals = out[col].astype("Int64")
+        out[col] = vals.mask(vals < threshold)
+    return out
+
+
+def write_results(results: pd.DataFrame, path: str | os.PathLike, *, suppress_below: int | None = None) -> Path:
+    """Write the results TSV atomically, suppressing small counts if asked."""
+    frame = suppress_small_counts(results, suppress_below) if suppress_below else results
+    return write_table(frame, path, float_format="%.8g")
+
+
+def _standardise(x: np.ndarray) -> np.ndarray:
+    sd = x.std(ddof=1)
+    return (x - x.mean()) / sd
+
+
+def _sample(
+    participants: pd.DataFrame, exposure: str, covariates: list[str], sex_col: str | None, source: str,
+    extra: list[str],
+) -> pd.DataFrame:
+    cols = [exposure, *covariates, *([sex_col] if sex_col and sex_col not in covariates else []), *extra]
+    cols = list(dict.fromkeys(cols))
+    for c in cols:
+        if c in extra:
+            continue
+        if not pd.api.types.is_numeric_dtype(participants[c]) and not pd.api.types.is_bool_dtype(participants[c]):
+            raise fail("run_phewas/covariates", f"column '{c}' of {source} is not numeric "
+                                                f"({participants[c].dtype}); encode it as numbers first")
+    sub = participants[["eid", *cols]].dropna(subset=[c for c in cols if c not in extra])
+    if sex_col and sex_col in sub.columns:
+        bad = ~sub[sex_col].isin([0, 1])
+        if bad.any():
+            raise fail("run_phewas/sex_col", f"column '{sex_col}' of {source} must be 0 (female) / 1 (male); "
+                                             f"found {sorted(sub.loc[bad, sex_col].unique())[:5]}")
+    return sub.reset_index(drop=True)
+
+
+def _fit_blocks(jobs, n_jobs: int, desc: str) -> list:
+    if not jobs:
+        return []
+    if n_jobs <= 1 or len(jobs) == 1:
+        return [fn() for fn in tqdm(jobs, desc=desc, disable=None, leave=False)]
+    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+        futures = [pool.submit(fn) for fn in jobs]
+        return [f.result() for f in tqdm(futures, desc=desc, disable=None, leave=False)]
+
+
+def _logit_exposure(
+    X_full: np.ndarray, sex: np.ndarray | None, sex_in_design: int | None, cc: CaseControl,
+    tested: np.ndarray, *, firth: str, firth_below_cases: int, block_size: int, n_jobs: int,
+) -> dict[int, dict[str, Any]]:
+    """Fit every tested phecode; column 0 of the design is the exposure."""
+    out: dict[int, dict[str, Any]] = {}
+    groups = {"Both": None, "Female": 0, "Male": 1}
+    jobs, meta = [], []
+    for restriction, sex_value in groups.items():
+        js = tested[cc.sex_restriction[tested] == restriction]
+        if js.size == 0:
+            continue
+        if sex_value is None:
+            rows = np.arange(X_full.shape[0])
+            X = X_full
+        else:
+            rows = np.flatnonzero(sex == sex_value)
+            X = X_full[rows]
+        if sex_value is not None and sex_in_design is not None:
+            X = np.delete(X, sex_in_design, axis=1)
+        X = np.ascontiguousarray(X)
+        for start in range(0, js.size, block_size):
+            block = js[start:start + block_size]
+
+            def job(block=block, rows=rows, X=X):
+                Y, M = cc.block(block, rows)
+                return _models.fit_logistic_batch(X, Y, M), Y, M, X
+
+            jobs.append(job)
+            meta.append(block)
+    fits = _fit_blocks(jobs, n_jobs, "logistic blocks")
+    firth_jobs = []
+    for block, (fit, Y, M, X) in zip(meta, fits, strict=True):
+        for i, j in enumerate(block):
+            need = (
+                firth == "always"
+                or (firth == "auto" and (fit.separated[i] or not fit.converged[i]
+                                         or cc.n_cases[j] < firth_below_cases))
+            )
+            if need:
+                m = M[:, i] > 0
+
+                def fjob(Xs=X[m], ys=Y[m, i], j=j):
+                    return j, _models.firth_test(Xs, ys, 0)
+
+                firth_jobs.append(fjob)
+                continue
+            b, s = float(fit.beta[i, 0]), float(fit.se[i, 0])
+            p, nlp = _models.wald_p(np.array([b]), np.array([s]))
+            out[j] = {"beta": b, "se": s, "p_value": float(p[0]), "neg_log_p_value": float(nlp[0]),
+                      "method": "logit", "converged": bool(fit.converged[i] and not fit.separated[i])}
+    for j, res in _fit_blocks(firth_jobs, n_jobs, "Firth fits"):
+        res["method"] = "firth"
+        out[j] = res
+    if firth_jobs:
+        log.info("Firth regression used for %d phecodes (separation, non-convergence or < %d cases)",
+                 len(firth_jobs), firth_below_cases)
+    return out
+
+
+def _cox_exposure(
+    X_full: np.ndarray, sex: np.ndarray | None, sex_in_design: int | None, cc: CaseControl,
+    tested: np.ndarray, start_days: np.ndarray, censor_days: np.ndarray, *, n_jobs: int,
+) -> dict[int, dict[str, Any]]:
+    """Cox proportional hazards per phecode (statsmodels PHReg, Breslow ties)."""
+    import statsmodels.api as sm
+
+    X_nc = X_full[:, :-1]  # no intercept in a Cox model
+    out: dict[int, dict[str, Any]] = {}
+
+    def job(j):
+        restriction = cc.sex_restriction[j]
+        rows = np.arange(X_nc.shape[0]) if restriction == "Both" else np.flatnonzero(sex == (0 if restriction == "Female" else 1))
+        X = X_nc[rows]
+        if restriction != "Both" and sex_in_design is not None:
+            X = np.delete(X, sex_in_design, axis=1)
+        Y, M = cc.block(np.array([j]), rows)
+        case, ctrl = Y[:, 0] > 0, (M[:, 0] > 0) & (Y[:, 0] == 0)
+        first = cc.first_date[:, [j]][rows].toarray().ravel() - 1 if cc.first_date is not None else None
+        keep = case | ctrl
+        event = case & (first >= 0) & (first <= censor_days[rows])
+        end = np.where(event, first, censor_days[rows])
+        time = (end - start_days[rows]) / 365.25
+        keep &= np.isfinite(time) & (time > 0)
+        model = sm.PHReg(time[keep], X[keep], status=event[keep].astype(float), ties="breslow")
+        try:
+            res = model.fit(disp=False)
+            b, s = float(res.params[0]), float(res.bse[0])
+            conv = bool(np.isfinite(b) and np.isfinite(s))
+        except (np.linalg.LinAlgError, ValueError):
+            b, s, conv = float("nan"), float("nan"), False
+        p, nlp = _models.wald_p(np.array([b]), np.array([s]))
+        return j, {"beta": b, "se": s, "p_value": float(p[0]), "neg_log_p_value": float(nlp[0]),
+                   "method": "cox", "converged": conv}
+
+    for j, res in _fit_blocks([lambda j=j: job(j) for j in tested], n_jobs, "Cox fits"):
+        out[j] = res
+    return out
+
+
+def run_phewas(
+    participants: str | os.PathLike | pd.DataFrame,
+    diagnoses: str | os.PathLike | pd.DataFrame,
+    exposures: str | list[str],
+    covariates: list[str] | tuple[str, ...] = ("age", "sex"),
+    *,
+    phecode_version: str = "X",
+    phecode_map: str | os.PathLike | pd.DataFrame | None = None,
+    min_cases: int = 50,
+    min_phecode_count: int = 2,
+    use_exclusion: bool = True,
+    sex_col: str = "sex",
+    standardise: bool = True,
+    method: str = "logit",
+    firth: str = "auto",
+    firth_below_cases: int = 20,
+    cox_start_col: str | None = None,
+    censoring_date: str | None = None,
+    bmff: str | os.PathLike | pd.DataFrame | None = None,
+    n_jobs: int | None = None,
+    block_size: int = 128,
+    suppress_below: int | None = None,
+    out: str | os.PathLike | None = None,
+    plots: bool = True,
+) -> pd.DataFrame:
+    """Test each exposure against every phecode with enough cases.
+
+    Examples
+    --------
+    >>> from bma_genetics.phewas import run_phewas
+    >>> res = run_phewas("participants.parquet", "diagnoses.parquet",  # doctest: +SKIP
+    ...                  ["bmff_femoral_head"], ["age", "sex", "bmi", "pc1", "pc2"],
+    ...                  phecode_version="X", min_cases=50, out="phewas_out")
+    >>> res.sort_values("p_value").head()  # doctest: +SKIP
+
+    Notes
+    -----
+    Model (``method="logit"``), for phecode :math:`j` and person :math:`i` among its cases and
+    eligible controls:
+
+    .. math:: \\operatorname{logit} P(y_{ij}=1) = \\beta_0 + \\beta x_i + \\gamma^\\top c_i
+
+    with :math:`x` the exposure (per SD if ``standardise``) and :math:`c` the covariates
+    (without sex for sex-restricted phecodes, which are tested in that sex only). All phecodes
+    are fitted together by batched Newton-Raphson (see :mod:`bma_genetics.phewas.models`);
+    estimates equal statsmodels ``Logit`` (PheTK) to ~1e-8. With ``firth="auto"``, phecodes
+    whose ordinary fit separates or does not converge, or with fewer than
+    ``firth_below_cases`` cases, are refitted with Firth's penalised likelihood (p-value from
+    the penalised likelihood-ratio test). ``method="cox"`` fits a proportional-hazards model of
+    the time from ``cox_start_col`` to the first diagnosis (41280), censored at
+    ``censoring_date``; people diagnosed before their start date are left out for that phecode.
+
+    Cases: at least ``min_phecode_count`` diagnosis records mapping to the phecode (ICD codes
+    roll up to parent phecodes). Controls: no record of it and, for phecode 1.2 with
+    ``use_exclusion``, none in its exclusion range. A phecode is tested when it has at least
+    ``min_cases`` cases and more than ``min_cases`` controls (PheTK's rule).
+
+    Output schema (one row per exposure and tested phecode):
+
+    ===================  =======  ====================================================
+    column               dtype    meaning
+    ===================  =======  ====================================================
+    exposure             str      exposure column
+    phecode              str      phecode
+    phecode_string       str      phecode description
+    category             str      phecode category
+    n_cases              int      cases analysed (blank when suppressed in exports)
+    n_controls           int      controls analysed
+    beta                 float    log odds ratio (log hazard ratio for Cox) per unit
+    se                   float    standard error of beta
+    odds_ratio           float    exp(beta): odds ratio (hazard ratio for Cox)
+    ci_low, ci_high      float    95% interval of exp(beta)
+    p_value              float    Wald p (logit, Cox); penalised LRT p (Firth)
+    method               str      ``logit``, ``firth`` or ``cox``
+    converged            bool     the fit converged (and did not separate)
+    neg_log_p_value      float    -log10 p, exact where p underflows
+    bonferroni           float    Bonferroni-adjusted p within the exposure
+    fdr_bh               float    Benjamini-Hochberg q-value within the exposure
+    sex_restriction      str      ``Both``, ``Female`` or ``Male``
+    ===================  =======  ====================================================
+
+    Parameters
+    ----------
+    participants : path or DataFrame
+        One row per ``eid`` with the exposures and covariates (Parquet, TSV or CSV).
+    diagnoses : path or DataFrame
+        Long table ``eid, code, date[, source]`` (ICD-10 without the dot), or a showcase
+        export with ``41270-0.*``/``41280-0.*`` columns.
+    exposures : str or list of str
+        Exposure column(s) of the participant (or ``bmff``) table.
+    covariates : list of str, default=("age", "sex")
+        Covariate columns (numeric).
+    phecode_version : {"X", "1.2"}, default="X"
+    phecode_map : path or DataFrame, optional
+        A user's ICD-10 -> phecode map (see :mod:`bma_genetics.phewas.mapping`).
+    min_cases : int, default=50
+    min_phecode_count : int, default=2
+    use_exclusion : bool, default=True
+        Apply phecode 1.2 exclusion ranges to controls (ignored for phecodeX, which has none).
+    sex_col : str, default="sex"
+        0 female / 1 male (UK Biobank field 31).
+    standardise : bool, default=True
+        Scale each exposure to mean 0, SD 1 in its analysis sample (beta per SD).
+    method : {"logit", "cox"}, default="logit"
+    firth : {"auto", "never", "always"}, default="auto"
+    firth_below_cases : int, default=20
+        With ``firth="auto"``, phecodes with fewer cases use Firth regardless.
+    cox_start_col : str, optional
+        Date column of the participant table where follow-up starts (Cox).
+    censoring_date : str, optional
+        ISO date where follow-up ends (Cox), or a date column of the participant table.
+    bmff : path or DataFrame, optional
+        A BMFF table joined to the participants on ``eid`` (columns not already present).
+    n_jobs : int, optional
+        Threads over phecode blocks (default: the machine's cores).
+    block_size : int, default=128
+        Phecodes fitted together in one batched Newton solve.
+    suppress_below : int, optional
+        In the written TSV, blank case/control counts below this number.
+    out : path, optional
+        Directory for ``phewas_results.tsv``, ``phewas_report.json`` and ``figures/``.
+    plots : bool, default=True
+        With ``out``, draw a PheWAS Manhattan per exposure and a forest plot across exposures.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The results (schema above), counts unsuppressed; ``.attrs["report"]`` holds the
+        counted warnings (unmapped ICD codes, impossible dates, skipped phecodes).
+
+    Raises
+    ------
+    InputError
+        Missing exposure/covariate columns, non-numeric covariates, bad sex coding, no
+        diagnoses mapping to any phecode, no phecode reaching ``min_cases``.
+    """
+    exposures = [exposures] if isinstance(exposures, str) else list(exposures)
+    covariates = list(covariates)
+    check_one_of("run_phewas/phecode_version", phecode_version, _mapping.VERSIONS)
+    check_one_of("run_phewas/method", method, METHODS)
+    check_one_of("run_phewas/firth", firth, FIRTH_MODES)
+    for name, v in (("min_cases", min_cases), ("min_phecode_count", min_phecode_count), ("block_size", block_size)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+            raise fail(f"run_phewas/{name}", f"expected an integer >= 1, found {v!r}")
+    if not exposures:
+        raise fail("run_phewas/exposures", "give at least one exposure column")
+    n_jobs = int(n_jobs or os.cpu_count() or 1)
+
+    people, source = _inputs.read_participants(participants, bmff)
+    missing = [e for e in exposures if e not in people.columns]
+    if missing:
+        raise fail("run_phewas/exposures", f"exposure column(s) {missing} not in {source}; "
+                                           f"it has {[c for c in people.columns][:20]}")
+    missing = [c for c in covariates if c not in people.columns]
+    if missing:
+        raise fail("run_phewas/covariates", f"covariate column(s) {missing} not in {source}")
+    if method == "cox":
+        if not cox_start_col or not censoring_date:
+            raise fail("run_phewas/method", "method='cox' needs cox_start_col and censoring_date")
+        if cox_start_col not in people.columns:
+            raise fail("run_phewas/cox_start_col", f"column '{cox_start_col}' not in {source}")
+    sex_col_used = sex_col if sex_col in people.columns else None
+    if sex_col_used is None:
+        log.warning("no '%s' column: sex-restricted phecodes are tested in everyone", sex_col)
+
+    dx = _inputs.read_diagnoses(diagnoses)
+    report: dict[str, Any] = {"n_participants": int(len(people))}
+    outside = ~dx["eid"].isin(people["eid"])
+    report["n_records_unknown_eid"] = int(outside.sum())
+    if outside.any():
+        log.warning("%d diagnosis records belong to eids absent from the participant table; not used",
+                    int(outside.sum()))
+    dx = dx[~outside]
+    dx, report["n_records_before_birth"] = _inputs.drop_dates_before_birth(dx, people)
+    pmap = _mapping.load_map(phecode_version, phecode_map)
+    meta = _mapping.phecode_meta(pmap)
+    counts, map_report = _mapping.count_phecodes(dx, pmap)
+    report.update(map_report)
+    if counts.empty:
+        raise fail("run_phewas/diagnoses", f"no diagnosis record maps to a phecode {phecode_version} "
+                                           f"({map_report['n_records']} records; unmapped codes e.g. "
+                                           f"{list(map_report['unmapped_codes'])[:5]}): no cases anywhere")
+    use_excl = bool(use_exclusion and phecode_version == "1.2")
+
+    rows: list[dict[str, Any]] = []
+    report["exposures"] = {}
+    for exposure in exposures:
+        extra = [cox_start_col] if method == "cox" else []
+        if method == "cox" and censoring_date in people.columns:
+            extra.append(censoring_date)
+        sample = _sample(people, exposure, [c for c in covariates if c != exposure], sex_col_used, source, extra)
+        if len(sample) == 0:
+            raise fail("run_phewas/exposures", f"nobody in {source} has '{exposure}' and every covariate")
+        x = sample[exposure].to_numpy(dtype=np.float64)
+        if np.nanstd(x) == 0:
+            raise fail("run_phewas/exposures", f"exposure '{exposure}' is constant in the analysis sample")
+        if standardise:
+            x = _standardise(x)
+        sex = sample[sex_col_used].to_numpy().astype(np.int64) if sex_col_used else None
+        covs = [c for c in covariates if c not in (exposure, sex_col_used)]
+        design = [x] + [sample[c].to_numpy(dtype=np.float64) for c in covs]
+        sex_in_design = None
+        if sex_col_used in covariates and sex_col_used != exposure:
+            if len(np.unique(sex)) > 1:
+                sex_in_design = len(design)
+                design.append(sex.astype(np.float64))
+            else:
+                log.info("only one sex in the sample of %s: sex is not used as a covariate", exposure)
+        design.append(np.ones(len(sample)))
+        X = np.column_stack(design)
+        start_days = censor_days = None
+        start_dates = None
+        if method == "cox":
+            start_dates = pd.to_datetime(sample[cox_start_col], errors="coerce").to_numpy()
+            start_days = start_dates.astype("datetime64[D]").astype(np.int64).astype(float)
+            start_days[pd.isna(start_dates)] = np.nan
+            if censoring_date in sample.columns:
+                cd = pd.to_datetime(sample[censoring_date], errors="coerce").to_numpy()
+            else:
+                cd = np.full(len(sample), np.datetime64(pd.Timestamp(censoring_date).date()))
+            censor_days = cd.astype("datetime64[D]").astype(np.int64).astype(float)
+        cc = build_case_control(sample["eid"], sex, counts, meta, min_phecode_count=min_phecode_count,
+                                use_exclusion=use_excl, start_dates=start_dates)
+        tested = np.flatnonzero((cc.n_cases >= min_cases) & (cc.n_controls > min_cases))
+        report["exposures"][exposure] = {
+            "n_sample": int(len(sample)),
+            "n_phecodes_seen": len(cc.phecodes),
+            "n_phecodes_tested": int(tested.size),
+            "n_phecodes_too_few_cases": int(len(cc.phecodes) - tested.size),
+            "max_cases": int(cc.n_cases.max()) if len(cc.phecodes) else 0,
+        }
+        log.info("%s: %d people, %d phecodes seen, %d with >= %d cases tested", exposure, len(sample),
+                 len(cc.phecodes), tested.size, min_cases)
+        if tested.size == 0:
+            continue
+        if method == "logit":
+            fits = _logit_exposure(X, sex, sex_in_design, cc, tested, firth=firth,
+                                   firth_below_cases=firth_below_cases, block_size=block_size, n_jobs=n_jobs)
+        else:
+            fits = _cox_exposure(X, sex, sex_in_design, cc, tested, start_days, censor_days, n_jobs=n_jobs)
+        mrow = meta.set_index("phecode")
+        for j in tested:
+            code = cc.phecodes[j]
+            f = fits[j]
+            rows.append({
+                "exposure": exposure, "phecode": code,
+                "phecode_string": mrow.at[code, "phecode_string"], "category": mrow.at[code, "category"],
+                "n_cases": int(cc.n_cases[j]), "n_controls": int(cc.n_controls[j]),
+                **f, "sex_restriction": cc.sex_restriction[j],
+            })
+    if not rows:
+        worst = max((v["max_cases"] for v in report["exposures"].values()), default=0)
+        raise fail("run_phewas/min_cases", f"no phecode has >= {min_cases} cases (the most is {worst}); "
+                                           f"lower min_cases or min_phecode_count")
+    res = pd.DataFrame(rows)
+    res["odds_ratio"] = np.exp(res["beta"])
+    res["ci_low"] = np.exp(res["beta"] - _Z975 * res["se"])
+    res["ci_high"] = np.exp(res["beta"] + _Z975 * res["se"])
+    res = add_multiple_testing(res)
+    res = res[RESULT_COLUMNS].sort_values(["exposure", "p_value"], kind="stable").reset_index(drop=True)
+    report["n_tests"] = int(len(res))
+    report["n_firth"] = int((res["method"] == "firth").sum())
+    report["n_not_converged"] = int((~res["converged"]).sum())
+    res.attrs["report"] = report
+    if out is not None:
+        _write_outputs(res, Path(out), suppress_below=suppress_below, plots=plots, settings={
+            "phecode_version": phecode_version, "min_cases": min_cases,
+            "min_phecode_count": min_phecode_count, "covariates": covariates, "method": method,
+            "firth": firth, "firth_below_cases": firth_below_cases, "standardise": standardise,
+            "use_exclusion": use_excl, "suppress_below": suppress_below,
+        })
+    return res
+
+
+def _write_outputs(res: pd.DataFrame, out: Path, *, suppress_below, plots: bool, settings: dict) -> None:
+    import json
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_results(res, out / "phewas_results.tsv", suppress_below=suppress_below)
+    report = dict(res.attrs.get("report", {}))
+    report["settings"] = settings
+    report["bonferroni_threshold"] = {
+        e: 0.05 / int(n) for e, n in res.groupby("exposure").size().items()
+    }
+    write_text(out / "phewas_report.json", json.dumps(report, indent=2, default=str))
+    if plots:
+        from bma_genetics.plots.phewas import plot_phewas_forest, plot_phewas_manhattan
+
+        fig_dir = out / "figures"
+        for exposure, sub in res.groupby("exposure", sort=False):
+            plot_phewas_manhattan(sub, title=f"PheWAS: {exposure}", out=fig_dir / f"phewas_manhattan_{exposure}")
+        if res["exposure"].nunique() > 1:
+            plot_phewas_forest(res, out=fig_dir / "phewas_forest")
+
+
+def type1_error(p_values: np.ndarray, alpha: float = 0.05) -> float:
+    """Share of p-values below ``alpha`` (calibration of a null exposure)."""
+    p = np.asarray(p_values, dtype=float)
+    p = p[np.isfinite(p)]
+    return float(np.mean(p < alpha)) if p.size else math.nan

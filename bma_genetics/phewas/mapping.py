@@ -1,0 +1,236 @@
+"""ICD-10 (WHO, as UK Biobank writes it) -> phecodes, with roll-up and exclusion ranges.
+
+A phecode map is a table with one row per (ICD-10 code, phecode) pair:
+
+====================  =======  ==============================================================
+column                dtype    meaning
+====================  =======  ==============================================================
+``icd10``             str      ICD-10 code without the dot, upper case (``M810``)
+``phecode``           str      phecode (``MS_726.1`` for phecodeX, ``743.11`` for 1.2)
+``phecode_string``    str      phecode description
+``category``          str      phecode category (for colouring plots)
+``sex``               str      ``Both``, ``Female`` or ``Male``
+``exclude_range``     str      (1.2 only) phecodes and ranges whose holders are not controls
+====================  =======  ==============================================================
+
+The canonical maps come from :func:`bma_genetics.resources.load_phecode_map`; a user's own map
+(CSV) in this layout or in PheTK's layout (``ICD``, ``phecode``, ``phecode_string``,
+``phecode_category``, ``sex`` [, ``exclude_range``, ``phecode_unrolled``]) is accepted too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from bma_genetics._check import fail
+from bma_genetics.errors import MissingResourceError
+
+log = logging.getLogger(__name__)
+
+MAP_COLUMNS = ["icd10", "phecode", "phecode_string", "category", "sex", "exclude_range"]
+VERSIONS = ("X", "1.2")
+
+_ALIASES = {
+    "icd10": ("icd10", "ICD", "icd", "ICD10", "icd_code", "code"),
+    "phecode": ("phecode", "PheCode", "PHECODE"),
+    "phecode_string": ("phecode_string", "phenotype", "Phenotype", "description"),
+    "category": ("category", "phecode_category", "Category", "group"),
+    "sex": ("sex", "Sex"),
+    "exclude_range": ("exclude_range", "phecode_exclude_range", "Excl. Phecodes"),
+}
+
+
+def normalise_icd10(codes: pd.Series) -> pd.Series:
+    """Upper-case, strip and drop the dot: ``m81.0 `` -> ``M810`` (UK Biobank's spelling)."""
+    return codes.astype("string").str.strip().str.upper().str.replace(".", "", regex=False)
+
+
+def normalise_phecode_map(frame: pd.DataFrame, *, where: str = "phecode_map") -> pd.DataFrame:
+    """Bring a phecode map to the canonical columns (see the module docstring).
+
+    PheTK's phecode 1.2 layout carries the rolled-up phecode in ``phecode_unrolled``; that
+    column becomes ``phecode`` so every ICD code maps to its phecode and all its parents.
+    """
+    cols = {}
+    if "phecode_unrolled" in frame.columns:
+        frame = frame.drop(columns=["phecode"]).rename(columns={"phecode_unrolled": "phecode"})
+    for canon, names in _ALIASES.items():
+        hit = next((n for n in names if n in frame.columns), None)
+        if hit is not None:
+            cols[canon] = frame[hit]
+    missing = [c for c in ("icd10", "phecode") if c not in cols]
+    if missing:
+        raise fail(where, f"the phecode map lacks column(s) {missing} (accepted names: "
+                          f"{[_ALIASES[m] for m in missing]}); it has {list(frame.columns)[:12]}")
+    out = pd.DataFrame({
+        "icd10": normalise_icd10(cols["icd10"]),
+        "phecode": cols["phecode"].astype("string").str.strip(),
+    })
+    out["phecode_string"] = cols.get("phecode_string", out["phecode"]).astype("string").to_numpy()
+    out["category"] = cols.get("category", pd.Series("other", index=frame.index)).astype("string").to_numpy()
+    sex = cols.get("sex", pd.Series("Both", index=frame.index)).astype("string").fillna("Both")
+    sex = sex.str.strip().str.capitalize().replace({"F": "Female", "M": "Male", "": "Both"})
+    bad = sorted(set(sex.unique()) - {"Both", "Female", "Male"})
+    if bad:
+        raise fail(where, f"column 'sex' must be Both/Female/Male, found {bad[:5]}")
+    out["sex"] = sex.to_numpy()
+    ex = cols.get("exclude_range")
+    out["exclude_range"] = ex.astype("string").to_numpy() if ex is not None else pd.NA
+    out = out.dropna(subset=["icd10", "phecode"])
+    return out.drop_duplicates(["icd10", "phecode"]).reset_index(drop=True)
+
+
+def load_map(version: str = "X", path: str | os.PathLike | pd.DataFrame | None = None) -> pd.DataFrame:
+    """The phecode map for ``version`` ("X" or "1.2"), or the user's map at ``path``, rolled up.
+
+    Raises
+    ------
+    MissingResourceError
+        When the packaged map is not available and no ``path`` is given.
+    """
+    if version not in VERSIONS:
+        raise fail("run_phewas/phecode_version", f"expected one of {list(VERSIONS)}, found {version!r}")
+    if isinstance(path, pd.DataFrame):
+        frame = path
+    elif path is not None:
+        if not os.path.exists(path):
+            raise fail("run_phewas/phecode_map", f"no such file {path}")
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    else:
+        try:
+            from bma_genetics.resources import load_phecode_map
+        except ImportError as exc:
+            raise MissingResourceError(
+                "run_phewas/phecode_map: bma_genetics.resources is not available to load the "
+                f"phecode {version} map; pass phecode_map=PATH to a map CSV ({exc})"
+            ) from None
+        frame = load_phecode_map(version)
+    where = "run_phewas/phecode_map"
+    return rollup(normalise_phecode_map(frame, where=where))
+
+
+
+
+def parent_phecodes(code: str) -> list[str]:
+    """Ancestors of a phecode by dropping decimal digits: ``743.11`` -> ``743.1``, ``743``."""
+    out = []
+    cur = code
+    while "." in cur:
+        head, tail = cur.split(".", 1)
+        cur = head if len(tail) <= 1 else f"{head}.{tail[:-1]}"
+        out.append(cur)
+    return out
+
+
+def rollup(phecode_map: pd.DataFrame) -> pd.DataFrame:
+    """Add (ICD, parent phecode) rows for every ancestor that is itself a phecode of the map.
+
+    Maps that already list the ancestors (phecodeX's WHO map, PheTK's ``phecode_unrolled``)
+    are unchanged. A parent's description, category, sex and exclusions come from its own rows.
+    """
+    known = set(phecode_map["phecode"])
+    extra = []
+    for icd, code in zip(phecode_map["icd10"], phecode_map["phecode"], strict=True):
+        for parent in parent_phecodes(code):
+            if parent in known:
+                extra.append((icd, parent))
+    if not extra:
+        return phecode_map
+    meta = phecode_meta(phecode_map)
+    add = pd.DataFrame(extra, columns=["icd10", "phecode"]).merge(meta, on="phecode", how="left")
+    out = pd.concat([phecode_map, add[phecode_map.columns]], ignore_index=True)
+    return out.drop_duplicates(["icd10", "phecode"]).reset_index(drop=True)
+
+
+def phecode_meta(phecode_map: pd.DataFrame) -> pd.DataFrame:
+    """One row per phecode: ``phecode, phecode_string, category, sex, exclude_range``."""
+    cols = ["phecode", "phecode_string", "category", "sex", "exclude_range"]
+    return phecode_map[cols].drop_duplicates("phecode").reset_index(drop=True)
+
+
+def _as_number(code: str) -> float | None:
+    try:
+        return float(code)
+    except ValueError:
+        return None
+
+
+def expand_exclusions(meta: pd.DataFrame, phecodes: Iterable[str]) -> dict[str, set[str]]:
+    """For each phecode, the set of phecodes (among ``phecodes``) in its exclusion range.
+
+    Ranges are written as in phecode 1.2 (``"008-009.99,586.2"``): ``a-b`` covers every
+    numeric phecode from ``a`` to ``b`` inclusive, sub-codes of an integer ``b`` included.
+    """
+    pool = list(phecodes)
+    numeric = {c: _as_number(c) for c in pool}
+    out: dict[str, set[str]] = {}
+    for code, text in zip(meta["phecode"], meta["exclude_range"], strict=True):
+        if text is None or pd.isna(text) or not str(text).strip():
+            continue
+        hit: set[str] = set()
+        for item in str(text).split(","):
+            item = item.strip()
+            if not item:
+                continue
+            if "-" in item:
+                lo_s, hi_s = item.split("-", 1)
+                lo, hi = _as_number(lo_s), _as_number(hi_s)
+                if lo is None or hi is None:
+                    continue
+                top = hi + 1 if float(hi).is_integer() and "." not in hi_s else hi
+                for c, v in numeric.items():
+                    if v is not None and lo <= v and (v < top if top != hi else v <= hi):
+                        hit.add(c)
+            else:
+                hit.add(item)
+        hit.discard(code)
+        out[code] = hit
+    return out
+
+
+def count_phecodes(diagnoses: pd.DataFrame, phecode_map: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Per person and phecode: number of diagnosis records and the first date.
+
+    Every diagnosis record counts once towards each phecode its ICD code maps to (PheTK's
+    ``count_phecode``). Codes absent from the map are counted and reported, not mapped.
+
+    Returns
+    -------
+    counts : DataFrame
+        ``eid`` (str), ``phecode`` (str), ``count`` (int64), ``first_date`` (datetime64).
+    report : dict
+        ``n_records``, ``n_unmapped_records``, ``unmapped_codes`` (up to 20 most frequent).
+    """
+    codes = normalise_icd10(diagnoses["code"])
+    dx = pd.DataFrame({"eid": diagnoses["eid"].astype(str).to_numpy(), "icd10": codes.to_numpy(),
+                       "date": pd.to_datetime(diagnoses["date"], errors="coerce").to_numpy()
+                       if "date" in diagnoses.columns else pd.NaT})
+    known = pd.Index(phecode_map["icd10"].unique())
+    mapped = dx["icd10"].isin(known).to_numpy()
+    unmapped = dx.loc[~mapped, "icd10"].value_counts()
+    report = {
+        "n_records": int(len(dx)),
+        "n_unmapped_records": int((~mapped).sum()),
+        "n_unmapped_codes": int(len(unmapped)),
+        "unmapped_codes": {str(k): int(v) for k, v in unmapped.head(20).items()},
+    }
+    if (~mapped).any():
+        log.warning(
+            "%d of %d diagnosis records (%d distinct codes, e.g. %s) have ICD-10 codes absent from "
+            "the phecode map; they are not counted towards any phecode",
+            report["n_unmapped_records"], report["n_records"], report["n_unmapped_codes"],
+            ", ".join(list(report["unmapped_codes"])[:5]),
+        )
+    joined = dx[mapped].merge(phecode_map[["icd10", "phecode"]], on="icd10", how="inner")
+    counts = (
+        joined.groupby(["eid", "phecode"], sort=True, observed=True)
+        .agg(count=("icd10", "size"), first_date=("date", "min"))
+        .reset_index()
+    )
+    counts["count"] = counts["count"].astype(np.int64)
+    return counts, report
