@@ -1,0 +1,208 @@
+"""Sensitivity analyses on a harmonised table: heterogeneity, pleiotropy, Steiger, LOO, single SNP.
+
+Each function takes the harmonised table (:func:`bma_genetics.mr.harmonise`; only rows with
+``mr_keep``) and returns one TwoSampleMR-style table in snake_case, grouped by exposure and
+outcome.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bma_genetics.mr.methods import MRParameters, mr_egger, mr_ivw, mr_presso, mr_wald_ratio
+
+_KEYS = ["exposure", "outcome"]
+
+
+def _groups(harmonised: pd.DataFrame):
+    h = harmonised[harmonised["mr_keep"].astype(bool)] if "mr_keep" in harmonised else harmonised
+    for (exp, out), g in h.groupby(_KEYS, sort=False, dropna=False):
+        yield exp, out, g
+
+
+def _vec(g: pd.DataFrame) -> tuple[np.ndarray, ...]:
+    return tuple(g[c].to_numpy(dtype=float) for c in ("beta_exposure", "beta_outcome", "se_exposure", "se_outcome"))
+
+
+def mr_heterogeneity(harmonised: pd.DataFrame, params: MRParameters = MRParameters()) -> pd.DataFrame:
+    """Cochran's Q and I^2 about the IVW and Egger fits.
+
+    ======================  =====  ==========================================
+    column                  dtype  meaning
+    ======================  =====  ==========================================
+    exposure, outcome       str
+    method                  str    ``ivw`` or ``egger``
+    q, q_df, q_pval         float  Q = sum w (b_out - fit)^2, df n-1 / n-2
+    i2                      float  max(0, (Q - df) / Q)
+    ======================  =====  ==========================================
+    """
+    rows = []
+    for exp, out, g in _groups(harmonised):
+        for name, fn in (("ivw", mr_ivw), ("egger", mr_egger)):
+            r = fn(*_vec(g), params)
+            q, df = r.get("q", np.nan), r.get("q_df", np.nan)
+            i2 = max(0.0, (q - df) / q) if np.isfinite(q) and q > 0 else np.nan
+            rows.append({"exposure": exp, "outcome": out, "method": name, "q": q, "q_df": df,
+                         "q_pval": r.get("q_pval", np.nan), "i2": i2})
+    return pd.DataFrame(rows, columns=["exposure", "outcome", "method", "q", "q_df", "q_pval", "i2"])
+
+
+def mr_pleiotropy_test(harmonised: pd.DataFrame, params: MRParameters = MRParameters()) -> pd.DataFrame:
+    """MR-Egger intercept test of directional pleiotropy: ``egger_intercept, se, p_value``
+    (reference distribution from ``params.egger_distribution``) plus the I^2_GX of the
+    exposure effects (Bowden 2016; < 0.9 warns of regression dilution in Egger)."""
+    rows = []
+    for exp, out, g in _groups(harmonised):
+        bx, by, sx, sy = _vec(g)
+        r = mr_egger(bx, by, sx, sy, params)
+        # I^2_GX (Bowden et al. 2016): heterogeneity of |b_exp| about its weighted mean.
+        bxa, wx = np.abs(bx), 1 / sx**2
+        q_gx = np.sum(wx * (bxa - np.sum(wx * bxa) / np.sum(wx)) ** 2) if len(bx) > 1 else np.nan
+        i2_gx = max(0.0, (q_gx - (len(bx) - 1)) / q_gx) if len(bx) > 1 and q_gx > 0 else np.nan
+        rows.append({"exposure": exp, "outcome": out, "egger_intercept": r["b_i"], "se": r["se_i"],
+                     "p_value": r["pval_i"], "nsnp": len(bx), "i2_gx": i2_gx})
+    return pd.DataFrame(rows, columns=["exposure", "outcome", "egger_intercept", "se", "p_value", "nsnp", "i2_gx"])
+
+
+def _af_case_control(af: np.ndarray, prop: np.ndarray, odds_ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Allele frequency in controls and cases from the sample EAF, case fraction and OR.
+
+    Solves prop p1 + (1 - prop) p0 = af with odds(p1) = OR odds(p0) by bisection on p0 (the
+    left side increases with p0), vectorised over variants.
+    """
+    lo, hi = np.zeros_like(af), np.ones_like(af)
+    for _ in range(60):
+        p0 = (lo + hi) / 2
+        p1 = odds_ratio * p0 / (1 - p0 + odds_ratio * p0)
+        f = prop * p1 + (1 - prop) * p0 - af
+        lo = np.where(f < 0, p0, lo)
+        hi = np.where(f < 0, hi, p0)
+    p0 = (lo + hi) / 2
+    return p0, odds_ratio * p0 / (1 - p0 + odds_ratio * p0)
+
+
+def r2_from_lor(lor: np.ndarray, af: np.ndarray, n_cases: float, n_controls: float, prevalence: float) -> np.ndarray:
+    """Variance in liability (logit scale) explained by a variant from its log odds ratio.
+
+    As TwoSampleMR ``get_r_from_lor(model="logit")``: the population allele frequency comes
+    from the case and control frequencies weighted by ``prevalence``; genetic variance
+    ``lor^2 af (1 - af)``, residual variance pi^2 / 3; r^2 = vg / (vg + pi^2/3).
+    """
+    lor = np.abs(np.asarray(lor, dtype=float))
+    af = np.asarray(af, dtype=float)
+    prop = np.full_like(af, n_cases / (n_cases + n_controls))
+    p0, p1 = _af_case_control(af, prop, np.exp(lor))
+    pop = p0 * (1 - prevalence) + p1 * prevalence
+    vg = lor**2 * pop * (1 - pop)
+    return vg / (vg + np.pi**2 / 3)
+
+
+def r2_from_bsen(b: np.ndarray, se: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Variance explained from a linear-regression effect: t^2 / (t^2 + n - 2)."""
+    t2 = (np.asarray(b, float) / np.asarray(se, float)) ** 2
+    return t2 / (t2 + np.asarray(n, float) - 2)
+
+
+def mr_steiger(
+    harmonised: pd.DataFrame,
+    *,
+    outcome_binary: bool | None = None,
+    prevalence: float | None = None,
+) -> pd.DataFrame:
+    """Steiger directionality test (Hemani et al. 2017; TwoSampleMR ``directionality_test``).
+
+    Compares the variance explained by the instruments in the exposure and in the outcome
+    (r^2 summed over SNPs): the causal direction is right when ``snp_r2_exposure >
+    snp_r2_outcome``; ``steiger_pval`` tests the difference of the two correlations (Fisher
+    z, independent samples). For a binary outcome (``ncase_outcome``/``ncontrol_outcome``
+    present, or ``outcome_binary=True``) the outcome r^2 is on the liability scale from the log
+    odds ratios (:func:`r2_from_lor`), using ``prevalence`` (default: the case fraction).
+
+    Columns: ``exposure, outcome, snp_r2_exposure, snp_r2_outcome, correct_causal_direction,
+    steiger_pval, nsnp``; NaN where sample sizes are unknown.
+    """
+    rows = []
+    for exp, out, g in _groups(harmonised):
+        n_exp = g["samplesize_exposure"].astype(float).to_numpy()
+        r2x = r2_from_bsen(g["beta_exposure"], g["se_exposure"], n_exp)
+        ncase = g["ncase_outcome"].astype(float).to_numpy() if "ncase_outcome" in g else np.full(len(g), np.nan)
+        nctrl = g["ncontrol_outcome"].astype(float).to_numpy() if "ncontrol_outcome" in g else np.full(len(g), np.nan)
+        binary = outcome_binary if outcome_binary is not None else bool(np.isfinite(ncase).all() and len(g))
+        if binary and np.isfinite(ncase).all() and np.isfinite(nctrl).all() and len(g):
+            nca, nco = float(np.mean(ncase)), float(np.mean(nctrl))
+            prev = prevalence if prevalence is not None else nca / (nca + nco)
+            eaf = g["eaf_outcome"].astype(float).to_numpy()
+            eaf = np.where(np.isfinite(eaf), eaf, g["eaf_exposure"].astype(float).to_numpy())
+            r2y = r2_from_lor(g["beta_outcome"], eaf, nca, nco, prev)
+            n_out = np.full(len(g), nca + nco)
+        else:
+            n_out = g["samplesize_outcome"].astype(float).to_numpy()
+            r2y = r2_from_bsen(g["beta_outcome"], g["se_outcome"], n_out)
+        sx, sy = float(np.sum(r2x)), float(np.sum(r2y))
+        if np.isfinite(sx) and np.isfinite(sy) and max(sx, sy) < 1:
+            z = (np.arctanh(np.sqrt(sx)) - np.arctanh(np.sqrt(sy))) / np.sqrt(
+                1 / (np.mean(n_exp) - 3) + 1 / (np.mean(n_out) - 3))
+            p = float(2 * stats.norm.sf(abs(z)))
+        else:
+            p = np.nan
+        rows.append({"exposure": exp, "outcome": out, "snp_r2_exposure": sx, "snp_r2_outcome": sy,
+                     "correct_causal_direction": bool(sx > sy) if np.isfinite(p) else None,
+                     "steiger_pval": p, "nsnp": len(g)})
+    return pd.DataFrame(rows, columns=["exposure", "outcome", "snp_r2_exposure", "snp_r2_outcome",
+                                       "correct_causal_direction", "steiger_pval", "nsnp"])
+
+
+_EST_COLS = ["b", "se", "ci_low", "ci_high", "p_value"]
+
+
+def mr_leave_one_out(harmonised: pd.DataFrame, params: MRParameters = MRParameters()) -> pd.DataFrame:
+    """IVW (random effects) leaving out each SNP in turn, then all SNPs (``snp == "All"``).
+
+    Columns: ``exposure, outcome, snp, nsnp, b, se, ci_low, ci_high, p_value``.
+    """
+    rows = []
+    for exp, out, g in _groups(harmonised):
+        bx, by, sx, sy = _vec(g)
+        snps = g["snp"].astype(str).to_numpy()
+        for i in range(len(g)):
+            keep = np.arange(len(g)) != i
+            r = mr_ivw(bx[keep], by[keep], sx[keep], sy[keep], params)
+            rows.append({"exposure": exp, "outcome": out, "snp": snps[i], "nsnp": int(keep.sum()),
+                         **{k: r[k] for k in _EST_COLS}})
+        r = mr_ivw(bx, by, sx, sy, params)
+        rows.append({"exposure": exp, "outcome": out, "snp": "All", "nsnp": len(g), **{k: r[k] for k in _EST_COLS}})
+    return pd.DataFrame(rows, columns=["exposure", "outcome", "snp", "nsnp", *_EST_COLS])
+
+
+def mr_single_snp(harmonised: pd.DataFrame, params: MRParameters = MRParameters()) -> pd.DataFrame:
+    """Wald ratio per SNP, then ``All - Inverse variance weighted`` and ``All - MR Egger`` rows.
+
+    Columns: ``exposure, outcome, snp, b, se, ci_low, ci_high, p_value``.
+    """
+    rows = []
+    for exp, out, g in _groups(harmonised):
+        bx, by, sx, sy = _vec(g)
+        for i, snp in enumerate(g["snp"].astype(str)):
+            r = mr_wald_ratio(bx[i:i + 1], by[i:i + 1], sx[i:i + 1], sy[i:i + 1], params)
+            rows.append({"exposure": exp, "outcome": out, "snp": snp, **{k: r[k] for k in _EST_COLS}})
+        for label, fn in (("All - Inverse variance weighted", mr_ivw), ("All - MR Egger", mr_egger)):
+            r = fn(bx, by, sx, sy, params)
+            rows.append({"exposure": exp, "outcome": out, "snp": label, **{k: r[k] for k in _EST_COLS}})
+    return pd.DataFrame(rows, columns=["exposure", "outcome", "snp", *_EST_COLS])
+
+
+def mr_presso_table(harmonised: pd.DataFrame, params: MRParameters = MRParameters()) -> pd.DataFrame:
+    """MR-PRESSO per pair: ``global_rss, global_p, n_outliers, outliers`` (SNP ids),
+    ``distortion_p``, raw and outlier-corrected IVW (``raw_b, raw_se, corrected_b, corrected_se``)."""
+    rows = []
+    for exp, out, g in _groups(harmonised):
+        r = mr_presso(*_vec(g), params)
+        snps = g["snp"].astype(str).to_numpy()
+        rows.append({"exposure": exp, "outcome": out, "nsnp": len(g), "global_rss": r["global_rss"],
+                     "global_p": r["global_p"], "n_outliers": len(r["outliers"]),
+                     "outliers": ",".join(snps[r["outliers"]]) if len(r["outliers"]) else "",
+                     "distortion_p": r["distortion_p"], "raw_b": r["raw_b"], "raw_se": r["raw_se"],
+                     "corrected_b": r["b"], "corrected_se": r["se"]})
+    return pd.DataFrame(rows)

@@ -1,0 +1,322 @@
+"""Harmonisation of exposure and outcome effects to the same effect allele (TwoSampleMR rules)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from bma_genetics._check import check_columns, check_one_of, fail
+
+log = logging.getLogger(__name__)
+
+_COMPLEMENT = str.maketrans("ACGTacgt", "TGCAtgca")
+
+#: Columns of a harmonised table (TwoSampleMR's ``harmonise_data`` output in snake_case).
+HARMONISED_COLUMNS: tuple[str, ...] = (
+    "snp", "exposure", "outcome", "chromosome", "base_pair_location",
+    "effect_allele_exposure", "other_allele_exposure", "effect_allele_outcome", "other_allele_outcome",
+    "beta_exposure", "se_exposure", "pval_exposure", "eaf_exposure", "samplesize_exposure",
+    "beta_outcome", "se_outcome", "pval_outcome", "eaf_outcome", "samplesize_outcome",
+    "ncase_outcome", "ncontrol_outcome", "palindromic", "ambiguous", "action", "mr_keep",
+    "harmonise_note", "drop_reason",
+)
+
+# standard summary-statistics column -> harmonised suffix-less name
+_SIDE = {
+    "effect_allele": "effect_allele", "other_allele": "other_allele", "beta": "beta",
+    "standard_error": "se", "p_value": "pval", "effect_allele_frequency": "eaf", "n": "samplesize",
+}
+
+
+def _flip(s: pd.Series) -> pd.Series:
+    return s.str.translate(_COMPLEMENT)
+
+
+def snp_key(frame: pd.DataFrame) -> pd.Series:
+    """The identifier used to join instruments across studies: ``rsid`` when every row has one,
+    else ``chromosome:base_pair_location`` (GRCh37 positions in both studies are assumed)."""
+    if "rsid" in frame and frame["rsid"].notna().all() and frame["rsid"].astype(str).str.startswith("rs").all():
+        return frame["rsid"].astype(str)
+    if {"chromosome", "base_pair_location"} <= set(frame.columns):
+        return (frame["chromosome"].astype(str).str.removeprefix("chr") + ":"
+                + frame["base_pair_location"].astype("Int64").astype(str))
+    if "variant_id" in frame:
+        return frame["variant_id"].astype(str)
+    if "snp" in frame:
+        return frame["snp"].astype(str)
+    raise fail("harmonise/key", "a table has neither rsid, chromosome + base_pair_location nor variant_id")
+
+
+def _side(frame: pd.DataFrame, suffix: str, key: pd.Series) -> pd.DataFrame:
+    out = pd.DataFrame({"snp": key.to_numpy()})
+    for src, dst in _SIDE.items():
+        out[f"{dst}_{suffix}"] = frame[src].to_numpy() if src in frame else np.nan
+    if suffix == "outcome":
+        for src, dst in (("n_cases", "ncase_outcome"), ("n_controls", "ncontrol_outcome")):
+            out[dst] = frame[src].to_numpy() if src in frame else np.nan
+    else:
+        for c in ("chromosome", "base_pair_location"):
+            out[c] = frame[c].to_numpy() if c in frame else np.nan
+        if "proxy_snp" in frame:
+            out["proxy_snp"] = frame["proxy_snp"].to_numpy()
+    if suffix == "outcome":
+        for c in ("proxy_snp", "proxy_r2"):
+            if c in frame:
+                out[c] = frame[c].to_numpy()
+    return out
+
+
+def harmonise(
+    exposure: pd.DataFrame,
+    outcome: pd.DataFrame,
+    *,
+    action: int = 2,
+    tolerance: float = 0.08,
+    exposure_name: str = "exposure",
+    outcome_name: str = "outcome",
+) -> pd.DataFrame:
+    """Align outcome effects to the exposure's effect allele, as TwoSampleMR ``harmonise_data``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> exp = pd.DataFrame({"rsid": ["rs1"], "effect_allele": ["A"], "other_allele": ["G"],
+    ...                     "beta": [0.1], "standard_error": [0.01]})
+    >>> out = pd.DataFrame({"rsid": ["rs1"], "effect_allele": ["G"], "other_allele": ["A"],
+    ...                     "beta": [0.05], "standard_error": [0.02]})
+    >>> harmonise(exp, out)[["snp", "beta_outcome", "harmonise_note", "mr_keep"]]
+       snp  beta_outcome   harmonise_note  mr_keep
+    0  rs1         -0.05  alleles swapped     True
+
+    Notes
+    -----
+    For each SNP of ``exposure`` (effect allele A1, other A2) and ``outcome`` (B1, B2):
+
+    1. B1/B2 the other way round -> swap them, negate ``beta_outcome``, ``eaf -> 1 - eaf``.
+    2. Not palindromic and still not matching -> flip the outcome's strand (complement), and
+       swap again if needed; still no match -> dropped (``alleles do not match``).
+    3. Palindromic SNPs (A/T, C/G), by ``action``: ``1`` assume every study is on the forward
+       strand (keep); ``2`` (default) infer the strand from allele frequencies: if the
+       exposure and outcome EAF lie on opposite sides of 0.5 the outcome is flipped; if either
+       EAF is missing or within 0.5 +- ``tolerance`` (MAF 0.42-0.58 by default) the SNP is
+       ambiguous and dropped; ``3`` drop every palindromic SNP.
+
+    SNPs of ``exposure`` absent from ``outcome``, duplicates (the first row is kept), and rows
+    with a missing or non-positive SE or a missing beta are kept in the table with
+    ``mr_keep=False``; every dropped, swapped or flipped SNP says why in ``drop_reason`` /
+    ``harmonise_note``.
+
+    Output schema (one row per exposure SNP):
+
+    ======================================  =======  ===========================================
+    column                                  dtype    meaning
+    ======================================  =======  ===========================================
+    snp                                     str      rsid (or chr:pos) used to join the studies
+    exposure, outcome                       str      study labels
+    chromosome, base_pair_location          str/int  position of the exposure SNP
+    effect_allele_exposure/other_allele_*   str      alleles; outcome alleles after alignment
+    beta_*, se_*, pval_*, eaf_*             float    effects; outcome aligned to A1
+    samplesize_*, ncase/ncontrol_outcome    float    sample sizes when known
+    palindromic, ambiguous                  bool     A/T or C/G; palindromic with EAF near 0.5
+    action                                  int      the ``action`` used
+    mr_keep                                 bool     used by the estimators
+    harmonise_note                          str      ``alleles swapped``, ``strand flipped``, ...
+    drop_reason                             str      why ``mr_keep`` is False ("" when kept)
+    ======================================  =======  ===========================================
+
+    Parameters
+    ----------
+    exposure, outcome : DataFrame
+        Standard summary-statistics columns (:func:`bma_genetics.mr.read_sumstats`):
+        ``effect_allele, other_allele, beta, standard_error`` and an identifier (``rsid`` or
+        ``chromosome`` + ``base_pair_location``); ``effect_allele_frequency``, ``p_value``,
+        ``n``, ``n_cases``, ``n_controls`` when available.
+    action : {1, 2, 3}, default=2
+        Palindrome handling (see Notes).
+    tolerance : float, default=0.08
+        Half-width of the ambiguous EAF band around 0.5.
+    exposure_name, outcome_name : str
+        Labels written to the ``exposure`` / ``outcome`` columns.
+
+    Returns
+    -------
+    DataFrame
+        The harmonised table (schema above).
+    """
+    check_one_of("harmonise/action", action, (1, 2, 3))
+    if not 0 <= tolerance < 0.5:
+        raise fail("harmonise/tolerance", f"expected a value in [0, 0.5), found {tolerance!r}")
+    need = ["effect_allele", "other_allele", "beta", "standard_error"]
+    check_columns("harmonise/exposure", exposure, need, source="exposure table")
+    check_columns("harmonise/outcome", outcome, ["effect_allele", "beta", "standard_error"], source="outcome table")
+    if len(exposure) == 0:
+        raise fail("harmonise/exposure", "the exposure table has no rows (no instruments)")
+    ex = _side(exposure.reset_index(drop=True), "exposure", snp_key(exposure.reset_index(drop=True)))
+    oc = _side(outcome.reset_index(drop=True), "outcome", snp_key(outcome.reset_index(drop=True)))
+    notes = pd.Series("", index=ex.index, dtype=object)
+    reasons = pd.Series("", index=ex.index, dtype=object)
+    dup = ex["snp"].duplicated(keep="first")
+    reasons[dup] = "duplicate SNP in exposure (first row kept)"
+    oc_dup = oc["snp"].duplicated(keep="first")
+    n_oc_dup = int(oc_dup.sum())
+    if n_oc_dup:
+        log.warning("harmonise: %d duplicate SNP row(s) in the outcome; the first of each is used", n_oc_dup)
+    oc = oc[~oc_dup]
+    d = ex.merge(oc, on="snp", how="left", indicator=True)
+    absent = (d["_merge"] == "left_only").to_numpy()
+    d = d.drop(columns="_merge")
+    reasons[absent & (reasons == "")] = "absent from outcome"
+
+    for col in ("effect_allele_exposure", "other_allele_exposure", "effect_allele_outcome", "other_allele_outcome"):
+        d[col] = d[col].astype("string").str.upper()
+    A1, A2 = d["effect_allele_exposure"], d["other_allele_exposure"]
+    B1, B2 = d["effect_allele_outcome"].copy(), d["other_allele_outcome"].copy()
+    for c in ("beta_exposure", "se_exposure", "beta_outcome", "se_outcome", "eaf_exposure", "eaf_outcome"):
+        d[c] = pd.to_numeric(d[c], errors="coerce").astype(float)
+    betaB = d["beta_outcome"].to_numpy().copy()
+    fB = d["eaf_outcome"].to_numpy().copy()
+    fA = d["eaf_exposure"].to_numpy()
+
+    no_a2 = A2.isna().to_numpy() & ~absent
+    reasons[no_a2 & (reasons == "")] = "exposure other_allele missing"
+    # Outcome files that give only the effect allele: infer the other one from the exposure.
+    miss_b2 = B2.isna() & B1.notna() & A1.notna() & A2.notna()
+    if miss_b2.any():
+        fill = pd.Series(pd.NA, index=B2.index, dtype="string")
+        fill[miss_b2 & (B1 == A1)] = A2
+        fill[miss_b2 & (B1 == A2)] = A1
+        fill[miss_b2 & (_flip(B1) == A1)] = _flip(A2)
+        fill[miss_b2 & (_flip(B1) == A2)] = _flip(A1)
+        B2 = B2.fillna(fill)
+
+    note_arr = np.array(notes.to_numpy(), dtype=object)
+
+    def add_note(mask: np.ndarray, text: str) -> None:
+        for i in np.flatnonzero(mask):
+            note_arr[i] = f"{note_arr[i]}; {text}" if note_arr[i] else text
+
+    def eq(x: pd.Series, y: pd.Series) -> np.ndarray:
+        return (x == y).fillna(False).to_numpy(dtype=bool)
+
+    status = eq(A1, B1) & eq(A2, B2)
+    swap = eq(A1, B2) & eq(A2, B1)
+    B1, B2 = B1.where(~swap, B2), B2.where(~swap, B1)
+    betaB[swap] *= -1
+    fB[swap] = 1 - fB[swap]
+    add_note(swap, "alleles swapped")
+    pal = (((A1 == "A") & (A2 == "T")) | ((A1 == "T") & (A2 == "A"))
+           | ((A1 == "G") & (A2 == "C")) | ((A1 == "C") & (A2 == "G"))).fillna(False).to_numpy(dtype=bool)
+    status = eq(A1, B1) & eq(A2, B2)
+    flipstrand = ~pal & ~status & B1.notna().to_numpy() & B2.notna().to_numpy()
+    B1 = B1.where(~flipstrand, _flip(B1))
+    B2 = B2.where(~flipstrand, _flip(B2))
+    status = eq(A1, B1) & eq(A2, B2)
+    add_note(flipstrand & (status | (eq(A1, B2) & eq(A2, B1))), "strand flipped")
+    swap2 = ~pal & ~status & eq(A1, B2) & eq(A2, B1)
+    B1, B2 = B1.where(~swap2, B2), B2.where(~swap2, B1)
+    betaB[swap2] *= -1
+    fB[swap2] = 1 - fB[swap2]
+    add_note(swap2, "alleles swapped")
+    status = eq(A1, B1) & eq(A2, B2)
+    mismatch = ~status & ~absent
+    for i in np.flatnonzero(mismatch & (reasons == "").to_numpy()):
+        reasons[i] = (f"alleles do not match (exposure {d.at[i, 'effect_allele_exposure']}/"
+                      f"{d.at[i, 'other_allele_exposure']}, outcome {d.at[i, 'effect_allele_outcome']}/"
+                      f"{d.at[i, 'other_allele_outcome']})")
+
+    lo, hi = 0.5 - tolerance, 0.5 + tolerance
+    tA = np.where(np.isnan(fA), 0.5, fA)
+    tB = np.where(np.isnan(fB), 0.5, fB)
+    amb = pal & (((tA > lo) & (tA < hi)) | ((tB > lo) & (tB < hi)))
+    if action == 2:
+        pflip = pal & ~amb & status & (np.sign(tA - 0.5) != np.sign(tB - 0.5))
+        betaB[pflip] *= -1
+        fB[pflip] = 1 - fB[pflip]
+        add_note(pflip, "palindromic: outcome flipped (allele frequencies)")
+        for i in np.flatnonzero(amb & status & (reasons == "").to_numpy()):
+            reasons[i] = (f"palindromic with ambiguous allele frequency (eaf_exposure={fA[i]:.3g}, "
+                          f"eaf_outcome={fB[i]:.3g}; ambiguous within 0.5 +- {tolerance})")
+    elif action == 3:
+        reasons[pal & (reasons == "").to_numpy()] = "palindromic (action 3 drops all palindromes)"
+
+    # Mismatched SNPs keep the outcome's alleles as given, so the table shows what was compared.
+    d["effect_allele_outcome"] = B1.where(~mismatch, d["effect_allele_outcome"])
+    d["other_allele_outcome"] = B2.where(~mismatch, d["other_allele_outcome"])
+    d["beta_outcome"], d["eaf_outcome"] = betaB, fB
+    for side in ("exposure", "outcome"):
+        b, se = d[f"beta_{side}"].to_numpy(), d[f"se_{side}"].to_numpy()
+        bad = ~absent & (~np.isfinite(b) | ~np.isfinite(se) | (se <= 0))
+        for i in np.flatnonzero(bad & (reasons == "").to_numpy()):
+            reasons[i] = f"missing or non-positive SE / missing beta in {side} (beta={b[i]}, se={se[i]})"
+        zero = ~absent & (b == 0) & (side == "exposure")
+        reasons[zero & (reasons == "").to_numpy()] = "zero exposure effect (ratio undefined)"
+    d["palindromic"] = pal
+    d["ambiguous"] = amb
+    d["action"] = action
+    d["exposure"] = exposure_name
+    d["outcome"] = outcome_name
+    d["harmonise_note"] = note_arr
+    d["drop_reason"] = reasons.to_numpy()
+    d["mr_keep"] = d["drop_reason"] == ""
+    for c in HARMONISED_COLUMNS:
+        if c not in d:
+            d[c] = np.nan
+    extra = [c for c in d.columns if c not in HARMONISED_COLUMNS]
+    out = d[list(HARMONISED_COLUMNS) + extra]
+    kept = int(out["mr_keep"].sum())
+    log.info("harmonise: %d of %d exposure SNPs kept (%s)", kept, len(out),
+             out.loc[~out["mr_keep"], "drop_reason"].str.split(" \\(").str[0].value_counts().to_dict())
+    return out
+
+
+_TSMR_RENAMES = {"SNP": "snp", "id.exposure": "id_exposure", "id.outcome": "id_outcome"}
+
+
+def read_harmonised(path_or_frame: str | pd.DataFrame) -> pd.DataFrame:
+    """Read a harmonised table: ours (snake_case) or TwoSampleMR's (``SNP, beta.exposure, ...``).
+
+    Needs ``beta_exposure, se_exposure, beta_outcome, se_outcome`` (dots or underscores);
+    alleles, EAF, ``mr_keep``, ``exposure``/``outcome`` labels are optional (``mr_keep``
+    defaults to rows with finite effects and positive SEs).
+    """
+    if isinstance(path_or_frame, pd.DataFrame):
+        df, src = path_or_frame.copy(), "table"
+    else:
+        from pathlib import Path
+
+        p = Path(path_or_frame)
+        if not p.exists():
+            raise fail("read_harmonised/path", f"{p} not found")
+        sep = "," if p.name.endswith((".csv", ".csv.gz")) else "\t"
+        df, src = pd.read_csv(p, sep=sep), str(p)
+    df = df.rename(columns=_TSMR_RENAMES)
+    df.columns = [c.replace(".", "_") for c in df.columns]
+    check_columns("read_harmonised/path", df, ["beta_exposure", "se_exposure", "beta_outcome", "se_outcome"], source=src)
+    if "snp" not in df:
+        df["snp"] = [f"snp{i + 1}" for i in range(len(df))]
+    if df["snp"].duplicated().any() and "mr_keep" not in df:
+        dups = df.loc[df["snp"].duplicated(), "snp"].unique()[:5].tolist()
+        raise fail("read_harmonised/path", f"{src} lists SNP(s) {dups} more than once; keep one row per SNP "
+                   "(or add an mr_keep column that is FALSE on the extra rows)")
+    for c in ("beta_exposure", "se_exposure", "beta_outcome", "se_outcome"):
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    ok = (np.isfinite(df["beta_exposure"]) & np.isfinite(df["beta_outcome"]) & (df["se_exposure"] > 0)
+          & (df["se_outcome"] > 0))
+    if "mr_keep" in df:
+        keep = df["mr_keep"].astype(str).str.upper().isin(["TRUE", "1", "T", "YES"])
+    else:
+        keep = pd.Series(True, index=df.index)
+    reason = pd.Series("", index=df.index, dtype=object)
+    reason[~keep] = "mr_keep is FALSE in the input"
+    reason[keep & ~ok] = "missing or non-positive SE / missing beta"
+    if "mr_keep" in df:
+        dup = df["snp"].duplicated() & keep & ok
+        reason[dup] = "duplicate SNP (first row kept)"
+    df["drop_reason"] = df.get("drop_reason", pd.Series("", index=df.index)).fillna("").astype(str).where(
+        reason == "", reason)
+    df["mr_keep"] = df["drop_reason"] == ""
+    df["exposure"] = df["exposure"] if "exposure" in df else "exposure"
+    df["outcome"] = df["outcome"] if "outcome" in df else "outcome"
+    return df

@@ -1,0 +1,502 @@
+"""Two-sample MR estimators on harmonised summary statistics, and the method registry.
+
+Every estimator shares TwoSampleMR's signature, in snake_case: ``(b_exp, b_out, se_exp, se_out,
+params)`` -> a dict with ``b, se, ci_low, ci_high, p_value, nsnp`` (plus ``q, q_df, q_pval``
+where the method has a heterogeneity statistic, and ``b_i, se_i, pval_i`` for the Egger
+intercept). Too few SNPs gives an all-NaN row, never an error.
+
+Where TwoSampleMR and MendelianRandomization differ by design, both are offered
+(:class:`MRParameters`): the Egger reference distribution (``egger_distribution``: TwoSampleMR's
+t with n-2 df, the default, or MendelianRandomization's normal) and the weights of the weighted
+median (``median_weights``: TwoSampleMR's second-order weights, the default, or
+MendelianRandomization's first-order ``bx^2 / se_out^2``). Point estimates and SEs of IVW and
+Egger are identical in both packages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from bma_genetics._check import check_one_of, check_positive, fail
+
+log = logging.getLogger(__name__)
+
+#: Output columns of :func:`bma_genetics.mr.run_mr` (the DESIGN.md MR-results contract).
+RESULT_COLUMNS: tuple[str, ...] = (
+    "exposure", "outcome", "method", "nsnp", "b", "se", "ci_low", "ci_high", "p_value",
+)
+
+
+@dataclass(frozen=True)
+class MRParameters:
+    """Settings shared by the estimators (TwoSampleMR's ``default_parameters()``, snake_case).
+
+    Attributes
+    ----------
+    nboot : int, default=1000
+        Bootstrap replicates for the median and mode SEs.
+    phi : float, default=1.0
+        Bandwidth factor of the mode-based estimators.
+    alpha : float, default=0.05
+        1 - confidence level of ``ci_low``/``ci_high``.
+    seed : int, default=1
+        Seed of every random step (bootstrap, MR-PRESSO).
+    egger_distribution : {"t", "normal"}, default="t"
+        Reference distribution of the Egger slope and intercept tests and CIs: ``"t"`` with
+        n - 2 degrees of freedom (TwoSampleMR) or ``"normal"`` (MendelianRandomization).
+    median_weights : {"second_order", "first_order"}, default="second_order"
+        Weighted-median weights: inverse second-order variance of the ratio estimate
+        (TwoSampleMR) or ``b_exp^2 / se_out^2`` (MendelianRandomization).
+    presso_nboot : int, default=1000
+        Simulated data sets of MR-PRESSO's global, outlier and distortion tests.
+    presso_signif : float, default=0.05
+        MR-PRESSO's significance threshold for the global test and outliers.
+    """
+
+    nboot: int = 1000
+    phi: float = 1.0
+    alpha: float = 0.05
+    seed: int = 1
+    egger_distribution: str = "t"
+    median_weights: str = "second_order"
+    presso_nboot: int = 1000
+    presso_signif: float = 0.05
+
+    def __post_init__(self) -> None:
+        check_one_of("MRParameters/egger_distribution", self.egger_distribution, ("t", "normal"))
+        check_one_of("MRParameters/median_weights", self.median_weights, ("second_order", "first_order"))
+        check_positive("MRParameters/nboot", self.nboot)
+        check_positive("MRParameters/presso_nboot", self.presso_nboot)
+        check_positive("MRParameters/phi", self.phi)
+        if not 0 < self.alpha < 1:
+            raise fail("MRParameters/alpha", f"expected a value in (0, 1), found {self.alpha!r}")
+
+    def with_(self, **kwargs: Any) -> MRParameters:
+        return replace(self, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _na(nsnp: int) -> dict[str, float]:
+    return {"b": np.nan, "se": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan, "nsnp": nsnp}
+
+
+def _normal_row(b: float, se: float, nsnp: int, alpha: float, **extra: float) -> dict[str, float]:
+    z = stats.norm.ppf(1 - alpha / 2)
+    p = 2 * stats.norm.sf(abs(b / se)) if se > 0 else np.nan
+    return {"b": b, "se": se, "ci_low": b - z * se, "ci_high": b + z * se, "p_value": p, "nsnp": nsnp, **extra}
+
+
+def _t_row(b: float, se: float, nsnp: int, df: int, alpha: float, **extra: float) -> dict[str, float]:
+    q = stats.t.ppf(1 - alpha / 2, df)
+    p = 2 * stats.t.sf(abs(b / se), df) if se > 0 else np.nan
+    return {"b": b, "se": se, "ci_low": b - q * se, "ci_high": b + q * se, "p_value": p, "nsnp": nsnp, **extra}
+
+
+def _arrays(b_exp, b_out, se_exp, se_out) -> tuple[np.ndarray, ...]:
+    arrs = [np.asarray(a, dtype=float) for a in (b_exp, b_out, se_exp, se_out)]
+    ok = np.all([np.isfinite(a) for a in arrs], axis=0)
+    return tuple(a[ok] for a in arrs)
+
+
+def _r_mad(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """R's ``mad()``: median absolute deviation scaled by 1.4826."""
+    med = np.median(x, axis=axis, keepdims=True)
+    return 1.4826 * np.median(np.abs(x - med), axis=axis)
+
+
+# --------------------------------------------------------------------------------------------
+# estimators
+
+
+def mr_wald_ratio(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> dict:
+    """Wald ratio ``b_out / b_exp`` with first-order SE ``se_out / |b_exp|`` (exactly one SNP)."""
+    bx, by, _sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
+    if len(bx) != 1:
+        return _na(len(bx))
+    return _normal_row(by[0] / bx[0], sy[0] / abs(bx[0]), 1, params.alpha)
+
+
+def _ivw_core(bx: np.ndarray, by: np.ndarray, sy: np.ndarray) -> tuple[float, float, float]:
+    """Weighted no-intercept regression: estimate, unscaled SE, residual variance (sigma^2)."""
+    w = 1.0 / sy**2
+    sxx = np.sum(w * bx * bx)
+    b = np.sum(w * bx * by) / sxx
+    rss = np.sum(w * (by - b * bx) ** 2)
+    return b, 1.0 / np.sqrt(sxx), rss / (len(bx) - 1)
+
+
+def mr_ivw(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> dict:
+    """IVW, multiplicative random effects: SE scaled by the residual SE when it exceeds 1.
+
+    The weighted regression of ``b_out`` on ``b_exp`` through the origin, weights
+    ``se_out^-2``; SE = unscaled SE x max(1, residual SE) (TwoSampleMR ``mr_ivw``,
+    MendelianRandomization ``mr_ivw(model="random")``). Cochran's Q = (n - 1) sigma^2.
+    """
+    bx, by, _sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
+    n = len(bx)
+    if n < 2:
+        return _na(n)
+    b, s0, sigma2 = _ivw_core(bx, by, sy)
+    q = sigma2 * (n - 1)
+    return _normal_row(b, s0 * max(1.0, np.sqrt(sigma2)), n, params.alpha,
+                       q=q, q_df=n - 1, q_pval=stats.chi2.sf(q, n - 1))
+
+
+def mr_ivw_fixed(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> dict:
+    """IVW, fixed effect: SE = 1 / sqrt(sum(b_exp^2 / se_out^2)) (TwoSampleMR ``mr_ivw_fe``)."""
+    bx, by, _sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
+    n = len(bx)
+    if n < 2:
+        return _na(n)
+    b, s0, sigma2 = _ivw_core(bx, by, sy)
+    q = sigma2 * (n - 1)
+    return _normal_row(b, s0, n, params.alpha, q=q, q_df=n - 1, q_pval=stats.chi2.sf(q, n - 1))
+
+
+def mr_egger(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> dict:
+    """MR-Egger: weighted regression of ``b_out`` on ``b_exp`` with an intercept.
+
+    SNPs are first oriented so that ``b_exp`` > 0 (sign of the outcome effect follows), as both
+    R packages do; weights ``se_out^-2``; SEs scaled by max(1, residual SE). Slope and intercept
+    tests use ``params.egger_distribution`` (t with n - 2 df, or normal).
+    """
+    bx, by, _sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
+    n = len(bx)
+    if n < 3:
+        return {**_na(n), "b_i": np.nan, "se_i": np.nan, "pval_i": np.nan}
+    sign = np.where(bx < 0, -1.0, 1.0)  # R's sign0: zero counts as positive
+    x, y, w = np.abs(bx), by * sign, 1.0 / sy**2
+    X = np.column_stack([np.ones(n), x])
+    xtwx = X.T @ (X * w[:, None])
+    inv = np.linalg.inv(xtwx)
+    coef = inv @ (X.T @ (w * y))
+    rss = np.sum(w * (y - X @ coef) ** 2)
+    sigma = np.sqrt(rss / (n - 2))
+    se = np.sqrt(np.diag(inv)) * max(1.0, sigma)
+    q = rss
+    extra = {"q": q, "q_df": n - 2, "q_pval": stats.chi2.sf(q, n - 2)}
+    if params.egger_distribution == "t":
+        row = _t_row(coef[1], se[1], n, n - 2, params.alpha, **extra)
+        p_i = 2 * stats.t.sf(abs(coef[0] / se[0]), n - 2)
+    else:
+        row = _normal_row(coef[1], se[1], n, params.alpha, **extra)
+        p_i = 2 * stats.norm.sf(abs(coef[0] / se[0]))
+    row.update(b_i=coef[0], se_i=se[0], pval_i=p_i)
+    return row
+
+
+def weighted_median(beta_iv: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted median of ratio estimates by linear interpolation (Bowden et al. 2016).
+
+    Works on the last axis, so a (n_boot, n_snp) matrix gives one median per row. Identical to
+    ``weighted_median`` of TwoSampleMR and ``weighted.median`` of MendelianRandomization.
+    """
+    beta_iv = np.atleast_2d(beta_iv)
+    weights = np.broadcast_to(np.atleast_2d(weights), beta_iv.shape)
+    order = np.argsort(beta_iv, axis=-1, kind="stable")
+    b = np.take_along_axis(beta_iv, order, -1)
+    w = np.take_along_axis(weights, order, -1)
+    cs = np.cumsum(w, axis=-1) - 0.5 * w
+    cs = cs / w.sum(axis=-1, keepdims=True)
+    below = np.clip((cs < 0.5).sum(axis=-1) - 1, 0, b.shape[-1] - 2)
+    rows = np.arange(b.shape[0])
+    b0, b1 = b[rows, below], b[rows, below + 1]
+    c0, c1 = cs[rows, below], cs[rows, below + 1]
+    return b0 + (b1 - b0) * (0.5 - c0) / (c1 - c0)
+
+
+def _median_generic(bx, by, sx, sy, weights, params: MRParameters) -> dict:
+    n = len(bx)
+    est = float(weighted_median(by / bx, weights)[0])
+    rng = np.random.default_rng(params.seed)
+    bxb = rng.normal(bx, sx, size=(params.nboot, n))
+    byb = rng.normal(by, sy, size=(params.nboot, n))
+    # Weights stay fixed across replicates, as in both R packages' bootstrap.
+    boot = weighted_median(byb / bxb, weights)
+    return _normal_row(est, float(np.std(boot, ddof=1)), n, params.alpha)
+
+
+def mr_simple_median(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> dict:
+    """Simple median of the ratio estimates; SE by parametric bootstrap (``params.nboot``)."""
+    bx, by, sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
+    if len(bx) < 3:
+        return _na(len(bx))
+    return _median_generic(bx, by, sx, sy, np.full(len(bx), 1.0 / len(bx)), params)
+
+
+def mr_weighted_median(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> dict:
+    """Weighted median of the ratio estimates (Bowden et al. 2016); bootstrap SE.
+
+    Weights: inverse second-order variance ``se_out^2/b_exp^2 + b_out^2 se_exp^2/b_exp^4``
+    (TwoSampleMR) or ``b_exp^2/se_out^2`` (MendelianRandomization), per ``params.median_weights``.
+    """
+    bx, by, sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
+    if len(bx) < 3:
+        return _na(len(bx))
+    if params.median_weights == "second_order":
+        w = 1.0 / (sy**2 / bx**2 + by**2 * sx**2 / bx**4)
+    else:
+        w = bx**2 / sy**2
+    return _median_generic(bx, by, sx, sy, w, params)
+
+
+def _r_density_mode(x: np.ndarray, w: np.ndarray, bw: np.ndarray, n: int = 512, cut: float = 3.0) -> np.ndarray:
+    """Location of the maximum of R's ``density(x, weights=w, bw=bw)`` (Gaussian kernel).
+
+    A line-for-line vectorisation of R's FFT density: linear binning (``BinDist``) on 2n cells
+    over [min - (cut+4) bw, max + (cut+4) bw], circular convolution with the kernel, linear
+    interpolation onto n points from min - cut bw to max + cut bw; the first grid point with the
+    largest density is the mode. Rows of ``x`` (shape (B, k)) are independent data sets.
+    Matching R's grid matters: the mode is a grid point, so another grid moves it by up to one
+    grid step.
+    """
+    x = np.atleast_2d(x)
+    w = np.broadcast_to(np.atleast_2d(w), x.shape)
+    B = x.shape[0]
+    bw = np.broadcast_to(np.asarray(bw, dtype=float), (B,))
+    frm = x.min(axis=1) - cut * bw
+    to = x.max(axis=1) + cut * bw
+    lo = frm - 4 * bw
+    up = to + 4 * bw
+    xdelta = (up - lo) / (n - 1)
+    xpos = (x - lo[:, None]) / xdelta[:, None]
+    ix = np.floor(xpos).astype(np.int64)
+    fx = xpos - ix
+    y = np.zeros((B, 2 * n))
+    rows = np.broadcast_to(np.arange(B)[:, None], x.shape)
+    inside = (ix >= 0) & (ix <= n - 2)
+    np.add.at(y, (rows[inside], ix[inside]), (w * (1 - fx))[inside])
+    np.add.at(y, (rows[inside], ix[inside] + 1), (w * fx)[inside])
+    left = ix == -1
+    np.add.at(y, (rows[left], np.zeros(left.sum(), dtype=np.int64)), (w * fx)[left])
+    right = ix == n - 1
+    np.add.at(y, (rows[right], ix[right]), (w * (1 - fx))[right])
+    kords = np.linspace(0.0, 1.0, 2 * n)[None, :] * (2 * (up - lo))[:, None]
+    kords[:, n + 1:] = -kords[:, n - 1:0:-1]
+    kern = np.exp(-0.5 * (kords / bw[:, None]) ** 2) / (np.sqrt(2 * np.pi) * bw[:, None])
+    conv = np.fft.ifft(np.fft.fft(y, axis=1) * np.conj(np.fft.fft(kern, axis=1)), axis=1)
+    dens = np.maximum(0.0, conv.real[:, :n])
+    xords = lo[:, None] + (up - lo)[:, None] * np.linspace(0.0, 1.0, n)[None, :]
+    grid = frm[:, None] + (to - frm)[:, None] * np.linspace(0.0, 1.0, n)[None, :]
+    # approx(): xords and grid are both uniform, so interpolate by index arithmetic per row.
+    pos = (grid - lo[:, None]) / xdelta[:, None]
+    j = np.clip(np.floor(pos).astype(np.int64), 0, n - 2)
+    t = pos - j
+    r = np.arange(B)[:, None]
+    vals = dens[r, j] * (1 - t) + dens[r, j + 1] * t
+    del xords
+    return grid[np.arange(B), np.argmax(vals, axis=1)]
+
+
+def _mode_estimate(beta_iv: np.ndarray, se_iv: np.ndarray, phi: float) -> np.ndarray:
+    """Mode-based estimate (Hartwig et al. 2017), per row of ``beta_iv``; weights ``se_iv^-2``."""
+    beta_iv = np.atleast_2d(beta_iv)
+    k = beta_iv.shape[1]
+    s = 0.9 * np.minimum(np.std(beta_iv, axis=1, ddof=1), _r_mad(beta_iv, axis=1)) / k ** (1 / 5)
+    h = np.maximum(1e-8, s * phi)
+    wts = np.atleast_2d(se_iv) ** -2.0
+    wts = wts / wts.sum(axis=1, keepdims=True)
+    return _r_density_mode(beta_iv, wts, h)
+
+
+def _mode_generic(b_exp, b_out, se_exp, se_out, params: MRParameters, weighted: bool) -> dict:
+    bx, by, sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
+    n = len(bx)
+    if n < 3:
+        return _na(n)
+    beta_iv = by / bx
+    # Second-order SEs ("not assuming NOME"), the default of both R packages.
+    se_iv = np.sqrt(sy**2 / bx**2 + by**2 * sx**2 / bx**4)
+    wse = se_iv if weighted else np.ones(n)
+    est = float(_mode_estimate(beta_iv, wse, params.phi)[0])
+    rng = np.random.default_rng(params.seed)
+    boot_iv = rng.normal(beta_iv, se_iv, size=(params.nboot, n))
+    boot = _mode_estimate(boot_iv, wse, params.phi)
+    return _normal_row(est, float(_r_mad(boot)), n, params.alpha)
+
+
+def mr_simple_mode(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> dict:
+    """Simple (unweighted) mode-based estimate; SE = MAD of bootstrap modes."""
+    return _mode_generic(b_exp, b_out, se_exp, se_out, params, weighted=False)
+
+
+def mr_weighted_mode(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> dict:
+    """Weighted mode-based estimate (MBE): kernel density of ratio estimates weighted by
+    second-order inverse variances, bandwidth 0.9 min(sd, mad) n^-1/5 x phi; SE = MAD of
+    bootstrap modes (TwoSampleMR ``mr_weighted_mode``, MendelianRandomization ``mr_mbe``)."""
+    return _mode_generic(b_exp, b_out, se_exp, se_out, params, weighted=True)
+
+
+def mr_raps(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> dict:
+    """Robust adjusted profile score without overdispersion (Zhao et al. 2020, ``mr.raps.simple``).
+
+    Maximises the profile log-likelihood
+    ``-1/2 sum (b_out - beta b_exp)^2 / (se_out^2 + beta^2 se_exp^2)``, which accounts for
+    measurement error in ``b_exp`` (weak instruments); sandwich SE from the adjusted score.
+    """
+    bx, by, sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
+    n = len(bx)
+    if n < 2:
+        return _na(n)
+
+    def negll(beta: float) -> float:
+        return 0.5 * np.sum((by - bx * beta) ** 2 / (sy**2 + sx**2 * beta**2))
+
+    bound = 2 * float(np.quantile(np.abs(by / bx), 0.95))
+    for _ in range(20):
+        res = optimize.minimize_scalar(negll, bounds=(-bound, bound), method="bounded",
+                                       options={"xatol": 1e-10})
+        if abs(res.x) < 0.95 * bound:
+            break
+        bound *= 2
+    b = float(res.x)
+    denom = (sy**2 + b**2 * sx**2) ** 2
+    score_var = np.sum(((bx**2 - sx**2) * sy**2 + (by**2 - sy**2) * sx**2 + sx**2 * sy**2) / denom)
+    info = np.sum(((bx**2 - sx**2) * sy**2 + (by**2 - sy**2) * sx**2) / denom)
+    se = float(np.sqrt(score_var / info**2)) if info > 0 else np.nan
+    return _normal_row(b, se, n, params.alpha)
+
+
+def mr_presso(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> dict:
+    """MR-PRESSO (Verbanck et al. 2018): global, outlier and distortion tests, seeded.
+
+    The global test compares the observed residual sum of squares of leave-one-out IVW fits
+    with its distribution over ``params.presso_nboot`` data sets simulated from the
+    leave-one-out fits; the outlier test does the same per SNP (Bonferroni-corrected); the
+    distortion test compares the change in the IVW estimate on removing the outliers with
+    random removals. The returned estimate is the outlier-corrected IVW (weighted regression
+    through the origin, t reference with n - 1 df, as MR-PRESSO reports) when the global test
+    is significant and outliers are found, else the raw one. Extra keys: ``global_rss``,
+    ``global_p``, ``outliers`` (indices), ``outlier_p`` (array), ``distortion_p``,
+    ``raw_b``/``raw_se``.
+    """
+    bx, by, sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
+    n = len(bx)
+    if n < 4:  # the LOO fits need >= 3 SNPs each
+        return {**_na(n), "global_rss": np.nan, "global_p": np.nan, "outliers": [],
+                "outlier_p": np.full(n, np.nan), "distortion_p": np.nan, "raw_b": np.nan, "raw_se": np.nan}
+    rng = np.random.default_rng(params.seed)
+    w = 1.0 / sy**2
+    D = params.presso_nboot
+
+    def loo(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        sxy = np.sum(w * x * y, axis=-1, keepdims=True)
+        sxx = np.sum(w * x * x, axis=-1, keepdims=True)
+        return (sxy - w * x * y) / (sxx - w * x * x)
+
+    b_loo = loo(bx, by)
+    rss_obs = float(np.sum(w * (by - b_loo * bx) ** 2))
+    bx_sim = rng.normal(bx, sx, size=(D, n))
+    by_sim = rng.normal(b_loo * bx, sy, size=(D, n))
+    rss_exp = np.sum(w * (by_sim - loo(bx_sim, by_sim) * bx_sim) ** 2, axis=1)
+    global_p = float(np.mean(rss_exp > rss_obs))
+    dif = (by - bx * b_loo) ** 2
+    exp = (by_sim - bx_sim * b_loo) ** 2
+    outlier_p = np.minimum(1.0, np.mean(exp > dif, axis=0) * n)
+    outliers = np.flatnonzero(outlier_p < params.presso_signif) if global_p < params.presso_signif else np.array([], int)
+
+    def wls0(idx: np.ndarray) -> tuple[float, float, int]:
+        b, s0, sigma2 = _ivw_core(bx[idx], by[idx], sy[idx])
+        return b, s0 * np.sqrt(sigma2), len(idx)
+
+    raw_b, raw_se, _ = wls0(np.arange(n))
+    distortion_p = np.nan
+    if 0 < len(outliers) <= n - 3:
+        keep = np.setdiff1d(np.arange(n), outliers)
+        b, se, k = wls0(keep)
+        # Expected distortion: MR-PRESSO's reference draws the outliers plus a resample of the
+        # other SNPs (n - 2k of them) and refits.
+        m = n - 2 * len(outliers)
+        bias_exp = np.empty(D)
+        if m > 0:
+            draws = rng.choice(keep, size=(D, m), replace=True)
+            xs = np.concatenate([np.broadcast_to(bx[outliers], (D, len(outliers))), bx[draws]], axis=1)
+            ys = np.concatenate([np.broadcast_to(by[outliers], (D, len(outliers))), by[draws]], axis=1)
+            ws = np.concatenate([np.broadcast_to(w[outliers], (D, len(outliers))), w[draws]], axis=1)
+            b_rand = np.sum(ws * xs * ys, axis=1) / np.sum(ws * xs * xs, axis=1)
+            bias_exp = (raw_b - b_rand) / np.abs(b_rand)
+            bias_obs = (raw_b - b) / abs(b)
+            distortion_p = float(np.mean(np.abs(bias_exp) > abs(bias_obs)))
+    else:
+        b, se, k = raw_b, raw_se, n
+    row = _t_row(b, se, k, k - 1, params.alpha)
+    row.update(global_rss=rss_obs, global_p=global_p, outliers=outliers.tolist(), outlier_p=outlier_p,
+               distortion_p=distortion_p, raw_b=raw_b, raw_se=raw_se)
+    return row
+
+
+# --------------------------------------------------------------------------------------------
+# registry
+
+
+@dataclass(frozen=True)
+class MRMethod:
+    """One estimator of the registry (TwoSampleMR's ``mr_method_list()`` row)."""
+
+    name: str
+    display_name: str
+    func: Callable[..., dict] = field(repr=False)
+    use_by_default: bool
+    heterogeneity_test: bool
+    min_snps: int
+    citation: str
+
+
+_REGISTRY: tuple[MRMethod, ...] = (
+    MRMethod("wald_ratio", "Wald ratio", mr_wald_ratio, True, False, 1,
+             "Wald A (1940) Ann Math Stat 11:284"),
+    MRMethod("ivw", "Inverse variance weighted (multiplicative random effects)", mr_ivw, True, True, 2,
+             "Burgess S et al. (2013) Genet Epidemiol 37:658"),
+    MRMethod("ivw_fixed", "Inverse variance weighted (fixed effects)", mr_ivw_fixed, False, True, 2,
+             "Burgess S et al. (2013) Genet Epidemiol 37:658"),
+    MRMethod("egger", "MR Egger", mr_egger, True, True, 3,
+             "Bowden J et al. (2015) Int J Epidemiol 44:512"),
+    MRMethod("simple_median", "Simple median", mr_simple_median, False, False, 3,
+             "Bowden J et al. (2016) Genet Epidemiol 40:304"),
+    MRMethod("weighted_median", "Weighted median", mr_weighted_median, True, False, 3,
+             "Bowden J et al. (2016) Genet Epidemiol 40:304"),
+    MRMethod("simple_mode", "Simple mode", mr_simple_mode, False, False, 3,
+             "Hartwig FP et al. (2017) Int J Epidemiol 46:1985"),
+    MRMethod("weighted_mode", "Weighted mode", mr_weighted_mode, True, False, 3,
+             "Hartwig FP et al. (2017) Int J Epidemiol 46:1985"),
+    MRMethod("mr_presso", "MR-PRESSO (outlier-corrected IVW)", mr_presso, False, False, 4,
+             "Verbanck M et al. (2018) Nat Genet 50:693"),
+    MRMethod("mr_raps", "Robust adjusted profile score (RAPS)", mr_raps, False, False, 2,
+             "Zhao Q et al. (2020) Ann Stat 48:1742"),
+)
+
+#: name -> :class:`MRMethod`.
+METHODS: dict[str, MRMethod] = {m.name: m for m in _REGISTRY}
+
+
+def method_list() -> pd.DataFrame:
+    """The method registry as a table: ``name, display_name, use_by_default,
+    heterogeneity_test, min_snps, citation``."""
+    return pd.DataFrame(
+        [{k: getattr(m, k) for k in ("name", "display_name", "use_by_default", "heterogeneity_test",
+                                    "min_snps", "citation")} for m in _REGISTRY]
+    )
+
+
+def resolve_methods(methods: str | list[str] | tuple[str, ...] | None, where: str = "run_mr/methods") -> list[str]:
+    """``None``/``"default"`` -> the default set; ``"all"`` -> every method; else check names."""
+    if methods is None or methods == "default":
+        return [m.name for m in _REGISTRY if m.use_by_default]
+    if methods == "all":
+        return [m.name for m in _REGISTRY]
+    if isinstance(methods, str):
+        methods = [s.strip() for s in methods.split(",") if s.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise fail(where, f"unknown method(s) {unknown}; known: {list(METHODS)} (or 'default', 'all')")
+    return list(dict.fromkeys(methods))

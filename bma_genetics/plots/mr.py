@@ -1,0 +1,154 @@
+"""Mendelian-randomisation figures: scatter with method lines, single-SNP forest, funnel,
+leave-one-out, and a summary forest over many exposure-outcome pairs.
+
+Inputs are the tables of :mod:`bma_genetics.mr` (``harmonised``, ``mr_results``,
+``single_snp``, ``leave_one_out``); every ``plot_*`` returns a Figure; :func:`save_figure`
+writes PNG + PDF.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from bma_genetics._atomic import atomic_path  # noqa: E402
+
+_COLOURS = {
+    "ivw": "#1f77b4", "ivw_fixed": "#aec7e8", "egger": "#d62728", "simple_median": "#98df8a",
+    "weighted_median": "#2ca02c", "simple_mode": "#c5b0d5", "weighted_mode": "#9467bd",
+    "mr_presso": "#8c564b", "mr_raps": "#ff7f0e", "wald_ratio": "#7f7f7f",
+}
+
+
+def save_figure(fig, stem: str | os.PathLike, *, dpi: int = 150) -> list[Path]:
+    """Write ``stem.png`` and ``stem.pdf`` atomically and close the figure; return the paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "pdf"):
+        p = stem.with_name(stem.name + f".{ext}")
+        with atomic_path(p) as tmp:
+            fig.savefig(tmp, dpi=dpi, format=ext, bbox_inches="tight")
+        paths.append(p)
+    plt.close(fig)
+    return paths
+
+
+def _kept(h: pd.DataFrame) -> pd.DataFrame:
+    return h[h["mr_keep"].astype(bool)] if "mr_keep" in h else h
+
+
+def plot_scatter(harmonised: pd.DataFrame, results: pd.DataFrame, *, title: str | None = None):
+    """SNP effects on the outcome against the exposure (+-1 SE bars), with one line per method.
+
+    SNPs are oriented so that ``beta_exposure`` > 0; lines go through the origin with slope
+    ``b``, except MR Egger's, whose intercept comes from the Egger fit on the same SNPs.
+    """
+    from bma_genetics.mr.methods import MRParameters, mr_egger
+
+    h = _kept(harmonised)
+    sign = np.where(h["beta_exposure"] < 0, -1.0, 1.0)
+    bx, by = np.abs(h["beta_exposure"].to_numpy(float)), h["beta_outcome"].to_numpy(float) * sign
+    sx, sy = h["se_exposure"].to_numpy(float), h["se_outcome"].to_numpy(float)
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.errorbar(bx, by, xerr=sx, yerr=sy, fmt="o", ms=3, color="0.3", ecolor="0.7", lw=0.8, zorder=2)
+    ax.axhline(0, color="0.8", lw=0.8, zorder=1)
+    xs = np.array([0.0, float(np.max(bx + sx)) if len(bx) else 1.0])
+    egger = mr_egger(h["beta_exposure"], h["beta_outcome"], sx, sy, MRParameters())
+    for _, r in results.iterrows():
+        if not np.isfinite(r["b"]) or r["method"] == "wald_ratio":
+            continue
+        icpt = egger["b_i"] if r["method"] == "egger" and np.isfinite(egger.get("b_i", np.nan)) else 0.0
+        ax.plot(xs, icpt + r["b"] * xs, color=_COLOURS.get(r["method"], "k"), lw=1.4,
+                label=f"{r['method']} ({r['b']:.3g})")
+    ax.set_xlabel(f"SNP effect on {h['exposure'].iloc[0] if len(h) else 'exposure'}")
+    ax.set_ylabel(f"SNP effect on {h['outcome'].iloc[0] if len(h) else 'outcome'}")
+    ax.legend(fontsize=7, frameon=False, loc="best")
+    ax.set_title(title or "MR scatter", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _forest(ax, labels, b, lo, hi, colours=None, xlabel="causal estimate (b, 95% CI)"):
+    y = np.arange(len(labels))[::-1]
+    colours = colours if colours is not None else ["0.2"] * len(labels)
+    for yi, bi, lo_i, hi_i, c in zip(y, b, lo, hi, colours, strict=True):
+        if np.isfinite(bi):
+            ax.plot([lo_i, hi_i], [yi, yi], color=c, lw=1)
+            ax.plot(bi, yi, "s", color=c, ms=4)
+    ax.axvline(0, color="0.6", lw=0.8, ls="--")
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.set_xlabel(xlabel, fontsize=8)
+
+
+def plot_single_snp_forest(single_snp: pd.DataFrame, *, title: str | None = None):
+    """Forest plot of per-SNP Wald ratios (sorted) and the all-SNP IVW / Egger rows."""
+    s = single_snp.copy()
+    is_all = s["snp"].astype(str).str.startswith("All")
+    s = pd.concat([s[~is_all].sort_values("b"), s[is_all]])
+    fig, ax = plt.subplots(figsize=(5.5, max(2.5, 0.18 * len(s) + 1)))
+    colours = ["#d62728" if str(x).startswith("All") else "0.2" for x in s["snp"]]
+    _forest(ax, s["snp"].astype(str).tolist(), s["b"].to_numpy(float), s["ci_low"].to_numpy(float),
+            s["ci_high"].to_numpy(float), colours)
+    ax.set_title(title or "Single-SNP MR", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_leave_one_out(leave_one_out: pd.DataFrame, *, title: str | None = None):
+    """Forest plot of IVW estimates leaving out each SNP, and with all SNPs."""
+    s = leave_one_out.copy()
+    is_all = s["snp"] == "All"
+    s = pd.concat([s[~is_all].sort_values("b"), s[is_all]])
+    fig, ax = plt.subplots(figsize=(5.5, max(2.5, 0.18 * len(s) + 1)))
+    colours = ["#d62728" if x == "All" else "0.2" for x in s["snp"]]
+    labels = [("All" if x == "All" else f"without {x}") for x in s["snp"]]
+    _forest(ax, labels, s["b"].to_numpy(float), s["ci_low"].to_numpy(float), s["ci_high"].to_numpy(float), colours,
+            xlabel="IVW estimate (95% CI)")
+    ax.set_title(title or "Leave-one-out", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_funnel(single_snp: pd.DataFrame, *, title: str | None = None):
+    """Funnel plot: per-SNP Wald ratio against its precision (1/SE), with the IVW and Egger
+    estimates as vertical lines."""
+    s = single_snp[~single_snp["snp"].astype(str).str.startswith("All")]
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.scatter(s["b"], 1 / s["se"], s=12, color="0.3")
+    for label, colour in (("All - Inverse variance weighted", _COLOURS["ivw"]), ("All - MR Egger", _COLOURS["egger"])):
+        row = single_snp[single_snp["snp"] == label]
+        if len(row) and np.isfinite(row["b"].iloc[0]):
+            ax.axvline(row["b"].iloc[0], color=colour, lw=1.2, label=label.removeprefix("All - "))
+    ax.set_xlabel("Wald ratio (b)")
+    ax.set_ylabel("precision (1 / SE)")
+    ax.legend(fontsize=7, frameon=False)
+    ax.set_title(title or "Funnel plot", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_summary_forest(results: pd.DataFrame, *, methods: tuple[str, ...] = ("ivw", "egger", "weighted_median",
+                                                                               "weighted_mode"),
+                        title: str | None = None, xlabel: str = "causal estimate (95% CI)"):
+    """Forest plot over many exposure -> outcome pairs (e.g. every BMFF site -> osteoporosis):
+    one row per pair and method, grouped by pair."""
+    r = results[results["method"].isin(methods)].copy()
+    r["pair"] = r["exposure"].astype(str) + " -> " + r["outcome"].astype(str)
+    r["order"] = r["method"].map({m: i for i, m in enumerate(methods)})
+    r = r.sort_values(["pair", "order"])
+    labels = [f"{p}  [{m}]" for p, m in zip(r["pair"], r["method"], strict=True)]
+    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.22 * len(r) + 1)))
+    _forest(ax, labels, r["b"].to_numpy(float), r["ci_low"].to_numpy(float), r["ci_high"].to_numpy(float),
+            [_COLOURS.get(m, "k") for m in r["method"]], xlabel=xlabel)
+    ax.set_title(title or "MR summary", fontsize=10)
+    fig.tight_layout()
+    return fig
