@@ -1,0 +1,54 @@
+"""``bma-genetics phewas``: a thin wrapper over :func:`bma_genetics.phewas.run_phewas`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def _split(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("phewas")
+    def phewas(
+        participants: Path = typer.Option(..., "--participants", help="Participant table (Parquet/TSV/CSV, eid + covariates)."),
+        diagnoses: Path = typer.Option(..., "--diagnoses", help="Long diagnoses (eid, code, date) or a showcase export with 41270/41280."),
+        exposure: str = typer.Option(..., "--exposure", help="Exposure column(s), comma-separated."),
+        covariates: str = typer.Option("age,sex", "--covariates", help="Covariate columns, comma-separated."),
+        out: Path = typer.Option(..., "--out", help="Output directory (phewas_results.tsv, figures/)."),
+        phecode_version: str = typer.Option("X", "--phecode-version", help="X or 1.2."),
+        phecode_map: Path | None = typer.Option(None, "--phecode-map", help="Your own ICD-10 -> phecode map CSV."),
+        bmff: Path | None = typer.Option(None, "--bmff", help="BMFF table joined on eid."),
+        min_cases: int = typer.Option(50, "--min-cases"),
+        min_phecode_count: int = typer.Option(2, "--min-phecode-count"),
+        no_exclusion: bool = typer.Option(False, "--no-exclusion", help="Ignore phecode 1.2 exclusion ranges."),
+        method: str = typer.Option("logit", "--method", help="logit or cox."),
+        firth: str = typer.Option("auto", "--firth", help="auto, never or always."),
+        firth_below_cases: int = typer.Option(20, "--firth-below-cases"),
+        no_standardise: bool = typer.Option(False, "--no-standardise", help="Keep exposures in their units."),
+        cox_start: str | None = typer.Option(None, "--cox-start", help="Follow-up start date column (Cox)."),
+        censoring_date: str | None = typer.Option(None, "--censoring-date", help="End of follow-up (ISO date or column)."),
+        suppress_below: int | None = typer.Option(None, "--suppress-below", help="Blank counts below this in the TSV."),
+        threads: int | None = typer.Option(None, "--threads", help="Worker threads (default: all cores)."),
+        no_plots: bool = typer.Option(False, "--no-plots"),
+    ) -> None:
+        """PheWAS: exposures against every phecode (logistic with Firth fallback, or Cox)."""
+        import logging
+
+        from bma_genetics.phewas.api import run_phewas
+
+        res = run_phewas(
+            participants, diagnoses, _split(exposure), _split(covariates),
+            phecode_version=phecode_version, phecode_map=phecode_map, bmff=bmff,
+            min_cases=min_cases, min_phecode_count=min_phecode_count, use_exclusion=not no_exclusion,
+            method=method, firth=firth, firth_below_cases=firth_below_cases,
+            standardise=not no_standardise, cox_start_col=cox_start, censoring_date=censoring_date,
+            suppress_below=suppress_below, n_jobs=threads, out=out, plots=not no_plots,
+        )
+        sig = int((res["bonferroni"] < 0.05).sum())
+        logging.getLogger("bma_genetics.phewas").info(
+            "%d tests, %d below Bonferroni; results in %s", len(res), sig, out / "phewas_results.tsv"
+        )

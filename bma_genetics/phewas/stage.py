@@ -1,0 +1,146 @@
+"""Pipeline stage ``phewas``: every BMFF site against every phecode.
+
+Inputs (files only): the ``participants`` stage's ``participants.parquet`` and
+``diagnoses.parquet``; BMFF from the cohort's ``participants/bmff_idp.parquet`` (or a
+``bmff`` table given in the params). Without a ``participants`` stage the cohort's showcase
+export is read directly (:func:`cohort_inputs`).
+
+Params (all optional): ``exposures`` (list, or ``"all"`` for every BMFF column; default the
+four sites), ``covariates`` (default age, sex, bmi, pc1..pc10 where present),
+``phecode_version`` ("X"), ``phecode_map`` (path), ``min_cases`` (50), ``min_phecode_count``
+(2), ``use_exclusion`` (true), ``method`` ("logit"), ``firth`` ("auto"),
+``firth_below_cases`` (20), ``standardise`` (true), ``suppress_below`` (null), ``bmff`` (path),
+``n_jobs`` (null: all cores), ``cox_start_col``/``censoring_date`` (Cox).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bma_genetics import sites
+from bma_genetics.errors import BmaGeneticsError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_COVARIATES = ["age", "sex", "bmi", *[f"pc{i}" for i in range(1, 11)]]
+
+
+def cohort_inputs(cohort: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Participants (with BMFF) and long diagnoses straight from a simulated cohort directory.
+
+    Uses the showcase export (``docs/cohort_layout.md``): ``31`` sex, ``34`` year of birth,
+    ``21003-2.0`` age at imaging, ``21001-2.0`` BMI, ``53-2.0`` imaging date, ``22009-0.k``
+    genetic PCs, ``41270``/``41280`` diagnoses; withdrawn eids removed.
+    """
+    from bma_genetics.phewas.inputs import diagnoses_from_showcase
+
+    cohort = Path(cohort)
+    raw = pd.read_csv(cohort / "participants" / "ukb_showcase.csv", dtype=str, keep_default_na=False)
+    num = lambda c: pd.to_numeric(raw[c], errors="coerce") if c in raw.columns else None  # noqa: E731
+    people = pd.DataFrame({"eid": raw["eid"].astype(str)})
+    for name, col in (("sex", "31-0.0"), ("year_of_birth", "34-0.0"), ("age", "21003-2.0"),
+                      ("bmi", "21001-2.0"), ("height", "50-2.0")):
+        v = num(col)
+        if v is not None:
+            people[name] = v
+    if "53-2.0" in raw.columns:
+        people["imaging_date"] = pd.to_datetime(raw["53-2.0"].replace("", None), errors="coerce")
+    for k in range(1, 41):
+        v = num(f"22009-0.{k}")
+        if v is not None:
+            people[f"pc{k}"] = v
+    bmff_path = cohort / "participants" / "bmff_idp.parquet"
+    if bmff_path.exists():
+        bmff = pd.read_parquet(bmff_path)
+        bmff["eid"] = bmff["eid"].astype(str)
+        people = people.merge(bmff, on="eid", how="left")
+    withdrawn_path = cohort / "participants" / "withdrawals.csv"
+    if withdrawn_path.exists() and withdrawn_path.stat().st_size:
+        withdrawn = set(pd.read_csv(withdrawn_path, header=None, dtype=str)[0].str.strip())
+        people = people[~people["eid"].isin(withdrawn)]
+    dx = diagnoses_from_showcase(raw.replace("", None))
+    dx = dx[dx["eid"].isin(people["eid"])]
+    return people.reset_index(drop=True), dx.reset_index(drop=True)
+
+
+def _inputs(ctx, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if ctx.has_stage("participants"):
+        d = ctx.run_dir / "participants"
+        summary = ctx.summary("participants")
+        ppath = Path(summary.get("participants", d / "participants.parquet"))
+        dpath = Path(summary.get("diagnoses", d / "diagnoses.parquet"))
+        ppath = ppath if ppath.is_absolute() else d / ppath
+        dpath = dpath if dpath.is_absolute() else d / dpath
+        if ppath.exists() and dpath.exists():
+            from bma_genetics.phewas.inputs import read_diagnoses, read_participants
+
+            bmff = params.get("bmff")
+            if bmff is None and ctx.cohort is not None and (ctx.cohort / "participants" / "bmff_idp.parquet").exists():
+                bmff = ctx.cohort / "participants" / "bmff_idp.parquet"
+            people, _ = read_participants(ppath, bmff)
+            return people, read_diagnoses(dpath)
+        log.warning("participants stage outputs not found at %s / %s; reading the cohort", ppath, dpath)
+    if ctx.cohort is None:
+        raise BmaGeneticsError("phewas: needs the participants stage or a cohort directory")
+    people, dx = cohort_inputs(ctx.cohort)
+    if params.get("bmff"):
+        from bma_genetics.phewas.inputs import read_participants
+
+        people, _ = read_participants(people.drop(columns=[c for c in people if c.startswith("bmff_")]),
+                                      params["bmff"])
+    return people, dx
+
+
+def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
+    """Run the PheWAS of every BMFF site; write results, report and figures."""
+    from bma_genetics.phewas.api import run_phewas
+
+    people, dx = _inputs(ctx, params)
+    exposures = params.get("exposures")
+    if exposures in (None, "main"):
+        exposures = [t for t in sites.MAIN_TRAITS if t in people.columns]
+    elif exposures == "all":
+        exposures = [t for t in sites.all_traits() if t in people.columns]
+    covariates = params.get("covariates") or [c for c in DEFAULT_COVARIATES if c in people.columns]
+    out = ctx.stage_dir("phewas")
+    res = run_phewas(
+        people, dx, exposures, covariates,
+        phecode_version=str(params.get("phecode_version", "X")),
+        phecode_map=params.get("phecode_map"),
+        min_cases=int(params.get("min_cases", 50)),
+        min_phecode_count=int(params.get("min_phecode_count", 2)),
+        use_exclusion=bool(params.get("use_exclusion", True)),
+        method=params.get("method", "logit"),
+        firth=params.get("firth", "auto"),
+        firth_below_cases=int(params.get("firth_below_cases", 20)),
+        standardise=bool(params.get("standardise", True)),
+        cox_start_col=params.get("cox_start_col"),
+        censoring_date=params.get("censoring_date"),
+        suppress_below=params.get("suppress_below"),
+        n_jobs=params.get("n_jobs"),
+        out=out,
+        plots=True,
+    )
+    # The forest plot in the report: phecodes most associated with any site.
+    from bma_genetics.plots.phewas import plot_phewas_forest
+
+    plot_phewas_forest(res, out=out / "figures" / "phewas_forest")
+    report = res.attrs.get("report", {})
+    top = res.nsmallest(10, "p_value")[["exposure", "phecode", "phecode_string", "odds_ratio", "p_value"]]
+    sig = res[res["bonferroni"] < 0.05]
+    return {
+        "exposures": exposures,
+        "covariates": covariates,
+        "n_tests": int(len(res)),
+        "n_bonferroni_significant": int(len(sig)),
+        "n_fdr_significant": int((res["fdr_bh"] < 0.05).sum()),
+        "n_firth": int((res["method"] == "firth").sum()),
+        "unmapped_icd_records": report.get("n_unmapped_records"),
+        "top_hits": top.to_dict(orient="records"),
+        "tables": ["phewas_results.tsv", "phewas_report.json"],
+        "figures": sorted(str(p.relative_to(out)) for p in (out / "figures").glob("*.png")),
+    }
