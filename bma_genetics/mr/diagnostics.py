@@ -57,8 +57,9 @@ def mr_pleiotropy_test(harmonised: pd.DataFrame, params: MRParameters = MRParame
     for exp, out, g in _groups(harmonised):
         bx, by, sx, sy = _vec(g)
         r = mr_egger(bx, by, sx, sy, params)
-        # I^2_GX (Bowden et al. 2016): heterogeneity of |b_exp| about its weighted mean.
-        bxa, wx = np.abs(bx), 1 / sx**2
+        # I^2_GX of the weighted Egger regression (Bowden et al. 2016, as MendelianRandomization):
+        # heterogeneity of |b_exp| / se_out, whose SEs are se_exp / se_out.
+        bxa, wx = np.abs(bx) / sy, (sx / sy) ** -2
         q_gx = np.sum(wx * (bxa - np.sum(wx * bxa) / np.sum(wx)) ** 2) if len(bx) > 1 else np.nan
         i2_gx = max(0.0, (q_gx - (len(bx) - 1)) / q_gx) if len(bx) > 1 and q_gx > 0 else np.nan
         rows.append({"exposure": exp, "outcome": out, "egger_intercept": r["b_i"], "se": r["se_i"],

@@ -319,4 +319,7 @@ def read_harmonised(path_or_frame: str | pd.DataFrame) -> pd.DataFrame:
     df["mr_keep"] = df["drop_reason"] == ""
     df["exposure"] = df["exposure"] if "exposure" in df else "exposure"
     df["outcome"] = df["outcome"] if "outcome" in df else "outcome"
+    for c in HARMONISED_COLUMNS:
+        if c not in df:
+            df[c] = np.nan
     return df

@@ -1,0 +1,75 @@
+"""``bma-genetics mr``: two-sample MR from summary statistics or a harmonised table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def _mapping(text: str | None) -> dict[str, str] | None:
+    """``"beta=BETA,standard_error=SE"`` -> {"beta": "BETA", ...}."""
+    if not text:
+        return None
+    from bma_genetics._check import fail
+
+    out = {}
+    for part in text.split(","):
+        if "=" not in part:
+            raise fail("mr/columns", f"expected standard=column pairs separated by commas, found {part!r}")
+        k, v = part.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("mr")
+    def mr(
+        out: Path = typer.Option(..., "--out", help="Output directory (mr_results.tsv, diagnostics, figures/)."),
+        exposure: Path = typer.Option(None, "--exposure", help="Exposure summary statistics (GWAS-SSF, plink2 .glm.*, .regenie, FinnGen, table)."),
+        outcome: Path = typer.Option(None, "--outcome", help="Outcome summary statistics (same formats)."),
+        harmonised: Path = typer.Option(None, "--harmonised", help="Harmonised table instead (TwoSampleMR: SNP, beta.exposure, se.exposure, beta.outcome, se.outcome)."),
+        exposure_name: str = typer.Option(None, help="Exposure label (default: file name)."),
+        outcome_name: str = typer.Option(None, help="Outcome label (default: file name)."),
+        exposure_format: str = typer.Option("auto", help="auto|gwas_ssf|plink2|regenie|finngen|table."),
+        outcome_format: str = typer.Option("auto", help="auto|gwas_ssf|plink2|regenie|finngen|table."),
+        exposure_columns: str = typer.Option(None, help="Column mapping for a generic table: beta=BETA,standard_error=SE,..."),
+        outcome_columns: str = typer.Option(None, help="Column mapping for a generic table."),
+        p_threshold: float = typer.Option(5e-8, help="Instrument P threshold."),
+        ld_reference: Path = typer.Option(None, "--ld-reference", help="PLINK prefix or .bgen for clumping and proxies (none: no clumping)."),
+        clump_r2: float = typer.Option(0.001, help="Clumping r^2."),
+        clump_kb: float = typer.Option(10000, help="Clumping window (kb)."),
+        no_proxies: bool = typer.Option(False, "--no-proxies", help="Do not look for LD proxies."),
+        proxy_r2: float = typer.Option(0.8, help="Minimum r^2 of an LD proxy."),
+        action: int = typer.Option(2, help="Harmonisation action: 1, 2 (infer palindromes from EAF) or 3."),
+        methods: str = typer.Option("all", help="Comma-separated methods, 'default' or 'all'."),
+        nboot: int = typer.Option(1000, help="Bootstrap replicates (median, mode)."),
+        egger_distribution: str = typer.Option("t", help="Egger reference: t (TwoSampleMR) or normal (MendelianRandomization)."),
+        median_weights: str = typer.Option("second_order", help="Weighted-median weights: second_order or first_order."),
+        prevalence: float = typer.Option(None, help="Outcome prevalence (binary-outcome Steiger test)."),
+        reverse: bool = typer.Option(False, "--reverse", help="Also run reverse-direction MR."),
+        seed: int = typer.Option(1, help="Seed for bootstrap and MR-PRESSO."),
+        no_plots: bool = typer.Option(False, "--no-plots", help="Skip figures."),
+    ) -> None:
+        """Two-sample Mendelian randomisation (TwoSampleMR workflow, offline)."""
+        from bma_genetics._check import fail
+        from bma_genetics.mr.api import run_mr_analysis
+        from bma_genetics.mr.methods import MRParameters
+
+        if harmonised is None and (exposure is None or outcome is None):
+            raise fail("mr/exposure", "give --exposure and --outcome, or --harmonised")
+        params = MRParameters(nboot=nboot, seed=seed, egger_distribution=egger_distribution,
+                              median_weights=median_weights)
+        summary = run_mr_analysis(
+            out, exposure=exposure, outcome=outcome, harmonised=harmonised, exposure_name=exposure_name,
+            outcome_name=outcome_name, exposure_format=exposure_format, outcome_format=outcome_format,
+            exposure_columns=_mapping(exposure_columns), outcome_columns=_mapping(outcome_columns),
+            p_threshold=p_threshold, ld_reference=ld_reference, clump_r2=clump_r2, clump_kb=clump_kb,
+            proxies=not no_proxies, proxy_r2=proxy_r2, action=action, methods=methods, params=params,
+            prevalence=prevalence, reverse=reverse, plots=not no_plots,
+        )
+        ivw = summary["ivw"]
+        msg = f"{summary['n_used']} of {summary['n_instruments']} instruments used"
+        if ivw:
+            msg += f"; IVW b = {ivw['b']:.4g} (95% CI {ivw['ci_low']:.4g}, {ivw['ci_high']:.4g}), P = {ivw['p_value']:.3g}"
+        typer.echo(f"{msg} -> {out / 'mr_results.tsv'}")

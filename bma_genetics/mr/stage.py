@@ -1,0 +1,166 @@
+"""Pipeline stage ``mr``: every BMFF site's GWAS -> the cohort's osteoporosis GWAS.
+
+Parameters (the ``mr:`` mapping of a study config; all optional):
+
+===================  ==================================  =============================================
+param                default                             meaning
+===================  ==================================  =============================================
+outcome              ``outcome_gwas/osteoporosis.tsv.gz``  outcome summary statistics (relative to the
+                                                         cohort, or absolute); any reader format
+outcome_name         file name (``osteoporosis``)         label in the tables
+exposures            every trait of the gwas stage        traits of ``ctx.summary("gwas")["sumstats"]``
+p_threshold          5e-8                                instrument P threshold
+p_fallback           5e-6                                used (and reported) when no variant passes
+                                                         ``p_threshold`` (small cohorts); null = none
+ld_reference         ``in_sample``                       ``in_sample`` (cohort BGEN), a PLINK prefix /
+                                                         .bgen path, or null (no clumping)
+clump_r2, clump_kb   0.001, 10000                        clumping
+proxies, proxy_r2    true, 0.8                           LD proxies for missing instruments
+methods              ``all``                             registry names, ``default`` or ``all``
+nboot                1000                                bootstrap replicates
+egger_distribution   ``t``                               ``t`` or ``normal``
+median_weights       ``second_order``                    or ``first_order``
+prevalence           null (case fraction)                outcome prevalence for Steiger
+===================  ==================================  =============================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bma_genetics._atomic import write_table
+from bma_genetics.errors import BmaGeneticsError, InputError
+from bma_genetics.ld import GenotypeReader
+
+log = logging.getLogger(__name__)
+
+
+class ConcatReader(GenotypeReader):
+    """Several genotype readers over the same samples (e.g. one BGEN per chromosome) as one."""
+
+    def __init__(self, readers: Sequence[GenotypeReader]):
+        if not readers:
+            raise InputError("ConcatReader/readers: no genotype files")
+        first = readers[0]
+        for r in readers[1:]:
+            if r.samples != first.samples or r.dosage_allele != first.dosage_allele:
+                raise InputError("ConcatReader/readers: the genotype files do not share samples / counted allele")
+        self.readers = list(readers)
+        self.samples = first.samples
+        self.dosage_allele = first.dosage_allele
+        self.variants = pd.concat([r.variants for r in readers], ignore_index=True)
+        self._offsets = np.cumsum([0] + [r.n_variants for r in readers])
+
+    def dosages(self, indices):
+        idx = np.asarray(indices, dtype=np.int64)
+        out = np.empty((self.n_samples, len(idx)), dtype=np.float32)
+        which = np.searchsorted(self._offsets, idx, side="right") - 1
+        for k in np.unique(which):
+            cols = np.flatnonzero(which == k)
+            out[:, cols] = self.readers[k].dosages(idx[cols] - self._offsets[k])
+        return out
+
+
+def _ld_reader(spec: Any, cohort: Path | None):
+    from bma_genetics.ld import open_genotypes
+
+    if spec is None or spec is False:
+        return None
+    if spec == "in_sample":
+        if cohort is None:
+            raise BmaGeneticsError("mr/ld_reference: 'in_sample' needs a cohort; give a PLINK prefix instead")
+        files = sorted((cohort / "genotypes" / "imputed").glob("*.bgen"))
+        if not files:
+            raise InputError(f"mr/ld_reference: no .bgen files in {cohort / 'genotypes' / 'imputed'}")
+        readers = []
+        for f in files:
+            sample = f.with_suffix(".sample")
+            readers.append(open_genotypes(f, sample=sample if sample.exists() else None))
+        return readers[0] if len(readers) == 1 else ConcatReader(readers)
+    return open_genotypes(str(spec))
+
+
+def run(ctx, params: dict) -> dict:
+    """Run MR of each BMFF site's GWAS on the outcome GWAS; write tables, plots, a summary."""
+    from bma_genetics.mr.api import run_mr_analysis
+    from bma_genetics.mr.methods import MRParameters
+    from bma_genetics.mr.readers import read_sumstats
+    from bma_genetics.plots.mr import plot_summary_forest, save_figure
+
+    params = dict(params or {})
+    out_dir = ctx.stage_dir("mr")
+    cohort = Path(ctx.cohort) if ctx.cohort is not None else None
+    outcome_path = Path(params.get("outcome", "outcome_gwas/osteoporosis.tsv.gz"))
+    if not outcome_path.is_absolute() and cohort is not None:
+        outcome_path = cohort / outcome_path
+    if not outcome_path.exists():
+        raise InputError(f"mr/outcome: {outcome_path} not found")
+    outcome_name = params.get("outcome_name") or outcome_path.name.split(".")[0]
+    gwas = ctx.summary("gwas")
+    sumstats: dict[str, str] = dict(gwas.get("sumstats") or {})
+    if not sumstats:
+        raise BmaGeneticsError("mr: the gwas stage's summary lists no 'sumstats' ({trait: path})")
+    exposures = params.get("exposures") or list(sumstats)
+    missing = [e for e in exposures if e not in sumstats]
+    if missing:
+        raise InputError(f"mr/exposures: {missing} not among the GWAS traits {list(sumstats)}")
+    mr_params = MRParameters(nboot=int(params.get("nboot", 1000)), seed=int(ctx.seed),
+                             egger_distribution=params.get("egger_distribution", "t"),
+                             median_weights=params.get("median_weights", "second_order"))
+    reader = _ld_reader(params.get("ld_reference", "in_sample"), cohort)
+    outcome = read_sumstats(outcome_path)
+    p_threshold = float(params.get("p_threshold", 5e-8))
+    p_fallback = params.get("p_fallback", 5e-6)
+    all_results, per_pair, tables = [], {}, []
+    for trait in exposures:
+        path = Path(sumstats[trait])
+        if not path.is_absolute():
+            path = ctx.run_dir / path
+        exp = read_sumstats(path)
+        used_p = p_threshold
+        if (exp["p_value"] < p_threshold).sum() == 0 and p_fallback is not None:
+            used_p = float(p_fallback)
+            log.warning("mr: %s has no variant with P < %g; using P < %g", trait, p_threshold, used_p)
+        pair_dir = out_dir / trait
+        try:
+            s = run_mr_analysis(
+                pair_dir, exposure=exp, outcome=outcome, exposure_name=trait, outcome_name=outcome_name,
+                p_threshold=used_p, ld_reference=reader, clump_r2=float(params.get("clump_r2", 0.001)),
+                clump_kb=float(params.get("clump_kb", 10_000)), proxies=bool(params.get("proxies", True)),
+                proxy_r2=float(params.get("proxy_r2", 0.8)), methods=params.get("methods", "all"),
+                params=mr_params, prevalence=params.get("prevalence"),
+            )
+        except InputError as exc:
+            log.warning("mr: %s -> %s not estimated: %s", trait, outcome_name, exc)
+            per_pair[trait] = {"status": f"not estimated: {exc}", "p_threshold": used_p}
+            continue
+        res = pd.read_csv(s["tables"]["mr_results"], sep="\t")
+        all_results.append(res)
+        per_pair[trait] = {"status": "ok", "p_threshold": used_p, "n_instruments": s["n_instruments"],
+                           "n_used": s["n_used"], "ivw": s["ivw"]}
+        tables += [str(Path(p).relative_to(out_dir)) for p in s["tables"].values()]
+    summary: dict[str, Any] = {"outcome": str(outcome_path), "pairs": per_pair}
+    if all_results:
+        combined = pd.concat(all_results, ignore_index=True)
+        write_table(combined, out_dir / "mr_results.tsv")
+        tables.insert(0, "mr_results.tsv")
+        save_figure(plot_summary_forest(combined, title=f"BMFF sites -> {outcome_name}",
+                                        xlabel="log odds ratio per unit exposure (95% CI)"),
+                    out_dir / "figures" / "summary_forest")
+    truth_path = cohort / "truth" / "mr_truth.json" if cohort is not None else None
+    if truth_path is not None and truth_path.exists():
+        truth = json.loads(truth_path.read_text())
+        t_exp, t_val = truth.get("exposure"), truth.get("causal_log_odds_per_sd")
+        ivw = (per_pair.get(t_exp) or {}).get("ivw")
+        summary["truth"] = {"exposure": t_exp, "causal_log_odds_per_sd": t_val,
+                            "ivw_covers_truth": (bool(ivw["ci_low"] <= t_val <= ivw["ci_high"])
+                                                 if ivw and t_val is not None else None)}
+    summary["tables"] = tables
+    return summary
