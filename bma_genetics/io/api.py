@@ -1,0 +1,69 @@
+"""Public API of the UK Biobank data layer (re-exported by :mod:`bma_genetics.io`)."""
+
+from __future__ import annotations
+
+from bma_genetics.io.covariates import (
+    PARTICIPANT_COLUMNS,
+    build_participant_table,
+    read_participant_table,
+    write_participant_table,
+)
+from bma_genetics.io.diagnoses import (
+    normalise_icd10,
+    read_diagnoses,
+    read_long_diagnoses,
+    write_diagnoses,
+)
+from bma_genetics.io.fields import (
+    BUILTIN_CODINGS,
+    BUILTIN_FIELDS,
+    IMAGING_CENTRES,
+    Coding,
+    Dictionary,
+    FieldInfo,
+    FieldKey,
+    parse_column,
+    parse_header,
+    read_data_dictionary,
+)
+from bma_genetics.io.sample_qc import (
+    QC_STEPS,
+    assign_ancestry,
+    read_kinship,
+    run_sample_qc,
+    unrelated_set,
+)
+from bma_genetics.io.ukb import UKBData, get_field, read_ukb, read_ukb_header
+from bma_genetics.io.withdrawals import read_withdrawals, remove_withdrawn
+
+__all__ = [
+    "BUILTIN_CODINGS",
+    "BUILTIN_FIELDS",
+    "IMAGING_CENTRES",
+    "PARTICIPANT_COLUMNS",
+    "QC_STEPS",
+    "Coding",
+    "Dictionary",
+    "FieldInfo",
+    "FieldKey",
+    "UKBData",
+    "assign_ancestry",
+    "build_participant_table",
+    "get_field",
+    "normalise_icd10",
+    "parse_column",
+    "parse_header",
+    "read_data_dictionary",
+    "read_diagnoses",
+    "read_kinship",
+    "read_long_diagnoses",
+    "read_participant_table",
+    "read_ukb",
+    "read_ukb_header",
+    "read_withdrawals",
+    "remove_withdrawn",
+    "run_sample_qc",
+    "unrelated_set",
+    "write_diagnoses",
+    "write_participant_table",
+]

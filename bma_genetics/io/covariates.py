@@ -1,0 +1,182 @@
+"""The participant table: covariates for imaging genetics, named as in the project contract."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bma_genetics._atomic import write_table
+from bma_genetics._check import check_one_of
+from bma_genetics.errors import InputError
+from bma_genetics.io.ukb import UKBData, get_field
+
+log = logging.getLogger(__name__)
+
+#: Columns always present, in order (then ``centre_*`` one-hot and ``pc1..pcK`` after them).
+PARTICIPANT_COLUMNS: tuple[str, ...] = (
+    "eid", "age", "age2", "sex", "age_sex", "bmi", "height", "imaging_centre", "scan_date", "ancestry",
+)  # fmt: skip
+
+
+def build_participant_table(
+    data: UKBData,
+    *,
+    instance: int = 2,
+    n_pcs: int = 10,
+    eids: Iterable[str] | None = None,
+    ancestry: str | None = "22006",
+    withdrawals: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """One row per participant with the covariates imaging-genetics models use.
+
+    Parameters
+    ----------
+    data : UKBData
+        Needs 31 (sex, instance 0) and 21003 at ``instance`` (or 53 at ``instance`` plus 34,
+        and 52 if present, to compute age); uses 21001, 50, 54, 53 at ``instance``, 22009 and
+        22006/21000 at instance 0 when present (absent optional fields give missing columns,
+        with a warning).
+    instance : int, default=2
+        The visit the covariates describe (2 = first imaging visit).
+    n_pcs : int, default=10
+        Genetic PCs ``pc1..pc{n_pcs}`` from 22009 (0 for none).
+    eids : iterable of str, optional
+        Keep only these participants (e.g. those passing :func:`run_sample_qc`), in data order.
+    ancestry : {"22006", "pcs"} or None, default="22006"
+        How the ``ancestry`` column is assigned (:func:`~bma_genetics.io.sample_qc.assign_ancestry`).
+    withdrawals : iterable of str, optional
+        Withdrawn eids, removed (and counted in the log) even if ``eids`` lists them.
+
+    Returns
+    -------
+    DataFrame
+        ==================  ==============  ===============================================
+        column              dtype           meaning
+        ==================  ==============  ===============================================
+        eid                 str             participant id
+        age                 float64         age at the visit, years (21003; else from 53-34)
+        age2                float64         age squared
+        sex                 Int64           0 = female, 1 = male (field 31)
+        age_sex             float64         age x sex
+        bmi                 float64         body-mass index, kg/m2 (21001)
+        height              float64         standing height, cm (50)
+        imaging_centre      Int64           assessment centre code (54; 11025-11028)
+        scan_date           datetime64[ns]  date of the visit (53)
+        ancestry            str             EUR, AFR, CSA, EAS, MIX or OTH
+        centre_{code}       int8            one-hot imaging centre, one per centre present
+        pc1..pcK            float64         genetic principal components (22009)
+        ==================  ==============  ===============================================
+
+    Examples
+    --------
+    >>> table = build_participant_table(data, eids=kept)  # doctest: +SKIP
+    >>> write_participant_table(table, "participants.parquet")  # doctest: +SKIP
+    """
+    where = "build_participant_table"
+    if ancestry is not None:
+        check_one_of(f"{where}/ancestry", ancestry, ("22006", "pcs"))
+    if not isinstance(n_pcs, int) or n_pcs < 0:
+        raise InputError(f"{where}/n_pcs: expected an int >= 0, found {n_pcs!r}")
+    idx = data.frame.index
+
+    def optional(field_id: int, inst: int, coding: str | None = None) -> pd.Series:
+        if data.has(field_id, inst):
+            s = get_field(data, field_id, inst, coding=coding)
+            if isinstance(s, pd.DataFrame):
+                s = s.iloc[:, 0]
+            return s
+        log.warning("%s: field %d instance %d absent from %s; its column is missing", where, field_id, inst, data.source)
+        return pd.Series(np.nan, index=idx)
+
+    if not data.has(31, 0):
+        raise InputError(f"{where}/data: {data.source} has no field 31 (sex) at instance 0")
+    sex = get_field(data, 31, 0, coding="codes")
+    if data.has(21003, instance):
+        age = get_field(data, 21003, instance).astype("float64")
+    elif data.has(53, instance) and data.has(34, 0):
+        visit = get_field(data, 53, instance)
+        year = get_field(data, 34, 0)
+        month = get_field(data, 52, 0, coding="codes") if data.has(52, 0) else pd.Series(7.0, index=idx)
+        # Birth taken mid-month (mid-year without 52): the error is at most half a month.
+        born = pd.to_datetime(
+            {"year": year.fillna(1900), "month": month.fillna(7), "day": 15}, errors="coerce"
+        ).where(year.notna())
+        age = (visit - born).dt.days / 365.25
+    else:
+        raise InputError(
+            f"{where}/data: {data.source} has neither 21003 (age) at instance {instance} nor 53 at "
+            f"instance {instance} with 34 (year of birth) to compute it"
+        )
+    out = pd.DataFrame(index=idx)
+    out["age"] = age.astype("float64")
+    out["age2"] = out["age"] ** 2
+    out["sex"] = sex.astype("Int64")
+    out["age_sex"] = out["age"] * sex.astype("float64")
+    out["bmi"] = optional(21001, instance).astype("float64")
+    out["height"] = optional(50, instance).astype("float64")
+    centre = optional(54, instance, coding="codes")
+    out["imaging_centre"] = pd.to_numeric(centre).astype("Int64")
+    date = optional(53, instance)
+    out["scan_date"] = pd.to_datetime(date) if date.notna().any() else pd.Series(pd.NaT, index=idx)
+    out["scan_date"] = out["scan_date"].astype("datetime64[ns]")
+    if ancestry is not None and (data.has(22006, 0) if ancestry == "22006" else data.has(22009, 0)):
+        from bma_genetics.io.sample_qc import assign_ancestry
+
+        out["ancestry"] = assign_ancestry(data, ancestry).astype(object)
+    else:
+        log.warning("%s: no ancestry fields (22006/22009) in %s; 'ancestry' is missing", where, data.source)
+        out["ancestry"] = pd.Series(None, index=idx, dtype=object)
+    for code in sorted(int(c) for c in out["imaging_centre"].dropna().unique()):
+        out[f"centre_{code}"] = (out["imaging_centre"] == code).fillna(False).astype("int8")
+    if n_pcs:
+        if not data.has(22009, 0):
+            raise InputError(f"{where}/n_pcs: {data.source} has no genetic PCs (22009); pass n_pcs=0")
+        pcs = get_field(data, 22009, 0)
+        pcs = pcs if isinstance(pcs, pd.DataFrame) else pcs.to_frame("pc1")
+        have = [c for c in (f"pc{i}" for i in range(1, n_pcs + 1)) if c in pcs.columns]
+        if len(have) < n_pcs:
+            raise InputError(f"{where}/n_pcs: {data.source} has {len(have)} PCs (22009-0.1..), asked for {n_pcs}")
+        for c in have:
+            out[c] = pcs[c].astype("float64")
+    n0 = len(out)
+    if withdrawals is not None:
+        from bma_genetics.io.withdrawals import remove_withdrawn
+
+        out = remove_withdrawn(out, withdrawals, where=where)
+    if eids is not None:
+        keep = pd.Index([str(e) for e in eids])
+        unknown = keep.difference(idx)
+        if len(unknown):
+            raise InputError(f"{where}/eids: {len(unknown)} eid(s) not in {data.source}, e.g. {list(unknown[:3])}")
+        before = len(out)
+        out = out.loc[out.index.isin(keep)]
+        log.info("%s: removed %d participant(s) (reason: not in eids / failed sample QC)", where, before - len(out))
+    out = out.reset_index()
+    out["eid"] = out["eid"].astype(str)
+    log.info("%s: %d of %d participants, %d columns", where, len(out), n0, out.shape[1])
+    return out
+
+
+def write_participant_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write the participant table as Parquet, atomically (eid must be unique strings)."""
+    if "eid" not in table.columns or table["eid"].duplicated().any():
+        raise InputError("write_participant_table/table: needs a unique 'eid' column")
+    return write_table(table, Path(path))
+
+
+def read_participant_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a participant table written by :func:`write_participant_table` (``eid`` as str)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"read_participant_table/path: no such file {path}")
+    table = pd.read_parquet(path)
+    missing = [c for c in ("eid", "age", "sex") if c not in table.columns]
+    if missing:
+        raise InputError(f"read_participant_table/path: {path} lacks column(s) {missing}")
+    table["eid"] = table["eid"].astype(str)
+    return table

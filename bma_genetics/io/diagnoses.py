@@ -1,0 +1,288 @@
+"""Diagnoses as one long table ``eid, code, date, source`` (for PheWAS and case definitions).
+
+Sources: hospital in-patient ICD-10 (field 41270, dates in 41280, matched by array index),
+cancer registry (40006, dates 40005, matched by instance) and long tables in the style of
+primary-care ``gp_clinical`` or ``hesin_diag`` (:func:`read_long_diagnoses`). ICD-10 codes are
+normalised to the WHO dotted form the phecode maps use (``M810`` -> ``M81.0``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bma_genetics.errors import InputError
+from bma_genetics.io.ukb import UKBData, get_field
+
+log = logging.getLogger(__name__)
+
+DIAGNOSIS_COLUMNS = ("eid", "code", "date", "source")
+_ICD10 = re.compile(r"^[A-Z][0-9]{2}[0-9A-Z]{0,4}$")
+_ICD9_LIKE = re.compile(r"^[0-9]{3,5}$")
+#: UK Biobank placeholder dates (Data-Coding 819 and HES conventions): not real event dates.
+SPECIAL_DATES = frozenset(pd.Timestamp(d) for d in ("1900-01-01", "1901-01-01", "1902-02-02", "1903-03-03", "2037-07-07"))
+
+
+def normalise_icd10(codes: str | pd.Series, *, dotted: bool = True, where: str = "normalise_icd10/codes"):
+    """Normalise ICD-10 codes: upper case, no blanks, dotted (``M81.0``) or not (``M810``).
+
+    Parameters
+    ----------
+    codes : str or Series of str
+        Codes with or without the dot (``M810``, ``m81.0``, ``M81.0 ``); missing stay missing.
+    dotted : bool, default=True
+        ``True``: WHO form, a dot after the category (``M81.0``; ``I10`` stays ``I10``).
+        ``False``: UK Biobank form (``M810``).
+
+    Returns
+    -------
+    str or Series of str
+
+    Raises
+    ------
+    InputError
+        A value that is not an ICD-10 code (naming it); "mixed codings" when the values look
+        like ICD-9 (all digits).
+
+    Examples
+    --------
+    >>> normalise_icd10("M810")
+    'M81.0'
+    >>> normalise_icd10("M81.0", dotted=False)
+    'M810'
+    """
+    scalar = isinstance(codes, str)
+    s = pd.Series([codes]) if scalar else pd.Series(codes)
+    present = s.dropna()
+    bare = present.astype(str).str.upper().str.replace(r"[\s.]", "", regex=True)
+    ok = bare.str.match(_ICD10)
+    if not ok.all():
+        bad_raw = present[~ok]
+        icd9 = bare[~ok].str.match(_ICD9_LIKE)
+        if icd9.any() and ok.any():
+            raise InputError(
+                f"{where}: mixed codings: ICD-10 codes (e.g. {present[ok].iloc[0]!r}) together with "
+                f"ICD-9-like codes (e.g. {bad_raw[icd9].iloc[0]!r}); ICD-9 belongs in field 41271"
+            )
+        raise InputError(f"{where}: {bad_raw.iloc[0]!r} is not an ICD-10 code (e.g. 'M810' or 'M81.0')")
+    if dotted:
+        bare = bare.where(bare.str.len() <= 3, bare.str[:3] + "." + bare.str[3:])
+    out = pd.Series(np.nan, index=s.index, dtype=object)
+    out.loc[bare.index] = bare
+    return out.iloc[0] if scalar else out
+
+
+def _birth_dates(data: UKBData) -> pd.Series | None:
+    if not data.has(34, 0):
+        return None
+    year = get_field(data, 34, 0)
+    month = get_field(data, 52, 0, coding="codes") if data.has(52, 0) else pd.Series(1.0, index=year.index)
+    # Earliest possible birth date: the first of the birth month (January without 52).
+    return pd.to_datetime({"year": year.fillna(1900), "month": month.fillna(1), "day": 1}).where(year.notna())
+
+
+def _pair_arrays(data: UKBData, code_field: int, date_field: int, by: str, source: str, dotted: bool) -> list[pd.DataFrame]:
+    frames = []
+    keys = [k for k in data.frame.columns if k[0] == code_field]
+    n_missing_date = 0
+    for key in keys:
+        f, inst, arr = key
+        col = data.frame[key]
+        present = col.notna()
+        if not present.any():
+            continue
+        codes = normalise_icd10(col[present], dotted=dotted,
+                                where=f"read_diagnoses/data: {data.source} column {data.column_name(key)!r}")
+        date_key = (date_field, 0, arr) if by == "array" else (date_field, inst, 0)
+        if date_key in data.frame.columns:
+            dates = data.frame[date_key][present]
+            if not pd.api.types.is_datetime64_any_dtype(dates):
+                raise InputError(f"read_diagnoses/data: {data.source} column {data.column_name(date_key)!r} is not a date column")
+        else:
+            dates = pd.Series(pd.NaT, index=codes.index, dtype="datetime64[ns]")
+        n_missing_date += int(dates.isna().sum())
+        frames.append(pd.DataFrame({"eid": codes.index.astype(str), "code": codes.to_numpy(),
+                                    "date": dates.to_numpy(), "source": source}))
+    if n_missing_date:
+        log.warning("read_diagnoses: %d %s code(s) without a date (%d)", n_missing_date, source, date_field)
+    return frames
+
+
+def read_diagnoses(
+    data: UKBData,
+    *,
+    dotted: bool = True,
+    cancer_registry: bool = True,
+) -> pd.DataFrame:
+    """Turn field 41270 (+ 41280 dates) and 40006 (+ 40005) into a long diagnosis table.
+
+    Parameters
+    ----------
+    data : UKBData
+        Needs 41270 (instance 0; array ``a`` pairs with ``41280-0.a``); uses 40006/40005
+        (cancer registry, one instance per tumour) and 34/52 (birth, to check dates) if present.
+    dotted : bool, default=True
+        Codes in WHO dotted form (``M81.0``), else UK Biobank form (``M810``).
+    cancer_registry : bool, default=True
+        Include 40006 when present.
+
+    Returns
+    -------
+    DataFrame
+        ======  ==============  ================================================
+        column  dtype           meaning
+        ======  ==============  ================================================
+        eid     str             participant id
+        code    str             ICD-10 code, normalised
+        date    datetime64[ns]  first diagnosis date (NaT when not recorded)
+        source  str             ``41270`` (hospital) or ``40006`` (cancer registry)
+        ======  ==============  ================================================
+
+        Sorted by eid, date, code. Dates before the participant's birth (and UK Biobank's
+        placeholder dates such as 1900-01-01) are kept, counted and logged as a warning.
+
+    Raises
+    ------
+    InputError
+        41270 absent; a code that is not ICD-10, or ICD-10 mixed with ICD-9-like codes
+        (naming the column and value); a date column that is not a date.
+
+    Examples
+    --------
+    >>> dx = read_diagnoses(read_ukb("ukb_showcase.csv", [34, 41270, 41280]))  # doctest: +SKIP
+    """
+    if not data.has(41270):
+        raise InputError(f"read_diagnoses/data: {data.source} has no field 41270 (ICD-10 diagnoses)")
+    frames = _pair_arrays(data, 41270, 41280, "array", "41270", dotted)
+    if cancer_registry and data.has(40006):
+        frames += _pair_arrays(data, 40006, 40005, "instance", "40006", dotted)
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        {"eid": pd.Series(dtype=object), "code": pd.Series(dtype=object),
+         "date": pd.Series(dtype="datetime64[ns]"), "source": pd.Series(dtype=object)})
+    out["date"] = out["date"].astype("datetime64[ns]")
+    _check_dates(out, _birth_dates(data), data.source)
+    out = out.sort_values(["eid", "date", "code"], kind="stable", na_position="last").reset_index(drop=True)
+    log.info("read_diagnoses: %d diagnoses for %d participants from %s", len(out), out["eid"].nunique(), data.source)
+    return out
+
+
+def _check_dates(out: pd.DataFrame, born: pd.Series | None, source: str) -> None:
+    special = out["date"].isin(list(SPECIAL_DATES))
+    if special.any():
+        log.warning("diagnoses from %s: %d date(s) are UK Biobank placeholder dates (e.g. 1900-01-01)",
+                    source, int(special.sum()))
+    if born is None:
+        return
+    b = born.reindex(pd.Index(out["eid"])).to_numpy()
+    before = (out["date"].to_numpy() < b) & ~special.to_numpy()
+    if before.any():
+        log.warning("diagnoses from %s: %d diagnosis date(s) before the participant's birth (kept; check them)",
+                    source, int(before.sum()))
+
+
+def read_long_diagnoses(
+    path: str | os.PathLike,
+    *,
+    eid: str = "eid",
+    code: str = "code",
+    date: str = "date",
+    source: str = "long",
+    coding: str = "icd10",
+    dotted: bool = True,
+    date_format: str | None = None,
+) -> pd.DataFrame:
+    """Read a long diagnosis table (primary care, cancer registry, ``hesin_diag``).
+
+    Parameters
+    ----------
+    path : path
+        CSV, TSV/TXT (tab) or Parquet, one row per event.
+    eid, code, date : str
+        Its column names (``gp_clinical.txt``: ``eid``, ``read_2``/``read_3``, ``event_dt``;
+        ``hesin_diag``: ``eid``, ``diag_icd10`` and no date column - pass ``date=None``).
+    source : str, default="long"
+        Written into the ``source`` column.
+    coding : {"icd10", "icd9", "read2", "read3", "other"}, default="icd10"
+        ICD-10 codes are validated and normalised; others are kept as written (stripped).
+    dotted : bool, default=True
+    date_format : str, optional
+        strftime format; default ISO ``YYYY-MM-DD``, then ``DD/MM/YYYY`` (GP records).
+
+    Returns
+    -------
+    DataFrame
+        ``eid, code, date, source`` as :func:`read_diagnoses`. Rows without a code are removed
+        and counted in the log.
+
+    Raises
+    ------
+    InputError
+        Missing file or column; an unparseable date (naming column and value); invalid or mixed
+        ICD-10 codes.
+    """
+    where = "read_long_diagnoses"
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{where}/path: no such file {path}")
+    if coding not in ("icd10", "icd9", "read2", "read3", "other"):
+        raise InputError(f"{where}/coding: expected icd10, icd9, read2, read3 or other, found {coding!r}")
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith((".parquet", ".pq")):
+        df = pd.read_parquet(path)
+        df = df.astype({c: str for c in df.columns if df[c].dtype == object})
+    else:
+        sep = "," if name.endswith(".csv") else "\t"
+        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""])
+    cols = [c for c in (eid, code, date) if c is not None]
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise InputError(f"{where}/path: {path} lacks column(s) {missing}; it has {list(df.columns)[:20]}")
+    n0 = len(df)
+    df = df[df[code].notna() & (df[code].astype(str).str.strip() != "")]
+    if len(df) < n0:
+        log.info("%s: removed %d row(s) of %s (reason: no code)", where, n0 - len(df), path.name)
+    codes = df[code].astype(str).str.strip()
+    if coding == "icd10":
+        codes = normalise_icd10(codes, dotted=dotted, where=f"{where}/path: {path} column {code!r}")
+    if date is None:
+        dates = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns]")
+    else:
+        dates = _parse_dates(df[date], date_format, f"{where}/path: {path} column {date!r}")
+    out = pd.DataFrame({"eid": df[eid].astype(str).str.strip().to_numpy(), "code": codes.to_numpy(),
+                        "date": dates.to_numpy(), "source": source})
+    out["date"] = out["date"].astype("datetime64[ns]")
+    _check_dates(out, None, path.name)
+    return out.sort_values(["eid", "date", "code"], kind="stable", na_position="last").reset_index(drop=True)
+
+
+def _parse_dates(values: pd.Series, date_format: str | None, where: str) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.astype("datetime64[ns]")
+    text = values.astype("string").str.strip().replace("", pd.NA)
+    formats = [date_format] if date_format else ["%Y-%m-%d", "%d/%m/%Y", "ISO8601"]
+    best = None
+    for fmt in formats:
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+        if best is None or parsed.notna().sum() > best.notna().sum():
+            best = parsed
+        if parsed.notna().sum() == text.notna().sum():
+            break
+    bad = text[best.isna() & text.notna()]
+    if len(bad):
+        raise InputError(f"{where}: unparseable date {bad.iloc[0]!r} (expected {date_format or 'YYYY-MM-DD or DD/MM/YYYY'})")
+    return best.astype("datetime64[ns]")
+
+
+def write_diagnoses(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write a diagnosis table as Parquet, atomically."""
+    from bma_genetics._atomic import write_table
+
+    missing = [c for c in DIAGNOSIS_COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(f"write_diagnoses/table: lacks column(s) {missing}")
+    return write_table(table[list(DIAGNOSIS_COLUMNS)], Path(path))

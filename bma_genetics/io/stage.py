@@ -1,0 +1,106 @@
+"""Pipeline stage ``participants``: the cohort's UK Biobank export -> participant + diagnosis tables.
+
+Parameters (the ``participants:`` mapping of a study config; paths relative to the cohort):
+
+=======================  ===================================  ========================================
+param                    default                              meaning
+=======================  ===================================  ========================================
+``export``               ``participants/ukb_showcase.csv``    the main-dataset export (any format)
+``withdrawals``          ``participants/withdrawals.csv``     withdrawal file (``null``: none)
+``kinship``              ``genotypes/ukb_rel.dat``            relatedness file (``null``: skip)
+``phenotype``            ``participants/bmff_idp.parquet``    who has the phenotype (kept in pairs)
+``ancestry``             ``"22006"``                          ``"22006"`` or ``"pcs"``
+``ancestry_keep``        ``"EUR"``                            label(s) kept; ``null`` keeps all
+``n_pcs``                ``10``                               genetic PCs in the table
+``instance``             ``2``                                visit for the covariates (imaging)
+``require_used_in_pca``  ``false``                            also drop 22020 != 1
+``kinship_threshold``    ``0.0442``                           related from this kinship
+=======================  ===================================  ========================================
+
+Outputs in the stage folder: ``participants.parquet``, ``diagnoses.parquet``, ``sample_qc.tsv``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from bma_genetics._atomic import write_table
+from bma_genetics.errors import InputError
+
+log = logging.getLogger(__name__)
+
+NAME = "participants"
+DEFAULTS: dict[str, Any] = {
+    "export": "participants/ukb_showcase.csv",
+    "withdrawals": "participants/withdrawals.csv",
+    "kinship": "genotypes/ukb_rel.dat",
+    "phenotype": "participants/bmff_idp.parquet",
+    "ancestry": "22006",
+    "ancestry_keep": "EUR",
+    "n_pcs": 10,
+    "instance": 2,
+    "require_used_in_pca": False,
+    "kinship_threshold": 0.0442,
+}
+_OPTIONAL_FILES = ("withdrawals", "kinship", "phenotype")
+
+
+def _resolve(cohort: Path | None, value: str | None, *, param: str, required: bool) -> Path | None:
+    if value is None:
+        return None
+    p = Path(value)
+    if not p.is_absolute():
+        if cohort is None:
+            raise InputError(f"participants/{param}: relative path {value!r} needs a cohort directory")
+        p = cohort / p
+    if not p.exists():
+        if required:
+            raise InputError(f"participants/{param}: no such file {p}")
+        log.warning("participants/%s: %s not found; step skipped", param, p)
+        return None
+    return p
+
+
+def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
+    """Run the stage; returns the summary (counts per QC step and the tables written)."""
+    from bma_genetics.io.diagnoses import write_diagnoses
+    from bma_genetics.io.participants import run_participants
+
+    unknown = sorted(set(params or {}) - set(DEFAULTS))
+    if unknown:
+        raise InputError(f"participants/params: unknown parameter(s) {unknown}; known: {sorted(DEFAULTS)}")
+    p = {**DEFAULTS, **(params or {})}
+    cohort = Path(ctx.cohort) if ctx.cohort is not None else None
+    # A default optional file that is absent is skipped; one the user named must exist.
+    paths = {k: _resolve(cohort, p[k], param=k, required=k in (params or {})) for k in _OPTIONAL_FILES}
+    export = _resolve(cohort, p["export"], param="export", required=True)
+    result = run_participants(
+        export,
+        withdrawals=paths["withdrawals"],
+        kinship=paths["kinship"],
+        phenotype=paths["phenotype"],
+        ancestry=p["ancestry"],
+        ancestry_keep=p["ancestry_keep"],
+        n_pcs=int(p["n_pcs"]),
+        instance=int(p["instance"]),
+        require_used_in_pca=bool(p["require_used_in_pca"]),
+        kinship_threshold=float(p["kinship_threshold"]),
+        progress=False,
+    )
+    out = ctx.stage_dir(NAME)
+    write_table(result.participants, out / "participants.parquet")
+    write_table(result.qc_table, out / "sample_qc.tsv")
+    tables = ["participants.parquet", "sample_qc.tsv"]
+    if result.diagnoses is not None:
+        write_diagnoses(result.diagnoses, out / "diagnoses.parquet")
+        tables.append("diagnoses.parquet")
+    qc = {row.step: int(row.removed) for row in result.qc_table.itertuples() if row.step != "input"}
+    return {
+        **result.counts,
+        "qc_removed": qc,
+        "export": str(export),
+        "ancestry_counts": result.participants["ancestry"].value_counts(dropna=False).astype(int).to_dict(),
+        "tables": tables,
+    }

@@ -1,0 +1,627 @@
+"""Read UK Biobank main-dataset exports (every format) into one normalised form.
+
+:func:`read_ukb` reads showcase CSV/TSV (``31-0.0``), ukbconv R (``f.31.0.0``, ``.tab``),
+Stata/SAS/SPSS (``n_31_0_0``; ``.dta``, ``.sas7bdat``, ``.xpt``, ``.sav``, ``.zsav``, ``.por``),
+research-platform tables (``p31``, ``p21003_i2``, ``participant.p22009_a1``; CSV/TSV or Parquet)
+and Parquet in any of those namings. It reads the header first and then only the columns
+asked for, in chunks, so a 500,000 x 10,000 main dataset never has to fit in memory. The result
+is a :class:`UKBData`: one row per participant (``eid`` as a string), columns indexed by
+``(field, instance, array)``.
+
+:func:`get_field` asks for data by field: ``get_field(data, 21003, instance=2)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bma_genetics.errors import InputError
+from bma_genetics.io.fields import (
+    DEFAULT_DICTIONARY,
+    Coding,
+    ColumnLayout,
+    Dictionary,
+    FieldKey,
+    parse_header,
+)
+
+log = logging.getLogger(__name__)
+
+_CSV_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": "\t"}
+_STAT_SUFFIXES = {".dta", ".sas7bdat", ".xpt", ".sav", ".zsav", ".por"}
+_PARQUET_SUFFIXES = {".parquet", ".pq"}
+_NULLS = ["", "NA", "NaN", "nan"]
+#: Codings whose codes are text (ICD-10 19, ICD-9 87, OPCS-4 240, Read v2/CTV3): never numeric.
+TEXT_CODINGS = frozenset({19, 87, 240, 1834, 3175})
+#: Column prefixes for fields whose arrays are a numbered series (22009 -> pc1..pc40).
+ARRAY_PREFIX: dict[int, str] = {22009: "pc"}
+
+
+@dataclass
+class UKBData:
+    """A UK Biobank extract in normalised form.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        One row per participant, index ``eid`` (str, unique); columns a MultiIndex
+        ``(field, instance, array)`` of ints. Numeric and categorical fields are float64,
+        date fields datetime64[ns], text (ICD-10 codes, labels) object with NaN for missing.
+    source : str
+        The file read (used in error messages).
+    scheme : str
+        The file's column-naming scheme (``showcase``, ``r``, ``stata``, ``rap``, ``frame``).
+    column_names : dict of FieldKey -> str
+        The original column name of each data column (for error messages).
+    dictionary : Dictionary
+        Field metadata and codings used to type and decode the data.
+    """
+
+    frame: pd.DataFrame
+    source: str
+    scheme: str
+    column_names: dict[FieldKey, str]
+    dictionary: Dictionary = field(default_factory=lambda: DEFAULT_DICTIONARY)
+
+    @property
+    def eids(self) -> pd.Index:
+        return self.frame.index
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def fields(self) -> list[int]:
+        """Fields present, sorted."""
+        return sorted({k[0] for k in self.frame.columns})
+
+    def instances(self, field_id: int) -> list[int]:
+        return sorted({k[1] for k in self.frame.columns if k[0] == field_id})
+
+    def arrays(self, field_id: int, instance: int) -> list[int]:
+        return sorted(k[2] for k in self.frame.columns if k[0] == field_id and k[1] == instance)
+
+    def column_name(self, key: tuple[int, int, int]) -> str:
+        return self.column_names.get(FieldKey(*key), "{}-{}.{}".format(*key))
+
+    def has(self, field_id: int, instance: int | None = None) -> bool:
+        return any(k[0] == field_id and (instance is None or k[1] == instance) for k in self.frame.columns)
+
+    def subset(self, eids: Iterable[str]) -> UKBData:
+        """The same data restricted to ``eids`` (in this table's order)."""
+        keep = self.frame.index.isin(pd.Index([str(e) for e in eids]))
+        return UKBData(self.frame.loc[keep], self.source, self.scheme, self.column_names, self.dictionary)
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        *,
+        source: str = "<DataFrame>",
+        dictionary: Dictionary | None = None,
+    ) -> UKBData:
+        """Normalise an in-memory export (any naming scheme, ``eid`` as a column)."""
+        layout = parse_header(frame.columns, source=source)
+        return _normalise(frame, layout, source, dictionary or DEFAULT_DICTIONARY)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------------------------
+
+
+def _format_of(path: Path) -> tuple[str, str | None]:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in (".gz", ".bz2", ".zst"):
+        suffixes = suffixes[:-1]
+    ext = suffixes[-1] if suffixes else ""
+    if ext in _CSV_SUFFIXES:
+        return "csv", _CSV_SUFFIXES[ext]
+    if ext in _STAT_SUFFIXES:
+        return ext.lstrip("."), None
+    if ext in _PARQUET_SUFFIXES:
+        return "parquet", None
+    raise InputError(
+        f"read_ukb/path: cannot tell the format of {path} from its suffix; expected one of "
+        f"{sorted(set(_CSV_SUFFIXES) | _STAT_SUFFIXES | _PARQUET_SUFFIXES)} (optionally .gz)"
+    )
+
+
+def _read_header(path: Path, fmt: str, sep: str | None) -> list[str]:
+    if fmt == "csv":
+        import bz2
+        import csv
+        import gzip
+
+        opener = {".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix.lower(), open)
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
+            first = fh.readline().rstrip("\r\n")
+        if not first:
+            raise InputError(f"read_ukb/path: {path} is empty")
+        return next(csv.reader([first], delimiter=sep or ","))
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    _, meta = _stat_reader(fmt)(str(path), metadataonly=True)
+    return list(meta.column_names)
+
+
+def _stat_reader(fmt: str):
+    import pyreadstat
+
+    return {
+        "dta": pyreadstat.read_dta,
+        "sas7bdat": pyreadstat.read_sas7bdat,
+        "xpt": pyreadstat.read_xport,
+        "sav": pyreadstat.read_sav,
+        "zsav": pyreadstat.read_sav,
+        "por": pyreadstat.read_por,
+    }[fmt]
+
+
+def _wanted_columns(
+    layout: ColumnLayout,
+    fields: Iterable[int] | None,
+    instances: Iterable[int] | Mapping[int, Iterable[int]] | None,
+    source: str,
+) -> list[FieldKey]:
+    if fields is None:
+        field_list = layout.fields()
+    else:
+        if isinstance(fields, (int, str)):
+            fields = [fields]
+        try:
+            field_list = [int(f) for f in fields]
+        except (TypeError, ValueError):
+            raise InputError(f"read_ukb/fields: expected field ids (ints), found {fields!r}") from None
+        absent = [f for f in field_list if f not in set(layout.fields())]
+        if absent:
+            raise InputError(
+                f"read_ukb/fields: {source} has no column for field(s) {absent} "
+                f"(it has {len(layout.fields())} fields, e.g. {layout.fields()[:12]})"
+            )
+    keys: list[FieldKey] = []
+    for f in field_list:
+        present = layout.instances(f)
+        if instances is None:
+            want = present
+        elif isinstance(instances, Mapping):
+            want = [int(i) for i in instances.get(f, present)]
+        else:
+            want = [int(i) for i in instances]
+        lacking = [i for i in want if i not in present]
+        if lacking:
+            raise InputError(
+                f"read_ukb/instances: {source} has field {f} at instance(s) {present} only, not "
+                f"{lacking}; pass instances={{{f}: {present}}} or drop the field"
+            )
+        keys.extend(sorted(k for k in layout.columns if k.field == f and k.instance in want))
+    return keys
+
+
+def read_ukb_header(path: str | os.PathLike) -> ColumnLayout:
+    """Parse only the header of an export: its naming scheme, id column and data columns.
+
+    Cheap on any size (reads one line, the Parquet schema or the Stata/SAS/SPSS metadata);
+    use it to see which fields and instances a file has before reading.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"read_ukb/path: no such file {path}")
+    fmt, sep = _format_of(path)
+    return parse_header(_read_header(path, fmt, sep), source=str(path))
+
+
+def read_ukb(
+    path: str | os.PathLike,
+    fields: Iterable[int] | None = None,
+    *,
+    instances: Iterable[int] | Mapping[int, Iterable[int]] | None = None,
+    withdrawals: str | os.PathLike | Iterable[str] | None = None,
+    dictionary: Dictionary | None = None,
+    chunksize: int = 100_000,
+    progress: bool = True,
+) -> UKBData:
+    """Read the columns of some fields from a UK Biobank export of any format.
+
+    The header is read first; then only the participant id and the wanted columns are read,
+    chunk by chunk (CSV/TSV: pyarrow's streaming reader, 16 MiB blocks; Stata/SAS/SPSS:
+    pyreadstat ``usecols`` and ``row_offset``; Parquet: column projection and record batches),
+    so memory grows with the columns asked for, not with the file.
+
+    Parameters
+    ----------
+    path : path
+        The export. The format comes from the suffix: ``.csv``, ``.tsv``/``.tab``/``.txt``
+        (optionally ``.gz``), ``.dta``, ``.sas7bdat``, ``.xpt``, ``.sav``/``.zsav``, ``.por``,
+        ``.parquet``. Column naming (showcase, R, Stata, research platform) is detected.
+    fields : iterable of int, optional
+        Field ids to read (default: all). A field the file lacks is an error.
+    instances : iterable of int, or dict of field -> iterable of int, optional
+        Instances to read, for every field or per field (default: all present). An instance
+        a field lacks is an error (e.g. genetic fields exist only at instance 0: use
+        ``{21003: [2]}`` to restrict one field).
+    withdrawals : path or iterable of str, optional
+        Withdrawn participants (file as read by :func:`read_withdrawals`, or eids); removed
+        here, with the count logged.
+    dictionary : Dictionary, optional
+        Field types and codings (default: the built-in subset; see
+        :func:`~bma_genetics.io.fields.read_data_dictionary`).
+    chunksize : int, default=100_000
+        Rows per chunk for Stata/SAS/SPSS and Parquet.
+    progress : bool, default=True
+        Show a tqdm progress bar (bytes for CSV, rows otherwise).
+
+    Returns
+    -------
+    UKBData
+        ``frame`` indexed by ``eid`` (str) with ``(field, instance, array)`` columns: numeric
+        and categorical fields as float64, date fields (data-dictionary type ``Date``) as
+        datetime64[ns], text as object.
+
+    Raises
+    ------
+    InputError
+        Unknown format; a column in a different naming scheme; an absent field or instance;
+        a duplicated ``eid`` (naming the file and the eid); an unparseable date or a
+        non-numeric value in a numeric field (naming the column and the value).
+
+    Examples
+    --------
+    >>> data = read_ukb("ukb_showcase.csv", [31, 21003, 22009])  # doctest: +SKIP
+    >>> get_field(data, 21003, instance=2).head()  # doctest: +SKIP
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"read_ukb/path: no such file {path}")
+    if not isinstance(chunksize, int) or chunksize <= 0:
+        raise InputError(f"read_ukb/chunksize: expected a positive int, found {chunksize!r}")
+    fmt, sep = _format_of(path)
+    source = str(path)
+    layout = parse_header(_read_header(path, fmt, sep), source=source)
+    keys = _wanted_columns(layout, fields, instances, source)
+    names = [layout.eid_column] + [layout.columns[k] for k in keys]
+    log.info("%s: %s naming, reading %d of %d data columns", path.name, layout.scheme, len(keys), len(layout.columns))
+    if fmt == "csv":
+        raw = _read_csv(path, sep or ",", names, progress)
+    elif fmt == "parquet":
+        raw = _read_parquet(path, names, chunksize, progress)
+    else:
+        raw = _read_stat(path, fmt, names, chunksize, progress)
+    sub = ColumnLayout(layout.scheme, layout.eid_column, {k: layout.columns[k] for k in keys})
+    data = _normalise(raw, sub, source, dictionary or DEFAULT_DICTIONARY)
+    if withdrawals is not None:
+        from bma_genetics.io.withdrawals import read_withdrawals, remove_withdrawn
+
+        eids = read_withdrawals(withdrawals) if isinstance(withdrawals, (str, os.PathLike)) else withdrawals
+        data.frame = remove_withdrawn(data.frame, eids, where=path.name)
+    return data
+
+
+def _progress(total: int | None, unit: str, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit=unit, unit_scale=True, desc=desc, disable=not enabled, leave=False)
+
+
+def _read_csv(path: Path, sep: str, names: list[str], progress: bool) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    read_opts = pacsv.ReadOptions(block_size=16 << 20, use_threads=True)
+    parse_opts = pacsv.ParseOptions(delimiter=sep)
+    # Everything as strings: type inference on the first block of a streaming reader fails on
+    # columns that are empty early on; columns are typed afterwards from the data dictionary.
+    conv_opts = pacsv.ConvertOptions(
+        include_columns=names,
+        column_types={n: pa.string() for n in names},
+        null_values=_NULLS,
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
+    codec = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}.get(path.suffix.lower())
+    batches = []
+    # Progress counts bytes of the file on disk (compressed bytes for .gz) so the bar has a total.
+    with pa.OSFile(str(path), "rb") as raw:
+        stream = pa.CompressedInputStream(raw, codec) if codec else raw
+        reader = pacsv.open_csv(stream, read_options=read_opts, parse_options=parse_opts, convert_options=conv_opts)
+        with _progress(path.stat().st_size, "B", path.name, progress) as bar:
+            last = 0
+            for batch in reader:
+                batches.append(batch)
+                pos = raw.tell()
+                bar.update(pos - last)
+                last = pos
+    table = pa.Table.from_batches(batches, schema=reader.schema)
+    return table.to_pandas()
+
+
+def _read_parquet(path: Path, names: list[str], chunksize: int, progress: bool) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    batches = []
+    with _progress(pf.metadata.num_rows, "rows", path.name, progress) as bar:
+        for batch in pf.iter_batches(batch_size=chunksize, columns=names):
+            batches.append(batch)
+            bar.update(batch.num_rows)
+    table = pa.Table.from_batches(batches) if batches else pf.schema_arrow.empty_table().select(names)
+    return table.to_pandas()
+
+
+def _read_stat(path: Path, fmt: str, names: list[str], chunksize: int, progress: bool) -> pd.DataFrame:
+    import pyreadstat
+
+    reader = _stat_reader(fmt)
+    _, meta = reader(str(path), metadataonly=True)
+    total = meta.number_rows if meta.number_rows and meta.number_rows > 0 else None
+    chunks = []
+    with _progress(total, "rows", path.name, progress) as bar:
+        for df, _ in pyreadstat.read_file_in_chunks(
+            reader, str(path), chunksize=chunksize, usecols=names, dates_as_pandas_datetime=True
+        ):
+            chunks.append(df)
+            bar.update(len(df))
+    if not chunks:
+        return pd.DataFrame(columns=names)
+    return pd.concat(chunks, ignore_index=True)[names]
+
+
+# ---------------------------------------------------------------------------------------------
+# normalisation: eid as string, one dtype per field type
+# ---------------------------------------------------------------------------------------------
+
+
+def _eid_strings(values: pd.Series, source: str, column: str) -> pd.Index:
+    if pd.api.types.is_numeric_dtype(values):
+        if values.isna().any():
+            raise InputError(f"read_ukb/path: {source} column {column!r} has missing participant ids")
+        as_int = values.astype("int64")
+        if not np.array_equal(as_int.to_numpy(dtype=float), values.to_numpy(dtype=float)):
+            raise InputError(f"read_ukb/path: {source} column {column!r} has non-integer ids")
+        out = as_int.astype(str)
+    else:
+        out = values.astype("string").str.strip()
+        if out.isna().any() or (out == "").any():
+            raise InputError(f"read_ukb/path: {source} column {column!r} has missing participant ids")
+        out = out.astype(object)
+    idx = pd.Index(out.to_numpy(dtype=object), name="eid")
+    dup = idx[idx.duplicated()]
+    if len(dup):
+        raise InputError(
+            f"read_ukb/path: {source} has duplicated eid(s) in column {column!r}: "
+            f"{list(dup.unique()[:5])} ({dup.nunique()} distinct); each participant must appear once"
+        )
+    return idx
+
+
+def _bad_value(series: pd.Series, parsed: pd.Series) -> Any:
+    bad = series[parsed.isna() & series.notna()]
+    return bad.iloc[0] if len(bad) else None
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(s):
+        return s
+    s = s.astype(object)
+    s = s.where(s.notna(), np.nan)
+    if len(s):
+        blank = s.map(lambda v: isinstance(v, str) and v.strip() == "")
+        s = s.mask(blank.astype(bool), np.nan)
+    return s
+
+
+def _type_column(s: pd.Series, value_type: str | None, source: str, column: str) -> pd.Series:
+    """One column to the normal dtype of its field's value type (from the data dictionary)."""
+    if value_type in ("Date", "Time"):
+        if pd.api.types.is_datetime64_any_dtype(s):
+            return s.astype("datetime64[ns]")
+        s = _as_text(s)
+        if pd.api.types.is_numeric_dtype(s) and s.notna().any():
+            raise InputError(
+                f"read_ukb/path: {source} column {column!r} is a date field but holds numbers "
+                f"(e.g. {s.dropna().iloc[0]!r}); export dates as YYYY-MM-DD"
+            )
+        text = s.astype("string")
+        parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+        if parsed.isna().sum() > text.isna().sum():
+            # ukbconv may add a time of day ("2019-05-01T10:32:00"); accept any ISO 8601 form.
+            parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
+        bad = _bad_value(text, parsed)
+        if bad is not None:
+            raise InputError(
+                f"read_ukb/path: {source} column {column!r} has an unparseable date {bad!r} "
+                f"(expected ISO YYYY-MM-DD)"
+            )
+        return parsed.astype("datetime64[ns]")
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s.astype("datetime64[ns]")
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return s.astype("float64")
+    s = _as_text(s)
+    if pd.api.types.is_numeric_dtype(s):
+        return s.astype("float64")
+    if value_type in ("Text", "Compound", "Code"):
+        # Text and code-valued fields (ICD-10 "M810") stay strings even where a column happens
+        # to be all digits (ICD-9 "7330", where leading zeros matter).
+        return s
+    num = pd.to_numeric(s, errors="coerce")
+    bad = _bad_value(s, num)
+    if bad is None:
+        return num.astype("float64")
+    if value_type in ("Integer", "Continuous"):
+        raise InputError(
+            f"read_ukb/path: {source} column {column!r} is a numeric field but holds {bad!r}"
+        )
+    return s  # labels or text codes; decoded by get_field
+
+
+def _normalise(raw: pd.DataFrame, layout: ColumnLayout, source: str, dictionary: Dictionary) -> UKBData:
+    index = _eid_strings(raw[layout.eid_column], source, layout.eid_column)
+    cols: dict[tuple[int, int, int], pd.Series] = {}
+    for key, name in sorted(layout.columns.items()):
+        info = dictionary.field_info(key.field)
+        vt = info.value_type if info else None
+        if info is not None and info.coding in TEXT_CODINGS:
+            vt = "Code"
+        s = raw[name].reset_index(drop=True)
+        cols[tuple(key)] = _type_column(s, vt, source, name).set_axis(index)
+    if cols:
+        frame = pd.concat(cols, axis=1)
+        frame.columns = pd.MultiIndex.from_tuples(list(cols), names=["field", "instance", "array"])
+    else:
+        frame = pd.DataFrame(index=index)
+        frame.columns = pd.MultiIndex.from_tuples([], names=["field", "instance", "array"])
+    frame.index.name = "eid"
+    return UKBData(frame, source, layout.scheme, dict(layout.columns), dictionary)
+
+
+# ---------------------------------------------------------------------------------------------
+# access by field
+# ---------------------------------------------------------------------------------------------
+
+
+def _array_name(field_id: int, array: int) -> str:
+    prefix = ARRAY_PREFIX.get(field_id)
+    return f"{prefix}{array}" if prefix else f"f{field_id}_a{array}"
+
+
+def get_field(
+    data: UKBData,
+    field: int,
+    instance: int = 2,
+    *,
+    array: int | None = None,
+    coding: str | int | Coding | None = None,
+) -> pd.Series | pd.DataFrame:
+    """The values of one field at one instance.
+
+    Parameters
+    ----------
+    data : UKBData
+    field : int
+        Field id, e.g. ``21003`` (age at assessment).
+    instance : int, default=2
+        Instance (visit); 2 is the first imaging visit. Genetic fields (220xx) exist only at 0.
+    array : int, optional
+        One array item. Default: all items of the field at that instance; a field with one
+        item gives a Series, several give a DataFrame with one column per item
+        (``22009`` -> ``pc1..pc40``; others ``f{field}_a{array}``).
+    coding : {"labels", "codes"} or int or Coding, optional
+        ``None``: values as stored. ``"labels"``: decode with the field's coding (a categorical
+        of meanings). ``"codes"``: numeric codes, also when the export wrote labels. An int or
+        a :class:`Coding`: decode to labels with that coding.
+
+    Returns
+    -------
+    Series or DataFrame
+        Indexed by ``eid`` (str), named ``"{field}-{instance}.{array}"`` (showcase naming).
+
+    Raises
+    ------
+    InputError
+        The field or instance is absent (naming the file and what it has); a value is not in the
+        coding; a column mixes codes and labels ("mixed codings").
+
+    Examples
+    --------
+    >>> get_field(data, 31, instance=0, coding="labels").value_counts()  # doctest: +SKIP
+    """
+    where = "get_field"
+    field = int(field)
+    if not data.has(field):
+        raise InputError(
+            f"{where}/field: {data.source} has no field {field}; it has {data.fields()[:20]}"
+            f"{' ...' if len(data.fields()) > 20 else ''} (read_ukb(fields=...) reads only the fields asked for)"
+        )
+    if instance not in data.instances(field):
+        raise InputError(
+            f"{where}/instance: {data.source} has field {field} at instance(s) "
+            f"{data.instances(field)} only, not {instance}"
+        )
+    arrays = data.arrays(field, instance)
+    if array is not None:
+        if array not in arrays:
+            raise InputError(
+                f"{where}/array: {data.source} has field {field}-{instance} at array(s) "
+                f"{arrays[0]}..{arrays[-1]} only, not {array}"
+            )
+        arrays = [array]
+    out = {}
+    for a in arrays:
+        key = (field, instance, a)
+        s = data.frame[key]
+        if coding is not None:
+            s = _decode(s, data, field, coding, data.column_name(key))
+        out[a] = s.rename(f"{field}-{instance}.{a}")
+    if len(out) == 1:
+        return next(iter(out.values()))
+    frame = pd.DataFrame({_array_name(field, a): s for a, s in out.items()}, index=data.frame.index)
+    return frame
+
+
+def _resolve_coding(data: UKBData, field: int, coding: str | int | Coding) -> Coding:
+    if isinstance(coding, Coding):
+        return coding
+    if isinstance(coding, int) and not isinstance(coding, bool):
+        return data.dictionary.coding(coding)
+    info = data.dictionary.field_info(field)
+    if info is None or info.coding is None:
+        raise InputError(
+            f"get_field/coding: field {field} has no known coding; pass coding=<id> or a Coding, "
+            f"or load the official files with read_data_dictionary()"
+        )
+    return data.dictionary.coding(info.coding)
+
+
+def _code_text(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+def _decode(s: pd.Series, data: UKBData, field: int, coding: str | int | Coding, column: str) -> pd.Series:
+    if coding not in ("labels", "codes") and not isinstance(coding, (int, Coding)):
+        raise InputError(f"get_field/coding: expected 'labels', 'codes', a coding id or a Coding, found {coding!r}")
+    cod = _resolve_coding(data, field, "labels" if isinstance(coding, str) else coding)
+    present = s.dropna()
+    text = present.map(_code_text)
+    label_to_code = {v: k for k, v in cod.meanings.items()}
+    is_code = text.isin(list(cod.meanings))
+    is_label = text.isin(list(label_to_code)) & ~is_code
+    unknown = text[~is_code & ~is_label]
+    if len(unknown):
+        raise InputError(
+            f"get_field/coding: {data.source} column {column!r} has value {unknown.iloc[0]!r} "
+            f"which is not in coding {cod.coding_id} (known: {list(cod.meanings)[:12]})"
+        )
+    if is_code.any() and is_label.any():
+        raise InputError(
+            f"get_field/coding: {data.source} column {column!r} mixes codings: codes such as "
+            f"{text[is_code].iloc[0]!r} and labels such as {text[is_label].iloc[0]!r}; "
+            f"re-export the field with one encoding"
+        )
+    codes = text.where(is_code, text.map(label_to_code))
+    if coding == "codes":
+        num = pd.to_numeric(codes, errors="coerce")
+        out = pd.Series(np.nan, index=s.index, dtype="float64")
+        out.loc[num.index] = num.astype("float64")
+        if num.isna().any():  # text codes (ICD-10) stay text
+            out = pd.Series(np.nan, index=s.index, dtype=object)
+            out.loc[codes.index] = codes
+        return out
+    cats = pd.Categorical(
+        [np.nan] * len(s), categories=list(dict.fromkeys(cod.meanings.values()))
+    )
+    out = pd.Series(cats, index=s.index)
+    out.loc[codes.index] = codes.map(cod.meanings).to_numpy()
+    return out
