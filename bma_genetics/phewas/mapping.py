@@ -128,21 +128,42 @@ def parent_phecodes(code: str) -> list[str]:
 
 
 def rollup(phecode_map: pd.DataFrame) -> pd.DataFrame:
-    """Add (ICD, parent phecode) rows for every ancestor that is itself a phecode of the map.
+    """Add (ICD, ancestor phecode) rows so cases roll up to every parent phecode.
 
     Maps that already list the ancestors (phecodeX's WHO map, PheTK's ``phecode_unrolled``)
-    are unchanged. A parent's description, category, sex and exclusions come from its own rows.
+    are unchanged. A parent's description, category, sex and exclusions come from its own rows;
+    a parent that no ICD code maps to directly (phecode 1.2's WHO map lacks e.g. ``250``) is
+    described by its children (``"group: Type 1 diabetes; Type 2 diabetes"``), takes their
+    category, and is sex-restricted only when all of them are restricted to the same sex.
     """
     known = set(phecode_map["phecode"])
     extra = []
     for icd, code in zip(phecode_map["icd10"], phecode_map["phecode"], strict=True):
         for parent in parent_phecodes(code):
-            if parent in known:
-                extra.append((icd, parent))
+            extra.append((icd, parent))
     if not extra:
         return phecode_map
     meta = phecode_meta(phecode_map)
-    add = pd.DataFrame(extra, columns=["icd10", "phecode"]).merge(meta, on="phecode", how="left")
+    add = pd.DataFrame(extra, columns=["icd10", "phecode"]).drop_duplicates()
+    unknown = sorted(set(add["phecode"]) - known)
+    if unknown:
+        kids = meta.assign(_parent=[parent_phecodes(c) for c in meta["phecode"]]).explode("_parent")
+        kids = kids[kids["_parent"].isin(unknown)]
+        # nearest descendants first, so a group is named after its direct children
+        kids = kids.assign(_depth=kids["phecode"].str.len()).sort_values(["_depth", "phecode"])
+        rows = []
+        for parent, grp in kids.groupby("_parent", sort=True):
+            names = list(dict.fromkeys(grp["phecode_string"].astype(str)))
+            sexes = set(grp["sex"])
+            rows.append({
+                "phecode": parent,
+                "phecode_string": "group: " + "; ".join(names[:3]) + ("; ..." if len(names) > 3 else ""),
+                "category": grp["category"].iloc[0],
+                "sex": sexes.pop() if len(sexes) == 1 else "Both",
+                "exclude_range": grp["exclude_range"].iloc[0],
+            })
+        meta = pd.concat([meta, pd.DataFrame(rows, columns=meta.columns)], ignore_index=True)
+    add = add.merge(meta, on="phecode", how="left")
     out = pd.concat([phecode_map, add[phecode_map.columns]], ignore_index=True)
     return out.drop_duplicates(["icd10", "phecode"]).reset_index(drop=True)
 
