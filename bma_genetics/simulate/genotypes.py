@@ -1,0 +1,276 @@
+"""Genotypes with realistic LD: msprime coalescent with recombination, two ancestry groups.
+
+Model
+-----
+Two populations of constant size ``Ne`` split from an ancestral one ``split_time`` generations
+ago (Hudson coalescent with recombination, ``recombination_rate`` per bp per generation;
+mutations under a binary infinite-sites-like model on the discrete genome). Each genomic
+segment (a window centred on a BMA gene, or a background window) is an independent
+simulation of the same sampled individuals, so every person has a genotype in every segment.
+
+The sampled individuals play roles: cohort members (group 1 = population A, group 2 =
+population B), members of an independent outcome sample (for the MR outcome GWAS) and
+founders, who are never written but pass haplotypes to planted relatives (full-sibling pairs
+share two founder parents; a parent-offspring pair is a cohort member and a child built from
+one of their haplotypes plus a founder's). Transmission draws crossovers at the same rate
+(Poisson, ``recombination_rate`` x segment length per meiosis).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import msprime
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+BASES = np.array(list("ACGT"))
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A simulated window of GRCh37 (1-based positions ``start..end-1``)."""
+
+    index: int
+    chromosome: str
+    start: int
+    end: int
+    genes: tuple[str, ...] = ()
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+@dataclass
+class Individuals:
+    """Who is who among the simulated individuals (indices into each segment's samples)."""
+
+    n_a: int
+    n_b: int
+    cohort: np.ndarray  # (n_cohort,) simulated individual per cohort slot
+    cohort_group: np.ndarray  # (n_cohort,) 1 or 2
+    outcome: np.ndarray  # (n_outcome,)
+    outcome_group: np.ndarray
+    sib_pairs: list[tuple[int, int, int, int]] = field(default_factory=list)  # slot1, slot2, founder1, founder2
+    po_pairs: list[tuple[int, int, int]] = field(default_factory=list)  # parent slot, child slot, founder
+
+    @property
+    def n_total(self) -> int:
+        return self.n_a + self.n_b
+
+
+def plan_individuals(
+    n_cohort: int, n_outcome: int, frac_group2: float, n_sib: int, n_po: int, rng: np.random.Generator
+) -> Individuals:
+    """Assign roles; population A individuals come first in each simulation's samples."""
+    c_b = int(round(n_cohort * frac_group2))
+    c_a = n_cohort - c_b
+    o_b = int(round(n_outcome * frac_group2))
+    o_a = n_outcome - o_b
+    n_founders = 2 * n_sib + n_po
+    n_a = c_a + o_a + n_founders
+    n_b = c_b + o_b
+    cohort_sim = np.concatenate([np.arange(c_a), n_a + np.arange(c_b)])
+    groups = np.concatenate([np.ones(c_a, np.int8), np.full(c_b, 2, np.int8)])
+    perm = rng.permutation(n_cohort)
+    cohort_sim, groups = cohort_sim[perm], groups[perm]
+    outcome_sim = np.concatenate([c_a + np.arange(o_a), n_a + c_b + np.arange(o_b)])
+    ogroups = np.concatenate([np.ones(o_a, np.int8), np.full(o_b, 2, np.int8)])
+    founders = c_a + o_a + np.arange(n_founders)
+    # relatives among group-1 cohort slots, each slot in at most one pair
+    slots_a = np.flatnonzero(groups == 1)
+    need = 2 * (n_sib + n_po)
+    if need > len(slots_a):
+        raise ValueError("too many related pairs for the cohort size")
+    chosen = rng.choice(slots_a, size=need, replace=False)
+    sib, po = [], []
+    for k in range(n_sib):
+        sib.append((int(chosen[2 * k]), int(chosen[2 * k + 1]), int(founders[2 * k]), int(founders[2 * k + 1])))
+    for k in range(n_po):
+        j = 2 * n_sib + 2 * k
+        po.append((int(chosen[j]), int(chosen[j + 1]), int(founders[2 * n_sib + k])))
+    return Individuals(n_a, n_b, cohort_sim, groups, outcome_sim, ogroups, sib, po)
+
+
+def demography(ne: float, split_time: float) -> msprime.Demography:
+    dem = msprime.Demography()
+    dem.add_population(name="A", initial_size=ne, description="ancestry group 1")
+    dem.add_population(name="B", initial_size=ne, description="ancestry group 2")
+    dem.add_population(name="ANC", initial_size=ne)
+    dem.add_population_split(time=split_time, derived=["A", "B"], ancestral="ANC")
+    return dem
+
+
+@dataclass
+class SegmentGenotypes:
+    """Variants of one segment after filtering, as allele-2 (ALT) counts."""
+
+    segment: Segment
+    positions: np.ndarray  # int64, GRCh37 1-based
+    ref: np.ndarray  # str
+    alt: np.ndarray
+    cohort: np.ndarray  # (n_variants, n_cohort) int8 ALT counts
+    outcome: np.ndarray  # (n_variants, n_outcome) int8
+
+
+def _derived_counts(ts) -> np.ndarray:
+    """Derived-allele count per site (-1 where a site carries more than one mutation)."""
+    counts = np.full(ts.num_sites, -1, dtype=np.int64)
+    for tree in ts.trees():
+        for site in tree.sites():
+            if len(site.mutations) == 1:
+                counts[site.id] = tree.num_samples(site.mutations[0].node)
+    return counts
+
+
+def _transmit(h1: np.ndarray, h2: np.ndarray, pos: np.ndarray, rate: float, rng) -> np.ndarray:
+    """One meiosis: a mosaic of a parent's two haplotypes with Poisson crossovers."""
+    n_co = rng.poisson(rate)
+    start = rng.integers(2)
+    breaks = np.sort(rng.uniform(pos.min(), pos.max() + 1, size=n_co)) if n_co else np.empty(0)
+    which = (start + np.searchsorted(breaks, pos)) % 2
+    return np.where(which == 0, h1, h2)
+
+
+def simulate_segment(
+    seg: Segment,
+    people: Individuals,
+    *,
+    ne: float,
+    split_time: float,
+    recombination_rate: float,
+    mutation_rate: float,
+    maf_min: float,
+    target_variants: int,
+    ref_is_derived: float,
+    seed: int,
+) -> SegmentGenotypes:
+    """Simulate one segment for every individual and return filtered ALT counts."""
+    ss = np.random.SeedSequence([seed, 1, seg.index])
+    s_anc, s_mut, s_rest = (int(x) for x in ss.generate_state(3) % (2**31 - 1) + 1)
+    rng = np.random.default_rng(s_rest)
+    ts = msprime.sim_ancestry(
+        samples={"A": people.n_a, "B": people.n_b},
+        demography=demography(ne, split_time),
+        sequence_length=seg.length,
+        recombination_rate=recombination_rate,
+        random_seed=s_anc,
+    )
+    ts = msprime.sim_mutations(
+        ts, rate=mutation_rate, model=msprime.BinaryMutationModel(), discrete_genome=True, random_seed=s_mut
+    )
+    n_haps = ts.num_samples
+    counts = _derived_counts(ts)
+    freq = counts / n_haps
+    # loose pre-filter on all simulated haplotypes; the exact MAF filter is on the cohort below
+    ok = (counts >= 0) & (np.minimum(freq, 1 - freq) >= 0.8 * maf_min)
+    cand = np.flatnonzero(ok)
+    keep_n = min(len(cand), int(np.ceil(target_variants * 1.08)))
+    keep = np.sort(rng.choice(cand, size=keep_n, replace=False))
+    drop = np.setdiff1d(np.arange(ts.num_sites), keep)
+    ts = ts.delete_sites(drop)
+    haps = np.empty((ts.num_sites, n_haps), dtype=np.int8)
+    for k, var in enumerate(ts.variants()):
+        haps[k] = var.genotypes
+    pos = (np.asarray(ts.tables.sites.position, dtype=np.int64) + seg.start).astype(np.int64)
+
+    # orient: ALT is the derived allele except at a fraction of sites (REF can be derived)
+    flip = rng.random(len(pos)) < ref_is_derived
+    haps[flip] = 1 - haps[flip]
+
+    cohort = haps[:, 2 * people.cohort] + haps[:, 2 * people.cohort + 1]
+    rate = recombination_rate * seg.length
+    for s1, s2, f1, f2 in people.sib_pairs:
+        for slot in (s1, s2):
+            a = _transmit(haps[:, 2 * f1], haps[:, 2 * f1 + 1], pos, rate, rng)
+            b = _transmit(haps[:, 2 * f2], haps[:, 2 * f2 + 1], pos, rate, rng)
+            cohort[:, slot] = a + b
+    for parent, child, f in people.po_pairs:
+        p = people.cohort[parent]
+        a = _transmit(haps[:, 2 * p], haps[:, 2 * p + 1], pos, rate, rng)
+        b = _transmit(haps[:, 2 * f], haps[:, 2 * f + 1], pos, rate, rng)
+        cohort[:, child] = a + b
+    outcome = haps[:, 2 * people.outcome] + haps[:, 2 * people.outcome + 1]
+    del haps
+
+    af = cohort.mean(axis=1, dtype=np.float64) / 2
+    final = np.minimum(af, 1 - af) >= maf_min
+    if final.sum() > target_variants:
+        idx = np.flatnonzero(final)
+        final[:] = False
+        final[np.sort(rng.choice(idx, size=target_variants, replace=False))] = True
+    ref_i = rng.integers(0, 4, size=len(pos))
+    alt_i = (ref_i + rng.integers(1, 4, size=len(pos))) % 4
+    # positions must be unique within a chromosome; the discrete genome guarantees it here
+    return SegmentGenotypes(
+        segment=seg,
+        positions=pos[final],
+        ref=BASES[ref_i][final],
+        alt=BASES[alt_i][final],
+        cohort=np.ascontiguousarray(cohort[final]),
+        outcome=np.ascontiguousarray(outcome[final]),
+    )
+
+
+#: Chromosomes for background segments, with a window (Mb) clear of centromeres and ends.
+BACKGROUND_WINDOWS: dict[str, tuple[float, float]] = {
+    "2": (30, 80), "4": (40, 45), "5": (60, 120), "9": (75, 130), "11": (60, 130),
+    "14": (30, 90), "16": (50, 80), "17": (30, 70), "18": (25, 70), "19": (30, 55),
+    "20": (30, 60), "21": (20, 45), "22": (20, 48), "1": (150, 200), "3": (60, 85),
+    "6": (30, 55), "7": (70, 100), "8": (50, 100), "10": (80, 120), "12": (60, 100),
+    "13": (40, 100), "15": (60, 95),
+}
+_BACKGROUND_ORDER = ["2", "4", "5", "9", "11", "14", "16", "17", "18", "19", "20", "21", "22",
+                     "1", "3", "6", "7", "8", "10", "12", "13", "15"]
+
+
+def plan_segments(genes, segment_length: int, n_background: int, rng: np.random.Generator) -> list[Segment]:
+    """Windows centred on the genes (genes closer than a window merge) plus background windows.
+
+    Returns the segments sorted by chromosome and position, non-overlapping.
+    """
+    g = genes.copy()
+    g["mid"] = (g["start"] + g["end"]) // 2
+    g = g.sort_values(["chromosome", "mid"])
+    windows: list[tuple[str, int, int, tuple[str, ...]]] = []
+    for chrom, sub in g.groupby("chromosome", sort=False):
+        group: list = []
+        for _, row in sub.iterrows():
+            if group and row["mid"] - group[0]["mid"] < segment_length // 2:
+                group.append(row)
+                continue
+            if group:
+                windows.append(_window(chrom, group, segment_length))
+            group = [row]
+        if group:
+            windows.append(_window(chrom, group, segment_length))
+    # background: fill chromosomes in a fixed order, several windows per chromosome if needed
+    taken: dict[str, list[tuple[int, int]]] = {}
+    for w in windows:
+        taken.setdefault(w[0], []).append((w[1], w[2]))
+    k = 0
+    attempts = 0
+    while k < n_background:
+        chrom = _BACKGROUND_ORDER[(k + attempts) % len(_BACKGROUND_ORDER)]
+        lo, hi = BACKGROUND_WINDOWS[chrom]
+        start = int(rng.uniform(lo * 1e6, hi * 1e6 - segment_length))
+        end = start + segment_length
+        if any(start < e + 100_000 and end + 100_000 > s for s, e in taken.get(chrom, [])):
+            attempts += 1
+            if attempts > 10_000:
+                raise ValueError("cannot place that many background segments")
+            continue
+        taken.setdefault(chrom, []).append((start, end))
+        windows.append((chrom, start, end, ()))
+        k += 1
+    windows.sort(key=lambda w: (int(w[0]), w[1]))
+    return [Segment(i, c, s, e, genes_) for i, (c, s, e, genes_) in enumerate(windows)]
+
+
+def _window(chrom: str, rows: list, length: int) -> tuple[str, int, int, tuple[str, ...]]:
+    mid = (min(r["start"] for r in rows) + max(r["end"] for r in rows)) // 2
+    start = max(1, int(mid - length // 2))
+    return (str(chrom), start, start + length, tuple(r["gene_name"] for r in rows))
