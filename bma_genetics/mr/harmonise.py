@@ -98,7 +98,7 @@ def harmonise(
     2. Not palindromic and still not matching -> flip the outcome's strand (complement), and
        swap again if needed; still no match -> dropped (``alleles do not match``).
     3. Palindromic SNPs (A/T, C/G), by ``action``: ``1`` assume every study is on the forward
-       strand (keep); ``2`` (default) infer the strand from allele frequencies: if the
+       strand (keep palindromes as they are, and flip no strand in step 2); ``2`` (default) infer the strand from allele frequencies: if the
        exposure and outcome EAF lie on opposite sides of 0.5 the outcome is flipped; if either
        EAF is missing or within 0.5 +- ``tolerance`` (MAF 0.42-0.58 by default) the SNP is
        ambiguous and dropped; ``3`` drop every palindromic SNP.
@@ -209,7 +209,8 @@ def harmonise(
     pal = (((A1 == "A") & (A2 == "T")) | ((A1 == "T") & (A2 == "A"))
            | ((A1 == "G") & (A2 == "C")) | ((A1 == "C") & (A2 == "G"))).fillna(False).to_numpy(dtype=bool)
     status = eq(A1, B1) & eq(A2, B2)
-    flipstrand = ~pal & ~status & B1.notna().to_numpy() & B2.notna().to_numpy()
+    # Action 1 assumes every study is on the forward strand: no strand flips at all.
+    flipstrand = ~pal & ~status & B1.notna().to_numpy() & B2.notna().to_numpy() & (action != 1)
     B1 = B1.where(~flipstrand, _flip(B1))
     B2 = B2.where(~flipstrand, _flip(B2))
     status = eq(A1, B1) & eq(A2, B2)
