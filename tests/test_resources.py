@@ -234,3 +234,175 @@ def test_manifest_records_provenance_and_detects_corruption(fetched, tmp_path, m
     monkeypatch.setenv("BMA_GENETICS_CACHE", str(copy))
     with pytest.raises(MissingResourceError, match="does not match its recorded sha256.*--force"):
         R.load_phecode_map("X")
+
+
+# ----------------------------------------------------------------------------- gene sets
+def test_go_bp_gene_sets(fetched):
+    fetched("go_bp")
+    sets = R.load_gene_sets("GO_BP")  # default bounds 10..500 genes
+    assert list(sets.columns) == ["set_id", "set_name", "gene_name"]
+    sizes = sets.groupby("set_id")["gene_name"].nunique()
+    assert sizes.between(10, 500).all() and 4_000 < len(sizes) < 8_000
+    assert sets["set_id"].str.match(r"^GO:\d{7}$").all()
+    names = sets.drop_duplicates("set_id").set_index("set_id")["set_name"]
+    assert names["GO:0045444"] == "fat cell differentiation"
+    assert names["GO:0001503"] == "ossification"
+    fat = set(sets.loc[sets["set_id"] == "GO:0045444", "gene_name"])
+    assert {"PPARG", "CEBPA"} <= fat
+    assert set(sets.loc[sets["set_id"] == "GO:0030520", "gene_name"]) >= {"ESR1"}  # oestrogen receptor signalling
+    small = R.load_gene_sets(min_size=15, max_size=200)
+    assert small.groupby("set_id")["gene_name"].nunique().between(15, 200).all()
+
+
+def test_go_bp_sets_are_propagated_along_the_hierarchy(fetched):
+    """Independent check of the ancestor propagation: every child's genes lie in its parent."""
+    fetched("go_bp")
+    sets = R.load_gene_sets(min_size=1, max_size=10**6)
+    edges = R.load_go_hierarchy()
+    assert set(edges.columns) == {"set_id", "parent_id", "relationship"}
+    genes = sets.groupby("set_id")["gene_name"].agg(set)
+    edges = edges[edges["relationship"].isin(["isa", "part of"])]
+    edges = edges[edges["set_id"].isin(genes.index) & edges["parent_id"].isin(genes.index)]
+    assert len(edges) > 20_000
+    bad = [(c, p) for c, p in zip(edges["set_id"], edges["parent_id"], strict=True) if not genes[c] <= genes[p]]
+    assert bad == []
+
+
+def test_gmt_round_trip_and_user_sets(tmp_path):
+    gmt = tmp_path / "sets.gmt"
+    gmt.write_text(
+        "SET_A\thttp://example.org/A\tESR1\tPPARG\tESR1\n"
+        "SET_B\tbone remodelling\tTNFRSF11B\tWNT16\tLEPR\n"
+        "\n"
+    )
+    long = R.read_gmt(gmt)
+    assert long.values.tolist() == [
+        ["SET_A", "SET_A", "ESR1"],
+        ["SET_A", "SET_A", "PPARG"],
+        ["SET_B", "bone remodelling", "TNFRSF11B"],
+        ["SET_B", "bone remodelling", "WNT16"],
+        ["SET_B", "bone remodelling", "LEPR"],
+    ]
+    out = R.write_gmt(long, tmp_path / "out" / "copy.gmt")
+    assert R.read_gmt(out).equals(long)
+    sets = R.load_gene_sets(path=gmt, min_size=3, max_size=3)
+    assert set(sets["set_id"]) == {"SET_B"}
+    bad = tmp_path / "bad.gmt"
+    bad.write_text("ONLY_ID\n")
+    with pytest.raises(InputError, match="read_gmt/path: .*line 1"):
+        R.read_gmt(bad)
+    with pytest.raises(InputError, match="load_gene_sets/min_size"):
+        R.load_gene_sets(path=gmt, min_size=5, max_size=2)
+    with pytest.raises(InputError, match="load_gene_sets/source"):
+        R.load_gene_sets("KEGG", path=gmt)
+
+
+# ----------------------------------------------------------------------------- LD panel
+def test_ld_panel_eur(fetched):
+    fetched("ld_panel_eur")
+    prefix = R.load_ld_panel()
+    assert prefix.name == "EUR_subset"
+    bim = pd.read_csv(prefix.with_suffix(".bim"), sep="\t", header=None, dtype={0: str})
+    fam = pd.read_csv(prefix.with_suffix(".fam"), sep=" ", header=None)
+    assert len(bim) == 54_051 and len(fam) == 379
+    assert set(bim[0]) == {"17", "18", "19", "20", "21", "22"}
+    assert bim[1].str.startswith("rs").mean() > 0.99 and fam[1].str.match(r"^(HG|NA)\d{5}$").all()
+    raw = prefix.with_suffix(".bed").read_bytes()
+    assert raw[:3] == b"\x6c\x1b\x01" and len(raw) == 3 + 54_051 * 95
+    assert R.resource_path("ld_panel_eur") == prefix
+
+
+def _write_plink(prefix, n_samples=5, genotypes=((0, 1, 2, 0, 1), (2, 2, 1, 0, 0))):
+    code = {0: 0b11, 1: 0b10, 2: 0b00}  # PLINK: 11 hom A2, 10 het, 00 hom A1
+    body = bytearray()
+    for g in genotypes:
+        for i in range(0, n_samples, 4):
+            byte = 0
+            for j, x in enumerate(g[i : i + 4]):
+                byte |= code[x] << (2 * j)
+            body.append(byte)
+    prefix.with_name(prefix.name + ".bed").write_bytes(b"\x6c\x1b\x01" + bytes(body))
+    prefix.with_name(prefix.name + ".bim").write_text(
+        "".join(f"1\trs{i}\t0\t{100 * (i + 1)}\tA\tG\n" for i in range(len(genotypes)))
+    )
+    prefix.with_name(prefix.name + ".fam").write_text("".join(f"f{i} i{i} 0 0 1 -9\n" for i in range(n_samples)))
+
+
+def test_ld_panel_user_prefix_checks(tmp_path):
+    prefix = tmp_path / "panel"
+    _write_plink(prefix)
+    assert R.load_ld_panel(path=prefix) == prefix
+    assert R.load_ld_panel(path=str(prefix) + ".bed") == prefix
+    bed = tmp_path / "panel.bed"
+    bed.write_bytes(b"\x00\x00\x00" + bed.read_bytes()[3:])
+    with pytest.raises(InputError, match="load_ld_panel/path: .*not a SNP-major PLINK 1 .bed"):
+        R.load_ld_panel(path=prefix)
+    _write_plink(prefix)
+    bed.write_bytes(bed.read_bytes()[:-1])
+    with pytest.raises(InputError, match="2 SNPs x 5 samples need 7"):
+        R.load_ld_panel(path=prefix)
+    (tmp_path / "panel.fam").unlink()
+    with pytest.raises(InputError, match=r"lacks \.fam"):
+        R.load_ld_panel(path=prefix)
+
+
+# ----------------------------------------------------------------------------- HapMap3
+def test_hapmap3(fetched):
+    fetched("hapmap3")
+    hm3 = R.load_hapmap3()
+    assert len(hm3) == 1_213_752  # LDSC's w_hm3 list minus the few SNPs absent from dbSNP 150
+    assert list(hm3.columns) == ["rsid", "chromosome", "base_pair_location", "a1", "a2"]
+    assert hm3["rsid"].is_unique and hm3["base_pair_location"].dtype == "int64"
+    assert set(hm3["chromosome"]) == {str(i) for i in range(1, 23)}
+    first = hm3.iloc[0]
+    assert (first["rsid"], first["chromosome"], first["base_pair_location"]) == ("rs3094315", "1", 752566)
+    hm38 = R.load_hapmap3("GRCh38")
+    assert 1_200_000 < len(hm38) < 1_220_000
+    sample = hm3.sample(20_000, random_state=1)
+    both = sample.merge(hm38, on="rsid", suffixes=("_37", "_38"))
+    assert len(both) > 19_500  # the same SNPs, lifted to GRCh38: positions change
+    assert (both["base_pair_location_37"] != both["base_pair_location_38"]).mean() > 0.9
+
+
+def test_hapmap3_user_list(tmp_path):
+    ldsc = tmp_path / "w_hm3.snplist"
+    ldsc.write_text("SNP A1 A2\nrs1 A G\nrs2 C T\n")
+    got = R.load_hapmap3(path=ldsc)
+    assert got.values.tolist() == [["rs1", "A", "G"], ["rs2", "C", "T"]]
+    bad = tmp_path / "x.txt"
+    bad.write_text("id\nrs1\n")
+    with pytest.raises(InputError, match="load_hapmap3/path: .*no SNP/rsid column"):
+        R.load_hapmap3(path=bad)
+
+
+# ----------------------------------------------------------------------------- fetch + CLI
+def test_fetch_is_idempotent_and_fast_when_cached(fetched):
+    import time
+
+    for name in R.resource_names():
+        fetched(name)
+    before = json.dumps(R.manifest(), sort_keys=True)
+    t0 = time.perf_counter()
+    paths = R.fetch()
+    assert time.perf_counter() - t0 < 2.0  # no download, no hashing
+    assert set(paths) == set(R.resource_names()) and all(p.is_dir() for p in paths.values())
+    assert json.dumps(R.manifest(), sort_keys=True) == before
+    listing = R.list_resources()
+    assert listing["cached"].all() and listing["rows"].notna().all()
+
+
+def test_cli_reference_list_path_and_errors(fetched, tmp_path, monkeypatch, capsys):
+    from bma_genetics.cli import main
+
+    fetched("genes_grch37")
+    assert main(["reference", "path", "genes_grch37"]) == 0
+    assert capsys.readouterr().out.strip().endswith("genes_grch37/genes.parquet")
+    assert main(["reference", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "name\tcached\trows\tsource\tlicence" in out and "genes_grch37\tyes\t57820" in out
+    assert main(["reference", "path", "nope"]) == 2
+    assert "resource_path/name: unknown resource(s) ['nope']" in capsys.readouterr().err
+    monkeypatch.setenv("BMA_GENETICS_CACHE", str(tmp_path / "empty"))
+    assert main(["reference", "path", "hapmap3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "bma-genetics reference fetch hapmap3" in err and err.count("\n") == 1

@@ -306,11 +306,23 @@ def go_bp_from_sqlite(org_db: Path, go_db: Path, *, exclude_evidence: tuple[str,
     return frame[GENE_SET_COLUMNS].sort_values(["set_id", "gene_name"]).reset_index(drop=True)
 
 
+def go_bp_hierarchy_from_sqlite(go_db: Path) -> pd.DataFrame:
+    """GO BP child -> parent edges (``set_id, parent_id, relationship``) from GO.db."""
+    with sqlite3.connect(f"file:{go_db}?mode=ro", uri=True) as con:
+        return pd.read_sql_query(
+            "SELECT c.go_id AS set_id, p.go_id AS parent_id, r.relationship_type AS relationship "
+            "FROM go_bp_parents r JOIN go_term c ON r._id = c._id JOIN go_term p ON r._parent_id = p._id "
+            "ORDER BY set_id, parent_id",
+            con,
+        )
+
+
 def build_go_bp(members: dict[str, Path], out: Path) -> int:
     org = next(p for m, p in members.items() if m.endswith("org.Hs.eg.sqlite"))
     go = next(p for m, p in members.items() if m.endswith("GO.sqlite"))
     frame = go_bp_from_sqlite(org, go)
     write_table(frame, out / "go_bp.parquet")
+    write_table(go_bp_hierarchy_from_sqlite(go), out / "go_bp_hierarchy.parquet")
     return len(frame)
 
 

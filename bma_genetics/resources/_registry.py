@@ -114,7 +114,7 @@ RESOURCES: dict[str, Resource] = {
                     upstream="a GMT of GO biological processes via load_gene_sets(path=...)",
                 ),
             ),
-            files=("go_bp.parquet",),
+            files=("go_bp.parquet", "go_bp_hierarchy.parquet"),
             build=_build.build_go_bp,
             user_format="GMT (set id, description, genes...) or a Parquet/TSV with set_id, set_name, gene_name",
         ),

@@ -105,6 +105,9 @@ def _lock(root: Path, name: str) -> Iterator[None]:
 def _is_cached(root: Path, record: dict | None) -> bool:
     if not record:
         return False
+    res = RESOURCES.get(record["name"])
+    if res is None or set(record.get("files", {})) != set(res.files):
+        return False  # the cache layout of this resource changed: fetch again
     for fname, meta in record.get("files", {}).items():
         p = root / record["name"] / fname
         if not p.is_file() or p.stat().st_size != meta["bytes"]:
@@ -141,6 +144,10 @@ def _fetch_one(root: Path, res: Resource, *, force: bool) -> Path:
             log.info("%s: normalising", res.name)
             with atomic_path(root / res.name, directory=True) as out:
                 rows = res.build(members, out)
+                # temporary files are private (0600); a shared cache must be readable by all
+                out.chmod(0o755)
+                for f in out.iterdir():
+                    f.chmod(0o644)
                 files = {
                     f: {"sha256": sha256_file(out / f), "bytes": (out / f).stat().st_size}
                     for f in res.files
@@ -579,6 +586,16 @@ def load_gene_sets(
         frame = pd.read_parquet(_cached_file("load_gene_sets", "go_bp", "go_bp.parquet"))
     size = frame.groupby("set_id")["gene_name"].transform("nunique")
     return frame[(size >= min_size) & (size <= max_size)].reset_index(drop=True)
+
+
+def load_go_hierarchy() -> pd.DataFrame:
+    """GO biological-process edges from GO.db: ``set_id, parent_id, relationship``.
+
+    ``relationship`` is ``isa``, ``part of``, ``regulates``, ``positively regulates`` or
+    ``negatively regulates``. Gene sets of :func:`load_gene_sets` are propagated along
+    ``isa`` and ``part of`` (a parent's set contains each such child's genes).
+    """
+    return pd.read_parquet(_cached_file("load_go_hierarchy", "go_bp", "go_bp_hierarchy.parquet"))
 
 
 # ----------------------------------------------------------------------------- LD panel
