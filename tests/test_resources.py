@@ -445,3 +445,21 @@ def test_download_failures_name_the_fix(tmp_path, monkeypatch):
     src = RESOURCES["go_bp"].sources[0]
     with pytest.raises(MissingResourceError, match=r"fetch/go_bp: needs apt-get and dpkg.*GMT"):
         _download.download_members(src, tmp_path / "b", "go_bp")
+
+
+def test_reference_stage_records_provenance(fetched, tmp_path):
+    from bma_genetics.pipeline.context import RunContext
+    from bma_genetics.resources.stage import run
+
+    fetched("phecode_x")
+    fetched("genes_grch37")
+    ctx = RunContext(run_dir=tmp_path / "run", cohort=None, config={})
+    summary = run(ctx, {"names": ["phecode_x", "genes_grch37"]})
+    assert summary["n_resources"] == 2 and summary["rows"] == {"phecode_x": 20_255, "genes_grch37": 57_820}
+    table = pd.read_csv(tmp_path / "run" / "reference" / "resources.tsv", sep="\t")
+    assert table["name"].tolist() == ["phecode_x", "genes_grch37"]
+    assert table.loc[0, "source"] == "phetk 0.3.6" and len(table.loc[1, "files_sha256"]) > 64
+    recorded = json.loads((tmp_path / "run" / "reference" / "manifest.json").read_text())
+    assert set(recorded["resources"]) == {"phecode_x", "genes_grch37"}
+    with pytest.raises(InputError, match=r"reference/params: unknown parameter\(s\) \['nmaes'\]"):
+        run(ctx, {"nmaes": ["x"]})
