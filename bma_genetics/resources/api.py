@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import fcntl
 import json
 import logging
 import os
@@ -92,6 +91,12 @@ def _read_manifest(root: Path) -> dict:
 
 @contextlib.contextmanager
 def _lock(root: Path, name: str) -> Iterator[None]:
+    """Exclusive file lock, so parallel test workers or notebooks fetch a resource once."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; concurrent fetches just repeat work
+        yield
+        return
     locks = root / ".locks"
     locks.mkdir(parents=True, exist_ok=True)
     with open(locks / f"{name}.lock", "w") as fh:
@@ -100,6 +105,15 @@ def _lock(root: Path, name: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _remove_leftovers(root: Path, name: str) -> None:
+    """Temporary folders of an interrupted fetch of ``name`` (we hold its lock, so no one else
+    is using them)."""
+    for pattern in (f".fetch-{name}-*", f".{name}.*.tmp"):
+        for p in root.glob(pattern):
+            log.debug("removing leftover %s", p)
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def _is_cached(root: Path, record: dict | None) -> bool:
@@ -132,6 +146,7 @@ def _fetch_one(root: Path, res: Resource, *, force: bool) -> Path:
         if not force and _is_cached(root, record):
             log.debug("%s: already cached", res.name)
             return root / res.name
+        _remove_leftovers(root, res.name)
         t0 = time.perf_counter()
         work = Path(tempfile.mkdtemp(prefix=f".fetch-{res.name}-", dir=root))
         try:
@@ -200,7 +215,8 @@ def fetch(names: list[str] | None = None, *, force: bool = False) -> dict[str, P
     ------
     MissingResourceError
         A download failed (no registry access, no apt on this system): the message names the
-        upstream file to supply through the loader's ``path=`` instead.
+        upstream file to supply through the loader's ``path=`` instead. The other resources
+        are still fetched; the error lists every failure at the end.
 
     Examples
     --------
@@ -216,10 +232,21 @@ def fetch(names: list[str] | None = None, *, force: bool = False) -> dict[str, P
     from tqdm.auto import tqdm
 
     out = {}
+    failed: list[str] = []
     bar = tqdm(selected, desc="reference data", unit="resource", disable=len(selected) < 2 or not sys.stderr.isatty())
     for name in bar:
         bar.set_postfix_str(name)
-        out[name] = _fetch_one(root, RESOURCES[name], force=force)
+        try:
+            out[name] = _fetch_one(root, RESOURCES[name], force=force)
+        except MissingResourceError as exc:
+            # keep going: one unreachable source (no apt on macOS) must not block the others
+            log.error("%s", exc)
+            failed.append(str(exc))
+    if failed:
+        raise MissingResourceError(
+            f"fetch: {len(failed)} of {len(selected)} resource(s) could not be fetched "
+            f"(the others are cached): " + " || ".join(failed)
+        )
     return out
 
 
