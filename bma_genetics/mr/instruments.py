@@ -172,7 +172,8 @@ def find_proxies(
             new_ea, new_oa = partner_of_other, partner_of_counted
         else:
             continue  # strand or allele coding of the proxy differs from the reference; skip it
-        proxy_id = row.get("variant_id") if pd.notna(row.get("variant_id")) else f"{row['chromosome']}:{row['base_pair_location']}"
+        proxy_id = next((str(row[c]) for c in ("rsid", "variant_id") if c in row and pd.notna(row[c])),
+                        f"{row['chromosome']}:{row['base_pair_location']}")
         for c in ("rsid", "variant_id", "chromosome", "base_pair_location"):
             if c in ins:
                 row[c] = ins[c]
