@@ -185,6 +185,7 @@ def _fetch_one(root: Path, res: Resource, *, force: bool) -> Path:
             manifest = _read_manifest(root)
             manifest["resources"][res.name] = entry
             write_text(root / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            (root / MANIFEST).chmod(0o644)
         log.info("%s: %d rows cached in %.1f s", res.name, rows, time.perf_counter() - t0)
         return root / res.name
 
