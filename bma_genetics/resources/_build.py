@@ -262,20 +262,46 @@ def _range_bounds(text: str) -> list[tuple[float, float]]:
     return bounds
 
 
+def _ancestors(code: str) -> list[str]:
+    out = []
+    p = phecode_parent(code)
+    while p is not None:
+        out.append(p)
+        p = phecode_parent(p)
+    return out
+
+
 def expand_exclude_ranges(phecode_map: pd.DataFrame) -> pd.DataFrame:
     """Expand phecode 1.2 ``exclude_range`` strings (``"740-744.99, 745-745.99"``) into pairs.
 
-    Returns a long table ``phecode, excluded_phecode`` over the phecodes present in the map:
-    a control for ``phecode`` must not have any ``excluded_phecode`` (Denny et al. 2013). Each
-    phecode's own range includes itself.
+    Returns a long table ``phecode, excluded_phecode``: a control for ``phecode`` must not
+    carry any ``excluded_phecode`` (Denny et al. 2013). The universe is the map's phecodes plus
+    their roll-up parents (``743.11`` -> ``743.1``, ``743``); a parent without a range of its
+    own takes the ranges all its descendants share (else its integer block, ``250-250.99``).
+    Each phecode excludes itself.
     """
-    universe = np.array(sorted(set(phecode_map["phecode"].dropna())))
+    codes = set(phecode_map["phecode"].dropna())
+    rules: dict[str, frozenset[tuple[float, float]]] = {}
+    for code, text in zip(phecode_map["phecode"], phecode_map["exclude_range"], strict=True):
+        if isinstance(code, str) and isinstance(text, str) and text.strip() and code not in rules:
+            rules[code] = frozenset(_range_bounds(text))
+    below: dict[str, list[frozenset[tuple[float, float]]]] = {}
+    for code, bounds in rules.items():
+        for anc in _ancestors(code):
+            if anc not in rules:
+                below.setdefault(anc, []).append(bounds)
+    for anc, sets in below.items():
+        # the ranges every descendant shares (250.7 diabetic retinopathy adds eye phecodes
+        # that must not become exclusions of all diabetes); none shared -> the integer block
+        common = frozenset.intersection(*sets)
+        whole = float(anc.split(".")[0])
+        rules[anc] = common or frozenset({(whole, whole + 0.99)})
+    universe = np.array(sorted(codes | {a for c in codes for a in _ancestors(c)}))
     values = universe.astype(float)
-    rules = phecode_map.dropna(subset=["exclude_range"]).drop_duplicates(["phecode", "exclude_range"])
     rows: list[tuple[str, str]] = []
-    for code, text in zip(rules["phecode"], rules["exclude_range"], strict=True):
+    for code, bounds in rules.items():
         hit = np.zeros(len(universe), dtype=bool)
-        for lo, hi in _range_bounds(text):
+        for lo, hi in bounds:
             hit |= (values >= lo - 1e-9) & (values <= hi + 1e-9)
         rows.extend((code, e) for e in universe[hit])
         rows.append((code, code))
