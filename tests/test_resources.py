@@ -514,3 +514,25 @@ def test_phecode_12_exclusions_agree_with_phetk(fetched, tmp_path):
         (ours[p] & universe) == (({x.strip() for x in lists[p].split(",")} | {p}) & universe) for p in common
     )
     assert agree / len(common) >= 0.95, (agree, len(common))
+
+
+def test_fetch_from_a_read_only_cache(fetched, tmp_path, monkeypatch):
+    """A shared, read-only cache (a research platform's) still serves fetch() and loaders."""
+    import os
+    import shutil
+
+    fetched("phecode_x")
+    ro = tmp_path / "ro"
+    (ro / "phecode_x").mkdir(parents=True)
+    shutil.copy(R.cache_dir() / "phecode_x" / "phecode_x_who.parquet", ro / "phecode_x")
+    rec = R.manifest()["resources"]["phecode_x"]
+    (ro / "manifest.json").write_text(json.dumps({"schema_version": 1, "resources": {"phecode_x": rec}}))
+    for p in (ro / "phecode_x", ro):
+        os.chmod(p, 0o555)
+    monkeypatch.setenv("BMA_GENETICS_CACHE", str(ro))
+    try:
+        assert R.fetch(["phecode_x"]) == {"phecode_x": ro / "phecode_x"}
+        assert len(R.load_phecode_map("X")) == 20_255
+    finally:
+        for p in (ro, ro / "phecode_x"):
+            os.chmod(p, 0o755)

@@ -141,6 +141,9 @@ def _check_names(where: str, names: list[str] | None) -> list[str]:
 
 
 def _fetch_one(root: Path, res: Resource, *, force: bool) -> Path:
+    # cached: return without taking the lock, so a shared read-only cache works
+    if not force and _is_cached(root, _read_manifest(root)["resources"].get(res.name)):
+        return root / res.name
     with _lock(root, res.name):
         record = _read_manifest(root)["resources"].get(res.name)
         if not force and _is_cached(root, record):
@@ -227,7 +230,8 @@ def fetch(names: list[str] | None = None, *, force: bool = False) -> dict[str, P
     selected = _check_names("fetch/names", names)
     root = cache_dir()
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        if not root.is_dir():
+            root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"fetch/cache_dir: cannot create {root} ({exc.strerror}); set BMA_GENETICS_CACHE") from exc
     from tqdm.auto import tqdm
@@ -262,16 +266,16 @@ def list_resources() -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ========== ====== ==========================================================
-        column     dtype  meaning
-        ========== ====== ==========================================================
-        name       str    resource name (for ``fetch`` and ``reference path``)
-        cached     bool   present in the cache with the recorded file sizes
-        rows       Int64  rows of the main table (SNPs for the LD panel), if cached
-        source     str    package(s) and version(s) it comes from
-        licence    str    licence(s) of the source(s)
-        description str   what it holds
-        ========== ====== ==========================================================
+        =========== ====== ==========================================================
+        column      dtype  meaning
+        =========== ====== ==========================================================
+        name        str    resource name (for ``fetch`` and ``reference path``)
+        cached      bool   present in the cache with the recorded file sizes
+        rows        Int64  rows of the main table (SNPs for the LD panel), if cached
+        source      str    package(s) and version(s) it comes from
+        licence     str    licence(s) of the source(s)
+        description str    what it holds
+        =========== ====== ==========================================================
     """
     root = cache_dir()
     recs = _read_manifest(root)["resources"] if (root / MANIFEST).exists() else {}
