@@ -137,16 +137,14 @@ def read_sumstats(
         if "odds_ratio" in df and "beta" not in df:
             df["beta"] = np.log(df["odds_ratio"])
         meta = read_gwas_ssf_metadata(path)
-        samples = meta.get("samples") or meta.get("sample") or {}
-        if isinstance(samples, list) and samples:
-            samples = samples[0]
-        if isinstance(samples, dict):
-            if "n" not in df and samples.get("sample_size"):
-                df["n"] = float(samples["sample_size"])
-            if samples.get("case_count"):
-                df["n_cases"] = float(samples["case_count"])
-            if samples.get("control_count"):
-                df["n_controls"] = float(samples["control_count"])
+        # Sample sizes: the spec's ``samples`` list (summed over entries), or top-level keys.
+        samples = meta.get("samples") or []
+        samples = [s for s in (samples if isinstance(samples, list) else [samples]) if isinstance(s, dict)]
+        for key, col in (("sample_size", "n"), ("case_count", "n_cases"), ("control_count", "n_controls")):
+            vals = [float(s[key]) for s in samples if s.get(key) is not None]
+            value = sum(vals) if vals else meta.get(key)
+            if value is not None and (col not in df or df[col].isna().all()):
+                df[col] = float(value)
     elif fmt == "plink2":
         df = pd.read_csv(path, sep="\t", compression="infer", dtype={"#CHROM": str, "ID": str}, na_values=["NA", "."])
         check_columns("read_sumstats/plink2", df, ["#CHROM", "POS", "ID", "REF", "ALT", "A1", "P"], source=str(path))
