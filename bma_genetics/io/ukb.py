@@ -383,14 +383,59 @@ def _read_stat(path: Path, fmt: str, names: list[str], chunksize: int, progress:
     total = meta.number_rows if meta.number_rows and meta.number_rows > 0 else None
     chunks = []
     with _progress(total, "rows", path.name, progress) as bar:
+        # Dates come back as numbers and are converted here: vectorised, and a corrupt value
+        # (e.g. an int32-min sentinel) becomes an error naming the column instead of an overflow.
         for df, _ in pyreadstat.read_file_in_chunks(
-            reader, str(path), chunksize=chunksize, usecols=names, dates_as_pandas_datetime=True
+            reader, str(path), chunksize=chunksize, usecols=names, disable_datetime_conversion=True
         ):
             chunks.append(df)
             bar.update(len(df))
-    if not chunks:
-        return pd.DataFrame(columns=names)
-    return pd.concat(chunks, ignore_index=True)[names]
+    out = pd.concat(chunks, ignore_index=True)[names] if chunks else pd.DataFrame(columns=names)
+    formats = dict(getattr(meta, "original_variable_types", {}) or {})
+    for name in names:
+        conv = _stat_date_unit(fmt, formats.get(name) or "")
+        if conv is not None:
+            out[name] = _stat_dates(out[name], *conv, source=str(path), column=name)
+    return out
+
+
+_SAS_DATETIME = ("DATETIME", "E8601DT", "B8601DT", "DTDATE", "YMDHMS", "DTIME")
+_SAS_DATE = ("DATE", "YYMMDD", "MMDDYY", "DDMMYY", "E8601DA", "B8601DA", "WORDDATE", "WEEKDATE", "MONYY",
+             "ADATE", "EDATE", "SDATE", "JDATE", "NLDATE")
+
+
+def _stat_date_unit(fmt: str, var_format: str) -> tuple[str, str] | None:
+    """(origin, unit) of a date-formatted Stata/SAS/SPSS variable; None when not a date."""
+    f = var_format.strip()
+    if fmt == "dta":
+        if f.startswith(("%td", "%d")):
+            return "1960-01-01", "D"
+        if f.startswith(("%tc", "%tC")):
+            return "1960-01-01", "ms"
+        return None
+    name = f.upper().lstrip("%")
+    origin = "1582-10-14" if fmt in ("sav", "zsav", "por") else "1960-01-01"
+    if name.startswith(_SAS_DATETIME):
+        return origin, "s"
+    if name.startswith(_SAS_DATE):
+        return origin, "s" if origin == "1582-10-14" else "D"
+    return None
+
+
+def _stat_dates(values: pd.Series, origin: str, unit: str, *, source: str, column: str) -> pd.Series:
+    num = pd.to_numeric(values, errors="coerce").astype("float64")
+    scale = {"D": 86_400.0, "s": 1.0, "ms": 1e-3}[unit]
+    seconds = num * scale
+    base = (pd.Timestamp(origin) - pd.Timestamp("1970-01-01")).total_seconds()
+    unix = seconds + base
+    # plausible dates only: 1800-01-01 .. 2300-01-01 (UK Biobank placeholders are 1900-2037)
+    bad = num.notna() & ~unix.between(-5_364_662_400.0, 10_413_792_000.0)
+    if bad.any():
+        raise InputError(
+            f"read_ukb/path: {source} column {column!r} has an unparseable date value "
+            f"{num[bad].iloc[0]!r} ({unit} since {origin}); re-export the date column"
+        )
+    return pd.to_datetime((unix * 1e9).round().astype("Int64"), unit="ns").astype("datetime64[ns]")
 
 
 # ---------------------------------------------------------------------------------------------
