@@ -242,15 +242,16 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
         on_array = np.zeros(v, bool)
         on_array[rng.choice(common, size=int(round(cfg["array_fraction"] * len(common))), replace=False)] = True
         arr_idx = np.flatnonzero(on_array)
-        hwe_cand = arr_idx[maf[arr_idx] >= 0.1]
+        hwe_cand = arr_idx[maf[arr_idx] >= 0.2]
         hwe = np.sort(rng.choice(hwe_cand, size=min(q_hwe[seg.index], len(hwe_cand)), replace=False))
         rest = np.setdiff1d(arr_idx, hwe)
         lcr = np.sort(rng.choice(rest, size=min(q_lcr[seg.index], len(rest)), replace=False))
         for j in hwe:
-            # genotyping error: half the heterozygotes called homozygous -> strong HWE failure
+            # genotyping error: 60 % of heterozygotes called homozygous (either allele, so the
+            # allele frequency barely moves) -> a strong heterozygote deficit
             het = np.flatnonzero(x[j] == 1)
-            flip = het[rng.random(len(het)) < 0.5]
-            x[j, flip] = np.where(rng.random(len(flip)) < af[j], 2, 0)
+            flip = het[rng.random(len(het)) < 0.6]
+            x[j, flip] = np.where(rng.random(len(flip)) < 0.5, 2, 0)
         planted["hwe_fail_variants"] += [vids[j] for j in hwe]
         planted["low_call_rate_variants"] += [vids[j] for j in lcr]
 
@@ -288,7 +289,8 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
             hi = min(v, lo + 256)
             q = _probabilities(x[lo:hi], af[lo:hi], quality[lo:hi], rng)
             info[lo:hi] = wr.impute_info(q)
-            theta = (q[..., 1].astype(np.float64) + 2 * q[..., 2]).sum(axis=1) / (255.0 * 2 * n)
+            qf = q.astype(np.float64)
+            theta = (qf[..., 1] + 2 * qf[..., 2]).sum(axis=1) / (255.0 * 2 * n)
             bgen.write_variants(seg.chromosome, sg.positions[lo:hi], vids[lo:hi], rsids[lo:hi],
                                 list(sg.ref[lo:hi]), list(sg.alt[lo:hi]), q)
             for k in range(lo, hi):
@@ -395,7 +397,7 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
         "low_call_rate_variants": planted["low_call_rate_variants"],
         "thresholds": {
             "low_info_variants": f"MFI info < {cfg['low_info_threshold']} (all such variants)",
-            "hwe_fail_variants": "planted: half the heterozygotes miscalled homozygous (array and imputed); "
+            "hwe_fail_variants": "planted: 60 % of heterozygotes miscalled homozygous (array and imputed); "
             "HWE p < 1e-6 finds them (more may fail in the mixed-ancestry sample)",
             "low_call_rate_variants": "planted: array call rate ~0.85 (others ~0.998)",
             "het_missing_outliers": "22027 = 1; array missing ~6 % and excess heterozygosity",
@@ -575,6 +577,14 @@ def _traits(causal: pd.DataFrame, cx: np.ndarray, cxo: np.ndarray, base: pd.Data
         return (xm.T.astype(np.float64) - 2 * p) @ per_allele
 
     g_c, g_o = genetic(cx), genetic(cxo)
+    # LD between causal variants and allele-frequency differences between the groups make the
+    # genetic variance depart from its linkage-equilibrium value; rescale each base trait so
+    # the genetic variance in the simulated population (cohort + outcome sample) is the
+    # stated h2 (as GCTA's --simu-hsq does), keeping the effects in the truth consistent.
+    pooled = np.vstack([g_c, g_o])
+    factor = np.sqrt(np.diag(stated["sigma_g_base"]) / pooled.var(axis=0))
+    per_allele *= factor
+    g_c, g_o = g_c * factor, g_o * factor
     chol_e = np.linalg.cholesky(stated["sigma_e_base"])
     e_c = rng.standard_normal((len(base), nb)) @ chol_e.T
     e_o = rng.standard_normal((g_o.shape[0], nb)) @ chol_e.T
@@ -624,6 +634,7 @@ def _traits(causal: pd.DataFrame, cx: np.ndarray, cxo: np.ndarray, base: pd.Data
         "latent_sd": {t: round(float(s), 6) for t, s in zip(names, sd_all, strict=True)},
         "fat_fraction_per_latent_unit": {t: round(float(s), 6) for t, s in zip(names, scale_all, strict=True)},
         "measurement_noise_sd": {t: round(float(np.sqrt((w[i] ** 2) @ noise_var_base)), 6) for i, t in enumerate(names)},
+        "realised_rg": {"traits": names, "matrix": np.round(np.corrcoef(gc_all, rowvar=False), 6).tolist()},
         "n_causal": {"named_genes": int(is_gene.sum()), "background": int((~is_gene).sum())},
     }
 

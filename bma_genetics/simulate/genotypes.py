@@ -247,6 +247,16 @@ def plan_segments(genes, segment_length: int, n_background: int, rng: np.random.
             group = [row]
         if group:
             windows.append(_window(chrom, group, segment_length))
+    # windows of nearby genes that overlap become one longer window
+    windows.sort(key=lambda w: (int(w[0]), w[1]))
+    merged: list[tuple[str, int, int, tuple[str, ...]]] = []
+    for w in windows:
+        if merged and merged[-1][0] == w[0] and w[1] <= merged[-1][2]:
+            last = merged[-1]
+            merged[-1] = (last[0], last[1], max(last[2], w[2]), last[3] + w[3])
+        else:
+            merged.append(w)
+    windows = merged
     # background: fill chromosomes in a fixed order, several windows per chromosome if needed
     taken: dict[str, list[tuple[int, int]]] = {}
     for w in windows:
