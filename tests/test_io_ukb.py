@@ -652,3 +652,16 @@ def test_read_ukb_accepts_path_types(cohort, tmp_path):
     odd.write_text("eid,31-0.0\n1,0\n")
     with pytest.raises(InputError, match="cannot tell the format"):
         read_ukb(odd)
+
+
+def test_stata_date_numbers_converted_and_corrupt_value_is_an_error(tmp_path):
+    days = pd.Series([20000.0, np.nan, 0.0])  # %td: days since 1960-01-01
+    df = pd.DataFrame({"n_eid": [1, 2, 3], "n_31_0_0": [0.0, 1.0, 0.0], "ts_53_2_0": days})
+    pyreadstat.write_dta(df, tmp_path / "d.dta", variable_format={"ts_53_2_0": "%td"})
+    got = get_field(read_ukb(tmp_path / "d.dta", progress=False), 53, 2)
+    assert got.tolist()[0] == pd.Timestamp("1960-01-01") + pd.Timedelta(days=20000)
+    assert pd.isna(got.iloc[1]) and got.iloc[2] == pd.Timestamp("1960-01-01")
+    df["ts_53_2_0"] = [20000.0, -2147483648.0, 0.0]  # an int32-min sentinel written for a missing date
+    pyreadstat.write_dta(df, tmp_path / "bad.dta", variable_format={"ts_53_2_0": "%td"})
+    with pytest.raises(InputError, match=r"bad\.dta column 'ts_53_2_0' has an unparseable date value -2147483648"):
+        read_ukb(tmp_path / "bad.dta", progress=False)

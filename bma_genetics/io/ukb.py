@@ -433,7 +433,7 @@ def _stat_dates(values: pd.Series, origin: str, unit: str, *, source: str, colum
     if bad.any():
         raise InputError(
             f"read_ukb/path: {source} column {column!r} has an unparseable date value "
-            f"{num[bad].iloc[0]!r} ({unit} since {origin}); re-export the date column"
+            f"{float(num[bad].iloc[0]):.0f} ({unit} since {origin}); re-export the date column"
         )
     return pd.to_datetime((unix * 1e9).round().astype("Int64"), unit="ns").astype("datetime64[ns]")
 
