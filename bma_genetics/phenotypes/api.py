@@ -1,0 +1,375 @@
+"""Public API of the phenotypes stage: Dixon MRI -> marrow segmentation -> BMFF table with QC.
+
+Functions
+---------
+load_model      the shipped (or a user's) segmentation weights
+train_unet      train a U-Net on labelled images (NIfTI + label maps)
+predict_bmff    BMFF and QC for one Dixon volume
+run_bmff        BMFF table for many participants (zips / NIfTI): batched, resumable, parallel reads
+read_bmff       read a BMFF table written by :func:`run_bmff`
+compare_to_truth  measured vs simulated truth: r, MAE per trait
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bma_genetics._atomic import write_table, write_text
+from bma_genetics._check import check_one_of, fail
+from bma_genetics.phenotypes import qc as qcmod
+from bma_genetics.phenotypes.bmff import assign_sites, measure
+from bma_genetics.phenotypes.dixon_io import DixonVolume, find_images, read_any
+from bma_genetics.phenotypes.inference import SegmentationModel, load_model
+from bma_genetics.sites import all_traits
+
+log = logging.getLogger(__name__)
+
+__all__ = ["load_model", "train_unet", "predict_bmff", "run_bmff", "read_bmff", "compare_to_truth", "volume_reference"]
+
+
+# ------------------------------------------------------------------------------------ training
+def volume_reference(site_label_maps: list[np.ndarray], spacing: tuple[float, float, float], n_slices: int, n_stations: int) -> dict[str, Any]:
+    """QC reference from training labels: per-site log mask volume (mean, SD), coverage, stations."""
+    from bma_genetics.phenotypes.bmff import site_masks
+
+    voxel_ml = float(np.prod(spacing)) / 1000
+    vols: dict[str, list[float]] = {}
+    for lab in site_label_maps:
+        for stem, m in site_masks(lab).items():
+            n = int(m.sum())
+            if n:
+                vols.setdefault(f"bmff_{stem}", []).append(float(np.log(n * voxel_ml)))
+    return {
+        "volume_log_ml": {k: [float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0] for k, v in vols.items()},
+        "expected_coverage_mm": float(n_slices * spacing[0]),
+        "expected_stations": int(n_stations),
+    }
+
+
+def train_unet(
+    images: str | Path,
+    out: str | Path,
+    *,
+    val_fraction: float = 0.15,
+    seed: int = 0,
+    max_minutes: float | None = None,
+    max_steps: int = 2000,
+    features: tuple[int, ...] = (8, 16, 32, 64),
+    context: int = 1,
+    attention: bool = False,
+    expected_stations: int = 3,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train the 2.5D marrow U-Net on labelled Dixon images.
+
+    Model: per-slice U-Net (:class:`~bma_genetics.phenotypes.networks.UNet`, 2D) over water and
+    fat of the slice and ``context`` neighbours either side; loss soft Dice + cross-entropy;
+    AdamW with polynomial decay; seeded patch sampling and augmentation; validation Dice every
+    100 steps, best checkpoint kept, early stopping after 6 evaluations without gain.
+
+    Parameters
+    ----------
+    images : path
+        Folder with ``nifti/{eid}_water.nii.gz``, ``nifti/{eid}_fat.nii.gz`` and
+        ``labels/{eid}_labels.nii.gz`` (site codes as ``bma_genetics.simulate.dixon.LABELS``),
+        as written by ``bma-genetics phenotypes simulate-images``.
+    out : path
+        Checkpoint to write (``.pt``); load it with :func:`load_model`.
+    val_fraction : float, default=0.15
+        Share of volumes held out for validation (at least one).
+    seed : int, default=0
+    max_minutes : float, optional
+        Wall-clock budget.
+
+    Returns
+    -------
+    dict
+        Training summary (``best_val_dice``, ``val_dice_per_class``, ``steps``, ``minutes``,
+        ``history``, ``checkpoint``).
+
+    Examples
+    --------
+    >>> train_unet("cohort/images", "my_model.pt", max_minutes=10)  # doctest: +SKIP
+    """
+    from bma_genetics.phenotypes.training import TrainConfig, load_training_dir, train
+
+    vols = load_training_dir(images)
+    if len(vols) < 2:
+        raise fail("train_unet/images", f"{images}: need at least 2 labelled volumes, found {len(vols)}")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(vols))
+    n_val = max(1, int(round(val_fraction * len(vols))))
+    val = [vols[i] for i in order[:n_val]]
+    tr = [vols[i] for i in order[n_val:]]
+    cfg = TrainConfig(seed=seed, max_minutes=max_minutes, max_steps=max_steps, features=tuple(features),
+                      context=context, attention=attention)
+    ref = volume_reference([v.site_labels for v in tr], tr[0].spacing, max(v.y.shape[0] for v in tr), expected_stations)
+    return train(tr, val, config=cfg, out=out, progress=progress,
+                 extra_meta={"reference": ref, "training_data": f"{len(tr)} volumes from {images}"})
+
+
+# ----------------------------------------------------------------------------------- inference
+def predict_bmff(
+    volume: DixonVolume,
+    model: SegmentationModel | None = None,
+    *,
+    erosion: int = 1,
+    batch_size: int = 16,
+    return_sites: bool = False,
+) -> dict[str, Any] | tuple[dict[str, Any], np.ndarray]:
+    """BMFF per site and QC for one Dixon volume.
+
+    Steps: image QC (:func:`~bma_genetics.phenotypes.qc.image_qc`) -> segmentation (network
+    classes) -> side and level assignment (:func:`~bma_genetics.phenotypes.bmff.assign_sites`)
+    -> eroded-mask fat fraction (:func:`~bma_genetics.phenotypes.bmff.measure`) -> site QC.
+
+    Returns
+    -------
+    dict
+        One row of the BMFF table (see :func:`run_bmff`); with ``return_sites`` also the site
+        code map ``(Z, Y, X)``.
+    """
+    model = model or load_model()
+    ref = model.meta.get("reference", {})
+    row: dict[str, Any] = {"eid": volume.eid, "source": volume.source, "qc_read_failed": False, "error": ""}
+    row.update(qcmod.image_qc(volume.water, volume.fat, station=volume.station, n_stations=volume.n_stations,
+                              spacing=volume.spacing, reference=ref))
+    classes = model.segment(volume.water, volume.fat, batch_size=batch_size)
+    superior_up = bool(volume.directions[0][2] >= 0)
+    sites = assign_sites(classes, superior_is_up=superior_up)
+    row.update(measure(volume.water, volume.fat, sites, spacing=volume.spacing, erosion=erosion))
+    row.update(qcmod.site_qc(row, ref))
+    return (row, sites) if return_sites else row
+
+
+def _error_row(eid: str, source: str, exc: BaseException) -> dict[str, Any]:
+    row: dict[str, Any] = {"eid": eid, "source": source, "qc_read_failed": True, "error": f"{type(exc).__name__}: {exc}"}
+    for c in all_traits():
+        row[c] = np.nan
+    return row
+
+
+def _finalise(frames: list[pd.DataFrame], model: SegmentationModel) -> pd.DataFrame:
+    t = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else pd.DataFrame({"eid": []})
+    t["eid"] = t["eid"].astype(str)
+    t = t.drop_duplicates("eid", keep="last").sort_values("eid").reset_index(drop=True)
+    for c in all_traits():
+        if c not in t.columns:
+            t[c] = np.nan
+    for f in qcmod.FLAGS:
+        if f not in t.columns:
+            t[f] = False
+        t[f] = t[f].astype("boolean").fillna(False).astype(bool)
+    for c in ("error", "source", "qc_missing_sites", "qc_mask_volume_sites"):
+        if c not in t.columns:
+            t[c] = ""
+        t[c] = t[c].fillna("").astype(str)
+    t = qcmod.bmff_outliers(t)
+    t["model_sha256"] = model.sha256
+    front = ["eid", *all_traits(), *qcmod.FLAGS, "qc_pass"]
+    return t[front + [c for c in t.columns if c not in front]]
+
+
+def read_bmff(path: str | Path) -> pd.DataFrame:
+    """Read a BMFF table (Parquet) written by :func:`run_bmff`; ``eid`` as str."""
+    path = Path(path)
+    if not path.exists():
+        raise fail("read_bmff/path", f"no such file {path}")
+    t = pd.read_parquet(path)
+    if "eid" not in t.columns:
+        raise fail("read_bmff/path", f"{path} has no 'eid' column; not a BMFF table")
+    t["eid"] = t["eid"].astype(str)
+    return t
+
+
+def run_bmff(
+    images: str | Path | list[str | Path],
+    out: str | Path,
+    *,
+    weights: str | Path | None = None,
+    device: str = "cpu",
+    batch_size: int = 16,
+    workers: int = 2,
+    erosion: int = 1,
+    resume: bool = True,
+    flush_every: int = 25,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Measure BMFF for every participant in ``images``; write the BMFF table and its provenance.
+
+    Reads run ahead of inference in ``workers`` threads (DICOM decoding and zip inflation
+    overlap the network); the network runs batched on ``device``. Rows are flushed to
+    ``{out}.parts/`` every ``flush_every`` participants, so an interrupted run resumes where it
+    stopped: participants already in ``out`` (or its parts) are skipped, except failed reads,
+    which are retried. A zip that cannot be read gives an error row and the batch goes on.
+
+    Parameters
+    ----------
+    images : path or list of paths
+        Folders (searched recursively for ``*_20201_*.zip`` and ``*_water.nii.gz``) or files.
+    out : path
+        The BMFF table (``.parquet``). Beside it: ``{stem}.provenance.json``.
+    weights : path, optional
+        Model checkpoint; default the shipped weights.
+    device : {"cpu", "cuda"}, default="cpu"
+    batch_size : int, default=16
+        Slices per forward pass.
+    workers : int, default=2
+        Reader threads.
+    erosion : int, default=1
+        Voxels eroded from each site mask before averaging.
+
+    Returns
+    -------
+    DataFrame
+        One row per participant:
+
+        ===============================  =======  ==============================================
+        column                           dtype    meaning
+        ===============================  =======  ==============================================
+        eid                              str      participant
+        bmff_<site>[_left|_right]        float    mean fat fraction (0-1) in the eroded mask;
+                                                  every ``bma_genetics.sites.all_traits()`` name
+        bmff_<site>_median               float    median fat fraction, per measured site
+        bmff_<site>_n_voxels             int      voxels in the eroded mask
+        bmff_<site>_volume_ml            float    mask volume before erosion
+        qc_<flag>                        bool     QC flags (:mod:`bma_genetics.phenotypes.qc`)
+        qc_pass                          bool     no flag set
+        qc_<metric>                      float    QC metrics behind the image flags
+        error                            str      read error, empty if none
+        source                           str      the file read
+        model_sha256                     str      checksum of the weights used
+        ===============================  =======  ==============================================
+
+    Examples
+    --------
+    >>> run_bmff("cohort/images/20201", "bmff.parquet")  # doctest: +SKIP
+    """
+    from tqdm import tqdm
+
+    check_one_of("run_bmff/device", device.split(":")[0], ["cpu", "cuda"])
+    if not isinstance(workers, int) or workers < 1:
+        raise fail("run_bmff/workers", f"expected an integer >= 1, found {workers!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise fail("run_bmff/batch_size", f"expected an integer >= 1, found {batch_size!r}")
+    out = Path(out)
+    if not out.name.endswith(".parquet"):
+        raise fail("run_bmff/out", f"expected a .parquet path, found {out}")
+    items = find_images(images if isinstance(images, list) else [images])
+    model = load_model(weights, device=device)
+    parts = out.parent / f"{out.name}.parts"
+    frames: list[pd.DataFrame] = []
+    done: set[str] = set()
+    if resume:
+        if out.exists():
+            frames.append(read_bmff(out))
+        if parts.exists():
+            frames += [pd.read_parquet(p) for p in sorted(parts.glob("part-*.parquet"))]
+        for f in frames:
+            ok = ~f["qc_read_failed"].astype(bool) if "qc_read_failed" in f.columns else pd.Series(True, index=f.index)
+            done |= set(f.loc[ok, "eid"].astype(str))
+    elif parts.exists():
+        shutil.rmtree(parts)
+    todo = [it for it in items if it[0] not in done]
+    log.info("BMFF: %d participants found, %d already done, %d to measure", len(items), len(items) - len(todo), len(todo))
+    t0 = time.time()
+    pending: list[dict[str, Any]] = []
+    n_part = len(list(parts.glob("part-*.parquet"))) if parts.exists() else 0
+
+    def flush() -> None:
+        nonlocal n_part, pending
+        if pending:
+            n_part += 1
+            df = pd.DataFrame(pending)
+            df["eid"] = df["eid"].astype(str)
+            write_table(df, parts / f"part-{n_part:05d}.parquet")
+            frames.append(df)
+            pending = []
+
+    def load(item):
+        eid, kind, path = item
+        try:
+            return item, read_any(eid, kind, path), None
+        except Exception as exc:  # every failure becomes an error row; the batch goes on
+            return item, None, exc
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        # Bounded look-ahead: at most 2 * workers volumes in memory.
+        it = iter(todo)
+        futures = [pool.submit(load, x) for x in [next(it, None) for _ in range(2 * workers)] if x is not None]
+        bar = tqdm(total=len(todo), desc="bmff", unit="participant", disable=not progress)
+        while futures:
+            fut = futures.pop(0)
+            nxt = next(it, None)
+            if nxt is not None:
+                futures.append(pool.submit(load, nxt))
+            (eid, kind, path), vol, exc = fut.result()
+            if exc is None:
+                try:
+                    pending.append(predict_bmff(vol, model, erosion=erosion, batch_size=batch_size))
+                except Exception as e:  # a volume the model cannot handle is an error row too
+                    log.warning("BMFF %s: %s", path, e)
+                    pending.append(_error_row(eid, str(path), e))
+            else:
+                log.warning("BMFF %s: read failed: %s", path, exc)
+                pending.append(_error_row(eid, str(path), exc))
+            bar.update(1)
+            if len(pending) >= flush_every:
+                flush()
+        bar.close()
+    flush()
+    table = _finalise(frames, model)
+    write_table(table, out)
+    meta = model.meta
+    provenance = {
+        "table": out.name,
+        "n_participants": int(len(table)),
+        "n_qc_pass": int(table["qc_pass"].sum()),
+        "flags": {f: int(table[f].sum()) for f in qcmod.FLAGS},
+        "model": {
+            "path": model.path,
+            "sha256": model.sha256,
+            "held_out_dice": meta.get("held_out_dice", {}),
+            "held_out_bmff": meta.get("held_out_bmff", {}),
+            "network": meta.get("network", {}),
+            "training_data": meta.get("training_data", ""),
+        },
+        "erosion_voxels": erosion,
+        "device": device,
+        "seconds": round(time.time() - t0, 1),
+    }
+    write_text(out.with_name(out.name.removesuffix(".parquet") + ".provenance.json"), json.dumps(provenance, indent=1, default=float) + "\n")
+    if parts.exists():
+        shutil.rmtree(parts)
+    log.info("BMFF table: %d rows (%d pass QC) -> %s", len(table), provenance["n_qc_pass"], out)
+    return table
+
+
+def compare_to_truth(table: pd.DataFrame, truth: pd.DataFrame, *, only_pass: bool = True) -> pd.DataFrame:
+    """Measured against true BMFF per trait: ``trait, n, r, mae, bias`` (fat-fraction units).
+
+    ``only_pass`` keeps rows with ``qc_pass`` (the rows a GWAS would use).
+    """
+    t = table[table["qc_pass"]] if only_pass and "qc_pass" in table.columns else table
+    m = t.merge(truth.assign(eid=truth["eid"].astype(str)), on="eid", suffixes=("", "_true"))
+    rows = []
+    for c in all_traits():
+        if c not in m.columns or f"{c}_true" not in m.columns:
+            continue
+        a = pd.to_numeric(m[c], errors="coerce")
+        b = pd.to_numeric(m[f"{c}_true"], errors="coerce")
+        ok = a.notna() & b.notna()
+        n = int(ok.sum())
+        r = float(np.corrcoef(a[ok], b[ok])[0, 1]) if n > 2 else float("nan")
+        rows.append({"trait": c, "n": n, "r": r, "mae": float((a[ok] - b[ok]).abs().mean()) if n else float("nan"),
+                     "bias": float((a[ok] - b[ok]).mean()) if n else float("nan")})
+    return pd.DataFrame(rows)

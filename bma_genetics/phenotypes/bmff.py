@@ -1,0 +1,214 @@
+"""From a segmentation to BMFF per site: side and level assignment, eroded-mask fat fraction.
+
+The network segments four marrow classes (vertebral body, femoral head, femoral neck/trochanter,
+femoral diaphysis). Geometry then names the sites, as radiologists do:
+
+* **Side**: a femoral component left of the body midline (the x centre of the vertebral marrow,
+  else of the field of view) is the patient's left (DICOM LPS: +x = left).
+* **Vertebral level**: vertebral-body components are counted from the bottom: the lowest is L5,
+  then L4 ... T8 (further components above T8 are ignored). Components whose height exceeds 1.7
+  times the median are split at their narrowest slice (two bodies joined through a disc).
+
+**BMFF** at a site = mean of ``fat / (fat + water)`` over the site mask eroded by ``erosion``
+voxels (6-connected structuring element, ``scipy.ndimage.binary_erosion``), which drops the
+partial-volume rim and the cortex; also reported: the median and the voxel count. Total hip is
+the union of the femoral head and neck/trochanter masks (eroded as one mask). Bilateral means
+are the average of left and right; ``bmff_spine`` is the mean over measured vertebrae,
+``bmff_spine_thoracic`` over T8-T12 and ``bmff_spine_lumbar`` over L1-L5.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from bma_genetics.sites import FEMORAL_SITES, LUMBAR, SIDES, THORACIC, VERTEBRAE, all_traits
+
+#: Site label codes (the same as ``bma_genetics.simulate.dixon.LABELS``).
+SITE_CODES: dict[str, int] = {
+    "femoral_head_left": 1,
+    "femoral_head_right": 2,
+    "femoral_neck_left": 3,
+    "femoral_neck_right": 4,
+    "femoral_diaphysis_left": 5,
+    "femoral_diaphysis_right": 6,
+    **{v: 7 + i for i, v in enumerate(VERTEBRAE)},
+}
+
+_FEMUR_CLASS = {2: "femoral_head", 3: "femoral_neck", 4: "femoral_diaphysis"}
+
+
+def _largest_components(mask: np.ndarray, keep: int = 1, min_fraction: float = 0.0) -> np.ndarray:
+    lab, n = ndimage.label(mask)
+    if n == 0:
+        return mask
+    sizes = np.bincount(lab.ravel())[1:]
+    order = np.argsort(sizes)[::-1][:keep]
+    order = [o for o in order if sizes[o] >= min_fraction * sizes[order[0]]]
+    return np.isin(lab, np.array(order) + 1)
+
+
+def _split_tall(components: list[np.ndarray]) -> list[np.ndarray]:
+    """Split components much taller than the median at their narrowest slice."""
+    if len(components) < 3:
+        return components
+    heights = np.array([np.ptp(np.flatnonzero(c.any((1, 2)))) + 1 for c in components])
+    med = float(np.median(heights))
+    out = []
+    for c, h in zip(components, heights, strict=True):
+        if h > 1.7 * med:
+            zs = np.flatnonzero(c.any((1, 2)))
+            area = c[zs].sum((1, 2))
+            inner = slice(int(0.25 * len(zs)), max(int(0.75 * len(zs)), int(0.25 * len(zs)) + 1))
+            cut = zs[inner][int(np.argmin(area[inner]))]
+            lo, hi = c.copy(), c.copy()
+            lo[cut:] = False
+            hi[:cut + 1] = False
+            out += [m for m in (lo, hi) if m.any()]
+        else:
+            out.append(c)
+    return out
+
+
+def assign_sites(classes: np.ndarray, *, superior_is_up: bool = True, min_vertebra_voxels: int = 40) -> np.ndarray:
+    """Turn network classes ``(Z, Y, X)`` into site codes (:data:`SITE_CODES`).
+
+    Parameters
+    ----------
+    classes : ndarray of shape (Z, Y, X)
+        0 background, 1 vertebral body, 2 femoral head, 3 femoral neck/trochanter, 4 diaphysis.
+    superior_is_up : bool, default=True
+        Whether slice index increases toward the head (true for volumes from
+        :func:`~bma_genetics.phenotypes.dixon_io.read_dixon_zip` of axial Dixon).
+    min_vertebra_voxels : int, default=40
+        Smaller vertebral components are noise.
+
+    Returns
+    -------
+    ndarray of int16, shape (Z, Y, X)
+    """
+    out = np.zeros(classes.shape, dtype=np.int16)
+    vert = classes == 1
+    cols = np.flatnonzero(vert.any((0, 1)))
+    if vert.sum() > 0:
+        xs = np.nonzero(vert)[2]
+        mid = float(np.median(xs))
+    else:
+        mid = (classes.shape[2] - 1) / 2
+    del cols
+    x_idx = np.arange(classes.shape[2])
+    for cls, name in _FEMUR_CLASS.items():
+        m = classes == cls
+        if not m.any():
+            continue
+        for side in SIDES:
+            # LPS: column index increases toward the patient's left.
+            half = (x_idx > mid) if side == "left" else (x_idx < mid)
+            ms = m & half[None, None, :]
+            if ms.any():
+                ms = _largest_components(ms, keep=2, min_fraction=0.3)
+                out[ms] = SITE_CODES[f"{name}_{side}"]
+    if vert.any():
+        lab, n = ndimage.label(vert)
+        sizes = np.bincount(lab.ravel())
+        comps = [lab == i for i in range(1, n + 1) if sizes[i] >= min_vertebra_voxels]
+        comps = _split_tall(comps)
+        zc = [float(np.mean(np.nonzero(c)[0])) for c in comps]
+        order = np.argsort(zc)
+        if not superior_is_up:
+            order = order[::-1]
+        levels = list(reversed(VERTEBRAE))  # l5 first
+        for level, i in zip(levels, order, strict=False):
+            out[comps[i]] = SITE_CODES[level]
+    return out
+
+
+def site_masks(sites: np.ndarray) -> dict[str, np.ndarray]:
+    """Masks of every measured site (BMFF column stem -> boolean mask) from site codes."""
+    m: dict[str, np.ndarray] = {}
+    for side in SIDES:
+        head = sites == SITE_CODES[f"femoral_head_{side}"]
+        neck = sites == SITE_CODES[f"femoral_neck_{side}"]
+        m[f"femoral_head_{side}"] = head
+        m[f"total_hip_{side}"] = head | neck
+        m[f"femoral_diaphysis_{side}"] = sites == SITE_CODES[f"femoral_diaphysis_{side}"]
+    for v in VERTEBRAE:
+        m[v] = sites == SITE_CODES[v]
+    return m
+
+
+def site_bmff(water: np.ndarray, fat: np.ndarray, mask: np.ndarray, *, erosion: int = 1) -> tuple[float, float, int]:
+    """Mean and median ``fat / (fat + water)`` in ``mask`` eroded by ``erosion`` voxels; voxel count.
+
+    Returns ``(nan, nan, 0)`` when the eroded mask is empty.
+
+    Examples
+    --------
+    >>> w = np.full((5, 5, 5), 30.0); f = np.full((5, 5, 5), 70.0)
+    >>> m = np.zeros((5, 5, 5), bool); m[1:4, 1:4, 1:4] = True
+    >>> site_bmff(w, f, m)
+    (0.7, 0.7, 1)
+    """
+    if erosion > 0:
+        mask = ndimage.binary_erosion(mask, iterations=erosion)
+    n = int(mask.sum())
+    if n == 0:
+        return float("nan"), float("nan"), 0
+    w = water[mask].astype(np.float64)
+    f = fat[mask].astype(np.float64)
+    ff = f / np.maximum(w + f, 1e-6)
+    return float(ff.mean()), float(np.median(ff)), n
+
+
+def measure(
+    water: np.ndarray,
+    fat: np.ndarray,
+    sites: np.ndarray,
+    *,
+    spacing: tuple[float, float, float],
+    erosion: int = 1,
+) -> dict[str, float]:
+    """BMFF, median, voxel count and mask volume (ml) for every site; plus the derived means.
+
+    Output keys: every :func:`bma_genetics.sites.all_traits` column, ``{col}_median``,
+    ``{col}_n_voxels`` and ``{col}_volume_ml`` for the per-site columns (bilateral and
+    vertebral).
+    """
+    row: dict[str, float] = {}
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    for stem, mask in site_masks(sites).items():
+        col = f"bmff_{stem}"
+        mean, med, n = site_bmff(water, fat, mask, erosion=erosion)
+        row[col] = mean
+        row[f"{col}_median"] = med
+        row[f"{col}_n_voxels"] = n
+        row[f"{col}_volume_ml"] = float(mask.sum()) * voxel_ml
+    row.update(derived_means(row))
+    return row
+
+
+def derived_means(row: dict[str, float]) -> dict[str, float]:
+    """Bilateral and spinal means from per-site values (NaN-aware; NaN if all missing)."""
+
+    def mean(cols):
+        vals = [row.get(c, np.nan) for c in cols]
+        vals = [v for v in vals if v is not None and np.isfinite(v)]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    out = {f"bmff_{s}": mean([f"bmff_{s}_{side}" for side in SIDES]) for s in FEMORAL_SITES}
+    out["bmff_spine"] = mean([f"bmff_{v}" for v in VERTEBRAE])
+    out["bmff_spine_thoracic"] = mean([f"bmff_{v}" for v in THORACIC])
+    out["bmff_spine_lumbar"] = mean([f"bmff_{v}" for v in LUMBAR])
+    assert set(out) <= set(all_traits())
+    return out
+
+
+def site_dice(pred_sites: np.ndarray, true_sites: np.ndarray) -> dict[str, float]:
+    """Dice per measured site (total hip = head + neck) between two site-code maps."""
+    pm, tm = site_masks(pred_sites), site_masks(true_sites)
+    out = {}
+    for k in tm:
+        a, b = pm[k], tm[k]
+        d = a.sum() + b.sum()
+        out[k] = float(2 * np.logical_and(a, b).sum() / d) if d else float("nan")
+    return out

@@ -1,0 +1,205 @@
+"""Image and measurement quality control for BMFF: the flags in the BMFF table.
+
+Every flag is a boolean column (``True`` = problem); ``qc_pass`` is ``True`` when none is set.
+
+==========================  ==================================================================
+flag                        rule
+==========================  ==================================================================
+``qc_read_failed``          the zip/NIfTI could not be read or stitched (``error`` says why);
+                            every BMFF column is missing
+``qc_fat_water_swap``       in some station the subcutaneous fat shell -- body voxels 1-3
+                            voxels inside the skin -- has median fat fraction < ``0.5``
+                            (it is ~0.9 normally; a swap inverts it)
+``qc_missing_station``      slices missing between stations (a gap), fewer stations than the
+                            model's reference acquisition, or axial coverage < 85 % of it
+``qc_truncated_fov``        the body touches the left/right/anterior/posterior image edge in
+                            more than 5 % of slices that contain body
+``qc_motion``               in some station more than 1 % of the air voxels (outside the body
+                            dilated by 4 voxels) exceed 15 % of the median body intensity:
+                            ghosts along the phase-encode direction
+``qc_missing_site``         a site's eroded mask is empty (``qc_missing_sites`` lists them)
+``qc_mask_volume_outlier``  a site's mask volume is > 4 SD from the model's reference
+                            (log volume, from the training labels); listed in
+                            ``qc_mask_volume_sites``
+``qc_bmff_outlier``         a site's BMFF is > 4 SD from the batch mean (computed over the whole
+                            output table, when >= 20 values); listed in ``qc_bmff_outlier_sites``
+==========================  ==================================================================
+
+The image flags (swap, missing station, truncated field of view, motion) are computed from the
+images alone, before segmentation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+#: Image-level flags (computed from the images).
+IMAGE_FLAGS: tuple[str, ...] = ("qc_fat_water_swap", "qc_missing_station", "qc_truncated_fov", "qc_motion")
+#: Every boolean flag column, in table order.
+FLAGS: tuple[str, ...] = ("qc_read_failed", *IMAGE_FLAGS, "qc_missing_site", "qc_mask_volume_outlier", "qc_bmff_outlier")
+
+SWAP_THRESHOLD = 0.5
+MOTION_AIR_FRACTION = 0.01
+MOTION_INTENSITY = 0.15
+TRUNCATION_FRACTION = 0.05
+COVERAGE_FRACTION = 0.85
+OUTLIER_SD = 4.0
+
+
+def body_mask(water: np.ndarray, fat: np.ndarray, *, threshold: float = 0.45) -> tuple[np.ndarray, float]:
+    """Body mask per slice (holes filled: lungs, bowel gas) and the median body intensity.
+
+    The threshold is a fraction of the robust body intensity (median of water + fat over voxels
+    above 20 % of its 99th percentile), high enough to leave motion ghosts outside.
+    """
+    s = ndimage.uniform_filter(water + fat, size=(1, 3, 3))
+    hi = float(np.percentile(s[:, ::2, ::2], 99))
+    ref = float(np.median(s[s > 0.2 * hi])) if hi > 0 else 0.0
+    m = s > threshold * ref
+    filled = np.zeros_like(m)
+    for k in range(m.shape[0]):
+        if m[k].any():
+            sl = ndimage.binary_fill_holes(m[k])
+            filled[k] = _largest_components_2d(sl)
+    return filled, ref
+
+
+def _largest_components_2d(m: np.ndarray) -> np.ndarray:
+    lab, n = ndimage.label(m)
+    if n <= 1:
+        return m
+    sizes = np.bincount(lab.ravel())[1:]
+    # thighs are two components: keep those at least 20 % of the largest
+    keep = np.flatnonzero(sizes >= 0.2 * sizes.max()) + 1
+    return np.isin(lab, keep)
+
+
+def image_qc(
+    water: np.ndarray,
+    fat: np.ndarray,
+    *,
+    station: np.ndarray | None,
+    n_stations: int,
+    spacing: tuple[float, float, float],
+    reference: dict | None = None,
+) -> dict[str, object]:
+    """Image-level QC metrics and flags for one stitched volume.
+
+    Parameters
+    ----------
+    water, fat : ndarray of shape (Z, Y, X)
+    station : ndarray of shape (Z,), optional
+        Station index per slice (-1 = gap), from the reader; ``None`` = one station.
+    n_stations : int
+    spacing : (dz, dy, dx)
+    reference : dict, optional
+        ``expected_stations`` and ``expected_coverage_mm`` (from the model metadata).
+
+    Returns
+    -------
+    dict
+        The four image flags and their metrics: ``qc_shell_ff_min`` (lowest per-station shell
+        fat fraction), ``qc_air_ghost_max`` (highest per-station share of bright air voxels),
+        ``qc_edge_fraction``, ``qc_coverage_mm``, ``qc_n_stations``, ``qc_gap_slices``.
+    """
+    ref = reference or {}
+    z = water.shape[0]
+    st = np.zeros(z, dtype=int) if station is None else np.asarray(station)
+    gap = st < 0
+    # Slices with no signal at all are gaps too (NIfTI carries no station structure).
+    empty = ~((water + fat).reshape(z, -1) > 0).any(1)
+    gap = gap | empty
+    body, ref_int = body_mask(water, fat)
+    ff = fat / np.maximum(water + fat, 1e-6)
+    inner1 = ndimage.binary_erosion(body, structure=np.ones((1, 3, 3)), iterations=1)
+    inner3 = ndimage.binary_erosion(body, structure=np.ones((1, 3, 3)), iterations=3)
+    shell = inner1 & ~inner3
+    air = ~ndimage.binary_dilation(body, structure=np.ones((1, 3, 3)), iterations=4)
+    bright = (water + fat) > MOTION_INTENSITY * ref_int
+    shell_ff, ghost = [], []
+    for s in np.unique(st[~gap]):
+        sel = (st == s) & ~gap
+        sh = shell[sel]
+        if sh.sum() > 100:
+            shell_ff.append(float(np.median(ff[sel][sh])))
+        a = air[sel]
+        if a.sum() > 100:
+            ghost.append(float(bright[sel][a].mean()))
+    has_body = body.reshape(z, -1).any(1)
+    edges = body[:, :, 0].any(1) | body[:, :, -1].any(1) | body[:, 0, :].any(1) | body[:, -1, :].any(1)
+    edge_fraction = float(edges[has_body].mean()) if has_body.any() else 0.0
+    covered = int((~gap).sum())
+    coverage = covered * spacing[0]
+    exp_st = int(ref.get("expected_stations", 0) or 0)
+    exp_cov = float(ref.get("expected_coverage_mm", 0) or 0)
+    missing_station = bool(
+        gap[np.argmax(~gap) : z - np.argmax(~gap[::-1])].any()
+        or (station is not None and exp_st and n_stations < exp_st)
+        or (exp_cov and coverage < COVERAGE_FRACTION * exp_cov)
+    )
+    shell_min = min(shell_ff) if shell_ff else float("nan")
+    ghost_max = max(ghost) if ghost else float("nan")
+    return {
+        "qc_fat_water_swap": bool(shell_ff and shell_min < SWAP_THRESHOLD),
+        "qc_missing_station": missing_station,
+        "qc_truncated_fov": bool(edge_fraction > TRUNCATION_FRACTION),
+        "qc_motion": bool(ghost and ghost_max > MOTION_AIR_FRACTION),
+        "qc_shell_ff_min": shell_min,
+        "qc_air_ghost_max": ghost_max,
+        "qc_edge_fraction": edge_fraction,
+        "qc_coverage_mm": coverage,
+        "qc_n_stations": int(n_stations),
+        "qc_gap_slices": int(gap.sum()),
+    }
+
+
+def _site_columns() -> list[str]:
+    from bma_genetics.phenotypes.bmff import site_masks
+
+    return [f"bmff_{k}" for k in site_masks(np.zeros((1, 1, 1), dtype=np.int16))]
+
+
+def site_qc(row: dict[str, object], reference: dict | None = None) -> dict[str, object]:
+    """Missing-site and mask-volume flags for one measured row (``reference['volume_log_ml']``)."""
+    cols = _site_columns()
+    missing = [c[5:] for c in cols if not np.isfinite(float(row.get(c, np.nan)))]
+    vol_ref = (reference or {}).get("volume_log_ml", {})
+    outl = []
+    for c in cols:
+        r = vol_ref.get(c)
+        v = float(row.get(f"{c}_volume_ml", np.nan))
+        if r and np.isfinite(v) and v > 0 and r[1] > 0 and abs(np.log(v) - r[0]) > OUTLIER_SD * r[1]:
+            outl.append(c[5:])
+    return {
+        "qc_missing_site": bool(missing),
+        "qc_missing_sites": ",".join(missing),
+        "qc_mask_volume_outlier": bool(outl),
+        "qc_mask_volume_sites": ",".join(outl),
+    }
+
+
+def bmff_outliers(table: pd.DataFrame, *, sd: float = OUTLIER_SD, min_n: int = 20) -> pd.DataFrame:
+    """Set ``qc_bmff_outlier`` / ``qc_bmff_outlier_sites`` over a whole BMFF table (returns a copy).
+
+    Mean and SD per site are computed over rows that passed every other flag, so gross failures
+    do not inflate the SD that is meant to catch them.
+    """
+    t = table.copy()
+    cols = [c for c in _site_columns() if c in t.columns]
+    others = [f for f in FLAGS if f != "qc_bmff_outlier" and f in t.columns]
+    clean = ~t[others].fillna(False).astype(bool).any(axis=1) if others else pd.Series(True, index=t.index)
+    hits = pd.DataFrame(False, index=t.index, columns=cols)
+    for c in cols:
+        vals = pd.to_numeric(t.loc[clean, c], errors="coerce").dropna()
+        if len(vals) < min_n:
+            continue
+        mu, s = float(vals.mean()), float(vals.std(ddof=1))
+        if s > 0:
+            hits[c] = (pd.to_numeric(t[c], errors="coerce") - mu).abs() > sd * s
+    t["qc_bmff_outlier"] = hits.any(axis=1)
+    t["qc_bmff_outlier_sites"] = hits.apply(lambda r: ",".join(c[5:] for c in cols if r[c]), axis=1) if len(t) else ""
+    flags = [f for f in FLAGS if f in t.columns]
+    t["qc_pass"] = ~t[flags].fillna(False).astype(bool).any(axis=1)
+    return t
