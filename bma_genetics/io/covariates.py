@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 #: Columns always present, in order (then ``centre_*`` one-hot and ``pc1..pcK`` after them).
 PARTICIPANT_COLUMNS: tuple[str, ...] = (
     "eid", "age", "age2", "sex", "age_sex", "bmi", "height", "imaging_centre", "scan_date", "ancestry",
+    "year_of_birth",
 )  # fmt: skip
 
 
@@ -68,6 +69,7 @@ def build_participant_table(
         imaging_centre      Int64           assessment centre code (54; 11025-11028)
         scan_date           datetime64[ns]  date of the visit (53)
         ancestry            str             EUR, AFR, CSA, EAS, MIX or OTH
+        year_of_birth       Int64           field 34
         centre_{code}       int8            one-hot imaging centre, one per centre present
         pc1..pcK            float64         genetic principal components (22009)
         ==================  ==============  ===============================================
@@ -131,6 +133,8 @@ def build_participant_table(
     else:
         log.warning("%s: no ancestry fields (22006/22009) in %s; 'ancestry' is missing", where, data.source)
         out["ancestry"] = pd.Series(None, index=idx, dtype=object)
+    # Birth year lets later stages drop diagnoses dated before birth (PheWAS).
+    out["year_of_birth"] = pd.to_numeric(optional(34, 0)).astype("Int64")
     for code in sorted(int(c) for c in out["imaging_centre"].dropna().unique()):
         out[f"centre_{code}"] = (out["imaging_centre"] == code).fillna(False).astype("int8")
     if n_pcs:

@@ -101,6 +101,9 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         **result.counts,
         "qc_removed": qc,
         "export": str(export),
+        "participants": str(out / "participants.parquet"),
+        "diagnoses": str(out / "diagnoses.parquet") if result.diagnoses is not None else None,
+        "sample_qc": str(out / "sample_qc.tsv"),
         "ancestry_counts": result.participants["ancestry"].value_counts(dropna=False).astype(int).to_dict(),
         "tables": tables,
     }
