@@ -257,6 +257,19 @@ def test_go_bp_gene_sets(fetched):
     assert small.groupby("set_id")["gene_name"].nunique().between(15, 200).all()
 
 
+def test_gene_ids(fetched):
+    fetched("go_bp")
+    ids = R.load_gene_ids()
+    assert list(ids.columns) == ["entrez_id", "gene_name", "description", "ensembl_id"]
+    assert 70_000 < ids["entrez_id"].nunique() < 90_000
+    esr1 = ids[ids["gene_name"] == "ESR1"].iloc[0]
+    assert (esr1["entrez_id"], esr1["ensembl_id"]) == ("2099", "ENSG00000091831")
+    # most protein-coding GENCODE v19 symbols are found (measured 88%; others renamed since 2013)
+    fetched("genes_grch37")
+    coding = R.load_genes(protein_coding_only=True)
+    assert coding["gene_name"].isin(ids["gene_name"]).mean() > 0.85
+
+
 def test_go_bp_sets_are_propagated_along_the_hierarchy(fetched):
     """Independent check of the ancestor propagation: every child's genes lie in its parent."""
     fetched("go_bp")

@@ -343,12 +343,28 @@ def go_bp_hierarchy_from_sqlite(go_db: Path) -> pd.DataFrame:
         )
 
 
+def gene_ids_from_sqlite(org_db: Path) -> pd.DataFrame:
+    """Entrez Gene id, symbol, full name and Ensembl gene id(s) from org.Hs.eg.db.
+
+    One row per (Entrez id, Ensembl id); genes without an Ensembl id keep one row with <NA>.
+    """
+    with sqlite3.connect(f"file:{org_db}?mode=ro", uri=True) as con:
+        frame = pd.read_sql_query(
+            "SELECT g.gene_id AS entrez_id, i.symbol AS gene_name, i.gene_name AS description, "
+            "e.ensembl_id AS ensembl_id FROM genes g JOIN gene_info i ON g._id = i._id "
+            "LEFT JOIN ensembl e ON e._id = g._id ORDER BY g._id, e.ensembl_id",
+            con,
+        )
+    return frame.astype("string")
+
+
 def build_go_bp(members: dict[str, Path], out: Path) -> int:
     org = next(p for m, p in members.items() if m.endswith("org.Hs.eg.sqlite"))
     go = next(p for m, p in members.items() if m.endswith("GO.sqlite"))
     frame = go_bp_from_sqlite(org, go)
     write_table(frame, out / "go_bp.parquet")
     write_table(go_bp_hierarchy_from_sqlite(go), out / "go_bp_hierarchy.parquet")
+    write_table(gene_ids_from_sqlite(org), out / "gene_ids.parquet")
     return len(frame)
 
 

@@ -99,7 +99,7 @@ RESOURCES: dict[str, Resource] = {
         ),
         Resource(
             name="go_bp",
-            description="GO biological-process gene sets (ancestor-propagated) with term names",
+            description="GO biological-process gene sets (ancestor-propagated) with term names; Entrez/Ensembl gene ids",
             sources=(
                 Source(
                     kind="apt", package="r-bioc-org.hs.eg.db", version="3.16.0-1",
@@ -114,7 +114,7 @@ RESOURCES: dict[str, Resource] = {
                     upstream="a GMT of GO biological processes via load_gene_sets(path=...)",
                 ),
             ),
-            files=("go_bp.parquet", "go_bp_hierarchy.parquet"),
+            files=("go_bp.parquet", "go_bp_hierarchy.parquet", "gene_ids.parquet"),
             build=_build.build_go_bp,
             user_format="GMT (set id, description, genes...) or a Parquet/TSV with set_id, set_name, gene_name",
         ),

@@ -630,6 +630,28 @@ def load_go_hierarchy() -> pd.DataFrame:
     return pd.read_parquet(_cached_file("load_go_hierarchy", "go_bp", "go_bp_hierarchy.parquet"))
 
 
+def load_gene_ids() -> pd.DataFrame:
+    """Gene identifiers from Bioconductor's org.Hs.eg.db (Entrez Gene 2022-09-12).
+
+    Returns
+    -------
+    pandas.DataFrame
+        =========== ===== ===================================================
+        column      dtype meaning
+        =========== ===== ===================================================
+        entrez_id   str   NCBI Entrez Gene id (MAGMA's gene id), ``2099``
+        gene_name   str   current HGNC symbol, ``ESR1``
+        description str   full gene name, ``estrogen receptor 1``
+        ensembl_id  str   Ensembl gene id (``ENSG00000091831``) or <NA>
+        =========== ===== ===================================================
+
+        One row per (Entrez id, Ensembl id) pair. Use it to move gene results or gene sets
+        between symbols, Entrez ids (MAGMA) and Ensembl ids (FUMA). Part of the ``go_bp``
+        resource (same source package).
+    """
+    return pd.read_parquet(_cached_file("load_gene_ids", "go_bp", "gene_ids.parquet"))
+
+
 # ----------------------------------------------------------------------------- LD panel
 BED_MAGIC = b"\x6c\x1b\x01"
 
