@@ -25,6 +25,7 @@ from bma_genetics._check import check_one_of, fail
 from bma_genetics.phewas import inputs as _inputs
 from bma_genetics.phewas import mapping as _mapping
 from bma_genetics.phewas import models as _models
+from bma_genetics.phewas._threads import blas_threads
 
 log = logging.getLogger(__name__)
 
@@ -234,13 +235,15 @@ def _sample(
 
 
 def _fit_blocks(jobs, n_jobs: int, desc: str) -> list:
+    """Run block jobs on ``n_jobs`` threads (numpy releases the GIL), BLAS single-threaded."""
     if not jobs:
         return []
-    if n_jobs <= 1 or len(jobs) == 1:
-        return [fn() for fn in tqdm(jobs, desc=desc, disable=None, leave=False)]
-    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-        futures = [pool.submit(fn) for fn in jobs]
-        return [f.result() for f in tqdm(futures, desc=desc, disable=None, leave=False)]
+    with blas_threads(1):
+        if n_jobs <= 1 or len(jobs) == 1:
+            return [fn() for fn in tqdm(jobs, desc=desc, disable=None, leave=False)]
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            futures = [pool.submit(fn) for fn in jobs]
+            return [f.result() for f in tqdm(futures, desc=desc, disable=None, leave=False)]
 
 
 def _logit_exposure(
@@ -269,37 +272,34 @@ def _logit_exposure(
 
             def job(block=block, rows=rows, X=X):
                 Y, M = cc.block(block, rows)
-                return _models.fit_logistic_batch(X, Y, M), Y, M, X
+                fit = _models.fit_logistic_batch(X, Y, M)
+                if firth == "always":
+                    need = np.ones(len(block), dtype=bool)
+                elif firth == "auto":
+                    need = fit.separated | ~fit.converged | (cc.n_cases[block] < firth_below_cases)
+                else:
+                    need = np.zeros(len(block), dtype=bool)
+                # Firth refits only the phecodes that need it, again batched over the block
+                firth_res = _models.firth_test_batch(X, Y[:, need], M[:, need], 0) if need.any() else []
+                return fit, need, firth_res
 
             jobs.append(job)
             meta.append(block)
-    fits = _fit_blocks(jobs, n_jobs, "logistic blocks")
-    firth_jobs = []
-    for block, (fit, Y, M, X) in zip(meta, fits, strict=True):
+    n_firth = 0
+    for block, (fit, need, firth_res) in zip(meta, _fit_blocks(jobs, n_jobs, "phecode blocks"), strict=True):
+        p, nlp = _models.wald_p(fit.beta[:, 0], fit.se[:, 0])
         for i, j in enumerate(block):
-            need = (
-                firth == "always"
-                or (firth == "auto" and (fit.separated[i] or not fit.converged[i]
-                                         or cc.n_cases[j] < firth_below_cases))
-            )
-            if need:
-                m = M[:, i] > 0
-
-                def fjob(Xs=X[m], ys=Y[m, i], j=j):
-                    return j, _models.firth_test(Xs, ys, 0)
-
-                firth_jobs.append(fjob)
+            if need[i]:
                 continue
-            b, s = float(fit.beta[i, 0]), float(fit.se[i, 0])
-            p, nlp = _models.wald_p(np.array([b]), np.array([s]))
-            out[j] = {"beta": b, "se": s, "p_value": float(p[0]), "neg_log_p_value": float(nlp[0]),
-                      "method": "logit", "converged": bool(fit.converged[i] and not fit.separated[i])}
-    for j, res in _fit_blocks(firth_jobs, n_jobs, "Firth fits"):
-        res["method"] = "firth"
-        out[j] = res
-    if firth_jobs:
+            out[j] = {"beta": float(fit.beta[i, 0]), "se": float(fit.se[i, 0]), "p_value": float(p[i]),
+                      "neg_log_p_value": float(nlp[i]), "method": "logit",
+                      "converged": bool(fit.converged[i] and not fit.separated[i])}
+        for j, res in zip(block[need], firth_res, strict=True):
+            out[j] = {**res, "method": "firth"}
+        n_firth += int(need.sum())
+    if n_firth:
         log.info("Firth regression used for %d phecodes (separation, non-convergence or < %d cases)",
-                 len(firth_jobs), firth_below_cases)
+                 n_firth, firth_below_cases)
     return out
 
 
