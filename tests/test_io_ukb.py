@@ -666,3 +666,23 @@ def test_stata_date_numbers_converted_and_corrupt_value_is_an_error(tmp_path):
     pyreadstat.write_dta(df, tmp_path / "bad.dta", variable_format={"ts_53_2_0": "%td"})
     with pytest.raises(InputError, match=r"bad\.dta column 'ts_53_2_0' has an unparseable date value -2147483648"):
         read_ukb(tmp_path / "bad.dta", progress=False)
+
+
+def test_rap_array_field_in_one_column(cohort):
+    """The research platform may export an array field as one column of lists (``p41270``)."""
+    df = cohort["frame"].iloc[:30]
+    rap = to_rap(df)
+    code_cols = [f"p41270_a{a}" for a in range(N_DX)]
+
+    def as_list(row):
+        vals = [v for v in row if v]
+        return "[" + ",".join(f'"{v}"' for v in vals) + "]" if vals else ""
+
+    lists = rap[code_cols].apply(as_list, axis=1)
+    one = rap.drop(columns=code_cols).assign(p41270=lists)
+    from bma_genetics.io import read_diagnoses
+
+    a = read_diagnoses(UKBData.from_frame(one, source="rap_lists.csv"))
+    # the list packs codes left, so compare (eid, code) pairs, not array positions
+    b = read_diagnoses(UKBData.from_frame(df))
+    assert sorted(zip(a["eid"], a["code"], strict=True)) == sorted(zip(b["eid"], b["code"], strict=True))

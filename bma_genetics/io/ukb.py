@@ -541,9 +541,19 @@ def _value_type(dictionary: Dictionary, field_id: int) -> str | None:
 def _normalise(raw: pd.DataFrame, layout: ColumnLayout, source: str, dictionary: Dictionary) -> UKBData:
     index = _eid_strings(raw[layout.eid_column], source, layout.eid_column)
     cols: dict[tuple[int, int, int], pd.Series] = {}
+    names = dict(layout.columns)
     for key, name in sorted(layout.columns.items()):
         vt = _value_type(dictionary, key.field)
         s = raw[name].reset_index(drop=True)
+        if layout.scheme == "rap" and "_a" not in name and _looks_like_lists(s):
+            for a, item in enumerate(_explode_list_column(s)):
+                k = FieldKey(key.field, key.instance, a)
+                if k in layout.columns and a > 0:
+                    raise InputError(f"read_ukb/path: {source} column {name!r} holds arrays but "
+                                     f"{layout.columns[k]!r} also names array {a}")
+                cols[tuple(k)] = _type_column(item, vt, source, name).set_axis(index)
+                names[k] = name
+            continue
         cols[tuple(key)] = _type_column(s, vt, source, name).set_axis(index)
     if cols:
         frame = pd.concat(cols, axis=1)
@@ -552,7 +562,27 @@ def _normalise(raw: pd.DataFrame, layout: ColumnLayout, source: str, dictionary:
         frame = pd.DataFrame(index=index)
         frame.columns = pd.MultiIndex.from_tuples([], names=["field", "instance", "array"])
     frame.index.name = "eid"
-    return UKBData(frame, source, layout.scheme, dict(layout.columns), dictionary)
+    return UKBData(frame, source, layout.scheme, names, dictionary)
+
+
+def _looks_like_lists(s: pd.Series) -> bool:
+    """A research-platform array field exported as one column: ``["M810","I10"]`` per cell."""
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
+        return False
+    text = s.dropna().astype(str).str.strip()
+    text = text[text != ""]
+    return bool(len(text)) and bool(text.str.startswith("[").all() and text.str.endswith("]").all())
+
+
+def _explode_list_column(s: pd.Series) -> list[pd.Series]:
+    """Split ``[a, b]`` / ``["a","b"]`` cells into one Series per array index (missing-padded)."""
+    items = s.map(
+        lambda v: [t.strip().strip('"').strip("'").strip() for t in str(v).strip()[1:-1].split(",") if t.strip()]
+        if isinstance(v, str) and v.strip().startswith("[") else []
+    )
+    width = max(1, int(items.map(len).max() or 0))
+    return [items.map(lambda x, a=a: x[a] if a < len(x) and x[a] != "" else np.nan).astype(object)
+            for a in range(width)]
 
 
 # ---------------------------------------------------------------------------------------------
