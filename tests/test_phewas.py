@@ -25,7 +25,13 @@ from bma_genetics.phewas import (
     type1_error,
 )
 from bma_genetics.phewas.mapping import expand_exclusions, parent_phecodes, phecode_meta
-from bma_genetics.phewas.models import firth_loglik, firth_test, fit_firth, fit_logistic_batch
+from bma_genetics.phewas.models import (
+    firth_loglik,
+    firth_test,
+    firth_test_batch,
+    fit_firth,
+    fit_logistic_batch,
+)
 from bma_genetics.phewas.simulate import simulate_phewas_inputs
 
 COVS = ["age", "sex", "bmi", "pc1"]
@@ -232,6 +238,21 @@ def test_firth_equals_direct_penalised_likelihood_on_separated_data():
                             options={"xatol": 1e-11, "fatol": 1e-14, "maxiter": 20000}).x
     np.testing.assert_allclose(ours.beta, ref, atol=1e-5)  # the brief's tolerance
     assert abs(firth_loglik(X, y, ours.beta) + negpen(ref)) < 1e-8
+    # the LRT's restricted fit: coefficient 0 held at 0, penalty from the full design
+    restricted = fit_firth(X, y, fixed=0)
+    r_start = optimize.minimize(lambda b: negpen(np.r_[0.0, b]), np.zeros(2), method="BFGS",
+                                options={"gtol": 1e-10}).x
+    r_ref = optimize.minimize(lambda b: negpen(np.r_[0.0, b]), r_start, method="Nelder-Mead",
+                              options={"xatol": 1e-11, "fatol": 1e-14, "maxiter": 20000}).x
+    assert restricted.beta[0] == 0.0
+    np.testing.assert_allclose(restricted.beta[1:], r_ref, atol=1e-5)
+    chi2 = 2 * (negpen(np.r_[0.0, r_ref]) - negpen(ref))
+    res = firth_test(X, y, 0)
+    assert res["neg_log_p_value"] == pytest.approx(-np.log10(__import__("scipy").stats.chi2.sf(chi2, 1)), abs=1e-6)
+    # the batched Firth gives the same numbers
+    batch = firth_test_batch(X, np.column_stack([y, y[::-1]]), np.ones((len(y), 2)), 0)
+    assert batch[0]["beta"] == pytest.approx(res["beta"], abs=1e-8)
+    assert batch[0]["neg_log_p_value"] == pytest.approx(res["neg_log_p_value"], abs=1e-8)
 
 
 def test_firth_lrt_and_auto_fallback(xmap):
@@ -271,6 +292,11 @@ def test_null_exposure_is_calibrated_and_true_links_are_recovered(xmap):
     # ~130 phecodes (children duplicate parents): a binomial 99.9% band around 0.05 is ~[0, 0.12]
     assert 0.0 <= t1 <= 0.12, t1
     assert null["bonferroni"].min() > 0.05
+    # Firth (rare phecodes, < 20 cases) is calibrated too: its LRT keeps the full-model penalty
+    rare = run_phewas(people, dx, "null_exposure", COVS, phecode_map=xmap, min_cases=5,
+                      min_phecode_count=1, firth="always")
+    t1_firth = type1_error(rare["p_value"], 0.05)
+    assert len(rare) >= 70 and 0.0 <= t1_firth <= 0.12, t1_firth
     hits = res[res.exposure == "bmff"].set_index("phecode")
     for code, beta in effects.items():
         phe = f"TT_{100 + int(code[1:3])}.1"
