@@ -21,6 +21,8 @@ nboot                1000                                bootstrap replicates
 egger_distribution   ``t``                               ``t`` or ``normal``
 median_weights       ``second_order``                    or ``first_order``
 prevalence           null (case fraction)                outcome prevalence for Steiger
+exposure_units       ``sd``                              scale of the exposure GWAS for the truth
+                                                         check: ``sd`` or ``fat_fraction``
 ===================  ==================================  =============================================
 """
 
@@ -122,7 +124,8 @@ def run(ctx, params: dict) -> dict:
     for trait in exposures:
         path = Path(sumstats[trait])
         if not path.is_absolute():
-            path = ctx.run_dir / path
+            # Relative paths in a stage summary: to the run directory, else to the gwas stage's.
+            path = ctx.run_dir / path if (ctx.run_dir / path).exists() else ctx.run_dir / "gwas" / path
         exp = read_sumstats(path)
         used_p = p_threshold
         if (exp["p_value"] < p_threshold).sum() == 0 and p_fallback is not None:
@@ -157,9 +160,16 @@ def run(ctx, params: dict) -> dict:
     truth_path = cohort / "truth" / "mr_truth.json" if cohort is not None else None
     if truth_path is not None and truth_path.exists():
         truth = json.loads(truth_path.read_text())
-        t_exp, t_val = truth.get("exposure"), truth.get("causal_log_odds_per_sd")
+        t_exp = truth.get("exposure")
         ivw = (per_pair.get(t_exp) or {}).get("ivw")
-        summary["truth"] = {"exposure": t_exp, "causal_log_odds_per_sd": t_val,
+        # The truth is stated per SD of the latent exposure and per unit fat fraction; which one
+        # the estimate is in depends on how the GWAS scaled the trait (``exposure_units``).
+        units = params.get("exposure_units", "sd")
+        key = {"sd": "causal_log_odds_per_sd", "fat_fraction": "causal_log_odds_per_fat_fraction"}.get(units)
+        if key is None:
+            raise InputError(f"mr/exposure_units: expected 'sd' or 'fat_fraction', found {units!r}")
+        t_val = truth.get(key)
+        summary["truth"] = {"exposure": t_exp, "exposure_units": units, key: t_val,
                             "ivw_covers_truth": (bool(ivw["ci_low"] <= t_val <= ivw["ci_high"])
                                                  if ivw and t_val is not None else None)}
     summary["tables"] = tables
