@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 STAGES: dict[str, str] = {
+    "reference": "bma_genetics.resources.stage:run",
     "cohort": "bma_genetics.pipeline.cohort_stage:run",
     "participants": "bma_genetics.io.stage:run",
     "phenotypes": "bma_genetics.phenotypes.stage:run",
