@@ -452,3 +452,28 @@ def test_packaged_maps_when_cached():
     assert set(x.loc[x.icd10 == "M810", "phecode"]) >= {"MS_726", "MS_726.1"}
     assert set(v12.loc[v12.icd10 == "M810", "phecode"]) >= {"743.11", "743.1", "743"}
     assert set(v12.loc[v12.icd10 == "E119", "phecode"]) >= {"250.2", "250"}
+
+
+# ------------------------------------------------------------------- tiny cohort, pipeline
+
+
+def test_stage_on_tiny_cohort_after_participants_stage(tiny_cohort, tmp_path):
+    """The ``phewas`` stage reads the participants stage's files and runs every BMFF site."""
+    from bma_genetics.pipeline.runner import run_study
+
+    cfg = {"name": "phewas_tiny", "seed": 1,
+           "stages": {"participants": {}, "phewas": {"min_cases": 10, "min_phecode_count": 1}}}
+    run_dir = run_study(cfg, cohort=tiny_cohort, out=tmp_path / "run")
+    summary = json.loads((run_dir / "phewas" / "summary.json").read_text())
+    assert summary["exposures"] == ["bmff_femoral_head", "bmff_total_hip", "bmff_femoral_diaphysis", "bmff_spine"]
+    res = pd.read_csv(run_dir / "phewas" / "phewas_results.tsv", sep="\t", dtype={"phecode": str})
+    assert summary["n_tests"] == len(res) and len(res) > 200
+    assert set(res["method"]) <= {"logit", "firth"} and res["converged"].mean() > 0.95
+    # simulated links point the right way on the biggest ones (tiny: ~50-75 cases each)
+    truth = pd.read_csv(tiny_cohort / "truth" / "disease_effects.tsv", sep="\t")
+    pairs = {"osteoporosis": "MS_726", "type_2_diabetes": "EM_202.2", "cardiovascular": "CV_404"}
+    for _, t in truth[truth["disease"].isin(pairs)].iterrows():
+        row = res[(res.exposure == t["exposure"]) & (res.phecode == pairs[t["disease"]])]
+        assert len(row) == 1 and row["beta"].iloc[0] > -2 * row["se"].iloc[0], t["disease"]
+    for name in summary["figures"]:
+        assert (run_dir / "phewas" / name).stat().st_size > 10_000

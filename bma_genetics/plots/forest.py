@@ -78,7 +78,8 @@ def plot_forest(
     fig, ax = plt.subplots(figsize=(7.0, height))
     ypos = {lab: len(labels) - 1 - i for i, lab in enumerate(labels)}
     width = 0.7
-    offsets = np.linspace(-width / 2, width / 2, len(groups)) if len(groups) > 1 else [0.0]
+    # first series on top within a row, as the legend lists it
+    offsets = np.linspace(width / 2, -width / 2, len(groups)) if len(groups) > 1 else [0.0]
     for g, off, colour in zip(groups, offsets, _PALETTE * 4, strict=False):
         sub = data if g is None else data[data[series].astype(str) == g]
         y = np.array([ypos[str(v)] for v in sub[label]]) + off
@@ -89,7 +90,12 @@ def plot_forest(
                     capsize=2, label=g)
     ax.axvline(null_value, color="0.4", lw=0.8, ls="--")
     if log_scale:
+        from matplotlib import ticker
+
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_yticks(list(ypos.values()))
     ax.set_yticklabels(list(ypos.keys()), fontsize=8)
     ax.set_ylim(-0.8, len(labels) - 0.2)

@@ -42,7 +42,7 @@ def plot_phewas_manhattan(
 
     Up-triangles mark positive associations (beta > 0), down-triangles negative ones; the
     ``n_labels`` strongest phecodes below the Bonferroni line are labelled with their
-    description. The Bonferroni line is ``-log10(0.05 / n_tests)`` unless ``bonferroni``
+    description (the three strongest nominal hits when none passes). The Bonferroni line is ``-log10(0.05 / n_tests)`` unless ``bonferroni``
     (a p-value threshold) is given.
 
     Parameters
@@ -81,6 +81,8 @@ def plot_phewas_manhattan(
     ax.axhline(thr, color="#c0392b", lw=0.9, ls="--", label=f"Bonferroni ({n_tests} tests)")
     ax.axhline(-np.log10(0.05), color="0.6", lw=0.6, ls=":", label="p = 0.05")
     top = d[d["neg_log_p_value"] >= thr].nlargest(n_labels, "neg_log_p_value")
+    if top.empty:  # nothing passes Bonferroni: still name the three strongest nominal hits
+        top = d[d["neg_log_p_value"] >= -np.log10(0.05)].nlargest(3, "neg_log_p_value")
     label_col = "phecode_string" if "phecode_string" in d.columns else "phecode"
     for _, r in top.iterrows():
         text = textwrap.shorten(str(r[label_col]), 32, placeholder="...")
