@@ -352,6 +352,12 @@ def _read_csv(path: Path, sep: str, names: list[str], progress: bool, *, numeric
     # and _type_column reports the offending value.
     import pyarrow.compute as pc
 
+    # Integer eids (all UK Biobank exports) as int64: one Python string per participant later,
+    # instead of several transient copies of a text column.
+    try:
+        table = table.set_column(0, names[0], pc.cast(table.column(0), pa.int64()))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
     for name in numeric:
         i = table.schema.get_field_index(name)
         try:
@@ -694,7 +700,10 @@ def _decode(s: pd.Series, data: UKBData, field: int, coding: str | int | Coding,
         raise InputError(f"get_field/coding: expected 'labels', 'codes', a coding id or a Coding, found {coding!r}")
     cod = _resolve_coding(data, field, "labels" if isinstance(coding, str) else coding)
     present = s.dropna()
-    text = present.map(_code_text)
+    if pd.api.types.is_float_dtype(present) and (present == np.round(present)).all():
+        text = present.astype(np.int64).astype(str)  # vectorised: most coded fields are integers
+    else:
+        text = present.map(_code_text)
     label_to_code = {v: k for k, v in cod.meanings.items()}
     is_code = text.isin(list(cod.meanings))
     is_label = text.isin(list(label_to_code)) & ~is_code
