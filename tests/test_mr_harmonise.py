@@ -87,6 +87,18 @@ def test_harmonise_actions_1_and_3():
         harmonise(exp.iloc[:0], out)
 
 
+def test_harmonise_joins_on_positions_when_an_outcome_lacks_rsids():
+    exp = _ss([("rs1", "A", "G", 0.1, 0.01, 0.2), ("rs2", "C", "T", 0.1, 0.01, 0.3)]).assign(
+        chromosome=["1", "2"], base_pair_location=[100, 200])
+    out = _ss([(None, "G", "A", 0.05, 0.02, 0.8), (None, "C", "T", 0.05, 0.02, 0.3)]).assign(
+        chromosome=["chr1", "chr2"], base_pair_location=[100, 200])
+    h = harmonise(exp, out)
+    assert h["mr_keep"].all() and h["snp"].tolist() == ["1:100", "2:200"]
+    assert h["beta_outcome"].tolist() == [-0.05, 0.05]
+    with pytest.raises(InputError, match="share no identifier"):
+        harmonise(exp.drop(columns=["chromosome"]), out.drop(columns=["chromosome"]))
+
+
 def test_read_harmonised_twosamplemr_table(tmp_path):
     p = tmp_path / "h.csv"
     pd.DataFrame({"SNP": ["rs1", "rs2", "rs3"], "beta.exposure": [0.1, 0.2, 0.3], "se.exposure": [0.01] * 3,

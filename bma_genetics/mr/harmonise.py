@@ -34,19 +34,37 @@ def _flip(s: pd.Series) -> pd.Series:
     return s.str.translate(_COMPLEMENT)
 
 
+def _has_rsids(frame: pd.DataFrame) -> bool:
+    return ("rsid" in frame and len(frame) > 0 and frame["rsid"].notna().all()
+            and frame["rsid"].astype(str).str.startswith("rs").all())
+
+
+def _position_key(frame: pd.DataFrame) -> pd.Series:
+    return (frame["chromosome"].astype(str).str.removeprefix("chr") + ":"
+            + pd.to_numeric(frame["base_pair_location"], errors="coerce").astype("Int64").astype(str))
+
+
+def snp_keys(*frames: pd.DataFrame) -> list[pd.Series]:
+    """One identifier per row, the same kind for every table, to join studies on.
+
+    ``rsid`` when every table has one on every row; else ``chromosome:base_pair_location``
+    when every table has positions (same genome build assumed); else ``variant_id``/``snp``.
+    """
+    if all(_has_rsids(f) for f in frames):
+        return [f["rsid"].astype(str) for f in frames]
+    if all({"chromosome", "base_pair_location"} <= set(f.columns) and f["base_pair_location"].notna().all()
+           for f in frames):
+        return [_position_key(f) for f in frames]
+    for col in ("variant_id", "snp"):
+        if all(col in f for f in frames):
+            return [f[col].astype(str) for f in frames]
+    raise fail("harmonise/key", "the tables share no identifier: give every table rsid, or chromosome + "
+               "base_pair_location, or variant_id")
+
+
 def snp_key(frame: pd.DataFrame) -> pd.Series:
-    """The identifier used to join instruments across studies: ``rsid`` when every row has one,
-    else ``chromosome:base_pair_location`` (GRCh37 positions in both studies are assumed)."""
-    if "rsid" in frame and frame["rsid"].notna().all() and frame["rsid"].astype(str).str.startswith("rs").all():
-        return frame["rsid"].astype(str)
-    if {"chromosome", "base_pair_location"} <= set(frame.columns):
-        return (frame["chromosome"].astype(str).str.removeprefix("chr") + ":"
-                + frame["base_pair_location"].astype("Int64").astype(str))
-    if "variant_id" in frame:
-        return frame["variant_id"].astype(str)
-    if "snp" in frame:
-        return frame["snp"].astype(str)
-    raise fail("harmonise/key", "a table has neither rsid, chromosome + base_pair_location nor variant_id")
+    """The identifier of one table's rows (see :func:`snp_keys`)."""
+    return snp_keys(frame)[0]
 
 
 def _side(frame: pd.DataFrame, suffix: str, key: pd.Series) -> pd.DataFrame:
@@ -153,8 +171,10 @@ def harmonise(
     check_columns("harmonise/outcome", outcome, ["effect_allele", "beta", "standard_error"], source="outcome table")
     if len(exposure) == 0:
         raise fail("harmonise/exposure", "the exposure table has no rows (no instruments)")
-    ex = _side(exposure.reset_index(drop=True), "exposure", snp_key(exposure.reset_index(drop=True)))
-    oc = _side(outcome.reset_index(drop=True), "outcome", snp_key(outcome.reset_index(drop=True)))
+    exposure, outcome = exposure.reset_index(drop=True), outcome.reset_index(drop=True)
+    ekey, okey = snp_keys(exposure, outcome)
+    ex = _side(exposure, "exposure", ekey)
+    oc = _side(outcome, "outcome", okey)
     notes = pd.Series("", index=ex.index, dtype=object)
     reasons = pd.Series("", index=ex.index, dtype=object)
     dup = ex["snp"].duplicated(keep="first")

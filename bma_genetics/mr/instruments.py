@@ -101,6 +101,10 @@ def select_instruments(
         log.info("select_instruments: %s: %d variants with P < %g -> %d after clumping (r2 < %g, %g kb)",
                  source, len(sig), p_threshold, len(clumped), clump_r2, clump_kb)
         sig = clumped
+    else:
+        log.warning("select_instruments: %s: no LD reference given, so the %d variants with P < %g are NOT "
+                    "clumped; correlated instruments overstate precision (pass reader=/--ld-reference)",
+                    source, len(sig), p_threshold)
     return instrument_strength(sig.reset_index(drop=True))
 
 
@@ -124,12 +128,12 @@ def find_proxies(
     (harmonisation lists them as ``absent from outcome``).
     """
     from bma_genetics.ld import match_variants
-    from bma_genetics.mr.harmonise import snp_key
+    from bma_genetics.mr.harmonise import snp_keys
 
     check_probability("find_proxies/min_r2", min_r2, open_interval=False)
     inst = instruments.reset_index(drop=True)
     oc = outcome.reset_index(drop=True)
-    ikey, okey = snp_key(inst), snp_key(oc)
+    ikey, okey = snp_keys(inst, oc)
     direct = oc[okey.isin(set(ikey))].copy()
     direct["proxy_snp"] = None
     direct["proxy_r2"] = np.nan
