@@ -12,7 +12,7 @@ from scipy import stats
 from test_mr_harmonise import write_plink
 
 from bma_genetics.cli import main
-from bma_genetics.mr import r2_from_lor, run_mr_analysis
+from bma_genetics.mr import MRParameters, r2_from_lor, run_mr_analysis
 from bma_genetics.mr.diagnostics import _af_case_control
 
 DATA = Path(__file__).parent / "data" / "mr_ldlc_chd.tsv"
@@ -72,7 +72,7 @@ def test_run_mr_analysis_end_to_end(tmp_path):
         # Instruments lie 2 Mb apart: a 1 Mb window keeps chance r^2 > 0.001 between unlinked
         # variants in a 1,500-person panel (~1 in 5 pairs) from merging independent signals.
         s = run_mr_analysis(tmp_path / "mr", exposure=exp, outcome=out, ld_reference=panel, reverse=True,
-                            methods="all", clump_kb=1000)
+                            methods="all", clump_kb=1000, params=MRParameters(nboot=300, presso_nboot=300))
     assert s["n_instruments"] == 40  # each LD partner clumped away
     ins = pd.read_csv(s["tables"]["instruments"], sep="\t")
     assert (ins["n_members"] == 1).all() and (ins["f_statistic"] > 10).all()

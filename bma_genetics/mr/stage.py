@@ -21,6 +21,7 @@ nboot                1000                                bootstrap replicates
 egger_distribution   ``t``                               ``t`` or ``normal``
 median_weights       ``second_order``                    or ``first_order``
 prevalence           null (case fraction)                outcome prevalence for Steiger
+reverse              false                               also run reverse-direction MR per pair
 exposure_units       ``sd``                              scale of the exposure GWAS for the truth
                                                          check: ``sd`` or ``fat_fraction``
 ===================  ==================================  =============================================
@@ -138,7 +139,7 @@ def run(ctx, params: dict) -> dict:
                 p_threshold=used_p, ld_reference=reader, clump_r2=float(params.get("clump_r2", 0.001)),
                 clump_kb=float(params.get("clump_kb", 10_000)), proxies=bool(params.get("proxies", True)),
                 proxy_r2=float(params.get("proxy_r2", 0.8)), methods=params.get("methods", "all"),
-                params=mr_params, prevalence=params.get("prevalence"),
+                params=mr_params, prevalence=params.get("prevalence"), reverse=bool(params.get("reverse", False)),
             )
         except InputError as exc:
             log.warning("mr: %s -> %s not estimated: %s", trait, outcome_name, exc)
