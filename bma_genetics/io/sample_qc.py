@@ -130,9 +130,14 @@ def assign_ancestry(
     ethnic_code = pd.Series(np.nan, index=idx, dtype=object)
     if data.has(21000, 0):
         codes = get_field(data, 21000, 0, coding="codes")
-        ethnic_code = codes.map(lambda v: str(int(v)) if pd.notna(v) else np.nan)
+        present = codes.dropna()
+        ethnic_code = pd.Series(np.nan, index=idx, dtype=object)
+        if pd.api.types.is_float_dtype(present):
+            ethnic_code.loc[present.index] = present.astype(np.int64).astype(str)
+        else:
+            ethnic_code.loc[present.index] = present.astype(str)
         cod = data.dictionary.coding(1001)
-        top = ethnic_code.map(lambda c: cod.top_level(c) if isinstance(c, str) else np.nan)
+        top = ethnic_code.map({c: cod.top_level(c) for c in cod.meanings})
         self_rep = top.map(_SELF_REPORTED).fillna("OTH").astype(object)
     if method == "22006":
         if not data.has(22006, 0):

@@ -699,11 +699,10 @@ def _decode(s: pd.Series, data: UKBData, field: int, coding: str | int | Coding,
     if coding not in ("labels", "codes") and not isinstance(coding, (int, Coding)):
         raise InputError(f"get_field/coding: expected 'labels', 'codes', a coding id or a Coding, found {coding!r}")
     cod = _resolve_coding(data, field, "labels" if isinstance(coding, str) else coding)
+    if pd.api.types.is_float_dtype(s):
+        return _decode_numeric(s, data, cod, coding, column)
     present = s.dropna()
-    if pd.api.types.is_float_dtype(present) and (present == np.round(present)).all():
-        text = present.astype(np.int64).astype(str)  # vectorised: most coded fields are integers
-    else:
-        text = present.map(_code_text)
+    text = present.map(_code_text)
     label_to_code = {v: k for k, v in cod.meanings.items()}
     is_code = text.isin(list(cod.meanings))
     is_label = text.isin(list(label_to_code)) & ~is_code
@@ -734,3 +733,25 @@ def _decode(s: pd.Series, data: UKBData, field: int, coding: str | int | Coding,
     out = pd.Series(cats, index=s.index)
     out.loc[codes.index] = codes.map(cod.meanings).to_numpy()
     return out
+
+
+def _decode_numeric(s: pd.Series, data: UKBData, cod: Coding, coding: str | int | Coding, column: str) -> pd.Series:
+    """Numeric column (codes only: labels are text) - vectorised check and decoding."""
+    numeric_codes: dict[float, str] = {}
+    for k, v in cod.meanings.items():
+        try:
+            numeric_codes[float(k)] = v
+        except ValueError:
+            continue
+    known = s.isin(list(numeric_codes)) | s.isna()
+    if not known.all():
+        bad = s[~known].iloc[0]
+        raise InputError(
+            f"get_field/coding: {data.source} column {column!r} has value {_code_text(bad)!r} "
+            f"which is not in coding {cod.coding_id} (known: {list(cod.meanings)[:12]})"
+        )
+    if coding == "codes":
+        return s.astype("float64")
+    categories = list(dict.fromkeys(cod.meanings.values()))
+    labels = s.map(numeric_codes)
+    return pd.Series(pd.Categorical(labels, categories=categories), index=s.index)
