@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
-from bma_genetics.enrichment import effective_number, tail_exact, tail_imhof, tail_ruben, tail_saddlepoint
+from bma_genetics.enrichment import (
+    effective_number,
+    tail_exact,
+    tail_imhof,
+    tail_ruben,
+    tail_saddlepoint,
+)
 from bma_genetics.enrichment.genes import GeneLD, gene_tests
 from bma_genetics.errors import InputError
 
