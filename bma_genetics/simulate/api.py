@@ -321,6 +321,8 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
             pca_x.append(np.where(miss, -1, calls)[ok_pca].astype(np.int8))
 
         np.save(scratch / f"outcome_{seg.index:04d}.npy", sg.outcome)
+        log.info("segment %d/%d chr%s:%d-%d %s: %d variants (%d on the array)", seg.index + 1, nseg,
+                 seg.chromosome, seg.start, seg.end, ",".join(seg.genes) or "background", v, len(arr_idx))
         variant_rows.append(pd.DataFrame({
             "variant_id": vids, "rsid": rsids, "chromosome": seg.chromosome, "position": sg.positions,
             "ref": sg.ref, "alt": sg.alt, "af": af, "on_array": on_array, "info": info, "segment": seg.index,
@@ -503,11 +505,13 @@ def _probabilities(x: np.ndarray, af: np.ndarray, error: np.ndarray, rng: np.ran
     so that INFO falls as ``error_v`` rises. Returns 8-bit quantized (v, n, 3) uint8.
     """
     v, n = x.shape
-    prior = np.stack([(1 - af) ** 2, 2 * af * (1 - af), af**2], axis=1)[:, None, :]
-    e = np.minimum(error[:, None] * rng.uniform(0.5, 1.5, size=(v, n)), 1.0)[..., None]
-    onehot = np.zeros((v, n, 3))
-    np.put_along_axis(onehot, x[..., None].astype(np.intp), 1.0, axis=2)
-    return wr.quantize_probabilities((1 - e) * onehot + e * prior)
+    prior = np.stack([(1 - af) ** 2, 2 * af * (1 - af), af**2], axis=1)
+    e = np.minimum(error[:, None] * rng.uniform(0.5, 1.5, size=(v, n)), 1.0)
+    keep = 1 - e
+    probs = np.empty((v, n, 3))
+    for k in range(3):
+        probs[..., k] = e * prior[:, k, None] + keep * (x == k)
+    return wr.quantize_probabilities(probs)
 
 
 def _genetic_pcs(blocks: list[np.ndarray], use: np.ndarray, cfg: dict[str, Any], rng: np.random.Generator) -> np.ndarray:

@@ -16,12 +16,15 @@ import gzip
 import os
 import struct
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-#: zlib level of the BGEN genotype blocks (fixed: the same input gives the same bytes).
-ZLIB_LEVEL = 6
+#: zlib level of the BGEN genotype blocks (fixed: the same input gives the same bytes). Level 1
+#: is ~2x faster than 6 for files only ~3 % larger.
+ZLIB_LEVEL = 1
+_POOL = ThreadPoolExecutor(max_workers=2)
 
 
 # ----------------------------------------------------------------------------- probabilities
@@ -45,13 +48,18 @@ def quantize_probabilities(probs: np.ndarray, bits: int = 8) -> np.ndarray:
     x = np.asarray(probs, dtype=np.float64) * scale
     fl = np.floor(x)
     frac = x - fl
-    deficit = (scale - fl.sum(axis=-1)).round().astype(np.int64)
-    # rank of each entry's fractional part within its row (0 = largest); ties by position
-    order = np.argsort(-frac, axis=-1, kind="stable")
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.arange(3)[(None,) * (order.ndim - 1)], axis=-1)
-    fl += rank < deficit[..., None]
-    return fl.astype(np.uint8 if bits <= 8 else np.uint16)
+    deficit = np.rint(scale - fl.sum(axis=-1))
+    # rank of each entry's fractional part within its triple (0 = largest; ties by position),
+    # from pairwise comparisons: cheaper than an argsort over millions of triples
+    f0, f1, f2 = frac[..., 0], frac[..., 1], frac[..., 2]
+    r0 = (f1 > f0).astype(np.int8) + (f2 > f0)
+    r1 = (f0 >= f1).astype(np.int8) + (f2 > f1)
+    r2 = (f0 >= f2).astype(np.int8) + (f1 >= f2)
+    out = fl.astype(np.uint8 if bits <= 8 else np.uint16)
+    out[..., 0] += r0 < deficit
+    out[..., 1] += r1 < deficit
+    out[..., 2] += r2 < deficit
+    return out
 
 
 def impute_info(q: np.ndarray) -> np.ndarray:
@@ -138,6 +146,9 @@ class BgenWriter:
         chrom = chromosome.encode()
         # BGEN stores P(11), P(12) per sample, interleaved; P(22) is implied
         stored = np.ascontiguousarray(q[:, :, :2]).reshape(q.shape[0], -1)
+        blocks = [self._prefix + stored[k].tobytes() for k in range(q.shape[0])]
+        # zlib releases the GIL: compress on two threads; map keeps the order (deterministic)
+        comps = list(_POOL.map(lambda b: zlib.compress(b, ZLIB_LEVEL), blocks))
         for k in range(q.shape[0]):
             vid, rs = variant_ids[k].encode(), rsids[k].encode()
             a1, a2 = allele1[k].encode(), allele2[k].encode()
@@ -149,9 +160,8 @@ class BgenWriter:
                 + struct.pack("<I", len(a1)) + a1
                 + struct.pack("<I", len(a2)) + a2
             )
-            raw = self._prefix + stored[k].tobytes()
-            comp = zlib.compress(raw, ZLIB_LEVEL)
-            self._fh.write(head + struct.pack("<II", len(comp) + 4, len(raw)) + comp)
+            comp = comps[k]
+            self._fh.write(head + struct.pack("<II", len(comp) + 4, len(blocks[k])) + comp)
         self.m += q.shape[0]
 
     def close(self) -> None:
