@@ -117,3 +117,14 @@ def test_read_long_diagnoses_primary_care_style(tmp_path, caplog):
     assert out["code"].tolist() == ["N330."]
     with pytest.raises(InputError, match=r"lacks column\(s\) \['diag_icd10'\]"):
         read_long_diagnoses(read2, code="diag_icd10", date=None)
+
+
+def test_normalise_many_codes_equals_one_by_one():
+    codes = pd.Series(["M810", "i10", None, "E11.9", "S7200"] * 1000)
+    many = normalise_icd10(codes)
+    assert many.iloc[:5].tolist()[:2] == ["M81.0", "I10"] and pd.isna(many.iloc[2])
+    one = [normalise_icd10(c) if isinstance(c, str) else None for c in codes.iloc[:5]]
+    assert many.iloc[:5].where(many.iloc[:5].notna(), None).tolist() == one
+    assert many.iloc[5:10].reset_index(drop=True).equals(many.iloc[:5].reset_index(drop=True))
+    with pytest.raises(InputError, match="mixed codings"):
+        normalise_icd10(pd.concat([codes, pd.Series(["7330"])], ignore_index=True))

@@ -58,6 +58,12 @@ def normalise_icd10(codes: str | pd.Series, *, dotted: bool = True, where: str =
     """
     scalar = isinstance(codes, str)
     s = pd.Series([codes]) if scalar else pd.Series(codes)
+    if len(s) > 1000:
+        # Millions of diagnoses use a few thousand distinct codes: normalise each code once.
+        uniques = pd.Series(s.dropna().unique())
+        if len(uniques) < len(s) // 2:
+            table = normalise_icd10(uniques, dotted=dotted, where=where)
+            return s.map(dict(zip(uniques, table, strict=True)))
     present = s.dropna()
     bare = present.astype(str).str.upper().str.replace(r"[\s.]", "", regex=True)
     ok = bare.str.match(_ICD10)
