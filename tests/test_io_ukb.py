@@ -173,7 +173,7 @@ def cohort(tmp_path_factory):
     paths["tsv.gz"] = d / "ukb.tsv.gz"
     df.to_csv(paths["tsv.gz"], sep="\t", index=False)
     paths["r"] = d / "ukb.tab"
-    to_r(df).to_csv(paths["r"], sep="\t", index=False, na_rep="NA")
+    to_r(df).replace("", None).to_csv(paths["r"], sep="\t", index=False, na_rep="NA")  # R writes NA
     st = to_stata(df)
     paths["dta"] = d / "ukb.dta"
     pyreadstat.write_dta(st, paths["dta"])
@@ -686,3 +686,15 @@ def test_rap_array_field_in_one_column(cohort):
     # the list packs codes left, so compare (eid, code) pairs, not array positions
     b = read_diagnoses(UKBData.from_frame(df))
     assert sorted(zip(a["eid"], a["code"], strict=True)) == sorted(zip(b["eid"], b["code"], strict=True))
+
+
+def test_no_genetic_data_and_excess_relatives_steps(cohort):
+    df = cohort["frame"].copy()
+    no_geno = df["eid"].iloc[[150, 151]].tolist()
+    df.loc[[150, 151], "22001-0.0"] = ""
+    kept, table = run_sample_qc(UKBData.from_frame(df), ancestry=None,
+                                steps=["no_genetic_data", "excess_relatives"])
+    t = table.set_index("step")
+    assert t.loc["no_genetic_data", "flagged"] == 2 and not set(kept) & set(no_geno)
+    assert t.loc["excess_relatives", "removed"] == len(cohort["truth"]["excess"] - set(no_geno))
+    assert list(t.index) == ["input", "no_genetic_data", "excess_relatives"]
