@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 
 #: Newton iterations stop when every coefficient moves less than this (statsmodels' default).
 TOL = 1e-8
-#: |beta| above which an ordinary logistic fit is called separated (probabilities at 0 or 1).
-SEPARATION_BETA = 15.0
+#: |linear predictor| beyond which a fitted probability is 0 or 1 to ~1e-11: the MLE is running
+#: off to infinity (separation). Scale-free, unlike a bound on |beta|.
+SEPARATION_ETA = 25.0
 #: Rows of the pairwise-product matrix computed at once (bounds memory on large cohorts).
 _ROW_CHUNK = 65536
 
@@ -46,7 +47,8 @@ class BatchFit:
     converged : ndarray of shape (k,), bool
     n_iter : ndarray of shape (k,), int
     separated : ndarray of shape (k,), bool
-        Coefficients diverging or fitted probabilities collapsing to 0/1: the MLE does not exist.
+        Fitted probabilities collapsing to 0/1 (|linear predictor| > 25) or a singular
+        information matrix: the MLE does not exist or cannot be trusted.
     """
 
     beta: np.ndarray
@@ -127,14 +129,16 @@ def fit_logistic_batch(
         step[bad] = 0.0
         beta[active] = Ba + step
         n_iter[active] = it
-        big = np.abs(beta[active]).max(axis=1) > 2 * SEPARATION_BETA
+        with np.errstate(invalid="ignore"):
+            eta_max = np.max(np.abs(X @ beta[active].T) * (Ma > 0), axis=0)
+        big = eta_max > 2 * SEPARATION_ETA
         done = (np.abs(step).max(axis=1) < tol) & ~bad
         converged[active[done]] = True
         # Diverging coefficients never settle; stop iterating them and let Firth take over.
         separated[active[big | bad]] = True
         active = active[~(done | big | bad)]
     se, sep2 = _standard_errors(X, Y, M, beta)
-    separated |= sep2 | (np.abs(beta).max(axis=1) > SEPARATION_BETA)
+    separated |= sep2
     return BatchFit(beta=beta, se=se, converged=converged, n_iter=n_iter, separated=separated)
 
 
@@ -146,7 +150,8 @@ def _safe_solve(H: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 
 def _standard_errors(X, Y, M, beta) -> tuple[np.ndarray, np.ndarray]:
-    P = special.expit(X @ beta.T)
+    eta = X @ beta.T
+    P = special.expit(eta)
     W = M * P * (1.0 - P)
     H = _hessians(X, W)
     k, p = beta.shape
@@ -160,9 +165,8 @@ def _standard_errors(X, Y, M, beta) -> tuple[np.ndarray, np.ndarray]:
             continue
         d = np.diag(cov)
         se[i] = np.sqrt(np.where(d > 0, d, np.nan))
-    # Fitted probabilities at 0/1 for a whole class mean the likelihood has no finite maximum.
-    with np.errstate(invalid="ignore"):
-        tiny = ((W < 1e-12) & (M > 0)).sum(axis=0) > 0.5 * M.sum(axis=0)
+    # Fitted probabilities at 0/1 mean the likelihood has no finite maximum.
+    tiny = np.max(np.abs(eta) * (M > 0), axis=0) > SEPARATION_ETA
     return se, singular | tiny
 
 
