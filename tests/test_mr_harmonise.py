@@ -74,7 +74,7 @@ def test_harmonise_actions_1_and_3():
     exp = _ss([("rs1", "A", "T", 0.1, 0.01, 0.45), ("rs2", "A", "G", 0.1, 0.01, 0.3), ("rs3", "A", "G", 0.1, 0.01, 0.3)])
     out = _ss([("rs1", "A", "T", 0.05, 0.02, 0.45), ("rs2", "T", "C", 0.05, 0.02, 0.3), ("rs3", "G", "A", 0.05, 0.02, 0.7)])
     a1 = harmonise(exp, out, action=1)
-    assert a1["mr_keep"].tolist() == [True, False, True]  # palindrome kept; no strand flip in action 1
+    assert a1["mr_keep"].tolist() == [True, True, True]  # palindrome kept as is; strands still flipped
     assert a1["beta_outcome"].iloc[2] == pytest.approx(-0.05)
     a3 = harmonise(exp, out, action=3)
     assert a3["mr_keep"].tolist() == [False, True, True]
@@ -85,6 +85,23 @@ def test_harmonise_actions_1_and_3():
         harmonise(exp, out.drop(columns="standard_error"))
     with pytest.raises(InputError, match="no rows"):
         harmonise(exp.iloc[:0], out)
+
+
+def test_harmonise_outcome_with_one_allele():
+    exp = _ss([("rs1", "A", "G", 0.1, 0.01, 0.2), ("rs2", "A", "G", 0.1, 0.01, 0.2), ("rs3", "A", "T", 0.1, 0.01, 0.2),
+               ("rs4", "A", "G", 0.1, 0.01, 0.2), ("rs5", "C", "T", 0.1, 0.01, 0.45)])
+    out = _ss([("rs1", "G", None, 0.05, 0.02, 0.8), ("rs2", "A", None, 0.05, 0.02, 0.7),
+               ("rs3", "A", None, 0.05, 0.02, 0.2), ("rs4", "T", None, 0.05, 0.02, 0.2),
+               ("rs5", "C", None, 0.05, 0.02, 0.45)])
+    h = harmonise(exp, out)
+    # rs1: the other allele, frequencies agree -> swapped and kept; rs2: same allele but the
+    # frequencies disagree; rs3: palindromic; rs4: only a strand flip matches; rs5: frequencies
+    # near 0.5 confirm nothing (TwoSampleMR's harmonise_21 rules).
+    assert h["mr_keep"].tolist() == [True, False, False, False, False]
+    assert h["beta_outcome"].iloc[0] == pytest.approx(-0.05) and h["other_allele_outcome"].iloc[0] == "G"
+    assert h["drop_reason"].iloc[2] == "palindromic and the outcome gives one allele"
+    assert h["drop_reason"].iloc[1].startswith("the outcome gives one allele")
+    assert harmonise(exp, out, action=1)["mr_keep"].tolist() == [True, True, False, True, True]
 
 
 def test_harmonise_joins_on_positions_when_an_outcome_lacks_rsids():

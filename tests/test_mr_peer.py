@@ -151,8 +151,8 @@ def _allele_table(seed: int, m: int = 400, kinds: int = 5):
 
 @pytest.mark.parametrize("action", [1, 2, 3])
 def test_harmonisation_agrees_with_pytwosamplemr(peer_python, action):
-    # Action 1 flips no strand: the peer then keeps mismatched alleles that TwoSampleMR drops,
-    # so that comparison uses forward-strand data only (same or swapped alleles).
+    # Under action 1 the peer keeps every SNP, even mismatched alleles that TwoSampleMR (and we)
+    # drop, so that comparison uses forward-strand data only (same or swapped alleles).
     exp, out = _allele_table(7 + action, kinds=2 if action == 1 else 5)
     peer = _run_peer(peer_python, _HARMONISE, {"exposure": exp.to_dict("list"), "outcome": out.to_dict("list"),
                                                "action": action})

@@ -116,7 +116,7 @@ def harmonise(
     2. Not palindromic and still not matching -> flip the outcome's strand (complement), and
        swap again if needed; still no match -> dropped (``alleles do not match``).
     3. Palindromic SNPs (A/T, C/G), by ``action``: ``1`` assume every study is on the forward
-       strand (keep palindromes as they are, and flip no strand in step 2); ``2`` (default) infer the strand from allele frequencies: if the
+       strand (keep palindromes as they are); ``2`` (default) infer the strand from allele frequencies: if the
        exposure and outcome EAF lie on opposite sides of 0.5 the outcome is flipped; if either
        EAF is missing or within 0.5 +- ``tolerance`` (MAF 0.42-0.58 by default) the SNP is
        ambiguous and dropped; ``3`` drop every palindromic SNP.
@@ -201,8 +201,13 @@ def harmonise(
 
     no_a2 = A2.isna().to_numpy() & ~absent
     reasons[no_a2 & (reasons == "")] = "exposure other_allele missing"
-    # Outcome files that give only the effect allele: infer the other one from the exposure.
+    # Outcome files that give only the effect allele (TwoSampleMR's "2-1" case): infer the other
+    # one from the exposure; the match is then only as good as the allele frequencies agree.
     miss_b2 = B2.isna() & B1.notna() & A1.notna() & A2.notna()
+    one_allele = miss_b2.to_numpy(dtype=bool)
+    # A single outcome allele matching neither exposure allele can only be matched by a strand
+    # flip, which TwoSampleMR always treats as ambiguous.
+    one_flipped = one_allele & ~(B1 == A1).fillna(False).to_numpy(dtype=bool) & ~(B1 == A2).fillna(False).to_numpy(dtype=bool)
     if miss_b2.any():
         fill = pd.Series(pd.NA, index=B2.index, dtype="string")
         fill[miss_b2 & (B1 == A1)] = A2
@@ -229,8 +234,9 @@ def harmonise(
     pal = (((A1 == "A") & (A2 == "T")) | ((A1 == "T") & (A2 == "A"))
            | ((A1 == "G") & (A2 == "C")) | ((A1 == "C") & (A2 == "G"))).fillna(False).to_numpy(dtype=bool)
     status = eq(A1, B1) & eq(A2, B2)
-    # Action 1 assumes every study is on the forward strand: no strand flips at all.
-    flipstrand = ~pal & ~status & B1.notna().to_numpy() & B2.notna().to_numpy() & (action != 1)
+    # TwoSampleMR complements non-palindromic mismatches under every action (1 only changes how
+    # palindromes are treated).
+    flipstrand = ~pal & ~status & B1.notna().to_numpy() & B2.notna().to_numpy()
     B1 = B1.where(~flipstrand, _flip(B1))
     B2 = B2.where(~flipstrand, _flip(B2))
     status = eq(A1, B1) & eq(A2, B2)
@@ -252,15 +258,22 @@ def harmonise(
     tB = np.where(np.isnan(fB), 0.5, fB)
     amb = pal & (((tA > lo) & (tA < hi)) | ((tB > lo) & (tB < hi)))
     if action == 2:
-        pflip = pal & ~amb & status & (np.sign(tA - 0.5) != np.sign(tB - 0.5))
+        pflip = pal & status & (((tA < 0.5) & (tB > 0.5)) | ((tA > 0.5) & (tB < 0.5)))
         betaB[pflip] *= -1
         fB[pflip] = 1 - fB[pflip]
-        add_note(pflip, "palindromic: outcome flipped (allele frequencies)")
+        add_note(pflip & ~amb, "palindromic: outcome flipped (allele frequencies)")
         for i in np.flatnonzero(amb & status & (reasons == "").to_numpy()):
             reasons[i] = (f"palindromic with ambiguous allele frequency (eaf_exposure={fA[i]:.3g}, "
                           f"eaf_outcome={fB[i]:.3g}; ambiguous within 0.5 +- {tolerance})")
     elif action == 3:
         reasons[pal & (reasons == "").to_numpy()] = "palindromic (action 3 drops all palindromes)"
+    if one_allele.any():
+        reasons[one_allele & pal & (reasons == "").to_numpy()] = "palindromic and the outcome gives one allele"
+        same = ((tA < lo) & (tB < lo)) | ((tA > hi) & (tB > hi))  # after alignment to A1
+        if action in (2, 3):
+            for i in np.flatnonzero(one_allele & (~same | one_flipped) & (reasons == "").to_numpy()):
+                reasons[i] = (f"the outcome gives one allele and the allele frequencies do not confirm the "
+                              f"match (eaf_exposure={fA[i]:.3g}, eaf_outcome={fB[i]:.3g})")
 
     # Mismatched SNPs keep the outcome's alleles as given, so the table shows what was compared.
     d["effect_allele_outcome"] = B1.where(~mismatch, d["effect_allele_outcome"])
