@@ -698,3 +698,20 @@ def test_no_genetic_data_and_excess_relatives_steps(cohort):
     assert t.loc["no_genetic_data", "flagged"] == 2 and not set(kept) & set(no_geno)
     assert t.loc["excess_relatives", "removed"] == len(cohort["truth"]["excess"] - set(no_geno))
     assert list(t.index) == ["input", "no_genetic_data", "excess_relatives"]
+
+
+def test_several_baskets_joined_on_eid(cohort, tmp_path, reference, caplog):
+    df = cohort["frame"]
+    genetic = [c for c in df.columns if c.startswith("220")]
+    first = df[["eid", "31-0.0", "21003-2.0"]]
+    second = df[["eid", "31-0.0", *genetic]].iloc[:-3]  # 31 again (taken from the first), 3 fewer people
+    first.to_csv(tmp_path / "ukb1.csv", index=False)
+    pyreadstat.write_dta(to_stata(second), tmp_path / "ukb2.dta")
+    with caplog.at_level(logging.WARNING, logger="bma_genetics"):
+        data = read_ukb([tmp_path / "ukb1.csv", tmp_path / "ukb2.dta"], [31, 21003, 22009, 22006], progress=False)
+    assert len(data) == N and "3 participant(s) only in earlier file(s)" in caplog.text
+    pd.testing.assert_series_equal(get_field(data, 31, 0), get_field(reference, 31, 0))
+    pcs = get_field(data, 22009, 0)
+    assert pcs.iloc[-3:].isna().all().all() and pcs.iloc[:-3].notna().all().all()
+    with pytest.raises(InputError, match=r"has field\(s\) \[50\]"):
+        read_ukb([tmp_path / "ukb1.csv", tmp_path / "ukb2.dta"], [31, 50])

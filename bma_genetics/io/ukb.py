@@ -220,8 +220,55 @@ def read_ukb_header(path: str | os.PathLike) -> ColumnLayout:
     return parse_header(_read_header(path, fmt, sep), source=str(path))
 
 
+def _read_ukb_many(
+    paths: list[Path],
+    fields: Iterable[int] | None,
+    instances: Iterable[int] | Mapping[int, Iterable[int]] | None,
+    withdrawals: str | os.PathLike | Iterable[str] | None,
+    dictionary: Dictionary | None,
+    chunksize: int,
+    progress: bool,
+) -> UKBData:
+    """Several baskets of one application: each field from the first file that has it."""
+    layouts = [read_ukb_header(p) for p in paths]
+    wanted = None if fields is None else [int(f) for f in ([fields] if isinstance(fields, (int, str)) else fields)]
+    assigned: dict[Path, list[int]] = {p: [] for p in paths}
+    seen: set[int] = set()
+    for p, layout in zip(paths, layouts, strict=True):
+        for f in layout.fields():
+            if f not in seen and (wanted is None or f in wanted):
+                assigned[p].append(f)
+                seen.add(f)
+    if wanted is not None:
+        absent = [f for f in wanted if f not in seen]
+        if absent:
+            raise InputError(f"read_ukb/fields: none of {[str(p) for p in paths]} has field(s) {absent}")
+    parts = []
+    for p, fs in assigned.items():
+        if not fs:
+            continue
+        inst = {f: v for f, v in instances.items() if f in fs} if isinstance(instances, Mapping) else instances
+        parts.append(read_ukb(p, fs, instances=inst, withdrawals=withdrawals, dictionary=dictionary,
+                              chunksize=chunksize, progress=progress))
+    frame = parts[0].frame
+    names = dict(parts[0].column_names)
+    for part in parts[1:]:
+        only_left = frame.index.difference(part.frame.index)
+        only_right = part.frame.index.difference(frame.index)
+        if len(only_left) or len(only_right):
+            # kept (outer join, missing values), never dropped: baskets can differ in who they list
+            log.warning("read_ukb: %d participant(s) only in earlier file(s), %d only in %s; kept with "
+                        "missing values", len(only_left), len(only_right), part.source)
+        frame = frame.join(part.frame, how="outer")
+        names.update(part.column_names)
+    frame.index.name = "eid"
+    source = " + ".join(str(p) for p in paths)
+    return UKBData(frame, source, "+".join(dict.fromkeys(x.scheme for x in parts)), names,
+                   dictionary or DEFAULT_DICTIONARY)
+
+
 def read_ukb(
-    path: str | os.PathLike,
+    path: str | os.PathLike | list[str | os.PathLike],
     fields: Iterable[int] | None = None,
     *,
     instances: Iterable[int] | Mapping[int, Iterable[int]] | None = None,
@@ -239,10 +286,13 @@ def read_ukb(
 
     Parameters
     ----------
-    path : path
+    path : path or list of paths
         The export. The format comes from the suffix: ``.csv``, ``.tsv``/``.tab``/``.txt``
         (optionally ``.gz``), ``.dta``, ``.sas7bdat``, ``.xpt``, ``.sav``/``.zsav``, ``.por``,
         ``.parquet``. Column naming (showcase, R, Stata, research platform) is detected.
+        A list reads several baskets of one application: each field is taken from the first
+        file that has it, and the files are joined on ``eid`` (participants missing from a
+        file keep missing values, with a warning).
     fields : iterable of int, optional
         Field ids to read (default: all). A field the file lacks is an error.
     instances : iterable of int, or dict of field -> iterable of int, optional
@@ -279,6 +329,13 @@ def read_ukb(
     >>> data = read_ukb("ukb_showcase.csv", [31, 21003, 22009])  # doctest: +SKIP
     >>> get_field(data, 21003, instance=2).head()  # doctest: +SKIP
     """
+    if isinstance(path, (list, tuple)):
+        paths = [Path(p) for p in path]
+        if not paths:
+            raise InputError("read_ukb/path: empty list of files")
+        if len(paths) > 1:
+            return _read_ukb_many(paths, fields, instances, withdrawals, dictionary, chunksize, progress)
+        path = paths[0]
     path = Path(path)
     if not path.exists():
         raise InputError(f"read_ukb/path: no such file {path}")
