@@ -715,3 +715,11 @@ def test_several_baskets_joined_on_eid(cohort, tmp_path, reference, caplog):
     assert pcs.iloc[-3:].isna().all().all() and pcs.iloc[:-3].notna().all().all()
     with pytest.raises(InputError, match=r"has field\(s\) \[50\]"):
         read_ukb([tmp_path / "ukb1.csv", tmp_path / "ukb2.dta"], [31, 50])
+
+
+def test_user_columns_beside_ukb_columns_are_ignored(tmp_path, cohort):
+    df = cohort["frame"][["eid", "31-0.0"]].iloc[:5].assign(pc_1=1.0, my_score=2.0, bmff_spine=0.5)
+    df.to_csv(tmp_path / "extra.csv", index=False)
+    data = read_ukb(tmp_path / "extra.csv", progress=False)
+    assert data.fields() == [31]
+    assert read_ukb_header(tmp_path / "extra.csv").other == ["pc_1", "my_score", "bmff_spine"]

@@ -72,7 +72,7 @@ ALL_EID_NAMES = frozenset(n for names in _EID_NAMES.values() for n in names)
 # A name made of an optional scheme-like prefix and a field number followed by separators and
 # digits: looks like a UK Biobank column even if it matches no scheme exactly ("31-0", "31.0.0",
 # "p31-i2", "21003_2_0"). Such a column is an error, never silently ignored.
-_LOOKS_UKB = re.compile(r"^(?:participant\.)?(?:f\.|[a-z]{1,2}_|p)?\d+(?:[-._]?[a-z]?\d+)*$", re.I)
+_LOOKS_UKB = re.compile(r"^(?:participant\.)?(?:f\.|(?:n|s|ts|d|c|i|f)_|p)?\d+(?:[-._]?[a-z]?\d+)*$", re.I)
 
 
 def parse_column(name: str, scheme: str | None = None) -> tuple[str, FieldKey] | None:

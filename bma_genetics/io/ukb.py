@@ -539,9 +539,12 @@ def _as_text(s: pd.Series) -> pd.Series:
         return s
     s = s.astype(object)
     s = s.where(s.notna(), np.nan)
-    if len(s):
-        blank = s.map(lambda v: isinstance(v, str) and v.strip() == "")
-        s = s.mask(blank.astype(bool), np.nan)
+    present = s.dropna()
+    if len(present):
+        # vectorised over the non-missing cells only (array fields are mostly empty)
+        blank = present.astype(str).str.strip() == ""
+        if blank.any():
+            s[blank[blank].index] = np.nan
     return s
 
 
