@@ -20,8 +20,11 @@ from bma_genetics.sites import all_traits
 
 
 # ----------------------------------------------------------------------------- independent readers
-def read_bgen(path: Path) -> dict:
-    """A from-the-spec BGEN v1.2 reader (layout 2, zlib, unphased diploid, any bit depth)."""
+def read_bgen(path: Path, wanted: set[str] | None = None) -> dict:
+    """A from-the-spec BGEN v1.2 reader (layout 2, zlib, unphased diploid, 8 bits).
+
+    ``wanted``: decode only these variant ids (the others are skipped, not returned).
+    """
     raw = path.read_bytes()
     offset, lh, m, n = struct.unpack_from("<IIII", raw, 0)
     assert raw[16:20] == b"bgen"
@@ -54,6 +57,9 @@ def read_bgen(path: Path) -> dict:
             a, pos = string(pos, 4)
             alleles.append(a)
         c, d = struct.unpack_from("<II", raw, pos)
+        if wanted is not None and vid not in wanted:
+            pos += 4 + c
+            continue
         block = zlib.decompress(raw[pos + 8 : pos + 4 + c])
         assert len(block) == d
         pos += 4 + c
@@ -413,7 +419,7 @@ def test_h2_recovered_by_regression_on_causal_genotypes(tiny_cohort):
                        usecols=["eid", "31-0.0", "21003-2.0", "21001-2.0"], dtype={"eid": str})
     bgs = {}
     for c in cv["chromosome"].unique():
-        bgs[c] = read_bgen(tiny_cohort / f"genotypes/imputed/ukb22828_c{c}_b0_v3.bgen")
+        bgs[c] = read_bgen(tiny_cohort / f"genotypes/imputed/ukb22828_c{c}_b0_v3.bgen", set(cv["variant_id"]))
     cols = []
     samples = bgs[next(iter(bgs))]["samples"]
     for vid, c in zip(cv["variant_id"], cv["chromosome"], strict=True):

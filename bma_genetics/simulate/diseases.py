@@ -174,8 +174,9 @@ def simulate_diagnoses(
         )
     # unrelated phecodes
     free = codes[~linked].copy()
-    groups = free.groupby("phecode", sort=True)["icd10"].apply(list)
-    group_sex = free.groupby("phecode", sort=True)["sex"].agg(lambda s: s.iloc[0] if s.nunique() == 1 else "Both")
+    by = free.groupby("phecode", sort=True)
+    groups = by["icd10"].agg(list)
+    group_sex = by["sex"].first().where(by["sex"].nunique() == 1, "Both")
     chosen = rng.choice(len(groups), size=min(n_random_phecodes, len(groups)), replace=False)
     prev = np.exp(rng.uniform(np.log(p_low), np.log(p_high), size=len(chosen)))
     index_of = {c: i for i, c in enumerate(icd)}

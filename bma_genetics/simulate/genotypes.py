@@ -117,12 +117,29 @@ class SegmentGenotypes:
 
 
 def _derived_counts(ts) -> np.ndarray:
-    """Derived-allele count per site (-1 where a site carries more than one mutation)."""
-    counts = np.full(ts.num_sites, -1, dtype=np.int64)
+    """Derived-allele count per site (-1 where a site carries more than one mutation).
+
+    Works on the tables (tree index of each site, node of its mutation) so that the only
+    per-site Python work is one ``Tree.num_samples`` call.
+    """
+    tables = ts.tables
+    n_sites = ts.num_sites
+    counts = np.full(n_sites, -1, dtype=np.int64)
+    if n_sites == 0:
+        return counts
+    mut_site = np.asarray(tables.mutations.site)
+    mut_node = np.asarray(tables.mutations.node)
+    per_site = np.bincount(mut_site, minlength=n_sites)
+    first = np.searchsorted(mut_site, np.arange(n_sites))  # mutations are sorted by site
+    single = np.flatnonzero(per_site == 1)
+    tree_of = np.searchsorted(ts.breakpoints(as_array=True), np.asarray(tables.sites.position)[single], side="right") - 1
+    bounds = np.searchsorted(tree_of, np.arange(ts.num_trees + 1))
     for tree in ts.trees():
-        for site in tree.sites():
-            if len(site.mutations) == 1:
-                counts[site.id] = tree.num_samples(site.mutations[0].node)
+        lo, hi = bounds[tree.index], bounds[tree.index + 1]
+        if lo == hi:
+            continue
+        sites = single[lo:hi]
+        counts[sites] = [tree.num_samples(int(u)) for u in mut_node[first[sites]]]
     return counts
 
 
