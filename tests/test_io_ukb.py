@@ -723,3 +723,19 @@ def test_user_columns_beside_ukb_columns_are_ignored(tmp_path, cohort):
     data = read_ukb(tmp_path / "extra.csv", progress=False)
     assert data.fields() == [31]
     assert read_ukb_header(tmp_path / "extra.csv").other == ["pc_1", "my_score", "bmff_spine"]
+
+
+def test_csv_parse_errors_encoding_and_bom(tmp_path):
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("eid,31-0.0,21003-2.0\n1,0,60\n2,1\n")
+    with pytest.raises(InputError, match=r"ragged\.csv could not be parsed"):
+        read_ukb(ragged, progress=False)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("eid,31-0.0,20001-0.0\n1,0,caf\u00e9\n2,1,na\u00efve\n".encode("latin-1"))
+    with pytest.raises(InputError, match="encoding='latin-1'"):
+        read_ukb(latin, progress=False)
+    data = read_ukb(latin, encoding="latin-1", progress=False)
+    assert get_field(data, 20001, 0).tolist() == ["caf\u00e9", "na\u00efve"]
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes("\ufeffeid,31-0.0\n1,0\n2,1\n".encode())
+    assert read_ukb(bom, progress=False).eids.tolist() == ["1", "2"]

@@ -104,6 +104,6 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         "participants": str(out / "participants.parquet"),
         "diagnoses": str(out / "diagnoses.parquet") if result.diagnoses is not None else None,
         "sample_qc": str(out / "sample_qc.tsv"),
-        "ancestry_counts": result.participants["ancestry"].value_counts(dropna=False).astype(int).to_dict(),
+        "ancestry_counts": {str(k): int(v) for k, v in result.participants["ancestry"].value_counts(dropna=False).items()},
         "tables": tables,
     }

@@ -141,7 +141,7 @@ def _read_header(path: Path, fmt: str, sep: str | None) -> list[str]:
         import gzip
 
         opener = {".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix.lower(), open)
-        with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
             first = fh.readline().rstrip("\r\n")
         if not first:
             raise InputError(f"read_ukb/path: {path} is empty")
@@ -228,6 +228,7 @@ def _read_ukb_many(
     dictionary: Dictionary | None,
     chunksize: int,
     progress: bool,
+    encoding: str,
 ) -> UKBData:
     """Several baskets of one application: each field from the first file that has it."""
     layouts = [read_ukb_header(p) for p in paths]
@@ -249,7 +250,7 @@ def _read_ukb_many(
             continue
         inst = {f: v for f, v in instances.items() if f in fs} if isinstance(instances, Mapping) else instances
         parts.append(read_ukb(p, fs, instances=inst, withdrawals=withdrawals, dictionary=dictionary,
-                              chunksize=chunksize, progress=progress))
+                              chunksize=chunksize, encoding=encoding, progress=progress))
     frame = parts[0].frame
     names = dict(parts[0].column_names)
     for part in parts[1:]:
@@ -275,6 +276,7 @@ def read_ukb(
     withdrawals: str | os.PathLike | Iterable[str] | None = None,
     dictionary: Dictionary | None = None,
     chunksize: int = 100_000,
+    encoding: str = "utf-8",
     progress: bool = True,
 ) -> UKBData:
     """Read the columns of some fields from a UK Biobank export of any format.
@@ -307,6 +309,8 @@ def read_ukb(
         :func:`~bma_genetics.io.fields.read_data_dictionary`).
     chunksize : int, default=100_000
         Rows per chunk for Stata/SAS/SPSS and Parquet.
+    encoding : str, default="utf-8"
+        Text encoding of a CSV/TSV export (e.g. ``"latin-1"`` for old ukbconv output).
     progress : bool, default=True
         Show a tqdm progress bar (bytes for CSV, rows otherwise).
 
@@ -334,7 +338,7 @@ def read_ukb(
         if not paths:
             raise InputError("read_ukb/path: empty list of files")
         if len(paths) > 1:
-            return _read_ukb_many(paths, fields, instances, withdrawals, dictionary, chunksize, progress)
+            return _read_ukb_many(paths, fields, instances, withdrawals, dictionary, chunksize, progress, encoding)
         path = paths[0]
     path = Path(path)
     if not path.exists():
@@ -350,7 +354,7 @@ def read_ukb(
     if fmt == "csv":
         dic = dictionary or DEFAULT_DICTIONARY
         numeric = [layout.columns[k] for k in keys if _value_type(dic, k.field) not in _TEXT_TYPES]
-        raw = _read_csv(path, sep or ",", names, progress, numeric=numeric)
+        raw = _read_csv(path, sep or ",", names, progress, numeric=numeric, encoding=encoding)
     elif fmt == "parquet":
         raw = _read_parquet(path, names, chunksize, progress)
     else:
@@ -371,7 +375,9 @@ def _progress(total: int | None, unit: str, desc: str, enabled: bool):
     return tqdm(total=total, unit=unit, unit_scale=True, desc=desc, disable=not enabled, leave=False)
 
 
-def _read_csv(path: Path, sep: str, names: list[str], progress: bool, *, numeric: list[str] = ()) -> pd.DataFrame:
+def _read_csv(
+    path: Path, sep: str, names: list[str], progress: bool, *, numeric: list[str] = (), encoding: str = "utf-8"
+) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -379,7 +385,7 @@ def _read_csv(path: Path, sep: str, names: list[str], progress: bool, *, numeric
     # any file size, 16 MiB blocks ~450 MB) and are no slower; a block must hold whole rows, so it
     # grows with the header (a row is roughly as long as the header line).
     header_bytes = sum(len(n) + 1 for n in _read_header(path, "csv", sep))
-    read_opts = pacsv.ReadOptions(block_size=max(1 << 20, 8 * header_bytes), use_threads=True)
+    read_opts = pacsv.ReadOptions(block_size=max(1 << 20, 8 * header_bytes), use_threads=True, encoding=encoding)
     parse_opts = pacsv.ParseOptions(delimiter=sep)
     # Everything as strings: type inference on the first block of a streaming reader fails on
     # columns that are empty early on; columns are typed afterwards from the data dictionary.
@@ -395,14 +401,23 @@ def _read_csv(path: Path, sep: str, names: list[str], progress: bool, *, numeric
     # Progress counts bytes of the file on disk (compressed bytes for .gz) so the bar has a total.
     with pa.OSFile(str(path), "rb") as raw:
         stream = pa.CompressedInputStream(raw, codec) if codec else raw
-        reader = pacsv.open_csv(stream, read_options=read_opts, parse_options=parse_opts, convert_options=conv_opts)
+        try:
+            reader = pacsv.open_csv(stream, read_options=read_opts, parse_options=parse_opts, convert_options=conv_opts)
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            hint = " (pass encoding='latin-1' for non-UTF-8 text)" if "UTF8" in str(exc) or isinstance(exc, UnicodeDecodeError) else ""
+            raise InputError(f"read_ukb/path: {path} could not be parsed: {exc}{hint}") from None
         with _progress(path.stat().st_size, "B", path.name, progress) as bar:
             last = 0
-            for batch in reader:
-                batches.append(batch)
-                pos = raw.tell()
-                bar.update(pos - last)
-                last = pos
+            try:
+                for batch in reader:
+                    batches.append(batch)
+                    pos = raw.tell()
+                    bar.update(pos - last)
+                    last = pos
+            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+                hint = " (pass encoding='latin-1' for non-UTF-8 text)" if "UTF8" in str(exc) or isinstance(exc, UnicodeDecodeError) else ""
+                raise InputError(f"read_ukb/path: {path} could not be parsed after row "
+                                 f"{sum(b.num_rows for b in batches)}: {exc}{hint}") from None
     table = pa.Table.from_batches(batches, schema=reader.schema)
     # Numbers become float64 in Arrow, before pandas: no Python string per cell (a 500,000-row
     # column of strings costs ~30 MB, of float64 4 MB). A column that does not parse stays text
