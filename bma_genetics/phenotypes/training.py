@@ -190,6 +190,7 @@ def train(
     out: str | Path,
     progress: bool = True,
     extra_meta: dict[str, Any] | None = None,
+    init_checkpoint: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train a U-Net with Dice + CE on patches, keeping the checkpoint with the best validation Dice.
 
@@ -202,6 +203,8 @@ def train(
         Checkpoint path (``.pt``), rewritten atomically at each improvement.
     extra_meta : dict, optional
         Stored in the checkpoint's ``meta`` (e.g. the QC reference).
+    init_checkpoint : path, optional
+        Start from these weights (same architecture): fine-tuning or continuing a run.
 
     Returns
     -------
@@ -219,6 +222,14 @@ def train(
     torch.manual_seed(cfg.seed)
     in_ch = 2 * (2 * cfg.context + 1)
     net = UNet(2, in_ch, len(CLASSES), tuple(cfg.features), cfg.attention)
+    if init_checkpoint is not None:
+        state = torch.load(init_checkpoint, map_location="cpu", weights_only=True)
+        net.load_state_dict(state["state_dict"])
+    else:
+        # Start the output layer at the class priors (background ~99 %): cross-entropy then
+        # starts near its floor and the first hundred steps go to finding the marrow.
+        with torch.no_grad():
+            net.head.bias.copy_(torch.tensor([4.0] + [0.0] * (len(CLASSES) - 1)))
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (1 - min(s, cfg.max_steps) / (cfg.max_steps + 1)) ** 0.9)
     loss_fn = DiceCELoss()

@@ -1,0 +1,136 @@
+"""Pipeline stage ``phenotypes``: images -> BMFF table (+ QC, provenance, accuracy vs truth).
+
+Params (``analyses/*.yaml``, all optional)::
+
+    phenotypes:
+      n_images: 100            # participants imaged when the cohort has no images/ yet
+      seed: <run seed>         # image simulation seed
+      artefact_fraction: 0.1   # share of simulated participants with an injected artefact
+      weights: null            # checkpoint path; default the shipped weights
+      device: cpu              # or cuda
+      batch_size: 16
+      workers: 2
+      erosion: 1
+      threads: 1               # torch CPU threads (1 is fastest on a shared machine)
+
+Outputs (in the stage folder): ``bmff.parquet`` (the BMFF table, one row per imaged
+participant), ``bmff.provenance.json``, ``bmff_vs_truth.tsv`` and ``qc_detection.tsv`` when the
+cohort has simulated truth, ``figures/bmff_vs_truth.{png,pdf}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bma_genetics._atomic import write_table
+from bma_genetics.errors import BmaGeneticsError
+from bma_genetics.phenotypes import qc as qcmod
+
+log = logging.getLogger(__name__)
+
+#: Truth artefact -> the QC flag meant to catch it.
+ARTEFACT_FLAG = {
+    "fat_water_swap": "qc_fat_water_swap",
+    "missing_station": "qc_missing_station",
+    "truncated_fov": "qc_truncated_fov",
+    "motion": "qc_motion",
+}
+
+
+def qc_detection(table: pd.DataFrame, images_truth: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Per artefact kind: how many injected, how many caught (any image flag); false-flag rate.
+
+    A participant with an artefact counts as caught if any image flag is set (the matching flag
+    is reported too); a clean participant is falsely flagged if any QC flag is set.
+    """
+    m = table.merge(images_truth[["eid", "artefact"]].assign(eid=lambda d: d["eid"].astype(str)), on="eid")
+    img_any = m[list(qcmod.IMAGE_FLAGS)].any(axis=1)
+    rows = []
+    for kind, flag in ARTEFACT_FLAG.items():
+        sel = m["artefact"] == kind
+        rows.append({"artefact": kind, "n": int(sel.sum()), "caught_any_flag": int(img_any[sel].sum()),
+                     "caught_matching_flag": int(m.loc[sel, flag].sum())})
+    clean = m["artefact"] == "none"
+    flagged_clean = int((~m.loc[clean, "qc_pass"]).sum())
+    det = pd.DataFrame(rows)
+    n_art = int(det["n"].sum())
+    summary = {
+        "n_artefacts": n_art,
+        "detection_rate": float(det["caught_any_flag"].sum() / n_art) if n_art else float("nan"),
+        "n_clean": int(clean.sum()),
+        "false_flag_rate": float(flagged_clean / clean.sum()) if clean.sum() else float("nan"),
+    }
+    return det, summary
+
+
+def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """Image the cohort's imaged subset (simulating images if needed), measure BMFF, check it."""
+    import torch
+
+    from bma_genetics.phenotypes.api import compare_to_truth, run_bmff
+    from bma_genetics.simulate.dixon import simulate_dixon_images
+
+    params = dict(params or {})
+    if ctx.cohort is None:
+        raise BmaGeneticsError("phenotypes stage: needs a cohort directory (--cohort or 'cohort:' in the config)")
+    cohort = Path(ctx.cohort)
+    d = ctx.stage_dir("phenotypes")
+    torch.set_num_threads(int(params.get("threads", 1)))
+    if (cohort / "images" / "20201").is_dir() and any((cohort / "images" / "20201").glob("*.zip")):
+        image_root = cohort
+    else:
+        image_root = d
+        if not (d / "images" / "20201").is_dir() or not any((d / "images" / "20201").glob("*.zip")):
+            simulate_dixon_images(cohort, n=int(params.get("n_images", 100)), seed=int(params.get("seed", ctx.seed)),
+                                  artefact_fraction=float(params.get("artefact_fraction", 0.1)), out=d, nifti=False)
+    table = run_bmff(
+        str(image_root / "images" / "20201"),
+        d / "bmff.parquet",
+        weights=params.get("weights"),
+        device=str(params.get("device", "cpu")),
+        batch_size=int(params.get("batch_size", 16)),
+        workers=int(params.get("workers", 2)),
+        erosion=int(params.get("erosion", 1)),
+        progress=False,
+    )
+    summary: dict[str, Any] = {
+        "bmff_table": "bmff.parquet",
+        "provenance": "bmff.provenance.json",
+        "n_imaged": int(len(table)),
+        "n_qc_pass": int(table["qc_pass"].sum()),
+        "flags": {f: int(table[f].sum()) for f in qcmod.FLAGS},
+        "model_sha256": str(table["model_sha256"].iloc[0]) if len(table) else "",
+        "tables": ["bmff.parquet", "bmff.provenance.json"],
+    }
+    truth_path = cohort / "truth" / "bmff_true.parquet"
+    if truth_path.exists():
+        truth = pd.read_parquet(truth_path)
+        acc = compare_to_truth(table, truth)
+        write_table(acc, d / "bmff_vs_truth.tsv")
+        summary["tables"].append("bmff_vs_truth.tsv")
+        main = acc[acc["trait"].isin(["bmff_femoral_head", "bmff_total_hip", "bmff_femoral_diaphysis", "bmff_spine"])]
+        summary["accuracy"] = {r.trait: {"r": round(r.r, 4), "mae_pp": round(100 * r.mae, 3), "n": r.n} for r in main.itertuples()}
+        summary["min_r_all_traits"] = float(acc["r"].min()) if len(acc) else float("nan")
+        summary["max_mae_pp_all_traits"] = float(100 * acc["mae"].max()) if len(acc) else float("nan")
+        try:
+            from bma_genetics.plots.bmff import plot_bmff_vs_truth
+
+            plot_bmff_vs_truth(table[table["qc_pass"]], truth, out=d / "figures" / "bmff_vs_truth")
+        except ImportError:  # the figure family is optional
+            pass
+    images_tsv = image_root / "truth" / "images.tsv"
+    if images_tsv.exists():
+        det, det_summary = qc_detection(table, pd.read_csv(images_tsv, sep="\t", dtype={"eid": str}))
+        write_table(det, d / "qc_detection.tsv")
+        summary["tables"].append("qc_detection.tsv")
+        summary["qc"] = det_summary
+    from bma_genetics.phenotypes.inference import load_model
+
+    meta = load_model(params.get("weights")).meta
+    summary["held_out_dice_min"] = float(np.min(list(meta.get("held_out_dice", {np.nan: np.nan}).values())))
+    return summary
