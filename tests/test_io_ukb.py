@@ -739,3 +739,13 @@ def test_csv_parse_errors_encoding_and_bom(tmp_path):
     bom = tmp_path / "bom.csv"
     bom.write_bytes("\ufeffeid,31-0.0\n1,0\n2,1\n".encode())
     assert read_ukb(bom, progress=False).eids.tolist() == ["1", "2"]
+
+
+def test_package_exports_match_the_api():
+    import bma_genetics.io as io
+    import bma_genetics.io.api as api
+
+    assert sorted(io.__all__) == sorted(api.__all__)
+    assert all(getattr(io, name) is getattr(api, name) for name in api.__all__)
+    with pytest.raises(AttributeError):
+        io.not_a_function  # noqa: B018

@@ -4,7 +4,53 @@ See ``docs/io.md``. Readers for showcase CSV/TSV, ukbconv R/Stata/SAS/SPSS, rese
 tables and Parquet (:func:`read_ukb`), access by field (:func:`get_field`), withdrawals, the
 standard genetic sample QC (:func:`run_sample_qc`), the participant table
 (:func:`build_participant_table`) and diagnoses (:func:`read_diagnoses`).
+
+The names are loaded on first use, so ``bma-genetics --help`` does not import pandas.
 """
 
-from bma_genetics.io.api import *  # noqa: F403
-from bma_genetics.io.api import __all__  # noqa: F401
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "BUILTIN_CODINGS",
+    "BUILTIN_FIELDS",
+    "IMAGING_CENTRES",
+    "PARTICIPANT_COLUMNS",
+    "QC_STEPS",
+    "Coding",
+    "Dictionary",
+    "FieldInfo",
+    "FieldKey",
+    "UKBData",
+    "assign_ancestry",
+    "build_participant_table",
+    "get_field",
+    "normalise_icd10",
+    "parse_column",
+    "parse_header",
+    "read_data_dictionary",
+    "read_diagnoses",
+    "read_kinship",
+    "read_long_diagnoses",
+    "read_participant_table",
+    "read_ukb",
+    "read_ukb_header",
+    "read_withdrawals",
+    "remove_withdrawn",
+    "run_sample_qc",
+    "unrelated_set",
+    "write_diagnoses",
+    "write_participant_table",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        return getattr(importlib.import_module("bma_genetics.io.api"), name)
+    raise AttributeError(f"module 'bma_genetics.io' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
