@@ -112,6 +112,10 @@ def test_harmonise_joins_on_positions_when_an_outcome_lacks_rsids():
     h = harmonise(exp, out)
     assert h["mr_keep"].all() and h["snp"].tolist() == ["1:100", "2:200"]
     assert h["beta_outcome"].tolist() == [-0.05, 0.05]
+    # A multi-allelic site: two outcome rows at 1:100; the one with the exposure's alleles wins.
+    multi = pd.concat([out.iloc[:1].assign(effect_allele="C", other_allele="A", beta=9.0), out])
+    hm = harmonise(exp, multi)
+    assert hm["mr_keep"].all() and hm["beta_outcome"].tolist() == [-0.05, 0.05]
     with pytest.raises(InputError, match="share no identifier"):
         harmonise(exp.drop(columns=["chromosome"]), out.drop(columns=["chromosome"]))
 

@@ -179,11 +179,24 @@ def harmonise(
     reasons = pd.Series("", index=ex.index, dtype=object)
     dup = ex["snp"].duplicated(keep="first")
     reasons[dup] = "duplicate SNP in exposure (first row kept)"
-    oc_dup = oc["snp"].duplicated(keep="first")
-    n_oc_dup = int(oc_dup.sum())
-    if n_oc_dup:
-        log.warning("harmonise: %d duplicate SNP row(s) in the outcome; the first of each is used", n_oc_dup)
-    oc = oc[~oc_dup]
+    if oc["snp"].duplicated().any():
+        # Several outcome rows per key: multi-allelic sites when joining on positions. Prefer the
+        # row whose alleles are the exposure's (either order or strand), else the first.
+        alle = ex.drop_duplicates("snp").set_index("snp")[["effect_allele_exposure", "other_allele_exposure"]]
+        a = alle.reindex(oc["snp"])
+        a1, a2 = a.iloc[:, 0].astype("string").str.upper().to_numpy(), a.iloc[:, 1].astype("string").str.upper().to_numpy()
+        b1 = oc["effect_allele_outcome"].astype("string").str.upper()
+        b2 = oc["other_allele_outcome"].astype("string").str.upper()
+        same = ((b1.to_numpy() == a1) & (b2.to_numpy() == a2)) | ((b1.to_numpy() == a2) & (b2.to_numpy() == a1))
+        f1, f2 = _flip(b1).to_numpy(), _flip(b2).to_numpy()
+        flipped = ((f1 == a1) & (f2 == a2)) | ((f1 == a2) & (f2 == a1))
+        rank = np.where(pd.array(same, dtype="boolean").fillna(False), 0,
+                        np.where(pd.array(flipped, dtype="boolean").fillna(False), 1, 2))
+        n_dup = int(oc["snp"].duplicated().sum())
+        oc = oc.assign(_rank=rank, _order=np.arange(len(oc))).sort_values(["_rank", "_order"], kind="stable")
+        oc = oc.drop_duplicates("snp", keep="first").sort_values("_order").drop(columns=["_rank", "_order"])
+        log.warning("harmonise: %d extra outcome row(s) share an identifier (multi-allelic sites or duplicates); "
+                    "the row with the exposure's alleles is used", n_dup)
     d = ex.merge(oc, on="snp", how="left", indicator=True)
     absent = (d["_merge"] == "left_only").to_numpy()
     d = d.drop(columns="_merge")
