@@ -539,7 +539,7 @@ def _genetic_pcs(blocks: list[np.ndarray], use: np.ndarray, cfg: dict[str, Any],
 
     # randomized SVD of Z_use (m x n_use): range finder on the sample side, in variant chunks
     m = x.shape[0]
-    chunks = [slice(i, min(m, i + 4096)) for i in range(0, m, 4096)]
+    chunks = [slice(i, min(m, i + 1024)) for i in range(0, m, 1024)]  # bounds float64 temporaries
     n_use = int(use.sum())
     omega = rng.standard_normal((n_use, k + 12))
     y = np.vstack([std(c)[:, use] @ omega for c in chunks])  # m x l
