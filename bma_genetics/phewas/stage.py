@@ -10,6 +10,8 @@ four sites), ``covariates`` (default age, sex, bmi, pc1..pc10 where present),
 ``phecode_version`` ("X"), ``phecode_map`` (path), ``min_cases`` (50), ``min_phecode_count``
 (2), ``use_exclusion`` (true), ``method`` ("logit"), ``firth`` ("auto"),
 ``firth_below_cases`` (20), ``standardise`` (true), ``suppress_below`` (null), ``bmff`` (path),
+``bmff_source`` ("cohort": ``bmff_idp.parquet``, everyone imaged; "phenotypes": the
+phenotypes stage's ``bmff.parquet``),
 ``n_jobs`` (null: all cores), ``cox_start_col``/``censoring_date`` (Cox).
 """
 
@@ -79,6 +81,10 @@ def _inputs(ctx, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
             from bma_genetics.phewas.inputs import read_diagnoses, read_participants
 
             bmff = params.get("bmff")
+            if bmff is None and params.get("bmff_source") == "phenotypes":
+                # the segmented subset only: the phenotypes stage's own BMFF table
+                ph = ctx.summary("phenotypes")
+                bmff = ctx.run_dir / "phenotypes" / ph.get("bmff_table", "bmff.parquet")
             if bmff is None and ctx.cohort is not None and (ctx.cohort / "participants" / "bmff_idp.parquet").exists():
                 bmff = ctx.cohort / "participants" / "bmff_idp.parquet"
             people, _ = read_participants(ppath, bmff)
