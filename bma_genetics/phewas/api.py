@@ -267,8 +267,10 @@ def _logit_exposure(
         if sex_value is not None and sex_in_design is not None:
             X = np.delete(X, sex_in_design, axis=1)
         X = np.ascontiguousarray(X)
-        for start in range(0, js.size, block_size):
-            block = js[start:start + block_size]
+        # keep each dense (people x phecodes) working array near 200 MB on biobank-sized cohorts
+        step = max(8, min(block_size, 25_000_000 // max(len(rows), 1)))
+        for start in range(0, js.size, step):
+            block = js[start:start + step]
 
             def job(block=block, rows=rows, X=X):
                 Y, M = cc.block(block, rows)
