@@ -533,6 +533,10 @@ def test_same_seed_same_bytes_and_resume(tmp_path):
     stamp = (a / "cohort.json").stat().st_mtime_ns
     simulate_cohort("tiny", seed=11, out=a, resume=True, **SMALL)
     assert (a / "cohort.json").stat().st_mtime_ns == stamp
+    # files added by later stages (a BGEN index) do not invalidate the cohort
+    (a / "genotypes/imputed/extra.idx2").write_bytes(b"index")
+    simulate_cohort("tiny", seed=11, out=a, resume=True, **SMALL)
+    assert (a / "cohort.json").stat().st_mtime_ns == stamp
     # a damaged file is redone
     (a / "genotypes/ukb_rel.dat").write_text("broken\n")
     simulate_cohort("tiny", seed=11, out=a, resume=True, **SMALL)

@@ -61,7 +61,9 @@ def _matches(out: Path, preset: str, seed: int, cfg: dict[str, Any]) -> bool:
     if meta.get("preset") != preset or meta.get("seed") != seed or meta.get("parameters") != cfg:
         return False
     files = meta.get("files") or {}
-    return bool(files) and _checksums(out) == files
+    # only the simulator's own files are checked: later stages may add files (BGEN indexes,
+    # images) to the cohort folder without invalidating it
+    return bool(files) and all((out / rel).is_file() and _sha256(out / rel) == digest for rel, digest in files.items())
 
 
 def simulate_cohort(preset: str, *, seed: int, out: str | os.PathLike, resume: bool = False, **overrides: Any) -> Path:
@@ -85,7 +87,8 @@ def simulate_cohort(preset: str, *, seed: int, out: str | os.PathLike, resume: b
         cohort directory there is replaced, any other non-empty directory is refused.
     resume : bool, default=False
         When ``out/cohort.json`` records the same preset, seed and parameters and every file
-        matches its checksum, do nothing.
+        it lists still matches its sha256, do nothing (files added later, e.g. BGEN indexes
+        or images, are ignored).
     **overrides
         Preset parameters to change (``n_participants``, ``n_variants``, ``n_outcome``,
         ``segment_length``, ... see ``bma_genetics.simulate.presets``).
