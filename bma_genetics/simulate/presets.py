@@ -79,7 +79,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
-_INTEGER = {k for p in PRESETS.values() for k in p} - set()
+#: Sizes and counts: whole numbers >= 0 (every preset-specific parameter).
+_INTEGER = set(PRESETS["tiny"])
 _FRACTIONS = {
     "ref_is_derived", "frac_group2", "array_fraction", "array_missing_rate", "imaged_fraction",
     "site_missing_rate", "withdrawn_fraction", "low_info_threshold", "outcome_case_fraction",
@@ -100,7 +101,7 @@ def resolve(preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
         where = f"simulate_cohort/{key}"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fail(where, f"expected a number, found {value!r}")
-        if key in _INTEGER and key in PRESETS["tiny"]:
+        if key in _INTEGER:
             if int(value) != value:
                 raise fail(where, f"expected a whole number, found {value!r}")
             if value < 0:
@@ -111,7 +112,7 @@ def resolve(preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
                 raise fail(where, f"expected a fraction in [0, 1], found {value!r}")
         elif value <= 0:
             raise fail(where, f"expected a number > 0, found {value!r}")
-    for key, low in (("n_participants", 100), ("n_outcome", 100), ("n_variants", 200), ("segment_length", 50_000)):
+    for key, low in (("n_background_causal", 16), ("n_participants", 100), ("n_outcome", 100), ("n_variants", 200), ("segment_length", 50_000)):
         if cfg[key] < low:
             raise fail(f"simulate_cohort/{key}", f"expected at least {low}, found {cfg[key]}")
     need = 2 * (cfg["n_sib_pairs"] + cfg["n_po_pairs"]) + cfg["n_het_missing_outliers"] + cfg["n_aneuploidy"]
