@@ -8,10 +8,17 @@ service is involved.
 
 from bma_genetics.ld.clump import clump, match_variants
 from bma_genetics.ld.matrix import ld_matrix, ld_with
-from bma_genetics.ld.readers import BgenReader, GenotypeReader, PlinkReader, open_genotypes
+from bma_genetics.ld.readers import (
+    BgenReader,
+    ConcatReader,
+    GenotypeReader,
+    PlinkReader,
+    open_genotypes,
+)
 
 __all__ = [
     "BgenReader",
+    "ConcatReader",
     "GenotypeReader",
     "PlinkReader",
     "clump",

@@ -236,9 +236,50 @@ def _unpack_bits(data: bytes, start: int, count: int, bits: int) -> np.ndarray:
     return (bitarr @ weights / ((1 << bits) - 1)).astype(np.float32)
 
 
+class ConcatReader(GenotypeReader):
+    """Several genotype readers over the same samples (e.g. one BGEN per chromosome) as one."""
+
+    def __init__(self, readers: Sequence[GenotypeReader]):
+        if not readers:
+            raise InputError("ConcatReader/readers: no genotype files")
+        first = readers[0]
+        for r in readers[1:]:
+            if r.samples != first.samples or r.dosage_allele != first.dosage_allele:
+                raise InputError("ConcatReader/readers: the genotype files do not share samples / counted allele")
+        self.readers = list(readers)
+        self.samples = first.samples
+        self.dosage_allele = first.dosage_allele
+        self.variants = pd.concat([r.variants for r in readers], ignore_index=True)
+        self._offsets = np.cumsum([0] + [r.n_variants for r in readers])
+
+    def dosages(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        idx = np.asarray(indices, dtype=np.int64)
+        out = np.empty((self.n_samples, len(idx)), dtype=np.float32)
+        which = np.searchsorted(self._offsets, idx, side="right") - 1
+        for k in np.unique(which):
+            cols = np.flatnonzero(which == k)
+            out[:, cols] = self.readers[k].dosages(idx[cols] - self._offsets[k])
+        return out
+
+
 def open_genotypes(path: str | Path, sample: str | Path | None = None) -> GenotypeReader:
-    """Open a ``.bgen`` file or a PLINK prefix (``.bed`` or no suffix)."""
-    p = str(path)
-    if p.endswith(".bgen"):
+    """Open a ``.bgen`` file, a PLINK prefix (``.bed`` or no suffix), or a directory.
+
+    A directory opens every ``*.bgen`` in it (each with the ``.sample`` beside it), or else
+    every PLINK ``*.bed``, as one :class:`ConcatReader` (UK Biobank ships one file per
+    chromosome).
+    """
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(p.glob("*.bgen"))
+        if files:
+            readers: list[GenotypeReader] = [BgenReader(f) for f in files]
+        else:
+            beds = sorted(p.glob("*.bed"))
+            if not beds:
+                raise InputError(f"open_genotypes/path: {p} holds no .bgen or .bed files")
+            readers = [PlinkReader(b) for b in beds]
+        return readers[0] if len(readers) == 1 else ConcatReader(readers)
+    if str(p).endswith(".bgen"):
         return BgenReader(p, sample=sample)
     return PlinkReader(p)

@@ -31,44 +31,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from bma_genetics._atomic import write_table
 from bma_genetics.errors import BmaGeneticsError, InputError
-from bma_genetics.ld import GenotypeReader
 
 log = logging.getLogger(__name__)
-
-
-class ConcatReader(GenotypeReader):
-    """Several genotype readers over the same samples (e.g. one BGEN per chromosome) as one."""
-
-    def __init__(self, readers: Sequence[GenotypeReader]):
-        if not readers:
-            raise InputError("ConcatReader/readers: no genotype files")
-        first = readers[0]
-        for r in readers[1:]:
-            if r.samples != first.samples or r.dosage_allele != first.dosage_allele:
-                raise InputError("ConcatReader/readers: the genotype files do not share samples / counted allele")
-        self.readers = list(readers)
-        self.samples = first.samples
-        self.dosage_allele = first.dosage_allele
-        self.variants = pd.concat([r.variants for r in readers], ignore_index=True)
-        self._offsets = np.cumsum([0] + [r.n_variants for r in readers])
-
-    def dosages(self, indices):
-        idx = np.asarray(indices, dtype=np.int64)
-        out = np.empty((self.n_samples, len(idx)), dtype=np.float32)
-        which = np.searchsorted(self._offsets, idx, side="right") - 1
-        for k in np.unique(which):
-            cols = np.flatnonzero(which == k)
-            out[:, cols] = self.readers[k].dosages(idx[cols] - self._offsets[k])
-        return out
 
 
 def _ld_reader(spec: Any, cohort: Path | None):
@@ -79,14 +50,10 @@ def _ld_reader(spec: Any, cohort: Path | None):
     if spec == "in_sample":
         if cohort is None:
             raise BmaGeneticsError("mr/ld_reference: 'in_sample' needs a cohort; give a PLINK prefix instead")
-        files = sorted((cohort / "genotypes" / "imputed").glob("*.bgen"))
-        if not files:
-            raise InputError(f"mr/ld_reference: no .bgen files in {cohort / 'genotypes' / 'imputed'}")
-        readers = []
-        for f in files:
-            sample = f.with_suffix(".sample")
-            readers.append(open_genotypes(f, sample=sample if sample.exists() else None))
-        return readers[0] if len(readers) == 1 else ConcatReader(readers)
+        folder = cohort / "genotypes" / "imputed"
+        if not list(folder.glob("*.bgen")):
+            raise InputError(f"mr/ld_reference: no .bgen files in {folder}")
+        return open_genotypes(folder)
     return open_genotypes(str(spec))
 
 
