@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,7 +171,9 @@ def evaluate(net: torch.nn.Module, vols: list[Volume], cfg: TrainConfig, *, marg
         pred = predict_slices(v.x, net, context=cfg.context, divisor=divisor, slices=ks, batch_size=32)
         scores.append(dice_per_class(pred[ks], v.y[ks], len(CLASSES)))
     net.train()
-    return np.nanmean(np.array(scores), axis=0)
+    with warnings.catch_warnings():  # a class absent from every validation volume stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.array(scores), axis=0)
 
 
 def save_checkpoint(path: str | Path, net: UNet, meta: dict[str, Any]) -> Path:
