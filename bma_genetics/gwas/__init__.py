@@ -5,6 +5,14 @@ Summary statistics are written and read as GWAS-SSF (:func:`write_gwas_ssf`,
 Hail is imported only inside the functions that need it.
 """
 
+from bma_genetics.gwas.association import GwasResult, lambda_gc, rank_inverse_normal, run_gwas
+from bma_genetics.gwas.inputs import (
+    read_bgen,
+    read_genotypes,
+    read_plink,
+    read_vcf,
+    reconcile_samples,
+)
 from bma_genetics.gwas.sumstats import (
     metadata_path,
     read_gwas_ssf,
@@ -13,8 +21,17 @@ from bma_genetics.gwas.sumstats import (
 )
 
 __all__ = [
+    "GwasResult",
+    "lambda_gc",
     "metadata_path",
+    "rank_inverse_normal",
+    "read_bgen",
+    "read_genotypes",
     "read_gwas_ssf",
     "read_gwas_ssf_metadata",
+    "read_plink",
+    "read_vcf",
+    "reconcile_samples",
+    "run_gwas",
     "write_gwas_ssf",
 ]

@@ -95,7 +95,7 @@ def _resolve_columns(where: str, frame: pd.DataFrame, source: str) -> list[str]:
 
 def _format_p(p: np.ndarray, mlog10p: np.ndarray | None) -> np.ndarray:
     """Render P as text, exact below 1e-300 via -log10 P."""
-    out = np.array([NA if not np.isfinite(x) else f"{x:.6g}" for x in p], dtype=object)
+    out = np.array([NA if not np.isfinite(x) else f"{x:.10g}" for x in p], dtype=object)
     if mlog10p is not None:
         tiny = np.isfinite(mlog10p) & ((~np.isfinite(p)) | (p < TINY_P))
         for i in np.flatnonzero(tiny):

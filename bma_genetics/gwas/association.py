@@ -1,0 +1,576 @@
+"""Association on Hail: every trait x stratum in as few passes over the genotypes as possible.
+
+The model, per variant and per (trait, stratum):
+
+.. math:: y = \\beta_0 + \\beta_g x + \\sum_j \\gamma_j c_j + \\varepsilon
+
+with ``x`` the dosage of the effect allele, fitted by ``hl.linear_regression_rows``. Traits are
+grouped by their pattern of defined samples (trait and every covariate defined, inside the
+stratum): each group shares one projection of the covariates, and all groups with the same
+covariate set go through **one** pass over the genotypes (Hail's ``y=[[...], [...]]``). Binary
+(0/1) traits use ``hl.logistic_regression_rows(test='firth')`` instead.
+
+Differences from plink2 ``--glm`` (documented in docs/gwas.md): a missing dosage is mean-imputed
+(Hail) rather than the sample dropped for that variant; chrX follows plink2's default
+``--xchr-model 2`` (males coded 0/2, as in UK Biobank's imputed BGEN, and sex added as a covariate
+on chrX).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bma_genetics._atomic import write_table, write_text
+from bma_genetics._check import check_one_of, fail
+
+log = logging.getLogger(__name__)
+
+#: Median of the chi-square(1) distribution, the denominator of lambda GC.
+CHI2_MEDIAN = stats.chi2.ppf(0.5, 1)
+SEX_LABELS = {0: "female", 1: "male", "0": "female", "1": "male"}
+
+
+# --------------------------------------------------------------------------- phenotype preparation
+def rank_inverse_normal(values: pd.Series | np.ndarray, *, c: float = 3.0 / 8) -> np.ndarray:
+    """Rank-based inverse-normal transform (Blom, c = 3/8); ties get their mean rank; NaN kept.
+
+    .. math:: \\tilde y_i = \\Phi^{-1}\\left(\\frac{r_i - c}{n - 2c + 1}\\right)
+    """
+    v = np.asarray(values, dtype=float)
+    out = np.full_like(v, np.nan)
+    ok = np.isfinite(v)
+    n = int(ok.sum())
+    if n:
+        r = stats.rankdata(v[ok])
+        out[ok] = stats.norm.ppf((r - c) / (n - 2 * c + 1))
+    return out
+
+
+@dataclass
+class Analysis:
+    """One (trait, stratum) regression: who is in it and with which covariates."""
+
+    trait: str
+    stratum: str
+    covariates: tuple[str, ...]
+    samples: np.ndarray  # boolean mask over the phenotype rows
+    binary: bool
+    column: str = ""  # the Hail column field holding y
+    dropped_covariates: tuple[str, ...] = ()
+
+    @property
+    def n(self) -> int:
+        return int(self.samples.sum())
+
+    @property
+    def label(self) -> str:
+        return self.trait if self.stratum == "all" else f"{self.trait}.{self.stratum}"
+
+
+def _clean_label(value: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", str(value)).strip("_") or "NA"
+
+
+def define_strata(table: pd.DataFrame, strata: Sequence[str] | None, *, include_all: bool = True) -> dict[str, np.ndarray]:
+    """Masks per stratum: ``all`` plus one per value of each strata column.
+
+    ``sex`` values 0/1 are labelled ``female``/``male``; other values are used as labels
+    (``EUR``). A label seen in two columns is prefixed with its column (``ancestry_EUR``).
+    """
+    out: dict[str, np.ndarray] = {}
+    if include_all:
+        out["all"] = np.ones(len(table), dtype=bool)
+    labels: list[tuple[str, str, Any]] = []
+    for col in strata or []:
+        if col not in table.columns:
+            raise fail("run_gwas/strata", f"no column '{col}' in the phenotype table; it has {list(table.columns)[:20]}")
+        for value in sorted(table[col].dropna().unique(), key=str):
+            name = SEX_LABELS.get(value, None) if col == "sex" else None
+            labels.append((col, name or _clean_label(value), value))
+    seen = [lab for _, lab, _ in labels]
+    for col, lab, value in labels:
+        name = f"{col}_{lab}" if seen.count(lab) > 1 or lab == "all" else lab
+        out[name] = (table[col] == value).to_numpy()
+    return out
+
+
+def _independent_covariates(where: str, frame: pd.DataFrame, covariates: Sequence[str], *,
+                            drop: bool, stratum: str) -> tuple[list[str], list[str]]:
+    """Covariates that with the intercept have full column rank; drop (strata) or raise (all).
+
+    Columns are standardised before the rank test so that scale (age in years vs PCs) does not
+    decide it; a covariate explained by the earlier ones to 1e-8 relative counts as collinear.
+    """
+    kept: list[str] = []
+    dropped: list[str] = []
+    base = np.ones((len(frame), 1))
+    for c in covariates:
+        col = frame[c].to_numpy(dtype=float)
+        sd = np.std(col)
+        if sd == 0:
+            if not drop:
+                raise fail(where, f"covariate '{c}' is constant ({col[0]!r}) in the {len(frame)} analysed samples "
+                                  f"(stratum '{stratum}'); remove it from the covariates")
+            dropped.append(c)
+            continue
+        z = (col - col.mean()) / sd
+        coef, *_ = np.linalg.lstsq(base, z, rcond=None)
+        resid = z - base @ coef
+        if np.sqrt(np.mean(resid**2)) < 1e-8:
+            if not drop:
+                raise fail(where, f"covariates {[*kept, c]} are collinear (with the intercept) in stratum "
+                                  f"'{stratum}' ({len(frame)} samples); remove '{c}' or the covariate it duplicates")
+            dropped.append(c)
+            continue
+        base = np.column_stack([base, z])
+        kept.append(c)
+    return kept, dropped
+
+
+def plan_analyses(
+    table: pd.DataFrame,
+    *,
+    traits: Sequence[str],
+    covariates: Sequence[str],
+    strata: Sequence[str] | None = None,
+    include_all: bool = True,
+    binary: Sequence[str] | None = None,
+    transform: str = "none",
+    min_n: int = 50,
+) -> tuple[list[Analysis], pd.DataFrame]:
+    """Decide every (trait, stratum) regression and build the y columns Hail will read.
+
+    Returns the analyses and a frame (``eid``, one ``y__<i>`` column per analysis, the covariates)
+    with y set to NaN outside each analysis's samples (and rank-inverse-normal transformed within
+    them when ``transform='rint'``).
+    """
+    where = "run_gwas"
+    check_one_of(f"{where}/transform", transform, ["none", "rint"])
+    missing = [c for c in [*traits, *covariates] if c not in table.columns]
+    if missing:
+        raise fail(f"{where}/traits", f"column(s) {missing} not in the phenotype table; it has {list(table.columns)[:30]}")
+    if not traits:
+        raise fail(f"{where}/traits", "no traits given")
+    table = table.reset_index(drop=True)
+    numeric = {}
+    for c in [*traits, *covariates]:
+        col = pd.to_numeric(table[c], errors="coerce")
+        bad = table[c].notna() & col.isna()
+        if bad.any():
+            raise fail(f"{where}/table", f"column '{c}' has non-numeric values, e.g. {table.loc[bad, c].iloc[0]!r}; "
+                                         "encode categories as 0/1 indicator columns")
+        numeric[c] = col.astype(float)
+    num = pd.DataFrame(numeric)
+    masks = define_strata(table, strata, include_all=include_all)
+    binary = set(binary) if binary is not None else {
+        t for t in traits if set(num[t].dropna().unique()) <= {0.0, 1.0} and num[t].nunique() == 2
+    }
+    cov_ok = num[list(covariates)].notna().all(axis=1).to_numpy() if covariates else np.ones(len(num), bool)
+    analyses: list[Analysis] = []
+    ycols: dict[str, np.ndarray] = {}
+    for stratum, smask in masks.items():
+        base = smask & cov_ok
+        if base.sum() < min_n:
+            log.warning("stratum %s: %d samples with covariates (< %d); skipped", stratum, base.sum(), min_n)
+            continue
+        kept, dropped = _independent_covariates(f"{where}/covariates", num.loc[base, list(covariates)],
+                                                covariates, drop=stratum != "all", stratum=stratum)
+        if dropped:
+            log.info("stratum %s: covariates %s are constant or collinear there; dropped", stratum, dropped)
+        for trait in traits:
+            mask = base & num[trait].notna().to_numpy()
+            y = num[trait].to_numpy()[mask]
+            if mask.sum() < min_n:
+                log.warning("%s in stratum %s: %d samples (< %d); skipped", trait, stratum, mask.sum(), min_n)
+                continue
+            if np.nanstd(y) == 0:
+                raise fail(f"{where}/traits", f"trait '{trait}' is constant ({y[0]!r}) in the {mask.sum()} analysed "
+                                              f"samples of stratum '{stratum}'; it cannot be tested")
+            is_bin = trait in binary
+            values = np.full(len(num), np.nan)
+            values[mask] = rank_inverse_normal(y) if (transform == "rint" and not is_bin) else y
+            a = Analysis(trait=trait, stratum=stratum, covariates=tuple(kept), samples=mask, binary=is_bin,
+                         column=f"y__{len(analyses)}", dropped_covariates=tuple(dropped))
+            ycols[a.column] = values
+            analyses.append(a)
+    if not analyses:
+        raise fail(f"{where}/table", f"no (trait, stratum) has at least {min_n} samples with the trait and all covariates")
+    frame = pd.DataFrame({"eid": table["eid"].astype(str).to_numpy(), **ycols})
+    for c in covariates:
+        frame[f"cov__{c}"] = num[c].to_numpy()
+    return analyses, frame
+
+
+# --------------------------------------------------------------------------- Hail passes
+def _annotate(hl, mt, frame: pd.DataFrame):
+    """Attach the y/covariate columns to the MatrixTable's columns.
+
+    The frame goes through a TSV in Hail's temporary directory and ``import_table`` rather than
+    ``Table.from_pandas``: a literal of 500,000 rows would bloat every query plan, and the temp
+    directory is visible to cluster executors.
+    """
+    path = hl.utils.new_temp_file(prefix="gwas-pheno", extension="tsv")
+    with hl.hadoop_open(path, "w") as fh:
+        frame.to_csv(fh, sep="\t", index=False, na_rep="NA", float_format="%.17g")
+    types = {c: hl.tfloat64 for c in frame.columns if c != "eid"}
+    ht = hl.import_table(path, key="eid", types=types, missing="NA", impute=False)
+    return mt.annotate_cols(ph=ht[mt.s])
+
+
+def _linear_pass(hl, mt, group: list[Analysis], covariates: Sequence[str], block_size: int):
+    """One ``linear_regression_rows`` over the genotypes for analyses sharing a covariate set."""
+    patterns: dict[bytes, list[Analysis]] = {}
+    for a in group:
+        patterns.setdefault(np.packbits(a.samples).tobytes(), []).append(a)
+    ygroups = list(patterns.values())
+    y = [[mt.ph[a.column] for a in g] for g in ygroups]
+    ht = hl.linear_regression_rows(
+        y=y, x=mt.dosage, covariates=[1.0, *[mt.ph[f"cov__{c}"] for c in covariates]],
+        pass_through=["rsid", "varid"], block_size=block_size,
+    )
+    fields = {}
+    n_groups = len(ygroups)
+    flat = 0
+    for gi, g in enumerate(ygroups):
+        for ti, a in enumerate(g):
+            k = a.column
+            # Hail 0.2.139 returns one entry per *phenotype* (its group's arrays, repeated), where
+            # the docs describe one per group; index so that both layouts give the right value.
+            idx = hl.if_else(hl.len(ht.n) == n_groups, gi, flat)
+            fields[f"{k}__beta"] = ht.beta[idx][ti]
+            fields[f"{k}__se"] = ht.standard_error[idx][ti]
+            fields[f"{k}__t"] = ht.t_stat[idx][ti]
+            fields[f"{k}__p"] = ht.p_value[idx][ti]
+            fields[f"{k}__eaf"] = ht.sum_x[idx] / (2 * ht.n[idx])
+            flat += 1
+    return ht.select("rsid", "varid", **fields)
+
+
+def _firth_pass(hl, mt, a: Analysis, covariates: Sequence[str]):
+    used = hl.is_defined(mt.ph[a.column])
+    for c in covariates:
+        used &= hl.is_defined(mt.ph[f"cov__{c}"])
+    mt = mt.annotate_rows(_eaf=hl.agg.filter(used, hl.agg.mean(mt.dosage)) / 2)
+    covs = [mt.ph[f"cov__{c}"] for c in covariates]
+    ht = hl.logistic_regression_rows(test="firth", y=mt.ph[a.column], x=mt.dosage, covariates=[1.0, *covs],
+                                     pass_through=["rsid", "varid", "_eaf"])
+    k = a.column
+    se = hl.if_else(ht.chi_sq_stat > 0, hl.abs(ht.beta) / hl.sqrt(ht.chi_sq_stat), hl.missing(hl.tfloat64))
+    return ht.select("rsid", "varid", **{f"{k}__beta": ht.beta, f"{k}__se": se,
+                                        f"{k}__t": hl.sign(ht.beta) * hl.sqrt(ht.chi_sq_stat),
+                                        f"{k}__p": ht.p_value, f"{k}__eaf": ht._eaf,
+                                        f"{k}__converged": ht.fit.converged})
+
+
+def neg_log10_p(p: np.ndarray, t: np.ndarray, df: float | np.ndarray, *, normal: bool = False) -> np.ndarray:
+    """-log10 P, exact below 1e-300 from the statistic (Student t, or normal for chi-square tests).
+
+    Hail's P underflows to 0 near 1e-308; ``scipy.stats.t.logsf`` does not.
+    """
+    p = np.asarray(p, dtype=float)
+    with np.errstate(divide="ignore"):
+        out = -np.log10(p)
+    tiny = ~(p >= 1e-300) & np.isfinite(t)
+    if tiny.any():
+        at = np.abs(np.asarray(t, dtype=float)[tiny])
+        dfv = np.broadcast_to(np.asarray(df, dtype=float), p.shape)[tiny]
+        logsf = stats.norm.logsf(at) if normal else stats.t.logsf(at, dfv)
+        out[tiny] = -(logsf + math.log(2)) / math.log(10)
+    return out
+
+
+def lambda_gc(p: np.ndarray | pd.Series, neg_log10: np.ndarray | pd.Series | None = None) -> float:
+    """Genomic inflation: median of the 1-df chi-square implied by P over its null median (0.4549)."""
+    p = np.asarray(p, dtype=float)
+    ok = np.isfinite(p)
+    if not ok.any():
+        return float("nan")
+    chi2 = stats.chi2.isf(p[ok], 1)
+    if neg_log10 is not None:
+        m = np.asarray(neg_log10, dtype=float)[ok]
+        big = ~np.isfinite(chi2)
+        # P = 0 in float64: z^2 from log P (never the median in practice, but keep it finite)
+        chi2[big] = stats.norm.isf(0.5 * 10 ** -np.minimum(m[big], 300)) ** 2
+    return float(np.median(chi2) / CHI2_MEDIAN)
+
+
+# --------------------------------------------------------------------------- the GWAS
+@dataclass
+class GwasResult:
+    """Results of :func:`run_gwas`.
+
+    Attributes
+    ----------
+    analyses : list of Analysis
+    sumstats : dict label -> DataFrame (GWAS-SSF columns), label ``trait`` or ``trait.stratum``
+    lambda_gc : dict label -> float
+    files : dict label -> Path of the written GWAS-SSF file (when ``out`` was given)
+    hail_tables : list of Path (per-chromosome results Hail Tables)
+    samples : dict of sample counts from the reconciliation
+    """
+
+    analyses: list[Analysis]
+    sumstats: dict[str, pd.DataFrame]
+    lambda_gc: dict[str, float]
+    files: dict[str, Path] = field(default_factory=dict)
+    hail_tables: list[Path] = field(default_factory=list)
+    samples: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per (trait, stratum): ``trait, stratum, n, n_variants, lambda_gc, n_significant, min_p``."""
+        rows = []
+        for a in self.analyses:
+            ss = self.sumstats.get(a.label)
+            if ss is None:
+                continue
+            rows.append({"trait": a.trait, "stratum": a.stratum, "n": a.n, "n_variants": len(ss),
+                         "model": "firth" if a.binary else "linear",
+                         "lambda_gc": self.lambda_gc[a.label],
+                         "n_significant": int((ss["p_value"] < 5e-8).sum()),
+                         "max_neg_log_10_p": float(ss["neg_log_10_p_value"].max()) if len(ss) else float("nan"),
+                         "covariates": ",".join(a.covariates)})
+        return pd.DataFrame(rows)
+
+
+def _contigs(hl, mt, chromosomes: Sequence[str] | None) -> list[str]:
+    if chromosomes:
+        return [str(c) for c in chromosomes]
+    found = mt.aggregate_rows(hl.agg.collect_as_set(mt.locus.contig))
+    order = {c: i for i, c in enumerate(hl.get_reference("GRCh37").contigs)}
+    return sorted(found, key=lambda c: order.get(c, 10_000))
+
+
+def run_gwas(
+    mt,
+    phenotypes: pd.DataFrame,
+    *,
+    traits: Sequence[str],
+    covariates: Sequence[str] = (),
+    strata: Sequence[str] | None = None,
+    include_all: bool = True,
+    binary: Sequence[str] | None = None,
+    transform: str = "none",
+    block_size: int = 128,
+    chromosomes: Sequence[str] | None = None,
+    out: str | Path | None = None,
+    resume: bool = True,
+    withdrawals: set[str] | None = None,
+    min_n: int = 50,
+    metadata: dict[str, Any] | None = None,
+    sex_column: str = "sex",
+    chunk_by: str = "chromosome",
+) -> GwasResult:
+    """For each variant, regress every trait x stratum on the dosage; write GWAS-SSF per result set.
+
+    Examples
+    --------
+    >>> from bma_genetics.gwas import read_genotypes, run_gwas          # doctest: +SKIP
+    >>> mt = read_genotypes(bgen="cohort/genotypes/imputed/ukb22828_c{chrom}_b0_v3.bgen")  # doctest: +SKIP
+    >>> res = run_gwas(mt, participants, traits=["bmff_spine"], covariates=["age", "sex", "pc1"],
+    ...                strata=["sex"], out="gwas")                      # doctest: +SKIP
+
+    Notes
+    -----
+    Model: :math:`y = \\beta_0 + \\beta_g x + \\sum_j \\gamma_j c_j + \\varepsilon` per variant,
+    fitted by ``hl.linear_regression_rows`` (binary 0/1 traits: Firth logistic regression,
+    ``hl.logistic_regression_rows(test='firth')``; ``standard_error = |beta| / sqrt(chi_sq)``).
+    All traits with the same covariate set run in one pass over the genotypes; traits are grouped
+    by missingness pattern so each keeps all its samples. Strata are separate result sets; a
+    covariate constant or collinear inside a stratum (``sex`` in a sex stratum) is dropped there.
+    On chrX, ``sex`` is added as a covariate when absent (plink2's ``--xchr-model 2``).
+
+    Output schema (GWAS-SSF, one file per trait x stratum, ``<trait>[.<stratum>].tsv.gz``):
+
+    =======================  =======  ==================================================
+    column                   dtype    meaning
+    =======================  =======  ==================================================
+    chromosome               str      contig (no ``chr``)
+    base_pair_location       int64    GRCh37 position
+    effect_allele            str      ``alleles[1]`` (BGEN allele 2 / .bim A1)
+    other_allele             str      ``alleles[0]``
+    beta                     float64  effect per effect allele (trait units; log-odds)
+    standard_error           float64  standard error of beta
+    effect_allele_frequency  float64  mean dosage / 2 in the analysed samples
+    p_value                  float64  two-sided P (exact text below 1e-300)
+    neg_log_10_p_value       float64  -log10 P, exact from the t statistic
+    variant_id               str      ``chrom:pos_ref_alt``
+    rsid                     str      rsid from the genotype file
+    n                        int64    samples in the regression
+    t_statistic              float64  beta / standard_error (Wald t; signed sqrt chi-sq for Firth)
+    =======================  =======  ==================================================
+
+    Parameters
+    ----------
+    mt : hail.MatrixTable
+        From :func:`read_genotypes` (entry ``dosage``, column key ``s``).
+    phenotypes : DataFrame
+        ``eid`` (string) plus the traits, covariates and strata columns.
+    traits, covariates : list of str
+        Trait and covariate columns (numeric; an intercept is always added).
+    strata : list of str, optional
+        Columns whose values define separate result sets (``sex``, ``ancestry``).
+    include_all : bool, default=True
+        Also analyse everyone together (stratum ``all``; the file has no stratum suffix).
+    binary : list of str, optional
+        Traits to analyse with Firth logistic regression (default: traits whose values are 0/1).
+    transform : {"none", "rint"}, default="none"
+        Rank-based inverse-normal transform of quantitative traits within each analysis.
+    block_size : int, default=128
+        Variants per block in Hail's regression (64-256 beat the default 16; docs/gwas.md).
+    chromosomes : list of str, optional
+        Contigs to analyse (default all present).
+    chunk_by : {"chromosome", "all"}, default="chromosome"
+        Resumable unit: one chromosome (a pass per chromosome; a rerun skips finished ones), or
+        everything in one pass (chrX still apart), which saves Spark job overhead on small data.
+    out : path, optional
+        Output directory: ``<label>.tsv.gz`` (+ ``-meta.yaml``), ``hail/results_chr<c>.ht``,
+        ``chunks/chr<c>.parquet`` and ``gwas_summary.tsv``.
+    resume : bool, default=True
+        Skip chromosomes whose chunk was written by a run with identical settings.
+    withdrawals : set of str, optional
+        Eids removed before anything else.
+    min_n : int, default=50
+        Minimum samples for a (trait, stratum) to be analysed.
+    metadata : dict, optional
+        Extra GWAS-SSF metadata for every file (e.g. the BMFF provenance).
+
+    Returns
+    -------
+    GwasResult
+    """
+    from bma_genetics._hail import init_hail
+    from bma_genetics.gwas.inputs import _reconcile
+    from bma_genetics.gwas.sumstats import write_gwas_ssf
+
+    hl = init_hail()
+    if not isinstance(block_size, int) or block_size < 1:
+        raise fail("run_gwas/block_size", f"expected a positive integer, found {block_size!r}")
+    if "eid" not in phenotypes.columns:
+        raise fail("run_gwas/phenotypes", f"no 'eid' column; it has {list(phenotypes.columns)[:20]}")
+    phenotypes = phenotypes.assign(eid=phenotypes["eid"].astype(str))
+    mt, sample_counts, kept_ids = _reconcile(mt, phenotypes, withdrawals=withdrawals, id_column="eid")
+    table = phenotypes[phenotypes["eid"].isin(kept_ids)].drop_duplicates("eid")
+    analyses, frame = plan_analyses(table, traits=traits, covariates=covariates, strata=strata,
+                                    include_all=include_all, binary=binary, transform=transform, min_n=min_n)
+    all_covs = list(covariates)
+    x_extra = sex_column if sex_column in table.columns and sex_column not in all_covs else None
+    if x_extra:
+        frame[f"cov__{x_extra}"] = pd.to_numeric(table[x_extra], errors="coerce").to_numpy()
+    mt = _annotate(hl, mt.select_rows("rsid", "varid"), frame)
+
+    out_dir = Path(out) if out else None
+    settings = json.dumps({"analyses": [(a.label, a.covariates, a.binary, a.n) for a in analyses],
+                           "transform": transform, "block_size": block_size,
+                           "n_samples": sample_counts["analysed"]}, sort_keys=True)
+    check_one_of("run_gwas/chunk_by", chunk_by, ["chromosome", "all"])
+    contigs = _contigs(hl, mt, chromosomes)
+    if chunk_by == "all":
+        # one pass for everything except chrX (which needs the sex covariate), one for chrX
+        contigs = ([",".join(c for c in contigs if c not in ("X", "XY"))] if set(contigs) - {"X", "XY"} else []) \
+            + [c for c in contigs if c in ("X", "XY")]
+    chunks: list[pd.DataFrame] = []
+    hail_tables: list[Path] = []
+    from tqdm.auto import tqdm
+
+    for contig in tqdm(contigs, desc="GWAS chromosomes", disable=len(contigs) < 2):
+        tag = contig if "," not in contig else "auto"
+        chunk_path = out_dir / "chunks" / f"chr{tag}.parquet" if out_dir else None
+        done_path = out_dir / "chunks" / f"chr{tag}.done" if out_dir else None
+        ht_path = out_dir / "hail" / f"results_chr{tag}.ht" if out_dir else None
+        if resume and done_path is not None and done_path.exists() and done_path.read_text() == settings \
+                and chunk_path.exists():
+            log.info("chromosome %s: results exist with the same settings; resumed", contig)
+            chunks.append(pd.read_parquet(chunk_path))
+            hail_tables.extend(sorted(ht_path.parent.glob(f"results_chr{tag}.*.ht")))
+            continue
+        sub = hl.filter_intervals(mt, [hl.parse_locus_interval(c, reference_genome="GRCh37")
+                                       for c in contig.split(",")])
+        is_x = contig in ("X", "XY")
+        by_covs: dict[tuple[str, ...], list[Analysis]] = {}
+        for a in analyses:
+            covs = a.covariates
+            if is_x and x_extra and a.stratum not in ("female", "male") and x_extra not in covs:
+                covs = (*covs, x_extra)
+            if not a.binary:
+                by_covs.setdefault(covs, []).append(a)
+        tables = [_linear_pass(hl, sub, group, covs, block_size) for covs, group in by_covs.items()]
+        tables += [_firth_pass(hl, sub, a, a.covariates + ((x_extra,) if is_x and x_extra and a.stratum not in
+                                                               ("female", "male") else ())) for a in analyses if a.binary]
+        df = None
+        for i, t in enumerate(tables):
+            if ht_path is not None:
+                # native Hail results per pass: the checkpoint between association and export
+                path_i = ht_path.with_name(f"{ht_path.stem}.{i}.ht")
+                t = t.checkpoint(str(path_i), overwrite=True)
+                hail_tables.append(path_i)
+            t = t.key_by()
+            t = t.annotate(chromosome=t.locus.contig, base_pair_location=t.locus.position,
+                           other_allele=t.alleles[0], effect_allele=t.alleles[1]).drop("locus", "alleles")
+            part = t.to_pandas()
+            keys = ["chromosome", "base_pair_location", "other_allele", "effect_allele"]
+            df = part if df is None else df.merge(part.drop(columns=["rsid", "varid"]), on=keys, how="outer")
+        if chunk_path is not None:
+            write_table(df, chunk_path)
+            write_text(done_path, settings)
+        chunks.append(df)
+    wide = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
+
+    sumstats: dict[str, pd.DataFrame] = {}
+    lambdas: dict[str, float] = {}
+    files: dict[str, Path] = {}
+    for a in analyses:
+        k = a.column
+        if f"{k}__beta" not in wide.columns:
+            continue
+        n_cov = len(a.covariates) + 1
+        t = wide[f"{k}__t"].to_numpy(dtype=float)
+        p = wide[f"{k}__p"].to_numpy(dtype=float)
+        df_resid = a.n - n_cov - 1
+        ss = pd.DataFrame({
+            "chromosome": wide["chromosome"].astype(str),
+            "base_pair_location": wide["base_pair_location"].astype(np.int64),
+            "effect_allele": wide["effect_allele"], "other_allele": wide["other_allele"],
+            "beta": wide[f"{k}__beta"].astype(float), "standard_error": wide[f"{k}__se"].astype(float),
+            "effect_allele_frequency": wide[f"{k}__eaf"].astype(float),
+            "p_value": p,
+            "neg_log_10_p_value": neg_log10_p(p, t, df_resid, normal=a.binary),
+            "variant_id": wide["varid"], "rsid": wide["rsid"],
+            "n": np.int64(a.n), "t_statistic": t,
+        })
+        if a.binary:
+            ss["converged"] = wide[f"{k}__converged"]
+        ss = ss[np.isfinite(ss["beta"])].reset_index(drop=True)
+        lam = lambda_gc(ss["p_value"], ss["neg_log_10_p_value"])
+        sumstats[a.label], lambdas[a.label] = ss, lam
+        log.info("%s: n=%d, %d variants, lambda GC %.3f", a.label, a.n, len(ss), lam)
+        if out_dir is not None:
+            meta = {
+                "trait_description": [a.trait],
+                "samples": [{"sample_size": a.n, "sample_ancestry": [a.stratum] if a.stratum not in
+                             ("all", "female", "male") else ["as in the cohort"],
+                             "case_control_study": a.binary}],
+                "sex": {"female": "F", "male": "M"}.get(a.stratum, "combined"),
+                "analysis_software": f"bma-genetics (Hail {hl.__version__} "
+                                     f"{'logistic_regression_rows firth' if a.binary else 'linear_regression_rows'})",
+                "adjusted_covariates": list(a.covariates),
+                "stratum": a.stratum, "transform": transform, "lambda_gc": round(lam, 5),
+                "dropped_covariates": list(a.dropped_covariates),
+                **(metadata or {}),
+            }
+            files[a.label] = write_gwas_ssf(ss, out_dir / f"{a.label}.tsv.gz", meta)
+    result = GwasResult(analyses=analyses, sumstats=sumstats, lambda_gc=lambdas, files=files,
+                        hail_tables=hail_tables, samples=sample_counts)
+    if out_dir is not None:
+        write_table(result.summary(), out_dir / "gwas_summary.tsv")
+    return result

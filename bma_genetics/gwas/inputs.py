@@ -1,0 +1,344 @@
+"""Genotype and phenotype inputs for the GWAS: BGEN / PLINK / VCF into one Hail MatrixTable.
+
+Every reader returns the same shape, so association code never cares where genotypes came from:
+
+===========  ==============  ===========================================================
+field        Hail type       meaning
+===========  ==============  ===========================================================
+locus        locus<GRCh37>   row key
+alleles      array<str>      row key; ``[other, effect]``: the dosage counts ``alleles[1]``
+rsid         str             row field (BGEN rsid, .bim variant id, VCF ID)
+varid        str             row field ``chrom:pos_ref_alt`` (as UK Biobank's BGEN)
+s            str             column key: the participant eid
+dosage       float64         entry: expected count of ``alleles[1]`` (0-2), missing allowed
+===========  ==============  ===========================================================
+
+BGEN: the alternate allele (allele 2) is counted, as plink2 ``ref-first`` and Hail do. PLINK: the
+.bim's A1 (column 5) is counted (Hail's ``a2_reference=True``), as plink2 ``--glm omit-ref``.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import logging
+import os
+import re
+import struct
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bma_genetics._check import fail
+
+log = logging.getLogger(__name__)
+
+#: Contig names seen in UK Biobank and elsewhere, mapped to GRCh37's (``01`` in UKB BGEN).
+CONTIG_RECODING: dict[str, str] = {
+    **{f"{i:02d}": str(i) for i in range(1, 10)},
+    **{f"chr{i}": str(i) for i in range(1, 23)},
+    "chrX": "X", "chrY": "Y", "chrM": "MT", "chrMT": "MT", "23": "X", "24": "Y", "25": "X", "26": "MT",
+}
+
+
+def _expand(where: str, pattern: str | os.PathLike, chromosomes: Sequence[str] | None, suffix: str) -> list[Path]:
+    """Files from a path, a glob, a directory, or a pattern with ``{chrom}``.
+
+    A ``{chrom}`` pattern with explicit chromosomes must find every file: a missing chromosome is
+    an error, not a silently shorter GWAS.
+    """
+    pattern = str(pattern)
+    if "{chrom}" in pattern:
+        if chromosomes:
+            files = [Path(pattern.format(chrom=c)) for c in chromosomes]
+            missing = [str(f) for f in files if not f.exists()]
+            if missing:
+                raise fail(where, f"missing chromosome file(s) {missing}; check the pattern and the chromosomes list")
+            return files
+        regex = re.compile(re.escape(pattern).replace(r"\{chrom\}", r"(\w+)") + "$")
+        files = [Path(f) for f in glob.glob(pattern.replace("{chrom}", "*")) if regex.search(f)]
+    elif Path(pattern).is_dir():
+        files = sorted(Path(pattern).glob(f"*{suffix}"))
+    elif any(ch in pattern for ch in "*?["):
+        files = [Path(f) for f in glob.glob(pattern)]
+    else:
+        files = [Path(pattern)]
+        if not files[0].exists():
+            raise fail(where, f"no such file {pattern}")
+    if not files:
+        raise fail(where, f"no {suffix} files match {pattern}")
+    return sorted(files, key=_chrom_sort_key)
+
+
+def _chrom_sort_key(path: Path) -> tuple[int, str]:
+    m = re.search(r"(?:_c|chr|chrom)(\d+|X|Y|XY|MT)(?:[_.]|$)", path.name)
+    if not m:
+        return (99, path.name)
+    c = m.group(1)
+    return (int(c) if c.isdigit() else {"X": 23, "Y": 24, "XY": 25, "MT": 26}[c], path.name)
+
+
+def chromosome_of(path: str | os.PathLike) -> str | None:
+    """The chromosome a per-chromosome file name encodes (``ukb22828_c7_b0_v3.bgen`` -> ``7``)."""
+    m = re.search(r"(?:_c|chr|chrom)(\d+|X|Y|XY|MT)(?:[_.]|$)", Path(path).name)
+    return m.group(1) if m else None
+
+
+def bgen_has_sample_ids(path: str | os.PathLike) -> bool:
+    """Whether a BGEN file stores sample identifiers in its header (flag bit 31)."""
+    with open(path, "rb") as fh:
+        _offset, header_len = struct.unpack("<II", fh.read(8))
+        fh.seek(4 + header_len - 4)
+        (flags,) = struct.unpack("<I", fh.read(4))
+    return bool(flags >> 31)
+
+
+def default_index_dir() -> Path:
+    """Where BGEN indices go when the BGEN folder is read-only (a per-user cache)."""
+    env = os.environ.get("BMA_GENETICS_CACHE")
+    if env:
+        return Path(env) / "bgen-index"
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("bma-genetics")) / "bgen-index"
+
+
+def _index_map(files: Sequence[Path], index_dir: str | os.PathLike | None) -> dict[str, str]:
+    """An index location per BGEN: beside it when one exists there, else in ``index_dir``.
+
+    The cache name hashes the absolute path, size and mtime so a regenerated BGEN gets a fresh
+    index rather than a stale one.
+    """
+    out = {}
+    base = Path(index_dir) if index_dir else default_index_dir()
+    for f in files:
+        beside = Path(str(f) + ".idx2")
+        if beside.exists():
+            out[str(f)] = str(beside)
+            continue
+        st = f.stat()
+        tag = hashlib.sha1(f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
+        out[str(f)] = str(base / f"{f.name}.{tag}.idx2")
+    return out
+
+
+def read_bgen(
+    bgen: str | os.PathLike,
+    *,
+    sample: str | os.PathLike | None = None,
+    chromosomes: Sequence[str] | None = None,
+    index_dir: str | os.PathLike | None = None,
+    n_partitions: int | None = None,
+):
+    """Read BGEN v1.2 file(s) into a MatrixTable with ``dosage`` entries (see module docstring).
+
+    Parameters
+    ----------
+    bgen : path, glob, directory or pattern with ``{chrom}``
+        E.g. ``genotypes/imputed/ukb22828_c{chrom}_b0_v3.bgen``.
+    sample : path, optional
+        Oxford .sample file; default the ``.sample`` beside the first BGEN. Required unless the
+        BGEN stores sample identifiers.
+    chromosomes : list of str, optional
+        With a ``{chrom}`` pattern: the chromosomes to read (each file must exist).
+    index_dir : path, optional
+        Where Hail's ``.idx2`` indices are created when none sits beside the BGEN (default a
+        per-user cache, so a read-only BGEN folder works).
+    n_partitions : int, optional
+        Target number of partitions (Hail's ``n_partitions``).
+    """
+    from bma_genetics._hail import init_hail
+
+    hl = init_hail()
+    files = _expand("read_bgen/bgen", bgen, chromosomes, ".bgen")
+    if sample is None:
+        cand = files[0].with_suffix(".sample")
+        if cand.exists():
+            sample = cand
+        elif not all(bgen_has_sample_ids(f) for f in files):
+            raise fail(
+                "read_bgen/sample",
+                f"BGEN {files[0]} has no sample identifiers and no sample file was given or found "
+                f"beside it ({cand}); pass sample= (--sample on the command line)",
+            )
+    elif not Path(sample).exists():
+        raise fail("read_bgen/sample", f"no such sample file {sample}")
+    index_map = _index_map(files, index_dir)
+    todo = {b: i for b, i in index_map.items() if not Path(i).exists()}
+    if todo:
+        for i in todo.values():
+            Path(i).parent.mkdir(parents=True, exist_ok=True)
+        log.info("indexing %d BGEN file(s) into %s", len(todo), Path(next(iter(todo.values()))).parent)
+        hl.index_bgen(list(todo), index_file_map=todo, reference_genome="GRCh37",
+                      contig_recoding=CONTIG_RECODING, skip_invalid_loci=False)
+    mt = hl.import_bgen(
+        [str(f) for f in files],
+        entry_fields=["dosage"],
+        sample_file=str(sample) if sample else None,
+        index_file_map=index_map,
+        n_partitions=n_partitions,
+    )
+    return _standardise(hl, mt)
+
+
+def read_plink(
+    bfile: str | os.PathLike,
+    *,
+    chromosomes: Sequence[str] | None = None,
+    n_partitions: int | None = None,
+):
+    """Read PLINK 1 .bed/.bim/.fam (one prefix, or a prefix pattern with ``{chrom}``).
+
+    The dosage counts the .bim's A1 allele (column 5); the .fam's IID is the sample key.
+    """
+    from bma_genetics._hail import init_hail
+
+    hl = init_hail()
+    prefixes = [Path(str(p)[:-4]) for p in _expand("read_plink/bfile", f"{bfile}.bed", chromosomes, ".bed")]
+    mts = []
+    for prefix in prefixes:
+        for ext in (".bim", ".fam"):
+            if not Path(f"{prefix}{ext}").exists():
+                raise fail("read_plink/bfile", f"{prefix}.bed has no {ext} beside it")
+        mt = hl.import_plink(
+            bed=f"{prefix}.bed", bim=f"{prefix}.bim", fam=f"{prefix}.fam",
+            reference_genome="GRCh37", contig_recoding=CONTIG_RECODING,
+            n_partitions=n_partitions, quant_pheno=True, missing="NA",
+        )
+        mt = mt.select_entries(dosage=hl.float64(mt.GT.n_alt_alleles()))
+        mt = mt.select_cols().select_rows("rsid")
+        mts.append(mt)
+    mt = mts[0] if len(mts) == 1 else mts[0].union_rows(*mts[1:])
+    return _standardise(hl, mt)
+
+
+def read_vcf(
+    vcf: str | os.PathLike,
+    *,
+    chromosomes: Sequence[str] | None = None,
+    n_partitions: int | None = None,
+):
+    """Read VCF(s): ``DS`` as the dosage when the header has it, else the GT alt-allele count.
+
+    Multi-allelic records are dropped (split them first with ``bcftools norm -m-``); the count is
+    logged.
+    """
+    from bma_genetics._hail import init_hail
+
+    hl = init_hail()
+    files = _expand("read_vcf/vcf", vcf, chromosomes, ".vcf.gz")
+    mt = hl.import_vcf([str(f) for f in files], reference_genome="GRCh37", contig_recoding=CONTIG_RECODING,
+                       force_bgz=any(str(f).endswith(".gz") for f in files), array_elements_required=False)
+    n_multi = mt.aggregate_rows(hl.agg.count_where(hl.len(mt.alleles) != 2))
+    if n_multi:
+        log.warning("read_vcf: dropped %d multi-allelic records", n_multi)
+        mt = mt.filter_rows(hl.len(mt.alleles) == 2)
+    if "DS" in mt.entry:
+        ds = mt.DS[0] if isinstance(mt.DS.dtype, hl.tarray) else mt.DS
+        mt = mt.select_entries(dosage=hl.float64(ds))
+    else:
+        mt = mt.select_entries(dosage=hl.float64(mt.GT.n_alt_alleles()))
+    mt = mt.select_rows(rsid=mt.rsid).select_cols()
+    if n_partitions:
+        mt = mt.repartition(n_partitions)
+    return _standardise(hl, mt)
+
+
+def _standardise(hl, mt):
+    """Common row fields, string sample key."""
+    if "rsid" not in mt.row:
+        mt = mt.annotate_rows(rsid=hl.missing(hl.tstr))
+    varid = hl.format("%s:%d_%s_%s", mt.locus.contig, mt.locus.position, mt.alleles[0], mt.alleles[1])
+    mt = mt.select_rows(rsid=mt.rsid, varid=varid)
+    if mt.col_key.dtype != hl.tstruct(s=hl.tstr):
+        key = next(iter(mt.col_key))
+        mt = mt.key_cols_by(s=hl.str(mt[key]))
+    return mt.select_cols()
+
+
+def read_genotypes(
+    *,
+    bgen: str | os.PathLike | None = None,
+    sample: str | os.PathLike | None = None,
+    bfile: str | os.PathLike | None = None,
+    vcf: str | os.PathLike | None = None,
+    chromosomes: Sequence[str] | None = None,
+    index_dir: str | os.PathLike | None = None,
+    n_partitions: int | None = None,
+):
+    """Read genotypes from exactly one of ``bgen``, ``bfile`` or ``vcf`` (see the readers)."""
+    given = {k: v for k, v in {"bgen": bgen, "bfile": bfile, "vcf": vcf}.items() if v}
+    if len(given) != 1:
+        raise fail("read_genotypes", f"give exactly one of bgen=, bfile=, vcf=; found {sorted(given) or 'none'}")
+    if bgen:
+        return read_bgen(bgen, sample=sample, chromosomes=chromosomes, index_dir=index_dir, n_partitions=n_partitions)
+    if bfile:
+        return read_plink(bfile, chromosomes=chromosomes, n_partitions=n_partitions)
+    return read_vcf(vcf, chromosomes=chromosomes, n_partitions=n_partitions)
+
+
+def read_withdrawals(path: str | os.PathLike | None) -> set[str]:
+    """Eids in a UK Biobank withdrawals file (one per line, no header); empty set for None."""
+    if path is None:
+        return set()
+    path = Path(path)
+    if not path.exists():
+        raise fail("read_withdrawals/path", f"no such file {path}")
+    return {ln.strip().split(",")[0] for ln in path.read_text().splitlines() if ln.strip()}
+
+
+def reconcile_samples(mt, table: pd.DataFrame, *, withdrawals: set[str] | None = None,
+                      id_column: str = "eid") -> tuple[Any, dict[str, int]]:
+    """Keep genotyped samples present in ``table`` and not withdrawn; count every mismatch.
+
+    UK Biobank marks withdrawn people in .sample files with negative eids; those are removed
+    too. An empty overlap is an error (usually the wrong ID column or a different application's
+    eids).
+
+    Returns
+    -------
+    (MatrixTable, dict)
+        The filtered MatrixTable and counts: ``genotyped``, ``in_table``, ``overlap``,
+        ``genotyped_not_in_table``, ``table_not_genotyped``, ``withdrawn_removed``,
+        ``negative_eids_removed``, ``analysed``.
+    """
+    mt, counts, _ = _reconcile(mt, table, withdrawals=withdrawals, id_column=id_column)
+    return mt, counts
+
+
+def _reconcile(mt, table: pd.DataFrame, *, withdrawals: set[str] | None, id_column: str):
+    """:func:`reconcile_samples` plus the kept ids (saves run_gwas a second Spark job)."""
+    import hail as hl
+
+    if id_column not in table.columns:
+        raise fail("reconcile_samples/table", f"no '{id_column}' column; it has {list(table.columns)[:20]}")
+    geno = [str(s) for s in mt.s.collect()]
+    geno_set = set(geno)
+    ids = set(table[id_column].astype(str))
+    withdrawals = withdrawals or set()
+    negative = {s for s in geno_set if s.startswith("-")}
+    overlap = (geno_set & ids) - negative
+    keep = overlap - withdrawals
+    counts = {
+        "genotyped": len(geno_set),
+        "in_table": len(ids),
+        "overlap": len(overlap),
+        "genotyped_not_in_table": len(geno_set - ids - negative),
+        "table_not_genotyped": len(ids - geno_set),
+        "withdrawn_removed": len(overlap & withdrawals),
+        "negative_eids_removed": len(negative),
+        "analysed": len(keep),
+    }
+    if not keep:
+        raise fail(
+            "reconcile_samples/table",
+            f"no overlapping samples between the genotypes ({len(geno_set)} samples, e.g. {geno[:3]}) and the "
+            f"phenotype table ({len(ids)} ids in '{id_column}', e.g. {sorted(ids)[:3]}) after removing "
+            f"{len(withdrawals)} withdrawals; check that both use the same eids",
+        )
+    if len(keep) < len(geno_set):
+        mt = mt.filter_cols(hl.literal(keep).contains(mt.s))
+    log.info("samples: %s", counts)
+    return mt, counts, keep
