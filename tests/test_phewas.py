@@ -477,3 +477,19 @@ def test_stage_on_tiny_cohort_after_participants_stage(tiny_cohort, tmp_path):
         assert len(row) == 1 and row["beta"].iloc[0] > -2 * row["se"].iloc[0], t["disease"]
     for name in summary["figures"]:
         assert (run_dir / "phewas" / name).stat().st_size > 10_000
+
+
+def test_without_a_sex_column_restricted_phecodes_use_everyone(xmap, data, caplog):
+    people, dx, _ = data
+    extra = people.sample(150, random_state=2)["eid"]  # A030 -> TT_103, a Female-only phecode
+    dx = pd.concat([dx, pd.DataFrame({"eid": extra, "code": "A030", "date": pd.Timestamp("2012-01-01")})])
+    with caplog.at_level(logging.WARNING):
+        res = run_phewas(people.drop(columns=["sex"]), dx, "bmff", ["age", "bmi"], phecode_map=xmap,
+                         min_cases=20, min_phecode_count=1, firth="never")
+    assert "no 'sex' column" in caplog.text
+    both = run_phewas(people, dx, "bmff", ["age", "bmi"], phecode_map=xmap, min_cases=20,
+                      min_phecode_count=1, firth="never").set_index("phecode")
+    r = res.set_index("phecode")
+    female = both.index[both["sex_restriction"] == "Female"]
+    assert len(female) and (r.loc[female, "n_cases"] >= both.loc[female, "n_cases"]).all()
+    assert (r.loc[female, "n_cases"] + r.loc[female, "n_controls"] == len(people)).all()

@@ -258,7 +258,7 @@ def _logit_exposure(
         js = tested[cc.sex_restriction[tested] == restriction]
         if js.size == 0:
             continue
-        if sex_value is None:
+        if sex_value is None or sex is None:  # no sex column: restricted phecodes use everyone
             rows = np.arange(X_full.shape[0])
             X = X_full
         else:
@@ -317,7 +317,10 @@ def _cox_exposure(
 
     def job(j):
         restriction = cc.sex_restriction[j]
-        rows = np.arange(X_nc.shape[0]) if restriction == "Both" else np.flatnonzero(sex == (0 if restriction == "Female" else 1))
+        if restriction == "Both" or sex is None:
+            rows = np.arange(X_nc.shape[0])
+        else:
+            rows = np.flatnonzero(sex == (0 if restriction == "Female" else 1))
         X = X_nc[rows]
         if restriction != "Both" and sex_in_design is not None:
             X = np.delete(X, sex_in_design, axis=1)
