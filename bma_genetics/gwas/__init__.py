@@ -13,6 +13,7 @@ from bma_genetics.gwas.inputs import (
     read_vcf,
     reconcile_samples,
 )
+from bma_genetics.gwas.loci import find_loci, genes_in, meta_analyse, nearest_gene
 from bma_genetics.gwas.sumstats import (
     metadata_path,
     read_gwas_ssf,
@@ -21,6 +22,10 @@ from bma_genetics.gwas.sumstats import (
 )
 
 __all__ = [
+    "find_loci",
+    "genes_in",
+    "meta_analyse",
+    "nearest_gene",
     "GwasResult",
     "lambda_gc",
     "metadata_path",

@@ -1,0 +1,170 @@
+"""Genotype QC for the GWAS, every step counted into one QC table.
+
+Variant QC (imputed dosages, one pass over the genotypes):
+
+==============  ===================================================================
+step            removes
+==============  ===================================================================
+``info``        imputation INFO below ``min_info`` (UK Biobank MFI table)
+``call_rate``   fraction of samples with a dosage below ``min_call_rate``
+``maf``         minor-allele frequency below ``min_maf`` (from dosages)
+``mac``         minor-allele count (2 N MAF) below ``min_mac``
+``hwe``         Hardy-Weinberg exact P (best-guess calls) below ``hwe_p``
+==============  ===================================================================
+
+Sample QC on the array genotypes: call rate and heterozygosity outliers (|z| > ``het_sd``).
+The UK Biobank field-based steps (sex mismatch, aneuploidy, het/missing flag, relatedness,
+ancestry) are the participants stage's (``bma_genetics.io``); their counts are merged into
+the same table.
+
+QC table schema: ``level`` (str: sample/variant), ``step`` (str), ``flagged`` (int64: how many
+meet the criterion, regardless of other steps), ``removed`` (int64: removed by this step, in
+order), ``remaining`` (int64), ``source`` (str).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from bma_genetics._check import fail
+
+log = logging.getLogger(__name__)
+
+QC_COLUMNS = ["level", "step", "flagged", "removed", "remaining", "source"]
+
+
+def read_mfi(paths: str | os.PathLike | Sequence[str | os.PathLike]):
+    """UK Biobank MFI files (``ukb_imp_mfi_c{N}_v3.txt``) as a Hail Table keyed by locus, alleles.
+
+    Columns (tab, no header): ``variant_id rsid position allele1 allele2 maf minor_allele info``;
+    the chromosome is taken from ``variant_id`` (``chr:pos_ref_alt``) or from the file name.
+    """
+    import hail as hl
+
+    files = [str(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+    if not files:
+        raise fail("read_mfi/paths", "no MFI files given")
+    for f in files:
+        if not Path(f).exists():
+            raise fail("read_mfi/paths", f"no such file {f}")
+    ht = hl.import_table(files, no_header=True, types={"f2": hl.tint32, "f7": hl.tfloat64}, missing="NA",
+                         source_file_field="_file")
+    chrom = hl.if_else(ht.f0.contains(":"), ht.f0.split(":")[0],
+                       ht._file.first_match_in(r"_c(\w+?)_")[0])
+    chrom = hl.str(chrom).replace("^chr", "").replace("^0(\\d)$", "$1")
+    ht = ht.key_by(locus=hl.locus(chrom, ht.f2, reference_genome="GRCh37"), alleles=[ht.f3, ht.f4])
+    return ht.select(info=ht.f7).distinct()
+
+
+def variant_qc(
+    mt,
+    *,
+    mfi=None,
+    min_info: float = 0.8,
+    min_call_rate: float = 0.95,
+    min_maf: float = 0.001,
+    min_mac: float = 20,
+    hwe_p: float = 1e-6,
+):
+    """Filter variants and count each step (one aggregation over the genotypes).
+
+    Returns
+    -------
+    (MatrixTable, DataFrame)
+        The filtered MatrixTable (row field ``info`` added when ``mfi`` is given; ``qc_maf``)
+        and the variant part of the QC table.
+    """
+    import hail as hl
+
+    n = mt.count_cols()
+    mt = mt.annotate_rows(
+        qc_call_rate=hl.agg.count_where(hl.is_defined(mt.dosage)) / n,
+        qc_af=hl.agg.mean(mt.dosage) / 2,
+        qc_hwe=hl.agg.hardy_weinberg_test(
+            hl.unphased_diploid_gt_index_call(hl.int32(hl.round(mt.dosage)))).p_value,
+    )
+    if mfi is not None:
+        mt = mt.annotate_rows(info=mfi[mt.row_key].info)
+    maf = hl.min(mt.qc_af, 1 - mt.qc_af)
+    flags = {
+        "info": (hl.is_defined(mt.info) & (mt.info < min_info)) if mfi is not None else hl.bool(False),
+        "call_rate": mt.qc_call_rate < min_call_rate,
+        "maf": hl.is_missing(maf) | (maf < min_maf),
+        "mac": hl.is_missing(maf) | (2 * n * mt.qc_call_rate * maf < min_mac),
+        "hwe": hl.is_defined(mt.qc_hwe) & (mt.qc_hwe < hwe_p),
+    }
+    mt = mt.annotate_rows(qc_flags=hl.struct(**flags))
+    ht = mt.rows()
+    f = ht.qc_flags
+    order = list(flags)
+    aggs = {"n": hl.agg.count()}
+    for i, step in enumerate(order):
+        aggs[f"flag_{step}"] = hl.agg.count_where(f[step])
+        earlier = hl.bool(False)
+        for prev in order[:i]:
+            earlier = earlier | f[prev]
+        aggs[f"rm_{step}"] = hl.agg.count_where(f[step] & ~earlier)
+    counts = ht.aggregate(hl.struct(**aggs))
+    rows = [{"level": "variant", "step": "input", "flagged": 0, "removed": 0, "remaining": counts.n,
+             "source": "genotypes"}]
+    remaining = counts.n
+    for step in order:
+        remaining -= counts[f"rm_{step}"]
+        rows.append({"level": "variant", "step": step, "flagged": counts[f"flag_{step}"],
+                     "removed": counts[f"rm_{step}"], "remaining": remaining,
+                     "source": "MFI" if step == "info" else "dosages"})
+    keep = ~hl.any([f for f in mt.qc_flags.values()])
+    mt = mt.filter_rows(keep).drop("qc_flags", "qc_call_rate", "qc_hwe")
+    table = pd.DataFrame(rows, columns=QC_COLUMNS)
+    log.info("variant QC: %d -> %d variants", counts.n, remaining)
+    return mt, table
+
+
+def array_sample_qc(bfile: str | os.PathLike, *, min_call_rate: float = 0.97, het_sd: float = 3.0,
+                    chromosomes: Sequence[str] | None = None) -> tuple[set[str], pd.DataFrame]:
+    """Sample call rate and heterozygosity outliers from the array PLINK files.
+
+    Returns the eids that fail and the sample part of the QC table.
+    """
+    import hail as hl
+
+    from bma_genetics.gwas.inputs import read_plink
+
+    mt = read_plink(bfile, chromosomes=chromosomes)
+    mt = mt.annotate_cols(
+        cr=hl.agg.fraction(hl.is_defined(mt.dosage)),
+        het=hl.agg.filter(hl.is_defined(mt.dosage), hl.agg.fraction(mt.dosage == 1)),
+    )
+    cols = mt.cols().to_pandas()
+    n = len(cols)
+    low_cr = set(cols.loc[cols["cr"] < min_call_rate, "s"].astype(str))
+    z = (cols["het"] - cols["het"].mean()) / cols["het"].std(ddof=1)
+    het_out = set(cols.loc[z.abs() > het_sd, "s"].astype(str))
+    rows = [
+        {"level": "sample", "step": "array_call_rate", "flagged": len(low_cr), "removed": len(low_cr),
+         "remaining": n - len(low_cr), "source": "array genotypes"},
+        {"level": "sample", "step": "array_heterozygosity", "flagged": len(het_out),
+         "removed": len(het_out - low_cr), "remaining": n - len(low_cr | het_out), "source": "array genotypes"},
+    ]
+    return low_cr | het_out, pd.DataFrame(rows, columns=QC_COLUMNS)
+
+
+def participants_qc_rows(sample_qc: str | os.PathLike | pd.DataFrame | None) -> pd.DataFrame:
+    """The participants stage's sample-QC table (``sample_qc.tsv``) in the QC-table schema."""
+    if sample_qc is None:
+        return pd.DataFrame(columns=QC_COLUMNS)
+    t = sample_qc if isinstance(sample_qc, pd.DataFrame) else pd.read_csv(sample_qc, sep="\t")
+    out = pd.DataFrame({
+        "level": "sample",
+        "step": t["step"].astype(str),
+        "flagged": t["flagged"] if "flagged" in t else t["removed"],
+        "removed": t["removed"],
+        "remaining": t["remaining"] if "remaining" in t else pd.NA,
+        "source": "UK Biobank fields (participants stage)",
+    })
+    return out
