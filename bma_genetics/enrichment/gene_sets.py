@@ -6,8 +6,9 @@ Model (de Leeuw et al. 2015, MAGMA): for genes ``g`` with gene Z scores ``Z_g``
 
 with ``S`` the set indicator (or a continuous gene property), ``C`` the gene covariates
 (number of SNPs, SNP density = effective/actual SNPs, and their logs) and ``V`` the
-correlation matrix of the gene statistics (from :attr:`GeneLD.correlations`; banded once genes
-are sorted by position, since only nearby genes correlate). The competitive test is the
+correlation matrix of the gene Z (``Z_CORRELATION_FACTOR`` x the correlations of the gene
+statistics in :attr:`GeneLD.correlations`; banded once genes are sorted by position, since
+only nearby genes correlate). The competitive test is the
 one-sided t test of ``b_s > 0`` after generalised least squares (whitening with the banded
 Cholesky factor of ``V``). The self-contained test asks whether the set's genes are associated
 at all: ``T = 1' V_s^-1 Z_s / sqrt(1' V_s^-1 1)`` is N(0, 1) under the null (gene Z are
@@ -27,6 +28,12 @@ from bma_genetics._check import check_columns, fail
 log = logging.getLogger(__name__)
 
 COVARIATES = ("nsnps", "log_nsnps", "density", "log_density")
+#: Gene Z = Phi^-1(1 - P) correlate slightly less than the statistics Q they come from (the
+#: normal-scores transform of a skewed chi^2 sum attenuates Pearson correlation). Measured by
+#: simulation with the 1000 Genomes EUR panel (chr21-22, 678 genes, 200 null replicates):
+#: V = 0.97 corr(Q) gives tr(V^-1 C) / n = 1.005 against the empirical Z correlation C
+#: (1.37 with the raw corr(Q), whose near-1 entries make V almost singular).
+Z_CORRELATION_FACTOR = 0.97
 
 
 def fdr_bh(p: np.ndarray) -> np.ndarray:
@@ -55,7 +62,7 @@ def _sorted_genes(genes: pd.DataFrame) -> pd.DataFrame:
 class _Whitener:
     """Applies ``L^-1`` for ``V = L L'`` with ``V`` banded (genes sorted by position)."""
 
-    def __init__(self, gene_ids: np.ndarray, correlations: pd.DataFrame | None):
+    def __init__(self, gene_ids: np.ndarray, correlations: pd.DataFrame | None, factor: float = Z_CORRELATION_FACTOR):
         n = len(gene_ids)
         pos = pd.Series(np.arange(n), index=pd.Index(gene_ids))
         pairs = np.empty((0, 2), dtype=np.int64)
@@ -66,14 +73,15 @@ class _Whitener:
             j = pos.loc[c["gene_id_2"]].to_numpy()
             keep = i != j
             pairs = np.column_stack([np.maximum(i, j), np.minimum(i, j)])[keep]
-            vals = np.clip(c["r"].to_numpy(np.float64)[keep], -0.999, 0.999)
+            vals = np.clip(factor * c["r"].to_numpy(np.float64)[keep], -0.999, 0.999)
         self.bandwidth = int((pairs[:, 0] - pairs[:, 1]).max()) if len(pairs) else 0
         self.n = n
         self.pairs, self.vals = pairs, vals
-        scale = 1.0
         # a correlation matrix assembled pair by pair need not be positive definite; shrink
-        # the off-diagonal part until the Cholesky factorisation succeeds (logged)
-        for _ in range(30):
+        # the off-diagonal part, as little as will do, until the Cholesky factorisation works
+        # (a coarse shrink, e.g. 0.9, understates strong correlations and makes the test
+        # conservative)
+        for scale in (1.0, 0.9999, 0.9995, 0.999, 0.995, 0.99, 0.98, 0.95, 0.9, 0.8, 0.6, 0.4, 0.0):
             ab = np.zeros((self.bandwidth + 1, n))
             ab[0] = 1.0
             if len(pairs):
@@ -82,9 +90,7 @@ class _Whitener:
                 self.chol = linalg.cholesky_banded(ab, lower=True)
                 break
             except linalg.LinAlgError:
-                scale *= 0.9
-        else:
-            raise fail("gene_set_analysis/correlations", "gene correlation matrix is not positive definite")
+                continue
         if scale < 1.0:
             log.warning("gene-set GLS: gene correlations shrunk by %.3f to make V positive definite", scale)
         self.scale = scale

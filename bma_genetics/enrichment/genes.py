@@ -103,7 +103,7 @@ def _reader_spec(reader):
 
 
 def _chromosome_ld(reader, ref_index: np.ndarray, positions: np.ndarray, genes: pd.DataFrame,
-                   shrinkage: float, corr_bp: int, progress: bool, label: str):
+                   shrinkage: float, corr_bp: int, progress: bool, label: str, bias_correction: bool = True):
     """Eigenvalues, nparam and nearby-gene correlations for one chromosome's genes."""
     if isinstance(reader, tuple):
         reader = _worker_reader(reader)
@@ -112,7 +112,7 @@ def _chromosome_ld(reader, ref_index: np.ndarray, positions: np.ndarray, genes: 
     poly: dict[int, bool] = {}
     pending: deque = deque()
     eig_out, keep_out, nparam_out, pairs = [], [], [], []
-    bias = 1.0 / max(1, n - 2)
+    bias = 1.0 / max(1, n - 2) if bias_correction else 0.0
     it = genes.itertuples(index=False)
     for g in tqdm(it, total=len(genes), disable=not progress, desc=f"gene LD chr{label}", leave=False):
         idx = np.asarray(g.snp_index, dtype=np.int64)
@@ -167,6 +167,7 @@ def compute_gene_ld(
     window_down_kb: float = 10.0,
     shrinkage: float = 0.0,
     correlation_window_kb: float = 500.0,
+    bias_correction: bool = True,
     n_jobs: int = 1,
     progress: bool = True,
 ) -> GeneLD:
@@ -191,6 +192,11 @@ def compute_gene_ld(
     correlation_window_kb : float, default=500
         Gene pairs whose windows lie within this distance get a correlation (for the
         gene-set GLS); farther pairs are taken as uncorrelated.
+    bias_correction : bool, default=True
+        Subtract the sampling noise of r^2 in the LD source (``(1 - r^2) / (n - 2)``) from the
+        cross-gene r^2 before summing them. Right for a reference panel that is not the GWAS
+        sample (its chance LD is not in the GWAS); with in-sample LD (the GWAS genotypes
+        themselves) the chance LD is real and ``False`` is exact.
     n_jobs : int, default=1
         Worker processes (one chromosome at a time each); -1 uses every core.
     progress : bool, default=True
@@ -227,12 +233,13 @@ def compute_gene_ld(
     if jobs > 1 and spec is not None and len(groups) > 1:
         with ProcessPoolExecutor(max_workers=min(jobs, len(groups))) as pool:
             futs = {chrom: pool.submit(_chromosome_ld, spec, ref_used, positions, gg, shrinkage,
-                                       corr_bp, False, chrom) for chrom, gg in groups}
+                                       corr_bp, False, chrom, bias_correction) for chrom, gg in groups}
             for chrom, fut in tqdm(futs.items(), disable=not progress, desc="gene LD"):
                 results[chrom] = fut.result()
     else:
         for chrom, gg in groups:
-            results[chrom] = _chromosome_ld(reader, ref_used, positions, gg, shrinkage, corr_bp, progress, chrom)
+            results[chrom] = _chromosome_ld(reader, ref_used, positions, gg, shrinkage, corr_bp, progress,
+                                            chrom, bias_correction)
     eigs, keeps, nparams, pairs = [], [], [], []
     for chrom, _gg in groups:
         e, k, m, p = results[chrom]
@@ -252,7 +259,8 @@ def compute_gene_ld(
     return GeneLD(snps=used, genes=ann, eigenvalues=eigs, correlations=corr.reset_index(drop=True),
                   shrinkage=shrinkage, n_ref=reader.n_samples,
                   settings={"window_up_kb": window_up_kb, "window_down_kb": window_down_kb,
-                            "correlation_window_kb": correlation_window_kb})
+                            "correlation_window_kb": correlation_window_kb,
+                            "bias_correction": bias_correction})
 
 
 def _pvalues(lams: list[np.ndarray], q: np.ndarray, method: str) -> np.ndarray:
