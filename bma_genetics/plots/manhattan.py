@@ -1,0 +1,164 @@
+"""Manhattan plots: one trait, stacked traits, Miami (two strata mirrored).
+
+Input: GWAS-SSF tables (``chromosome, base_pair_location, p_value`` and, when present,
+``neg_log_10_p_value`` which keeps P below 1e-300). Points are rasterised (vector axes and text,
+bitmap points) so a 10-million-variant PDF stays small.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bma_genetics._atomic import atomic_path
+
+COLOURS = ("#1f4e79", "#7fa7cf")
+GENOME_WIDE = 5e-8
+
+
+def save_figure(fig, out: str | os.PathLike, *, dpi: int = 200) -> list[Path]:
+    """Save ``fig`` as ``out.png`` and ``out.pdf`` atomically; return both paths."""
+    out = Path(out)
+    base = out.with_suffix("") if out.suffix in (".png", ".pdf") else out
+    paths = []
+    for ext in (".png", ".pdf"):
+        target = base.parent / (base.name + ext)
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=ext[1:])
+        paths.append(target)
+    return paths
+
+
+def _chrom_rank(c) -> int:
+    c = str(c).removeprefix("chr")
+    return int(c) if c.isdigit() else {"X": 23, "Y": 24, "XY": 25, "MT": 26}.get(c, 99)
+
+
+def _mlog10p(ss: pd.DataFrame) -> np.ndarray:
+    if "neg_log_10_p_value" in ss.columns:
+        return ss["neg_log_10_p_value"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore"):
+        return -np.log10(ss["p_value"].to_numpy(dtype=float))
+
+
+def genome_coordinates(ss: pd.DataFrame, *, gap: float = 0.02) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Cumulative x positions (chromosomes in order, a small gap between them) and tick centres."""
+    d = ss.assign(_rank=ss["chromosome"].map(_chrom_rank), _chr=ss["chromosome"].astype(str))
+    d = d.sort_values(["_rank", "base_pair_location"])
+    spans = d.groupby("_chr", sort=False)["base_pair_location"].agg(["min", "max"])
+    spans = spans.loc[sorted(spans.index, key=_chrom_rank)]
+    total = float((spans["max"] - spans["min"]).sum()) or 1.0
+    offset, offsets, ticks = 0.0, {}, {}
+    for c, row in spans.iterrows():
+        offsets[c] = offset - row["min"]
+        ticks[c] = offset + (row["max"] - row["min"]) / 2
+        offset += (row["max"] - row["min"]) + gap * total
+    d["_x"] = d["base_pair_location"] + d["_chr"].map(offsets)
+    return d, ticks
+
+
+def _draw(ax, ss: pd.DataFrame, *, sign: float = 1.0, threshold: float = GENOME_WIDE,
+          labels: pd.DataFrame | None = None, ymax: float | None = None):
+    d, ticks = genome_coordinates(ss)
+    y = _mlog10p(d)
+    ok = np.isfinite(y)
+    chrom_index = d["_rank"].rank(method="dense").to_numpy().astype(int)
+    colours = np.where(chrom_index % 2 == 1, COLOURS[0], COLOURS[1])
+    sig = ok & (y >= -np.log10(threshold))
+    ax.scatter(d["_x"].to_numpy()[ok & ~sig], sign * y[ok & ~sig], c=colours[ok & ~sig], s=3, lw=0, rasterized=True)
+    ax.scatter(d["_x"].to_numpy()[sig], sign * y[sig], c="#c0392b", s=5, lw=0, rasterized=True)
+    ax.axhline(sign * -np.log10(threshold), color="#c0392b", lw=0.8, ls="--")
+    ax.set_xticks(list(ticks.values()))
+    ax.set_xticklabels(list(ticks), fontsize=7)
+    ax.set_xlim(d["_x"].min() - 0.01 * np.ptp(d["_x"]), d["_x"].max() + 0.01 * np.ptp(d["_x"]))
+    top = ymax or max(float(np.nanmax(y[ok])) if ok.any() else 1.0, -np.log10(threshold)) * 1.12
+    ax.set_ylim((0, top) if sign > 0 else (-top, 0))
+    ax.spines[["top", "right"]].set_visible(False)
+    if labels is not None and len(labels):
+        xmap = dict(zip(zip(d["_chr"], d["base_pair_location"], strict=True), d["_x"], strict=True))
+        for rec in labels.itertuples(index=False):
+            x = xmap.get((str(rec.chromosome), int(rec.base_pair_location)))
+            if x is None or not getattr(rec, "nearest_gene", None):
+                continue
+            yv = float(rec.neg_log_10_p_value)
+            ax.annotate(str(rec.nearest_gene), (x, sign * yv), xytext=(0, 6 * sign), textcoords="offset points",
+                        ha="center", va="bottom" if sign > 0 else "top", fontsize=7, fontstyle="italic")
+    return ax
+
+
+def plot_manhattan(
+    sumstats: pd.DataFrame,
+    *,
+    title: str | None = None,
+    leads: pd.DataFrame | None = None,
+    threshold: float = GENOME_WIDE,
+    figsize: tuple[float, float] = (10, 3.6),
+):
+    """Manhattan plot of one result set; ``leads`` (``chromosome, base_pair_location,
+    neg_log_10_p_value, nearest_gene``, e.g. :func:`bma_genetics.gwas.find_loci`'s lead table)
+    labels loci with their gene.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    _draw(ax, sumstats, threshold=threshold, labels=leads)
+    ax.set_xlabel("chromosome")
+    ax.set_ylabel(r"$-\log_{10}P$")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_manhattan_stacked(
+    sumstats: dict[str, pd.DataFrame],
+    *,
+    leads: dict[str, pd.DataFrame] | None = None,
+    threshold: float = GENOME_WIDE,
+    panel_height: float = 2.0,
+):
+    """One Manhattan panel per trait, sharing the genome axis."""
+    import matplotlib.pyplot as plt
+
+    names = list(sumstats)
+    fig, axes = plt.subplots(len(names), 1, figsize=(10, panel_height * len(names) + 0.6), sharex=True,
+                             layout="constrained", squeeze=False)
+    for ax, name in zip(axes[:, 0], names, strict=True):
+        _draw(ax, sumstats[name], threshold=threshold, labels=(leads or {}).get(name))
+        ax.set_ylabel(f"{name}\n" + r"$-\log_{10}P$", fontsize=8)
+    axes[-1, 0].set_xlabel("chromosome")
+    return fig
+
+
+def plot_miami(
+    top: pd.DataFrame,
+    bottom: pd.DataFrame,
+    *,
+    labels: Sequence[str] = ("female", "male"),
+    leads: Sequence[pd.DataFrame | None] = (None, None),
+    threshold: float = GENOME_WIDE,
+    title: str | None = None,
+):
+    """Miami plot: two result sets (e.g. the sex strata) mirrored around the genome axis."""
+    import matplotlib.pyplot as plt
+
+    ymax = max(float(np.nanmax(_mlog10p(t)[np.isfinite(_mlog10p(t))], initial=1.0)) for t in (top, bottom))
+    ymax = max(ymax, -np.log10(threshold)) * 1.12
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True, layout="constrained")
+    _draw(a1, top, threshold=threshold, labels=leads[0], ymax=ymax)
+    _draw(a2, bottom, sign=-1.0, threshold=threshold, labels=leads[1], ymax=ymax)
+    a1.set_ylabel(f"{labels[0]}\n" + r"$-\log_{10}P$")
+    a2.set_ylabel(f"{labels[1]}\n" + r"$-\log_{10}P$")
+    a2.yaxis.set_major_formatter(lambda v, _pos: f"{abs(v):g}")
+    a1.tick_params(labelbottom=False)
+    a2.set_xlabel("chromosome")
+    if title:
+        a1.set_title(title, fontsize=10)
+    return fig

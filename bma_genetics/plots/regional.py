@@ -1,0 +1,87 @@
+"""Regional association plot: -log10 P around a lead variant, coloured by LD r^2 with it, and
+a gene track below (LocusZoom's layout)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+LD_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0001)
+LD_COLOURS = ("#1f3b73", "#6bb3d6", "#3ca03c", "#f0a030", "#d62728")
+
+
+def plot_regional(
+    sumstats: pd.DataFrame,
+    *,
+    chromosome: str,
+    position: int,
+    r2: np.ndarray | pd.Series | None = None,
+    genes: pd.DataFrame | None = None,
+    window_kb: float = 250,
+    title: str | None = None,
+    max_gene_rows: int = 6,
+):
+    """Regional plot of ``sumstats`` within ``window_kb`` of ``chromosome:position``.
+
+    Parameters
+    ----------
+    sumstats : DataFrame
+        GWAS-SSF rows (``chromosome, base_pair_location, p_value``).
+    r2 : array, optional
+        LD r^2 of each row of ``sumstats`` with the lead variant (e.g.
+        ``bma_genetics.ld.ld_with(reader, lead, indices) ** 2``); NaN = unknown (grey).
+    genes : DataFrame, optional
+        ``gene_name, chromosome, start, end, strand`` for the gene track.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    chromosome = str(chromosome)
+    lo, hi = position - window_kb * 1000, position + window_kb * 1000
+    sel = (sumstats["chromosome"].astype(str) == chromosome) & sumstats["base_pair_location"].between(lo, hi)
+    d = sumstats.loc[sel]
+    y = d["neg_log_10_p_value"].to_numpy(float) if "neg_log_10_p_value" in d else -np.log10(d["p_value"].to_numpy(float))
+    x = d["base_pair_location"].to_numpy() / 1e6
+    rr = np.asarray(r2, dtype=float)[sel.to_numpy()] if r2 is not None else np.full(len(d), np.nan)
+    fig, (ax, gx) = plt.subplots(2, 1, figsize=(7, 5), sharex=True, height_ratios=[3, 1.2], layout="constrained")
+    unknown = ~np.isfinite(rr)
+    ax.scatter(x[unknown], y[unknown], s=10, c="0.7", lw=0, rasterized=True, label="r² unknown")
+    for i in range(len(LD_BINS) - 1):
+        b = ~unknown & (rr >= LD_BINS[i]) & (rr < LD_BINS[i + 1])
+        ax.scatter(x[b], y[b], s=12, c=LD_COLOURS[i], lw=0.2, edgecolors="k", rasterized=True,
+                   label=f"{LD_BINS[i]:.1f}–{min(LD_BINS[i + 1], 1):.1f}")
+    lead = d["base_pair_location"].to_numpy() == position
+    if lead.any():
+        ax.scatter(x[lead], y[lead], s=60, marker="D", c="#8e44ad", edgecolors="k", lw=0.6, zorder=5, label="lead")
+    ax.axhline(-np.log10(5e-8), color="#c0392b", ls="--", lw=0.8)
+    ax.set_ylabel(r"$-\log_{10}P$")
+    ax.legend(title="r² with lead", fontsize=6, title_fontsize=7, frameon=False, loc="upper right", ncol=2)
+    ax.spines[["top", "right"]].set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    gx.set_yticks([])
+    gx.spines[["top", "right", "left"]].set_visible(False)
+    if genes is not None:
+        g = genes[(genes["chromosome"].astype(str) == chromosome) & (genes["end"] >= lo) & (genes["start"] <= hi)]
+        g = g.sort_values("start")
+        row_end: list[float] = []
+        for rec in g.itertuples(index=False):
+            s, e = max(rec.start, lo) / 1e6, min(rec.end, hi) / 1e6
+            row = next((i for i, end in enumerate(row_end) if s > end + 0.02 * (hi - lo) / 1e6), None)
+            if row is None:
+                if len(row_end) >= max_gene_rows:
+                    continue
+                row_end.append(e)
+                row = len(row_end) - 1
+            row_end[row] = e + 0.08 * (hi - lo) / 1e6
+            gx.plot([s, e], [-row, -row], color="#34495e", lw=3, solid_capstyle="butt")
+            arrow = "→" if getattr(rec, "strand", "+") == "+" else "←"
+            gx.text((s + e) / 2, -row - 0.35, f"{rec.gene_name} {arrow}", ha="center", va="top", fontsize=6,
+                    fontstyle="italic")
+        gx.set_ylim(-max(len(row_end), 1) - 0.2, 0.6)
+    gx.set_xlim(lo / 1e6, hi / 1e6)
+    gx.set_xlabel(f"chromosome {chromosome} position (Mb, GRCh37)")
+    return fig
