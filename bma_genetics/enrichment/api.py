@@ -106,6 +106,8 @@ def run_gene_analysis(
     window_down_kb: float = 10.0,
     shrinkage: float = 0.0,
     p_method: str = "saddle_contour",
+    correlation_window_kb: float = 500.0,
+    bias_correction: bool = True,
     n_jobs: int = 1,
     progress: bool = True,
     gene_ld: GeneLD | None = None,
@@ -131,6 +133,9 @@ def run_gene_analysis(
     window_up_kb, window_down_kb : float, default=10
     shrinkage : float, default=0
         LD regularisation towards the identity (see :func:`compute_gene_ld`).
+    correlation_window_kb, bias_correction
+        Gene-gene correlations (see :func:`compute_gene_ld`); pass ``bias_correction=False``
+        when ``ld_reference`` holds the GWAS sample's own genotypes.
     p_method : str, default="saddle_contour"
         Exact contour inversion; ``"saddlepoint"`` is faster and approximate.
     n_jobs : int, default=1
@@ -162,7 +167,8 @@ def run_gene_analysis(
         snps = ss[cols].assign(_row=np.arange(len(ss)))
         gene_ld = compute_gene_ld(snps, reader, gtab, window_up_kb=window_up_kb,
                                   window_down_kb=window_down_kb, shrinkage=shrinkage,
-                                  n_jobs=n_jobs, progress=progress)
+                                  correlation_window_kb=correlation_window_kb,
+                                  bias_correction=bias_correction, n_jobs=n_jobs, progress=progress)
         zz = z[gene_ld.snps["_row"].to_numpy()]
     else:
         key_ld = gene_ld.snps["chromosome"].astype(str) + ":" + gene_ld.snps["base_pair_location"].astype(str)
@@ -208,6 +214,8 @@ def run_enrichment(
     p_method: str = "saddle_contour",
     min_size: int = 10,
     max_size: int = 500,
+    correlation_window_kb: float = 500.0,
+    bias_correction: bool = True,
     n_jobs: int = 1,
     title: str | None = None,
     plots: bool = True,
@@ -240,7 +248,9 @@ def run_enrichment(
     (out / "figures").mkdir(parents=True, exist_ok=True)
     ga = run_gene_analysis(sumstats, ld_reference=ld_reference, genes=genes, build=build,
                            window_up_kb=window_up_kb, window_down_kb=window_down_kb,
-                           shrinkage=shrinkage, p_method=p_method, n_jobs=n_jobs,
+                           shrinkage=shrinkage, p_method=p_method,
+                           correlation_window_kb=correlation_window_kb,
+                           bias_correction=bias_correction, n_jobs=n_jobs,
                            progress=progress, gene_ld=gene_ld)
     gres = ga.genes.copy()
     gres["fdr"] = fdr_bh(gres["p_value"].to_numpy())

@@ -1,0 +1,200 @@
+"""Pipeline stage ``enrichment``: gene and gene-set analysis of every BMFF site's GWAS.
+
+Parameters (the ``enrichment:`` mapping of a study config; all optional):
+
+=====================  ==================  ======================================================
+param                  default             meaning
+=====================  ==================  ======================================================
+traits                 every gwas trait    traits of ``ctx.summary("gwas")["sumstats"]``
+ld_reference           ``in_sample``       ``in_sample`` (the cohort's imputed BGEN, else array
+                                           PLINK), ``eur_panel`` (cached 1000G EUR), or a PLINK
+                                           prefix / ``.bgen`` path
+gene_sets              ``GO_BP``           ``GO_BP``, a GMT path, or null (genes only)
+planted_pathway        true                add the genes of ``truth/causal_variants.tsv`` as set
+                                           ``SIMULATED_CAUSAL`` (simulated cohorts) and report
+                                           its rank
+build                  ``GRCh37``          gene table build
+protein_coding_only    true
+window_up_kb           10                  annotation windows
+window_down_kb         10
+shrinkage              0.0                 LD shrinkage towards identity
+correlation_window_kb  500                 gene pairs correlated in the gene-set GLS
+p_method               ``saddle_contour``  or ``saddlepoint`` (faster, approximate)
+min_size, max_size     5, 500              analysed gene-set sizes
+n_jobs                 1                   worker processes
+=====================  ==================  ======================================================
+
+Writes ``enrichment/<trait>/{genes.tsv, gene_correlations.tsv.gz, gene_sets.tsv, meta.json}``
+and ``enrichment/figures/<trait>_{gene_manhattan,top_gene_sets}.{png,pdf}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bma_genetics.errors import BmaGeneticsError, InputError
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, Any] = {
+    "traits": None,
+    "ld_reference": "in_sample",
+    "gene_sets": "GO_BP",
+    "planted_pathway": True,
+    "build": "GRCh37",
+    "protein_coding_only": True,
+    "window_up_kb": 10.0,
+    "window_down_kb": 10.0,
+    "shrinkage": 0.0,
+    "correlation_window_kb": 500.0,
+    "p_method": "saddle_contour",
+    "min_size": 5,
+    "max_size": 500,
+    "n_jobs": 1,
+}
+
+
+def _reader(spec: Any, cohort: Path | None):
+    from bma_genetics.ld import open_genotypes
+
+    if spec == "in_sample":
+        if cohort is None:
+            raise BmaGeneticsError("enrichment/ld_reference: 'in_sample' needs a cohort; give a PLINK prefix instead")
+        for sub in ("imputed", "array"):
+            folder = cohort / "genotypes" / sub
+            if folder.exists() and (list(folder.glob("*.bgen")) or list(folder.glob("*.bed"))):
+                return open_genotypes(folder)
+        raise InputError(f"enrichment/ld_reference: no .bgen or .bed files under {cohort / 'genotypes'}")
+    if spec == "eur_panel":
+        from bma_genetics.resources import load_ld_panel
+
+        return open_genotypes(load_ld_panel())
+    return open_genotypes(str(spec))
+
+
+def _sumstats_paths(ctx) -> dict[str, Path]:
+    gwas = ctx.summary("gwas")
+    raw = dict(gwas.get("sumstats") or {})
+    if not raw:
+        raise BmaGeneticsError("enrichment: the gwas stage's summary lists no 'sumstats' ({trait: path})")
+    out = {}
+    for trait, p in raw.items():
+        path = Path(p)
+        if not path.is_absolute():
+            path = ctx.run_dir / path if (ctx.run_dir / path).exists() else ctx.run_dir / "gwas" / path
+        out[trait] = path
+    return out
+
+
+def run(ctx, params: dict) -> dict:
+    """Gene analysis (shared in-sample LD) and gene-set analysis for each trait; returns the summary."""
+    from bma_genetics.enrichment.api import load_gene_table, run_enrichment
+    from bma_genetics.enrichment.genes import compute_gene_ld, sumstats_z
+    from bma_genetics.gwas import read_gwas_ssf
+
+    p = {**DEFAULTS, **dict(params or {})}
+    unknown = sorted(set(p) - set(DEFAULTS))
+    if unknown:
+        raise InputError(f"enrichment: unknown parameter(s) {unknown}; known: {sorted(DEFAULTS)}")
+    out_dir = ctx.stage_dir("enrichment")
+    cohort = Path(ctx.cohort) if ctx.cohort is not None else None
+    paths = _sumstats_paths(ctx)
+    traits = p["traits"] or list(paths)
+    missing = [t for t in traits if t not in paths]
+    if missing:
+        raise InputError(f"enrichment/traits: {missing} not in the gwas stage's sumstats {sorted(paths)}")
+    t0 = time.perf_counter()
+    tables = {t: read_gwas_ssf(paths[t]) for t in traits}
+
+    def key(df):
+        return (df["chromosome"].astype(str) + ":" + df["base_pair_location"].astype(str) + ":"
+                + df["effect_allele"].astype(str) + ":" + df["other_allele"].astype(str))
+
+    # one LD pass for all traits: the SNPs with a finite Z in every trait
+    common = None
+    for df in tables.values():
+        ok = set(key(df)[np.isfinite(sumstats_z(df, "enrichment"))])
+        common = ok if common is None else common & ok
+    first = tables[traits[0]]
+    snps = first[key(first).isin(common)][["chromosome", "base_pair_location", "effect_allele", "other_allele"]]
+    snps = snps.drop_duplicates(["chromosome", "base_pair_location"]).reset_index(drop=True)
+    reader = _reader(p["ld_reference"], cohort)
+    genes = load_gene_table(None, build=p["build"], protein_coding_only=p["protein_coding_only"])
+    gene_ld = compute_gene_ld(
+        snps, reader, genes, window_up_kb=p["window_up_kb"], window_down_kb=p["window_down_kb"],
+        shrinkage=p["shrinkage"], correlation_window_kb=p["correlation_window_kb"],
+        bias_correction=p["ld_reference"] != "in_sample", n_jobs=p["n_jobs"], progress=False)
+    t_ld = time.perf_counter() - t0
+    extra = []
+    truth_genes: list[str] = []
+    causal_path = cohort / "truth" / "causal_variants.tsv" if cohort is not None else None
+    if p["planted_pathway"] and causal_path is not None and causal_path.exists():
+        causal = pd.read_csv(causal_path, sep="\t", dtype=str)
+        if "gene" in causal:
+            truth_genes = sorted({g for g in causal["gene"].dropna() if g and g != "nan"})
+            if truth_genes:
+                extra.append(pd.DataFrame({"set_id": "SIMULATED_CAUSAL", "set_name": "simulated causal genes",
+                                           "gene_name": truth_genes}))
+    gene_sets = p["gene_sets"]
+    if gene_sets is not None and gene_sets != "GO_BP" and cohort is not None and not Path(gene_sets).is_absolute() \
+            and (cohort / gene_sets).exists():
+        gene_sets = str(cohort / gene_sets)
+    per_trait: dict[str, Any] = {}
+    tables_out: list[str] = []
+    figures: list[str] = []
+    t1 = time.perf_counter()
+    for trait in traits:
+        tdir = out_dir / trait
+        summ = run_enrichment(
+            tables[trait], tdir, gene_sets=gene_sets, extra_gene_sets=extra or None,
+            build=p["build"], shrinkage=p["shrinkage"], p_method=p["p_method"],
+            min_size=p["min_size"], max_size=p["max_size"], n_jobs=p["n_jobs"], title=trait,
+            progress=False, gene_ld=gene_ld,
+        )
+        rec: dict[str, Any] = {k: summ[k] for k in ("n_genes", "bonferroni", "n_significant_genes", "top_genes")}
+        rec.update({k: summ[k] for k in ("n_sets", "n_sets_fdr05", "top_sets") if k in summ})
+        gres = pd.read_csv(tdir / "genes.tsv", sep="\t", dtype={"gene_name": str})
+        if truth_genes:
+            hit = gres[gres["gene_name"].isin(truth_genes)]
+            rec["causal_genes_tested"] = int(len(hit))
+            rec["causal_genes_significant"] = sorted(hit.loc[hit["p_value"] < summ["bonferroni"], "gene_name"].tolist())
+            if (tdir / "gene_sets.tsv").exists():
+                sets = pd.read_csv(tdir / "gene_sets.tsv", sep="\t", dtype={"set_id": str})
+                where = np.flatnonzero(sets["set_id"].to_numpy() == "SIMULATED_CAUSAL")
+                if where.size:
+                    rec["planted_set_rank"] = int(where[0]) + 1
+                    rec["planted_set_p"] = float(sets["p_value"].iloc[where[0]])
+                    rec["planted_set_fdr"] = float(sets["fdr"].iloc[where[0]])
+        per_trait[trait] = rec
+        for name in ("genes.tsv", "gene_correlations.tsv.gz", "gene_sets.tsv", "meta.json"):
+            if (tdir / name).exists():
+                tables_out.append(f"{trait}/{name}")
+        # figures live in the stage's figures folder, prefixed by trait, for the report
+        for f in summ.get("figures", []):
+            src = Path(f)
+            dst = out_dir / "figures" / f"{trait}_{src.name}"
+            shutil.copyfile(src, dst)
+            figures.append(str(dst.relative_to(out_dir)))
+    t_tests = time.perf_counter() - t1
+    n_genes = len(gene_ld.genes)
+    summary = {
+        "traits": per_trait,
+        "n_genes": int(n_genes),
+        "n_snps_used": int(len(gene_ld.snps)),
+        "ld_reference": str(p["ld_reference"]),
+        "ld_samples": int(gene_ld.n_ref),
+        "seconds_gene_ld": round(t_ld, 2),
+        "seconds_tests": round(t_tests, 2),
+        "genes_per_second": round(n_genes * len(traits) / max(t_ld + t_tests, 1e-9), 1),
+        "tables": tables_out,
+        "figures": figures,
+    }
+    log.info("enrichment: %d genes x %d traits in %.1f s", n_genes, len(traits), t_ld + t_tests)
+    return summary
