@@ -102,59 +102,95 @@ def _reader_spec(reader):
     return None
 
 
+class _SubsetReader:
+    """A reader restricted to a subset of samples (LD from a random subsample)."""
+
+    def __init__(self, reader, rows: np.ndarray):
+        self.reader, self.rows = reader, rows
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.rows.size)
+
+    def dosages(self, indices):
+        return self.reader.dosages(indices)[self.rows]
+
+
 def _chromosome_ld(reader, ref_index: np.ndarray, positions: np.ndarray, genes: pd.DataFrame,
-                   shrinkage: float, corr_bp: int, progress: bool, label: str, bias_correction: bool = True):
-    """Eigenvalues, nparam and nearby-gene correlations for one chromosome's genes."""
+                   shrinkage: float, corr_bp: int, progress: bool, label: str, bias_correction: bool = True,
+                   sample_rows: np.ndarray | None = None):
+    """Eigenvalues, nparam and nearby-gene correlations for one chromosome's genes.
+
+    Each gene's SNPs are a contiguous run of the chromosome's position-sorted SNPs, so the
+    correlations are kept as one sliding block (the Gram matrix of the standardised genotypes
+    of the SNPs some pending gene needs): a SNP pair's r is computed once however many genes
+    share it, and columns are dropped once no pending gene (within ``corr_bp``) needs them.
+    Memory is one window plus the correlation reach, never the chromosome.
+    """
     if isinstance(reader, tuple):
         reader = _worker_reader(reader)
+    if sample_rows is not None:
+        reader = _SubsetReader(reader, sample_rows)
     n = reader.n_samples
-    cache: dict[int, np.ndarray] = {}
-    poly: dict[int, bool] = {}
+    rows = np.unique(np.concatenate([np.asarray(i, dtype=np.int64) for i in genes["snp_index"]]))
+    order = rows[np.argsort(positions[rows], kind="stable")]
+    rank = {int(r): k for k, r in enumerate(order)}
+    xblock = np.empty((n, 0))
+    gram = np.empty((0, 0))
+    block_ok = np.empty(0, dtype=bool)
+    block_lo = 0  # rank of the block's first column
     pending: deque = deque()
     eig_out, keep_out, nparam_out, pairs = [], [], [], []
     bias = 1.0 / max(1, n - 2) if bias_correction else 0.0
     it = genes.itertuples(index=False)
     for g in tqdm(it, total=len(genes), disable=not progress, desc=f"gene LD chr{label}", leave=False):
         idx = np.asarray(g.snp_index, dtype=np.int64)
+        lo, hi = rank[int(idx[0])], rank[int(idx[-1])] + 1
         while pending and pending[0][1] < g.win_start - corr_bp:
             pending.popleft()
-        needed = {int(i) for p in pending for i in p[2]} | {int(i) for i in idx}
-        for key in [k for k in cache if k not in needed]:
-            del cache[key]
-        missing = [int(i) for i in idx if int(i) not in cache]
-        if missing:
-            x, ok = _standardise(reader.dosages(ref_index[missing]))
-            for j, i in enumerate(missing):
-                cache[i] = x[:, j]
-                poly[i] = bool(ok[j])
-        keep = np.array([i for i in idx if poly[int(i)]], dtype=np.int64)
+        first_needed = min([lo] + [p[4] for p in pending])
+        if gram.shape[0] and first_needed > block_lo:  # drop columns nobody needs any more
+            cut = min(first_needed - block_lo, gram.shape[0])
+            xblock, gram, block_ok = xblock[:, cut:], gram[cut:, cut:], block_ok[cut:]
+            block_lo += cut
+        if gram.shape[0] == 0:
+            block_lo = lo
+        bhi = block_lo + gram.shape[0]
+        if hi > bhi:
+            x_new, ok_new = _standardise(reader.dosages(ref_index[order[bhi:hi]]))
+            cross = xblock.T @ x_new / n
+            new = x_new.T @ x_new / n
+            gram = np.block([[gram, cross], [cross.T, new]])
+            xblock = np.hstack([xblock, x_new])
+            block_ok = np.concatenate([block_ok, ok_new])
+        ranks = np.arange(lo, hi)
+        good = block_ok[ranks - block_lo]
+        keep = order[lo:hi][good]
+        keep_ranks = ranks[good]
         keep_out.append(keep)
         if keep.size == 0:
             eig_out.append(np.zeros(0))
             nparam_out.append(0.0)
             continue
-        x = np.column_stack([cache[int(i)] for i in keep])
-        r = x.T @ x / n
-        np.fill_diagonal(r, 1.0)
+        c = keep_ranks - block_lo
+        r = gram[np.ix_(c, c)]
         if shrinkage > 0:
-            r *= 1.0 - shrinkage
-            np.fill_diagonal(r, 1.0)
+            r = r * (1.0 - shrinkage)
+        np.fill_diagonal(r, 1.0)
         lam = np.clip(np.linalg.eigvalsh(r), 0.0, None)
         eig_out.append(lam)
         nparam_out.append(effective_number(lam))
         ss_g = float(np.sum(lam**2))
-        for pid, _pend, pkeep, px, pss in pending:
-            if pkeep.size == 0:
+        for pid, _pend, pranks, pss, _plo in pending:
+            if pranks.size == 0:
                 continue
-            cross = px.T @ x / n
-            cross *= 1.0 - shrinkage
+            cross = gram[np.ix_(pranks - block_lo, c)] * (1.0 - shrinkage)
             r2 = np.maximum(cross**2 - bias * (1.0 - cross**2), 0.0)
-            same = pkeep[:, None] == keep[None, :]
-            r2[same] = 1.0
+            r2[pranks[:, None] == keep_ranks[None, :]] = 1.0
             num = float(r2.sum())
             if num > 0:
                 pairs.append((pid, g.gene_id, num / math.sqrt(pss * ss_g)))
-        pending.append((g.gene_id, g.win_end, keep, x, ss_g))
+        pending.append((g.gene_id, g.win_end, keep_ranks, ss_g, lo))
     return eig_out, keep_out, nparam_out, pairs
 
 
@@ -168,6 +204,8 @@ def compute_gene_ld(
     shrinkage: float = 0.0,
     correlation_window_kb: float = 500.0,
     bias_correction: bool = True,
+    max_ld_samples: int | None = None,
+    seed: int = 1,
     n_jobs: int = 1,
     progress: bool = True,
 ) -> GeneLD:
@@ -197,6 +235,12 @@ def compute_gene_ld(
         cross-gene r^2 before summing them. Right for a reference panel that is not the GWAS
         sample (its chance LD is not in the GWAS); with in-sample LD (the GWAS genotypes
         themselves) the chance LD is real and ``False`` is exact.
+    max_ld_samples : int, optional
+        Estimate LD from at most this many samples, drawn at random with ``seed`` (in-sample
+        LD from 10^4-10^5 people is far more precise than gene tests need; r's sampling SD is
+        ~1/sqrt(n)). A subsample's chance LD is not the GWAS's, so ``bias_correction`` is
+        then applied whatever its value.
+    seed : int, default=1
     n_jobs : int, default=1
         Worker processes (one chromosome at a time each); -1 uses every core.
     progress : bool, default=True
@@ -229,17 +273,24 @@ def compute_gene_ld(
     groups = [(chrom, gg) for chrom, gg in ann.groupby("chromosome", sort=False)]
     jobs = os.cpu_count() if n_jobs == -1 else max(1, int(n_jobs))
     spec = _reader_spec(reader)
+    sample_rows = None
+    if max_ld_samples is not None and reader.n_samples > max_ld_samples:
+        rng = np.random.default_rng(seed)
+        sample_rows = np.sort(rng.choice(reader.n_samples, int(max_ld_samples), replace=False))
+        bias_correction = True
+    n_ref = reader.n_samples if sample_rows is None else int(sample_rows.size)
     results = {}
     if jobs > 1 and spec is not None and len(groups) > 1:
         with ProcessPoolExecutor(max_workers=min(jobs, len(groups))) as pool:
             futs = {chrom: pool.submit(_chromosome_ld, spec, ref_used, positions, gg, shrinkage,
-                                       corr_bp, False, chrom, bias_correction) for chrom, gg in groups}
+                                       corr_bp, False, chrom, bias_correction, sample_rows)
+                    for chrom, gg in groups}
             for chrom, fut in tqdm(futs.items(), disable=not progress, desc="gene LD"):
                 results[chrom] = fut.result()
     else:
         for chrom, gg in groups:
             results[chrom] = _chromosome_ld(reader, ref_used, positions, gg, shrinkage, corr_bp, progress,
-                                            chrom, bias_correction)
+                                            chrom, bias_correction, sample_rows)
     eigs, keeps, nparams, pairs = [], [], [], []
     for chrom, _gg in groups:
         e, k, m, p = results[chrom]
@@ -257,7 +308,7 @@ def compute_gene_ld(
     corr = pd.DataFrame(pairs, columns=["gene_id_1", "gene_id_2", "r"])
     corr = corr[corr["gene_id_1"].isin(ann["gene_id"]) & corr["gene_id_2"].isin(ann["gene_id"])]
     return GeneLD(snps=used, genes=ann, eigenvalues=eigs, correlations=corr.reset_index(drop=True),
-                  shrinkage=shrinkage, n_ref=reader.n_samples,
+                  shrinkage=shrinkage, n_ref=n_ref,
                   settings={"window_up_kb": window_up_kb, "window_down_kb": window_down_kb,
                             "correlation_window_kb": correlation_window_kb,
                             "bias_correction": bias_correction})

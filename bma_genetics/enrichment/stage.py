@@ -20,6 +20,9 @@ window_down_kb         10
 shrinkage              0.0                 LD shrinkage towards identity
 correlation_window_kb  500                 gene pairs correlated in the gene-set GLS
 p_method               ``saddle_contour``  or ``saddlepoint`` (faster, approximate)
+max_ld_samples         3000                in-sample LD from a random subsample of this size
+                                           (null: everyone); r^2 bias-corrected when subsampled
+seed                   run seed            seed of that subsample
 min_size, max_size     5, 500              analysed gene-set sizes
 n_jobs                 1                   worker processes
 =====================  ==================  ======================================================
@@ -57,6 +60,8 @@ DEFAULTS: dict[str, Any] = {
     "p_method": "saddle_contour",
     "min_size": 5,
     "max_size": 500,
+    "max_ld_samples": 3000,
+    "seed": None,
     "n_jobs": 1,
 }
 
@@ -130,7 +135,8 @@ def run(ctx, params: dict) -> dict:
     gene_ld = compute_gene_ld(
         snps, reader, genes, window_up_kb=p["window_up_kb"], window_down_kb=p["window_down_kb"],
         shrinkage=p["shrinkage"], correlation_window_kb=p["correlation_window_kb"],
-        bias_correction=p["ld_reference"] != "in_sample", n_jobs=p["n_jobs"], progress=False)
+        bias_correction=p["ld_reference"] != "in_sample", max_ld_samples=p["max_ld_samples"],
+        seed=ctx.seed if p["seed"] is None else int(p["seed"]), n_jobs=p["n_jobs"], progress=False)
     t_ld = time.perf_counter() - t0
     extra = []
     truth_genes: list[str] = []
