@@ -1,8 +1,10 @@
 """From a segmentation to BMFF per site: side and level assignment, eroded-mask fat fraction.
 
-The network segments four marrow classes (vertebral body, femoral head, femoral neck/trochanter,
-femoral diaphysis). Geometry then names the sites, as radiologists do:
+The network segments three marrow classes (vertebral body, proximal femur, femoral diaphysis).
+Geometry then names the sites, as radiologists do:
 
+* **Femoral head**: the proximal femur (largest component per side) is split by sphere fit -- the head is the largest inscribed sphere of the proximal
+  femur marrow (centre at the maximum of the distance transform), as in hip morphometry.
 * **Side**: a femoral component left of the body midline (the x centre of the vertebral marrow,
   else of the field of view) is the patient's left (DICOM LPS: +x = left).
 * **Vertebral level**: vertebral-body components are counted from the bottom: the lowest is L5,
@@ -35,7 +37,43 @@ SITE_CODES: dict[str, int] = {
     **{v: 7 + i for i, v in enumerate(VERTEBRAE)},
 }
 
-_FEMUR_CLASS = {2: "femoral_head", 3: "femoral_neck", 4: "femoral_diaphysis"}
+#: Head sphere radius = largest inscribed radius (EDT maximum) + this (mm); calibrated on
+#: simulated label maps (EDT measures to the nearest background voxel centre, about half a
+#: voxel beyond the true surface).
+HEAD_RADIUS_OFFSET_MM = 1.5
+
+
+def split_femoral_head(
+    proximal: np.ndarray,
+    spacing: tuple[float, float, float],
+    *,
+    offset_mm: float = HEAD_RADIUS_OFFSET_MM,
+    refine_mm: float = 1.5,
+) -> np.ndarray:
+    """The femoral head within a proximal-femur marrow mask, by sphere fit.
+
+    The head centre is the point deepest inside the mask (maximum of the Euclidean distance
+    transform, voxel spacing honoured) -- the head is the thickest part of the proximal femur --
+    and its radius that depth plus ``offset_mm``; the head is the mask inside that sphere.
+    """
+    idx = [np.flatnonzero(proximal.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
+    if any(i.size == 0 for i in idx):
+        return np.zeros_like(proximal)
+    box = tuple(slice(max(i[0] - 1, 0), i[-1] + 2) for i in idx)
+    m = proximal[box]
+    edt = ndimage.distance_transform_edt(m, sampling=spacing)
+    top = float(edt.max())
+    # Sub-voxel centre: the EDT-weighted centroid of the near-maximal voxels (3 mm slices put
+    # the true centre up to 1.5 mm from the best voxel).
+    near = edt >= top - refine_mm
+    w = edt[near]
+    c = [float((np.nonzero(near)[a] * w).sum() / w.sum()) for a in range(3)]
+    radius = top + offset_mm
+    grids = np.ogrid[tuple(slice(0, n) for n in m.shape)]
+    d2 = sum(((g - ci) * sp) ** 2 for g, ci, sp in zip(grids, c, spacing, strict=True))
+    head = np.zeros_like(proximal)
+    head[box] = m & (d2 <= radius**2)
+    return head
 
 
 def _largest_components(mask: np.ndarray, keep: int = 1, min_fraction: float = 0.0) -> np.ndarray:
@@ -70,13 +108,21 @@ def _split_tall(components: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-def assign_sites(classes: np.ndarray, *, superior_is_up: bool = True, min_vertebra_voxels: int = 40) -> np.ndarray:
+def assign_sites(
+    classes: np.ndarray,
+    *,
+    spacing: tuple[float, float, float] = (3.0, 2.2, 2.2),
+    superior_is_up: bool = True,
+    min_vertebra_voxels: int = 40,
+) -> np.ndarray:
     """Turn network classes ``(Z, Y, X)`` into site codes (:data:`SITE_CODES`).
 
     Parameters
     ----------
     classes : ndarray of shape (Z, Y, X)
-        0 background, 1 vertebral body, 2 femoral head, 3 femoral neck/trochanter, 4 diaphysis.
+        0 background, 1 vertebral body, 2 proximal femur (head, neck, trochanters), 3 diaphysis.
+    spacing : (dz, dy, dx), default=(3.0, 2.2, 2.2)
+        Voxel size in mm (for the femoral-head sphere fit).
     superior_is_up : bool, default=True
         Whether slice index increases toward the head (true for volumes from
         :func:`~bma_genetics.phenotypes.dixon_io.read_dixon_zip` of axial Dixon).
@@ -97,17 +143,19 @@ def assign_sites(classes: np.ndarray, *, superior_is_up: bool = True, min_verteb
         mid = (classes.shape[2] - 1) / 2
     del cols
     x_idx = np.arange(classes.shape[2])
-    for cls, name in _FEMUR_CLASS.items():
-        m = classes == cls
-        if not m.any():
-            continue
-        for side in SIDES:
-            # LPS: column index increases toward the patient's left.
-            half = (x_idx > mid) if side == "left" else (x_idx < mid)
-            ms = m & half[None, None, :]
-            if ms.any():
-                ms = _largest_components(ms, keep=2, min_fraction=0.3)
-                out[ms] = SITE_CODES[f"{name}_{side}"]
+    for side in SIDES:
+        # LPS: column index increases toward the patient's left.
+        half = ((x_idx > mid) if side == "left" else (x_idx < mid))[None, None, :]
+        # The network's proximal-femur class; the head within it is found by sphere fit.
+        prox = (classes == 2) & half
+        if prox.any():
+            prox = _largest_components(prox, keep=1)
+            head = split_femoral_head(prox, spacing)
+            out[prox] = SITE_CODES[f"femoral_neck_{side}"]
+            out[head] = SITE_CODES[f"femoral_head_{side}"]
+        shaft = (classes == 3) & half
+        if shaft.any():
+            out[_largest_components(shaft, keep=1)] = SITE_CODES[f"femoral_diaphysis_{side}"]
     if vert.any():
         lab, n = ndimage.label(vert)
         sizes = np.bincount(lab.ravel())
@@ -149,6 +197,15 @@ def site_bmff(water: np.ndarray, fat: np.ndarray, mask: np.ndarray, *, erosion: 
     >>> site_bmff(w, f, m)
     (0.7, 0.7, 1)
     """
+    # Work in the mask's bounding box (+1 voxel): erosion of a whole volume per site is the
+    # slow part of measuring a participant.
+    idx = np.flatnonzero(mask.any(axis=(1, 2)))
+    if idx.size == 0:
+        return float("nan"), float("nan"), 0
+    rows = np.flatnonzero(mask[idx[0] : idx[-1] + 1].any(axis=(0, 2)))
+    cols = np.flatnonzero(mask[idx[0] : idx[-1] + 1].any(axis=(0, 1)))
+    box = tuple(slice(max(a[0] - 1, 0), a[-1] + 2) for a in (idx, rows, cols))
+    mask, water, fat = mask[box], water[box], fat[box]
     if erosion > 0:
         mask = ndimage.binary_erosion(mask, iterations=erosion)
     n = int(mask.sum())

@@ -45,7 +45,9 @@ def train_shipped(out: str | Path, *, n_train: int = 24, n_val: int = 4, max_min
     train_vols, _ = _volumes(n_train, TRAIN_SEED)
     val_vols, _ = _volumes(n_val, VAL_SEED)
     log.info("simulated %d + %d volumes in %.0f s", n_train, n_val, time.time() - t0)
-    cfg = TrainConfig(max_minutes=max_minutes, max_steps=max_steps, lr=lr)
+    # The first run had separate head and neck classes (0..4); they merged into one.
+    cfg = TrainConfig(max_minutes=max_minutes, max_steps=max_steps, lr=lr,
+                      extra={"head_class_map": [[0], [1], [2, 3], [4]]})
     summary = train(train_vols, val_vols, config=cfg, out=out, init_checkpoint=init_checkpoint,
                     extra_meta={"training_data": f"{n_train} simulated volumes (seed {TRAIN_SEED}), "
                                                  f"{n_val} validation (seed {VAL_SEED}); bma_genetics.simulate.dixon"})

@@ -226,8 +226,15 @@ def train(
     in_ch = 2 * (2 * cfg.context + 1)
     net = UNet(2, in_ch, len(CLASSES), tuple(cfg.features), cfg.attention)
     if init_checkpoint is not None:
-        state = torch.load(init_checkpoint, map_location="cpu", weights_only=True)
-        net.load_state_dict(state["state_dict"])
+        state = torch.load(init_checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+        n_old = state["head.weight"].shape[0]
+        if n_old != len(CLASSES) and "head_class_map" in cfg.extra:
+            # Warm start across a change of classes: each new class starts from the mean of
+            # the old output channels mapped to it.
+            groups = cfg.extra["head_class_map"]
+            state["head.weight"] = torch.stack([state["head.weight"][g].mean(0) for g in groups])
+            state["head.bias"] = torch.stack([state["head.bias"][g].mean(0) for g in groups])
+        net.load_state_dict(state)
     else:
         # Start the output layer at the class priors (background ~99 %): cross-entropy then
         # starts near its floor and the first hundred steps go to finding the marrow.

@@ -10,18 +10,19 @@ from __future__ import annotations
 import numpy as np
 
 #: Network classes (semantic; sides and vertebral levels are assigned afterwards by geometry).
-CLASSES: tuple[str, ...] = ("background", "vertebral_body", "femoral_head", "femoral_neck", "femoral_diaphysis")
+#: The femoral head is separated from the rest of the proximal femur afterwards, by sphere fit
+#: (:func:`bma_genetics.phenotypes.bmff.split_femoral_head`).
+CLASSES: tuple[str, ...] = ("background", "vertebral_body", "proximal_femur", "femoral_diaphysis")
 
 #: Simulated label codes (``bma_genetics.simulate.dixon.LABELS``) -> network class.
 _LUT = np.zeros(256, dtype=np.uint8)
-_LUT[[1, 2]] = 2
-_LUT[[3, 4]] = 3
-_LUT[[5, 6]] = 4
+_LUT[[1, 2, 3, 4]] = 2
+_LUT[[5, 6]] = 3
 _LUT[7:18] = 1
 
 
 def semantic_labels(site_labels: np.ndarray) -> np.ndarray:
-    """Map a site label map (codes 1-17) to network classes (0-4, :data:`CLASSES`)."""
+    """Map a site label map (codes 1-17) to network classes (0-3, :data:`CLASSES`)."""
     return _LUT[np.clip(site_labels, 0, 255).astype(np.int64)]
 
 

@@ -118,6 +118,8 @@ _MARROW_PD = 0.95
 #: Vertebral cortical shell (mm) in-plane and at the endplates.
 _VCORTEX = 2.0
 _VENDPLATE = 1.5
+#: Femoral head subchondral cortex (mm).
+_HEAD_CORTEX = 3.2
 _SCALE = 1000.0
 
 
@@ -361,7 +363,7 @@ def simulate_dixon_volume(
         r_head = 21.0 * s
         z_lt = -62.0 * sz  # lesser trochanter: proximal femur (total hip) above, diaphysis below
         u = (c_troch - c_head) / np.linalg.norm(c_troch - c_head)
-        fem[side] = {"name": name, "c_head": c_head, "u": u, "r_head": r_head, "z_lt": z_lt}
+        fem[side] = {"name": name, "c_head": c_head, "u": u, "r_head": r_head, "z_lt": z_lt, "r_marrow": r_head - _HEAD_CORTEX}
         outer = [
             _ellipsoid(c_head, (r_head,) * 3),
             _capsule(c_head, c_troch, 13.5 * s),
@@ -369,7 +371,7 @@ def simulate_dixon_volume(
             _capsule(shaft_top, shaft_bot, 13.0 * s),
         ]
         inner = [
-            _ellipsoid(c_head, (r_head - 3.2,) * 3),
+            _ellipsoid(c_head, (r_head - _HEAD_CORTEX,) * 3),
             _capsule(c_head, c_troch, 10.0 * s),
             _ellipsoid(c_troch, (11.5 * s, 10.5 * s, 16.5 * sz)),
             _capsule(shaft_top, shaft_bot, 7.5 * s),
@@ -377,10 +379,16 @@ def simulate_dixon_volume(
         fem[side]["outer"], fem[side]["inner"] = outer, inner
 
     def femur_region(x, y, z, side):
-        """0 = head, 1 = neck/trochanter, 2 = diaphysis, by position."""
+        """0 = head, 1 = neck/trochanter, 2 = diaphysis, by position.
+
+        The femoral head is the marrow inside the head's (marrow) sphere -- the sphere-fit
+        definition of hip morphometry; the rest of the proximal femur above the lesser
+        trochanter is neck/trochanter.
+        """
         f = fem[side]
-        rel = (x - f["c_head"][0]) * f["u"][0] + (y - f["c_head"][1]) * f["u"][1] + (z - f["c_head"][2]) * f["u"][2]
-        return np.where(z < f["z_lt"], 2, np.where(rel < 0.45 * f["r_head"], 0, 1))
+        c = f["c_head"]
+        d2 = (x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2
+        return np.where(z < f["z_lt"], 2, np.where(d2 < f["r_marrow"] ** 2, 0, 1))
 
     side_code = {1: (1, 3, 5), -1: (2, 4, 6)}
     for side in (1, -1):
