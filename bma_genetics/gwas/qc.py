@@ -86,7 +86,7 @@ def variant_qc(
         qc_call_rate=hl.agg.count_where(hl.is_defined(mt.dosage)) / n,
         qc_af=hl.agg.mean(mt.dosage) / 2,
         qc_hwe=hl.agg.hardy_weinberg_test(
-            hl.unphased_diploid_gt_index_call(hl.int32(hl.round(mt.dosage)))).p_value,
+            hl.unphased_diploid_gt_index_call(hl.int32(hl.floor(mt.dosage + 0.5)))).p_value,
     )
     if mfi is not None:
         mt = mt.annotate_rows(info=mfi[mt.row_key].info)

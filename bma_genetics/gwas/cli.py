@@ -1,0 +1,94 @@
+"""``bma-genetics gwas``: plink2-style GWAS on Hail.
+
+    bma-genetics gwas --bfile PREFIX --pheno pheno.tsv --covar covar.tsv --out DIR
+    bma-genetics gwas --bgen 'ukb22828_c{chrom}_b0_v3.bgen' --sample F.sample --pheno ... --out DIR
+    bma-genetics gwas --config study.yaml --out DIR
+
+``--pheno``/``--covar`` are FID/IID tab-separated tables (``NA`` missing; a leading ``#`` on the
+header is allowed, as plink2 writes); every non-ID column of ``--pheno`` is a trait and every
+non-ID column of ``--covar`` a covariate. IID is the sample id matched to the genotypes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def _read_plink_table(path: Path, where: str):
+    import pandas as pd
+
+    from bma_genetics._check import fail
+
+    if not path.exists():
+        raise fail(where, f"no such file {path}")
+    t = pd.read_csv(path, sep=r"\s+", dtype=str, na_values=["NA", "-9", "."], keep_default_na=False)
+    t.columns = [c.lstrip("#") for c in t.columns]
+    if "IID" not in t.columns:
+        raise fail(where, f"{path} has no IID column (plink2 layout: FID IID ...); it has {list(t.columns)[:10]}")
+    t = t.rename(columns={"IID": "eid"}).drop(columns=[c for c in ("FID", "SEX") if c in t.columns and c != "eid"])
+    for c in t.columns:
+        if c != "eid":
+            t[c] = pd.to_numeric(t[c], errors="coerce")
+    return t
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("gwas")
+    def gwas(
+        out: Path = typer.Option(..., "--out", help="Output directory."),
+        bfile: str = typer.Option(None, "--bfile", help="PLINK 1 prefix (may contain {chrom})."),
+        bgen: str = typer.Option(None, "--bgen", help="BGEN file, glob, directory or pattern with {chrom}."),
+        sample: Path = typer.Option(None, "--sample", help="Oxford .sample file for --bgen."),
+        vcf: str = typer.Option(None, "--vcf", help="VCF file(s) (DS or GT)."),
+        pheno: Path = typer.Option(None, "--pheno", help="FID/IID table; every other column is a trait."),
+        covar: Path = typer.Option(None, "--covar", help="FID/IID table; every other column is a covariate."),
+        config: Path = typer.Option(None, "--config", help="Study YAML: its 'gwas:' section and 'cohort:'."),
+        cohort: Path = typer.Option(None, "--cohort", help="Cohort directory (with --config)."),
+        chromosomes: str = typer.Option(None, "--chr", help="Comma-separated chromosomes (with {chrom} patterns)."),
+        strata: str = typer.Option(None, "--strata", help="Comma-separated stratifying columns (e.g. sex)."),
+        rint: bool = typer.Option(False, "--rint", help="Rank-based inverse-normal transform of traits."),
+        remove: Path = typer.Option(None, "--remove", help="Withdrawals file (one eid per line)."),
+        block_size: int = typer.Option(128, "--block-size", help="Variants per regression block."),
+        ld: str = typer.Option("in-sample", "--ld", help="LD for loci: in-sample, reference or a PLINK prefix."),
+        no_plots: bool = typer.Option(False, "--no-plots", help="Skip figures."),
+        master: str = typer.Option("local[*]", "--master", help="Spark master ('' = the cluster's own)."),
+        tmp_dir: str = typer.Option(None, "--tmp-dir", help="Hail temporary directory."),
+    ) -> None:
+        """GWAS of every trait (x stratum) on Hail; GWAS-SSF output, loci, QC table, plots."""
+        import json
+
+        from bma_genetics._check import fail
+
+        if config is not None:
+            from bma_genetics.pipeline.runner import load_config, run_study
+
+            cfg = load_config(config)
+            cfg["stages"] = {k: v for k, v in cfg["stages"].items() if k in ("participants", "phenotypes", "gwas")}
+            run_dir = run_study(cfg, cohort=cohort, out=out)
+            typer.echo(f"GWAS written under {run_dir / 'gwas'}")
+            return
+        if pheno is None:
+            raise fail("gwas/--pheno", "give --pheno (and --covar) with --bfile/--bgen/--vcf, or --config")
+        import pandas as pd
+
+        from bma_genetics._hail import init_hail
+        from bma_genetics.gwas.api import run_study_gwas
+
+        ph = _read_plink_table(pheno, "gwas/--pheno")
+        traits = [c for c in ph.columns if c != "eid"]
+        covariates: list[str] = []
+        if covar is not None:
+            cv = _read_plink_table(covar, "gwas/--covar")
+            covariates = [c for c in cv.columns if c != "eid"]
+            ph = ph.merge(cv, on="eid", how="inner", suffixes=("", "_covar"))
+        init_hail(master=master or None, tmp_dir=tmp_dir, log_dir=out / "logs")
+        summary = run_study_gwas(
+            ph, out=out, traits=traits, covariates=covariates, bgen=bgen, sample=sample, bfile=bfile, vcf=vcf,
+            chromosomes=chromosomes.split(",") if chromosomes else None, withdrawals=remove,
+            strata=strata.split(",") if strata else None, transform="rint" if rint else "none",
+            block_size=block_size, ld=ld, plots=not no_plots,
+        )
+        typer.echo(json.dumps({k: summary[k] for k in ("lambda_gc", "n_loci", "samples")}, indent=1))
+        del pd

@@ -1,0 +1,133 @@
+"""Pipeline stage ``gwas``: BMFF traits x strata on the cohort's imputed BGEN, on Hail.
+
+Config (``analyses/*.yaml``)::
+
+    gwas:
+      traits: [bmff_femoral_head, bmff_total_hip, bmff_femoral_diaphysis, bmff_spine]
+      covariates: [age, age2, sex, age_sex, bmi, pc1, ..., pc10]
+      strata: [sex]            # separate result sets (+ IVW meta-analysis across them)
+      transform: none          # or rint (rank-based inverse-normal)
+      block_size: 128
+      chunk_by: chromosome     # resumable unit; "all" = one pass (small data)
+      chromosomes: null        # default: every chromosome file present
+      qc: {min_info: 0.8, min_maf: 0.001, min_mac: 20, hwe_p: 1.0e-6, min_call_rate: 0.95}
+      ld: in-sample            # or reference (1000 Genomes EUR panel) or a PLINK prefix
+      loci: {p1: 5.0e-8, p2: 0.05, r2_independent: 0.6, r2_lead: 0.1, merge_kb: 250}
+      plots: true
+
+Inputs: ``ctx.cohort/genotypes/imputed/`` (BGEN + .sample + MFI), the ``participants`` stage's
+table when that stage ran (else built from the cohort), and the BMFF table (the ``phenotypes``
+stage's ``bmff.parquet`` for the imaged subset, the cohort's ``bmff_idp.parquet`` for the rest).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from bma_genetics.errors import BmaGeneticsError, InputError
+
+log = logging.getLogger(__name__)
+NAME = "gwas"
+
+DEFAULTS: dict[str, Any] = {
+    "traits": None,
+    "covariates": None,
+    "strata": [],
+    "transform": "none",
+    "binary": None,
+    "block_size": 128,
+    "chunk_by": "chromosome",
+    "chromosomes": None,
+    "qc": {},
+    "ld": "in-sample",
+    "loci": {},
+    "meta": True,
+    "plots": True,
+    "n_partitions": None,
+}
+
+
+def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
+    """Run the GWAS stage; returns the summary (``sumstats`` paths for enrichment/MR/LDSC)."""
+    from bma_genetics.gwas.api import cohort_phenotypes, run_study_gwas
+
+    unknown = sorted(set(params or {}) - set(DEFAULTS))
+    if unknown:
+        raise InputError(f"gwas/params: unknown parameter(s) {unknown}; known: {sorted(DEFAULTS)}")
+    p = {**DEFAULTS, **(params or {})}
+    if ctx.cohort is None:
+        raise BmaGeneticsError("gwas stage: needs a cohort directory (--cohort or 'cohort:' in the config)")
+    cohort = Path(ctx.cohort)
+    participants = sample_qc = None
+    if ctx.has_stage("participants"):
+        s = ctx.summary("participants")
+        participants, sample_qc = s.get("participants"), s.get("sample_qc")
+    bmff = None
+    if ctx.has_stage("phenotypes"):
+        s = ctx.summary("phenotypes")
+        bmff = ctx.stage_dir("phenotypes") / s.get("bmff_table", "bmff.parquet")
+    pheno, covariates, traits = cohort_phenotypes(cohort, participants=participants, bmff=bmff,
+                                                  traits=p["traits"], covariates=p["covariates"])
+    imputed = cohort / "genotypes" / "imputed"
+    bgens = sorted(imputed.glob("*.bgen"))
+    if not bgens:
+        raise InputError(f"gwas/cohort: no BGEN files in {imputed}")
+    ctx.hail()
+    out = ctx.stage_dir(NAME)
+    provenance = {}
+    if bmff is not None and Path(str(bmff).replace(".parquet", ".provenance.json")).exists():
+        import json
+
+        provenance = {"bmff_provenance": json.loads(Path(str(bmff).replace(".parquet", ".provenance.json")).read_text())}
+    withdrawals = cohort / "participants" / "withdrawals.csv"
+    summary = run_study_gwas(
+        pheno, out=out, traits=traits, covariates=covariates,
+        bgen=str(imputed / "*.bgen"), sample=bgens[0].with_suffix(".sample"),
+        chromosomes=p["chromosomes"], withdrawals=withdrawals if withdrawals.exists() else None,
+        mfi=sorted(imputed.glob("ukb_imp_mfi_c*_v3.txt")) or None,
+        strata=p["strata"], transform=p["transform"], binary=p["binary"], block_size=int(p["block_size"]),
+        chunk_by=p["chunk_by"], qc=p["qc"], sample_qc_table=sample_qc, ld=p["ld"], loci=p["loci"],
+        meta=bool(p["meta"]), plots=bool(p["plots"]), index_dir=Path(ctx.run_dir) / "tmp" / "bgen-index",
+        n_partitions=p["n_partitions"], metadata=provenance,
+    )
+    summary["traits"] = traits
+    summary["covariates"] = covariates
+    summary["tables"] = sorted(set(summary["tables"]))
+    summary["figures"] = [str(Path(f).relative_to(out)) for f in summary.get("figures", [])]
+    truth = cohort / "truth" / "causal_variants.tsv"
+    if truth.exists():
+        summary["truth_recovery"] = truth_recovery(summary, truth, cohort)
+    return summary
+
+
+def truth_recovery(summary: dict[str, Any], truth_path: Path, cohort: Path) -> dict[str, Any]:
+    """Which simulated named-gene loci were found (a locus within 250 kb of a causal variant of
+    that trait), and whether the locus maps to the gene: power per trait."""
+    import pandas as pd
+
+    truth = pd.read_csv(truth_path, sep="\t", dtype={"chromosome": str})
+    named = truth[truth["gene"].notna() & (truth["gene"].astype(str) != "")]
+    out: dict[str, Any] = {}
+    for label, _path in summary["sumstats"].items():
+        if "." in label:
+            continue
+        loci_file = Path(summary["qc"]).parent / "loci" / f"{label}.loci.tsv"
+        if not loci_file.exists():
+            continue
+        loci = pd.read_csv(loci_file, sep="\t", dtype={"chromosome": str})
+        t = named[named["trait"] == label]
+        genes = t.groupby("gene").agg(chromosome=("chromosome", "first"), lo=("base_pair_location", "min"),
+                                      hi=("base_pair_location", "max"))
+        found, mapped = [], []
+        for gene, g in genes.iterrows():
+            hit = loci[(loci["chromosome"] == g["chromosome"]) & (loci["end"] >= g["lo"] - 250_000)
+                       & (loci["start"] <= g["hi"] + 250_000)]
+            if len(hit):
+                found.append(gene)
+                if any(gene in str(x).split(",") or gene == y for x, y in zip(hit["genes"], hit["nearest_gene"], strict=True)):
+                    mapped.append(gene)
+        out[label] = {"named_genes": len(genes), "found": found, "mapped_to_gene": mapped,
+                      "power": round(len(found) / len(genes), 3) if len(genes) else None}
+    return out
