@@ -158,7 +158,15 @@ def _contour_integral(lam: np.ndarray, q: float, c: float, epsrel: float, start:
             acc += cmath.log(1.0 - 2.0 * v * s)
         return cmath.exp(-0.5 * acc - kc) / s
 
-    f = f_python if lam.size <= 8 else f_numpy
+    base = f_python if lam.size <= 8 else f_numpy
+    cache: dict[float, complex] = {}
+
+    def f(t: float) -> complex:
+        # the cos- and sin-weighted QAWF passes visit the same nodes: evaluate F once
+        v = cache.get(t)
+        if v is None:
+            v = cache[t] = base(t)
+        return v
 
     # Re[F e^{-itq}] = Re F cos(qt) + Im F sin(qt); the leading-order size of the integral is
     # 1 / (|c| sqrt(2 pi K''(c))), which sets the absolute tolerance QAWF needs.
