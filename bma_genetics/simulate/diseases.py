@@ -10,7 +10,7 @@ latent scale in population-SD units (covariate-adjusted, before measurement nois
 
 Unrelated diagnoses: ``n_random_phecodes`` phecodes are drawn from the code map, each with a
 prevalence log-uniform on ``[p_low, p_high]`` (codes restricted to one sex only ever go to
-that sex); a case receives one code of the phecode, or two (30 %) when it has several.
+that sex); a case receives one code of the phecode, or two (60 %) when it has several.
 Dates are uniform between age 35 (not before 1997-04-01, when HES coding starts in UK
 Biobank) and the censoring date 2022-10-31.
 """
@@ -188,7 +188,7 @@ def simulate_diagnoses(
         ids = np.flatnonzero(case)
         if len(ids) == 0:
             continue
-        two = (rng.random(len(ids)) < 0.3) & (len(members) > 1)
+        two = (rng.random(len(ids)) < 0.6) & (len(members) > 1)
         first = rng.integers(0, len(members), size=len(ids))
         events_person.append(ids)
         events_code.append(members[first])

@@ -158,12 +158,15 @@ def write_dta(frame: pd.DataFrame, path: str | Path) -> None:
     import pyreadstat
 
     out = frame.copy()
+    fmt = {}
     for c in out.columns:
         if np.issubdtype(out[c].dtype, np.datetime64):
-            # python dates are written as Stata %td dates (datetime64 would become %tc)
-            d = pd.to_datetime(out[c])
-            out[c] = pd.Series([x.date() if not pd.isna(x) else None for x in d], index=out.index, dtype=object)
-    pyreadstat.write_dta(out, str(path))
+            # Stata %td: days since 1960-01-01 as a number (pyreadstat writes datetime64 as %tc,
+            # and infers object columns of dates from their first rows only)
+            days = (out[c].to_numpy().astype("datetime64[D]") - np.datetime64("1960-01-01")).astype(np.float64)
+            out[c] = np.where(pd.isna(out[c]).to_numpy(), np.nan, days)
+            fmt[c] = "%td"
+    pyreadstat.write_dta(out, str(path), variable_format=fmt)
     raw = Path(path).read_bytes()
     raw = _TIMESTAMP.sub(b"<timestamp>\x1101 Jan 2000 00:00</timestamp>", raw, count=1)
     Path(path).write_bytes(raw)
