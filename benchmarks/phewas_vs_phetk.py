@@ -152,8 +152,13 @@ TRUTH_PHECODES = {
 
 
 def calibration_and_recovery(people: pd.DataFrame, dx: pd.DataFrame, cohort: Path, covariates: list[str],
-                             *, min_cases: int, min_phecode_count: int, seed: int = 1, n_jobs: int = 2):
-    """Type-I error of permuted BMFF at 0.05 and the simulated BMFF -> disease links."""
+                             *, min_cases: int, min_phecode_count: int, seed: int = 1, n_jobs: int = 2,
+                             n_permutations: int = 5):
+    """Type-I error of permuted BMFF at 0.05 and the simulated BMFF -> disease links.
+
+    Each BMFF site with a simulated link is permuted ``n_permutations`` times (exposure
+    independent of everything, covariates kept): the share of p < 0.05 over all those tests.
+    """
     from bma_genetics.phewas import run_phewas, type1_error
 
     truth = pd.read_csv(cohort / "truth" / "disease_effects.tsv", sep="\t")
@@ -162,8 +167,9 @@ def calibration_and_recovery(people: pd.DataFrame, dx: pd.DataFrame, cohort: Pat
     people = people.copy()
     nulls = []
     for i, e in enumerate(exposures):
-        people[f"null_{i}"] = rng.permutation(people[e].to_numpy())
-        nulls.append(f"null_{i}")
+        for k in range(n_permutations):
+            people[f"null_{i}_{k}"] = rng.permutation(people[e].to_numpy())
+            nulls.append(f"null_{i}_{k}")
     res = run_phewas(people, dx, exposures + nulls, covariates, phecode_version="X",
                      min_cases=min_cases, min_phecode_count=min_phecode_count, n_jobs=n_jobs, plots=False)
     null = res[res["exposure"].isin(nulls)]
