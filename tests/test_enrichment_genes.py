@@ -156,7 +156,7 @@ def test_gene_set_type_one_error_is_within_its_interval(eur):
     gl = eur["gene_ld"]
     names = gl.genes["gene_name"].astype(str).to_numpy()
     pvals, p_naive = [], []
-    for _ in range(30):
+    for _ in range(20):
         genes = gene_tests(gl, _null_z(eur, rng), p_method="saddlepoint")
         frames = []
         for part in range(2):
@@ -207,3 +207,17 @@ def test_planted_pathway_is_the_top_set_and_its_genes_are_significant(eur):
     print(f"planted: competitive P={res['p_value'].iloc[0]:.3g} FDR={res['fdr'].iloc[0]:.3g}; "
           f"next set P={res['p_value'].iloc[1]:.3g}; pathway genes at gene-wide P: {frac:.2f}")
     assert frac >= 0.6, frac
+
+
+def test_parallel_chromosomes_give_the_serial_result(eur):
+    """n_jobs=2 (one worker per chromosome, reader re-opened there) equals the serial pass."""
+    reader = eur["reader"]
+    v = reader.variants
+    snps = pd.concat([v[v["chromosome"] == c].iloc[:1500] for c in CHROMS])[["chromosome", "base_pair_location"]]
+    genes = _genes(v[v["chromosome"].isin(CHROMS)])
+    a = compute_gene_ld(snps, reader, genes, n_jobs=1, progress=False)
+    b = compute_gene_ld(snps, reader, genes, n_jobs=2, progress=False)
+    assert a.genes["gene_id"].tolist() == b.genes["gene_id"].tolist()
+    for x, y in zip(a.eigenvalues, b.eigenvalues, strict=True):
+        np.testing.assert_allclose(x, y, atol=1e-10)
+    pd.testing.assert_frame_equal(a.correlations, b.correlations)
