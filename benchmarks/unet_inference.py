@@ -3,8 +3,9 @@
 Same simulated Dixon volumes, same per-slice (2.5D) input, same batch size, same torch version
 (2.13.0) and thread count, measured in the same run. MONAI runs in its own environment
 (``benchmarks.peers.peer_python("monai", ...)``); its network is untrained (weights do not change
-the arithmetic) and configured like ours: 2D, 6 input channels, 5 classes, channels
-(8, 16, 32, 64), strides (2, 2, 2), instance norm, no residual units.
+the arithmetic) and configured like ours: 2D, 6 input channels, same classes, channels
+(8, 16, 32, 64), strides (2, 2, 2), instance norm, 2 residual units per level (102k parameters
+against our 121k; MONAI's UNet has one convolution per level without residual units).
 
 Usage: ``python benchmarks/unet_inference.py [--volumes 3] [--threads 2] [--device cpu|cuda]``.
 Prints volumes per minute for both and the ratio ours / MONAI.
@@ -32,8 +33,8 @@ from monai.networks.nets import UNet
 args = json.loads(sys.argv[1])
 torch.set_num_threads(args["threads"])
 dev = args["device"]
-net = UNet(spatial_dims=2, in_channels=6, out_channels=5, channels=(8, 16, 32, 64), strides=(2, 2, 2),
-           num_res_units=0, norm="INSTANCE").to(dev).eval()
+net = UNet(spatial_dims=2, in_channels=6, out_channels=args["classes"], channels=(8, 16, 32, 64), strides=(2, 2, 2),
+           num_res_units=args["res_units"], norm="INSTANCE").to(dev).eval()
 n_params = sum(p.numel() for p in net.parameters())
 vols = [np.load(p) for p in args["volumes"]]
 
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--res-units", type=int, default=2, help="MONAI num_res_units (2: similar size to ours)")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -100,8 +102,9 @@ def main(argv: list[str] | None = None) -> dict:
         from benchmarks.peers import PeerUnavailable, peer_python
 
         py = peer_python("monai", ["monai", "torch==2.13.0"])
-        res = subprocess.run([str(py), "-c", MONAI_SCRIPT, json.dumps({"volumes": paths, "threads": args.threads,
-                                                                        "batch": args.batch, "device": args.device})],
+        res = subprocess.run([str(py), "-c", MONAI_SCRIPT, json.dumps({"volumes": paths, "threads": args.threads, "batch": args.batch, "device": args.device,
+                                                                        "res_units": args.res_units,
+                                                                        "classes": int(model.meta["network"]["out_channels"])})],
                              capture_output=True, text=True, check=True)
         peer = json.loads(res.stdout.strip().splitlines()[-1])
         result["monai_params"] = peer["n_params"]
