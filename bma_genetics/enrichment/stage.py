@@ -5,7 +5,8 @@ Parameters (the ``enrichment:`` mapping of a study config; all optional):
 =====================  ==================  ======================================================
 param                  default             meaning
 =====================  ==================  ======================================================
-traits                 every gwas trait    traits of ``ctx.summary("gwas")["sumstats"]``
+traits                 every gwas trait    labels of ``ctx.summary("gwas")["sumstats"]`` (default:
+                                           those without a stratum suffix such as ``.female``)
 ld_reference           ``in_sample``       ``in_sample`` (the cohort's imputed BGEN, else array
                                            PLINK), ``eur_panel`` (cached 1000G EUR), or a PLINK
                                            prefix / ``.bgen`` path
@@ -111,7 +112,8 @@ def run(ctx, params: dict) -> dict:
     out_dir = ctx.stage_dir("enrichment")
     cohort = Path(ctx.cohort) if ctx.cohort is not None else None
     paths = _sumstats_paths(ctx)
-    traits = p["traits"] or list(paths)
+    # default: the main analyses (labels with a "." are strata, e.g. bmff_spine.female)
+    traits = p["traits"] or [t for t in paths if "." not in t] or list(paths)
     missing = [t for t in traits if t not in paths]
     if missing:
         raise InputError(f"enrichment/traits: {missing} not in the gwas stage's sumstats {sorted(paths)}")

@@ -115,9 +115,11 @@ def plot_top_gene_sets(sets: pd.DataFrame, *, n_top: int = 20, fdr_level: float 
     sig = top["fdr"].to_numpy(np.float64) < fdr_level
     size = 15 + 120 * np.sqrt(top["n_genes"].to_numpy(np.float64) / max(1.0, float(sets["n_genes"].max())))
     ax.hlines(y, 0, xval, color="#bbbbbb", lw=0.8)
-    ax.scatter(xval[sig], y[sig], s=size[sig], color="#c0392b", label=f"FDR < {fdr_level}", zorder=3)
-    ax.scatter(xval[~sig], y[~sig], s=size[~sig], facecolors="white", edgecolors="#555555",
-               label=f"FDR >= {fdr_level}", zorder=3)
+    if sig.any():
+        ax.scatter(xval[sig], y[sig], s=size[sig], color="#c0392b", label=f"FDR < {fdr_level}", zorder=3)
+    if (~sig).any():
+        ax.scatter(xval[~sig], y[~sig], s=size[~sig], facecolors="white", edgecolors="#555555",
+                   label=f"FDR >= {fdr_level}", zorder=3)
     names = [textwrap.shorten(f"{n} ({i})" if n != i else str(i), 60) for n, i in zip(top["set_name"], top["set_id"], strict=True)]
     ax.set_yticks(y)
     ax.set_yticklabels(names, fontsize=7)
