@@ -123,8 +123,13 @@ def _covariates(genes: pd.DataFrame) -> np.ndarray:
     return (x - x.mean(axis=0)) / x.std(axis=0) if x.shape[1] else x
 
 
-def _gls_columns(z: np.ndarray, base: np.ndarray, test: np.ndarray, white: _Whitener, alternative: str):
-    """Test each column of ``test`` in ``z ~ base + column`` by GLS; returns beta, se, t, p, df."""
+def _gls_columns(z: np.ndarray, base: np.ndarray, test, white: _Whitener, alternative: str):
+    """Test each column of ``test`` in ``z ~ base + column`` by GLS; returns beta, se, t, p, df.
+
+    ``test`` is an array (genes x columns) or a list of row-index arrays (set members), whose
+    indicator columns are built a chunk at a time (a dense genes x sets matrix for GO would
+    take gigabytes).
+    """
     zw = white(z)
     bw = white(base)
     qb, _ = np.linalg.qr(bw)
@@ -132,8 +137,15 @@ def _gls_columns(z: np.ndarray, base: np.ndarray, test: np.ndarray, white: _Whit
     df = len(z) - base.shape[1] - 1
     out = []
     chunk = 256
-    for a in range(0, test.shape[1], chunk):
-        tw = white(np.ascontiguousarray(test[:, a:a + chunk]))
+    n_cols = len(test) if isinstance(test, list) else test.shape[1]
+    for a in range(0, n_cols, chunk):
+        if isinstance(test, list):
+            block = np.zeros((len(z), min(chunk, n_cols - a)))
+            for j, rows in enumerate(test[a:a + chunk]):
+                block[rows, j] = 1.0
+        else:
+            block = np.ascontiguousarray(test[:, a:a + chunk])
+        tw = white(block)
         tr = tw - qb @ (qb.T @ tw)
         stt = np.einsum("ij,ij->j", tr, tr)
         sz = tr.T @ zr
@@ -231,21 +243,20 @@ def run_gene_set_analysis(
     if not set_ids:
         log.warning("%s: no gene set has %d-%d analysed genes", where, min_size, max_size)
         return pd.DataFrame(columns=cols)
-    col_of = {s: j for j, s in enumerate(set_ids)}
-    member = np.zeros((len(g), len(set_ids)))
-    member[gs["row"].astype(int).to_numpy(), gs["set_id"].map(col_of).to_numpy()] = 1.0
+    rows_of = gs.groupby("set_id")["row"].apply(lambda r: np.sort(r.astype(np.int64).to_numpy()))
+    members = [rows_of.loc[sid] for sid in set_ids]
     white = _Whitener(ids, correlations)
     z = g["z"].to_numpy(np.float64)
     base = np.column_stack([np.ones(len(g)), _covariates(g)])
-    beta, se, _t, p, _df = _gls_columns(z, base, member, white, "greater")
+    beta, se, _t, p, _df = _gls_columns(z, base, members, white, "greater")
     res = pd.DataFrame({"set_id": set_ids, "set_name": names.loc[set_ids].astype(str).to_numpy(),
-                        "n_genes": member.sum(axis=0).astype(np.int64), "beta": beta,
+                        "n_genes": np.array([m.size for m in members], dtype=np.int64), "beta": beta,
                         "standard_error": se, "p_value": p})
     res["fdr"] = fdr_bh(res["p_value"].to_numpy())
     if self_contained:
         p_self = np.empty(len(set_ids))
         for j in range(len(set_ids)):
-            rows = np.flatnonzero(member[:, j])
+            rows = members[j]
             v = white.dense_submatrix(rows)
             try:
                 cf = linalg.cho_factor(v)
