@@ -70,6 +70,8 @@ def run_plink2_glm(
     out: Path,
     *,
     threads: int = 1,
+    modifiers: tuple[str, ...] = (),
+    extra: tuple[str, ...] = (),
 ) -> tuple[dict[str, pd.DataFrame], float]:
     """Run ``plink2 --glm omit-ref hide-covar`` and return ``{trait: results}`` and wall seconds.
 
@@ -81,7 +83,13 @@ def run_plink2_glm(
     out.mkdir(parents=True, exist_ok=True)
     p, c = write_plink2_tables(pheno, traits, covariates, out)
     cmd = [str(exe), *genotypes, "--pheno", str(p), "--covar", str(c), "--no-psam-pheno",
-           "--glm", "omit-ref", "hide-covar", "cols=+a1freq,+beta", "--threads", str(threads),
+           "--glm", "omit-ref", "hide-covar", *modifiers, "cols=+a1freq,+beta", "--threads", str(threads), *extra,
+           # rescaling covariates leaves the genotype's beta/SE/P unchanged (an intercept is in)
+           # and avoids plink2's refusal when covariate scales differ widely (age^2 vs PCs)
+           "--covar-variance-standardize",
+           # age, age^2 and age x sex are correlated by construction; plink2's collinearity
+           # guards (VIF 50, max-corr 0.999) would refuse the standard UK Biobank covariates
+           "--vif", "100000", "--max-corr", "0.99999",
            "--out", str(out / "plink2")]
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -90,9 +98,9 @@ def run_plink2_glm(
         raise RuntimeError(f"plink2 failed: {res.stdout[-1500:]}\n{res.stderr[-1500:]}")
     results = {}
     for t in traits:
-        f = out / f"plink2.{t}.glm.linear"
-        if f.exists():
-            results[t] = pd.read_csv(f, sep="\t", na_values=["NA"], dtype={"#CHROM": str})
+        found = sorted(out.glob(f"plink2.{t}.glm.*"))
+        if found:
+            results[t] = pd.read_csv(found[0], sep="\t", na_values=["NA"], dtype={"#CHROM": str})
     return results, seconds
 
 
@@ -157,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     t_scan = time.perf_counter() - t0
     t0 = time.perf_counter()
     ours = run_gwas(mt, pheno, traits=traits, covariates=covariates, block_size=args.block_size,
-                    chromosomes=None, out=None)
+                    chunk_by="all", out=None)
     t_ours = time.perf_counter() - t0
 
     worst = {"beta": 0.0, "standard_error": 0.0, "p_value": 0.0}

@@ -221,7 +221,9 @@ def _annotate(hl, mt, frame: pd.DataFrame):
     directory is visible to cluster executors.
     """
     path = hl.utils.new_temp_file(prefix="gwas-pheno", extension="tsv")
-    with hl.hadoop_open(path, "w") as fh:
+    import hailtop.fs as hfs
+
+    with hfs.open(path, "w") as fh:
         frame.to_csv(fh, sep="\t", index=False, na_rep="NA", float_format="%.17g")
     types = {c: hl.tfloat64 for c in frame.columns if c != "eid"}
     ht = hl.import_table(path, key="eid", types=types, missing="NA", impute=False)
