@@ -86,6 +86,24 @@ def _largest_components(mask: np.ndarray, keep: int = 1, min_fraction: float = 0
     return np.isin(lab, np.array(order) + 1)
 
 
+def _thickest_component(mask: np.ndarray, spacing: tuple[float, float, float], min_voxels: int = 50) -> np.ndarray:
+    """The component with the deepest interior point: the proximal femur (its head is the
+    thickest marrow structure), not a larger but thin false positive such as iliac marrow."""
+    lab, n = ndimage.label(mask)
+    if n <= 1:
+        return mask
+    sizes = np.bincount(lab.ravel())
+    objs = ndimage.find_objects(lab)
+    best, best_depth = 0, -1.0
+    for i, sl in enumerate(objs, start=1):
+        if sl is None or sizes[i] < min_voxels:
+            continue
+        depth = float(ndimage.distance_transform_edt(np.pad(lab[sl] == i, 1), sampling=spacing).max())
+        if depth > best_depth:
+            best, best_depth = i, depth
+    return lab == best if best else _largest_components(mask, keep=1)
+
+
 def _split_tall(components: list[np.ndarray]) -> list[np.ndarray]:
     """Split components much taller than the median at their narrowest slice."""
     if len(components) < 3:
@@ -149,7 +167,7 @@ def assign_sites(
         # The network's proximal-femur class; the head within it is found by sphere fit.
         prox = (classes == 2) & half
         if prox.any():
-            prox = _largest_components(prox, keep=1)
+            prox = _thickest_component(prox, spacing)
             head = split_femoral_head(prox, spacing)
             out[prox] = SITE_CODES[f"femoral_neck_{side}"]
             out[head] = SITE_CODES[f"femoral_head_{side}"]
@@ -159,7 +177,10 @@ def assign_sites(
     if vert.any():
         lab, n = ndimage.label(vert)
         sizes = np.bincount(lab.ravel())
-        comps = [lab == i for i in range(1, n + 1) if sizes[i] >= min_vertebra_voxels]
+        # Vertebral bodies are the big components: drop specks and fragments (< 20 % of the
+        # largest body; thoracic bodies are ~40 % of lumbar ones).
+        keep = [i for i in range(1, n + 1) if sizes[i] >= max(min_vertebra_voxels, 0.2 * sizes[1:].max())]
+        comps = [lab == i for i in keep]
         comps = _split_tall(comps)
         zc = [float(np.mean(np.nonzero(c)[0])) for c in comps]
         order = np.argsort(zc)
