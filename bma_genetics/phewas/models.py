@@ -124,7 +124,10 @@ def fit_logistic_batch(
     for it in range(1, max_iter + 1):
         if active.size == 0:
             break
-        Ya, Ma, Ba = Y[:, active], M[:, active], beta[active]
+        if active.size == k:  # no copies while every phecode is still iterating
+            Ya, Ma, Ba = Y, M, beta.copy()
+        else:
+            Ya, Ma, Ba = Y[:, active], M[:, active], beta[active]
         # in-place elementwise work: these (people x phecodes) arrays dominate the run time
         eta = X @ Ba.T
         P = special.expit(eta)
