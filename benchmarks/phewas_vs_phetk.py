@@ -53,7 +53,7 @@ with contextlib.redirect_stdout(log):
                 independent_variable_of_interest=args["exposure"], sex_at_birth_col="sex",
                 icd_version="WHO", min_cases=args["min_cases"],
                 min_phecode_count=args["min_phecode_count"], output_file_path=args["out"],
-                method="logit")
+                method=args["method"])
     pw.run(parallelization="multithreading", n_workers=args["n_workers"])
 t2 = time.perf_counter()
 print(json.dumps({"seconds": t2 - t0, "mapping_seconds": t1 - t0}))
@@ -89,8 +89,12 @@ def run_phetk(
     min_phecode_count: int,
     n_workers: int = 2,
     workdir: str | Path | None = None,
+    method: str = "logit",
 ) -> tuple[pd.DataFrame, float]:
-    """Run PheTK's ``Phecode.count_phecode`` + ``PheWAS.run`` (logit); return results and seconds."""
+    """Run PheTK's ``Phecode.count_phecode`` + ``PheWAS.run``; return results and seconds.
+
+    ``method`` is PheTK's: ``logit`` (statsmodels) or ``firth_logit`` (firthmodels, LRT p).
+    """
     py = phetk_python()
     work = Path(workdir or tempfile.mkdtemp(prefix="phetk_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -109,7 +113,7 @@ def run_phetk(
         "icd": str(work / "icd.tsv"), "counts": str(work / "counts.tsv"), "cohort": str(work / "cohort.tsv"),
         "out": str(work / "phetk_results.tsv"), "version": "X", "exposure": exposure,
         "covariates": [c for c in covariates if c != exposure], "min_cases": int(min_cases),
-        "min_phecode_count": int(min_phecode_count), "n_workers": int(n_workers),
+        "min_phecode_count": int(min_phecode_count), "n_workers": int(n_workers), "method": method,
     }
     res = subprocess.run([str(py), "-c", _DRIVER, json.dumps(args)], capture_output=True, text=True, cwd=work)
     if res.returncode != 0:

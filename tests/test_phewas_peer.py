@@ -67,3 +67,23 @@ def test_phetk_agrees_on_tiny_cohort(phetk_map, tiny_cohort, tmp_path):
     ours = run_phewas(people, dx, "bmff_femoral_head", covs, phecode_version="X", phecode_map=phetk_map,
                       min_cases=25, min_phecode_count=1, standardise=False, firth="never")
     assert len(_agree(ours, theirs)["only_ours"]) == 0 and len(ours) >= 80
+
+
+def test_firth_agrees_with_phetk_firth_logit(phetk_map, tmp_path):
+    """PheTK's ``firth_logit`` (the ``firthmodels`` package, penalised LRT) as a second Firth oracle."""
+    from benchmarks.phewas_vs_phetk import run_phetk
+
+    pmap = load_map("X", phetk_map)
+    people, dx, _ = simulate_phewas_inputs(pmap, n=1500, n_codes=12, prevalence=(0.005, 0.02),
+                                           effects={"M810": 0.5}, seed=4)
+    covs = ["age", "sex", "bmi", "pc1"]
+    theirs, _ = run_phetk(people, dx, "bmff", covs, min_cases=5, min_phecode_count=1, workdir=tmp_path,
+                          method="firth_logit")
+    ours = run_phewas(people, dx, "bmff", covs, phecode_map=phetk_map, min_cases=5, min_phecode_count=1,
+                      standardise=False, firth="always")
+    m = ours.merge(theirs, on="phecode", suffixes=("", "_phetk"))
+    assert len(m) == len(ours) == len(theirs) >= 20
+    assert (m["method"] == "firth").all()
+    # firthmodels stops at its own tolerance (~1e-6 on beta); the LRT p-values agree to ~1e-10
+    assert (m["beta"] - m["beta_phetk"]).abs().max() <= 1e-5
+    assert (m["neg_log_p_value"] - m["neg_log_p_value_phetk"]).abs().max() <= 1e-6
