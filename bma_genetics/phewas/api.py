@@ -327,7 +327,8 @@ def _cox_exposure(
         Y, M = cc.block(np.array([j]), rows)
         case, ctrl = Y[:, 0] > 0, (M[:, 0] > 0) & (Y[:, 0] == 0)
         first = cc.first_date[:, [j]][rows].toarray().ravel() - 1 if cc.first_date is not None else None
-        keep = case | ctrl
+        # a case without a diagnosis date has no event time: left out rather than censored
+        keep = (case & (first >= 0)) | ctrl
         event = case & (first >= 0) & (first <= censor_days[rows])
         end = np.where(event, first, censor_days[rows])
         time = (end - start_days[rows]) / 365.25
