@@ -376,7 +376,9 @@ def test_cox_recovers_simulated_hazard_ratio(xmap):
     r = res.loc["TT_100.1"]
     assert r["method"] == "cox" and r["converged"]
     assert abs(r["beta"] - 0.5) < 3 * r["se"]
-    assert r["n_cases"] == int(event.sum()) - (1 if event[0] else 0)
+    in_follow_up = dx["date"] <= pd.Timestamp("2020-01-01")
+    assert r["n_cases"] == int((in_follow_up & (dx["eid"] != "0") & dx["date"].ge("2010-01-01")).sum())
+    assert r["n_cases"] + r["n_controls"] == n - 1  # the prevalent case is out
 
 
 # ------------------------------------------------------------------------- CLI and figures

@@ -332,7 +332,9 @@ def _cox_exposure(
         event = case & (first >= 0) & (first <= censor_days[rows])
         end = np.where(event, first, censor_days[rows])
         time = (end - start_days[rows]) / 365.25
-        keep &= np.isfinite(time) & (time > 0)
+        keep &= np.isfinite(time) & (time >= 0)
+        # diagnosed on the start day: half a day of follow-up, not a zero time
+        time = np.where(time == 0, 0.5 / 365.25, time)
         model = sm.PHReg(time[keep], X[keep], status=event[keep].astype(float), ties="breslow")
         try:
             res = model.fit(disp=False)
@@ -341,8 +343,10 @@ def _cox_exposure(
         except (np.linalg.LinAlgError, ValueError):
             b, s, conv = float("nan"), float("nan"), False
         p, nlp = _models.wald_p(np.array([b]), np.array([s]))
+        # counts as analysed: events before censoring, and everyone else at risk
         return j, {"beta": b, "se": s, "p_value": float(p[0]), "neg_log_p_value": float(nlp[0]),
-                   "method": "cox", "converged": conv}
+                   "method": "cox", "converged": conv, "n_cases": int(event[keep].sum()),
+                   "n_controls": int((keep & ~event).sum())}
 
     for j, res in _fit_blocks([lambda j=j: job(j) for j in tested], n_jobs, "Cox fits"):
         out[j] = res
