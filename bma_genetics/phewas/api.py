@@ -419,8 +419,8 @@ def run_phewas(
     phecode              str      phecode
     phecode_string       str      phecode description
     category             str      phecode category
-    n_cases              int      cases analysed (blank when suppressed in exports)
-    n_controls           int      controls analysed
+    n_cases              int      cases analysed (Cox: events before censoring)
+    n_controls           int      controls analysed (Cox: everyone else at risk)
     beta                 float    log odds ratio (log hazard ratio for Cox) per unit
     se                   float    standard error of beta
     odds_ratio           float    exp(beta): odds ratio (hazard ratio for Cox)
