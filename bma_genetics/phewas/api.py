@@ -523,8 +523,9 @@ def run_phewas(
     outside = ~dx["eid"].isin(people["eid"])
     report["n_records_unknown_eid"] = int(outside.sum())
     if outside.any():
-        log.warning("%d diagnosis records belong to eids absent from the participant table; not used",
-                    int(outside.sum()))
+        # expected after sample QC (withdrawn, related, non-European); counted in the report
+        log.info("%d diagnosis records belong to eids absent from the participant table; not used",
+                 int(outside.sum()))
     dx = dx[~outside]
     dx, report["n_records_before_birth"] = _inputs.drop_dates_before_birth(dx, people)
     pmap = _mapping.load_map(phecode_version, phecode_map)
