@@ -105,7 +105,9 @@ class _Whitener:
         """``V[rows, rows]^-1 rhs`` (self-contained test); sparse, as set genes rarely neighbour."""
         if len(self.pairs) == 0:
             return rhs.astype(np.float64).copy()
-        m = np.isin(self.pairs[:, 0], rows) & np.isin(self.pairs[:, 1], rows)
+        mark = np.zeros(self.n, dtype=bool)
+        mark[rows] = True
+        m = mark[self.pairs[:, 0]] & mark[self.pairs[:, 1]]
         if not m.any():
             return rhs.astype(np.float64).copy()
         where = np.searchsorted(rows, self.pairs[m])  # rows is sorted
@@ -151,9 +153,11 @@ def _gls_columns(z: np.ndarray, base: np.ndarray, test, white: _Whitener, altern
         else:
             block = np.ascontiguousarray(test[:, a:a + chunk])
         tw = white(block)
-        tr = tw - qb @ (qb.T @ tw)
-        stt = np.einsum("ij,ij->j", tr, tr)
-        sz = tr.T @ zr
+        # residualising on the covariates is a projection: never form it, zr is already
+        # orthogonal to them, so s_r'z_r = s'z_r and ||s_r||^2 = ||s||^2 - ||Q's||^2
+        qt = qb.T @ tw
+        stt = np.einsum("ij,ij->j", tw, tw) - np.einsum("ij,ij->j", qt, qt)
+        sz = tw.T @ zr
         with np.errstate(divide="ignore", invalid="ignore"):
             beta = sz / stt
             rss = zr @ zr - beta * sz
