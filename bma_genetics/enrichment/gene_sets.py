@@ -219,10 +219,11 @@ def run_gene_set_analysis(
 
     Examples
     --------
-    >>> genes = pd.DataFrame({"gene_id": list("ABCDEF"), "gene_name": list("ABCDEF"),
-    ...     "chromosome": "1", "start": range(6), "z": [3.0, 2.5, 0.1, -0.2, 0.3, -1.0],
-    ...     "nsnps": [5, 8, 6, 9, 4, 7]})
-    >>> sets = pd.DataFrame({"set_id": "S", "set_name": "S", "gene_name": ["A", "B"]})
+    >>> genes = pd.DataFrame({"gene_id": list("ABCDEFGHIJKL"), "gene_name": list("ABCDEFGHIJKL"),
+    ...     "chromosome": "1", "start": range(12),
+    ...     "z": [3.0, 2.5, 2.8, -0.2, 0.3, -1.0, 0.5, -0.7, 0.1, 1.1, -0.4, 0.2],
+    ...     "nsnps": [5, 8, 6, 9, 4, 7, 3, 10, 6, 5, 8, 4]})
+    >>> sets = pd.DataFrame({"set_id": "S", "set_name": "S", "gene_name": ["A", "B", "C"]})
     >>> res = run_gene_set_analysis(genes, sets, min_size=2)
     >>> float(res["beta"].iloc[0]) > 0
     True
