@@ -288,8 +288,10 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
         # imputed probabilities and INFO, in blocks to bound memory
         quality = _imputation_error(v, on_array, rng)
         info = np.empty(v)
-        for lo in range(0, v, 256):
-            hi = min(v, lo + 256)
+        # blocks of variants bound the float64 temporaries (~60 MB each) at any cohort size
+        step = 256 if n <= 10_000 else max(32, 2_560_000 // n)
+        for lo in range(0, v, step):
+            hi = min(v, lo + step)
             q = _probabilities(x[lo:hi], af[lo:hi], quality[lo:hi], rng)
             info[lo:hi] = wr.impute_info(q)
             qf = q.astype(np.float64)
