@@ -274,9 +274,11 @@ def meta_analyse(sumstats: Sequence[pd.DataFrame], names: Sequence[str] | None =
     g = long.groupby(key, sort=False)
     q = g["q"].sum()
     eaf = g["nf"].sum(min_count=1) / g["n"].sum(min_count=1)
-    direction = g.apply(lambda d: "".join(
-        "?" if k not in set(d["study"]) else ("+" if d.loc[d["study"] == k, "b"].iloc[0] > 0 else "-")
-        for k in range(len(sumstats))), include_groups=False)
+    # direction string, vectorised (a per-site apply is hours at 10 million variants)
+    wide_sign = long.pivot_table(index=key, columns="study", values="b", aggfunc="first")
+    wide_sign = wide_sign.reindex(columns=range(len(sumstats)))
+    chars = np.where(wide_sign.isna(), "?", np.where(wide_sign.to_numpy() > 0, "+", "-"))
+    direction = pd.Series(["".join(r) for r in chars], index=wide_sign.index)
     se = 1 / np.sqrt(agg["sw"])
     z = beta / se
     df = agg["k"] - 1
