@@ -177,10 +177,32 @@ def assign_sites(
     if vert.any():
         lab, n = ndimage.label(vert)
         sizes = np.bincount(lab.ravel())
-        # Vertebral bodies are the big components: drop specks and fragments (< 20 % of the
-        # largest body; thoracic bodies are ~40 % of lumbar ones).
-        keep = [i for i in range(1, n + 1) if sizes[i] >= max(min_vertebra_voxels, 0.2 * sizes[1:].max())]
-        comps = [lab == i for i in keep]
+        # Vertebral bodies are the big components, one per level. Accept, from the largest
+        # down, components >= 20 % of the largest body (thoracic bodies are ~40 % of lumbar
+        # ones) that do not share slices with an accepted body (fragments do); then smaller
+        # ones (>= 10 %: an under-segmented body) only above the lowest accepted body, since
+        # the count starts from the bottom and a fragment below L5 would shift every level.
+        objs = ndimage.find_objects(lab)
+        accepted: list[int] = []
+        taken = np.zeros(classes.shape[0], dtype=bool)
+        order_ = np.argsort(sizes[1:])[::-1] + 1
+        biggest = sizes[1:].max()
+        for frac in (0.2, 0.1):
+            lowest = None
+            if accepted:
+                ends = [objs[i - 1][0] for i in accepted]
+                lowest = min(e.start for e in ends) if superior_is_up else max(e.stop for e in ends)
+            for i in order_:
+                if i in accepted or sizes[i] < max(min_vertebra_voxels, frac * biggest):
+                    continue
+                zs = objs[i - 1][0]
+                if taken[zs].sum() > 1:
+                    continue
+                if lowest is not None and (zs.start < lowest if superior_is_up else zs.stop > lowest):
+                    continue
+                accepted.append(int(i))
+                taken[zs] = True
+        comps = [lab == i for i in sorted(accepted)]
         comps = _split_tall(comps)
         zc = [float(np.mean(np.nonzero(c)[0])) for c in comps]
         order = np.argsort(zc)

@@ -116,6 +116,8 @@ def finalise_shipped(checkpoint: str | Path, target_dir: str | Path, held_out: d
     sha = sha256_file(target)
     tc = meta["train_config"]
     minutes = "" if train_summary is None else f", {train_summary['minutes']:.1f} min"
+    if train_summary and train_summary.get("note"):
+        minutes += f"; {train_summary['note']}"
     lines = [
         "# Model card: bmff_unet2d (shipped marrow segmentation weights)",
         "",
@@ -123,7 +125,7 @@ def finalise_shipped(checkpoint: str | Path, target_dir: str | Path, held_out: d
         f"- Architecture: 2.5D U-Net (per axial slice; input water + fat of the slice and {meta['context']} "
         f"neighbour(s) either side = {meta['network']['in_channels']} channels), levels {meta['network']['features']}, "
         f"instance norm, leaky ReLU, attention gates: {meta['network']['attention']}; "
-        f"{meta['n_parameters']:,} parameters; output 5 classes {meta['classes']}.",
+        f"{meta['n_parameters']:,} parameters; output {len(meta['classes'])} classes {meta['classes']}.",
         f"- Training data: {meta.get('training_data', '')}. Synthetic only: the phantom of "
         "`bma_genetics.simulate.dixon` (UK Biobank-like geometry 2.2 x 2.2 x 3 mm, three stations, "
         "bias field, Rician noise, partial volume), random per-site marrow fat fractions "
@@ -131,7 +133,7 @@ def finalise_shipped(checkpoint: str | Path, target_dir: str | Path, held_out: d
         f"- Training: Dice + cross-entropy, AdamW lr {tc['lr']}, batch {tc['batch_size']} patches of "
         f"{tc['patch']} px, seeded augmentation (flip, gain, water/fat gain, noise); best validation "
         f"checkpoint at step {meta.get('step')} (validation Dice {meta.get('val_dice', float('nan')):.4f}); "
-        f"CPU, 1 torch thread{minutes}."
+        f"CPU, 1 torch thread{minutes}.",
         f"- Recipe: `python -m bma_genetics.phenotypes.recipes` (seeds train {TRAIN_SEED}, "
         f"validation {VAL_SEED}, held-out test {TEST_SEED}).",
         "",
