@@ -40,8 +40,14 @@ def _ids(frame: pd.DataFrame) -> pd.Series:
 
 
 def nearest_gene(chromosome: str, position: int, genes: pd.DataFrame) -> tuple[str | None, int | None]:
-    """Gene whose body contains ``position`` (distance 0), else the closest gene end or start."""
+    """Gene whose body contains ``position`` (distance 0), else the closest gene end or start.
+
+    With a ``gene_type`` column, protein-coding genes are preferred (as FUMA's and most
+    papers' "nearest gene"; pseudogenes and lncRNA fragments are dense in GENCODE).
+    """
     g = genes[genes["chromosome"].astype(str) == str(chromosome)]
+    if "gene_type" in g.columns and (g["gene_type"] == "protein_coding").any():
+        g = g[g["gene_type"] == "protein_coding"]
     if g.empty:
         return None, None
     start = g["start"].to_numpy()

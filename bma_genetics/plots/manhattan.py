@@ -79,6 +79,8 @@ def _draw(ax, ss: pd.DataFrame, *, sign: float = 1.0, threshold: float = GENOME_
     ax.set_ylim((0, top) if sign > 0 else (-top, 0))
     ax.spines[["top", "right"]].set_visible(False)
     if labels is not None and len(labels):
+        if "locus" in labels.columns:  # one label per locus: its strongest lead
+            labels = labels.sort_values("neg_log_10_p_value", ascending=False).drop_duplicates("locus")
         xmap = dict(zip(zip(d["_chr"], d["base_pair_location"], strict=True), d["_x"], strict=True))
         for rec in labels.itertuples(index=False):
             x = xmap.get((str(rec.chromosome), int(rec.base_pair_location)))
