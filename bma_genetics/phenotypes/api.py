@@ -37,8 +37,15 @@ __all__ = ["load_model", "train_unet", "predict_bmff", "run_bmff", "read_bmff", 
 
 
 # ------------------------------------------------------------------------------------ training
-def volume_reference(site_label_maps: list[np.ndarray], spacing: tuple[float, float, float], n_slices: int, n_stations: int) -> dict[str, Any]:
-    """QC reference from training labels: per-site log mask volume (mean, SD), coverage, stations."""
+def volume_reference(
+    site_label_maps: list[np.ndarray],
+    spacing: tuple[float, float, float],
+    n_slices: int,
+    n_stations: int,
+    *,
+    min_sd: float = 0.0,
+) -> dict[str, Any]:
+    """QC reference from site maps: per-site log mask volume (mean, SD >= ``min_sd``), coverage, stations."""
     from bma_genetics.phenotypes.bmff import site_masks
 
     voxel_ml = float(np.prod(spacing)) / 1000
@@ -49,7 +56,7 @@ def volume_reference(site_label_maps: list[np.ndarray], spacing: tuple[float, fl
             if n:
                 vols.setdefault(f"bmff_{stem}", []).append(float(np.log(n * voxel_ml)))
     return {
-        "volume_log_ml": {k: [float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0] for k, v in vols.items()},
+        "volume_log_ml": {k: [float(np.mean(v)), max(float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, min_sd)] for k, v in vols.items()},
         "expected_coverage_mm": float(n_slices * spacing[0]),
         "expected_stations": int(n_stations),
     }

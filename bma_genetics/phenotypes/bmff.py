@@ -196,7 +196,9 @@ def assign_sites(
                 if i in accepted or sizes[i] < max(min_vertebra_voxels, frac * biggest):
                     continue
                 zs = objs[i - 1][0]
-                if taken[zs].sum() > 1:
+                # a body spans >= 3 slices (>= 9 mm); thinner pieces are fragments, and their
+                # eroded mask would be empty
+                if zs.stop - zs.start < 3 or taken[zs].sum() > 1:
                     continue
                 if lowest is not None and (zs.start < lowest if superior_is_up else zs.stop > lowest):
                     continue
