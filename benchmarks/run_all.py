@@ -1,0 +1,58 @@
+"""`make bench`: run every benchmark against its peer, one after another, and print each ratio.
+
+The demo cohort (`demo_cohort/`, made by `make demo` or simulated here on first use) feeds the
+GWAS and PheWAS benchmarks. Pass names to run a subset: `python benchmarks/run_all.py phewas mr`.
+Environment: BENCH_ROWS overrides the showcase-CSV rows of the UK Biobank read benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COHORT = Path(os.environ.get("BENCH_COHORT", ROOT / "demo_cohort"))
+
+
+def _ensure_cohort() -> Path:
+    if not (COHORT / "cohort.json").exists():
+        subprocess.run([sys.executable, "-m", "bma_genetics.cli", "simulate", "--preset", "demo",
+                        "--seed", "1", "--out", str(COHORT), "--resume"], check=True)
+    return COHORT
+
+
+BENCHMARKS = {
+    "ukb_read": lambda: ["benchmarks/ukb_read.py", "--rows", os.environ.get("BENCH_ROWS", "500000")],
+    "gwas": lambda: ["benchmarks/gwas_vs_plink2.py", str(_ensure_cohort())],
+    "phewas": lambda: ["benchmarks/phewas_vs_phetk.py", "--cohort", str(_ensure_cohort())],
+    "mr": lambda: ["benchmarks/mr_vs_twosamplemr.py"],
+    "enrichment": lambda: ["benchmarks/enrichment_genes.py"],
+    "unet": lambda: ["benchmarks/unet_inference.py"],
+}
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    failed = []
+    for name in names:
+        args = BENCHMARKS[name]()
+        print(f"\n=== {name}: {' '.join(args)}", flush=True)
+        t0 = time.perf_counter()
+        res = subprocess.run([sys.executable, *args], cwd=ROOT)
+        print(f"=== {name}: exit {res.returncode} after {time.perf_counter() - t0:.0f} s", flush=True)
+        if res.returncode:
+            failed.append(name)
+    if failed:
+        print(f"failed: {failed}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
