@@ -72,8 +72,8 @@ def init_hail(
             log=str(log_dir / "hail.log"),
             quiet=quiet,
             spark_conf=conf or None,
-            default_reference="GRCh37",
             idempotent=True,
         )
+        hl.default_reference("GRCh37")
     log.info("Hail started (master=%s, log=%s)", master, log_dir / "hail.log")
     return hl
