@@ -204,7 +204,17 @@ def assign_sites(
                     continue
                 accepted.append(int(i))
                 taken[zs] = True
-        comps = [lab == i for i in sorted(accepted)]
+        # Order bottom -> top, then drop what cannot be a body by comparison with its
+        # neighbours: at the bottom, a piece under half the size of the body above it (sacral
+        # marrow taken for L5 would shift every level); inside the column, a piece under 30 %
+        # of its two neighbours' mean (a fragment in a disc space).
+        zc = {i: (objs[i - 1][0].start + objs[i - 1][0].stop) / 2 for i in accepted}
+        chain = sorted(accepted, key=lambda i: zc[i], reverse=not superior_is_up)
+        while len(chain) > 1 and sizes[chain[0]] < 0.5 * sizes[chain[1]]:
+            chain.pop(0)
+        chain = [c for k, c in enumerate(chain)
+                 if not (0 < k < len(chain) - 1 and sizes[c] < 0.3 * (sizes[chain[k - 1]] + sizes[chain[k + 1]]) / 2)]
+        comps = [lab == i for i in chain]
         comps = _split_tall(comps)
         zc = [float(np.mean(np.nonzero(c)[0])) for c in comps]
         order = np.argsort(zc)
