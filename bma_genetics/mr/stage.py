@@ -22,8 +22,9 @@ egger_distribution   ``t``                               ``t`` or ``normal``
 median_weights       ``second_order``                    or ``first_order``
 prevalence           null (case fraction)                outcome prevalence for Steiger
 reverse              false                               also run reverse-direction MR per pair
-exposure_units       ``sd``                              scale of the exposure GWAS for the truth
-                                                         check: ``sd`` or ``fat_fraction``
+exposure_units       from the gwas stage's ``transform``   scale of the exposure GWAS for the truth
+                     (``rint``: ``sd``; else              check: ``sd`` or ``fat_fraction``
+                     ``fat_fraction``)
 ===================  ==================================  =============================================
 """
 
@@ -132,7 +133,10 @@ def run(ctx, params: dict) -> dict:
         ivw = (per_pair.get(t_exp) or {}).get("ivw")
         # The truth is stated per SD of the latent exposure and per unit fat fraction; which one
         # the estimate is in depends on how the GWAS scaled the trait (``exposure_units``).
-        units = params.get("exposure_units", "sd")
+        gwas_params = (ctx.config.get("stages") or {}).get("gwas") or {}
+        # untransformed BMFF is on the fat-fraction scale; rank-normalised BMFF is per SD
+        default_units = "sd" if gwas_params.get("transform") == "rint" else "fat_fraction"
+        units = params.get("exposure_units", default_units)
         key = {"sd": "causal_log_odds_per_sd", "fat_fraction": "causal_log_odds_per_fat_fraction"}.get(units)
         if key is None:
             raise InputError(f"mr/exposure_units: expected 'sd' or 'fat_fraction', found {units!r}")
