@@ -46,8 +46,14 @@ def write_report(run_dir: Path, config: dict[str, Any]) -> Path:
             p = run_dir / name / table
             if p.exists() and p.suffix in {".tsv", ".parquet"}:
                 parts.append(f"<h3>{html.escape(table)}</h3>" + _table_html(p))
-        for fig in sorted((run_dir / name / "figures").glob("*.png")):
+        stage_dir = run_dir / name
+        # top-level figures first, then those of sub-analyses (e.g. one MR pair per folder)
+        figs = sorted(stage_dir.glob("figures/*.png")) + sorted(
+            f for f in stage_dir.glob("*/**/figures/*.png") if f.parent != stage_dir / "figures")
+        for fig in figs:
             rel = fig.relative_to(run_dir)
-            parts.append(f"<figure><img src='{html.escape(str(rel))}'><figcaption>{html.escape(fig.stem)}</figcaption></figure>")
+            sub = fig.parent.parent.relative_to(stage_dir)
+            caption = fig.stem if sub == Path(".") else f"{sub}: {fig.stem}"
+            parts.append(f"<figure><img src='{html.escape(str(rel))}'><figcaption>{html.escape(caption)}</figcaption></figure>")
     parts.append("</body></html>")
     return write_text(run_dir / "report.html", "\n".join(parts))
