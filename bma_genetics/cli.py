@@ -61,7 +61,7 @@ def _register_all() -> None:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name == name:  # the stage has no commands yet
+            if exc.name and (name == exc.name or name.startswith(exc.name + ".")):  # the stage has no commands yet
                 continue
             raise
         module.register(app)
