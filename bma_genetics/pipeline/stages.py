@@ -17,7 +17,6 @@ STAGES: dict[str, str] = {
     "participants": "bma_genetics.io.stage:run",
     "phenotypes": "bma_genetics.phenotypes.stage:run",
     "gwas": "bma_genetics.gwas.stage:run",
-    "heritability": "bma_genetics.heritability.stage:run",
     "enrichment": "bma_genetics.enrichment.stage:run",
     "phewas": "bma_genetics.phewas.stage:run",
     "mr": "bma_genetics.mr.stage:run",
