@@ -133,9 +133,12 @@ def run(ctx, params: dict) -> dict:
         ivw = (per_pair.get(t_exp) or {}).get("ivw")
         # The truth is stated per SD of the latent exposure and per unit fat fraction; which one
         # the estimate is in depends on how the GWAS scaled the trait (``exposure_units``).
-        gwas_params = (ctx.config.get("stages") or {}).get("gwas") or {}
-        # untransformed BMFF is on the fat-fraction scale; rank-normalised BMFF is per SD
-        default_units = "sd" if gwas_params.get("transform") == "rint" else "fat_fraction"
+        stages = ctx.config.get("stages") or {}
+        # BMFF from this run's gwas stage is on the fat-fraction scale unless rank-normalised;
+        # summary statistics from elsewhere are taken as per SD unless exposure_units says so
+        default_units = "sd"
+        if "gwas" in stages:
+            default_units = "sd" if (stages["gwas"] or {}).get("transform") == "rint" else "fat_fraction"
         units = params.get("exposure_units", default_units)
         key = {"sd": "causal_log_odds_per_sd", "fat_fraction": "causal_log_odds_per_fat_fraction"}.get(units)
         if key is None:
