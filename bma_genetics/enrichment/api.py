@@ -304,15 +304,6 @@ def run_enrichment(
 
 
 def _save(fig, stem: Path) -> list[str]:
-    import matplotlib.pyplot as plt
+    from bma_genetics.plots._save import save_figure
 
-    from bma_genetics._atomic import atomic_path
-
-    paths = []
-    for ext in ("png", "pdf"):
-        p = stem.with_suffix(f".{ext}")
-        with atomic_path(p) as tmp:
-            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
-        paths.append(str(p))
-    plt.close(fig)
-    return paths
+    return [str(p) for p in save_figure(fig, stem, close=True)]

@@ -16,23 +16,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bma_genetics._atomic import atomic_path  # noqa: E402
 from bma_genetics._check import check_columns  # noqa: E402
+from bma_genetics.plots._save import save_figure as _save_figure  # noqa: E402
 
 _PALETTE = ["#1b4f72", "#c0392b", "#117a65", "#7d3c98", "#b9770e", "#566573", "#2e86c1", "#cb4335"]
 
 
 def save_figure(fig, out: str | os.PathLike, *, dpi: int = 150) -> list[Path]:
     """Save ``fig`` as ``out.png`` and ``out.pdf`` atomically; return both paths."""
-    out = Path(out)
-    base = out.with_suffix("") if out.suffix in (".png", ".pdf") else out
-    paths = []
-    for ext in (".png", ".pdf"):
-        target = base.parent / (base.name + ext)
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=ext[1:])
-        paths.append(target)
-    return paths
+    return _save_figure(fig, out, dpi=dpi)
 
 
 def plot_forest(

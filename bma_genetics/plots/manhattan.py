@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bma_genetics._atomic import atomic_path
+from bma_genetics.plots._save import save_figure as _save_figure
 
 COLOURS = ("#1f4e79", "#7fa7cf")
 GENOME_WIDE = 5e-8
@@ -22,15 +22,7 @@ GENOME_WIDE = 5e-8
 
 def save_figure(fig, out: str | os.PathLike, *, dpi: int = 200) -> list[Path]:
     """Save ``fig`` as ``out.png`` and ``out.pdf`` atomically; return both paths."""
-    out = Path(out)
-    base = out.with_suffix("") if out.suffix in (".png", ".pdf") else out
-    paths = []
-    for ext in (".png", ".pdf"):
-        target = base.parent / (base.name + ext)
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=ext[1:])
-        paths.append(target)
-    return paths
+    return _save_figure(fig, out, dpi=dpi)
 
 
 def _chrom_rank(c) -> int:

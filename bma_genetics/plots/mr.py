@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bma_genetics._atomic import atomic_path  # noqa: E402
+from bma_genetics.plots._save import save_figure as _save_figure  # noqa: E402
 
 _COLOURS = {
     "ivw": "#1f77b4", "ivw_fixed": "#aec7e8", "egger": "#d62728", "simple_median": "#98df8a",
@@ -28,17 +28,8 @@ _COLOURS = {
 
 
 def save_figure(fig, stem: str | os.PathLike, *, dpi: int = 150) -> list[Path]:
-    """Write ``stem.png`` and ``stem.pdf`` atomically and close the figure; return the paths."""
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for ext in ("png", "pdf"):
-        p = stem.with_name(stem.name + f".{ext}")
-        with atomic_path(p) as tmp:
-            fig.savefig(tmp, dpi=dpi, format=ext, bbox_inches="tight")
-        paths.append(p)
-    plt.close(fig)
-    return paths
+    """Save ``fig`` as ``stem.png`` and ``stem.pdf`` atomically and close it; return both paths."""
+    return _save_figure(fig, stem, dpi=dpi, close=True)
 
 
 def _kept(h: pd.DataFrame) -> pd.DataFrame:
