@@ -30,3 +30,12 @@ def hail_context(tmp_path_factory):
     base = tmp_path_factory.mktemp("hail")
     hl = init_hail(master="local[2]", tmp_dir=base / "tmp", log_dir=base / "log", driver_memory="3g")
     yield hl
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Release matplotlib figures a test left open (the suite draws hundreds)."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
