@@ -1,7 +1,7 @@
 """GWAS on the tiny cohort through the pipeline stage, and the plink2-style CLI.
 
 Tiny (1,000 participants, 8,000 variants) has no genome-wide hits at its size; what it can
-check: the stage writes every product, a permuted (null) trait is calibrated, and the
+check: the stage writes every product, permuted (null) traits are calibrated, and the
 estimated effects of the simulated causal variants agree in direction with the truth.
 """
 
@@ -18,28 +18,17 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def stage_run(tiny_cohort, hail_context, tmp_path_factory):
-    from bma_genetics.gwas import api
     from bma_genetics.gwas.stage import run
     from bma_genetics.pipeline.context import RunContext
 
     run_dir = tmp_path_factory.mktemp("gwas_run")
     ctx = RunContext(run_dir=run_dir, cohort=tiny_cohort, config={}, seed=1)
-    original = api.cohort_phenotypes
-
-    def with_null(*args, **kwargs):
-        # a permuted copy of a real trait: same distribution, no genetic signal
-        frame, covs, traits = original(*args, **kwargs)
-        rng = np.random.default_rng(1)
-        frame["bmff_null"] = rng.permutation(frame["bmff_femoral_head"].to_numpy())
-        return frame, covs, [*traits, "bmff_null"]
-
-    api.cohort_phenotypes = with_null
-    try:
-        summary = run(ctx, {"traits": ["bmff_femoral_head", "bmff_spine"], "strata": ["sex"], "chunk_by": "all",
-                            "qc": {"min_info": 0.3}})
-    finally:
-        api.cohort_phenotypes = original
+    summary = run(ctx, {"traits": ["bmff_femoral_head", "bmff_spine"], "strata": ["sex"], "chunk_by": "all",
+                        "qc": {"min_info": 0.3}, "null_traits": N_NULL})
     return run_dir / "gwas", summary
+
+
+N_NULL = 8
 
 
 def test_stage_products(stage_run):
@@ -47,7 +36,8 @@ def test_stage_products(stage_run):
 
     out, summary = stage_run
     assert set(summary["sumstats"]) >= {"bmff_femoral_head", "bmff_spine", "bmff_femoral_head.female",
-                                        "bmff_femoral_head.male", "bmff_null"}
+                                        "bmff_femoral_head.male"}
+    assert not any(k.startswith("null_perm_") for k in summary["sumstats"])  # kept away from loci/MR
     ss = read_gwas_ssf(summary["sumstats"]["bmff_spine"])
     assert len(ss) > 3000 and ss["effect_allele_frequency"].between(0, 1).all()
     meta = read_gwas_ssf_metadata(summary["sumstats"]["bmff_spine"])
@@ -63,10 +53,40 @@ def test_stage_products(stage_run):
     json.dumps(summary)
 
 
-def test_null_trait_calibrated(stage_run):
-    """Permuted trait: lambda GC within 0.85-1.15 (4-5,000 variants in LD blocks: wide tolerance)."""
-    _, summary = stage_run
-    assert 0.85 <= summary["lambda_gc"]["bmff_null"] <= 1.15
+def test_null_traits_calibrated(stage_run):
+    """8 permutations of the first trait, in the same pass: each lambda GC within 0.85-1.15
+    (4-5,000 variants in LD blocks: a single set's SD is ~0.04), the pooled lambda GC within
+    0.94-1.06, the share of P < 0.05 within 0.04-0.06, no genome-wide hit; stratum ``all`` only."""
+    out, summary = stage_run
+    cal = summary["null_calibration"]
+    assert cal["n_traits"] == N_NULL and cal["source_trait"] == "bmff_femoral_head"
+    assert set(cal["lambda_gc"]) == {f"null_perm_{i}" for i in range(1, N_NULL + 1)}
+    assert all(0.85 <= v <= 1.15 for v in cal["lambda_gc"].values()), cal["lambda_gc"]
+    assert 0.94 <= cal["lambda_gc_pooled"] <= 1.06, cal
+    assert 0.04 <= cal["share_p_below_0.05"] <= 0.06, cal
+    assert cal["n_p_below_5e-8"] == 0
+    rows = pd.read_csv(out / "gwas_summary.tsv", sep="\t")
+    assert set(rows.loc[rows["trait"].str.startswith("null_perm_"), "stratum"]) == {"all"}
+    assert (out / "null_perm_1.tsv.gz").exists() and (out / "figures" / "qq_null_traits.png").exists()
+
+
+def test_add_null_traits_seeded():
+    """Permutations are seeded, keep the trait's values and missingness, and differ from each other."""
+    from bma_genetics.errors import InputError
+    from bma_genetics.gwas.api import add_null_traits
+
+    ph = pd.DataFrame({"eid": [str(i) for i in range(200)],
+                       "y": np.where(np.arange(200) % 7 == 0, np.nan, np.arange(200.0))})
+    a = add_null_traits(ph, "y", 3, seed=5)
+    b = add_null_traits(ph, "y", 3, seed=5)
+    assert [k for k, _ in a] == ["null_perm_1", "null_perm_2", "null_perm_3"]
+    for (_, u), (_, v) in zip(a, b, strict=True):
+        np.testing.assert_array_equal(u, v)
+        assert np.array_equal(np.isnan(u), ph["y"].isna().to_numpy())
+        assert sorted(u[~np.isnan(u)]) == sorted(ph["y"].dropna())
+    assert not np.array_equal(a[0][1], a[1][1])
+    with pytest.raises(InputError, match="null_traits"):
+        add_null_traits(ph, "y", -1)
 
 
 def test_causal_effects_recovered(stage_run, tiny_cohort):

@@ -217,14 +217,24 @@ def run_study_gwas(
     index_dir: str | os.PathLike | None = None,
     n_partitions: int | None = None,
     metadata: dict[str, Any] | None = None,
+    null_traits: int = 0,
+    null_seed: int = 1,
 ) -> dict[str, Any]:
     """Run the whole GWAS: read, QC (checkpointed), associate, loci + genes, meta-analyse, plot.
+
+    ``null_traits=K`` adds K permutations of the first trait (seeded by ``null_seed``; values
+    shuffled among the participants who have that trait, so the distribution and missingness are
+    the real trait's and any genetic signal is gone). They run in the same pass as the real traits,
+    in stratum ``all`` only; their GWAS-SSF files are written (``null_perm_<k>.tsv.gz``) but they
+    are kept out of ``sumstats``, loci and per-trait plots, and reported as ``null_calibration``
+    (:func:`~bma_genetics.gwas.association.null_calibration`) with a pooled QQ plot.
 
     Returns
     -------
     dict
         ``sumstats`` (label -> path), ``meta`` (trait -> path), ``lambda_gc``, ``n_loci``,
-        ``lead_genes``, ``samples``, ``qc`` (path), ``figures``, ``tables`` (relative to ``out``).
+        ``lead_genes``, ``samples``, ``qc`` (path), ``figures``, ``tables`` (relative to ``out``),
+        and with ``null_traits``: ``null_calibration``.
     """
     from bma_genetics._hail import init_hail
     from bma_genetics.gwas.association import run_gwas
@@ -236,6 +246,11 @@ def run_study_gwas(
     hl = init_hail()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    traits = list(traits)
+    nulls = add_null_traits(phenotypes, traits[0], null_traits, seed=null_seed) if null_traits else []
+    if nulls:
+        phenotypes = phenotypes.assign(**{k: v for k, v in nulls})
+        nulls = [k for k, _ in nulls]
     if isinstance(withdrawals, (str, os.PathLike)):
         withdrawals = read_withdrawals(withdrawals)
     qc_params = {"min_info": 0.8, "min_call_rate": 0.95, "min_maf": 0.001, "min_mac": 20, "hwe_p": 1e-6, **(qc or {})}
@@ -258,9 +273,15 @@ def run_study_gwas(
         mt = mt.select_entries("dosage").checkpoint(str(mt_path), overwrite=True)
         write_table(vqc, out / "hail" / "variant_qc.tsv")
         write_text(stamp, qc_key)
-    res = run_gwas(mt, phenotypes, traits=traits, covariates=covariates, strata=strata, binary=binary,
+    res = run_gwas(mt, phenotypes, traits=[*traits, *nulls], covariates=covariates, strata=strata, binary=binary,
                    transform=transform, block_size=block_size, chromosomes=chromosomes, out=out, resume=resume,
-                   withdrawals=set(withdrawals or ()), chunk_by=chunk_by, metadata=metadata)
+                   withdrawals=set(withdrawals or ()), chunk_by=chunk_by, metadata=metadata, unstratified=nulls)
+    gwas_summary = res.summary()
+    null_sets = {k: res.sumstats.pop(k) for k in nulls if k in res.sumstats}
+    null_files = {k: res.files.pop(k) for k in nulls if k in res.files}
+    for k in nulls:
+        res.lambda_gc.pop(k, None)
+    res.analyses = [a for a in res.analyses if a.trait not in nulls]
     if sample_qc_table is None:
         sample_qc_table = phenotypes.attrs.get("sample_qc")
     qc_table = pd.concat([participants_qc_rows(sample_qc_table), vqc], ignore_index=True)[QC_COLUMNS]
@@ -275,6 +296,15 @@ def run_study_gwas(
         "qc": str(out / "qc.tsv"),
         "tables": ["gwas_summary.tsv", "qc.tsv", "samples.json", *[Path(p).name for p in res.files.values()]],
     }
+    if null_sets:
+        from bma_genetics.gwas.association import null_calibration
+
+        summary["null_calibration"] = {**null_calibration(null_sets), "source_trait": traits[0], "seed": null_seed,
+                                       "files": {k: str(v) for k, v in null_files.items()}}
+        cal = summary["null_calibration"]
+        log.info("null calibration: %d permuted traits, pooled lambda GC %.4f (per trait %.3f-%.3f), "
+                 "share P<0.05 %.4f", cal["n_traits"], cal["lambda_gc_pooled"], min(cal["lambda_gc"].values()),
+                 max(cal["lambda_gc"].values()), cal["share_p_below_0.05"])
     # meta-analysis across strata (e.g. female + male), per trait
     metas: dict[str, Path] = {}
     if meta and strata:
@@ -313,8 +343,43 @@ def run_study_gwas(
     summary["n_loci"] = n_loci
     summary["lead_genes"] = lead_genes
     summary["figures"] = _plots(res, leads_by, gene_table, reader, out / "figures", strata) if plots else []
-    write_table(res.summary(), out / "gwas_summary.tsv")
+    if plots and null_sets:
+        import matplotlib.pyplot as plt
+
+        from bma_genetics.plots.manhattan import save_figure
+        from bma_genetics.plots.qq import plot_qq
+
+        pooled = pd.concat(list(null_sets.values()), ignore_index=True)
+        fig = plot_qq(pooled, title=f"{len(null_sets)} permutations of {traits[0]} (pooled)")
+        summary["figures"].extend(str(p) for p in save_figure(fig, out / "figures" / "qq_null_traits"))
+        plt.close(fig)
+    write_table(gwas_summary, out / "gwas_summary.tsv")
     return summary
+
+
+def add_null_traits(phenotypes: pd.DataFrame, trait: str, k: int, *, seed: int = 1,
+                    prefix: str = "null_perm_") -> list[tuple[str, np.ndarray]]:
+    """``k`` seeded permutations of ``trait`` among the rows where it is defined (NaN elsewhere).
+
+    Returns ``[(name, values), ...]`` named ``<prefix>1 .. <prefix>k``, for calibration: the
+    permuted traits keep the real trait's distribution and missingness and carry no genetic effect.
+    """
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 0:
+        raise fail("run_study_gwas/null_traits", f"expected a non-negative integer, found {k!r}")
+    if trait not in phenotypes.columns:
+        raise fail("run_study_gwas/null_traits", f"trait '{trait}' not in the phenotype table")
+    clash = [f"{prefix}{i}" for i in range(1, k + 1) if f"{prefix}{i}" in phenotypes.columns]
+    if clash:
+        raise fail("run_study_gwas/null_traits", f"the phenotype table already has column(s) {clash}")
+    values = pd.to_numeric(phenotypes[trait], errors="coerce").to_numpy(dtype=float)
+    ok = np.flatnonzero(np.isfinite(values))
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(1, k + 1):
+        v = np.full(len(values), np.nan)
+        v[ok] = rng.permutation(values[ok])
+        out.append((f"{prefix}{i}", v))
+    return out
 
 
 def _plots(res, leads_by, genes, reader, fig_dir: Path, strata) -> list[str]:

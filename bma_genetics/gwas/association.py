@@ -307,6 +307,33 @@ def lambda_gc(p: np.ndarray | pd.Series, neg_log10: np.ndarray | pd.Series | Non
     return float(np.median(chi2) / CHI2_MEDIAN)
 
 
+def null_calibration(sumstats: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """Calibration of null result sets (permuted or simulated traits with no genetic effect).
+
+    Returns ``n_traits``, ``n_tests`` (variant-traits), ``lambda_gc`` per set, ``lambda_gc_pooled``
+    (median chi-square over every null test pooled / 0.4549: K null traits shrink the sampling
+    SD of a single set's λGC by about √K), ``lambda_gc_mean``, ``lambda_gc_sd`` and the share of
+    P below 0.05, 1e-3 and 5e-8 (expected 0.05, 0.001 and ~0).
+    """
+    if not sumstats:
+        raise fail("null_calibration/sumstats", "no null result sets given")
+    lams = {k: lambda_gc(v["p_value"], v["neg_log_10_p_value"]) for k, v in sumstats.items()}
+    p = np.concatenate([v["p_value"].to_numpy(dtype=float) for v in sumstats.values()])
+    m = np.concatenate([v["neg_log_10_p_value"].to_numpy(dtype=float) for v in sumstats.values()])
+    ok = np.isfinite(p)
+    vals = np.array(list(lams.values()))
+    return {
+        "n_traits": len(sumstats), "n_tests": int(ok.sum()),
+        "lambda_gc": {k: round(v, 4) for k, v in lams.items()},
+        "lambda_gc_pooled": round(lambda_gc(p, m), 4),
+        "lambda_gc_mean": round(float(vals.mean()), 4),
+        "lambda_gc_sd": round(float(vals.std(ddof=1)), 4) if len(vals) > 1 else None,
+        "share_p_below_0.05": round(float((p[ok] < 0.05).mean()), 5),
+        "share_p_below_0.001": round(float((p[ok] < 1e-3).mean()), 6),
+        "n_p_below_5e-8": int((p[ok] < 5e-8).sum()),
+    }
+
+
 # --------------------------------------------------------------------------- the GWAS
 @dataclass
 class GwasResult:
@@ -372,6 +399,7 @@ def run_gwas(
     metadata: dict[str, Any] | None = None,
     sex_column: str = "sex",
     chunk_by: str = "chromosome",
+    unstratified: Sequence[str] = (),
 ) -> GwasResult:
     """For each variant, regress every trait x stratum on the dosage; write GWAS-SSF per result set.
 
@@ -446,6 +474,8 @@ def run_gwas(
         Minimum samples for a (trait, stratum) to be analysed.
     metadata : dict, optional
         Extra GWAS-SSF metadata for every file (e.g. the BMFF provenance).
+    unstratified : list of str, optional
+        Traits analysed only in stratum ``all`` (e.g. permuted null traits for calibration).
 
     Returns
     -------
@@ -465,6 +495,8 @@ def run_gwas(
     table = phenotypes[phenotypes["eid"].isin(kept_ids)].drop_duplicates("eid")
     analyses, frame = plan_analyses(table, traits=traits, covariates=covariates, strata=strata,
                                     include_all=include_all, binary=binary, transform=transform, min_n=min_n)
+    if unstratified:
+        analyses = [a for a in analyses if a.stratum == "all" or a.trait not in set(unstratified)]
     all_covs = list(covariates)
     x_extra = sex_column if sex_column in table.columns and sex_column not in all_covs else None
     if x_extra:

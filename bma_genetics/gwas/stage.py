@@ -14,6 +14,8 @@ Config (``analyses/*.yaml``)::
       ld: in-sample            # or reference (1000 Genomes EUR panel) or a PLINK prefix
       loci: {p1: 5.0e-8, p2: 0.05, r2_independent: 0.6, r2_lead: 0.1, merge_kb: 250}
       plots: true
+      null_traits: 0           # K permuted copies of the first trait -> null_calibration (pooled λGC)
+      null_seed: null          # default: the study's seed
 
 Inputs: ``ctx.cohort/genotypes/imputed/`` (BGEN + .sample + MFI), the ``participants`` stage's
 table when that stage ran (else built from the cohort), and the BMFF table (the ``phenotypes``
@@ -46,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
     "meta": True,
     "plots": True,
     "n_partitions": None,
+    "null_traits": 0,
+    "null_seed": None,
 }
 
 
@@ -90,7 +94,8 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         strata=p["strata"], transform=p["transform"], binary=p["binary"], block_size=int(p["block_size"]),
         chunk_by=p["chunk_by"], qc=p["qc"], sample_qc_table=sample_qc, ld=p["ld"], loci=p["loci"],
         meta=bool(p["meta"]), plots=bool(p["plots"]), index_dir=Path(ctx.run_dir) / "tmp" / "bgen-index",
-        n_partitions=p["n_partitions"], metadata=provenance,
+        n_partitions=p["n_partitions"], metadata=provenance, null_traits=int(p["null_traits"] or 0),
+        null_seed=int(p["null_seed"] if p["null_seed"] is not None else (getattr(ctx, "seed", None) or 1)),
     )
     summary["traits"] = traits
     summary["covariates"] = covariates
