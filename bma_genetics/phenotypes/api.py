@@ -43,11 +43,18 @@ def volume_reference(
     n_slices: int,
     n_stations: int,
     *,
-    min_sd: float = 0.0,
+    min_sd: float | None = None,
 ) -> dict[str, Any]:
-    """QC reference from site maps: per-site log mask volume (mean, SD >= ``min_sd``), coverage, stations."""
+    """QC reference from site maps: per-site log mask volume, coverage, stations.
+
+    ``volume_log_ml`` maps each ``bmff_<site>`` column to ``[median, 1.4826 * MAD]`` of the log
+    mask volume (ml) over the maps, the SD floored at ``min_sd`` (default
+    :data:`~bma_genetics.phenotypes.qc.MASK_VOLUME_MIN_SD`); the rule of
+    :mod:`bma_genetics.phenotypes.qc`.
+    """
     from bma_genetics.phenotypes.bmff import site_masks
 
+    floor = qcmod.MASK_VOLUME_MIN_SD if min_sd is None else float(min_sd)
     voxel_ml = float(np.prod(spacing)) / 1000
     vols: dict[str, list[float]] = {}
     for lab in site_label_maps:
@@ -56,7 +63,9 @@ def volume_reference(
             if n:
                 vols.setdefault(f"bmff_{stem}", []).append(float(np.log(n * voxel_ml)))
     return {
-        "volume_log_ml": {k: [float(np.mean(v)), max(float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, min_sd)] for k, v in vols.items()},
+        "volume_log_ml": {k: list(qcmod.robust_centre_sd(v, min_sd=floor)) for k, v in vols.items()},
+        "volume_n": {k: len(v) for k, v in vols.items()},
+        "volume_rule": f"median and 1.4826 * MAD of log mask volume, SD floor {floor}",
         "expected_coverage_mm": float(n_slices * spacing[0]),
         "expected_stations": int(n_stations),
     }
@@ -180,6 +189,7 @@ def _finalise(frames: list[pd.DataFrame], model: SegmentationModel) -> pd.DataFr
         if c not in t.columns:
             t[c] = ""
         t[c] = t[c].fillna("").astype(str)
+    t = qcmod.mask_volume_outliers(t, model.meta.get("reference", {}))
     t = qcmod.bmff_outliers(t)
     t["model_sha256"] = model.sha256
     front = ["eid", *all_traits(), *qcmod.FLAGS, "qc_pass"]

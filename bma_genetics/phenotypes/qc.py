@@ -18,15 +18,29 @@ flag                        rule
                             dilated by 4 voxels) exceed 15 % of the median body intensity:
                             ghosts along the phase-encode direction
 ``qc_missing_site``         a site's eroded mask is empty (``qc_missing_sites`` lists them)
-``qc_mask_volume_outlier``  a site's mask volume is > 4 SD from the model's reference
-                            (log volume, from the training labels); listed in
-                            ``qc_mask_volume_sites``
+``qc_mask_volume_outlier``  a site's log mask volume is more than 4 robust SD from its centre
+                            (rule below); listed in ``qc_mask_volume_sites``
 ``qc_bmff_outlier``         a site's BMFF is > 4 SD from the batch mean (computed over the whole
                             output table, when >= 20 values); listed in ``qc_bmff_outlier_sites``
 ==========================  ==================================================================
 
 The image flags (swap, missing station, truncated field of view, motion) are computed from the
 images alone, before segmentation.
+
+**Mask-volume rule.** For each site, the natural log of the mask volume (ml, before erosion) is
+compared with a centre and a robust SD: ``|log v - centre| > 4 * sd`` flags the site.
+
+* *Batch rule* -- when the table holds at least :data:`MASK_VOLUME_MIN_BATCH` (50) rows that were
+  read and raised no image flag and have that site, the centre is the median of their log
+  volumes and the SD is ``1.4826 * MAD`` (median absolute deviation), floored at
+  :data:`MASK_VOLUME_MIN_SD` (0.05, about 5 % in volume). Median and MAD ignore the failures
+  the flag exists to catch, so one bad segmentation does not hide another.
+* *Reference rule* -- otherwise (small batches, a single volume from
+  :func:`~bma_genetics.phenotypes.api.predict_bmff`) the centre and SD come from the model's
+  checkpoint (``meta['reference']['volume_log_ml']``): the same median and ``1.4826 * MAD`` (same
+  floor) of the model's own site masks on clean simulated held-out volumes
+  (:func:`bma_genetics.phenotypes.recipes.build_qc_reference`; the shipped weights: 80 volumes,
+  seeds 404-407, disjoint from training, validation and the Dice test set).
 """
 
 from __future__ import annotations
@@ -46,6 +60,12 @@ MOTION_INTENSITY = 0.15
 TRUNCATION_FRACTION = 0.05
 COVERAGE_FRACTION = 0.85
 OUTLIER_SD = 4.0
+#: Rows needed for the batch rule of the mask-volume flag (else the checkpoint's reference).
+MASK_VOLUME_MIN_BATCH = 50
+#: Floor of the robust SD of log mask volume.
+MASK_VOLUME_MIN_SD = 0.05
+#: MAD -> SD for a normal distribution.
+MAD_TO_SD = 1.4826
 
 
 def body_mask(water: np.ndarray, fat: np.ndarray, *, threshold: float = 0.45) -> tuple[np.ndarray, float]:
@@ -161,23 +181,76 @@ def _site_columns() -> list[str]:
     return [f"bmff_{k}" for k in site_masks(np.zeros((1, 1, 1), dtype=np.int16))]
 
 
+def robust_centre_sd(values, *, min_sd: float = MASK_VOLUME_MIN_SD) -> tuple[float, float]:
+    """Median and ``1.4826 * MAD`` (floored at ``min_sd``) of finite values."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return float("nan"), float("nan")
+    med = float(np.median(v))
+    return med, max(MAD_TO_SD * float(np.median(np.abs(v - med))), min_sd)
+
+
+def _volume_hits(log_v: float, centre_sd) -> bool:
+    if not centre_sd or not np.isfinite(log_v):
+        return False
+    c, sd = float(centre_sd[0]), float(centre_sd[1])
+    return bool(np.isfinite(c) and sd > 0 and abs(log_v - c) > OUTLIER_SD * sd)
+
+
+def _log_volume(v) -> float:
+    v = float(v) if v is not None else float("nan")
+    return float(np.log(v)) if np.isfinite(v) and v > 0 else float("nan")
+
+
 def site_qc(row: dict[str, object], reference: dict | None = None) -> dict[str, object]:
-    """Missing-site and mask-volume flags for one measured row (``reference['volume_log_ml']``)."""
+    """Missing-site and mask-volume flags for one measured row, against the checkpoint's reference.
+
+    The mask-volume flag uses the reference rule (module docstring);
+    :func:`mask_volume_outliers` re-evaluates it over a whole table (batch rule).
+    """
     cols = _site_columns()
     missing = [c[5:] for c in cols if not np.isfinite(float(row.get(c, np.nan)))]
     vol_ref = (reference or {}).get("volume_log_ml", {})
-    outl = []
-    for c in cols:
-        r = vol_ref.get(c)
-        v = float(row.get(f"{c}_volume_ml", np.nan))
-        if r and np.isfinite(v) and v > 0 and r[1] > 0 and abs(np.log(v) - r[0]) > OUTLIER_SD * r[1]:
-            outl.append(c[5:])
+    outl = [c[5:] for c in cols if _volume_hits(_log_volume(row.get(f"{c}_volume_ml", np.nan)), vol_ref.get(c))]
     return {
         "qc_missing_site": bool(missing),
         "qc_missing_sites": ",".join(missing),
         "qc_mask_volume_outlier": bool(outl),
         "qc_mask_volume_sites": ",".join(outl),
     }
+
+
+def mask_volume_outliers(table: pd.DataFrame, reference: dict | None = None, *,
+                         min_batch: int = MASK_VOLUME_MIN_BATCH) -> pd.DataFrame:
+    """Set ``qc_mask_volume_outlier`` / ``qc_mask_volume_sites`` over a whole BMFF table (a copy).
+
+    Per site: the batch rule (median and ``1.4826 * MAD`` of the rows that were read and raised
+    no image flag) when at least ``min_batch`` such rows have the site, else the checkpoint's
+    reference (``reference['volume_log_ml']``). Returns the table with the two columns replaced
+    and ``qc_mask_volume_rule`` (``batch`` or ``reference``) added.
+    """
+    t = table.copy()
+    cols = [c for c in _site_columns() if f"{c}_volume_ml" in t.columns]
+    vol_ref = (reference or {}).get("volume_log_ml", {})
+    gate = [f for f in ("qc_read_failed", *IMAGE_FLAGS) if f in t.columns]
+    good = ~t[gate].fillna(False).astype(bool).any(axis=1) if gate else pd.Series(True, index=t.index)
+    hits = pd.DataFrame(False, index=t.index, columns=cols)
+    batch_sites = 0
+    for c in cols:
+        logv = pd.to_numeric(t[f"{c}_volume_ml"], errors="coerce").astype(float)
+        logv = np.log(logv.where(logv > 0))
+        base = logv[good].dropna()
+        if len(base) >= min_batch:
+            centre_sd = robust_centre_sd(base.to_numpy())
+            batch_sites += 1
+        else:
+            centre_sd = vol_ref.get(c)
+        hits[c] = [_volume_hits(v, centre_sd) for v in logv.to_numpy()]
+    t["qc_mask_volume_outlier"] = hits.any(axis=1) if cols else False
+    t["qc_mask_volume_sites"] = hits.apply(lambda r: ",".join(c[5:] for c in cols if r[c]), axis=1) if len(t) and cols else ""
+    t["qc_mask_volume_rule"] = "batch" if cols and batch_sites == len(cols) else ("reference" if not batch_sites else "mixed")
+    return t
 
 
 def bmff_outliers(table: pd.DataFrame, *, sd: float = OUTLIER_SD, min_n: int = 20) -> pd.DataFrame:

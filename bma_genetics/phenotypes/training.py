@@ -55,6 +55,10 @@ class TrainConfig:
     max_minutes : float or None
         Wall-clock budget; training stops (keeping the best checkpoint) when exceeded.
     seed : int
+    focus_labels, focus_prob : oversampling
+        With probability ``focus_prob`` a patch is centred on a voxel of one of these site
+        label codes (``bma_genetics.simulate.dixon.LABELS``; e.g. the small upper-thoracic
+        bodies), on a slice chosen uniformly among the slices that contain them.
     """
 
     spatial_dims: int = 2
@@ -72,6 +76,8 @@ class TrainConfig:
     fg_centre_prob: float = 0.7
     max_minutes: float | None = None
     seed: int = 0
+    focus_labels: tuple[int, ...] = ()
+    focus_prob: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -129,6 +135,13 @@ class _Sampler:
         self.rng = np.random.default_rng(cfg.seed)
         self.aug = Augment(cfg.seed + 1)
         self.fg_slices = [np.flatnonzero(v.y.reshape(v.y.shape[0], -1).any(1)) for v in vols]
+        self.focus: list[np.ndarray | None] = []
+        for v in vols:
+            if cfg.focus_labels and cfg.focus_prob > 0 and v.site_labels is not None:
+                m = np.isin(v.site_labels, np.asarray(cfg.focus_labels))
+                self.focus.append(np.flatnonzero(m.reshape(m.shape[0], -1).any(1)) if m.any() else None)
+            else:
+                self.focus.append(None)
         h = cfg.patch // 2
         # Pad once so every patch centre is valid.
         self.xp = [np.pad(v.x, ((0, 0), (0, 0), (h, h), (h, h))) for v in vols]
@@ -142,9 +155,17 @@ class _Sampler:
             i = int(r.integers(len(self.vols)))
             v = self.vols[i]
             fg = self.fg_slices[i]
-            k = int(r.choice(fg)) if (len(fg) and r.random() < cfg.fg_slice_prob) else int(r.integers(v.y.shape[0]))
-            yy, xx = np.nonzero(v.y[k])
-            if len(yy) and r.random() < cfg.fg_centre_prob:
+            focus = self.focus[i]
+            if focus is not None and r.random() < cfg.focus_prob:
+                k = int(r.choice(focus))
+                assert v.site_labels is not None
+                yy, xx = np.nonzero(np.isin(v.site_labels[k], np.asarray(cfg.focus_labels)))
+                centre = True
+            else:
+                k = int(r.choice(fg)) if (len(fg) and r.random() < cfg.fg_slice_prob) else int(r.integers(v.y.shape[0]))
+                yy, xx = np.nonzero(v.y[k])
+                centre = len(yy) > 0 and r.random() < cfg.fg_centre_prob
+            if len(yy) and centre:
                 j = int(r.integers(len(yy)))
                 cy = int(yy[j] + r.integers(-h // 2, h // 2 + 1))
                 cx = int(xx[j] + r.integers(-h // 2, h // 2 + 1))
