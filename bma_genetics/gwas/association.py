@@ -275,6 +275,40 @@ def _firth_pass(hl, mt, a: Analysis, covariates: Sequence[str]):
                                         f"{k}__converged": ht.fit.converged})
 
 
+def t_logsf(t: float, df: float) -> float:
+    """log P(T > t) of Student's t with ``df`` degrees of freedom, finite far beyond 1e-308.
+
+    ``sf = I_x(df/2, 1/2) / 2`` with ``x = df / (df + t^2)``; the regularised incomplete beta
+    is taken in logs, its prefactor ``x^a (1-x)^b / (a B(a, b))`` analytically and the rest as
+    Lentz's continued fraction (Numerical Recipes' ``betacf``), which converges for
+    ``x < (a + 1) / (a + b + 2)``, i.e. for every ``t > sqrt(3)``.
+    """
+    t, df = float(t), float(df)
+    if t <= 2.0:
+        return float(stats.t.logsf(t, df))
+    a, b = df / 2.0, 0.5
+    x = df / (df + t * t)
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 1_000_000):
+        m2 = 2 * m
+        for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+            d = 1.0 + aa * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + aa / c
+            c = c if abs(c) > tiny else tiny
+            delta = d * c
+            h *= delta
+        if abs(delta - 1.0) < 1e-16:
+            break
+    from scipy.special import betaln
+
+    return a * math.log(x) + b * math.log1p(-x) - math.log(a) - float(betaln(a, b)) + math.log(h) + math.log(0.5)
+
+
 def neg_log10_p(p: np.ndarray, t: np.ndarray, df: float | np.ndarray, *, normal: bool = False) -> np.ndarray:
     """-log10 P, exact below 1e-300 from the statistic (Student t, or normal for chi-square tests).
 
@@ -288,6 +322,10 @@ def neg_log10_p(p: np.ndarray, t: np.ndarray, df: float | np.ndarray, *, normal:
         at = np.abs(np.asarray(t, dtype=float)[tiny])
         dfv = np.broadcast_to(np.asarray(df, dtype=float), p.shape)[tiny]
         logsf = stats.norm.logsf(at) if normal else stats.t.logsf(at, dfv)
+        if not normal:
+            # scipy's t.logsf is -inf once the tail underflows (|t| >~ 40 at df 1e5, ~300 at df 500)
+            lost = ~np.isfinite(logsf)
+            logsf[lost] = [t_logsf(a_, d_) for a_, d_ in zip(at[lost], dfv[lost], strict=True)]
         out[tiny] = -(logsf + math.log(2)) / math.log(10)
     return out
 
@@ -570,7 +608,10 @@ def run_gwas(
         n_cov = len(a.covariates) + 1
         t = wide[f"{k}__t"].to_numpy(dtype=float)
         p = wide[f"{k}__p"].to_numpy(dtype=float)
-        df_resid = a.n - n_cov - 1
+        df_resid = np.full(len(wide), a.n - n_cov - 1)
+        if x_extra and a.stratum not in ("female", "male"):
+            # chrX rows: sex was added as a covariate in that pass (one residual df fewer)
+            df_resid = df_resid - wide["chromosome"].astype(str).isin(["X", "XY"]).to_numpy()
         ss = pd.DataFrame({
             "chromosome": wide["chromosome"].astype(str),
             "base_pair_location": wide["base_pair_location"].astype(np.int64),

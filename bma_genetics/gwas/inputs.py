@@ -214,6 +214,13 @@ def read_plink(
     return _standardise(hl, mt)
 
 
+def is_bgzf(path: str | os.PathLike) -> bool:
+    """Whether a file is BGZF (``bgzip``'s blocked gzip: a gzip member with the ``BC`` extra field)."""
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    return len(head) >= 16 and head[:4] == b"\x1f\x8b\x08\x04" and head[12:14] == b"BC"
+
+
 def read_vcf(
     vcf: str | os.PathLike,
     *,
@@ -222,6 +229,14 @@ def read_vcf(
 ):
     """Read VCF(s): ``DS`` as the dosage when the header has it, else the GT alt-allele count.
 
+    Plain text, BGZF (``bgzip``, read in parallel) and ordinary gzip (read serially, with a
+    warning) are all accepted, whatever the ``.gz`` name says.
+
+    Hemizygous calls (haploid GT, males on chrX) are coded 0/2, as the PLINK and BGEN routes and
+    plink2's ``--xchr-model 2``: a haploid GT counts 2 per ALT allele, and a DS beside a haploid GT
+    (a haploid dosage in 0-1, as imputation servers write it) is doubled. A VCF with DS and no GT
+    cannot show ploidy: its DS is taken as given (code male chrX dosages 0-2 there).
+
     Multi-allelic records are dropped (split them first with ``bcftools norm -m-``); the count is
     logged.
     """
@@ -229,17 +244,25 @@ def read_vcf(
 
     hl = init_hail()
     files = _expand("read_vcf/vcf", vcf, chromosomes, ".vcf.gz")
+    gz = [f for f in files if str(f).endswith(".gz")]
+    plain_gzip = [f for f in gz if not is_bgzf(f)]
+    if plain_gzip:
+        log.warning("read_vcf: %s is ordinary gzip, not BGZF; it is read serially (bgzip it for parallel reading)",
+                    plain_gzip[0])
     mt = hl.import_vcf([str(f) for f in files], reference_genome="GRCh37", contig_recoding=CONTIG_RECODING,
-                       force_bgz=any(str(f).endswith(".gz") for f in files), array_elements_required=False)
+                       force=bool(plain_gzip), force_bgz=bool(gz) and not plain_gzip,
+                       array_elements_required=False)
     n_multi = mt.aggregate_rows(hl.agg.count_where(hl.len(mt.alleles) != 2))
     if n_multi:
         log.warning("read_vcf: dropped %d multi-allelic records", n_multi)
         mt = mt.filter_rows(hl.len(mt.alleles) == 2)
+    haploid = (hl.is_defined(mt.GT) & (mt.GT.ploidy == 1)) if "GT" in mt.entry else hl.bool(False)
     if "DS" in mt.entry:
         ds = mt.DS[0] if isinstance(mt.DS.dtype, hl.tarray) else mt.DS
-        mt = mt.select_entries(dosage=hl.float64(ds))
+        dosage = hl.float64(ds)
     else:
-        mt = mt.select_entries(dosage=hl.float64(mt.GT.n_alt_alleles()))
+        dosage = hl.float64(mt.GT.n_alt_alleles())
+    mt = mt.select_entries(dosage=hl.if_else(haploid, 2 * dosage, dosage))
     mt = mt.select_rows(rsid=mt.rsid).select_cols()
     if n_partitions:
         mt = mt.repartition(n_partitions)
