@@ -12,7 +12,7 @@ step            removes
 ``hwe``         Hardy-Weinberg exact P (best-guess calls) below ``hwe_p``
 ==============  ===================================================================
 
-Sample QC on the array genotypes: call rate and heterozygosity outliers (|z| > ``het_sd``).
+Sample QC on the array genotypes: call rate and autosomal heterozygosity outliers (|z| > ``het_sd``).
 The UK Biobank field-based steps (sex mismatch, aneuploidy, het/missing flag, relatedness,
 ancestry) are the participants stage's (``bma_genetics.io``); their counts are merged into
 the same table.
@@ -126,30 +126,75 @@ def variant_qc(
 
 
 def array_sample_qc(bfile: str | os.PathLike, *, min_call_rate: float = 0.97, het_sd: float = 3.0,
-                    chromosomes: Sequence[str] | None = None) -> tuple[set[str], pd.DataFrame]:
+                    chromosomes: Sequence[str] | None = None,
+                    pcs: pd.DataFrame | None = None) -> tuple[set[str], pd.DataFrame]:
     """Sample call rate and heterozygosity outliers from the array PLINK files.
 
-    Returns the eids that fail and the sample part of the QC table.
+    Call rate: the share of array variants called (every chromosome), flagged below
+    ``min_call_rate``. Heterozygosity: the share of called autosomal genotypes that are
+    heterozygous (as ``plink --het``; hemizygous males have no chrX heterozygotes, which would
+    split the sexes), flagged at ``|z| > het_sd``.
+
+    Heterozygosity differs between ancestries (people of an ancestry under-represented in the
+    array's design are less heterozygous on it); with ``pcs`` it is adjusted for ancestry as UK
+    Biobank's own het/missing QC does (Bycroft et al. 2018): z of the residuals of a
+    least-squares fit of heterozygosity on an intercept and the PCs.
+
+    Parameters
+    ----------
+    bfile : path or ``{chrom}`` pattern
+        The array PLINK prefix(es) (``ukb22418_c{chrom}_b0_v2``).
+    min_call_rate, het_sd : float
+        Thresholds (defaults 0.97 and 3).
+    chromosomes : list of str, optional
+        With a ``{chrom}`` pattern: the chromosomes to read.
+    pcs : DataFrame, optional
+        ``eid`` plus numeric PC columns (e.g. field 22009's ``pc1..pc10``). Array samples
+        without PCs are not tested for heterozygosity (logged).
+
+    Returns
+    -------
+    (set of str, DataFrame)
+        The eids that fail and the sample part of the QC table.
     """
     import hail as hl
+    import numpy as np
 
     from bma_genetics.gwas.inputs import read_plink
 
     mt = read_plink(bfile, chromosomes=chromosomes)
     mt = mt.annotate_cols(
         cr=hl.agg.fraction(hl.is_defined(mt.dosage)),
-        het=hl.agg.filter(hl.is_defined(mt.dosage), hl.agg.fraction(mt.dosage == 1)),
+        het=hl.agg.filter(hl.is_defined(mt.dosage) & mt.locus.in_autosome(), hl.agg.fraction(mt.dosage == 1)),
     )
     cols = mt.cols().to_pandas()
+    cols["s"] = cols["s"].astype(str)
     n = len(cols)
-    low_cr = set(cols.loc[cols["cr"] < min_call_rate, "s"].astype(str))
-    z = (cols["het"] - cols["het"].mean()) / cols["het"].std(ddof=1)
-    het_out = set(cols.loc[z.abs() > het_sd, "s"].astype(str))
+    low_cr = set(cols.loc[cols["cr"] < min_call_rate, "s"])
+    het = cols["het"].to_numpy(dtype=float)
+    if pcs is not None:
+        if "eid" not in pcs.columns:
+            raise fail("array_sample_qc/pcs", f"no 'eid' column; it has {list(pcs.columns)[:20]}")
+        pc = pcs.assign(eid=pcs["eid"].astype(str)).drop_duplicates("eid").set_index("eid")
+        pc = pc.apply(pd.to_numeric, errors="coerce").reindex(cols["s"])
+        ok = pc.notna().all(axis=1).to_numpy() & np.isfinite(het)
+        if (~ok).any():
+            log.warning("array_sample_qc: %d of %d array samples have no PCs; not tested for heterozygosity",
+                        int((~ok).sum()), n)
+        X = np.column_stack([np.ones(ok.sum()), pc.to_numpy(dtype=float)[ok]])
+        coef, *_ = np.linalg.lstsq(X, het[ok], rcond=None)
+        resid = np.full(n, np.nan)
+        resid[ok] = het[ok] - X @ coef
+        z = resid / np.nanstd(resid, ddof=X.shape[1])
+    else:
+        z = (het - np.nanmean(het)) / np.nanstd(het, ddof=1)
+    het_out = set(cols.loc[np.abs(z) > het_sd, "s"])
     rows = [
         {"level": "sample", "step": "array_call_rate", "flagged": len(low_cr), "removed": len(low_cr),
          "remaining": n - len(low_cr), "source": "array genotypes"},
         {"level": "sample", "step": "array_heterozygosity", "flagged": len(het_out),
-         "removed": len(het_out - low_cr), "remaining": n - len(low_cr | het_out), "source": "array genotypes"},
+         "removed": len(het_out - low_cr), "remaining": n - len(low_cr | het_out),
+         "source": "array genotypes" + (" (adjusted for PCs)" if pcs is not None else "")},
     ]
     return low_cr | het_out, pd.DataFrame(rows, columns=QC_COLUMNS)
 
