@@ -9,7 +9,7 @@ from scipy import stats
 
 from bma_genetics.errors import InputError
 from bma_genetics.gwas import find_loci, meta_analyse
-from tests.test_gwas_association import write_bed
+from tests._genotypes import write_bed
 
 
 @pytest.fixture(scope="module")

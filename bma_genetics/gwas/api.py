@@ -113,7 +113,7 @@ def cohort_phenotypes(
     if participants is None:
         if cohort is None:
             raise fail("cohort_phenotypes/participants", "give participants= or a cohort directory")
-        from bma_genetics.io.participants import run_participants
+        from bma_genetics.io import run_participants
 
         def opt(rel: str) -> Path | None:
             p = cohort / rel

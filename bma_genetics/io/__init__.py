@@ -3,7 +3,8 @@
 See ``docs/io.md``. Readers for showcase CSV/TSV, ukbconv R/Stata/SAS/SPSS, research-platform
 tables and Parquet (:func:`read_ukb`), access by field (:func:`get_field`), withdrawals, the
 standard genetic sample QC (:func:`run_sample_qc`), the participant table
-(:func:`build_participant_table`) and diagnoses (:func:`read_diagnoses`).
+(:func:`build_participant_table`), diagnoses (:func:`read_diagnoses`), and all of it in one
+call from an export (:func:`run_participants`).
 
 The names are loaded on first use, so ``bma-genetics --help`` does not import pandas.
 """
@@ -18,11 +19,13 @@ __all__ = [
     "BUILTIN_FIELDS",
     "IMAGING_CENTRES",
     "PARTICIPANT_COLUMNS",
+    "PARTICIPANT_FIELDS",
     "QC_STEPS",
     "Coding",
     "Dictionary",
     "FieldInfo",
     "FieldKey",
+    "ParticipantsResult",
     "UKBData",
     "assign_ancestry",
     "build_participant_table",
@@ -39,6 +42,7 @@ __all__ = [
     "read_ukb_header",
     "read_withdrawals",
     "remove_withdrawn",
+    "run_participants",
     "run_sample_qc",
     "unrelated_set",
     "write_diagnoses",

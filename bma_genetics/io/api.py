@@ -26,6 +26,7 @@ from bma_genetics.io.fields import (
     parse_header,
     read_data_dictionary,
 )
+from bma_genetics.io.participants import PARTICIPANT_FIELDS, ParticipantsResult, run_participants
 from bma_genetics.io.sample_qc import (
     QC_STEPS,
     assign_ancestry,
@@ -41,11 +42,13 @@ __all__ = [
     "BUILTIN_FIELDS",
     "IMAGING_CENTRES",
     "PARTICIPANT_COLUMNS",
+    "PARTICIPANT_FIELDS",
     "QC_STEPS",
     "Coding",
     "Dictionary",
     "FieldInfo",
     "FieldKey",
+    "ParticipantsResult",
     "UKBData",
     "assign_ancestry",
     "build_participant_table",
@@ -62,6 +65,7 @@ __all__ = [
     "read_ukb_header",
     "read_withdrawals",
     "remove_withdrawn",
+    "run_participants",
     "run_sample_qc",
     "unrelated_set",
     "write_diagnoses",
