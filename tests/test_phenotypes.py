@@ -206,3 +206,23 @@ def test_site_codes_match_the_simulator():
 
     for name, code in SITE_CODES.items():
         assert LABEL_CODE[name] == code
+
+
+def test_inference_fast_paths_equal_generic_operators():
+    from bma_genetics.phenotypes.inference import argmax_classes
+    from bma_genetics.phenotypes.networks import _max_pool2x2
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, 12, 16, generator=g).round(decimals=1)  # rounding makes ties
+    assert torch.equal(_max_pool2x2(x), torch.nn.functional.max_pool2d(x, 2))
+    logits = torch.randn(4, 4, 10, 10, generator=g).round()
+    logits[:, 2] = logits[:, 1]  # ties go to the lower class, as argmax
+    assert torch.equal(argmax_classes(logits), logits.argmax(1).to(torch.uint8))
+    net = UNet2D(6, 4, (8, 16, 32))
+    net.eval()
+    inp = torch.randn(2, 6, 32, 48, generator=g)
+    with torch.inference_mode():
+        fast = net(inp)
+    with torch.no_grad(), torch.enable_grad():
+        generic = net(inp)  # grad enabled: nn.MaxPool2d
+    assert torch.equal(fast, generic.detach())

@@ -27,13 +27,34 @@ Predictor = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _pad_to(x: torch.Tensor, divisor: int) -> tuple[torch.Tensor, tuple[int, ...]]:
-    """Zero-pad the trailing spatial dims up to multiples of ``divisor``."""
+    """Zero-pad the trailing spatial dims up to multiples of ``divisor`` (no copy when none is needed)."""
     sizes = x.shape[2:]
     pads: list[int] = []
     for s in reversed(sizes):
         extra = (-s) % divisor
         pads += [extra // 2, extra - extra // 2]
+    if not any(pads):
+        return x, tuple(pads)
     return torch.nn.functional.pad(x, pads), tuple(pads)
+
+
+def argmax_classes(logits: torch.Tensor) -> torch.Tensor:
+    """``logits.argmax(1)`` as uint8 (first maximum on ties), for a few classes.
+
+    A running maximum over the class channels: the same labels as ``argmax`` (ties to the lower
+    class) and several times faster on CPU than a strided reduction over ``dim=1``; NaN logits
+    are not supported. More than 255 classes fall back to ``argmax``.
+    """
+    n = logits.shape[1]
+    if n > 255:
+        return logits.argmax(1).to(torch.uint8)
+    best = logits[:, 0]
+    idx = torch.zeros(best.shape, dtype=torch.uint8, device=logits.device)
+    for c in range(1, n):
+        lc = logits[:, c]
+        idx.masked_fill_(lc > best, c)
+        best = torch.maximum(best, lc)
+    return idx
 
 
 def _unpad(x: torch.Tensor, pads: tuple[int, ...]) -> torch.Tensor:
@@ -51,7 +72,7 @@ def predict_slices(
     predictor: Predictor,
     *,
     context: int = 1,
-    batch_size: int = 16,
+    batch_size: int = 8,
     device: str | torch.device = "cpu",
     divisor: int = 8,
     slices: np.ndarray | None = None,
@@ -67,7 +88,7 @@ def predict_slices(
         Maps a ``(B, 2*(2*context+1), H, W)`` tensor to ``(B, n_classes, H, W)`` logits.
     context : int, default=1
         Neighbouring slices either side fed as channels.
-    batch_size : int, default=16
+    batch_size : int, default=8
         Slices per forward pass.
     device : str or torch.device, default="cpu"
     divisor : int, default=8
@@ -97,7 +118,7 @@ def predict_slices(
                 probs = np.zeros((p.shape[1], *x.shape[1:]), dtype=np.float32)
             probs[:, kk] = p.transpose(1, 0, 2, 3)
         else:
-            labels[kk] = logits.argmax(1).to(torch.uint8).cpu().numpy()
+            labels[kk] = argmax_classes(logits).cpu().numpy()
     return probs if return_probabilities else labels
 
 
@@ -181,7 +202,7 @@ class SegmentationModel:
         self.device = device
         return self
 
-    def segment(self, water: np.ndarray, fat: np.ndarray, *, batch_size: int = 16) -> np.ndarray:
+    def segment(self, water: np.ndarray, fat: np.ndarray, *, batch_size: int = 8) -> np.ndarray:
         """Network classes ``(Z, Y, X)`` for one volume."""
         x = normalise(water, fat)
         if self.spatial_dims == 2:

@@ -73,6 +73,17 @@ class AttentionGate(nn.Module):
         return x * alpha
 
 
+def _max_pool2x2(x: torch.Tensor) -> torch.Tensor:
+    """2x2 max pooling (stride 2) of an even-sized ``(B, C, H, W)`` tensor as three element-wise maxima.
+
+    Bit-identical to ``nn.MaxPool2d(2)`` (a maximum is exact) and several times faster on CPU,
+    where ``max_pool2d`` also computes the argmax indices. Inference only: at a tie
+    ``torch.maximum`` splits the gradient, unlike max pooling.
+    """
+    return torch.maximum(torch.maximum(x[..., 0::2, 0::2], x[..., 1::2, 0::2]),
+                         torch.maximum(x[..., 0::2, 1::2], x[..., 1::2, 1::2]))
+
+
 class UNet(nn.Module):
     """A U-Net with ``len(features)`` resolution levels.
 
@@ -138,7 +149,10 @@ class UNet(nn.Module):
             x = block(x)
             if i < len(self.down) - 1:
                 skips.append(x)
-                x = self.pool(x)
+                if x.ndim == 4 and not torch.is_grad_enabled() and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0:
+                    x = _max_pool2x2(x)  # inference fast path, same values
+                else:
+                    x = self.pool(x)
         for up, dec, gate, skip in zip(self.up, self.dec, self.gates, reversed(skips), strict=True):
             g = x
             x = up(x)

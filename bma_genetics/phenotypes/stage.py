@@ -8,7 +8,7 @@ Params (``analyses/*.yaml``, all optional)::
       artefact_fraction: 0.1   # share of simulated participants with an injected artefact
       weights: null            # checkpoint path; default the shipped weights
       device: cpu              # or cuda
-      batch_size: 16
+      batch_size: 8
       workers: 2
       erosion: 1
       threads: 1               # torch CPU threads (1 is fastest on a shared machine)
@@ -93,7 +93,7 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
         d / "bmff.parquet",
         weights=params.get("weights"),
         device=str(params.get("device", "cpu")),
-        batch_size=int(params.get("batch_size", 16)),
+        batch_size=int(params.get("batch_size", 8)),
         workers=int(params.get("workers", 2)),
         erosion=int(params.get("erosion", 1)),
         progress=False,
