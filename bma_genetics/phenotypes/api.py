@@ -262,6 +262,8 @@ def run_bmff(
         qc_<flag>                        bool     QC flags (:mod:`bma_genetics.phenotypes.qc`)
         qc_pass                          bool     no flag set
         qc_<metric>                      float    QC metrics behind the image flags
+        qc_mask_volume_rule              str      ``batch``, ``reference`` or ``mixed`` (per site):
+                                                  the centre and SD of ``qc_mask_volume_outlier``
         error                            str      read error, empty if none
         source                           str      the file read
         model_sha256                     str      checksum of the weights used
@@ -352,6 +354,7 @@ def run_bmff(
         "n_participants": int(len(table)),
         "n_qc_pass": int(table["qc_pass"].sum()),
         "flags": {f: int(table[f].sum()) for f in qcmod.FLAGS},
+        "qc_mask_volume_rule": str(table["qc_mask_volume_rule"].iloc[0]) if len(table) and "qc_mask_volume_rule" in table else "",
         "model": {
             "path": model.path,
             "sha256": model.sha256,
