@@ -161,6 +161,24 @@ def test_training_smoke_writes_a_loadable_checkpoint(tmp_path, participant):
     assert labels.shape == participant["water"][z].shape
 
 
+
+def test_focus_sampling_centres_patches_on_the_chosen_labels(participant):
+    from bma_genetics.phenotypes.training import TrainConfig, Volume, _Sampler
+
+    sim = participant["sim"]
+    vol = Volume.from_arrays(participant["water"], participant["fat"], sim.labels)
+    t8 = 7  # site code of T8 (bma_genetics.simulate.dixon.LABELS)
+    t8_slices = set(np.flatnonzero((sim.labels == t8).any((1, 2))))
+    cfg = TrainConfig(patch=32, batch_size=16, focus_labels=(t8,), focus_prob=1.0, seed=3)
+    sampler = _Sampler([vol], cfg)
+    assert set(sampler.focus[0]) == t8_slices
+    _, y = sampler.batch()
+    # Every patch is centred within a quarter patch of a T8 voxel: it contains vertebral marrow.
+    assert all((yy == 1).any() for yy in y.numpy())
+    # Off by default: the sampler's random stream (and so the shipped recipe) is unchanged.
+    assert _Sampler([vol], TrainConfig(patch=32)).focus == [None]
+
+
 # -------------------------------------------------------------------------- batch runner + CLI
 def test_run_bmff_error_rows_and_resume(tmp_path, participant, caplog):
     d = tmp_path / "20201"
