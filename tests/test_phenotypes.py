@@ -112,6 +112,23 @@ def test_assign_sites_recovers_true_sites_from_classes(participant):
     assert set(all_traits()) <= set(row)
 
 
+
+def test_assign_sites_keeps_a_body_with_a_thin_tail_whole():
+    # Ten vertebral bodies (7 slices, 6-slice discs); L3 has a one-voxel tail 5 slices down, so
+    # it is taller than 1.7x the median: splitting it would count the tail as a level and shift
+    # every level above (seen on a simulated participant: T12 got L1's body).
+    classes = np.zeros((140, 30, 30), dtype=np.uint8)
+    starts = [5 + 13 * i for i in range(10)]  # bottom (L5) first
+    for z0 in starts:
+        classes[z0 : z0 + 7, 10:20, 10:20] = 1
+    l3 = starts[2]
+    classes[l3 - 5 : l3, 15, 15] = 1
+    sites = assign_sites(classes)
+    for level, z0 in zip(["l5", "l4", "l3", "l2", "l1", "t12", "t11", "t10", "t9", "t8"], starts, strict=True):
+        assert (sites[z0 + 3, 15, 15] == SITE_CODES[level]), level
+    assert (sites == SITE_CODES["l3"]).sum() == 700 + 5
+
+
 # ------------------------------------------------------------------------------ shipped model
 def test_shipped_model_segments_held_out_participant(participant):
     model = load_model()

@@ -9,7 +9,8 @@ Geometry then names the sites, as radiologists do:
   else of the field of view) is the patient's left (DICOM LPS: +x = left).
 * **Vertebral level**: vertebral-body components are counted from the bottom: the lowest is L5,
   then L4 ... T8 (further components above T8 are ignored). Components whose height exceeds 1.7
-  times the median are split at their narrowest slice (two bodies joined through a disc).
+  times the median are split at their narrowest slice (two bodies joined through a disc) when
+  both pieces hold at least 20 % of its voxels.
 
 **BMFF** at a site = mean of ``fat / (fat + water)`` over the site mask eroded by ``erosion``
 voxels (6-connected structuring element, ``scipy.ndimage.binary_erosion``), which drops the
@@ -104,8 +105,13 @@ def _thickest_component(mask: np.ndarray, spacing: tuple[float, float, float], m
     return lab == best if best else _largest_components(mask, keep=1)
 
 
-def _split_tall(components: list[np.ndarray]) -> list[np.ndarray]:
-    """Split components much taller than the median at their narrowest slice."""
+def _split_tall(components: list[np.ndarray], *, min_piece: float = 0.2) -> list[np.ndarray]:
+    """Split components much taller than the median at their narrowest slice.
+
+    A split is kept only when both pieces hold at least ``min_piece`` of the component's voxels
+    (two bodies joined through a disc); a body that is tall because of a thin tail of a few
+    voxels stays whole (a tail counted as a level would shift every level above it).
+    """
     if len(components) < 3:
         return components
     heights = np.array([np.ptp(np.flatnonzero(c.any((1, 2)))) + 1 for c in components])
@@ -120,7 +126,11 @@ def _split_tall(components: list[np.ndarray]) -> list[np.ndarray]:
             lo, hi = c.copy(), c.copy()
             lo[cut:] = False
             hi[:cut + 1] = False
-            out += [m for m in (lo, hi) if m.any()]
+            total = float(c.sum())
+            if min(lo.sum(), hi.sum()) >= min_piece * total:
+                out += [lo, hi]
+            else:
+                out.append(c)
         else:
             out.append(c)
     return out
