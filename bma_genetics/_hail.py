@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,34 @@ def _default_driver_memory() -> str:
     except (ValueError, OSError):
         gib = 2
     return f"{gib}g"
+
+
+def native_library_dir() -> Path | None:
+    """The OpenBLAS directory for Hail's JVM (``scripts/ensure_blas.sh``), if there is one.
+
+    ``$BMA_GENETICS_NATIVE_LIB`` first, then ``<virtual environment>/native/lib``.
+    """
+    env = os.environ.get("BMA_GENETICS_NATIVE_LIB")
+    for d in ([Path(env)] if env else []) + [Path(sys.prefix) / "native" / "lib"]:
+        if (d / "libblas.so.3").exists():
+            return d
+    return None
+
+
+def _use_native_blas() -> Path | None:
+    """Put the OpenBLAS directory on the library path the local JVM inherits.
+
+    One OpenBLAS thread per Spark task: Spark already runs one task per core.
+    """
+    d = native_library_dir()
+    if d is None:
+        log.info("no native BLAS directory; Hail uses Java BLAS (run scripts/ensure_blas.sh)")
+        return None
+    paths = os.environ.get("LD_LIBRARY_PATH", "")
+    if str(d) not in paths.split(":"):
+        os.environ["LD_LIBRARY_PATH"] = f"{d}:{paths}" if paths else str(d)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    return d
 
 
 def init_hail(
@@ -46,6 +75,9 @@ def init_hail(
     driver_memory : str, optional
         ``spark.driver.memory`` in local mode (default: a quarter of RAM, 1-8 GiB).
         Also read from ``$BMA_GENETICS_DRIVER_MEMORY``.
+
+    In local mode the JVM gets the OpenBLAS of :func:`native_library_dir` when there is one
+    (``make`` installs it); on a cluster the nodes' own BLAS is used (Dataproc images have it).
     """
     import hail as hl
     from hail.utils.java import Env
@@ -58,6 +90,9 @@ def init_hail(
         memory = driver_memory or os.environ.get("BMA_GENETICS_DRIVER_MEMORY") or _default_driver_memory()
         conf.setdefault("spark.driver.memory", memory)
         conf.setdefault("spark.ui.enabled", "false")
+    if local and master is not None:
+        # the JVM is a child of this process and inherits the library path
+        _use_native_blas()
     log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="bma-hail-log-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     tmp = str(tmp_dir) if tmp_dir else tempfile.mkdtemp(prefix="bma-hail-tmp-")
