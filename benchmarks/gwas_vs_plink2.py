@@ -106,10 +106,13 @@ def run_plink2_glm(
     return results, seconds
 
 
-def compare(ours: pd.DataFrame, plink: pd.DataFrame) -> dict[str, float]:
-    """Largest relative differences (beta, SE, P) after aligning on position and A1 = effect allele."""
+def compare(ours: pd.DataFrame, plink: pd.DataFrame, keep: set[tuple[str, int]] | None = None) -> dict[str, float]:
+    """Largest relative differences (beta, SE, P) after aligning on position and A1 = effect allele;
+    ``keep``: only these (chromosome, position) pairs (e.g. INFO >= 0.8, as the study's QC)."""
     m = ours.merge(plink, left_on=["chromosome", "base_pair_location", "effect_allele"],
                    right_on=["#CHROM", "POS", "A1"])
+    if keep is not None:
+        m = m[[(c, p) in keep for c, p in zip(m["chromosome"].astype(str), m["base_pair_location"], strict=True)]]
     m = m[np.isfinite(m["BETA"]) & (m["P"] > 1e-300)]
     # relative differences are meaningful where the estimate is away from 0 (|t| >= 1) and the
     # allele not rare (plink2 stores BGEN dosages at 1/16384, which matters most for rare ones)
@@ -174,16 +177,28 @@ def main(argv: list[str] | None = None) -> int:
                     chunk_by="all", out=None)
     t_ours = time.perf_counter() - t0
 
-    worst = {"beta": 0.0, "standard_error": 0.0, "p_value": 0.0, "beta_diff_in_se_all": 0.0, "standard_error_all": 0.0}
-    n_cmp = n_common = 0
-    for t in traits:
-        if not pl_results[t]:
-            continue
-        c = compare(ours.sumstats[t], pd.concat(pl_results[t], ignore_index=True))
-        n_cmp += c["n_compared"]
-        n_common += c["n_common"]
-        for k in worst:
-            worst[k] = max(worst[k], c[k])
+    def agreement(keep):
+        worst = {"beta": 0.0, "standard_error": 0.0, "p_value": 0.0, "beta_diff_in_se_all": 0.0,
+                 "standard_error_all": 0.0}
+        n_cmp = n_common = 0
+        for t in traits:
+            if not pl_results[t]:
+                continue
+            c = compare(ours.sumstats[t], pd.concat(pl_results[t], ignore_index=True), keep)
+            n_cmp += c["n_compared"]
+            n_common += c["n_common"]
+            for k in worst:
+                worst[k] = max(worst[k], c[k])
+        return worst, n_cmp, n_common
+
+    worst, n_cmp, n_common = agreement(None)
+    mfi = sorted((cohort / "genotypes" / "imputed").glob("ukb_imp_mfi_c*_v3.txt"))
+    good = None
+    if mfi:
+        info = pd.concat([pd.read_csv(f, sep="\t", header=None, usecols=[0, 2, 7], names=["id", "pos", "info"])
+                          for f in mfi])
+        info = info[info["info"] >= 0.8]
+        good = set(zip(info["id"].str.split(":").str[0], info["pos"].astype(int), strict=True))
     n_var = len(next(iter(ours.sumstats.values())))
     print(f"cohort {cohort}: {ours.samples['analysed']} samples x {n_var} variants x {len(traits)} traits, "
           f"{len(covariates)} covariates")
@@ -198,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"all {n_cmp} variant-traits: max |delta beta| / SE {worst['beta_diff_in_se_all']:.2e}, "
           f"max relative SE diff {worst['standard_error_all']:.2e} "
           "(plink2 prints 6 significant digits and stores BGEN dosages at 1/16384 precision)")
+    if good is not None:
+        w, n_c, n_m = agreement(good)
+        print(f"INFO >= 0.8 (the study's QC), {n_m} variant-traits with MAF >= 1% and |t| >= 1: beta {w['beta']:.2e}, "
+              f"SE {w['standard_error']:.2e}, P {w['p_value']:.2e}; all {n_c}: max |delta beta| / SE "
+              f"{w['beta_diff_in_se_all']:.2e}")
     return 0
 
 

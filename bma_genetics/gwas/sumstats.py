@@ -174,7 +174,9 @@ def write_gwas_ssf(frame: pd.DataFrame, path: str | os.PathLike, metadata: dict[
     gz = path.name.endswith(".gz")
     with atomic_path(path) as tmp:
         if gz:
-            with open(tmp, "wb") as fh, gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0) as g:
+            # level 6 (gzip's own default): ~3x faster than Python's 9 for a few % in size
+            with open(tmp, "wb") as fh, gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0,
+                                                      compresslevel=6) as g:
                 g.write(data)
         else:
             tmp.write_bytes(data)
