@@ -38,9 +38,11 @@ def test_stage_products(stage_run):
     assert set(summary["sumstats"]) >= {"bmff_femoral_head", "bmff_spine", "bmff_femoral_head.female",
                                         "bmff_femoral_head.male"}
     assert not any(k.startswith("null_perm_") for k in summary["sumstats"])  # kept away from loci/MR
-    ss = read_gwas_ssf(summary["sumstats"]["bmff_spine"])
+    # paths relative to the stage folder, whatever the run directory was given as
+    assert summary["sumstats"]["bmff_spine"] == "bmff_spine.tsv.gz" and summary["qc"] == "qc.tsv"
+    ss = read_gwas_ssf(out / summary["sumstats"]["bmff_spine"])
     assert len(ss) > 3000 and ss["effect_allele_frequency"].between(0, 1).all()
-    meta = read_gwas_ssf_metadata(summary["sumstats"]["bmff_spine"])
+    meta = read_gwas_ssf_metadata(out / summary["sumstats"]["bmff_spine"])
     assert "pc1" in meta["adjusted_covariates"] and meta["samples"][0]["sample_size"] > 500
     assert (out / "bmff_spine.meta.tsv.gz").exists()
     qc = pd.read_csv(out / "qc.tsv", sep="\t")
@@ -51,6 +53,22 @@ def test_stage_products(stage_run):
         assert (out / "figures" / f"{name}.pdf").exists()
     assert "truth_recovery" in summary
     json.dumps(summary)
+
+
+def test_downstream_finds_sumstats_from_a_relative_run_dir(stage_run, monkeypatch):
+    """Enrichment and MR resolve the gwas summary's paths when the run directory is relative
+    (``make demo`` runs into ``runs/bmff-demo``)."""
+    from pathlib import Path
+
+    from bma_genetics.enrichment.stage import _sumstats_paths
+    from bma_genetics.pipeline.context import RunContext
+
+    out, summary = stage_run
+    (out / "summary.json").write_text(json.dumps(summary))  # what the runner writes after run()
+    monkeypatch.chdir(out.parent.parent)
+    ctx = RunContext(run_dir=Path(out.parent.name), cohort=None, config={}, seed=1)
+    paths = _sumstats_paths(ctx)
+    assert paths and all(p.exists() for p in paths.values())
 
 
 def test_null_traits_calibrated(stage_run):
@@ -94,10 +112,10 @@ def test_causal_effects_recovered(stage_run, tiny_cohort):
     truth is large (>= 70% of 20+ variants) and correlate positively (r > 0.3)."""
     from bma_genetics.gwas import read_gwas_ssf
 
-    _, summary = stage_run
+    out, summary = stage_run
     truth = pd.read_csv(tiny_cohort / "truth" / "causal_variants.tsv", sep="\t", dtype={"chromosome": str})
     t = truth[truth["trait"] == "bmff_spine"]
-    ss = read_gwas_ssf(summary["sumstats"]["bmff_spine"])
+    ss = read_gwas_ssf(out / summary["sumstats"]["bmff_spine"])
     m = t.merge(ss, on=["chromosome", "base_pair_location"], suffixes=("_true", ""))
     sign = np.where(m["effect_allele"] == m["effect_allele_true"], 1.0, -1.0)
     est = sign * m["beta"]

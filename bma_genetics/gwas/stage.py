@@ -104,6 +104,28 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
     truth = cohort / "truth" / "causal_variants.tsv"
     if truth.exists():
         summary["truth_recovery"] = truth_recovery(summary, truth, cohort)
+    return _relative_to(summary, out)
+
+
+def _relative_to(summary: dict[str, Any], out: Path) -> dict[str, Any]:
+    """File paths in the summary relative to the stage folder, where the stages that read them
+    (enrichment, MR) look: a relative run directory (``runs/bmff-demo``) would otherwise leave
+    paths relative to the working directory of the run."""
+    import os
+
+    base = out.resolve()
+
+    def rel(p: str) -> str:
+        q = Path(p).resolve()
+        return os.path.relpath(q, base) if q.is_relative_to(base) else p
+
+    summary["sumstats"] = {k: rel(v) for k, v in summary["sumstats"].items()}
+    summary["meta"] = {k: rel(v) for k, v in summary.get("meta", {}).items()}
+    if "qc" in summary:
+        summary["qc"] = rel(summary["qc"])
+    cal = summary.get("null_calibration")
+    if cal and "files" in cal:
+        cal["files"] = {k: rel(v) for k, v in cal["files"].items()}
     return summary
 
 
