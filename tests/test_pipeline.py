@@ -35,3 +35,15 @@ def test_config_errors(tmp_path):
         load_config(bad)
     with pytest.raises(InputError, match="does not exist"):
         run_study("analyses/smoke.yaml", cohort=tmp_path / "nope", out=tmp_path / "r")
+
+
+def test_relative_run_dir_recorded_absolute(tiny_cohort, tmp_path, monkeypatch):
+    """``make demo`` runs into a relative ``runs/bmff-demo``: the run directory (and the cohort)
+    become absolute so that every stage summary's paths resolve from any working directory."""
+    from pathlib import Path
+
+    config = str(Path("analyses/smoke.yaml").absolute())
+    monkeypatch.chdir(tmp_path)
+    run_dir = run_study(config, cohort=tiny_cohort, out="rel/run")
+    assert run_dir.is_absolute() and run_dir == (tmp_path / "rel" / "run")
+    assert (tmp_path / "rel" / "run" / "cohort" / "summary.json").exists()

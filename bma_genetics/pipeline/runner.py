@@ -82,7 +82,11 @@ def run_study(
             f"run/cohort: cohort directory {cohort_path} does not exist; "
             f"make one with `bma-genetics simulate --preset demo --out {cohort_path}`"
         )
-    run_dir = Path(out or config.get("out") or Path("runs") / config["name"])
+    # absolute from here on: stage summaries record paths that later stages (and a rerun from
+    # another working directory) must resolve the same way
+    run_dir = Path(out or config.get("out") or Path("runs") / config["name"]).absolute()
+    if cohort_path is not None:
+        cohort_path = cohort_path.absolute()
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "logs").mkdir(exist_ok=True)
     handler = logging.FileHandler(run_dir / "run.log")
