@@ -94,7 +94,7 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         strata=p["strata"], transform=p["transform"], binary=p["binary"], block_size=int(p["block_size"]),
         chunk_by=p["chunk_by"], qc=p["qc"], sample_qc_table=sample_qc, ld=p["ld"], loci=p["loci"],
         meta=bool(p["meta"]), plots=bool(p["plots"]), index_dir=Path(ctx.run_dir) / "tmp" / "bgen-index",
-        n_partitions=p["n_partitions"], metadata=provenance, null_traits=int(p["null_traits"] or 0),
+        n_partitions=p["n_partitions"], metadata=provenance, null_traits=p["null_traits"] or 0,
         null_seed=int(p["null_seed"] if p["null_seed"] is not None else (getattr(ctx, "seed", None) or 1)),
     )
     summary["traits"] = traits
