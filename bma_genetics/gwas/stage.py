@@ -108,9 +108,8 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _relative_to(summary: dict[str, Any], out: Path) -> dict[str, Any]:
-    """File paths in the summary relative to the stage folder, where the stages that read them
-    (enrichment, MR) look: a relative run directory (``runs/bmff-demo``) would otherwise leave
-    paths relative to the working directory of the run."""
+    """File paths in the summary relative to the stage folder, like its ``figures`` and
+    ``tables``: the run directory can be moved, and enrichment/MR resolve them there."""
     import os
 
     base = out.resolve()
