@@ -13,9 +13,10 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from bma_genetics.enrichment import fdr_bh, run_gene_property_analysis, run_gene_set_analysis
+from bma_genetics.enrichment import run_gene_property_analysis, run_gene_set_analysis
 from bma_genetics.enrichment.gene_sets import Z_CORRELATION_FACTOR, _covariates
 from bma_genetics.errors import InputError
+from bma_genetics.stats import fdr_bh
 
 
 def _toy_genes(n=60, seed=0):

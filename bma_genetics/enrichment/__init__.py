@@ -2,7 +2,7 @@
 
 SNP -> gene annotation with windows, gene analysis (SNP-wise mean model with an exact null from
 the LD eigenvalues; SNP-wise top model), competitive and self-contained gene-set analysis by
-GLS with gene-gene correlations, gene-property analysis and BH FDR. See ``docs/enrichment.md``.
+GLS with gene-gene correlations, gene-property analysis and BH FDR (:func:`bma_genetics.stats.fdr_bh`). See ``docs/enrichment.md``.
 """
 
 from bma_genetics.enrichment.annotate import annotate_snps
@@ -15,7 +15,6 @@ from bma_genetics.enrichment.api import (
     run_gene_analysis,
 )
 from bma_genetics.enrichment.gene_sets import (
-    fdr_bh,
     run_gene_property_analysis,
     run_gene_set_analysis,
 )
@@ -35,7 +34,6 @@ __all__ = [
     "annotate_snps",
     "compute_gene_ld",
     "effective_number",
-    "fdr_bh",
     "gene_tests",
     "load_gene_table",
     "open_ld_reference",

@@ -15,18 +15,17 @@ import pandas as pd
 from bma_genetics._atomic import write_table, write_text
 from bma_genetics._check import check_columns, fail
 from bma_genetics.enrichment.gene_sets import (
-    fdr_bh,
     run_gene_property_analysis,
     run_gene_set_analysis,
 )
 from bma_genetics.enrichment.genes import GeneLD, compute_gene_ld, gene_tests, sumstats_z
+from bma_genetics.stats import fdr_bh
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "GeneAnalysis",
     "compute_gene_ld",
-    "fdr_bh",
     "gene_tests",
     "load_gene_table",
     "open_ld_reference",

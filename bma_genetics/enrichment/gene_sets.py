@@ -25,6 +25,7 @@ from scipy import linalg, sparse, stats
 from scipy.sparse import linalg as sparse_linalg
 
 from bma_genetics._check import check_columns, fail
+from bma_genetics.stats import fdr_bh
 
 log = logging.getLogger(__name__)
 
@@ -35,24 +36,6 @@ COVARIATES = ("nsnps", "log_nsnps", "density", "log_density")
 #: V = 0.97 corr(Q) gives tr(V^-1 C) / n = 1.005 against the empirical Z correlation C
 #: (1.37 with the raw corr(Q), whose near-1 entries make V almost singular).
 Z_CORRELATION_FACTOR = 0.97
-
-
-def fdr_bh(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted P values (q values); NaN stays NaN."""
-    p = np.asarray(p, dtype=np.float64)
-    out = np.full_like(p, np.nan)
-    ok = np.isfinite(p)
-    pv = p[ok]
-    m = pv.size
-    if m == 0:
-        return out
-    order = np.argsort(pv)
-    ranked = pv[order] * m / np.arange(1, m + 1)
-    q = np.minimum.accumulate(ranked[::-1])[::-1]
-    res = np.empty(m)
-    res[order] = np.minimum(q, 1.0)
-    out[ok] = res
-    return out
 
 
 def _sorted_genes(genes: pd.DataFrame) -> pd.DataFrame:

@@ -5,7 +5,7 @@ Summary statistics are written and read as GWAS-SSF (:func:`write_gwas_ssf`,
 Hail is imported only inside the functions that need it.
 """
 
-from bma_genetics.gwas.association import GwasResult, lambda_gc, rank_inverse_normal, run_gwas
+from bma_genetics.gwas.association import GwasResult, rank_inverse_normal, run_gwas
 from bma_genetics.gwas.inputs import (
     read_bgen,
     read_genotypes,
@@ -20,6 +20,7 @@ from bma_genetics.gwas.sumstats import (
     read_gwas_ssf_metadata,
     write_gwas_ssf,
 )
+from bma_genetics.stats import lambda_gc
 
 __all__ = [
     "find_loci",

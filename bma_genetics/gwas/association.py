@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,11 +32,10 @@ from scipy import stats
 
 from bma_genetics._atomic import write_table, write_text
 from bma_genetics._check import check_one_of, fail
+from bma_genetics.stats import lambda_gc, neg_log10_p
 
 log = logging.getLogger(__name__)
 
-#: Median of the chi-square(1) distribution, the denominator of lambda GC.
-CHI2_MEDIAN = stats.chi2.ppf(0.5, 1)
 SEX_LABELS = {0: "female", 1: "male", "0": "female", "1": "male"}
 
 
@@ -273,76 +271,6 @@ def _firth_pass(hl, mt, a: Analysis, covariates: Sequence[str]):
                                         f"{k}__t": hl.sign(ht.beta) * hl.sqrt(ht.chi_sq_stat),
                                         f"{k}__p": ht.p_value, f"{k}__eaf": ht._eaf,
                                         f"{k}__converged": ht.fit.converged})
-
-
-def t_logsf(t: float, df: float) -> float:
-    """log P(T > t) of Student's t with ``df`` degrees of freedom, finite far beyond 1e-308.
-
-    ``sf = I_x(df/2, 1/2) / 2`` with ``x = df / (df + t^2)``; the regularised incomplete beta
-    is taken in logs, its prefactor ``x^a (1-x)^b / (a B(a, b))`` analytically and the rest as
-    Lentz's continued fraction (Numerical Recipes' ``betacf``), which converges for
-    ``x < (a + 1) / (a + b + 2)``, i.e. for every ``t > sqrt(3)``.
-    """
-    t, df = float(t), float(df)
-    if t <= 2.0:
-        return float(stats.t.logsf(t, df))
-    a, b = df / 2.0, 0.5
-    x = df / (df + t * t)
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 1_000_000):
-        m2 = 2 * m
-        for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
-            d = 1.0 + aa * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + aa / c
-            c = c if abs(c) > tiny else tiny
-            delta = d * c
-            h *= delta
-        if abs(delta - 1.0) < 1e-16:
-            break
-    from scipy.special import betaln
-
-    return a * math.log(x) + b * math.log1p(-x) - math.log(a) - float(betaln(a, b)) + math.log(h) + math.log(0.5)
-
-
-def neg_log10_p(p: np.ndarray, t: np.ndarray, df: float | np.ndarray, *, normal: bool = False) -> np.ndarray:
-    """-log10 P, exact below 1e-300 from the statistic (Student t, or normal for chi-square tests).
-
-    Hail's P underflows to 0 near 1e-308; ``scipy.stats.t.logsf`` does not.
-    """
-    p = np.asarray(p, dtype=float)
-    with np.errstate(divide="ignore"):
-        out = -np.log10(p)
-    tiny = ~(p >= 1e-300) & np.isfinite(t)
-    if tiny.any():
-        at = np.abs(np.asarray(t, dtype=float)[tiny])
-        dfv = np.broadcast_to(np.asarray(df, dtype=float), p.shape)[tiny]
-        logsf = stats.norm.logsf(at) if normal else stats.t.logsf(at, dfv)
-        if not normal:
-            # scipy's t.logsf is -inf once the tail passes ~1e-308 (|t| > 91 at df 495, > 38 at df 5e5)
-            lost = ~np.isfinite(logsf)
-            logsf[lost] = [t_logsf(a_, d_) for a_, d_ in zip(at[lost], dfv[lost], strict=True)]
-        out[tiny] = -(logsf + math.log(2)) / math.log(10)
-    return out
-
-
-def lambda_gc(p: np.ndarray | pd.Series, neg_log10: np.ndarray | pd.Series | None = None) -> float:
-    """Genomic inflation: median of the 1-df chi-square implied by P over its null median (0.4549)."""
-    p = np.asarray(p, dtype=float)
-    ok = np.isfinite(p)
-    if not ok.any():
-        return float("nan")
-    chi2 = stats.chi2.isf(p[ok], 1)
-    if neg_log10 is not None:
-        m = np.asarray(neg_log10, dtype=float)[ok]
-        big = ~np.isfinite(chi2)
-        # P = 0 in float64: z^2 from log P (never the median in practice, but keep it finite)
-        chi2[big] = stats.norm.isf(0.5 * 10 ** -np.minimum(m[big], 300)) ** 2
-    return float(np.median(chi2) / CHI2_MEDIAN)
 
 
 def null_calibration(sumstats: dict[str, pd.DataFrame]) -> dict[str, Any]:

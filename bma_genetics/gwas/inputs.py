@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from bma_genetics._check import fail
+from bma_genetics.stats import chromosome_rank
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +70,7 @@ def _expand(where: str, pattern: str | os.PathLike, chromosomes: Sequence[str] |
             raise fail(where, f"no such file {pattern}")
     if not files:
         raise fail(where, f"no {suffix} files match {pattern}")
-    return sorted(files, key=_chrom_sort_key)
-
-
-def _chrom_sort_key(path: Path) -> tuple[int, str]:
-    m = re.search(r"(?:_c|chr|chrom)(\d+|X|Y|XY|MT)(?:[_.]|$)", path.name)
-    if not m:
-        return (99, path.name)
-    c = m.group(1)
-    return (int(c) if c.isdigit() else {"X": 23, "Y": 24, "XY": 25, "MT": 26}[c], path.name)
+    return sorted(files, key=lambda f: (chromosome_rank(chromosome_of(f)), f.name))
 
 
 def chromosome_of(path: str | os.PathLike) -> str | None:

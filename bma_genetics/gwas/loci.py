@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from bma_genetics._check import check_columns, fail
+from bma_genetics.stats import chromosome_rank
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ def find_loci(
     blocks = blocks.merge(leads[["variant_id", "p_value"]].rename(columns={"variant_id": "lead_variant"}),
                           on="lead_variant", how="left")
     blocks["chromosome"] = blocks["chromosome"].astype(str)
-    blocks = blocks.sort_values(["chromosome", "start"], key=lambda s: s.map(_chrom_rank) if s.name == "chromosome" else s)
+    blocks = blocks.sort_values(["chromosome", "start"], key=lambda s: s.map(chromosome_rank) if s.name == "chromosome" else s)
     locus_id = []
     current, last_chrom, last_end = 0, None, -np.inf
     for rec in blocks.itertuples(index=False):
@@ -189,11 +190,6 @@ def find_loci(
         if ids.is_unique else ind_out["p_value"]
     log.info("loci: %d independent significant SNPs, %d lead SNPs, %d loci", len(ind_out), len(lead_df), len(loci))
     return ind_out.reset_index(drop=True), lead_df.reset_index(drop=True), loci
-
-
-def _chrom_rank(c: str) -> int:
-    c = str(c)
-    return int(c) if c.isdigit() else {"X": 23, "Y": 24, "XY": 25, "MT": 26}.get(c, 99)
 
 
 _COMPLEMENT = str.maketrans("ACGT", "TGCA")
@@ -304,5 +300,5 @@ def meta_analyse(sumstats: Sequence[pd.DataFrame], names: Sequence[str] | None =
         out["i2"] = np.where(out["q_statistic"] > 0,
                              np.maximum(0.0, (out["q_statistic"] - df.to_numpy()) / out["q_statistic"]), 0.0)
     out["direction"] = direction.reindex(agg.index).to_numpy()
-    out = out.sort_values(["chromosome", "base_pair_location"], key=lambda s: s.map(_chrom_rank) if s.name == "chromosome" else s)
+    out = out.sort_values(["chromosome", "base_pair_location"], key=lambda s: s.map(chromosome_rank) if s.name == "chromosome" else s)
     return out.reset_index(drop=True)

@@ -26,6 +26,7 @@ from bma_genetics.phewas import inputs as _inputs
 from bma_genetics.phewas import mapping as _mapping
 from bma_genetics.phewas import models as _models
 from bma_genetics.phewas._threads import blas_threads
+from bma_genetics.stats import bonferroni, fdr_bh, wald_neg_log10_p, wald_p
 
 log = logging.getLogger(__name__)
 
@@ -175,19 +176,9 @@ def add_multiple_testing(results: pd.DataFrame) -> pd.DataFrame:
     out["fdr_bh"] = np.nan
     for _, idx in out.groupby("exposure", sort=False).groups.items():
         p = out.loc[idx, "p_value"].to_numpy(dtype=float)
-        ok = np.isfinite(p)
-        mtests = int(ok.sum())
-        if mtests == 0:
+        if not np.isfinite(p).any():
             continue
-        bon = np.full(len(p), np.nan)
-        bon[ok] = np.minimum(1.0, p[ok] * mtests)
-        q = np.full(len(p), np.nan)
-        order = np.argsort(p[ok])
-        ranked = p[ok][order] * mtests / np.arange(1, mtests + 1)
-        qs = np.minimum.accumulate(ranked[::-1])[::-1]
-        tmp = np.empty(mtests)
-        tmp[order] = np.minimum(qs, 1.0)
-        q[ok] = tmp
+        bon, q = bonferroni(p), fdr_bh(p)
         out.loc[idx, "bonferroni"] = bon
         out.loc[idx, "fdr_bh"] = q
     return out
@@ -289,7 +280,7 @@ def _logit_exposure(
             meta.append(block)
     n_firth = 0
     for block, (fit, need, firth_res) in zip(meta, _fit_blocks(jobs, n_jobs, "phecode blocks"), strict=True):
-        p, nlp = _models.wald_p(fit.beta[:, 0], fit.se[:, 0])
+        p, nlp = wald_p(fit.beta[:, 0], fit.se[:, 0]), wald_neg_log10_p(fit.beta[:, 0], fit.se[:, 0])
         for i, j in enumerate(block):
             if need[i]:
                 continue
@@ -342,7 +333,7 @@ def _cox_exposure(
             conv = bool(np.isfinite(b) and np.isfinite(s))
         except (np.linalg.LinAlgError, ValueError):
             b, s, conv = float("nan"), float("nan"), False
-        p, nlp = _models.wald_p(np.array([b]), np.array([s]))
+        p, nlp = wald_p(np.array([b]), np.array([s])), wald_neg_log10_p(np.array([b]), np.array([s]))
         # counts as analysed: events before censoring, and everyone else at risk
         return j, {"beta": b, "se": s, "p_value": float(p[0]), "neg_log_p_value": float(nlp[0]),
                    "method": "cox", "converged": conv, "n_cases": int(event[keep].sum()),

@@ -192,14 +192,6 @@ def _standard_errors(X, Y, M, beta) -> tuple[np.ndarray, np.ndarray]:
     return se, singular | tiny
 
 
-def wald_p(beta: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two-sided Wald p-value and its -log10, the latter exact even where p underflows."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.abs(beta / se)
-    logp = math.log(2.0) + stats.norm.logsf(z)
-    return np.exp(logp), -logp / math.log(10.0)
-
-
 # ----------------------------------------------------------------------------------------------
 # Firth
 

@@ -12,12 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bma_genetics._check import check_columns  # noqa: E402
-
-
-def _chrom_order(values: pd.Series) -> np.ndarray:
-    num = pd.to_numeric(values.astype(str).str.removeprefix("chr").replace({"X": "23", "Y": "24", "MT": "25"}),
-                        errors="coerce")
-    return num.fillna(99).to_numpy()
+from bma_genetics.stats import chromosome_rank  # noqa: E402
 
 
 def plot_gene_manhattan(
@@ -54,7 +49,7 @@ def plot_gene_manhattan(
     """
     check_columns("plot_gene_manhattan/genes", genes, ["gene_name", "chromosome", "start", "end", "p_value"])
     g = genes.copy()
-    g["_c"] = _chrom_order(g["chromosome"])
+    g["_c"] = chromosome_rank(g["chromosome"])
     g["_mid"] = (g["start"].to_numpy(np.float64) + g["end"].to_numpy(np.float64)) / 2
     g = g.sort_values(["_c", "_mid"])
     p = np.clip(g["p_value"].to_numpy(np.float64), 1e-300, 1.0)

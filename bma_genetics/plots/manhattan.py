@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bma_genetics.plots._save import save_figure as _save_figure
+from bma_genetics.stats import chromosome_rank
 
 COLOURS = ("#1f4e79", "#7fa7cf")
 GENOME_WIDE = 5e-8
@@ -23,11 +24,6 @@ GENOME_WIDE = 5e-8
 def save_figure(fig, out: str | os.PathLike, *, dpi: int = 200) -> list[Path]:
     """Save ``fig`` as ``out.png`` and ``out.pdf`` atomically; return both paths."""
     return _save_figure(fig, out, dpi=dpi)
-
-
-def _chrom_rank(c) -> int:
-    c = str(c).removeprefix("chr")
-    return int(c) if c.isdigit() else {"X": 23, "Y": 24, "XY": 25, "MT": 26}.get(c, 99)
 
 
 def _mlog10p(ss: pd.DataFrame) -> np.ndarray:
@@ -39,10 +35,10 @@ def _mlog10p(ss: pd.DataFrame) -> np.ndarray:
 
 def genome_coordinates(ss: pd.DataFrame, *, gap: float = 0.02) -> tuple[pd.DataFrame, dict[str, float]]:
     """Cumulative x positions (chromosomes in order, a small gap between them) and tick centres."""
-    d = ss.assign(_rank=ss["chromosome"].map(_chrom_rank), _chr=ss["chromosome"].astype(str))
+    d = ss.assign(_rank=ss["chromosome"].map(chromosome_rank), _chr=ss["chromosome"].astype(str))
     d = d.sort_values(["_rank", "base_pair_location"])
     spans = d.groupby("_chr", sort=False)["base_pair_location"].agg(["min", "max"])
-    spans = spans.loc[sorted(spans.index, key=_chrom_rank)]
+    spans = spans.loc[sorted(spans.index, key=chromosome_rank)]
     total = float((spans["max"] - spans["min"]).sum()) or 1.0
     offset, offsets, ticks = 0.0, {}, {}
     for c, row in spans.iterrows():

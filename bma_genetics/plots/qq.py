@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bma_genetics.stats import lambda_gc
+
 
 def plot_qq(
     sumstats: pd.DataFrame | dict[str, pd.DataFrame],
@@ -32,8 +34,6 @@ def plot_qq(
     matplotlib.figure.Figure
     """
     import matplotlib.pyplot as plt
-
-    from bma_genetics.gwas.association import lambda_gc
 
     sets = sumstats if isinstance(sumstats, dict) else {"": sumstats}
     fig, ax = plt.subplots(figsize=(4.2, 4.2), layout="constrained")

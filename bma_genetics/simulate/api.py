@@ -27,6 +27,7 @@ from bma_genetics.simulate import writers as wr
 from bma_genetics.simulate.genes import bma_gene_table
 from bma_genetics.simulate.presets import resolve
 from bma_genetics.sites import all_traits
+from bma_genetics.stats import wald_p
 
 log = logging.getLogger(__name__)
 
@@ -719,7 +720,7 @@ def _outcome_gwas(root: Path, scratch: Path, segments: list[gt.Segment], variant
             parts.append(pd.DataFrame({
                 "chromosome": s["chromosome"].to_numpy(), "base_pair_location": s["position"].to_numpy(),
                 "effect_allele": s["alt"].to_numpy(), "other_allele": s["ref"].to_numpy(), "beta": beta,
-                "standard_error": se, "effect_allele_frequency": eaf, "p_value": oc.wald_p(beta, se),
+                "standard_error": se, "effect_allele_frequency": eaf, "p_value": wald_p(beta, se),
                 "rsid": s["rsid"].to_numpy(), "variant_id": s["variant_id"].to_numpy(), "n": len(y),
             }))
     ss = pd.concat(parts, ignore_index=True)

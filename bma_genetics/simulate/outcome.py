@@ -17,7 +17,7 @@ maximum-likelihood estimate of a full per-person fit (tested against statsmodels
 from __future__ import annotations
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 
 def genotype_tables(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +86,3 @@ def logistic_from_tables(total: np.ndarray, cases: np.ndarray, *, max_iter: int 
         se = np.sqrt(h00 / det)
     ok = converged & np.isfinite(se) & (np.abs(b1) < 15)
     return np.where(ok, b1, np.nan), np.where(ok, se, np.nan), ok
-
-
-def wald_p(beta: np.ndarray, se: np.ndarray) -> np.ndarray:
-    return 2 * stats.norm.sf(np.abs(beta / se))
