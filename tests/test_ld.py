@@ -126,3 +126,35 @@ def test_bgen_without_sample_file_is_error(tmp_path):
     p.write_bytes(b"\x00" * 40)
     with pytest.raises(InputError, match="BgenReader"):
         BgenReader(p)
+
+
+def test_open_ld_source_resolves_every_value(region):
+    from bma_genetics.ld import PlinkReader, open_ld_source
+
+    prefix, geno, _ = region
+    # a PLINK prefix (with or without .bed), a reader, and in-sample genotypes
+    assert open_ld_source(prefix).n_samples == geno.shape[0]
+    assert open_ld_source(prefix + ".bed").n_variants == geno.shape[1]
+    r = PlinkReader(prefix)
+    assert open_ld_source(r) is r
+    ins = open_ld_source("in-sample", genotypes=prefix)
+    np.testing.assert_array_equal(ins.dosages([0, 5]), r.dosages([0, 5]))
+    # a sample subset keeps the asked order and the dosages of those rows
+    sub = open_ld_source("in-sample", genotypes=prefix, samples=["s7", "s3", "absent"])
+    assert sub.samples == ["s7", "s3"]
+    np.testing.assert_array_equal(sub.dosages([1, 2]), r.dosages([1, 2])[[7, 3]])
+
+
+@pytest.mark.parametrize("value, match", [
+    ("refernce", r"'refernce' is not an LD source \(did you mean 'reference'\?\).*'in-sample', 'reference'"),
+    ("in_sample", r"'in_sample' is not an LD source \(did you mean 'in-sample'\?\)"),
+    ("/no/such/panel", r"no /no/such/panel.bed"),
+    (3, r"expected 'in-sample', 'reference' or a PLINK prefix, found 3"),
+])
+def test_open_ld_source_bad_value_names_it(value, match):
+    from bma_genetics.ld import open_ld_source
+
+    with pytest.raises(InputError, match=match):
+        open_ld_source(value, where="run_x/ld")
+    with pytest.raises(InputError, match=r"^run_x/ld: 'in-sample' LD needs the analysed genotypes"):
+        open_ld_source("in-sample", where="run_x/ld")

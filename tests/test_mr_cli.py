@@ -8,12 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import stats
 from test_mr_harmonise import write_plink
 
 from bma_genetics.cli import main
-from bma_genetics.mr import MRParameters, r2_from_lor, run_mr_analysis
+from bma_genetics.errors import InputError
+from bma_genetics.io import read_mr_results
+from bma_genetics.mr import RESULT_COLUMNS, MRParameters, r2_from_lor, run_mr_analysis
 from bma_genetics.mr.diagnostics import _af_case_control
+from bma_genetics.mr.figures import write_mr_figures
 
 DATA = Path(__file__).parent / "data" / "mr_ldlc_chd.tsv"
 THETA = 0.4
@@ -71,35 +75,52 @@ def test_run_mr_analysis_end_to_end(tmp_path):
         warnings.simplefilter("error")  # figures render without warnings
         # Instruments lie 2 Mb apart: a 1 Mb window keeps chance r^2 > 0.001 between unlinked
         # variants in a 1,500-person panel (~1 in 5 pairs) from merging independent signals.
-        s = run_mr_analysis(tmp_path / "mr", exposure=exp, outcome=out, ld_reference=panel, reverse=True,
-                            methods="all", clump_kb=1000, params=MRParameters(nboot=300, presso_nboot=300))
+        result = run_mr_analysis(tmp_path / "mr", exposure=exp, outcome=out, ld=str(panel), reverse=True,
+                                 methods="all", clump_kb=1000, params=MRParameters(nboot=300, presso_nboot=300))
+        result.files.update(write_mr_figures(result, tmp_path / "mr" / "figures"))
+    s = result.summary()
     assert s["n_instruments"] == 40  # each LD partner clumped away
-    ins = pd.read_csv(s["tables"]["instruments"], sep="\t")
+    files = result.files
+    ins = pd.read_csv(files["instruments"], sep="\t")
     assert (ins["n_members"] == 1).all() and (ins["f_statistic"] > 10).all()
-    res = pd.read_csv(s["tables"]["mr_results"], sep="\t")
-    assert list(res.columns) == ["exposure", "outcome", "method", "nsnp", "b", "se", "ci_low", "ci_high", "p_value"]
+    res = read_mr_results(files["mr_results"])
+    assert list(res.columns) == list(RESULT_COLUMNS)
+    assert list(res.columns[:9]) == ["exposure", "outcome", "method", "nsnp", "beta", "standard_error", "ci_lower",
+                                     "ci_upper", "p_value"]
+    pd.testing.assert_frame_equal(res, result.to_frame(), check_dtype=False)
     res = res.set_index("method")
+    # The written table carries the Egger fit: the same intercept as the pleiotropy table and the fit.
+    eg = result.fit("egger")
+    pl = read_mr_results(files["pleiotropy"], table="pleiotropy").iloc[0]
+    assert res.loc["egger", "egger_intercept"] == pytest.approx(eg.egger_intercept, rel=1e-9)
+    assert pl["egger_intercept"] == pytest.approx(eg.egger_intercept, rel=1e-9)
+    assert pl["standard_error"] == pytest.approx(eg.egger_intercept_standard_error, rel=1e-9)
+    assert np.isnan(res.loc["weighted_median", "egger_intercept"])
     assert res.loc["ivw", "exposure"] == "bmff_femoral_head" and res.loc["ivw", "outcome"] == "osteoporosis"
     # Recovery of the simulated effect: within 3 SE for every estimator (a 0.3 % miss rate each).
     for m in ("ivw", "egger", "simple_median", "weighted_median", "simple_mode", "weighted_mode", "mr_presso",
               "mr_raps"):
-        assert abs(res.loc[m, "b"] - THETA) < 3 * res.loc[m, "se"], m
+        assert abs(res.loc[m, "beta"] - THETA) < 3 * res.loc[m, "standard_error"], m
     assert res.loc["ivw", "p_value"] < 1e-6
-    h = pd.read_csv(s["tables"]["harmonised"], sep="\t")
+    h = pd.read_csv(files["harmonised"], sep="\t")
     assert h["mr_keep"].all() and (h["harmonise_note"] == "alleles swapped").sum() > 5
-    st = pd.read_csv(s["tables"]["steiger"], sep="\t").iloc[0]
-    assert bool(st["correct_causal_direction"]) and st["steiger_pval"] < 1e-10
-    loo = pd.read_csv(s["tables"]["leave_one_out"], sep="\t")
+    st = read_mr_results(files["steiger"], table="steiger").iloc[0]
+    assert bool(st["correct_causal_direction"]) and st["steiger_p_value"] < 1e-10
+    loo = read_mr_results(files["leave_one_out"], table="leave_one_out")
     assert len(loo) == 41 and loo["snp"].iloc[-1] == "All"
-    single = pd.read_csv(s["tables"]["single_snp"], sep="\t")
+    # the "All" row is the IVW fit itself, not a refit
+    assert loo["beta"].iloc[-1] == pytest.approx(result.fit("ivw").beta, rel=1e-12)
+    single = read_mr_results(files["single_snp"], table="single_snp")
     assert len(single) == 42
-    het = pd.read_csv(s["tables"]["heterogeneity"], sep="\t")
-    assert set(het["method"]) == {"ivw", "egger"} and (het["q_pval"] > 0.001).all()
-    rev = pd.read_csv(s["tables"]["reverse_mr"], sep="\t")
+    het = read_mr_results(files["heterogeneity"], table="heterogeneity")
+    assert set(het["method"]) == {"ivw", "egger"} and (het["q_p_value"] > 0.001).all()
+    assert het.set_index("method").loc["ivw", "q"] == pytest.approx(res.loc["ivw", "q"], rel=1e-12)
+    rev = pd.read_csv(files["reverse_mr"], sep="\t")
     assert rev["exposure"].iloc[0] == "osteoporosis"
-    for f in s["figures"]:
+    figures = [str(p) for k, p in files.items() if k.startswith("figures/")]
+    for f in figures:
         assert Path(f).stat().st_size > 5_000
-    png = [f for f in s["figures"] if f.endswith(".png")]
+    png = [f for f in figures if f.endswith(".png")]
     assert len(png) == 4
     import matplotlib.image as mpimg
 
@@ -115,11 +136,11 @@ def test_cli_harmonised_and_sumstats(tmp_path, capsys):
                "--egger-distribution", "normal"])
     assert rc == 0
     res = pd.read_csv(tmp_path / "o" / "mr_results.tsv", sep="\t").set_index("method")
-    assert round(res.loc["ivw", "b"], 3) == 2.834 and round(res.loc["egger", "se"], 3) == 0.770
+    assert round(res.loc["ivw", "beta"], 3) == 2.834 and round(res.loc["egger", "standard_error"], 3) == 0.770
     for name in ("heterogeneity", "pleiotropy", "steiger", "leave_one_out", "single_snp", "harmonised"):
         assert (tmp_path / "o" / f"{name}.tsv").exists()
     exp, out, panel = _two_sample(tmp_path, seed=5, m=12)
-    rc = main(["mr", "--exposure", str(exp), "--outcome", str(out), "--ld-reference", str(panel), "--out",
+    rc = main(["mr", "--exposure", str(exp), "--outcome", str(out), "--ld", str(panel), "--out",
                str(tmp_path / "o2"), "--nboot", "200", "--clump-kb", "1000"])
     assert rc == 0
     assert "12 of 12 instruments used" in capsys.readouterr().out
@@ -151,7 +172,7 @@ def test_stage_every_site_to_osteoporosis(tmp_path):
     (cohort / "truth" / "mr_truth.json").write_text(json.dumps(
         {"exposure": "bmff_femoral_head", "outcome": "osteoporosis", "causal_log_odds_per_sd": THETA}))
     ctx = RunContext(run_dir=run_dir, cohort=cohort, config={}, seed=3)
-    s = run(ctx, {"ld_reference": str(panel), "nboot": 200, "clump_kb": 1000})
+    s = run(ctx, {"ld": str(panel), "nboot": 200, "clump_kb": 1000})
     assert s["pairs"]["bmff_femoral_head"]["status"] == "ok"
     assert s["pairs"]["bmff_femoral_head"]["n_used"] == 15
     assert s["truth"]["ivw_covers_truth"] is True
@@ -173,3 +194,10 @@ def test_binary_outcome_r2_closed_form():
     r2 = r2_from_lor(lor, af, 250, 750, 0.25)
     vg = lor**2 * af * (1 - af)
     np.testing.assert_allclose(r2, vg / (vg + np.pi**2 / 3), rtol=1e-9)
+
+
+def test_misspelt_ld_source_fails_before_any_work(tmp_path):
+    exp, out, _ = _two_sample(tmp_path, seed=6, m=5)
+    with pytest.raises(InputError, match=r"run_mr_analysis/ld: 'refernce' is not an LD source \(did you mean 'reference'"):
+        run_mr_analysis(tmp_path / "o", exposure=exp, outcome=out, ld="refernce")
+    assert not (tmp_path / "o").exists()

@@ -46,9 +46,9 @@ def _coverage(fns: dict, phi: float, theta: float = THETA, seed: int = 2024, nbo
         params = MRParameters(nboot=nboot, seed=r)
         for k, f in fns.items():
             res = f(*data, params)
-            hits[k] += res["ci_low"] <= theta <= res["ci_high"]
-            pvals[k].append(res["p_value"])
-            est[k].append(res["b"])
+            hits[k] += res.ci_lower <= theta <= res.ci_upper
+            pvals[k].append(res.p_value)
+            est[k].append(res.beta)
     return ({k: v / R for k, v in hits.items()}, {k: np.array(v) for k, v in pvals.items()},
             {k: np.array(v) for k, v in est.items()})
 

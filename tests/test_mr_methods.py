@@ -49,50 +49,50 @@ def ldl():
 
 def test_ivw_matches_mendelianrandomization(ldl):
     r = mr_ivw(*ldl)
-    assert round(r["b"], 3) == 2.834
-    assert round(r["se"], 3) == 0.530
-    assert round(r["ci_low"], 3) == 1.796 and round(r["ci_high"], 3) == 3.873
-    assert round(r["q"], 2) == 99.53 and r["q_df"] == 27
-    assert round(np.sqrt(r["q"] / 27), 3) == 1.920
+    assert round(r.beta, 3) == 2.834
+    assert round(r.standard_error, 3) == 0.530
+    assert round(r.ci_lower, 3) == 1.796 and round(r.ci_upper, 3) == 3.873
+    assert round(r.q, 2) == 99.53 and r.q_df == 27
+    assert round(np.sqrt(r.q / 27), 3) == 1.920
 
 
 def test_egger_matches_mendelianrandomization(ldl):
     r = mr_egger(*ldl, MRParameters(egger_distribution="normal"))
-    assert round(r["b"], 3) == 3.253 and round(r["se"], 3) == 0.770
-    assert round(r["ci_low"], 3) == 1.743 and round(r["ci_high"], 3) == 4.762
-    assert round(r["b_i"], 3) == -0.011 and round(r["se_i"], 3) == 0.015
-    assert round(r["pval_i"], 3) == 0.451
-    assert round(r["q"], 2) == 97.40 and r["q_df"] == 26
+    assert round(r.beta, 3) == 3.253 and round(r.standard_error, 3) == 0.770
+    assert round(r.ci_lower, 3) == 1.743 and round(r.ci_upper, 3) == 4.762
+    assert round(r.egger_intercept, 3) == -0.011 and round(r.egger_intercept_standard_error, 3) == 0.015
+    assert round(r.egger_intercept_p_value, 3) == 0.451
+    assert round(r.q, 2) == 97.40 and r.q_df == 26
     # TwoSampleMR's default (t with 26 df) changes only the P values and CIs.
     t = mr_egger(*ldl)
-    assert t["b"] == pytest.approx(r["b"]) and t["se"] == pytest.approx(r["se"])
-    assert t["pval_i"] > r["pval_i"] and t["ci_low"] < r["ci_low"]
+    assert t.beta == pytest.approx(r.beta) and t.standard_error == pytest.approx(r.standard_error)
+    assert t.egger_intercept_p_value > r.egger_intercept_p_value and t.ci_lower < r.ci_lower
 
 
 def test_medians_and_modes_match(ldl):
     first = MRParameters(median_weights="first_order", nboot=10_000)
     wm = mr_weighted_median(*ldl, first)
-    assert round(wm["b"], 3) == 2.683
-    assert wm["se"] == pytest.approx(0.419, abs=0.03)  # bootstrap: Monte-Carlo error only
-    assert round(mr_simple_median(*ldl)["b"], 3) == 1.755
-    assert round(mr_weighted_mode(*ldl)["b"], 3) == 2.946
-    assert round(mr_simple_mode(*ldl)["b"], 3) == 2.406
+    assert round(wm.beta, 3) == 2.683
+    assert wm.standard_error == pytest.approx(0.419, abs=0.03)  # bootstrap: Monte-Carlo error only
+    assert round(mr_simple_median(*ldl).beta, 3) == 1.755
+    assert round(mr_weighted_mode(*ldl).beta, 3) == 2.946
+    assert round(mr_simple_mode(*ldl).beta, 3) == 2.406
 
 
 def test_ivw_and_egger_equal_weighted_least_squares(ldl):
     bx, by, sx, sy = ldl
     fit = sm.WLS(by, bx, weights=sy**-2).fit()
     r = mr_ivw(*ldl)
-    assert r["b"] == pytest.approx(fit.params[0], rel=1e-12)
-    assert r["se"] == pytest.approx(fit.bse[0] / min(1, np.sqrt(fit.scale)), rel=1e-10)
-    assert mr_ivw_fixed(*ldl)["se"] == pytest.approx(fit.bse[0] / np.sqrt(fit.scale), rel=1e-10)
+    assert r.beta == pytest.approx(fit.params[0], rel=1e-12)
+    assert r.standard_error == pytest.approx(fit.bse[0] / min(1, np.sqrt(fit.scale)), rel=1e-10)
+    assert mr_ivw_fixed(*ldl).standard_error == pytest.approx(fit.bse[0] / np.sqrt(fit.scale), rel=1e-10)
     s = np.sign(bx)
     efit = sm.WLS(by * s, sm.add_constant(np.abs(bx)), weights=sy**-2).fit()
     e = mr_egger(*ldl)
-    assert e["b"] == pytest.approx(efit.params[1], rel=1e-10)
-    assert e["b_i"] == pytest.approx(efit.params[0], rel=1e-10)
-    assert e["se"] == pytest.approx(efit.bse[1] / min(1, np.sqrt(efit.scale)), rel=1e-10)
-    assert e["p_value"] == pytest.approx(efit.pvalues[1], rel=1e-6)  # t with n - 2 df
+    assert e.beta == pytest.approx(efit.params[1], rel=1e-10)
+    assert e.egger_intercept == pytest.approx(efit.params[0], rel=1e-10)
+    assert e.standard_error == pytest.approx(efit.bse[1] / min(1, np.sqrt(efit.scale)), rel=1e-10)
+    assert e.p_value == pytest.approx(efit.pvalues[1], rel=1e-6)  # t with n - 2 df
 
 
 def test_weighted_median_brute_force():
@@ -115,8 +115,8 @@ def test_mode_finds_the_dominant_cluster():
     by[n_valid:] += rng.uniform(0.02, 0.06, 40 - n_valid)  # pleiotropic: ratios biased upwards
     sx, sy = np.full(40, 1e-3), np.full(40, 2e-3)
     r = mr_weighted_mode(bx, by, sx, sy, MRParameters(nboot=200))
-    assert r["b"] == pytest.approx(theta, abs=0.02)
-    assert mr_ivw(bx, by, sx, sy)["b"] > theta + 0.1  # IVW is dragged away; the mode is not
+    assert r.beta == pytest.approx(theta, abs=0.02)
+    assert mr_ivw(bx, by, sx, sy).beta > theta + 0.1  # IVW is dragged away; the mode is not
 
 
 def test_raps_maximises_the_profile_likelihood():
@@ -131,9 +131,9 @@ def test_raps_maximises_the_profile_likelihood():
     coarse = grid[::1000][int(np.argmax(ll))]
     fine = np.linspace(coarse - 0.01, coarse + 0.01, 20_001)
     ll_f = -0.5 * np.sum((by[:, None] - bx[:, None] * fine) ** 2 / (sy[:, None] ** 2 + fine**2 * sx[:, None] ** 2), axis=0)
-    assert r["b"] == pytest.approx(fine[np.argmax(ll_f)], abs=1e-5)
+    assert r.beta == pytest.approx(fine[np.argmax(ll_f)], abs=1e-5)
     # Weak instruments bias IVW towards zero; the profile score does not.
-    assert abs(r["b"] - 0.5) < abs(mr_ivw(bx, by, sx, sy)["b"] - 0.5)
+    assert abs(r.beta - 0.5) < abs(mr_ivw(bx, by, sx, sy).beta - 0.5)
 
 
 def test_presso_flags_planted_outliers_and_is_seeded():
@@ -145,39 +145,40 @@ def test_presso_flags_planted_outliers_and_is_seeded():
     by[[3, 17]] += 0.15  # strong pleiotropy at two SNPs
     p = MRParameters(presso_nboot=500, seed=4)
     r = mr_presso(bx, by, sx, sy, p)
-    assert r["global_p"] < 0.01
-    assert set(r["outliers"]) == {3, 17}
-    assert r["b"] == pytest.approx(0.3, abs=0.02)
-    assert r["nsnp"] == n - 2
+    assert r.presso_global_p_value < 0.01
+    assert set(r.presso_outliers) == {3, 17}
+    assert r.beta == pytest.approx(0.3, abs=0.02)
+    assert r.nsnp == n - 2
     again = mr_presso(bx, by, sx, sy, p)
-    assert again["global_p"] == r["global_p"] and again["distortion_p"] == r["distortion_p"]
+    assert again.presso_global_p_value == r.presso_global_p_value and again.presso_distortion_p_value == r.presso_distortion_p_value
     clean = mr_presso(bx, 0.3 * bx + rng.normal(0, sy), sx, sy, p)
-    assert clean["global_p"] > 0.01 and clean["outliers"] == []
+    assert clean.presso_global_p_value > 0.01 and clean.presso_outliers == ()
 
 
 def test_bootstrap_is_seeded(ldl):
     a = mr_weighted_median(*ldl, MRParameters(seed=9, nboot=300))
     b = mr_weighted_median(*ldl, MRParameters(seed=9, nboot=300))
     c = mr_weighted_median(*ldl, MRParameters(seed=10, nboot=300))
-    assert a["se"] == b["se"] and a["se"] != c["se"]
+    assert a.standard_error == b.standard_error and a.standard_error != c.standard_error
 
 
 def test_too_few_snps_give_na_rows(ldl):
     bx, by, sx, sy = (v[:1] for v in ldl)
     w = mr_wald_ratio(bx, by, sx, sy)
-    assert w["b"] == pytest.approx(by[0] / bx[0]) and w["se"] == pytest.approx(sy[0] / abs(bx[0]))
+    assert w.beta == pytest.approx(by[0] / bx[0]) and w.standard_error == pytest.approx(sy[0] / abs(bx[0]))
     for name, m in METHODS.items():
         if m.min_snps > 1:
             r = m.func(bx, by, sx, sy, MRParameters())
-            assert np.isnan(r["b"]) and r["nsnp"] == 1, name
+            assert np.isnan(r.beta) and r.nsnp == 1, name
     h = pd.DataFrame({"snp": ["rs1", "rs2"], "beta_exposure": ldl[0][:2], "beta_outcome": ldl[1][:2],
                       "se_exposure": ldl[2][:2], "se_outcome": ldl[3][:2]})
-    res = run_mr(h, methods="all")
+    res = run_mr(h, methods="all").to_frame()
     assert "wald_ratio" not in set(res.method)
-    assert res.set_index("method").loc["egger", "b"] != res.set_index("method").loc["egger", "b"]  # NaN
-    assert np.isfinite(res.set_index("method").loc["ivw", "b"])
+    assert res.set_index("method").loc["egger", "beta"] != res.set_index("method").loc["egger", "beta"]  # NaN
+    assert np.isfinite(res.set_index("method").loc["ivw", "beta"])
     one = run_mr(h.iloc[:1], methods="default")
-    assert one.set_index("method").loc["wald_ratio", "nsnp"] == 1
+    assert one.to_frame().set_index("method").loc["wald_ratio", "nsnp"] == 1
+    assert one.fit("wald_ratio").nsnp == 1 and not one.fit("ivw").ok
 
 
 def test_registry_and_errors():
@@ -209,8 +210,8 @@ def test_presso_global_rss_equals_explicit_leave_one_out_fits():
         keep = np.arange(n) != i
         b_i = sm.WLS(by[keep], bx[keep], weights=sy[keep] ** -2).fit().params[0]
         rss += (by[i] - b_i * bx[i]) ** 2 / sy[i] ** 2
-    assert r["global_rss"] == pytest.approx(rss, rel=1e-10)
-    assert r["raw_b"] == pytest.approx(mr_ivw(bx, by, np.full(n, 0.005), sy)["b"], rel=1e-12)
+    assert r.presso_global_rss == pytest.approx(rss, rel=1e-10)
+    assert r.presso_raw_beta == pytest.approx(mr_ivw(bx, by, np.full(n, 0.005), sy).beta, rel=1e-12)
 
 
 def test_robust_estimators_under_invalid_instruments():
@@ -224,18 +225,18 @@ def test_robust_estimators_under_invalid_instruments():
     # InSIDE: pleiotropic effects independent of the instrument strength, mean 0.01
     by = theta * bx_true + rng.normal(0.01, 0.005, m) + rng.normal(0, sy)
     eg, ivw = mr_egger(bx, by, sx, sy), mr_ivw(bx, by, sx, sy)
-    assert abs(eg["b"] - theta) < 3 * eg["se"] and eg["pval_i"] < 1e-6
-    assert abs(ivw["b"] - theta) > 3 * ivw["se"]
+    assert abs(eg.beta - theta) < 3 * eg.standard_error and eg.egger_intercept_p_value < 1e-6
+    assert abs(ivw.beta - theta) > 3 * ivw.standard_error
     # 30 % invalid with large positive pleiotropy; 70 % valid
     by2 = theta * bx_true + rng.normal(0, sy)
     bad = rng.random(m) < 0.3
     by2[bad] += rng.uniform(0.01, 0.03, bad.sum())
     p = MRParameters(nboot=200)
-    ivw_bias = mr_ivw(bx, by2, sx, sy)["b"] - theta
-    assert ivw_bias > 3 * mr_ivw(bx, by2, sx, sy)["se"]
+    ivw_bias = mr_ivw(bx, by2, sx, sy).beta - theta
+    assert ivw_bias > 3 * mr_ivw(bx, by2, sx, sy).standard_error
     # The mode is consistent when the valid SNPs form the largest group (ZEMPA).
     mode = mr_weighted_mode(bx, by2, sx, sy, p)
-    assert abs(mode["b"] - theta) < 3 * mode["se"]
+    assert abs(mode.beta - theta) < 3 * mode.standard_error
     # The median keeps a finite-sample bias (the invalid 30 % shift the median's rank) but
     # removes most of IVW's.
-    assert abs(mr_weighted_median(bx, by2, sx, sy, p)["b"] - theta) < ivw_bias / 2
+    assert abs(mr_weighted_median(bx, by2, sx, sy, p).beta - theta) < ivw_bias / 2

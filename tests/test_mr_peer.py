@@ -91,22 +91,22 @@ def test_estimators_agree_with_pytwosamplemr(peer_python):
         a = (np.array(s["bx"]), np.array(s["by"]), np.array(s["sx"]), np.array(s["sy"]))
         ivw, eg = mr_ivw(*a), mr_egger(*a, normal)
         # Closed forms: equal to floating-point precision.
-        assert ivw["b"] == pytest.approx(p["ivw_b"], rel=1e-9)
-        assert ivw["se"] == pytest.approx(p["ivw_se"], rel=1e-9)
-        assert ivw["q"] == pytest.approx(p["ivw_q"], rel=1e-9)
-        assert eg["b"] == pytest.approx(p["egger_b"], rel=1e-9)
-        assert eg["se"] == pytest.approx(p["egger_se"], rel=1e-9)
-        assert eg["b_i"] == pytest.approx(p["egger_i"], rel=1e-9, abs=1e-12)
-        assert eg["se_i"] == pytest.approx(p["egger_i_se"], rel=1e-9)
-        assert eg["q"] == pytest.approx(p["egger_q"], rel=1e-9)
-        assert eg["p_value"] == pytest.approx(p["egger_p"], rel=1e-6)
+        assert ivw.beta == pytest.approx(p["ivw_b"], rel=1e-9)
+        assert ivw.standard_error == pytest.approx(p["ivw_se"], rel=1e-9)
+        assert ivw.q == pytest.approx(p["ivw_q"], rel=1e-9)
+        assert eg.beta == pytest.approx(p["egger_b"], rel=1e-9)
+        assert eg.standard_error == pytest.approx(p["egger_se"], rel=1e-9)
+        assert eg.egger_intercept == pytest.approx(p["egger_i"], rel=1e-9, abs=1e-12)
+        assert eg.egger_intercept_standard_error == pytest.approx(p["egger_i_se"], rel=1e-9)
+        assert eg.q == pytest.approx(p["egger_q"], rel=1e-9)
+        assert eg.p_value == pytest.approx(p["egger_p"], rel=1e-6)
         # Median / mode point estimates do not depend on the bootstrap: equal.
-        assert mr_weighted_median(*a, normal)["b"] == pytest.approx(p["wmed"], rel=1e-9)
-        assert mr_simple_median(*a, normal)["b"] == pytest.approx(p["smed"], rel=1e-9)
-        assert mr_weighted_mode(*a, MRParameters(nboot=50))["b"] == pytest.approx(p["wmode"], rel=1e-9, abs=1e-12)
-        assert mr_simple_mode(*a, MRParameters(nboot=50))["b"] == pytest.approx(p["smode"], rel=1e-9, abs=1e-12)
+        assert mr_weighted_median(*a, normal).beta == pytest.approx(p["wmed"], rel=1e-9)
+        assert mr_simple_median(*a, normal).beta == pytest.approx(p["smed"], rel=1e-9)
+        assert mr_weighted_mode(*a, MRParameters(nboot=50)).beta == pytest.approx(p["wmode"], rel=1e-9, abs=1e-12)
+        assert mr_simple_mode(*a, MRParameters(nboot=50)).beta == pytest.approx(p["smode"], rel=1e-9, abs=1e-12)
         # Bootstrap SEs: different random streams, 2000 replicates each -> within 15 %.
-        assert mr_weighted_median(*a, normal)["se"] == pytest.approx(p["wmed_se"], rel=0.15)
+        assert mr_weighted_median(*a, normal).standard_error == pytest.approx(p["wmed_se"], rel=0.15)
 
 
 _HARMONISE = """
@@ -193,4 +193,4 @@ def test_steiger_agrees_with_pytwosamplemr(peer_python):
     assert ours["snp_r2_exposure"] == pytest.approx(peer["r2_exp"], rel=1e-6)
     assert ours["snp_r2_outcome"] == pytest.approx(peer["r2_out"], rel=1e-6)
     assert bool(ours["correct_causal_direction"]) == peer["correct_causal_direction"] is True
-    assert ours["steiger_pval"] == pytest.approx(peer["steiger_test"], rel=1e-6, abs=1e-300)
+    assert ours["steiger_p_value"] == pytest.approx(peer["steiger_test"], rel=1e-6, abs=1e-300)

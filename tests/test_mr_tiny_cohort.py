@@ -52,7 +52,7 @@ def test_stage_on_tiny_cohort_covers_the_causal_effect(request, tmp_path):
     from bma_genetics.mr.stage import _ld_reader, run
     from bma_genetics.pipeline.context import RunContext
 
-    reader = _ld_reader("in_sample", cohort)
+    reader = _ld_reader("in-sample", cohort)
     assert reader.n_variants > 1000
     ss = _exposure_gwas(cohort, reader)
     run_dir = tmp_path / "run"
@@ -71,7 +71,7 @@ def test_stage_on_tiny_cohort_covers_the_causal_effect(request, tmp_path):
     ivw = pair["ivw"]
     t = truth["causal_log_odds_per_fat_fraction"]
     assert s["truth"]["ivw_covers_truth"] is True, (ivw, t)
-    assert ivw["ci_low"] <= t <= ivw["ci_high"]
+    assert ivw["ci_lower"] <= t <= ivw["ci_upper"]
     assert (run_dir / "mr" / "figures" / "summary_forest.png").exists()
     h = pd.read_csv(run_dir / "mr" / "bmff_femoral_head" / "harmonised.tsv", sep="\t")
     # Both GWAS count the ALT allele: nothing is swapped, nothing dropped for alleles.

@@ -155,27 +155,6 @@ def cohort_phenotypes(
     return frame, list(covariates), traits
 
 
-def _ld_reader(ld: str | os.PathLike | None, cohort: Path | None, genotypes: dict[str, Any]):
-    """LD source for clumping: ``in-sample`` (the GWAS genotypes), ``reference`` (the 1000 Genomes
-    EUR panel), or a PLINK prefix / BGEN / directory."""
-    from bma_genetics.ld import open_genotypes
-
-    if ld in (None, "in-sample"):
-        if genotypes.get("bgen"):
-            src = str(genotypes["bgen"])
-            if "{chrom}" in src or any(ch in src for ch in "*?["):
-                src = str(Path(src).parent)
-            return open_genotypes(src, sample=genotypes.get("sample"))
-        if genotypes.get("bfile"):
-            return open_genotypes(genotypes["bfile"])
-        raise fail("run_study_gwas/ld", "in-sample LD needs BGEN or PLINK genotypes; give ld= a PLINK prefix")
-    if ld == "reference":
-        from bma_genetics.resources import load_ld_panel
-
-        return open_genotypes(load_ld_panel())
-    return open_genotypes(ld)
-
-
 def _load_genes(genes: str | os.PathLike | pd.DataFrame | None):
     if isinstance(genes, pd.DataFrame):
         return genes
@@ -242,7 +221,13 @@ def run_study_gwas(
     from bma_genetics.gwas.loci import find_loci, meta_analyse
     from bma_genetics.gwas.qc import QC_COLUMNS, participants_qc_rows, read_mfi, variant_qc
     from bma_genetics.gwas.sumstats import write_gwas_ssf
+    from bma_genetics.ld import open_ld_source
 
+    # The LD source is checked before Spark starts (a typo in ``ld`` fails here, not after QC).
+    # In-sample LD from a VCF alone is not available: loci are then skipped, with a warning.
+    ld_reader = None
+    if ld is not None and not (ld == "in-sample" and not (bgen or bfile)):
+        ld_reader = open_ld_source(ld, genotypes=bgen or bfile, sample=sample, where="run_study_gwas/ld")
     hl = init_hail()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -326,10 +311,9 @@ def run_study_gwas(
     n_loci: dict[str, int] = {}
     lead_genes: dict[str, list[str]] = {}
     leads_by: dict[str, pd.DataFrame] = {}
-    try:
-        reader = _ld_reader(ld, None, {"bgen": bgen, "sample": sample, "bfile": bfile})
-    except Exception as exc:  # noqa: BLE001 - loci need LD; the GWAS itself is still valid
-        log.warning("no LD source for clumping (%s); loci skipped", exc)
+    if ld_reader is None:
+        log.warning("no LD source for clumping (in-sample LD needs BGEN or PLINK genotypes); loci skipped")
+    reader = ld_reader
     if reader is not None:
         (out / "loci").mkdir(exist_ok=True)
         for label, ss in res.sumstats.items():

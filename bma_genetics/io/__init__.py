@@ -50,7 +50,23 @@ __all__ = [
 ]
 
 
+#: Result tables of the PheWAS, MR and enrichment stages (:mod:`bma_genetics.io.results`).
+_RESULTS = (
+    "read_gene_results",
+    "read_gene_set_results",
+    "read_mr_results",
+    "read_phewas_results",
+    "write_gene_results",
+    "write_gene_set_results",
+    "write_mr_results",
+    "write_phewas_results",
+)
+__all__ += list(_RESULTS)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _RESULTS:
+        return getattr(importlib.import_module("bma_genetics.io.results"), name)
     if name in __all__:
         return getattr(importlib.import_module("bma_genetics.io.api"), name)
     raise AttributeError(f"module 'bma_genetics.io' has no attribute {name!r}")

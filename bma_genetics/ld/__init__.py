@@ -15,8 +15,10 @@ from bma_genetics.ld.readers import (
     PlinkReader,
     open_genotypes,
 )
+from bma_genetics.ld.source import LD_SOURCES, SampleSubsetReader, open_ld_source
 
 __all__ = [
+    "LD_SOURCES",
     "BgenReader",
     "ConcatReader",
     "GenotypeReader",
@@ -25,5 +27,7 @@ __all__ = [
     "ld_matrix",
     "ld_with",
     "match_variants",
+    "SampleSubsetReader",
     "open_genotypes",
+    "open_ld_source",
 ]

@@ -1,7 +1,9 @@
 """Two-sample Mendelian randomisation: the stage's public API.
 
 ``run_mr`` estimates causal effects from a harmonised table; ``run_mr_analysis`` goes from
-summary-statistics files to every table and plot (what ``bma-genetics mr`` runs).
+summary-statistics files to every table and plot (what ``bma-genetics mr`` runs). Both return an
+:class:`MRResult` that keeps every method's full fit (:class:`~bma_genetics.mr.methods.MREstimate`),
+so diagnostics and plots reuse it instead of refitting.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,9 @@ import pandas as pd
 
 from bma_genetics._atomic import write_table, write_text
 from bma_genetics._check import fail
+from bma_genetics._result import StageResult
+from bma_genetics.errors import InputError
+from bma_genetics.io.results import write_mr_results
 from bma_genetics.mr.diagnostics import (
     mr_heterogeneity,
     mr_leave_one_out,
@@ -27,10 +33,59 @@ from bma_genetics.mr.diagnostics import (
 )
 from bma_genetics.mr.harmonise import harmonise, read_harmonised
 from bma_genetics.mr.instruments import find_proxies, select_instruments
-from bma_genetics.mr.methods import METHODS, RESULT_COLUMNS, MRParameters, resolve_methods
+from bma_genetics.mr.methods import (
+    METHODS,
+    RESULT_COLUMNS,
+    MREstimate,
+    MRParameters,
+    method_list,
+    resolve_methods,
+)
 from bma_genetics.mr.readers import read_sumstats
 
 log = logging.getLogger(__name__)
+
+#: The estimate fields of an MR row (what ``MRResult.summary()["ivw"]`` holds).
+_ESTIMATE = ("beta", "standard_error", "ci_lower", "ci_upper", "p_value")
+
+
+@dataclass
+class MRResult(StageResult):
+    """Result of :func:`run_mr` / :func:`run_mr_analysis`.
+
+    Attributes
+    ----------
+    table : DataFrame
+        The MR results (:data:`~bma_genetics.mr.methods.RESULT_COLUMNS`: ``exposure, outcome,
+        method, nsnp, beta, standard_error, ci_lower, ci_upper, p_value``, plus ``q, q_df,
+        q_p_value`` and ``egger_intercept, egger_intercept_standard_error,
+        egger_intercept_p_value`` from the same fit, NaN where a method has none).
+    fits : dict
+        ``(exposure, outcome, method) -> MREstimate``: every method's full fit (MR-PRESSO's
+        tests included).
+    harmonised : DataFrame or None
+        The harmonised table the fits used (every SNP, with ``mr_keep``).
+    tables : dict of str to DataFrame
+        The diagnostics of :func:`run_mr_analysis`: ``heterogeneity``, ``pleiotropy``,
+        ``steiger``, ``leave_one_out``, ``single_snp``, ``mr_presso``, ``instruments`` (and
+        ``reverse_mr``); empty for :func:`run_mr`.
+    files, report
+        As :class:`~bma_genetics._result.StageResult` (``report``: ``n_instruments``,
+        ``n_used``, ``ivw``).
+    """
+
+    fits: dict[tuple[str, str, str], MREstimate] = field(default_factory=dict)
+    harmonised: pd.DataFrame | None = None
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def fit(self, method: str, exposure: str | None = None, outcome: str | None = None) -> MREstimate:
+        """The full fit of ``method`` (for the only pair, or the given exposure and outcome)."""
+        keys = [k for k in self.fits if k[2] == method and (exposure is None or k[0] == exposure)
+                and (outcome is None or k[1] == outcome)]
+        if len(keys) != 1:
+            raise fail("MRResult.fit/method", f"{len(keys)} fits match method={method!r}, exposure={exposure!r}, "
+                                              f"outcome={outcome!r}; fitted: {sorted(self.fits)[:10]}")
+        return self.fits[keys[0]]
 
 
 def run_mr(
@@ -38,7 +93,7 @@ def run_mr(
     *,
     methods: str | Sequence[str] | None = None,
     params: MRParameters | None = None,
-) -> pd.DataFrame:
+) -> MRResult:
     """Causal estimates for every exposure-outcome pair of a harmonised table.
 
     Examples
@@ -50,9 +105,11 @@ def run_mr(
     ...     "beta_exposure": bx, "se_exposure": 0.01, "beta_outcome": 0.5 * bx + rng.normal(0, 0.01, 30),
     ...     "se_outcome": 0.01, "mr_keep": True})
     >>> res = run_mr(h, methods=["ivw", "egger"])
-    >>> res[["method", "nsnp"]].values.tolist()
+    >>> res.to_frame()[["method", "nsnp"]].values.tolist()
     [['ivw', 30], ['egger', 30]]
-    >>> bool(abs(res.b.iloc[0] - 0.5) < 0.05)
+    >>> bool(abs(res.fit("ivw").beta - 0.5) < 0.05)
+    True
+    >>> bool(abs(res.fit("egger").egger_intercept) < 0.01)
     True
 
     Notes
@@ -61,20 +118,24 @@ def run_mr(
     (:func:`bma_genetics.mr.method_list`), ``"default"`` (TwoSampleMR's defaults: Wald ratio
     for single-SNP pairs, IVW, MR Egger, weighted median, weighted mode) or ``"all"``. A method
     with too few SNPs gives a row with ``b`` etc. NaN (the Wald ratio is reported only for
-    single-SNP pairs). Output schema (the MR-results contract):
+    single-SNP pairs). Output schema (the MR-results contract, ``MRResult.to_frame()``):
 
-    ===========  =====  ==================================================
-    column       dtype  meaning
-    ===========  =====  ==================================================
-    exposure     str
-    outcome      str
-    method       str    registry name (``ivw``, ``egger``, ...)
-    nsnp         int    SNPs used
-    b            float  causal effect per unit exposure (outcome units)
-    se           float  its standard error
-    ci_low/high  float  (1 - alpha) confidence interval
-    p_value      float  test of b = 0
-    ===========  =====  ==================================================
+    ==============================  =====  ==========================================
+    column                          dtype  meaning
+    ==============================  =====  ==========================================
+    exposure                        str
+    outcome                         str
+    method                          str    registry name (``ivw``, ``egger``, ...)
+    nsnp                            int    SNPs used
+    beta                            float  causal effect per unit exposure
+    standard_error                  float  its standard error
+    ci_lower, ci_upper              float  (1 - alpha) confidence interval
+    p_value                         float  test of beta = 0
+    q, q_df, q_p_value              float  Cochran's Q of the fit (IVW, Egger)
+    egger_intercept                 float  MR-Egger intercept (pleiotropy)
+    egger_intercept_standard_error  float  its standard error
+    egger_intercept_p_value         float  its test
+    ==============================  =====  ==========================================
 
     Parameters
     ----------
@@ -86,7 +147,8 @@ def run_mr(
 
     Returns
     -------
-    DataFrame
+    MRResult
+        ``.to_frame()`` (schema above), ``.fits`` (every method's :class:`MREstimate`).
     """
     params = params or MRParameters()
     names = resolve_methods(methods)
@@ -103,7 +165,7 @@ def run_mr(
     if kept.empty:
         reasons = h.get("drop_reason", pd.Series(dtype=str)).value_counts().head(5).to_dict()
         raise fail("run_mr/harmonised", f"no SNP left to use (mr_keep is False for all {len(h)} rows; reasons: {reasons})")
-    rows = []
+    rows, fits = [], {}
     for (exp, out), g in kept.groupby(["exposure", "outcome"], sort=False, dropna=False):
         if g["snp"].duplicated().any() if "snp" in g else False:
             dups = g.loc[g["snp"].duplicated(), "snp"].unique()[:5].tolist()
@@ -113,9 +175,12 @@ def run_mr(
             if name == "wald_ratio" and len(g) != 1:
                 continue
             r = METHODS[name].func(*vec, params)
-            rows.append({"exposure": exp, "outcome": out, "method": name, "nsnp": int(r["nsnp"]),
-                         **{k: float(r[k]) for k in ("b", "se", "ci_low", "ci_high", "p_value")}})
-    return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+            fits[(exp, out, name)] = r
+            rows.append({"exposure": exp, "outcome": out, **r.row()})
+    table = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+    return MRResult(table=table, fits=fits, harmonised=harmonised,
+                    report={"n_pairs": int(table.groupby(["exposure", "outcome"]).ngroups),
+                            "methods": names})
 
 
 def _label(path: str | os.PathLike) -> str:
@@ -133,7 +198,7 @@ def _as_sumstats(obj: str | os.PathLike | pd.DataFrame, fmt: str, columns: Mappi
 
 
 def run_mr_analysis(
-    out: str | os.PathLike,
+    out: str | os.PathLike | None,
     *,
     exposure: str | os.PathLike | pd.DataFrame | None = None,
     outcome: str | os.PathLike | pd.DataFrame | None = None,
@@ -145,7 +210,8 @@ def run_mr_analysis(
     exposure_columns: Mapping[str, str] | None = None,
     outcome_columns: Mapping[str, str] | None = None,
     p_threshold: float = 5e-8,
-    ld_reference: str | os.PathLike | Any | None = None,
+    ld: str | os.PathLike | Any | None = None,
+    genotypes: str | os.PathLike | None = None,
     clump_r2: float = 0.001,
     clump_kb: float = 10_000,
     proxies: bool = True,
@@ -156,26 +222,29 @@ def run_mr_analysis(
     params: MRParameters | None = None,
     prevalence: float | None = None,
     reverse: bool = False,
-    plots: bool = True,
-) -> dict[str, Any]:
-    """Full two-sample MR from summary statistics (or a harmonised table) to tables and plots.
+) -> MRResult:
+    """Full two-sample MR from summary statistics (or a harmonised table) to every table.
 
-    Writes, under ``out``: ``mr_results.tsv`` (:func:`run_mr`), ``heterogeneity.tsv``,
-    ``pleiotropy.tsv``, ``steiger.tsv``, ``leave_one_out.tsv``, ``single_snp.tsv``,
-    ``mr_presso.tsv``, ``harmonised.tsv`` (every SNP with ``mr_keep`` and ``drop_reason``),
-    ``instruments.tsv`` (with ``f_statistic``, ``r2``), ``reverse_mr.tsv`` when ``reverse``,
-    ``methods.tsv`` (the registry), ``run.json`` (arguments) and ``figures/`` (scatter,
-    single-SNP forest, funnel, leave-one-out; PNG + PDF).
+    Writes, under ``out`` (nothing when ``out`` is None), through
+    :func:`bma_genetics.io.write_mr_results`: ``mr_results.tsv`` (:func:`run_mr`, with each
+    method's Q and the Egger intercept), ``heterogeneity.tsv``, ``pleiotropy.tsv``,
+    ``steiger.tsv``, ``leave_one_out.tsv``, ``single_snp.tsv``, ``mr_presso.tsv``; and
+    ``harmonised.tsv`` (every SNP with ``mr_keep`` and ``drop_reason``), ``instruments.tsv``
+    (with ``f_statistic``, ``r2``), ``reverse_mr.tsv`` when ``reverse``, ``methods.tsv`` (the
+    registry) and ``run.json`` (arguments). The diagnostics reuse the fits of :func:`run_mr`.
+    Figures (scatter, single-SNP forest, funnel, leave-one-out) are drawn from the result by
+    :func:`bma_genetics.mr.figures.write_mr_figures` (the CLI and the pipeline stage call it).
 
     Examples
     --------
-    >>> run_mr_analysis("mr_out", exposure="bmff.tsv.gz", outcome="osteoporosis.tsv.gz",
-    ...                 ld_reference="EUR_subset")  # doctest: +SKIP
+    >>> res = run_mr_analysis("mr_out", exposure="bmff.tsv.gz", outcome="osteoporosis.tsv.gz",
+    ...                       ld="reference")  # doctest: +SKIP
+    >>> res.fit("egger").egger_intercept  # doctest: +SKIP
 
     Parameters
     ----------
-    out : path
-        Output directory.
+    out : path or None
+        Output directory; ``None`` writes nothing.
     exposure, outcome : path or DataFrame
         Summary statistics (:func:`read_sumstats` formats); or give ``harmonised``.
     harmonised : path or DataFrame
@@ -185,10 +254,14 @@ def run_mr_analysis(
         Labels (default: the file names).
     p_threshold, clump_r2, clump_kb
         Instrument selection (:func:`select_instruments`).
-    ld_reference : path or GenotypeReader, optional
-        PLINK prefix / BGEN file / reader for clumping and proxies; ``None`` = no clumping.
+    ld : {"in-sample", "reference"}, path or GenotypeReader, optional
+        LD source for clumping and proxies (:func:`bma_genetics.ld.open_ld_source`):
+        ``"in-sample"`` (``genotypes``), ``"reference"`` (1000 Genomes EUR, chr17-22) or a
+        PLINK prefix; ``None`` (default) = no clumping.
+    genotypes : path, optional
+        The exposure GWAS sample's genotypes, for ``ld="in-sample"``.
     proxies, proxy_r2
-        Replace instruments absent from the outcome by LD proxies (needs ``ld_reference``).
+        Replace instruments absent from the outcome by LD proxies (needs ``ld``).
     action, tolerance
         Harmonisation (:func:`harmonise`).
     methods : str or list, default="all"
@@ -198,23 +271,20 @@ def run_mr_analysis(
     reverse : bool, default=False
         Also run reverse-direction MR (outcome instruments -> exposure; needs full summary
         statistics for both).
-    plots : bool, default=True
 
     Returns
     -------
-    dict
-        ``tables`` (name -> path), ``figures`` (paths), ``n_instruments``, ``n_used``, ``ivw``
-        (b, se, ci_low, ci_high, p_value of the IVW row).
+    MRResult
+        ``.to_frame()`` the MR results, ``.fits``, ``.tables`` (the diagnostics), ``.files``
+        (table name -> path), ``.summary()``
+        (``n_instruments``, ``n_used``, ``ivw``: the IVW row's estimate fields).
     """
-    params = params or MRParameters()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    tables: dict[str, Path] = {}
-    reader = None
-    if ld_reference is not None:
-        from bma_genetics.ld import GenotypeReader, open_genotypes
+    from bma_genetics.ld import open_ld_source
 
-        reader = ld_reference if isinstance(ld_reference, GenotypeReader) else open_genotypes(ld_reference)
+    params = params or MRParameters()
+    # The LD source is resolved first: a bad ``ld`` fails before any summary statistics are read.
+    reader = None if ld is None else open_ld_source(ld, genotypes=genotypes, where="run_mr_analysis/ld")
+    frames: dict[str, pd.DataFrame] = {}
     if harmonised is not None:
         h = read_harmonised(harmonised)
         if exposure_name:
@@ -231,69 +301,75 @@ def run_mr_analysis(
         outcome_name = outcome_name or (_label(outcome) if not isinstance(outcome, pd.DataFrame) else "outcome")
         ins = select_instruments(exp_ss, p_threshold=p_threshold, reader=reader, clump_r2=clump_r2,
                                  clump_kb=clump_kb, source=exp_src)
-        tables["instruments"] = write_table(ins, out / "instruments.tsv")
+        frames["instruments"] = ins
         oc_rows = find_proxies(ins, out_ss, reader, min_r2=proxy_r2) if (proxies and reader is not None) else out_ss
         h = harmonise(ins, oc_rows, action=action, tolerance=tolerance,
                       exposure_name=exposure_name, outcome_name=outcome_name)
         n_instruments = len(ins)
-    tables["harmonised"] = write_table(h, out / "harmonised.tsv")
     n_used = int(h["mr_keep"].sum())
     if n_used == 0:
         reasons = h["drop_reason"].str.split(" \\(").str[0].value_counts().to_dict()
+        where = f"; see {Path(out) / 'harmonised.tsv'}" if out is not None else ""
+        if out is not None:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            write_table(h, Path(out) / "harmonised.tsv")
         raise fail("run_mr_analysis/outcome", f"all {len(h)} instruments were dropped during harmonisation "
-                   f"({reasons}); see {tables['harmonised']}")
+                   f"({reasons}){where}")
     res = run_mr(h, methods=methods, params=params)
-    tables["mr_results"] = write_table(res, out / "mr_results.tsv")
-    het = mr_heterogeneity(h, params)
-    tables["heterogeneity"] = write_table(het, out / "heterogeneity.tsv")
-    tables["pleiotropy"] = write_table(mr_pleiotropy_test(h, params), out / "pleiotropy.tsv")
-    tables["steiger"] = write_table(mr_steiger(h, prevalence=prevalence), out / "steiger.tsv")
-    loo = mr_leave_one_out(h, params)
-    tables["leave_one_out"] = write_table(loo, out / "leave_one_out.tsv")
-    single = mr_single_snp(h, params)
-    tables["single_snp"] = write_table(single, out / "single_snp.tsv")
-    tables["mr_presso"] = write_table(mr_presso_table(h, params), out / "mr_presso.tsv")
-    from bma_genetics.mr.methods import method_list
-
-    tables["methods"] = write_table(method_list(), out / "methods.tsv")
+    fits = res.fits
+    frames["heterogeneity"] = mr_heterogeneity(h, params, fits=fits)
+    frames["pleiotropy"] = mr_pleiotropy_test(h, params, fits=fits)
+    frames["steiger"] = mr_steiger(h, prevalence=prevalence)
+    frames["leave_one_out"] = mr_leave_one_out(h, params, fits=fits)
+    frames["single_snp"] = mr_single_snp(h, params, fits=fits)
+    frames["mr_presso"] = mr_presso_table(h, params, fits=fits)
     if reverse and harmonised is None:
         try:
             rev_ins = select_instruments(out_ss, p_threshold=p_threshold, reader=reader, clump_r2=clump_r2,
                                          clump_kb=clump_kb, source=out_src)
             rev_h = harmonise(rev_ins, exp_ss, action=action, tolerance=tolerance,
                               exposure_name=outcome_name, outcome_name=exposure_name)
-            rev = run_mr(rev_h, methods=["ivw", "egger", "weighted_median", "weighted_mode"], params=params)
-        except Exception as exc:  # noqa: BLE001 - reverse MR is optional; record why it was not run
+            rev = run_mr(rev_h, methods=["ivw", "egger", "weighted_median", "weighted_mode"], params=params).table
+        except InputError as exc:  # reverse MR is optional (e.g. no outcome instrument): record why
             log.warning("reverse MR not run: %s", exc)
             rev = pd.DataFrame([{"exposure": outcome_name, "outcome": exposure_name, "method": "ivw",
                                  "nsnp": 0, "note": f"not run: {exc}"}])
-        tables["reverse_mr"] = write_table(rev, out / "reverse_mr.tsv")
-    figures: list[Path] = []
-    if plots:
-        from bma_genetics.plots import mr as mrplots
-
-        fig_dir = out / "figures"
-        title = f"{h['exposure'].iloc[0]} -> {h['outcome'].iloc[0]}"
-        figures += mrplots.save_figure(mrplots.plot_scatter(h, res, title=title), fig_dir / "scatter")
-        figures += mrplots.save_figure(mrplots.plot_single_snp_forest(single, title=title), fig_dir / "single_snp_forest")
-        figures += mrplots.save_figure(mrplots.plot_funnel(single, title=title), fig_dir / "funnel")
-        figures += mrplots.save_figure(mrplots.plot_leave_one_out(loo, title=title), fig_dir / "leave_one_out")
-    ivw = res[res["method"] == "ivw"]
-    summary = {
-        "tables": {k: str(v) for k, v in tables.items()},
-        "figures": [str(f) for f in figures],
+        frames["reverse_mr"] = rev
+    ivw = res.table[res.table["method"] == "ivw"]
+    report: dict[str, Any] = {
         "n_instruments": int(n_instruments),
         "n_used": n_used,
-        "ivw": {k: float(ivw[k].iloc[0]) for k in ("b", "se", "ci_low", "ci_high", "p_value")} if len(ivw) else None,
+        "ivw": {k: float(ivw[k].iloc[0]) for k in _ESTIMATE} if len(ivw) else None,
     }
-    run_info = {"exposure": str(exposure) if not isinstance(exposure, pd.DataFrame) else "table",
-                "outcome": str(outcome) if not isinstance(outcome, pd.DataFrame) else "table",
-                "harmonised": str(harmonised) if harmonised is not None and not isinstance(harmonised, pd.DataFrame) else None,
-                "p_threshold": p_threshold, "ld_reference": str(ld_reference) if ld_reference is not None else None,
-                "clump_r2": clump_r2, "clump_kb": clump_kb, "proxies": proxies, "proxy_r2": proxy_r2,
-                "action": action, "tolerance": tolerance, "methods": methods,
-                "params": params.__dict__, "summary": summary}
-    write_text(out / "run.json", json.dumps(run_info, indent=2, default=str))
-    log.info("MR %s -> %s: %d instruments, %d used; IVW b=%s", h["exposure"].iloc[0], h["outcome"].iloc[0],
-             n_instruments, n_used, None if summary["ivw"] is None else round(summary["ivw"]["b"], 4))
-    return summary
+    result = MRResult(table=res.table, fits=fits, harmonised=h, tables=frames, report=report)
+    if out is not None:
+        result.files = _write_mr_outputs(result, Path(out), run_info={
+            "exposure": str(exposure) if not isinstance(exposure, pd.DataFrame) else "table",
+            "outcome": str(outcome) if not isinstance(outcome, pd.DataFrame) else "table",
+            "harmonised": (str(harmonised) if harmonised is not None and not isinstance(harmonised, pd.DataFrame)
+                           else None),
+            "p_threshold": p_threshold, "ld": str(ld) if ld is not None else None,
+            "clump_r2": clump_r2, "clump_kb": clump_kb, "proxies": proxies, "proxy_r2": proxy_r2,
+            "action": action, "tolerance": tolerance, "methods": methods, "params": params.__dict__})
+    log.info("MR %s -> %s: %d instruments, %d used; IVW beta=%s", h["exposure"].iloc[0], h["outcome"].iloc[0],
+             n_instruments, n_used, None if report["ivw"] is None else round(report["ivw"]["beta"], 4))
+    return result
+
+
+def _write_mr_outputs(result: MRResult, out: Path, *, run_info: dict[str, Any]) -> dict[str, Path]:
+    """Write the tables (through io's MR writer) and run.json; return name -> path."""
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    frames = result.tables
+    if "instruments" in frames:
+        files["instruments"] = write_table(frames["instruments"], out / "instruments.tsv")
+    files["harmonised"] = write_table(result.harmonised, out / "harmonised.tsv")
+    files["mr_results"] = write_mr_results(result.table, out / "mr_results.tsv")
+    for name in ("heterogeneity", "pleiotropy", "steiger", "leave_one_out", "single_snp", "mr_presso"):
+        files[name] = write_mr_results(frames[name], out / f"{name}.tsv", table=name)
+    files["methods"] = write_table(method_list(), out / "methods.tsv")
+    if "reverse_mr" in frames:
+        files["reverse_mr"] = write_table(frames["reverse_mr"], out / "reverse_mr.tsv")
+    summary = {**result.report, "tables": {k: str(v) for k, v in files.items()}}
+    files["run"] = write_text(out / "run.json", json.dumps({**run_info, "summary": summary}, indent=2, default=str))
+    return files

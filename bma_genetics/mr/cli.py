@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         exposure_columns: str = typer.Option(None, help="Column mapping for a generic table: beta=BETA,standard_error=SE,..."),
         outcome_columns: str = typer.Option(None, help="Column mapping for a generic table."),
         p_threshold: float = typer.Option(5e-8, help="Instrument P threshold."),
-        ld_reference: Path = typer.Option(None, "--ld-reference", help="PLINK prefix or .bgen for clumping and proxies (none: no clumping)."),
+        ld: str = typer.Option(None, "--ld", help="LD source for clumping and proxies: 'reference' (1000G EUR, chr17-22) or a PLINK prefix (none: no clumping)."),
         clump_r2: float = typer.Option(0.001, help="Clumping r^2."),
         clump_kb: float = typer.Option(10000, help="Clumping window (kb)."),
         no_proxies: bool = typer.Option(False, "--no-proxies", help="Do not look for LD proxies."),
@@ -54,22 +54,27 @@ def register(app: typer.Typer) -> None:
         """Two-sample Mendelian randomisation (TwoSampleMR workflow, offline)."""
         from bma_genetics._check import fail
         from bma_genetics.mr.api import run_mr_analysis
+        from bma_genetics.mr.figures import write_mr_figures
         from bma_genetics.mr.methods import MRParameters
 
         if harmonised is None and (exposure is None or outcome is None):
             raise fail("mr/exposure", "give --exposure and --outcome, or --harmonised")
         params = MRParameters(nboot=nboot, seed=seed, egger_distribution=egger_distribution,
                               median_weights=median_weights)
-        summary = run_mr_analysis(
+        result = run_mr_analysis(
             out, exposure=exposure, outcome=outcome, harmonised=harmonised, exposure_name=exposure_name,
             outcome_name=outcome_name, exposure_format=exposure_format, outcome_format=outcome_format,
             exposure_columns=_mapping(exposure_columns), outcome_columns=_mapping(outcome_columns),
-            p_threshold=p_threshold, ld_reference=ld_reference, clump_r2=clump_r2, clump_kb=clump_kb,
+            p_threshold=p_threshold, ld=ld, clump_r2=clump_r2, clump_kb=clump_kb,
             proxies=not no_proxies, proxy_r2=proxy_r2, action=action, methods=methods, params=params,
-            prevalence=prevalence, reverse=reverse, plots=not no_plots,
+            prevalence=prevalence, reverse=reverse,
         )
+        if not no_plots:
+            result.files.update(write_mr_figures(result, out / "figures"))
+        summary = result.summary()
         ivw = summary["ivw"]
         msg = f"{summary['n_used']} of {summary['n_instruments']} instruments used"
         if ivw:
-            msg += f"; IVW b = {ivw['b']:.4g} (95% CI {ivw['ci_low']:.4g}, {ivw['ci_high']:.4g}), P = {ivw['p_value']:.3g}"
+            msg += (f"; IVW beta = {ivw['beta']:.4g} (95% CI {ivw['ci_lower']:.4g}, {ivw['ci_upper']:.4g}), "
+                    f"P = {ivw['p_value']:.3g}")
         typer.echo(f"{msg} -> {out / 'mr_results.tsv'}")

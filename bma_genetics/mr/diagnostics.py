@@ -7,13 +7,34 @@ outcome.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bma_genetics.mr.methods import MRParameters, mr_egger, mr_ivw, mr_presso, mr_wald_ratio
+from bma_genetics.mr.methods import (
+    MREstimate,
+    MRParameters,
+    mr_egger,
+    mr_ivw,
+    mr_presso,
+    mr_wald_ratio,
+)
 
 _KEYS = ["exposure", "outcome"]
+
+#: ``(exposure, outcome, method) -> MREstimate``: fits of :func:`bma_genetics.mr.run_mr`
+#: (``MRResult.fits``), reused by the diagnostics instead of refitting.
+Fits = Mapping[tuple[str, str, str], MREstimate]
+
+
+def _fit(fits: Fits | None, exp: str, out: str, name: str, fn: Callable[..., MREstimate], g: pd.DataFrame,
+         params: MRParameters) -> MREstimate:
+    """The fit of ``name`` on this pair from ``fits`` when present, else a fresh one."""
+    if fits is not None and (exp, out, name) in fits:
+        return fits[(exp, out, name)]
+    return fn(*_vec(g), params)
 
 
 def _groups(harmonised: pd.DataFrame):
@@ -26,45 +47,50 @@ def _vec(g: pd.DataFrame) -> tuple[np.ndarray, ...]:
     return tuple(g[c].to_numpy(dtype=float) for c in ("beta_exposure", "beta_outcome", "se_exposure", "se_outcome"))
 
 
-def mr_heterogeneity(harmonised: pd.DataFrame, params: MRParameters = MRParameters()) -> pd.DataFrame:
-    """Cochran's Q and I^2 about the IVW and Egger fits.
+def mr_heterogeneity(harmonised: pd.DataFrame, params: MRParameters = MRParameters(), *,
+                     fits: Fits | None = None) -> pd.DataFrame:
+    """Cochran's Q and I^2 about the IVW and Egger fits (reused from ``fits`` when given).
 
     ======================  =====  ==========================================
     column                  dtype  meaning
     ======================  =====  ==========================================
     exposure, outcome       str
     method                  str    ``ivw`` or ``egger``
-    q, q_df, q_pval         float  Q = sum w (b_out - fit)^2, df n-1 / n-2
+    q, q_df, q_p_value      float  Q = sum w (b_out - fit)^2, df n-1 / n-2
     i2                      float  max(0, (Q - df) / Q)
     ======================  =====  ==========================================
     """
     rows = []
     for exp, out, g in _groups(harmonised):
         for name, fn in (("ivw", mr_ivw), ("egger", mr_egger)):
-            r = fn(*_vec(g), params)
-            q, df = r.get("q", np.nan), r.get("q_df", np.nan)
+            r = _fit(fits, exp, out, name, fn, g, params)
+            q, df = r.q, r.q_df
             i2 = max(0.0, (q - df) / q) if np.isfinite(q) and q > 0 else np.nan
             rows.append({"exposure": exp, "outcome": out, "method": name, "q": q, "q_df": df,
-                         "q_pval": r.get("q_pval", np.nan), "i2": i2})
-    return pd.DataFrame(rows, columns=["exposure", "outcome", "method", "q", "q_df", "q_pval", "i2"])
+                         "q_p_value": r.q_p_value, "i2": i2})
+    return pd.DataFrame(rows, columns=["exposure", "outcome", "method", "q", "q_df", "q_p_value", "i2"])
 
 
-def mr_pleiotropy_test(harmonised: pd.DataFrame, params: MRParameters = MRParameters()) -> pd.DataFrame:
-    """MR-Egger intercept test of directional pleiotropy: ``egger_intercept, se, p_value``
-    (reference distribution from ``params.egger_distribution``) plus the I^2_GX of the
-    exposure effects (Bowden 2016; < 0.9 warns of regression dilution in Egger)."""
+def mr_pleiotropy_test(harmonised: pd.DataFrame, params: MRParameters = MRParameters(), *,
+                       fits: Fits | None = None) -> pd.DataFrame:
+    """MR-Egger intercept test of directional pleiotropy: ``egger_intercept, standard_error,
+    p_value`` (reference distribution from ``params.egger_distribution``; the Egger fit is
+    reused from ``fits`` when given) plus the I^2_GX of the exposure effects (Bowden 2016;
+    < 0.9 warns of regression dilution in Egger)."""
     rows = []
     for exp, out, g in _groups(harmonised):
         bx, by, sx, sy = _vec(g)
-        r = mr_egger(bx, by, sx, sy, params)
+        r = _fit(fits, exp, out, "egger", mr_egger, g, params)
         # I^2_GX of the weighted Egger regression (Bowden et al. 2016, as MendelianRandomization):
         # heterogeneity of |b_exp| / se_out, whose SEs are se_exp / se_out.
         bxa, wx = np.abs(bx) / sy, (sx / sy) ** -2
         q_gx = np.sum(wx * (bxa - np.sum(wx * bxa) / np.sum(wx)) ** 2) if len(bx) > 1 else np.nan
         i2_gx = max(0.0, (q_gx - (len(bx) - 1)) / q_gx) if len(bx) > 1 and q_gx > 0 else np.nan
-        rows.append({"exposure": exp, "outcome": out, "egger_intercept": r["b_i"], "se": r["se_i"],
-                     "p_value": r["pval_i"], "nsnp": len(bx), "i2_gx": i2_gx})
-    return pd.DataFrame(rows, columns=["exposure", "outcome", "egger_intercept", "se", "p_value", "nsnp", "i2_gx"])
+        rows.append({"exposure": exp, "outcome": out, "egger_intercept": r.egger_intercept,
+                     "standard_error": r.egger_intercept_standard_error,
+                     "p_value": r.egger_intercept_p_value, "nsnp": len(bx), "i2_gx": i2_gx})
+    return pd.DataFrame(rows, columns=["exposure", "outcome", "egger_intercept", "standard_error", "p_value",
+                                       "nsnp", "i2_gx"])
 
 
 def _af_case_control(af: np.ndarray, prop: np.ndarray, odds_ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,13 +142,13 @@ def mr_steiger(
 
     Compares the variance explained by the instruments in the exposure and in the outcome
     (r^2 summed over SNPs): the causal direction is right when ``snp_r2_exposure >
-    snp_r2_outcome``; ``steiger_pval`` tests the difference of the two correlations (Fisher
+    snp_r2_outcome``; ``steiger_p_value`` tests the difference of the two correlations (Fisher
     z, independent samples). For a binary outcome (``ncase_outcome``/``ncontrol_outcome``
     present, or ``outcome_binary=True``) the outcome r^2 is on the liability scale from the log
     odds ratios (:func:`r2_from_lor`), using ``prevalence`` (default: the case fraction).
 
     Columns: ``exposure, outcome, snp_r2_exposure, snp_r2_outcome, correct_causal_direction,
-    steiger_pval, nsnp``; NaN where sample sizes are unknown.
+    steiger_p_value, nsnp``; NaN where sample sizes are unknown.
     """
     rows = []
     for exp, out, g in _groups(harmonised):
@@ -150,18 +176,24 @@ def mr_steiger(
             p = np.nan
         rows.append({"exposure": exp, "outcome": out, "snp_r2_exposure": sx, "snp_r2_outcome": sy,
                      "correct_causal_direction": bool(sx > sy) if np.isfinite(p) else None,
-                     "steiger_pval": p, "nsnp": len(g)})
+                     "steiger_p_value": p, "nsnp": len(g)})
     return pd.DataFrame(rows, columns=["exposure", "outcome", "snp_r2_exposure", "snp_r2_outcome",
-                                       "correct_causal_direction", "steiger_pval", "nsnp"])
+                                       "correct_causal_direction", "steiger_p_value", "nsnp"])
 
 
-_EST_COLS = ["b", "se", "ci_low", "ci_high", "p_value"]
+_EST_COLS = ["beta", "standard_error", "ci_lower", "ci_upper", "p_value"]
 
 
-def mr_leave_one_out(harmonised: pd.DataFrame, params: MRParameters = MRParameters()) -> pd.DataFrame:
+def _est(r: MREstimate) -> dict[str, float]:
+    return {k: getattr(r, k) for k in _EST_COLS}
+
+
+def mr_leave_one_out(harmonised: pd.DataFrame, params: MRParameters = MRParameters(), *,
+                     fits: Fits | None = None) -> pd.DataFrame:
     """IVW (random effects) leaving out each SNP in turn, then all SNPs (``snp == "All"``).
 
-    Columns: ``exposure, outcome, snp, nsnp, b, se, ci_low, ci_high, p_value``.
+    Columns: ``exposure, outcome, snp, nsnp, beta, standard_error, ci_lower, ci_upper,
+    p_value``.
     """
     rows = []
     for exp, out, g in _groups(harmonised):
@@ -170,40 +202,54 @@ def mr_leave_one_out(harmonised: pd.DataFrame, params: MRParameters = MRParamete
         for i in range(len(g)):
             keep = np.arange(len(g)) != i
             r = mr_ivw(bx[keep], by[keep], sx[keep], sy[keep], params)
-            rows.append({"exposure": exp, "outcome": out, "snp": snps[i], "nsnp": int(keep.sum()),
-                         **{k: r[k] for k in _EST_COLS}})
-        r = mr_ivw(bx, by, sx, sy, params)
-        rows.append({"exposure": exp, "outcome": out, "snp": "All", "nsnp": len(g), **{k: r[k] for k in _EST_COLS}})
+            rows.append({"exposure": exp, "outcome": out, "snp": snps[i], "nsnp": int(keep.sum()), **_est(r)})
+        r = _fit(fits, exp, out, "ivw", mr_ivw, g, params)
+        rows.append({"exposure": exp, "outcome": out, "snp": "All", "nsnp": len(g), **_est(r)})
     return pd.DataFrame(rows, columns=["exposure", "outcome", "snp", "nsnp", *_EST_COLS])
 
 
-def mr_single_snp(harmonised: pd.DataFrame, params: MRParameters = MRParameters()) -> pd.DataFrame:
-    """Wald ratio per SNP, then ``All - Inverse variance weighted`` and ``All - MR Egger`` rows.
+def mr_single_snp(harmonised: pd.DataFrame, params: MRParameters = MRParameters(), *,
+                  fits: Fits | None = None) -> pd.DataFrame:
+    """Wald ratio per SNP, then ``All - Inverse variance weighted`` and ``All - MR Egger`` rows
+    (those two reused from ``fits`` when given).
 
-    Columns: ``exposure, outcome, snp, b, se, ci_low, ci_high, p_value``.
+    Columns: ``exposure, outcome, snp, beta, standard_error, ci_lower, ci_upper, p_value``.
     """
     rows = []
     for exp, out, g in _groups(harmonised):
         bx, by, sx, sy = _vec(g)
         for i, snp in enumerate(g["snp"].astype(str)):
             r = mr_wald_ratio(bx[i:i + 1], by[i:i + 1], sx[i:i + 1], sy[i:i + 1], params)
-            rows.append({"exposure": exp, "outcome": out, "snp": snp, **{k: r[k] for k in _EST_COLS}})
-        for label, fn in (("All - Inverse variance weighted", mr_ivw), ("All - MR Egger", mr_egger)):
-            r = fn(bx, by, sx, sy, params)
-            rows.append({"exposure": exp, "outcome": out, "snp": label, **{k: r[k] for k in _EST_COLS}})
+            rows.append({"exposure": exp, "outcome": out, "snp": snp, **_est(r)})
+        for label, name, fn in (("All - Inverse variance weighted", "ivw", mr_ivw), ("All - MR Egger", "egger", mr_egger)):
+            r = _fit(fits, exp, out, name, fn, g, params)
+            rows.append({"exposure": exp, "outcome": out, "snp": label, **_est(r)})
     return pd.DataFrame(rows, columns=["exposure", "outcome", "snp", *_EST_COLS])
 
 
-def mr_presso_table(harmonised: pd.DataFrame, params: MRParameters = MRParameters()) -> pd.DataFrame:
-    """MR-PRESSO per pair: ``global_rss, global_p, n_outliers, outliers`` (SNP ids),
-    ``distortion_p``, raw and outlier-corrected IVW (``raw_b, raw_se, corrected_b, corrected_se``)."""
+PRESSO_COLUMNS: tuple[str, ...] = (
+    "exposure", "outcome", "nsnp", "global_rss", "global_p_value", "n_outliers", "outliers",
+    "distortion_p_value", "raw_beta", "raw_standard_error", "corrected_beta", "corrected_standard_error",
+)
+
+
+def mr_presso_table(harmonised: pd.DataFrame, params: MRParameters = MRParameters(), *,
+                    fits: Fits | None = None) -> pd.DataFrame:
+    """MR-PRESSO per pair (the ``mr_presso`` fit reused from ``fits`` when given).
+
+    Columns: ``exposure, outcome, nsnp, global_rss, global_p_value, n_outliers, outliers`` (SNP
+    ids, comma-separated), ``distortion_p_value``, raw and outlier-corrected IVW (``raw_beta,
+    raw_standard_error, corrected_beta, corrected_standard_error``).
+    """
     rows = []
     for exp, out, g in _groups(harmonised):
-        r = mr_presso(*_vec(g), params)
+        r = _fit(fits, exp, out, "mr_presso", mr_presso, g, params)
         snps = g["snp"].astype(str).to_numpy()
-        rows.append({"exposure": exp, "outcome": out, "nsnp": len(g), "global_rss": r["global_rss"],
-                     "global_p": r["global_p"], "n_outliers": len(r["outliers"]),
-                     "outliers": ",".join(snps[r["outliers"]]) if len(r["outliers"]) else "",
-                     "distortion_p": r["distortion_p"], "raw_b": r["raw_b"], "raw_se": r["raw_se"],
-                     "corrected_b": r["b"], "corrected_se": r["se"]})
-    return pd.DataFrame(rows)
+        outl = list(r.presso_outliers)
+        rows.append({"exposure": exp, "outcome": out, "nsnp": len(g), "global_rss": r.presso_global_rss,
+                     "global_p_value": r.presso_global_p_value, "n_outliers": len(outl),
+                     "outliers": ",".join(snps[outl]) if outl else "",
+                     "distortion_p_value": r.presso_distortion_p_value, "raw_beta": r.presso_raw_beta,
+                     "raw_standard_error": r.presso_raw_standard_error, "corrected_beta": r.beta,
+                     "corrected_standard_error": r.standard_error})
+    return pd.DataFrame(rows, columns=list(PRESSO_COLUMNS))

@@ -1,9 +1,12 @@
 """Two-sample MR estimators on harmonised summary statistics, and the method registry.
 
 Every estimator shares TwoSampleMR's signature, in snake_case: ``(b_exp, b_out, se_exp, se_out,
-params)`` -> a dict with ``b, se, ci_low, ci_high, p_value, nsnp`` (plus ``q, q_df, q_pval``
-where the method has a heterogeneity statistic, and ``b_i, se_i, pval_i`` for the Egger
-intercept). Too few SNPs gives an all-NaN row, never an error.
+params)`` -> one :class:`MREstimate` (a frozen dataclass, the same fields for every method):
+``beta, standard_error, ci_lower, ci_upper, p_value, nsnp``, plus Cochran's ``q, q_df,
+q_p_value`` where the method has a heterogeneity statistic (IVW, Egger), the Egger intercept
+(``egger_intercept``, its ``..._standard_error`` and ``..._p_value``) and MR-PRESSO's tests.
+Fields a method does not estimate are NaN; too few SNPs gives an all-NaN estimate, never an
+error. Diagnostics and plots read these fields instead of refitting.
 
 Where TwoSampleMR and MendelianRandomization differ by design, both are offered
 (:class:`MRParameters`): the Egger reference distribution (``egger_distribution``: TwoSampleMR's
@@ -28,10 +31,77 @@ from bma_genetics._check import check_one_of, check_positive, fail
 
 log = logging.getLogger(__name__)
 
-#: Output columns of :func:`bma_genetics.mr.run_mr` (the DESIGN.md MR-results contract).
+#: Output columns of :func:`bma_genetics.mr.run_mr` (the MR-results contract): one row per
+#: exposure, outcome and method, with the heterogeneity and intercept fields of the same fit.
 RESULT_COLUMNS: tuple[str, ...] = (
-    "exposure", "outcome", "method", "nsnp", "b", "se", "ci_low", "ci_high", "p_value",
+    "exposure", "outcome", "method", "nsnp", "beta", "standard_error", "ci_lower", "ci_upper", "p_value",
+    "q", "q_df", "q_p_value", "egger_intercept", "egger_intercept_standard_error", "egger_intercept_p_value",
 )
+
+_NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class MREstimate:
+    """One method's full fit on one exposure-outcome pair (the same fields for every method).
+
+    Attributes
+    ----------
+    method : str
+        Registry name (``ivw``, ``egger``, ...).
+    nsnp : int
+        SNPs used (after dropping non-finite rows; for MR-PRESSO, after removing outliers).
+    beta, standard_error : float
+        Causal effect per unit exposure (outcome units) and its SE; NaN when the method could
+        not run (too few SNPs).
+    ci_lower, ci_upper : float
+        (1 - ``alpha``) confidence limits of ``beta``.
+    p_value : float
+        Test of ``beta`` = 0.
+    q, q_df, q_p_value : float
+        Cochran's Q about the fit, its degrees of freedom and P (IVW: n - 1, Egger: n - 2);
+        NaN for methods without one.
+    egger_intercept, egger_intercept_standard_error, egger_intercept_p_value : float
+        MR-Egger's intercept (directional pleiotropy) and its test; NaN for other methods.
+    presso_global_rss, presso_global_p_value, presso_distortion_p_value : float
+        MR-PRESSO's global test (observed RSS and P) and distortion test; NaN elsewhere.
+    presso_outliers : tuple of int
+        Indices (into the finite input rows) of MR-PRESSO's outliers.
+    presso_outlier_p_values : tuple of float
+        Bonferroni-corrected outlier-test P per SNP.
+    presso_raw_beta, presso_raw_standard_error : float
+        MR-PRESSO's IVW before outlier removal.
+    """
+
+    method: str
+    nsnp: int
+    beta: float = _NAN
+    standard_error: float = _NAN
+    ci_lower: float = _NAN
+    ci_upper: float = _NAN
+    p_value: float = _NAN
+    q: float = _NAN
+    q_df: float = _NAN
+    q_p_value: float = _NAN
+    egger_intercept: float = _NAN
+    egger_intercept_standard_error: float = _NAN
+    egger_intercept_p_value: float = _NAN
+    presso_global_rss: float = _NAN
+    presso_global_p_value: float = _NAN
+    presso_outliers: tuple[int, ...] = ()
+    presso_outlier_p_values: tuple[float, ...] = ()
+    presso_distortion_p_value: float = _NAN
+    presso_raw_beta: float = _NAN
+    presso_raw_standard_error: float = _NAN
+
+    @property
+    def ok(self) -> bool:
+        """Whether the method produced an estimate (a finite ``beta``)."""
+        return bool(np.isfinite(self.beta))
+
+    def row(self) -> dict[str, Any]:
+        """The fields of :data:`RESULT_COLUMNS` (less exposure and outcome) as a dict."""
+        return {k: getattr(self, k) for k in RESULT_COLUMNS[2:]}
 
 
 @dataclass(frozen=True)
@@ -86,20 +156,22 @@ class MRParameters:
 # helpers
 
 
-def _na(nsnp: int) -> dict[str, float]:
-    return {"b": np.nan, "se": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan, "nsnp": nsnp}
+def _na(method: str, nsnp: int) -> MREstimate:
+    return MREstimate(method=method, nsnp=int(nsnp))
 
 
-def _normal_row(b: float, se: float, nsnp: int, alpha: float, **extra: float) -> dict[str, float]:
+def _normal_row(method: str, b: float, se: float, nsnp: int, alpha: float, **extra: Any) -> MREstimate:
     z = stats.norm.ppf(1 - alpha / 2)
     p = 2 * stats.norm.sf(abs(b / se)) if se > 0 else np.nan
-    return {"b": b, "se": se, "ci_low": b - z * se, "ci_high": b + z * se, "p_value": p, "nsnp": nsnp, **extra}
+    return MREstimate(method=method, nsnp=int(nsnp), beta=float(b), standard_error=float(se),
+                      ci_lower=float(b - z * se), ci_upper=float(b + z * se), p_value=float(p), **extra)
 
 
-def _t_row(b: float, se: float, nsnp: int, df: int, alpha: float, **extra: float) -> dict[str, float]:
+def _t_row(method: str, b: float, se: float, nsnp: int, df: int, alpha: float, **extra: Any) -> MREstimate:
     q = stats.t.ppf(1 - alpha / 2, df)
     p = 2 * stats.t.sf(abs(b / se), df) if se > 0 else np.nan
-    return {"b": b, "se": se, "ci_low": b - q * se, "ci_high": b + q * se, "p_value": p, "nsnp": nsnp, **extra}
+    return MREstimate(method=method, nsnp=int(nsnp), beta=float(b), standard_error=float(se),
+                      ci_lower=float(b - q * se), ci_upper=float(b + q * se), p_value=float(p), **extra)
 
 
 def _arrays(b_exp, b_out, se_exp, se_out) -> tuple[np.ndarray, ...]:
@@ -118,12 +190,12 @@ def _r_mad(x: np.ndarray, axis: int = -1) -> np.ndarray:
 # estimators
 
 
-def mr_wald_ratio(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> dict:
+def mr_wald_ratio(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> MREstimate:
     """Wald ratio ``b_out / b_exp`` with first-order SE ``se_out / |b_exp|`` (exactly one SNP)."""
     bx, by, _sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
     if len(bx) != 1:
-        return _na(len(bx))
-    return _normal_row(by[0] / bx[0], sy[0] / abs(bx[0]), 1, params.alpha)
+        return _na("wald_ratio", len(bx))
+    return _normal_row("wald_ratio", by[0] / bx[0], sy[0] / abs(bx[0]), 1, params.alpha)
 
 
 def _ivw_core(bx: np.ndarray, by: np.ndarray, sy: np.ndarray) -> tuple[float, float, float]:
@@ -135,7 +207,7 @@ def _ivw_core(bx: np.ndarray, by: np.ndarray, sy: np.ndarray) -> tuple[float, fl
     return b, 1.0 / np.sqrt(sxx), rss / (len(bx) - 1)
 
 
-def mr_ivw(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> dict:
+def mr_ivw(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> MREstimate:
     """IVW, multiplicative random effects: SE scaled by the residual SE when it exceeds 1.
 
     The weighted regression of ``b_out`` on ``b_exp`` through the origin, weights
@@ -145,25 +217,26 @@ def mr_ivw(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) 
     bx, by, _sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
     n = len(bx)
     if n < 2:
-        return _na(n)
+        return _na("ivw", n)
     b, s0, sigma2 = _ivw_core(bx, by, sy)
     q = sigma2 * (n - 1)
-    return _normal_row(b, s0 * max(1.0, np.sqrt(sigma2)), n, params.alpha,
-                       q=q, q_df=n - 1, q_pval=stats.chi2.sf(q, n - 1))
+    return _normal_row("ivw", b, s0 * max(1.0, np.sqrt(sigma2)), n, params.alpha,
+                       q=float(q), q_df=float(n - 1), q_p_value=float(stats.chi2.sf(q, n - 1)))
 
 
-def mr_ivw_fixed(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> dict:
+def mr_ivw_fixed(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> MREstimate:
     """IVW, fixed effect: SE = 1 / sqrt(sum(b_exp^2 / se_out^2)) (TwoSampleMR ``mr_ivw_fe``)."""
     bx, by, _sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
     n = len(bx)
     if n < 2:
-        return _na(n)
+        return _na("ivw_fixed", n)
     b, s0, sigma2 = _ivw_core(bx, by, sy)
     q = sigma2 * (n - 1)
-    return _normal_row(b, s0, n, params.alpha, q=q, q_df=n - 1, q_pval=stats.chi2.sf(q, n - 1))
+    return _normal_row("ivw_fixed", b, s0, n, params.alpha,
+                       q=float(q), q_df=float(n - 1), q_p_value=float(stats.chi2.sf(q, n - 1)))
 
 
-def mr_egger(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> dict:
+def mr_egger(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> MREstimate:
     """MR-Egger: weighted regression of ``b_out`` on ``b_exp`` with an intercept.
 
     SNPs are first oriented so that ``b_exp`` > 0 (sign of the outcome effect follows), as both
@@ -173,7 +246,7 @@ def mr_egger(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()
     bx, by, _sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
     n = len(bx)
     if n < 3:
-        return {**_na(n), "b_i": np.nan, "se_i": np.nan, "pval_i": np.nan}
+        return _na("egger", n)
     sign = np.where(bx < 0, -1.0, 1.0)  # R's sign0: zero counts as positive
     x, y, w = np.abs(bx), by * sign, 1.0 / sy**2
     X = np.column_stack([np.ones(n), x])
@@ -184,15 +257,16 @@ def mr_egger(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()
     sigma = np.sqrt(rss / (n - 2))
     se = np.sqrt(np.diag(inv)) * max(1.0, sigma)
     q = rss
-    extra = {"q": q, "q_df": n - 2, "q_pval": stats.chi2.sf(q, n - 2)}
     if params.egger_distribution == "t":
-        row = _t_row(coef[1], se[1], n, n - 2, params.alpha, **extra)
         p_i = 2 * stats.t.sf(abs(coef[0] / se[0]), n - 2)
     else:
-        row = _normal_row(coef[1], se[1], n, params.alpha, **extra)
         p_i = 2 * stats.norm.sf(abs(coef[0] / se[0]))
-    row.update(b_i=coef[0], se_i=se[0], pval_i=p_i)
-    return row
+    extra = {"q": float(q), "q_df": float(n - 2), "q_p_value": float(stats.chi2.sf(q, n - 2)),
+             "egger_intercept": float(coef[0]), "egger_intercept_standard_error": float(se[0]),
+             "egger_intercept_p_value": float(p_i)}
+    if params.egger_distribution == "t":
+        return _t_row("egger", coef[1], se[1], n, n - 2, params.alpha, **extra)
+    return _normal_row("egger", coef[1], se[1], n, params.alpha, **extra)
 
 
 def weighted_median(beta_iv: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -215,7 +289,7 @@ def weighted_median(beta_iv: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return b0 + (b1 - b0) * (0.5 - c0) / (c1 - c0)
 
 
-def _median_generic(bx, by, sx, sy, weights, params: MRParameters) -> dict:
+def _median_generic(method: str, bx, by, sx, sy, weights, params: MRParameters) -> MREstimate:
     n = len(bx)
     est = float(weighted_median(by / bx, weights)[0])
     rng = np.random.default_rng(params.seed)
@@ -223,18 +297,18 @@ def _median_generic(bx, by, sx, sy, weights, params: MRParameters) -> dict:
     byb = rng.normal(by, sy, size=(params.nboot, n))
     # Weights stay fixed across replicates, as in both R packages' bootstrap.
     boot = weighted_median(byb / bxb, weights)
-    return _normal_row(est, float(np.std(boot, ddof=1)), n, params.alpha)
+    return _normal_row(method, est, float(np.std(boot, ddof=1)), n, params.alpha)
 
 
-def mr_simple_median(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> dict:
+def mr_simple_median(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> MREstimate:
     """Simple median of the ratio estimates; SE by parametric bootstrap (``params.nboot``)."""
     bx, by, sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
     if len(bx) < 3:
-        return _na(len(bx))
-    return _median_generic(bx, by, sx, sy, np.full(len(bx), 1.0 / len(bx)), params)
+        return _na("simple_median", len(bx))
+    return _median_generic("simple_median", bx, by, sx, sy, np.full(len(bx), 1.0 / len(bx)), params)
 
 
-def mr_weighted_median(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> dict:
+def mr_weighted_median(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> MREstimate:
     """Weighted median of the ratio estimates (Bowden et al. 2016); bootstrap SE.
 
     Weights: inverse second-order variance ``se_out^2/b_exp^2 + b_out^2 se_exp^2/b_exp^4``
@@ -242,12 +316,12 @@ def mr_weighted_median(b_exp, b_out, se_exp, se_out, params: MRParameters = MRPa
     """
     bx, by, sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
     if len(bx) < 3:
-        return _na(len(bx))
+        return _na("weighted_median", len(bx))
     if params.median_weights == "second_order":
         w = 1.0 / (sy**2 / bx**2 + by**2 * sx**2 / bx**4)
     else:
         w = bx**2 / sy**2
-    return _median_generic(bx, by, sx, sy, w, params)
+    return _median_generic("weighted_median", bx, by, sx, sy, w, params)
 
 
 def _r_density_mode(x: np.ndarray, w: np.ndarray, bw: np.ndarray, n: int = 512, cut: float = 3.0) -> np.ndarray:
@@ -308,11 +382,12 @@ def _mode_estimate(beta_iv: np.ndarray, se_iv: np.ndarray, phi: float) -> np.nda
     return _r_density_mode(beta_iv, wts, h)
 
 
-def _mode_generic(b_exp, b_out, se_exp, se_out, params: MRParameters, weighted: bool) -> dict:
+def _mode_generic(b_exp, b_out, se_exp, se_out, params: MRParameters, weighted: bool) -> MREstimate:
+    method = "weighted_mode" if weighted else "simple_mode"
     bx, by, sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
     n = len(bx)
     if n < 3:
-        return _na(n)
+        return _na(method, n)
     beta_iv = by / bx
     # Second-order SEs ("not assuming NOME"), the default of both R packages.
     se_iv = np.sqrt(sy**2 / bx**2 + by**2 * sx**2 / bx**4)
@@ -321,22 +396,22 @@ def _mode_generic(b_exp, b_out, se_exp, se_out, params: MRParameters, weighted: 
     rng = np.random.default_rng(params.seed)
     boot_iv = rng.normal(beta_iv, se_iv, size=(params.nboot, n))
     boot = _mode_estimate(boot_iv, wse, params.phi)
-    return _normal_row(est, float(_r_mad(boot)), n, params.alpha)
+    return _normal_row(method, est, float(_r_mad(boot)), n, params.alpha)
 
 
-def mr_simple_mode(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> dict:
+def mr_simple_mode(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> MREstimate:
     """Simple (unweighted) mode-based estimate; SE = MAD of bootstrap modes."""
     return _mode_generic(b_exp, b_out, se_exp, se_out, params, weighted=False)
 
 
-def mr_weighted_mode(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> dict:
+def mr_weighted_mode(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> MREstimate:
     """Weighted mode-based estimate (MBE): kernel density of ratio estimates weighted by
     second-order inverse variances, bandwidth 0.9 min(sd, mad) n^-1/5 x phi; SE = MAD of
     bootstrap modes (TwoSampleMR ``mr_weighted_mode``, MendelianRandomization ``mr_mbe``)."""
     return _mode_generic(b_exp, b_out, se_exp, se_out, params, weighted=True)
 
 
-def mr_raps(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> dict:
+def mr_raps(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> MREstimate:
     """Robust adjusted profile score without overdispersion (Zhao et al. 2020, ``mr.raps.simple``).
 
     Maximises the profile log-likelihood
@@ -346,7 +421,7 @@ def mr_raps(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters())
     bx, by, sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
     n = len(bx)
     if n < 2:
-        return _na(n)
+        return _na("mr_raps", n)
 
     def negll(beta: float) -> float:
         return 0.5 * np.sum((by - bx * beta) ** 2 / (sy**2 + sx**2 * beta**2))
@@ -363,10 +438,10 @@ def mr_raps(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters())
     score_var = np.sum(((bx**2 - sx**2) * sy**2 + (by**2 - sy**2) * sx**2 + sx**2 * sy**2) / denom)
     info = np.sum(((bx**2 - sx**2) * sy**2 + (by**2 - sy**2) * sx**2) / denom)
     se = float(np.sqrt(score_var / info**2)) if info > 0 else np.nan
-    return _normal_row(b, se, n, params.alpha)
+    return _normal_row("mr_raps", b, se, n, params.alpha)
 
 
-def mr_presso(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> dict:
+def mr_presso(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> MREstimate:
     """MR-PRESSO (Verbanck et al. 2018): global, outlier and distortion tests, seeded.
 
     The global test compares the observed residual sum of squares of leave-one-out IVW fits
@@ -375,15 +450,15 @@ def mr_presso(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters(
     distortion test compares the change in the IVW estimate on removing the outliers with
     random removals. The returned estimate is the outlier-corrected IVW (weighted regression
     through the origin, t reference with n - 1 df, as MR-PRESSO reports) when the global test
-    is significant and outliers are found, else the raw one. Extra keys: ``global_rss``,
-    ``global_p``, ``outliers`` (indices), ``outlier_p`` (array), ``distortion_p``,
-    ``raw_b``/``raw_se``.
+    is significant and outliers are found, else the raw one. The ``presso_*`` fields carry
+    the tests: ``presso_global_rss``, ``presso_global_p_value``, ``presso_outliers`` (indices),
+    ``presso_outlier_p_values``, ``presso_distortion_p_value`` and the raw IVW
+    (``presso_raw_beta``, ``presso_raw_standard_error``).
     """
     bx, by, sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
     n = len(bx)
     if n < 4:  # the LOO fits need >= 3 SNPs each
-        return {**_na(n), "global_rss": np.nan, "global_p": np.nan, "outliers": [],
-                "outlier_p": np.full(n, np.nan), "distortion_p": np.nan, "raw_b": np.nan, "raw_se": np.nan}
+        return MREstimate(method="mr_presso", nsnp=n, presso_outlier_p_values=(np.nan,) * n)
     rng = np.random.default_rng(params.seed)
     w = 1.0 / sy**2
     D = params.presso_nboot
@@ -428,10 +503,11 @@ def mr_presso(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters(
             distortion_p = float(np.mean(np.abs(bias_exp) > abs(bias_obs)))
     else:
         b, se, k = raw_b, raw_se, n
-    row = _t_row(b, se, k, k - 1, params.alpha)
-    row.update(global_rss=rss_obs, global_p=global_p, outliers=outliers.tolist(), outlier_p=outlier_p,
-               distortion_p=distortion_p, raw_b=raw_b, raw_se=raw_se)
-    return row
+    return _t_row("mr_presso", b, se, k, k - 1, params.alpha, presso_global_rss=rss_obs,
+                  presso_global_p_value=global_p, presso_outliers=tuple(int(i) for i in outliers),
+                  presso_outlier_p_values=tuple(float(x) for x in outlier_p),
+                  presso_distortion_p_value=float(distortion_p), presso_raw_beta=float(raw_b),
+                  presso_raw_standard_error=float(raw_se))
 
 
 # --------------------------------------------------------------------------------------------
@@ -440,11 +516,28 @@ def mr_presso(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters(
 
 @dataclass(frozen=True)
 class MRMethod:
-    """One estimator of the registry (TwoSampleMR's ``mr_method_list()`` row)."""
+    """One estimator of the registry (TwoSampleMR's ``mr_method_list()`` row).
+
+    Attributes
+    ----------
+    name : str
+        Registry name, the ``method`` column of the results.
+    display_name : str
+        Human-readable name (TwoSampleMR's ``method``).
+    func : callable
+        ``func(b_exp, b_out, se_exp, se_out, params) -> MREstimate``.
+    use_by_default : bool
+        In the ``"default"`` set (TwoSampleMR's defaults).
+    heterogeneity_test : bool
+        The fit carries Cochran's Q (``q, q_df, q_p_value``).
+    min_snps : int
+        Fewest SNPs the method needs; fewer gives an NA estimate.
+    citation : str
+    """
 
     name: str
     display_name: str
-    func: Callable[..., dict] = field(repr=False)
+    func: Callable[..., MREstimate] = field(repr=False)
     use_by_default: bool
     heterogeneity_test: bool
     min_snps: int
@@ -452,26 +545,31 @@ class MRMethod:
 
 
 _REGISTRY: tuple[MRMethod, ...] = (
-    MRMethod("wald_ratio", "Wald ratio", mr_wald_ratio, True, False, 1,
-             "Wald A (1940) Ann Math Stat 11:284"),
-    MRMethod("ivw", "Inverse variance weighted (multiplicative random effects)", mr_ivw, True, True, 2,
-             "Burgess S et al. (2013) Genet Epidemiol 37:658"),
-    MRMethod("ivw_fixed", "Inverse variance weighted (fixed effects)", mr_ivw_fixed, False, True, 2,
-             "Burgess S et al. (2013) Genet Epidemiol 37:658"),
-    MRMethod("egger", "MR Egger", mr_egger, True, True, 3,
-             "Bowden J et al. (2015) Int J Epidemiol 44:512"),
-    MRMethod("simple_median", "Simple median", mr_simple_median, False, False, 3,
-             "Bowden J et al. (2016) Genet Epidemiol 40:304"),
-    MRMethod("weighted_median", "Weighted median", mr_weighted_median, True, False, 3,
-             "Bowden J et al. (2016) Genet Epidemiol 40:304"),
-    MRMethod("simple_mode", "Simple mode", mr_simple_mode, False, False, 3,
-             "Hartwig FP et al. (2017) Int J Epidemiol 46:1985"),
-    MRMethod("weighted_mode", "Weighted mode", mr_weighted_mode, True, False, 3,
-             "Hartwig FP et al. (2017) Int J Epidemiol 46:1985"),
-    MRMethod("mr_presso", "MR-PRESSO (outlier-corrected IVW)", mr_presso, False, False, 4,
-             "Verbanck M et al. (2018) Nat Genet 50:693"),
-    MRMethod("mr_raps", "Robust adjusted profile score (RAPS)", mr_raps, False, False, 2,
-             "Zhao Q et al. (2020) Ann Stat 48:1742"),
+    MRMethod(name="wald_ratio", display_name="Wald ratio", func=mr_wald_ratio, use_by_default=True,
+             heterogeneity_test=False, min_snps=1, citation="Wald A (1940) Ann Math Stat 11:284"),
+    MRMethod(name="ivw", display_name="Inverse variance weighted (multiplicative random effects)", func=mr_ivw,
+             use_by_default=True, heterogeneity_test=True, min_snps=2,
+             citation="Burgess S et al. (2013) Genet Epidemiol 37:658"),
+    MRMethod(name="ivw_fixed", display_name="Inverse variance weighted (fixed effects)", func=mr_ivw_fixed,
+             use_by_default=False, heterogeneity_test=True, min_snps=2,
+             citation="Burgess S et al. (2013) Genet Epidemiol 37:658"),
+    MRMethod(name="egger", display_name="MR Egger", func=mr_egger, use_by_default=True, heterogeneity_test=True,
+             min_snps=3, citation="Bowden J et al. (2015) Int J Epidemiol 44:512"),
+    MRMethod(name="simple_median", display_name="Simple median", func=mr_simple_median, use_by_default=False,
+             heterogeneity_test=False, min_snps=3, citation="Bowden J et al. (2016) Genet Epidemiol 40:304"),
+    MRMethod(name="weighted_median", display_name="Weighted median", func=mr_weighted_median,
+             use_by_default=True, heterogeneity_test=False, min_snps=3,
+             citation="Bowden J et al. (2016) Genet Epidemiol 40:304"),
+    MRMethod(name="simple_mode", display_name="Simple mode", func=mr_simple_mode, use_by_default=False,
+             heterogeneity_test=False, min_snps=3, citation="Hartwig FP et al. (2017) Int J Epidemiol 46:1985"),
+    MRMethod(name="weighted_mode", display_name="Weighted mode", func=mr_weighted_mode, use_by_default=True,
+             heterogeneity_test=False, min_snps=3, citation="Hartwig FP et al. (2017) Int J Epidemiol 46:1985"),
+    MRMethod(name="mr_presso", display_name="MR-PRESSO (outlier-corrected IVW)", func=mr_presso,
+             use_by_default=False, heterogeneity_test=False, min_snps=4,
+             citation="Verbanck M et al. (2018) Nat Genet 50:693"),
+    MRMethod(name="mr_raps", display_name="Robust adjusted profile score (RAPS)", func=mr_raps,
+             use_by_default=False, heterogeneity_test=False, min_snps=2,
+             citation="Zhao Q et al. (2020) Ann Stat 48:1742"),
 )
 
 #: name -> :class:`MRMethod`.

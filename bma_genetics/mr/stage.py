@@ -12,8 +12,9 @@ exposures            every trait of the gwas stage        traits of ``ctx.summar
 p_threshold          5e-8                                instrument P threshold
 p_fallback           5e-6                                used (and reported) when no variant passes
                                                          ``p_threshold`` (small cohorts); null = none
-ld_reference         ``in_sample``                       ``in_sample`` (cohort BGEN), a PLINK prefix /
-                                                         .bgen path, or null (no clumping)
+ld                   ``in-sample``                       ``in-sample`` (cohort BGEN), ``reference``
+                                                         (1000G EUR, chr17-22), a PLINK prefix, or
+                                                         null (no clumping)
 clump_r2, clump_kb   0.001, 10000                        clumping
 proxies, proxy_r2    true, 0.8                           LD proxies for missing instruments
 methods              ``all``                             registry names, ``default`` or ``all``
@@ -37,30 +38,26 @@ from typing import Any
 
 import pandas as pd
 
-from bma_genetics._atomic import write_table
 from bma_genetics.errors import BmaGeneticsError, InputError
+from bma_genetics.io.results import write_mr_results
 
 log = logging.getLogger(__name__)
 
 
 def _ld_reader(spec: Any, cohort: Path | None):
-    from bma_genetics.ld import open_genotypes
+    """The LD source of the ``ld`` parameter; in-sample LD from the cohort's imputed BGEN."""
+    from bma_genetics.ld import open_ld_source
 
     if spec is None or spec is False:
         return None
-    if spec == "in_sample":
-        if cohort is None:
-            raise BmaGeneticsError("mr/ld_reference: 'in_sample' needs a cohort; give a PLINK prefix instead")
-        folder = cohort / "genotypes" / "imputed"
-        if not list(folder.glob("*.bgen")):
-            raise InputError(f"mr/ld_reference: no .bgen files in {folder}")
-        return open_genotypes(folder)
-    return open_genotypes(str(spec))
+    genotypes = cohort / "genotypes" / "imputed" if cohort is not None else None
+    return open_ld_source(spec, genotypes=genotypes, where="mr/ld")
 
 
 def run(ctx, params: dict) -> dict:
     """Run MR of each BMFF site's GWAS on the outcome GWAS; write tables, plots, a summary."""
     from bma_genetics.mr.api import run_mr_analysis
+    from bma_genetics.mr.figures import write_mr_figures
     from bma_genetics.mr.methods import MRParameters
     from bma_genetics.mr.readers import read_sumstats
     from bma_genetics.plots.mr import plot_summary_forest, save_figure
@@ -85,7 +82,7 @@ def run(ctx, params: dict) -> dict:
     mr_params = MRParameters(nboot=int(params.get("nboot", 1000)), seed=int(ctx.seed),
                              egger_distribution=params.get("egger_distribution", "t"),
                              median_weights=params.get("median_weights", "second_order"))
-    reader = _ld_reader(params.get("ld_reference", "in_sample"), cohort)
+    reader = _ld_reader(params.get("ld", "in-sample"), cohort)
     outcome = read_sumstats(outcome_path)
     p_threshold = float(params.get("p_threshold", 5e-8))
     p_fallback = params.get("p_fallback", 5e-6)
@@ -104,7 +101,7 @@ def run(ctx, params: dict) -> dict:
         try:
             s = run_mr_analysis(
                 pair_dir, exposure=exp, outcome=outcome, exposure_name=trait, outcome_name=outcome_name,
-                p_threshold=used_p, ld_reference=reader, clump_r2=float(params.get("clump_r2", 0.001)),
+                p_threshold=used_p, ld=reader, clump_r2=float(params.get("clump_r2", 0.001)),
                 clump_kb=float(params.get("clump_kb", 10_000)), proxies=bool(params.get("proxies", True)),
                 proxy_r2=float(params.get("proxy_r2", 0.8)), methods=params.get("methods", "all"),
                 params=mr_params, prevalence=params.get("prevalence"), reverse=bool(params.get("reverse", False)),
@@ -113,15 +110,15 @@ def run(ctx, params: dict) -> dict:
             log.warning("mr: %s -> %s not estimated: %s", trait, outcome_name, exc)
             per_pair[trait] = {"status": f"not estimated: {exc}", "p_threshold": used_p}
             continue
-        res = pd.read_csv(s["tables"]["mr_results"], sep="\t")
-        all_results.append(res)
-        per_pair[trait] = {"status": "ok", "p_threshold": used_p, "n_instruments": s["n_instruments"],
-                           "n_used": s["n_used"], "ivw": s["ivw"]}
-        tables += [str(Path(p).relative_to(out_dir)) for p in s["tables"].values()]
+        s.files.update(write_mr_figures(s, pair_dir / "figures"))
+        all_results.append(s.to_frame())
+        per_pair[trait] = {"status": "ok", "p_threshold": used_p, "n_instruments": s.report["n_instruments"],
+                           "n_used": s.report["n_used"], "ivw": s.report["ivw"]}
+        tables += [str(p.relative_to(out_dir)) for k, p in s.files.items() if not k.startswith("figures/")]
     summary: dict[str, Any] = {"outcome": str(outcome_path), "pairs": per_pair}
     if all_results:
         combined = pd.concat(all_results, ignore_index=True)
-        write_table(combined, out_dir / "mr_results.tsv")
+        write_mr_results(combined, out_dir / "mr_results.tsv")
         tables.insert(0, "mr_results.tsv")
         save_figure(plot_summary_forest(combined, title=f"BMFF sites -> {outcome_name}",
                                         xlabel="log odds ratio per unit exposure (95% CI)"),
@@ -145,7 +142,7 @@ def run(ctx, params: dict) -> dict:
             raise InputError(f"mr/exposure_units: expected 'sd' or 'fat_fraction', found {units!r}")
         t_val = truth.get(key)
         summary["truth"] = {"exposure": t_exp, "exposure_units": units, key: t_val,
-                            "ivw_covers_truth": (bool(ivw["ci_low"] <= t_val <= ivw["ci_high"])
+                            "ivw_covers_truth": (bool(ivw["ci_lower"] <= t_val <= ivw["ci_upper"])
                                                  if ivw and t_val is not None else None)}
     summary["tables"] = tables
     return summary

@@ -40,10 +40,9 @@ def plot_scatter(harmonised: pd.DataFrame, results: pd.DataFrame, *, title: str 
     """SNP effects on the outcome against the exposure (+-1 SE bars), with one line per method.
 
     SNPs are oriented so that ``beta_exposure`` > 0; lines go through the origin with slope
-    ``b``, except MR Egger's, whose intercept comes from the Egger fit on the same SNPs.
+    ``beta``, except MR Egger's, which starts at the ``egger_intercept`` column of its row of
+    ``results`` (the MR results table: the fit is read, not redone).
     """
-    from bma_genetics.mr.methods import MRParameters, mr_egger
-
     h = _kept(harmonised)
     sign = np.where(h["beta_exposure"] < 0, -1.0, 1.0)
     bx, by = np.abs(h["beta_exposure"].to_numpy(float)), h["beta_outcome"].to_numpy(float) * sign
@@ -52,13 +51,13 @@ def plot_scatter(harmonised: pd.DataFrame, results: pd.DataFrame, *, title: str 
     ax.errorbar(bx, by, xerr=sx, yerr=sy, fmt="o", ms=3, color="0.3", ecolor="0.7", lw=0.8, zorder=2)
     ax.axhline(0, color="0.8", lw=0.8, zorder=1)
     xs = np.array([0.0, float(np.max(bx + sx)) if len(bx) else 1.0])
-    egger = mr_egger(h["beta_exposure"], h["beta_outcome"], sx, sy, MRParameters())
     for _, r in results.iterrows():
-        if not np.isfinite(r["b"]) or r["method"] == "wald_ratio":
+        if not np.isfinite(r["beta"]) or r["method"] == "wald_ratio":
             continue
-        icpt = egger["b_i"] if r["method"] == "egger" and np.isfinite(egger.get("b_i", np.nan)) else 0.0
-        ax.plot(xs, icpt + r["b"] * xs, color=_COLOURS.get(r["method"], "k"), lw=1.4,
-                label=f"{r['method']} ({r['b']:.3g})")
+        icpt = float(r.get("egger_intercept", np.nan)) if r["method"] == "egger" else 0.0
+        icpt = icpt if np.isfinite(icpt) else 0.0
+        ax.plot(xs, icpt + r["beta"] * xs, color=_COLOURS.get(r["method"], "k"), lw=1.4,
+                label=f"{r['method']} ({r['beta']:.3g})")
     ax.set_xlabel(f"SNP effect on {h['exposure'].iloc[0] if len(h) else 'exposure'}")
     ax.set_ylabel(f"SNP effect on {h['outcome'].iloc[0] if len(h) else 'outcome'}")
     ax.legend(fontsize=7, frameon=False, loc="best")
@@ -67,7 +66,7 @@ def plot_scatter(harmonised: pd.DataFrame, results: pd.DataFrame, *, title: str 
     return fig
 
 
-def _forest(ax, labels, b, lo, hi, colours=None, xlabel="causal estimate (b, 95% CI)"):
+def _forest(ax, labels, b, lo, hi, colours=None, xlabel="causal estimate (beta, 95% CI)"):
     y = np.arange(len(labels))[::-1]
     colours = colours if colours is not None else ["0.2"] * len(labels)
     for yi, bi, lo_i, hi_i, c in zip(y, b, lo, hi, colours, strict=True):
@@ -84,11 +83,11 @@ def plot_single_snp_forest(single_snp: pd.DataFrame, *, title: str | None = None
     """Forest plot of per-SNP Wald ratios (sorted) and the all-SNP IVW / Egger rows."""
     s = single_snp.copy()
     is_all = s["snp"].astype(str).str.startswith("All")
-    s = pd.concat([s[~is_all].sort_values("b"), s[is_all]])
+    s = pd.concat([s[~is_all].sort_values("beta"), s[is_all]])
     fig, ax = plt.subplots(figsize=(5.5, max(2.5, 0.18 * len(s) + 1)))
     colours = ["#d62728" if str(x).startswith("All") else "0.2" for x in s["snp"]]
-    _forest(ax, s["snp"].astype(str).tolist(), s["b"].to_numpy(float), s["ci_low"].to_numpy(float),
-            s["ci_high"].to_numpy(float), colours)
+    _forest(ax, s["snp"].astype(str).tolist(), s["beta"].to_numpy(float), s["ci_lower"].to_numpy(float),
+            s["ci_upper"].to_numpy(float), colours)
     ax.set_title(title or "Single-SNP MR", fontsize=10)
     fig.tight_layout()
     return fig
@@ -98,11 +97,12 @@ def plot_leave_one_out(leave_one_out: pd.DataFrame, *, title: str | None = None)
     """Forest plot of IVW estimates leaving out each SNP, and with all SNPs."""
     s = leave_one_out.copy()
     is_all = s["snp"] == "All"
-    s = pd.concat([s[~is_all].sort_values("b"), s[is_all]])
+    s = pd.concat([s[~is_all].sort_values("beta"), s[is_all]])
     fig, ax = plt.subplots(figsize=(5.5, max(2.5, 0.18 * len(s) + 1)))
     colours = ["#d62728" if x == "All" else "0.2" for x in s["snp"]]
     labels = [("All" if x == "All" else f"without {x}") for x in s["snp"]]
-    _forest(ax, labels, s["b"].to_numpy(float), s["ci_low"].to_numpy(float), s["ci_high"].to_numpy(float), colours,
+    _forest(ax, labels, s["beta"].to_numpy(float), s["ci_lower"].to_numpy(float), s["ci_upper"].to_numpy(float),
+            colours,
             xlabel="IVW estimate (95% CI)")
     ax.set_title(title or "Leave-one-out", fontsize=10)
     fig.tight_layout()
@@ -114,12 +114,12 @@ def plot_funnel(single_snp: pd.DataFrame, *, title: str | None = None):
     estimates as vertical lines."""
     s = single_snp[~single_snp["snp"].astype(str).str.startswith("All")]
     fig, ax = plt.subplots(figsize=(5, 4))
-    ax.scatter(s["b"], 1 / s["se"], s=12, color="0.3")
+    ax.scatter(s["beta"], 1 / s["standard_error"], s=12, color="0.3")
     for label, colour in (("All - Inverse variance weighted", _COLOURS["ivw"]), ("All - MR Egger", _COLOURS["egger"])):
         row = single_snp[single_snp["snp"] == label]
-        if len(row) and np.isfinite(row["b"].iloc[0]):
-            ax.axvline(row["b"].iloc[0], color=colour, lw=1.2, label=label.removeprefix("All - "))
-    ax.set_xlabel("Wald ratio (b)")
+        if len(row) and np.isfinite(row["beta"].iloc[0]):
+            ax.axvline(row["beta"].iloc[0], color=colour, lw=1.2, label=label.removeprefix("All - "))
+    ax.set_xlabel("Wald ratio (beta)")
     ax.set_ylabel("precision (1 / SE)")
     ax.legend(fontsize=7, frameon=False)
     ax.set_title(title or "Funnel plot", fontsize=10)
@@ -138,7 +138,7 @@ def plot_summary_forest(results: pd.DataFrame, *, methods: tuple[str, ...] = ("i
     r = r.sort_values(["pair", "order"])
     labels = [f"{p}  [{m}]" for p, m in zip(r["pair"], r["method"], strict=True)]
     fig, ax = plt.subplots(figsize=(7, max(2.5, 0.22 * len(r) + 1)))
-    _forest(ax, labels, r["b"].to_numpy(float), r["ci_low"].to_numpy(float), r["ci_high"].to_numpy(float),
+    _forest(ax, labels, r["beta"].to_numpy(float), r["ci_lower"].to_numpy(float), r["ci_upper"].to_numpy(float),
             [_COLOURS.get(m, "k") for m in r["method"]], xlabel=xlabel)
     ax.set_title(title or "MR summary", fontsize=10)
     fig.tight_layout()

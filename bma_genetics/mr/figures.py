@@ -1,0 +1,46 @@
+"""Figures of an MR analysis, drawn from its :class:`~bma_genetics.mr.api.MRResult` (layer 6:
+the ``mr`` CLI and pipeline stage call this; the API itself draws nothing)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bma_genetics._check import fail
+from bma_genetics.mr.api import MRResult
+
+
+def write_mr_figures(result: MRResult, out: str | os.PathLike) -> dict[str, Path]:
+    """Scatter (with the Egger intercept of the fit), single-SNP forest, funnel and leave-one-out.
+
+    Parameters
+    ----------
+    result : MRResult
+        From :func:`bma_genetics.mr.run_mr_analysis` (needs ``harmonised`` and the
+        ``single_snp`` and ``leave_one_out`` tables).
+    out : path
+        Folder of the figures (``scatter.png``/``.pdf``, ...).
+
+    Returns
+    -------
+    dict of str to Path
+        ``figures/<file name>`` -> path, for :attr:`MRResult.files`.
+    """
+    from bma_genetics.plots import mr as mrplots
+
+    h = result.harmonised
+    if h is None or "single_snp" not in result.tables:
+        raise fail("write_mr_figures/result", "needs the result of run_mr_analysis (harmonised table and diagnostics)")
+    frames = result.tables
+    title = f"{h['exposure'].iloc[0]} -> {h['outcome'].iloc[0]}"
+    figs = {
+        "scatter": mrplots.plot_scatter(h, result.table, title=title),
+        "single_snp_forest": mrplots.plot_single_snp_forest(frames["single_snp"], title=title),
+        "funnel": mrplots.plot_funnel(frames["single_snp"], title=title),
+        "leave_one_out": mrplots.plot_leave_one_out(frames["leave_one_out"], title=title),
+    }
+    files: dict[str, Path] = {}
+    for name, fig in figs.items():
+        for path in mrplots.save_figure(fig, Path(out) / name):
+            files[f"figures/{path.name}"] = path
+    return files
