@@ -1,8 +1,12 @@
-"""Atomic outputs: write to a temporary sibling, then rename, so a crash never leaves half a file."""
+"""Atomic outputs: write to a temporary sibling, then rename, so a crash never leaves half a file.
+
+Also the one file checksum (:func:`sha256_file`) of the package.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -59,3 +63,25 @@ def write_table(frame, path: str | os.PathLike, **kwargs) -> Path:
         else:
             raise ValueError(f"write_table: cannot infer the format of {path}")
     return path
+
+
+def sha256_file(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, read in blocks.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    chunk : int, default=1048576
+        Bytes read at a time.
+
+    Returns
+    -------
+    str
+        The hex digest (64 characters).
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -7,7 +7,6 @@ a peer's, on CPU or GPU. Training code is never imported here.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bma_genetics._atomic import sha256_file
 from bma_genetics._check import fail
 from bma_genetics.phenotypes.transforms import normalise, slice_stack
 
@@ -211,14 +211,6 @@ class SegmentationModel:
                                   device=self.device, divisor=divisor)
         roi = tuple(self.meta.get("roi", (48, 96, 96)))
         return sliding_window_3d(x, self.network, roi=roi, batch_size=max(1, batch_size // 8), device=self.device)
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def default_weights_path() -> Path:

@@ -156,8 +156,7 @@ def finalise_shipped(checkpoint: str | Path, target_dir: str | Path, held_out: d
     """
     import torch
 
-    from bma_genetics._atomic import atomic_path, write_text
-    from bma_genetics.phenotypes.inference import sha256_file
+    from bma_genetics._atomic import atomic_path, sha256_file, write_text
 
     # The mask-volume reference describes what this model produces on good images: its own
     # site masks on clean volumes (true label volumes would flag its systematic

@@ -8,7 +8,6 @@ temporary folder that the caller owns.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -19,6 +18,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bma_genetics._atomic import sha256_file
 from bma_genetics.errors import MissingResourceError
 
 log = logging.getLogger(__name__)
@@ -43,14 +43,6 @@ class Source:
 
     def describe(self) -> str:
         return f"{self.package}=={self.version} ({self.kind})"
-
-
-def sha256_file(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _run(cmd: list[str], *, cwd: Path, what: str) -> subprocess.CompletedProcess:

@@ -38,11 +38,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from bma_genetics._atomic import atomic_path, write_text
+from bma_genetics._atomic import atomic_path, sha256_file, write_text
 from bma_genetics._check import check_columns, check_one_of, fail
 from bma_genetics.errors import InputError, MissingResourceError
 from bma_genetics.resources import _build
-from bma_genetics.resources._download import download_members, sha256_file
+from bma_genetics.resources._download import download_members
 from bma_genetics.resources._registry import RESOURCES, Resource
 
 log = logging.getLogger(__name__)

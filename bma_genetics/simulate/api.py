@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from bma_genetics._atomic import sha256_file
 from bma_genetics._check import fail
 from bma_genetics.simulate import diseases as dz
 from bma_genetics.simulate import genotypes as gt
@@ -40,17 +41,9 @@ def _rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _checksums(root: Path) -> dict[str, str]:
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.name != "cohort.json")
-    return {p.relative_to(root).as_posix(): _sha256(p) for p in files}
+    return {p.relative_to(root).as_posix(): sha256_file(p) for p in files}
 
 
 def _matches(out: Path, preset: str, seed: int, cfg: dict[str, Any]) -> bool:
@@ -64,7 +57,7 @@ def _matches(out: Path, preset: str, seed: int, cfg: dict[str, Any]) -> bool:
     files = meta.get("files") or {}
     # only the simulator's own files are checked: later stages may add files (BGEN indexes,
     # images) to the cohort folder without invalidating it
-    return bool(files) and all((out / rel).is_file() and _sha256(out / rel) == digest for rel, digest in files.items())
+    return bool(files) and all((out / rel).is_file() and sha256_file(out / rel) == digest for rel, digest in files.items())
 
 
 def simulate_cohort(preset: str, *, seed: int, out: str | os.PathLike, resume: bool = False, **overrides: Any) -> Path:
