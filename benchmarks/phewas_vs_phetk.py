@@ -134,7 +134,7 @@ def compare(ours: pd.DataFrame, theirs: pd.DataFrame) -> dict[str, float | int |
                         and (a["n_controls"].to_numpy() == b["controls"].to_numpy()).all())
     ok = (a["method"] == "logit").to_numpy() & a["converged"].to_numpy(bool) & b["converged"].astype(bool).to_numpy()
     d_beta = np.abs(a["beta"].to_numpy() - b["beta"].to_numpy())[ok]
-    d_logp = np.abs(a["neg_log_p_value"].to_numpy() - b["neg_log_p_value"].to_numpy())[ok]
+    d_logp = np.abs(a["neg_log_10_p_value"].to_numpy() - b["neg_log_p_value"].to_numpy())[ok]
     return {
         "n_ours": int(len(ours)), "n_phetk": int(len(theirs)), "same_phecodes": bool(same_set),
         "only_ours": sorted(set(ours["phecode"]) - set(theirs["phecode"]))[:10],
@@ -175,7 +175,7 @@ def calibration_and_recovery(people: pd.DataFrame, dx: pd.DataFrame, cohort: Pat
             people[f"null_{i}_{k}"] = rng.permutation(people[e].to_numpy())
             nulls.append(f"null_{i}_{k}")
     res = run_phewas(people, dx, exposures + nulls, covariates, phecode_version="X",
-                     min_cases=min_cases, min_phecode_count=min_phecode_count, n_jobs=n_jobs, plots=False)
+                     min_cases=min_cases, min_phecode_count=min_phecode_count, n_jobs=n_jobs).to_frame()
     null = res[res["exposure"].isin(nulls)]
     rows = []
     for _, t in truth.iterrows():
@@ -187,7 +187,7 @@ def calibration_and_recovery(people: pd.DataFrame, dx: pd.DataFrame, cohort: Pat
         h = hit.iloc[0]
         rows.append({"disease": t["disease"], "exposure": t["exposure"], "phecode": code, "tested": True,
                      "true_log_or": float(t["log_odds_ratio_per_sd"]), "beta": float(h["beta"]),
-                     "se": float(h["se"]), "p_value": float(h["p_value"]), "n_cases": int(h["n_cases"]),
+                     "standard_error": float(h["standard_error"]), "p_value": float(h["p_value"]), "n_cases": int(h["n_cases"]),
                      "bonferroni_significant": bool(h["bonferroni"] < 0.05)})
     return {
         "type1_error_0.05": type1_error(null["p_value"], 0.05),
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     ours = run_phewas(people, dx, [args.exposure], covs, phecode_version="X", phecode_map=map_path,
                       min_cases=args.min_cases, min_phecode_count=args.min_phecode_count,
-                      standardise=False, n_jobs=args.workers, plots=False)
+                      standardise=False, n_jobs=args.workers).to_frame()
     t_ours = time.perf_counter() - t0
     agreement = compare(ours, theirs)
     print(f"cohort {cohort}: {len(people)} people, {len(dx)} diagnosis records, "

@@ -155,7 +155,7 @@ def test_case_control_counts_match_brute_force_with_sex_and_exclusions(tmp_path)
     dx = pd.DataFrame(recs, columns=["eid", "code"]).assign(date=pd.Timestamp("2010-01-01"))
     for use_exclusion in (False, True):
         res = run_phewas(people, dx, "x", COVS, phecode_version="1.2", phecode_map=pm, min_cases=5,
-                         min_phecode_count=2, use_exclusion=use_exclusion, firth="never")
+                         min_phecode_count=2, use_exclusion=use_exclusion, firth="never").to_frame()
         assert set(res["phecode"]) == set(pm["phecode"])
         for _, r in res.iterrows():
             want = _brute_force_case_control(people, dx, pm, r["phecode"], 2, use_exclusion)
@@ -185,7 +185,7 @@ def test_batched_logistic_equals_statsmodels_per_phecode():
 def test_run_phewas_matches_statsmodels_including_sex_restricted(xmap, data):
     people, dx, _ = data
     res = run_phewas(people, dx, "bmff", COVS, phecode_map=xmap, min_cases=20, min_phecode_count=1,
-                     standardise=False, firth="never")
+                     standardise=False, firth="never").to_frame()
     pm = rollup(xmap)
     checked = 0
     for phecode in ["TT_100", "TT_103", "TT_104.1", *res["phecode"].head(5)]:
@@ -201,7 +201,7 @@ def test_run_phewas_matches_statsmodels_including_sex_restricted(xmap, data):
         ref = sm.Logit(y, sm.add_constant(pool[cols].to_numpy(float))).fit(disp=False, tol=1e-10)
         assert r["n_cases"] == int(y.sum())
         assert abs(r["beta"] - ref.params[1]) <= 1e-6
-        assert abs(r["se"] - ref.bse[1]) <= 1e-6
+        assert abs(r["standard_error"] - ref.bse[1]) <= 1e-6
         assert abs(np.log10(r["p_value"]) - np.log10(ref.pvalues[1])) <= 1e-6
         checked += 1
     assert checked >= 5
@@ -248,18 +248,18 @@ def test_firth_equals_direct_penalised_likelihood_on_separated_data():
     np.testing.assert_allclose(restricted.beta[1:], r_ref, atol=1e-5)
     chi2 = 2 * (negpen(np.r_[0.0, r_ref]) - negpen(ref))
     res = firth_test(X, y, 0)
-    assert res["neg_log_p_value"] == pytest.approx(-np.log10(__import__("scipy").stats.chi2.sf(chi2, 1)), abs=1e-6)
+    assert res["neg_log_10_p_value"] == pytest.approx(-np.log10(__import__("scipy").stats.chi2.sf(chi2, 1)), abs=1e-6)
     # the batched Firth gives the same numbers
     batch = firth_test_batch(X, np.column_stack([y, y[::-1]]), np.ones((len(y), 2)), 0)
     assert batch[0]["beta"] == pytest.approx(res["beta"], abs=1e-8)
-    assert batch[0]["neg_log_p_value"] == pytest.approx(res["neg_log_p_value"], abs=1e-8)
+    assert batch[0]["neg_log_10_p_value"] == pytest.approx(res["neg_log_10_p_value"], abs=1e-8)
 
 
 def test_firth_lrt_and_auto_fallback(xmap):
     X, y = _separated(seed=9, n=300)
     res = firth_test(X, y, 0)
     assert res["converged"] and res["beta"] > 0 and res["p_value"] < 1e-6
-    assert abs(res["beta"] / res["se"]) == pytest.approx(abs(__import__("scipy").stats.norm.isf(res["p_value"] / 2)), rel=1e-6)
+    assert abs(res["beta"] / res["standard_error"]) == pytest.approx(abs(__import__("scipy").stats.norm.isf(res["p_value"] / 2)), rel=1e-6)
     # run_phewas switches to Firth for a separated phecode and for rare ones
     rng = np.random.default_rng(3)
     n = 800
@@ -271,11 +271,11 @@ def test_firth_lrt_and_auto_fallback(xmap):
     dx = pd.concat([pd.DataFrame({"eid": top, "code": "A050"}), pd.DataFrame({"eid": common, "code": "A060"})])
     dx["date"] = pd.Timestamp("2010-01-01")
     res = run_phewas(people, dx, "x", COVS, phecode_map=xmap, min_cases=10, min_phecode_count=1,
-                     firth_below_cases=20).set_index("phecode")
+                     firth_below_cases=20).to_frame().set_index("phecode")
     assert res.at["TT_105", "method"] == "firth" and res.at["TT_105", "converged"]
     assert res.at["TT_106", "method"] == "logit"
     never = run_phewas(people, dx, "x", COVS, phecode_map=xmap, min_cases=10, min_phecode_count=1,
-                       firth="never").set_index("phecode")
+                       firth="never").to_frame().set_index("phecode")
     assert not never.at["TT_105", "converged"]
 
 
@@ -286,7 +286,7 @@ def test_null_exposure_is_calibrated_and_true_links_are_recovered(xmap):
     effects = {"A000": 0.5, "A010": -0.5, "A020": 0.4}
     people, dx, truth = simulate_phewas_inputs(xmap, n=4000, n_codes=70, effects=effects, seed=21)
     res = run_phewas(people, dx, ["bmff", "null_exposure"], COVS, phecode_map=xmap, min_cases=20,
-                     min_phecode_count=1)
+                     min_phecode_count=1).to_frame()
     null = res[res.exposure == "null_exposure"]
     t1 = type1_error(null["p_value"], 0.05)
     # ~130 phecodes (children duplicate parents): a binomial 99.9% band around 0.05 is ~[0, 0.12]
@@ -294,7 +294,7 @@ def test_null_exposure_is_calibrated_and_true_links_are_recovered(xmap):
     assert null["bonferroni"].min() > 0.05
     # Firth (rare phecodes, < 20 cases) is calibrated too: its LRT keeps the full-model penalty
     rare = run_phewas(people, dx, "null_exposure", COVS, phecode_map=xmap, min_cases=5,
-                      min_phecode_count=1, firth="always")
+                      min_phecode_count=1, firth="always").to_frame()
     t1_firth = type1_error(rare["p_value"], 0.05)
     assert len(rare) >= 70 and 0.0 <= t1_firth <= 0.12, t1_firth
     hits = res[res.exposure == "bmff"].set_index("phecode")
@@ -303,7 +303,7 @@ def test_null_exposure_is_calibrated_and_true_links_are_recovered(xmap):
         row = hits.loc[phe]
         assert row["bonferroni"] < 0.05, (phe, row["p_value"])
         # per-SD log OR within 4 SE of the simulated effect (rare disease: OR ~ RR)
-        assert abs(row["beta"] - beta) < 4 * row["se"], (phe, row["beta"], beta)
+        assert abs(row["beta"] - beta) < 4 * row["standard_error"], (phe, row["beta"], beta)
 
 
 # -------------------------------------------------------------------------- multiple testing
@@ -317,7 +317,7 @@ def test_multiple_testing_matches_statsmodels():
     out = add_multiple_testing(frame)
     for e in ("a", "b"):
         p = frame.loc[frame.exposure == e, "p_value"].to_numpy()
-        np.testing.assert_allclose(out.loc[out.exposure == e, "fdr_bh"], multipletests(p, method="fdr_bh")[1], rtol=1e-12)
+        np.testing.assert_allclose(out.loc[out.exposure == e, "fdr"], multipletests(p, method="fdr_bh")[1], rtol=1e-12)
         np.testing.assert_allclose(out.loc[out.exposure == e, "bonferroni"], multipletests(p, method="bonferroni")[1], rtol=1e-12)
 
 
@@ -350,7 +350,8 @@ def test_bad_input_gives_specific_errors_and_counted_warnings(xmap, data, caplog
     bad.loc[5:7, "date"] = pd.Timestamp("1900-01-01")  # before any birth year
     with caplog.at_level(logging.WARNING):
         res = run_phewas(people, bad, "bmff", COVS, phecode_map=xmap, min_cases=20, min_phecode_count=1)
-    rep = res.attrs["report"]
+    assert not res.table.attrs  # nothing rides in DataFrame.attrs
+    rep = res.report
     assert rep["n_unmapped_records"] == 5 and rep["unmapped_codes"] == {"XX99": 5}
     assert rep["n_records_before_birth"] == 3
     assert "dated before the participant's year of birth" in caplog.text
@@ -372,10 +373,10 @@ def test_cox_recovers_simulated_hazard_ratio(xmap):
     # a prevalent case: diagnosed before follow-up, so left out of this phecode's analysis
     dx = pd.concat([dx, pd.DataFrame({"eid": ["0"], "code": ["A000"], "date": [pd.Timestamp("2005-01-01")]})])
     res = run_phewas(people, dx, "x", COVS, phecode_map=xmap, min_cases=20, min_phecode_count=1,
-                     method="cox", cox_start_col="start", censoring_date="2020-01-01").set_index("phecode")
+                     method="cox", cox_start_col="start", censoring_date="2020-01-01").to_frame().set_index("phecode")
     r = res.loc["TT_100.1"]
     assert r["method"] == "cox" and r["converged"]
-    assert abs(r["beta"] - 0.5) < 3 * r["se"]
+    assert abs(r["beta"] - 0.5) < 3 * r["standard_error"]
     in_follow_up = dx["date"] <= pd.Timestamp("2020-01-01")
     assert r["n_cases"] == int((in_follow_up & (dx["eid"] != "0") & dx["date"].ge("2010-01-01")).sum())
     assert r["n_cases"] + r["n_controls"] == n - 1  # the prevalent case is out
@@ -386,6 +387,7 @@ def test_cox_recovers_simulated_hazard_ratio(xmap):
 
 def test_cli_writes_results_and_figures(tmp_path, xmap, data):
     from bma_genetics.cli import main
+    from bma_genetics.io import read_phewas_results
 
     people, dx, _ = data
     people.to_parquet(tmp_path / "participants.parquet")
@@ -398,10 +400,11 @@ def test_cli_writes_results_and_figures(tmp_path, xmap, data):
                str(tmp_path / "map.csv"), "--min-cases", "20", "--min-phecode-count", "1",
                "--suppress-below", "30", "--out", str(out)])
     assert rc == 0
-    res = pd.read_csv(out / "phewas_results.tsv", sep="\t", dtype={"phecode": str})
-    assert list(res.columns[:14]) == ["exposure", "phecode", "phecode_string", "category", "n_cases",
-                                      "n_controls", "beta", "se", "odds_ratio", "ci_low", "ci_high",
-                                      "p_value", "method", "converged"]
+    res = read_phewas_results(out / "phewas_results.tsv")
+    assert list(res.columns) == ["exposure", "phecode", "phecode_string", "category", "n_cases",
+                                 "n_controls", "beta", "standard_error", "odds_ratio", "ci_lower", "ci_upper",
+                                 "p_value", "method", "converged", "neg_log_10_p_value", "bonferroni", "fdr",
+                                 "sex_restriction"]
     assert res["n_cases"].isna().any() and (res["n_cases"].dropna() >= 30).all()
     report = json.loads((out / "phewas_report.json").read_text())
     assert report["settings"]["min_cases"] == 20
@@ -422,7 +425,7 @@ def test_figures_render_without_warnings(xmap, data):
 
     people, dx, _ = data
     res = run_phewas(people, dx, ["bmff", "null_exposure"], COVS, phecode_map=xmap, min_cases=20,
-                     min_phecode_count=1)
+                     min_phecode_count=1).to_frame()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fig = plot_phewas_manhattan(res[res.exposure == "bmff"], title="bmff")
@@ -476,7 +479,7 @@ def test_stage_on_tiny_cohort_after_participants_stage(tiny_cohort, tmp_path):
     pairs = {"osteoporosis": "MS_726", "type_2_diabetes": "EM_202.2", "cardiovascular": "CV_404"}
     for _, t in truth[truth["disease"].isin(pairs)].iterrows():
         row = res[(res.exposure == t["exposure"]) & (res.phecode == pairs[t["disease"]])]
-        assert len(row) == 1 and row["beta"].iloc[0] > -2 * row["se"].iloc[0], t["disease"]
+        assert len(row) == 1 and row["beta"].iloc[0] > -2 * row["standard_error"].iloc[0], t["disease"]
     for name in summary["figures"]:
         assert (run_dir / "phewas" / name).stat().st_size > 10_000
 
@@ -487,10 +490,10 @@ def test_without_a_sex_column_restricted_phecodes_use_everyone(xmap, data, caplo
     dx = pd.concat([dx, pd.DataFrame({"eid": extra, "code": "A030", "date": pd.Timestamp("2012-01-01")})])
     with caplog.at_level(logging.WARNING):
         res = run_phewas(people.drop(columns=["sex"]), dx, "bmff", ["age", "bmi"], phecode_map=xmap,
-                         min_cases=20, min_phecode_count=1, firth="never")
+                         min_cases=20, min_phecode_count=1, firth="never").to_frame()
     assert "no 'sex' column" in caplog.text
     both = run_phewas(people, dx, "bmff", ["age", "bmi"], phecode_map=xmap, min_cases=20,
-                      min_phecode_count=1, firth="never").set_index("phecode")
+                      min_phecode_count=1, firth="never").to_frame().set_index("phecode")
     r = res.set_index("phecode")
     female = both.index[both["sex_restriction"] == "Female"]
     assert len(female) and (r.loc[female, "n_cases"] >= both.loc[female, "n_cases"]).all()

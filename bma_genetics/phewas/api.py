@@ -1,8 +1,9 @@
 """PheWAS: exposures (BMFF per SD, a score, a genotype) against every phecode.
 
-Public entry point: :func:`run_phewas`. The steps are plain functions too
-(:func:`build_case_control`, :func:`add_multiple_testing`, :func:`suppress_small_counts`,
-:func:`write_results`) so a notebook can run them one at a time.
+Public entry point: :func:`run_phewas`, returning a :class:`PheWASResult`. The steps are plain
+functions too (:func:`build_case_control`, :func:`add_multiple_testing`,
+:func:`suppress_small_counts`, :func:`write_results`) so a notebook can run them one at a time.
+Figures are drawn from the result by :func:`bma_genetics.phewas.figures.write_phewas_figures`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import pandas as pd
 from scipy import sparse, stats
 from tqdm import tqdm
 
-from bma_genetics._atomic import write_table, write_text
+from bma_genetics._atomic import write_text
 from bma_genetics._check import check_one_of, fail
+from bma_genetics._result import StageResult
+from bma_genetics.io.results import write_phewas_results
 from bma_genetics.phewas import inputs as _inputs
 from bma_genetics.phewas import mapping as _mapping
 from bma_genetics.phewas import models as _models
@@ -33,8 +36,8 @@ log = logging.getLogger(__name__)
 #: The PheWAS results contract (DESIGN.md), then the multiple-testing columns.
 RESULT_COLUMNS = [
     "exposure", "phecode", "phecode_string", "category", "n_cases", "n_controls",
-    "beta", "se", "odds_ratio", "ci_low", "ci_high", "p_value", "method", "converged",
-    "neg_log_p_value", "bonferroni", "fdr_bh", "sex_restriction",
+    "beta", "standard_error", "odds_ratio", "ci_lower", "ci_upper", "p_value", "method", "converged",
+    "neg_log_10_p_value", "bonferroni", "fdr", "sex_restriction",
 ]
 METHODS = ("logit", "cox")
 FIRTH_MODES = ("auto", "never", "always")
@@ -164,23 +167,23 @@ def build_case_control(
 
 
 def add_multiple_testing(results: pd.DataFrame) -> pd.DataFrame:
-    """Add ``neg_log_p_value`` (if absent), ``bonferroni`` and ``fdr_bh`` within each exposure.
+    """Add ``neg_log_10_p_value`` (if absent), ``bonferroni`` and ``fdr`` within each exposure.
 
-    ``bonferroni`` is the Bonferroni-adjusted p-value ``min(1, p * m)``; ``fdr_bh`` the
+    ``bonferroni`` is the Bonferroni-adjusted p-value ``min(1, p * m)``; ``fdr`` the
     Benjamini-Hochberg q-value; ``m`` is the number of phecodes tested for that exposure.
     """
     out = results.copy()
-    if "neg_log_p_value" not in out.columns:
-        out["neg_log_p_value"] = -np.log10(out["p_value"])
+    if "neg_log_10_p_value" not in out.columns:
+        out["neg_log_10_p_value"] = -np.log10(out["p_value"])
     out["bonferroni"] = np.nan
-    out["fdr_bh"] = np.nan
+    out["fdr"] = np.nan
     for _, idx in out.groupby("exposure", sort=False).groups.items():
         p = out.loc[idx, "p_value"].to_numpy(dtype=float)
         if not np.isfinite(p).any():
             continue
         bon, q = bonferroni(p), fdr_bh(p)
         out.loc[idx, "bonferroni"] = bon
-        out.loc[idx, "fdr_bh"] = q
+        out.loc[idx, "fdr"] = q
     return out
 
 
@@ -194,9 +197,42 @@ def suppress_small_counts(results: pd.DataFrame, threshold: int) -> pd.DataFrame
 
 
 def write_results(results: pd.DataFrame, path: str | os.PathLike, *, suppress_below: int | None = None) -> Path:
-    """Write the results TSV atomically, suppressing small counts if asked."""
+    """Write the results table (:func:`bma_genetics.io.write_phewas_results`), suppressing small
+    counts if asked."""
     frame = suppress_small_counts(results, suppress_below) if suppress_below else results
-    return write_table(frame, path, float_format="%.8g")
+    return write_phewas_results(frame, path)
+
+
+@dataclass
+class PheWASResult(StageResult):
+    """Result of :func:`run_phewas`.
+
+    Attributes
+    ----------
+    table : DataFrame
+        The results (schema in :func:`run_phewas`), counts unsuppressed.
+    report : dict
+        Counts and warnings (participants, unmapped ICD codes, records before birth, skipped
+        phecodes per exposure, ``n_tests``, ``n_firth``, ``n_not_converged``) and, with ``out``,
+        ``settings`` and ``bonferroni_threshold`` per exposure: what ``phewas_report.json`` holds.
+    files : dict of str to Path
+        ``results`` and ``report`` when ``out`` was given.
+    """
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers: tests, Bonferroni/FDR hits, Firth refits, unmapped records, files."""
+        res = self.table
+        out = {
+            "n_tests": int(len(res)),
+            "n_bonferroni_significant": int((res["bonferroni"] < 0.05).sum()),
+            "n_fdr_significant": int((res["fdr"] < 0.05).sum()),
+            "n_firth": int((res["method"] == "firth").sum()),
+            "n_participants": self.report.get("n_participants"),
+            "unmapped_icd_records": self.report.get("n_unmapped_records"),
+        }
+        if self.files:
+            out["files"] = {k: str(v) for k, v in self.files.items()}
+        return out
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:
@@ -284,8 +320,8 @@ def _logit_exposure(
         for i, j in enumerate(block):
             if need[i]:
                 continue
-            out[j] = {"beta": float(fit.beta[i, 0]), "se": float(fit.se[i, 0]), "p_value": float(p[i]),
-                      "neg_log_p_value": float(nlp[i]), "method": "logit",
+            out[j] = {"beta": float(fit.beta[i, 0]), "standard_error": float(fit.se[i, 0]), "p_value": float(p[i]),
+                      "neg_log_10_p_value": float(nlp[i]), "method": "logit",
                       "converged": bool(fit.converged[i] and not fit.separated[i])}
         for j, res in zip(block[need], firth_res, strict=True):
             out[j] = {**res, "method": "firth"}
@@ -335,7 +371,7 @@ def _cox_exposure(
             b, s, conv = float("nan"), float("nan"), False
         p, nlp = wald_p(np.array([b]), np.array([s])), wald_neg_log10_p(np.array([b]), np.array([s]))
         # counts as analysed: events before censoring, and everyone else at risk
-        return j, {"beta": b, "se": s, "p_value": float(p[0]), "neg_log_p_value": float(nlp[0]),
+        return j, {"beta": b, "standard_error": s, "p_value": float(p[0]), "neg_log_10_p_value": float(nlp[0]),
                    "method": "cox", "converged": conv, "n_cases": int(event[keep].sum()),
                    "n_controls": int((keep & ~event).sum())}
 
@@ -367,8 +403,7 @@ def run_phewas(
     block_size: int = 128,
     suppress_below: int | None = None,
     out: str | os.PathLike | None = None,
-    plots: bool = True,
-) -> pd.DataFrame:
+) -> PheWASResult:
     """Test each exposure against every phecode with enough cases.
 
     Examples
@@ -377,7 +412,7 @@ def run_phewas(
     >>> res = run_phewas("participants.parquet", "diagnoses.parquet",  # doctest: +SKIP
     ...                  ["bmff_femoral_head"], ["age", "sex", "bmi", "pc1", "pc2"],
     ...                  phecode_version="X", min_cases=50, out="phewas_out")
-    >>> res.sort_values("p_value").head()  # doctest: +SKIP
+    >>> res.to_frame().sort_values("p_value").head()  # doctest: +SKIP
 
     Notes
     -----
@@ -413,15 +448,15 @@ def run_phewas(
     n_cases              int      cases analysed (Cox: events before censoring)
     n_controls           int      controls analysed (Cox: everyone else at risk)
     beta                 float    log odds ratio (log hazard ratio for Cox) per unit
-    se                   float    standard error of beta
+    standard_error       float    standard error of beta
     odds_ratio           float    exp(beta): odds ratio (hazard ratio for Cox)
-    ci_low, ci_high      float    95% interval of exp(beta)
+    ci_lower, ci_upper   float    95% interval of exp(beta)
     p_value              float    Wald p (logit, Cox); penalised LRT p (Firth)
     method               str      ``logit``, ``firth`` or ``cox``
     converged            bool     the fit converged (and did not separate)
-    neg_log_p_value      float    -log10 p, exact where p underflows
+    neg_log_10_p_value   float    -log10 p, exact where p underflows
     bonferroni           float    Bonferroni-adjusted p within the exposure
-    fdr_bh               float    Benjamini-Hochberg q-value within the exposure
+    fdr                  float    Benjamini-Hochberg q-value within the exposure
     sex_restriction      str      ``Both``, ``Female`` or ``Male``
     ===================  =======  ====================================================
 
@@ -464,15 +499,16 @@ def run_phewas(
     suppress_below : int, optional
         In the written TSV, blank case/control counts below this number.
     out : path, optional
-        Directory for ``phewas_results.tsv``, ``phewas_report.json`` and ``figures/``.
-    plots : bool, default=True
-        With ``out``, draw a PheWAS Manhattan per exposure and a forest plot across exposures.
+        Directory for ``phewas_results.tsv`` (:func:`bma_genetics.io.write_phewas_results`)
+        and ``phewas_report.json``; ``None`` writes nothing. Figures:
+        :func:`bma_genetics.phewas.figures.write_phewas_figures`.
 
     Returns
     -------
-    pandas.DataFrame
-        The results (schema above), counts unsuppressed; ``.attrs["report"]`` holds the
-        counted warnings (unmapped ICD codes, impossible dates, skipped phecodes).
+    PheWASResult
+        ``.to_frame()`` the results (schema above), counts unsuppressed; ``.report`` the
+        counted warnings (unmapped ICD codes, impossible dates, skipped phecodes);
+        ``.summary()``; ``.files``.
 
     Raises
     ------
@@ -601,43 +637,36 @@ def run_phewas(
                                            f"lower min_cases or min_phecode_count")
     res = pd.DataFrame(rows)
     res["odds_ratio"] = np.exp(res["beta"])
-    res["ci_low"] = np.exp(res["beta"] - _Z975 * res["se"])
-    res["ci_high"] = np.exp(res["beta"] + _Z975 * res["se"])
+    res["ci_lower"] = np.exp(res["beta"] - _Z975 * res["standard_error"])
+    res["ci_upper"] = np.exp(res["beta"] + _Z975 * res["standard_error"])
     res = add_multiple_testing(res)
     res = res[RESULT_COLUMNS].sort_values(["exposure", "p_value"], kind="stable").reset_index(drop=True)
     report["n_tests"] = int(len(res))
     report["n_firth"] = int((res["method"] == "firth").sum())
     report["n_not_converged"] = int((~res["converged"]).sum())
-    res.attrs["report"] = report
+    result = PheWASResult(table=res, report=report)
     if out is not None:
-        _write_outputs(res, Path(out), suppress_below=suppress_below, plots=plots, settings={
+        result.files = _write_outputs(result, Path(out), suppress_below=suppress_below, settings={
             "phecode_version": phecode_version, "min_cases": min_cases,
             "min_phecode_count": min_phecode_count, "covariates": covariates, "method": method,
             "firth": firth, "firth_below_cases": firth_below_cases, "standardise": standardise,
             "use_exclusion": use_excl, "suppress_below": suppress_below,
         })
-    return res
+    return result
 
 
-def _write_outputs(res: pd.DataFrame, out: Path, *, suppress_below, plots: bool, settings: dict) -> None:
+def _write_outputs(result: PheWASResult, out: Path, *, suppress_below, settings: dict) -> dict[str, Path]:
     import json
 
     out.mkdir(parents=True, exist_ok=True)
-    write_results(res, out / "phewas_results.tsv", suppress_below=suppress_below)
-    report = dict(res.attrs.get("report", {}))
-    report["settings"] = settings
-    report["bonferroni_threshold"] = {
+    res = result.table
+    files = {"results": write_results(res, out / "phewas_results.tsv", suppress_below=suppress_below)}
+    result.report["settings"] = settings
+    result.report["bonferroni_threshold"] = {
         e: 0.05 / int(n) for e, n in res.groupby("exposure").size().items()
     }
-    write_text(out / "phewas_report.json", json.dumps(report, indent=2, default=str))
-    if plots:
-        from bma_genetics.plots.phewas import plot_phewas_forest, plot_phewas_manhattan
-
-        fig_dir = out / "figures"
-        for exposure, sub in res.groupby("exposure", sort=False):
-            plot_phewas_manhattan(sub, title=f"PheWAS: {exposure}", out=fig_dir / f"phewas_manhattan_{exposure}")
-        if res["exposure"].nunique() > 1:
-            plot_phewas_forest(res, out=fig_dir / "phewas_forest")
+    files["report"] = write_text(out / "phewas_report.json", json.dumps(result.report, indent=2, default=str))
+    return files
 
 
 def type1_error(p_values: np.ndarray, alpha: float = 0.05) -> float:

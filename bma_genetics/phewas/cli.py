@@ -32,13 +32,14 @@ def register(app: typer.Typer) -> None:
         cox_start: str | None = typer.Option(None, "--cox-start", help="Follow-up start date column (Cox)."),
         censoring_date: str | None = typer.Option(None, "--censoring-date", help="End of follow-up (ISO date or column)."),
         suppress_below: int | None = typer.Option(None, "--suppress-below", help="Blank counts below this in the TSV."),
-        threads: int | None = typer.Option(None, "--threads", help="Worker threads (default: all cores)."),
+        n_jobs: int | None = typer.Option(None, "--n-jobs", help="Worker threads (default: all cores)."),
         no_plots: bool = typer.Option(False, "--no-plots"),
     ) -> None:
         """PheWAS: exposures against every phecode (logistic with Firth fallback, or Cox)."""
         import logging
 
         from bma_genetics.phewas.api import run_phewas
+        from bma_genetics.phewas.figures import write_phewas_figures
 
         res = run_phewas(
             participants, diagnoses, _split(exposure), _split(covariates),
@@ -46,9 +47,12 @@ def register(app: typer.Typer) -> None:
             min_cases=min_cases, min_phecode_count=min_phecode_count, use_exclusion=not no_exclusion,
             method=method, firth=firth, firth_below_cases=firth_below_cases,
             standardise=not no_standardise, cox_start_col=cox_start, censoring_date=censoring_date,
-            suppress_below=suppress_below, n_jobs=threads, out=out, plots=not no_plots,
+            suppress_below=suppress_below, n_jobs=n_jobs, out=out,
         )
-        sig = int((res["bonferroni"] < 0.05).sum())
+        if not no_plots:
+            res.files.update(write_phewas_figures(res, out / "figures"))
+        s = res.summary()
         logging.getLogger("bma_genetics.phewas").info(
-            "%d tests, %d below Bonferroni; results in %s", len(res), sig, out / "phewas_results.tsv"
+            "%d tests, %d below Bonferroni; results in %s", s["n_tests"], s["n_bonferroni_significant"],
+            out / "phewas_results.tsv"
         )

@@ -275,7 +275,8 @@ def fit_firth(
 def firth_test(X: np.ndarray, y: np.ndarray, column: int) -> dict[str, float | bool]:
     """Firth fit of ``y`` on ``X`` and the penalised LRT of coefficient ``column``.
 
-    Returns ``beta, se, p_value, neg_log_p_value, converged`` for that coefficient; ``se`` is
+    Returns ``beta, standard_error, p_value, neg_log_10_p_value, converged`` for that
+    coefficient; ``standard_error`` is
     ``|beta| / sqrt(chi2)`` (REGENIE's convention) so Wald intervals match the LRT.
     """
     full = fit_firth(X, y)
@@ -296,9 +297,9 @@ def firth_test(X: np.ndarray, y: np.ndarray, column: int) -> dict[str, float | b
             se = float("nan")
     return {
         "beta": beta,
-        "se": se,
+        "standard_error": se,
         "p_value": float(math.exp(logp)),
-        "neg_log_p_value": float(-logp / math.log(10.0)),
+        "neg_log_10_p_value": float(-logp / math.log(10.0)),
         "converged": bool(full.converged and reduced.converged),
     }
 
@@ -411,8 +412,8 @@ def firth_test_batch(X: np.ndarray, Y: np.ndarray, M: np.ndarray, column: int = 
             except (np.linalg.LinAlgError, ValueError):
                 se = float("nan")
         out.append({
-            "beta": float(beta[j]), "se": float(se), "p_value": float(math.exp(logp)),
-            "neg_log_p_value": float(-logp / math.log(10.0)),
+            "beta": float(beta[j]), "standard_error": float(se), "p_value": float(math.exp(logp)),
+            "neg_log_10_p_value": float(-logp / math.log(10.0)),
             "converged": bool(full_ok[j] and red_ok[j]),
         })
     return out

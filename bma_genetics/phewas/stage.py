@@ -104,6 +104,7 @@ def _inputs(ctx, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
 def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
     """Run the PheWAS of every BMFF site; write results, report and figures."""
     from bma_genetics.phewas.api import run_phewas
+    from bma_genetics.phewas.figures import write_phewas_figures
 
     people, dx = _inputs(ctx, params)
     exposures = params.get("exposures")
@@ -129,23 +130,20 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         suppress_below=params.get("suppress_below"),
         n_jobs=params.get("n_jobs"),
         out=out,
-        plots=True,
     )
-    # The forest plot in the report: phecodes most associated with any site.
-    from bma_genetics.plots.phewas import plot_phewas_forest
-
-    plot_phewas_forest(res, out=out / "figures" / "phewas_forest")
-    report = res.attrs.get("report", {})
-    top = res.nsmallest(10, "p_value")[["exposure", "phecode", "phecode_string", "odds_ratio", "p_value"]]
-    sig = res[res["bonferroni"] < 0.05]
+    # The forest plot in the report (phecodes most associated with any site), even for one site.
+    res.files.update(write_phewas_figures(res, out / "figures", forest=True))
+    s = res.summary()
+    top = res.table.nsmallest(10, "p_value")[["exposure", "phecode", "phecode_string", "odds_ratio", "p_value"]]
     return {
         "exposures": exposures,
         "covariates": covariates,
-        "n_tests": int(len(res)),
-        "n_bonferroni_significant": int(len(sig)),
-        "n_fdr_significant": int((res["fdr_bh"] < 0.05).sum()),
-        "n_firth": int((res["method"] == "firth").sum()),
-        "unmapped_icd_records": report.get("n_unmapped_records"),
+        "n_participants": s["n_participants"],
+        "n_tests": s["n_tests"],
+        "n_bonferroni_significant": s["n_bonferroni_significant"],
+        "n_fdr_significant": s["n_fdr_significant"],
+        "n_firth": s["n_firth"],
+        "unmapped_icd_records": s["unmapped_icd_records"],
         "top_hits": top.to_dict(orient="records"),
         "tables": ["phewas_results.tsv", "phewas_report.json"],
         "figures": sorted(str(p.relative_to(out)) for p in (out / "figures").glob("*.png")),

@@ -49,7 +49,7 @@ def plot_phewas_manhattan(
     ----------
     results : DataFrame
         ``run_phewas`` output for one exposure (``phecode, phecode_string, category, beta,
-        p_value`` and ``neg_log_p_value`` if present).
+        p_value`` and ``neg_log_10_p_value`` if present).
     out : path, optional
         Save as ``out.png`` and ``out.pdf``.
 
@@ -59,9 +59,9 @@ def plot_phewas_manhattan(
     """
     check_columns("plot_phewas_manhattan/results", results, ["phecode", "category", "beta", "p_value"])
     d = results.copy()
-    if "neg_log_p_value" not in d.columns:
-        d["neg_log_p_value"] = -np.log10(d["p_value"])
-    d = d[np.isfinite(d["neg_log_p_value"])]
+    if "neg_log_10_p_value" not in d.columns:
+        d["neg_log_10_p_value"] = -np.log10(d["p_value"])
+    d = d[np.isfinite(d["neg_log_10_p_value"])]
     d["category"] = d["category"].astype(str)
     d["_key"] = d["phecode"].map(_phecode_sort_key)
     d = d.sort_values(["category", "_key"], kind="stable").reset_index(drop=True)
@@ -73,26 +73,26 @@ def plot_phewas_manhattan(
         sub = d[d["category"] == cat]
         colour = _CATEGORY_COLOURS[i % len(_CATEGORY_COLOURS)]
         up = sub["beta"] >= 0
-        ax.scatter(sub.loc[up, "_x"], sub.loc[up, "neg_log_p_value"], marker="^", s=22, color=colour, lw=0)
-        ax.scatter(sub.loc[~up, "_x"], sub.loc[~up, "neg_log_p_value"], marker="v", s=22, color=colour, lw=0)
+        ax.scatter(sub.loc[up, "_x"], sub.loc[up, "neg_log_10_p_value"], marker="^", s=22, color=colour, lw=0)
+        ax.scatter(sub.loc[~up, "_x"], sub.loc[~up, "neg_log_10_p_value"], marker="v", s=22, color=colour, lw=0)
         centres.append(sub["_x"].mean())
     n_tests = len(d)
     thr = -np.log10(bonferroni if bonferroni is not None else 0.05 / max(n_tests, 1))
     ax.axhline(thr, color="#c0392b", lw=0.9, ls="--", label=f"Bonferroni ({n_tests} tests)")
     ax.axhline(-np.log10(0.05), color="0.6", lw=0.6, ls=":", label="p = 0.05")
-    top = d[d["neg_log_p_value"] >= thr].nlargest(n_labels, "neg_log_p_value")
+    top = d[d["neg_log_10_p_value"] >= thr].nlargest(n_labels, "neg_log_10_p_value")
     if top.empty:  # nothing passes Bonferroni: still name the three strongest nominal hits
-        top = d[d["neg_log_p_value"] >= -np.log10(0.05)].nlargest(3, "neg_log_p_value")
+        top = d[d["neg_log_10_p_value"] >= -np.log10(0.05)].nlargest(3, "neg_log_10_p_value")
     label_col = "phecode_string" if "phecode_string" in d.columns else "phecode"
     for _, r in top.iterrows():
         text = textwrap.shorten(str(r[label_col]), 32, placeholder="...")
-        ax.annotate(text, (r["_x"], r["neg_log_p_value"]), xytext=(4, 4), textcoords="offset points",
+        ax.annotate(text, (r["_x"], r["neg_log_10_p_value"]), xytext=(4, 4), textcoords="offset points",
                     fontsize=7, rotation=20)
     ax.set_xticks(centres)
     ax.set_xticklabels([textwrap.shorten(c, 22, placeholder="...") for c in cats], rotation=60, ha="right",
                        fontsize=7)
     ax.set_xlim(-1, max(len(d), 1))
-    ymax = max(float(d["neg_log_p_value"].max()) if len(d) else 1.0, thr) * 1.15 + 0.3
+    ymax = max(float(d["neg_log_10_p_value"].max()) if len(d) else 1.0, thr) * 1.15 + 0.3
     ax.set_ylim(0, ymax)
     ax.set_ylabel(r"$-\log_{10}\,p$")
     ax.legend(fontsize=7, frameon=False, loc="upper right")
@@ -115,7 +115,7 @@ def plot_phewas_forest(
 ):
     """Forest plot of selected phecodes (default: the ``n_top`` strongest) across exposures."""
     check_columns("plot_phewas_forest/results", results,
-                  ["exposure", "phecode", "odds_ratio", "ci_low", "ci_high", "p_value"])
+                  ["exposure", "phecode", "odds_ratio", "ci_lower", "ci_upper", "p_value"])
     if phecodes is None:
         best = results.groupby("phecode")["p_value"].min().nsmallest(n_top)
         phecodes = list(best.index)
@@ -125,7 +125,7 @@ def plot_phewas_forest(
     order = {c: i for i, c in enumerate(phecodes)}
     d = d.sort_values(by="phecode", key=lambda s: s.map(order), kind="stable")
     d["exposure"] = d["exposure"].astype(str).str.removeprefix("bmff_")
-    return plot_forest(d, label="label", estimate="odds_ratio", low="ci_low", high="ci_high",
+    return plot_forest(d, label="label", estimate="odds_ratio", low="ci_lower", high="ci_upper",
                        series="exposure", xlabel="odds ratio per SD (95% CI)", title=title, out=out)
 
 
