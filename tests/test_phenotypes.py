@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from bma_genetics.errors import InputError
-from bma_genetics.phenotypes import load_model, read_bmff, run_bmff
+from bma_genetics.io import read_bmff_table
+from bma_genetics.phenotypes import load_model, run_bmff
 from bma_genetics.phenotypes.bmff import SITE_CODES, assign_sites, measure, site_bmff, site_dice
 from bma_genetics.phenotypes.dixon_io import write_dixon_zip
 from bma_genetics.phenotypes.losses import DiceCELoss, soft_dice_loss
@@ -223,7 +224,7 @@ def test_run_bmff_error_rows_and_resume(tmp_path, participant, caplog):
     rc = main(["phenotypes", "bmff", "--images", str(d), "--out", str(out), "--threads", "1"])
     assert rc == 0
     assert "1 already done, 1 to measure" in caplog.text
-    t2 = read_bmff(out)
+    t2 = read_bmff_table(out)
     pd.testing.assert_series_equal(t2.set_index("eid").loc["1000001", all_traits()], ok[all_traits()], check_names=False)
 
 

@@ -36,6 +36,7 @@ import pandas as pd
 
 from bma_genetics._atomic import write_table, write_text
 from bma_genetics._check import fail
+from bma_genetics.io import read_bmff_table, read_participant_table, read_withdrawals
 from bma_genetics.sites import MAIN_TRAITS, bilateral_traits
 
 log = logging.getLogger(__name__)
@@ -44,24 +45,6 @@ log = logging.getLogger(__name__)
 DEFAULT_TRAITS: tuple[str, ...] = (*MAIN_TRAITS, *bilateral_traits())
 #: Default covariates (those present in the participant table are used).
 DEFAULT_COVARIATES: tuple[str, ...] = ("age", "age2", "sex", "age_sex", "bmi", *(f"pc{i}" for i in range(1, 11)))
-
-
-def read_table(path_or_frame: str | os.PathLike | pd.DataFrame, *, where: str) -> pd.DataFrame:
-    """A Parquet/TSV/CSV table (or a DataFrame) with a string ``eid`` column."""
-    if isinstance(path_or_frame, pd.DataFrame):
-        t = path_or_frame.copy()
-    else:
-        p = Path(path_or_frame)
-        if not p.exists():
-            raise fail(where, f"no such file {p}")
-        if p.name.endswith(".parquet"):
-            t = pd.read_parquet(p)
-        else:
-            t = pd.read_csv(p, sep="," if p.name.endswith((".csv", ".csv.gz")) else "\t", dtype={"eid": str})
-    if "eid" not in t.columns:
-        raise fail(where, f"table has no 'eid' column; it has {list(t.columns)[:20]}")
-    t["eid"] = t["eid"].astype(str)
-    return t
 
 
 def combine_bmff(cohort_idp: pd.DataFrame | None, imaging: pd.DataFrame | None) -> pd.DataFrame:
@@ -126,12 +109,12 @@ def cohort_phenotypes(
         part["eid"] = part["eid"].astype(str)
         sample_qc = res.qc_table
     else:
-        part = read_table(participants, where="cohort_phenotypes/participants")
+        part = read_participant_table(participants, required=())
         sample_qc = None
     idp = None
     if cohort is not None and (cohort / "participants" / "bmff_idp.parquet").exists():
-        idp = read_table(cohort / "participants" / "bmff_idp.parquet", where="cohort_phenotypes/bmff")
-    imaging = read_table(bmff, where="cohort_phenotypes/bmff") if bmff is not None else None
+        idp = read_bmff_table(cohort / "participants" / "bmff_idp.parquet")
+    imaging = read_bmff_table(bmff) if bmff is not None else None
     table = combine_bmff(idp, imaging)
     traits = list(traits) if traits else [t for t in DEFAULT_TRAITS if t in table.columns]
     missing = [t for t in traits if t not in table.columns]
@@ -217,7 +200,7 @@ def run_study_gwas(
     """
     from bma_genetics._hail import init_hail
     from bma_genetics.gwas.association import run_gwas
-    from bma_genetics.gwas.inputs import read_genotypes, read_withdrawals
+    from bma_genetics.gwas.inputs import read_genotypes
     from bma_genetics.gwas.loci import find_loci, meta_analyse
     from bma_genetics.gwas.qc import QC_COLUMNS, participants_qc_rows, read_mfi, variant_qc
     from bma_genetics.gwas.sumstats import write_gwas_ssf

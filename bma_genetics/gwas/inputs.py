@@ -295,16 +295,6 @@ def read_genotypes(
     return read_vcf(vcf, chromosomes=chromosomes, n_partitions=n_partitions)
 
 
-def read_withdrawals(path: str | os.PathLike | None) -> set[str]:
-    """Eids in a UK Biobank withdrawals file (one per line, no header); empty set for None."""
-    if path is None:
-        return set()
-    path = Path(path)
-    if not path.exists():
-        raise fail("read_withdrawals/path", f"no such file {path}")
-    return {ln.strip().split(",")[0] for ln in path.read_text().splitlines() if ln.strip()}
-
-
 def reconcile_samples(mt, table: pd.DataFrame, *, withdrawals: set[str] | None = None,
                       id_column: str = "eid") -> tuple[Any, dict[str, int]]:
     """Keep genotyped samples present in ``table`` and not withdrawn; count every mismatch.

@@ -1,10 +1,16 @@
-"""UK Biobank data layer: every export format in, one clean participant table out.
+"""UK Biobank data layer and the contracts between stages: every table in, checked.
 
 See ``docs/io.md``. Readers for showcase CSV/TSV, ukbconv R/Stata/SAS/SPSS, research-platform
-tables and Parquet (:func:`read_ukb`), access by field (:func:`get_field`), withdrawals, the
-standard genetic sample QC (:func:`run_sample_qc`), the participant table
-(:func:`build_participant_table`), diagnoses (:func:`read_diagnoses`), and all of it in one
-call from an export (:func:`run_participants`).
+tables and Parquet (:func:`read_ukb`), access by field (:func:`get_field`), withdrawals
+(:func:`read_withdrawals`), the standard genetic sample QC (:func:`run_sample_qc`), the
+participant table (:func:`build_participant_table`), diagnoses from an export
+(:func:`read_diagnoses`), and all of it in one call from an export (:func:`run_participants`).
+
+Each table that passes between stages has exactly one reader and one writer here, checking
+its columns, dtypes and format version (:mod:`bma_genetics.io._schema`): the participant table
+(:func:`read_participant_table` / :func:`write_participant_table`), the BMFF table
+(:func:`read_bmff_table` / :func:`write_bmff_table`, :func:`read_bmff_provenance`) and the
+diagnosis table (:func:`read_diagnosis_table` / :func:`write_diagnoses`).
 
 The names are loaded on first use, so ``bma-genetics --help`` does not import pandas.
 """
@@ -15,17 +21,20 @@ import importlib
 from typing import Any
 
 __all__ = [
+    "BMFF_SCHEMA",
     "BUILTIN_CODINGS",
     "BUILTIN_FIELDS",
-    "IMAGING_CENTRES",
-    "PARTICIPANT_COLUMNS",
-    "PARTICIPANT_FIELDS",
-    "QC_STEPS",
     "Coding",
+    "DIAGNOSIS_SCHEMA",
     "Dictionary",
     "FieldInfo",
     "FieldKey",
+    "IMAGING_CENTRES",
+    "PARTICIPANT_COLUMNS",
+    "PARTICIPANT_FIELDS",
+    "PARTICIPANT_SCHEMA",
     "ParticipantsResult",
+    "QC_STEPS",
     "UKBData",
     "assign_ancestry",
     "build_participant_table",
@@ -33,8 +42,11 @@ __all__ = [
     "normalise_icd10",
     "parse_column",
     "parse_header",
+    "read_bmff_provenance",
+    "read_bmff_table",
     "read_data_dictionary",
     "read_diagnoses",
+    "read_diagnosis_table",
     "read_kinship",
     "read_long_diagnoses",
     "read_participant_table",
@@ -45,6 +57,7 @@ __all__ = [
     "run_participants",
     "run_sample_qc",
     "unrelated_set",
+    "write_bmff_table",
     "write_diagnoses",
     "write_participant_table",
 ]

@@ -214,8 +214,24 @@ def read_checked(
             raise InputError(f"{where}: cannot tell the format of {path}; use .parquet, .tsv or .csv")
     if prepare is not None:
         frame = prepare(frame, source)
+    if not isinstance(path_or_frame, pd.DataFrame):
+        frame = _parse_text_dates(frame, schema, where=where, source=source)
     check_frame(frame, schema, where=where, source=source)
     return frame, source
+
+
+def _parse_text_dates(frame: pd.DataFrame, schema: TableSchema, *, where: str, source: str) -> pd.DataFrame:
+    # Text tables hold dates as ISO text: parse the columns the schema calls dates.
+    for column in frame.columns:
+        if schema.kind_of(str(column)) != "datetime" or pd.api.types.is_datetime64_any_dtype(frame[column]):
+            continue
+        text = frame[column].astype("string").str.strip().replace("", pd.NA)
+        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+        bad = text[parsed.isna() & text.notna()]
+        if len(bad):
+            raise InputError(f"{where}: {source} column {column!r} has {bad.iloc[0]!r}, not a date (YYYY-MM-DD)")
+        frame[column] = parsed.astype("datetime64[ns]")
+    return frame
 
 
 def write_checked(frame: pd.DataFrame, path: str | os.PathLike, schema: TableSchema, *, where: str) -> Path:

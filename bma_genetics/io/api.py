@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from bma_genetics.io.bmff import (
+    BMFF_SCHEMA,
+    read_bmff_provenance,
+    read_bmff_table,
+    write_bmff_table,
+)
 from bma_genetics.io.covariates import (
     PARTICIPANT_COLUMNS,
+    PARTICIPANT_SCHEMA,
     build_participant_table,
     read_participant_table,
     write_participant_table,
 )
 from bma_genetics.io.diagnoses import (
+    DIAGNOSIS_SCHEMA,
     normalise_icd10,
     read_diagnoses,
+    read_diagnosis_table,
     read_long_diagnoses,
     write_diagnoses,
 )
@@ -38,17 +47,20 @@ from bma_genetics.io.ukb import UKBData, get_field, read_ukb, read_ukb_header
 from bma_genetics.io.withdrawals import read_withdrawals, remove_withdrawn
 
 __all__ = [
+    "BMFF_SCHEMA",
     "BUILTIN_CODINGS",
     "BUILTIN_FIELDS",
-    "IMAGING_CENTRES",
-    "PARTICIPANT_COLUMNS",
-    "PARTICIPANT_FIELDS",
-    "QC_STEPS",
     "Coding",
+    "DIAGNOSIS_SCHEMA",
     "Dictionary",
     "FieldInfo",
     "FieldKey",
+    "IMAGING_CENTRES",
+    "PARTICIPANT_COLUMNS",
+    "PARTICIPANT_FIELDS",
+    "PARTICIPANT_SCHEMA",
     "ParticipantsResult",
+    "QC_STEPS",
     "UKBData",
     "assign_ancestry",
     "build_participant_table",
@@ -56,8 +68,11 @@ __all__ = [
     "normalise_icd10",
     "parse_column",
     "parse_header",
+    "read_bmff_provenance",
+    "read_bmff_table",
     "read_data_dictionary",
     "read_diagnoses",
+    "read_diagnosis_table",
     "read_kinship",
     "read_long_diagnoses",
     "read_participant_table",
@@ -68,6 +83,7 @@ __all__ = [
     "run_participants",
     "run_sample_qc",
     "unrelated_set",
+    "write_bmff_table",
     "write_diagnoses",
     "write_participant_table",
 ]

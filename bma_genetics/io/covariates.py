@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bma_genetics._atomic import write_table
 from bma_genetics._check import check_one_of
 from bma_genetics.errors import InputError
+from bma_genetics.io._schema import TableSchema, read_checked, write_checked
 from bma_genetics.io.ukb import UKBData, get_field
 
 log = logging.getLogger(__name__)
@@ -166,21 +166,87 @@ def build_participant_table(
     return out
 
 
+#: The participant-table contract (format version 1): see :func:`build_participant_table`.
+PARTICIPANT_SCHEMA = TableSchema(
+    table="participants",
+    title="participant table",
+    version=1,
+    required={"eid": "id"},
+    optional={
+        "age": "number", "sex": "number", "age2": "number", "age_sex": "number", "bmi": "number", "height": "number",
+        "imaging_centre": "number", "scan_date": "datetime", "ancestry": "string", "year_of_birth": "number",
+    },
+    patterns=((r"pc\d+", "number"), (r"centre_\d+", "number")),
+)
+
+
 def write_participant_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write the participant table as Parquet, atomically (eid must be unique strings)."""
-    if "eid" not in table.columns or table["eid"].duplicated().any():
-        raise InputError("write_participant_table/table: needs a unique 'eid' column")
-    return write_table(table, Path(path))
+    """Write the participant table atomically, checked and stamped with its format version.
 
+    Parameters
+    ----------
+    table : DataFrame
+        As :func:`build_participant_table` returns: ``eid`` (unique strings), ``age``, ``sex``
+        and the other covariates with the dtypes listed there (those present are checked).
+    path : path
+        ``.parquet`` (stamped with the format version in its key-value metadata) or
+        ``.tsv``/``.csv`` (not stamped).
 
-def read_participant_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a participant table written by :func:`write_participant_table` (``eid`` as str)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"read_participant_table/path: no such file {path}")
-    table = pd.read_parquet(path)
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    InputError
+        ``eid``, ``age`` or ``sex`` is missing, a column has the wrong dtype, or ``eid`` repeats.
+    """
+    where = "write_participant_table/table"
+    if "eid" in table.columns and table["eid"].duplicated().any():
+        raise InputError(f"{where}: 'eid' repeats (e.g. {table.loc[table['eid'].duplicated(), 'eid'].iloc[0]!r}); "
+                         "one row per participant")
     missing = [c for c in ("eid", "age", "sex") if c not in table.columns]
     if missing:
-        raise InputError(f"read_participant_table/path: {path} lacks column(s) {missing}")
+        raise InputError(f"{where}: the table to write lacks column(s) {missing} of the participant table")
+    return write_checked(table, path, PARTICIPANT_SCHEMA, where=where)
+
+
+def read_participant_table(
+    path: str | os.PathLike | pd.DataFrame, *, required: Iterable[str] = ("age", "sex")
+) -> pd.DataFrame:
+    """Read a participant table (the contract written by :func:`write_participant_table`).
+
+    Parameters
+    ----------
+    path : path or DataFrame
+        Parquet (the stage's ``participants.parquet``), or TSV/CSV a user made; a DataFrame is
+        checked the same way.
+    required : iterable of str, default=("age", "sex")
+        Columns the caller needs besides ``eid`` (the contract's covariates; pass ``()`` when
+        the caller checks its own columns, e.g. a PheWAS without sex).
+
+    Returns
+    -------
+    DataFrame
+        The columns of :func:`build_participant_table` that are present (``eid`` always, as
+        str), one row per participant. Every column the table has is kept; those the contract
+        names are checked for their dtype.
+
+    Raises
+    ------
+    InputError
+        Missing file; a required column missing or a column of the wrong dtype (naming file and
+        column); a Parquet file stamped with another format version; duplicate eids.
+    """
+    where = "read_participant_table/path"
+    table, source = read_checked(path, PARTICIPANT_SCHEMA, where=where)
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise InputError(f"{where}: {source} lacks column(s) {missing} of the participant table; "
+                         f"it has {list(table.columns)[:20]}")
     table["eid"] = table["eid"].astype(str)
+    if table["eid"].duplicated().any():
+        dup = table.loc[table["eid"].duplicated(), "eid"].iloc[0]
+        raise InputError(f"{where}: {source} has duplicate eids (e.g. {dup}); one row per participant is required")
     return table

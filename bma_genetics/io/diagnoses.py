@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bma_genetics.errors import InputError
+from bma_genetics.io._schema import TableSchema, read_checked, write_checked
 from bma_genetics.io.ukb import UKBData, get_field
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,13 @@ _ICD9_LIKE = re.compile(r"^[0-9]{3,5}$")
 SPECIAL_DATES = frozenset(pd.Timestamp(d) for d in ("1900-01-01", "1901-01-01", "1902-02-02", "1903-03-03", "2037-07-07"))
 
 
-def normalise_icd10(codes: str | pd.Series, *, dotted: bool = True, where: str = "normalise_icd10/codes"):
+def normalise_icd10(
+    codes: str | pd.Series,
+    *,
+    dotted: bool = True,
+    errors: str = "raise",
+    where: str = "normalise_icd10/codes",
+):
     """Normalise ICD-10 codes: upper case, no blanks, dotted (``M81.0``) or not (``M810``).
 
     Parameters
@@ -38,6 +45,12 @@ def normalise_icd10(codes: str | pd.Series, *, dotted: bool = True, where: str =
     dotted : bool, default=True
         ``True``: WHO form, a dot after the category (``M81.0``; ``I10`` stays ``I10``).
         ``False``: UK Biobank form (``M810``).
+    errors : {"raise", "keep"}, default="raise"
+        ``"raise"``: a value that is not an ICD-10 code is an error. ``"keep"``: such values
+        are returned cleaned the same way (upper case, no blanks or dot) but not validated -
+        for reference maps that hold ranges or local codes.
+    where : str, default="normalise_icd10/codes"
+        ``"function/param"`` prefix of error messages.
 
     Returns
     -------
@@ -56,17 +69,27 @@ def normalise_icd10(codes: str | pd.Series, *, dotted: bool = True, where: str =
     >>> normalise_icd10("M81.0", dotted=False)
     'M810'
     """
+    if errors not in ("raise", "keep"):
+        raise InputError(f"normalise_icd10/errors: expected 'raise' or 'keep', found {errors!r}")
     scalar = isinstance(codes, str)
     s = pd.Series([codes]) if scalar else pd.Series(codes)
     if len(s) > 1000:
         # Millions of diagnoses use a few thousand distinct codes: normalise each code once.
         uniques = pd.Series(s.dropna().unique())
         if len(uniques) < len(s) // 2:
-            table = normalise_icd10(uniques, dotted=dotted, where=where)
+            table = normalise_icd10(uniques, dotted=dotted, errors=errors, where=where)
             return s.map(dict(zip(uniques, table, strict=True)))
     present = s.dropna()
     bare = present.astype(str).str.upper().str.replace(r"[\s.]", "", regex=True)
     ok = bare.str.match(_ICD10)
+    if errors == "keep":
+        # Only codes that are ICD-10 get the dot; the others are kept cleaned.
+        if dotted:
+            dot = ok & (bare.str.len() > 3)
+            bare = bare.where(~dot, bare.str[:3] + "." + bare.str[3:])
+        out = pd.Series(np.nan, index=s.index, dtype=object)
+        out.loc[bare.index] = bare
+        return out.iloc[0] if scalar else out
     if not ok.all():
         bad_raw = present[~ok]
         icd9 = bare[~ok].str.match(_ICD9_LIKE)
@@ -284,11 +307,96 @@ def _parse_dates(values: pd.Series, date_format: str | None, where: str) -> pd.S
     return best.astype("datetime64[ns]")
 
 
-def write_diagnoses(table: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write a diagnosis table as Parquet, atomically."""
-    from bma_genetics._atomic import write_table
+#: The diagnosis-table contract (format version 1): ``eid, code, date, source``.
+DIAGNOSIS_SCHEMA = TableSchema(
+    table="diagnoses",
+    title="diagnosis table",
+    version=1,
+    required={"eid": "id", "code": "string"},
+    optional={"date": "datetime", "source": "string"},
+)
 
+
+def write_diagnoses(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write a diagnosis table atomically, checked and stamped with its format version.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``eid, code, date, source`` as :func:`read_diagnoses` returns (other columns dropped).
+    path : path
+        ``.parquet`` (stamped with the format version) or ``.tsv``/``.csv``.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    InputError
+        A column missing or of the wrong dtype (``date`` must be datetime64).
+    """
+    where = "write_diagnoses/table"
     missing = [c for c in DIAGNOSIS_COLUMNS if c not in table.columns]
     if missing:
-        raise InputError(f"write_diagnoses/table: lacks column(s) {missing}")
-    return write_table(table[list(DIAGNOSIS_COLUMNS)], Path(path))
+        raise InputError(f"{where}: the table to write lacks column(s) {missing} of the diagnosis table")
+    return write_checked(table[list(DIAGNOSIS_COLUMNS)], path, DIAGNOSIS_SCHEMA, where=where)
+
+
+def read_diagnosis_table(path: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
+    """Read a long diagnosis table (the contract written by :func:`write_diagnoses`).
+
+    Parameters
+    ----------
+    path : path or DataFrame
+        Parquet (the participants stage's ``diagnoses.parquet``), or a TSV/CSV with columns
+        ``eid, code[, date][, source]`` (dates as ``YYYY-MM-DD``); a DataFrame is checked the
+        same way. A UK Biobank export with 41270 columns is not a diagnosis table: turn it into
+        one with ``read_diagnoses(read_ukb(path))``.
+
+    Returns
+    -------
+    DataFrame
+        ``eid`` (str), ``code`` (str), ``date`` (datetime64[ns]; NaT when absent or not
+        recorded), ``source`` (str; ``""`` when the file has none), then any other columns.
+        Rows without a code are removed.
+
+    Raises
+    ------
+    InputError
+        Missing file; ``eid`` or ``code`` missing, a column of the wrong dtype, or an
+        unparseable date (naming file, column and value); a Parquet file stamped with another
+        format version.
+    """
+    where = "read_diagnosis_table/path"
+    if not isinstance(path, pd.DataFrame) and any(str(c).startswith("41270") for c in _header(path)):
+        raise InputError(
+            f"{where}: {path} is a UK Biobank export (41270 columns), not a diagnosis table; "
+            "make one with bma_genetics.io.read_diagnoses(read_ukb(path)) or the participants stage"
+        )
+
+    def prepare(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+        if "date" in frame.columns and not pd.api.types.is_datetime64_any_dtype(frame["date"]):
+            frame["date"] = _parse_dates(frame["date"], None, f"{where}: {source} column 'date'")
+        return frame
+
+    table, source = read_checked(path, DIAGNOSIS_SCHEMA, where=where,
+                                 text_dtypes={"code": str, "date": str, "source": str}, prepare=prepare)
+    table["eid"] = table["eid"].astype(str)
+    table = table[table["code"].notna()]
+    if "date" not in table.columns:
+        table["date"] = pd.Series(pd.NaT, index=table.index, dtype="datetime64[ns]")
+    table["date"] = table["date"].astype("datetime64[ns]")
+    if "source" not in table.columns:
+        table["source"] = ""
+    front = list(DIAGNOSIS_COLUMNS)
+    return table[front + [c for c in table.columns if c not in front]].reset_index(drop=True)
+
+
+def _header(path: str | os.PathLike) -> list[str]:
+    p = Path(path)
+    name = p.name.lower()
+    if not p.exists() or name.endswith((".parquet", ".pq")):
+        return []
+    return list(pd.read_csv(p, sep="," if name.endswith((".csv", ".csv.gz")) else "\t", nrows=0).columns)

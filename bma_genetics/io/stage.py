@@ -65,6 +65,7 @@ def _resolve(cohort: Path | None, value: str | None, *, param: str, required: bo
 
 def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
     """Run the stage; returns the summary (counts per QC step and the tables written)."""
+    from bma_genetics.io.covariates import write_participant_table
     from bma_genetics.io.diagnoses import write_diagnoses
     from bma_genetics.io.participants import run_participants
 
@@ -90,7 +91,7 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         progress=False,
     )
     out = ctx.stage_dir(NAME)
-    write_table(result.participants, out / "participants.parquet")
+    write_participant_table(result.participants, out / "participants.parquet")
     write_table(result.qc_table, out / "sample_qc.tsv")
     tables = ["participants.parquet", "sample_qc.tsv"]
     if result.diagnoses is not None:

@@ -6,13 +6,11 @@ load_model      the shipped (or a user's) segmentation weights
 train_unet      train a U-Net on labelled images (NIfTI + label maps)
 predict_bmff    BMFF and QC for one Dixon volume
 run_bmff        BMFF table for many participants (zips / NIfTI): batched, resumable, parallel reads
-read_bmff       read a BMFF table written by :func:`run_bmff`
 compare_to_truth  measured vs simulated truth: r, MAE per trait
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -23,8 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bma_genetics._atomic import write_table, write_text
+from bma_genetics._atomic import write_table
 from bma_genetics._check import check_one_of, fail
+from bma_genetics.io.bmff import read_bmff_table, write_bmff_table
 from bma_genetics.phenotypes import qc as qcmod
 from bma_genetics.phenotypes.bmff import assign_sites, measure
 from bma_genetics.phenotypes.dixon_io import DixonVolume, find_images, read_any
@@ -33,7 +32,7 @@ from bma_genetics.sites import all_traits
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_model", "train_unet", "predict_bmff", "run_bmff", "read_bmff", "compare_to_truth", "volume_reference"]
+__all__ = ["load_model", "train_unet", "predict_bmff", "run_bmff", "compare_to_truth", "volume_reference"]
 
 
 # ------------------------------------------------------------------------------------ training
@@ -196,18 +195,6 @@ def _finalise(frames: list[pd.DataFrame], model: SegmentationModel) -> pd.DataFr
     return t[front + [c for c in t.columns if c not in front]]
 
 
-def read_bmff(path: str | Path) -> pd.DataFrame:
-    """Read a BMFF table (Parquet) written by :func:`run_bmff`; ``eid`` as str."""
-    path = Path(path)
-    if not path.exists():
-        raise fail("read_bmff/path", f"no such file {path}")
-    t = pd.read_parquet(path)
-    if "eid" not in t.columns:
-        raise fail("read_bmff/path", f"{path} has no 'eid' column; not a BMFF table")
-    t["eid"] = t["eid"].astype(str)
-    return t
-
-
 def run_bmff(
     images: str | Path | list[str | Path],
     out: str | Path,
@@ -290,7 +277,7 @@ def run_bmff(
     done: set[str] = set()
     if resume:
         if out.exists():
-            frames.append(read_bmff(out))
+            frames.append(read_bmff_table(out))
         if parts.exists():
             frames += [pd.read_parquet(p) for p in sorted(parts.glob("part-*.parquet"))]
         for f in frames:
@@ -347,7 +334,6 @@ def run_bmff(
         bar.close()
     flush()
     table = _finalise(frames, model)
-    write_table(table, out)
     meta = model.meta
     provenance = {
         "table": out.name,
@@ -367,7 +353,7 @@ def run_bmff(
         "device": device,
         "seconds": round(time.time() - t0, 1),
     }
-    write_text(out.with_name(out.name.removesuffix(".parquet") + ".provenance.json"), json.dumps(provenance, indent=1, default=float) + "\n")
+    write_bmff_table(table, out, provenance=provenance)
     if parts.exists():
         shutil.rmtree(parts)
     log.info("BMFF table: %d rows (%d pass QC) -> %s", len(table), provenance["n_qc_pass"], out)

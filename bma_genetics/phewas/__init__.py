@@ -13,7 +13,6 @@ from bma_genetics.phewas.api import (
     type1_error,
     write_results,
 )
-from bma_genetics.phewas.inputs import diagnoses_from_showcase, read_diagnoses
 from bma_genetics.phewas.mapping import count_phecodes, load_map, normalise_phecode_map, rollup
 
 __all__ = [
@@ -22,10 +21,8 @@ __all__ = [
     "add_multiple_testing",
     "build_case_control",
     "count_phecodes",
-    "diagnoses_from_showcase",
     "load_map",
     "normalise_phecode_map",
-    "read_diagnoses",
     "rollup",
     "run_phewas",
     "suppress_small_counts",

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from bma_genetics._atomic import write_text
 from bma_genetics._check import check_one_of, fail
 from bma_genetics._result import StageResult
+from bma_genetics.io import read_diagnosis_table
 from bma_genetics.io.results import write_phewas_results
 from bma_genetics.phewas import inputs as _inputs
 from bma_genetics.phewas import mapping as _mapping
@@ -545,7 +546,7 @@ def run_phewas(
     if sex_col_used is None:
         log.warning("no '%s' column: sex-restricted phecodes are tested in everyone", sex_col)
 
-    dx = _inputs.read_diagnoses(diagnoses)
+    dx = read_diagnosis_table(diagnoses)
     report: dict[str, Any] = {"n_participants": int(len(people))}
     outside = ~dx["eid"].isin(people["eid"])
     report["n_records_unknown_eid"] = int(outside.sum())

@@ -29,6 +29,7 @@ import pandas as pd
 
 from bma_genetics._check import fail
 from bma_genetics.errors import MissingResourceError
+from bma_genetics.io.diagnoses import normalise_icd10
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,6 @@ _ALIASES = {
     "sex": ("sex", "Sex"),
     "exclude_range": ("exclude_range", "phecode_exclude_range", "Excl. Phecodes"),
 }
-
-
-def normalise_icd10(codes: pd.Series) -> pd.Series:
-    """Upper-case, strip and drop the dot: ``m81.0 `` -> ``M810`` (UK Biobank's spelling)."""
-    return codes.astype("string").str.strip().str.upper().str.replace(".", "", regex=False)
 
 
 def normalise_phecode_map(frame: pd.DataFrame, *, where: str = "phecode_map") -> pd.DataFrame:
@@ -68,7 +64,7 @@ def normalise_phecode_map(frame: pd.DataFrame, *, where: str = "phecode_map") ->
         raise fail(where, f"the phecode map lacks column(s) {missing} (accepted names: "
                           f"{[_ALIASES[m] for m in missing]}); it has {list(frame.columns)[:12]}")
     out = pd.DataFrame({
-        "icd10": normalise_icd10(cols["icd10"]),
+        "icd10": normalise_icd10(cols["icd10"], dotted=False, errors="keep"),
         "phecode": cols["phecode"].astype("string").str.strip(),
     })
     out["phecode_string"] = cols.get("phecode_string", out["phecode"]).astype("string").to_numpy()
@@ -227,7 +223,7 @@ def count_phecodes(diagnoses: pd.DataFrame, phecode_map: pd.DataFrame) -> tuple[
     report : dict
         ``n_records``, ``n_unmapped_records``, ``unmapped_codes`` (up to 20 most frequent).
     """
-    codes = normalise_icd10(diagnoses["code"])
+    codes = normalise_icd10(diagnoses["code"], dotted=False, errors="keep")
     dx = pd.DataFrame({"eid": diagnoses["eid"].astype(str).to_numpy(), "icd10": codes.to_numpy(),
                        "date": pd.to_datetime(diagnoses["date"], errors="coerce").to_numpy()
                        if "date" in diagnoses.columns else pd.NaT})

@@ -38,7 +38,7 @@ def cohort_inputs(cohort: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     ``21003-2.0`` age at imaging, ``21001-2.0`` BMI, ``53-2.0`` imaging date, ``22009-0.k``
     genetic PCs, ``41270``/``41280`` diagnoses; withdrawn eids removed.
     """
-    from bma_genetics.phewas.inputs import diagnoses_from_showcase
+    from bma_genetics.io import read_diagnoses, read_ukb, read_withdrawals, remove_withdrawn
 
     cohort = Path(cohort)
     raw = pd.read_csv(cohort / "participants" / "ukb_showcase.csv", dtype=str, keep_default_na=False)
@@ -61,10 +61,10 @@ def cohort_inputs(cohort: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         bmff["eid"] = bmff["eid"].astype(str)
         people = people.merge(bmff, on="eid", how="left")
     withdrawn_path = cohort / "participants" / "withdrawals.csv"
-    if withdrawn_path.exists() and withdrawn_path.stat().st_size:
-        withdrawn = set(pd.read_csv(withdrawn_path, header=None, dtype=str)[0].str.strip())
-        people = people[~people["eid"].isin(withdrawn)]
-    dx = diagnoses_from_showcase(raw.replace("", None))
+    if withdrawn_path.exists():
+        people = remove_withdrawn(people, read_withdrawals(withdrawn_path), where="phewas cohort")
+    dx = read_diagnoses(read_ukb(cohort / "participants" / "ukb_showcase.csv", [34, 41270, 41280], progress=False),
+                        dotted=False, cancer_registry=False)
     dx = dx[dx["eid"].isin(people["eid"])]
     return people.reset_index(drop=True), dx.reset_index(drop=True)
 
@@ -78,7 +78,8 @@ def _inputs(ctx, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
         ppath = ppath if ppath.is_absolute() else d / ppath
         dpath = dpath if dpath.is_absolute() else d / dpath
         if ppath.exists() and dpath.exists():
-            from bma_genetics.phewas.inputs import read_diagnoses, read_participants
+            from bma_genetics.io import read_diagnosis_table
+            from bma_genetics.phewas.inputs import read_participants
 
             bmff = params.get("bmff")
             if bmff is None and params.get("bmff_source") == "phenotypes":
@@ -88,7 +89,7 @@ def _inputs(ctx, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
             if bmff is None and ctx.cohort is not None and (ctx.cohort / "participants" / "bmff_idp.parquet").exists():
                 bmff = ctx.cohort / "participants" / "bmff_idp.parquet"
             people, _ = read_participants(ppath, bmff)
-            return people, read_diagnoses(dpath)
+            return people, read_diagnosis_table(dpath)
         log.warning("participants stage outputs not found at %s / %s; reading the cohort", ppath, dpath)
     if ctx.cohort is None:
         raise BmaGeneticsError("phewas: needs the participants stage or a cohort directory")

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from bma_genetics._atomic import write_table
+from bma_genetics.io.diagnoses import normalise_icd10
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,6 @@ def _sort_positional(frame: pd.DataFrame, position: str) -> pd.DataFrame:
         .drop(columns="_k")
         .reset_index(drop=True)
     )
-
-
-def normalise_icd10(values: pd.Series) -> pd.Series:
-    """WHO ICD-10 as UK Biobank writes it: no dot, upper case (``M81.0`` -> ``M810``)."""
-    return values.astype(str).str.strip().str.replace(".", "", regex=False).str.upper()
 
 
 # ----------------------------------------------------------------------------- genes
@@ -166,7 +162,7 @@ def phecodex_from_phetk(raw: pd.DataFrame) -> pd.DataFrame:
     """
     frame = pd.DataFrame(
         {
-            "icd10": normalise_icd10(raw["ICD"]),
+            "icd10": normalise_icd10(raw["ICD"], dotted=False, errors="keep"),
             "phecode": raw["phecode"].astype(str).str.strip(),
             "phecode_string": raw["phecode_string"].astype(str),
             "category": raw["phecode_category"].astype(str),
@@ -188,7 +184,7 @@ def phecode12_from_sources(who: pd.DataFrame, cm: pd.DataFrame | None) -> pd.Dat
     who = who.rename(columns=lambda c: c.strip())
     frame = pd.DataFrame(
         {
-            "icd10": normalise_icd10(who["ICD10"]),
+            "icd10": normalise_icd10(who["ICD10"], dotted=False, errors="keep"),
             "icd10_string": who["ICD10 String"].astype(str),
             "phecode": who["PheCode"].str.strip(),
             "phecode_string": who["Phenotype"],
@@ -205,7 +201,7 @@ def phecode12_from_sources(who: pd.DataFrame, cm: pd.DataFrame | None) -> pd.Dat
     if cm is not None and len(unmapped):
         cm = cm[cm["flag"].astype(str) == "10"].copy()
         cm = cm[cm["phecode"] == cm["phecode_unrolled"]]  # the leaf mapping, not the roll-up
-        cm["icd10"] = normalise_icd10(cm["ICD"])
+        cm["icd10"] = normalise_icd10(cm["ICD"], dotted=False, errors="keep")
         cm = cm[cm["icd10"].isin(unmapped["icd10"])].drop_duplicates(["icd10", "phecode"])
         # exclusion ranges as the WHO map states them for the same phecode, where it has one
         ranges = mapped.drop_duplicates("phecode").set_index("phecode")["exclude_range"]

@@ -41,6 +41,7 @@ import pandas as pd
 from bma_genetics._atomic import atomic_path, sha256_file, write_text
 from bma_genetics._check import check_columns, check_one_of, fail
 from bma_genetics.errors import InputError, MissingResourceError
+from bma_genetics.io.diagnoses import normalise_icd10
 from bma_genetics.resources import _build
 from bma_genetics.resources._download import download_members
 from bma_genetics.resources._registry import RESOURCES, Resource
@@ -481,7 +482,7 @@ def load_phecode_map(version: str = "X", *, path: str | os.PathLike | None = Non
     cols = set(raw.columns)
     if {"icd10", "phecode"} <= cols:
         frame = raw.copy()
-        frame["icd10"] = _build.normalise_icd10(frame["icd10"])
+        frame["icd10"] = normalise_icd10(frame["icd10"], dotted=False, errors="keep")
         frame["phecode"] = frame["phecode"].astype(str)
         for c, default in (("phecode_string", ""), ("category", ""), ("sex", "Both")):
             if c not in frame:

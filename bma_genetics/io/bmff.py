@@ -1,0 +1,146 @@
+"""The BMFF table: bone-marrow fat fraction per participant and site, with QC and provenance.
+
+Written by the phenotypes stage (``bmff.parquet``) and by simulated cohorts
+(``participants/bmff_idp.parquet``); read by every stage that analyses BMFF. Beside the table,
+``{stem}.provenance.json`` records how it was measured (model checksum, held-out Dice, QC counts).
+
+============================  =======  =========================================================
+column                        dtype    meaning
+============================  =======  =========================================================
+eid                           str      participant
+bmff_<site>[_left|_right]     float    mean fat fraction (0-1); ``bma_genetics.sites.all_traits()``
+bmff_<site>_<statistic>       number   per-site extras (``_median``, ``_n_voxels``, ``_volume_ml``)
+qc_pass                       bool     no QC flag set (optional)
+qc_<flag|metric|rule>         any      QC flags and metrics (optional)
+error, source, model_sha256   str      read error, file read, weights checksum (optional)
+============================  =======  =========================================================
+
+Format version 1, stamped in the Parquet key-value metadata (:mod:`bma_genetics.io._schema`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bma_genetics._atomic import write_text
+from bma_genetics.errors import InputError
+from bma_genetics.io._schema import TableSchema, read_checked, write_checked
+
+BMFF_SCHEMA = TableSchema(
+    table="bmff",
+    title="BMFF table",
+    version=1,
+    required={"eid": "id"},
+    optional={"qc_pass": "bool", "error": "string", "source": "string", "model_sha256": "string"},
+    patterns=((r"bmff_.+", "number"),),
+    require_pattern=r"bmff_.+",
+)
+
+
+def provenance_path(path: str | os.PathLike) -> Path:
+    """The provenance sidecar of a BMFF table: ``bmff.parquet`` -> ``bmff.provenance.json``."""
+    path = Path(path)
+    if path.name.endswith(".provenance.json"):
+        return path
+    stem = path.name
+    for suffix in (".parquet", ".tsv.gz", ".tsv", ".csv.gz", ".csv"):
+        if stem.endswith(suffix):
+            stem = stem.removesuffix(suffix)
+            break
+    return path.with_name(f"{stem}.provenance.json")
+
+
+def write_bmff_table(
+    table: pd.DataFrame, path: str | os.PathLike, *, provenance: dict[str, Any] | None = None
+) -> Path:
+    """Write a BMFF table atomically, checked and stamped; and its provenance sidecar if given.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``eid`` (unique) and at least one ``bmff_*`` column (module docstring).
+    path : path
+        ``.parquet`` (stamped with the format version) or ``.tsv``/``.csv``.
+    provenance : dict, optional
+        JSON-able record written to ``{stem}.provenance.json`` beside the table.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    InputError
+        A missing ``eid`` or ``bmff_*`` column, a column of the wrong dtype, or a repeated eid.
+    """
+    where = "write_bmff_table/table"
+    if "eid" in table.columns and table["eid"].duplicated().any():
+        raise InputError(f"{where}: 'eid' repeats (e.g. {table.loc[table['eid'].duplicated(), 'eid'].iloc[0]!r}); "
+                         "one row per participant")
+    out = write_checked(table, path, BMFF_SCHEMA, where=where)
+    if provenance is not None:
+        write_text(provenance_path(out), json.dumps(provenance, indent=1, default=float) + "\n")
+    return out
+
+
+def read_bmff_table(path: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
+    """Read a BMFF table (the contract written by :func:`write_bmff_table`); ``eid`` as str.
+
+    Parameters
+    ----------
+    path : path or DataFrame
+        Parquet (``bmff.parquet``, ``bmff_idp.parquet``), or TSV/CSV; a DataFrame is checked the
+        same way.
+
+    Returns
+    -------
+    DataFrame
+        The table's columns as written (module docstring).
+
+    Raises
+    ------
+    InputError
+        Missing file; no ``eid`` or no ``bmff_*`` column, or a column of the wrong dtype
+        (naming file and column); a Parquet file stamped with another format version.
+    """
+    table, _ = read_checked(path, BMFF_SCHEMA, where="read_bmff_table/path")
+    table["eid"] = table["eid"].astype(str)
+    return table
+
+
+def read_bmff_provenance(path: str | os.PathLike) -> dict[str, Any]:
+    """Read the provenance sidecar of a BMFF table.
+
+    Parameters
+    ----------
+    path : path
+        The BMFF table (``bmff.parquet``) or its ``bmff.provenance.json``.
+
+    Returns
+    -------
+    dict
+        As written by the phenotypes stage: ``table``, ``n_participants``, ``n_qc_pass``,
+        ``flags``, ``model`` (``path``, ``sha256``, ``held_out_dice``...), ``erosion_voxels``...
+
+    Raises
+    ------
+    InputError
+        No sidecar, or one that is not a JSON object.
+    """
+    where = "read_bmff_provenance/path"
+    p = provenance_path(path)
+    if not p.exists():
+        raise InputError(f"{where}: no provenance file {p} beside the BMFF table")
+    try:
+        record = json.loads(p.read_text())
+    except ValueError as exc:
+        raise InputError(f"{where}: {p} is not valid JSON ({exc})") from None
+    if not isinstance(record, dict):
+        raise InputError(f"{where}: {p} holds a {type(record).__name__}, expected a JSON object")
+    return record
