@@ -744,8 +744,11 @@ def test_csv_parse_errors_encoding_and_bom(tmp_path):
 def test_package_exports_match_the_api():
     import bma_genetics.io as io
     import bma_genetics.io.api as api
+    import bma_genetics.io.results as results
 
-    assert sorted(io.__all__) == sorted(api.__all__)
+    # The UK Biobank layer through io.api, the stages' result tables through io.results.
+    assert sorted(io.__all__) == sorted([*api.__all__, *io._RESULTS])
     assert all(getattr(io, name) is getattr(api, name) for name in api.__all__)
+    assert all(getattr(io, name) is getattr(results, name) for name in io._RESULTS)
     with pytest.raises(AttributeError):
         io.not_a_function  # noqa: B018

@@ -38,7 +38,13 @@ def cohort_inputs(cohort: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     ``21003-2.0`` age at imaging, ``21001-2.0`` BMI, ``53-2.0`` imaging date, ``22009-0.k``
     genetic PCs, ``41270``/``41280`` diagnoses; withdrawn eids removed.
     """
-    from bma_genetics.io import read_diagnoses, read_ukb, read_withdrawals, remove_withdrawn
+    from bma_genetics.io import (
+        read_bmff_table,
+        read_diagnoses,
+        read_ukb,
+        read_withdrawals,
+        remove_withdrawn,
+    )
 
     cohort = Path(cohort)
     raw = pd.read_csv(cohort / "participants" / "ukb_showcase.csv", dtype=str, keep_default_na=False)
@@ -57,8 +63,7 @@ def cohort_inputs(cohort: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             people[f"pc{k}"] = v
     bmff_path = cohort / "participants" / "bmff_idp.parquet"
     if bmff_path.exists():
-        bmff = pd.read_parquet(bmff_path)
-        bmff["eid"] = bmff["eid"].astype(str)
+        bmff = read_bmff_table(bmff_path)
         people = people.merge(bmff, on="eid", how="left")
     withdrawn_path = cohort / "participants" / "withdrawals.csv"
     if withdrawn_path.exists():
