@@ -205,11 +205,36 @@ def test_cli_enrich_on_the_eur_panel(tmp_path):
     gmt.write_text("\n".join(f"SET{j}\tset {j}\t" + "\t".join(f"N{i}" for i in range(j, 40, 4)) for j in range(4)) + "\n")
     out = tmp_path / "out"
     rc = main(["enrich", "--sumstats", str(sspath), "--out", str(out), "--gene-sets", str(gmt),
-               "--ld-reference", str(prefix), "--genes", str(tmp_path / "genes.tsv"), "--min-size", "5"])
+               "--ld", str(prefix), "--genes", str(tmp_path / "genes.tsv"), "--min-size", "5"])
     assert rc == 0
-    genes = pd.read_csv(out / "genes.tsv", sep="\t")
-    sets = pd.read_csv(out / "gene_sets.tsv", sep="\t")
+    from bma_genetics.io import read_gene_results, read_gene_set_results
+
+    genes = read_gene_results(out / "genes.tsv")
+    sets = read_gene_set_results(out / "gene_sets.tsv")
     assert len(genes) >= 30 and len(sets) == 4
+    assert genes["chromosome"].map(type).eq(str).all() and {"fdr", "z", "nsnps"} <= set(genes.columns)
     assert (out / "figures" / "gene_manhattan.png").exists() and (out / "figures" / "top_gene_sets.pdf").exists()
     rc = main(["enrich", "--sumstats", str(tmp_path / "missing.tsv.gz"), "--out", str(out)])
     assert rc == 2
+    rc = main(["enrich", "--sumstats", str(sspath), "--out", str(out), "--ld", "refernce"])
+    assert rc == 2
+
+
+def test_result_table_readers_name_file_and_column(tmp_path):
+    from bma_genetics.errors import InputError
+    from bma_genetics.io import read_gene_results, write_gene_results
+
+    genes = pd.DataFrame({"gene_id": ["G1", "G2"], "gene_name": ["A", "B"], "chromosome": ["1", "X"],
+                          "start": [10, 20], "end": [15, 25], "nsnps": [3, 4], "z": [1.0, -0.5],
+                          "p_value": [0.1, 0.7]})
+    path = write_gene_results(genes, tmp_path / "genes.tsv")
+    back = read_gene_results(path)
+    pd.testing.assert_frame_equal(back, genes, check_dtype=False)
+    genes.drop(columns="z").to_csv(tmp_path / "bad.tsv", sep="\t", index=False)
+    with pytest.raises(InputError, match=r"read_gene_results/path: .*bad.tsv lacks column\(s\) \['z'\]"):
+        read_gene_results(tmp_path / "bad.tsv")
+    genes.assign(p_value="small").to_csv(tmp_path / "typed.tsv", sep="\t", index=False)
+    with pytest.raises(InputError, match=r"typed.tsv column 'p_value' has dtype object"):
+        read_gene_results(tmp_path / "typed.tsv")
+    with pytest.raises(InputError, match=r"write_gene_results/frame: the table to write lacks column\(s\) \['p_value'\]"):
+        write_gene_results(genes.drop(columns="p_value"), tmp_path / "x.tsv")

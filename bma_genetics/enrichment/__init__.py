@@ -7,10 +7,9 @@ GLS with gene-gene correlations, gene-property analysis and BH FDR (:func:`bma_g
 
 from bma_genetics.enrichment.annotate import annotate_snps
 from bma_genetics.enrichment.api import (
+    EnrichmentResult,
     GeneAnalysis,
     load_gene_table,
-    open_ld_reference,
-    read_gene_results,
     run_enrichment,
     run_gene_analysis,
 )
@@ -29,6 +28,7 @@ from bma_genetics.enrichment.quadform import (
 )
 
 __all__ = [
+    "EnrichmentResult",
     "GeneAnalysis",
     "GeneLD",
     "annotate_snps",
@@ -36,9 +36,7 @@ __all__ = [
     "effective_number",
     "gene_tests",
     "load_gene_table",
-    "open_ld_reference",
     "p_to_z",
-    "read_gene_results",
     "run_enrichment",
     "run_gene_analysis",
     "run_gene_property_analysis",

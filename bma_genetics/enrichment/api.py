@@ -1,11 +1,17 @@
-"""Public API of the enrichment stage: gene analysis, gene-set analysis, end-to-end runs."""
+"""Public API of the enrichment stage: gene analysis, gene-set analysis, end-to-end runs.
+
+:func:`run_gene_analysis` returns a :class:`GeneAnalysis` and :func:`run_enrichment` an
+:class:`EnrichmentResult` (both :class:`~bma_genetics._result.StageResult`). Tables are written
+through :func:`bma_genetics.io.write_gene_results` / :func:`~bma_genetics.io.write_gene_set_results`;
+figures are drawn from the result by :func:`bma_genetics.enrichment.figures.write_enrichment_figures`.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,22 +20,23 @@ import pandas as pd
 
 from bma_genetics._atomic import write_table, write_text
 from bma_genetics._check import check_columns, fail
+from bma_genetics._result import StageResult
 from bma_genetics.enrichment.gene_sets import (
     run_gene_property_analysis,
     run_gene_set_analysis,
 )
 from bma_genetics.enrichment.genes import GeneLD, compute_gene_ld, gene_tests, sumstats_z
+from bma_genetics.io.results import write_gene_results, write_gene_set_results
 from bma_genetics.stats import fdr_bh
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "EnrichmentResult",
     "GeneAnalysis",
     "compute_gene_ld",
     "gene_tests",
     "load_gene_table",
-    "open_ld_reference",
-    "read_gene_results",
     "run_enrichment",
     "run_gene_analysis",
     "run_gene_property_analysis",
@@ -38,38 +45,50 @@ __all__ = [
 
 
 @dataclass
-class GeneAnalysis:
+class GeneAnalysis(StageResult):
     """Result of :func:`run_gene_analysis`.
 
     Attributes
     ----------
-    genes : DataFrame
-        Per-gene results (schema in :func:`bma_genetics.enrichment.gene_tests`).
+    table : DataFrame
+        Per-gene results (schema in :func:`bma_genetics.enrichment.gene_tests`); also
+        :attr:`genes`.
     correlations : DataFrame
         ``gene_id_1, gene_id_2, r`` between nearby genes' statistics (for the gene-set GLS).
-    ld : GeneLD
+    ld : GeneLD or None
         The LD summaries, reusable for another trait with :func:`gene_tests`.
     """
 
-    genes: pd.DataFrame
-    correlations: pd.DataFrame
-    ld: GeneLD
+    correlations: pd.DataFrame = field(default_factory=pd.DataFrame)
+    ld: GeneLD | None = None
 
-    def to_frame(self) -> pd.DataFrame:
-        return self.genes
+    @property
+    def genes(self) -> pd.DataFrame:
+        """The per-gene results (the canonical table)."""
+        return self.table
 
 
-def open_ld_reference(ld_reference: Any = None):
-    """A genotype reader from a PLINK prefix / ``.bgen`` path, a reader, or the cached EUR panel."""
-    from bma_genetics.ld import GenotypeReader, open_genotypes
+@dataclass
+class EnrichmentResult(StageResult):
+    """Result of :func:`run_enrichment`.
 
-    if isinstance(ld_reference, GenotypeReader):
-        return ld_reference
-    if ld_reference is None:
-        from bma_genetics.resources import load_ld_panel
+    Attributes
+    ----------
+    table : DataFrame
+        Per-gene results with ``fdr`` (what ``genes.tsv`` holds).
+    gene_sets : DataFrame or None
+        Gene-set results (schema in :func:`run_gene_set_analysis`); None when no sets were given.
+    correlations : DataFrame
+        Gene-gene correlations used by the gene-set GLS.
+    report : dict
+        ``n_genes, bonferroni, n_significant_genes, top_genes`` and, with sets, ``n_sets,
+        n_sets_fdr05, top_sets``; ``title``; ``settings`` (build, windows, LD source and size).
+    files : dict of str to Path
+        ``genes``, ``gene_correlations``, ``gene_sets``, ``meta`` when ``out`` was given.
+    """
 
-        ld_reference = load_ld_panel()
-    return open_genotypes(ld_reference)
+    gene_sets: pd.DataFrame | None = None
+    correlations: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def load_gene_table(genes: pd.DataFrame | str | os.PathLike | None = None, *, build: str = "GRCh37",
@@ -97,7 +116,8 @@ def _read_sumstats(sumstats: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
 def run_gene_analysis(
     sumstats: pd.DataFrame | str | os.PathLike,
     *,
-    ld_reference: Any = None,
+    ld: Any = "reference",
+    genotypes: str | os.PathLike | None = None,
     genes: pd.DataFrame | str | os.PathLike | None = None,
     build: str = "GRCh37",
     protein_coding_only: bool = True,
@@ -122,9 +142,11 @@ def run_gene_analysis(
     sumstats : DataFrame or path
         GWAS-SSF (``chromosome, base_pair_location, effect_allele, other_allele, beta,
         standard_error`` or ``p_value``).
-    ld_reference : path, GenotypeReader, optional
-        PLINK prefix or ``.bgen`` (in-sample genotypes); default the cached 1000 Genomes EUR
-        panel (``bma_genetics.resources.load_ld_panel``).
+    ld : {"reference", "in-sample"}, path or GenotypeReader, default="reference"
+        LD source (:func:`bma_genetics.ld.open_ld_source`): the cached 1000 Genomes EUR panel
+        (chr17-22), ``"in-sample"`` (``genotypes``), or a PLINK prefix of your own panel.
+    genotypes : path, optional
+        The GWAS sample's genotypes (BGEN or PLINK), for ``ld="in-sample"``.
     genes : DataFrame or path, optional
         Gene table or a GTF; default the GENCODE table for ``build``.
     build : {"GRCh37", "GRCh38"}, default="GRCh37"
@@ -134,7 +156,7 @@ def run_gene_analysis(
         LD regularisation towards the identity (see :func:`compute_gene_ld`).
     correlation_window_kb, bias_correction
         Gene-gene correlations (see :func:`compute_gene_ld`); pass ``bias_correction=False``
-        when ``ld_reference`` holds the GWAS sample's own genotypes.
+        when ``ld`` holds the GWAS sample's own genotypes.
     p_method : str, default="saddle_contour"
         Exact contour inversion; ``"saddlepoint"`` is faster and approximate.
     n_jobs : int, default=1
@@ -145,12 +167,17 @@ def run_gene_analysis(
     Returns
     -------
     GeneAnalysis
+        ``.to_frame()`` / ``.genes`` the per-gene results, ``.correlations``, ``.ld``.
 
     Examples
     --------
-    >>> res = run_gene_analysis("bmff_spine.tsv.gz")  # doctest: +SKIP
+    >>> res = run_gene_analysis("bmff_spine.tsv.gz", ld="reference")  # doctest: +SKIP
     >>> res.genes.nsmallest(5, "p_value")[["gene_name", "nsnps", "p_value"]]  # doctest: +SKIP
     """
+    from bma_genetics.ld import open_ld_source
+
+    # The LD source is checked before anything is read (a misspelt ``ld`` fails here).
+    reader = open_ld_source(ld, genotypes=genotypes, where="run_gene_analysis/ld") if gene_ld is None else None
     ss = _read_sumstats(sumstats).reset_index(drop=True)
     check_columns("run_gene_analysis/sumstats", ss, ["chromosome", "base_pair_location"])
     z = sumstats_z(ss, "run_gene_analysis")
@@ -160,7 +187,6 @@ def run_gene_analysis(
     ss = ss.loc[ok].reset_index(drop=True)
     z = z[ok]
     if gene_ld is None:
-        reader = open_ld_reference(ld_reference)
         gtab = load_gene_table(genes, build=build, protein_coding_only=protein_coding_only)
         cols = [c for c in ("chromosome", "base_pair_location", "effect_allele", "other_allele", "variant_id") if c in ss]
         snps = ss[cols].assign(_row=np.arange(len(ss)))
@@ -177,15 +203,9 @@ def run_gene_analysis(
         idx = pos.reindex(key_ld.to_numpy()).to_numpy()
         zz = np.where(np.isnan(idx), np.nan, z[np.nan_to_num(idx, nan=0).astype(int)])
     res = gene_tests(gene_ld, zz, p_method=p_method, n_jobs=n_jobs)
-    return GeneAnalysis(genes=res, correlations=gene_ld.correlations, ld=gene_ld)
-
-
-def read_gene_results(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a ``genes.tsv`` written by :func:`run_enrichment`."""
-    p = Path(path)
-    if not p.exists():
-        raise fail("read_gene_results/path", f"no such file {p}")
-    return pd.read_csv(p, sep="\t", dtype={"chromosome": str, "gene_id": str, "gene_name": str})
+    return GeneAnalysis(table=res, correlations=gene_ld.correlations, ld=gene_ld,
+                        report={"n_genes": int(len(res)), "n_snps_used": int(len(gene_ld.snps)),
+                                "ld_samples": int(gene_ld.n_ref)})
 
 
 def _load_sets(gene_sets: Any, min_size: int, max_size: int) -> pd.DataFrame:
@@ -200,11 +220,12 @@ def _load_sets(gene_sets: Any, min_size: int, max_size: int) -> pd.DataFrame:
 
 def run_enrichment(
     sumstats: pd.DataFrame | str | os.PathLike,
-    out: str | os.PathLike,
+    out: str | os.PathLike | None,
     *,
     gene_sets: Any = "GO_BP",
     extra_gene_sets: list[Any] | None = None,
-    ld_reference: Any = None,
+    ld: Any = "reference",
+    genotypes: str | os.PathLike | None = None,
     genes: pd.DataFrame | str | os.PathLike | None = None,
     build: str = "GRCh37",
     window_up_kb: float = 10.0,
@@ -217,35 +238,44 @@ def run_enrichment(
     bias_correction: bool = True,
     n_jobs: int = 1,
     title: str | None = None,
-    plots: bool = True,
     progress: bool = True,
     gene_ld: GeneLD | None = None,
-) -> dict[str, Any]:
-    """Gene analysis + gene-set analysis + plots, written to ``out``.
+) -> EnrichmentResult:
+    """Gene analysis + gene-set analysis, written to ``out``.
 
-    Writes ``genes.tsv`` (:func:`gene_tests` schema), ``gene_correlations.tsv.gz``,
-    ``gene_sets.tsv`` (:func:`run_gene_set_analysis` schema), ``meta.json`` (settings, counts)
-    and ``figures/gene_manhattan.{png,pdf}``, ``figures/top_gene_sets.{png,pdf}``.
+    Writes ``genes.tsv`` (:func:`gene_tests` schema + ``fdr``, through
+    :func:`bma_genetics.io.write_gene_results`), ``gene_correlations.tsv.gz``,
+    ``gene_sets.tsv`` (:func:`run_gene_set_analysis` schema, through
+    :func:`bma_genetics.io.write_gene_set_results`) and ``meta.json`` (settings, counts).
+    Figures (gene Manhattan, top gene sets) are drawn from the result by
+    :func:`bma_genetics.enrichment.figures.write_enrichment_figures`.
 
     Parameters
     ----------
+    sumstats : DataFrame or path
+        GWAS-SSF summary statistics.
+    out : path or None
+        Output folder; ``None`` writes nothing.
     gene_sets : "GO_BP", path, DataFrame or None, default="GO_BP"
         Gene sets (long ``set_id, set_name, gene_name``) or a GMT path; ``None`` skips the
         gene-set analysis.
     extra_gene_sets : list, optional
         More sets (GMT paths or DataFrames) analysed together with ``gene_sets``.
+    ld : {"reference", "in-sample"}, path or GenotypeReader, default="reference"
+        LD source (:func:`bma_genetics.ld.open_ld_source`); ``genotypes`` for ``"in-sample"``.
+    title : str, optional
+        Label of the figures (kept in ``report["title"]``).
     Other parameters
         As :func:`run_gene_analysis`; ``min_size``/``max_size`` bound the analysed set sizes.
 
     Returns
     -------
-    dict
-        ``n_genes, n_significant_genes, bonferroni, top_genes, n_sets, top_sets, tables`` and
-        the paths written.
+    EnrichmentResult
+        ``.to_frame()`` the gene results, ``.gene_sets``, ``.correlations``, ``.summary()``
+        (``n_genes, n_significant_genes, bonferroni, top_genes, n_sets, n_sets_fdr05,
+        top_sets``), ``.files``.
     """
-    out = Path(out)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    ga = run_gene_analysis(sumstats, ld_reference=ld_reference, genes=genes, build=build,
+    ga = run_gene_analysis(sumstats, ld=ld, genotypes=genotypes, genes=genes, build=build,
                            window_up_kb=window_up_kb, window_down_kb=window_down_kb,
                            shrinkage=shrinkage, p_method=p_method,
                            correlation_window_kb=correlation_window_kb,
@@ -253,19 +283,13 @@ def run_enrichment(
                            progress=progress, gene_ld=gene_ld)
     gres = ga.genes.copy()
     gres["fdr"] = fdr_bh(gres["p_value"].to_numpy())
-    write_table(gres, out / "genes.tsv")
-    write_table(ga.correlations, out / "gene_correlations.tsv.gz")
     n = len(gres)
     bonf = 0.05 / max(n, 1)
-    summary: dict[str, Any] = {
+    report: dict[str, Any] = {
         "n_genes": int(n),
         "bonferroni": bonf,
         "n_significant_genes": int((gres["p_value"] < bonf).sum()),
         "top_genes": gres.nsmallest(10, "p_value")[["gene_name", "p_value"]].to_dict("records"),
-        "genes": str(out / "genes.tsv"),
-        "gene_correlations": str(out / "gene_correlations.tsv.gz"),
-        "tables": ["genes.tsv", "gene_correlations.tsv.gz"],
-        "figures": [],
     }
     sets_res = None
     if gene_sets is not None or extra_gene_sets:
@@ -277,32 +301,25 @@ def run_enrichment(
                 allsets[c] = allsets[c].astype(str)
         sets_res = run_gene_set_analysis(gres, allsets, correlations=ga.correlations,
                                          min_size=min_size, max_size=max_size)
-        write_table(sets_res, out / "gene_sets.tsv")
-        summary.update({
+        report.update({
             "n_sets": int(len(sets_res)),
             "n_sets_fdr05": int((sets_res["fdr"] < 0.05).sum()),
             "top_sets": sets_res.head(10)[["set_id", "set_name", "n_genes", "p_value", "fdr"]].to_dict("records"),
-            "gene_sets": str(out / "gene_sets.tsv"),
         })
-        summary["tables"].append("gene_sets.tsv")
-    if plots:
-        from bma_genetics.plots.enrichment import plot_gene_manhattan, plot_top_gene_sets
-
-        fig = plot_gene_manhattan(gres, title=title)
-        summary["figures"] += _save(fig, out / "figures" / "gene_manhattan")
-        if sets_res is not None and len(sets_res):
-            fig = plot_top_gene_sets(sets_res, title=title)
-            summary["figures"] += _save(fig, out / "figures" / "top_gene_sets")
-    meta = {"settings": {"build": build, "window_up_kb": window_up_kb, "window_down_kb": window_down_kb,
-                         "shrinkage": shrinkage, "p_method": p_method, "min_size": min_size,
-                         "max_size": max_size, "ld_reference": str(ld_reference) if ld_reference is not None else "EUR panel",
-                         "n_ref": ga.ld.n_ref, "n_snps_used": int(len(ga.ld.snps))},
-            "summary": {k: v for k, v in summary.items() if k not in ("tables", "figures")}}
-    write_text(out / "meta.json", json.dumps(meta, indent=2, default=str))
-    return summary
-
-
-def _save(fig, stem: Path) -> list[str]:
-    from bma_genetics.plots._save import save_figure
-
-    return [str(p) for p in save_figure(fig, stem, close=True)]
+    settings = {"build": build, "window_up_kb": window_up_kb, "window_down_kb": window_down_kb,
+                "shrinkage": shrinkage, "p_method": p_method, "min_size": min_size, "max_size": max_size,
+                "ld": str(ld) if isinstance(ld, (str, os.PathLike)) else type(ld).__name__,
+                "n_ref": ga.ld.n_ref, "n_snps_used": int(len(ga.ld.snps))}
+    result = EnrichmentResult(table=gres, gene_sets=sets_res, correlations=ga.correlations,
+                              report={**report, "title": title, "settings": settings})
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        files = {"genes": write_gene_results(gres, out / "genes.tsv"),
+                 "gene_correlations": write_table(ga.correlations, out / "gene_correlations.tsv.gz")}
+        if sets_res is not None:
+            files["gene_sets"] = write_gene_set_results(sets_res, out / "gene_sets.tsv")
+        meta = {"settings": settings, "summary": report}
+        files["meta"] = write_text(out / "meta.json", json.dumps(meta, indent=2, default=str))
+        result.files = files
+    return result

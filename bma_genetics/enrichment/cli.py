@@ -13,7 +13,7 @@ def register(app: typer.Typer) -> None:
         sumstats: Path = typer.Option(..., "--sumstats", help="GWAS-SSF summary statistics (.tsv/.tsv.gz)."),
         out: Path = typer.Option(..., "--out", help="Output folder (genes.tsv, gene_sets.tsv, figures/)."),
         gene_sets: str = typer.Option("GO_BP", "--gene-sets", help="GMT file, or GO_BP (cached GO biological processes), or none."),
-        ld_reference: str = typer.Option(None, "--ld-reference", help="PLINK prefix or .bgen for LD (default: cached 1000G EUR panel)."),
+        ld: str = typer.Option("reference", "--ld", help="LD source: 'reference' (cached 1000G EUR panel, chr17-22) or a PLINK prefix of your own panel."),
         build: str = typer.Option("GRCh37", "--build", help="Genome build of the gene table: GRCh37 or GRCh38."),
         genes: Path = typer.Option(None, "--genes", help="Your own gene table or GTF instead of GENCODE."),
         window_up: float = typer.Option(10.0, "--window-up", help="Upstream window, kb."),
@@ -27,13 +27,16 @@ def register(app: typer.Typer) -> None:
         """Gene-based (SNP-wise mean/top) and gene-set (competitive GLS) enrichment."""
         from bma_genetics._check import check_one_of
         from bma_genetics.enrichment.api import run_enrichment
+        from bma_genetics.enrichment.figures import write_enrichment_figures
 
         check_one_of("enrich/--build", build, ["GRCh37", "GRCh38"])
         sets = None if gene_sets.lower() == "none" else gene_sets
-        summary = run_enrichment(
-            sumstats, out, gene_sets=sets, ld_reference=ld_reference, genes=genes, build=build,
+        result = run_enrichment(
+            sumstats, out, gene_sets=sets, ld=ld, genes=genes, build=build,
             window_up_kb=window_up, window_down_kb=window_down, shrinkage=shrinkage,
             p_method=p_method, min_size=min_size, max_size=max_size, n_jobs=n_jobs,
         )
+        result.files.update(write_enrichment_figures(result, out / "figures"))
+        summary = result.summary()
         typer.echo(f"{summary['n_genes']} genes, {summary['n_significant_genes']} with P < "
                    f"{summary['bonferroni']:.2g}; {summary.get('n_sets', 0)} gene sets; written to {out}")

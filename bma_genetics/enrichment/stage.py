@@ -7,9 +7,9 @@ param                  default             meaning
 =====================  ==================  ======================================================
 traits                 every gwas trait    labels of ``ctx.summary("gwas")["sumstats"]`` (default:
                                            those without a stratum suffix such as ``.female``)
-ld_reference           ``in_sample``       ``in_sample`` (the cohort's imputed BGEN, else array
-                                           PLINK), ``eur_panel`` (cached 1000G EUR), or a PLINK
-                                           prefix / ``.bgen`` path
+ld                     ``in-sample``       ``in-sample`` (the cohort's imputed BGEN, else array
+                                           PLINK), ``reference`` (cached 1000G EUR, chr17-22),
+                                           or a PLINK prefix of your own panel
 gene_sets              ``GO_BP``           ``GO_BP``, a GMT path, or null (genes only)
 planted_pathway        true                add the genes of ``truth/causal_variants.tsv`` as set
                                            ``SIMULATED_CAUSAL`` (simulated cohorts) and report
@@ -35,7 +35,6 @@ and ``enrichment/figures/<trait>_{gene_manhattan,top_gene_sets}.{png,pdf}``.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,7 @@ log = logging.getLogger(__name__)
 
 DEFAULTS: dict[str, Any] = {
     "traits": None,
-    "ld_reference": "in_sample",
+    "ld": "in-sample",
     "gene_sets": "GO_BP",
     "planted_pathway": True,
     "build": "GRCh37",
@@ -68,21 +67,17 @@ DEFAULTS: dict[str, Any] = {
 
 
 def _reader(spec: Any, cohort: Path | None):
-    from bma_genetics.ld import open_genotypes
+    """The LD source of the ``ld`` parameter; in-sample LD from the cohort's imputed BGEN, else
+    its array PLINK files."""
+    from bma_genetics.ld import open_ld_source
 
-    if spec == "in_sample":
-        if cohort is None:
-            raise BmaGeneticsError("enrichment/ld_reference: 'in_sample' needs a cohort; give a PLINK prefix instead")
-        for sub in ("imputed", "array"):
-            folder = cohort / "genotypes" / sub
-            if folder.exists() and (list(folder.glob("*.bgen")) or list(folder.glob("*.bed"))):
-                return open_genotypes(folder)
-        raise InputError(f"enrichment/ld_reference: no .bgen or .bed files under {cohort / 'genotypes'}")
-    if spec == "eur_panel":
-        from bma_genetics.resources import load_ld_panel
-
-        return open_genotypes(load_ld_panel())
-    return open_genotypes(str(spec))
+    genotypes = None
+    for sub in ("imputed", "array"):
+        folder = cohort / "genotypes" / sub if cohort is not None else None
+        if folder is not None and folder.exists() and (list(folder.glob("*.bgen")) or list(folder.glob("*.bed"))):
+            genotypes = folder
+            break
+    return open_ld_source(spec, genotypes=genotypes, where="enrichment/ld")
 
 
 def _sumstats_paths(ctx) -> dict[str, Path]:
@@ -102,6 +97,7 @@ def _sumstats_paths(ctx) -> dict[str, Path]:
 def run(ctx, params: dict) -> dict:
     """Gene analysis (shared in-sample LD) and gene-set analysis for each trait; returns the summary."""
     from bma_genetics.enrichment.api import load_gene_table, run_enrichment
+    from bma_genetics.enrichment.figures import write_enrichment_figures
     from bma_genetics.enrichment.genes import compute_gene_ld, sumstats_z
     from bma_genetics.gwas import read_gwas_ssf
 
@@ -132,12 +128,12 @@ def run(ctx, params: dict) -> dict:
     first = tables[traits[0]]
     snps = first[key(first).isin(common)][["chromosome", "base_pair_location", "effect_allele", "other_allele"]]
     snps = snps.drop_duplicates(["chromosome", "base_pair_location"]).reset_index(drop=True)
-    reader = _reader(p["ld_reference"], cohort)
+    reader = _reader(p["ld"], cohort)
     genes = load_gene_table(None, build=p["build"], protein_coding_only=p["protein_coding_only"])
     gene_ld = compute_gene_ld(
         snps, reader, genes, window_up_kb=p["window_up_kb"], window_down_kb=p["window_down_kb"],
         shrinkage=p["shrinkage"], correlation_window_kb=p["correlation_window_kb"],
-        bias_correction=p["ld_reference"] != "in_sample", max_ld_samples=p["max_ld_samples"],
+        bias_correction=p["ld"] != "in-sample", max_ld_samples=p["max_ld_samples"],
         seed=ctx.seed if p["seed"] is None else int(p["seed"]), n_jobs=p["n_jobs"], progress=False)
     t_ld = time.perf_counter() - t0
     extra = []
@@ -160,21 +156,22 @@ def run(ctx, params: dict) -> dict:
     t1 = time.perf_counter()
     for trait in traits:
         tdir = out_dir / trait
-        summ = run_enrichment(
+        res = run_enrichment(
             tables[trait], tdir, gene_sets=gene_sets, extra_gene_sets=extra or None,
             build=p["build"], shrinkage=p["shrinkage"], p_method=p["p_method"],
             min_size=p["min_size"], max_size=p["max_size"], n_jobs=p["n_jobs"], title=trait,
             progress=False, gene_ld=gene_ld,
         )
+        summ = res.report
         rec: dict[str, Any] = {k: summ[k] for k in ("n_genes", "bonferroni", "n_significant_genes", "top_genes")}
         rec.update({k: summ[k] for k in ("n_sets", "n_sets_fdr05", "top_sets") if k in summ})
-        gres = pd.read_csv(tdir / "genes.tsv", sep="\t", dtype={"gene_name": str})
+        gres = res.table
         if truth_genes:
-            hit = gres[gres["gene_name"].isin(truth_genes)]
+            hit = gres[gres["gene_name"].astype(str).isin(truth_genes)]
             rec["causal_genes_tested"] = int(len(hit))
             rec["causal_genes_significant"] = sorted(hit.loc[hit["p_value"] < summ["bonferroni"], "gene_name"].tolist())
-            if (tdir / "gene_sets.tsv").exists():
-                sets = pd.read_csv(tdir / "gene_sets.tsv", sep="\t", dtype={"set_id": str})
+            if res.gene_sets is not None:
+                sets = res.gene_sets
                 where = np.flatnonzero(sets["set_id"].to_numpy() == "SIMULATED_CAUSAL")
                 if where.size:
                     rec["planted_set_rank"] = int(where[0]) + 1
@@ -185,18 +182,15 @@ def run(ctx, params: dict) -> dict:
             if (tdir / name).exists():
                 tables_out.append(f"{trait}/{name}")
         # figures live in the stage's figures folder, prefixed by trait, for the report
-        for f in summ.get("figures", []):
-            src = Path(f)
-            dst = out_dir / "figures" / f"{trait}_{src.name}"
-            shutil.copyfile(src, dst)
-            figures.append(str(dst.relative_to(out_dir)))
+        for path in write_enrichment_figures(res, out_dir / "figures", prefix=f"{trait}_").values():
+            figures.append(str(path.relative_to(out_dir)))
     t_tests = time.perf_counter() - t1
     n_genes = len(gene_ld.genes)
     summary = {
         "traits": per_trait,
         "n_genes": int(n_genes),
         "n_snps_used": int(len(gene_ld.snps)),
-        "ld_reference": str(p["ld_reference"]),
+        "ld": str(p["ld"]),
         "ld_samples": int(gene_ld.n_ref),
         "seconds_gene_ld": round(t_ld, 2),
         "seconds_tests": round(t_tests, 2),
