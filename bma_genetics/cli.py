@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 
 import typer
@@ -69,8 +70,20 @@ def _register_all() -> None:
 _register_all()
 
 
+def _headless_figures() -> None:
+    """The command line only writes figures to files: matplotlib's non-interactive ``Agg``
+    backend, unless the user chose one (``MPLBACKEND``). The package itself never selects a
+    backend, so figures show inline in Jupyter."""
+    if os.environ.get("MPLBACKEND"):
+        return
+    os.environ["MPLBACKEND"] = "Agg"  # read when matplotlib is first imported
+    if "matplotlib" in sys.modules:
+        sys.modules["matplotlib"].use("Agg")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, printing user errors as ``error: ...`` on one line."""
+    _headless_figures()
     try:
         app(args=argv, standalone_mode=False)
     except typer.Exit as exc:

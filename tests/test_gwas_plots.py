@@ -30,7 +30,7 @@ def ss():
 
 
 def _check(fig, tmp_path, name, min_w=600):
-    from bma_genetics.plots.manhattan import save_figure
+    from bma_genetics.plots import save_figure
 
     paths = save_figure(fig, tmp_path / name)
     assert [p.suffix for p in paths] == [".png", ".pdf"]

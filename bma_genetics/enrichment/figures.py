@@ -29,8 +29,7 @@ def write_enrichment_figures(result: EnrichmentResult, out: str | os.PathLike, *
     dict of str to Path
         ``figures/<file name>`` -> path, for :attr:`EnrichmentResult.files`.
     """
-    from bma_genetics.plots._save import save_figure
-    from bma_genetics.plots.enrichment import plot_gene_manhattan, plot_top_gene_sets
+    from bma_genetics.plots import plot_gene_manhattan, plot_top_gene_sets, save_figure
 
     title = result.report.get("title")
     figs = {"gene_manhattan": plot_gene_manhattan(result.table, title=title)}

@@ -311,15 +311,12 @@ def run_study_gwas(
     summary["lead_genes"] = lead_genes
     summary["figures"] = _plots(res, leads_by, gene_table, reader, out / "figures", strata) if plots else []
     if plots and null_sets:
-        import matplotlib.pyplot as plt
-
-        from bma_genetics.plots.manhattan import save_figure
-        from bma_genetics.plots.qq import plot_qq
+        from bma_genetics.plots import plot_qq, save_figure
 
         pooled = pd.concat(list(null_sets.values()), ignore_index=True)
         fig = plot_qq(pooled, title=f"{len(null_sets)} permutations of {traits[0]} (pooled)")
-        summary["figures"].extend(str(p) for p in save_figure(fig, out / "figures" / "qq_null_traits"))
-        plt.close(fig)
+        summary["figures"].extend(str(p) for p in save_figure(fig, out / "figures" / "qq_null_traits", dpi=200,
+                                                               close=True))
     write_table(gwas_summary, out / "gwas_summary.tsv")
     return summary
 
@@ -352,23 +349,20 @@ def add_null_traits(phenotypes: pd.DataFrame, trait: str, k: int, *, seed: int =
 def _plots(res, leads_by, genes, reader, fig_dir: Path, strata) -> list[str]:
     """Manhattan + QQ per result set, stacked Manhattan of the ``all`` sets, Miami per sex-stratified
     trait, regional plot of each trait's top lead."""
-    import matplotlib.pyplot as plt
-
-    from bma_genetics.plots.manhattan import (
+    from bma_genetics.plots import (
         plot_manhattan,
         plot_manhattan_stacked,
         plot_miami,
+        plot_qq,
+        plot_regional,
         save_figure,
     )
-    from bma_genetics.plots.qq import plot_qq
-    from bma_genetics.plots.regional import plot_regional
 
     fig_dir.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
 
     def save(fig, name):
-        written.extend(str(p) for p in save_figure(fig, fig_dir / name))
-        plt.close(fig)
+        written.extend(str(p) for p in save_figure(fig, fig_dir / name, dpi=200, close=True))
 
     for label, ss in res.sumstats.items():
         save(plot_manhattan(ss, title=label, leads=leads_by.get(label)), f"manhattan_{label}")

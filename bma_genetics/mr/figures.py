@@ -26,7 +26,13 @@ def write_mr_figures(result: MRResult, out: str | os.PathLike) -> dict[str, Path
     dict of str to Path
         ``figures/<file name>`` -> path, for :attr:`MRResult.files`.
     """
-    from bma_genetics.plots import mr as mrplots
+    from bma_genetics.plots import (
+        plot_mr_funnel,
+        plot_mr_leave_one_out,
+        plot_mr_scatter,
+        plot_mr_single_snp_forest,
+        save_figure,
+    )
 
     h = result.harmonised
     if h is None or "single_snp" not in result.tables:
@@ -34,13 +40,13 @@ def write_mr_figures(result: MRResult, out: str | os.PathLike) -> dict[str, Path
     frames = result.tables
     title = f"{h['exposure'].iloc[0]} -> {h['outcome'].iloc[0]}"
     figs = {
-        "scatter": mrplots.plot_scatter(h, result.table, title=title),
-        "single_snp_forest": mrplots.plot_single_snp_forest(frames["single_snp"], title=title),
-        "funnel": mrplots.plot_funnel(frames["single_snp"], title=title),
-        "leave_one_out": mrplots.plot_leave_one_out(frames["leave_one_out"], title=title),
+        "scatter": plot_mr_scatter(h, result.table, title=title),
+        "single_snp_forest": plot_mr_single_snp_forest(frames["single_snp"], title=title),
+        "funnel": plot_mr_funnel(frames["single_snp"], title=title),
+        "leave_one_out": plot_mr_leave_one_out(frames["leave_one_out"], title=title),
     }
     files: dict[str, Path] = {}
     for name, fig in figs.items():
-        for path in mrplots.save_figure(fig, Path(out) / name):
+        for path in save_figure(fig, Path(out) / name, close=True):
             files[f"figures/{path.name}"] = path
     return files

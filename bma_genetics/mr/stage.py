@@ -60,7 +60,7 @@ def run(ctx, params: dict) -> dict:
     from bma_genetics.mr.figures import write_mr_figures
     from bma_genetics.mr.methods import MRParameters
     from bma_genetics.mr.readers import read_sumstats
-    from bma_genetics.plots.mr import plot_summary_forest, save_figure
+    from bma_genetics.plots import plot_mr_summary_forest, save_figure
 
     params = dict(params or {})
     out_dir = ctx.stage_dir("mr")
@@ -120,9 +120,9 @@ def run(ctx, params: dict) -> dict:
         combined = pd.concat(all_results, ignore_index=True)
         write_mr_results(combined, out_dir / "mr_results.tsv")
         tables.insert(0, "mr_results.tsv")
-        save_figure(plot_summary_forest(combined, title=f"BMFF sites -> {outcome_name}",
-                                        xlabel="log odds ratio per unit exposure (95% CI)"),
-                    out_dir / "figures" / "summary_forest")
+        save_figure(plot_mr_summary_forest(combined, title=f"BMFF sites -> {outcome_name}",
+                                           xlabel="log odds ratio per unit exposure (95% CI)"),
+                    out_dir / "figures" / "summary_forest", close=True)
     truth_path = cohort / "truth" / "mr_truth.json" if cohort is not None else None
     if truth_path is not None and truth_path.exists():
         truth = json.loads(truth_path.read_text())

@@ -53,14 +53,10 @@ def run(ctx: RunContext, params: dict[str, Any]) -> dict[str, Any]:
     out = ctx.stage_dir("cohort")
     write_table(table, out / "cohort_summary.tsv")
 
-    from bma_genetics.plots.cohort import plot_bmff_by_age_sex
+    from bma_genetics.plots import plot_bmff_by_age_sex, save_figure
 
     fig = plot_bmff_by_age_sex(bmff.merge(cov, on="eid"), traits)
-    for ext in ("png", "pdf"):
-        fig.savefig(out / "figures" / f"bmff_by_age_sex.{ext}", dpi=150, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    save_figure(fig, out / "figures" / "bmff_by_age_sex", close=True)
     return {
         "preset": meta.get("preset"), "seed": meta.get("seed"),
         "n_participants": meta.get("n_participants"), "n_variants": meta.get("n_variants"),

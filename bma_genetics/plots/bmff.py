@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import os
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from bma_genetics.plots.forest import save_figure  # noqa: E402
-from bma_genetics.sites import MAIN_TRAITS  # noqa: E402
+from bma_genetics._check import check_columns
+from bma_genetics.plots._axes import figure_and_axes_grid
+from bma_genetics.plots._save import save_figure
+from bma_genetics.sites import MAIN_TRAITS
 
 
 def plot_bmff_vs_truth(
     measured: pd.DataFrame,
     truth: pd.DataFrame,
     *,
+    axes=None,
     traits: tuple[str, ...] = MAIN_TRAITS,
     out: str | os.PathLike | None = None,
 ):
@@ -28,19 +27,24 @@ def plot_bmff_vs_truth(
     ----------
     measured, truth : DataFrame
         ``eid`` plus the trait columns (the BMFF table; ``truth/bmff_true.parquet``).
-    traits : tuple of str
+    axes : sequence of matplotlib.axes.Axes, optional
+        One axes per trait; default a new figure, one row of panels.
+    traits : tuple of str, default=MAIN_TRAITS
         Columns to draw.
     out : path, optional
-        Also save as ``out.png`` and ``out.pdf``.
+        Also save as ``out.png`` and ``out.pdf`` (:func:`~bma_genetics.plots.save_figure`).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    check_columns("plot_bmff_vs_truth/measured", measured, ["eid"])
+    check_columns("plot_bmff_vs_truth/truth", truth, ["eid"])
     m = measured.assign(eid=measured["eid"].astype(str)).merge(
         truth.assign(eid=truth["eid"].astype(str)), on="eid", suffixes=("", "_true"))
-    fig, axes = plt.subplots(1, len(traits), figsize=(3.2 * len(traits), 3.3), squeeze=False)
-    for ax, t in zip(axes[0], traits, strict=True):
+    fig, flat, created = figure_and_axes_grid(axes, len(traits), "plot_bmff_vs_truth/axes", nrows=1,
+                                              ncols=len(traits), figsize=(3.2 * len(traits), 3.3))
+    for ax, t in zip(flat, traits, strict=True):
         a = 100 * pd.to_numeric(m.get(t), errors="coerce")
         b = 100 * pd.to_numeric(m.get(f"{t}_true"), errors="coerce")
         ok = a.notna() & b.notna()
@@ -55,7 +59,8 @@ def plot_bmff_vs_truth(
             ax.set_title(t.removeprefix("bmff_"), fontsize=9)
         ax.set_xlabel("true BMFF (%)")
         ax.set_ylabel("measured BMFF (%)")
-    fig.tight_layout()
+    if created:
+        fig.tight_layout()
     if out is not None:
         save_figure(fig, out)
     return fig

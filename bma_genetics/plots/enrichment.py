@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import textwrap
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from bma_genetics._check import check_columns  # noqa: E402
-from bma_genetics.stats import chromosome_rank  # noqa: E402
+from bma_genetics._check import check_columns
+from bma_genetics.plots._axes import figure_and_axes
+from bma_genetics.stats import chromosome_rank
 
 
 def plot_gene_manhattan(
     genes: pd.DataFrame,
     *,
+    ax=None,
     n_labels: int = 10,
     bonferroni: float | None = None,
     title: str | None = None,
@@ -32,6 +30,8 @@ def plot_gene_manhattan(
     ----------
     genes : DataFrame
         ``gene_name, chromosome, start, end, p_value`` (``genes.tsv``).
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes; default a new 10 x 4 in figure.
     n_labels : int, default=10
     bonferroni : float, optional
         P threshold of the line.
@@ -64,7 +64,7 @@ def plot_gene_manhattan(
         base += (hi - lo) + 5e6
     x = g["_mid"].to_numpy() + g["_c"].map(offsets).to_numpy()
     thr = bonferroni if bonferroni is not None else 0.05 / max(len(g), 1)
-    fig, ax = plt.subplots(figsize=(10, 4))
+    fig, ax, created = figure_and_axes(ax, "plot_gene_manhattan/ax", figsize=(10, 4))
     colours = np.where(g["_c"].rank(method="dense").to_numpy() % 2 == 0, "#1f4e79", "#6fa8dc")
     ax.scatter(x, g["_y"], c=colours, s=9, linewidths=0)
     ax.axhline(-np.log10(thr), color="#c0392b", ls="--", lw=1, label=f"P = {thr:.2g}")
@@ -83,17 +83,21 @@ def plot_gene_manhattan(
     ax.legend(loc="upper right", fontsize=7, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     ax.set_title(title or f"Gene-based association ({len(g):,} genes)", fontsize=10)
-    fig.tight_layout()
+    if created:
+        fig.tight_layout()
     return fig
 
 
-def plot_top_gene_sets(sets: pd.DataFrame, *, n_top: int = 20, fdr_level: float = 0.05, title: str | None = None):
+def plot_top_gene_sets(sets: pd.DataFrame, *, ax=None, n_top: int = 20, fdr_level: float = 0.05,
+                       title: str | None = None):
     """Top gene sets: -log10 competitive P (dots sized by set size, filled when FDR < level).
 
     Parameters
     ----------
     sets : DataFrame
         ``set_id, set_name, n_genes, p_value, fdr`` (``gene_sets.tsv``).
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes; default a new figure sized to the rows.
     n_top : int, default=20
     fdr_level : float, default=0.05
     title : str, optional
@@ -106,7 +110,7 @@ def plot_top_gene_sets(sets: pd.DataFrame, *, n_top: int = 20, fdr_level: float 
     top = sets.nsmallest(n_top, "p_value").iloc[::-1]
     y = np.arange(len(top))
     xval = -np.log10(np.clip(top["p_value"].to_numpy(np.float64), 1e-300, 1.0))
-    fig, ax = plt.subplots(figsize=(8, 0.32 * max(len(top), 3) + 1.2))
+    fig, ax, created = figure_and_axes(ax, "plot_top_gene_sets/ax", figsize=(8, 0.32 * max(len(top), 3) + 1.2))
     sig = top["fdr"].to_numpy(np.float64) < fdr_level
     size = 15 + 120 * np.sqrt(top["n_genes"].to_numpy(np.float64) / max(1.0, float(sets["n_genes"].max())))
     ax.hlines(y, 0, xval, color="#bbbbbb", lw=0.8)
@@ -123,5 +127,6 @@ def plot_top_gene_sets(sets: pd.DataFrame, *, n_top: int = 20, fdr_level: float 
     ax.legend(loc="lower right", fontsize=7, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     ax.set_title(title or "Top gene sets", fontsize=10)
-    fig.tight_layout()
+    if created:
+        fig.tight_layout()
     return fig

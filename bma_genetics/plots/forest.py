@@ -7,29 +7,21 @@ call :func:`plot_forest`.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from bma_genetics._check import check_columns  # noqa: E402
-from bma_genetics.plots._save import save_figure as _save_figure  # noqa: E402
+from bma_genetics._check import check_columns
+from bma_genetics.plots._axes import figure_and_axes
+from bma_genetics.plots._save import save_figure
 
 _PALETTE = ["#1b4f72", "#c0392b", "#117a65", "#7d3c98", "#b9770e", "#566573", "#2e86c1", "#cb4335"]
-
-
-def save_figure(fig, out: str | os.PathLike, *, dpi: int = 150) -> list[Path]:
-    """Save ``fig`` as ``out.png`` and ``out.pdf`` atomically; return both paths."""
-    return _save_figure(fig, out, dpi=dpi)
 
 
 def plot_forest(
     data: pd.DataFrame,
     *,
+    ax=None,
     label: str = "label",
     estimate: str = "estimate",
     low: str = "ci_low",
@@ -47,7 +39,9 @@ def plot_forest(
     ----------
     data : DataFrame
         One row per (label, series) with the estimate and its interval bounds.
-    label, estimate, low, high : str
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes; default a new figure sized to the rows.
+    label, estimate, low, high : str, default="label", "estimate", "ci_low", "ci_high"
         Column names.
     series : str, optional
         Column whose values are drawn side by side within each row (e.g. the BMFF site).
@@ -55,8 +49,10 @@ def plot_forest(
         Reference line (1 for ratios, 0 for differences).
     log_scale : bool, default=True
         Log x-axis (ratios).
+    xlabel : str, default="odds ratio (95% CI)"
+    title : str, optional
     out : path, optional
-        Save as ``out.png`` and ``out.pdf``.
+        Also save as ``out.png`` and ``out.pdf`` (:func:`~bma_genetics.plots.save_figure`).
 
     Returns
     -------
@@ -67,7 +63,7 @@ def plot_forest(
     labels = list(dict.fromkeys(data[label].astype(str)))
     groups = list(dict.fromkeys(data[series].astype(str))) if series else [None]
     height = max(2.0, 0.32 * len(labels) * max(1, min(len(groups), 3) * 0.6) + 1.2)
-    fig, ax = plt.subplots(figsize=(7.0, height))
+    fig, ax, created = figure_and_axes(ax, "plot_forest/ax", figsize=(7.0, height))
     ypos = {lab: len(labels) - 1 - i for i, lab in enumerate(labels)}
     width = 0.7
     # first series on top within a row, as the legend lists it
@@ -97,7 +93,8 @@ def plot_forest(
     if series and len(groups) > 1:
         ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
+    if created:
+        fig.tight_layout()
     if out is not None:
         save_figure(fig, out)
     return fig

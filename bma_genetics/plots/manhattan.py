@@ -7,23 +7,23 @@ bitmap points) so a 10-million-variant PDF stays small.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bma_genetics.plots._save import save_figure as _save_figure
+from bma_genetics._check import check_columns, fail
+from bma_genetics.plots._axes import figure_and_axes, figure_and_axes_grid
 from bma_genetics.stats import chromosome_rank
 
 COLOURS = ("#1f4e79", "#7fa7cf")
 GENOME_WIDE = 5e-8
 
 
-def save_figure(fig, out: str | os.PathLike, *, dpi: int = 200) -> list[Path]:
-    """Save ``fig`` as ``out.png`` and ``out.pdf`` atomically; return both paths."""
-    return _save_figure(fig, out, dpi=dpi)
+def _check_sumstats(where: str, ss: pd.DataFrame) -> None:
+    check_columns(where, ss, ["chromosome", "base_pair_location"])
+    if "p_value" not in ss.columns and "neg_log_10_p_value" not in ss.columns:
+        raise fail(where, f"needs p_value or neg_log_10_p_value; it has {list(ss.columns)[:20]}")
 
 
 def _mlog10p(ss: pd.DataFrame) -> np.ndarray:
@@ -83,22 +83,35 @@ def _draw(ax, ss: pd.DataFrame, *, sign: float = 1.0, threshold: float = GENOME_
 def plot_manhattan(
     sumstats: pd.DataFrame,
     *,
+    ax=None,
     title: str | None = None,
     leads: pd.DataFrame | None = None,
     threshold: float = GENOME_WIDE,
     figsize: tuple[float, float] = (10, 3.6),
 ):
-    """Manhattan plot of one result set; ``leads`` (``chromosome, base_pair_location,
-    neg_log_10_p_value, nearest_gene``, e.g. :func:`bma_genetics.gwas.find_loci`'s lead table)
-    labels loci with their gene.
+    """Manhattan plot of one result set, loci labelled with their gene.
+
+    Parameters
+    ----------
+    sumstats : DataFrame
+        ``chromosome, base_pair_location, p_value`` (``neg_log_10_p_value`` used when present).
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes; default a new figure of ``figsize``.
+    title : str, optional
+    leads : DataFrame, optional
+        ``chromosome, base_pair_location, neg_log_10_p_value, nearest_gene`` (e.g. the lead
+        table of :func:`bma_genetics.gwas.find_loci`): labels, one per ``locus`` when present.
+    threshold : float, default=5e-8
+        P of the dashed significance line; points above it are red.
+    figsize : tuple of float, default=(10, 3.6)
+        Size of a new figure.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    _check_sumstats("plot_manhattan/sumstats", sumstats)
+    fig, ax, _ = figure_and_axes(ax, "plot_manhattan/ax", figsize=figsize, layout="constrained")
     _draw(ax, sumstats, threshold=threshold, labels=leads)
     ax.set_xlabel("chromosome")
     ax.set_ylabel(r"$-\log_{10}P$")
@@ -110,20 +123,40 @@ def plot_manhattan(
 def plot_manhattan_stacked(
     sumstats: dict[str, pd.DataFrame],
     *,
+    axes=None,
     leads: dict[str, pd.DataFrame] | None = None,
     threshold: float = GENOME_WIDE,
     panel_height: float = 2.0,
 ):
-    """One Manhattan panel per trait, sharing the genome axis."""
-    import matplotlib.pyplot as plt
+    """One Manhattan panel per trait, sharing the genome axis.
 
+    Parameters
+    ----------
+    sumstats : dict of str to DataFrame
+        Result sets by name (columns as :func:`plot_manhattan`), one panel each, in order.
+    axes : sequence of matplotlib.axes.Axes, optional
+        One axes per result set; default a new figure, panels stacked.
+    leads : dict of str to DataFrame, optional
+        Lead tables by result-set name (see :func:`plot_manhattan`).
+    threshold : float, default=5e-8
+    panel_height : float, default=2.0
+        Inches per panel of a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     names = list(sumstats)
-    fig, axes = plt.subplots(len(names), 1, figsize=(10, panel_height * len(names) + 0.6), sharex=True,
-                             layout="constrained", squeeze=False)
-    for ax, name in zip(axes[:, 0], names, strict=True):
+    for name in names:
+        _check_sumstats(f"plot_manhattan_stacked/sumstats[{name!r}]", sumstats[name])
+    fig, flat, _ = figure_and_axes_grid(axes, len(names), "plot_manhattan_stacked/axes", nrows=len(names), ncols=1,
+                                        figsize=(10, panel_height * len(names) + 0.6), sharex=True,
+                                        layout="constrained")
+    for ax, name in zip(flat, names, strict=True):
         _draw(ax, sumstats[name], threshold=threshold, labels=(leads or {}).get(name))
         ax.set_ylabel(f"{name}\n" + r"$-\log_{10}P$", fontsize=8)
-    axes[-1, 0].set_xlabel("chromosome")
+    if flat:
+        flat[-1].set_xlabel("chromosome")
     return fig
 
 
@@ -131,17 +164,37 @@ def plot_miami(
     top: pd.DataFrame,
     bottom: pd.DataFrame,
     *,
+    axes=None,
     labels: Sequence[str] = ("female", "male"),
     leads: Sequence[pd.DataFrame | None] = (None, None),
     threshold: float = GENOME_WIDE,
     title: str | None = None,
 ):
-    """Miami plot: two result sets (e.g. the sex strata) mirrored around the genome axis."""
-    import matplotlib.pyplot as plt
+    """Miami plot: two result sets (e.g. the sex strata) mirrored around the genome axis.
 
+    Parameters
+    ----------
+    top, bottom : DataFrame
+        Result sets drawn upwards and downwards (columns as :func:`plot_manhattan`).
+    axes : pair of matplotlib.axes.Axes, optional
+        Upper and lower axes; default a new figure.
+    labels : pair of str, default=("female", "male")
+        Y-axis labels of the two halves.
+    leads : pair of DataFrame or None, default=(None, None)
+        Lead tables labelling each half.
+    threshold : float, default=5e-8
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _check_sumstats("plot_miami/top", top)
+    _check_sumstats("plot_miami/bottom", bottom)
     ymax = max(float(np.nanmax(_mlog10p(t)[np.isfinite(_mlog10p(t))], initial=1.0)) for t in (top, bottom))
     ymax = max(ymax, -np.log10(threshold)) * 1.12
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True, layout="constrained")
+    fig, (a1, a2), _ = figure_and_axes_grid(axes, 2, "plot_miami/axes", nrows=2, ncols=1, figsize=(10, 5.5),
+                                            sharex=True, layout="constrained")
     _draw(a1, top, threshold=threshold, labels=leads[0], ymax=ymax)
     _draw(a2, bottom, sign=-1.0, threshold=threshold, labels=leads[1], ymax=ymax)
     a1.set_ylabel(f"{labels[0]}\n" + r"$-\log_{10}P$")

@@ -2,23 +2,17 @@
 leave-one-out, and a summary forest over many exposure-outcome pairs.
 
 Inputs are the tables of :mod:`bma_genetics.mr` (``harmonised``, ``mr_results``,
-``single_snp``, ``leave_one_out``); every ``plot_*`` returns a Figure; :func:`save_figure`
-writes PNG + PDF.
+``single_snp``, ``leave_one_out``); every ``plot_mr_*`` draws into ``ax`` when given and
+returns the Figure; :func:`bma_genetics.plots.save_figure` writes PNG + PDF.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import numpy as np
+import pandas as pd
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from bma_genetics.plots._save import save_figure as _save_figure  # noqa: E402
+from bma_genetics._check import check_columns
+from bma_genetics.plots._axes import figure_and_axes
 
 _COLOURS = {
     "ivw": "#1f77b4", "ivw_fixed": "#aec7e8", "egger": "#d62728", "simple_median": "#98df8a",
@@ -27,27 +21,39 @@ _COLOURS = {
 }
 
 
-def save_figure(fig, stem: str | os.PathLike, *, dpi: int = 150) -> list[Path]:
-    """Save ``fig`` as ``stem.png`` and ``stem.pdf`` atomically and close it; return both paths."""
-    return _save_figure(fig, stem, dpi=dpi, close=True)
-
-
 def _kept(h: pd.DataFrame) -> pd.DataFrame:
     return h[h["mr_keep"].astype(bool)] if "mr_keep" in h else h
 
 
-def plot_scatter(harmonised: pd.DataFrame, results: pd.DataFrame, *, title: str | None = None):
+def plot_mr_scatter(harmonised: pd.DataFrame, results: pd.DataFrame, *, ax=None, title: str | None = None):
     """SNP effects on the outcome against the exposure (+-1 SE bars), with one line per method.
 
     SNPs are oriented so that ``beta_exposure`` > 0; lines go through the origin with slope
     ``beta``, except MR Egger's, which starts at the ``egger_intercept`` column of its row of
-    ``results`` (the MR results table: the fit is read, not redone).
+    ``results`` (the MR results table: the fit is read, not redone; 0 when absent).
+
+    Parameters
+    ----------
+    harmonised : DataFrame
+        ``beta_exposure, se_exposure, beta_outcome, se_outcome`` (and ``exposure, outcome``,
+        ``mr_keep``) per SNP.
+    results : DataFrame
+        MR results: ``method, beta`` and, on the ``egger`` row, ``egger_intercept``.
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes; default a new figure.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
+    check_columns("plot_mr_scatter/harmonised", harmonised, ["beta_exposure", "se_exposure", "beta_outcome", "se_outcome"])
+    check_columns("plot_mr_scatter/results", results, ["method", "beta"])
     h = _kept(harmonised)
     sign = np.where(h["beta_exposure"] < 0, -1.0, 1.0)
     bx, by = np.abs(h["beta_exposure"].to_numpy(float)), h["beta_outcome"].to_numpy(float) * sign
     sx, sy = h["se_exposure"].to_numpy(float), h["se_outcome"].to_numpy(float)
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    fig, ax, created = figure_and_axes(ax, "plot_mr_scatter/ax", figsize=(5.5, 4.5))
     ax.errorbar(bx, by, xerr=sx, yerr=sy, fmt="o", ms=3, color="0.3", ecolor="0.7", lw=0.8, zorder=2)
     ax.axhline(0, color="0.8", lw=0.8, zorder=1)
     xs = np.array([0.0, float(np.max(bx + sx)) if len(bx) else 1.0])
@@ -58,11 +64,12 @@ def plot_scatter(harmonised: pd.DataFrame, results: pd.DataFrame, *, title: str 
         icpt = icpt if np.isfinite(icpt) else 0.0
         ax.plot(xs, icpt + r["beta"] * xs, color=_COLOURS.get(r["method"], "k"), lw=1.4,
                 label=f"{r['method']} ({r['beta']:.3g})")
-    ax.set_xlabel(f"SNP effect on {h['exposure'].iloc[0] if len(h) else 'exposure'}")
-    ax.set_ylabel(f"SNP effect on {h['outcome'].iloc[0] if len(h) else 'outcome'}")
+    ax.set_xlabel(f"SNP effect on {h['exposure'].iloc[0] if len(h) and 'exposure' in h else 'exposure'}")
+    ax.set_ylabel(f"SNP effect on {h['outcome'].iloc[0] if len(h) and 'outcome' in h else 'outcome'}")
     ax.legend(fontsize=7, frameon=False, loc="best")
     ax.set_title(title or "MR scatter", fontsize=10)
-    fig.tight_layout()
+    if created:
+        fig.tight_layout()
     return fig
 
 
@@ -79,41 +86,87 @@ def _forest(ax, labels, b, lo, hi, colours=None, xlabel="causal estimate (beta, 
     ax.set_xlabel(xlabel, fontsize=8)
 
 
-def plot_single_snp_forest(single_snp: pd.DataFrame, *, title: str | None = None):
-    """Forest plot of per-SNP Wald ratios (sorted) and the all-SNP IVW / Egger rows."""
+def plot_mr_single_snp_forest(single_snp: pd.DataFrame, *, ax=None, title: str | None = None):
+    """Forest plot of per-SNP Wald ratios (sorted) and the all-SNP IVW / Egger rows.
+
+    Parameters
+    ----------
+    single_snp : DataFrame
+        ``snp, beta, ci_lower, ci_upper``; rows whose ``snp`` starts with ``All`` are the
+        all-SNP estimates (drawn last, in red).
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes; default a new figure sized to the rows.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    check_columns("plot_mr_single_snp_forest/single_snp", single_snp, ["snp", "beta", "ci_lower", "ci_upper"])
     s = single_snp.copy()
     is_all = s["snp"].astype(str).str.startswith("All")
     s = pd.concat([s[~is_all].sort_values("beta"), s[is_all]])
-    fig, ax = plt.subplots(figsize=(5.5, max(2.5, 0.18 * len(s) + 1)))
+    fig, ax, created = figure_and_axes(ax, "plot_mr_single_snp_forest/ax", figsize=(5.5, max(2.5, 0.18 * len(s) + 1)))
     colours = ["#d62728" if str(x).startswith("All") else "0.2" for x in s["snp"]]
     _forest(ax, s["snp"].astype(str).tolist(), s["beta"].to_numpy(float), s["ci_lower"].to_numpy(float),
             s["ci_upper"].to_numpy(float), colours)
     ax.set_title(title or "Single-SNP MR", fontsize=10)
-    fig.tight_layout()
+    if created:
+        fig.tight_layout()
     return fig
 
 
-def plot_leave_one_out(leave_one_out: pd.DataFrame, *, title: str | None = None):
-    """Forest plot of IVW estimates leaving out each SNP, and with all SNPs."""
+def plot_mr_leave_one_out(leave_one_out: pd.DataFrame, *, ax=None, title: str | None = None):
+    """Forest plot of IVW estimates leaving out each SNP, and with all SNPs.
+
+    Parameters
+    ----------
+    leave_one_out : DataFrame
+        ``snp, beta, ci_lower, ci_upper``; the row ``snp == "All"`` is the all-SNP estimate.
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes; default a new figure sized to the rows.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    check_columns("plot_mr_leave_one_out/leave_one_out", leave_one_out, ["snp", "beta", "ci_lower", "ci_upper"])
     s = leave_one_out.copy()
     is_all = s["snp"] == "All"
     s = pd.concat([s[~is_all].sort_values("beta"), s[is_all]])
-    fig, ax = plt.subplots(figsize=(5.5, max(2.5, 0.18 * len(s) + 1)))
+    fig, ax, created = figure_and_axes(ax, "plot_mr_leave_one_out/ax", figsize=(5.5, max(2.5, 0.18 * len(s) + 1)))
     colours = ["#d62728" if x == "All" else "0.2" for x in s["snp"]]
     labels = [("All" if x == "All" else f"without {x}") for x in s["snp"]]
     _forest(ax, labels, s["beta"].to_numpy(float), s["ci_lower"].to_numpy(float), s["ci_upper"].to_numpy(float),
             colours,
             xlabel="IVW estimate (95% CI)")
     ax.set_title(title or "Leave-one-out", fontsize=10)
-    fig.tight_layout()
+    if created:
+        fig.tight_layout()
     return fig
 
 
-def plot_funnel(single_snp: pd.DataFrame, *, title: str | None = None):
+def plot_mr_funnel(single_snp: pd.DataFrame, *, ax=None, title: str | None = None):
     """Funnel plot: per-SNP Wald ratio against its precision (1/SE), with the IVW and Egger
-    estimates as vertical lines."""
+    estimates as vertical lines.
+
+    Parameters
+    ----------
+    single_snp : DataFrame
+        ``snp, beta, standard_error``; the rows ``All - Inverse variance weighted`` and
+        ``All - MR Egger`` give the vertical lines.
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes; default a new figure.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    check_columns("plot_mr_funnel/single_snp", single_snp, ["snp", "beta", "standard_error"])
     s = single_snp[~single_snp["snp"].astype(str).str.startswith("All")]
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax, created = figure_and_axes(ax, "plot_mr_funnel/ax", figsize=(5, 4))
     ax.scatter(s["beta"], 1 / s["standard_error"], s=12, color="0.3")
     for label, colour in (("All - Inverse variance weighted", _COLOURS["ivw"]), ("All - MR Egger", _COLOURS["egger"])):
         row = single_snp[single_snp["snp"] == label]
@@ -123,23 +176,43 @@ def plot_funnel(single_snp: pd.DataFrame, *, title: str | None = None):
     ax.set_ylabel("precision (1 / SE)")
     ax.legend(fontsize=7, frameon=False)
     ax.set_title(title or "Funnel plot", fontsize=10)
-    fig.tight_layout()
+    if created:
+        fig.tight_layout()
     return fig
 
 
-def plot_summary_forest(results: pd.DataFrame, *, methods: tuple[str, ...] = ("ivw", "egger", "weighted_median",
-                                                                               "weighted_mode"),
-                        title: str | None = None, xlabel: str = "causal estimate (95% CI)"):
+def plot_mr_summary_forest(results: pd.DataFrame, *, ax=None,
+                           methods: tuple[str, ...] = ("ivw", "egger", "weighted_median", "weighted_mode"),
+                           title: str | None = None, xlabel: str = "causal estimate (95% CI)"):
     """Forest plot over many exposure -> outcome pairs (e.g. every BMFF site -> osteoporosis):
-    one row per pair and method, grouped by pair."""
+    one row per pair and method, grouped by pair.
+
+    Parameters
+    ----------
+    results : DataFrame
+        MR results: ``exposure, outcome, method, beta, ci_lower, ci_upper``.
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes; default a new figure sized to the rows.
+    methods : tuple of str, default=("ivw", "egger", "weighted_median", "weighted_mode")
+        Methods drawn, in this order within a pair.
+    title : str, optional
+    xlabel : str, default="causal estimate (95% CI)"
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    check_columns("plot_mr_summary_forest/results", results,
+                  ["exposure", "outcome", "method", "beta", "ci_lower", "ci_upper"])
     r = results[results["method"].isin(methods)].copy()
     r["pair"] = r["exposure"].astype(str) + " -> " + r["outcome"].astype(str)
     r["order"] = r["method"].map({m: i for i, m in enumerate(methods)})
     r = r.sort_values(["pair", "order"])
     labels = [f"{p}  [{m}]" for p, m in zip(r["pair"], r["method"], strict=True)]
-    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.22 * len(r) + 1)))
+    fig, ax, created = figure_and_axes(ax, "plot_mr_summary_forest/ax", figsize=(7, max(2.5, 0.22 * len(r) + 1)))
     _forest(ax, labels, r["beta"].to_numpy(float), r["ci_lower"].to_numpy(float), r["ci_upper"].to_numpy(float),
             [_COLOURS.get(m, "k") for m in r["method"]], xlabel=xlabel)
     ax.set_title(title or "MR summary", fontsize=10)
-    fig.tight_layout()
+    if created:
+        fig.tight_layout()
     return fig

@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import textwrap
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from bma_genetics._check import check_columns  # noqa: E402
-from bma_genetics.plots.forest import plot_forest, save_figure  # noqa: E402
+from bma_genetics._check import check_columns
+from bma_genetics.plots._axes import figure_and_axes
+from bma_genetics.plots._save import save_figure
+from bma_genetics.plots.forest import plot_forest
 
 _CATEGORY_COLOURS = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -33,6 +31,7 @@ def _phecode_sort_key(code: str) -> tuple[str, float]:
 def plot_phewas_manhattan(
     results: pd.DataFrame,
     *,
+    ax=None,
     n_labels: int = 8,
     bonferroni: float | None = None,
     title: str | None = None,
@@ -50,8 +49,14 @@ def plot_phewas_manhattan(
     results : DataFrame
         ``run_phewas`` output for one exposure (``phecode, phecode_string, category, beta,
         p_value`` and ``neg_log_10_p_value`` if present).
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes; default a new 11 x 4.6 in figure.
+    n_labels : int, default=8
+    bonferroni : float, optional
+        P threshold of the dashed line.
+    title : str, optional
     out : path, optional
-        Save as ``out.png`` and ``out.pdf``.
+        Also save as ``out.png`` and ``out.pdf`` (:func:`~bma_genetics.plots.save_figure`).
 
     Returns
     -------
@@ -67,7 +72,7 @@ def plot_phewas_manhattan(
     d = d.sort_values(["category", "_key"], kind="stable").reset_index(drop=True)
     cats = list(dict.fromkeys(d["category"]))
     d["_x"] = np.arange(len(d))
-    fig, ax = plt.subplots(figsize=(11, 4.6))
+    fig, ax, created = figure_and_axes(ax, "plot_phewas_manhattan/ax", figsize=(11, 4.6))
     centres = []
     for i, cat in enumerate(cats):
         sub = d[d["category"] == cat]
@@ -99,7 +104,8 @@ def plot_phewas_manhattan(
     if title:
         ax.set_title(title, fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
+    if created:
+        fig.tight_layout()
     if out is not None:
         save_figure(fig, out)
     return fig
@@ -108,12 +114,32 @@ def plot_phewas_manhattan(
 def plot_phewas_forest(
     results: pd.DataFrame,
     *,
+    ax=None,
     phecodes: list[str] | None = None,
     n_top: int = 12,
     title: str | None = "Selected phecodes across BMFF sites",
     out: str | os.PathLike | None = None,
 ):
-    """Forest plot of selected phecodes (default: the ``n_top`` strongest) across exposures."""
+    """Forest plot of selected phecodes (default: the ``n_top`` strongest) across exposures.
+
+    Parameters
+    ----------
+    results : DataFrame
+        ``run_phewas`` output (``exposure, phecode, odds_ratio`` and its interval, ``p_value``;
+        ``phecode_string`` labels the rows when present).
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes; default a new figure.
+    phecodes : list of str, optional
+        Rows to draw, in order; default the ``n_top`` phecodes with the smallest P.
+    n_top : int, default=12
+    title : str, optional
+    out : path, optional
+        Also save as ``out.png`` and ``out.pdf``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     check_columns("plot_phewas_forest/results", results,
                   ["exposure", "phecode", "odds_ratio", "ci_lower", "ci_upper", "p_value"])
     if phecodes is None:
@@ -126,7 +152,7 @@ def plot_phewas_forest(
     d = d.sort_values(by="phecode", key=lambda s: s.map(order), kind="stable")
     d["exposure"] = d["exposure"].astype(str).str.removeprefix("bmff_")
     return plot_forest(d, label="label", estimate="odds_ratio", low="ci_lower", high="ci_upper",
-                       series="exposure", xlabel="odds ratio per SD (95% CI)", title=title, out=out)
+                       series="exposure", xlabel="odds ratio per SD (95% CI)", title=title, out=out, ax=ax)
 
 
-__all__ = ["plot_phewas_forest", "plot_phewas_manhattan", "save_figure"]
+__all__ = ["plot_phewas_forest", "plot_phewas_manhattan"]

@@ -11,12 +11,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bma_genetics._check import check_columns
+from bma_genetics.plots._axes import figure_and_axes
 from bma_genetics.stats import lambda_gc
 
 
 def plot_qq(
     sumstats: pd.DataFrame | dict[str, pd.DataFrame],
     *,
+    ax=None,
     title: str | None = None,
     max_points: int = 20_000,
 ):
@@ -26,6 +29,9 @@ def plot_qq(
     ----------
     sumstats : DataFrame or dict of name -> DataFrame
         Need ``p_value`` (``neg_log_10_p_value`` used when present, exact below 1e-300).
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes; default a new 4.2 x 4.2 in figure.
+    title : str, optional
     max_points : int, default=20000
         Points drawn per set: all of the most significant, a thinned sample of the rest.
 
@@ -33,10 +39,10 @@ def plot_qq(
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
-
     sets = sumstats if isinstance(sumstats, dict) else {"": sumstats}
-    fig, ax = plt.subplots(figsize=(4.2, 4.2), layout="constrained")
+    for name, ss in sets.items():
+        check_columns(f"plot_qq/sumstats{'[' + repr(name) + ']' if name else ''}", ss, ["p_value"])
+    fig, ax, _ = figure_and_axes(ax, "plot_qq/ax", figsize=(4.2, 4.2), layout="constrained")
     m_max = 1
     for name, ss in sets.items():
         if "neg_log_10_p_value" in ss.columns:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bma_genetics._check import check_columns
+from bma_genetics.plots._axes import figure_and_axes_grid
+
 LD_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0001)
 LD_COLOURS = ("#1f3b73", "#6bb3d6", "#3ca03c", "#f0a030", "#d62728")
 
@@ -15,6 +18,7 @@ def plot_regional(
     *,
     chromosome: str,
     position: int,
+    axes=None,
     r2: np.ndarray | pd.Series | None = None,
     genes: pd.DataFrame | None = None,
     window_kb: float = 250,
@@ -27,18 +31,28 @@ def plot_regional(
     ----------
     sumstats : DataFrame
         GWAS-SSF rows (``chromosome, base_pair_location, p_value``).
+    chromosome : str
+        Chromosome of the lead variant.
+    position : int
+        Base-pair position of the lead variant (drawn as a diamond).
+    axes : pair of matplotlib.axes.Axes, optional
+        The association panel and the gene track below it; default a new figure.
     r2 : array, optional
         LD r^2 of each row of ``sumstats`` with the lead variant (e.g.
         ``bma_genetics.ld.ld_with(reader, lead, indices) ** 2``); NaN = unknown (grey).
     genes : DataFrame, optional
         ``gene_name, chromosome, start, end, strand`` for the gene track.
+    window_kb : float, default=250
+        Half-width of the window.
+    title : str, optional
+    max_gene_rows : int, default=6
+        Rows of the gene track; genes that do not fit are left out.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
-
+    check_columns("plot_regional/sumstats", sumstats, ["chromosome", "base_pair_location", "p_value"])
     chromosome = str(chromosome)
     lo, hi = position - window_kb * 1000, position + window_kb * 1000
     sel = (sumstats["chromosome"].astype(str) == chromosome) & sumstats["base_pair_location"].between(lo, hi)
@@ -46,7 +60,8 @@ def plot_regional(
     y = d["neg_log_10_p_value"].to_numpy(float) if "neg_log_10_p_value" in d else -np.log10(d["p_value"].to_numpy(float))
     x = d["base_pair_location"].to_numpy() / 1e6
     rr = np.asarray(r2, dtype=float)[sel.to_numpy()] if r2 is not None else np.full(len(d), np.nan)
-    fig, (ax, gx) = plt.subplots(2, 1, figsize=(7, 5), sharex=True, height_ratios=[3, 1.2], layout="constrained")
+    fig, (ax, gx), _ = figure_and_axes_grid(axes, 2, "plot_regional/axes", nrows=2, ncols=1, figsize=(7, 5),
+                                            sharex=True, height_ratios=[3, 1.2], layout="constrained")
     unknown = ~np.isfinite(rr)
     ax.scatter(x[unknown], y[unknown], s=10, c="0.7", lw=0, rasterized=True, label="r² unknown")
     for i in range(len(LD_BINS) - 1):
