@@ -27,8 +27,7 @@ def write_phewas_figures(result: PheWASResult, out: str | os.PathLike, *, forest
     dict of str to Path
         ``figures/<file name>`` -> path, for :attr:`PheWASResult.files`.
     """
-    from bma_genetics.plots._save import save_figure
-    from bma_genetics.plots.phewas import plot_phewas_forest, plot_phewas_manhattan
+    from bma_genetics.plots import plot_phewas_forest, plot_phewas_manhattan, save_figure
 
     res = result.table
     out = Path(out)
