@@ -640,7 +640,7 @@ def test_stage_writes_tables_and_summary(cohort, tmp_path):
     assert summary["n_withdrawn"] == len(cohort["truth"]["withdrawn"])
     assert summary["qc_removed"]["sex_mismatch"] >= 1
     assert summary["n_after_qc"] == len(pd.read_parquet(out / "participants.parquet"))
-    with pytest.raises(InputError, match="unknown parameter"):
+    with pytest.raises(InputError, match="participants: unknown key 'exprot'; did you mean 'export'"):
         run(ctx, {"exprot": "x.csv"})
     with pytest.raises(InputError, match="no such file"):
         run(ctx, {"kinship": "genotypes/missing.dat"})

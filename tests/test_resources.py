@@ -477,7 +477,7 @@ def test_reference_stage_records_provenance(fetched, tmp_path):
     assert table.loc[0, "source"] == "phetk 0.3.6" and len(table.loc[1, "files_sha256"]) > 64
     recorded = json.loads((tmp_path / "run" / "reference" / "manifest.json").read_text())
     assert set(recorded["resources"]) == {"phecode_x", "genes_grch37"}
-    with pytest.raises(InputError, match=r"reference/params: unknown parameter\(s\) \['nmaes'\]"):
+    with pytest.raises(InputError, match=r"reference: unknown key 'nmaes'; did you mean 'names'\?"):
         run(ctx, {"nmaes": ["x"]})
 
 

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from bma_genetics._params import cli_option
+from bma_genetics.enrichment.stage import PARAMS
+
 
 def register(app: typer.Typer) -> None:
     @app.command("enrich")
@@ -14,15 +17,15 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="Output folder (genes.tsv, gene_sets.tsv, figures/)."),
         gene_sets: str = typer.Option("GO_BP", "--gene-sets", help="GMT file, or GO_BP (cached GO biological processes), or none."),
         ld: str = typer.Option("reference", "--ld", help="LD source: 'reference' (cached 1000G EUR panel, chr17-22) or a PLINK prefix of your own panel."),
-        build: str = typer.Option("GRCh37", "--build", help="Genome build of the gene table: GRCh37 or GRCh38."),
+        build: str = cli_option(PARAMS, "build"),
         genes: Path = typer.Option(None, "--genes", help="Your own gene table or GTF instead of GENCODE."),
-        window_up: float = typer.Option(10.0, "--window-up", help="Upstream window, kb."),
-        window_down: float = typer.Option(10.0, "--window-down", help="Downstream window, kb."),
-        shrinkage: float = typer.Option(0.0, "--shrinkage", help="LD shrinkage towards identity (0-1)."),
-        p_method: str = typer.Option("saddle_contour", "--p-method", help="saddle_contour (exact), imhof or saddlepoint."),
-        min_size: int = typer.Option(10, "--min-size", help="Smallest gene set analysed."),
-        max_size: int = typer.Option(500, "--max-size", help="Largest gene set analysed."),
-        n_jobs: int = typer.Option(1, "--n-jobs", help="Worker processes (-1: all cores)."),
+        window_up: float = cli_option(PARAMS, "window_up_kb", "--window-up"),
+        window_down: float = cli_option(PARAMS, "window_down_kb", "--window-down"),
+        shrinkage: float = cli_option(PARAMS, "shrinkage"),
+        p_method: str = cli_option(PARAMS, "p_method"),
+        min_size: int = cli_option(PARAMS, "min_size"),
+        max_size: int = cli_option(PARAMS, "max_size"),
+        n_jobs: int = cli_option(PARAMS, "n_jobs"),
     ) -> None:
         """Gene-based (SNP-wise mean/top) and gene-set (competitive GLS) enrichment."""
         from bma_genetics._check import check_one_of

@@ -1,32 +1,7 @@
 """Pipeline stage ``enrichment``: gene and gene-set analysis of every BMFF site's GWAS.
 
-Parameters (the ``enrichment:`` mapping of a study config; all optional):
-
-=====================  ==================  ======================================================
-param                  default             meaning
-=====================  ==================  ======================================================
-traits                 every gwas trait    labels of ``ctx.summary("gwas")["sumstats"]`` (default:
-                                           those without a stratum suffix such as ``.female``)
-ld                     ``in-sample``       ``in-sample`` (the cohort's imputed BGEN, else array
-                                           PLINK), ``reference`` (cached 1000G EUR, chr17-22),
-                                           or a PLINK prefix of your own panel
-gene_sets              ``GO_BP``           ``GO_BP``, a GMT path, or null (genes only)
-planted_pathway        true                add the genes of ``truth/causal_variants.tsv`` as set
-                                           ``SIMULATED_CAUSAL`` (simulated cohorts) and report
-                                           its rank
-build                  ``GRCh37``          gene table build
-protein_coding_only    true
-window_up_kb           10                  annotation windows
-window_down_kb         10
-shrinkage              0.0                 LD shrinkage towards identity
-correlation_window_kb  500                 gene pairs correlated in the gene-set GLS
-p_method               ``saddle_contour``  or ``saddlepoint`` (faster, approximate)
-max_ld_samples         3000                in-sample LD from a random subsample of this size
-                                           (null: everyone); r^2 bias-corrected when subsampled
-seed                   run seed            seed of that subsample
-min_size, max_size     5, 500              analysed gene-set sizes
-n_jobs                 1                   worker processes
-=====================  ==================  ======================================================
+Parameters: :data:`PARAMS` below (the ``enrichment:`` mapping of a study config), tabulated in
+``docs/parameters.md``.
 
 Writes ``enrichment/<trait>/{genes.tsv, gene_correlations.tsv.gz, gene_sets.tsv, meta.json}``
 and ``enrichment/figures/<trait>_{gene_manhattan,top_gene_sets}.{png,pdf}``.
@@ -42,28 +17,40 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bma_genetics._params import Param, check_params, keyword_or_path
 from bma_genetics.errors import BmaGeneticsError, InputError
 
 log = logging.getLogger(__name__)
 
-DEFAULTS: dict[str, Any] = {
-    "traits": None,
-    "ld": "in-sample",
-    "gene_sets": "GO_BP",
-    "planted_pathway": True,
-    "build": "GRCh37",
-    "protein_coding_only": True,
-    "window_up_kb": 10.0,
-    "window_down_kb": 10.0,
-    "shrinkage": 0.0,
-    "correlation_window_kb": 500.0,
-    "p_method": "saddle_contour",
-    "min_size": 5,
-    "max_size": 500,
-    "max_ld_samples": 3000,
-    "seed": None,
-    "n_jobs": 1,
-}
+NAME = "enrichment"
+REQUIRES = ["gwas"]  # the traits' summary statistics
+
+PARAMS = [
+    Param("traits", list, None, "labels of the gwas stage's sumstats (default: those without a stratum "
+          "suffix such as .female)", item_type=str),
+    Param("ld", (str, Path), "in-sample", "LD source: in-sample (the cohort's imputed BGEN, else array PLINK), "
+          "reference (cached 1000G EUR, chr17-22), or a PLINK prefix of your own panel",
+          check=keyword_or_path(("in-sample", "reference"), "a PLINK prefix"),
+          allowed="'in-sample', 'reference', or a PLINK prefix"),
+    Param("gene_sets", (str, Path), "GO_BP", "GO_BP, a GMT path, or null (genes only)", nullable=True),
+    Param("planted_pathway", bool, True, "add the simulated causal genes as set SIMULATED_CAUSAL and report "
+          "its rank (simulated cohorts)"),
+    Param("build", str, "GRCh37", "gene table build", options=("GRCh37", "GRCh38")),
+    Param("protein_coding_only", bool, True, "protein-coding genes only"),
+    Param("window_up_kb", float, 10.0, "upstream annotation window (kb)", range=(0, None)),
+    Param("window_down_kb", float, 10.0, "downstream annotation window (kb)", range=(0, None)),
+    Param("shrinkage", float, 0.0, "LD shrinkage towards identity", range=(0, 1)),
+    Param("correlation_window_kb", float, 500.0, "gene pairs within this distance are correlated in the "
+          "gene-set GLS", range=(0, None)),
+    Param("p_method", str, "saddle_contour", "gene P: saddle_contour (exact), imhof, or saddlepoint (faster, "
+          "approximate)", options=("saddle_contour", "imhof", "saddlepoint")),
+    Param("min_size", int, 5, "smallest gene set analysed", range=(1, None)),
+    Param("max_size", int, 500, "largest gene set analysed", range=(1, None)),
+    Param("max_ld_samples", int, 3000, "in-sample LD from a random subsample of this size (null: everyone); "
+          "r^2 bias-corrected when subsampled", nullable=True, range=(2, None)),
+    Param("seed", int, None, "seed of that subsample (default: the run's seed)"),
+    Param("n_jobs", int, 1, "worker processes (-1: all cores)"),
+]
 
 
 def _reader(spec: Any, cohort: Path | None):
@@ -101,10 +88,7 @@ def run(ctx, params: dict) -> dict:
     from bma_genetics.enrichment.genes import compute_gene_ld, sumstats_z
     from bma_genetics.gwas import read_gwas_ssf
 
-    p = {**DEFAULTS, **dict(params or {})}
-    unknown = sorted(set(p) - set(DEFAULTS))
-    if unknown:
-        raise InputError(f"enrichment: unknown parameter(s) {unknown}; known: {sorted(DEFAULTS)}")
+    p = check_params(NAME, params, PARAMS)
     out_dir = ctx.stage_dir("enrichment")
     cohort = Path(ctx.cohort) if ctx.cohort is not None else None
     paths = _sumstats_paths(ctx)

@@ -2,7 +2,9 @@
 
     bma-genetics gwas --bfile PREFIX --pheno pheno.tsv --covar covar.tsv --out DIR
     bma-genetics gwas --bgen 'ukb22828_c{chrom}_b0_v3.bgen' --sample F.sample --pheno ... --out DIR
-    bma-genetics gwas --config study.yaml --out DIR
+
+A study's GWAS (the ``gwas:`` section of a study YAML, with the stages it reads) runs with
+``bma-genetics run STUDY.yaml --only gwas``.
 
 ``--pheno``/``--covar`` are FID/IID tab-separated tables (``NA`` missing; a leading ``#`` on the
 header is allowed, as plink2 writes); every non-ID column of ``--pheno`` is a trait and every
@@ -14,6 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+
+from bma_genetics._params import cli_option
+from bma_genetics.gwas.stage import PARAMS
 
 
 def _read_plink_table(path: Path, where: str):
@@ -44,14 +49,12 @@ def register(app: typer.Typer) -> None:
         vcf: str = typer.Option(None, "--vcf", help="VCF file(s) (DS or GT)."),
         pheno: Path = typer.Option(None, "--pheno", help="FID/IID table; every other column is a trait."),
         covar: Path = typer.Option(None, "--covar", help="FID/IID table; every other column is a covariate."),
-        config: Path = typer.Option(None, "--config", help="Study YAML: its 'gwas:' section and 'cohort:'."),
-        cohort: Path = typer.Option(None, "--cohort", help="Cohort directory (with --config)."),
         chromosomes: str = typer.Option(None, "--chr", help="Comma-separated chromosomes (with {chrom} patterns)."),
         strata: str = typer.Option(None, "--strata", help="Comma-separated stratifying columns (e.g. sex)."),
         rint: bool = typer.Option(False, "--rint", help="Rank-based inverse-normal transform of traits."),
         remove: Path = typer.Option(None, "--remove", help="Withdrawals file (one eid per line)."),
-        block_size: int = typer.Option(128, "--block-size", help="Variants per regression block."),
-        ld: str = typer.Option("in-sample", "--ld", help="LD for loci: in-sample, reference or a PLINK prefix."),
+        block_size: int = cli_option(PARAMS, "block_size"),
+        ld: str = cli_option(PARAMS, "ld"),
         no_plots: bool = typer.Option(False, "--no-plots", help="Skip figures."),
         master: str = typer.Option("local[*]", "--master", help="Spark master ('' = the cluster's own)."),
         tmp_dir: str = typer.Option(None, "--tmp-dir", help="Hail temporary directory."),
@@ -61,16 +64,9 @@ def register(app: typer.Typer) -> None:
 
         from bma_genetics._check import fail
 
-        if config is not None:
-            from bma_genetics.pipeline.runner import load_config, run_study
-
-            cfg = load_config(config)
-            cfg["stages"] = {k: v for k, v in cfg["stages"].items() if k in ("participants", "phenotypes", "gwas")}
-            run_dir = run_study(cfg, cohort=cohort, out=out)
-            typer.echo(f"GWAS written under {run_dir / 'gwas'}")
-            return
         if pheno is None:
-            raise fail("gwas/--pheno", "give --pheno (and --covar) with --bfile/--bgen/--vcf, or --config")
+            raise fail("gwas/--pheno", "give --pheno (and --covar) with --bfile/--bgen/--vcf "
+                       "(a study config runs with `bma-genetics run STUDY.yaml --only gwas`)")
         import pandas as pd
 
         from bma_genetics._hail import init_hail

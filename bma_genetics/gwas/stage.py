@@ -1,21 +1,7 @@
 """Pipeline stage ``gwas``: BMFF traits x strata on the cohort's imputed BGEN, on Hail.
 
-Config (``analyses/*.yaml``)::
-
-    gwas:
-      traits: [bmff_femoral_head, bmff_total_hip, bmff_femoral_diaphysis, bmff_spine]
-      covariates: [age, age2, sex, age_sex, bmi, pc1, ..., pc10]
-      strata: [sex]            # separate result sets (+ IVW meta-analysis across them)
-      transform: none          # or rint (rank-based inverse-normal)
-      block_size: 128
-      chunk_by: chromosome     # resumable unit; "all" = one pass (small data)
-      chromosomes: null        # default: every chromosome file present
-      qc: {min_info: 0.8, min_maf: 0.001, min_mac: 20, hwe_p: 1.0e-6, min_call_rate: 0.95}
-      ld: in-sample            # or reference (1000 Genomes EUR panel) or a PLINK prefix
-      loci: {p1: 5.0e-8, p2: 0.05, r2_independent: 0.6, r2_lead: 0.1, merge_kb: 250}
-      plots: true
-      null_traits: 0           # K permuted copies of the first trait -> null_calibration (pooled λGC)
-      null_seed: null          # default: the study's seed
+Parameters: :data:`PARAMS` below (the ``gwas:`` mapping of a study config, with the nested
+``qc:`` and ``loci:`` mappings), tabulated in ``docs/parameters.md``.
 
 Inputs: ``ctx.cohort/genotypes/imputed/`` (BGEN + .sample + MFI), the ``participants`` stage's
 table when that stage ran (else built from the cohort), and the BMFF table (the ``phenotypes``
@@ -28,39 +14,60 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from bma_genetics._params import Param, check_params, keyword_or_path
 from bma_genetics.errors import BmaGeneticsError, InputError
 
 log = logging.getLogger(__name__)
 NAME = "gwas"
 
-DEFAULTS: dict[str, Any] = {
-    "traits": None,
-    "covariates": None,
-    "strata": [],
-    "transform": "none",
-    "binary": None,
-    "block_size": 128,
-    "chunk_by": "chromosome",
-    "chromosomes": None,
-    "qc": {},
-    "ld": "in-sample",
-    "loci": {},
-    "meta": True,
-    "plots": True,
-    "n_partitions": None,
-    "null_traits": 0,
-    "null_seed": None,
-}
+REQUIRES = ["participants"]  # the participant table (sample QC, covariates)
+AFTER = ["phenotypes"]  # its BMFF table, when the study has that stage
+
+PARAMS = [
+    Param("traits", list, None, "BMFF traits to analyse (default: every BMFF site in the table)", item_type=str),
+    Param("covariates", list, None, "covariate columns (default: age, age2, sex, age_sex, bmi, pc1..pc10)",
+          item_type=str),
+    Param("strata", list, [], "stratifying columns: separate result sets per level (+ IVW meta-analysis)",
+          item_type=str),
+    Param("transform", str, "none", "trait transform: none or rint (rank-based inverse-normal)",
+          options=("none", "rint")),
+    Param("binary", list, None, "traits analysed as binary (logistic)", item_type=str),
+    Param("block_size", int, 128, "variants per regression block", range=(1, None)),
+    Param("chunk_by", str, "chromosome", "resumable unit: chromosome, or all (one pass; small data)",
+          options=("chromosome", "all")),
+    Param("chromosomes", list, None, "chromosomes to analyse (default: every chromosome file present)",
+          item_type=(str, int)),
+    Param("qc", dict, help="variant QC thresholds", section=[
+        Param("min_info", float, 0.8, "minimum imputation INFO (UK Biobank MFI)", range=(0, 1)),
+        Param("min_maf", float, 0.001, "minimum minor allele frequency", range=(0, 0.5)),
+        Param("min_mac", float, 20, "minimum minor allele count", range=(0, None)),
+        Param("hwe_p", float, 1e-6, "Hardy-Weinberg exact test P below which a variant is dropped", range=(0, 1)),
+        Param("min_call_rate", float, 0.95, "minimum call rate", range=(0, 1)),
+    ]),
+    Param("ld", (str, Path), "in-sample", "LD source for loci: in-sample, reference or a PLINK prefix",
+          check=keyword_or_path(("in-sample", "reference"), "a PLINK prefix"),
+          allowed="'in-sample', 'reference' or a PLINK prefix"),
+    Param("loci", dict, help="FUMA-style locus definition", section=[
+        Param("p1", float, 5e-8, "P threshold of independent significant SNPs", range=(0, 1, "right")),
+        Param("p2", float, 0.05, "P threshold of SNPs in LD with them", range=(0, 1, "right")),
+        Param("r2_independent", float, 0.6, "r^2 below which significant SNPs are independent", range=(0, 1)),
+        Param("r2_lead", float, 0.1, "r^2 below which independent SNPs are lead SNPs", range=(0, 1)),
+        Param("merge_kb", float, 250, "loci closer than this (kb) are merged", range=(0, None)),
+    ]),
+    Param("meta", bool, True, "IVW meta-analysis across strata"),
+    Param("plots", bool, True, "Manhattan, QQ and regional plots"),
+    Param("n_partitions", int, None, "Hail partitions of the genotypes (default: Hail's)", range=(1, None)),
+    Param("null_traits", int, 0, "K permuted copies of the first trait -> null_calibration (pooled lambda GC)",
+          range=(0, None)),
+    Param("null_seed", int, None, "seed of the permutations (default: the study's seed)"),
+]
 
 
 def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
     """Run the GWAS stage; returns the summary (``sumstats`` paths for enrichment/MR/LDSC)."""
     from bma_genetics.gwas.api import cohort_phenotypes, run_study_gwas
 
-    unknown = sorted(set(params or {}) - set(DEFAULTS))
-    if unknown:
-        raise InputError(f"gwas/params: unknown parameter(s) {unknown}; known: {sorted(DEFAULTS)}")
-    p = {**DEFAULTS, **(params or {})}
+    p = check_params(NAME, params, PARAMS)
     if ctx.cohort is None:
         raise BmaGeneticsError("gwas stage: needs a cohort directory (--cohort or 'cohort:' in the config)")
     cohort = Path(ctx.cohort)

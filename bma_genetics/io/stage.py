@@ -1,21 +1,7 @@
 """Pipeline stage ``participants``: the cohort's UK Biobank export -> participant + diagnosis tables.
 
-Parameters (the ``participants:`` mapping of a study config; paths relative to the cohort):
-
-=======================  ===================================  ========================================
-param                    default                              meaning
-=======================  ===================================  ========================================
-``export``               ``participants/ukb_showcase.csv``    the main-dataset export (any format)
-``withdrawals``          ``participants/withdrawals.csv``     withdrawal file (``null``: none)
-``kinship``              ``genotypes/ukb_rel.dat``            relatedness file (``null``: skip)
-``phenotype``            ``participants/bmff_idp.parquet``    who has the phenotype (kept in pairs)
-``ancestry``             ``"22006"``                          ``"22006"`` or ``"pcs"``
-``ancestry_keep``        ``"EUR"``                            label(s) kept; ``null`` keeps all
-``n_pcs``                ``10``                               genetic PCs in the table
-``instance``             ``2``                                visit for the covariates (imaging)
-``require_used_in_pca``  ``false``                            also drop 22020 != 1
-``kinship_threshold``    ``0.0442``                           related from this kinship
-=======================  ===================================  ========================================
+Parameters: :data:`PARAMS` below (the ``participants:`` mapping of a study config; paths
+relative to the cohort), tabulated in ``docs/parameters.md``.
 
 Outputs in the stage folder: ``participants.parquet``, ``diagnoses.parquet``, ``sample_qc.tsv``.
 """
@@ -27,23 +13,37 @@ from pathlib import Path
 from typing import Any
 
 from bma_genetics._atomic import write_table
+from bma_genetics._params import Param, check_params
 from bma_genetics.errors import InputError
 
 log = logging.getLogger(__name__)
 
 NAME = "participants"
-DEFAULTS: dict[str, Any] = {
-    "export": "participants/ukb_showcase.csv",
-    "withdrawals": "participants/withdrawals.csv",
-    "kinship": "genotypes/ukb_rel.dat",
-    "phenotype": "participants/bmff_idp.parquet",
-    "ancestry": "22006",
-    "ancestry_keep": "EUR",
-    "n_pcs": 10,
-    "instance": 2,
-    "require_used_in_pca": False,
-    "kinship_threshold": 0.0442,
-}
+REQUIRES: list[str] = []
+
+
+def _one_of_text(*allowed: str):
+    def check(value: Any) -> str | None:
+        return None if str(value) in allowed else " or ".join(repr(a) for a in allowed)
+
+    return check
+
+
+PARAMS = [
+    Param("export", Path, "participants/ukb_showcase.csv", "the main-dataset export (any format)"),
+    Param("withdrawals", Path, "participants/withdrawals.csv", "withdrawal file (null: none)", nullable=True),
+    Param("kinship", Path, "genotypes/ukb_rel.dat", "relatedness file (null: skip)", nullable=True),
+    Param("phenotype", Path, "participants/bmff_idp.parquet", "who has the phenotype (kept in related pairs)",
+          nullable=True),
+    Param("ancestry", (str, int), "22006", "ancestry source: field 22006 or pcs",
+          check=_one_of_text("22006", "pcs"), allowed="'22006' or 'pcs'"),
+    Param("ancestry_keep", (str, list), "EUR", "ancestry label(s) kept; null keeps all", nullable=True,
+          item_type=str),
+    Param("n_pcs", int, 10, "genetic PCs in the table", range=(0, 40)),
+    Param("instance", int, 2, "visit for the covariates (2: imaging)", range=(0, 3)),
+    Param("require_used_in_pca", bool, False, "also drop participants with 22020 != 1"),
+    Param("kinship_threshold", float, 0.0442, "related from this kinship", range=(0, 0.5, "right")),
+]
 _OPTIONAL_FILES = ("withdrawals", "kinship", "phenotype")
 
 
@@ -69,20 +69,18 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
     from bma_genetics.io.diagnoses import write_diagnoses
     from bma_genetics.io.participants import run_participants
 
-    unknown = sorted(set(params or {}) - set(DEFAULTS))
-    if unknown:
-        raise InputError(f"participants/params: unknown parameter(s) {unknown}; known: {sorted(DEFAULTS)}")
-    p = {**DEFAULTS, **(params or {})}
+    p = check_params(NAME, params, PARAMS)
     cohort = Path(ctx.cohort) if ctx.cohort is not None else None
     # A default optional file that is absent is skipped; one the user named must exist.
-    paths = {k: _resolve(cohort, p[k], param=k, required=k in (params or {})) for k in _OPTIONAL_FILES}
+    declared = {q.name: q.default for q in PARAMS}
+    paths = {k: _resolve(cohort, p[k], param=k, required=p[k] != declared[k]) for k in _OPTIONAL_FILES}
     export = _resolve(cohort, p["export"], param="export", required=True)
     result = run_participants(
         export,
         withdrawals=paths["withdrawals"],
         kinship=paths["kinship"],
         phenotype=paths["phenotype"],
-        ancestry=p["ancestry"],
+        ancestry=str(p["ancestry"]),
         ancestry_keep=p["ancestry_keep"],
         n_pcs=int(p["n_pcs"]),
         instance=int(p["instance"]),

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from bma_genetics._params import cli_option
+from bma_genetics.mr.stage import PARAMS
+
 
 def _mapping(text: str | None) -> dict[str, str] | None:
     """``"beta=BETA,standard_error=SE"`` -> {"beta": "BETA", ...}."""
@@ -35,18 +38,18 @@ def register(app: typer.Typer) -> None:
         outcome_format: str = typer.Option("auto", help="auto|gwas_ssf|plink2|regenie|finngen|table."),
         exposure_columns: str = typer.Option(None, help="Column mapping for a generic table: beta=BETA,standard_error=SE,..."),
         outcome_columns: str = typer.Option(None, help="Column mapping for a generic table."),
-        p_threshold: float = typer.Option(5e-8, help="Instrument P threshold."),
+        p_threshold: float = cli_option(PARAMS, "p_threshold"),
         ld: str = typer.Option(None, "--ld", help="LD source for clumping and proxies: 'reference' (1000G EUR, chr17-22) or a PLINK prefix (none: no clumping)."),
-        clump_r2: float = typer.Option(0.001, help="Clumping r^2."),
-        clump_kb: float = typer.Option(10000, help="Clumping window (kb)."),
+        clump_r2: float = cli_option(PARAMS, "clump_r2"),
+        clump_kb: float = cli_option(PARAMS, "clump_kb"),
         no_proxies: bool = typer.Option(False, "--no-proxies", help="Do not look for LD proxies."),
-        proxy_r2: float = typer.Option(0.8, help="Minimum r^2 of an LD proxy."),
+        proxy_r2: float = cli_option(PARAMS, "proxy_r2"),
         action: int = typer.Option(2, help="Harmonisation action: 1, 2 (infer palindromes from EAF) or 3."),
-        methods: str = typer.Option("all", help="Comma-separated methods, 'default' or 'all'."),
-        nboot: int = typer.Option(1000, help="Bootstrap replicates (median, mode)."),
-        egger_distribution: str = typer.Option("t", help="Egger reference: t (TwoSampleMR) or normal (MendelianRandomization)."),
-        median_weights: str = typer.Option("second_order", help="Weighted-median weights: second_order or first_order."),
-        prevalence: float = typer.Option(None, help="Outcome prevalence (binary-outcome Steiger test)."),
+        methods: str = cli_option(PARAMS, "methods", help="Comma-separated methods, 'default' or 'all'."),
+        nboot: int = cli_option(PARAMS, "nboot"),
+        egger_distribution: str = cli_option(PARAMS, "egger_distribution"),
+        median_weights: str = cli_option(PARAMS, "median_weights"),
+        prevalence: float = cli_option(PARAMS, "prevalence"),
         reverse: bool = typer.Option(False, "--reverse", help="Also run reverse-direction MR."),
         seed: int = typer.Option(1, help="Seed for bootstrap and MR-PRESSO."),
         no_plots: bool = typer.Option(False, "--no-plots", help="Skip figures."),

@@ -1,32 +1,7 @@
 """Pipeline stage ``mr``: every BMFF site's GWAS -> the cohort's osteoporosis GWAS.
 
-Parameters (the ``mr:`` mapping of a study config; all optional):
-
-===================  ==================================  =============================================
-param                default                             meaning
-===================  ==================================  =============================================
-outcome              ``outcome_gwas/osteoporosis.tsv.gz``  outcome summary statistics (relative to the
-                                                         cohort, or absolute); any reader format
-outcome_name         file name (``osteoporosis``)         label in the tables
-exposures            every trait of the gwas stage        traits of ``ctx.summary("gwas")["sumstats"]``
-p_threshold          5e-8                                instrument P threshold
-p_fallback           5e-6                                used (and reported) when no variant passes
-                                                         ``p_threshold`` (small cohorts); null = none
-ld                   ``in-sample``                       ``in-sample`` (cohort BGEN), ``reference``
-                                                         (1000G EUR, chr17-22), a PLINK prefix, or
-                                                         null (no clumping)
-clump_r2, clump_kb   0.001, 10000                        clumping
-proxies, proxy_r2    true, 0.8                           LD proxies for missing instruments
-methods              ``all``                             registry names, ``default`` or ``all``
-nboot                1000                                bootstrap replicates
-egger_distribution   ``t``                               ``t`` or ``normal``
-median_weights       ``second_order``                    or ``first_order``
-prevalence           null (case fraction)                outcome prevalence for Steiger
-reverse              false                               also run reverse-direction MR per pair
-exposure_units       from the gwas stage's ``transform``   scale of the exposure GWAS for the truth
-                     (``rint``: ``sd``; else              check: ``sd`` or ``fat_fraction``
-                     ``fat_fraction``)
-===================  ==================================  =============================================
+Parameters: :data:`PARAMS` below (the ``mr:`` mapping of a study config), tabulated in
+``docs/parameters.md``.
 """
 
 from __future__ import annotations
@@ -38,10 +13,43 @@ from typing import Any
 
 import pandas as pd
 
+from bma_genetics._params import Param, check_params, keyword_or_path
 from bma_genetics.errors import BmaGeneticsError, InputError
 from bma_genetics.io.results import write_mr_results
 
 log = logging.getLogger(__name__)
+
+NAME = "mr"
+REQUIRES = ["gwas"]  # the exposures' summary statistics
+
+PARAMS = [
+    Param("outcome", Path, "outcome_gwas/osteoporosis.tsv.gz", "outcome summary statistics (relative to the "
+          "cohort, or absolute); any summary-statistics format"),
+    Param("outcome_name", str, None, "label in the tables (default: the file name up to its first dot)"),
+    Param("exposures", list, None, "traits of the gwas stage's sumstats (default: every one)", item_type=str),
+    Param("p_threshold", float, 5e-8, "instrument P threshold", range=(0, 1, "right")),
+    Param("p_fallback", float, 5e-6, "used (and reported) when no variant passes p_threshold; null: none",
+          range=(0, 1, "right"), nullable=True),
+    Param("ld", (str, Path), "in-sample", "LD source for clumping and proxies: in-sample (the cohort's "
+          "imputed BGEN), reference (1000G EUR, chr17-22), a PLINK prefix, or null (no clumping)", nullable=True,
+          check=keyword_or_path(("in-sample", "reference"), "a PLINK prefix"),
+          allowed="'in-sample', 'reference', a PLINK prefix, or null"),
+    Param("clump_r2", float, 0.001, "clumping r^2", range=(0, 1)),
+    Param("clump_kb", float, 10_000, "clumping window (kb)", range=(0, None, "neither")),
+    Param("proxies", bool, True, "look for LD proxies of instruments missing from the outcome"),
+    Param("proxy_r2", float, 0.8, "minimum r^2 of an LD proxy", range=(0, 1)),
+    Param("methods", (str, list), "all", "MR methods: registry names, default or all", item_type=str),
+    Param("nboot", int, 1000, "bootstrap replicates (median, mode)", range=(1, None)),
+    Param("egger_distribution", str, "t", "Egger reference distribution: t (TwoSampleMR) or normal "
+          "(MendelianRandomization)", options=("t", "normal")),
+    Param("median_weights", str, "second_order", "weighted-median weights", options=("second_order", "first_order")),
+    Param("prevalence", float, None, "outcome prevalence for the Steiger test (default: the case fraction)",
+          range=(0, 1, "neither")),
+    Param("reverse", bool, False, "also run reverse-direction MR per pair"),
+    Param("exposure_units", str, None, "scale of the exposure GWAS for the truth check: sd or fat_fraction "
+          "(default: sd when the gwas stage used transform: rint, else fat_fraction)",
+          options=("sd", "fat_fraction")),
+]
 
 
 def _ld_reader(spec: Any, cohort: Path | None):
@@ -62,30 +70,30 @@ def run(ctx, params: dict) -> dict:
     from bma_genetics.mr.readers import read_sumstats
     from bma_genetics.plots import plot_mr_summary_forest, save_figure
 
-    params = dict(params or {})
+    params = check_params(NAME, params, PARAMS)
     out_dir = ctx.stage_dir("mr")
     cohort = Path(ctx.cohort) if ctx.cohort is not None else None
-    outcome_path = Path(params.get("outcome", "outcome_gwas/osteoporosis.tsv.gz"))
+    outcome_path = Path(params["outcome"])
     if not outcome_path.is_absolute() and cohort is not None:
         outcome_path = cohort / outcome_path
     if not outcome_path.exists():
         raise InputError(f"mr/outcome: {outcome_path} not found")
-    outcome_name = params.get("outcome_name") or outcome_path.name.split(".")[0]
+    outcome_name = params["outcome_name"] or outcome_path.name.split(".")[0]
     gwas = ctx.summary("gwas")
     sumstats: dict[str, str] = dict(gwas.get("sumstats") or {})
     if not sumstats:
         raise BmaGeneticsError("mr: the gwas stage's summary lists no 'sumstats' ({trait: path})")
-    exposures = params.get("exposures") or list(sumstats)
+    exposures = params["exposures"] or list(sumstats)
     missing = [e for e in exposures if e not in sumstats]
     if missing:
         raise InputError(f"mr/exposures: {missing} not among the GWAS traits {list(sumstats)}")
-    mr_params = MRParameters(nboot=int(params.get("nboot", 1000)), seed=int(ctx.seed),
-                             egger_distribution=params.get("egger_distribution", "t"),
-                             median_weights=params.get("median_weights", "second_order"))
-    reader = _ld_reader(params.get("ld", "in-sample"), cohort)
+    mr_params = MRParameters(nboot=params["nboot"], seed=int(ctx.seed),
+                             egger_distribution=params["egger_distribution"],
+                             median_weights=params["median_weights"])
+    reader = _ld_reader(params["ld"], cohort)
     outcome = read_sumstats(outcome_path)
-    p_threshold = float(params.get("p_threshold", 5e-8))
-    p_fallback = params.get("p_fallback", 5e-6)
+    p_threshold = params["p_threshold"]
+    p_fallback = params["p_fallback"]
     all_results, per_pair, tables = [], {}, []
     for trait in exposures:
         path = Path(sumstats[trait])
@@ -101,10 +109,10 @@ def run(ctx, params: dict) -> dict:
         try:
             s = run_mr_analysis(
                 pair_dir, exposure=exp, outcome=outcome, exposure_name=trait, outcome_name=outcome_name,
-                p_threshold=used_p, ld=reader, clump_r2=float(params.get("clump_r2", 0.001)),
-                clump_kb=float(params.get("clump_kb", 10_000)), proxies=bool(params.get("proxies", True)),
-                proxy_r2=float(params.get("proxy_r2", 0.8)), methods=params.get("methods", "all"),
-                params=mr_params, prevalence=params.get("prevalence"), reverse=bool(params.get("reverse", False)),
+                p_threshold=used_p, ld=reader, clump_r2=params["clump_r2"],
+                clump_kb=params["clump_kb"], proxies=params["proxies"],
+                proxy_r2=params["proxy_r2"], methods=params["methods"],
+                params=mr_params, prevalence=params["prevalence"], reverse=params["reverse"],
             )
         except InputError as exc:
             log.warning("mr: %s -> %s not estimated: %s", trait, outcome_name, exc)
@@ -136,7 +144,7 @@ def run(ctx, params: dict) -> dict:
         default_units = "sd"
         if "gwas" in stages:
             default_units = "sd" if (stages["gwas"] or {}).get("transform") == "rint" else "fat_fraction"
-        units = params.get("exposure_units", default_units)
+        units = params["exposure_units"] or default_units
         key = {"sd": "causal_log_odds_per_sd", "fat_fraction": "causal_log_odds_per_fat_fraction"}.get(units)
         if key is None:
             raise InputError(f"mr/exposure_units: expected 'sd' or 'fat_fraction', found {units!r}")

@@ -1,14 +1,27 @@
-"""Dixon MRI -> bone-marrow fat fraction (BMFF): U-Net segmentation, fat fraction and image QC."""
+"""Dixon MRI -> bone-marrow fat fraction (BMFF): U-Net segmentation, fat fraction and image QC.
 
-from bma_genetics.phenotypes.api import (
-    compare_to_truth,
-    load_model,
-    predict_bmff,
-    run_bmff,
-    train_unet,
-    volume_reference,
-)
-from bma_genetics.phenotypes.dixon_io import DixonVolume, read_dixon_zip, read_nifti, write_nifti
+The names are loaded on first use (PEP 562), so that reading a stage's declarations (the
+runner's config check, ``bma-genetics --help``) does not import the heavy modules.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public name -> the module that defines it.
+_LAZY: dict[str, str] = {
+    "compare_to_truth": "bma_genetics.phenotypes.api",
+    "load_model": "bma_genetics.phenotypes.api",
+    "predict_bmff": "bma_genetics.phenotypes.api",
+    "run_bmff": "bma_genetics.phenotypes.api",
+    "train_unet": "bma_genetics.phenotypes.api",
+    "volume_reference": "bma_genetics.phenotypes.api",
+    "DixonVolume": "bma_genetics.phenotypes.dixon_io",
+    "read_dixon_zip": "bma_genetics.phenotypes.dixon_io",
+    "read_nifti": "bma_genetics.phenotypes.dixon_io",
+    "write_nifti": "bma_genetics.phenotypes.dixon_io",
+}
 
 __all__ = [
     "DixonVolume",
@@ -22,3 +35,15 @@ __all__ = [
     "volume_reference",
     "write_nifti",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bma_genetics.phenotypes' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

@@ -1,17 +1,7 @@
 """Pipeline stage ``phenotypes``: images -> BMFF table (+ QC, provenance, accuracy vs truth).
 
-Params (``analyses/*.yaml``, all optional)::
-
-    phenotypes:
-      n_images: 100            # participants imaged when the cohort has no images/ yet
-      seed: <run seed>         # image simulation seed
-      artefact_fraction: 0.1   # share of simulated participants with an injected artefact
-      weights: null            # checkpoint path; default the shipped weights
-      device: cpu              # or cuda
-      batch_size: 8
-      workers: 2
-      erosion: 1
-      threads: 1               # torch CPU threads (1 is fastest on a shared machine)
+Parameters: :data:`PARAMS` below (the ``phenotypes:`` mapping of a study config), tabulated in
+``docs/parameters.md``.
 
 Outputs (in the stage folder): ``bmff.parquet`` (the BMFF table, one row per imaged
 participant), ``bmff.provenance.json``, ``bmff_vs_truth.tsv`` and ``qc_detection.tsv`` when the
@@ -28,10 +18,27 @@ import numpy as np
 import pandas as pd
 
 from bma_genetics._atomic import write_table
+from bma_genetics._params import Param, check_params
 from bma_genetics.errors import BmaGeneticsError
 from bma_genetics.phenotypes import qc as qcmod
 
 log = logging.getLogger(__name__)
+
+NAME = "phenotypes"
+REQUIRES: list[str] = []
+
+PARAMS = [
+    Param("n_images", int, 100, "participants imaged when the cohort has no images/ yet", range=(1, None)),
+    Param("seed", int, None, "image simulation seed (default: the run's seed)"),
+    Param("artefact_fraction", float, 0.1, "share of simulated participants with an injected artefact",
+          range=(0, 1)),
+    Param("weights", Path, None, "segmentation checkpoint (default: the shipped weights)"),
+    Param("device", str, "cpu", "torch device: cpu or cuda"),
+    Param("batch_size", int, 8, "images per inference batch", range=(1, None)),
+    Param("workers", int, 2, "image-reading threads", range=(0, None)),
+    Param("erosion", int, 1, "voxels eroded from each site mask before measuring", range=(0, None)),
+    Param("threads", int, 1, "torch CPU threads (1 is fastest on a shared machine)", range=(1, None)),
+]
 
 #: Truth artefact -> the QC flag meant to catch it.
 ARTEFACT_FLAG = {
@@ -75,27 +82,27 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
     from bma_genetics.phenotypes.api import compare_to_truth, run_bmff
     from bma_genetics.simulate.dixon import simulate_dixon_images
 
-    params = dict(params or {})
+    params = check_params(NAME, params, PARAMS)
     if ctx.cohort is None:
         raise BmaGeneticsError("phenotypes stage: needs a cohort directory (--cohort or 'cohort:' in the config)")
     cohort = Path(ctx.cohort)
     d = ctx.stage_dir("phenotypes")
-    torch.set_num_threads(int(params.get("threads", 1)))
+    torch.set_num_threads(params["threads"])
     if (cohort / "images" / "20201").is_dir() and any((cohort / "images" / "20201").glob("*.zip")):
         image_root = cohort
     else:
         image_root = d
         if not (d / "images" / "20201").is_dir() or not any((d / "images" / "20201").glob("*.zip")):
-            simulate_dixon_images(cohort, n=int(params.get("n_images", 100)), seed=int(params.get("seed", ctx.seed)),
-                                  artefact_fraction=float(params.get("artefact_fraction", 0.1)), out=d, nifti=False)
+            simulate_dixon_images(cohort, n=params["n_images"], seed=int(ctx.seed if params["seed"] is None else params["seed"]),
+                                  artefact_fraction=params["artefact_fraction"], out=d, nifti=False)
     table = run_bmff(
         str(image_root / "images" / "20201"),
         d / "bmff.parquet",
-        weights=params.get("weights"),
-        device=str(params.get("device", "cpu")),
-        batch_size=int(params.get("batch_size", 8)),
-        workers=int(params.get("workers", 2)),
-        erosion=int(params.get("erosion", 1)),
+        weights=params["weights"],
+        device=params["device"],
+        batch_size=params["batch_size"],
+        workers=params["workers"],
+        erosion=params["erosion"],
         progress=False,
     )
     summary: dict[str, Any] = {
@@ -131,6 +138,6 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
         summary["qc"] = det_summary
     from bma_genetics.phenotypes.inference import load_model
 
-    meta = load_model(params.get("weights")).meta
+    meta = load_model(params["weights"]).meta
     summary["held_out_dice_min"] = float(np.min(list(meta.get("held_out_dice", {np.nan: np.nan}).values())))
     return summary

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from bma_genetics._params import cli_option
+from bma_genetics.phewas.stage import PARAMS
+
 
 def _split(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
@@ -19,20 +22,20 @@ def register(app: typer.Typer) -> None:
         exposure: str = typer.Option(..., "--exposure", help="Exposure column(s), comma-separated."),
         covariates: str = typer.Option("age,sex", "--covariates", help="Covariate columns, comma-separated."),
         out: Path = typer.Option(..., "--out", help="Output directory (phewas_results.tsv, figures/)."),
-        phecode_version: str = typer.Option("X", "--phecode-version", help="X or 1.2."),
+        phecode_version: str = cli_option(PARAMS, "phecode_version"),
         phecode_map: Path | None = typer.Option(None, "--phecode-map", help="Your own ICD-10 -> phecode map CSV."),
         bmff: Path | None = typer.Option(None, "--bmff", help="BMFF table joined on eid."),
-        min_cases: int = typer.Option(50, "--min-cases"),
-        min_phecode_count: int = typer.Option(2, "--min-phecode-count"),
+        min_cases: int = cli_option(PARAMS, "min_cases"),
+        min_phecode_count: int = cli_option(PARAMS, "min_phecode_count"),
         no_exclusion: bool = typer.Option(False, "--no-exclusion", help="Ignore phecode 1.2 exclusion ranges."),
-        method: str = typer.Option("logit", "--method", help="logit or cox."),
-        firth: str = typer.Option("auto", "--firth", help="auto, never or always."),
-        firth_below_cases: int = typer.Option(20, "--firth-below-cases"),
+        method: str = cli_option(PARAMS, "method"),
+        firth: str = cli_option(PARAMS, "firth"),
+        firth_below_cases: int = cli_option(PARAMS, "firth_below_cases"),
         no_standardise: bool = typer.Option(False, "--no-standardise", help="Keep exposures in their units."),
         cox_start: str | None = typer.Option(None, "--cox-start", help="Follow-up start date column (Cox)."),
         censoring_date: str | None = typer.Option(None, "--censoring-date", help="End of follow-up (ISO date or column)."),
-        suppress_below: int | None = typer.Option(None, "--suppress-below", help="Blank counts below this in the TSV."),
-        n_jobs: int | None = typer.Option(None, "--n-jobs", help="Worker threads (default: all cores)."),
+        suppress_below: int | None = cli_option(PARAMS, "suppress_below"),
+        n_jobs: int | None = cli_option(PARAMS, "n_jobs"),
         no_plots: bool = typer.Option(False, "--no-plots"),
     ) -> None:
         """PheWAS: exposures against every phecode (logistic with Firth fallback, or Cox)."""

@@ -5,14 +5,8 @@ Inputs (files only): the ``participants`` stage's ``participants.parquet`` and
 ``bmff`` table given in the params). Without a ``participants`` stage the cohort's showcase
 export is read directly (:func:`cohort_inputs`).
 
-Params (all optional): ``exposures`` (list, or ``"all"`` for every BMFF column; default the
-four sites), ``covariates`` (default age, sex, bmi, pc1..pc10 where present),
-``phecode_version`` ("X"), ``phecode_map`` (path), ``min_cases`` (50), ``min_phecode_count``
-(2), ``use_exclusion`` (true), ``method`` ("logit"), ``firth`` ("auto"),
-``firth_below_cases`` (20), ``standardise`` (true), ``suppress_below`` (null), ``bmff`` (path),
-``bmff_source`` ("cohort": ``bmff_idp.parquet``, everyone imaged; "phenotypes": the
-phenotypes stage's ``bmff.parquet``),
-``n_jobs`` (null: all cores), ``cox_start_col``/``censoring_date`` (Cox).
+Parameters: :data:`PARAMS` below (the ``phewas:`` mapping of a study config), tabulated in
+``docs/parameters.md``.
 """
 
 from __future__ import annotations
@@ -24,11 +18,47 @@ from typing import Any
 import pandas as pd
 
 from bma_genetics import sites
+from bma_genetics._params import Param, check_params
 from bma_genetics.errors import BmaGeneticsError
 
 log = logging.getLogger(__name__)
 
+NAME = "phewas"
+REQUIRES = ["participants"]  # the participant and diagnosis tables
+AFTER = ["phenotypes"]  # its BMFF table, with bmff_source: phenotypes
+
 DEFAULT_COVARIATES = ["age", "sex", "bmi", *[f"pc{i}" for i in range(1, 11)]]
+
+
+def _phecode_version(value: Any) -> str | None:
+    return None if str(value) in ("X", "1.2") else "'X' or '1.2'"
+
+
+PARAMS = [
+    Param("exposures", (list, str), None, "BMFF columns tested: a list, main (the four sites) or all "
+          "(every BMFF column); default main", options=("main", "all"), item_type=str),
+    Param("covariates", list, None, "covariate columns (default: age, sex, bmi, pc1..pc10 where present)",
+          item_type=str),
+    Param("phecode_version", (str, float), "X", "phecode map: X or 1.2", check=_phecode_version,
+          allowed="'X' or '1.2'"),
+    Param("phecode_map", Path, None, "your own ICD-10 -> phecode map CSV"),
+    Param("min_cases", int, 50, "phecodes with fewer cases are not tested", range=(1, None)),
+    Param("min_phecode_count", int, 2, "records needed to count a participant as a case", range=(1, None)),
+    Param("use_exclusion", bool, True, "apply phecode exclusion ranges to controls"),
+    Param("method", str, "logit", "logit, or cox (time to first diagnosis)", options=("logit", "cox")),
+    Param("firth", str, "auto", "Firth regression: auto (few cases or separation), never or always",
+          options=("auto", "never", "always")),
+    Param("firth_below_cases", int, 20, "with firth: auto, Firth below this many cases", range=(0, None)),
+    Param("standardise", bool, True, "exposures per SD (false: in their units)"),
+    Param("suppress_below", int, None, "blank counts below this in the results (disclosure control)",
+          range=(0, None)),
+    Param("bmff", Path, None, "BMFF table joined on eid (default: see bmff_source)"),
+    Param("bmff_source", str, "cohort", "cohort: the cohort's bmff_idp.parquet (everyone imaged); phenotypes: "
+          "the phenotypes stage's bmff.parquet", options=("cohort", "phenotypes")),
+    Param("n_jobs", int, None, "worker threads (null: all cores)"),
+    Param("cox_start_col", str, None, "follow-up start date column (cox)"),
+    Param("censoring_date", str, None, "end of follow-up: ISO date or column (cox)"),
+]
 
 
 def cohort_inputs(cohort: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -86,8 +116,8 @@ def _inputs(ctx, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
             from bma_genetics.io import read_diagnosis_table
             from bma_genetics.phewas.inputs import read_participants
 
-            bmff = params.get("bmff")
-            if bmff is None and params.get("bmff_source") == "phenotypes":
+            bmff = params["bmff"]
+            if bmff is None and params["bmff_source"] == "phenotypes":
                 # the segmented subset only: the phenotypes stage's own BMFF table
                 ph = ctx.summary("phenotypes")
                 bmff = ctx.run_dir / "phenotypes" / ph.get("bmff_table", "bmff.parquet")
@@ -99,7 +129,7 @@ def _inputs(ctx, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     if ctx.cohort is None:
         raise BmaGeneticsError("phewas: needs the participants stage or a cohort directory")
     people, dx = cohort_inputs(ctx.cohort)
-    if params.get("bmff"):
+    if params["bmff"]:
         from bma_genetics.phewas.inputs import read_participants
 
         people, _ = read_participants(people.drop(columns=[c for c in people if c.startswith("bmff_")]),
@@ -112,29 +142,30 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
     from bma_genetics.phewas.api import run_phewas
     from bma_genetics.phewas.figures import write_phewas_figures
 
+    params = check_params(NAME, params, PARAMS)
     people, dx = _inputs(ctx, params)
-    exposures = params.get("exposures")
+    exposures = params["exposures"]
     if exposures in (None, "main"):
         exposures = [t for t in sites.MAIN_TRAITS if t in people.columns]
     elif exposures == "all":
         exposures = [t for t in sites.all_traits() if t in people.columns]
-    covariates = params.get("covariates") or [c for c in DEFAULT_COVARIATES if c in people.columns]
+    covariates = params["covariates"] or [c for c in DEFAULT_COVARIATES if c in people.columns]
     out = ctx.stage_dir("phewas")
     res = run_phewas(
         people, dx, exposures, covariates,
-        phecode_version=str(params.get("phecode_version", "X")),
-        phecode_map=params.get("phecode_map"),
-        min_cases=int(params.get("min_cases", 50)),
-        min_phecode_count=int(params.get("min_phecode_count", 2)),
-        use_exclusion=bool(params.get("use_exclusion", True)),
-        method=params.get("method", "logit"),
-        firth=params.get("firth", "auto"),
-        firth_below_cases=int(params.get("firth_below_cases", 20)),
-        standardise=bool(params.get("standardise", True)),
-        cox_start_col=params.get("cox_start_col"),
-        censoring_date=params.get("censoring_date"),
-        suppress_below=params.get("suppress_below"),
-        n_jobs=params.get("n_jobs"),
+        phecode_version=str(params["phecode_version"]),
+        phecode_map=params["phecode_map"],
+        min_cases=params["min_cases"],
+        min_phecode_count=params["min_phecode_count"],
+        use_exclusion=params["use_exclusion"],
+        method=params["method"],
+        firth=params["firth"],
+        firth_below_cases=params["firth_below_cases"],
+        standardise=params["standardise"],
+        cox_start_col=params["cox_start_col"],
+        censoring_date=params["censoring_date"],
+        suppress_below=params["suppress_below"],
+        n_jobs=params["n_jobs"],
         out=out,
     )
     # The forest plot in the report (phecodes most associated with any site), even for one site.

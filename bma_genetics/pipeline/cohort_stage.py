@@ -1,6 +1,6 @@
 """Stage ``cohort``: describe the cohort the study runs on (sizes, BMFF by age and sex).
 
-Params: ``traits`` (default the four main BMFF sites). Writes ``cohort_summary.tsv`` (one row
+Parameters: :data:`PARAMS` below (``traits``, default the four main BMFF sites). Writes ``cohort_summary.tsv`` (one row
 per trait: n, mean, sd, mean in women and men, correlation with age) and
 ``figures/bmff_by_age_sex.{png,pdf}``.
 """
@@ -14,9 +14,17 @@ import numpy as np
 import pandas as pd
 
 from bma_genetics._atomic import write_table
+from bma_genetics._params import Param, check_params
 from bma_genetics.errors import InputError
 from bma_genetics.pipeline.context import RunContext
 from bma_genetics.sites import MAIN_TRAITS
+
+NAME = "cohort"
+REQUIRES: list[str] = []
+
+PARAMS = [
+    Param("traits", list, None, "BMFF traits summarised (default: the four main sites)", item_type=str),
+]
 
 
 def summarise_bmff(bmff: pd.DataFrame, covariates: pd.DataFrame, traits: list[str]) -> pd.DataFrame:
@@ -40,7 +48,8 @@ def run(ctx: RunContext, params: dict[str, Any]) -> dict[str, Any]:
     if not meta_path.exists():
         raise InputError(f"cohort stage: {meta_path} not found; is {ctx.cohort} a cohort made by `bma-genetics simulate`?")
     meta = json.loads(meta_path.read_text())
-    traits = list(params.get("traits") or MAIN_TRAITS)
+    params = check_params(NAME, params, PARAMS)
+    traits = list(params["traits"] or MAIN_TRAITS)
     bmff = pd.read_parquet(ctx.cohort / "participants" / "bmff_idp.parquet")
     bmff["eid"] = bmff["eid"].astype(str)
     missing = [t for t in traits if t not in bmff.columns]

@@ -50,9 +50,49 @@ class RunContext:
 
             raise BmaGeneticsError(
                 f"pipeline: stage '{stage}' has no outputs in {self.run_dir}; "
-                f"add it to the config's stages before the stages that use it"
+                f"run it first (the runner adds the stages a stage declares in REQUIRES)"
             )
         return json.loads(path.read_text())
+
+    def product(self, stage: str, name: str) -> Path:
+        """The path of a product another stage of this run wrote, by its documented name.
+
+        Looked up in that stage's ``summary.json``: its ``files`` mapping (name -> path, the
+        :class:`~bma_genetics._result.StageResult` convention), else a top-level entry holding a
+        path (e.g. the participants stage's ``participants``), else a file of that name listed
+        in its ``tables`` (``"participants.parquet"``). Relative paths are taken from the stage's
+        folder.
+
+        Raises
+        ------
+        BmaGeneticsError
+            When the stage has not run in this run directory, or has no such product, or the
+            product's file is missing; the message names the stage, the product and what exists.
+        """
+        from bma_genetics.errors import BmaGeneticsError
+
+        summary = self.summary(stage)
+        folder = self.run_dir / stage
+        files = summary.get("files") if isinstance(summary.get("files"), dict) else {}
+        tables = [t for t in summary.get("tables", []) if isinstance(t, str)]
+        if name in files:
+            value = files[name]
+        elif isinstance(summary.get(name), str):
+            value = summary[name]
+        elif name in tables:
+            value = name
+        else:
+            known = sorted({*files, *(k for k, v in summary.items() if isinstance(v, str) and "/" in v), *tables})
+            raise BmaGeneticsError(
+                f"pipeline/product: stage '{stage}' has no product '{name}' in {folder}; it has: {', '.join(known)}")
+        path = Path(value)
+        if not path.is_absolute():
+            path = folder / path
+        if not path.exists():
+            raise BmaGeneticsError(
+                f"pipeline/product: stage '{stage}' lists '{name}' as {path}, which does not exist; "
+                f"rerun that stage (delete {folder} or run with --no-resume)")
+        return path
 
     def has_stage(self, stage: str) -> bool:
         return (self.run_dir / stage / "summary.json").exists()
@@ -61,7 +101,7 @@ class RunContext:
         """Start Hail with the run's settings (``hail:`` section) and return the module."""
         from bma_genetics._hail import init_hail
 
-        opts = dict(self.config.get("hail") or {})
+        opts = dict(self.config.get("hail") or {})  # checked and filled by the runner
         hl = init_hail(
             master=opts.get("master", "local[*]"),
             tmp_dir=opts.get("tmp_dir") or (self.run_dir / "tmp" / "hail"),

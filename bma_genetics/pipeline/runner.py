@@ -1,7 +1,12 @@
 """Run a study: config -> stages in order -> run directory + HTML report.
 
-Resuming: a stage whose ``summary.json`` exists and whose parameters (and cohort) are unchanged
-is skipped on a rerun; delete its folder or pass ``resume=False`` to redo it.
+The whole config is checked before any work (:func:`load_config`): top-level keys, stage names
+and every stage's options against its declaration (``PARAMS``), so that a typo fails in a
+second, naming the closest valid key, not after hours of genotype QC.
+
+Resuming: a stage whose ``summary.json`` exists and whose parameters (after defaults are filled
+in; and cohort and seed) are unchanged is skipped on a rerun; delete its folder or pass
+``resume=False`` to redo it.
 """
 
 from __future__ import annotations
@@ -10,40 +15,141 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bma_genetics._atomic import write_text
+from bma_genetics._params import Param, check_params, unknown_key_message
 from bma_genetics.errors import InputError
 from bma_genetics.pipeline.context import RunContext
-from bma_genetics.pipeline.stages import STAGES, resolve
+from bma_genetics.pipeline.stages import STAGES, StageSpec, spec
 
 log = logging.getLogger(__name__)
 
 
+#: Top-level keys of a study config (``stages:`` is checked stage by stage against each
+#: stage's ``PARAMS``).
+CONFIG_PARAMS = [
+    Param("name", str, None, "study name (default: the config file's stem); the run directory is runs/<name>"),
+    Param("cohort", Path, None, "cohort directory (relative to the working directory); --cohort overrides"),
+    Param("out", Path, None, "run directory (default runs/<name>); --out overrides"),
+    Param("seed", int, 1, "seed of every random step of the run"),
+    Param("hail", dict, help="how Hail (Spark) starts", section=[
+        Param("master", str, "local[*]", "Spark master; null on a cluster (spark-submit / Dataproc attach to "
+              "the running Spark)", nullable=True),
+        Param("driver_memory", str, None, "Spark driver memory, e.g. 8g (default: a quarter of RAM, 1-8 GiB)"),
+        Param("tmp_dir", str, None, "Hail temporary directory (default <run>/tmp/hail; gs://... or hdfs://... "
+              "on a cluster)"),
+    ]),
+    Param("stages", dict, None, "stage name -> its options (one section per stage, see below), in run order; "
+          "stages they read are added when absent", allowed="a non-empty mapping (required)"),
+]
+
+
+def plan_stages(stages: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Check every stage section and order the stages, adding the upstream stages they read.
+
+    Parameters
+    ----------
+    stages : dict
+        The config's ``stages:`` mapping (name -> options or null).
+
+    Returns
+    -------
+    (dict, list of str)
+        Every stage to run, in run order, with its checked options (defaults filled), and the
+        names of the stages added because a stage requires them.
+
+    Raises
+    ------
+    InputError
+        An unknown stage name (naming the closest one) or a bad option (see
+        :func:`bma_genetics._params.check_params`).
+    """
+    for name in stages:
+        if name not in STAGES:
+            raise InputError(unknown_key_message("config.stages", name, list(STAGES), what="stage"))
+    specs = {name: spec(name) for name in stages}
+    added: list[str] = []
+    queue = list(stages)
+    while queue:
+        for req in specs[queue.pop(0)].requires:
+            if req not in specs:
+                specs[req] = spec(req)
+                added.append(req)
+                queue.append(req)
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def place(name: str) -> None:
+        if name in order:
+            return
+        if name in visiting:
+            raise InputError(f"run/config: stages {sorted(visiting)} require each other")
+        visiting.add(name)
+        for up in [*specs[name].requires, *(a for a in specs[name].after if a in specs)]:
+            place(up)
+        visiting.discard(name)
+        order.append(name)
+
+    for name in stages:
+        place(name)
+    for name in added:
+        place(name)
+    checked = {name: check_params(name, stages.get(name), specs[name].params) for name in order}
+    return checked, added
+
+
 def load_config(path: str | Path) -> dict[str, Any]:
-    """Read and check a study YAML (``analyses/*.yaml``)."""
+    """Read a study YAML (``analyses/*.yaml``) and check all of it before any work.
+
+    Every top-level key, every stage name and every option of every stage section (nested
+    sections too) is checked against the declarations (:data:`CONFIG_PARAMS`, each stage's
+    ``PARAMS``); defaults are filled in, and the upstream stages a stage reads are added (with
+    their default options) and ordered before it.
+
+    Returns
+    -------
+    dict
+        The effective configuration: ``name, cohort, out, seed, hail, stages`` (stage -> options,
+        in run order), ``_path`` (the file) and ``_added`` (stages added for their products).
+
+    Raises
+    ------
+    InputError
+        One line naming the section, the key and the closest valid key or what is allowed.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"run/config: no such file {path}")
     try:
         config = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise InputError(f"run/config: {path} is not valid YAML: {exc}") from None
+        raise InputError(f"run/config: {path} is not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(config, dict):
         raise InputError(f"run/config: {path} must be a mapping at the top level")
-    stages = config.get("stages")
-    if not isinstance(stages, dict) or not stages:
-        raise InputError(f"run/config: {path} needs a non-empty 'stages:' mapping (stage: params)")
-    unknown = [s for s in stages if s not in STAGES]
-    if unknown:
-        raise InputError(f"run/config: {path} names unknown stage(s) {unknown}; known: {sorted(STAGES)}")
-    config.setdefault("name", path.stem)
-    config.setdefault("seed", 1)
+    config = check_config(config)
+    if config["name"] is None:
+        config["name"] = path.stem
     config["_path"] = str(path.resolve())
     return config
+
+
+def check_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Check a study configuration (as a dict) and return the effective one (see :func:`load_config`)."""
+    given = {k: v for k, v in config.items() if not str(k).startswith("_")}
+    checked = check_params("config", given, CONFIG_PARAMS)
+    stages = checked["stages"]
+    if not isinstance(stages, dict) or not stages:
+        raise InputError("config.stages: needs a non-empty mapping (stage: options)")
+    checked["stages"], checked["_added"] = plan_stages(stages)
+    for key, value in config.items():
+        if str(key).startswith("_") and key != "_added":
+            checked[key] = value
+    return checked
 
 
 def _params_key(params: dict[str, Any], cohort: Path | None, seed: int) -> str:
@@ -72,10 +178,29 @@ def run_study(
     resume : bool, default=True
         Skip stages already completed with the same parameters.
     only : list of str, optional
-        Run only these stages (their inputs must exist from an earlier run).
+        Run only these stages, and the stages they read whose products are missing or were made
+        with other parameters (names not in the config's stages fail, naming the closest).
+
+    Raises
+    ------
+    InputError
+        A bad configuration (checked whole before any work, see :func:`load_config`), an
+        unknown ``only`` stage, or a missing cohort directory.
     """
     if not isinstance(config, dict):
         config = load_config(config)
+    else:
+        config = check_config(config)
+        if config["name"] is None:
+            config["name"] = "study"
+    specs = {name: spec(name) for name in config["stages"]}
+    if only:
+        for name in only:
+            if name in STAGES and name not in specs:
+                raise InputError(f"run/--only: stage {name!r} is not in the config's stages "
+                                 f"({', '.join(specs)}); add it to 'stages:'")
+            if name not in specs:
+                raise InputError(unknown_key_message("run/--only", name, list(specs), what="stage"))
     cohort_path = Path(cohort or config.get("cohort") or "") if (cohort or config.get("cohort")) else None
     if cohort_path is not None and not cohort_path.exists():
         raise InputError(
@@ -96,21 +221,28 @@ def run_study(
     if pkg_log.level == logging.NOTSET:
         pkg_log.setLevel(logging.INFO)
     try:
+        for name in config.get("_added") or []:
+            readers = [n for n, s in specs.items() if name in s.requires]
+            log.info("stage %s: added with default parameters (%s reads its products)", name, ", ".join(readers))
         clean = {k: v for k, v in config.items() if not k.startswith("_")}
         write_text(run_dir / "config.yaml", yaml.safe_dump(clean, sort_keys=False))
         ctx = RunContext(run_dir=run_dir, cohort=cohort_path, config=config, seed=int(config["seed"]))
+        keys = {name: _params_key(params, cohort_path, ctx.seed) for name, params in config["stages"].items()}
+
+        def done_already(name: str) -> bool:
+            done = run_dir / name / ".done"
+            return done.exists() and done.read_text().strip() == keys[name] and ctx.has_stage(name)
+
+        selected = _selected(specs, only, done_already) if only else list(config["stages"])
         timings: dict[str, float] = {}
         for name, params in config["stages"].items():
-            if only and name not in only:
+            if name not in selected:
                 continue
-            params = params or {}
-            fn = resolve(name)
+            fn = specs[name].run
             if fn is None:
                 log.warning("stage %s is not available in this version; skipped", name)
                 continue
-            key = _params_key(params, cohort_path, ctx.seed)
-            done = run_dir / name / ".done"
-            if resume and done.exists() and done.read_text().strip() == key and ctx.has_stage(name):
+            if resume and done_already(name):
                 log.info("stage %s: already done with these parameters; skipped", name)
                 continue
             log.info("stage %s: starting", name)
@@ -120,7 +252,7 @@ def run_study(
             summary.setdefault("stage", name)
             summary["seconds"] = round(timings[name], 2)
             write_text(ctx.stage_dir(name) / "summary.json", json.dumps(summary, indent=2, default=str))
-            write_text(done, key)
+            write_text(run_dir / name / ".done", keys[name])
             log.info("stage %s: done in %.1f s", name, timings[name])
         from bma_genetics.pipeline.report import write_report
 
@@ -130,3 +262,18 @@ def run_study(
         pkg_log.removeHandler(handler)
         handler.close()
     return run_dir
+
+
+def _selected(specs: dict[str, StageSpec], only: list[str], done: Callable[[str], bool]) -> set[str]:
+    """The ``only`` stages and, transitively, the stages they read that are not done with the
+    current parameters (missing or stale outputs)."""
+    chosen = set(only)
+    queue = list(only)
+    while queue:
+        s = specs[queue.pop()]
+        for up in [*s.requires, *(a for a in s.after if a in specs)]:
+            if up not in chosen and not done(up):
+                log.info("stage %s: outputs missing or made with other parameters; run before %s", up, s.name)
+                chosen.add(up)
+                queue.append(up)
+    return chosen

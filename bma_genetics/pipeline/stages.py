@@ -1,15 +1,26 @@
-"""The registry of pipeline stages: name -> ``module:function``.
+"""The registry of pipeline stages: name -> ``module:function``, and their declarations.
 
 A stage function has the signature ``run(ctx: RunContext, params: dict) -> dict`` and returns
 its summary (products and headline numbers), which the runner stores as ``summary.json`` in the
 stage folder and shows in the report. The config's ``stages:`` mapping picks and orders them.
+
+Each stage module declares, at its top, ``PARAMS`` (a list of :class:`bma_genetics._params.Param`:
+the options of its config section) and ``REQUIRES`` (the upstream stages whose products it
+reads; the runner adds them to a config that lacks them), and may declare ``AFTER`` (stages it
+reads when the study has them, ordered before it but not added). Stage modules import only
+light modules at their top, so that the runner can read every declaration, and check a whole
+config, before any work starts.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
+
+from bma_genetics._params import Param
 
 STAGES: dict[str, str] = {
     "reference": "bma_genetics.resources.stage:run",
@@ -23,17 +34,62 @@ STAGES: dict[str, str] = {
 }
 
 
-def resolve(name: str) -> Callable[..., dict[str, Any]] | None:
-    """Import a stage's function, or ``None`` when that stage is not part of this version."""
-    from bma_genetics.errors import BmaGeneticsError
+@dataclass(frozen=True)
+class StageSpec:
+    """A stage's declarations, read from its module.
+
+    Attributes
+    ----------
+    name : str
+        The stage's name in a config's ``stages:``.
+    params : list of Param
+        Its options (``PARAMS``).
+    requires : list of str
+        Upstream stages whose products it reads (``REQUIRES``), added when absent.
+    after : list of str
+        Stages it reads when present (``AFTER``), ordered before it but never added.
+    run : callable or None
+        ``run(ctx, params) -> dict``; ``None`` when the stage is not part of this version.
+    """
+
+    name: str
+    params: list[Param] = field(default_factory=list)
+    requires: list[str] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)
+    run: Callable[..., dict[str, Any]] | None = None
+
+
+def _module(name: str) -> tuple[ModuleType | None, str]:
+    from bma_genetics._params import unknown_key_message
+    from bma_genetics.errors import InputError
 
     if name not in STAGES:
-        raise BmaGeneticsError(f"pipeline/stages: unknown stage '{name}'; known: {sorted(STAGES)}")
+        raise InputError(unknown_key_message("pipeline/stages", name, list(STAGES), what="stage"))
     module_name, func = STAGES[name].split(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-            return None
+            return None, func
         raise
-    return getattr(module, func)
+    return module, func
+
+
+def spec(name: str) -> StageSpec:
+    """The declarations of stage ``name``; an :class:`InputError` naming the closest stage for an
+    unknown name."""
+    module, func = _module(name)
+    if module is None:
+        return StageSpec(name)
+    return StageSpec(
+        name,
+        params=list(getattr(module, "PARAMS", [])),
+        requires=list(getattr(module, "REQUIRES", [])),
+        after=list(getattr(module, "AFTER", [])),
+        run=getattr(module, func),
+    )
+
+
+def resolve(name: str) -> Callable[..., dict[str, Any]] | None:
+    """Import a stage's function, or ``None`` when that stage is not part of this version."""
+    return spec(name).run

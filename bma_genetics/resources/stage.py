@@ -5,12 +5,8 @@ versions, licence, sha256 of each cached file) and ``reference/manifest.json`` (
 manifest entries for those resources), so a run directory states exactly which reference
 data its results rest on.
 
-Params
-------
-names : list of str, optional
-    Resources to fetch and record (default: all of :func:`bma_genetics.resources.resource_names`).
-force : bool, default false
-    Fetch again even when cached.
+Parameters: :data:`PARAMS` below (the ``reference:`` mapping of a study config), tabulated in
+``docs/parameters.md``.
 """
 
 from __future__ import annotations
@@ -21,18 +17,25 @@ from typing import Any
 import pandas as pd
 
 from bma_genetics._atomic import write_table, write_text
-from bma_genetics._check import fail
+from bma_genetics._params import Param, check_params
+
+NAME = "reference"
+REQUIRES: list[str] = []
+
+PARAMS = [
+    Param("names", list, None, "resources to fetch and record (default: every registered resource)",
+          item_type=str),
+    Param("force", bool, False, "fetch again even when cached"),
+]
 
 
 def run(ctx: Any, params: dict) -> dict:
     """Fetch (if needed) and record the reference resources; return the stage summary."""
     from bma_genetics.resources import cache_dir, fetch, manifest
 
-    unknown = set(params) - {"names", "force"}
-    if unknown:
-        raise fail("reference/params", f"unknown parameter(s) {sorted(unknown)}; accepted: names, force")
-    names = params.get("names")
-    fetch(names, force=bool(params.get("force", False)))
+    params = check_params(NAME, params, PARAMS)
+    names = params["names"]
+    fetch(names, force=params["force"])
     entries = manifest()["resources"]
     chosen = {n: entries[n] for n in (names or list(entries)) if n in entries}
     rows = []
