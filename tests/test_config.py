@@ -290,7 +290,7 @@ def test_cli_options_take_defaults_from_the_declarations():
 # keeps a default for Python callers); deliberate differences are listed with their reason.
 API_DIFFERENCES = {
     ("enrichment", "min_size"): "the study's default keeps the small simulated gene sets (API: 10, MAGMA's)",
-    ("enrichment", "ld_reference"): "different vocabularies: the stage's keyword vs the API's reader/path",
+    ("enrichment", "ld"): "the stage has the cohort's genotypes (in-sample); the API on its own has the panel",
 }
 
 
