@@ -47,3 +47,36 @@ def test_relative_run_dir_recorded_absolute(tiny_cohort, tmp_path, monkeypatch):
     run_dir = run_study(config, cohort=tiny_cohort, out="rel/run")
     assert run_dir.is_absolute() and run_dir == (tmp_path / "rel" / "run")
     assert (tmp_path / "rel" / "run" / "cohort" / "summary.json").exists()
+
+
+@pytest.fixture
+def fake_stages(monkeypatch):
+    """Stages ``up`` and ``down`` (down REQUIRES up) registered for one test."""
+    import _fake_stages
+
+    from bma_genetics.pipeline import stages
+
+    monkeypatch.setitem(stages.STAGES, "up", "_fake_stages:Up.run")
+    monkeypatch.setitem(stages.STAGES, "down", "_fake_stages:Down.run")
+    _fake_stages.CALLS.clear()
+    return _fake_stages
+
+
+def test_required_stage_added_and_only_reruns_stale_upstream(fake_stages, tmp_path):
+    run_dir = tmp_path / "run"
+    run_study({"name": "t", "stages": {"down": {"factor": 3}}}, out=run_dir)
+    assert fake_stages.CALLS == ["up", "down"]
+    assert json.loads((run_dir / "down" / "summary.json").read_text())["result"] == 3
+    assert list(yaml.safe_load((run_dir / "config.yaml").read_text())["stages"]) == ["up", "down"]
+    # spelling out a default does not rerun anything
+    run_study({"name": "t", "stages": {"up": {"value": 1}, "down": {"factor": 3}}}, out=run_dir)
+    assert fake_stages.CALLS == ["up", "down"]
+    # --only down: the upstream stage is done with the same parameters, so only down runs
+    run_study({"name": "t", "stages": {"down": {"factor": 3}}}, out=run_dir, only=["down"], resume=False)
+    assert fake_stages.CALLS == ["up", "down", "down"]
+    # --only down after up's parameters changed: up is stale and runs first
+    run_study({"name": "t", "stages": {"up": {"value": 5}, "down": {"factor": 3}}}, out=run_dir, only=["down"])
+    assert fake_stages.CALLS == ["up", "down", "down", "up", "down"]
+    assert json.loads((run_dir / "down" / "summary.json").read_text())["result"] == 15
+    with pytest.raises(InputError, match="up.value: -1 is not allowed"):
+        run_study({"name": "t", "stages": {"up": {"value": -1}, "down": {}}}, out=run_dir)

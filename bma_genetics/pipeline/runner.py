@@ -5,8 +5,8 @@ and every stage's options against its declaration (``PARAMS``), so that a typo f
 second, naming the closest valid key, not after hours of genotype QC.
 
 Resuming: a stage whose ``summary.json`` exists and whose parameters (after defaults are filled
-in; and cohort and seed) are unchanged is skipped on a rerun; delete its folder or pass
-``resume=False`` to redo it.
+in; and cohort and seed) are unchanged is skipped on a rerun, unless a stage it reads ran again
+in the same run; delete its folder or pass ``resume=False`` to redo it.
 """
 
 from __future__ import annotations
@@ -235,6 +235,7 @@ def run_study(
 
         selected = _selected(specs, only, done_already) if only else list(config["stages"])
         timings: dict[str, float] = {}
+        ran: set[str] = set()  # a stage whose upstream stage ran again runs again too
         for name, params in config["stages"].items():
             if name not in selected:
                 continue
@@ -242,7 +243,8 @@ def run_study(
             if fn is None:
                 log.warning("stage %s is not available in this version; skipped", name)
                 continue
-            if resume and done_already(name):
+            upstream_ran = [u for u in (*specs[name].requires, *specs[name].after) if u in ran]
+            if resume and done_already(name) and not upstream_ran:
                 log.info("stage %s: already done with these parameters; skipped", name)
                 continue
             log.info("stage %s: starting", name)
@@ -253,6 +255,7 @@ def run_study(
             summary["seconds"] = round(timings[name], 2)
             write_text(ctx.stage_dir(name) / "summary.json", json.dumps(summary, indent=2, default=str))
             write_text(run_dir / name / ".done", keys[name])
+            ran.add(name)
             log.info("stage %s: done in %.1f s", name, timings[name])
         from bma_genetics.pipeline.report import write_report
 

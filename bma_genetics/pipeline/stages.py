@@ -81,12 +81,15 @@ def spec(name: str) -> StageSpec:
     module, func = _module(name)
     if module is None:
         return StageSpec(name)
+    owner: Any = module  # "module:Class.run" reads the declarations from the class
+    for part in func.split(".")[:-1]:
+        owner = getattr(owner, part)
     return StageSpec(
         name,
-        params=list(getattr(module, "PARAMS", [])),
-        requires=list(getattr(module, "REQUIRES", [])),
-        after=list(getattr(module, "AFTER", [])),
-        run=getattr(module, func),
+        params=list(getattr(owner, "PARAMS", [])),
+        requires=list(getattr(owner, "REQUIRES", [])),
+        after=list(getattr(owner, "AFTER", [])),
+        run=getattr(owner, func.split(".")[-1]),
     )
 
 
