@@ -258,6 +258,16 @@ def test_product_paths(tmp_path):
         ctx.product("participants", "diagnoses.parquet")
     with pytest.raises(BmaGeneticsError, match=r"stage 'gwas' has no outputs"):
         ctx.product("gwas", "sumstats")
+    g = ctx.stage_dir("gwas")
+    (g / "a.tsv.gz").write_text("x")
+    (g / "summary.json").write_text(json.dumps({"sumstats": {"a": "a.tsv.gz", "b": str(g / "b.tsv.gz")}}))
+    assert ctx.product("gwas", "sumstats/a") == g / "a.tsv.gz"
+    with pytest.raises(BmaGeneticsError, match=r"has no product 'sumstats/c'.*sumstats/a, sumstats/b"):
+        ctx.product("gwas", "sumstats/c")
+    with pytest.raises(BmaGeneticsError, match=r"lists 'sumstats/b' as .*b.tsv.gz, which does not exist"):
+        ctx.products("gwas", "sumstats")
+    (g / "b.tsv.gz").write_text("x")
+    assert ctx.products("gwas", "sumstats") == {"a": g / "a.tsv.gz", "b": g / "b.tsv.gz"}
 
 
 def test_parameters_doc_is_generated_from_the_declarations():

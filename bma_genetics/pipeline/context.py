@@ -59,9 +59,10 @@ class RunContext:
 
         Looked up in that stage's ``summary.json``: its ``files`` mapping (name -> path, the
         :class:`~bma_genetics._result.StageResult` convention), else a top-level entry holding a
-        path (e.g. the participants stage's ``participants``), else a file of that name listed
-        in its ``tables`` (``"participants.parquet"``). Relative paths are taken from the stage's
-        folder.
+        path (e.g. the participants stage's ``participants``), else ``group/key`` in a top-level
+        mapping (``"sumstats/bmff_spine"`` in the gwas stage's ``sumstats``), else a file of that
+        name listed in its ``tables`` (``"participants.parquet"``). Relative paths are taken from
+        the stage's folder (or, failing that, the run directory).
 
         Raises
         ------
@@ -75,19 +76,46 @@ class RunContext:
         folder = self.run_dir / stage
         files = summary.get("files") if isinstance(summary.get("files"), dict) else {}
         tables = [t for t in summary.get("tables", []) if isinstance(t, str)]
+        head, _, key = name.partition("/")
+        group = summary.get(head)
         if name in files:
             value = files[name]
         elif isinstance(summary.get(name), str):
             value = summary[name]
+        elif key and isinstance(group, dict) and isinstance(group.get(key), str):
+            value = group[key]
         elif name in tables:
             value = name
         else:
-            known = sorted({*files, *(k for k, v in summary.items() if isinstance(v, str) and "/" in v), *tables})
+            known = sorted({
+                *files, *(k for k, v in summary.items() if isinstance(v, str) and "/" in v),
+                *(f"{k}/{g}" for k, v in summary.items() if isinstance(v, dict) and k != "files"
+                  for g, x in v.items() if isinstance(x, str)),
+                *tables})
             raise BmaGeneticsError(
                 f"pipeline/product: stage '{stage}' has no product '{name}' in {folder}; it has: {', '.join(known)}")
+        return self._resolve_product(stage, name, value)
+
+    def products(self, stage: str, group: str) -> dict[str, Path]:
+        """Every path of a mapping-valued product, e.g. ``products("gwas", "sumstats")`` ->
+        ``{label: path}``; an error when the stage has no such mapping or a file is missing."""
+        from bma_genetics.errors import BmaGeneticsError
+
+        summary = self.summary(stage)
+        value = (summary.get("files") or {}).get(group) if isinstance(summary.get("files"), dict) else None
+        value = summary.get(group) if value is None else value
+        if not isinstance(value, dict) or not value:
+            raise BmaGeneticsError(
+                f"pipeline/products: stage '{stage}' lists no '{group}' mapping in {self.run_dir / stage / 'summary.json'}")
+        return {k: self._resolve_product(stage, f"{group}/{k}", v) for k, v in value.items()}
+
+    def _resolve_product(self, stage: str, name: str, value: Any) -> Path:
+        from bma_genetics.errors import BmaGeneticsError
+
+        folder = self.run_dir / stage
         path = Path(value)
         if not path.is_absolute():
-            path = folder / path
+            path = folder / path if (folder / path).exists() or not (self.run_dir / path).exists() else self.run_dir / path
         if not path.exists():
             raise BmaGeneticsError(
                 f"pipeline/product: stage '{stage}' lists '{name}' as {path}, which does not exist; "
