@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bma_genetics.errors import InputError
-from bma_genetics.phenotypes.dixon_io import (
+from bma_genetics.io.dixon import (
     read_dixon_zip,
     read_label_nifti,
     read_nifti,

@@ -12,9 +12,9 @@ import torch
 
 from bma_genetics.errors import InputError
 from bma_genetics.io import read_bmff_table
+from bma_genetics.io.dixon import write_dixon_zip
 from bma_genetics.phenotypes import load_model, run_bmff
 from bma_genetics.phenotypes.bmff import SITE_CODES, assign_sites, measure, site_bmff, site_dice
-from bma_genetics.phenotypes.dixon_io import write_dixon_zip
 from bma_genetics.phenotypes.losses import DiceCELoss, soft_dice_loss
 from bma_genetics.phenotypes.networks import UNet2D, UNet3D, build_network
 from bma_genetics.phenotypes.transforms import Augment, semantic_labels, slice_stack

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 import torch
 
+from bma_genetics.io.dixon import DixonVolume
 from bma_genetics.phenotypes import load_model
 from bma_genetics.phenotypes import qc as qcmod
 from bma_genetics.phenotypes.api import _finalise, predict_bmff
-from bma_genetics.phenotypes.dixon_io import DixonVolume
 from bma_genetics.simulate.dixon import (
     ARTEFACTS,
     DixonGeometry,

@@ -17,23 +17,15 @@ _LAZY: dict[str, str] = {
     "run_bmff": "bma_genetics.phenotypes.api",
     "train_unet": "bma_genetics.phenotypes.api",
     "volume_reference": "bma_genetics.phenotypes.api",
-    "DixonVolume": "bma_genetics.phenotypes.dixon_io",
-    "read_dixon_zip": "bma_genetics.phenotypes.dixon_io",
-    "read_nifti": "bma_genetics.phenotypes.dixon_io",
-    "write_nifti": "bma_genetics.phenotypes.dixon_io",
 }
 
 __all__ = [
-    "DixonVolume",
     "compare_to_truth",
     "load_model",
     "predict_bmff",
-    "read_dixon_zip",
-    "read_nifti",
     "run_bmff",
     "train_unet",
     "volume_reference",
-    "write_nifti",
 ]
 
 

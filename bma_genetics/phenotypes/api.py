@@ -24,9 +24,9 @@ import pandas as pd
 from bma_genetics._atomic import write_table
 from bma_genetics._check import check_one_of, fail
 from bma_genetics.io.bmff import read_bmff_table, write_bmff_table
+from bma_genetics.io.dixon import DixonVolume, find_images, read_any
 from bma_genetics.phenotypes import qc as qcmod
 from bma_genetics.phenotypes.bmff import assign_sites, measure
-from bma_genetics.phenotypes.dixon_io import DixonVolume, find_images, read_any
 from bma_genetics.phenotypes.inference import SegmentationModel, load_model
 from bma_genetics.sites import all_traits
 

@@ -153,7 +153,7 @@ def assign_sites(
         Voxel size in mm (for the femoral-head sphere fit).
     superior_is_up : bool, default=True
         Whether slice index increases toward the head (true for volumes from
-        :func:`~bma_genetics.phenotypes.dixon_io.read_dixon_zip` of axial Dixon).
+        :func:`~bma_genetics.io.dixon.read_dixon_zip` of axial Dixon).
     min_vertebra_voxels : int, default=40
         Smaller vertebral components are noise.
 

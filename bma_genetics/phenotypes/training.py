@@ -98,7 +98,7 @@ class Volume:
 
 def load_training_dir(images: str | Path, *, limit: int | None = None) -> list[Volume]:
     """Load ``nifti/{eid}_water|fat.nii.gz`` + ``labels/{eid}_labels.nii.gz`` from an images folder."""
-    from bma_genetics.phenotypes.dixon_io import read_label_nifti, read_nifti
+    from bma_genetics.io.dixon import read_label_nifti, read_nifti
 
     images = Path(images)
     waters = sorted((images / "nifti").glob("*_water.nii*"))

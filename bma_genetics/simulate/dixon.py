@@ -534,7 +534,7 @@ def acquire_stations(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Turn a clean phantom into per-station magnitude images (bias, noise, artefacts).
 
-    Returns the station list for :func:`~bma_genetics.phenotypes.dixon_io.write_dixon_zip`
+    Returns the station list for :func:`~bma_genetics.io.dixon.write_dixon_zip`
     (lowest station first) and a record of what was done (``artefact``, ``station``, ``cols``).
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
@@ -688,7 +688,7 @@ def simulate_dixon_images(
     from tqdm import tqdm
 
     from bma_genetics._atomic import write_table, write_text
-    from bma_genetics.phenotypes.dixon_io import DixonVolume, write_dixon_zip, write_nifti
+    from bma_genetics.io.dixon import DixonVolume, write_dixon_zip, write_nifti
 
     cohort_dir = Path(cohort_dir)
     check_probability("simulate_dixon_images/artefact_fraction", artefact_fraction, open_interval=False)
