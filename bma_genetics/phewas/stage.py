@@ -137,6 +137,11 @@ def _inputs(ctx, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return people, dx
 
 
+#: Options passed to :func:`~bma_genetics.phewas.api.run_phewas` unchanged, under the same name.
+_API_PARAMS = ("phecode_map", "min_cases", "min_phecode_count", "use_exclusion", "method", "firth",
+               "firth_below_cases", "standardise", "cox_start_col", "censoring_date", "suppress_below", "n_jobs")
+
+
 def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
     """Run the PheWAS of every BMFF site; write results, report and figures."""
     from bma_genetics.phewas.api import run_phewas
@@ -154,18 +159,7 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
     res = run_phewas(
         people, dx, exposures, covariates,
         phecode_version=str(params["phecode_version"]),
-        phecode_map=params["phecode_map"],
-        min_cases=params["min_cases"],
-        min_phecode_count=params["min_phecode_count"],
-        use_exclusion=params["use_exclusion"],
-        method=params["method"],
-        firth=params["firth"],
-        firth_below_cases=params["firth_below_cases"],
-        standardise=params["standardise"],
-        cox_start_col=params["cox_start_col"],
-        censoring_date=params["censoring_date"],
-        suppress_below=params["suppress_below"],
-        n_jobs=params["n_jobs"],
+        **{k: params[k] for k in _API_PARAMS},
         out=out,
     )
     # The forest plot in the report (phecodes most associated with any site), even for one site.
