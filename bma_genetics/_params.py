@@ -29,7 +29,17 @@ from typing import Any
 
 from bma_genetics.errors import InputError
 
-__all__ = ["Param", "check_params", "cli_option", "closest", "defaults", "get_param", "keyword_or_path", "markdown_table"]
+__all__ = [
+    "Param",
+    "check_params",
+    "cli_option",
+    "closest",
+    "defaults",
+    "get_param",
+    "keyword_or_path",
+    "markdown_table",
+    "unknown_key_message",
+]
 
 _CLOSED = ("both", "left", "right", "neither")
 _TYPE_NAMES = {int: "int", float: "float", str: "str", bool: "bool", list: "list", dict: "mapping", Path: "path"}
@@ -191,6 +201,8 @@ def _bad(where: str, value: Any, allowed: str) -> InputError:
 
 def _check_value(where: str, value: Any, param: Param) -> Any:
     if value is None:
+        if param.section is not None:  # ``qc:`` left empty: every default
+            return check_params(where, {}, param.section)
         if param.allows_none:
             return None
         raise _bad(where, value, param.describe())

@@ -184,6 +184,7 @@ def test_check_params_fills_defaults_and_is_idempotent():
     assert filled["loci"]["p1"] == 5e-9  # YAML 1.1 reads 5e-9 as a string
     assert check_params("gwas", filled, params) == filled
     assert check_params("gwas", None, params) == check_params("gwas", {}, params)
+    assert check_params("gwas", {"qc": None}, params)["qc"]["min_info"] == 0.8  # `qc:` left empty
     # mutable defaults are copied
     check_params("gwas", {}, params)["strata"].append("sex")
     assert check_params("gwas", {}, params)["strata"] == []
