@@ -197,10 +197,31 @@ def calibration_and_recovery(people: pd.DataFrame, dx: pd.DataFrame, cohort: Pat
     }
 
 
+def cohort_inputs(cohort: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Participants (+ BMFF) and long diagnoses of a simulated cohort, as the pipeline builds them.
+
+    The participants stage's API (:func:`bma_genetics.io.run_participants`: withdrawals, sample
+    QC, covariates at the imaging visit, diagnoses) on the cohort's files, then the BMFF table
+    joined on ``eid`` (:func:`bma_genetics.phewas.inputs.read_participants`): the sample the
+    ``phewas`` stage analyses.
+    """
+    from bma_genetics.io import run_participants
+    from bma_genetics.phewas.inputs import read_participants
+
+    cohort = Path(cohort)
+    opt = {name: path for name, path in (("withdrawals", cohort / "participants" / "withdrawals.csv"),
+                                         ("kinship", cohort / "genotypes" / "ukb_rel.dat"),
+                                         ("phenotype", cohort / "participants" / "bmff_idp.parquet"))
+           if path.exists()}
+    # ICD-10 without the dot, as UK Biobank's field 41270 and PheTK's maps write it
+    res = run_participants(cohort / "participants" / "ukb_showcase.csv", dotted=False, progress=False, **opt)
+    bmff = opt.get("phenotype")
+    people, _ = read_participants(res.participants, bmff)
+    return people, res.diagnoses
+
+
 def _load_cohort(cohort: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Participants (+ BMFF) and long diagnoses from a simulated cohort directory."""
-    from bma_genetics.phewas.stage import cohort_inputs
-
     return cohort_inputs(cohort)
 
 

@@ -171,7 +171,7 @@ def test_too_few_snps_give_na_rows(ldl):
             r = m.func(bx, by, sx, sy, MRParameters())
             assert np.isnan(r.beta) and r.nsnp == 1, name
     h = pd.DataFrame({"snp": ["rs1", "rs2"], "beta_exposure": ldl[0][:2], "beta_outcome": ldl[1][:2],
-                      "se_exposure": ldl[2][:2], "se_outcome": ldl[3][:2]})
+                      "standard_error_exposure": ldl[2][:2], "standard_error_outcome": ldl[3][:2]})
     res = run_mr(h, methods="all").to_frame()
     assert "wald_ratio" not in set(res.method)
     assert res.set_index("method").loc["egger", "beta"] != res.set_index("method").loc["egger", "beta"]  # NaN
@@ -186,14 +186,14 @@ def test_registry_and_errors():
     assert {"name", "display_name", "use_by_default", "heterogeneity_test", "citation"} <= set(reg.columns)
     assert set(reg.name) == {"wald_ratio", "ivw", "ivw_fixed", "egger", "simple_median", "weighted_median",
                              "simple_mode", "weighted_mode", "mr_presso", "mr_raps"}
-    h = pd.DataFrame({"beta_exposure": [0.1, 0.2], "se_exposure": [0.01] * 2, "beta_outcome": [0.1, 0.2],
-                      "se_outcome": [0.01] * 2})
+    h = pd.DataFrame({"beta_exposure": [0.1, 0.2], "standard_error_exposure": [0.01] * 2, "beta_outcome": [0.1, 0.2],
+                      "standard_error_outcome": [0.01] * 2})
     with pytest.raises(InputError, match="run_mr/methods: unknown method"):
         run_mr(h, methods=["ivw", "bayes"])
     with pytest.raises(InputError, match="egger_distribution"):
         MRParameters(egger_distribution="cauchy")
-    with pytest.raises(InputError, match="run_mr/harmonised: the harmonised table lacks column 'se_outcome'"):
-        run_mr(h.drop(columns="se_outcome"))
+    with pytest.raises(InputError, match="run_mr/harmonised: the harmonised table lacks column 'standard_error_outcome'"):
+        run_mr(h.drop(columns="standard_error_outcome"))
     with pytest.raises(InputError, match="no SNP left"):
         run_mr(h.assign(mr_keep=False, drop_reason="alleles do not match"))
 

@@ -184,11 +184,11 @@ def test_steiger_agrees_with_pytwosamplemr(peer_python):
     # Moderate effects: the peer converts P back to r with F.isf, which fails below P ~ 1e-16.
     bx = rng.uniform(0.015, 0.04, m)
     h = pd.DataFrame({"snp": [f"rs{i}" for i in range(m)], "exposure": "x", "outcome": "y", "mr_keep": True,
-                      "beta_exposure": bx, "se_exposure": 0.007, "beta_outcome": 0.2 * bx + rng.normal(0, 0.007, m),
-                      "se_outcome": 0.007, "samplesize_exposure": n, "samplesize_outcome": n})
+                      "beta_exposure": bx, "standard_error_exposure": 0.007, "beta_outcome": 0.2 * bx + rng.normal(0, 0.007, m),
+                      "standard_error_outcome": 0.007, "samplesize_exposure": n, "samplesize_outcome": n})
     ours = mr_steiger(h).iloc[0]
-    p_exp = stats.f.sf((h.beta_exposure / h.se_exposure) ** 2, 1, n - 2)
-    p_out = stats.f.sf((h.beta_outcome / h.se_outcome) ** 2, 1, n - 2)
+    p_exp = stats.f.sf((h.beta_exposure / h.standard_error_exposure) ** 2, 1, n - 2)
+    p_out = stats.f.sf((h.beta_outcome / h.standard_error_outcome) ** 2, 1, n - 2)
     peer = _run_peer(peer_python, _STEIGER, {"p_exp": p_exp.tolist(), "p_out": p_out.tolist(), "n": [n] * m})
     assert ours["snp_r2_exposure"] == pytest.approx(peer["r2_exp"], rel=1e-6)
     assert ours["snp_r2_outcome"] == pytest.approx(peer["r2_out"], rel=1e-6)

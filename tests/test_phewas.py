@@ -498,3 +498,15 @@ def test_without_a_sex_column_restricted_phecodes_use_everyone(xmap, data, caplo
     female = both.index[both["sex_restriction"] == "Female"]
     assert len(female) and (r.loc[female, "n_cases"] >= both.loc[female, "n_cases"]).all()
     assert (r.loc[female, "n_cases"] + r.loc[female, "n_controls"] == len(people)).all()
+
+
+def test_stage_needs_the_participants_stage(tmp_path):
+    """No hand-parsed showcase fallback: without the participants stage's tables the stage says so."""
+    from bma_genetics.errors import BmaGeneticsError
+    from bma_genetics.phewas import stage
+    from bma_genetics.pipeline.context import RunContext
+
+    assert stage.REQUIRES == ["participants"]
+    ctx = RunContext(run_dir=tmp_path / "run", cohort=tmp_path, config={}, seed=1)
+    with pytest.raises(BmaGeneticsError, match="phewas: needs the participants stage's participant and diagnosis"):
+        stage.run(ctx, {})

@@ -55,8 +55,7 @@ def test_phetk_agrees_on_simulated_diagnoses(phetk_map, tmp_path):
 
 
 def test_phetk_agrees_on_tiny_cohort(phetk_map, tiny_cohort, tmp_path):
-    from benchmarks.phewas_vs_phetk import run_phetk
-    from bma_genetics.phewas.stage import cohort_inputs
+    from benchmarks.phewas_vs_phetk import cohort_inputs, run_phetk
 
     people, dx = cohort_inputs(tiny_cohort)
     covs = [c for c in COVS if c in people.columns]

@@ -31,7 +31,7 @@ from bma_genetics.mr.diagnostics import (
     mr_single_snp,
     mr_steiger,
 )
-from bma_genetics.mr.harmonise import harmonise, read_harmonised
+from bma_genetics.mr.harmonise import canonical_harmonised_names, harmonise, read_harmonised
 from bma_genetics.mr.instruments import find_proxies, select_instruments
 from bma_genetics.mr.methods import (
     METHODS,
@@ -102,8 +102,8 @@ def run_mr(
     >>> rng = np.random.default_rng(1)
     >>> bx = rng.uniform(0.05, 0.2, 30)
     >>> h = pd.DataFrame({"snp": [f"rs{i}" for i in range(30)], "exposure": "x", "outcome": "y",
-    ...     "beta_exposure": bx, "se_exposure": 0.01, "beta_outcome": 0.5 * bx + rng.normal(0, 0.01, 30),
-    ...     "se_outcome": 0.01, "mr_keep": True})
+    ...     "beta_exposure": bx, "standard_error_exposure": 0.01, "beta_outcome": 0.5 * bx + rng.normal(0, 0.01, 30),
+    ...     "standard_error_outcome": 0.01, "mr_keep": True})
     >>> res = run_mr(h, methods=["ivw", "egger"])
     >>> res.to_frame()[["method", "nsnp"]].values.tolist()
     [['ivw', 30], ['egger', 30]]
@@ -152,7 +152,8 @@ def run_mr(
     """
     params = params or MRParameters()
     names = resolve_methods(methods)
-    for c in ("beta_exposure", "se_exposure", "beta_outcome", "se_outcome"):
+    harmonised = canonical_harmonised_names(harmonised)
+    for c in ("beta_exposure", "standard_error_exposure", "beta_outcome", "standard_error_outcome"):
         if c not in harmonised:
             raise fail("run_mr/harmonised", f"the harmonised table lacks column {c!r}")
     h = harmonised.copy()
@@ -170,7 +171,7 @@ def run_mr(
         if g["snp"].duplicated().any() if "snp" in g else False:
             dups = g.loc[g["snp"].duplicated(), "snp"].unique()[:5].tolist()
             raise fail("run_mr/harmonised", f"{exp} -> {out}: SNP(s) {dups} appear more than once among kept rows")
-        vec = [g[c].to_numpy(dtype=float) for c in ("beta_exposure", "beta_outcome", "se_exposure", "se_outcome")]
+        vec = [g[c].to_numpy(dtype=float) for c in ("beta_exposure", "beta_outcome", "standard_error_exposure", "standard_error_outcome")]
         for name in names:
             if name == "wald_ratio" and len(g) != 1:
                 continue

@@ -44,7 +44,7 @@ def _groups(harmonised: pd.DataFrame):
 
 
 def _vec(g: pd.DataFrame) -> tuple[np.ndarray, ...]:
-    return tuple(g[c].to_numpy(dtype=float) for c in ("beta_exposure", "beta_outcome", "se_exposure", "se_outcome"))
+    return tuple(g[c].to_numpy(dtype=float) for c in ("beta_exposure", "beta_outcome", "standard_error_exposure", "standard_error_outcome"))
 
 
 def mr_heterogeneity(harmonised: pd.DataFrame, params: MRParameters = MRParameters(), *,
@@ -153,7 +153,7 @@ def mr_steiger(
     rows = []
     for exp, out, g in _groups(harmonised):
         n_exp = g["samplesize_exposure"].astype(float).to_numpy()
-        r2x = r2_from_bsen(g["beta_exposure"], g["se_exposure"], n_exp)
+        r2x = r2_from_bsen(g["beta_exposure"], g["standard_error_exposure"], n_exp)
         ncase = g["ncase_outcome"].astype(float).to_numpy() if "ncase_outcome" in g else np.full(len(g), np.nan)
         nctrl = g["ncontrol_outcome"].astype(float).to_numpy() if "ncontrol_outcome" in g else np.full(len(g), np.nan)
         binary = outcome_binary if outcome_binary is not None else bool(np.isfinite(ncase).all() and len(g))
@@ -166,7 +166,7 @@ def mr_steiger(
             n_out = np.full(len(g), nca + nco)
         else:
             n_out = g["samplesize_outcome"].astype(float).to_numpy()
-            r2y = r2_from_bsen(g["beta_outcome"], g["se_outcome"], n_out)
+            r2y = r2_from_bsen(g["beta_outcome"], g["standard_error_outcome"], n_out)
         sx, sy = float(np.sum(r2x)), float(np.sum(r2y))
         if np.isfinite(sx) and np.isfinite(sy) and max(sx, sy) < 1:
             z = (np.arctanh(np.sqrt(sx)) - np.arctanh(np.sqrt(sy))) / np.sqrt(

@@ -17,8 +17,8 @@ _COMPLEMENT = str.maketrans("ACGTacgt", "TGCAtgca")
 HARMONISED_COLUMNS: tuple[str, ...] = (
     "snp", "exposure", "outcome", "chromosome", "base_pair_location",
     "effect_allele_exposure", "other_allele_exposure", "effect_allele_outcome", "other_allele_outcome",
-    "beta_exposure", "se_exposure", "pval_exposure", "eaf_exposure", "samplesize_exposure",
-    "beta_outcome", "se_outcome", "pval_outcome", "eaf_outcome", "samplesize_outcome",
+    "beta_exposure", "standard_error_exposure", "p_value_exposure", "eaf_exposure", "samplesize_exposure",
+    "beta_outcome", "standard_error_outcome", "p_value_outcome", "eaf_outcome", "samplesize_outcome",
     "ncase_outcome", "ncontrol_outcome", "palindromic", "ambiguous", "action", "mr_keep",
     "harmonise_note", "drop_reason",
 )
@@ -26,7 +26,7 @@ HARMONISED_COLUMNS: tuple[str, ...] = (
 # standard summary-statistics column -> harmonised suffix-less name
 _SIDE = {
     "effect_allele": "effect_allele", "other_allele": "other_allele", "beta": "beta",
-    "standard_error": "se", "p_value": "pval", "effect_allele_frequency": "eaf", "n": "samplesize",
+    "standard_error": "standard_error", "p_value": "p_value", "effect_allele_frequency": "eaf", "n": "samplesize",
 }
 
 
@@ -206,7 +206,7 @@ def harmonise(
         d[col] = d[col].astype("string").str.upper()
     A1, A2 = d["effect_allele_exposure"], d["other_allele_exposure"]
     B1, B2 = d["effect_allele_outcome"].copy(), d["other_allele_outcome"].copy()
-    for c in ("beta_exposure", "se_exposure", "beta_outcome", "se_outcome", "eaf_exposure", "eaf_outcome"):
+    for c in ("beta_exposure", "standard_error_exposure", "beta_outcome", "standard_error_outcome", "eaf_exposure", "eaf_outcome"):
         d[c] = pd.to_numeric(d[c], errors="coerce").astype(float)
     betaB = d["beta_outcome"].to_numpy().copy()
     fB = d["eaf_outcome"].to_numpy().copy()
@@ -293,7 +293,7 @@ def harmonise(
     d["other_allele_outcome"] = B2.where(~mismatch, d["other_allele_outcome"])
     d["beta_outcome"], d["eaf_outcome"] = betaB, fB
     for side in ("exposure", "outcome"):
-        b, se = d[f"beta_{side}"].to_numpy(), d[f"se_{side}"].to_numpy()
+        b, se = d[f"beta_{side}"].to_numpy(), d[f"standard_error_{side}"].to_numpy()
         bad = ~absent & (~np.isfinite(b) | ~np.isfinite(se) | (se <= 0))
         for i in np.flatnonzero(bad & (reasons == "").to_numpy()):
             reasons[i] = f"missing or non-positive SE / missing beta in {side} (beta={b[i]}, se={se[i]})"
@@ -320,11 +320,22 @@ def harmonise(
 
 _TSMR_RENAMES = {"SNP": "snp", "id.exposure": "id_exposure", "id.outcome": "id_outcome"}
 
+#: TwoSampleMR's (and this package's before the shared vocabulary) names of the harmonised
+#: effect columns -> ours (``docs/conventions.md``: ``standard_error``, ``p_value``).
+LEGACY_HARMONISED_NAMES = {"se_exposure": "standard_error_exposure", "se_outcome": "standard_error_outcome",
+                           "pval_exposure": "p_value_exposure", "pval_outcome": "p_value_outcome"}
+
+
+def canonical_harmonised_names(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rename TwoSampleMR's ``se_*``/``pval_*`` harmonised columns to ours (when ours are absent)."""
+    renames = {old: new for old, new in LEGACY_HARMONISED_NAMES.items() if old in frame and new not in frame}
+    return frame.rename(columns=renames) if renames else frame
+
 
 def read_harmonised(path_or_frame: str | pd.DataFrame) -> pd.DataFrame:
     """Read a harmonised table: ours (snake_case) or TwoSampleMR's (``SNP, beta.exposure, ...``).
 
-    Needs ``beta_exposure, se_exposure, beta_outcome, se_outcome`` (dots or underscores);
+    Needs ``beta_exposure, standard_error_exposure, beta_outcome, standard_error_outcome`` (dots or underscores);
     alleles, EAF, ``mr_keep``, ``exposure``/``outcome`` labels are optional (``mr_keep``
     defaults to rows with finite effects and positive SEs).
     """
@@ -340,17 +351,18 @@ def read_harmonised(path_or_frame: str | pd.DataFrame) -> pd.DataFrame:
         df, src = pd.read_csv(p, sep=sep), str(p)
     df = df.rename(columns=_TSMR_RENAMES)
     df.columns = [c.replace(".", "_") for c in df.columns]
-    check_columns("read_harmonised/path", df, ["beta_exposure", "se_exposure", "beta_outcome", "se_outcome"], source=src)
+    df = canonical_harmonised_names(df)
+    check_columns("read_harmonised/path", df, ["beta_exposure", "standard_error_exposure", "beta_outcome", "standard_error_outcome"], source=src)
     if "snp" not in df:
         df["snp"] = [f"snp{i + 1}" for i in range(len(df))]
     if df["snp"].duplicated().any() and "mr_keep" not in df:
         dups = df.loc[df["snp"].duplicated(), "snp"].unique()[:5].tolist()
         raise fail("read_harmonised/path", f"{src} lists SNP(s) {dups} more than once; keep one row per SNP "
                    "(or add an mr_keep column that is FALSE on the extra rows)")
-    for c in ("beta_exposure", "se_exposure", "beta_outcome", "se_outcome"):
+    for c in ("beta_exposure", "standard_error_exposure", "beta_outcome", "standard_error_outcome"):
         df[c] = pd.to_numeric(df[c], errors="coerce")
-    ok = (np.isfinite(df["beta_exposure"]) & np.isfinite(df["beta_outcome"]) & (df["se_exposure"] > 0)
-          & (df["se_outcome"] > 0))
+    ok = (np.isfinite(df["beta_exposure"]) & np.isfinite(df["beta_outcome"]) & (df["standard_error_exposure"] > 0)
+          & (df["standard_error_outcome"] > 0))
     if "mr_keep" in df:
         keep = df["mr_keep"].astype(str).str.upper().isin(["TRUE", "1", "T", "YES"])
     else:

@@ -1,9 +1,8 @@
 """Pipeline stage ``phewas``: every BMFF site against every phecode.
 
-Inputs (files only): the ``participants`` stage's ``participants.parquet`` and
-``diagnoses.parquet``; BMFF from the cohort's ``participants/bmff_idp.parquet`` (or a
-``bmff`` table given in the params). Without a ``participants`` stage the cohort's showcase
-export is read directly (:func:`cohort_inputs`).
+Inputs (files only, read through io): the ``participants`` stage's participant and diagnosis
+tables (``ctx.product``; so PheWAS analyses the same QC'd sample as the GWAS), BMFF from the
+cohort's ``participants/bmff_idp.parquet`` (or a ``bmff`` table given in the params).
 
 Parameters: :data:`PARAMS` below (the ``phewas:`` mapping of a study config), tabulated in
 ``docs/parameters.md``.
@@ -61,80 +60,27 @@ PARAMS = [
 ]
 
 
-def cohort_inputs(cohort: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Participants (with BMFF) and long diagnoses straight from a simulated cohort directory.
-
-    Uses the showcase export (``docs/cohort_layout.md``): ``31`` sex, ``34`` year of birth,
-    ``21003-2.0`` age at imaging, ``21001-2.0`` BMI, ``53-2.0`` imaging date, ``22009-0.k``
-    genetic PCs, ``41270``/``41280`` diagnoses; withdrawn eids removed.
-    """
-    from bma_genetics.io import (
-        read_bmff_table,
-        read_diagnoses,
-        read_ukb,
-        read_withdrawals,
-        remove_withdrawn,
-    )
-
-    cohort = Path(cohort)
-    raw = pd.read_csv(cohort / "participants" / "ukb_showcase.csv", dtype=str, keep_default_na=False)
-    num = lambda c: pd.to_numeric(raw[c], errors="coerce") if c in raw.columns else None  # noqa: E731
-    people = pd.DataFrame({"eid": raw["eid"].astype(str)})
-    for name, col in (("sex", "31-0.0"), ("year_of_birth", "34-0.0"), ("age", "21003-2.0"),
-                      ("bmi", "21001-2.0"), ("height", "50-2.0")):
-        v = num(col)
-        if v is not None:
-            people[name] = v
-    if "53-2.0" in raw.columns:
-        people["imaging_date"] = pd.to_datetime(raw["53-2.0"].replace("", None), errors="coerce")
-    for k in range(1, 41):
-        v = num(f"22009-0.{k}")
-        if v is not None:
-            people[f"pc{k}"] = v
-    bmff_path = cohort / "participants" / "bmff_idp.parquet"
-    if bmff_path.exists():
-        bmff = read_bmff_table(bmff_path)
-        people = people.merge(bmff, on="eid", how="left")
-    withdrawn_path = cohort / "participants" / "withdrawals.csv"
-    if withdrawn_path.exists():
-        people = remove_withdrawn(people, read_withdrawals(withdrawn_path), where="phewas cohort")
-    dx = read_diagnoses(read_ukb(cohort / "participants" / "ukb_showcase.csv", [34, 41270, 41280], progress=False),
-                        dotted=False, cancer_registry=False)
-    dx = dx[dx["eid"].isin(people["eid"])]
-    return people.reset_index(drop=True), dx.reset_index(drop=True)
-
-
 def _inputs(ctx, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if ctx.has_stage("participants"):
-        d = ctx.run_dir / "participants"
-        summary = ctx.summary("participants")
-        ppath = Path(summary.get("participants", d / "participants.parquet"))
-        dpath = Path(summary.get("diagnoses", d / "diagnoses.parquet"))
-        ppath = ppath if ppath.is_absolute() else d / ppath
-        dpath = dpath if dpath.is_absolute() else d / dpath
-        if ppath.exists() and dpath.exists():
-            from bma_genetics.io import read_diagnosis_table
-            from bma_genetics.phewas.inputs import read_participants
+    """The participants stage's participant and diagnosis tables (the GWAS's QC'd sample),
+    joined with the BMFF table, read through their io contracts."""
+    from bma_genetics.io import read_diagnosis_table
+    from bma_genetics.phewas.inputs import read_participants
 
-            bmff = params["bmff"]
-            if bmff is None and params["bmff_source"] == "phenotypes":
-                # the segmented subset only: the phenotypes stage's own BMFF table
-                ph = ctx.summary("phenotypes")
-                bmff = ctx.run_dir / "phenotypes" / ph.get("bmff_table", "bmff.parquet")
-            if bmff is None and ctx.cohort is not None and (ctx.cohort / "participants" / "bmff_idp.parquet").exists():
-                bmff = ctx.cohort / "participants" / "bmff_idp.parquet"
-            people, _ = read_participants(ppath, bmff)
-            return people, read_diagnosis_table(dpath)
-        log.warning("participants stage outputs not found at %s / %s; reading the cohort", ppath, dpath)
-    if ctx.cohort is None:
-        raise BmaGeneticsError("phewas: needs the participants stage or a cohort directory")
-    people, dx = cohort_inputs(ctx.cohort)
-    if params["bmff"]:
-        from bma_genetics.phewas.inputs import read_participants
-
-        people, _ = read_participants(people.drop(columns=[c for c in people if c.startswith("bmff_")]),
-                                      params["bmff"])
-    return people, dx
+    if not ctx.has_stage("participants"):
+        raise BmaGeneticsError(
+            "phewas: needs the participants stage's participant and diagnosis tables in this run "
+            f"({ctx.run_dir / 'participants'}); add 'participants: {{}}' to the study's stages")
+    people_path = ctx.product("participants", "participants")
+    diagnoses_path = ctx.product("participants", "diagnoses")
+    bmff = params["bmff"]
+    if bmff is None and params["bmff_source"] == "phenotypes":
+        # the segmented subset only: the phenotypes stage's own BMFF table
+        ph = ctx.summary("phenotypes")
+        bmff = ctx.run_dir / "phenotypes" / ph.get("bmff_table", "bmff.parquet")
+    if bmff is None and ctx.cohort is not None and (ctx.cohort / "participants" / "bmff_idp.parquet").exists():
+        bmff = ctx.cohort / "participants" / "bmff_idp.parquet"
+    people, _ = read_participants(people_path, bmff)
+    return people, read_diagnosis_table(diagnoses_path)
 
 
 #: Options passed to :func:`~bma_genetics.phewas.api.run_phewas` unchanged, under the same name.

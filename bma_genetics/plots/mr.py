@@ -35,7 +35,7 @@ def plot_mr_scatter(harmonised: pd.DataFrame, results: pd.DataFrame, *, ax=None,
     Parameters
     ----------
     harmonised : DataFrame
-        ``beta_exposure, se_exposure, beta_outcome, se_outcome`` (and ``exposure, outcome``,
+        ``beta_exposure, standard_error_exposure, beta_outcome, standard_error_outcome`` (and ``exposure, outcome``,
         ``mr_keep``) per SNP.
     results : DataFrame
         MR results: ``method, beta`` and, on the ``egger`` row, ``egger_intercept``.
@@ -47,12 +47,12 @@ def plot_mr_scatter(harmonised: pd.DataFrame, results: pd.DataFrame, *, ax=None,
     -------
     matplotlib.figure.Figure
     """
-    check_columns("plot_mr_scatter/harmonised", harmonised, ["beta_exposure", "se_exposure", "beta_outcome", "se_outcome"])
+    check_columns("plot_mr_scatter/harmonised", harmonised, ["beta_exposure", "standard_error_exposure", "beta_outcome", "standard_error_outcome"])
     check_columns("plot_mr_scatter/results", results, ["method", "beta"])
     h = _kept(harmonised)
     sign = np.where(h["beta_exposure"] < 0, -1.0, 1.0)
     bx, by = np.abs(h["beta_exposure"].to_numpy(float)), h["beta_outcome"].to_numpy(float) * sign
-    sx, sy = h["se_exposure"].to_numpy(float), h["se_outcome"].to_numpy(float)
+    sx, sy = h["standard_error_exposure"].to_numpy(float), h["standard_error_outcome"].to_numpy(float)
     fig, ax, created = figure_and_axes(ax, "plot_mr_scatter/ax", figsize=(5.5, 4.5))
     ax.errorbar(bx, by, xerr=sx, yerr=sy, fmt="o", ms=3, color="0.3", ecolor="0.7", lw=0.8, zorder=2)
     ax.axhline(0, color="0.8", lw=0.8, zorder=1)
