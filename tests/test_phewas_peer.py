@@ -65,7 +65,10 @@ def test_phetk_agrees_on_tiny_cohort(phetk_map, tiny_cohort, tmp_path):
                           workdir=tmp_path)
     ours = run_phewas(people, dx, "bmff_femoral_head", covs, phecode_version="X", phecode_map=phetk_map,
                       min_cases=25, min_phecode_count=1, standardise=False, firth="never").to_frame()
-    assert len(_agree(ours, theirs)["only_ours"]) == 0 and len(ours) >= 80
+    # The inputs are the participants stage's QC'd sample (as the pipeline's PheWAS and GWAS use),
+    # smaller than the whole export: 57 phecodes reach 25 cases on the tiny preset (was >= 80 on
+    # everyone not withdrawn).
+    assert len(_agree(ours, theirs)["only_ours"]) == 0 and len(ours) >= 50
 
 
 def test_firth_agrees_with_phetk_firth_logit(phetk_map, tmp_path):
