@@ -141,6 +141,11 @@ def neg_log10_p(p: Any, t: Any = None, df: float | np.ndarray | None = None, *, 
     return out
 
 
+def _abs_z(beta: Any, se: Any) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.abs(np.asarray(beta, dtype=float) / np.asarray(se, dtype=float))
+
+
 def wald_p(beta: Any, se: Any) -> np.ndarray:
     """Two-sided Wald P value ``2 Φ(-|beta / se|)``.
 
@@ -160,9 +165,7 @@ def wald_p(beta: Any, se: Any) -> np.ndarray:
     >>> round(float(wald_p(1.959963984540054, 1.0)), 6)
     0.05
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.abs(np.asarray(beta, dtype=float) / np.asarray(se, dtype=float))
-    return 2 * _st.norm.sf(z)
+    return 2 * _st.norm.sf(_abs_z(beta, se))
 
 
 def wald_neg_log10_p(beta: Any, se: Any) -> np.ndarray:
@@ -183,9 +186,7 @@ def wald_neg_log10_p(beta: Any, se: Any) -> np.ndarray:
     >>> bool(wald_neg_log10_p(60.0, 1.0) > 700)
     True
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.abs(np.asarray(beta, dtype=float) / np.asarray(se, dtype=float))
-    return -(math.log(2.0) + _st.norm.logsf(z)) / math.log(10.0)
+    return -(math.log(2.0) + _st.norm.logsf(_abs_z(beta, se))) / math.log(10.0)
 
 
 # --------------------------------------------------------------------------- genomic inflation

@@ -102,15 +102,23 @@ def plot_mr_single_snp_forest(single_snp: pd.DataFrame, *, ax=None, title: str |
     -------
     matplotlib.figure.Figure
     """
-    check_columns("plot_mr_single_snp_forest/single_snp", single_snp, ["snp", "beta", "ci_lower", "ci_upper"])
-    s = single_snp.copy()
-    is_all = s["snp"].astype(str).str.startswith("All")
-    s = pd.concat([s[~is_all].sort_values("beta"), s[is_all]])
-    fig, ax, created = figure_and_axes(ax, "plot_mr_single_snp_forest/ax", figsize=(5.5, max(2.5, 0.18 * len(s) + 1)))
-    colours = ["#d62728" if str(x).startswith("All") else "0.2" for x in s["snp"]]
-    _forest(ax, s["snp"].astype(str).tolist(), s["beta"].to_numpy(float), s["ci_lower"].to_numpy(float),
-            s["ci_upper"].to_numpy(float), colours)
-    ax.set_title(title or "Single-SNP MR", fontsize=10)
+    return _snp_forest("plot_mr_single_snp_forest/single_snp", single_snp, ax=ax, title=title or "Single-SNP MR",
+                       is_all=lambda snp: snp.startswith("All"), label=lambda snp: snp)
+
+
+def _snp_forest(where: str, frame: pd.DataFrame, *, ax, title: str, is_all, label,
+                xlabel: str = "causal estimate (beta, 95% CI)"):
+    """Rows sorted by estimate, the all-SNP rows (``is_all(snp)``) last and in red."""
+    check_columns(where, frame, ["snp", "beta", "ci_lower", "ci_upper"])
+    snps = frame["snp"].astype(str)
+    whole = snps.map(is_all).to_numpy(bool)
+    s = pd.concat([frame[~whole].sort_values("beta"), frame[whole]])
+    fig, ax, created = figure_and_axes(ax, f"{where.split('/')[0]}/ax", figsize=(5.5, max(2.5, 0.18 * len(s) + 1)))
+    snps = s["snp"].astype(str)
+    colours = ["#d62728" if is_all(x) else "0.2" for x in snps]
+    _forest(ax, [label(x) for x in snps], s["beta"].to_numpy(float), s["ci_lower"].to_numpy(float),
+            s["ci_upper"].to_numpy(float), colours, xlabel=xlabel)
+    ax.set_title(title, fontsize=10)
     if created:
         fig.tight_layout()
     return fig
@@ -131,20 +139,9 @@ def plot_mr_leave_one_out(leave_one_out: pd.DataFrame, *, ax=None, title: str | 
     -------
     matplotlib.figure.Figure
     """
-    check_columns("plot_mr_leave_one_out/leave_one_out", leave_one_out, ["snp", "beta", "ci_lower", "ci_upper"])
-    s = leave_one_out.copy()
-    is_all = s["snp"] == "All"
-    s = pd.concat([s[~is_all].sort_values("beta"), s[is_all]])
-    fig, ax, created = figure_and_axes(ax, "plot_mr_leave_one_out/ax", figsize=(5.5, max(2.5, 0.18 * len(s) + 1)))
-    colours = ["#d62728" if x == "All" else "0.2" for x in s["snp"]]
-    labels = [("All" if x == "All" else f"without {x}") for x in s["snp"]]
-    _forest(ax, labels, s["beta"].to_numpy(float), s["ci_lower"].to_numpy(float), s["ci_upper"].to_numpy(float),
-            colours,
-            xlabel="IVW estimate (95% CI)")
-    ax.set_title(title or "Leave-one-out", fontsize=10)
-    if created:
-        fig.tight_layout()
-    return fig
+    return _snp_forest("plot_mr_leave_one_out/leave_one_out", leave_one_out, ax=ax, title=title or "Leave-one-out",
+                       is_all=lambda snp: snp == "All", label=lambda snp: snp if snp == "All" else f"without {snp}",
+                       xlabel="IVW estimate (95% CI)")
 
 
 def plot_mr_funnel(single_snp: pd.DataFrame, *, ax=None, title: str | None = None):
