@@ -39,8 +39,9 @@ def _mr_tables():
     rng = np.random.default_rng(1)
     bx = rng.uniform(0.05, 0.2, 8)
     h = pd.DataFrame({"snp": [f"rs{i}" for i in range(8)], "exposure": "bmff", "outcome": "osteoporosis",
-                      "beta_exposure": bx, "se_exposure": 0.01, "beta_outcome": 0.3 * bx + rng.normal(0, 0.01, 8),
-                      "se_outcome": 0.02, "mr_keep": True})
+                      "beta_exposure": bx, "standard_error_exposure": 0.01,
+                      "beta_outcome": 0.3 * bx + rng.normal(0, 0.01, 8),
+                      "standard_error_outcome": 0.02, "mr_keep": True})
     res = pd.DataFrame({"exposure": "bmff", "outcome": "osteoporosis", "method": ["ivw", "egger", "weighted_median"],
                         "beta": [0.3, 0.28, 0.31], "ci_lower": [0.2, 0.1, 0.2], "ci_upper": [0.4, 0.46, 0.42],
                         "egger_intercept": [np.nan, 0.0125, np.nan]})
