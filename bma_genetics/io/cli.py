@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from bma_genetics._params import cli_option
+from bma_genetics.io.stage import PARAMS
+
 
 def register(app: typer.Typer) -> None:
     ukb = typer.Typer(help="UK Biobank exports -> participant table, diagnoses.", no_args_is_help=True)
@@ -17,10 +20,10 @@ def register(app: typer.Typer) -> None:
         withdrawals: Path = typer.Option(None, "--withdrawals", help="Withdrawal file (one eid per line)."),
         kinship: Path = typer.Option(None, "--kinship", help="ukb_rel.dat for the relatedness step."),
         phenotype: Path = typer.Option(None, "--phenotype", help="Table with eid + phenotype column(s): kept in related pairs."),
-        ancestry: str = typer.Option("22006", help="Ancestry from '22006' or 'pcs'."),
+        ancestry: str = cli_option(PARAMS, "ancestry"),
         keep_ancestry: str = typer.Option("EUR", help="Comma-separated ancestries kept, or 'all'."),
-        n_pcs: int = typer.Option(10, help="Genetic PCs in the table."),
-        instance: int = typer.Option(2, help="Visit for the covariates (2 = first imaging visit)."),
+        n_pcs: int = cli_option(PARAMS, "n_pcs"),
+        instance: int = cli_option(PARAMS, "instance"),
         qc_out: Path = typer.Option(None, "--qc-out", help="Also write the sample-QC counts (TSV)."),
     ) -> None:
         """QC'd participant table (eid, age, sex, bmi, height, centre, PCs, ancestry) as Parquet."""
