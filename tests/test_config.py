@@ -207,8 +207,8 @@ def test_load_config_adds_and_orders_upstream_stages(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump({"stages": {"mr": {"nboot": 10}, "phenotypes": {}}}))
     config = load_config(path)
-    assert list(config["stages"]) == ["participants", "phenotypes", "gwas", "mr"]
-    assert set(config["_added"]) == {"gwas", "participants"}
+    assert list(config["stages"]) == ["participants", "images", "phenotypes", "gwas", "mr"]
+    assert set(config["_added"]) == {"gwas", "participants", "images"}
     assert config["stages"]["mr"]["nboot"] == 10 and config["stages"]["gwas"]["block_size"] == 128
     assert config["name"] == "s" and config["seed"] == 1 and config["hail"]["master"] == "local[*]"
     # the demo study is valid, and nothing is added to it
@@ -224,10 +224,10 @@ def test_plan_keeps_config_order_where_it_can():
 
 
 def test_only_runs_upstream_stages_when_missing_or_stale():
-    specs = {n: spec(n) for n in ("participants", "phenotypes", "gwas", "mr")}
+    specs = {n: spec(n) for n in ("participants", "images", "phenotypes", "gwas", "mr")}
     assert _selected(specs, ["mr"], lambda name: True) == {"mr"}
     assert _selected(specs, ["mr"], lambda name: name != "gwas") == {"mr", "gwas"}
-    assert _selected(specs, ["gwas"], lambda name: False) == {"gwas", "participants", "phenotypes"}
+    assert _selected(specs, ["gwas"], lambda name: False) == {"gwas", "participants", "images", "phenotypes"}
 
 
 def test_resume_key_ignores_spelt_out_defaults():

@@ -281,8 +281,6 @@ KNOWN_CONTRACT_VIOLATIONS: set[tuple[str, str]] = {
     ('bma_genetics/gwas/sumstats.py', 'def write_gwas_ssf'),
     ('bma_genetics/mr/readers.py', 'def read_sumstats'),
     ('bma_genetics/phewas/inputs.py', 'def read_participants'),
-    ('bma_genetics/pipeline/cohort_stage.py', 'BMFF table'),
-    ('bma_genetics/pipeline/cohort_stage.py', 'UK Biobank export'),
 }
 
 

@@ -206,7 +206,12 @@ def test_run_bmff_error_rows_and_resume(tmp_path, participant, caplog):
     good = (d / "1000001_20201_2_0.zip").read_bytes()
     (d / "1000002_20201_2_0.zip").write_bytes(good[: len(good) // 2])  # truncated download
     out = tmp_path / "bmff.parquet"
-    t = run_bmff(str(d), out, workers=2, progress=False)
+    res = run_bmff(str(d), out, n_jobs=2, progress=False)
+    t = res.to_frame()
+    assert res.files == {"bmff": out, "provenance": tmp_path / "bmff.provenance.json"}
+    assert res.summary()["n_participants"] == 2 and res.summary()["n_qc_pass"] == 1
+    assert res.provenance["model"]["sha256"] == res.summary()["model_sha256"]
+    assert not t.attrs
     assert list(t["eid"]) == ["1000001", "1000002"]
     bad = t.set_index("eid").loc["1000002"]
     assert bad["qc_read_failed"] and not bad["qc_pass"] and "1000002_20201_2_0.zip" in bad["error"]
@@ -221,7 +226,8 @@ def test_run_bmff_error_rows_and_resume(tmp_path, participant, caplog):
     from bma_genetics.cli import main
 
     caplog.set_level(logging.INFO, logger="bma_genetics")
-    rc = main(["phenotypes", "bmff", "--images", str(d), "--out", str(out), "--threads", "1"])
+    rc = main(["phenotypes", "bmff", "--images", str(d), "--out", str(out), "--torch-threads", "1",
+               "--n-jobs", "2"])
     assert rc == 0
     assert "1 already done, 1 to measure" in caplog.text
     t2 = read_bmff_table(out)
@@ -231,8 +237,10 @@ def test_run_bmff_error_rows_and_resume(tmp_path, participant, caplog):
 def test_run_bmff_input_errors(tmp_path):
     with pytest.raises(InputError, match="no such file or folder"):
         run_bmff(str(tmp_path / "missing"), tmp_path / "o.parquet")
-    with pytest.raises(InputError, match="expected a .parquet path"):
+    with pytest.raises(InputError, match="expected a folder or a .parquet path"):
         run_bmff(str(tmp_path), tmp_path / "o.csv")
+    with pytest.raises(InputError, match="n_jobs"):
+        run_bmff(str(tmp_path), tmp_path / "o.parquet", n_jobs=0)
     with pytest.raises(InputError, match="device"):
         run_bmff(str(tmp_path), tmp_path / "o.parquet", device="tpu")
 

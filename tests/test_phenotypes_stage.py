@@ -7,6 +7,7 @@ import json
 import pandas as pd
 import pytest
 
+from bma_genetics.errors import BmaGeneticsError
 from bma_genetics.pipeline.context import RunContext
 from bma_genetics.sites import MAIN_TRAITS, all_traits
 
@@ -14,13 +15,21 @@ from bma_genetics.sites import MAIN_TRAITS, all_traits
 @pytest.mark.slow
 def test_stage_images_measures_and_checks_against_truth(tiny_cohort, tmp_path):
     from bma_genetics.phenotypes.stage import run
+    from bma_genetics.simulate import stage as images_stage
 
     ctx = RunContext(run_dir=tmp_path / "run", cohort=tiny_cohort, config={}, seed=3)
-    summary = run(ctx, {"n_images": 3, "artefact_fraction": 0.34, "workers": 2})
+    # The images are the simulate stage's product; the phenotypes stage only reads them.
+    with pytest.raises(BmaGeneticsError, match="stage 'images' has no outputs"):
+        run(ctx, {"n_jobs": 2})
+    img = images_stage.run(ctx, {"n_images": 3, "artefact_fraction": 0.34})
+    (ctx.stage_dir("images") / "summary.json").write_text(json.dumps(img))
+    assert img["simulated"] and img["n_images"] == 3
+    summary = run(ctx, {"n_jobs": 2})
     d = ctx.stage_dir("phenotypes")
     table = pd.read_parquet(d / summary["bmff_table"])
     truth = pd.read_parquet(tiny_cohort / "truth" / "bmff_true.parquet")
-    images = pd.read_csv(d / "truth" / "images.tsv", sep="\t", dtype={"eid": str})
+    images = pd.read_csv(ctx.product("images", "truth"), sep="\t", dtype={"eid": str})
+    assert ctx.product("images", "truth") == ctx.run_dir / "images" / "truth" / "images.tsv"
     assert len(table) == 3 and set(table["eid"]) == set(images["eid"])
     assert set(table["eid"]) <= set(truth["eid"].astype(str))
     assert set(all_traits()) <= set(table.columns)

@@ -11,6 +11,7 @@ from typing import Any
 
 #: Public name -> the module that defines it.
 _LAZY: dict[str, str] = {
+    "BMFFResult": "bma_genetics.phenotypes.api",
     "compare_to_truth": "bma_genetics.phenotypes.api",
     "load_model": "bma_genetics.phenotypes.api",
     "predict_bmff": "bma_genetics.phenotypes.api",
@@ -20,6 +21,7 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "BMFFResult",
     "compare_to_truth",
     "load_model",
     "predict_bmff",

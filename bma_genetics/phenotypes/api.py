@@ -15,6 +15,7 @@ import logging
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ import pandas as pd
 
 from bma_genetics._atomic import write_table
 from bma_genetics._check import check_one_of, fail
-from bma_genetics.io.bmff import read_bmff_table, write_bmff_table
+from bma_genetics._result import StageResult
+from bma_genetics.io.bmff import provenance_path, read_bmff_table, write_bmff_table
 from bma_genetics.io.dixon import DixonVolume, find_images, read_any
 from bma_genetics.phenotypes import qc as qcmod
 from bma_genetics.phenotypes.bmff import assign_sites, measure
@@ -32,7 +34,27 @@ from bma_genetics.sites import all_traits
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_model", "train_unet", "predict_bmff", "run_bmff", "compare_to_truth", "volume_reference"]
+__all__ = ["BMFFResult", "load_model", "train_unet", "predict_bmff", "run_bmff", "compare_to_truth", "volume_reference"]
+
+
+@dataclass
+class BMFFResult(StageResult):
+    """What :func:`run_bmff` returns: the BMFF table, its provenance and the files written.
+
+    Attributes
+    ----------
+    table : DataFrame
+        The BMFF table (:func:`run_bmff` lists its columns); ``to_frame()`` returns a copy.
+    files : dict of str to Path
+        ``bmff`` (the table) and ``provenance`` (``{stem}.provenance.json``).
+    report : dict
+        ``n_participants``, ``n_qc_pass``, ``flags`` (count per QC flag),
+        ``qc_mask_volume_rule``, ``model_sha256``: the body of :meth:`summary`.
+    provenance : dict
+        The provenance record written beside the table (model checksum, held-out Dice, ...).
+    """
+
+    provenance: dict[str, Any] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------ training
@@ -202,15 +224,15 @@ def run_bmff(
     weights: str | Path | None = None,
     device: str = "cpu",
     batch_size: int = 8,
-    workers: int = 2,
+    n_jobs: int = 2,
     erosion: int = 1,
     resume: bool = True,
     flush_every: int = 25,
     progress: bool = True,
-) -> pd.DataFrame:
+) -> BMFFResult:
     """Measure BMFF for every participant in ``images``; write the BMFF table and its provenance.
 
-    Reads run ahead of inference in ``workers`` threads (DICOM decoding and zip inflation
+    Reads run ahead of inference in ``n_jobs`` threads (DICOM decoding and zip inflation
     overlap the network); the network runs batched on ``device``. Rows are flushed to
     ``{out}.parts/`` every ``flush_every`` participants, so an interrupted run resumes where it
     stopped: participants already in ``out`` (or its parts) are skipped, except failed reads,
@@ -221,21 +243,30 @@ def run_bmff(
     images : path or list of paths
         Folders (searched recursively for ``*_20201_*.zip`` and ``*_water.nii.gz``) or files.
     out : path
-        The BMFF table (``.parquet``). Beside it: ``{stem}.provenance.json``.
+        A folder (the table is written as ``{out}/bmff.parquet``) or the BMFF table's own
+        ``.parquet`` path. Beside the table: ``{stem}.provenance.json``.
     weights : path, optional
         Model checkpoint; default the shipped weights.
     device : {"cpu", "cuda"}, default="cpu"
     batch_size : int, default=8
         Slices per forward pass (8 is fastest on a CPU; use 64 or more on a GPU).
-    workers : int, default=2
+    n_jobs : int, default=2
         Reader threads.
     erosion : int, default=1
         Voxels eroded from each site mask before averaging.
+    resume : bool, default=True
+        Skip participants already measured in ``out`` (or its flushed parts).
+    flush_every : int, default=25
+        Participants per flushed part.
+    progress : bool, default=True
+        A tqdm bar.
 
     Returns
     -------
-    DataFrame
-        One row per participant:
+    BMFFResult
+        ``.to_frame()`` is the BMFF table (written by :func:`bma_genetics.io.write_bmff_table`),
+        ``.provenance`` the record written beside it, ``.summary()`` the headline counts and
+        ``.files`` (``bmff``, ``provenance``). The table has one row per participant:
 
         ===============================  =======  ==============================================
         column                           dtype    meaning
@@ -263,13 +294,15 @@ def run_bmff(
     from tqdm import tqdm
 
     check_one_of("run_bmff/device", device.split(":")[0], ["cpu", "cuda"])
-    if not isinstance(workers, int) or workers < 1:
-        raise fail("run_bmff/workers", f"expected an integer >= 1, found {workers!r}")
+    if not isinstance(n_jobs, int) or isinstance(n_jobs, bool) or n_jobs < 1:
+        raise fail("run_bmff/n_jobs", f"expected an integer >= 1, found {n_jobs!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise fail("run_bmff/batch_size", f"expected an integer >= 1, found {batch_size!r}")
     out = Path(out)
+    if not out.suffix:
+        out = out / "bmff.parquet"
     if not out.name.endswith(".parquet"):
-        raise fail("run_bmff/out", f"expected a .parquet path, found {out}")
+        raise fail("run_bmff/out", f"expected a folder or a .parquet path, found {out}")
     items = find_images(images if isinstance(images, list) else [images])
     model = load_model(weights, device=device)
     parts = out.parent / f"{out.name}.parts"
@@ -308,10 +341,10 @@ def run_bmff(
         except Exception as exc:  # every failure becomes an error row; the batch goes on
             return item, None, exc
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        # Bounded look-ahead: at most 2 * workers volumes in memory.
+    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+        # Bounded look-ahead: at most 2 * n_jobs volumes in memory.
         it = iter(todo)
-        futures = [pool.submit(load, x) for x in [next(it, None) for _ in range(2 * workers)] if x is not None]
+        futures = [pool.submit(load, x) for x in [next(it, None) for _ in range(2 * n_jobs)] if x is not None]
         bar = tqdm(total=len(todo), desc="bmff", unit="participant", disable=not progress)
         while futures:
             fut = futures.pop(0)
@@ -357,7 +390,10 @@ def run_bmff(
     if parts.exists():
         shutil.rmtree(parts)
     log.info("BMFF table: %d rows (%d pass QC) -> %s", len(table), provenance["n_qc_pass"], out)
-    return table
+    report = {k: provenance[k] for k in ("n_participants", "n_qc_pass", "flags", "qc_mask_volume_rule")}
+    report["model_sha256"] = model.sha256
+    return BMFFResult(table, files={"bmff": out, "provenance": provenance_path(out)}, report=report,
+                      provenance=provenance)
 
 
 def compare_to_truth(table: pd.DataFrame, truth: pd.DataFrame, *, only_pass: bool = True) -> pd.DataFrame:

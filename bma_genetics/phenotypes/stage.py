@@ -3,9 +3,14 @@
 Parameters: :data:`PARAMS` below (the ``phenotypes:`` mapping of a study config), tabulated in
 ``docs/parameters.md``.
 
+Inputs: the ``images`` stage's products (:mod:`bma_genetics.simulate.stage`): ``images``, the
+folder of field-20201 zips, and, for simulated images, ``truth`` (``truth/images.tsv``, the
+artefacts injected). This stage never makes images itself.
+
 Outputs (in the stage folder): ``bmff.parquet`` (the BMFF table, one row per imaged
-participant), ``bmff.provenance.json``, ``bmff_vs_truth.tsv`` and ``qc_detection.tsv`` when the
-cohort has simulated truth, ``figures/bmff_vs_truth.{png,pdf}``.
+participant, written by :func:`bma_genetics.io.write_bmff_table`), ``bmff.provenance.json``,
+``bmff_vs_truth.tsv`` and ``qc_detection.tsv`` when the cohort has simulated truth,
+``figures/bmff_vs_truth.{png,pdf}``.
 """
 
 from __future__ import annotations
@@ -20,24 +25,21 @@ import pandas as pd
 from bma_genetics._atomic import write_table
 from bma_genetics._params import Param, check_params
 from bma_genetics.errors import BmaGeneticsError
+from bma_genetics.io.bmff import read_bmff_table
 from bma_genetics.phenotypes import qc as qcmod
 
 log = logging.getLogger(__name__)
 
 NAME = "phenotypes"
-REQUIRES: list[str] = []
+REQUIRES: list[str] = ["images"]
 
 PARAMS = [
-    Param("n_images", int, 100, "participants imaged when the cohort has no images/ yet", range=(1, None)),
-    Param("seed", int, None, "image simulation seed (default: the run's seed)"),
-    Param("artefact_fraction", float, 0.1, "share of simulated participants with an injected artefact",
-          range=(0, 1)),
     Param("weights", Path, None, "segmentation checkpoint (default: the shipped weights)"),
     Param("device", str, "cpu", "torch device: cpu or cuda"),
     Param("batch_size", int, 8, "images per inference batch", range=(1, None)),
-    Param("workers", int, 2, "image-reading threads", range=(0, None)),
+    Param("n_jobs", int, 2, "image-reading threads", range=(1, None)),
     Param("erosion", int, 1, "voxels eroded from each site mask before measuring", range=(0, None)),
-    Param("threads", int, 1, "torch CPU threads (1 is fastest on a shared machine)", range=(1, None)),
+    Param("torch_threads", int, 1, "torch CPU threads (1 is fastest on a shared machine)", range=(1, None)),
 ]
 
 #: Truth artefact -> the QC flag meant to catch it.
@@ -76,35 +78,30 @@ def qc_detection(table: pd.DataFrame, images_truth: pd.DataFrame) -> tuple[pd.Da
 
 
 def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
-    """Image the cohort's imaged subset (simulating images if needed), measure BMFF, check it."""
+    """Measure BMFF on the ``images`` stage's Dixon zips and check it against the truth."""
     import torch
 
     from bma_genetics.phenotypes.api import compare_to_truth, run_bmff
-    from bma_genetics.simulate.dixon import simulate_dixon_images
 
     params = check_params(NAME, params, PARAMS)
     if ctx.cohort is None:
         raise BmaGeneticsError("phenotypes stage: needs a cohort directory (--cohort or 'cohort:' in the config)")
     cohort = Path(ctx.cohort)
     d = ctx.stage_dir("phenotypes")
-    torch.set_num_threads(params["threads"])
-    if (cohort / "images" / "20201").is_dir() and any((cohort / "images" / "20201").glob("*.zip")):
-        image_root = cohort
-    else:
-        image_root = d
-        if not (d / "images" / "20201").is_dir() or not any((d / "images" / "20201").glob("*.zip")):
-            simulate_dixon_images(cohort, n=params["n_images"], seed=int(ctx.seed if params["seed"] is None else params["seed"]),
-                                  artefact_fraction=params["artefact_fraction"], out=d, nifti=False)
-    table = run_bmff(
-        str(image_root / "images" / "20201"),
+    torch.set_num_threads(params["torch_threads"])
+    zips = ctx.product("images", "images")
+    images_tsv = ctx.product("images", "truth") if "truth" in ctx.summary("images").get("files", {}) else None
+    result = run_bmff(
+        str(zips),
         d / "bmff.parquet",
         weights=params["weights"],
         device=params["device"],
         batch_size=params["batch_size"],
-        workers=params["workers"],
+        n_jobs=params["n_jobs"],
         erosion=params["erosion"],
         progress=False,
     )
+    table = result.to_frame()
     summary: dict[str, Any] = {
         "bmff_table": "bmff.parquet",
         "provenance": "bmff.provenance.json",
@@ -113,10 +110,11 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
         "flags": {f: int(table[f].sum()) for f in qcmod.FLAGS},
         "model_sha256": str(table["model_sha256"].iloc[0]) if len(table) else "",
         "tables": ["bmff.parquet", "bmff.provenance.json"],
+        "files": {"bmff": "bmff.parquet", "provenance": "bmff.provenance.json"},
     }
     truth_path = cohort / "truth" / "bmff_true.parquet"
     if truth_path.exists():
-        truth = pd.read_parquet(truth_path)
+        truth = read_bmff_table(truth_path)
         acc = compare_to_truth(table, truth)
         write_table(acc, d / "bmff_vs_truth.tsv")
         summary["tables"].append("bmff_vs_truth.tsv")
@@ -130,8 +128,7 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
             plot_bmff_vs_truth(table[table["qc_pass"]], truth, out=d / "figures" / "bmff_vs_truth")
         except ImportError:  # the figure family is optional
             pass
-    images_tsv = image_root / "truth" / "images.tsv"
-    if images_tsv.exists():
+    if images_tsv is not None:
         det, det_summary = qc_detection(table, pd.read_csv(images_tsv, sep="\t", dtype={"eid": str}))
         write_table(det, d / "qc_detection.tsv")
         summary["tables"].append("qc_detection.tsv")

@@ -16,6 +16,7 @@ import pandas as pd
 from bma_genetics._atomic import write_table
 from bma_genetics._params import Param, check_params
 from bma_genetics.errors import InputError
+from bma_genetics.io import get_field, read_bmff_table, read_ukb
 from bma_genetics.pipeline.context import RunContext
 from bma_genetics.sites import MAIN_TRAITS
 
@@ -50,14 +51,14 @@ def run(ctx: RunContext, params: dict[str, Any]) -> dict[str, Any]:
     meta = json.loads(meta_path.read_text())
     params = check_params(NAME, params, PARAMS)
     traits = list(params["traits"] or MAIN_TRAITS)
-    bmff = pd.read_parquet(ctx.cohort / "participants" / "bmff_idp.parquet")
-    bmff["eid"] = bmff["eid"].astype(str)
+    bmff = read_bmff_table(ctx.cohort / "participants" / "bmff_idp.parquet")
     missing = [t for t in traits if t not in bmff.columns]
     if missing:
         raise InputError(f"cohort stage/traits: {missing} not in {ctx.cohort / 'participants' / 'bmff_idp.parquet'}")
-    export = pd.read_csv(ctx.cohort / "participants" / "ukb_showcase.csv", usecols=["eid", "31-0.0", "21003-2.0"],
-                         dtype={"eid": str})
-    cov = export.rename(columns={"31-0.0": "sex", "21003-2.0": "age"})
+    data = read_ukb(ctx.cohort / "participants" / "ukb_showcase.csv", [31, 21003], progress=False)
+    cov = pd.DataFrame({"eid": data.eids.astype(str),
+                        "sex": get_field(data, 31, 0, coding="codes").to_numpy(),
+                        "age": get_field(data, 21003, 2).to_numpy()})
     table = summarise_bmff(bmff, cov, traits)
     out = ctx.stage_dir("cohort")
     write_table(table, out / "cohort_summary.tsv")

@@ -26,6 +26,7 @@ STAGES: dict[str, str] = {
     "reference": "bma_genetics.resources.stage:run",
     "cohort": "bma_genetics.pipeline.cohort_stage:run",
     "participants": "bma_genetics.io.stage:run",
+    "images": "bma_genetics.simulate.stage:run",
     "phenotypes": "bma_genetics.phenotypes.stage:run",
     "gwas": "bma_genetics.gwas.stage:run",
     "enrichment": "bma_genetics.enrichment.stage:run",

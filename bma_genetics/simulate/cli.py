@@ -1,4 +1,5 @@
-"""``bma-genetics simulate``: write a synthetic cohort (thin wrapper over ``simulate_cohort``)."""
+"""``bma-genetics simulate`` (a synthetic cohort) and ``simulate-images`` (its Dixon MRI): thin
+wrappers over ``simulate_cohort`` and ``simulate_dixon_images``."""
 
 from __future__ import annotations
 
@@ -34,3 +35,17 @@ def register(app: typer.Typer) -> None:
             f"{path}: {meta['n_participants']} participants, {meta['n_variants']} variants on "
             f"{len(meta['chromosomes'])} chromosomes ({time.perf_counter() - start:.1f} s)"
         )
+
+    @app.command("simulate-images")
+    def simulate_images(
+        cohort: Path = typer.Option(..., "--cohort", help="Cohort directory (with truth/bmff_true.parquet)."),
+        n: int | None = typer.Option(None, "--n", help="Participants to image (default by preset)."),
+        seed: int = typer.Option(1, "--seed"),
+        artefact_fraction: float = typer.Option(0.1, "--artefact-fraction"),
+        out: Path | None = typer.Option(None, "--out", help="Default: the cohort directory."),
+    ) -> None:
+        """Synthetic Dixon MRI (20201 zips, NIfTI, label maps) for a cohort's imaged subset."""
+        from bma_genetics.simulate.dixon import simulate_dixon_images
+
+        res = simulate_dixon_images(cohort, n=n, seed=seed, artefact_fraction=artefact_fraction, out=out)
+        typer.echo(f"images -> {res / 'images'}; truth -> {res / 'truth' / 'images.tsv'}")

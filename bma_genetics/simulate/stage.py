@@ -1,0 +1,74 @@
+"""Pipeline stage ``images``: the Dixon MRI of the cohort's imaged subset, a product of simulate/.
+
+Parameters: :data:`PARAMS` below (the ``images:`` mapping of a study config), tabulated in
+``docs/parameters.md``.
+
+A real (or pre-made) cohort brings its images in ``<cohort>/images/20201/*.zip``: the stage
+then simulates nothing and points at them. Otherwise it simulates ``n_images`` participants'
+images with :func:`bma_genetics.simulate.dixon.simulate_dixon_images` into its own folder.
+
+Products (the layout the ``phenotypes`` stage reads, by name through ``ctx.product("images", ...)``):
+
+=============  =======================================  ===============================================
+product        path (in ``<run>/images/``)              contents
+=============  =======================================  ===============================================
+``images``     ``images/20201/``                        one UK Biobank field-20201 zip per participant,
+                                                        ``{eid}_20201_2_0.zip`` (or the cohort's folder)
+``truth``      ``truth/images.tsv``                     per participant: ``eid, artefact,
+                                                        artefact_station, zip, bmff_*`` (simulated
+                                                        images only; absent for a cohort's own)
+=============  =======================================  ===============================================
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from bma_genetics._params import Param, check_params
+from bma_genetics.errors import BmaGeneticsError
+
+log = logging.getLogger(__name__)
+
+NAME = "images"
+REQUIRES: list[str] = []
+
+PARAMS = [
+    Param("n_images", int, 100, "participants imaged when the cohort has no images/ yet", range=(1, None)),
+    Param("seed", int, None, "image simulation seed (default: the run's seed)"),
+    Param("artefact_fraction", float, 0.1, "share of simulated participants with an injected artefact",
+          range=(0, 1)),
+]
+
+
+def _has_zips(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.glob("*.zip"))
+
+
+def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """Point at the cohort's Dixon zips, or simulate them; returns the summary with ``files``."""
+    params = check_params(NAME, params, PARAMS)
+    if ctx.cohort is None:
+        raise BmaGeneticsError("images stage: needs a cohort directory (--cohort or 'cohort:' in the config)")
+    cohort = Path(ctx.cohort)
+    if _has_zips(cohort / "images" / "20201"):
+        zips = cohort / "images" / "20201"
+        log.info("images: using the cohort's own images in %s", zips)
+        truth = cohort / "truth" / "images.tsv"
+        files = {"images": str(zips), **({"truth": str(truth)} if truth.exists() else {})}
+        return {"simulated": False, "n_images": len(list(zips.glob("*.zip"))), "files": files, "tables": []}
+    from bma_genetics.simulate.dixon import simulate_dixon_images
+
+    d = ctx.stage_dir(NAME)
+    if not _has_zips(d / "images" / "20201"):
+        seed = int(ctx.seed if params["seed"] is None else params["seed"])
+        simulate_dixon_images(cohort, n=params["n_images"], seed=seed, artefact_fraction=params["artefact_fraction"],
+                              out=d, nifti=False, progress=False)
+    n = len(list((d / "images" / "20201").glob("*.zip")))
+    return {
+        "simulated": True,
+        "n_images": n,
+        "files": {"images": "images/20201", "truth": "truth/images.tsv"},
+        "tables": ["truth/images.tsv"],
+    }
