@@ -21,9 +21,9 @@ from bma_genetics.errors import BmaGeneticsError
 #: Stage command modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "bma_genetics.resources.cli",  # reference fetch|list|path
-    "bma_genetics.simulate.cli",  # simulate
+    "bma_genetics.simulate.cli",  # simulate, simulate-images
     "bma_genetics.io.cli",  # ukb participants|diagnoses
-    "bma_genetics.phenotypes.cli",  # phenotypes train|bmff|simulate-images
+    "bma_genetics.phenotypes.cli",  # phenotypes train|bmff
     "bma_genetics.gwas.cli",  # gwas
     "bma_genetics.enrichment.cli",  # enrich
     "bma_genetics.phewas.cli",  # phewas

@@ -83,7 +83,6 @@ KNOWN_VIOLATIONS: set[tuple[str, str]] = {
     ('bma_genetics/enrichment/api.py', 'bma_genetics.gwas'),  # reads summary statistics through gwas (-> io.read_sumstats, B)
     ('bma_genetics/gwas/api.py', 'bma_genetics.plots'),  # figures drawn in api.py (-> gwas/figures.py, B)
     ('bma_genetics/mr/readers.py', 'bma_genetics.gwas'),  # second sumstats reader (-> io.read_sumstats, B)
-    ('bma_genetics/phenotypes/recipes.py', 'bma_genetics.simulate.dixon'),  # phenotypes imports simulate (A)
 }
 
 

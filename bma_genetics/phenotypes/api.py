@@ -118,7 +118,7 @@ def train_unet(
     images : path
         Folder with ``nifti/{eid}_water.nii.gz``, ``nifti/{eid}_fat.nii.gz`` and
         ``labels/{eid}_labels.nii.gz`` (site codes as ``bma_genetics.simulate.dixon.LABELS``),
-        as written by ``bma-genetics phenotypes simulate-images``.
+        as written by ``bma-genetics simulate-images``.
     out : path
         Checkpoint to write (``.pt``); load it with :func:`load_model`.
     val_fraction : float, default=0.15

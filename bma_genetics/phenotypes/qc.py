@@ -39,7 +39,7 @@ compared with a centre and a robust SD: ``|log v - centre| > 4 * sd`` flags the 
   :func:`~bma_genetics.phenotypes.api.predict_bmff`) the centre and SD come from the model's
   checkpoint (``meta['reference']['volume_log_ml']``): the same median and ``1.4826 * MAD`` (same
   floor) of the model's own site masks on clean simulated held-out volumes
-  (:func:`bma_genetics.phenotypes.recipes.build_qc_reference`; the shipped weights: 80 volumes,
+  (``build_qc_reference`` in ``scripts/train_shipped_weights.py``; the shipped weights: 80 volumes,
   seeds 404-407, disjoint from training, validation and the Dice test set). A model trained
   with :func:`~bma_genetics.phenotypes.api.train_unet` stores the same statistics of its
   training label maps.

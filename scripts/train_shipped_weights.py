@@ -1,4 +1,7 @@
-"""The recipe that produced the shipped weights (reproducible: ``python -m bma_genetics.phenotypes.recipes``).
+"""The recipe that produced the shipped weights (reproducible: ``python scripts/train_shipped_weights.py``).
+
+A script, not a module of the package: it needs both the simulator (training volumes) and the
+phenotypes stage's trainer, and a stage never imports ``simulate/``.
 
 1. Simulate clean labelled Dixon volumes with random per-site fat fractions
    (:func:`bma_genetics.simulate.dixon.simulate_training_volumes`): training, validation and a
@@ -6,7 +9,7 @@
 2. Train the 2.5D U-Net (:class:`~bma_genetics.phenotypes.training.TrainConfig` defaults) on
    CPU, keeping the best validation checkpoint; then fine-tune it from those weights with
    upper-thoracic and T12 patches oversampled (:func:`finetune_shipped`,
-   ``python -m bma_genetics.phenotypes.recipes OUT.pt finetune:INIT.pt``).
+   ``python scripts/train_shipped_weights.py OUT.pt finetune:INIT.pt``).
 3. Evaluate on the held-out set -- per-site Dice after side/level assignment, BMFF against the
    simulated truth -- and write the model card and the QC reference into the checkpoint.
 4. The QC mask-volume reference: median and 1.4826 * MAD of the log volume of the model's own
@@ -193,8 +196,8 @@ def finalise_shipped(checkpoint: str | Path, target_dir: str | Path, held_out: d
         f"{tc['patch']} px, seeded augmentation (flip, gain, water/fat gain, noise); best validation "
         f"checkpoint at step {meta.get('step')} (validation Dice {meta.get('val_dice', float('nan')):.4f}); "
         f"CPU, 1 torch thread{minutes}.",
-        f"- Recipe: `python -m bma_genetics.phenotypes.recipes OUT.pt [MINUTES]` from scratch, "
-        f"`python -m bma_genetics.phenotypes.recipes OUT.pt finetune:INIT.pt` for the fine-tune (seeds train {TRAIN_SEED}, "
+        f"- Recipe: `python scripts/train_shipped_weights.py OUT.pt [MINUTES]` from scratch, "
+        f"`python scripts/train_shipped_weights.py OUT.pt finetune:INIT.pt` for the fine-tune (seeds train {TRAIN_SEED}, "
         f"validation {VAL_SEED}, held-out test {TEST_SEED}, QC reference {', '.join(map(str, REFERENCE_SEEDS))}).",
         "",
         f"## Held-out Dice per site ({held_out['n_test']} simulated volumes, seed {held_out['seed']})",
@@ -226,7 +229,7 @@ if __name__ == "__main__":
     from bma_genetics._logging import configure
 
     configure()
-    # python -m bma_genetics.phenotypes.recipes [CKPT] [MINUTES|finetune:INIT_CKPT] [eval-only]
+    # python scripts/train_shipped_weights.py [CKPT] [MINUTES|finetune:INIT_CKPT] [eval-only]
     ckpt = sys.argv[1] if len(sys.argv) > 1 else "/tmp/bmff_unet2d.pt"
     summary = None
     if not (len(sys.argv) > 3 and sys.argv[3] == "eval-only"):
@@ -237,5 +240,5 @@ if __name__ == "__main__":
         print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1, default=float))
     held = evaluate_held_out(ckpt, n_test=16)
     print(json.dumps({k: v for k, v in held.items() if k != "site_maps"}, indent=1))
-    out_dir = Path(__file__).resolve().parents[1] / "data" / "models"
+    out_dir = Path(__file__).resolve().parents[1] / "bma_genetics" / "data" / "models"
     print(finalise_shipped(ckpt, out_dir, held, summary))
