@@ -27,16 +27,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _inputs(args):
-    from bma_genetics.ld import open_genotypes
+    from bma_genetics.ld import open_ld_source
     from bma_genetics.ld.matrix import standardise
-    from bma_genetics.resources import load_genes, load_ld_panel
+    from bma_genetics.resources import load_genes
 
     genes = load_genes("GRCh37", protein_coding_only=True)
     if args.cohort:
-        reader = open_genotypes(Path(args.cohort) / "genotypes" / "imputed")
+        reader = open_ld_source("in-sample", genotypes=Path(args.cohort) / "genotypes" / "imputed")
         label = f"cohort {args.cohort} (in-sample BGEN, {reader.n_samples} samples)"
     else:
-        reader = open_genotypes(load_ld_panel())
+        reader = open_ld_source("reference")
         label = f"1000G EUR panel ({reader.n_samples} samples)"
     v = reader.variants
     snps = v[["chromosome", "base_pair_location"]].reset_index(drop=True)

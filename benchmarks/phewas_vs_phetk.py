@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--covariates", default="age,sex,bmi,pc1,pc2,pc3,pc4,pc5")
     parser.add_argument("--min-cases", type=int, default=50)
     parser.add_argument("--min-phecode-count", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--n-jobs", type=int, default=2, help="worker threads, ours and PheTK's")
     args = parser.parse_args(argv)
     from bma_genetics.phewas import run_phewas
 
@@ -249,11 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     people = people.dropna(subset=[args.exposure, *covs])
     map_path = phetk_map_path()
     theirs, t_phetk = run_phetk(people, dx, args.exposure, covs, min_cases=args.min_cases,
-                                min_phecode_count=args.min_phecode_count, n_workers=args.workers)
+                                min_phecode_count=args.min_phecode_count, n_workers=args.n_jobs)
     t0 = time.perf_counter()
     ours = run_phewas(people, dx, [args.exposure], covs, phecode_version="X", phecode_map=map_path,
                       min_cases=args.min_cases, min_phecode_count=args.min_phecode_count,
-                      standardise=False, n_jobs=args.workers).to_frame()
+                      standardise=False, n_jobs=args.n_jobs).to_frame()
     t_ours = time.perf_counter() - t0
     agreement = compare(ours, theirs)
     print(f"cohort {cohort}: {len(people)} people, {len(dx)} diagnosis records, "
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     print("agreement    " + json.dumps(agreement))
     if (cohort / "truth" / "disease_effects.tsv").exists():
         cal = calibration_and_recovery(people, dx, cohort, covs, min_cases=args.min_cases,
-                                       min_phecode_count=args.min_phecode_count, n_jobs=args.workers)
+                                       min_phecode_count=args.min_phecode_count, n_jobs=args.n_jobs)
         print(f"null (permuted BMFF): type-I error at 0.05 = {cal['type1_error_0.05']:.4f} "
               f"over {cal['n_null_tests']} tests ({cal['null_firth_share']:.1%} Firth)")
         for r in cal["recovery"]:
