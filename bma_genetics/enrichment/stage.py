@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bma_genetics._params import Param, check_params, keyword_or_path
-from bma_genetics.errors import BmaGeneticsError, InputError
+from bma_genetics.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -68,17 +68,8 @@ def _reader(spec: Any, cohort: Path | None):
 
 
 def _sumstats_paths(ctx) -> dict[str, Path]:
-    gwas = ctx.summary("gwas")
-    raw = dict(gwas.get("sumstats") or {})
-    if not raw:
-        raise BmaGeneticsError("enrichment: the gwas stage's summary lists no 'sumstats' ({trait: path})")
-    out = {}
-    for trait, p in raw.items():
-        path = Path(p)
-        if not path.is_absolute():
-            path = ctx.run_dir / path if (ctx.run_dir / path).exists() else ctx.run_dir / "gwas" / path
-        out[trait] = path
-    return out
+    """``{trait: GWAS-SSF path}``: the gwas stage's ``sumstats`` product."""
+    return ctx.products("gwas", "sumstats")
 
 
 def run(ctx, params: dict) -> dict:

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from bma_genetics._params import Param, check_params, keyword_or_path
-from bma_genetics.errors import BmaGeneticsError, InputError
+from bma_genetics.errors import InputError
 from bma_genetics.io.results import write_mr_results
 
 log = logging.getLogger(__name__)
@@ -79,10 +79,7 @@ def run(ctx, params: dict) -> dict:
     if not outcome_path.exists():
         raise InputError(f"mr/outcome: {outcome_path} not found")
     outcome_name = params["outcome_name"] or outcome_path.name.split(".")[0]
-    gwas = ctx.summary("gwas")
-    sumstats: dict[str, str] = dict(gwas.get("sumstats") or {})
-    if not sumstats:
-        raise BmaGeneticsError("mr: the gwas stage's summary lists no 'sumstats' ({trait: path})")
+    sumstats = ctx.products("gwas", "sumstats")  # {trait: GWAS-SSF path}, the gwas stage's product
     exposures = params["exposures"] or list(sumstats)
     missing = [e for e in exposures if e not in sumstats]
     if missing:
@@ -96,11 +93,7 @@ def run(ctx, params: dict) -> dict:
     p_fallback = params["p_fallback"]
     all_results, per_pair, tables = [], {}, []
     for trait in exposures:
-        path = Path(sumstats[trait])
-        if not path.is_absolute():
-            # Relative paths in a stage summary: to the run directory, else to the gwas stage's.
-            path = ctx.run_dir / path if (ctx.run_dir / path).exists() else ctx.run_dir / "gwas" / path
-        exp = read_sumstats(path)
+        exp = read_sumstats(sumstats[trait])
         used_p = p_threshold
         if (exp["p_value"] < p_threshold).sum() == 0 and p_fallback is not None:
             used_p = float(p_fallback)
