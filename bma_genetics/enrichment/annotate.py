@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from bma_genetics._check import check_columns, fail
+from bma_genetics.stats import chromosome_rank
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def annotate_snps(
     if not out:
         return pd.DataFrame(columns=cols)
     res = pd.concat(out, ignore_index=True)
-    key = pd.to_numeric(res["chromosome"], errors="coerce").fillna(1e9)
+    key = chromosome_rank(res["chromosome"])
     res = res.assign(_k=key).sort_values(["_k", "chromosome", "start", "gene_id"]).drop(columns="_k")
     res["start"] = res["start"].astype(np.int64)
     res["end"] = res["end"].astype(np.int64)

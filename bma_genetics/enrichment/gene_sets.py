@@ -25,7 +25,7 @@ from scipy import linalg, sparse, stats
 from scipy.sparse import linalg as sparse_linalg
 
 from bma_genetics._check import check_columns, fail
-from bma_genetics.stats import fdr_bh
+from bma_genetics.stats import chromosome_rank, fdr_bh
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ Z_CORRELATION_FACTOR = 0.97
 
 
 def _sorted_genes(genes: pd.DataFrame) -> pd.DataFrame:
-    key = pd.to_numeric(genes["chromosome"].astype(str), errors="coerce").fillna(1e9)
+    key = chromosome_rank(genes["chromosome"])
     return genes.assign(_k=key).sort_values(["_k", "chromosome", "start", "gene_id"]).drop(columns="_k").reset_index(drop=True)
 
 
