@@ -201,3 +201,12 @@ def test_misspelt_ld_source_fails_before_any_work(tmp_path):
     with pytest.raises(InputError, match=r"run_mr_analysis/ld: 'refernce' is not an LD source \(did you mean 'reference'"):
         run_mr_analysis(tmp_path / "o", exposure=exp, outcome=out, ld="refernce")
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_in_sample_ld_needs_genotypes(tmp_path, capsys):
+    exp, out, panel = _two_sample(tmp_path, seed=7, m=6)
+    rc = main(["mr", "--exposure", str(exp), "--outcome", str(out), "--ld", "in-sample", "--genotypes", str(panel),
+               "--out", str(tmp_path / "o"), "--nboot", "50", "--clump-kb", "1000", "--no-plots"])
+    assert rc == 0 and "6 of 6 instruments used" in capsys.readouterr().out
+    rc = main(["mr", "--exposure", str(exp), "--outcome", str(out), "--ld", "in-sample", "--out", str(tmp_path / "o2")])
+    assert rc == 2 and "mr_analysis/ld: 'in-sample' LD needs the analysed genotypes" in capsys.readouterr().err

@@ -16,7 +16,8 @@ def register(app: typer.Typer) -> None:
         sumstats: Path = typer.Option(..., "--sumstats", help="GWAS-SSF summary statistics (.tsv/.tsv.gz)."),
         out: Path = typer.Option(..., "--out", help="Output folder (genes.tsv, gene_sets.tsv, figures/)."),
         gene_sets: str = typer.Option("GO_BP", "--gene-sets", help="GMT file, or GO_BP (cached GO biological processes), or none."),
-        ld: str = typer.Option("reference", "--ld", help="LD source: 'reference' (cached 1000G EUR panel, chr17-22) or a PLINK prefix of your own panel."),
+        ld: str = typer.Option("reference", "--ld", help="LD source: 'reference' (cached 1000G EUR panel, chr17-22), 'in-sample' (with --genotypes) or a PLINK prefix of your own panel."),
+        genotypes: Path = typer.Option(None, "--genotypes", help="The GWAS sample's genotypes (BGEN file/folder or PLINK prefix), for --ld in-sample."),
         build: str = cli_option(PARAMS, "build"),
         genes: Path = typer.Option(None, "--genes", help="Your own gene table or GTF instead of GENCODE."),
         window_up: float = cli_option(PARAMS, "window_up_kb", "--window-up"),
@@ -35,7 +36,7 @@ def register(app: typer.Typer) -> None:
         check_one_of("enrich/--build", build, ["GRCh37", "GRCh38"])
         sets = None if gene_sets.lower() == "none" else gene_sets
         result = run_enrichment(
-            sumstats, out, gene_sets=sets, ld=ld, genes=genes, build=build,
+            sumstats, out, gene_sets=sets, ld=ld, genotypes=genotypes, genes=genes, build=build,
             window_up_kb=window_up, window_down_kb=window_down, shrinkage=shrinkage,
             p_method=p_method, min_size=min_size, max_size=max_size, n_jobs=n_jobs,
         )

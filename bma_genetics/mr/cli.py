@@ -39,7 +39,8 @@ def register(app: typer.Typer) -> None:
         exposure_columns: str = typer.Option(None, help="Column mapping for a generic table: beta=BETA,standard_error=SE,..."),
         outcome_columns: str = typer.Option(None, help="Column mapping for a generic table."),
         p_threshold: float = cli_option(PARAMS, "p_threshold"),
-        ld: str = typer.Option(None, "--ld", help="LD source for clumping and proxies: 'reference' (1000G EUR, chr17-22) or a PLINK prefix (none: no clumping)."),
+        ld: str = typer.Option(None, "--ld", help="LD source for clumping and proxies: 'in-sample' (with --genotypes), 'reference' (1000G EUR, chr17-22) or a PLINK prefix (none: no clumping)."),
+        genotypes: Path = typer.Option(None, "--genotypes", help="The exposure GWAS sample's genotypes (BGEN file/folder or PLINK prefix), for --ld in-sample."),
         clump_r2: float = cli_option(PARAMS, "clump_r2"),
         clump_kb: float = cli_option(PARAMS, "clump_kb"),
         no_proxies: bool = typer.Option(False, "--no-proxies", help="Do not look for LD proxies."),
@@ -68,7 +69,7 @@ def register(app: typer.Typer) -> None:
             out, exposure=exposure, outcome=outcome, harmonised=harmonised, exposure_name=exposure_name,
             outcome_name=outcome_name, exposure_format=exposure_format, outcome_format=outcome_format,
             exposure_columns=_mapping(exposure_columns), outcome_columns=_mapping(outcome_columns),
-            p_threshold=p_threshold, ld=ld, clump_r2=clump_r2, clump_kb=clump_kb,
+            p_threshold=p_threshold, ld=ld, genotypes=genotypes, clump_r2=clump_r2, clump_kb=clump_kb,
             proxies=not no_proxies, proxy_r2=proxy_r2, action=action, methods=methods, params=params,
             prevalence=prevalence, reverse=reverse,
         )
