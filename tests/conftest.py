@@ -32,6 +32,31 @@ def hail_context(tmp_path_factory):
     yield hl
 
 
+# The study the shared tiny run directory is made with: the stages whose results the notebooks
+# and the GWAS stage tests read (GWAS of two traits, sex strata and null traits; PheWAS; MR).
+TINY_STUDY = {
+    "name": "tiny",
+    "seed": 1,
+    "hail": {"master": "local[2]", "driver_memory": "2g"},
+    "stages": {
+        "participants": {},
+        "gwas": {"traits": ["bmff_femoral_head", "bmff_spine"], "strata": ["sex"], "chunk_by": "all",
+                 "qc": {"min_info": 0.3}, "null_traits": 8},
+        "phewas": {"min_cases": 10, "min_phecode_count": 1},
+        "mr": {"exposures": ["bmff_femoral_head"], "nboot": 200},
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_cohort, hail_context, tmp_path_factory) -> Path:
+    """A run directory of :data:`TINY_STUDY` on the tiny cohort, made once per session (~3 min)
+    and shared: the GWAS stage tests and the notebooks read it, so the GWAS runs once."""
+    from bma_genetics.pipeline import run_study
+
+    return run_study(TINY_STUDY, cohort=tiny_cohort, out=tmp_path_factory.mktemp("tiny_run") / "run")
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     """Release matplotlib figures a test left open (the suite draws hundreds)."""

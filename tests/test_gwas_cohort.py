@@ -17,15 +17,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def stage_run(tiny_cohort, hail_context, tmp_path_factory):
-    from bma_genetics.gwas.stage import run
-    from bma_genetics.pipeline.context import RunContext
-
-    run_dir = tmp_path_factory.mktemp("gwas_run")
-    ctx = RunContext(run_dir=run_dir, cohort=tiny_cohort, config={}, seed=1)
-    summary = run(ctx, {"traits": ["bmff_femoral_head", "bmff_spine"], "strata": ["sex"], "chunk_by": "all",
-                        "qc": {"min_info": 0.3}, "null_traits": N_NULL})
-    return run_dir / "gwas", summary
+def stage_run(tiny_run):
+    """The gwas stage of the session's tiny run (``conftest.TINY_STUDY``: two traits, sex strata,
+    ``min_info`` 0.3, ``N_NULL`` null traits), shared with the notebooks so the GWAS runs once."""
+    out = tiny_run / "gwas"
+    return out, json.loads((out / "summary.json").read_text())
 
 
 N_NULL = 8
