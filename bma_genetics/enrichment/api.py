@@ -308,7 +308,8 @@ def run_enrichment(
         })
     settings = {"build": build, "window_up_kb": window_up_kb, "window_down_kb": window_down_kb,
                 "shrinkage": shrinkage, "p_method": p_method, "min_size": min_size, "max_size": max_size,
-                "ld": str(ld) if isinstance(ld, (str, os.PathLike)) else type(ld).__name__,
+                "ld": ("gene_ld given" if gene_ld is not None
+                       else str(ld) if isinstance(ld, (str, os.PathLike)) else type(ld).__name__),
                 "n_ref": ga.ld.n_ref, "n_snps_used": int(len(ga.ld.snps))}
     result = EnrichmentResult(table=gres, gene_sets=sets_res, correlations=ga.correlations,
                               report={**report, "title": title, "settings": settings})
