@@ -59,6 +59,8 @@ class TableSchema:
         (regular expression, kind) for column families (``r"pc\\d+"``), checked when present.
     require_pattern : str, optional
         A regular expression at least one column must match (``r"bmff_.+"``).
+    unique : str, optional
+        A column whose values may not repeat (``"eid"``: one row per participant).
     """
 
     table: str
@@ -68,6 +70,7 @@ class TableSchema:
     optional: Mapping[str, str] = field(default_factory=dict)
     patterns: tuple[tuple[str, str], ...] = ()
     require_pattern: str | None = None
+    unique: str | None = None
 
     def kind_of(self, column: str) -> str | None:
         if column in self.required:
@@ -138,6 +141,14 @@ def check_frame(frame: pd.DataFrame, schema: TableSchema, *, where: str, source:
             raise InputError(
                 f"{where}: {source} column {column!r} has dtype {frame[column].dtype}; the "
                 f"{schema.title} needs {KINDS[kind]}"
+            )
+    if schema.unique is not None and schema.unique in frame.columns:
+        repeated = frame[schema.unique].astype(str).duplicated()
+        if repeated.any():
+            raise InputError(
+                f"{where}: {source} has duplicate {schema.unique}s (e.g. "
+                f"{frame.loc[repeated, schema.unique].iloc[0]!r}); the {schema.title} has one row per "
+                f"{schema.unique}"
             )
 
 

@@ -39,6 +39,7 @@ BMFF_SCHEMA = TableSchema(
     optional={"qc_pass": "bool", "error": "string", "source": "string", "model_sha256": "string"},
     patterns=((r"bmff_.+", "number"),),
     require_pattern=r"bmff_.+",
+    unique="eid",
 )
 
 
@@ -79,11 +80,7 @@ def write_bmff_table(
     InputError
         A missing ``eid`` or ``bmff_*`` column, a column of the wrong dtype, or a repeated eid.
     """
-    where = "write_bmff_table/table"
-    if "eid" in table.columns and table["eid"].duplicated().any():
-        raise InputError(f"{where}: 'eid' repeats (e.g. {table.loc[table['eid'].duplicated(), 'eid'].iloc[0]!r}); "
-                         "one row per participant")
-    out = write_checked(table, path, BMFF_SCHEMA, where=where)
+    out = write_checked(table, path, BMFF_SCHEMA, where="write_bmff_table/table")
     if provenance is not None:
         write_text(provenance_path(out), json.dumps(provenance, indent=1, default=float) + "\n")
     return out

@@ -177,6 +177,7 @@ PARTICIPANT_SCHEMA = TableSchema(
         "imaging_centre": "number", "scan_date": "datetime", "ancestry": "string", "year_of_birth": "number",
     },
     patterns=((r"pc\d+", "number"), (r"centre_\d+", "number")),
+    unique="eid",
 )
 
 
@@ -203,9 +204,6 @@ def write_participant_table(table: pd.DataFrame, path: str | os.PathLike) -> Pat
         ``eid``, ``age`` or ``sex`` is missing, a column has the wrong dtype, or ``eid`` repeats.
     """
     where = "write_participant_table/table"
-    if "eid" in table.columns and table["eid"].duplicated().any():
-        raise InputError(f"{where}: 'eid' repeats (e.g. {table.loc[table['eid'].duplicated(), 'eid'].iloc[0]!r}); "
-                         "one row per participant")
     missing = [c for c in ("eid", "age", "sex") if c not in table.columns]
     if missing:
         raise InputError(f"{where}: the table to write lacks column(s) {missing} of the participant table")
@@ -246,7 +244,4 @@ def read_participant_table(
         raise InputError(f"{where}: {source} lacks column(s) {missing} of the participant table; "
                          f"it has {list(table.columns)[:20]}")
     table["eid"] = table["eid"].astype(str)
-    if table["eid"].duplicated().any():
-        dup = table.loc[table["eid"].duplicated(), "eid"].iloc[0]
-        raise InputError(f"{where}: {source} has duplicate eids (e.g. {dup}); one row per participant is required")
     return table
