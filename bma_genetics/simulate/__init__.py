@@ -1,4 +1,5 @@
-"""The synthetic mini UK Biobank: genotypes, BMFF traits, diagnoses, outcome GWAS and truth.
+"""The synthetic mini UK Biobank: genotypes, BMFF traits, diagnoses, outcome GWAS, truth, and the
+Dixon MRI of its imaged subset (:func:`simulate_dixon_images`; the pipeline stage ``images``).
 
 See ``docs/cohort_layout.md`` for the files written and ``docs/simulate.md`` for the models.
 
@@ -15,9 +16,10 @@ from typing import Any
 _LAZY: dict[str, str] = {
     "simulate_cohort": "bma_genetics.simulate.api",
     "PRESETS": "bma_genetics.simulate.presets",
+    "simulate_dixon_images": "bma_genetics.simulate.dixon",
 }
 
-__all__ = ["PRESETS", "simulate_cohort"]
+__all__ = ["PRESETS", "simulate_cohort", "simulate_dixon_images"]
 
 
 def __getattr__(name: str) -> Any:
