@@ -47,3 +47,23 @@ def test_stage_images_measures_and_checks_against_truth(tiny_cohort, tmp_path):
     prov = json.loads((d / "bmff.provenance.json").read_text())
     assert prov["model"]["sha256"] == summary["model_sha256"]
     assert (d / "figures" / "bmff_vs_truth.png").stat().st_size > 10_000
+
+
+def test_images_stage_points_at_a_cohorts_own_images(tmp_path):
+    """A cohort with its own 20201 zips: the images stage simulates nothing and names them."""
+    from bma_genetics.errors import InputError
+    from bma_genetics.simulate import stage as images_stage
+
+    cohort = tmp_path / "cohort"
+    (cohort / "images" / "20201").mkdir(parents=True)
+    (cohort / "images" / "20201" / "1000001_20201_2_0.zip").write_bytes(b"")
+    ctx = RunContext(run_dir=tmp_path / "run", cohort=cohort, config={}, seed=1)
+    summary = images_stage.run(ctx, {})
+    assert not summary["simulated"] and summary["n_images"] == 1 and "truth" not in summary["files"]
+    (ctx.stage_dir("images") / "summary.json").write_text(json.dumps(summary))
+    assert ctx.product("images", "images") == cohort / "images" / "20201"
+    assert not (ctx.run_dir / "images" / "images").exists()
+    with pytest.raises(InputError, match="n_images"):
+        images_stage.run(ctx, {"n_image": 3})
+    with pytest.raises(BmaGeneticsError, match="cohort directory"):
+        images_stage.run(RunContext(run_dir=tmp_path / "r2", cohort=None, config={}), {})

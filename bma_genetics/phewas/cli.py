@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
     @app.command("phewas")
     def phewas(
         participants: Path = typer.Option(..., "--participants", help="Participant table (Parquet/TSV/CSV, eid + covariates)."),
-        diagnoses: Path = typer.Option(..., "--diagnoses", help="Long diagnoses (eid, code, date) or a showcase export with 41270/41280."),
+        diagnoses: Path = typer.Option(..., "--diagnoses", help="Long diagnosis table (eid, code, date): the participants stage's diagnoses.parquet or a TSV/CSV."),
         exposure: str = typer.Option(..., "--exposure", help="Exposure column(s), comma-separated."),
         covariates: str = typer.Option("age,sex", "--covariates", help="Covariate columns, comma-separated."),
         out: Path = typer.Option(..., "--out", help="Output directory (phewas_results.tsv, figures/)."),
