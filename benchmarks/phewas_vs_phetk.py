@@ -202,11 +202,11 @@ def cohort_inputs(cohort: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     The participants stage's API (:func:`bma_genetics.io.run_participants`: withdrawals, sample
     QC, covariates at the imaging visit, diagnoses) on the cohort's files, then the BMFF table
-    joined on ``eid`` (:func:`bma_genetics.phewas.inputs.read_participants`): the sample the
+    joined on ``eid`` (:func:`bma_genetics.phewas.inputs.join_bmff`): the sample the
     ``phewas`` stage analyses.
     """
     from bma_genetics.io import run_participants
-    from bma_genetics.phewas.inputs import read_participants
+    from bma_genetics.phewas.inputs import join_bmff
 
     cohort = Path(cohort)
     opt = {name: path for name, path in (("withdrawals", cohort / "participants" / "withdrawals.csv"),
@@ -216,7 +216,7 @@ def cohort_inputs(cohort: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     # ICD-10 without the dot, as UK Biobank's field 41270 and PheTK's maps write it
     res = run_participants(cohort / "participants" / "ukb_showcase.csv", dotted=False, progress=False, **opt)
     bmff = opt.get("phenotype")
-    people, _ = read_participants(res.participants, bmff)
+    people, _ = join_bmff(res.participants, bmff)
     return people, res.diagnoses
 
 

@@ -279,7 +279,6 @@ KNOWN_CONTRACT_VIOLATIONS: set[tuple[str, str]] = {
     ('bma_genetics/gwas/sumstats.py', 'def read_gwas_ssf_metadata'),
     ('bma_genetics/gwas/sumstats.py', 'def write_gwas_ssf'),
     ('bma_genetics/mr/readers.py', 'def read_sumstats'),
-    ('bma_genetics/phewas/inputs.py', 'def read_participants'),
 }
 
 

@@ -529,7 +529,7 @@ def run_phewas(
         raise fail("run_phewas/exposures", "give at least one exposure column")
     n_jobs = int(n_jobs or os.cpu_count() or 1)
 
-    people, source = _inputs.read_participants(participants, bmff)
+    people, source = _inputs.join_bmff(participants, bmff)
     missing = [e for e in exposures if e not in people.columns]
     if missing:
         raise fail("run_phewas/exposures", f"exposure column(s) {missing} not in {source}; "

@@ -17,10 +17,15 @@ from bma_genetics.io import read_bmff_table, read_participant_table
 log = logging.getLogger(__name__)
 
 
-def read_participants(
+def join_bmff(
     path: str | os.PathLike | pd.DataFrame, bmff: str | os.PathLike | pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, str]:
-    """The participant table (``eid`` string) joined, if given, with a BMFF table on ``eid``."""
+    """The participant table (``eid`` string) joined, if given, with a BMFF table on ``eid``.
+
+    Both are read (or checked, when DataFrames are passed) through their io contracts; BMFF
+    columns already in the participant table are kept from it. Returns the table and a name of
+    its source(s) for messages.
+    """
     frame = read_participant_table(path, required=())
     source = "the table passed" if isinstance(path, pd.DataFrame) else str(path)
     if bmff is not None:

@@ -64,7 +64,7 @@ def _inputs(ctx, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The participants stage's participant and diagnosis tables (the GWAS's QC'd sample),
     joined with the BMFF table, read through their io contracts."""
     from bma_genetics.io import read_diagnosis_table
-    from bma_genetics.phewas.inputs import read_participants
+    from bma_genetics.phewas.inputs import join_bmff
 
     if not ctx.has_stage("participants"):
         raise BmaGeneticsError(
@@ -79,7 +79,7 @@ def _inputs(ctx, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
         bmff = ctx.run_dir / "phenotypes" / ph.get("bmff_table", "bmff.parquet")
     if bmff is None and ctx.cohort is not None and (ctx.cohort / "participants" / "bmff_idp.parquet").exists():
         bmff = ctx.cohort / "participants" / "bmff_idp.parquet"
-    people, _ = read_participants(people_path, bmff)
+    people, _ = join_bmff(people_path, bmff)
     return people, read_diagnosis_table(diagnoses_path)
 
 
