@@ -109,7 +109,7 @@ class Param:
         return self.nullable or (self.default is None and self.section is None)
 
     def describe(self) -> str:
-        """What is allowed, in words: ``"a float in [0, 1]"``, ``"one of 'none', 'rint'"``."""
+        """What is allowed, in words: ``"a number in [0, 1]"``, ``"one of 'none', 'rint'"``."""
         if self.allowed is not None:
             return self.allowed
         parts = []
@@ -178,7 +178,7 @@ def _coerce_one(value: Any, t: type) -> tuple[bool, Any]:
         return isinstance(value, int) and not isinstance(value, bool), value
     if t is float:
         if _is_number(value):
-            return True, float(value) if isinstance(value, float) else value
+            return True, value  # an int stays an int: the API gets what the user wrote
         if isinstance(value, str):
             try:
                 number = float(value.strip())
