@@ -14,6 +14,7 @@ import pandas as pd
 
 from bma_genetics._check import check_columns, fail
 from bma_genetics.plots._axes import figure_and_axes, figure_and_axes_grid
+from bma_genetics.plots._columns import neg_log10_p_values
 from bma_genetics.stats import chromosome_rank
 
 COLOURS = ("#1f4e79", "#7fa7cf")
@@ -24,13 +25,6 @@ def _check_sumstats(where: str, ss: pd.DataFrame) -> None:
     check_columns(where, ss, ["chromosome", "base_pair_location"])
     if "p_value" not in ss.columns and "neg_log_10_p_value" not in ss.columns:
         raise fail(where, f"needs p_value or neg_log_10_p_value; it has {list(ss.columns)[:20]}")
-
-
-def _mlog10p(ss: pd.DataFrame) -> np.ndarray:
-    if "neg_log_10_p_value" in ss.columns:
-        return ss["neg_log_10_p_value"].to_numpy(dtype=float)
-    with np.errstate(divide="ignore"):
-        return -np.log10(ss["p_value"].to_numpy(dtype=float))
 
 
 def genome_coordinates(ss: pd.DataFrame, *, gap: float = 0.02) -> tuple[pd.DataFrame, dict[str, float]]:
@@ -52,7 +46,7 @@ def genome_coordinates(ss: pd.DataFrame, *, gap: float = 0.02) -> tuple[pd.DataF
 def _draw(ax, ss: pd.DataFrame, *, sign: float = 1.0, threshold: float = GENOME_WIDE,
           labels: pd.DataFrame | None = None, ymax: float | None = None):
     d, ticks = genome_coordinates(ss)
-    y = _mlog10p(d)
+    y = neg_log10_p_values(d)
     ok = np.isfinite(y)
     chrom_index = d["_rank"].rank(method="dense").to_numpy().astype(int)
     colours = np.where(chrom_index % 2 == 1, COLOURS[0], COLOURS[1])
@@ -191,7 +185,8 @@ def plot_miami(
     """
     _check_sumstats("plot_miami/top", top)
     _check_sumstats("plot_miami/bottom", bottom)
-    ymax = max(float(np.nanmax(_mlog10p(t)[np.isfinite(_mlog10p(t))], initial=1.0)) for t in (top, bottom))
+    ys = [neg_log10_p_values(t) for t in (top, bottom)]
+    ymax = max(float(np.max(y[np.isfinite(y)], initial=1.0)) for y in ys)
     ymax = max(ymax, -np.log10(threshold)) * 1.12
     fig, (a1, a2), _ = figure_and_axes_grid(axes, 2, "plot_miami/axes", nrows=2, ncols=1, figsize=(10, 5.5),
                                             sharex=True, layout="constrained")

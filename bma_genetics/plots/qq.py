@@ -13,6 +13,7 @@ from scipy import stats
 
 from bma_genetics._check import check_columns
 from bma_genetics.plots._axes import figure_and_axes
+from bma_genetics.plots._columns import neg_log10_p_values
 from bma_genetics.stats import lambda_gc
 
 
@@ -45,11 +46,7 @@ def plot_qq(
     fig, ax, _ = figure_and_axes(ax, "plot_qq/ax", figsize=(4.2, 4.2), layout="constrained")
     m_max = 1
     for name, ss in sets.items():
-        if "neg_log_10_p_value" in ss.columns:
-            obs = ss["neg_log_10_p_value"].to_numpy(dtype=float)
-        else:
-            with np.errstate(divide="ignore"):
-                obs = -np.log10(ss["p_value"].to_numpy(dtype=float))
+        obs = neg_log10_p_values(ss)
         obs = np.sort(obs[np.isfinite(obs)])[::-1]
         m = len(obs)
         if m == 0:

@@ -8,6 +8,7 @@ import pandas as pd
 
 from bma_genetics._check import check_columns
 from bma_genetics.plots._axes import figure_and_axes_grid
+from bma_genetics.plots._columns import neg_log10_p_values
 
 LD_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0001)
 LD_COLOURS = ("#1f3b73", "#6bb3d6", "#3ca03c", "#f0a030", "#d62728")
@@ -57,7 +58,7 @@ def plot_regional(
     lo, hi = position - window_kb * 1000, position + window_kb * 1000
     sel = (sumstats["chromosome"].astype(str) == chromosome) & sumstats["base_pair_location"].between(lo, hi)
     d = sumstats.loc[sel]
-    y = d["neg_log_10_p_value"].to_numpy(float) if "neg_log_10_p_value" in d else -np.log10(d["p_value"].to_numpy(float))
+    y = neg_log10_p_values(d)
     x = d["base_pair_location"].to_numpy() / 1e6
     rr = np.asarray(r2, dtype=float)[sel.to_numpy()] if r2 is not None else np.full(len(d), np.nan)
     fig, (ax, gx), _ = figure_and_axes_grid(axes, 2, "plot_regional/axes", nrows=2, ncols=1, figsize=(7, 5),
