@@ -28,6 +28,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from bma_genetics._check import check_one_of, check_positive, fail
+from bma_genetics.stats import wald_p
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ def _na(method: str, nsnp: int) -> MREstimate:
 
 def _normal_row(method: str, b: float, se: float, nsnp: int, alpha: float, **extra: Any) -> MREstimate:
     z = stats.norm.ppf(1 - alpha / 2)
-    p = 2 * stats.norm.sf(abs(b / se)) if se > 0 else np.nan
+    p = wald_p(b, se) if se > 0 else np.nan
     return MREstimate(method=method, nsnp=int(nsnp), beta=float(b), standard_error=float(se),
                       ci_lower=float(b - z * se), ci_upper=float(b + z * se), p_value=float(p), **extra)
 
@@ -260,7 +261,7 @@ def mr_egger(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()
     if params.egger_distribution == "t":
         p_i = 2 * stats.t.sf(abs(coef[0] / se[0]), n - 2)
     else:
-        p_i = 2 * stats.norm.sf(abs(coef[0] / se[0]))
+        p_i = wald_p(coef[0], se[0])
     extra = {"q": float(q), "q_df": float(n - 2), "q_p_value": float(stats.chi2.sf(q, n - 2)),
              "egger_intercept": float(coef[0]), "egger_intercept_standard_error": float(se[0]),
              "egger_intercept_p_value": float(p_i)}
