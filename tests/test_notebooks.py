@@ -16,7 +16,7 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 # What each notebook reads besides its own work: fixture name -> environment variable.
 NEEDS = {
-    "02_gwas_results.ipynb": {"tiny_run": "BMA_GENETICS_RUN"},
+    "02_gwas_results.ipynb": {"tiny_run": "BMA_GENETICS_RUN", "tiny_cohort": "BMA_GENETICS_COHORT"},
     "03_phewas_mr.ipynb": {"tiny_run": "BMA_GENETICS_RUN"},
     "04_dixon_to_bmff.ipynb": {"tiny_cohort": "BMA_GENETICS_COHORT"},
 }
