@@ -4,7 +4,7 @@ TwoSampleMR's workflow and vocabulary in snake_case, offline (LD from a referenc
 in-sample genotypes), with results equal to TwoSampleMR / MendelianRandomization.
 """
 
-from bma_genetics.mr.api import run_mr, run_mr_analysis
+from bma_genetics.mr.api import MRResult, run_mr, run_mr_analysis
 from bma_genetics.mr.diagnostics import (
     mr_heterogeneity,
     mr_leave_one_out,
@@ -20,6 +20,7 @@ from bma_genetics.mr.instruments import find_proxies, instrument_strength, selec
 from bma_genetics.mr.methods import (
     METHODS,
     RESULT_COLUMNS,
+    MREstimate,
     MRMethod,
     MRParameters,
     method_list,
@@ -41,7 +42,9 @@ __all__ = [
     "METHODS",
     "RESULT_COLUMNS",
     "STANDARD_COLUMNS",
+    "MREstimate",
     "MRMethod",
+    "MRResult",
     "MRParameters",
     "find_proxies",
     "harmonise",

@@ -6,6 +6,7 @@ See ``docs/phewas.md``. Entry point: :func:`run_phewas`.
 from bma_genetics.phewas.api import (
     RESULT_COLUMNS,
     CaseControl,
+    PheWASResult,
     add_multiple_testing,
     build_case_control,
     run_phewas,
@@ -18,6 +19,7 @@ from bma_genetics.phewas.mapping import count_phecodes, load_map, normalise_phec
 __all__ = [
     "RESULT_COLUMNS",
     "CaseControl",
+    "PheWASResult",
     "add_multiple_testing",
     "build_case_control",
     "count_phecodes",
