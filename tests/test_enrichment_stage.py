@@ -115,7 +115,7 @@ def test_plots_render_without_warnings(tmp_path):
 
 def _toy_gwas(cohort: Path, trait: str, out: Path) -> Path:
     """Marginal least-squares GWAS of one measured trait on the cohort's imputed dosages."""
-    from bma_genetics.gwas import write_gwas_ssf
+    from bma_genetics.io import write_gwas_ssf
     from bma_genetics.ld import open_genotypes
 
     reader = open_genotypes(cohort / "genotypes" / "imputed")
@@ -192,7 +192,7 @@ def test_cli_enrich_on_the_eur_panel(tmp_path):
     ss = pd.DataFrame({"chromosome": "22", "base_pair_location": bim[3].to_numpy(), "effect_allele": bim[4].to_numpy(),
                        "other_allele": bim[5].to_numpy(), "beta": z * 0.01, "standard_error": 0.01,
                        "effect_allele_frequency": 0.3, "p_value": 2 * stats.norm.sf(np.abs(z))})
-    from bma_genetics.gwas import write_gwas_ssf
+    from bma_genetics.io import write_gwas_ssf
 
     sspath = write_gwas_ssf(ss, tmp_path / "t.tsv.gz")
     lo, hi = int(bim[3].min()), int(bim[3].max())
@@ -214,6 +214,18 @@ def test_cli_enrich_on_the_eur_panel(tmp_path):
     assert len(genes) >= 30 and len(sets) == 4
     assert genes["chromosome"].map(type).eq(str).all() and {"fdr", "z", "nsnps"} <= set(genes.columns)
     assert (out / "figures" / "gene_manhattan.png").exists() and (out / "figures" / "top_gene_sets.pdf").exists()
+    # the same statistics as a REGENIE step-2 file (read through bma_genetics.io.read_sumstats)
+    reg = tmp_path / "t.regenie"
+    pd.DataFrame({"CHROM": "22", "GENPOS": ss["base_pair_location"], "ID": [f"22:{p}" for p in ss["base_pair_location"]],
+                  "ALLELE0": ss["other_allele"], "ALLELE1": ss["effect_allele"], "A1FREQ": 0.3, "N": 1000,
+                  "TEST": "ADD", "BETA": ss["beta"], "SE": ss["standard_error"], "CHISQ": z**2,
+                  "LOG10P": -np.log10(ss["p_value"]), "EXTRA": "NA"}).to_csv(reg, sep=" ", index=False,
+                                                                              float_format="%.10g")
+    rc = main(["enrich", "--sumstats", str(reg), "--out", str(tmp_path / "out_regenie"), "--gene-sets", str(gmt),
+               "--ld-reference", str(prefix), "--genes", str(tmp_path / "genes.tsv"), "--min-size", "5"])
+    assert rc == 0
+    genes_regenie = pd.read_csv(tmp_path / "out_regenie" / "genes.tsv", sep="\t")
+    np.testing.assert_allclose(genes_regenie["p_value"], genes["p_value"], rtol=1e-6)
     rc = main(["enrich", "--sumstats", str(tmp_path / "missing.tsv.gz"), "--out", str(out)])
     assert rc == 2
     rc = main(["enrich", "--sumstats", str(sspath), "--out", str(out), "--ld", "refernce"])

@@ -187,9 +187,9 @@ def test_exact_tiny_p(gwas):
         x = mpmath.mpf(dof) / (dof + mpmath.mpf(float(top["t_statistic"])) ** 2)
         expect = float(-mpmath.log10(mpmath.betainc(mpmath.mpf(dof) / 2, mpmath.mpf(1) / 2, 0, x, regularized=True)))
     assert top["neg_log_10_p_value"] == pytest.approx(expect, rel=1e-10)
-    from bma_genetics.gwas import read_gwas_ssf
+    from bma_genetics.io import read_sumstats
 
-    back = read_gwas_ssf(gwas.files["huge"])
+    back = read_sumstats(gwas.files["huge"])
     assert back["neg_log_10_p_value"].max() == pytest.approx(top["neg_log_10_p_value"], rel=1e-9)
 
 
@@ -217,7 +217,7 @@ def test_causal_recovered_and_strata(sim, gwas):
 
 
 def test_files(sim, gwas):
-    from bma_genetics.gwas import read_gwas_ssf, read_gwas_ssf_metadata
+    from bma_genetics.io import read_gwas_ssf_metadata, read_sumstats
 
     out = sim["dir"] / "out"
     for label in ["causal", "causal.female", "causal.male", "null1"]:
@@ -225,7 +225,7 @@ def test_files(sim, gwas):
     meta = read_gwas_ssf_metadata(out / "causal.male.tsv.gz")
     assert meta["sex"] == "M" and meta["samples"][0]["sample_size"] == gwas.summary().set_index(
         ["trait", "stratum"]).loc[("causal", "male"), "n"]
-    back = read_gwas_ssf(out / "causal.tsv.gz")
+    back = read_sumstats(out / "causal.tsv.gz")
     np.testing.assert_allclose(back["beta"], gwas.sumstats["causal"]["beta"], rtol=1e-9)
     assert gwas.hail_tables and all(p.exists() for p in gwas.hail_tables)
 

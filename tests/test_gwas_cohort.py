@@ -28,7 +28,7 @@ N_NULL = 8
 
 
 def test_stage_products(stage_run):
-    from bma_genetics.gwas import read_gwas_ssf, read_gwas_ssf_metadata
+    from bma_genetics.io import read_gwas_ssf_metadata, read_sumstats
 
     out, summary = stage_run
     assert set(summary["sumstats"]) >= {"bmff_femoral_head", "bmff_spine", "bmff_femoral_head.female",
@@ -36,7 +36,7 @@ def test_stage_products(stage_run):
     assert not any(k.startswith("null_perm_") for k in summary["sumstats"])  # kept away from loci/MR
     # paths relative to the stage folder, whatever the run directory was given as
     assert summary["sumstats"]["bmff_spine"] == "bmff_spine.tsv.gz" and summary["qc"] == "qc.tsv"
-    ss = read_gwas_ssf(out / summary["sumstats"]["bmff_spine"])
+    ss = read_sumstats(out / summary["sumstats"]["bmff_spine"])
     assert len(ss) > 3000 and ss["effect_allele_frequency"].between(0, 1).all()
     meta = read_gwas_ssf_metadata(out / summary["sumstats"]["bmff_spine"])
     assert "pc1" in meta["adjusted_covariates"] and meta["samples"][0]["sample_size"] > 500
@@ -106,12 +106,12 @@ def test_add_null_traits_seeded():
 def test_causal_effects_recovered(stage_run, tiny_cohort):
     """Estimated betas at the simulated causal variants agree in sign with the truth where the
     truth is large (>= 70% of 20+ variants) and correlate positively (r > 0.3)."""
-    from bma_genetics.gwas import read_gwas_ssf
+    from bma_genetics.io import read_sumstats
 
     out, summary = stage_run
     truth = pd.read_csv(tiny_cohort / "truth" / "causal_variants.tsv", sep="\t", dtype={"chromosome": str})
     t = truth[truth["trait"] == "bmff_spine"]
-    ss = read_gwas_ssf(out / summary["sumstats"]["bmff_spine"])
+    ss = read_sumstats(out / summary["sumstats"]["bmff_spine"])
     m = t.merge(ss, on=["chromosome", "base_pair_location"], suffixes=("_true", ""))
     sign = np.where(m["effect_allele"] == m["effect_allele_true"], 1.0, -1.0)
     est = sign * m["beta"]
@@ -137,9 +137,9 @@ def test_cli_plink2_style(tiny_cohort, hail_context, tmp_path):
     rc = main(["gwas", "--bfile", prefix, "--chr", "1,3", "--pheno", str(tmp_path / "pheno.tsv"), "--covar",
                str(tmp_path / "covar.tsv"), "--out", str(tmp_path / "out"), "--no-plots", "--master", "local[2]"])
     assert rc == 0
-    from bma_genetics.gwas import read_gwas_ssf
+    from bma_genetics.io import read_sumstats
 
-    ss = read_gwas_ssf(tmp_path / "out" / "bmff_spine.tsv.gz")
+    ss = read_sumstats(tmp_path / "out" / "bmff_spine.tsv.gz")
     assert set(ss["chromosome"]) == {"1", "3"} and (ss["n"] > 500).all()
     # a missing chromosome file is a clear error through the CLI too
     rc = main(["gwas", "--bfile", prefix, "--chr", "14", "--pheno", str(tmp_path / "pheno.tsv"),

@@ -1,4 +1,4 @@
-"""GWAS-SSF writer/reader: round trip, exact tiny P, deterministic gzip, metadata, errors."""
+"""GWAS-SSF writer and reader (bma_genetics.io): round trip, exact tiny P, deterministic gzip, metadata, errors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from bma_genetics.errors import InputError
-from bma_genetics.gwas import metadata_path, read_gwas_ssf, read_gwas_ssf_metadata, write_gwas_ssf
+from bma_genetics.io import metadata_path, read_gwas_ssf_metadata, read_sumstats, write_gwas_ssf
 
 
 def _frame(n: int = 50, seed: int = 0) -> pd.DataFrame:
@@ -43,7 +43,7 @@ def test_round_trip_order_and_metadata(tmp_path):
     df.loc[3, "effect_allele_frequency"] = np.nan
     path = write_gwas_ssf(df, tmp_path / "bmff_spine.tsv.gz", {"trait_description": ["BMFF spine"],
                                                               "samples": [{"sample_size": 1000}]})
-    back = read_gwas_ssf(path)
+    back = read_sumstats(path)
     header = gzip.open(path, "rt").readline().rstrip("\n").split("\t")
     assert header[:8] == ["chromosome", "base_pair_location", "effect_allele", "other_allele", "beta",
                           "standard_error", "effect_allele_frequency", "p_value"]
@@ -69,7 +69,7 @@ def test_tiny_p_exact_and_deterministic(tmp_path):
     text = gzip.open(a, "rt").read().splitlines()[1].split("\t")
     # 10^-412.5 = 3.1623e-413
     assert text[7] == "3.1623e-413"
-    back = read_gwas_ssf(a)
+    back = read_sumstats(a)
     assert back.loc[0, "neg_log_10_p_value"] == pytest.approx(412.5, rel=1e-9)
     b = write_gwas_ssf(df, tmp_path / "b.tsv.gz")
     assert a.read_bytes() == b.read_bytes()  # gzip mtime=0, no file name
@@ -79,15 +79,15 @@ def test_errors(tmp_path):
     df = _frame(5).drop(columns=["standard_error"])
     with pytest.raises(InputError, match="write_gwas_ssf/frame.*standard_error"):
         write_gwas_ssf(df, tmp_path / "x.tsv.gz")
-    with pytest.raises(InputError, match="read_gwas_ssf/path: no such file"):
-        read_gwas_ssf(tmp_path / "missing.tsv.gz")
+    with pytest.raises(InputError, match="read_sumstats/path: no such file"):
+        read_sumstats(tmp_path / "missing.tsv.gz")
     (tmp_path / "bad.tsv").write_text("chromosome\tbeta\n1\t0.1\n")
-    with pytest.raises(InputError, match="lacks GWAS-SSF column"):
-        read_gwas_ssf(tmp_path / "bad.tsv")
+    with pytest.raises(InputError, match=r"read_sumstats/gwas_ssf: .*bad.tsv lacks .*GWAS-SSF.*'base_pair_location'"):
+        read_sumstats(tmp_path / "bad.tsv", format="gwas_ssf")
 
 
 def test_only_neg_log10(tmp_path):
     df = _frame(5).drop(columns=["p_value"])
     p = write_gwas_ssf(df, tmp_path / "m.tsv")
-    back = read_gwas_ssf(p)
+    back = read_sumstats(p)
     np.testing.assert_allclose(back["p_value"], 10 ** -df["neg_log_10_p_value"], rtol=1e-8)

@@ -27,7 +27,7 @@ def _two_sample(tmp: Path, seed: int = 3, m: int = 40):
     """Summary statistics of an exposure and a binary outcome GWAS with a causal effect THETA
     (log odds per unit exposure), from genotypes with LD pairs (each instrument has a partner in
     r^2 ~ 0.9 that clumping must remove) and a PLINK LD panel of the same population."""
-    from bma_genetics.gwas import write_gwas_ssf
+    from bma_genetics.io import write_gwas_ssf
 
     rng = np.random.default_rng(seed)
     n_panel = 1500

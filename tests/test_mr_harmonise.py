@@ -180,7 +180,7 @@ def test_readers_all_formats(tmp_path):
     t = read_sumstats(tab, columns={"rsid": "SNP", "effect_allele": "EA", "other_allele": "NEA", "beta": "B",
                                     "standard_error": "SE", "p_value": "P"})
     assert t.loc[0, "beta"] == 0.3 and t.loc[0, "rsid"] == "rs5"
-    with pytest.raises(InputError, match="read_sumstats/columns: .*not in a known format"):
+    with pytest.raises(InputError, match="read_sumstats/format: .*not in a known format"):
         read_sumstats(tab)
     with pytest.raises(InputError, match=r"lacks mapped column\(s\) \['BETA'\]"):
         read_sumstats(tab, columns={"beta": "BETA"})
@@ -189,7 +189,7 @@ def test_readers_all_formats(tmp_path):
 
 
 def test_gwas_ssf_reader(tmp_path):
-    from bma_genetics.gwas import write_gwas_ssf
+    from bma_genetics.io import write_gwas_ssf
 
     ss = pd.DataFrame({"chromosome": ["1", "2"], "base_pair_location": [10, 20], "effect_allele": ["A", "C"],
                        "other_allele": ["G", "T"], "beta": [0.1, -0.2], "standard_error": [0.01, 0.02],

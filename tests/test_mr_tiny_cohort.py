@@ -48,7 +48,7 @@ def _exposure_gwas(cohort, reader, trait: str = "bmff_femoral_head") -> pd.DataF
 @pytest.mark.slow
 def test_stage_on_tiny_cohort_covers_the_causal_effect(request, tmp_path):
     cohort = _cohort(request)
-    from bma_genetics.gwas import write_gwas_ssf
+    from bma_genetics.io import write_gwas_ssf
     from bma_genetics.mr.stage import _ld_reader, run
     from bma_genetics.pipeline.context import RunContext
 

@@ -108,9 +108,9 @@ def load_gene_table(genes: pd.DataFrame | str | os.PathLike | None = None, *, bu
 def _read_sumstats(sumstats: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
     if isinstance(sumstats, pd.DataFrame):
         return sumstats
-    from bma_genetics.gwas import read_gwas_ssf
+    from bma_genetics.io.sumstats import read_sumstats
 
-    return read_gwas_ssf(sumstats)
+    return read_sumstats(sumstats)
 
 
 def run_gene_analysis(

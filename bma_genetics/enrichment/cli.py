@@ -13,7 +13,7 @@ from bma_genetics.enrichment.stage import PARAMS
 def register(app: typer.Typer) -> None:
     @app.command("enrich")
     def enrich(
-        sumstats: Path = typer.Option(..., "--sumstats", help="GWAS-SSF summary statistics (.tsv/.tsv.gz)."),
+        sumstats: Path = typer.Option(..., "--sumstats", help="Summary statistics: GWAS-SSF, plink2 .glm.*, REGENIE, BOLT-LMM, SAIGE, METAL or FinnGen (detected)."),
         out: Path = typer.Option(..., "--out", help="Output folder (genes.tsv, gene_sets.tsv, figures/)."),
         gene_sets: str = typer.Option("GO_BP", "--gene-sets", help="GMT file, or GO_BP (cached GO biological processes), or none."),
         ld: str = typer.Option("reference", "--ld", help="LD source: 'reference' (cached 1000G EUR panel, chr17-22), 'in-sample' (with --genotypes) or a PLINK prefix of your own panel."),

@@ -77,7 +77,7 @@ def run(ctx, params: dict) -> dict:
     from bma_genetics.enrichment.api import load_gene_table, run_enrichment
     from bma_genetics.enrichment.figures import write_enrichment_figures
     from bma_genetics.enrichment.genes import compute_gene_ld, sumstats_z
-    from bma_genetics.gwas import read_gwas_ssf
+    from bma_genetics.io.sumstats import read_sumstats
 
     p = check_params(NAME, params, PARAMS)
     out_dir = ctx.stage_dir("enrichment")
@@ -89,7 +89,7 @@ def run(ctx, params: dict) -> dict:
     if missing:
         raise InputError(f"enrichment/traits: {missing} not in the gwas stage's sumstats {sorted(paths)}")
     t0 = time.perf_counter()
-    tables = {t: read_gwas_ssf(paths[t]) for t in traits}
+    tables = {t: read_sumstats(paths[t]) for t in traits}
 
     def key(df):
         return (df["chromosome"].astype(str) + ":" + df["base_pair_location"].astype(str) + ":"

@@ -203,7 +203,7 @@ def run_study_gwas(
     from bma_genetics.gwas.inputs import read_genotypes
     from bma_genetics.gwas.loci import find_loci, meta_analyse
     from bma_genetics.gwas.qc import QC_COLUMNS, participants_qc_rows, read_mfi, variant_qc
-    from bma_genetics.gwas.sumstats import write_gwas_ssf
+    from bma_genetics.io.sumstats import write_gwas_ssf
     from bma_genetics.ld import open_ld_source
 
     # The LD source is checked before Spark starts (a typo in ``ld`` fails here, not after QC).

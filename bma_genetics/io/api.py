@@ -43,6 +43,16 @@ from bma_genetics.io.sample_qc import (
     run_sample_qc,
     unrelated_set,
 )
+from bma_genetics.io.sumstats import (
+    SUMSTATS_COLUMNS,
+    SUMSTATS_FORMATS,
+    SumstatsFormat,
+    detect_format,
+    metadata_path,
+    read_gwas_ssf_metadata,
+    read_sumstats,
+    write_gwas_ssf,
+)
 from bma_genetics.io.ukb import UKBData, get_field, read_ukb, read_ukb_header
 from bma_genetics.io.withdrawals import read_withdrawals, remove_withdrawn
 
@@ -61,10 +71,15 @@ __all__ = [
     "PARTICIPANT_SCHEMA",
     "ParticipantsResult",
     "QC_STEPS",
+    "SUMSTATS_COLUMNS",
+    "SUMSTATS_FORMATS",
+    "SumstatsFormat",
     "UKBData",
     "assign_ancestry",
     "build_participant_table",
+    "detect_format",
     "get_field",
+    "metadata_path",
     "normalise_icd10",
     "parse_column",
     "parse_header",
@@ -73,9 +88,11 @@ __all__ = [
     "read_data_dictionary",
     "read_diagnoses",
     "read_diagnosis_table",
+    "read_gwas_ssf_metadata",
     "read_kinship",
     "read_long_diagnoses",
     "read_participant_table",
+    "read_sumstats",
     "read_ukb",
     "read_ukb_header",
     "read_withdrawals",
@@ -85,5 +102,6 @@ __all__ = [
     "unrelated_set",
     "write_bmff_table",
     "write_diagnoses",
+    "write_gwas_ssf",
     "write_participant_table",
 ]

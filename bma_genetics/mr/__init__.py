@@ -4,6 +4,8 @@ TwoSampleMR's workflow and vocabulary in snake_case, offline (LD from a referenc
 in-sample genotypes), with results equal to TwoSampleMR / MendelianRandomization.
 """
 
+from bma_genetics.io.sumstats import SUMSTATS_COLUMNS as STANDARD_COLUMNS
+from bma_genetics.io.sumstats import read_sumstats
 from bma_genetics.mr.api import MRResult, run_mr, run_mr_analysis
 from bma_genetics.mr.diagnostics import (
     mr_heterogeneity,
@@ -35,7 +37,6 @@ from bma_genetics.mr.methods import (
     mr_weighted_median,
     mr_weighted_mode,
 )
-from bma_genetics.mr.readers import STANDARD_COLUMNS, read_sumstats
 
 __all__ = [
     "HARMONISED_COLUMNS",

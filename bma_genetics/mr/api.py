@@ -23,6 +23,7 @@ from bma_genetics._check import fail
 from bma_genetics._result import StageResult
 from bma_genetics.errors import InputError
 from bma_genetics.io.results import write_mr_results
+from bma_genetics.io.sumstats import read_sumstats
 from bma_genetics.mr.diagnostics import (
     mr_heterogeneity,
     mr_leave_one_out,
@@ -41,7 +42,6 @@ from bma_genetics.mr.methods import (
     method_list,
     resolve_methods,
 )
-from bma_genetics.mr.readers import read_sumstats
 
 log = logging.getLogger(__name__)
 

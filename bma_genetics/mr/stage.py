@@ -64,10 +64,10 @@ def _ld_reader(spec: Any, cohort: Path | None):
 
 def run(ctx, params: dict) -> dict:
     """Run MR of each BMFF site's GWAS on the outcome GWAS; write tables, plots, a summary."""
+    from bma_genetics.io.sumstats import read_sumstats
     from bma_genetics.mr.api import run_mr_analysis
     from bma_genetics.mr.figures import write_mr_figures
     from bma_genetics.mr.methods import MRParameters
-    from bma_genetics.mr.readers import read_sumstats
     from bma_genetics.plots import plot_mr_summary_forest, save_figure
 
     params = check_params(NAME, params, PARAMS)
