@@ -149,7 +149,16 @@ def main(argv: list[str] | None = None) -> int:
         cohort = work / "cohort"
         simulate_cohort(args.preset, seed=args.seed, out=cohort)
     hl = init_hail(master=f"local[{args.threads}]", tmp_dir=work / "tmp", log_dir=work / "log")
-    pheno, covariates, traits = cohort_phenotypes(cohort)
+    # the participants stage's table (sample QC), then the analysis table from it, as the pipeline does
+    from bma_genetics.io import run_participants
+
+    def opt(rel: str) -> Path | None:
+        return cohort / rel if (cohort / rel).exists() else None
+
+    parts = run_participants(cohort / "participants" / "ukb_showcase.csv", withdrawals=opt("participants/withdrawals.csv"),
+                             kinship=opt("genotypes/ukb_rel.dat"), phenotype=opt("participants/bmff_idp.parquet"),
+                             diagnoses=False, progress=False)
+    pheno, covariates, traits = cohort_phenotypes(parts.participants, idp=cohort / "participants" / "bmff_idp.parquet")
     bgens = sorted((cohort / "genotypes" / "imputed").glob("*.bgen"))
     sample = bgens[0].with_suffix(".sample")
 

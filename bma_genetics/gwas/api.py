@@ -1,6 +1,7 @@
-"""The GWAS stage's API: cohort -> phenotypes/covariates -> QC -> association -> loci -> plots.
+"""The GWAS stage's API: participant + BMFF tables -> QC -> association -> loci -> meta-analysis.
 
-:func:`run_study_gwas` is what the pipeline stage and the ``bma-genetics gwas`` command call;
+:func:`run_study_gwas` is what the pipeline stage and the ``bma-genetics gwas`` command call
+(they then draw the figures with :func:`bma_genetics.gwas.figures.draw_gwas_figures`);
 every step is also a public function (:func:`~bma_genetics.gwas.read_genotypes`,
 :func:`~bma_genetics.gwas.qc.variant_qc`, :func:`~bma_genetics.gwas.run_gwas`,
 :func:`~bma_genetics.gwas.find_loci`, :func:`~bma_genetics.gwas.meta_analyse`).
@@ -18,7 +19,8 @@ path                               contents
 ``loci/<label>.{independent,leads,loci}.tsv``   FUMA-style loci with genes
 ``hail/genotypes_qc.mt``           the QC'd genotypes, native Hail (the checkpoint)
 ``hail/results_chr<c>.<k>.ht``     association results per chromosome and pass (Hail Tables)
-``figures/``                       Manhattan, Miami, stacked Manhattan, QQ, regional (PNG+PDF)
+``figures/``                       Manhattan, Miami, stacked Manhattan, QQ, regional (PNG+PDF;
+                                   drawn by the stage and the CLI, not by this module)
 =================================  ============================================================
 """
 
@@ -27,7 +29,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +38,8 @@ import numpy as np
 import pandas as pd
 
 from bma_genetics._atomic import write_table, write_text
-from bma_genetics._check import fail
-from bma_genetics.io import read_bmff_table, read_participant_table, read_withdrawals
+from bma_genetics._check import check_one_of, fail
+from bma_genetics._result import StageResult
 from bma_genetics.sites import MAIN_TRAITS, bilateral_traits
 
 log = logging.getLogger(__name__)
@@ -64,58 +67,51 @@ def combine_bmff(cohort_idp: pd.DataFrame | None, imaging: pd.DataFrame | None) 
 
 
 def cohort_phenotypes(
-    cohort: str | os.PathLike | None = None,
+    participants: str | os.PathLike | pd.DataFrame,
     *,
-    participants: str | os.PathLike | pd.DataFrame | None = None,
     bmff: str | os.PathLike | pd.DataFrame | None = None,
+    idp: str | os.PathLike | pd.DataFrame | None = None,
     traits: Sequence[str] | None = None,
     covariates: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, list[str], list[str]]:
-    """The analysis table for a cohort: participants (QC'd) joined to BMFF traits.
+    """The analysis table: the participant table (already sample-QC'd) joined to BMFF traits.
+
+    Reads documented tables only (through :mod:`bma_genetics.io`); it never rebuilds the
+    participants stage's product.
 
     Parameters
     ----------
-    cohort : path, optional
-        Cohort directory (``docs/cohort_layout.md``); used for what is not given explicitly.
-    participants : path or DataFrame, optional
+    participants : path or DataFrame
         The participants stage's ``participants.parquet`` (``eid, age, age2, sex, age_sex, bmi,
-        height, imaging_centre, pc1..pcK, ancestry``). Default: built from the cohort's showcase
-        export with the standard sample QC (:mod:`bma_genetics.io`).
+        height, imaging_centre, pc1..pcK, ancestry``), read by
+        :func:`bma_genetics.io.read_participant_table`.
     bmff : path or DataFrame, optional
-        The phenotypes stage's ``bmff.parquet`` (imaging subset); combined with the cohort's
-        ``participants/bmff_idp.parquet`` (imaging results take precedence).
+        The phenotypes stage's ``bmff.parquet`` (imaging subset; rows with ``qc_pass`` false are
+        dropped). Default ``None``: none.
+    idp : path or DataFrame, optional
+        The cohort's ``participants/bmff_idp.parquet`` (BMFF for people outside the image
+        subset); ``bmff`` values take precedence. Default ``None``: none. At least one of
+        ``bmff`` / ``idp`` is needed.
     traits, covariates : list of str, optional
         Defaults :data:`DEFAULT_TRAITS` / :data:`DEFAULT_COVARIATES` (those present).
 
     Returns
     -------
     (DataFrame, covariates, traits)
-        ``eid`` + covariates + traits (+ ``ancestry`` when present), one row per participant.
+        ``eid`` (str) + covariates + traits (+ ``ancestry`` when present), one row per
+        participant of the participant table with a BMFF row.
+
+    Raises
+    ------
+    InputError
+        Missing table or column (the trait or covariate and what the table has).
     """
-    cohort = Path(cohort) if cohort is not None else None
-    if participants is None:
-        if cohort is None:
-            raise fail("cohort_phenotypes/participants", "give participants= or a cohort directory")
-        from bma_genetics.io import run_participants
+    from bma_genetics.io import read_bmff_table, read_participant_table
 
-        def opt(rel: str) -> Path | None:
-            p = cohort / rel
-            return p if p.exists() else None
-
-        res = run_participants(cohort / "participants" / "ukb_showcase.csv", withdrawals=opt("participants/withdrawals.csv"),
-                               kinship=opt("genotypes/ukb_rel.dat"), phenotype=opt("participants/bmff_idp.parquet"),
-                               diagnoses=False, progress=False)
-        part = res.participants.copy()
-        part["eid"] = part["eid"].astype(str)
-        sample_qc = res.qc_table
-    else:
-        part = read_participant_table(participants, required=())
-        sample_qc = None
-    idp = None
-    if cohort is not None and (cohort / "participants" / "bmff_idp.parquet").exists():
-        idp = read_bmff_table(cohort / "participants" / "bmff_idp.parquet")
+    part = read_participant_table(participants, required=())
+    idp_table = read_bmff_table(idp) if idp is not None else None
     imaging = read_bmff_table(bmff) if bmff is not None else None
-    table = combine_bmff(idp, imaging)
+    table = combine_bmff(idp_table, imaging)
     traits = list(traits) if traits else [t for t in DEFAULT_TRAITS if t in table.columns]
     missing = [t for t in traits if t not in table.columns]
     if missing:
@@ -131,23 +127,115 @@ def cohort_phenotypes(
         covariates = list(covariates)
     keep = ["eid", *covariates, *[c for c in ("ancestry",) if c in part.columns and c not in covariates]]
     frame = part[keep].merge(table[["eid", *traits]], on="eid", how="inner")
-    if sample_qc is not None:
-        frame.attrs["sample_qc"] = sample_qc  # the QC counts, for the GWAS QC table
     log.info("phenotypes: %d participants with covariates, %d with any BMFF trait", len(part),
              int(frame[traits].notna().any(axis=1).sum()))
     return frame, list(covariates), traits
 
 
 def _load_genes(genes: str | os.PathLike | pd.DataFrame | None):
+    """The gene table: the user's (errors propagate) or the cached GENCODE one (optional)."""
+    from bma_genetics.resources import load_genes
+
     if isinstance(genes, pd.DataFrame):
         return genes
+    if genes is not None:
+        return load_genes("GRCh37", path=genes)
     try:
-        from bma_genetics.resources import load_genes
-
-        return load_genes("GRCh37", path=genes) if genes else load_genes("GRCh37")
-    except Exception as exc:  # noqa: BLE001 - a missing gene table only loses the gene columns
+        return load_genes("GRCh37")
+    except Exception as exc:  # noqa: BLE001 - the default table is optional: loci then lack gene names
         log.warning("gene table unavailable (%s); loci are reported without genes", exc)
         return None
+
+
+#: Variant QC thresholds and their defaults (``qc=`` of :func:`run_study_gwas`).
+QC_DEFAULTS: dict[str, float] = {"min_info": 0.8, "min_call_rate": 0.95, "min_maf": 0.001, "min_mac": 20,
+                                 "hwe_p": 1e-6}
+#: Loci (FUMA) settings and their defaults (``loci=`` of :func:`run_study_gwas`).
+LOCI_DEFAULTS: dict[str, float] = {"p1": 5e-8, "p2": 0.05, "r2_independent": 0.6, "r2_lead": 0.1, "merge_kb": 250}
+
+
+@dataclass
+class GwasStudyResult(StageResult):
+    """What :func:`run_study_gwas` returns (a :class:`~bma_genetics._result.StageResult`).
+
+    ``to_frame()`` is the GWAS-SSF summary statistics of the first trait in stratum ``all``
+    (the first result set when that one was not analysed); ``to_frame(label)`` any other
+    result set (``"<trait>"`` or ``"<trait>.<stratum>"``). ``summary()`` is the stage summary
+    (JSON-able; what the pipeline stores in ``summary.json``): ``sumstats`` (label -> path),
+    ``meta`` (trait -> path), ``lambda_gc``, ``n_loci``, ``lead_genes``, ``samples``,
+    ``n_variants_tested``, ``qc`` (path), ``tables`` (relative to ``out``) and, with
+    ``null_traits``, ``null_calibration``. ``files`` maps product names (``sumstats/<label>``,
+    ``meta/<trait>``, ``qc``, ``gwas_summary``, ``samples``, ``loci/<label>.<kind>``) to paths.
+
+    Attributes
+    ----------
+    gwas : GwasResult
+        The association result (analyses, in-memory summary statistics, lambda GC, samples).
+    loci, leads : dict of str to DataFrame
+        FUMA-style loci and lead SNPs per result set (empty when no LD source was available).
+    null_sumstats : dict of str to DataFrame
+        Summary statistics of the permuted null traits (kept out of ``gwas.sumstats``).
+    genes : DataFrame or None
+        The gene table used to annotate loci.
+    ld_reader : GenotypeReader or None
+        The LD source used for clumping (``None`` when loci were skipped); figures reuse it.
+    """
+
+    gwas: Any = None
+    loci: dict[str, pd.DataFrame] = field(default_factory=dict)
+    leads: dict[str, pd.DataFrame] = field(default_factory=dict)
+    null_sumstats: dict[str, pd.DataFrame] = field(default_factory=dict)
+    genes: pd.DataFrame | None = None
+    ld_reader: Any = None
+
+    def to_frame(self, label: str | None = None) -> pd.DataFrame:
+        """Summary statistics of one result set (default: the first trait, stratum ``all``).
+
+        Parameters
+        ----------
+        label : str, optional
+            ``"<trait>"`` or ``"<trait>.<stratum>"``; default ``None``: the first trait's.
+
+        Returns
+        -------
+        DataFrame
+            GWAS-SSF columns (:func:`~bma_genetics.gwas.run_gwas`'s output schema), a copy.
+        """
+        if label is None:
+            return self.table.copy()
+        sets = self.gwas.sumstats if self.gwas is not None else {}
+        if label not in sets:
+            raise fail("GwasStudyResult.to_frame/label", f"no result set {label!r}; there are {sorted(sets)}")
+        return sets[label].copy()
+
+    def summary(self) -> dict[str, Any]:
+        """The stage summary (JSON-able), as the pipeline stores it; ``files`` are in :attr:`files`."""
+        return json.loads(json.dumps(self.report, default=str))
+
+
+def _check_names(where: str, values: Sequence[str] | None, table: pd.DataFrame, what: str) -> list[str]:
+    if values is None:
+        return []
+    if isinstance(values, str) or not all(isinstance(v, str) for v in values):
+        raise fail(where, f"expected a list of column names, found {values!r}")
+    missing = [v for v in values if v not in table.columns]
+    if missing:
+        raise fail(where, f"{what} {missing} not in the phenotype table; it has {list(table.columns)[:30]}")
+    return list(values)
+
+
+def _check_settings(where: str, given: dict[str, Any] | None, defaults: dict[str, float]) -> dict[str, float]:
+    if given is None:
+        return dict(defaults)
+    if not isinstance(given, dict):
+        raise fail(where, f"expected a mapping of settings, found {type(given).__name__}")
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise fail(where, f"unknown setting(s) {unknown}; known: {sorted(defaults)}")
+    for k, v in given.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
+            raise fail(where, f"{k} must be a number, found {v!r}")
+    return {**defaults, **given}
 
 
 def run_study_gwas(
@@ -161,7 +249,7 @@ def run_study_gwas(
     bfile: str | os.PathLike | None = None,
     vcf: str | os.PathLike | None = None,
     chromosomes: Sequence[str] | None = None,
-    withdrawals: str | os.PathLike | set[str] | None = None,
+    withdrawals: str | os.PathLike | set[str] | frozenset[str] | None = None,
     mfi: Sequence[str | os.PathLike] | None = None,
     strata: Sequence[str] | None = None,
     transform: str = "none",
@@ -174,54 +262,133 @@ def run_study_gwas(
     genes: str | os.PathLike | pd.DataFrame | None = None,
     loci: dict[str, float] | None = None,
     meta: bool = True,
-    plots: bool = True,
     resume: bool = True,
     index_dir: str | os.PathLike | None = None,
     n_partitions: int | None = None,
     metadata: dict[str, Any] | None = None,
     null_traits: int = 0,
     null_seed: int = 1,
-) -> dict[str, Any]:
-    """Run the whole GWAS: read, QC (checkpointed), associate, loci + genes, meta-analyse, plot.
+    start_hail: Callable[[], Any] | None = None,
+) -> GwasStudyResult:
+    """Run the whole GWAS: read, QC (checkpointed), associate, loci + genes, meta-analyse.
+
+    Every argument is checked first, before Hail starts: a bad trait, covariate, stratum,
+    ``transform``, ``chunk_by``, ``block_size``, ``qc``/``loci`` key or LD source fails in a
+    second, not after the genotype QC. Figures are not drawn here: the stage and the CLI draw
+    them from the result (:func:`bma_genetics.gwas.figures.draw_gwas_figures`).
 
     ``null_traits=K`` adds K permutations of the first trait (seeded by ``null_seed``; values
     shuffled among the participants who have that trait, so the distribution and missingness are
     the real trait's and any genetic signal is gone). They run in the same pass as the real traits,
     in stratum ``all`` only; their GWAS-SSF files are written (``null_perm_<k>.tsv.gz``) but they
     are kept out of ``sumstats``, loci and per-trait plots, and reported as ``null_calibration``
-    (:func:`~bma_genetics.gwas.association.null_calibration`) with a pooled QQ plot.
+    (:func:`~bma_genetics.gwas.association.null_calibration`).
+
+    Parameters
+    ----------
+    phenotypes : DataFrame
+        ``eid`` (str) + covariates + traits (+ strata columns), e.g. from :func:`cohort_phenotypes`.
+    out : path
+        Output folder (layout in the module docstring).
+    traits, covariates : list of str
+        Columns of ``phenotypes``.
+    bgen, sample, bfile, vcf : path, optional
+        The genotypes (exactly one of ``bgen`` / ``bfile`` / ``vcf``; see :func:`read_genotypes`).
+    chromosomes : list of str, optional
+        Contigs to analyse (default: all present).
+    withdrawals : path or set of str, optional
+        Withdrawn eids (a file is read by :func:`bma_genetics.io.read_withdrawals`).
+    mfi : list of path, optional
+        UK Biobank MFI files (INFO for the variant QC).
+    strata : list of str, optional
+        Columns whose values define separate result sets (``sex``), meta-analysed back with ``meta``.
+    transform : {"none", "rint"}, default="none"
+    binary : list of str, optional
+        Traits analysed with Firth logistic regression (default: 0/1 traits).
+    block_size : int, default=128
+        Variants per regression block.
+    chunk_by : {"chromosome", "all"}, default="chromosome"
+    qc : dict, optional
+        Variant QC thresholds, keys of :data:`QC_DEFAULTS` (defaults there).
+    sample_qc_table : path or DataFrame, optional
+        The participants stage's ``sample_qc.tsv`` (its rows head the QC table).
+    ld : {"in-sample", "reference"} or path, default="in-sample"
+        LD source for clumping (:func:`bma_genetics.ld.open_ld_source`); ``None`` skips loci.
+    genes : path or DataFrame, optional
+        Gene table (default: the cached GENCODE v19 table; loci without gene names if absent).
+    loci : dict, optional
+        Loci settings, keys of :data:`LOCI_DEFAULTS` (defaults there).
+    meta : bool, default=True
+        IVW meta-analysis across strata.
+    resume : bool, default=True
+        Reuse the QC checkpoint and finished chromosomes written with identical settings.
+    index_dir : path, optional
+        Where BGEN indexes go when the BGEN folder is read-only.
+    n_partitions : int, optional
+        Spark partitions when reading genotypes.
+    metadata : dict, optional
+        Extra GWAS-SSF metadata for every file (e.g. the BMFF provenance).
+    null_traits : int, default=0
+    null_seed : int, default=1
+    start_hail : callable, optional
+        Starts Hail and returns the ``hail`` module, called once the arguments are checked (the
+        pipeline passes its run context's ``ctx.hail``). Default ``None``:
+        :func:`bma_genetics._hail.init_hail` (an already started Hail is reused).
 
     Returns
     -------
-    dict
-        ``sumstats`` (label -> path), ``meta`` (trait -> path), ``lambda_gc``, ``n_loci``,
-        ``lead_genes``, ``samples``, ``qc`` (path), ``figures``, ``tables`` (relative to ``out``),
-        and with ``null_traits``: ``null_calibration``.
+    GwasStudyResult
+        ``.to_frame()`` the first trait's summary statistics, ``.summary()`` the stage summary,
+        ``.files`` the products written.
     """
-    from bma_genetics._hail import init_hail
     from bma_genetics.gwas.association import run_gwas
     from bma_genetics.gwas.inputs import read_genotypes
     from bma_genetics.gwas.loci import find_loci, meta_analyse
     from bma_genetics.gwas.qc import QC_COLUMNS, participants_qc_rows, read_mfi, variant_qc
+    from bma_genetics.io import read_withdrawals
     from bma_genetics.io.sumstats import write_gwas_ssf
     from bma_genetics.ld import open_ld_source
 
+    # ---- every argument is checked here, before Hail starts ----
+    where = "run_study_gwas"
+    if not isinstance(phenotypes, pd.DataFrame) or "eid" not in phenotypes.columns:
+        raise fail(f"{where}/phenotypes", "expected a DataFrame with an 'eid' column")
+    traits = _check_names(f"{where}/traits", traits, phenotypes, "trait(s)")
+    if not traits:
+        raise fail(f"{where}/traits", "no traits given")
+    covariates = _check_names(f"{where}/covariates", covariates, phenotypes, "covariate(s)")
+    strata = _check_names(f"{where}/strata", strata, phenotypes, "stratum column(s)") or None
+    if binary is not None:
+        bad = [b for b in _check_names(f"{where}/binary", binary, phenotypes, "binary trait(s)") if b not in traits]
+        if bad:
+            raise fail(f"{where}/binary", f"{bad} are not among the traits {traits}")
+    check_one_of(f"{where}/transform", transform, ["none", "rint"])
+    check_one_of(f"{where}/chunk_by", chunk_by, ["chromosome", "all"])
+    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
+        raise fail(f"{where}/block_size", f"expected a positive integer, found {block_size!r}")
+    qc_params = _check_settings(f"{where}/qc", qc, QC_DEFAULTS)
+    loci_params = _check_settings(f"{where}/loci", loci, LOCI_DEFAULTS)
+    given = [k for k, v in (("bgen", bgen), ("bfile", bfile), ("vcf", vcf)) if v is not None]
+    if len(given) != 1:
+        raise fail(f"{where}/genotypes", f"give exactly one of bgen=, bfile=, vcf= (given: {given or 'none'})")
+    nulls = add_null_traits(phenotypes, traits[0], null_traits, seed=null_seed) if null_traits else []
+    if isinstance(withdrawals, (str, os.PathLike)):
+        withdrawals = read_withdrawals(withdrawals)
     # The LD source is checked before Spark starts (a typo in ``ld`` fails here, not after QC).
     # In-sample LD from a VCF alone is not available: loci are then skipped, with a warning.
     ld_reader = None
     if ld is not None and not (ld == "in-sample" and not (bgen or bfile)):
-        ld_reader = open_ld_source(ld, genotypes=bgen or bfile, sample=sample, where="run_study_gwas/ld")
-    hl = init_hail()
+        ld_reader = open_ld_source(ld, genotypes=bgen or bfile, sample=sample, where=f"{where}/ld")
+    gene_table = _load_genes(genes)
+
+    if start_hail is None:
+        from bma_genetics._hail import init_hail as start_hail
+    hl = start_hail()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    traits = list(traits)
-    nulls = add_null_traits(phenotypes, traits[0], null_traits, seed=null_seed) if null_traits else []
     if nulls:
         phenotypes = phenotypes.assign(**{k: v for k, v in nulls})
         nulls = [k for k, _ in nulls]
-    if isinstance(withdrawals, (str, os.PathLike)):
-        withdrawals = read_withdrawals(withdrawals)
-    qc_params = {"min_info": 0.8, "min_call_rate": 0.95, "min_maf": 0.001, "min_mac": 20, "hwe_p": 1e-6, **(qc or {})}
     qc_key = json.dumps({"qc": qc_params, "bgen": str(bgen), "bfile": str(bfile), "vcf": str(vcf),
                          "chromosomes": list(chromosomes or []), "mfi": [str(m) for m in mfi or []]}, sort_keys=True)
     mt_path = out / "hail" / "genotypes_qc.mt"
@@ -242,7 +409,7 @@ def run_study_gwas(
         write_table(vqc, out / "hail" / "variant_qc.tsv")
         write_text(stamp, qc_key)
     res = run_gwas(mt, phenotypes, traits=[*traits, *nulls], covariates=covariates, strata=strata, binary=binary,
-                   transform=transform, block_size=block_size, chromosomes=chromosomes, out=out, resume=resume,
+                   transform=transform, block_size=int(block_size), chromosomes=chromosomes, out=out, resume=resume,
                    withdrawals=set(withdrawals or ()), chunk_by=chunk_by, metadata=metadata, unstratified=nulls)
     gwas_summary = res.summary()
     null_sets = {k: res.sumstats.pop(k) for k in nulls if k in res.sumstats}
@@ -250,11 +417,11 @@ def run_study_gwas(
     for k in nulls:
         res.lambda_gc.pop(k, None)
     res.analyses = [a for a in res.analyses if a.trait not in nulls]
-    if sample_qc_table is None:
-        sample_qc_table = phenotypes.attrs.get("sample_qc")
     qc_table = pd.concat([participants_qc_rows(sample_qc_table), vqc], ignore_index=True)[QC_COLUMNS]
     write_table(qc_table, out / "qc.tsv")
     write_text(out / "samples.json", json.dumps(res.samples, indent=2))
+    files: dict[str, Path] = {f"sumstats/{k}": Path(v) for k, v in res.files.items()}
+    files.update({"qc": out / "qc.tsv", "samples": out / "samples.json", "gwas_summary": out / "gwas_summary.tsv"})
 
     summary: dict[str, Any] = {
         "sumstats": {k: str(v) for k, v in res.files.items()},
@@ -285,40 +452,36 @@ def run_study_gwas(
                     "author_notes": f"IVW fixed-effect meta-analysis of strata {[a.stratum for a in done]}",
                     "samples": [{"sample_size": int(sum(a.n for a in done))}], **(metadata or {})})
                 summary["tables"].append(metas[trait].name)
+                files[f"meta/{trait}"] = metas[trait]
     summary["meta"] = {k: str(v) for k, v in metas.items()}
 
     # loci with genes (in-sample LD by default)
-    gene_table = _load_genes(genes)
-    loci_params = {"p1": 5e-8, "p2": 0.05, "r2_independent": 0.6, "r2_lead": 0.1, "merge_kb": 250, **(loci or {})}
-    reader = None
     n_loci: dict[str, int] = {}
     lead_genes: dict[str, list[str]] = {}
     leads_by: dict[str, pd.DataFrame] = {}
+    loci_by: dict[str, pd.DataFrame] = {}
     if ld_reader is None:
         log.warning("no LD source for clumping (in-sample LD needs BGEN or PLINK genotypes); loci skipped")
-    reader = ld_reader
-    if reader is not None:
+    else:
         (out / "loci").mkdir(exist_ok=True)
         for label, ss in res.sumstats.items():
-            ind, leads, loc = find_loci(ss, reader, genes=gene_table, **loci_params)
+            ind, leads, loc = find_loci(ss, ld_reader, genes=gene_table, **loci_params)
             for name, t in (("independent", ind), ("leads", leads), ("loci", loc)):
                 write_table(t, out / "loci" / f"{label}.{name}.tsv")
                 summary["tables"].append(f"loci/{label}.{name}.tsv")
+                files[f"loci/{label}.{name}"] = out / "loci" / f"{label}.{name}.tsv"
             n_loci[label] = len(loc)
             lead_genes[label] = [g for g in loc["nearest_gene"].dropna().astype(str)]
             leads_by[label] = leads
+            loci_by[label] = loc
     summary["n_loci"] = n_loci
     summary["lead_genes"] = lead_genes
-    summary["figures"] = _plots(res, leads_by, gene_table, reader, out / "figures", strata) if plots else []
-    if plots and null_sets:
-        from bma_genetics.plots import plot_qq, save_figure
-
-        pooled = pd.concat(list(null_sets.values()), ignore_index=True)
-        fig = plot_qq(pooled, title=f"{len(null_sets)} permutations of {traits[0]} (pooled)")
-        summary["figures"].extend(str(p) for p in save_figure(fig, out / "figures" / "qq_null_traits", dpi=200,
-                                                               close=True))
     write_table(gwas_summary, out / "gwas_summary.tsv")
-    return summary
+    main = [a.label for a in res.analyses if a.stratum == "all" and a.label in res.sumstats]
+    first = main[0] if main else next(iter(res.sumstats), None)
+    table = res.sumstats[first] if first is not None else pd.DataFrame()
+    return GwasStudyResult(table=table, files=files, report=summary, gwas=res, loci=loci_by, leads=leads_by,
+                           null_sumstats=null_sets, genes=gene_table, ld_reader=ld_reader)
 
 
 def add_null_traits(phenotypes: pd.DataFrame, trait: str, k: int, *, seed: int = 1,
@@ -344,56 +507,3 @@ def add_null_traits(phenotypes: pd.DataFrame, trait: str, k: int, *, seed: int =
         v[ok] = rng.permutation(values[ok])
         out.append((f"{prefix}{i}", v))
     return out
-
-
-def _plots(res, leads_by, genes, reader, fig_dir: Path, strata) -> list[str]:
-    """Manhattan + QQ per result set, stacked Manhattan of the ``all`` sets, Miami per sex-stratified
-    trait, regional plot of each trait's top lead."""
-    from bma_genetics.plots import (
-        plot_manhattan,
-        plot_manhattan_stacked,
-        plot_miami,
-        plot_qq,
-        plot_regional,
-        save_figure,
-    )
-
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    written: list[str] = []
-
-    def save(fig, name):
-        written.extend(str(p) for p in save_figure(fig, fig_dir / name, dpi=200, close=True))
-
-    for label, ss in res.sumstats.items():
-        save(plot_manhattan(ss, title=label, leads=leads_by.get(label)), f"manhattan_{label}")
-        save(plot_qq(ss, title=label), f"qq_{label}")
-    main = {a.trait: res.sumstats[a.label] for a in res.analyses if a.stratum == "all" and a.label in res.sumstats}
-    if len(main) > 1:
-        save(plot_manhattan_stacked(main, leads={t: leads_by.get(t) for t in main}), "manhattan_stacked")
-    for trait in {a.trait for a in res.analyses}:
-        f, m = res.sumstats.get(f"{trait}.female"), res.sumstats.get(f"{trait}.male")
-        if f is not None and m is not None:
-            save(plot_miami(f, m, labels=("female", "male"),
-                            leads=(leads_by.get(f"{trait}.female"), leads_by.get(f"{trait}.male")), title=trait),
-                 f"miami_{trait}")
-    if reader is not None:
-        from bma_genetics.ld import ld_with, match_variants
-
-        for trait, ss in main.items():
-            leads = leads_by.get(trait)
-            if leads is None or leads.empty:
-                continue
-            top = leads.sort_values("neg_log_10_p_value", ascending=False).iloc[0]
-            near = ss[(ss["chromosome"].astype(str) == str(top["chromosome"]))
-                      & ss["base_pair_location"].between(top["base_pair_location"] - 250_000,
-                                                          top["base_pair_location"] + 250_000)].reset_index(drop=True)
-            idx = match_variants(near, reader)
-            lead_i = idx[(near["base_pair_location"] == top["base_pair_location"]).to_numpy()]
-            r2 = np.full(len(near), np.nan)
-            if len(lead_i) and lead_i[0] >= 0:
-                ok = idx >= 0
-                r2[ok] = ld_with(reader, int(lead_i[0]), idx[ok]) ** 2
-            save(plot_regional(near, chromosome=str(top["chromosome"]), position=int(top["base_pair_location"]),
-                               r2=r2, genes=genes, title=f"{trait}: {top['variant_id']} ({top['nearest_gene'] or ''})"),
-                 f"regional_{trait}")
-    return written

@@ -59,7 +59,10 @@ def register(app: typer.Typer) -> None:
         master: str = typer.Option("local[*]", "--master", help="Spark master ('' = the cluster's own)."),
         tmp_dir: str = typer.Option(None, "--tmp-dir", help="Hail temporary directory."),
     ) -> None:
-        """GWAS of every trait (x stratum) on Hail; GWAS-SSF output, loci, QC table, plots."""
+        """GWAS of every trait (x stratum) on Hail; GWAS-SSF output, loci, QC table, plots.
+
+        For a study config use `bma-genetics run CONFIG --only gwas` (runs the participants stage first).
+        """
         import json
 
         from bma_genetics._check import fail
@@ -67,10 +70,9 @@ def register(app: typer.Typer) -> None:
         if pheno is None:
             raise fail("gwas/--pheno", "give --pheno (and --covar) with --bfile/--bgen/--vcf "
                        "(a study config runs with `bma-genetics run STUDY.yaml --only gwas`)")
-        import pandas as pd
-
         from bma_genetics._hail import init_hail
         from bma_genetics.gwas.api import run_study_gwas
+        from bma_genetics.gwas.figures import draw_gwas_figures
 
         ph = _read_plink_table(pheno, "gwas/--pheno")
         traits = [c for c in ph.columns if c != "eid"]
@@ -79,12 +81,14 @@ def register(app: typer.Typer) -> None:
             cv = _read_plink_table(covar, "gwas/--covar")
             covariates = [c for c in cv.columns if c != "eid"]
             ph = ph.merge(cv, on="eid", how="inner", suffixes=("", "_covar"))
-        init_hail(master=master or None, tmp_dir=tmp_dir, log_dir=out / "logs")
-        summary = run_study_gwas(
+        result = run_study_gwas(
             ph, out=out, traits=traits, covariates=covariates, bgen=bgen, sample=sample, bfile=bfile, vcf=vcf,
             chromosomes=chromosomes.split(",") if chromosomes else None, withdrawals=remove,
             strata=strata.split(",") if strata else None, transform="rint" if rint else "none",
-            block_size=block_size, ld=ld, plots=not no_plots,
+            block_size=block_size, ld=ld,
+            start_hail=lambda: init_hail(master=master or None, tmp_dir=tmp_dir, log_dir=out / "logs"),
         )
+        if not no_plots:
+            draw_gwas_figures(result, out / "figures")
+        summary = result.summary()
         typer.echo(json.dumps({k: summary[k] for k in ("lambda_gc", "n_loci", "samples")}, indent=1))
-        del pd

@@ -3,9 +3,12 @@
 Parameters: :data:`PARAMS` below (the ``gwas:`` mapping of a study config, with the nested
 ``qc:`` and ``loci:`` mappings), tabulated in ``docs/parameters.md``.
 
-Inputs: ``ctx.cohort/genotypes/imputed/`` (BGEN + .sample + MFI), the ``participants`` stage's
-table when that stage ran (else built from the cohort), and the BMFF table (the ``phenotypes``
-stage's ``bmff.parquet`` for the imaged subset, the cohort's ``bmff_idp.parquet`` for the rest).
+Inputs (documented tables only, read through :mod:`bma_genetics.io`): the ``participants``
+stage's participant table and sample-QC table (that stage must have run in the same run
+directory: ``bma-genetics run CONFIG --only gwas`` runs it first), the BMFF table (the
+``phenotypes`` stage's ``bmff.parquet`` for the imaged subset when that stage ran, the cohort's
+``participants/bmff_idp.parquet`` for the rest) and ``ctx.cohort/genotypes/imputed/`` (BGEN +
+.sample + MFI). Figures are drawn here (:mod:`bma_genetics.gwas.figures`), after the API call.
 """
 
 from __future__ import annotations
@@ -63,47 +66,58 @@ PARAMS = [
 ]
 
 
+def _participants_products(ctx) -> tuple[Path, Path]:
+    """The participants stage's participant table and sample-QC table (paths), or a clear error."""
+    if not ctx.has_stage("participants"):
+        raise BmaGeneticsError(
+            "gwas stage: needs the participants stage's table (participants.parquet) in this run directory; "
+            "add 'participants: {}' to the config's stages (the runner runs it before gwas)")
+    return ctx.product("participants", "participants"), ctx.product("participants", "sample_qc")
+
+
 def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
     """Run the GWAS stage; returns the summary (``sumstats`` paths for enrichment/MR/LDSC)."""
     from bma_genetics.gwas.api import cohort_phenotypes, run_study_gwas
+    from bma_genetics.gwas.figures import draw_gwas_figures
+    from bma_genetics.io import read_bmff_provenance
 
     p = check_params(NAME, params, PARAMS)
     if ctx.cohort is None:
         raise BmaGeneticsError("gwas stage: needs a cohort directory (--cohort or 'cohort:' in the config)")
     cohort = Path(ctx.cohort)
-    participants = sample_qc = None
-    if ctx.has_stage("participants"):
-        s = ctx.summary("participants")
-        participants, sample_qc = s.get("participants"), s.get("sample_qc")
+    participants, sample_qc = _participants_products(ctx)
     bmff = None
     if ctx.has_stage("phenotypes"):
         s = ctx.summary("phenotypes")
         bmff = ctx.stage_dir("phenotypes") / s.get("bmff_table", "bmff.parquet")
-    pheno, covariates, traits = cohort_phenotypes(cohort, participants=participants, bmff=bmff,
+    idp = cohort / "participants" / "bmff_idp.parquet"
+    pheno, covariates, traits = cohort_phenotypes(participants, bmff=bmff, idp=idp if idp.exists() else None,
                                                   traits=p["traits"], covariates=p["covariates"])
     imputed = cohort / "genotypes" / "imputed"
     bgens = sorted(imputed.glob("*.bgen"))
     if not bgens:
         raise InputError(f"gwas/cohort: no BGEN files in {imputed}")
-    ctx.hail()
     out = ctx.stage_dir(NAME)
     provenance = {}
     if bmff is not None and Path(str(bmff).replace(".parquet", ".provenance.json")).exists():
-        import json
-
-        provenance = {"bmff_provenance": json.loads(Path(str(bmff).replace(".parquet", ".provenance.json")).read_text())}
+        provenance = {"bmff_provenance": read_bmff_provenance(bmff)}
     withdrawals = cohort / "participants" / "withdrawals.csv"
-    summary = run_study_gwas(
-        pheno, out=out, traits=traits, covariates=covariates,
+    null_seed = p["null_seed"] if p["null_seed"] is not None else (getattr(ctx, "seed", None) or 1)
+    kwargs = dict(
+        out=out, traits=traits, covariates=covariates,
         bgen=str(imputed / "*.bgen"), sample=bgens[0].with_suffix(".sample"),
         chromosomes=p["chromosomes"], withdrawals=withdrawals if withdrawals.exists() else None,
         mfi=sorted(imputed.glob("ukb_imp_mfi_c*_v3.txt")) or None,
-        strata=p["strata"], transform=p["transform"], binary=p["binary"], block_size=int(p["block_size"]),
+        strata=p["strata"], transform=p["transform"], binary=p["binary"], block_size=p["block_size"],
         chunk_by=p["chunk_by"], qc=p["qc"], sample_qc_table=sample_qc, ld=p["ld"], loci=p["loci"],
-        meta=bool(p["meta"]), plots=bool(p["plots"]), index_dir=Path(ctx.run_dir) / "tmp" / "bgen-index",
+        meta=bool(p["meta"]), index_dir=Path(ctx.run_dir) / "tmp" / "bgen-index",
         n_partitions=p["n_partitions"], metadata=provenance, null_traits=p["null_traits"] or 0,
-        null_seed=int(p["null_seed"] if p["null_seed"] is not None else (getattr(ctx, "seed", None) or 1)),
+        null_seed=null_seed,
     )
+    # run_study_gwas checks every argument first, then starts Hail with the run's settings
+    result = run_study_gwas(pheno, **kwargs, start_hail=ctx.hail)
+    summary = result.summary()
+    summary["figures"] = draw_gwas_figures(result, out / "figures") if p["plots"] else []
     summary["traits"] = traits
     summary["covariates"] = covariates
     summary["tables"] = sorted(set(summary["tables"]))
