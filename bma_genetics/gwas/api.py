@@ -346,7 +346,7 @@ def run_study_gwas(
     from bma_genetics.gwas.loci import find_loci, meta_analyse
     from bma_genetics.gwas.qc import QC_COLUMNS, participants_qc_rows, read_mfi, variant_qc
     from bma_genetics.io import read_withdrawals
-    from bma_genetics.io.sumstats import write_gwas_ssf
+    from bma_genetics.io import write_gwas_ssf
     from bma_genetics.ld import open_ld_source
 
     # ---- every argument is checked here, before Hail starts ----

@@ -449,7 +449,7 @@ def run_gwas(
     """
     from bma_genetics._hail import init_hail
     from bma_genetics.gwas.inputs import _reconcile
-    from bma_genetics.io.sumstats import write_gwas_ssf
+    from bma_genetics.io import write_gwas_ssf
 
     hl = init_hail()
     if not isinstance(block_size, int) or block_size < 1:
