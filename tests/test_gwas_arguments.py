@@ -1,0 +1,51 @@
+"""run_study_gwas checks every argument before Hail starts (a typo fails in a second, not after QC),
+and the gwas stage refuses to run without the participants stage's table."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bma_genetics.errors import BmaGeneticsError, InputError
+
+
+def _no_hail():
+    raise AssertionError("Hail must not start before the arguments are checked")
+
+
+PHENO = pd.DataFrame({"eid": ["1", "2", "3"], "y": [1.0, 2.0, 3.0], "age": [50.0, 60.0, 70.0],
+                      "sex": [0.0, 1.0, 0.0]})
+OK = {"traits": ["y"], "covariates": ["age"], "bfile": "geno"}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"traits": ["yy"]}, r"run_study_gwas/traits: trait\(s\) \['yy'\] not in the phenotype table"),
+    ({"traits": []}, "run_study_gwas/traits: no traits given"),
+    ({"covariates": ["agee"]}, r"run_study_gwas/covariates: covariate\(s\) \['agee'\]"),
+    ({"strata": ["sexx"]}, r"run_study_gwas/strata: stratum column\(s\) \['sexx'\]"),
+    ({"binary": ["age"]}, r"run_study_gwas/binary: \['age'\] are not among the traits"),
+    ({"transform": "rnt"}, r"run_study_gwas/transform: expected one of \['none', 'rint'\], found 'rnt'"),
+    ({"chunk_by": "chr"}, r"run_study_gwas/chunk_by: expected one of \['chromosome', 'all'\]"),
+    ({"block_size": 0}, "run_study_gwas/block_size: expected a positive integer, found 0"),
+    ({"block_size": "128"}, "run_study_gwas/block_size: expected a positive integer, found '128'"),
+    ({"qc": {"min_inf": 0.3}}, r"run_study_gwas/qc: unknown setting\(s\) \['min_inf'\]"),
+    ({"loci": {"p1": "x"}}, "run_study_gwas/loci: p1 must be a number, found 'x'"),
+    ({"bfile": None}, "run_study_gwas/genotypes: give exactly one of bgen=, bfile=, vcf="),
+    ({"null_traits": -1}, "run_study_gwas/null_traits: expected a non-negative integer"),
+    ({"ld": "refernce"}, "run_study_gwas/ld: 'refernce' is not an LD source.*did you mean 'reference'"),
+])
+def test_bad_argument_fails_before_hail(tmp_path, change, message):
+    with pytest.raises(InputError, match=message):
+        from bma_genetics.gwas.api import run_study_gwas
+
+        run_study_gwas(PHENO, out=tmp_path / "out", **{**OK, **change}, start_hail=_no_hail)
+    assert not (tmp_path / "out").exists()
+
+
+def test_stage_needs_the_participants_table(tmp_path):
+    from bma_genetics.gwas.stage import run
+    from bma_genetics.pipeline.context import RunContext
+
+    ctx = RunContext(run_dir=tmp_path / "run", cohort=tmp_path, config={}, seed=1)
+    with pytest.raises(BmaGeneticsError, match="gwas stage: needs the participants stage's table"):
+        run(ctx, {})
