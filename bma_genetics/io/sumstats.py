@@ -46,7 +46,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,9 @@ class SumstatsFormat:
     required : tuple of str
         Headers the file must have (checked with the file and missing header named).
     sep : str
-        Column separator: ``"\\t"``, ``","`` or ``"whitespace"`` (runs of spaces/tabs).
+        The separator the tool writes: ``"\\t"``, ``","`` or ``"whitespace"`` (runs of spaces).
+        The reader uses the one the header line actually has (tab, else comma, else
+        whitespace), so a file re-saved with another separator still reads.
     na_values : tuple of str
         Tokens read as missing.
     test_column, test_value : str, optional
@@ -129,7 +131,6 @@ class SumstatsFormat:
     numeric_x: bool = True
     uppercase_alleles: bool = True
     rsid_list_sep: str | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 def _fmt(name: str, description: str, columns: dict[str, str] | tuple[tuple[str, str], ...], *,
@@ -261,9 +262,9 @@ def _sample_sizes(meta: Mapping[str, Any]) -> dict[str, float]:
 
 def read_sumstats(
     path: str | os.PathLike,
+    *,
     format: str = "auto",
     columns: Mapping[str, str] | None = None,
-    *,
     n: float | None = None,
     n_cases: float | None = None,
     n_controls: float | None = None,
@@ -413,10 +414,10 @@ def read_sumstats(
 def _canonical(df: pd.DataFrame, spec: SumstatsFormat, source: str, where: str) -> pd.DataFrame:
     """Types, effect scale, P columns, ids and column order of the canonical frame."""
     n_rows = len(df)
-    for c in ("effect_allele", "beta", "standard_error"):
-        if c not in df and not (c == "beta" and ("odds_ratio" in df or "z" in df or "hazard_ratio" in df)):
-            if c == "standard_error" and "z" in df:
-                continue
+    needs = {"effect_allele": ("effect_allele",), "beta": ("beta", "odds_ratio", "hazard_ratio", "z"),
+             "standard_error": ("standard_error", "z")}
+    for c, options in needs.items():
+        if not any(o in df for o in options):
             raise fail(where, f"{source}: no column for {c!r} (give columns={{{c!r}: <file column>}})")
     out = pd.DataFrame(index=df.index)
     if "chromosome" in df:
