@@ -209,7 +209,7 @@ def test_causal_recovered_and_strata(sim, gwas):
     assert (top["chromosome"], top["base_pair_location"]) == CAUSAL and top["p_value"] < 5e-8
     assert top["beta"] == pytest.approx(0.45, abs=0.15)
     # strata: separate result sets whose sizes add up; sex dropped from their covariates
-    summ = gwas.summary().set_index(["trait", "stratum"])
+    summ = gwas.to_frame().set_index(["trait", "stratum"])
     assert summ.loc[("causal", "female"), "n"] + summ.loc[("causal", "male"), "n"] == summ.loc[("causal", "all"), "n"]
     assert "sex" not in summ.loc[("causal", "male"), "covariates"].split(",")
     assert gwas.samples["withdrawn_removed"] == 1 and gwas.samples["analysed"] == N - 1
@@ -223,7 +223,7 @@ def test_files(sim, gwas):
     for label in ["causal", "causal.female", "causal.male", "null1"]:
         assert (out / f"{label}.tsv.gz").exists() and (out / f"{label}.tsv.gz-meta.yaml").exists()
     meta = read_gwas_ssf_metadata(out / "causal.male.tsv.gz")
-    assert meta["sex"] == "M" and meta["samples"][0]["sample_size"] == gwas.summary().set_index(
+    assert meta["sex"] == "M" and meta["samples"][0]["sample_size"] == gwas.to_frame().set_index(
         ["trait", "stratum"]).loc[("causal", "male"), "n"]
     back = read_sumstats(out / "causal.tsv.gz")
     np.testing.assert_allclose(back["beta"], gwas.sumstats["causal"]["beta"], rtol=1e-9)

@@ -345,8 +345,7 @@ def run_study_gwas(
     from bma_genetics.gwas.inputs import read_genotypes
     from bma_genetics.gwas.loci import find_loci, meta_analyse
     from bma_genetics.gwas.qc import QC_COLUMNS, participants_qc_rows, read_mfi, variant_qc
-    from bma_genetics.io import read_withdrawals
-    from bma_genetics.io import write_gwas_ssf
+    from bma_genetics.io import read_withdrawals, write_gwas_ssf
     from bma_genetics.ld import open_ld_source
 
     # ---- every argument is checked here, before Hail starts ----
@@ -411,7 +410,7 @@ def run_study_gwas(
     res = run_gwas(mt, phenotypes, traits=[*traits, *nulls], covariates=covariates, strata=strata, binary=binary,
                    transform=transform, block_size=int(block_size), chromosomes=chromosomes, out=out, resume=resume,
                    withdrawals=set(withdrawals or ()), chunk_by=chunk_by, metadata=metadata, unstratified=nulls)
-    gwas_summary = res.summary()
+    gwas_summary = res.to_frame()
     null_sets = {k: res.sumstats.pop(k) for k in nulls if k in res.sumstats}
     null_files = {k: res.files.pop(k) for k in nulls if k in res.files}
     for k in nulls:

@@ -32,6 +32,7 @@ from scipy import stats
 
 from bma_genetics._atomic import write_table, write_text
 from bma_genetics._check import check_one_of, fail
+from bma_genetics._result import StageResult
 from bma_genetics.stats import lambda_gc, neg_log10_p
 
 log = logging.getLogger(__name__)
@@ -301,41 +302,48 @@ def null_calibration(sumstats: dict[str, pd.DataFrame]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- the GWAS
+def _result_sets_table(analyses: list[Analysis], sumstats: dict[str, pd.DataFrame],
+                       lambdas: dict[str, float]) -> pd.DataFrame:
+    """One row per (trait, stratum) analysed: ``trait, stratum, n, n_variants, model, lambda_gc,
+    n_significant, max_neg_log_10_p, covariates``."""
+    rows = []
+    for a in analyses:
+        ss = sumstats.get(a.label)
+        if ss is None:
+            continue
+        rows.append({"trait": a.trait, "stratum": a.stratum, "n": a.n, "n_variants": len(ss),
+                     "model": "firth" if a.binary else "linear",
+                     "lambda_gc": lambdas[a.label],
+                     "n_significant": int((ss["p_value"] < 5e-8).sum()),
+                     "max_neg_log_10_p": float(ss["neg_log_10_p_value"].max()) if len(ss) else float("nan"),
+                     "covariates": ",".join(a.covariates)})
+    return pd.DataFrame(rows)
+
+
 @dataclass
-class GwasResult:
-    """Results of :func:`run_gwas`.
+class GwasResult(StageResult):
+    """Results of :func:`run_gwas` (a :class:`~bma_genetics._result.StageResult`).
+
+    ``to_frame()`` is the table of result sets (``gwas_summary.tsv``): one row per (trait,
+    stratum) with ``trait, stratum, n, n_variants, model, lambda_gc, n_significant,
+    max_neg_log_10_p, covariates``; ``summary()`` holds ``n_result_sets``, ``lambda_gc`` (label
+    -> value) and ``samples``; ``files`` maps each label to its GWAS-SSF file (when ``out`` was
+    given).
 
     Attributes
     ----------
     analyses : list of Analysis
     sumstats : dict label -> DataFrame (GWAS-SSF columns), label ``trait`` or ``trait.stratum``
     lambda_gc : dict label -> float
-    files : dict label -> Path of the written GWAS-SSF file (when ``out`` was given)
     hail_tables : list of Path (per-chromosome results Hail Tables)
     samples : dict of sample counts from the reconciliation
     """
 
-    analyses: list[Analysis]
-    sumstats: dict[str, pd.DataFrame]
-    lambda_gc: dict[str, float]
-    files: dict[str, Path] = field(default_factory=dict)
+    analyses: list[Analysis] = field(default_factory=list)
+    sumstats: dict[str, pd.DataFrame] = field(default_factory=dict)
+    lambda_gc: dict[str, float] = field(default_factory=dict)
     hail_tables: list[Path] = field(default_factory=list)
     samples: dict[str, int] = field(default_factory=dict)
-
-    def summary(self) -> pd.DataFrame:
-        """One row per (trait, stratum): ``trait, stratum, n, n_variants, lambda_gc, n_significant, min_p``."""
-        rows = []
-        for a in self.analyses:
-            ss = self.sumstats.get(a.label)
-            if ss is None:
-                continue
-            rows.append({"trait": a.trait, "stratum": a.stratum, "n": a.n, "n_variants": len(ss),
-                         "model": "firth" if a.binary else "linear",
-                         "lambda_gc": self.lambda_gc[a.label],
-                         "n_significant": int((ss["p_value"] < 5e-8).sum()),
-                         "max_neg_log_10_p": float(ss["neg_log_10_p_value"].max()) if len(ss) else float("nan"),
-                         "covariates": ",".join(a.covariates)})
-        return pd.DataFrame(rows)
 
 
 def _contigs(hl, mt, chromosomes: Sequence[str] | None) -> list[str]:
@@ -572,8 +580,11 @@ def run_gwas(
                 **(metadata or {}),
             }
             files[a.label] = write_gwas_ssf(ss, out_dir / f"{a.label}.tsv.gz", meta)
-    result = GwasResult(analyses=analyses, sumstats=sumstats, lambda_gc=lambdas, files=files,
-                        hail_tables=hail_tables, samples=sample_counts)
+    table = _result_sets_table(analyses, sumstats, lambdas)
+    report = {"n_result_sets": len(table), "lambda_gc": {k: round(v, 4) for k, v in lambdas.items()},
+              "samples": dict(sample_counts)}
+    result = GwasResult(table=table, files=files, report=report, analyses=analyses, sumstats=sumstats,
+                        lambda_gc=lambdas, hail_tables=hail_tables, samples=sample_counts)
     if out_dir is not None:
-        write_table(result.summary(), out_dir / "gwas_summary.tsv")
+        write_table(table, out_dir / "gwas_summary.tsv")
     return result
