@@ -222,7 +222,7 @@ def test_cli_enrich_on_the_eur_panel(tmp_path):
                   "LOG10P": -np.log10(ss["p_value"]), "EXTRA": "NA"}).to_csv(reg, sep=" ", index=False,
                                                                               float_format="%.10g")
     rc = main(["enrich", "--sumstats", str(reg), "--out", str(tmp_path / "out_regenie"), "--gene-sets", str(gmt),
-               "--ld-reference", str(prefix), "--genes", str(tmp_path / "genes.tsv"), "--min-size", "5"])
+               "--ld", str(prefix), "--genes", str(tmp_path / "genes.tsv"), "--min-size", "5"])
     assert rc == 0
     genes_regenie = pd.read_csv(tmp_path / "out_regenie" / "genes.tsv", sep="\t")
     np.testing.assert_allclose(genes_regenie["p_value"], genes["p_value"], rtol=1e-6)
