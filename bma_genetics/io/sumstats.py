@@ -56,6 +56,7 @@ import yaml
 
 from bma_genetics._atomic import atomic_path, write_text
 from bma_genetics._check import fail
+from bma_genetics.stats import chromosome_rank
 
 log = logging.getLogger(__name__)
 
@@ -562,9 +563,7 @@ def _format_p(p: np.ndarray, mlog10p: np.ndarray | None) -> np.ndarray:
 
 
 def _sorted_by_position(frame: pd.DataFrame) -> bool:
-    chrom = frame["chromosome"].astype(str)
-    order = {c: i for i, c in enumerate([*map(str, range(1, 23)), "X", "Y", "MT"])}
-    rank = chrom.map(order).fillna(99).to_numpy()
+    rank = chromosome_rank(frame["chromosome"])
     pos = frame["base_pair_location"].to_numpy()
     key = rank * 1e10 + pos
     return bool(np.all(np.diff(key) >= 0)) if len(key) > 1 else True
