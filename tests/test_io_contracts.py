@@ -187,8 +187,11 @@ def test_diagnosis_table_from_text_parses_dates_and_refuses_an_export(tmp_path):
 
 def test_withdrawals_one_reader(tmp_path):
     path = tmp_path / "w.csv"
-    path.write_text("1000001\n\n-5\n")
-    assert read_withdrawals(path) == {"1000001", "-5"}
+    path.write_text("1000001\n\n5\n")
+    assert read_withdrawals(path) == {"1000001", "5"}
+    path.write_text("1000001\n-5\n")  # a negative id is not a participant (issue 14)
+    with pytest.raises(InputError, match=r"w.csv line 2 is '-5'"):
+        read_withdrawals(path)
     path.write_text("1000001\nabc\n")
     with pytest.raises(InputError, match=r"w.csv line 2 is 'abc'"):
         read_withdrawals(path)
