@@ -141,3 +141,105 @@ def test_property_one_bad_token_refuses_the_whole_file(tmp_path):
 def test_remove_withdrawn_compares_canonical_ids():
     frame = pd.DataFrame({"eid": ["1000001", "1000002", "1000003"], "x": [1, 2, 3]})
     assert remove_withdrawn(frame, {1000002})["eid"].tolist() == ["1000001", "1000003"]
+
+
+# ---------------------------------------------------------------------------------------------
+# every stage: no withdrawn eid in any table it writes
+# ---------------------------------------------------------------------------------------------
+
+def _write_awkward(path, eids) -> None:
+    """The withdrawal list as a spreadsheet saves it: BOM, header, one CSV line, CRLF."""
+    path.write_bytes(b"\xef\xbb\xbfeid\r\n" + ",".join(sorted(eids)).encode() + b"\r\n")
+
+
+def _eids_in(path) -> set[str]:
+    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, sep="\t", dtype=str)
+    return set(frame["eid"].astype(str)) if "eid" in frame.columns else set()
+
+
+def test_withdrawn_leave_cohort_participants_and_phewas(tiny_cohort, tmp_path):
+    """A withdrawal file in a spreadsheet's layout, naming people with BMFF and diagnoses:
+    none of them in the participant or diagnosis tables, the cohort summary's counts or PheWAS's
+    inputs; a person who withdraws after the participant table was made leaves PheWAS too."""
+    import json
+
+    from bma_genetics._params import check_params
+    from bma_genetics.io import read_bmff_table, read_diagnoses, read_participant_table
+    from bma_genetics.io.ukb import read_ukb
+    from bma_genetics.phewas.stage import PARAMS as PHEWAS_PARAMS
+    from bma_genetics.phewas.stage import _inputs
+    from bma_genetics.pipeline import run_study
+    from bma_genetics.pipeline.context import RunContext
+
+    planted = set(json.loads((tiny_cohort / "truth/qc_planted.json").read_text())["withdrawn"])
+    idp = read_bmff_table(tiny_cohort / "participants/bmff_idp.parquet")
+    diagnosed = set(read_diagnoses(read_ukb(tiny_cohort / "participants/ukb_showcase.csv", progress=False))["eid"])
+    candidates = sorted((set(idp["eid"]) & diagnosed) - planted)
+    extra = set(random.Random(3).sample(candidates, 20))
+    withdrawn = planted | extra
+    wfile = tmp_path / "w12345_20250101.csv"
+    _write_awkward(wfile, withdrawn)
+    config = {"name": "w", "seed": 1, "stages": {"cohort": {}, "participants": {"withdrawals": str(wfile)}}}
+    run = run_study(config, cohort=tiny_cohort, out=tmp_path / "run")
+
+    participants = read_participant_table(run / "participants" / "participants.parquet", required=())
+    assert not set(participants["eid"]) & withdrawn and len(participants) > 500
+    assert not _eids_in(run / "participants" / "diagnoses.parquet") & withdrawn
+    export = read_ukb(tiny_cohort / "participants/ukb_showcase.csv", [31], progress=False)
+    summary = json.loads((run / "cohort" / "summary.json").read_text())
+    assert summary["n_withdrawn_removed"] == len(withdrawn & set(export.eids.astype(str)))
+    assert summary["n_participants"] == len(export) - summary["n_withdrawn_removed"]
+    cohort_table = pd.read_csv(run / "cohort" / "cohort_summary.tsv", sep="\t")
+    kept = idp[~idp["eid"].isin(withdrawn)]
+    n_site = cohort_table.set_index("trait")["n"]
+    assert n_site["bmff_femoral_head"] <= kept["bmff_femoral_head"].notna().sum()
+    assert n_site["bmff_femoral_head"] > idp.loc[idp["eid"].isin(extra), "bmff_femoral_head"].notna().sum()
+    # the summary counts the same as a cohort whose export never held them
+    everyone = idp["bmff_femoral_head"].notna().sum()
+    assert n_site["bmff_femoral_head"] < everyone - 10
+
+    ctx = RunContext(run_dir=run, cohort=tiny_cohort, config=config)
+    params = check_params("phewas", {}, PHEWAS_PARAMS)
+    people, dx = _inputs(ctx, params)
+    assert not set(people["eid"]) & withdrawn and not set(dx["eid"]) & withdrawn
+    # someone withdraws after the participant table was made: PheWAS drops them anyway
+    late = sorted(set(people["eid"]) & diagnosed)[:3]
+    _write_awkward(wfile, withdrawn | set(late))
+    people, dx = _inputs(ctx, params)
+    assert not set(people["eid"]) & set(late) and not set(dx["eid"]) & set(late)
+
+
+def test_withdrawn_never_imaged_nor_measured(tiny_cohort, tmp_path):
+    """The images stage images nobody withdrawn; the phenotypes stage measures nobody
+    withdrawn even where an image of theirs exists; a later images run deletes it."""
+    import json
+
+    from bma_genetics.io import read_bmff_table
+    from bma_genetics.phenotypes.stage import run as run_phenotypes
+    from bma_genetics.pipeline import run_study
+    from bma_genetics.pipeline.context import RunContext
+    from bma_genetics.simulate.stage import run as run_images
+
+    everyone = set(read_bmff_table(tiny_cohort / "truth/bmff_true.parquet")["eid"].astype(str))
+    keep = sorted(everyone)[100:102]
+    wfile = tmp_path / "withdrawn.txt"
+    wfile.write_text(" ".join(sorted(everyone - set(keep))))  # everyone else, one whitespace list
+    config = {"name": "w", "seed": 1, "stages": {"participants": {"withdrawals": str(wfile)},
+                                                 "images": {"n_images": 5, "artefact_fraction": 0.0}}}
+    run = run_study(config, cohort=tiny_cohort, out=tmp_path / "run", only=["images"])
+    zips = sorted(p.name.split("_")[0] for p in (run / "images" / "images" / "20201").glob("*.zip"))
+    assert zips == keep  # the 5 asked for, capped at the 2 not withdrawn
+    assert _eids_in(run / "images" / "truth" / "images.tsv") == set(keep)
+
+    # keep[0] withdraws now: their image exists, but it is never measured
+    wfile.write_text(" ".join(sorted(everyone - {keep[1]})))
+    ctx = RunContext(run_dir=run, cohort=tiny_cohort, config=config)
+    summary = run_phenotypes(ctx, {})
+    assert summary["n_imaged"] == 1
+    assert _eids_in(run / "phenotypes" / "bmff.parquet") == {keep[1]}
+    provenance = (run / "phenotypes" / "bmff.provenance.json").read_text()
+    assert keep[0] not in provenance
+    # the next images run deletes the image of the person who withdrew
+    (run / "images" / "summary.json").write_text(json.dumps(run_images(ctx, config["stages"]["images"])))
+    assert [p.name.split("_")[0] for p in (run / "images" / "images" / "20201").glob("*.zip")] == [keep[1]]
+    assert _eids_in(run / "images" / "truth" / "images.tsv") == {keep[1]}

@@ -101,12 +101,12 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
     provenance = {}
     if bmff is not None and Path(str(bmff).replace(".parquet", ".provenance.json")).exists():
         provenance = {"bmff_provenance": read_bmff_provenance(bmff)}
-    withdrawals = cohort / "participants" / "withdrawals.csv"
+    withdrawals = ctx.withdrawn()  # the run's withdrawal file, as the participants stage reads it
     null_seed = p["null_seed"] if p["null_seed"] is not None else (getattr(ctx, "seed", None) or 1)
     kwargs = dict(
         out=out, traits=traits, covariates=covariates,
         bgen=str(imputed / "*.bgen"), sample=bgens[0].with_suffix(".sample"),
-        chromosomes=p["chromosomes"], withdrawals=withdrawals if withdrawals.exists() else None,
+        chromosomes=p["chromosomes"], withdrawals=withdrawals,
         mfi=sorted(imputed.glob("ukb_imp_mfi_c*_v3.txt")) or None,
         strata=p["strata"], transform=p["transform"], binary=p["binary"], block_size=p["block_size"],
         chunk_by=p["chunk_by"], qc=p["qc"], sample_qc_table=sample_qc, ld=p["ld"], loci=p["loci"],

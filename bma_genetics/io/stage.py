@@ -63,6 +63,30 @@ def _resolve(cohort: Path | None, value: str | None, *, param: str, required: bo
     return p
 
 
+def withdrawals_file(cohort: Path | None, config: dict[str, Any] | None) -> Path | None:
+    """The withdrawal file of a run: the ``participants`` stage's ``withdrawals`` option.
+
+    Every stage removes the people it lists (:meth:`RunContext.withdrawn
+    <bma_genetics.pipeline.context.RunContext.withdrawn>`), whether or not the study runs the
+    participants stage: its option (relative to the cohort) when the config has that stage,
+    else the default ``<cohort>/participants/withdrawals.csv`` when it exists.
+
+    Returns
+    -------
+    Path or None
+        None when the option is null, or the default file is absent (a warning is logged).
+
+    Raises
+    ------
+    InputError
+        A withdrawal file the config names that does not exist.
+    """
+    section = ((config or {}).get("stages") or {}).get(NAME)
+    p = check_params(NAME, section if isinstance(section, dict) else {}, PARAMS)
+    declared = next(q.default for q in PARAMS if q.name == "withdrawals")
+    return _resolve(cohort, p["withdrawals"], param="withdrawals", required=p["withdrawals"] != declared)
+
+
 def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
     """Run the stage; returns the summary (counts per QC step and the tables written)."""
     from bma_genetics.io.covariates import write_participant_table

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from bma_genetics._check import check_one_of, fail
 from bma_genetics._result import StageResult
 from bma_genetics.io.bmff import provenance_path, read_bmff_table, write_bmff_table
 from bma_genetics.io.dixon import DixonVolume, find_images, read_any
+from bma_genetics.io.withdrawals import read_withdrawals
 from bma_genetics.phenotypes import qc as qcmod
 from bma_genetics.phenotypes.bmff import assign_sites, measure
 from bma_genetics.phenotypes.inference import SegmentationModel, load_model
@@ -229,6 +231,7 @@ def run_bmff(
     resume: bool = True,
     flush_every: int = 25,
     progress: bool = True,
+    withdrawals: str | Path | Iterable[str] | None = None,
 ) -> BMFFResult:
     """Measure BMFF for every participant in ``images``; write the BMFF table and its provenance.
 
@@ -260,6 +263,10 @@ def run_bmff(
         Participants per flushed part.
     progress : bool, default=True
         A tqdm bar.
+    withdrawals : path or iterable of str, optional
+        Withdrawn participants (a file read by :func:`bma_genetics.io.read_withdrawals`, or
+        eids): their images are never read, and rows of theirs from an earlier, resumed run
+        are dropped. Default: nobody.
 
     Returns
     -------
@@ -303,7 +310,15 @@ def run_bmff(
         out = out / "bmff.parquet"
     if not out.name.endswith(".parquet"):
         raise fail("run_bmff/out", f"expected a folder or a .parquet path, found {out}")
+    withdrawn: frozenset[str] = frozenset()
+    if withdrawals is not None:
+        withdrawn = (read_withdrawals(withdrawals) if isinstance(withdrawals, (str, Path))
+                     else frozenset(str(e) for e in withdrawals))
     items = find_images(images if isinstance(images, list) else [images])
+    n_found = len(items)
+    items = [it for it in items if it[0] not in withdrawn]
+    if n_found > len(items):
+        log.info("BMFF: %d image(s) of withdrawn participants not read (reason: withdrawn)", n_found - len(items))
     model = load_model(weights, device=device)
     parts = out.parent / f"{out.name}.parts"
     frames: list[pd.DataFrame] = []
@@ -313,6 +328,7 @@ def run_bmff(
             frames.append(read_bmff_table(out))
         if parts.exists():
             frames += [pd.read_parquet(p) for p in sorted(parts.glob("part-*.parquet"))]
+        frames = [f[~f["eid"].astype(str).isin(withdrawn)] for f in frames]
         for f in frames:
             ok = ~f["qc_read_failed"].astype(bool) if "qc_read_failed" in f.columns else pd.Series(True, index=f.index)
             done |= set(f.loc[ok, "eid"].astype(str))

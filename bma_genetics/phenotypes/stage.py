@@ -5,7 +5,8 @@ Parameters: :data:`PARAMS` below (the ``phenotypes:`` mapping of a study config)
 
 Inputs: the ``images`` stage's products (:mod:`bma_genetics.simulate.stage`): ``images``, the
 folder of field-20201 zips, and, for simulated images, ``truth`` (``truth/images.tsv``, the
-artefacts injected). This stage never makes images itself.
+artefacts injected). This stage never makes images itself, and never measures a withdrawn
+participant (:meth:`RunContext.withdrawn`), even where an image of theirs exists.
 
 Outputs (in the stage folder): ``bmff.parquet`` (the BMFF table, one row per imaged
 participant, written by :func:`bma_genetics.io.write_bmff_table`), ``bmff.provenance.json``,
@@ -100,6 +101,7 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
         n_jobs=params["n_jobs"],
         erosion=params["erosion"],
         progress=False,
+        withdrawals=ctx.withdrawn(),  # never measured, even where an image exists
     )
     table = result.to_frame()
     summary: dict[str, Any] = {

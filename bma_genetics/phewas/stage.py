@@ -62,8 +62,9 @@ PARAMS = [
 
 def _inputs(ctx, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The participants stage's participant and diagnosis tables (the GWAS's QC'd sample),
-    joined with the BMFF table, read through their io contracts."""
-    from bma_genetics.io import read_diagnosis_table
+    joined with the BMFF table, read through their io contracts, without the run's withdrawn
+    participants (:meth:`RunContext.withdrawn`)."""
+    from bma_genetics.io import read_diagnosis_table, remove_withdrawn
     from bma_genetics.phewas.inputs import join_bmff
 
     if not ctx.has_stage("participants"):
@@ -80,7 +81,11 @@ def _inputs(ctx, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     if bmff is None and ctx.cohort is not None and (ctx.cohort / "participants" / "bmff_idp.parquet").exists():
         bmff = ctx.cohort / "participants" / "bmff_idp.parquet"
     people, _ = join_bmff(people_path, bmff)
-    return people, read_diagnosis_table(diagnoses_path)
+    # withdrawn people go even from a participant table made before they withdrew
+    withdrawn = ctx.withdrawn()
+    people = remove_withdrawn(people, withdrawn, where="phewas: participant table")
+    diagnoses = remove_withdrawn(read_diagnosis_table(diagnoses_path), withdrawn, where="phewas: diagnoses")
+    return people, diagnoses
 
 
 #: Options passed to :func:`~bma_genetics.phewas.api.run_phewas` unchanged, under the same name.

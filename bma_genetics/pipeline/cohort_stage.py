@@ -2,7 +2,8 @@
 
 Parameters: :data:`PARAMS` below (``traits``, default the four main BMFF sites). Writes ``cohort_summary.tsv`` (one row
 per trait: n, mean, sd, mean in women and men, correlation with age) and
-``figures/bmff_by_age_sex.{png,pdf}``.
+``figures/bmff_by_age_sex.{png,pdf}``. Withdrawn participants (the run's withdrawal file,
+:meth:`RunContext.withdrawn`) are removed first: they are in no count, table or figure.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pandas as pd
 from bma_genetics._atomic import write_table
 from bma_genetics._params import Param, check_params
 from bma_genetics.errors import InputError
-from bma_genetics.io import get_field, read_bmff_table, read_ukb
+from bma_genetics.io import get_field, read_bmff_table, read_ukb, remove_withdrawn
 from bma_genetics.pipeline.context import RunContext
 from bma_genetics.sites import MAIN_TRAITS
 
@@ -55,10 +56,14 @@ def run(ctx: RunContext, params: dict[str, Any]) -> dict[str, Any]:
     missing = [t for t in traits if t not in bmff.columns]
     if missing:
         raise InputError(f"cohort stage/traits: {missing} not in {ctx.cohort / 'participants' / 'bmff_idp.parquet'}")
+    withdrawn = ctx.withdrawn()
+    bmff = remove_withdrawn(bmff, withdrawn, where="cohort stage: BMFF table")
     data = read_ukb(ctx.cohort / "participants" / "ukb_showcase.csv", [31, 21003], progress=False)
     cov = pd.DataFrame({"eid": data.eids.astype(str),
                         "sex": get_field(data, 31, 0, coding="codes").to_numpy(),
                         "age": get_field(data, 21003, 2).to_numpy()})
+    n_export = len(cov)
+    cov = remove_withdrawn(cov, withdrawn, where="cohort stage: export")
     table = summarise_bmff(bmff, cov, traits)
     out = ctx.stage_dir("cohort")
     write_table(table, out / "cohort_summary.tsv")
@@ -69,7 +74,9 @@ def run(ctx: RunContext, params: dict[str, Any]) -> dict[str, Any]:
     save_figure(fig, out / "figures" / "bmff_by_age_sex", close=True)
     return {
         "preset": meta.get("preset"), "seed": meta.get("seed"),
-        "n_participants": meta.get("n_participants"), "n_variants": meta.get("n_variants"),
+        # counts of people who have not withdrawn (the cohort.json size counts everyone)
+        "n_participants": len(cov), "n_variants": meta.get("n_variants"),
+        "n_withdrawn_removed": n_export - len(cov),
         "n_with_bmff": int(bmff[traits].notna().any(axis=1).sum()),
         "tables": ["cohort_summary.tsv"],
     }

@@ -122,6 +122,23 @@ class RunContext:
                 f"rerun that stage (delete {folder} or run with --no-resume)")
         return path
 
+    def withdrawals_file(self) -> Path | None:
+        """The run's withdrawal file (the participants stage's ``withdrawals`` option), or None."""
+        from bma_genetics.io.stage import withdrawals_file
+
+        return withdrawals_file(self.cohort, self.config)
+
+    def withdrawn(self) -> frozenset[str]:
+        """The eids withdrawn from this run's cohort, read now from :meth:`withdrawals_file`.
+
+        Every stage that handles participants removes them (UK Biobank: withdrawn participants
+        are removed everywhere, always), even from an upstream table made before they withdrew.
+        """
+        from bma_genetics.io import read_withdrawals
+
+        path = self.withdrawals_file()
+        return read_withdrawals(path) if path is not None else frozenset()
+
     def has_stage(self, stage: str) -> bool:
         return (self.run_dir / stage / "summary.json").exists()
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -640,6 +641,7 @@ def simulate_dixon_images(
     nifti: bool = True,
     geometry: DixonGeometry | None = None,
     progress: bool = True,
+    withdrawals: str | Path | Iterable[str] | None = None,
 ) -> Path:
     """Simulate Dixon MRI for a subset of a cohort, as 20201 zips, NIfTI and label maps.
 
@@ -662,6 +664,9 @@ def simulate_dixon_images(
         Where ``images/`` and ``truth/images.tsv`` go; default ``cohort_dir``.
     nifti : bool, default=True
         Also write ``images/nifti/{eid}_water.nii.gz`` and ``_fat.nii.gz``.
+    withdrawals : path or iterable of str, optional
+        Withdrawn participants (a file read by :func:`bma_genetics.io.read_withdrawals`, or
+        eids): never imaged; the subset is drawn from the others. Default: nobody excluded.
 
     Returns
     -------
@@ -693,6 +698,12 @@ def simulate_dixon_images(
     cohort_dir = Path(cohort_dir)
     check_probability("simulate_dixon_images/artefact_fraction", artefact_fraction, open_interval=False)
     truth = _read_truth(cohort_dir)
+    if withdrawals is not None:
+        from bma_genetics.io.withdrawals import read_withdrawals
+
+        withdrawn = read_withdrawals(withdrawals) if isinstance(withdrawals, (str, Path)) else {
+            str(e) for e in withdrawals}
+        truth = truth[~truth["eid"].isin(withdrawn)].reset_index(drop=True)
     preset = ""
     meta = cohort_dir / "cohort.json"
     if meta.exists():

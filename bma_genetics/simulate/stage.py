@@ -6,6 +6,8 @@ Parameters: :data:`PARAMS` below (the ``images:`` mapping of a study config), ta
 A real (or pre-made) cohort brings its images in ``<cohort>/images/20201/*.zip``: the stage
 then simulates nothing and points at them. Otherwise it simulates ``n_images`` participants'
 images with :func:`bma_genetics.simulate.dixon.simulate_dixon_images` into its own folder.
+Withdrawn participants (:meth:`RunContext.withdrawn`) are never imaged; images simulated before
+someone withdrew are deleted on the next run.
 
 Products (the layout the ``phenotypes`` stage reads, by name through ``ctx.product("images", ...)``):
 
@@ -28,6 +30,7 @@ from typing import Any
 
 from bma_genetics._params import Param, check_params
 from bma_genetics.errors import BmaGeneticsError
+from bma_genetics.io.dixon import eid_from_name
 
 log = logging.getLogger(__name__)
 
@@ -46,25 +49,48 @@ def _has_zips(folder: Path) -> bool:
     return folder.is_dir() and any(folder.glob("*.zip"))
 
 
+def _drop_withdrawn(folder: Path, withdrawn: frozenset[str]) -> None:
+    """Delete the images (and truth rows) of people who withdrew since they were simulated."""
+    import pandas as pd
+
+    from bma_genetics._atomic import write_table
+
+    gone = [z for z in (folder / "images").rglob("*") if z.is_file() and eid_from_name(z) in withdrawn]
+    for z in gone:
+        z.unlink()
+    truth = folder / "truth" / "images.tsv"
+    if gone and truth.exists():
+        t = pd.read_csv(truth, sep="\t", dtype={"eid": str}, keep_default_na=False)
+        write_table(t[~t["eid"].isin(withdrawn)], truth)
+    if gone:
+        log.info("images: removed %d file(s) of withdrawn participants", len(gone))
+
+
 def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
     """Point at the cohort's Dixon zips, or simulate them; returns the summary with ``files``."""
     params = check_params(NAME, params, PARAMS)
     if ctx.cohort is None:
         raise BmaGeneticsError("images stage: needs a cohort directory (--cohort or 'cohort:' in the config)")
     cohort = Path(ctx.cohort)
+    withdrawn = ctx.withdrawn()
     if _has_zips(cohort / "images" / "20201"):
         zips = cohort / "images" / "20201"
         log.info("images: using the cohort's own images in %s", zips)
         truth = cohort / "truth" / "images.tsv"
         files = {"images": str(zips), **({"truth": str(truth)} if truth.exists() else {})}
-        return {"simulated": False, "n_images": len(list(zips.glob("*.zip"))), "files": files, "tables": []}
+        # the cohort's own files are left as they are: the phenotypes stage never reads a
+        # withdrawn person's image
+        n = sum(1 for z in zips.glob("*.zip") if eid_from_name(z) not in withdrawn)
+        return {"simulated": False, "n_images": n, "files": files, "tables": []}
     from bma_genetics.simulate.dixon import simulate_dixon_images
 
     d = ctx.stage_dir(NAME)
     if not _has_zips(d / "images" / "20201"):
         seed = int(ctx.seed if params["seed"] is None else params["seed"])
         simulate_dixon_images(cohort, n=params["n_images"], seed=seed, artefact_fraction=params["artefact_fraction"],
-                              out=d, nifti=False, progress=False)
+                              out=d, nifti=False, progress=False, withdrawals=withdrawn)
+    else:
+        _drop_withdrawn(d, withdrawn)
     n = len(list((d / "images" / "20201").glob("*.zip")))
     return {
         "simulated": True,
