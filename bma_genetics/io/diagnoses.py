@@ -23,6 +23,13 @@ from bma_genetics.io.ukb import UKBData, get_field
 log = logging.getLogger(__name__)
 
 DIAGNOSIS_COLUMNS = ("eid", "code", "date", "source")
+#: ``source`` values of UK Biobank fields that list each distinct code once per person with its
+#: first date (hospital ICD-10 41270 and ICD-9 41271, main/secondary diagnoses 41202-41205,
+#: causes of death 40001/40002, cancer registry 40006/40013): one record is a diagnosis.
+#: Any other source (``hesin_diag``, ``gp_clinical``, :func:`read_long_diagnoses`'s ``"long"``)
+#: is taken as episode-level: a code recurs once per episode.
+DISTINCT_CODE_SOURCES = frozenset({"41270", "41271", "41202", "41203", "41204", "41205",
+                                   "40001", "40002", "40006", "40013"})
 _ICD10 = re.compile(r"^[A-Z][0-9]{2}[0-9A-Z]{0,4}$")
 _ICD9_LIKE = re.compile(r"^[0-9]{3,5}$")
 #: UK Biobank placeholder dates (Data-Coding 819 and HES conventions): not real event dates.
@@ -235,7 +242,9 @@ def read_long_diagnoses(
         Its column names (``gp_clinical.txt``: ``eid``, ``read_2``/``read_3``, ``event_dt``;
         ``hesin_diag``: ``eid``, ``diag_icd10`` and no date column - pass ``date=None``).
     source : str, default="long"
-        Written into the ``source`` column.
+        Written into the ``source`` column. Long tables are episode-level (a code recurs once
+        per episode); a source in :data:`DISTINCT_CODE_SOURCES` says the table lists each code
+        once per person (PheWAS then needs one record for a case, not two).
     coding : {"icd10", "icd9", "read2", "read3", "other"}, default="icd10"
         ICD-10 codes are validated and normalised; others are kept as written (stripped).
     dotted : bool, default=True

@@ -25,6 +25,7 @@ from bma_genetics._atomic import write_text
 from bma_genetics._check import check_one_of, fail
 from bma_genetics._result import StageResult
 from bma_genetics.io import read_diagnosis_table
+from bma_genetics.io.diagnoses import DISTINCT_CODE_SOURCES
 from bma_genetics.io.results import write_phewas_results
 from bma_genetics.phewas import inputs as _inputs
 from bma_genetics.phewas import mapping as _mapping
@@ -41,6 +42,11 @@ RESULT_COLUMNS = [
     "neg_log_10_p_value", "bonferroni", "fdr", "sex_restriction",
 ]
 METHODS = ("logit", "cox")
+#: Records needed for a case when ``min_phecode_count=None`` (by source): one from a source that
+#: lists each distinct code once per person (:data:`~bma_genetics.io.diagnoses.DISTINCT_CODE_SOURCES`,
+#: e.g. 41270), two from an episode-level table (PheTK's habit for EHR episodes).
+MIN_COUNT_DISTINCT_SOURCE = 1
+MIN_COUNT_EPISODE_SOURCE = 2
 FIRTH_MODES = ("auto", "never", "always")
 _Z975 = stats.norm.isf(0.025)
 
@@ -97,13 +103,14 @@ def build_case_control(
     counts: pd.DataFrame,
     meta: pd.DataFrame,
     *,
-    min_phecode_count: int = 2,
+    min_phecode_count: int | None = None,
     use_exclusion: bool = False,
     start_dates: np.ndarray | None = None,
 ) -> CaseControl:
     """Cases and controls of every phecode seen in ``counts`` (PheTK's rules).
 
-    A case has at least ``min_phecode_count`` records of the phecode. A control has none of
+    A case has at least ``min_phecode_count`` records of the phecode (``None``: by source,
+    :func:`is_case`). A control has none of
     it and (``use_exclusion``, phecode 1.2) none of the phecodes in its exclusion range.
     Sex-restricted phecodes take people of that sex only (``sex``: 0 female, 1 male). With
     ``start_dates`` (Cox), people first diagnosed before their start date are neither.
@@ -118,7 +125,7 @@ def build_case_control(
     cols = col.get_indexer(counts["phecode"].to_numpy())
     shape = (n, m)
     excluded = _bool_csc(rows, cols, shape)
-    is_case = counts["count"].to_numpy() >= min_phecode_count
+    is_case = case_rule(counts, min_phecode_count)
     case = _bool_csc(rows[is_case], cols[is_case], shape)
     if use_exclusion and m:
         ex = _mapping.expand_exclusions(meta.reset_index().loc[lambda d: d["phecode"].isin(col)], phecodes)
@@ -165,6 +172,30 @@ def build_case_control(
         sex_restriction=restriction,
         first_date=first,
     )
+
+
+def case_rule(counts: pd.DataFrame, min_phecode_count: int | None = None) -> np.ndarray:
+    """Which (person, phecode) rows of :func:`~bma_genetics.phewas.mapping.count_phecodes` are cases.
+
+    ``min_phecode_count`` records of any source; ``None`` (the default) by source: one record
+    from a distinct-code source such as field 41270 (:data:`MIN_COUNT_DISTINCT_SOURCE`), or two
+    from episode-level tables (:data:`MIN_COUNT_EPISODE_SOURCE`).
+    """
+    total = counts["count"].to_numpy()
+    if min_phecode_count is not None:
+        return total >= min_phecode_count
+    distinct = counts["count_distinct_source"].to_numpy() if "count_distinct_source" in counts.columns \
+        else np.zeros(len(counts), dtype=np.int64)
+    return (distinct >= MIN_COUNT_DISTINCT_SOURCE) | (total - distinct >= MIN_COUNT_EPISODE_SOURCE)
+
+
+def min_count_by_source(sources: pd.Series, min_phecode_count: int | None = None) -> dict[str, int]:
+    """The records a case needs from each source present (what the results record)."""
+    names = sorted({str(v) for v in sources.fillna("").unique()})
+    if min_phecode_count is not None:
+        return {name: int(min_phecode_count) for name in names}
+    return {name: MIN_COUNT_DISTINCT_SOURCE if name in DISTINCT_CODE_SOURCES else MIN_COUNT_EPISODE_SOURCE
+            for name in names}
 
 
 def add_multiple_testing(results: pd.DataFrame) -> pd.DataFrame:
@@ -221,7 +252,9 @@ class PheWASResult(StageResult):
     """
 
     def summary(self) -> dict[str, Any]:
-        """Headline numbers: tests, Bonferroni/FDR hits, Firth refits, unmapped records, files."""
+        """Headline numbers: tests, Bonferroni/FDR hits, Firth refits, unmapped records and codes,
+        codes mapped through their category, the records a case needed per source, the censoring
+        date and the records after it, files."""
         res = self.table
         out = {
             "n_tests": int(len(res)),
@@ -230,6 +263,11 @@ class PheWASResult(StageResult):
             "n_firth": int((res["method"] == "firth").sum()),
             "n_participants": self.report.get("n_participants"),
             "unmapped_icd_records": self.report.get("n_unmapped_records"),
+            "unmapped_icd_codes": self.report.get("unmapped_code_list"),
+            "fallback_icd_codes": self.report.get("fallback_codes"),
+            "min_phecode_count": self.report.get("min_phecode_count"),
+            "censoring_date": self.report.get("censoring_date"),
+            "n_records_after_censoring": self.report.get("n_records_after_censoring"),
         }
         if self.files:
             out["files"] = {k: str(v) for k, v in self.files.items()}
@@ -390,7 +428,7 @@ def run_phewas(
     phecode_version: str = "X",
     phecode_map: str | os.PathLike | pd.DataFrame | None = None,
     min_cases: int = 50,
-    min_phecode_count: int = 2,
+    min_phecode_count: int | None = None,
     use_exclusion: bool = True,
     sex_col: str = "sex",
     standardise: bool = True,
@@ -433,9 +471,15 @@ def run_phewas(
     ``censoring_date``; people diagnosed before their start date are left out for that phecode.
 
     Cases: at least ``min_phecode_count`` diagnosis records mapping to the phecode (ICD codes
-    roll up to parent phecodes). Controls: no record of it and, for phecode 1.2 with
-    ``use_exclusion``, none in its exclusion range. A phecode is tested when it has at least
-    ``min_cases`` cases and more than ``min_cases`` controls (PheTK's rule).
+    roll up to parent phecodes; a code absent from the map is looked up as its 3-character
+    category, as createUKBphenome does). By default (``None``) the count depends on the source:
+    one record from a field that lists each distinct code once per person (41270, the
+    participants stage's diagnoses), two from episode-level tables (PheTK's habit); a table
+    without a ``source`` counts as episode-level. With ``censoring_date`` only records dated on
+    or before it count (undated records are kept and counted in the report). Controls: no
+    record of it and, for phecode 1.2 with ``use_exclusion``, none in its exclusion range. A
+    phecode is tested when it has at least ``min_cases`` cases and more than ``min_cases``
+    controls (PheTK's rule).
 
     Output schema (one row per exposure and tested phecode):
 
@@ -476,7 +520,9 @@ def run_phewas(
     phecode_map : path or DataFrame, optional
         A user's ICD-10 -> phecode map (see :mod:`bma_genetics.phewas.mapping`).
     min_cases : int, default=50
-    min_phecode_count : int, default=2
+    min_phecode_count : int, optional
+        Records a case needs; default ``None``: by source (1 for distinct-code sources such as
+        41270, 2 for episode-level tables). The value used per source is in ``.summary()``.
     use_exclusion : bool, default=True
         Apply phecode 1.2 exclusion ranges to controls (ignored for phecodeX, which has none).
     sex_col : str, default="sex"
@@ -490,7 +536,8 @@ def run_phewas(
     cox_start_col : str, optional
         Date column of the participant table where follow-up starts (Cox).
     censoring_date : str, optional
-        ISO date where follow-up ends (Cox), or a date column of the participant table.
+        ISO date where follow-up ends, or a date column of the participant table: records
+        after it do not count (any method); the end of Cox follow-up.
     bmff : path or DataFrame, optional
         A BMFF table joined to the participants on ``eid`` (columns not already present).
     n_jobs : int, optional
@@ -523,6 +570,8 @@ def run_phewas(
     check_one_of("run_phewas/method", method, METHODS)
     check_one_of("run_phewas/firth", firth, FIRTH_MODES)
     for name, v in (("min_cases", min_cases), ("min_phecode_count", min_phecode_count), ("block_size", block_size)):
+        if name == "min_phecode_count" and v is None:
+            continue
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
             raise fail(f"run_phewas/{name}", f"expected an integer >= 1, found {v!r}")
     if not exposures:
@@ -556,6 +605,10 @@ def run_phewas(
                  int(outside.sum()))
     dx = dx[~outside]
     dx, report["n_records_before_birth"] = _inputs.drop_dates_before_birth(dx, people)
+    report["censoring_date"] = None if censoring_date is None else str(censoring_date)
+    dx, report["n_records_after_censoring"], report["n_records_undated"] = _inputs.drop_after_censoring(
+        dx, people, censoring_date, source)
+    report["min_phecode_count"] = min_count_by_source(dx["source"], min_phecode_count)
     pmap = _mapping.load_map(phecode_version, phecode_map)
     meta = _mapping.phecode_meta(pmap)
     counts, map_report = _mapping.count_phecodes(dx, pmap)
@@ -649,7 +702,8 @@ def run_phewas(
     if out is not None:
         result.files = _write_outputs(result, Path(out), suppress_below=suppress_below, settings={
             "phecode_version": phecode_version, "min_cases": min_cases,
-            "min_phecode_count": min_phecode_count, "covariates": covariates, "method": method,
+            "min_phecode_count": "by source" if min_phecode_count is None else min_phecode_count,
+            "censoring_date": censoring_date, "covariates": covariates, "method": method,
             "firth": firth, "firth_below_cases": firth_below_cases, "standardise": standardise,
             "use_exclusion": use_excl, "suppress_below": suppress_below,
         })

@@ -70,3 +70,63 @@ def drop_dates_before_birth(
             "dates); they are left out", n_bad
         )
     return diagnoses[~np.asarray(bad)], n_bad
+
+
+def drop_after_censoring(
+    diagnoses: pd.DataFrame,
+    participants: pd.DataFrame,
+    censoring_date: str | None,
+    source: str = "the participant table",
+) -> tuple[pd.DataFrame, int, int]:
+    """Remove (and count) diagnosis records dated after the censoring date.
+
+    Parameters
+    ----------
+    diagnoses : DataFrame
+        ``eid, code, date, source``.
+    participants : DataFrame
+        With ``eid`` and, when ``censoring_date`` names one, that date column.
+    censoring_date : str or None
+        An ISO date (end of follow-up for everyone) or a date column of ``participants`` (per
+        person; a missing value censors nothing for that person); ``None`` keeps every record.
+    source : str
+        Name of the participant table, for messages.
+
+    Returns
+    -------
+    diagnoses : DataFrame
+        The records dated on or before the censoring date, and the undated ones.
+    n_after : int
+        Records removed.
+    n_undated : int
+        Records without a date (kept: they cannot be placed in time).
+
+    Raises
+    ------
+    InputError
+        ``censoring_date`` neither a column nor a date.
+    """
+    from bma_genetics._check import fail
+
+    dates = pd.to_datetime(diagnoses["date"], errors="coerce")
+    n_undated = int(dates.isna().sum())
+    if censoring_date is None:
+        return diagnoses, 0, n_undated
+    if censoring_date in participants.columns:
+        ends = pd.to_datetime(participants[censoring_date], errors="coerce")
+        end = pd.Series(ends.to_numpy(), index=participants["eid"].astype(str).to_numpy())
+        limit = pd.to_datetime(end.reindex(diagnoses["eid"].astype(str).to_numpy()).to_numpy())
+    else:
+        try:
+            limit = pd.Timestamp(censoring_date)
+        except (ValueError, TypeError):
+            raise fail("run_phewas/censoring_date", f"{censoring_date!r} is neither an ISO date (YYYY-MM-DD) "
+                                                    f"nor a column of {source}") from None
+        if pd.isna(limit):
+            raise fail("run_phewas/censoring_date", f"{censoring_date!r} is not a date")
+    after = np.asarray(dates.to_numpy() > limit, dtype=bool) & dates.notna().to_numpy()
+    n_after = int(after.sum())
+    if n_after:
+        log.info("%d diagnosis records are dated after the censoring date (%s); they do not count",
+                 n_after, censoring_date)
+    return diagnoses[~after], n_after, n_undated

@@ -29,7 +29,7 @@ import pandas as pd
 
 from bma_genetics._check import fail
 from bma_genetics.errors import MissingResourceError
-from bma_genetics.io.diagnoses import normalise_icd10
+from bma_genetics.io.diagnoses import DISTINCT_CODE_SOURCES, normalise_icd10
 
 log = logging.getLogger(__name__)
 
@@ -210,44 +210,89 @@ def expand_exclusions(meta: pd.DataFrame, phecodes: Iterable[str]) -> dict[str, 
     return out
 
 
+def lookup_codes(codes: pd.Series, phecode_map: pd.DataFrame) -> pd.Series:
+    """The map code each ICD-10 code is looked up as: itself, else its 3-character category.
+
+    A code absent from the map (``C814``, ``M800`` with a map that lists ``M80``) takes the
+    phecodes of its 3-character category, as createUKBphenome does (a category row of the
+    phecode map covers every code under it); a code whose category is absent too stays
+    unmapped (missing). Codes without the dot (``M810``), as :func:`count_phecodes` uses them.
+    """
+    known = pd.Index(phecode_map["icd10"].unique())
+    codes = codes.astype("string")
+    exact = codes.isin(known)
+    category = codes.str[:3]
+    fallback = ~exact & (codes.str.len() > 3) & category.isin(known)
+    return codes.where(exact, category.where(fallback))
+
+
 def count_phecodes(diagnoses: pd.DataFrame, phecode_map: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """Per person and phecode: number of diagnosis records and the first date.
 
     Every diagnosis record counts once towards each phecode its ICD code maps to (PheTK's
-    ``count_phecode``). Codes absent from the map are counted and reported, not mapped.
+    ``count_phecode``). A code absent from the map is looked up as its 3-character category
+    (:func:`lookup_codes`, createUKBphenome's rule); codes that stay unmapped are counted and
+    reported, not mapped. Records whose ``source`` lists each code once per person
+    (:data:`bma_genetics.io.diagnoses.DISTINCT_CODE_SOURCES`, e.g. field 41270) are also
+    counted apart, so that a case definition can depend on the source.
 
     Returns
     -------
     counts : DataFrame
-        ``eid`` (str), ``phecode`` (str), ``count`` (int64), ``first_date`` (datetime64).
+        ``eid`` (str), ``phecode`` (str), ``count`` (int64: records, every source),
+        ``count_distinct_source`` (int64: records from distinct-code sources),
+        ``first_date`` (datetime64).
     report : dict
-        ``n_records``, ``n_unmapped_records``, ``unmapped_codes`` (up to 20 most frequent).
+        ``n_records``, ``n_fallback_records`` and ``fallback_codes`` (code -> category it was
+        mapped through), ``n_unmapped_records``, ``n_unmapped_codes``, ``unmapped_codes`` (the
+        20 most frequent, with their record counts), ``unmapped_code_list`` (every unmapped
+        code, sorted), ``n_repeated_distinct_source_records`` (a code repeated for a person in
+        a distinct-code source: the table is not what its source says).
     """
     codes = normalise_icd10(diagnoses["code"], dotted=False, errors="keep")
+    source = (diagnoses["source"].astype("string").fillna("") if "source" in diagnoses.columns
+              else pd.Series("", index=diagnoses.index, dtype="string"))
     dx = pd.DataFrame({"eid": diagnoses["eid"].astype(str).to_numpy(), "icd10": codes.to_numpy(),
                        "date": pd.to_datetime(diagnoses["date"], errors="coerce").to_numpy()
-                       if "date" in diagnoses.columns else pd.NaT})
-    known = pd.Index(phecode_map["icd10"].unique())
-    mapped = dx["icd10"].isin(known).to_numpy()
+                       if "date" in diagnoses.columns else pd.NaT,
+                       "distinct": source.isin(DISTINCT_CODE_SOURCES).to_numpy()})
+    dx["lookup"] = lookup_codes(dx["icd10"], phecode_map).to_numpy()
+    mapped = dx["lookup"].notna().to_numpy()
+    fallback = mapped & (dx["lookup"] != dx["icd10"]).fillna(False).to_numpy()
     unmapped = dx.loc[~mapped, "icd10"].value_counts()
+    repeated = dx[dx["distinct"]].duplicated(["eid", "icd10"])
     report = {
         "n_records": int(len(dx)),
+        "n_fallback_records": int(fallback.sum()),
+        "fallback_codes": {str(k): str(v) for k, v in
+                           dx.loc[fallback, ["icd10", "lookup"]].drop_duplicates().sort_values("icd10").to_numpy()},
         "n_unmapped_records": int((~mapped).sum()),
         "n_unmapped_codes": int(len(unmapped)),
         "unmapped_codes": {str(k): int(v) for k, v in unmapped.head(20).items()},
+        "unmapped_code_list": sorted(str(k) for k in unmapped.index),
+        "n_repeated_distinct_source_records": int(repeated.sum()),
     }
+    if fallback.any():
+        log.info("%d diagnosis records (%d codes) absent from the phecode map were mapped through their "
+                 "3-character category", report["n_fallback_records"], len(report["fallback_codes"]))
     if (~mapped).any():
         log.warning(
             "%d of %d diagnosis records (%d distinct codes, e.g. %s) have ICD-10 codes absent from "
-            "the phecode map; they are not counted towards any phecode",
+            "the phecode map, their 3-character category too; they are not counted towards any phecode",
             report["n_unmapped_records"], report["n_records"], report["n_unmapped_codes"],
             ", ".join(list(report["unmapped_codes"])[:5]),
         )
-    joined = dx[mapped].merge(phecode_map[["icd10", "phecode"]], on="icd10", how="inner")
+    if repeated.any():
+        log.warning("%d diagnosis records repeat a code already listed for the person in a source that "
+                    "lists each code once (41270-like); check the table's source column",
+                    report["n_repeated_distinct_source_records"])
+    joined = dx[mapped].merge(phecode_map[["icd10", "phecode"]], left_on="lookup", right_on="icd10",
+                              how="inner", suffixes=("", "_map"))
     counts = (
         joined.groupby(["eid", "phecode"], sort=True, observed=True)
-        .agg(count=("icd10", "size"), first_date=("date", "min"))
+        .agg(count=("icd10", "size"), count_distinct_source=("distinct", "sum"), first_date=("date", "min"))
         .reset_index()
     )
     counts["count"] = counts["count"].astype(np.int64)
+    counts["count_distinct_source"] = counts["count_distinct_source"].astype(np.int64)
     return counts, report

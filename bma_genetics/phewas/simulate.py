@@ -35,7 +35,8 @@ def simulate_phewas_inputs(
         ``eid`` (str), ``age``, ``sex`` (0/1), ``bmi``, ``pc1``, ``pc2``, ``year_of_birth``,
         ``bmff`` (the exposure), ``null_exposure`` (independent of everything).
     diagnoses : DataFrame
-        ``eid, code, date, source``.
+        ``eid, code, date, source`` (``source`` is ``hesin_diag``, episode-level, when a case
+        may get several records of a code, else ``41270``).
     truth : DataFrame
         ``code, prevalence, log_odds_ratio``.
     """
@@ -69,5 +70,6 @@ def simulate_phewas_inputs(
         recs.append(pd.DataFrame({"eid": eids, "code": code, "date": dates}))
         truth.append({"code": code, "prevalence": prev, "log_odds_ratio": beta})
     dx = pd.concat(recs, ignore_index=True)
-    dx["source"] = "41270"
+    # repeated records of a code are episodes (hesin_diag); one record per code is field 41270's habit
+    dx["source"] = "41270" if records_per_case[1] <= 1 else "hesin_diag"
     return people, dx, pd.DataFrame(truth)

@@ -42,7 +42,8 @@ PARAMS = [
           allowed="'X' or '1.2'"),
     Param("phecode_map", Path, None, "your own ICD-10 -> phecode map CSV"),
     Param("min_cases", int, 50, "phecodes with fewer cases are not tested", range=(1, None)),
-    Param("min_phecode_count", int, 2, "records needed to count a participant as a case", range=(1, None)),
+    Param("min_phecode_count", int, None, "records needed to count a participant as a case (null: by source, "
+          "1 for distinct-code fields such as 41270, 2 for episode-level tables)", range=(1, None)),
     Param("use_exclusion", bool, True, "apply phecode exclusion ranges to controls"),
     Param("method", str, "logit", "logit, or cox (time to first diagnosis)", options=("logit", "cox")),
     Param("firth", str, "auto", "Firth regression: auto (few cases or separation), never or always",
@@ -56,7 +57,8 @@ PARAMS = [
           "the phenotypes stage's bmff.parquet", options=("cohort", "phenotypes")),
     Param("n_jobs", int, None, "worker threads (null: all cores)"),
     Param("cox_start_col", str, None, "follow-up start date column (cox)"),
-    Param("censoring_date", str, None, "end of follow-up: ISO date or column (cox)"),
+    Param("censoring_date", str, None, "end of follow-up: ISO date or column; records after it do not count "
+          "(and Cox follow-up ends there)"),
 ]
 
 
@@ -126,6 +128,11 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         "n_fdr_significant": s["n_fdr_significant"],
         "n_firth": s["n_firth"],
         "unmapped_icd_records": s["unmapped_icd_records"],
+        "unmapped_icd_codes": s["unmapped_icd_codes"],
+        "fallback_icd_codes": s["fallback_icd_codes"],
+        "min_phecode_count": s["min_phecode_count"],
+        "censoring_date": s["censoring_date"],
+        "n_records_after_censoring": s["n_records_after_censoring"],
         "top_hits": top.to_dict(orient="records"),
         "tables": ["phewas_results.tsv", "phewas_report.json"],
         "figures": sorted(str(p.relative_to(out)) for p in (out / "figures").glob("*.png")),

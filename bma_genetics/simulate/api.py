@@ -105,7 +105,7 @@ def simulate_cohort(preset: str, *, seed: int, out: str | os.PathLike, resume: b
         participants/bmff_idp.parquet             measured BMFF (eid, bmff_*)
         outcome_gwas/osteoporosis.tsv.gz          GWAS-SSF + -meta.yaml
         truth/*                                   causal variants, h2/rg, true BMFF, disease
-                                                  effects, MR truth, planted QC problems
+                                                  effects and cases, MR truth, planted QC problems
         ========================================  =============================================
 
     Raises
@@ -376,6 +376,8 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
     trait_out["causal_long"].to_csv(root / "truth/causal_variants.tsv", sep="\t", index=False, lineterminator="\n")
     (root / "truth/heritability.json").write_text(json.dumps(trait_out["heritability"], indent=1) + "\n")
     effects.to_csv(root / "truth/disease_effects.tsv", sep="\t", index=False, lineterminator="\n")
+    dz.qualifying_records(diag, base["eid"].astype(str).tolist()).to_csv(
+        root / "truth/disease_cases.tsv", sep="\t", index=False, lineterminator="\n")
     rel_text = "ID1 ID2 HetHet IBS0 Kinship\n" + "".join(
         f"{r['ID1']} {r['ID2']} {r['HetHet']:.4f} {r['IBS0']:.4f} {r['Kinship']:.4f}\n" for r in rel
     )

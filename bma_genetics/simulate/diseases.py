@@ -8,11 +8,22 @@ latent scale in population-SD units (covariate-adjusted, before measurement nois
 ``beta_d`` the causal log-odds ratio per SD and ``a_d`` solved so the cohort prevalence equals
 ``prevalence``. A case receives one to three distinct WHO ICD-10 codes of the disease family.
 
+Field 41270 lists each distinct code once per person with its first date in 41280 (UK Biobank's
+habit): about half of the cases hold a single code, so a case definition that asks for two
+records loses them. A person has a *qualifying record* of disease ``d`` when one of its codes
+starts with a prefix in ``d.qualifying`` (the codes that map to ``d.phecode`` in phecodeX: the
+fracture phecode also collects M80, osteoporosis with pathological fracture);
+:func:`qualifying_records` gives who and the first date, written to
+``truth/disease_cases.tsv``. Codes mapping to a linked disease's phecode are never drawn as
+unrelated diagnoses, so the phecode's cases are exactly the people with a qualifying record.
+
 Unrelated diagnoses: ``n_random_phecodes`` phecodes are drawn from the code map, each with a
 prevalence log-uniform on ``[p_low, p_high]`` (codes restricted to one sex only ever go to
 that sex); a case receives one code of the phecode, or two (60 %) when it has several.
 Dates are uniform between age 35 (not before 1997-04-01, when HES coding starts in UK
-Biobank) and the censoring date 2022-10-31.
+Biobank) and :data:`DATA_END`, a year after the censoring date 2022-10-31 (:data:`CENSOR_DATE`):
+as in UK Biobank's hospital data, records after the censoring date exist but are incomplete,
+and a study counts only the records before it.
 """
 
 from __future__ import annotations
@@ -26,7 +37,10 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
+#: End of follow-up of the simulated hospital data (England's HES censoring date in UK Biobank).
 CENSOR_DATE = np.datetime64("2022-10-31")
+#: Last date of the simulated records: the extract runs a year past the censoring date.
+DATA_END = np.datetime64("2023-10-31")
 HES_START = np.datetime64("1997-04-01")
 
 
@@ -40,16 +54,25 @@ class Disease:
     age: float  # log-odds per year of age at imaging (centred 64)
     male: float
     bmi: float  # per kg/m2 (centred 26.5)
+    phecode: str = ""  # the phecodeX phecode that collects the disease
+    qualifying: tuple[str, ...] = ()  # ICD-10 prefixes of a qualifying record (default: prefixes)
+
+    @property
+    def qualifying_prefixes(self) -> tuple[str, ...]:
+        return self.qualifying or self.prefixes
 
 
 #: Causal BMFF -> disease links (exposure: latent true BMFF, per population SD).
 DISEASES: tuple[Disease, ...] = (
-    Disease("osteoporosis", ("M80", "M81"), "bmff_femoral_head", 0.40, 0.06, 0.07, -1.2, -0.03),
-    Disease("fracture", ("S22", "S32", "S72"), "bmff_femoral_head", 0.25, 0.05, 0.03, -0.4, 0.0),
-    Disease("type_2_diabetes", ("E11",), "bmff_spine", 0.20, 0.07, 0.03, 0.4, 0.12),
+    Disease("osteoporosis", ("M80", "M81", "M82"), "bmff_femoral_head", 0.40, 0.06, 0.07, -1.2, -0.03,
+            phecode="MS_726"),
+    Disease("fracture", ("S22", "S32", "S72"), "bmff_femoral_head", 0.25, 0.05, 0.03, -0.4, 0.0,
+            phecode="MS_745", qualifying=("S22", "S32", "S72", "M80")),
+    Disease("type_2_diabetes", ("E11",), "bmff_spine", 0.20, 0.07, 0.03, 0.4, 0.12, phecode="EM_202.2"),
     Disease("cardiovascular", ("I20", "I21", "I22", "I23", "I24", "I25", "I63"), "bmff_total_hip",
-            0.15, 0.08, 0.05, 0.6, 0.04),
-    Disease("lymphoma", ("C81", "C82", "C83", "C84", "C85"), "bmff_femoral_diaphysis", 0.30, 0.012, 0.02, 0.2, 0.0),
+            0.15, 0.08, 0.05, 0.6, 0.04, phecode="CV_404"),
+    Disease("lymphoma", ("C81", "C82", "C83", "C84", "C85"), "bmff_femoral_diaphysis", 0.30, 0.012, 0.02, 0.2, 0.0,
+            phecode="CA_122"),
 )
 
 
@@ -60,7 +83,8 @@ def code_table() -> tuple[pd.DataFrame, str]:
     -------
     table : DataFrame
         ``icd10`` (str, no dot), ``phecode`` (str), ``sex`` (``Both``/``Male``/``Female``),
-        one row per code.
+        ``phecodes`` (tuple of every phecode the code maps to, ancestors included; the most
+        specific one only with the fallback codes), one row per code.
     source : str
         ``"resources:phecodeX"`` or ``"fallback"``.
     """
@@ -81,9 +105,11 @@ def code_table() -> tuple[pd.DataFrame, str]:
     sex = m["sex"].astype(str).str[:1].str.upper() if "sex" in m.columns else pd.Series("B", index=m.index)
     m["sex"] = sex.map({"M": "Male", "F": "Female"}).fillna("Both")
     m = m[m["icd10"].str.fullmatch(r"[A-Z][0-9]{2}[0-9A-Z]?")]
+    every = m.groupby("icd10", sort=False)["phecode"].agg(lambda p: tuple(sorted(set(p))))
     m["depth"] = m["phecode"].str.len()
     m = m.sort_values(["icd10", "depth", "phecode"], ascending=[True, False, True])
     m = m.drop_duplicates("icd10").drop(columns="depth").reset_index(drop=True)
+    m["phecodes"] = m["icd10"].map(every)
     return m, source
 
 
@@ -101,7 +127,7 @@ def _calibrate_intercept(lin: np.ndarray, prevalence: float) -> float:
 
 def _dates(n: int, birth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     lo = np.maximum(birth + np.timedelta64(35 * 365, "D"), HES_START)
-    span = (CENSOR_DATE - lo).astype(np.int64)
+    span = (DATA_END - lo).astype(np.int64)
     return lo + (rng.random(n) * np.maximum(span, 1)).astype("timedelta64[D]")
 
 
@@ -170,9 +196,18 @@ def simulate_diagnoses(
                 "bmi_per_unit": d.bmi,
                 "realised_prevalence": round(float(case.mean()), 6),
                 "n_cases": int(case.sum()),
+                "phecode": d.phecode,
+                "qualifying_codes": ";".join(f"{p}*" for p in d.qualifying_prefixes),
+                "censoring_date": str(CENSOR_DATE),
             }
         )
-    # unrelated phecodes
+    # unrelated phecodes: never a code that maps to a linked disease's phecode (or below it), so
+    # that phecode's cases are exactly the people with a qualifying record
+    targets = tuple(d.phecode for d in DISEASES if d.phecode)
+    if "phecodes" in codes.columns and targets:
+        hits = np.array([any(p == t or p.startswith(t + ".") for p in ps for t in targets)
+                         for ps in codes["phecodes"]], dtype=bool)
+        linked = linked | hits
     free = codes[~linked].copy()
     by = free.groupby("phecode", sort=True)
     groups = by["icd10"].agg(list)
@@ -213,3 +248,36 @@ def simulate_diagnoses(
         seen[p_].add(c_)
         out[p_].append((icd[c_], d_))
     return out, pd.DataFrame(rows)
+
+
+def qualifying_records(
+    diagnoses: list[list[tuple[str, np.datetime64]]], eids: list[str] | np.ndarray
+) -> pd.DataFrame:
+    """Who has a qualifying record of each linked disease, and its first date (the truth).
+
+    Parameters
+    ----------
+    diagnoses : list (one per participant) of (icd10, date) pairs
+        As :func:`simulate_diagnoses` returns them (what 41270/41280 hold).
+    eids : sequence of str, length n_participants
+
+    Returns
+    -------
+    DataFrame
+        ``eid`` (str), ``disease``, ``first_date`` (the earliest qualifying record, ISO date),
+        ``n_codes`` (distinct qualifying codes), ``before_censoring`` (``first_date`` on or
+        before :data:`CENSOR_DATE`); sorted by disease and eid (as integers).
+    """
+    rows = []
+    for d in DISEASES:
+        prefixes = d.qualifying_prefixes
+        for eid, records in zip(eids, diagnoses, strict=True):
+            dates = [date for code, date in records if code.startswith(prefixes)]
+            if dates:
+                first = min(dates)
+                rows.append({"eid": str(eid), "disease": d.name, "first_date": str(first),
+                             "n_codes": len(dates), "before_censoring": bool(first <= CENSOR_DATE)})
+    out = pd.DataFrame(rows, columns=["eid", "disease", "first_date", "n_codes", "before_censoring"])
+    order = {d.name: i for i, d in enumerate(DISEASES)}
+    out = out.assign(_d=out["disease"].map(order), _e=out["eid"].astype(np.int64))
+    return out.sort_values(["_d", "_e"]).drop(columns=["_d", "_e"]).reset_index(drop=True)
