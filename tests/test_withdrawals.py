@@ -243,3 +243,30 @@ def test_withdrawn_never_imaged_nor_measured(tiny_cohort, tmp_path):
     (run / "images" / "summary.json").write_text(json.dumps(run_images(ctx, config["stages"]["images"])))
     assert [p.name.split("_")[0] for p in (run / "images" / "images" / "20201").glob("*.zip")] == [keep[1]]
     assert _eids_in(run / "images" / "truth" / "images.tsv") == {keep[1]}
+
+
+def test_no_withdrawn_eid_in_any_file_of_the_shared_run(tiny_run, tiny_cohort):
+    """The shared tiny run (participants, GWAS, PheWAS, MR, report): no withdrawn eid in any
+    table, summary, log or report it wrote."""
+    import gzip
+    import json
+    import re
+
+    withdrawn = set(json.loads((tiny_cohort / "truth/qc_planted.json").read_text())["withdrawn"])
+    assert withdrawn
+    pattern = re.compile(r"(?<![0-9])(" + "|".join(sorted(withdrawn)) + r")(?![0-9])")
+    checked = 0
+    for path in sorted(p for p in tiny_run.rglob("*") if p.is_file()):
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+            hits = set(frame["eid"].astype(str)) & withdrawn if "eid" in frame.columns else set()
+            assert not hits, f"{path} lists {len(hits)} withdrawn participant(s)"
+        elif path.suffix in (".tsv", ".json", ".log", ".html", ".yaml", ".txt", ".csv", ".gz"):
+            raw = path.read_bytes()
+            if path.suffix == ".gz":
+                raw = gzip.decompress(raw)
+            assert not pattern.search(raw.decode("utf-8", "replace")), f"{path} names a withdrawn participant"
+        else:
+            continue
+        checked += 1
+    assert checked > 20
