@@ -9,7 +9,7 @@ SEED   ?= 1
 COHORT ?= demo_cohort
 TORCH_VERSION := 2.13.0
 
-.PHONY: setup java blas reference demo test bench lint clean
+.PHONY: setup java blas reference browser demo test bench lint clean
 
 setup: $(STAMP) java blas reference
 
@@ -29,6 +29,10 @@ java:
 blas: $(STAMP)
 	@bash scripts/ensure_blas.sh $(VENV)/native
 
+# Headless Chromium for the report's browser test; best effort, never fatal (the test skips).
+browser:
+	@bash scripts/ensure_chromium.sh
+
 # A resource that cannot be fetched here (no apt, say) is reported; the tests that need it skip.
 reference: $(STAMP)
 	-$(BIN)/bma-genetics reference fetch
@@ -37,7 +41,7 @@ demo: setup
 	$(BIN)/bma-genetics simulate --preset demo --seed $(SEED) --out $(COHORT) --resume
 	$(BIN)/bma-genetics run analyses/demo.yaml --cohort $(COHORT)
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 bench: setup

@@ -230,6 +230,8 @@ def test_run_bmff_error_rows_and_resume(tmp_path, participant, caplog):
                "--n-jobs", "2"])
     assert rc == 0
     assert "1 already done, 1 to measure" in caplog.text
+    # the failure is counted in the log, never named by its participant (the file names the eid)
+    assert "1 image(s) read failed" in caplog.text and "1000002" not in caplog.text
     t2 = read_bmff_table(out)
     pd.testing.assert_series_equal(t2.set_index("eid").loc["1000001", all_traits()], ok[all_traits()], check_names=False)
 

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 NAME = "enrichment"
 REQUIRES = ["gwas"]  # the traits' summary statistics
+#: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
+REPORT_TABLES = ["*/genes.tsv", "*/gene_sets.tsv"]
 
 PARAMS = [
     Param("traits", list, None, "labels of the gwas stage's sumstats (default: those without a stratum "

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 NAME = "participants"
 REQUIRES: list[str] = []
+#: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
+REPORT_TABLES = ["sample_qc.tsv"]
 
 
 def _one_of_text(*allowed: str):

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 NAME = "mr"
 REQUIRES = ["gwas"]  # the exposures' summary statistics
+#: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
+REPORT_TABLES = ["mr_results.tsv", "*/heterogeneity.tsv", "*/pleiotropy.tsv", "*/steiger.tsv"]
 
 PARAMS = [
     Param("outcome", Path, "outcome_gwas/osteoporosis.tsv.gz", "outcome summary statistics (relative to the "

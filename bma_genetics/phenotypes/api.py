@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -357,6 +358,8 @@ def run_bmff(
         except Exception as exc:  # every failure becomes an error row; the batch goes on
             return item, None, exc
 
+    # counted, never logged one by one: an image's path names its participant (``{eid}_20201_...``)
+    failures: dict[str, list[str]] = {"read failed": [], "not measured": []}
     with ThreadPoolExecutor(max_workers=n_jobs) as pool:
         # Bounded look-ahead: at most 2 * n_jobs volumes in memory.
         it = iter(todo)
@@ -372,16 +375,20 @@ def run_bmff(
                 try:
                     pending.append(predict_bmff(vol, model, erosion=erosion, batch_size=batch_size))
                 except Exception as e:  # a volume the model cannot handle is an error row too
-                    log.warning("BMFF %s: %s", path, e)
+                    failures["not measured"].append(type(e).__name__)
                     pending.append(_error_row(eid, str(path), e))
             else:
-                log.warning("BMFF %s: read failed: %s", path, exc)
+                failures["read failed"].append(type(exc).__name__)
                 pending.append(_error_row(eid, str(path), exc))
             bar.update(1)
             if len(pending) >= flush_every:
                 flush()
         bar.close()
     flush()
+    for what, kinds in failures.items():
+        if kinds:
+            log.warning("BMFF: %d image(s) %s (%s); their rows carry the error in the table's 'error' column",
+                        len(kinds), what, ", ".join(f"{k} x{n}" for k, n in Counter(kinds).items()))
     table = _finalise(frames, model)
     meta = model.meta
     provenance = {

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 NAME = "phenotypes"
 REQUIRES: list[str] = ["images"]
+#: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
+REPORT_TABLES = ["qc_detection.tsv", "bmff_vs_truth.tsv"]
 
 PARAMS = [
     Param("weights", Path, None, "segmentation checkpoint (default: the shipped weights)"),

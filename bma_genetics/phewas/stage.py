@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 NAME = "phewas"
 REQUIRES = ["participants"]  # the participant and diagnosis tables
 AFTER = ["phenotypes"]  # its BMFF table, with bmff_source: phenotypes
+#: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
+REPORT_TABLES = ["phewas_results.tsv"]
 
 DEFAULT_COVARIATES = ["age", "sex", "bmi", *[f"pc{i}" for i in range(1, 11)]]
 

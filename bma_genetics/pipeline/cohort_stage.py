@@ -23,6 +23,8 @@ from bma_genetics.sites import MAIN_TRAITS
 
 NAME = "cohort"
 REQUIRES: list[str] = []
+#: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
+REPORT_TABLES = ["cohort_summary.tsv"]
 
 PARAMS = [
     Param("traits", list, None, "BMFF traits summarised (default: the four main sites)", item_type=str),

@@ -44,6 +44,10 @@ CONFIG_PARAMS = [
         Param("tmp_dir", str, None, "Hail temporary directory (default <run>/tmp/hail; gs://... or hdfs://... "
               "on a cluster)"),
     ]),
+    Param("report", dict, help="the run report (report.html: aggregate results only)", section=[
+        Param("suppress_below", int, 5, "counts of people from 1 to this minus 1 are shown as '<N' in the report "
+              "(1: none suppressed)", range=(1, None)),
+    ]),
     Param("stages", dict, None, "stage name -> its options (one section per stage, see below), in run order; "
           "stages they read are added when absent", allowed="a non-empty mapping (required)"),
 ]

@@ -7,7 +7,9 @@ stage folder and shows in the report. The config's ``stages:`` mapping picks and
 Each stage module declares, at its top, ``PARAMS`` (a list of :class:`bma_genetics._params.Param`:
 the options of its config section) and ``REQUIRES`` (the upstream stages whose products it
 reads; the runner adds them to a config that lacks them), and may declare ``AFTER`` (stages it
-reads when the study has them, ordered before it but not added). Stage modules import only
+reads when the study has them, ordered before it but not added), and ``REPORT_TABLES`` (patterns,
+relative to its folder, of the aggregate tables the run report shows: never a table with a row
+per participant; the report refuses any table with a participant-id column anyway). Stage modules import only
 light modules at their top, so that the runner can read every declaration, and check a whole
 config, before any work starts.
 """
@@ -49,6 +51,8 @@ class StageSpec:
         Upstream stages whose products it reads (``REQUIRES``), added when absent.
     after : list of str
         Stages it reads when present (``AFTER``), ordered before it but never added.
+    report_tables : list of str
+        Glob patterns of the aggregate tables the run report shows (``REPORT_TABLES``).
     run : callable or None
         ``run(ctx, params) -> dict``; ``None`` when the stage is not part of this version.
     """
@@ -57,6 +61,7 @@ class StageSpec:
     params: list[Param] = field(default_factory=list)
     requires: list[str] = field(default_factory=list)
     after: list[str] = field(default_factory=list)
+    report_tables: list[str] = field(default_factory=list)
     run: Callable[..., dict[str, Any]] | None = None
 
 
@@ -90,6 +95,7 @@ def spec(name: str) -> StageSpec:
         params=list(getattr(owner, "PARAMS", [])),
         requires=list(getattr(owner, "REQUIRES", [])),
         after=list(getattr(owner, "AFTER", [])),
+        report_tables=list(getattr(owner, "REPORT_TABLES", [])),
         run=getattr(owner, func.split(".")[-1]),
     )
 

@@ -21,6 +21,8 @@ from bma_genetics._params import Param, check_params
 
 NAME = "reference"
 REQUIRES: list[str] = []
+#: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
+REPORT_TABLES = ["resources.tsv"]
 
 PARAMS = [
     Param("names", list, None, "resources to fetch and record (default: every registered resource)",

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 NAME = "images"
 REQUIRES: list[str] = []
+#: Aggregate tables shown in the run report: none (``truth/images.tsv`` has a row per person).
+REPORT_TABLES: list[str] = []
 
 PARAMS = [
     Param("n_images", int, 100, "participants imaged when the cohort has no images/ yet", range=(1, None)),
