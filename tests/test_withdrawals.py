@@ -270,3 +270,35 @@ def test_no_withdrawn_eid_in_any_file_of_the_shared_run(tiny_run, tiny_cohort):
             continue
         checked += 1
     assert checked > 20
+
+
+def test_a_new_withdrawal_reruns_the_stages_that_handle_participants(tiny_cohort, tmp_path):
+    """Resume: the same withdrawn set (even reformatted) skips; one more withdrawal reruns the
+    participant-level stages, and the person leaves their tables; a broken file stops the run
+    before any stage."""
+    import json
+
+    from bma_genetics.io import read_participant_table
+    from bma_genetics.pipeline import run_study
+
+    planted = sorted(json.loads((tiny_cohort / "truth/qc_planted.json").read_text())["withdrawn"])
+    wfile = tmp_path / "w.csv"
+    wfile.write_text("\n".join(planted) + "\n")
+    config = {"name": "w", "seed": 1, "stages": {"cohort": {}, "participants": {"withdrawals": str(wfile)}}}
+    run = run_study(config, cohort=tiny_cohort, out=tmp_path / "run")
+    table = run / "participants" / "participants.parquet"
+    first = read_participant_table(table, required=())
+    stamp = table.stat().st_mtime_ns
+    _write_awkward(wfile, planted)  # same people, another layout: nothing to redo
+    run_study(config, cohort=tiny_cohort, out=run)
+    assert table.stat().st_mtime_ns == stamp
+    late = str(first["eid"].iloc[0])
+    _write_awkward(wfile, [*planted, late])
+    run_study(config, cohort=tiny_cohort, out=run)
+    assert late not in set(read_participant_table(table, required=())["eid"])
+    summary = json.loads((run / "cohort" / "summary.json").read_text())
+    assert summary["n_withdrawn_removed"] == len(planted) + 1
+    wfile.write_text(f"{late}\n-1\n")
+    with pytest.raises(InputError, match=r"w\.csv line 2 is '-1'"):
+        run_study(config, cohort=tiny_cohort, out=run)
+    assert late not in set(read_participant_table(table, required=())["eid"])

@@ -27,6 +27,7 @@ REQUIRES = ["participants"]  # the participant table (sample QC, covariates)
 AFTER = ["phenotypes"]  # its BMFF table, when the study has that stage
 #: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
 REPORT_TABLES = ["gwas_summary.tsv", "qc.tsv"]
+WITHDRAWALS = True  # removes the run's withdrawn participants (RunContext.withdrawn)
 
 PARAMS = [
     Param("traits", list, None, "BMFF traits to analyse (default: every BMFF site in the table)", item_type=str),

@@ -22,6 +22,7 @@ NAME = "participants"
 REQUIRES: list[str] = []
 #: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
 REPORT_TABLES = ["sample_qc.tsv"]
+WITHDRAWALS = True  # removes the run's withdrawn participants (RunContext.withdrawn)
 
 
 def _one_of_text(*allowed: str):
@@ -86,6 +87,8 @@ def withdrawals_file(cohort: Path | None, config: dict[str, Any] | None) -> Path
     section = ((config or {}).get("stages") or {}).get(NAME)
     p = check_params(NAME, section if isinstance(section, dict) else {}, PARAMS)
     declared = next(q.default for q in PARAMS if q.name == "withdrawals")
+    if cohort is None and p["withdrawals"] == declared:
+        return None  # no cohort, no default file
     return _resolve(cohort, p["withdrawals"], param="withdrawals", required=p["withdrawals"] != declared)
 
 

@@ -35,6 +35,7 @@ NAME = "phenotypes"
 REQUIRES: list[str] = ["images"]
 #: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
 REPORT_TABLES = ["qc_detection.tsv", "bmff_vs_truth.tsv"]
+WITHDRAWALS = True  # removes the run's withdrawn participants (RunContext.withdrawn)
 
 PARAMS = [
     Param("weights", Path, None, "segmentation checkpoint (default: the shipped weights)"),

@@ -27,6 +27,7 @@ REQUIRES = ["participants"]  # the participant and diagnosis tables
 AFTER = ["phenotypes"]  # its BMFF table, with bmff_source: phenotypes
 #: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
 REPORT_TABLES = ["phewas_results.tsv"]
+WITHDRAWALS = True  # removes the run's withdrawn participants (RunContext.withdrawn)
 
 DEFAULT_COVARIATES = ["age", "sex", "bmi", *[f"pc{i}" for i in range(1, 11)]]
 

@@ -25,6 +25,7 @@ NAME = "cohort"
 REQUIRES: list[str] = []
 #: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
 REPORT_TABLES = ["cohort_summary.tsv"]
+WITHDRAWALS = True  # removes the run's withdrawn participants (RunContext.withdrawn)
 
 PARAMS = [
     Param("traits", list, None, "BMFF traits summarised (default: the four main sites)", item_type=str),

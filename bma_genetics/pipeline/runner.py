@@ -159,9 +159,18 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
-def _params_key(params: dict[str, Any], cohort: Path | None, seed: int) -> str:
-    blob = json.dumps({"params": params, "cohort": str(cohort), "seed": seed}, sort_keys=True, default=str)
+def _params_key(params: dict[str, Any], cohort: Path | None, seed: int, withdrawn: str | None = None) -> str:
+    key: dict[str, Any] = {"params": params, "cohort": str(cohort), "seed": seed}
+    if withdrawn is not None:  # the withdrawn set, for stages that handle participants
+        key["withdrawn"] = withdrawn
+    blob = json.dumps(key, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _withdrawn_key(ctx: RunContext) -> str:
+    """A digest of the run's withdrawn set (not of the file's bytes: a reformatted list with
+    the same people changes nothing); reading it checks the withdrawal file before any work."""
+    return hashlib.sha256("\n".join(sorted(ctx.withdrawn())).encode()).hexdigest()[:16]
 
 
 def run_study(
@@ -234,7 +243,9 @@ def run_study(
         clean = {k: v for k, v in config.items() if not k.startswith("_")}
         write_text(run_dir / "config.yaml", yaml.safe_dump(clean, sort_keys=False))
         ctx = RunContext(run_dir=run_dir, cohort=cohort_path, config=config, seed=int(config["seed"]))
-        keys = {name: _params_key(params, cohort_path, ctx.seed) for name, params in config["stages"].items()}
+        withdrawn = _withdrawn_key(ctx) if any(specs[n].withdrawals for n in config["stages"]) else None
+        keys = {name: _params_key(params, cohort_path, ctx.seed, withdrawn if specs[name].withdrawals else None)
+                for name, params in config["stages"].items()}
 
         def done_already(name: str) -> bool:
             done = run_dir / name / ".done"

@@ -7,9 +7,11 @@ stage folder and shows in the report. The config's ``stages:`` mapping picks and
 Each stage module declares, at its top, ``PARAMS`` (a list of :class:`bma_genetics._params.Param`:
 the options of its config section) and ``REQUIRES`` (the upstream stages whose products it
 reads; the runner adds them to a config that lacks them), and may declare ``AFTER`` (stages it
-reads when the study has them, ordered before it but not added), and ``REPORT_TABLES`` (patterns,
+reads when the study has them, ordered before it but not added), ``REPORT_TABLES`` (patterns,
 relative to its folder, of the aggregate tables the run report shows: never a table with a row
-per participant; the report refuses any table with a participant-id column anyway). Stage modules import only
+per participant; the report refuses any table with a participant-id column anyway) and
+``WITHDRAWALS = True`` (it handles participants and removes the withdrawn: a changed
+withdrawal list runs it again). Stage modules import only
 light modules at their top, so that the runner can read every declaration, and check a whole
 config, before any work starts.
 """
@@ -55,6 +57,10 @@ class StageSpec:
         Glob patterns of the aggregate tables the run report shows (``REPORT_TABLES``).
     run : callable or None
         ``run(ctx, params) -> dict``; ``None`` when the stage is not part of this version.
+    withdrawals : bool
+        The stage handles participant-level data and removes the run's withdrawn participants
+        (``WITHDRAWALS = True``): its completion key covers the withdrawn set, so a new
+        withdrawal runs it again.
     """
 
     name: str
@@ -63,6 +69,7 @@ class StageSpec:
     after: list[str] = field(default_factory=list)
     report_tables: list[str] = field(default_factory=list)
     run: Callable[..., dict[str, Any]] | None = None
+    withdrawals: bool = False
 
 
 def _module(name: str) -> tuple[ModuleType | None, str]:
@@ -97,6 +104,7 @@ def spec(name: str) -> StageSpec:
         after=list(getattr(owner, "AFTER", [])),
         report_tables=list(getattr(owner, "REPORT_TABLES", [])),
         run=getattr(owner, func.split(".")[-1]),
+        withdrawals=bool(getattr(owner, "WITHDRAWALS", False)),
     )
 
 

@@ -38,6 +38,7 @@ NAME = "images"
 REQUIRES: list[str] = []
 #: Aggregate tables shown in the run report: none (``truth/images.tsv`` has a row per person).
 REPORT_TABLES: list[str] = []
+WITHDRAWALS = True  # removes the run's withdrawn participants (RunContext.withdrawn)
 
 PARAMS = [
     Param("n_images", int, 100, "participants imaged when the cohort has no images/ yet", range=(1, None)),
