@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from bma_genetics._atomic import sha256_file
 from bma_genetics._check import fail
+from bma_genetics.io.bmff import write_bmff_table
 from bma_genetics.simulate import diseases as dz
 from bma_genetics.simulate import genotypes as gt
 from bma_genetics.simulate import outcome as oc
@@ -368,9 +369,9 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
     idp_df = pd.DataFrame(trait_out["idp"], columns=names)
     idp_df.insert(0, "eid", base["eid"].astype(str).to_numpy())
     true_df.iloc[order].reset_index(drop=True).to_parquet(root / "truth/bmff_true.parquet", index=False)
-    idp_df.iloc[order][~np.isnan(trait_out["idp"][order]).all(axis=1)].reset_index(drop=True).to_parquet(
-        root / "participants/bmff_idp.parquet", index=False
-    )
+    # the cohort's own BMFF table is a contract like the phenotypes stage's: one writer (io)
+    write_bmff_table(idp_df.iloc[order][~np.isnan(trait_out["idp"][order]).all(axis=1)].reset_index(drop=True),
+                     root / "participants/bmff_idp.parquet")
 
     # truth tables
     trait_out["causal_long"].to_csv(root / "truth/causal_variants.tsv", sep="\t", index=False, lineterminator="\n")
