@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from bma_genetics._result import StageResult
 from bma_genetics.errors import InputError
 from bma_genetics.io.covariates import build_participant_table
 from bma_genetics.io.diagnoses import read_diagnoses
@@ -28,25 +29,36 @@ PARTICIPANT_FIELDS: tuple[int, ...] = (
 
 
 @dataclass
-class ParticipantsResult:
-    """What :func:`run_participants` produces.
+class ParticipantsResult(StageResult):
+    """What :func:`run_participants` produces (a :class:`~bma_genetics._result.StageResult`).
+
+    ``.to_frame()`` is the participant table; ``.summary()`` the counts. It writes nothing
+    (``.files`` is empty): the participants stage writes the tables through io's writers.
 
     Attributes
     ----------
     participants : DataFrame
-        The participant table of those passing QC (:func:`build_participant_table` schema).
+        The participant table of those passing QC (:func:`build_participant_table` schema);
+        the same object as ``table``.
     diagnoses : DataFrame or None
         ``eid, code, date, source`` for every non-withdrawn participant (None without 41270).
     qc_table : DataFrame
         The sample-QC step counts (:func:`run_sample_qc`), with a ``withdrawn`` row first.
     counts : dict
-        ``n_read``, ``n_withdrawn``, ``n_after_qc``, ``n_diagnoses``, ``n_with_diagnoses``.
+        ``n_read``, ``n_withdrawn``, ``n_after_qc``, ``n_diagnoses``, ``n_with_diagnoses``
+        (the same object as ``report``).
     """
 
-    participants: pd.DataFrame
-    diagnoses: pd.DataFrame | None
-    qc_table: pd.DataFrame
-    counts: dict[str, Any] = field(default_factory=dict)
+    diagnoses: pd.DataFrame | None = None
+    qc_table: pd.DataFrame | None = None
+
+    @property
+    def participants(self) -> pd.DataFrame:
+        return self.table
+
+    @property
+    def counts(self) -> dict[str, Any]:
+        return self.report
 
 
 def _phenotype_eids(phenotype: str | os.PathLike | Iterable[str] | pd.DataFrame | None) -> set[str] | None:
@@ -144,4 +156,4 @@ def run_participants(
         "n_diagnoses": 0 if dx is None else len(dx),
         "n_with_diagnoses": 0 if dx is None else int(dx["eid"].nunique()),
     }
-    return ParticipantsResult(table, dx, qc_table, counts)
+    return ParticipantsResult(table=table, report=counts, diagnoses=dx, qc_table=qc_table)
