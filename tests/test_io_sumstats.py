@@ -272,3 +272,50 @@ def test_errors(tmp_path):
         read_sumstats(tmp_path / "nope.tsv")
     assert set(SUMSTATS_FORMATS) >= {"gwas_ssf", "plink2", "regenie", "bolt_lmm", "saige", "metal", "finngen",
                                       "table"}
+
+
+_MAP = {"rsid": "SNP", "effect_allele": "EA", "other_allele": "NEA", "beta": "B", "standard_error": "SE",
+        "p_value": "P"}
+
+
+def _table(tmp_path, rows: list[str], name: str = "exp.tsv"):
+    path = tmp_path / name
+    path.write_text("SNP\tEA\tNEA\tB\tSE\tP\n" + "".join(r.replace(" ", "\t") + "\n" for r in rows))
+    return path
+
+
+def test_text_in_a_numeric_column_is_an_error(tmp_path):
+    """'n/a' is not a missing token of a plain table: it used to become NaN silently (MR moved)."""
+    path = _table(tmp_path, ["rs1 A C 0.3 0.1 0.003", "rs2 G T n/a 0.1 0.2", "rs3 G T NA 0.1 0.2"])
+    with pytest.raises(InputError, match=r"read_sumstats/table: .*exp.tsv: column 'B' line 3: 'n/a' is not a "
+                                         r"number \(1 such cell"):
+        read_sumstats(path, columns=_MAP)
+    ok = read_sumstats(_table(tmp_path, ["rs1 A C 0.3 0.1 0.003", "rs3 G T NA 0.1 0.2"], "ok.tsv"), columns=_MAP)
+    assert np.isnan(ok.loc[1, "beta"])  # the format's own missing token stays missing
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ("rs2 G T 0.2 0.1 1.5", r"column 'P' line 3: 1\.5 is not a P-value in \[0, 1\]"),
+    ("rs2 G T 0.2 0.1 -0.01", r"column 'P' line 3: -0\.01 is not a P-value"),
+    ("rs2 G T 0.2 0.1 0", r"column 'P' line 3: 0\.0 is a P-value of 0"),
+    ("rs2 G T 0.2 -0.1 0.2", r"column 'SE' line 3: -0\.1 is not a standard error > 0"),
+    ("rs2 G T 0.2 0 0.2", r"column 'SE' line 3: 0\.0 is not a standard error > 0"),
+    ("rs1 A C 0.4 0.1 0.003", r"variant 'rs1' appears on lines \[2, 3\] with different values"),
+])
+def test_out_of_range_values_and_conflicting_duplicates(tmp_path, row, message):
+    path = _table(tmp_path, ["rs1 A C 0.3 0.1 0.003", row])
+    with pytest.raises(InputError, match=r"read_sumstats/table: .*exp.tsv: " + message):
+        read_sumstats(path, columns=_MAP | {"variant_id": "SNP"})
+
+
+def test_identical_duplicates_collapsed_and_exact_zero_p_from_log10p(tmp_path, caplog):
+    path = _table(tmp_path, ["rs1 A C 0.3 0.1 0.003", "rs2 G T 0.2 0.1 0.2", "rs1 A C 0.3 0.1 0.003"])
+    with caplog.at_level("WARNING"):
+        t = read_sumstats(path, columns=_MAP | {"variant_id": "SNP"})
+    assert list(t["variant_id"]) == ["rs1", "rs2"]
+    assert "1 identical duplicated row(s) collapsed" in caplog.text
+    reg = tmp_path / "x.regenie"
+    reg.write_text("CHROM GENPOS ID ALLELE0 ALLELE1 A1FREQ N TEST BETA SE CHISQ LOG10P EXTRA\n"
+                   "1 100 rs1 A G 0.3 1000 ADD 0.5 0.01 2500 400 NA\n")
+    r = read_sumstats(reg)
+    assert r.loc[0, "p_value"] == 0.0 and r.loc[0, "neg_log_10_p_value"] == 400

@@ -239,7 +239,7 @@ _P_TEXT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*[eE]\s*([-+]?[0-9]+)\s*$")
 def _neg_log10_from_text(text: pd.Series) -> np.ndarray:
     """-log10 P computed from P's text, exact where float64 underflows (``3.2e-412``)."""
     p = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         out = -np.log10(p)
     for i in np.flatnonzero(p == 0):
         m = _P_TEXT.match(str(text.iloc[i]))
@@ -386,6 +386,7 @@ def read_sumstats(
         raise fail(where, f"{path} is not a readable {spec.description} table: {exc}") from None
     if spec.test_column and spec.test_column in raw.columns:
         raw = raw[raw[spec.test_column].astype(str) == spec.test_value]
+    lines = raw.index.to_numpy() + 2  # line in the file (the header is line 1)
     raw = raw.reset_index(drop=True)
     df = pd.DataFrame(index=raw.index)
     for dst, src in chosen.items():
@@ -394,7 +395,7 @@ def read_sumstats(
         ref, alt = spec.other_allele_from
         df["other_allele"] = np.where(raw[chosen["effect_allele"]] == raw[alt],
                                       raw[ref], raw[alt])
-    out = _canonical(df, spec, str(path), f"read_sumstats/{name}")
+    out = _canonical(df, spec, str(path), f"read_sumstats/{name}", names=chosen, lines=lines)
     if name == "gwas_ssf":
         for col, value in _sample_sizes(read_gwas_ssf_metadata(path)).items():
             if out[col].isna().all():
@@ -408,13 +409,34 @@ def read_sumstats(
         used = set(chosen.values()) | {spec.test_column}
         extra = [c for c in raw.columns if c not in used and c not in out.columns]
         out = pd.concat([out, raw[extra]], axis=1)
+    out = _validated(out, str(path), f"read_sumstats/{name}", chosen, lines)
     log.info("read_sumstats: %s (%s): %d variants", path, name, len(out))
     return out
 
 
-def _canonical(df: pd.DataFrame, spec: SumstatsFormat, source: str, where: str) -> pd.DataFrame:
+def _strict_numeric(df: pd.DataFrame, c: str, source: str, where: str, names: Mapping[str, str] | None,
+                    lines: np.ndarray | None) -> pd.Series:
+    """``df[c]`` as numbers; a cell that is neither a number nor a missing token is an error."""
+    s = df[c]
+    num = pd.to_numeric(s, errors="coerce")
+    bad = np.flatnonzero(num.isna().to_numpy() & s.notna().to_numpy())
+    if len(bad):
+        i = int(bad[0])
+        line = int(lines[i]) if lines is not None else i + 2
+        column = (names or {}).get(c, c)
+        raise fail(where, f"{source}: column {column!r} line {line}: {str(s.iloc[i])!r} is not a number "
+                   f"({len(bad)} such cell(s); missing values are written as the format's missing tokens)")
+    return num
+
+
+def _canonical(df: pd.DataFrame, spec: SumstatsFormat, source: str, where: str,
+               names: Mapping[str, str] | None = None, lines: np.ndarray | None = None) -> pd.DataFrame:
     """Types, effect scale, P columns, ids and column order of the canonical frame."""
     n_rows = len(df)
+
+    def numeric(c: str) -> pd.Series:
+        return _strict_numeric(df, c, source, where, names, lines)
+
     needs = {"effect_allele": ("effect_allele",), "beta": ("beta", "odds_ratio", "hazard_ratio", "z"),
              "standard_error": ("standard_error", "z")}
     for c, options in needs.items():
@@ -429,7 +451,7 @@ def _canonical(df: pd.DataFrame, spec: SumstatsFormat, source: str, where: str) 
     else:
         out["chromosome"] = np.nan
     if "base_pair_location" in df:
-        pos = pd.to_numeric(df["base_pair_location"], errors="coerce")
+        pos = numeric("base_pair_location")
         out["base_pair_location"] = pos.astype(np.int64) if pos.notna().all() else pos.astype("Int64")
     else:
         out["base_pair_location"] = pd.array([pd.NA] * n_rows, dtype="Int64")
@@ -443,7 +465,7 @@ def _canonical(df: pd.DataFrame, spec: SumstatsFormat, source: str, where: str) 
             out[c] = np.nan
     for c in _NUMERIC:
         if c in df:
-            out[c] = pd.to_numeric(df[c], errors="coerce")
+            out[c] = numeric(c)
     if "beta" not in out:
         if "odds_ratio" in out:
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -457,15 +479,15 @@ def _canonical(df: pd.DataFrame, spec: SumstatsFormat, source: str, where: str) 
         out["standard_error"] = out["beta"] / out["z"] if "z" in out else np.nan
     # P: keep the exact -log10 P (text of tiny P, or the format's own -log10 column)
     if "neg_log_10_p_value" in df:
-        m = pd.to_numeric(df["neg_log_10_p_value"], errors="coerce").to_numpy(dtype=float)
+        m = numeric("neg_log_10_p_value").to_numpy(dtype=float)
         out["neg_log_10_p_value"] = m
         if "p_value" in df:
-            p = pd.to_numeric(df["p_value"], errors="coerce").to_numpy(dtype=float)
+            p = numeric("p_value").to_numpy(dtype=float)
             out["p_value"] = np.where(np.isfinite(p), p, np.power(10.0, -m))
         else:
             out["p_value"] = np.power(10.0, -m)
     elif "p_value" in df:
-        out["p_value"] = pd.to_numeric(df["p_value"], errors="coerce").to_numpy(dtype=float)
+        out["p_value"] = numeric("p_value").to_numpy(dtype=float)
         out["neg_log_10_p_value"] = _neg_log10_from_text(df["p_value"].astype("string"))
     else:
         from scipy import stats
@@ -496,6 +518,51 @@ def _canonical(df: pd.DataFrame, spec: SumstatsFormat, source: str, where: str) 
             out[c] = np.nan
     optional = [c for c in OPTIONAL_COLUMNS if c in out]
     return out[[*SUMSTATS_COLUMNS, *optional]]
+
+
+def _validated(out: pd.DataFrame, source: str, where: str, names: Mapping[str, str],
+               lines: np.ndarray) -> pd.DataFrame:
+    """Value ranges (P in [0, 1], SE > 0) and duplicated variants of a canonical frame.
+
+    P = 0 is accepted only where an exact -log10 P is known (a -log10 P column, or a P printed
+    below float64's range). Rows repeated identically are collapsed (counted in the log); one
+    variant (id, chromosome, position, alleles) given twice with different values is an error.
+    """
+    def first(mask: np.ndarray, column: str, what: str, values: pd.Series) -> None:
+        idx = np.flatnonzero(mask)
+        if len(idx):
+            i = int(idx[0])
+            col = names.get(column, column)
+            raise fail(where, f"{source}: column {col!r} line {int(lines[i])}: {values.iloc[i]} {what} "
+                       f"({len(idx)} such row(s))")
+
+    p = out["p_value"].to_numpy(dtype=float)
+    m = out["neg_log_10_p_value"].to_numpy(dtype=float)
+    p_col = "p_value" if "p_value" in names else "neg_log_10_p_value"
+    shown = out["p_value"] if p_col == "p_value" else out["neg_log_10_p_value"]
+    with np.errstate(invalid="ignore"):
+        first((p > 1) | (p < 0) | (m < 0), p_col, "is not a P-value in [0, 1]", shown)
+        first((p == 0) & ~np.isfinite(m), p_col, "is a P-value of 0 (give -log10 P for P below float64's range)",
+              shown)
+        se = out["standard_error"].to_numpy(dtype=float)
+        first(se <= 0, "standard_error", "is not a standard error > 0", out["standard_error"])
+    key = ["variant_id", "chromosome", "base_pair_location", "effect_allele", "other_allele"]
+    has_id = out["variant_id"].notna().to_numpy()
+    dup = has_id & out.duplicated(subset=key, keep=False).to_numpy()
+    if dup.any():
+        same = out.duplicated(keep="first").to_numpy()
+        conflict = has_id & out.duplicated(subset=key, keep="first").to_numpy() & ~same
+        if conflict.any():
+            i = int(np.flatnonzero(conflict)[0])
+            vid = out["variant_id"].iloc[i]
+            earlier = np.flatnonzero(has_id & (out["variant_id"] == vid).to_numpy())
+            raise fail(where, f"{source}: variant {vid!r} appears on lines {[int(lines[j]) for j in earlier][:5]} "
+                       f"with different values ({int(conflict.sum())} conflicting duplicate row(s))")
+        n_same = int((same & has_id).sum())
+        if n_same:
+            log.warning("read_sumstats: %s: %d identical duplicated row(s) collapsed", source, n_same)
+            out = out[~(same & has_id)].reset_index(drop=True)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
