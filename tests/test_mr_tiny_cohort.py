@@ -60,14 +60,16 @@ def test_stage_on_tiny_cohort_covers_the_causal_effect(request, tmp_path):
     path = write_gwas_ssf(ss, run_dir / "gwas" / "bmff_femoral_head.tsv.gz")
     (run_dir / "gwas" / "summary.json").write_text(json.dumps({"sumstats": {"bmff_femoral_head": str(path)}}))
     ctx = RunContext(run_dir=run_dir, cohort=cohort, config={}, seed=1)
-    s = run(ctx, {"exposure_units": "fat_fraction", "nboot": 300})
+    s = run(ctx, {"exposure_units": "fat_fraction", "nboot": 300, "p_fallback": 5e-6})
     truth = json.loads((cohort / "truth" / "mr_truth.json").read_text())
     pair = s["pairs"]["bmff_femoral_head"]
     assert pair["status"] == "ok", pair
     assert pair["n_used"] >= 3
     # The tiny cohort (1,000 people) is underpowered: no variant reaches 5e-8, so the stage
-    # falls back to P < 5e-6 and says so.
+    # falls back to P < 5e-6 (asked for with p_fallback) and records it.
     assert pair["p_threshold"] in (5e-8, 5e-6)
+    assert pair["p_fallback_used"] is (pair["p_threshold"] == 5e-6)
+    assert pair["instrument_strength"]["nsnp"] == pair["n_used"]
     ivw = pair["ivw"]
     t = truth["causal_log_odds_per_fat_fraction"]
     assert s["truth"]["ivw_covers_truth"] is True, (ivw, t)

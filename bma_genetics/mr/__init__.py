@@ -18,7 +18,12 @@ from bma_genetics.mr.diagnostics import (
     r2_from_lor,
 )
 from bma_genetics.mr.harmonise import HARMONISED_COLUMNS, harmonise, read_harmonised
-from bma_genetics.mr.instruments import find_proxies, instrument_strength, select_instruments
+from bma_genetics.mr.instruments import (
+    find_proxies,
+    instrument_strength,
+    instrument_strength_summary,
+    select_instruments,
+)
 from bma_genetics.mr.methods import (
     METHODS,
     RESULT_COLUMNS,
@@ -50,6 +55,7 @@ __all__ = [
     "find_proxies",
     "harmonise",
     "instrument_strength",
+    "instrument_strength_summary",
     "method_list",
     "mr_egger",
     "mr_heterogeneity",

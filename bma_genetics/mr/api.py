@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from bma_genetics._atomic import write_table, write_text
-from bma_genetics._check import fail
+from bma_genetics._check import check_probability, fail
 from bma_genetics._result import StageResult
 from bma_genetics.errors import InputError
 from bma_genetics.io.results import write_mr_results
@@ -33,7 +33,12 @@ from bma_genetics.mr.diagnostics import (
     mr_steiger,
 )
 from bma_genetics.mr.harmonise import canonical_harmonised_names, harmonise, read_harmonised
-from bma_genetics.mr.instruments import find_proxies, select_instruments
+from bma_genetics.mr.instruments import (
+    WEAK_F,
+    find_proxies,
+    instrument_strength_summary,
+    select_instruments,
+)
 from bma_genetics.mr.methods import (
     METHODS,
     RESULT_COLUMNS,
@@ -211,6 +216,8 @@ def run_mr_analysis(
     exposure_columns: Mapping[str, str] | None = None,
     outcome_columns: Mapping[str, str] | None = None,
     p_threshold: float = 5e-8,
+    p_fallback: float | None = None,
+    sample_overlap: bool | None = None,
     ld: str | os.PathLike | Any | None = None,
     genotypes: str | os.PathLike | None = None,
     clump_r2: float = 0.001,
@@ -255,6 +262,16 @@ def run_mr_analysis(
         Labels (default: the file names).
     p_threshold, clump_r2, clump_kb
         Instrument selection (:func:`select_instruments`).
+    p_fallback : float, optional
+        A weaker P threshold used only when no variant of the exposure has P < ``p_threshold``
+        (e.g. 5e-6). Default None: no fallback, and zero instruments is an error saying how to
+        ask for one. When used, a warning is logged and the summary records it
+        (``p_threshold_used``, ``p_fallback_used``).
+    sample_overlap : bool, optional
+        Whether the exposure and outcome GWAS share participants (e.g. both from the same
+        cohort). True logs a warning and records it in the summary: two-sample MR assumes
+        independent samples, and with overlap weak-instrument bias pulls the estimate towards
+        the observational association instead of towards zero. None (default): unknown.
     ld : {"in-sample", "reference"}, path or GenotypeReader, optional
         LD source for clumping and proxies (:func:`bma_genetics.ld.open_ld_source`):
         ``"in-sample"`` (``genotypes``), ``"reference"`` (1000 Genomes EUR, chr17-22) or a
@@ -278,11 +295,34 @@ def run_mr_analysis(
     MRResult
         ``.to_frame()`` the MR results, ``.fits``, ``.tables`` (the diagnostics), ``.files``
         (table name -> path), ``.summary()``
-        (``n_instruments``, ``n_used``, ``ivw``: the IVW row's estimate fields).
+        (``n_instruments``, ``n_used``, ``ivw``: the IVW row's estimate fields;
+        ``p_threshold_used``, ``p_fallback_used``; ``instrument_strength``: ``mean_f_statistic``,
+        ``min_f_statistic``, ``overall_f_statistic``, ``n_weak_instruments``,
+        ``weak_instruments`` over the instruments used; ``sample_overlap``; ``warnings``: the
+        messages above, one string each).
+
+    Notes
+    -----
+    Instrument strength is reported for the instruments the fits used (``mr_keep``): per SNP
+    F = beta_exposure^2 / standard_error_exposure^2 (``instruments.tsv``: ``f_statistic``,
+    ``weak_instrument`` for F < 10), their mean, and the overall F = (n - k - 1) / k * R^2 /
+    (1 - R^2) from the summed per-SNP r^2. A mean F below 10 is logged as a warning and
+    recorded in ``warnings``: weak instruments bias two-sample MR towards the null (towards the
+    observational estimate when the samples overlap).
     """
     from bma_genetics.ld import open_ld_source
 
     params = params or MRParameters()
+    check_probability("run_mr_analysis/p_threshold", p_threshold, open_interval=False)
+    if p_fallback is not None:
+        check_probability("run_mr_analysis/p_fallback", p_fallback, open_interval=False)
+        if p_fallback <= p_threshold:
+            raise fail("run_mr_analysis/p_fallback", f"{p_fallback:g} is not weaker than p_threshold "
+                       f"{p_threshold:g}; give a larger P (e.g. 5e-6) or leave it out")
+    if sample_overlap is not None and not isinstance(sample_overlap, bool):
+        raise fail("run_mr_analysis/sample_overlap", f"expected True, False or None, found {sample_overlap!r}")
+    warnings: list[str] = []
+    used_p, fallback_used = p_threshold, False
     # The LD source is resolved first: a bad ``ld`` fails before any summary statistics are read.
     reader = None if ld is None else open_ld_source(ld, genotypes=genotypes, where="run_mr_analysis/ld")
     frames: dict[str, pd.DataFrame] = {}
@@ -300,7 +340,13 @@ def run_mr_analysis(
         out_ss, out_src = _as_sumstats(outcome, outcome_format, outcome_columns)
         exposure_name = exposure_name or (_label(exposure) if not isinstance(exposure, pd.DataFrame) else "exposure")
         outcome_name = outcome_name or (_label(outcome) if not isinstance(outcome, pd.DataFrame) else "outcome")
-        ins = select_instruments(exp_ss, p_threshold=p_threshold, reader=reader, clump_r2=clump_r2,
+        if p_fallback is not None and not (exp_ss["p_value"].astype(float) < p_threshold).any():
+            used_p, fallback_used = float(p_fallback), True
+            msg = (f"no variant of {exposure_name} has P < {p_threshold:g}; instruments selected at the "
+                   f"fallback P < {used_p:g} (p_fallback): weaker instruments, more weak-instrument bias")
+            log.warning("run_mr_analysis: %s", msg)
+            warnings.append(msg)
+        ins = select_instruments(exp_ss, p_threshold=used_p, reader=reader, clump_r2=clump_r2,
                                  clump_kb=clump_kb, source=exp_src)
         frames["instruments"] = ins
         oc_rows = find_proxies(ins, out_ss, reader, min_r2=proxy_r2) if (proxies and reader is not None) else out_ss
@@ -337,10 +383,32 @@ def run_mr_analysis(
                                  "nsnp": 0, "note": f"not run: {exc}"}])
         frames["reverse_mr"] = rev
     ivw = res.table[res.table["method"] == "ivw"]
+    kept = h[h["mr_keep"].astype(bool)]
+    strength = instrument_strength_summary(
+        kept["beta_exposure"].to_numpy(float), kept["standard_error_exposure"].to_numpy(float),
+        kept["samplesize_exposure"].to_numpy(float) if "samplesize_exposure" in kept else None)
+    if strength["weak_instruments"]:
+        msg = (f"weak instruments: mean F = {strength['mean_f_statistic']:.3g} < {WEAK_F:g} over "
+               f"{strength['nsnp']} instrument(s) ({strength['n_weak_instruments']} with F < {WEAK_F:g}); "
+               "estimates are biased towards the null (towards the observational association when the "
+               "samples overlap)")
+        log.warning("run_mr_analysis: %s -> %s: %s", h["exposure"].iloc[0], h["outcome"].iloc[0], msg)
+        warnings.append(msg)
+    if sample_overlap:
+        msg = ("the exposure and outcome GWAS share participants (sample_overlap=True): two-sample MR "
+               "assumes independent samples; weak-instrument bias then points towards the observational "
+               "association, so read the estimates with the F statistics")
+        log.warning("run_mr_analysis: %s", msg)
+        warnings.append(msg)
     report: dict[str, Any] = {
         "n_instruments": int(n_instruments),
         "n_used": n_used,
         "ivw": {k: float(ivw[k].iloc[0]) for k in _ESTIMATE} if len(ivw) else None,
+        "p_threshold_used": float(used_p) if harmonised is None else None,
+        "p_fallback_used": fallback_used,
+        "instrument_strength": strength,
+        "sample_overlap": sample_overlap,
+        "warnings": warnings,
     }
     result = MRResult(table=res.table, fits=fits, harmonised=h, tables=frames, report=report)
     if out is not None:
@@ -349,7 +417,7 @@ def run_mr_analysis(
             "outcome": str(outcome) if not isinstance(outcome, pd.DataFrame) else "table",
             "harmonised": (str(harmonised) if harmonised is not None and not isinstance(harmonised, pd.DataFrame)
                            else None),
-            "p_threshold": p_threshold, "ld": str(ld) if ld is not None else None,
+            "p_threshold": p_threshold, "p_fallback": p_fallback, "sample_overlap": sample_overlap, "ld": str(ld) if ld is not None else None,
             "clump_r2": clump_r2, "clump_kb": clump_kb, "proxies": proxies, "proxy_r2": proxy_r2,
             "action": action, "tolerance": tolerance, "methods": methods, "params": params.__dict__})
     log.info("MR %s -> %s: %d instruments, %d used; IVW beta=%s", h["exposure"].iloc[0], h["outcome"].iloc[0],

@@ -39,6 +39,8 @@ def register(app: typer.Typer) -> None:
         exposure_columns: str = typer.Option(None, help="Column mapping for a generic table: beta=BETA,standard_error=SE,..."),
         outcome_columns: str = typer.Option(None, help="Column mapping for a generic table."),
         p_threshold: float = cli_option(PARAMS, "p_threshold"),
+        p_fallback: float = cli_option(PARAMS, "p_fallback"),
+        sample_overlap: bool = typer.Option(False, "--sample-overlap", help="The exposure and outcome GWAS share participants (a warning, recorded in run.json)."),
         ld: str = typer.Option(None, "--ld", help="LD source for clumping and proxies: 'in-sample' (with --genotypes), 'reference' (1000G EUR, chr17-22) or a PLINK prefix (none: no clumping)."),
         genotypes: Path = typer.Option(None, "--genotypes", help="The exposure GWAS sample's genotypes (BGEN file/folder or PLINK prefix), for --ld in-sample."),
         clump_r2: float = cli_option(PARAMS, "clump_r2"),
@@ -69,7 +71,7 @@ def register(app: typer.Typer) -> None:
             out, exposure=exposure, outcome=outcome, harmonised=harmonised, exposure_name=exposure_name,
             outcome_name=outcome_name, exposure_format=exposure_format, outcome_format=outcome_format,
             exposure_columns=_mapping(exposure_columns), outcome_columns=_mapping(outcome_columns),
-            p_threshold=p_threshold, ld=ld, genotypes=genotypes, clump_r2=clump_r2, clump_kb=clump_kb,
+            p_threshold=p_threshold, p_fallback=p_fallback, sample_overlap=True if sample_overlap else None, ld=ld, genotypes=genotypes, clump_r2=clump_r2, clump_kb=clump_kb,
             proxies=not no_proxies, proxy_r2=proxy_r2, action=action, methods=methods, params=params,
             prevalence=prevalence, reverse=reverse,
         )
@@ -81,4 +83,10 @@ def register(app: typer.Typer) -> None:
         if ivw:
             msg += (f"; IVW beta = {ivw['beta']:.4g} (95% CI {ivw['ci_lower']:.4g}, {ivw['ci_upper']:.4g}), "
                     f"P = {ivw['p_value']:.3g}")
+        strength = summary["instrument_strength"]
+        msg += f"; mean F = {strength['mean_f_statistic']:.3g}"
+        if summary["p_fallback_used"]:
+            msg += f" (instruments at the fallback P < {summary['p_threshold_used']:g})"
+        for warning in summary["warnings"]:
+            typer.echo(f"warning: {warning}", err=True)
         typer.echo(f"{msg} -> {out / 'mr_results.tsv'}")

@@ -111,13 +111,17 @@ def _af_case_control(af: np.ndarray, prop: np.ndarray, odds_ratio: np.ndarray) -
 
 
 def r2_from_lor(lor: np.ndarray, af: np.ndarray, n_cases: float, n_controls: float, prevalence: float) -> np.ndarray:
-    """Variance in liability (logit scale) explained by a variant from its log odds ratio.
+    """Variance in liability (logit scale) explained by a variant from its signed log odds ratio.
 
-    As TwoSampleMR ``get_r_from_lor(model="logit")``: the population allele frequency comes
-    from the case and control frequencies weighted by ``prevalence``; genetic variance
-    ``lor^2 af (1 - af)``, residual variance pi^2 / 3; r^2 = vg / (vg + pi^2/3).
+    As TwoSampleMR ``get_r_from_lor(model="logit")`` (squared): the control and case allele
+    frequencies solve the 2x2 table of the sample EAF ``af``, the case fraction and the odds
+    ratio ``exp(lor)``, with the sign of ``lor`` kept (a protective allele is rarer in cases);
+    the population frequency weights them by ``prevalence``; genetic variance ``lor^2 pop (1 -
+    pop)``, residual variance pi^2 / 3; r^2 = vg / (vg + pi^2/3). Taking ``|lor|`` instead
+    would put the protective allele's excess in the cases and give the wrong population
+    frequency whenever ``prevalence`` differs from the case fraction.
     """
-    lor = np.abs(np.asarray(lor, dtype=float))
+    lor = np.asarray(lor, dtype=float)
     af = np.asarray(af, dtype=float)
     prop = np.full_like(af, n_cases / (n_cases + n_controls))
     p0, p1 = _af_case_control(af, prop, np.exp(lor))

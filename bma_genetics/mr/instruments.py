@@ -12,20 +12,68 @@ from bma_genetics._check import check_columns, check_positive, check_probability
 log = logging.getLogger(__name__)
 
 
-def instrument_strength(sumstats: pd.DataFrame) -> pd.DataFrame:
-    """Add ``f_statistic`` = (beta / se)^2 and ``r2`` = beta^2 / (beta^2 + n se^2) per variant.
+#: F statistic below which an instrument is called weak (Staiger and Stock's rule of thumb).
+WEAK_F = 10.0
 
-    ``r2`` is the variance in the exposure explained by the variant (exact for a linear
-    regression of a trait on one variant, from its t statistic: R^2 = t^2 / (t^2 + n - 2),
-    with n - 2 ~ n); NaN when ``n`` is unknown.
+
+def instrument_strength(sumstats: pd.DataFrame) -> pd.DataFrame:
+    """Add ``f_statistic``, ``weak_instrument`` and ``r2`` per variant.
+
+    ``f_statistic`` = beta^2 / se^2 (the per-SNP F of the exposure association, one degree of
+    freedom); ``weak_instrument`` is True where it is below :data:`WEAK_F` (10). ``r2`` =
+    beta^2 / (beta^2 + n se^2) is the variance in the exposure explained by the variant (exact
+    for a linear regression of a trait on one variant, from its t statistic: R^2 = t^2 / (t^2 +
+    n - 2), with n - 2 ~ n); NaN when ``n`` is unknown.
     """
     out = sumstats.copy()
     b = out["beta"].astype(float)
     se = out["standard_error"].astype(float)
     out["f_statistic"] = (b / se) ** 2
+    out["weak_instrument"] = out["f_statistic"] < WEAK_F
     n = out["n"].astype(float) if "n" in out else np.nan
     out["r2"] = b**2 / (b**2 + n * se**2)
     return out
+
+
+def instrument_strength_summary(beta: np.ndarray, standard_error: np.ndarray,
+                                n: np.ndarray | float | None = None) -> dict[str, float | int | None]:
+    """Strength of a set of instruments: mean, minimum and overall F, and the weak count.
+
+    Parameters
+    ----------
+    beta, standard_error : array
+        The instruments' exposure effects and standard errors.
+    n : array or float, optional
+        Exposure sample size (per SNP or one number), for the overall F.
+
+    Returns
+    -------
+    dict
+        ``nsnp``; ``mean_f_statistic`` (mean of beta^2 / se^2); ``min_f_statistic``;
+        ``n_weak_instruments`` (F < 10); ``overall_f_statistic`` = (n - k - 1) / k *
+        R^2 / (1 - R^2) with R^2 the sum of the per-SNP r^2 = beta^2 / (beta^2 + n se^2) and
+        k the number of instruments (the F of a regression of the exposure on k independent
+        instruments; None when ``n`` is unknown); ``weak_instruments`` (mean F < 10).
+    """
+    b = np.asarray(beta, dtype=float)
+    se = np.asarray(standard_error, dtype=float)
+    if b.shape != se.shape:
+        raise fail("instrument_strength_summary/standard_error",
+                   f"{se.shape} values for {b.shape} betas; give one standard error per instrument")
+    f = (b / se) ** 2
+    k = int(f.size)
+    overall = None
+    if n is not None and k:
+        nn = np.broadcast_to(np.asarray(n, dtype=float), b.shape)
+        if np.isfinite(nn).all():
+            r2 = float(np.sum(b**2 / (b**2 + nn * se**2)))
+            n_mean = float(np.mean(nn))
+            if r2 < 1 and n_mean > k + 1:
+                overall = (n_mean - k - 1) / k * r2 / (1 - r2)
+    mean_f = float(np.mean(f)) if k else float("nan")
+    return {"nsnp": k, "mean_f_statistic": mean_f, "min_f_statistic": float(np.min(f)) if k else float("nan"),
+            "n_weak_instruments": int(np.sum(f < WEAK_F)), "overall_f_statistic": overall,
+            "weak_instruments": bool(mean_f < WEAK_F) if k else None}
 
 
 def select_instruments(
@@ -54,7 +102,7 @@ def select_instruments(
     clumping is done (for already-independent lists).
 
     Output: the significant variants' columns plus ``f_statistic`` (float, (beta/se)^2),
-    ``r2`` (float, variance explained), and, when clumped, ``n_members``, ``n_significant``,
+    ``weak_instrument`` (bool, F < 10), ``r2`` (float, variance explained), and, when clumped, ``n_members``, ``n_significant``,
     ``clump_members``.
 
     Parameters
@@ -88,7 +136,9 @@ def select_instruments(
         best = sumstats["p_value"].min()
         raise fail("select_instruments/p_threshold",
                    f"no variant of {source} has P < {p_threshold:g} (smallest P {best:.3g}); "
-                   "zero instruments: raise p_threshold (e.g. 5e-6) or use a larger GWAS")
+                   "zero instruments: use a larger GWAS, or ask for a weaker threshold "
+                   "explicitly (p_threshold=5e-6, or p_fallback=5e-6 of run_mr_analysis and the mr stage, "
+                   "--p-fallback 5e-6 on the command line; the threshold used is recorded in the results)")
     if reader is not None:
         from bma_genetics.ld import clump
 

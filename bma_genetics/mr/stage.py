@@ -30,8 +30,12 @@ PARAMS = [
     Param("outcome_name", str, None, "label in the tables (default: the file name up to its first dot)"),
     Param("exposures", list, None, "traits of the gwas stage's sumstats (default: every one)", item_type=str),
     Param("p_threshold", float, 5e-8, "instrument P threshold", range=(0, 1, "right")),
-    Param("p_fallback", float, 5e-6, "used (and reported) when no variant passes p_threshold; null: none",
-          range=(0, 1, "right"), nullable=True),
+    Param("p_fallback", float, None, "weaker instrument P threshold used only when no variant passes "
+          "p_threshold (e.g. 5e-6); recorded per pair (p_threshold, p_fallback_used) with a warning; "
+          "null (default): no fallback, such an exposure is not estimated", range=(0, 1, "right"), nullable=True),
+    Param("sample_overlap", bool, None, "whether the exposure and outcome GWAS share participants (true when "
+          "the outcome GWAS is of the same cohort); true: a warning, recorded in the summary; null: unknown",
+          nullable=True),
     Param("ld", (str, Path), "in-sample", "LD source for clumping and proxies: in-sample (the cohort's "
           "imputed BGEN), reference (1000G EUR, chr17-22), a PLINK prefix, or null (no clumping)", nullable=True,
           check=keyword_or_path(("in-sample", "reference"), "a PLINK prefix"),
@@ -96,29 +100,31 @@ def run(ctx, params: dict) -> dict:
     all_results, per_pair, tables = [], {}, []
     for trait in exposures:
         exp = read_sumstats(sumstats[trait])
-        used_p = p_threshold
-        if (exp["p_value"] < p_threshold).sum() == 0 and p_fallback is not None:
-            used_p = float(p_fallback)
-            log.warning("mr: %s has no variant with P < %g; using P < %g", trait, p_threshold, used_p)
         pair_dir = out_dir / trait
         try:
             s = run_mr_analysis(
                 pair_dir, exposure=exp, outcome=outcome, exposure_name=trait, outcome_name=outcome_name,
-                p_threshold=used_p, ld=reader, clump_r2=params["clump_r2"],
+                p_threshold=p_threshold, p_fallback=p_fallback, sample_overlap=params["sample_overlap"],
+                ld=reader, clump_r2=params["clump_r2"],
                 clump_kb=params["clump_kb"], proxies=params["proxies"],
                 proxy_r2=params["proxy_r2"], methods=params["methods"],
                 params=mr_params, prevalence=params["prevalence"], reverse=params["reverse"],
             )
         except InputError as exc:
             log.warning("mr: %s -> %s not estimated: %s", trait, outcome_name, exc)
-            per_pair[trait] = {"status": f"not estimated: {exc}", "p_threshold": used_p}
+            per_pair[trait] = {"status": f"not estimated: {exc}", "p_threshold": p_threshold,
+                               "p_fallback_used": False}
             continue
         s.files.update(write_mr_figures(s, pair_dir / "figures"))
         all_results.append(s.to_frame())
-        per_pair[trait] = {"status": "ok", "p_threshold": used_p, "n_instruments": s.report["n_instruments"],
-                           "n_used": s.report["n_used"], "ivw": s.report["ivw"]}
+        per_pair[trait] = {"status": "ok", "p_threshold": s.report["p_threshold_used"],
+                           "p_fallback_used": s.report["p_fallback_used"],
+                           "n_instruments": s.report["n_instruments"], "n_used": s.report["n_used"],
+                           "ivw": s.report["ivw"], "instrument_strength": s.report["instrument_strength"],
+                           "warnings": s.report["warnings"]}
         tables += [str(p.relative_to(out_dir)) for k, p in s.files.items() if not k.startswith("figures/")]
-    summary: dict[str, Any] = {"outcome": str(outcome_path), "pairs": per_pair}
+    summary: dict[str, Any] = {"outcome": str(outcome_path), "p_fallback": p_fallback,
+                               "sample_overlap": params["sample_overlap"], "pairs": per_pair}
     if all_results:
         combined = pd.concat(all_results, ignore_index=True)
         write_mr_results(combined, out_dir / "mr_results.tsv")
