@@ -169,3 +169,20 @@ def test_steiger_liability_r2_uses_the_signed_log_odds_ratio():
     st = mr_steiger(h, prevalence=prev)
     want = sum(_liability_r2(b, f, 0.25, prev) for b, f in zip(lors, afs, strict=True))
     assert st["snp_r2_outcome"].iloc[0] == pytest.approx(want, rel=1e-9)
+
+
+def test_cli_falls_back_only_with_p_fallback(tmp_path, capsys):
+    from bma_genetics.cli import main
+    from bma_genetics.io import write_gwas_ssf
+
+    exp, out = _pair(np.array([0.051, 0.052, -0.053, 0.051, 0.052, 0.001]), 0.01)
+    e, o = write_gwas_ssf(exp, tmp_path / "exp.tsv.gz"), write_gwas_ssf(out, tmp_path / "out.tsv.gz")
+    args = ["mr", "--exposure", str(e), "--outcome", str(o), "--methods", "ivw", "--nboot", "10", "--no-plots"]
+    rc = main([*args, "--out", str(tmp_path / "a")])
+    assert rc == 2 and "--p-fallback 5e-6" in capsys.readouterr().err
+    rc = main([*args, "--out", str(tmp_path / "b"), "--p-fallback", "5e-6", "--sample-overlap"])
+    captured = capsys.readouterr()
+    assert rc == 0 and "5 of 5 instruments used" in captured.out and "fallback P < 5e-06" in captured.out
+    assert "mean F = " in captured.out and "share participants" in captured.err
+    run = json.loads((tmp_path / "b" / "run.json").read_text())
+    assert run["summary"]["p_fallback_used"] is True and run["sample_overlap"] is True
