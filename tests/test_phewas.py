@@ -404,7 +404,8 @@ def test_cli_writes_results_and_figures(tmp_path, xmap, data):
     assert list(res.columns) == ["exposure", "phecode", "phecode_string", "category", "n_cases",
                                  "n_controls", "beta", "standard_error", "odds_ratio", "ci_lower", "ci_upper",
                                  "p_value", "method", "converged", "neg_log_10_p_value", "bonferroni", "fdr",
-                                 "sex_restriction"]
+                                 "sex_restriction", "reason"]
+    assert (res["reason"] == "").all()  # every phecode estimated: no reason, read back as ""
     assert res["n_cases"].isna().any() and (res["n_cases"].dropna() >= 30).all()
     report = json.loads((out / "phewas_report.json").read_text())
     assert report["settings"]["min_cases"] == 20
@@ -510,3 +511,45 @@ def test_stage_needs_the_participants_stage(tmp_path):
     ctx = RunContext(run_dir=tmp_path / "run", cohort=tmp_path, config={}, seed=1)
     with pytest.raises(BmaGeneticsError, match="phewas: needs the participants stage's participant and diagnosis"):
         stage.run(ctx, {})
+
+
+@pytest.mark.parametrize("value", [0.1, 3.3])
+def test_constant_exposure_is_refused(xmap, data, value):
+    """A constant 0.1 has a float SD of 1e-17: it used to be standardised into 42 'hits' at P = 0."""
+    people, dx, _ = data
+    with pytest.raises(InputError, match=r"run_phewas/exposures: exposure 'bmff' of .* is constant"):
+        run_phewas(people.assign(bmff=value), dx, "bmff", COVS, phecode_map=xmap, min_cases=20)
+
+
+def test_non_finite_exposure_or_covariate_is_refused(xmap, data):
+    people, dx, _ = data
+    bad = people.copy()
+    bad.loc[:1, "bmff"] = np.inf
+    with pytest.raises(InputError, match=r"run_phewas/exposures: column 'bmff' of .* has 2 non-finite value\(s\) "
+                                         r"\(\['inf'\]\)"):
+        run_phewas(bad, dx, "bmff", COVS, phecode_map=xmap, min_cases=20)
+    bad = people.copy()
+    bad.loc[:0, "bmi"] = -np.inf
+    with pytest.raises(InputError, match=r"run_phewas/covariates: column 'bmi' .* 1 non-finite value"):
+        run_phewas(bad, dx, "bmff", COVS, phecode_map=xmap, min_cases=20)
+
+
+def test_a_phecode_that_cannot_be_estimated_is_an_na_row_with_a_reason(xmap, data, monkeypatch):
+    from bma_genetics.phewas import api as phewas_api
+
+    people, dx, _ = data
+    real = phewas_api._logit_exposure
+
+    def broken(*args, **kwargs):
+        fits = real(*args, **kwargs)
+        j = min(fits)
+        fits[j] = {**fits[j], "standard_error": float("nan")}
+        return fits
+
+    monkeypatch.setattr(phewas_api, "_logit_exposure", broken)
+    res = run_phewas(people, dx, "bmff", COVS, phecode_map=xmap, min_cases=20).table
+    na = res[res["reason"] != ""]
+    assert len(na) == 1 and na["reason"].iloc[0].startswith("not estimable")
+    assert na[["p_value", "neg_log_10_p_value", "bonferroni", "fdr"]].isna().all().all()
+    assert not na["converged"].iloc[0]
+    assert res.loc[res["reason"] == "", "p_value"].notna().all()

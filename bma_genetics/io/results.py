@@ -41,7 +41,7 @@ PHEWAS_RESULTS = TableSchema(
               "n_controls": N, "beta": N, "standard_error": N, "odds_ratio": N, "ci_lower": N,
               "ci_upper": N, "p_value": N, "method": S, "converged": B, "neg_log_10_p_value": N,
               "bonferroni": N, "fdr": N},
-    optional={"sex_restriction": S},
+    optional={"sex_restriction": S, "reason": S},
 )
 
 _MR_EST = {"beta": N, "standard_error": N, "ci_lower": N, "ci_upper": N, "p_value": N}
@@ -111,7 +111,7 @@ _OLD_NAMES = {"se": "standard_error", "b": "beta", "ci_low": "ci_lower", "ci_hig
 #: Text-file dtypes: identifiers stay strings ("250.2", "X", "GO:0001503").
 _TEXT_DTYPES = {"exposure": str, "outcome": str, "phecode": str, "phecode_string": str, "category": str,
                 "method": str, "snp": str, "gene_id": str, "gene_name": str, "chromosome": str,
-                "set_id": str, "set_name": str, "sex_restriction": str, "outliers": str}
+                "set_id": str, "set_name": str, "sex_restriction": str, "outliers": str, "reason": str}
 
 
 def _old_format(frame: pd.DataFrame, source: str, schema: TableSchema, where: str) -> None:
@@ -125,7 +125,7 @@ def _old_format(frame: pd.DataFrame, source: str, schema: TableSchema, where: st
 def _read(path: str | os.PathLike | pd.DataFrame, schema: TableSchema, where: str) -> pd.DataFrame:
     def prepare(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         _old_format(frame, source, schema, where)
-        for c in ("outliers", "sex_restriction"):
+        for c in ("outliers", "sex_restriction", "reason"):
             if c in frame.columns and frame[c].isna().any():
                 frame[c] = frame[c].fillna("")
         return frame

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 RESULT_COLUMNS = [
     "exposure", "phecode", "phecode_string", "category", "n_cases", "n_controls",
     "beta", "standard_error", "odds_ratio", "ci_lower", "ci_upper", "p_value", "method", "converged",
-    "neg_log_10_p_value", "bonferroni", "fdr", "sex_restriction",
+    "neg_log_10_p_value", "bonferroni", "fdr", "sex_restriction", "reason",
 ]
 METHODS = ("logit", "cox")
 #: Records needed for a case when ``min_phecode_count=None`` (by source): one from a source that
@@ -298,6 +298,29 @@ def _sample(
             raise fail("run_phewas/sex_col", f"column '{sex_col}' of {source} must be 0 (female) / 1 (male); "
                                              f"found {sorted(sub.loc[bad, sex_col].unique())[:5]}")
     return sub.reset_index(drop=True)
+
+
+def _check_finite(sample: pd.DataFrame, columns: list[str], source: str) -> None:
+    """Refuse an exposure or covariate with +-inf values (NaN rows are already dropped)."""
+    for c in dict.fromkeys(columns):
+        if c not in sample.columns or pd.api.types.is_bool_dtype(sample[c]):
+            continue
+        v = sample[c].to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(v)
+        if bad.any():
+            what = "exposures" if c == columns[0] else "covariates"
+            raise fail(f"run_phewas/{what}", f"column '{c}' of {source} has {int(bad.sum())} non-finite value(s) "
+                       f"({sorted({str(x) for x in v[bad]})}); give missing values as NA")
+
+
+def _not_estimable(f: dict[str, Any]) -> str:
+    """Why a phecode's fit gives no P-value ('' when it does)."""
+    b, s = f.get("beta", np.nan), f.get("standard_error", np.nan)
+    if not (np.isfinite(b) and np.isfinite(s)):
+        return "not estimable: non-finite estimate or standard error"
+    if s <= 0:
+        return "not estimable: zero standard error"
+    return ""
 
 
 def _fit_blocks(jobs, n_jobs: int, desc: str) -> list:
@@ -629,8 +652,10 @@ def run_phewas(
         if len(sample) == 0:
             raise fail("run_phewas/exposures", f"nobody in {source} has '{exposure}' and every covariate")
         x = sample[exposure].to_numpy(dtype=np.float64)
-        if np.nanstd(x) == 0:
-            raise fail("run_phewas/exposures", f"exposure '{exposure}' is constant in the analysis sample")
+        _check_finite(sample, [exposure, *covariates], source)
+        if np.unique(x).size < 2:
+            raise fail("run_phewas/exposures", f"exposure '{exposure}' of {source} is constant ({x[0]:g}) in the "
+                       f"analysis sample of {len(x)} people; nothing can be estimated")
         if standardise:
             x = _standardise(x)
         sex = sample[sex_col_used].to_numpy().astype(np.int64) if sex_col_used else None
@@ -678,12 +703,15 @@ def run_phewas(
         mrow = meta.set_index("phecode")
         for j in tested:
             code = cc.phecodes[j]
-            f = fits[j]
+            f = dict(fits[j])
+            reason = _not_estimable(f)
+            if reason:
+                f.update(p_value=np.nan, neg_log_10_p_value=np.nan, converged=False)
             rows.append({
                 "exposure": exposure, "phecode": code,
                 "phecode_string": mrow.at[code, "phecode_string"], "category": mrow.at[code, "category"],
                 "n_cases": int(cc.n_cases[j]), "n_controls": int(cc.n_controls[j]),
-                **f, "sex_restriction": cc.sex_restriction[j],
+                **f, "sex_restriction": cc.sex_restriction[j], "reason": reason,
             })
     if not rows:
         worst = max((v["max_cases"] for v in report["exposures"].values()), default=0)
