@@ -49,3 +49,31 @@ def test_stage_needs_the_participants_table(tmp_path):
     ctx = RunContext(run_dir=tmp_path / "run", cohort=tmp_path, config={}, seed=1)
     with pytest.raises(BmaGeneticsError, match="gwas stage: needs the participants stage's table"):
         run(ctx, {})
+
+
+@pytest.mark.parametrize(("pheno", "change", "message"), [
+    # two inf values used to end in "0 variants, lambda GC nan" with exit 0
+    (PHENO.assign(y=[1.0, float("inf"), float("-inf")]), {},
+     r"run_study_gwas/traits: column 'y' of the phenotype table has 2 non-finite value\(s\)"),
+    (PHENO.assign(y=[2.5, 2.5, None]), {}, r"run_study_gwas/traits: trait 'y' is constant \(2\.5\)"),
+    (PHENO.assign(y=[None, None, None]), {}, "run_study_gwas/traits: column 'y' of the phenotype table has no values"),
+    (PHENO.assign(y=["1.0", "high", "3"]), {},
+     r"run_study_gwas/traits: column 'y' of the phenotype table is not numeric: row 2 is 'high'"),
+    (PHENO.assign(age=[50.0, float("inf"), 70.0]), {},
+     r"run_study_gwas/covariates: column 'age' .* 1 non-finite value"),
+])
+def test_degenerate_trait_or_covariate_fails_before_hail(tmp_path, pheno, change, message):
+    from bma_genetics.gwas.api import run_study_gwas
+
+    with pytest.raises(InputError, match=message):
+        run_study_gwas(pheno, out=tmp_path / "out", **{**OK, **change}, start_hail=_no_hail)
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_gwas_checks_trait_values_before_hail(monkeypatch):
+    import bma_genetics._hail as hail_module
+    from bma_genetics.gwas.association import run_gwas
+
+    monkeypatch.setattr(hail_module, "init_hail", _no_hail)
+    with pytest.raises(InputError, match=r"run_gwas/traits: column 'y' of the phenotype table has 2 non-finite"):
+        run_gwas(None, PHENO.assign(y=[1.0, float("inf"), float("inf")]), traits=["y"], covariates=["age"])

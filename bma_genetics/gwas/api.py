@@ -341,7 +341,7 @@ def run_study_gwas(
         ``.to_frame()`` the first trait's summary statistics, ``.summary()`` the stage summary,
         ``.files`` the products written.
     """
-    from bma_genetics.gwas.association import run_gwas
+    from bma_genetics.gwas.association import check_trait_values, run_gwas
     from bma_genetics.gwas.inputs import read_genotypes
     from bma_genetics.gwas.loci import find_loci, meta_analyse
     from bma_genetics.gwas.qc import QC_COLUMNS, participants_qc_rows, read_mfi, variant_qc
@@ -361,6 +361,7 @@ def run_study_gwas(
         bad = [b for b in _check_names(f"{where}/binary", binary, phenotypes, "binary trait(s)") if b not in traits]
         if bad:
             raise fail(f"{where}/binary", f"{bad} are not among the traits {traits}")
+    check_trait_values(where, phenotypes, traits, covariates)
     check_one_of(f"{where}/transform", transform, ["none", "rint"])
     check_one_of(f"{where}/chunk_by", chunk_by, ["chromosome", "all"])
     if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:

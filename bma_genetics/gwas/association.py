@@ -354,6 +354,51 @@ def _contigs(hl, mt, chromosomes: Sequence[str] | None) -> list[str]:
     return sorted(found, key=lambda c: order.get(c, 10_000))
 
 
+def check_trait_values(where: str, phenotypes: pd.DataFrame, traits: Sequence[str],
+                       covariates: Sequence[str] = ()) -> None:
+    """Refuse traits and covariates nothing can be estimated from, before any genotype pass.
+
+    Parameters
+    ----------
+    where : str
+        ``"function"`` prefix of the error (``"run_study_gwas"``, ``"run_gwas"``).
+    phenotypes : DataFrame
+        The analysis table.
+    traits, covariates : list of str
+        Columns of ``phenotypes`` (names already checked).
+
+    Raises
+    ------
+    InputError
+        A column that is not numeric (the first non-numeric value and its row named), has
+        ``inf`` values (counted), has no value, or (a trait) has one distinct value.
+    """
+    for kind, columns in (("traits", traits), ("covariates", covariates)):
+        for c in dict.fromkeys(columns):
+            col = phenotypes[c]
+            if pd.api.types.is_bool_dtype(col):
+                continue
+            if not pd.api.types.is_numeric_dtype(col):
+                num = pd.to_numeric(col, errors="coerce")
+                bad = num.isna() & col.notna()
+                if bad.any():
+                    i = int(np.flatnonzero(bad.to_numpy())[0])
+                    raise fail(f"{where}/{kind}", f"column '{c}' of the phenotype table is not numeric: row {i + 1} "
+                               f"is {col.iloc[i]!r} ({int(bad.sum())} non-numeric value(s))")
+                col = num
+            v = col.to_numpy(dtype=np.float64, na_value=np.nan)
+            inf = np.isinf(v)
+            if inf.any():
+                raise fail(f"{where}/{kind}", f"column '{c}' of the phenotype table has {int(inf.sum())} non-finite "
+                           f"value(s) ({sorted({str(x) for x in v[inf]})}); give missing values as NA")
+            present = v[np.isfinite(v)]
+            if present.size == 0:
+                raise fail(f"{where}/{kind}", f"column '{c}' of the phenotype table has no values")
+            if kind == "traits" and np.unique(present).size < 2:
+                raise fail(f"{where}/{kind}", f"trait '{c}' is constant ({present[0]:g}) in the phenotype table "
+                           f"({present.size} values); nothing can be estimated")
+
+
 def run_gwas(
     mt,
     phenotypes: pd.DataFrame,
@@ -459,11 +504,16 @@ def run_gwas(
     from bma_genetics.gwas.inputs import _reconcile
     from bma_genetics.io import write_gwas_ssf
 
-    hl = init_hail()
     if not isinstance(block_size, int) or block_size < 1:
         raise fail("run_gwas/block_size", f"expected a positive integer, found {block_size!r}")
     if "eid" not in phenotypes.columns:
         raise fail("run_gwas/phenotypes", f"no 'eid' column; it has {list(phenotypes.columns)[:20]}")
+    missing = [c for c in [*traits, *covariates] if c not in phenotypes.columns]
+    if missing:
+        raise fail("run_gwas/traits", f"column(s) {missing} not in the phenotype table; "
+                                      f"it has {list(phenotypes.columns)[:30]}")
+    check_trait_values("run_gwas", phenotypes, traits, covariates)
+    hl = init_hail()
     phenotypes = phenotypes.assign(eid=phenotypes["eid"].astype(str))
     mt, sample_counts, kept_ids = _reconcile(mt, phenotypes, withdrawals=withdrawals, id_column="eid")
     table = phenotypes[phenotypes["eid"].isin(kept_ids)].drop_duplicates("eid")
