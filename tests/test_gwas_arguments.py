@@ -77,3 +77,17 @@ def test_run_gwas_checks_trait_values_before_hail(monkeypatch):
     monkeypatch.setattr(hail_module, "init_hail", _no_hail)
     with pytest.raises(InputError, match=r"run_gwas/traits: column 'y' of the phenotype table has 2 non-finite"):
         run_gwas(None, PHENO.assign(y=[1.0, float("inf"), float("inf")]), traits=["y"], covariates=["age"])
+
+
+def test_text_in_a_plink_phenotype_column_is_an_error(tmp_path):
+    """'high' in a trait column used to become missing without a word."""
+    from bma_genetics.gwas.cli import _read_plink_table
+
+    path = tmp_path / "pheno.tsv"
+    path.write_text("#FID\tIID\ty\n1\t1\t1.5\n2\t2\tNA\n3\t3\thigh\n")
+    with pytest.raises(InputError, match=r"gwas/--pheno: .*pheno.tsv: column 'y' line 4: 'high' is not a number "
+                                         r"\(1 such value"):
+        _read_plink_table(path, "gwas/--pheno")
+    path.write_text("#FID\tIID\ty\n1\t1\t1.5\n2\t2\tNA\n3\t3\t-9\n")
+    t = _read_plink_table(path, "gwas/--pheno")
+    assert t["y"].isna().sum() == 2 and t["y"].iloc[0] == 1.5

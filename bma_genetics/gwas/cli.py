@@ -35,7 +35,13 @@ def _read_plink_table(path: Path, where: str):
     t = t.rename(columns={"IID": "eid"}).drop(columns=[c for c in ("FID", "SEX") if c in t.columns and c != "eid"])
     for c in t.columns:
         if c != "eid":
-            t[c] = pd.to_numeric(t[c], errors="coerce")
+            num = pd.to_numeric(t[c], errors="coerce")
+            bad = (num.isna() & t[c].notna()).to_numpy()
+            if bad.any():
+                i = int(bad.nonzero()[0][0])
+                raise fail(where, f"{path}: column {c!r} line {i + 2}: {t[c].iloc[i]!r} is not a number "
+                           f"({int(bad.sum())} such value(s); missing is NA, -9 or .)")
+            t[c] = num
     return t
 
 
