@@ -210,3 +210,23 @@ def test_cli_in_sample_ld_needs_genotypes(tmp_path, capsys):
     assert rc == 0 and "6 of 6 instruments used" in capsys.readouterr().out
     rc = main(["mr", "--exposure", str(exp), "--outcome", str(out), "--ld", "in-sample", "--out", str(tmp_path / "o2")])
     assert rc == 2 and "mr_analysis/ld: 'in-sample' LD needs the analysed genotypes" in capsys.readouterr().err
+
+
+def test_cli_text_in_exposure_betas_is_an_error(tmp_path, capsys):
+    """'n/a' betas used to become NaN silently and move the IVW estimate; now exit 2, one line."""
+    import gzip
+
+    exp, out, panel = _two_sample(tmp_path, seed=5, m=12)
+    lines = gzip.open(exp, "rt").read().splitlines()
+    col = lines[0].split("\t").index("beta")
+    row = lines[3].split("\t")
+    row[col] = "n/a"
+    lines[3] = "\t".join(row)
+    bad = tmp_path / "exposure_na.tsv"
+    bad.write_text("\n".join(lines) + "\n")
+    rc = main(["mr", "--exposure", str(bad), "--outcome", str(out), "--ld", str(panel), "--out",
+               str(tmp_path / "o"), "--no-plots"])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "exposure_na.tsv: column 'beta' line 4: 'n/a' is not a number" in err
