@@ -77,6 +77,14 @@ class Analysis:
         return self.trait if self.stratum == "all" else f"{self.trait}.{self.stratum}"
 
 
+def _ancestries(table: pd.DataFrame, a: Analysis) -> list[str]:
+    """The ancestry codes of an analysis' samples (its ``ancestry`` column), for the SSF metadata."""
+    if "ancestry" in table.columns:
+        codes = table["ancestry"].to_numpy()[a.samples]
+        return sorted({str(c) for c in codes if pd.notna(c)}) or ["NR"]
+    return [a.stratum] if a.stratum not in ("all", "female", "male") else ["NR"]
+
+
 def _clean_label(value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", str(value)).strip("_") or "NA"
 
@@ -609,7 +617,12 @@ def run_gwas(
             "variant_id": wide["varid"], "rsid": wide["rsid"],
             "n": np.int64(a.n), "t_statistic": t,
         })
+        samples: dict[str, Any] = {"sample_size": a.n, "case_control_study": a.binary}
         if a.binary:
+            y = frame[a.column].to_numpy(dtype=float)[a.samples]
+            n_cases = int((y == 1).sum())
+            ss["n_cases"], ss["n_controls"] = np.int64(n_cases), np.int64(a.n - n_cases)
+            samples.update(case_count=n_cases, control_count=a.n - n_cases)
             ss["converged"] = wide[f"{k}__converged"]
         ss = ss[np.isfinite(ss["beta"])].reset_index(drop=True)
         lam = lambda_gc(ss["p_value"], ss["neg_log_10_p_value"])
@@ -618,9 +631,7 @@ def run_gwas(
         if out_dir is not None:
             meta = {
                 "trait_description": [a.trait],
-                "samples": [{"sample_size": a.n, "sample_ancestry": [a.stratum] if a.stratum not in
-                             ("all", "female", "male") else ["as in the cohort"],
-                             "case_control_study": a.binary}],
+                "samples": [{**samples, "sample_ancestry": _ancestries(table, a)}],
                 "sex": {"female": "F", "male": "M"}.get(a.stratum, "combined"),
                 "analysis_software": f"bma-genetics (Hail {hl.__version__} "
                                      f"{'logistic_regression_rows firth' if a.binary else 'linear_regression_rows'})",

@@ -14,7 +14,7 @@ table, optionally gzipped, whose first columns are, in this order,
 ==========================  =======  ==============================================
 column                      dtype    meaning
 ==========================  =======  ==============================================
-chromosome                  str      1-22, X, Y, MT (no ``chr`` prefix)
+chromosome                  int      1-22, 23 (X), 24 (Y), 25 (MT)
 base_pair_location          int64    1-based position on ``genome_assembly``
 effect_allele               str      allele whose dosage was regressed on
 other_allele                str      the other allele
@@ -26,9 +26,15 @@ p_value                     float64  two-sided P (or ``neg_log_10_p_value``)
 ==========================  =======  ==============================================
 
 followed by optional columns (``neg_log_10_p_value, variant_id, rsid, info, ci_upper,
-ci_lower, ref_allele, n``) and any extra ones. Missing values are written ``#NA``. The sidecar
-``<file>-meta.yaml`` describes the file (name, md5sum, assembly, coordinate system) and the
-study (trait, sample size, covariates, software); :func:`read_gwas_ssf_metadata` reads it.
+ci_lower, ref_allele, n, n_cases, n_controls``) and any extra ones. Missing values are written
+``#NA``. As the GWAS Catalog's validator (``gwas-sumstats-tools``) requires, the sex chromosomes
+and mitochondria are written as numbers (:data:`SSF_CHROMOSOME_CODES`; :func:`read_sumstats`
+reads them back as ``X``/``Y``/``MT``), ``variant_id`` keeps only letters, digits and ``_``
+(UK Biobank's ``1:1000_A_G`` is written ``1_1000_A_G``) and an ``rsid`` that is not
+``rs<digits>`` is written missing. The sidecar ``<file>-meta.yaml`` describes the file (name,
+md5sum, assembly, coordinate system) and the study (trait, samples with their size, ancestry
+category and case/control counts, covariates, software); :func:`read_gwas_ssf_metadata`
+reads it.
 
 P values below 1e-300 are kept exact: ``neg_log_10_p_value`` carries them and ``p_value`` is
 written in scientific notation from it (``3.2e-412``); every reader here parses such a P from
@@ -78,6 +84,14 @@ _NUMERIC = ("effect_allele_frequency", "beta", "standard_error", "n", "n_cases",
 #: Chromosome codes read as letters (PLINK's numeric codes, used by GWAS-SSF, REGENIE, BOLT-LMM,
 #: SAIGE and FinnGen for the sex chromosomes and mitochondria).
 NUMERIC_CHROMOSOMES: dict[str, str] = {"23": "X", "24": "Y", "25": "XY", "26": "MT", "M": "MT"}
+#: GWAS-SSF's numbering (the GWAS Catalog's): 23 is X, 24 Y, 25 MT (PLINK's 25, the X
+#: pseudo-autosomal region, has no code of its own: it is written 23, on X's coordinates).
+SSF_CHROMOSOMES: dict[str, str] = {"23": "X", "24": "Y", "25": "MT", "M": "MT"}
+#: Chromosome as the project writes it -> the GWAS-SSF code.
+SSF_CHROMOSOME_CODES: dict[str, str] = {
+    **{str(c): str(c) for c in range(1, 26)}, "X": "23", "XY": "23", "PAR1": "23", "PAR2": "23",
+    "Y": "24", "MT": "25", "M": "25",
+}
 
 
 @dataclass(frozen=True)
@@ -112,7 +126,9 @@ class SumstatsFormat:
         ``(REF, ALT)`` headers: the other allele is whichever of them is not the effect allele
         (plink2's ``A1`` may be REF or ALT).
     numeric_x : bool
-        Chromosome 23 means X (and 24 Y, 25 XY, 26 MT).
+        Chromosome 23 means X (and 24 Y, 25 XY, 26 MT; ``numeric_codes`` when given).
+    numeric_codes : tuple of (str, str), optional
+        The format's own numbering when it differs from PLINK's (GWAS-SSF: 25 is MT).
     uppercase_alleles : bool
         Alleles are upper-cased (METAL writes them lower-case).
     rsid_list_sep : str, optional
@@ -130,6 +146,7 @@ class SumstatsFormat:
     test_value: str | None = None
     other_allele_from: tuple[str, str] | None = None
     numeric_x: bool = True
+    numeric_codes: tuple[tuple[str, str], ...] | None = None
     uppercase_alleles: bool = True
     rsid_list_sep: str | None = None
 
@@ -146,7 +163,7 @@ SUMSTATS_FORMATS: dict[str, SumstatsFormat] = {f.name: f for f in (
     _fmt("gwas_ssf", "GWAS Catalog GWAS-SSF v1.0 (.tsv[.gz] + -meta.yaml sidecar)",
          {c: c for c in (*SUMSTATS_COLUMNS, *OPTIONAL_COLUMNS)},
          signature=("chromosome", "base_pair_location", "effect_allele", "other_allele", "standard_error"),
-         na_values=("#NA", "NA")),
+         na_values=("#NA", "NA"), numeric_codes=tuple(SSF_CHROMOSOMES.items())),
     _fmt("plink2", "plink2 --glm (.glm.linear, .glm.logistic, .glm.logistic.hybrid, .glm.firth)",
          (("#CHROM", "chromosome"), ("POS", "base_pair_location"), ("ID", "variant_id"), ("A1", "effect_allele"),
           ("AX", "other_allele"), ("OMITTED", "other_allele"), ("A1_FREQ", "effect_allele_frequency"),
@@ -446,7 +463,7 @@ def _canonical(df: pd.DataFrame, spec: SumstatsFormat, source: str, where: str,
     if "chromosome" in df:
         chrom = df["chromosome"].astype("string").str.strip().str.removeprefix("chr").str.removeprefix("CHR")
         if spec.numeric_x:
-            chrom = chrom.replace(NUMERIC_CHROMOSOMES)
+            chrom = chrom.replace(dict(spec.numeric_codes) if spec.numeric_codes else NUMERIC_CHROMOSOMES)
         out["chromosome"] = chrom.astype(object).where(chrom.notna(), np.nan)
     else:
         out["chromosome"] = np.nan
@@ -592,7 +609,16 @@ OPTIONAL: tuple[str, ...] = (
     "ci_lower",
     "ref_allele",
     "n",
+    "n_cases",
+    "n_controls",
 )
+#: GWAS Catalog ancestry categories of the 1000 Genomes / gnomAD super-population codes the
+#: project's ancestry columns use; written as ``samples: sample_ancestry_category``.
+ANCESTRY_CATEGORIES: dict[str, str] = {
+    "EUR": "European", "AFR": "African unspecified", "EAS": "East Asian", "SAS": "South Asian",
+    "CSA": "South Asian", "AMR": "Hispanic or Latin American", "MID": "Greater Middle Eastern (Middle Eastern, "
+    "North African or Persian)",
+}
 #: Below this, ``p_value`` is rendered from ``neg_log_10_p_value`` (float64 loses it near 1e-308).
 TINY_P = 1e-300
 NA = "#NA"
@@ -679,7 +705,17 @@ def write_gwas_ssf(frame: pd.DataFrame, path: str | os.PathLike, metadata: dict[
     optional = [c for c in OPTIONAL if c in frame.columns and c not in mandatory]
     extra = [c for c in frame.columns if c not in mandatory and c not in optional]
     out = frame[mandatory + optional + extra].copy()
-    out["chromosome"] = out["chromosome"].astype(str).str.removeprefix("chr")
+    chrom = out["chromosome"].astype(str).str.removeprefix("chr")
+    unknown = sorted(set(chrom.unique()) - set(SSF_CHROMOSOME_CODES))
+    if unknown:
+        raise fail(f"{where}/chromosome", f"value(s) {unknown[:10]} have no GWAS-SSF code (1-22, X=23, Y=24, MT=25)")
+    out["chromosome"] = chrom.map(SSF_CHROMOSOME_CODES)
+    if "variant_id" in out.columns:
+        vid = out["variant_id"]
+        out["variant_id"] = vid.astype(str).str.replace(r"[^A-Za-z0-9_]", "_", regex=True).where(vid.notna(), np.nan)
+    if "rsid" in out.columns:
+        rs = out["rsid"].astype("string").str.strip()
+        out["rsid"] = rs.astype(object).where(rs.str.fullmatch(r"rs[0-9]+").fillna(False).astype(bool), np.nan)
     if out["base_pair_location"].isna().any():
         raise fail(where, "base_pair_location has missing values; GWAS-SSF requires a position for every row")
     out["base_pair_location"] = out["base_pair_location"].astype(np.int64)
@@ -707,6 +743,8 @@ def write_gwas_ssf(frame: pd.DataFrame, path: str | os.PathLike, metadata: dict[
         "is_harmonised": False,
     }
     meta.update(metadata or {})
+    if isinstance(meta.get("samples"), list):
+        meta["samples"] = [_with_ancestry_category(s) for s in meta["samples"]]
     meta.update(
         {
             "data_file_name": path.name,
@@ -718,6 +756,15 @@ def write_gwas_ssf(frame: pd.DataFrame, path: str | os.PathLike, metadata: dict[
     write_text(metadata_path(path), yaml.safe_dump(_plain(meta), sort_keys=False))
     log.info("wrote %s (%d variants)", path, len(out))
     return path
+
+
+def _with_ancestry_category(sample: Any) -> Any:
+    """A ``samples`` entry with ``sample_ancestry_category`` from its ``sample_ancestry`` codes."""
+    if not isinstance(sample, dict) or "sample_ancestry_category" in sample:
+        return sample
+    codes = sample.get("sample_ancestry") or []
+    cats = [ANCESTRY_CATEGORIES[c] for c in codes if c in ANCESTRY_CATEGORIES]
+    return {**sample, "sample_ancestry_category": sorted(set(cats)) if cats and len(cats) == len(codes) else ["NR"]}
 
 
 def _plain(value: Any) -> Any:
