@@ -351,13 +351,13 @@ def _summary_mr(s: dict[str, dict[str, Any]], t: int) -> str:
     rows = []
     for exposure, pair in m["pairs"].items():
         ivw = pair.get("ivw") or {}
-        b = ivw.get("b", ivw.get("beta"))
-        lo, hi = ivw.get("ci_low", ivw.get("ci_lower")), ivw.get("ci_high", ivw.get("ci_upper"))
+        b = ivw.get("beta")
+        lo, hi = ivw.get("ci_lower"), ivw.get("ci_upper")
         ci = f"{_fmt(lo)} to {_fmt(hi)}" if lo is not None and hi is not None else ""
         rows.append([exposure, outcome, pair.get("n_used", pair.get("nsnp")), b, ci, ivw.get("p_value"),
                      pair.get("status", "")])
     return ("<h3>Mendelian randomisation (IVW, 95 % CI)</h3>"
-            + _rows_html(["exposure", "outcome", "nsnp", "b", "95% CI", "p_value", "status"], rows, t))
+            + _rows_html(["exposure", "outcome", "nsnp", "beta", "95% CI", "p_value", "status"], rows, t))
 
 
 # --------------------------------------------------------------------------------------------
