@@ -18,6 +18,26 @@ import pandas as pd
 from bma_genetics.simulate.writers import pack_bed
 
 
+def write_random_bed(prefix, rng: np.random.Generator, n: int, m: int, *, maf: tuple[float, float],
+                     spacing: int, first_id: int):
+    """Random unlinked genotypes of ``n`` people at ``m`` variants, half on chromosome 1 and half
+    on 2 (``spacing`` bp apart), written as PLINK ``prefix.bed/.bim/.fam``.
+
+    Draws from ``rng`` in a fixed order (frequencies, doses, alleles), so a caller that keeps
+    drawing from the same generator gets the same values as before. Returns
+    ``(dose (m, n), chrom, pos, ids, a1, a2)``.
+    """
+    freq = rng.uniform(maf[0], maf[1], m)
+    dose = rng.binomial(2, freq[:, None], size=(m, n))
+    chrom = np.where(np.arange(m) < m // 2, "1", "2")
+    pos = np.r_[np.arange(1, m // 2 + 1), np.arange(1, m - m // 2 + 1)] * spacing
+    ids = [str(first_id + i) for i in range(n)]
+    a1 = rng.choice(list("ACGT"), m)
+    a2 = np.array([{"A": "G", "C": "T", "G": "A", "T": "C"}[x] for x in a1])
+    write_bed(prefix, dose, chrom, pos, ids, a1, a2)
+    return dose, chrom, pos, ids, a1, a2
+
+
 def write_bed(prefix, dose: np.ndarray, chrom, pos, ids, a1, a2, *, sex: Sequence[int] | None = None) -> None:
     """PLINK 1 SNP-major .bed/.bim/.fam; ``dose`` (variants x samples) counts A1, -1 = missing.
 

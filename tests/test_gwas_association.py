@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 from bma_genetics.errors import InputError
-from tests._genotypes import write_bed
+from tests._genotypes import write_random_bed
 
 N, M = 600, 1500
 NULL_TRAITS = ["null1", "null2", "null3", "null4"]
@@ -26,14 +26,8 @@ def sim(hail_context, tmp_path_factory):
     hl = hail_context
     d = tmp_path_factory.mktemp("gwas_sim")
     rng = np.random.default_rng(11)
-    freq = rng.uniform(0.05, 0.5, M)
-    dose = rng.binomial(2, freq[:, None], size=(M, N))
-    chrom = np.where(np.arange(M) < M // 2, "1", "2")
-    pos = np.r_[np.arange(1, M // 2 + 1), np.arange(1, M - M // 2 + 1)] * 100
-    eids = [str(100001 + i) for i in range(N)]
-    a1 = rng.choice(list("ACGT"), M)
-    a2 = np.array([{"A": "G", "C": "T", "G": "A", "T": "C"}[x] for x in a1])
-    write_bed(d / "geno", dose, chrom, pos, eids, a1, a2)
+    dose, chrom, pos, eids, a1, a2 = write_random_bed(d / "geno", rng, N, M, maf=(0.05, 0.5), spacing=100,
+                                                      first_id=100001)
     mt = hl.import_plink(bed=str(d / "geno.bed"), bim=str(d / "geno.bim"), fam=str(d / "geno.fam"),
                          reference_genome="GRCh37")
     gp = hl.switch(mt.GT.n_alt_alleles()).when(0, [1.0, 0.0, 0.0]).when(1, [0.0, 1.0, 0.0]).default([0.0, 0.0, 1.0])

@@ -22,7 +22,7 @@ import pytest
 
 from bma_genetics.errors import InputError
 from bma_genetics.io import SUMSTATS_COLUMNS, SUMSTATS_FORMATS, read_sumstats, write_gwas_ssf
-from tests._genotypes import write_bed
+from tests._genotypes import write_random_bed
 
 N, M = 400, 600
 CAUSAL = 10  # index of the planted variant
@@ -32,14 +32,8 @@ CAUSAL = 10  # index of the planted variant
 def geno(tmp_path_factory):
     d = tmp_path_factory.mktemp("sumstats")
     rng = np.random.default_rng(3)
-    freq = rng.uniform(0.1, 0.5, M)
-    dose = rng.binomial(2, freq[:, None], size=(M, N))
-    chrom = np.where(np.arange(M) < M // 2, "1", "2")
-    pos = np.r_[np.arange(1, M // 2 + 1), np.arange(1, M - M // 2 + 1)] * 1000
-    ids = [str(1001 + i) for i in range(N)]
-    a1 = rng.choice(list("ACGT"), M)
-    a2 = np.array([{"A": "G", "C": "T", "G": "A", "T": "C"}[x] for x in a1])
-    write_bed(d / "geno", dose, chrom, pos, ids, a1, a2)
+    dose, chrom, pos, ids, a1, a2 = write_random_bed(d / "geno", rng, N, M, maf=(0.1, 0.5), spacing=1000,
+                                                     first_id=1001)
     y = 0.5 * (dose[CAUSAL] - dose[CAUSAL].mean()) + rng.normal(size=N)
     case = (y + rng.normal(size=N) > 0.5).astype(int) + 1  # plink's 1 = control, 2 = case
     pd.DataFrame({"FID": ids, "IID": ids, "q": y, "b": case}).to_csv(d / "pheno.txt", sep=" ", index=False)
