@@ -46,13 +46,14 @@ def _public_functions(module_name: str):
             yield f"{obj.__module__}.{name}", obj
 
 
+def _argument_problems(qualname: str, func) -> list[str]:
+    return [f"{qualname}({p}=...): call it {FORBIDDEN_ARGS[p]!r} (docs/conventions.md)"
+            for p in inspect.signature(func).parameters if p in FORBIDDEN_ARGS]
+
+
 @pytest.mark.parametrize("module_name", PUBLIC_MODULES)
 def test_public_arguments_use_the_shared_names(module_name):
-    bad = []
-    for qualname, func in _public_functions(module_name):
-        for p in inspect.signature(func).parameters:
-            if p in FORBIDDEN_ARGS:
-                bad.append(f"{qualname}({p}=...): call it {FORBIDDEN_ARGS[p]!r} (docs/conventions.md)")
+    bad = [m for qualname, func in _public_functions(module_name) for m in _argument_problems(qualname, func)]
     assert not bad, "\n".join(bad)
 
 
@@ -84,5 +85,6 @@ def test_the_checker_can_fail():
     def run_thing(data, *, random_state=1, threads=2):  # noqa: ARG001
         return data
 
-    found = [p for p in inspect.signature(run_thing).parameters if p in FORBIDDEN_ARGS]
-    assert found == ["random_state", "threads"]
+    problems = _argument_problems("run_thing", run_thing)
+    assert problems == ["run_thing(random_state=...): call it 'seed' (docs/conventions.md)",
+                        "run_thing(threads=...): call it 'n_jobs' (docs/conventions.md)"]
