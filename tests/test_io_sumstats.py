@@ -113,7 +113,10 @@ def test_every_format_reads_to_the_same_frame(plink2_files, tmp_path):
             # GWAS-SSF's rsid column holds only rs<digits>: this file's ids (rs1_1000) are not
             # rsids, so the writer leaves them missing (variant_id keeps them)
             assert got["rsid"].isna().all()
-            want = want.assign(rsid=got["rsid"])
+            # only GWAS-SSF states its build (genome_assembly in its -meta.yaml); the other
+            # formats' files carry none, so their genome_build is unknown (NaN)
+            assert (got["genome_build"] == "GRCh37").all() and want["genome_build"].isna().all()
+            want = want.assign(rsid=got["rsid"], genome_build=got["genome_build"])
         if name == "regenie":
             # REGENIE prints -log10 P (6 significant digits here): within half a unit of the 6th
             # digit, so P within ln(10) times that, relative

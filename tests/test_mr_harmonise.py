@@ -110,7 +110,8 @@ def test_harmonise_joins_on_positions_when_an_outcome_lacks_rsids():
     out = _ss([(None, "G", "A", 0.05, 0.02, 0.8), (None, "C", "T", 0.05, 0.02, 0.3)]).assign(
         chromosome=["chr1", "chr2"], base_pair_location=[100, 200])
     h = harmonise(exp, out)
-    assert h["mr_keep"].all() and h["snp"].tolist() == ["1:100", "2:200"]
+    # matched row by row on chromosome:position:alleles; the exposure's rsid names the row
+    assert h["mr_keep"].all() and h["snp"].tolist() == ["rs1", "rs2"]
     assert h["beta_outcome"].tolist() == [-0.05, 0.05]
     # A multi-allelic site: two outcome rows at 1:100; the one with the exposure's alleles wins.
     multi = pd.concat([out.iloc[:1].assign(effect_allele="C", other_allele="A", beta=9.0), out])

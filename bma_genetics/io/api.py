@@ -8,6 +8,7 @@ from bma_genetics.io.bmff import (
     read_bmff_table,
     write_bmff_table,
 )
+from bma_genetics.io.builds import GENOME_BUILDS, infer_build, liftover, read_chain
 from bma_genetics.io.covariates import (
     PARTICIPANT_COLUMNS,
     PARTICIPANT_SCHEMA,
@@ -65,6 +66,7 @@ __all__ = [
     "Dictionary",
     "FieldInfo",
     "FieldKey",
+    "GENOME_BUILDS",
     "IMAGING_CENTRES",
     "PARTICIPANT_COLUMNS",
     "PARTICIPANT_FIELDS",
@@ -79,12 +81,15 @@ __all__ = [
     "build_participant_table",
     "detect_format",
     "get_field",
+    "infer_build",
+    "liftover",
     "metadata_path",
     "normalise_icd10",
     "parse_column",
     "parse_header",
     "read_bmff_provenance",
     "read_bmff_table",
+    "read_chain",
     "read_data_dictionary",
     "read_diagnoses",
     "read_diagnosis_table",

@@ -62,6 +62,7 @@ import yaml
 
 from bma_genetics._atomic import atomic_path, write_text
 from bma_genetics._check import fail
+from bma_genetics.io.builds import BUILD_COLUMN, build_of, normalise_build, resolve_build
 from bma_genetics.stats import chromosome_rank
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ log = logging.getLogger(__name__)
 SUMSTATS_COLUMNS: tuple[str, ...] = (
     "variant_id", "rsid", "chromosome", "base_pair_location", "effect_allele", "other_allele",
     "effect_allele_frequency", "beta", "standard_error", "p_value", "neg_log_10_p_value",
-    "n", "n_cases", "n_controls", "info",
+    "n", "n_cases", "n_controls", "info", "genome_build",
 )
 #: Canonical names a format or a ``columns=`` map may also fill (kept after the columns above).
 OPTIONAL_COLUMNS: tuple[str, ...] = ("z", "odds_ratio", "hazard_ratio", "ci_lower", "ci_upper", "ref_allele")
@@ -287,6 +288,8 @@ def read_sumstats(
     n_cases: float | None = None,
     n_controls: float | None = None,
     keep_extra: bool = True,
+    build: str | None = None,
+    known_variants: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Read GWAS summary statistics of any known format into the canonical columns.
 
@@ -314,6 +317,17 @@ def read_sumstats(
         metadata, else NaN).
     keep_extra : bool, default=True
         Keep the file's unmapped columns (under their own names) after the canonical ones.
+    build : {"GRCh37", "GRCh38"}, optional
+        The genome build of the file's positions (``hg19``/``hg38`` accepted). Default
+        ``None``: GWAS-SSF metadata's ``genome_assembly``, else inferred from
+        ``known_variants``, else unknown. A build that contradicts the metadata is an error.
+    known_variants : DataFrame, optional
+        Variants with known GRCh37 and GRCh38 positions
+        (:data:`bma_genetics.io.builds.KNOWN_VARIANT_COLUMNS`; e.g.
+        :func:`bma_genetics.resources.load_build_reference`, or a simulated cohort's
+        ``truth/variant_builds.tsv.gz``): the build is inferred from how many of the file's
+        variants sit at each build's positions (:func:`bma_genetics.io.builds.infer_build`;
+        the counts are logged), and a stated build these positions contradict is an error.
 
     Returns
     -------
@@ -324,7 +338,9 @@ def read_sumstats(
         ``rs``), ``chromosome`` (str, no ``chr``, 23 -> ``X``), ``base_pair_location`` (int64;
         Int64 when some are missing, as in METAL), ``effect_allele``/``other_allele``
         (upper-case str), ``effect_allele_frequency, beta, standard_error, p_value,
-        neg_log_10_p_value, n, n_cases, n_controls, info`` (float; NaN where absent). Then any
+        neg_log_10_p_value, n, n_cases, n_controls, info`` (float; NaN where absent),
+        ``genome_build`` (``GRCh37``/``GRCh38`` on every row, NaN when unknown: see
+        ``build``; every join of two studies checks it). Then any
         of :data:`OPTIONAL_COLUMNS` the format gave (``z``, ``odds_ratio``...) and, with
         ``keep_extra``, the file's other columns. ``p_value`` and ``neg_log_10_p_value`` are
         both filled from whichever the file has; a -log10 P (or a P printed below float64's
@@ -351,11 +367,14 @@ def read_sumstats(
         raise fail(where, f"no such file {path}")
     if format not in FORMAT_NAMES:
         raise fail("read_sumstats/format", f"unknown format {format!r}; known: {list(FORMAT_NAMES)}")
+    build = normalise_build(build, "read_sumstats/build")
+    if known_variants is not None and not isinstance(known_variants, pd.DataFrame):
+        raise fail("read_sumstats/known_variants", f"expected a DataFrame, found {type(known_variants).__name__}")
     if columns is not None:
         if not isinstance(columns, Mapping):
             raise fail("read_sumstats/columns", f"expected a mapping canonical name -> file column, found "
                                                 f"{type(columns).__name__}")
-        unknown = [k for k in columns if k not in (*SUMSTATS_COLUMNS, *OPTIONAL_COLUMNS)]
+        unknown = [k for k in columns if k not in (*SUMSTATS_COLUMNS, *OPTIONAL_COLUMNS) or k == BUILD_COLUMN]
         if unknown:
             raise fail("read_sumstats/columns", f"unknown canonical name(s) {unknown}; use "
                                                 f"{[*SUMSTATS_COLUMNS, *OPTIONAL_COLUMNS]}")
@@ -427,7 +446,12 @@ def read_sumstats(
         extra = [c for c in raw.columns if c not in used and c not in out.columns]
         out = pd.concat([out, raw[extra]], axis=1)
     out = _validated(out, str(path), f"read_sumstats/{name}", chosen, lines)
-    log.info("read_sumstats: %s (%s): %d variants", path, name, len(out))
+    stated = read_gwas_ssf_metadata(path).get("genome_assembly") if name == "gwas_ssf" else None
+    genome_build, how = resolve_build(given=build, stated=stated, known=known_variants, frame=out,
+                                      source=str(path), where="read_sumstats/build")
+    out[BUILD_COLUMN] = genome_build if genome_build is not None else np.nan
+    log.info("read_sumstats: %s (%s): %d variants; genome build %s (%s)", path, name, len(out),
+             genome_build or "unknown", how)
     return out
 
 
@@ -679,7 +703,8 @@ def write_gwas_ssf(frame: pd.DataFrame, path: str | os.PathLike, metadata: dict[
         ``sample_size``, ``sample_ancestry``...), ``adjusted_covariates``, ``analysis_software``,
         ``sex`` (``M``/``F``/``combined``), ``author_notes``...). Extra keys (e.g. the BMFF
         phenotype provenance) are kept. ``data_file_name``, ``data_file_md5sum``, ``file_type``,
-        ``is_sorted`` are filled in; ``genome_assembly`` defaults to GRCh37 and
+        ``is_sorted`` are filled in; ``genome_assembly`` defaults to the table's
+        ``genome_build`` (that column is not written), else GRCh37, and
         ``coordinate_system`` to 1-based. Default ``None``: those filled-in fields only.
 
     Returns
@@ -701,6 +726,13 @@ def write_gwas_ssf(frame: pd.DataFrame, path: str | os.PathLike, metadata: dict[
     if not isinstance(frame, pd.DataFrame):
         raise fail(where, f"expected a pandas DataFrame, found {type(frame).__name__}")
     path = Path(path)
+    frame_build = build_of(frame, where, source="the table")
+    if BUILD_COLUMN in frame.columns:
+        frame = frame.drop(columns=[BUILD_COLUMN])
+    meta_build = normalise_build((metadata or {}).get("genome_assembly"), "write_gwas_ssf/metadata")
+    if frame_build and meta_build and frame_build != meta_build:
+        raise fail("write_gwas_ssf/metadata", f"genome_assembly {meta_build} contradicts the table's "
+                   f"{BUILD_COLUMN} {frame_build}")
     mandatory = _resolve_columns(where, frame, "the table")
     optional = [c for c in OPTIONAL if c in frame.columns and c not in mandatory]
     extra = [c for c in frame.columns if c not in mandatory and c not in optional]
@@ -737,7 +769,7 @@ def write_gwas_ssf(frame: pd.DataFrame, path: str | os.PathLike, metadata: dict[
             tmp.write_bytes(data)
     md5 = hashlib.md5(path.read_bytes()).hexdigest()
     meta: dict[str, Any] = {
-        "genome_assembly": "GRCh37",
+        "genome_assembly": frame_build or "GRCh37",
         "coordinate_system": "1-based",
         "date_metadata_last_modified": _dt.date.today().isoformat(),
         "is_harmonised": False,

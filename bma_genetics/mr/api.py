@@ -22,6 +22,16 @@ from bma_genetics._atomic import write_table, write_text
 from bma_genetics._check import check_probability, fail
 from bma_genetics._result import StageResult
 from bma_genetics.errors import InputError
+from bma_genetics.io.builds import (
+    BUILD_COLUMN,
+    Chain,
+    build_of,
+    infer_build,
+    liftover,
+    normalise_build,
+    read_chain,
+    with_build,
+)
 from bma_genetics.io.results import write_mr_results
 from bma_genetics.io.sumstats import read_sumstats
 from bma_genetics.mr.diagnostics import (
@@ -32,7 +42,12 @@ from bma_genetics.mr.diagnostics import (
     mr_single_snp,
     mr_steiger,
 )
-from bma_genetics.mr.harmonise import canonical_harmonised_names, harmonise, read_harmonised
+from bma_genetics.mr.harmonise import (
+    canonical_harmonised_names,
+    check_join_builds,
+    harmonise,
+    read_harmonised,
+)
 from bma_genetics.mr.instruments import (
     WEAK_F,
     find_proxies,
@@ -197,10 +212,77 @@ def _label(path: str | os.PathLike) -> str:
     return name
 
 
-def _as_sumstats(obj: str | os.PathLike | pd.DataFrame, fmt: str, columns: Mapping[str, str] | None) -> tuple[pd.DataFrame, str]:
+def _as_sumstats(obj: str | os.PathLike | pd.DataFrame, fmt: str, columns: Mapping[str, str] | None,
+                 build: str | None = None, name: str = "table") -> tuple[pd.DataFrame, str]:
     if isinstance(obj, pd.DataFrame):
-        return obj, "table"
-    return read_sumstats(obj, format=fmt, columns=columns), str(obj)
+        if build is None:
+            return obj, "table"
+        stated = build_of(obj, "run_mr_analysis/build", source=f"the {name} table")
+        if stated and stated != build:
+            raise fail("run_mr_analysis/build", f"the {name} table's genome_build is {stated} but {build} was given")
+        return with_build(obj, build), "table"
+    return read_sumstats(obj, format=fmt, columns=columns, build=build), str(obj)
+
+
+def _known_from_chain(frame: pd.DataFrame, chain: Chain, n: int = 5000) -> pd.DataFrame:
+    """Known-variants table (rsid, both positions) from up to ``n`` rows of ``frame`` and a chain."""
+    rows = frame[frame["rsid"].astype("string").str.fullmatch(r"rs[0-9]+").fillna(False).astype(bool)] \
+        if "rsid" in frame else frame.iloc[:0]
+    rows = rows.drop(columns=[BUILD_COLUMN], errors="ignore").head(n).assign(_row=lambda d: range(len(d)))
+    lifted, _ = liftover(rows, chain, source="known variants")
+    base = rows.set_index("_row").loc[lifted["_row"].to_numpy()]
+    same_chrom = base["chromosome"].astype(str).to_numpy() == lifted["chromosome"].astype(str).to_numpy()
+    return pd.DataFrame({
+        "rsid": base["rsid"].to_numpy()[same_chrom], "chromosome": base["chromosome"].astype(str).to_numpy()[same_chrom],
+        f"base_pair_location_{chain.source_build.lower()}": base["base_pair_location"].to_numpy()[same_chrom],
+        f"base_pair_location_{chain.target_build.lower()}": lifted["base_pair_location"].to_numpy()[same_chrom],
+    })
+
+
+def _plan_builds(exp_ss: pd.DataFrame, out_ss: pd.DataFrame, chain: Chain | None,
+                 names: tuple[str, str]) -> dict[str, Any]:
+    """Check the two studies' builds; with a chain, say which side to lift over (never a silent join).
+
+    Returns the build record of the summary: ``exposure``, ``outcome`` (builds, ``None`` when
+    unknown), ``lift`` (``"exposure"``, ``"outcome"`` or ``None``), ``chain``, ``joined_on``.
+    """
+    where = "run_mr_analysis/build"
+    eb = build_of(exp_ss, where, source=names[0])
+    ob = build_of(out_ss, where, source=names[1])
+    record: dict[str, Any] = {"exposure": eb, "outcome": ob, "lift": None, "chain": None, "joined_on": eb or ob}
+    if chain is None:
+        check_join_builds(exp_ss, out_ss, names=names, where=where)
+        return record
+    record["chain"] = str(chain.path)
+    if chain.source_build is None or chain.target_build is None:
+        raise fail("run_mr_analysis/chain", f"{chain.path}: its chromosome sizes match neither GRCh37 nor GRCh38, "
+                   "so its direction is unknown; give a chain between GRCh37 and GRCh38")
+    # an unknown build is inferred from the other study's variants lifted over by the chain
+    for side, known_side, b_known in (("outcome", exp_ss, eb), ("exposure", out_ss, ob)):
+        if record[side] is None and b_known == chain.source_build:
+            other = out_ss if side == "outcome" else exp_ss
+            ev = infer_build(other, _known_from_chain(known_side, chain), min_evidence=5)
+            record[side] = ev.build
+            log.info("run_mr_analysis: %s build from %s's variants lifted with %s: %s", side,
+                     "exposure" if side == "outcome" else "outcome", chain.path.name, ev.describe())
+            if ev.build is None:
+                raise fail(where, f"the build of {names[1] if side == 'outcome' else names[0]} is not stated and "
+                           f"the chain does not decide it ({ev.describe()}); give its build "
+                           f"({side}_build=/--{side}-build)")
+    eb, ob = record["exposure"], record["outcome"]
+    if eb and ob and eb == ob:
+        log.info("run_mr_analysis: both studies are %s; the chain %s is not needed", eb, chain.path.name)
+        record["joined_on"] = eb
+        return record
+    if eb == chain.source_build and ob == chain.target_build:
+        record["lift"], record["joined_on"] = "exposure", ob
+    elif ob == chain.source_build and eb == chain.target_build:
+        record["lift"], record["joined_on"] = "outcome", eb
+    else:
+        raise fail("run_mr_analysis/chain", f"{chain.path} converts {chain.source_build} -> {chain.target_build} but "
+                   f"{names[0]} is {eb or 'of unknown build'} and {names[1]} is {ob or 'of unknown build'}; give "
+                   "the build of each file (exposure_build=, outcome_build=) and a chain between them")
+    return record
 
 
 def run_mr_analysis(
@@ -230,6 +312,9 @@ def run_mr_analysis(
     params: MRParameters | None = None,
     prevalence: float | None = None,
     reverse: bool = False,
+    exposure_build: str | None = None,
+    outcome_build: str | None = None,
+    chain: str | os.PathLike | None = None,
 ) -> MRResult:
     """Full two-sample MR from summary statistics (or a harmonised table) to every table.
 
@@ -289,6 +374,17 @@ def run_mr_analysis(
     reverse : bool, default=False
         Also run reverse-direction MR (outcome instruments -> exposure; needs full summary
         statistics for both).
+    exposure_build, outcome_build : {"GRCh37", "GRCh38"}, optional
+        Genome build of each input whose file does not state one (GWAS-SSF files state it in
+        ``genome_assembly``; a FinnGen, plink2 or REGENIE file does not). A build that
+        contradicts the file's metadata is an error.
+    chain : path, optional
+        A UCSC chain file (e.g. ``hg19ToHg38.over.chain.gz``). Studies on different builds are
+        refused without one; with one, the study on the chain's source build is lifted over
+        (the exposure's instruments after clumping, or the whole outcome), variants that do not
+        map are dropped and counted, and LD proxies are not searched when the outcome is not
+        on the LD source's build. An unstated build is then inferred from the other study's
+        variants lifted over by the chain.
 
     Returns
     -------
@@ -296,6 +392,8 @@ def run_mr_analysis(
         ``.to_frame()`` the MR results, ``.fits``, ``.tables`` (the diagnostics), ``.files``
         (table name -> path), ``.summary()``
         (``n_instruments``, ``n_used``, ``ivw``: the IVW row's estimate fields;
+        ``genome_build``: each study's build, the build joined on, what was lifted over and
+        how many variants mapped;
         ``p_threshold_used``, ``p_fallback_used``; ``instrument_strength``: ``mean_f_statistic``,
         ``min_f_statistic``, ``overall_f_statistic``, ``n_weak_instruments``,
         ``weak_instruments`` over the instruments used; ``sample_overlap``; ``warnings``: the
@@ -325,6 +423,10 @@ def run_mr_analysis(
     used_p, fallback_used = p_threshold, False
     # The LD source is resolved first: a bad ``ld`` fails before any summary statistics are read.
     reader = None if ld is None else open_ld_source(ld, genotypes=genotypes, where="run_mr_analysis/ld")
+    exposure_build = normalise_build(exposure_build, "run_mr_analysis/exposure_build")
+    outcome_build = normalise_build(outcome_build, "run_mr_analysis/outcome_build")
+    chain_obj = None if chain is None else read_chain(chain)
+    builds: dict[str, Any] | None = None
     frames: dict[str, pd.DataFrame] = {}
     if harmonised is not None:
         h = read_harmonised(harmonised)
@@ -336,8 +438,12 @@ def run_mr_analysis(
     else:
         if exposure is None or outcome is None:
             raise fail("run_mr_analysis/exposure", "give exposure= and outcome= summary statistics, or harmonised=")
-        exp_ss, exp_src = _as_sumstats(exposure, exposure_format, exposure_columns)
-        out_ss, out_src = _as_sumstats(outcome, outcome_format, outcome_columns)
+        exp_ss, exp_src = _as_sumstats(exposure, exposure_format, exposure_columns, exposure_build, "exposure")
+        out_ss, out_src = _as_sumstats(outcome, outcome_format, outcome_columns, outcome_build, "outcome")
+        builds = _plan_builds(exp_ss, out_ss, chain_obj, (exp_src if exp_src != "table" else "the exposure table",
+                                                         out_src if out_src != "table" else "the outcome table"))
+        if builds["lift"] == "outcome":
+            out_ss, builds["liftover"] = liftover(out_ss, chain_obj, source=out_src, where="run_mr_analysis/chain")
         exposure_name = exposure_name or (_label(exposure) if not isinstance(exposure, pd.DataFrame) else "exposure")
         outcome_name = outcome_name or (_label(outcome) if not isinstance(outcome, pd.DataFrame) else "outcome")
         if p_fallback is not None and not (exp_ss["p_value"].astype(float) < p_threshold).any():
@@ -348,8 +454,20 @@ def run_mr_analysis(
             warnings.append(msg)
         ins = select_instruments(exp_ss, p_threshold=used_p, reader=reader, clump_r2=clump_r2,
                                  clump_kb=clump_kb, source=exp_src)
+        use_proxies = proxies and reader is not None
+        if builds["lift"] == "exposure":
+            ins, builds["liftover"] = liftover(ins, chain_obj, source=f"instruments of {exp_src}",
+                                               where="run_mr_analysis/chain")
+            if ins.empty:
+                raise fail("run_mr_analysis/chain", f"no instrument of {exp_src} maps with {chain_obj.path}")
+            if use_proxies:
+                use_proxies = False
+                msg = (f"LD proxies not searched: the outcome is {builds['outcome']} and the LD source is on the "
+                       f"exposure's build {builds['exposure']}")
+                log.warning("run_mr_analysis: %s", msg)
+                warnings.append(msg)
         frames["instruments"] = ins
-        oc_rows = find_proxies(ins, out_ss, reader, min_r2=proxy_r2) if (proxies and reader is not None) else out_ss
+        oc_rows = find_proxies(ins, out_ss, reader, min_r2=proxy_r2) if use_proxies else out_ss
         h = harmonise(ins, oc_rows, action=action, tolerance=tolerance,
                       exposure_name=exposure_name, outcome_name=outcome_name)
         n_instruments = len(ins)
@@ -374,7 +492,10 @@ def run_mr_analysis(
         try:
             rev_ins = select_instruments(out_ss, p_threshold=p_threshold, reader=reader, clump_r2=clump_r2,
                                          clump_kb=clump_kb, source=out_src)
-            rev_h = harmonise(rev_ins, exp_ss, action=action, tolerance=tolerance,
+            rev_exp = exp_ss
+            if builds and builds["lift"] == "exposure":
+                rev_exp, _ = liftover(exp_ss, chain_obj, source=exp_src, where="run_mr_analysis/chain")
+            rev_h = harmonise(rev_ins, rev_exp, action=action, tolerance=tolerance,
                               exposure_name=outcome_name, outcome_name=exposure_name)
             rev = run_mr(rev_h, methods=["ivw", "egger", "weighted_median", "weighted_mode"], params=params).table
         except InputError as exc:  # reverse MR is optional (e.g. no outcome instrument): record why
@@ -408,6 +529,7 @@ def run_mr_analysis(
         "p_fallback_used": fallback_used,
         "instrument_strength": strength,
         "sample_overlap": sample_overlap,
+        "genome_build": builds,
         "warnings": warnings,
     }
     result = MRResult(table=res.table, fits=fits, harmonised=h, tables=frames, report=report)
@@ -419,7 +541,9 @@ def run_mr_analysis(
                            else None),
             "p_threshold": p_threshold, "p_fallback": p_fallback, "sample_overlap": sample_overlap, "ld": str(ld) if ld is not None else None,
             "clump_r2": clump_r2, "clump_kb": clump_kb, "proxies": proxies, "proxy_r2": proxy_r2,
-            "action": action, "tolerance": tolerance, "methods": methods, "params": params.__dict__})
+            "action": action, "tolerance": tolerance, "methods": methods, "params": params.__dict__,
+            "exposure_build": exposure_build, "outcome_build": outcome_build,
+            "chain": str(chain) if chain is not None else None})
     log.info("MR %s -> %s: %d instruments, %d used; IVW beta=%s", h["exposure"].iloc[0], h["outcome"].iloc[0],
              n_instruments, n_used, None if report["ivw"] is None else round(report["ivw"]["beta"], 4))
     return result

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from bma_genetics._check import check_columns, check_one_of, fail
+from bma_genetics.io.builds import build_of, check_same_build, position_agreement
 
 log = logging.getLogger(__name__)
 
@@ -34,36 +35,170 @@ def _flip(s: pd.Series) -> pd.Series:
     return s.str.translate(_COMPLEMENT)
 
 
-def _has_rsids(frame: pd.DataFrame) -> bool:
-    return ("rsid" in frame and len(frame) > 0 and frame["rsid"].notna().all()
-            and frame["rsid"].astype(str).str.startswith("rs").all())
+def _rsids(frame: pd.DataFrame) -> pd.Series:
+    """Each row's rsid (``rs<digits>``), NA where the row has none."""
+    if "rsid" not in frame:
+        return pd.Series(pd.NA, index=frame.index, dtype="string")
+    rs = frame["rsid"].astype("string").str.strip()
+    return rs.where(rs.str.fullmatch(r"rs[0-9]+").fillna(False).astype(bool))
 
 
-def _position_key(frame: pd.DataFrame) -> pd.Series:
-    return (frame["chromosome"].astype(str).str.removeprefix("chr") + ":"
-            + pd.to_numeric(frame["base_pair_location"], errors="coerce").astype("Int64").astype(str))
+def _site(frame: pd.DataFrame) -> pd.Series:
+    """``chromosome:base_pair_location`` of each row, NA where either is missing."""
+    if not {"chromosome", "base_pair_location"} <= set(frame.columns):
+        return pd.Series(pd.NA, index=frame.index, dtype="string")
+    chrom = frame["chromosome"].astype("string").str.strip().str.removeprefix("chr")
+    pos = pd.to_numeric(frame["base_pair_location"], errors="coerce").astype("Int64").astype("string")
+    return (chrom + ":" + pos).astype("string")
 
 
-def snp_keys(*frames: pd.DataFrame) -> list[pd.Series]:
-    """One identifier per row, the same kind for every table, to join studies on.
+def _alleles(frame: pd.DataFrame, col: str) -> pd.Series:
+    if col not in frame:
+        return pd.Series(pd.NA, index=frame.index, dtype="string")
+    return frame[col].astype("string").str.strip().str.upper()
 
-    ``rsid`` when every table has one on every row; else ``chromosome:base_pair_location``
-    when every table has positions (same genome build assumed); else ``variant_id``/``snp``.
-    """
-    if all(_has_rsids(f) for f in frames):
-        return [f["rsid"].astype(str) for f in frames]
-    if all({"chromosome", "base_pair_location"} <= set(f.columns) and f["base_pair_location"].notna().all()
-           for f in frames):
-        return [_position_key(f) for f in frames]
+
+def _allele_key(a: pd.Series, b: pd.Series) -> pd.Series:
+    """The unordered allele pair, the same on either strand (``A:G`` for A/G, G/A, T/C, C/T)."""
+    fa, fb = _flip(a), _flip(b)
+    x = np.where((a <= b).fillna(False), a + ":" + b, b + ":" + a)
+    y = np.where((fa <= fb).fillna(False), fa + ":" + fb, fb + ":" + fa)
+    xs, ys = pd.Series(x, index=a.index, dtype="string"), pd.Series(y, index=a.index, dtype="string")
+    return xs.where((xs <= ys).fillna(False), ys)
+
+
+def _position_keys(frame: pd.DataFrame) -> pd.Series:
+    """``chromosome:position:alleles`` (unordered, strand-free), NA without both alleles."""
+    return (_site(frame) + ":" + _allele_key(_alleles(frame, "effect_allele"), _alleles(frame, "other_allele")))
+
+
+def _labels(frame: pd.DataFrame) -> pd.Series:
+    """How a row is named in joined tables: its rsid, else ``chr:pos:other:effect``, else its id."""
+    site = _site(frame)
+    label = site + ":" + _alleles(frame, "other_allele") + ":" + _alleles(frame, "effect_allele")
+    label = label.fillna(site)
     for col in ("variant_id", "snp"):
-        if all(col in f for f in frames):
-            return [f[col].astype(str) for f in frames]
-    raise fail("harmonise/key", "the tables share no identifier: give every table rsid, or chromosome + "
-               "base_pair_location, or variant_id")
+        if col in frame:
+            label = label.fillna(frame[col].astype("string"))
+    label = _rsids(frame).fillna(label)
+    return label.fillna(pd.Series([f"row{i + 1}" for i in range(len(frame))], index=frame.index, dtype="string"))
+
+
+def _usable(frame: pd.DataFrame) -> bool:
+    return bool(_rsids(frame).notna().any() or _site(frame).notna().any()
+                or any(c in frame and frame[c].notna().any() for c in ("variant_id", "snp")))
+
+
+def check_join_builds(first: pd.DataFrame, second: pd.DataFrame, *, names: tuple[str, str] = ("exposure", "outcome"),
+                      where: str = "harmonise/build") -> None:
+    """Refuse to join two studies on different genome builds, naming both.
+
+    Each table's build is its ``genome_build`` column (:func:`bma_genetics.io.read_sumstats`).
+    When both are known they must be equal. When either is unknown, the positions of the
+    variants both tables name by rsid must agree (at least half of them, when 5 or more are
+    shared): a table on another build puts almost every shared rsid elsewhere.
+    """
+    b1 = build_of(first, where, source=names[0])
+    b2 = build_of(second, where, source=names[1])
+    check_same_build(b1, b2, where=where, names=(f"{names[0]}", f"{names[1]}"))
+    if b1 and b2:
+        return
+    n, same = position_agreement(first, second)
+    if n >= 5 and same < 0.5 * n:
+        raise fail(where, f"{names[0]} ({b1 or 'build unknown'}) and {names[1]} ({b2 or 'build unknown'}) put "
+                          f"{n - same} of {n} shared rsids at different positions: they are on different genome "
+                          "builds; state each file's build (build=/--outcome-build) and give a chain file to lift "
+                          "one over")
+    if n:
+        log.info("%s: %d of %d rsids shared by %s and %s at the same position (build %s)", where, same, n,
+                 names[0], names[1], b1 or b2 or "unknown")
+
+
+def snp_keys(*frames: pd.DataFrame, names: tuple[str, str] | None = None) -> list[pd.Series]:
+    """Join keys of two studies, matched row by row; equal keys mean the same variant.
+
+    A row of the first table (the exposure) is matched to a row of the second by rsid when
+    both rows have one; a row without an rsid (in either table) by chromosome, position and
+    the unordered allele pair on either strand (``1:100:A:G`` matches ``G/A`` and ``C/T``);
+    an outcome row that gives only its effect allele by chromosome, position and that allele
+    being one of the exposure's. Rows with different rsids are never matched on position.
+    Alleles are then checked and aligned by :func:`harmonise`. The builds of the two tables
+    must agree (:func:`check_join_builds`). Each first-table row's key is its rsid, else
+    ``chromosome:position:other_allele:effect_allele``; unmatched second-table rows get keys
+    that match nothing. One table alone gets its row labels. Tables without rsids or
+    positions are joined on ``variant_id``/``snp``.
+
+    Parameters
+    ----------
+    *frames : DataFrame
+        One table (its labels) or two (exposure, outcome).
+    names : tuple of str, optional
+        The two tables' names for error messages (files or labels).
+
+    Returns
+    -------
+    list of Series
+        One key per row of each table (index of that table).
+    """
+    if len(frames) == 1:
+        return [_labels(frames[0])]
+    if len(frames) != 2:
+        raise fail("snp_keys/frames", f"expected one or two tables, found {len(frames)}")
+    first, second = frames
+    names = names or ("exposure", "outcome")
+    for name, f in zip(names, frames, strict=True):
+        if len(f) and not _usable(f):
+            raise fail("harmonise/key", f"the tables share no identifier: {name} has no rsid, no chromosome + "
+                       "base_pair_location and no variant_id; give every table rsid, or chromosome + "
+                       "base_pair_location, or variant_id")
+    check_join_builds(first, second, names=names)
+    ekey = _labels(first)
+    okey = pd.Series([f"unmatched:{i}" for i in range(len(second))], index=second.index, dtype="string")
+    ers, ors = _rsids(first), _rsids(second)
+    # 1. rsid on both rows
+    by_rsid = ors.notna() & ors.isin(set(ers.dropna()))
+    okey[by_rsid] = ors[by_rsid]
+    n_rsid = int(by_rsid.sum())
+    # 2. chromosome:position:alleles where a row of either table has no rsid
+    epos, opos = _position_keys(first), _position_keys(second)
+    o_rs_set = set(ors.dropna())
+    e_open = epos.notna() & (ers.isna() | ~ers.isin(o_rs_set))
+    e_any = dict(zip(epos[e_open], ekey[e_open], strict=True))
+    e_no_rs = dict(zip(epos[e_open & ers.isna()], ekey[e_open & ers.isna()], strict=True))
+    todo = ~by_rsid & opos.notna()
+    hit_any = todo & ors.isna() & opos.isin(set(e_any))
+    okey[hit_any] = opos[hit_any].map(e_any)
+    hit_norsid = todo & ors.notna() & opos.isin(set(e_no_rs))
+    okey[hit_norsid] = opos[hit_norsid].map(e_no_rs)
+    n_pos = int(hit_any.sum() + hit_norsid.sum())
+    # 3. outcome rows with one allele: that allele (or its complement) is one of the exposure's
+    n_one = 0
+    one = ~by_rsid & ~(hit_any | hit_norsid) & _alleles(second, "other_allele").isna() & _site(second).notna()
+    if one.any():
+        site_e = _site(first)
+        a1, a2 = _alleles(first, "effect_allele"), _alleles(first, "other_allele")
+        table: dict[str, str | None] = {}
+        for allele in (a1, a2, _flip(a1), _flip(a2)):
+            for k, v in zip(site_e[e_open] + ":" + allele[e_open], ekey[e_open], strict=True):
+                if pd.isna(k):
+                    continue
+                table[k] = v if table.get(k, v) == v else None  # None: two exposure rows share it
+        k1 = _site(second) + ":" + _alleles(second, "effect_allele")
+        m = one & k1.isin([k for k, v in table.items() if v is not None]) & (ors.isna() | ~ors.isin(set(ers.dropna())))
+        okey[m] = k1[m].map(table)
+        n_one = int(m.sum())
+    if not (ers.notna().any() or epos.notna().any() or _site(first).notna().any()):
+        # no rsids and no positions anywhere: the tables' own ids
+        for col in ("variant_id", "snp"):
+            if col in first and col in second:
+                return [first[col].astype(str), second[col].astype(str)]
+    log.info("snp_keys: %s -> %s: %d row(s) matched by rsid, %d by chromosome:position:alleles, %d by position "
+             "and one allele", names[0], names[1], n_rsid, n_pos, n_one)
+    return [ekey.astype(str), okey.astype(str)]
 
 
 def snp_key(frame: pd.DataFrame) -> pd.Series:
-    """The identifier of one table's rows (see :func:`snp_keys`)."""
+    """The label of one table's rows (see :func:`snp_keys`)."""
     return snp_keys(frame)[0]
 
 
@@ -172,7 +307,7 @@ def harmonise(
     if len(exposure) == 0:
         raise fail("harmonise/exposure", "the exposure table has no rows (no instruments)")
     exposure, outcome = exposure.reset_index(drop=True), outcome.reset_index(drop=True)
-    ekey, okey = snp_keys(exposure, outcome)
+    ekey, okey = snp_keys(exposure, outcome, names=(exposure_name, outcome_name))
     ex = _side(exposure, "exposure", ekey)
     oc = _side(outcome, "outcome", okey)
     notes = pd.Series("", index=ex.index, dtype=object)

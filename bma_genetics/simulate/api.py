@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from bma_genetics._atomic import sha256_file
 from bma_genetics._check import fail
 from bma_genetics.io.bmff import write_bmff_table
+from bma_genetics.simulate import builds as sb
 from bma_genetics.simulate import diseases as dz
 from bma_genetics.simulate import genotypes as gt
 from bma_genetics.simulate import outcome as oc
@@ -104,9 +105,13 @@ def simulate_cohort(preset: str, *, seed: int, out: str | os.PathLike, resume: b
         participants/ukb_showcase.{csv,dta}       showcase export (+ Stata), ukb_rap.csv
         participants/withdrawals.csv              withdrawn eids
         participants/bmff_idp.parquet             measured BMFF (eid, bmff_*)
-        outcome_gwas/osteoporosis.tsv.gz          GWAS-SSF + -meta.yaml
+        outcome_gwas/osteoporosis.tsv.gz          GWAS-SSF + -meta.yaml (GRCh37)
+        outcome_gwas/osteoporosis.finngen.tsv.gz  the same GWAS on GRCh38, FinnGen's layout,
+                                                  some rows without an rsid
+        outcome_gwas/hg19ToHg38.over.chain.gz     UCSC chain GRCh37 -> GRCh38 of the windows
         truth/*                                   causal variants, h2/rg, true BMFF, disease
-                                                  effects and cases, MR truth, planted QC problems
+                                                  effects and cases, MR truth, planted QC problems,
+                                                  variant_builds.tsv.gz (GRCh37/38 positions)
         ========================================  =============================================
 
     Raises
@@ -712,14 +717,28 @@ def _outcome_gwas(root: Path, scratch: Path, segments: list[gt.Segment], variant
             total, cases = oc.genotype_tables(xs, y)
             beta, se, conv = oc.logistic_from_tables(total, cases)
             eaf = (total[:, 1] + 2 * total[:, 2]) / (2 * total.sum(axis=1))
+            controls = total - cases
             s = sub.iloc[lo:lo + 2048]
             parts.append(pd.DataFrame({
                 "chromosome": s["chromosome"].to_numpy(), "base_pair_location": s["position"].to_numpy(),
                 "effect_allele": s["alt"].to_numpy(), "other_allele": s["ref"].to_numpy(), "beta": beta,
                 "standard_error": se, "effect_allele_frequency": eaf, "p_value": wald_p(beta, se),
                 "rsid": s["rsid"].to_numpy(), "variant_id": s["variant_id"].to_numpy(), "n": len(y),
+                "af_cases": (cases[:, 1] + 2 * cases[:, 2]) / (2 * cases.sum(axis=1)),
+                "af_controls": (controls[:, 1] + 2 * controls[:, 2]) / (2 * controls.sum(axis=1)),
+                "nearest_genes": seg.genes[0] if seg.genes else "",
             }))
     ss = pd.concat(parts, ignore_index=True)
+    # the same GWAS on GRCh38 in FinnGen's layout, with the chain file between the builds
+    offsets = sb.grch38_offsets(segments)
+    sb.write_chain(segments, offsets, root / "outcome_gwas/hg19ToHg38.over.chain.gz")
+    fg = sb.finngen_table(ss, offsets, ss["nearest_genes"], rng)
+    wr.write_gzip_text(root / "outcome_gwas/osteoporosis.finngen.tsv.gz",
+                       fg.to_csv(sep="\t", index=False, float_format="%.6g", lineterminator="\n", na_rep="NA"))
+    builds = sb.variant_builds(variants, offsets)
+    wr.write_gzip_text(root / "truth/variant_builds.tsv.gz",
+                       builds.to_csv(sep="\t", index=False, lineterminator="\n"))
+    ss = ss.drop(columns=["af_cases", "af_controls", "nearest_genes"])
     path = root / "outcome_gwas/osteoporosis.tsv.gz"
     text = ss.to_csv(sep="\t", index=False, float_format="%.6g", lineterminator="\n", na_rep="#NA")
     wr.write_gzip_text(path, text)

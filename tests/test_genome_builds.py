@@ -1,0 +1,142 @@
+"""Genome builds are never mixed: every summary-statistics table carries its build, every join
+of two studies checks it, and a UCSC chain file lifts one study onto the other's build.
+
+The tiny cohort's osteoporosis GWAS is written twice by the simulator: GWAS-SSF on GRCh37 and
+FinnGen's layout on GRCh38 (a fifth of the rows without an rsid), with the chain file between
+the builds. The exposure here is a synthetic instrument list on GRCh37 (30 of the cohort's
+variants, half of them unnamed in the FinnGen file), so the tests need no GWAS.
+"""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bma_genetics.errors import InputError
+from bma_genetics.io import liftover, read_chain, read_sumstats, write_gwas_ssf
+from bma_genetics.mr import harmonise
+from bma_genetics.mr.api import run_mr_analysis
+
+
+@pytest.fixture(scope="module")
+def case(tiny_cohort, tmp_path_factory):
+    og = tiny_cohort / "outcome_gwas"
+    known = pd.read_csv(tiny_cohort / "truth" / "variant_builds.tsv.gz", sep="\t", dtype={"chromosome": str})
+    fg_raw = pd.read_csv(og / "osteoporosis.finngen.tsv.gz", sep="\t", dtype=str, keep_default_na=False)
+    ss37 = read_sumstats(og / "osteoporosis.tsv.gz")
+    # which variants the FinnGen file leaves without an rsid (found through their GRCh38 position)
+    pos38 = known.set_index(known["chromosome"] + ":" + known["base_pair_location_grch38"].astype(str))["rsid"]
+    unnamed = set(pos38.reindex(fg_raw.loc[fg_raw["rsids"] == "", "#chrom"] + ":"
+                                + fg_raw.loc[fg_raw["rsids"] == "", "pos"]).dropna())
+    in_fg = set(pos38.reindex(fg_raw["#chrom"] + ":" + fg_raw["pos"]).dropna())
+    pal = {("A", "T"), ("T", "A"), ("C", "G"), ("G", "C")}
+    ok = ss37[ss37["rsid"].isin(in_fg) & ss37["effect_allele_frequency"].between(0.1, 0.9)
+              & ~pd.Series(list(zip(ss37["effect_allele"], ss37["other_allele"], strict=True))).isin(pal).to_numpy()]
+    rng = np.random.default_rng(5)
+    pick = pd.concat([ok[ok["rsid"].isin(unnamed)].sample(15, random_state=1),
+                      ok[~ok["rsid"].isin(unnamed)].sample(15, random_state=2)])
+    bx = rng.uniform(0.05, 0.2, len(pick)) * rng.choice([-1, 1], len(pick))
+    exp = pick[["chromosome", "base_pair_location", "effect_allele", "other_allele", "effect_allele_frequency",
+                "rsid"]].assign(beta=bx, standard_error=0.01, p_value=1e-20, n=5000).reset_index(drop=True)
+    folder = tmp_path_factory.mktemp("builds")
+    exp_path = write_gwas_ssf(exp, folder / "exposure.tsv.gz", {"genome_assembly": "GRCh37"})
+    return {"exposure": exp_path, "ssf37": og / "osteoporosis.tsv.gz", "finngen": og / "osteoporosis.finngen.tsv.gz",
+            "chain": og / "hg19ToHg38.over.chain.gz", "known": known, "unnamed": unnamed, "picked": exp}
+
+
+def test_finngen_grch38_outcome_reads_with_its_build(case):
+    fg = read_sumstats(case["finngen"])
+    assert fg["genome_build"].isna().all()  # FinnGen files state no build
+    assert 0.1 < fg["rsid"].isna().mean() < 0.3 and fg["effect_allele"].notna().all()
+    inferred = read_sumstats(case["finngen"], known_variants=case["known"])
+    assert (inferred["genome_build"] == "GRCh38").all()
+    assert (read_sumstats(case["ssf37"], known_variants=case["known"])["genome_build"] == "GRCh37").all()
+    with pytest.raises(InputError, match="positions say otherwise"):
+        read_sumstats(case["finngen"], build="GRCh37", known_variants=case["known"])
+    with pytest.raises(InputError, match="GRCh37 by its metadata"):
+        read_sumstats(case["ssf37"], build="hg38")
+    with pytest.raises(InputError, match="unknown genome build"):
+        read_sumstats(case["ssf37"], build="hg18")
+
+
+def test_mr_grch37_exposure_on_grch38_outcome_is_a_build_error(case):
+    with pytest.raises(InputError, match="genome builds differ") as err:
+        run_mr_analysis(None, exposure=case["exposure"], outcome=case["finngen"], outcome_build="GRCh38",
+                        methods=["ivw"])
+    assert str(case["exposure"]) in str(err.value) and str(case["finngen"]) in str(err.value)
+    assert "GRCh37" in str(err.value) and "GRCh38" in str(err.value)
+    # unstated: the rsids both files name sit at other positions -> refused, not joined on positions
+    with pytest.raises(InputError, match="different genome builds"):
+        run_mr_analysis(None, exposure=case["exposure"], outcome=case["finngen"], methods=["ivw"])
+
+
+def test_mr_lifted_with_the_chain_equals_mr_on_the_grch37_outcome(case):
+    on37 = run_mr_analysis(None, exposure=case["exposure"], outcome=case["ssf37"], methods=["ivw", "egger"])
+    lifted = run_mr_analysis(None, exposure=case["exposure"], outcome=case["finngen"], chain=case["chain"],
+                             methods=["ivw", "egger"])
+    assert on37.report["n_used"] == lifted.report["n_used"] == 30
+    for method in ("ivw", "egger"):
+        a, b = on37.fit(method), lifted.fit(method)
+        assert b.beta == pytest.approx(a.beta, rel=1e-9) and b.standard_error == pytest.approx(a.standard_error, rel=1e-9)
+    builds = lifted.report["genome_build"]
+    assert builds["exposure"] == "GRCh37" and builds["outcome"] == "GRCh38" and builds["lift"] == "exposure"
+    assert builds["liftover"]["lifted"] == 30 and builds["joined_on"] == "GRCh38"
+    # half of the instruments have no rsid in the FinnGen file: joined on chromosome:position:alleles
+    assert on37.report["genome_build"]["lift"] is None
+
+
+def _ss(rows, **extra):
+    cols = ["rsid", "chromosome", "base_pair_location", "effect_allele", "other_allele", "beta", "standard_error",
+            "effect_allele_frequency"]
+    return pd.DataFrame(rows, columns=cols).assign(**extra)
+
+
+def test_harmonise_joins_row_by_row_on_rsid_or_position_and_alleles():
+    exp = _ss([("rs1", "1", 100, "A", "G", 0.1, 0.01, 0.2),    # outcome row has no rsid, same alleles
+               ("rs2", "1", 200, "A", "G", 0.1, 0.01, 0.2),    # outcome row has its rsid
+               ("rs3", "1", 300, "A", "G", 0.1, 0.01, 0.2),    # outcome: no rsid, other strand (T/C)
+               ("rs4", "1", 400, "A", "G", 0.1, 0.01, 0.2),    # outcome: a different variant at 1:400 (A/C)
+               ("rs5", "1", 500, "C", "T", 0.1, 0.01, 0.3)])   # outcome: same rsid, alleles that do not match
+    out = _ss([(None, "1", 100, "G", "A", 0.05, 0.02, 0.8), ("rs2", "1", 200, "A", "G", 0.05, 0.02, 0.2),
+               (None, "1", 300, "T", "C", 0.05, 0.02, 0.2), (None, "1", 400, "C", "A", 9.0, 0.02, 0.2),
+               ("rs5", "1", 500, "A", "C", 0.05, 0.02, 0.3)], genome_build="GRCh37")
+    h = harmonise(exp.assign(genome_build="GRCh37"), out)
+    assert h["snp"].tolist() == ["rs1", "rs2", "rs3", "rs4", "rs5"]
+    assert h["mr_keep"].tolist() == [True, True, True, False, False]
+    assert h["beta_outcome"].iloc[0] == pytest.approx(-0.05) and h["harmonise_note"].iloc[2] == "strand flipped"
+    assert h["drop_reason"].iloc[3] == "absent from outcome"  # never joined on position alone
+    assert h["drop_reason"].iloc[4].startswith("alleles do not match")
+    # an exposure list with rsids but no positions still joins the outcome rows that have rsids
+    h2 = harmonise(exp.drop(columns=["chromosome", "base_pair_location"]), out)
+    assert h2["mr_keep"].tolist() == [False, True, False, False, False]
+    assert h2["drop_reason"].iloc[0] == "absent from outcome"
+    # different builds: refused whatever the key
+    with pytest.raises(InputError, match="genome builds differ: exp is GRCh37, out is GRCh38"):
+        harmonise(exp.assign(genome_build="GRCh37"), out.assign(genome_build="GRCh38"),
+                  exposure_name="exp", outcome_name="out")
+
+
+def test_read_chain_and_liftover_reverse_strand(tmp_path):
+    p = tmp_path / "c.chain.gz"
+    with gzip.open(p, "wt") as fh:
+        fh.write("chain 100 chr1 249250621 + 1000 1100 chr1 248956422 - 5000 5100 1\n100\n\n"
+                 "chain 50 chr2 243199373 + 0 50 chr2 242193529 + 10 60 2\n50\n\n")
+    chain = read_chain(p)
+    assert (chain.source_build, chain.target_build, chain.n_chains) == ("GRCh37", "GRCh38", 2)
+    frame = pd.DataFrame({"chromosome": ["1", "2", "2"], "base_pair_location": [1001, 1, 70],
+                          "effect_allele": ["A", "G", "G"], "other_allele": ["G", "T", "T"],
+                          "genome_build": "GRCh37"})
+    out, counts = liftover(frame, chain)
+    assert counts == {"n": 3, "lifted": 2, "unmapped": 1, "reverse_strand": 1}
+    assert out["base_pair_location"].tolist() == [248956422 - 5000, 11]
+    assert out[["effect_allele", "other_allele"]].values.tolist() == [["T", "C"], ["G", "T"]]
+    assert (out["genome_build"] == "GRCh38").all()
+    with pytest.raises(InputError, match="is GRCh38 but"):
+        liftover(out, chain)
+    bad = tmp_path / "bad.chain"
+    bad.write_text("chain x\n")
+    with pytest.raises(InputError, match="malformed chain header"):
+        read_chain(bad)
