@@ -1,0 +1,190 @@
+"""LD scores from genotypes, as LDSC's ``--l2`` computes them.
+
+For each chromosome, over the SNPs that pass LDSC's filter (minor-allele frequency above
+``maf_min``, default 0, i.e. polymorphic; not heterozygous-or-missing in every sample), with
+genotypes mean-imputed and standardised (population SD), the LD score of SNP :math:`j` is
+
+.. math:: \\ell_j = \\sum_k \\tilde r^2_{jk}, \\qquad \\tilde r^2 = r^2 - \\frac{1 - r^2}{n - 2}
+
+summed over the SNPs :math:`k` in its window (``1cM``, ``1000kb`` or ``200snps``), the
+diagonal included. LDSC visits SNPs in chunks of ``chunk_size`` (50) and takes each chunk's
+window from its first SNP, rounded up to whole chunks; pairs at the window's edge therefore
+count as LDSC counts them (``chunk_size=1`` gives the exact windows). ``M`` is the number of
+SNPs, ``M_5_50`` those with MAF > 0.05.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from bma_genetics._check import fail
+from bma_genetics.io.ldsc import LDScores
+from bma_genetics.stats import sort_chromosomes
+
+_WINDOW = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(cm|kb|snps?)\s*$", re.IGNORECASE)
+#: SNPs read from the genotypes at a time when computing frequencies.
+_READ_BLOCK = 2048
+
+
+def parse_window(window: str, where: str = "window") -> tuple[float, str]:
+    """``"1cM"``, ``"1000kb"`` or ``"200snps"`` -> (size, unit in {"cM", "kb", "snps"})."""
+    m = _WINDOW.match(str(window))
+    if not m:
+        raise fail(where, f"{window!r} is not a window: write e.g. '1cM', '1000kb' or '200snps'")
+    size = float(m.group(1))
+    unit = {"cm": "cM", "kb": "kb"}.get(m.group(2).lower(), "snps")
+    if size <= 0:
+        raise fail(where, f"{window!r}: the window must be positive")
+    return size, unit
+
+
+def block_lefts(coords: np.ndarray, max_dist: float) -> np.ndarray:
+    """Index of the leftmost SNP within ``max_dist`` of each SNP (``coords`` sorted)."""
+    coords = np.asarray(coords, dtype=float)
+    left = np.searchsorted(coords, coords - max_dist, side="left")
+    # settle floating-point ties exactly as the condition coords[i] - coords[j] > max_dist
+    idx = np.arange(len(coords))
+    for _ in range(2):
+        back = (left > 0) & ~(coords[idx] - coords[np.maximum(left - 1, 0)] > max_dist)
+        left = np.where(back, left - 1, left)
+        fwd = (left < idx) & (coords[idx] - coords[np.minimum(left, idx)] > max_dist)
+        left = np.where(fwd, left + 1, left)
+    return left
+
+
+def _frequencies(reader, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Counted-allele frequency over non-missing samples and 'all het or missing' flags."""
+    freq = np.empty(len(idx))
+    het_or_missing = np.zeros(len(idx), dtype=bool)
+    n = reader.n_samples
+    for s in range(0, len(idx), _READ_BLOCK):
+        d = np.asarray(reader.dosages(idx[s:s + _READ_BLOCK]), dtype=np.float64)
+        ok = ~np.isnan(d)
+        nn = ok.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f = np.where(nn > 0, np.nansum(d, axis=0) / (2.0 * np.maximum(nn, 1)), 0.0)
+        freq[s:s + len(f)] = f
+        het = (d == 1.0).sum(axis=0)
+        het_or_missing[s:s + len(f)] = (het + (n - nn)) >= n
+    return freq, het_or_missing
+
+
+def _standardised(reader, idx: np.ndarray) -> np.ndarray:
+    d = np.asarray(reader.dosages(idx), dtype=np.float64)
+    miss = np.isnan(d)
+    if miss.any():
+        means = np.nanmean(np.where(miss.all(axis=0), 0.0, d), axis=0)
+        d = np.where(miss, means[None, :], d)
+    d -= d.mean(axis=0)
+    sd = d.std(axis=0)
+    sd[sd == 0] = 1.0
+    return d / sd
+
+
+def _chromosome_l2(reader, idx: np.ndarray, coords: np.ndarray, max_dist: float, chunk: int) -> np.ndarray:
+    """LDSC's chunked windowed sum of unbiased r^2 over one chromosome's kept SNPs."""
+    m, n = len(idx), reader.n_samples
+    denom = n - 2 if n > 2 else n
+
+    def r2u(a, b):
+        r = a.T @ (b / n)
+        r2 = r * r
+        return r2 - (1.0 - r2) / denom
+
+    left = block_lefts(coords, max_dist)
+    l2 = np.zeros(m)
+    nz = np.flatnonzero(left > 0)
+    b0 = int(np.ceil((nz[0] if nz.size else m) / chunk) * chunk)
+    if b0 >= m:  # one window holds the whole chromosome: every pair
+        x = _standardised(reader, idx)
+        for s in range(0, m, 1024):
+            l2[s:s + 1024] = r2u(x[:, s:s + 1024], x).sum(axis=1)
+        return l2
+    # the first b0 SNPs: every pair among them
+    buf = _standardised(reader, idx[:b0])
+    buf_start = 0
+    l2[:b0] = r2u(buf, buf).sum(axis=1)
+    # then chunks [lb, lb + c) with partners [lb - width, lb), width from the chunk's first SNP
+    # rounded up to whole chunks; the left edge never moves back, so a sliding buffer suffices
+    widths = (np.ceil((np.arange(m) - left) / chunk) * chunk).astype(np.int64)
+    for lb in range(b0, m, chunk):
+        c = min(chunk, m - lb)
+        lo = lb - int(widths[lb])
+        buf = buf[:, lo - buf_start:]
+        buf_start = lo
+        new = _standardised(reader, idx[lb:lb + c])
+        if buf.shape[1]:
+            cross = r2u(buf, new)
+            l2[lo:lb] += cross.sum(axis=1)
+            l2[lb:lb + c] += cross.sum(axis=0)
+        l2[lb:lb + c] += r2u(new, new).sum(axis=1)
+        buf = np.hstack([buf, new])
+    return l2
+
+
+def compute_ld_scores(reader, *, window: str = "1000kb", chunk_size: int = 50, maf_min: float = 0.0,
+                      chromosomes: list[str] | None = None) -> LDScores:
+    """LD scores of every SNP of a genotype reader, chromosome by chromosome (LDSC's ``--l2``).
+
+    Parameters
+    ----------
+    reader : bma_genetics.ld.readers.GenotypeReader
+        Genotypes (PLINK, BGEN dosages, or a sample subset of either, e.g. from
+        :func:`bma_genetics.ld.open_ld_source`).
+    window : str, default="1000kb"
+        ``"<size>cM"`` (the ``.bim``'s genetic map column), ``"<size>kb"`` or ``"<size>snps"``.
+    chunk_size : int, default=50
+        LDSC's ``--chunk-size``; it decides which pairs at a window's edge count.
+    maf_min : float, default=0.0
+        Keep SNPs with MAF strictly above this (LDSC's ``--maf``).
+    chromosomes : list of str, optional
+        Only these chromosomes (default: all in the genotypes).
+
+    Returns
+    -------
+    LDScores
+    """
+    size, unit = parse_window(window, "compute_ld_scores/window")
+    if int(chunk_size) < 1:
+        raise fail("compute_ld_scores/chunk_size", f"must be >= 1, found {chunk_size}")
+    variants = reader.variants
+    chroms = sort_chromosomes(variants["chromosome"].astype(str).unique())
+    if chromosomes is not None:
+        chroms = [c for c in chroms if c in {str(x) for x in chromosomes}]
+    if unit == "cM" and ("cm" not in variants or not (variants["cm"].astype(float) != 0).any()):
+        raise fail("compute_ld_scores/window", f"{window!r}: the genotypes carry no genetic map positions "
+                                               "(cM column all 0 or absent); use a window in kb, e.g. '1000kb'")
+    frames, m, m550 = [], {}, {}
+    for chrom in chroms:
+        rows = np.flatnonzero(variants["chromosome"].astype(str).to_numpy() == chrom)
+        pos = variants["base_pair_location"].to_numpy()[rows]
+        order = np.argsort(pos, kind="stable")
+        rows = rows[order]
+        freq, hetmiss = _frequencies(reader, rows)
+        maf = np.minimum(freq, 1 - freq)
+        keep = (maf > maf_min) & ~hetmiss
+        rows, maf = rows[keep], maf[keep]
+        if rows.size == 0:
+            continue
+        v = variants.iloc[rows]
+        if unit == "kb":
+            coords, max_dist = v["base_pair_location"].to_numpy(dtype=float), size * 1000
+        elif unit == "cM":
+            coords, max_dist = v["cm"].to_numpy(dtype=float), size
+        else:
+            coords, max_dist = np.arange(len(rows), dtype=float), size
+        l2 = _chromosome_l2(reader, rows, coords, max_dist, int(chunk_size))
+        frames.append(pd.DataFrame({
+            "chromosome": chrom, "rsid": v["rsid"].astype(str).to_numpy(),
+            "base_pair_location": v["base_pair_location"].to_numpy(dtype=np.int64), "l2": l2, "maf": maf,
+        }))
+        m[chrom] = int(len(rows))
+        m550[chrom] = int((maf > 0.05).sum())
+    if not frames:
+        raise fail("compute_ld_scores/reader", "no SNP passed the MAF filter: nothing to compute")
+    table = pd.concat(frames, ignore_index=True)
+    return LDScores(table, m, m550, {"window": f"{size:g}{unit}", "chunk_size": int(chunk_size),
+                                      "maf_min": float(maf_min), "n_samples": int(reader.n_samples)})

@@ -1,0 +1,301 @@
+"""LDSC's file formats, and the heritability stage's result tables: one reader and one writer each.
+
+=========================  ==============================================  ===========================
+what                       reader / writer                                 files
+=========================  ==============================================  ===========================
+LD scores (per chromosome)  :func:`read_ld_scores` / :func:`write_ld_scores`  ``<prefix><chr>.l2.ldscore.gz``,
+                                                                           ``.l2.M``, ``.l2.M_5_50``
+munged summary statistics  :func:`read_munged_sumstats` /                  ``<trait>.sumstats.gz``
+                           :func:`write_munged_sumstats`                   (``SNP A1 A2 Z N``)
+h2 and rg results          :func:`read_heritability_results` /             ``h2.tsv``, ``rg.tsv``
+                           :func:`write_heritability_results` (``table=``)
+=========================  ==============================================  ===========================
+
+LD-score folders follow LDSC's layout: ``eur_w_ld_chr/`` holds ``1.l2.ldscore.gz`` ..
+``22.l2.ldscore.gz`` with ``1.l2.M_5_50`` ...; a prefix may carry ``@`` where the chromosome
+goes (``ld/@_kg`` -> ``ld/1_kg.l2.ldscore.gz``), as in ``--ref-ld-chr``. Files are written
+with three decimals, as LDSC writes them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bma_genetics._atomic import atomic_path
+from bma_genetics._check import fail
+from bma_genetics.io._schema import TableSchema, read_checked, write_checked
+
+N, S, B = "number", "string", "bool"
+
+
+@dataclass
+class LDScores:
+    """LD scores of a genotype set, per chromosome.
+
+    Attributes
+    ----------
+    table : DataFrame
+        ``chromosome`` (str), ``rsid`` (LDSC's SNP), ``base_pair_location``, ``l2`` (and ``maf``
+        when computed here); chromosome then position order.
+    m, m_5_50 : dict of str to float
+        Per chromosome: SNPs the scores sum over, and those with MAF > 0.05 (LDSC's ``.l2.M`` and
+        ``.l2.M_5_50``).
+    settings : dict
+        How they were made (window, chunk size, MAF filter, samples) or where they were read.
+    """
+
+    table: pd.DataFrame
+    m: dict[str, float]
+    m_5_50: dict[str, float]
+    settings: dict = field(default_factory=dict)
+
+    def total_m(self, *, common: bool = True) -> float:
+        """Sum of ``M_5_50`` (``common=True``, LDSC's default) or ``M`` over chromosomes."""
+        values = self.m_5_50 if common else self.m
+        if not values:
+            name = ".l2.M_5_50" if common else ".l2.M"
+            raise fail("LDScores/m", f"no {name} counts with these LD scores ({self.settings.get('source', '')}); "
+                                     "supply the files beside the .l2.ldscore.gz or pass m=")
+        return float(sum(values.values()))
+
+
+_CHROMS = [str(c) for c in range(1, 23)] + ["X"]
+
+
+def _chrom_path(prefix: str, chrom: str, suffix: str) -> Path:
+    p = str(prefix)
+    if "@" in p:
+        return Path(p.replace("@", chrom) + suffix)
+    if os.path.isdir(p) or p.endswith(os.sep):
+        return Path(p) / f"{chrom}{suffix}"
+    return Path(f"{p}{chrom}{suffix}")
+
+
+def _existing(path: Path) -> Path | None:
+    for cand in (Path(f"{path}.gz"), Path(f"{path}.bz2"), path):
+        if cand.exists():
+            return cand
+    return None
+
+
+def _read_l2(path: Path) -> pd.DataFrame:
+    frame = pd.read_csv(path, sep=r"\s+", na_values=".", dtype={"CHR": str, "SNP": str})
+    missing = [c for c in ("CHR", "SNP", "BP") if c not in frame.columns]
+    if missing:
+        raise fail("read_ld_scores/path", f"{path} lacks column(s) {missing}: not an LDSC .l2.ldscore file")
+    score_cols = [c for c in frame.columns if c not in ("CHR", "SNP", "BP", "CM", "MAF")]
+    if len(score_cols) != 1:
+        raise fail("read_ld_scores/path", f"{path} has {len(score_cols)} LD-score columns {score_cols}; "
+                                          "partitioned LD scores are not supported (one column, e.g. L2)")
+    out = pd.DataFrame({"chromosome": frame["CHR"].astype(str).str.removeprefix("chr"),
+                        "rsid": frame["SNP"].astype(str),
+                        "base_pair_location": pd.to_numeric(frame["BP"], errors="coerce"),
+                        "l2": pd.to_numeric(frame[score_cols[0]], errors="coerce")})
+    if "MAF" in frame.columns:
+        out["maf"] = pd.to_numeric(frame["MAF"], errors="coerce")
+    bad = out["l2"].isna() | out["base_pair_location"].isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise fail("read_ld_scores/path", f"{path} line {row + 2}: missing or non-numeric BP or "
+                                          f"{score_cols[0]} ({bad.sum()} such rows)")
+    return out
+
+
+def _read_m(path: Path) -> float:
+    text = path.read_text().split()
+    if len(text) != 1:
+        raise fail("read_ld_scores/path", f"{path}: expected one number (one annotation), found {text[:5]}")
+    try:
+        return float(text[0])
+    except ValueError:
+        raise fail("read_ld_scores/path", f"{path}: {text[0]!r} is not a number") from None
+
+
+def read_ld_scores(path: str | os.PathLike):
+    """Read LD scores in LDSC's layout (a per-chromosome folder or prefix, or one file set).
+
+    Parameters
+    ----------
+    path : path-like
+        A folder of ``<chr>.l2.ldscore.gz`` (``eur_w_ld_chr/``), a per-chromosome prefix
+        (``ld/chr`` -> ``ld/chr1.l2.ldscore.gz``; ``@`` marks the chromosome), or the prefix of a
+        single file set (``scores`` -> ``scores.l2.ldscore.gz``).
+
+    Returns
+    -------
+    LDScores
+        Sorted by chromosome and position, duplicated SNP ids dropped (first kept), as LDSC
+        does; ``m`` and ``m_5_50`` per chromosome from the ``.l2.M`` / ``.l2.M_5_50`` files
+        (empty where a file is absent).
+
+    Raises
+    ------
+    InputError
+        No LD-score file found at ``path``; a file without ``CHR SNP BP`` and one score column.
+    """
+    p = str(Path(path).expanduser()) + (os.sep if Path(path).is_dir() else "")
+    sets: list[tuple[str | None, Path]] = []
+    single = _existing(Path(p.rstrip(os.sep) + ".l2.ldscore"))
+    if single is not None and "@" not in p:
+        sets.append((None, Path(p.rstrip(os.sep))))
+    else:
+        for chrom in _CHROMS:
+            f = _existing(_chrom_path(p, chrom, ".l2.ldscore"))
+            if f is not None:
+                sets.append((chrom, _chrom_path(p, chrom, "")))
+    if not sets:
+        raise fail("read_ld_scores/path", f"no LD-score files at {path}: expected a folder of "
+                                          "<chr>.l2.ldscore.gz (LDSC's eur_w_ld_chr/ layout) or a prefix")
+    frames, m, m550 = [], {}, {}
+    for chrom, stem in sets:
+        f = _existing(Path(f"{stem}.l2.ldscore"))
+        frame = _read_l2(f)
+        frames.append(frame)
+        for suffix, target in ((".l2.M", m), (".l2.M_5_50", m550)):
+            mf = Path(f"{stem}{suffix}")
+            if mf.exists():
+                value = _read_m(mf)
+                if chrom is not None:
+                    target[chrom] = value
+                else:
+                    target["all"] = value
+    table = pd.concat(frames, ignore_index=True)
+    from bma_genetics.stats import chromosome_rank
+
+    table["_rank"] = chromosome_rank(table["chromosome"].to_numpy())
+    table = (table.sort_values(["_rank", "base_pair_location"], kind="stable").drop(columns="_rank")
+             .drop_duplicates("rsid").reset_index(drop=True))
+    table["base_pair_location"] = table["base_pair_location"].astype(np.int64)
+    return LDScores(table, m, m550, {"source": str(path)})
+
+
+def write_ld_scores(scores, out: str | os.PathLike) -> dict[str, Path]:
+    """Write LD scores in LDSC's per-chromosome layout (three decimals, gzip).
+
+    Parameters
+    ----------
+    scores : LDScores
+        From :func:`bma_genetics.heritability.ldscore.compute_ld_scores`.
+    out : path-like
+        A folder (created; files ``<chr>.l2.ldscore.gz``) or a prefix with ``@`` for the
+        chromosome.
+
+    Returns
+    -------
+    dict of str to Path
+        ``"<chr>"`` -> the ``.l2.ldscore.gz`` written (``.l2.M``/``.l2.M_5_50`` beside it).
+    """
+    out_s = str(out)
+    if "@" not in out_s:
+        Path(out_s).mkdir(parents=True, exist_ok=True)
+        out_s = out_s.rstrip(os.sep) + os.sep
+    written = {}
+    for chrom, part in scores.table.groupby("chromosome", sort=False):
+        stem = _chrom_path(out_s, str(chrom), "")
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        chrom_col = int(chrom) if str(chrom).isdigit() else str(chrom)
+        frame = pd.DataFrame({"CHR": chrom_col, "SNP": part["rsid"].to_numpy(),
+                              "BP": part["base_pair_location"].to_numpy(), "L2": part["l2"].to_numpy()})
+        target = Path(f"{stem}.l2.ldscore.gz")
+        with atomic_path(target) as tmp, gzip.open(tmp, "wt") as fh:
+            frame.to_csv(fh, sep="\t", index=False, float_format="%.3f")
+        for suffix, values in ((".l2.M", scores.m), (".l2.M_5_50", scores.m_5_50)):
+            with atomic_path(Path(f"{stem}{suffix}")) as tmp:
+                Path(tmp).write_text(f"{int(values[str(chrom)])}\n")
+        written[str(chrom)] = target
+    return written
+
+
+# ----------------------------------------------------------------------------- munged sumstats
+MUNGED_COLUMNS = {"rsid": "SNP", "effect_allele": "A1", "other_allele": "A2", "z": "Z", "n": "N"}
+
+
+def write_munged_sumstats(frame: pd.DataFrame, out: str | os.PathLike) -> Path:
+    """Write munged summary statistics as LDSC's ``.sumstats.gz`` (``SNP A1 A2 Z N``, 3 decimals).
+
+    ``frame`` has the columns ``rsid, effect_allele, other_allele, z, n`` (``run_munge``'s table).
+    """
+    missing = [c for c in MUNGED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise fail("write_munged_sumstats/frame", f"lacks column(s) {missing}")
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = frame[list(MUNGED_COLUMNS)].rename(columns=MUNGED_COLUMNS)
+    with atomic_path(path) as tmp, gzip.open(tmp, "wt") as fh:
+        table.to_csv(fh, sep="\t", index=False, float_format="%.3f", na_rep="NA")
+    return path
+
+
+def read_munged_sumstats(path: str | os.PathLike) -> pd.DataFrame:
+    """Read LDSC ``.sumstats(.gz)`` (``SNP Z N``, alleles optional) into canonical columns.
+
+    Rows with a missing value are dropped (LDSC writes every ``--merge-alleles`` SNP, NA where
+    absent); duplicated SNP ids keep the first.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise fail("read_munged_sumstats/path", f"no such file {p}")
+    frame = pd.read_csv(p, sep=r"\s+", na_values=[".", "NA"], dtype={"SNP": str, "A1": str, "A2": str})
+    missing = [c for c in ("SNP", "Z", "N") if c not in frame.columns]
+    if missing:
+        raise fail("read_munged_sumstats/path", f"{p} lacks column(s) {missing}: not LDSC .sumstats "
+                                                "(SNP A1 A2 Z N)")
+    back = {v: k for k, v in MUNGED_COLUMNS.items()}
+    frame = frame[[c for c in ("SNP", "A1", "A2", "Z", "N") if c in frame.columns]].rename(columns=back)
+    for c in ("z", "n"):
+        if not pd.api.types.is_numeric_dtype(frame[c]):
+            raise fail("read_munged_sumstats/path", f"{p} column {MUNGED_COLUMNS[c]!r} is not numeric")
+    return frame.dropna().drop_duplicates("rsid").reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- results
+_H2_EST = {"h2": N, "h2_standard_error": N, "intercept": N, "intercept_standard_error": N}
+#: The heritability stage's tables, by the ``table=`` name of the reader and writer.
+HERITABILITY_TABLES: dict[str, TableSchema] = {
+    "h2": TableSchema(
+        table="ldsc_h2", title="LDSC h2 table", version=1,
+        required={"trait": S, **_H2_EST, "mean_chisq": N, "lambda_gc": N, "ratio": N,
+                  "ratio_standard_error": N, "nsnp": N, "m": N, "n_blocks": N},
+        optional={"h2_liability": N, "h2_liability_standard_error": N, "sample_prevalence": N,
+                  "population_prevalence": N, "two_step": N, "intercept_constrained": B, "n": N,
+                  "h2_out_of_bounds": B, "ld_source": S},
+    ),
+    "rg": TableSchema(
+        table="ldsc_rg", title="LDSC rg table", version=1,
+        required={"trait_1": S, "trait_2": S, "rg": N, "standard_error": N, "z": N, "p_value": N,
+                  "gencov": N, "gencov_standard_error": N, "gencov_intercept": N,
+                  "gencov_intercept_standard_error": N, "nsnp": N},
+        optional={"h2_1": N, "h2_2": N, "h2_1_standard_error": N, "h2_2_standard_error": N,
+                  "intercept_1": N, "intercept_2": N, "rg_out_of_bounds": B, "phenotypic_correlation": N},
+    ),
+}
+
+
+def _schema(table: str, where: str) -> TableSchema:
+    if table not in HERITABILITY_TABLES:
+        raise fail(f"{where}/table", f"{table!r} is not one of {sorted(HERITABILITY_TABLES)}")
+    return HERITABILITY_TABLES[table]
+
+
+def read_heritability_results(path: str | os.PathLike | pd.DataFrame, *, table: str = "h2") -> pd.DataFrame:
+    """Read an h2 (``table="h2"``) or rg (``table="rg"``) results table and check its columns."""
+    schema = _schema(table, "read_heritability_results")
+    frame, _ = read_checked(path, schema, where="read_heritability_results",
+                            text_dtypes={"trait": str, "trait_1": str, "trait_2": str})
+    return frame
+
+
+def write_heritability_results(frame: pd.DataFrame, out: str | os.PathLike, *, table: str = "h2") -> Path:
+    """Write an h2 or rg results table (TSV or Parquet), checking its columns."""
+    return write_checked(frame, out, _schema(table, "write_heritability_results"),
+                         where="write_heritability_results")
+
+
+__all__ = ["HERITABILITY_TABLES", "LDScores", "read_heritability_results", "read_ld_scores", "read_munged_sumstats",
+           "write_heritability_results", "write_ld_scores", "write_munged_sumstats"]

