@@ -140,3 +140,16 @@ def test_read_chain_and_liftover_reverse_strand(tmp_path):
     bad.write_text("chain x\n")
     with pytest.raises(InputError, match="malformed chain header"):
         read_chain(bad)
+
+
+def test_mr_cli_refuses_a_build_mismatch_and_lifts_with_chain(case, tmp_path, capsys):
+    from bma_genetics.cli import main
+
+    args = ["mr", "--exposure", str(case["exposure"]), "--outcome", str(case["finngen"]), "--methods", "ivw",
+            "--no-plots"]
+    rc = main([*args, "--outcome-build", "GRCh38", "--out", str(tmp_path / "a")])
+    err = capsys.readouterr().err.strip().splitlines()
+    # the error is one line (after the INFO log lines of the reads)
+    assert rc == 2 and "genome builds differ" in err[-1] and "GRCh38" in err[-1], err
+    rc = main([*args, "--outcome-build", "GRCh38", "--chain", str(case["chain"]), "--out", str(tmp_path / "b")])
+    assert rc == 0 and "exposure lifted GRCh37 -> GRCh38 (30 of 30 variants mapped)" in capsys.readouterr().out

@@ -54,6 +54,9 @@ def register(app: typer.Typer) -> None:
         median_weights: str = cli_option(PARAMS, "median_weights"),
         prevalence: float = cli_option(PARAMS, "prevalence"),
         reverse: bool = typer.Option(False, "--reverse", help="Also run reverse-direction MR."),
+        exposure_build: str = typer.Option(None, "--exposure-build", help="Genome build of the exposure file when it states none (GRCh37 or GRCh38; GWAS-SSF states genome_assembly)."),
+        outcome_build: str = cli_option(PARAMS, "outcome_build"),
+        chain: Path = cli_option(PARAMS, "chain", help="UCSC chain file (e.g. hg19ToHg38.over.chain.gz) to lift one study onto the other's build; without it, studies on different builds are an error."),
         seed: int = typer.Option(1, help="Seed for bootstrap and MR-PRESSO."),
         no_plots: bool = typer.Option(False, "--no-plots", help="Skip figures."),
     ) -> None:
@@ -73,7 +76,8 @@ def register(app: typer.Typer) -> None:
             exposure_columns=_mapping(exposure_columns), outcome_columns=_mapping(outcome_columns),
             p_threshold=p_threshold, p_fallback=p_fallback, sample_overlap=True if sample_overlap else None, ld=ld, genotypes=genotypes, clump_r2=clump_r2, clump_kb=clump_kb,
             proxies=not no_proxies, proxy_r2=proxy_r2, action=action, methods=methods, params=params,
-            prevalence=prevalence, reverse=reverse,
+            prevalence=prevalence, reverse=reverse, exposure_build=exposure_build, outcome_build=outcome_build,
+            chain=chain,
         )
         if not no_plots:
             result.files.update(write_mr_figures(result, out / "figures"))
@@ -85,6 +89,12 @@ def register(app: typer.Typer) -> None:
                     f"P = {ivw['p_value']:.3g}")
         strength = summary["instrument_strength"]
         msg += f"; mean F = {strength['mean_f_statistic']:.3g}"
+        builds = summary.get("genome_build") or {}
+        if builds.get("lift"):
+            side = builds["lift"]
+            lifted = builds.get("liftover") or {}
+            msg += (f"; {side} lifted {builds[side]} -> {builds['joined_on']} ({lifted.get('lifted')} of "
+                    f"{lifted.get('n')} variants mapped)")
         if summary["p_fallback_used"]:
             msg += f" (instruments at the fallback P < {summary['p_threshold_used']:g})"
         for warning in summary["warnings"]:

@@ -28,6 +28,12 @@ PARAMS = [
     Param("outcome", Path, "outcome_gwas/osteoporosis.tsv.gz", "outcome summary statistics (relative to the "
           "cohort, or absolute); any summary-statistics format"),
     Param("outcome_name", str, None, "label in the tables (default: the file name up to its first dot)"),
+    Param("outcome_build", str, None, "genome build of the outcome file when it states none (a FinnGen, plink2 "
+          "or REGENIE file; GWAS-SSF states genome_assembly); a build other than the exposures' is refused "
+          "unless chain is given", options=("GRCh37", "GRCh38"), nullable=True),
+    Param("chain", Path, None, "UCSC chain file (e.g. hg19ToHg38.over.chain.gz; relative to the cohort, or "
+          "absolute) to lift the instruments or the outcome onto the other's build; null: studies on different "
+          "builds are an error", nullable=True),
     Param("exposures", list, None, "traits of the gwas stage's sumstats (default: every one)", item_type=str),
     Param("p_threshold", float, 5e-8, "instrument P threshold", range=(0, 1, "right")),
     Param("p_fallback", float, None, "weaker instrument P threshold used only when no variant passes "
@@ -93,8 +99,11 @@ def run(ctx, params: dict) -> dict:
     mr_params = MRParameters(nboot=params["nboot"], seed=int(ctx.seed),
                              egger_distribution=params["egger_distribution"],
                              median_weights=params["median_weights"])
+    chain = Path(params["chain"]) if params["chain"] is not None else None
+    if chain is not None and not chain.is_absolute() and cohort is not None:
+        chain = cohort / chain
     reader = _ld_reader(params["ld"], cohort)
-    outcome = read_sumstats(outcome_path)
+    outcome = read_sumstats(outcome_path, build=params["outcome_build"])
     p_threshold = params["p_threshold"]
     p_fallback = params["p_fallback"]
     all_results, per_pair, tables = [], {}, []
@@ -109,6 +118,7 @@ def run(ctx, params: dict) -> dict:
                 clump_kb=params["clump_kb"], proxies=params["proxies"],
                 proxy_r2=params["proxy_r2"], methods=params["methods"],
                 params=mr_params, prevalence=params["prevalence"], reverse=params["reverse"],
+                chain=chain,
             )
         except InputError as exc:
             log.warning("mr: %s -> %s not estimated: %s", trait, outcome_name, exc)
@@ -121,6 +131,7 @@ def run(ctx, params: dict) -> dict:
                            "p_fallback_used": s.report["p_fallback_used"],
                            "n_instruments": s.report["n_instruments"], "n_used": s.report["n_used"],
                            "ivw": s.report["ivw"], "instrument_strength": s.report["instrument_strength"],
+                           "genome_build": s.report["genome_build"],
                            "warnings": s.report["warnings"]}
         tables += [str(p.relative_to(out_dir)) for k, p in s.files.items() if not k.startswith("figures/")]
     summary: dict[str, Any] = {"outcome": str(outcome_path), "p_fallback": p_fallback,
