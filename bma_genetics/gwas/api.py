@@ -46,8 +46,13 @@ log = logging.getLogger(__name__)
 
 #: Default traits: the four sites and their left/right measurements.
 DEFAULT_TRAITS: tuple[str, ...] = (*MAIN_TRAITS, *bilateral_traits())
-#: Default covariates (those present in the participant table are used).
-DEFAULT_COVARIATES: tuple[str, ...] = ("age", "age2", "sex", "age_sex", "bmi", *(f"pc{i}" for i in range(1, 11)))
+#: Default covariates (those present, not missing and not constant in the analysis table are used):
+#: age, age², sex, age x sex, imaging centre (indicators, :func:`bma_genetics.io.design_covariates`),
+#: genotyping array (UK BiLEVE vs UK Biobank Axiom) and 10 genetic PCs. No BMI: BMI is heritable
+#: and shares causes with BMFF, so adjusting for it opens a collider path (docs/gwas.md); add
+#: ``bmi`` to ``covariates`` for the sensitivity analysis.
+DEFAULT_COVARIATES: tuple[str, ...] = ("age", "age2", "sex", "age_sex", "imaging_centre", "genotyping_array",
+                                       *(f"pc{i}" for i in range(1, 11)))
 
 
 def combine_bmff(cohort_idp: pd.DataFrame | None, imaging: pd.DataFrame | None) -> pd.DataFrame:
@@ -73,6 +78,7 @@ def cohort_phenotypes(
     idp: str | os.PathLike | pd.DataFrame | None = None,
     traits: Sequence[str] | None = None,
     covariates: Sequence[str] | None = None,
+    adjust_bmi: bool = False,
 ) -> tuple[pd.DataFrame, list[str], list[str]]:
     """The analysis table: the participant table (already sample-QC'd) joined to BMFF traits.
 
@@ -83,7 +89,7 @@ def cohort_phenotypes(
     ----------
     participants : path or DataFrame
         The participants stage's ``participants.parquet`` (``eid, age, age2, sex, age_sex, bmi,
-        height, imaging_centre, pc1..pcK, ancestry``), read by
+        height, imaging_centre, genotyping_array, pc1..pcK, ancestry``), read by
         :func:`bma_genetics.io.read_participant_table`.
     bmff : path or DataFrame, optional
         The phenotypes stage's ``bmff.parquet`` (imaging subset; rows with ``qc_pass`` false are
@@ -93,20 +99,28 @@ def cohort_phenotypes(
         subset); ``bmff`` values take precedence. Default ``None``: none. At least one of
         ``bmff`` / ``idp`` is needed.
     traits, covariates : list of str, optional
-        Defaults :data:`DEFAULT_TRAITS` / :data:`DEFAULT_COVARIATES` (those present).
+        Defaults :data:`DEFAULT_TRAITS` / :data:`DEFAULT_COVARIATES` (those present and not
+        constant). Covariates are participant-table columns; ``imaging_centre`` becomes centre
+        indicators and a date column decimal years (:func:`bma_genetics.io.design_covariates`).
 
     Returns
     -------
     (DataFrame, covariates, traits)
-        ``eid`` (str) + covariates + traits (+ ``ancestry`` when present), one row per
-        participant of the participant table with a BMFF row.
+        ``eid`` (str) + covariate columns + traits (+ ``ancestry`` when present), one row per
+        participant of the participant table with a BMFF row; ``covariates`` are the regression
+        columns (``centre_11026``, ... in place of ``imaging_centre``).
+    adjust_bmi : bool, default=False
+        Add ``bmi`` to the covariates (default or given): the BMI-adjusted sensitivity analysis.
+        BMI is heritable and shares causes with BMFF, so conditioning on it can bias the
+        variant effects (collider bias) and the MR built on them; report it beside the
+        unadjusted analysis, never instead of it.
 
     Raises
     ------
     InputError
         Missing table or column (the trait or covariate and what the table has).
     """
-    from bma_genetics.io import read_bmff_table, read_participant_table
+    from bma_genetics.io import design_covariates, read_bmff_table, read_participant_table
 
     part = read_participant_table(participants, required=())
     idp_table = read_bmff_table(idp) if idp is not None else None
@@ -117,16 +131,21 @@ def cohort_phenotypes(
     if missing:
         raise fail("cohort_phenotypes/traits", f"trait(s) {missing} not in the BMFF table; it has "
                                                f"{[c for c in table.columns if c.startswith('bmff_')]}")
-    if covariates is None:
-        covariates = [c for c in DEFAULT_COVARIATES if c in part.columns]
-    else:
-        bad = [c for c in covariates if c not in part.columns]
-        if bad:
-            raise fail("cohort_phenotypes/covariates", f"covariate(s) {bad} not in the participant table; "
-                                                       f"it has {list(part.columns)[:30]}")
-        covariates = list(covariates)
-    keep = ["eid", *covariates, *[c for c in ("ancestry",) if c in part.columns and c not in covariates]]
+    if not isinstance(adjust_bmi, bool):
+        raise fail("cohort_phenotypes/adjust_bmi", f"expected true or false, found {adjust_bmi!r}")
+    given = covariates is not None
+    names = list(covariates) if given else list(DEFAULT_COVARIATES)
+    required = names if given else []
+    if adjust_bmi and "bmi" not in names:
+        names, required = [*names, "bmi"], [*required, "bmi"]
+    where = "cohort_phenotypes/covariates"
+    design_covariates(part.head(0), required, where=where)  # names checked before the join
+    keep = ["eid", *[c for c in dict.fromkeys([*names, "ancestry"]) if c in part.columns]]
     frame = part[keep].merge(table[["eid", *traits]], on="eid", how="inner")
+    # indicators and constancy judged on the analysed rows (those with a BMFF row)
+    frame, covariates = design_covariates(frame, names, optional=not given, where=where)
+    if adjust_bmi and "bmi" not in covariates:
+        raise fail("cohort_phenotypes/adjust_bmi", "bmi is entirely missing or constant in the analysed rows")
     log.info("phenotypes: %d participants with covariates, %d with any BMFF trait", len(part),
              int(frame[traits].notna().any(axis=1).sum()))
     return frame, list(covariates), traits
@@ -250,7 +269,7 @@ def run_study_gwas(
     vcf: str | os.PathLike | None = None,
     chromosomes: Sequence[str] | None = None,
     withdrawals: str | os.PathLike | set[str] | frozenset[str] | None = None,
-    mfi: Sequence[str | os.PathLike] | None = None,
+    mfi: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     strata: Sequence[str] | None = None,
     transform: str = "none",
     binary: Sequence[str] | None = None,
@@ -298,8 +317,11 @@ def run_study_gwas(
         Contigs to analyse (default: all present).
     withdrawals : path or set of str, optional
         Withdrawn eids (a file is read by :func:`bma_genetics.io.read_withdrawals`).
-    mfi : list of path, optional
-        UK Biobank MFI files (INFO for the variant QC).
+    mfi : path, pattern or list of them, optional
+        UK Biobank MFI files (``ukb_mfi_chr{N}_v3.txt``; globs and ``{chrom}`` patterns are
+        expanded, :func:`~bma_genetics.gwas.qc.mfi_files`): variants with INFO below
+        ``qc['min_info']`` are removed and ``info`` is written into the summary statistics.
+        Without them no INFO filter is applied (a warning for BGEN input).
     strata : list of str, optional
         Columns whose values define separate result sets (``sex``), meta-analysed back with ``meta``.
     transform : {"none", "rint"}, default="none"
@@ -344,7 +366,13 @@ def run_study_gwas(
     from bma_genetics.gwas.association import check_trait_values, run_gwas
     from bma_genetics.gwas.inputs import read_genotypes
     from bma_genetics.gwas.loci import find_loci, meta_analyse
-    from bma_genetics.gwas.qc import QC_COLUMNS, participants_qc_rows, read_mfi, variant_qc
+    from bma_genetics.gwas.qc import (
+        QC_COLUMNS,
+        mfi_files,
+        participants_qc_rows,
+        read_mfi,
+        variant_qc,
+    )
     from bma_genetics.io import read_withdrawals, write_gwas_ssf
     from bma_genetics.ld import open_ld_source
 
@@ -371,6 +399,11 @@ def run_study_gwas(
     given = [k for k, v in (("bgen", bgen), ("bfile", bfile), ("vcf", vcf)) if v is not None]
     if len(given) != 1:
         raise fail(f"{where}/genotypes", f"give exactly one of bgen=, bfile=, vcf= (given: {given or 'none'})")
+    mfi = mfi_files(mfi, where=f"{where}/mfi") if mfi is not None else None
+    if mfi is None and bgen is not None and qc_params["min_info"] > 0:
+        log.warning("%s: imputed genotypes without MFI files: no INFO filter (min_info %g) is applied and the "
+                    "summary statistics carry no info column; give mfi= (--mfi, or gwas: {mfi: ...})", where,
+                    qc_params["min_info"])
     nulls = add_null_traits(phenotypes, traits[0], null_traits, seed=null_seed) if null_traits else []
     if isinstance(withdrawals, (str, os.PathLike)):
         withdrawals = read_withdrawals(withdrawals)

@@ -237,6 +237,11 @@ def _annotate(hl, mt, frame: pd.DataFrame):
     return mt.annotate_cols(ph=ht[mt.s])
 
 
+def _row_fields(mt) -> list[str]:
+    """Row fields carried into the results: ids, and ``info`` when the variant QC added it (MFI)."""
+    return ["rsid", "varid", *(["info"] if "info" in mt.row else [])]
+
+
 def _linear_pass(hl, mt, group: list[Analysis], covariates: Sequence[str], block_size: int):
     """One ``linear_regression_rows`` over the genotypes for analyses sharing a covariate set."""
     patterns: dict[bytes, list[Analysis]] = {}
@@ -246,7 +251,7 @@ def _linear_pass(hl, mt, group: list[Analysis], covariates: Sequence[str], block
     y = [[mt.ph[a.column] for a in g] for g in ygroups]
     ht = hl.linear_regression_rows(
         y=y, x=mt.dosage, covariates=[1.0, *[mt.ph[f"cov__{c}"] for c in covariates]],
-        pass_through=["rsid", "varid"], block_size=block_size,
+        pass_through=_row_fields(mt), block_size=block_size,
     )
     fields = {}
     n_groups = len(ygroups)
@@ -263,7 +268,7 @@ def _linear_pass(hl, mt, group: list[Analysis], covariates: Sequence[str], block
             fields[f"{k}__p"] = ht.p_value[idx][ti]
             fields[f"{k}__eaf"] = ht.sum_x[idx] / (2 * ht.n[idx])
             flat += 1
-    return ht.select("rsid", "varid", **fields)
+    return ht.select(*_row_fields(mt), **fields)
 
 
 def _firth_pass(hl, mt, a: Analysis, covariates: Sequence[str]):
@@ -273,10 +278,10 @@ def _firth_pass(hl, mt, a: Analysis, covariates: Sequence[str]):
     mt = mt.annotate_rows(_eaf=hl.agg.filter(used, hl.agg.mean(mt.dosage)) / 2)
     covs = [mt.ph[f"cov__{c}"] for c in covariates]
     ht = hl.logistic_regression_rows(test="firth", y=mt.ph[a.column], x=mt.dosage, covariates=[1.0, *covs],
-                                     pass_through=["rsid", "varid", "_eaf"])
+                                     pass_through=[*_row_fields(mt), "_eaf"])
     k = a.column
     se = hl.if_else(ht.chi_sq_stat > 0, hl.abs(ht.beta) / hl.sqrt(ht.chi_sq_stat), hl.missing(hl.tfloat64))
-    return ht.select("rsid", "varid", **{f"{k}__beta": ht.beta, f"{k}__se": se,
+    return ht.select(*_row_fields(mt), **{f"{k}__beta": ht.beta, f"{k}__se": se,
                                         f"{k}__t": hl.sign(ht.beta) * hl.sqrt(ht.chi_sq_stat),
                                         f"{k}__p": ht.p_value, f"{k}__eaf": ht._eaf,
                                         f"{k}__converged": ht.fit.converged})
@@ -463,6 +468,7 @@ def run_gwas(
     neg_log_10_p_value       float64  -log10 P, exact from the t statistic
     variant_id               str      ``chrom:pos_ref_alt``
     rsid                     str      rsid from the genotype file
+    info                     float64  imputation INFO from the MFI files (only when given)
     n                        int64    samples in the regression
     t_statistic              float64  beta / standard_error (Wald t; signed sqrt chi-sq for Firth)
     =======================  =======  ==================================================
@@ -533,12 +539,13 @@ def run_gwas(
     x_extra = sex_column if sex_column in table.columns and sex_column not in all_covs else None
     if x_extra:
         frame[f"cov__{x_extra}"] = pd.to_numeric(table[x_extra], errors="coerce").to_numpy()
-    mt = _annotate(hl, mt.select_rows("rsid", "varid"), frame)
+    mt = _annotate(hl, mt.select_rows(*_row_fields(mt)), frame)
 
     out_dir = Path(out) if out else None
     settings = json.dumps({"analyses": [(a.label, a.covariates, a.binary, a.n) for a in analyses],
                            "transform": transform, "block_size": block_size,
-                           "n_samples": sample_counts["analysed"]}, sort_keys=True)
+                           "n_samples": sample_counts["analysed"], "row_fields": _row_fields(mt)},
+                          sort_keys=True)
     check_one_of("run_gwas/chunk_by", chunk_by, ["chromosome", "all"])
     contigs = _contigs(hl, mt, chromosomes)
     if chunk_by == "all":
@@ -585,7 +592,8 @@ def run_gwas(
                            other_allele=t.alleles[0], effect_allele=t.alleles[1]).drop("locus", "alleles")
             part = t.to_pandas()
             keys = ["chromosome", "base_pair_location", "other_allele", "effect_allele"]
-            df = part if df is None else df.merge(part.drop(columns=["rsid", "varid"]), on=keys, how="outer")
+            df = part if df is None else df.merge(part.drop(columns=[c for c in ("rsid", "varid", "info")
+                                                                      if c in part.columns]), on=keys, how="outer")
         if chunk_path is not None:
             write_table(df, chunk_path)
             write_text(done_path, settings)
@@ -617,6 +625,8 @@ def run_gwas(
             "variant_id": wide["varid"], "rsid": wide["rsid"],
             "n": np.int64(a.n), "t_statistic": t,
         })
+        if "info" in wide.columns:
+            ss.insert(ss.columns.get_loc("rsid") + 1, "info", wide["info"].astype(float).to_numpy())
         samples: dict[str, Any] = {"sample_size": a.n, "case_control_study": a.binary}
         if a.binary:
             y = frame[a.column].to_numpy(dtype=float)[a.samples]

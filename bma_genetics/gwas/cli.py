@@ -1,7 +1,8 @@
 """``bma-genetics gwas``: plink2-style GWAS on Hail.
 
     bma-genetics gwas --bfile PREFIX --pheno pheno.tsv --covar covar.tsv --out DIR
-    bma-genetics gwas --bgen 'ukb22828_c{chrom}_b0_v3.bgen' --sample F.sample --pheno ... --out DIR
+    bma-genetics gwas --bgen 'ukb22828_c{chrom}_b0_v3.bgen' --sample F.sample --pheno ... --out DIR \
+        --mfi 'ukb_mfi_chr{chrom}_v3.txt' --min-info 0.8
 
 A study's GWAS (the ``gwas:`` section of a study YAML, with the stages it reads) runs with
 ``bma-genetics run STUDY.yaml --only gwas``.
@@ -59,6 +60,11 @@ def register(app: typer.Typer) -> None:
         strata: str = typer.Option(None, "--strata", help="Comma-separated stratifying columns (e.g. sex)."),
         rint: bool = typer.Option(False, "--rint", help="Rank-based inverse-normal transform of traits."),
         remove: Path = typer.Option(None, "--remove", help="Withdrawals file (one eid per line)."),
+        mfi: str = typer.Option(None, "--mfi", help="UK Biobank MFI files (ukb_mfi_chr{N}_v3.txt: no header; "
+                                "alternate_id rsid position allele1 allele2 maf minor_allele info): comma-separated "
+                                "paths, a glob or a {chrom} pattern. Variants with INFO < --min-info are removed "
+                                "and INFO is written to the summary statistics."),
+        min_info: float = cli_option(PARAMS, "qc.min_info", "--min-info"),
         block_size: int = cli_option(PARAMS, "block_size"),
         ld: str = cli_option(PARAMS, "ld"),
         no_plots: bool = typer.Option(False, "--no-plots", help="Skip figures."),
@@ -89,7 +95,8 @@ def register(app: typer.Typer) -> None:
             ph = ph.merge(cv, on="eid", how="inner", suffixes=("", "_covar"))
         result = run_study_gwas(
             ph, out=out, traits=traits, covariates=covariates, bgen=bgen, sample=sample, bfile=bfile, vcf=vcf,
-            chromosomes=chromosomes.split(",") if chromosomes else None, withdrawals=remove,
+            chromosomes=chromosomes.split(",") if chromosomes else None, withdrawals=remove, mfi=mfi,
+            qc={"min_info": min_info},
             strata=strata.split(",") if strata else None, transform="rint" if rint else "none",
             block_size=block_size, ld=ld,
             start_hail=lambda: init_hail(master=master or None, tmp_dir=tmp_dir, log_dir=out / "logs"),

@@ -24,8 +24,10 @@ order), ``remaining`` (int64), ``source`` (str).
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,24 +40,81 @@ log = logging.getLogger(__name__)
 QC_COLUMNS = ["level", "step", "flagged", "removed", "remaining", "source"]
 
 
-def read_mfi(paths: str | os.PathLike | Sequence[str | os.PathLike]):
-    """UK Biobank MFI files (``ukb_imp_mfi_c{N}_v3.txt``) as a Hail Table keyed by locus, alleles.
+#: The chromosome in an MFI file name: ``ukb_mfi_chr1_v3.txt`` (UK Biobank's), ``ukb_imp_mfi_c1_v3.txt``.
+MFI_CHROMOSOME = re.compile(r"_c(?:hr)?(\d{1,2}|X|XY|Y|MT)[_.]")
 
-    Columns (tab, no header): ``variant_id rsid position allele1 allele2 maf minor_allele info``;
-    the chromosome is taken from ``variant_id`` (``chr:pos_ref_alt``) or from the file name.
+
+def mfi_files(spec: str | os.PathLike | Sequence[str | os.PathLike], *, where: str = "read_mfi/paths") -> list[Path]:
+    """The MFI files a user named: paths, globs (``ukb_mfi_chr*_v3.txt``) or ``{chrom}`` patterns.
+
+    Each file is checked here (exists, eight tab-separated columns on its first line, a
+    chromosome in its name), before Spark starts.
+
+    Parameters
+    ----------
+    spec : path, pattern or list of them
+        A comma-separated string is split.
+    where : str
+        Prefix of error messages.
+
+    Returns
+    -------
+    list of Path
+        Sorted, without duplicates.
+
+    Raises
+    ------
+    InputError
+        A pattern that matches nothing, a missing file, a file not in the MFI layout.
+    """
+    items = [spec] if isinstance(spec, (str, os.PathLike)) else list(spec)
+    parts = [x for item in items for x in (str(item).split(",") if isinstance(item, str) else [str(item)]) if x]
+    if not parts:
+        raise fail(where, "no MFI files given")
+    files: list[Path] = []
+    for part in parts:
+        pattern = part.replace("{chrom}", "*")
+        if any(ch in pattern for ch in "*?["):
+            found = sorted(Path(p) for p in glob.glob(pattern))
+            if not found:
+                raise fail(where, f"no MFI file matches {part!r}")
+            files += found
+        elif not Path(part).is_file():
+            raise fail(where, f"no such file {part}")
+        else:
+            files.append(Path(part))
+    files = sorted(dict.fromkeys(files))
+    for f in files:
+        with open(f) as fh:
+            first = fh.readline().rstrip("\n").split("\t")
+        if len(first) != 8:
+            raise fail(where, f"{f}: line 1 has {len(first)} tab-separated column(s); an MFI file has 8 "
+                              "(alternate_id rsid position allele1 allele2 maf minor_allele info), no header")
+        try:
+            float(first[7])
+        except ValueError:
+            raise fail(where, f"{f}: line 1 column 8 (info) is {first[7]!r}, not a number; MFI files "
+                              "have no header line") from None
+        if not MFI_CHROMOSOME.search(f.name) and ":" not in first[0]:
+            raise fail(where, f"{f}: no chromosome in the file name (ukb_mfi_chr<N>_v3.txt) nor in its "
+                              f"alternate ids ({first[0]!r}); rename it as UK Biobank names its MFI files")
+    return files
+
+
+def read_mfi(paths: str | os.PathLike | Sequence[str | os.PathLike]):
+    """UK Biobank MFI files (``ukb_mfi_chr{N}_v3.txt``) as a Hail Table keyed by locus, alleles.
+
+    Columns (tab, no header): ``alternate_id rsid position allele1 allele2 maf minor_allele
+    info``; the chromosome is taken from ``alternate_id`` when it is ``chr:pos_ref_alt``, else
+    from the file name (``_chr<N>_`` or ``_c<N>_``). ``paths`` as :func:`mfi_files` takes them.
     """
     import hail as hl
 
-    files = [str(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
-    if not files:
-        raise fail("read_mfi/paths", "no MFI files given")
-    for f in files:
-        if not Path(f).exists():
-            raise fail("read_mfi/paths", f"no such file {f}")
+    files = [str(f) for f in mfi_files(paths)]
     ht = hl.import_table(files, no_header=True, types={"f2": hl.tint32, "f7": hl.tfloat64}, missing="NA",
                          source_file_field="_file")
     chrom = hl.if_else(ht.f0.contains(":"), ht.f0.split(":")[0],
-                       ht._file.first_match_in(r"_c(\w+?)_")[0])
+                       ht._file.first_match_in(MFI_CHROMOSOME.pattern)[0])
     chrom = hl.str(chrom).replace("^chr", "").replace("^0(\\d)$", "$1")
     ht = ht.key_by(locus=hl.locus(chrom, ht.f2, reference_genome="GRCh37"), alleles=[ht.f3, ht.f4])
     return ht.select(info=ht.f7).distinct()

@@ -8,7 +8,8 @@ stage's participant table and sample-QC table (that stage must have run in the s
 directory: ``bma-genetics run CONFIG --only gwas`` runs it first), the BMFF table (the
 ``phenotypes`` stage's ``bmff.parquet`` for the imaged subset when that stage ran, the cohort's
 ``participants/bmff_idp.parquet`` for the rest) and ``ctx.cohort/genotypes/imputed/`` (BGEN +
-.sample + MFI). Figures are drawn here (:mod:`bma_genetics.gwas.figures`), after the API call.
+.sample + MFI; the ``mfi`` parameter names other MFI files). Figures are drawn here
+(:mod:`bma_genetics.gwas.figures`), after the API call.
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ WITHDRAWALS = True  # removes the run's withdrawn participants (RunContext.withd
 
 PARAMS = [
     Param("traits", list, None, "BMFF traits to analyse (default: every BMFF site in the table)", item_type=str),
-    Param("covariates", list, None, "covariate columns (default: age, age2, sex, age_sex, bmi, pc1..pc10)",
-          item_type=str),
+    Param("covariates", list, None, "participant-table covariates (default: age, age2, sex, age_sex, "
+          "imaging_centre, genotyping_array, pc1..pc10; no bmi: add it for a BMI-adjusted sensitivity analysis, "
+          "see docs/gwas.md on collider bias)", item_type=str),
+    Param("adjust_bmi", bool, False, "add bmi to the covariates: a sensitivity analysis only (collider bias, "
+          "docs/gwas.md)"),
     Param("strata", list, [], "stratifying columns: separate result sets per level (+ IVW meta-analysis)",
           item_type=str),
     Param("transform", str, "none", "trait transform: none or rint (rank-based inverse-normal)",
@@ -43,6 +47,8 @@ PARAMS = [
           options=("chromosome", "all")),
     Param("chromosomes", list, None, "chromosomes to analyse (default: every chromosome file present)",
           item_type=(str, int)),
+    Param("mfi", (str, list), None, "UK Biobank MFI files (INFO) for the qc.min_info filter and the info column: "
+          "paths, globs or a {chrom} pattern (default: the cohort's genotypes/imputed/ MFI files)", item_type=str),
     Param("qc", dict, help="variant QC thresholds", section=[
         Param("min_info", float, 0.8, "minimum imputation INFO (UK Biobank MFI)", range=(0, 1)),
         Param("min_maf", float, 0.001, "minimum minor allele frequency", range=(0, 0.5)),
@@ -78,6 +84,14 @@ def _participants_products(ctx) -> tuple[Path, Path]:
     return ctx.product("participants", "participants"), ctx.product("participants", "sample_qc")
 
 
+def _cohort_mfi(imputed: Path) -> list[Path] | None:
+    """The cohort's MFI files: UK Biobank's ``ukb_mfi_chr<N>_v3.txt`` or the simulator's names."""
+    files = sorted(imputed.glob("ukb_mfi_chr*_v3.txt")) or sorted(imputed.glob("ukb_imp_mfi_c*_v3.txt"))
+    if not files:
+        log.warning("gwas: no MFI files in %s; no INFO filter (give gwas: {mfi: ...})", imputed)
+    return files or None
+
+
 def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
     """Run the GWAS stage; returns the summary (``sumstats`` paths for enrichment/MR/LDSC)."""
     from bma_genetics.gwas.api import cohort_phenotypes, run_study_gwas
@@ -95,7 +109,8 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         bmff = ctx.stage_dir("phenotypes") / s.get("bmff_table", "bmff.parquet")
     idp = cohort / "participants" / "bmff_idp.parquet"
     pheno, covariates, traits = cohort_phenotypes(participants, bmff=bmff, idp=idp if idp.exists() else None,
-                                                  traits=p["traits"], covariates=p["covariates"])
+                                                  traits=p["traits"], covariates=p["covariates"],
+                                                  adjust_bmi=bool(p["adjust_bmi"]))
     imputed = cohort / "genotypes" / "imputed"
     bgens = sorted(imputed.glob("*.bgen"))
     if not bgens:
@@ -110,7 +125,7 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         out=out, traits=traits, covariates=covariates,
         bgen=str(imputed / "*.bgen"), sample=bgens[0].with_suffix(".sample"),
         chromosomes=p["chromosomes"], withdrawals=withdrawals,
-        mfi=sorted(imputed.glob("ukb_imp_mfi_c*_v3.txt")) or None,
+        mfi=p["mfi"] if p["mfi"] is not None else _cohort_mfi(imputed),
         strata=p["strata"], transform=p["transform"], binary=p["binary"], block_size=p["block_size"],
         chunk_by=p["chunk_by"], qc=p["qc"], sample_qc_table=sample_qc, ld=p["ld"], loci=p["loci"],
         meta=bool(p["meta"]), index_dir=Path(ctx.run_dir) / "tmp" / "bgen-index",
@@ -123,6 +138,7 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
     summary["figures"] = draw_gwas_figures(result, out / "figures") if p["plots"] else []
     summary["traits"] = traits
     summary["covariates"] = covariates
+    summary["adjust_bmi"] = bool(p["adjust_bmi"])
     summary["tables"] = sorted(set(summary["tables"]))
     summary["figures"] = [str(Path(f).relative_to(out)) for f in summary.get("figures", [])]
     truth = cohort / "truth" / "causal_variants.tsv"

@@ -10,9 +10,11 @@ from bma_genetics.io.bmff import (
 )
 from bma_genetics.io.builds import GENOME_BUILDS, infer_build, liftover, read_chain
 from bma_genetics.io.covariates import (
+    CATEGORICAL_COVARIATES,
     PARTICIPANT_COLUMNS,
     PARTICIPANT_SCHEMA,
     build_participant_table,
+    design_covariates,
     read_participant_table,
     write_participant_table,
 )
@@ -68,6 +70,7 @@ __all__ = [
     "FieldKey",
     "GENOME_BUILDS",
     "IMAGING_CENTRES",
+    "CATEGORICAL_COVARIATES",
     "PARTICIPANT_COLUMNS",
     "PARTICIPANT_FIELDS",
     "PARTICIPANT_SCHEMA",
@@ -79,6 +82,7 @@ __all__ = [
     "UKBData",
     "assign_ancestry",
     "build_participant_table",
+    "design_covariates",
     "detect_format",
     "get_field",
     "infer_build",

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 #: Columns always present, in order (then ``centre_*`` one-hot and ``pc1..pcK`` after them).
 PARTICIPANT_COLUMNS: tuple[str, ...] = (
     "eid", "age", "age2", "sex", "age_sex", "bmi", "height", "imaging_centre", "scan_date", "ancestry",
-    "year_of_birth",
+    "year_of_birth", "genotyping_array", "genotyping_batch",
 )  # fmt: skip
 
 
@@ -39,8 +39,8 @@ def build_participant_table(
     ----------
     data : UKBData
         Needs 31 (sex, instance 0) and 21003 at ``instance`` (or 53 at ``instance`` plus 34,
-        and 52 if present, to compute age); uses 21001, 50, 54, 53 at ``instance``, 22009 and
-        22006/21000 at instance 0 when present (absent optional fields give missing columns,
+        and 52 if present, to compute age); uses 21001, 50, 54, 53 at ``instance``, 22000, 22009
+        and 22006/21000 at instance 0 when present (absent optional fields give missing columns,
         with a warning).
     instance : int, default=2
         The visit the covariates describe (2 = first imaging visit).
@@ -70,6 +70,8 @@ def build_participant_table(
         scan_date           datetime64[ns]  date of the visit (53)
         ancestry            str             EUR, AFR, CSA, EAS, MIX or OTH
         year_of_birth       Int64           field 34
+        genotyping_array    Int64           1 = UK Biobank Axiom, 0 = UK BiLEVE Axiom (from 22000)
+        genotyping_batch    Int64           genotype measurement batch (22000; -11..-1 BiLEVE)
         centre_{code}       int8            one-hot imaging centre, one per centre present
         pc1..pcK            float64         genetic principal components (22009)
         ==================  ==============  ===============================================
@@ -135,6 +137,10 @@ def build_participant_table(
         out["ancestry"] = pd.Series(None, index=idx, dtype=object)
     # Birth year lets later stages drop diagnoses dated before birth (PheWAS).
     out["year_of_birth"] = pd.to_numeric(optional(34, 0)).astype("Int64")
+    # 22000: negative batches are UK BiLEVE's array, positive ones UK Biobank Axiom's
+    batch = pd.to_numeric(optional(22000, 0, coding="codes"))
+    out["genotyping_array"] = (batch > 0).astype("Int64").where(batch.notna(), pd.NA)
+    out["genotyping_batch"] = batch.astype("Int64")
     for code in sorted(int(c) for c in out["imaging_centre"].dropna().unique()):
         out[f"centre_{code}"] = (out["imaging_centre"] == code).fillna(False).astype("int8")
     if n_pcs:
@@ -166,6 +172,102 @@ def build_participant_table(
     return out
 
 
+#: Covariates that name a categorical column of the participant table: expanded by
+#: :func:`design_covariates` to one indicator per level except the reference (prefix + code).
+CATEGORICAL_COVARIATES: dict[str, str] = {"imaging_centre": "centre_"}
+#: Date covariates: expanded to decimal years since this date (``<name>_years``).
+DATE_ORIGIN = "2000-01-01"
+
+
+def design_covariates(
+    table: pd.DataFrame,
+    covariates: Iterable[str],
+    *,
+    optional: bool = False,
+    where: str = "design_covariates/covariates",
+) -> tuple[pd.DataFrame, list[str]]:
+    """The regression columns of named covariates: categorical ones as indicators, dates as years.
+
+    ``imaging_centre`` (field 54) becomes ``centre_<code>`` indicators for every centre present
+    in ``table`` except the reference (the most common centre; the lowest code on a tie), so
+    that the model keeps its intercept; a date column (``scan_date``, 53) becomes
+    ``<name>_years``, decimal years since :data:`DATE_ORIGIN`. Other columns are used as they are.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The participant table (or an analysis table made from it), one row per participant.
+    covariates : iterable of str
+        Column names, as a user writes them (``["age", "sex", "imaging_centre", "pc1"]``).
+    optional : bool, default=False
+        ``True`` for a default list: names absent from ``table``, entirely missing or constant
+        there are left out (logged) instead of being an error or a constant column.
+    where : str
+        Prefix of error messages (``"function/param"``).
+
+    Returns
+    -------
+    (DataFrame, list of str)
+        ``table`` with the indicator / year columns added (a copy when any is added), and the
+        covariate columns to regress on, in the given order.
+
+    Raises
+    ------
+    InputError
+        A covariate column absent from ``table`` (``optional=False``), naming what it has.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"age": [50.0, 61.0, 70.0], "imaging_centre": [11025, 11027, 11025]})
+    >>> design_covariates(t, ["age", "imaging_centre"])[1]
+    ['age', 'centre_11027']
+    """
+    names = [covariates] if isinstance(covariates, str) else list(covariates)
+    bad = [c for c in names if not isinstance(c, str)]
+    if bad:
+        raise InputError(f"{where}: covariates are column names (strings), found {bad!r}")
+    missing = [c for c in names if c not in table.columns]
+    if missing and not optional:
+        raise InputError(f"{where}: covariate(s) {missing} not in the participant table; it has "
+                         f"{list(table.columns)[:30]}")
+    added: dict[str, pd.Series] = {}
+    used: list[str] = []
+    for c in names:
+        if c not in table.columns:
+            log.info("%s: default covariate '%s' is not in the table; not used", where, c)
+            continue
+        col = table[c]
+        if c in CATEGORICAL_COVARIATES:
+            codes = pd.to_numeric(col, errors="coerce").astype("Int64")
+            counts = codes.value_counts()
+            if len(counts) < 2:
+                log.info("%s: '%s' has %d level(s) in these %d rows; no indicator is needed", where, c,
+                         len(counts), len(table))
+                continue
+            ref = int(sorted(counts.index, key=lambda k: (-counts[k], k))[0])
+            for code in sorted(int(k) for k in counts.index if int(k) != ref):
+                name = f"{CATEGORICAL_COVARIATES[c]}{code}"
+                added[name] = (codes == code).astype("float64").where(codes.notna())
+                used.append(name)
+            log.info("%s: '%s' as %d indicator(s), reference level %d", where, c, len(counts) - 1, ref)
+            continue
+        if pd.api.types.is_datetime64_any_dtype(col):
+            name = f"{c}_years"
+            added[name] = (col - pd.Timestamp(DATE_ORIGIN)).dt.days / 365.25
+            used.append(name)
+            continue
+        if optional:
+            num = pd.to_numeric(col, errors="coerce")
+            if num.notna().sum() == 0 or num.nunique(dropna=True) < 2:
+                log.info("%s: default covariate '%s' is missing or constant in these %d rows; not used",
+                         where, c, len(table))
+                continue
+        used.append(c)
+    if added:
+        table = table.assign(**added)
+    return table, used
+
+
 #: The participant-table contract (format version 1): see :func:`build_participant_table`.
 PARTICIPANT_SCHEMA = TableSchema(
     table="participants",
@@ -175,6 +277,7 @@ PARTICIPANT_SCHEMA = TableSchema(
     optional={
         "age": "number", "sex": "number", "age2": "number", "age_sex": "number", "bmi": "number", "height": "number",
         "imaging_centre": "number", "scan_date": "datetime", "ancestry": "string", "year_of_birth": "number",
+        "genotyping_array": "number", "genotyping_batch": "number",
     },
     patterns=((r"pc\d+", "number"), (r"centre_\d+", "number")),
     unique="eid",

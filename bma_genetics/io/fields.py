@@ -242,6 +242,7 @@ BUILTIN_FIELDS: dict[int, FieldInfo] = {
         FieldInfo(21000, "Ethnic background", "Categorical single", 1001),
         FieldInfo(21001, "Body mass index (BMI)", "Continuous"),
         FieldInfo(21003, "Age when attended assessment centre", "Integer"),
+        FieldInfo(22000, "Genotype measurement batch", "Categorical single", 22000),
         FieldInfo(22001, "Genetic sex", "Categorical single", 9),
         FieldInfo(22006, "Genetic ethnic grouping", "Categorical single", 1002),
         FieldInfo(22009, "Genetic principal components", "Continuous"),
@@ -308,6 +309,8 @@ BUILTIN_CODINGS: dict[int, Coding] = {
                       "0": "No kinship found", "1": "At least one relative identified",
                       "10": "Ten or more third-degree relatives identified"}),
     1001: Coding(1001, _ETHNICITY, {c: c[0] for c in _ETHNICITY if len(c) == 4}),
+    22000: Coding(22000, {**{str(-k): f"UKBiLEVEAX_b{k}" for k in range(1, 12)},
+                          **{str(k): f"Batch_b{k:03d}" for k in range(1, 96)}}),
     1002: Coding(1002, {"1": "Caucasian"}),
 }  # fmt: skip
 

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from bma_genetics._atomic import write_text
 from bma_genetics._check import check_one_of, fail
 from bma_genetics._result import StageResult
-from bma_genetics.io import read_diagnosis_table
+from bma_genetics.io import design_covariates, read_diagnosis_table
 from bma_genetics.io.diagnoses import DISTINCT_CODE_SOURCES
 from bma_genetics.io.results import write_phewas_results
 from bma_genetics.phewas import inputs as _inputs
@@ -609,6 +609,8 @@ def run_phewas(
     missing = [c for c in covariates if c not in people.columns]
     if missing:
         raise fail("run_phewas/covariates", f"covariate column(s) {missing} not in {source}")
+    # imaging_centre -> centre indicators, dates -> years (bma_genetics.io.design_covariates)
+    people, covariates = design_covariates(people, covariates, where="run_phewas/covariates")
     if method == "cox":
         if not cox_start_col or not censoring_date:
             raise fail("run_phewas/method", "method='cox' needs cox_start_col and censoring_date")

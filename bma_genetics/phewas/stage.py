@@ -29,7 +29,8 @@ AFTER = ["phenotypes"]  # its BMFF table, with bmff_source: phenotypes
 REPORT_TABLES = ["phewas_results.tsv"]
 WITHDRAWALS = True  # removes the run's withdrawn participants (RunContext.withdrawn)
 
-DEFAULT_COVARIATES = ["age", "sex", "bmi", *[f"pc{i}" for i in range(1, 11)]]
+#: Default covariates (those present and not constant): no BMI, as in the GWAS (docs/phewas.md).
+DEFAULT_COVARIATES = ["age", "sex", "imaging_centre", "genotyping_array", *[f"pc{i}" for i in range(1, 11)]]
 
 
 def _phecode_version(value: Any) -> str | None:
@@ -39,8 +40,10 @@ def _phecode_version(value: Any) -> str | None:
 PARAMS = [
     Param("exposures", (list, str), None, "BMFF columns tested: a list, main (the four sites) or all "
           "(every BMFF column); default main", options=("main", "all"), item_type=str),
-    Param("covariates", list, None, "covariate columns (default: age, sex, bmi, pc1..pc10 where present)",
-          item_type=str),
+    Param("covariates", list, None, "participant-table covariates (default: age, sex, imaging_centre, "
+          "genotyping_array, pc1..pc10 where present; no bmi)", item_type=str),
+    Param("adjust_bmi", bool, False, "add bmi to the covariates: a sensitivity analysis only (collider bias, "
+          "docs/phewas.md)"),
     Param("phecode_version", (str, float), "X", "phecode map: X or 1.2", check=_phecode_version,
           allowed="'X' or '1.2'"),
     Param("phecode_map", Path, None, "your own ICD-10 -> phecode map CSV"),
@@ -100,6 +103,7 @@ _API_PARAMS = ("phecode_map", "min_cases", "min_phecode_count", "use_exclusion",
 
 def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
     """Run the PheWAS of every BMFF site; write results, report and figures."""
+    from bma_genetics.io import design_covariates
     from bma_genetics.phewas.api import run_phewas
     from bma_genetics.phewas.figures import write_phewas_figures
 
@@ -110,7 +114,13 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         exposures = [t for t in sites.MAIN_TRAITS if t in people.columns]
     elif exposures == "all":
         exposures = [t for t in sites.all_traits() if t in people.columns]
-    covariates = params["covariates"] or [c for c in DEFAULT_COVARIATES if c in people.columns]
+    given = params["covariates"] is not None
+    names = list(params["covariates"]) if given else list(DEFAULT_COVARIATES)
+    if params["adjust_bmi"] and "bmi" not in names:
+        names.append("bmi")
+        design_covariates(people.head(0), ["bmi"], where="phewas/adjust_bmi")
+    # imaging_centre -> indicators; defaults absent or constant here are left out
+    people, covariates = design_covariates(people, names, optional=not given, where="phewas/covariates")
     out = ctx.stage_dir("phewas")
     res = run_phewas(
         people, dx, exposures, covariates,
@@ -125,6 +135,7 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
     return {
         "exposures": exposures,
         "covariates": covariates,
+        "adjust_bmi": bool(params["adjust_bmi"]),
         "n_participants": s["n_participants"],
         "n_tests": s["n_tests"],
         "n_bonferroni_significant": s["n_bonferroni_significant"],

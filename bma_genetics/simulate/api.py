@@ -109,9 +109,10 @@ def simulate_cohort(preset: str, *, seed: int, out: str | os.PathLike, resume: b
         outcome_gwas/osteoporosis.finngen.tsv.gz  the same GWAS on GRCh38, FinnGen's layout,
                                                   some rows without an rsid
         outcome_gwas/hg19ToHg38.over.chain.gz     UCSC chain GRCh37 -> GRCh38 of the windows
-        truth/*                                   causal variants, h2/rg, true BMFF, disease
-                                                  effects and cases, MR truth, planted QC problems,
-                                                  variant_builds.tsv.gz (GRCh37/38 positions)
+        truth/*                                   causal variants, h2/rg, true BMFF, imaging
+                                                  centre/date and array effects, disease
+                                                  effects and cases, MR truth, planted QC
+                                                  problems, variant_builds.tsv.gz (GRCh37/38)
         ========================================  =============================================
 
     Raises
@@ -180,6 +181,8 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
 
     # participants' covariates (needed for sex in .sample/.fam)
     base = _participants_base(eids, people, cfg, _rng(seed, "participants"))
+    # field 22000 from its own stream: the draws above are unchanged by it
+    base["genotyping_batch"] = pt.draw_genotyping_batches(n, _rng(seed, "genotyping-batch"))
     genetic_sex = base["genetic_sex"].to_numpy().astype(int)
 
     # per-segment quotas of planted / causal variants
@@ -381,6 +384,8 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
     # truth tables
     trait_out["causal_long"].to_csv(root / "truth/causal_variants.tsv", sep="\t", index=False, lineterminator="\n")
     (root / "truth/heritability.json").write_text(json.dumps(trait_out["heritability"], indent=1) + "\n")
+    (root / "truth/bmff_covariate_effects.json").write_text(
+        json.dumps(_covariate_effects(trait_out["scale_all"]), indent=1) + "\n")
     effects.to_csv(root / "truth/disease_effects.tsv", sep="\t", index=False, lineterminator="\n")
     dz.qualifying_records(diag, base["eid"].astype(str).tolist()).to_csv(
         root / "truth/disease_cases.tsv", sep="\t", index=False, lineterminator="\n")
@@ -498,6 +503,24 @@ def _participants_base(eids: list[str], people: gt.Individuals, cfg: dict[str, A
     })
 
 
+def _covariate_effects(scale_all: np.ndarray) -> dict[str, Any]:
+    """The stated imaging-centre, imaging-date and array effects on BMFF (``traits.measurement_shift``)."""
+    names = all_traits()
+    return {
+        "model": "bmff = ... + s * (L + m); m = centre_offset[54-2.0] + drift_per_year * years(53-2.0 - "
+                 "drift_origin) + bileve_offset * (22000 < 0); m in latent SD units, the same at every site",
+        "units": "latent SD units; times fat_fraction_per_latent_unit gives fat fraction",
+        "centre_offset": {str(k): v for k, v in tr.CENTRE_OFFSET.items()},
+        "reference_centre": "11025",
+        "drift_per_year": tr.DATE_DRIFT_PER_YEAR,
+        "drift_origin": tr.DRIFT_ORIGIN,
+        "bileve_offset": tr.BILEVE_OFFSET,
+        "bileve_batches": "22000 in -11..-1 (UK BiLEVE Axiom); 1..95 UK Biobank Axiom",
+        "fat_fraction_per_latent_unit": {t: round(float(s), 6) for t, s in zip(names, scale_all, strict=True)},
+        "applies_to": "truth/bmff_true.parquet, the images made from it and participants/bmff_idp.parquet",
+    }
+
+
 def _imputation_error(v: int, on_array: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Per-variant imputation error weight: most variants good, some poor, a few very poor."""
     u = rng.random(v)
@@ -603,7 +626,9 @@ def _traits(causal: pd.DataFrame, cx: np.ndarray, cxo: np.ndarray, base: pd.Data
     latent_c = g_c + e_c
     age, male = base["age"].to_numpy(float), base["sex"].to_numpy(float)
     bmi, group2 = base["bmi"].to_numpy(float), (base["group"].to_numpy() == 2).astype(float)
-    true_base = tr.to_fat_fraction(latent_c, age, male, bmi, group2)
+    shift = tr.measurement_shift(base["centre"].to_numpy(), base["imaging_date"].to_numpy(),
+                                 base["genotyping_batch"].to_numpy())
+    true_base = tr.to_fat_fraction(latent_c, age, male, bmi, group2, shift)
     noise = rng.standard_normal(true_base.shape) * (tr.NOISE_SD_FRAC * tr.base_scale())
     meas_base = true_base + noise
     imaged = base["imaged"].to_numpy()

@@ -14,6 +14,7 @@ standing height (cm)            ``50-2.0``            ``n_50_2_0``          ``p5
 assessment centre (imaging)     ``54-2.0``            ``n_54_2_0``          ``p54_i2``
 imaging visit date              ``53-2.0``            ``ts_53_2_0``         ``p53_i2``
 ethnic background               ``21000-0.0``         ``n_21000_0_0``       ``p21000_i0``
+genotype measurement batch      ``22000-0.0``         ``n_22000_0_0``       ``p22000``
 genetic sex                     ``22001-0.0``         ``n_22001_0_0``       ``p22001``
 genetic ethnic grouping         ``22006-0.0``         ``n_22006_0_0``       ``p22006``
 genetic PC k (1..40)            ``22009-0.k``         ``n_22009_0_k``       ``p22009_ak``
@@ -41,6 +42,20 @@ CENTRES = {11025: "2014-08-01", 11026: "2017-06-01", 11027: "2016-04-01", 11028:
 CENTRE_WEIGHTS = np.array([0.45, 0.20, 0.30, 0.05])
 IMAGING_END = "2020-03-15"
 
+#: Genotype measurement batch (field 22000, coding 22000): -11..-1 are the UK BiLEVE Axiom
+#: batches (``UKBiLEVEAX_b1..b11``, the first ~50,000 genotyped, selected on smoking and lung
+#: function), 1..95 the UK Biobank Axiom batches (``Batch_b001..b095``). About 10 % of UK
+#: Biobank's genotyped participants are on the BiLEVE array.
+BILEVE_BATCHES = np.arange(-11, 0)
+AXIOM_BATCHES = np.arange(1, 96)
+BILEVE_FRACTION = 0.10
+
+
+def draw_genotyping_batches(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Field 22000 for ``n`` people: a BiLEVE batch (negative) for ~10 %, else an Axiom batch."""
+    bileve = rng.random(n) < BILEVE_FRACTION
+    return np.where(bileve, rng.choice(BILEVE_BATCHES, size=n), rng.choice(AXIOM_BATCHES, size=n)).astype(float)
+
 #: Ethnic background (field 21000, coding 1001): group 1 and group 2 distributions.
 ETHNICITY_GROUP1 = {1001: 0.90, 1002: 0.035, 1003: 0.055, 2003: 0.003, -3: 0.004, 6: 0.003}
 ETHNICITY_GROUP2 = {3001: 0.30, 3002: 0.12, 3003: 0.04, 4001: 0.18, 4002: 0.14, 5: 0.08,
@@ -56,6 +71,7 @@ SCALARS: list[tuple[str, int, int, str]] = [
     ("centre", 54, 2, "n"),
     ("imaging_date", 53, 2, "ts"),
     ("ethnicity", 21000, 0, "n"),
+    ("genotyping_batch", 22000, 0, "n"),
     ("genetic_sex", 22001, 0, "n"),
     ("genetic_grouping", 22006, 0, "n"),
 ]
@@ -66,7 +82,7 @@ TAIL: list[tuple[str, int]] = [
     ("het_missing_outlier", 22027),
 ]
 #: RAP names of single-instance fields omit ``_i0``.
-_SINGLE_INSTANCE = {31, 34, 22001, 22006, 22019, 22020, 22021, 22027}
+_SINGLE_INSTANCE = {31, 34, 22000, 22001, 22006, 22019, 22020, 22021, 22027}
 
 
 def _rap(field: int, instance: int, array: int | None = None) -> str:

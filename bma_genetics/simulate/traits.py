@@ -23,7 +23,16 @@ right) and the vertebrae T8-L5. On a latent scale each base trait is ``L = G + E
 True BMFF (fat fraction) per base trait::
 
     bmff = mu + b_age (age - 64) + b_male male + b_age_male (age - 64) male
-           + b_bmi (bmi - 26.5) + b_group2 group2 + s L
+           + b_bmi (bmi - 26.5) + b_group2 group2 + s (L + m)
+
+``m`` is the imaging and genotyping part, in latent SD units at every site
+(:func:`measurement_shift`): an offset per imaging centre (field 54-2.0; scanner and protocol,
+:data:`CENTRE_OFFSET`), a drift with the imaging date (53-2.0; :data:`DATE_DRIFT_PER_YEAR` from
+:data:`DRIFT_ORIGIN`) and an offset of the UK BiLEVE participants (22000 < 0;
+:data:`BILEVE_OFFSET`: BiLEVE selected smokers and lung-function extremes, a group that differs
+in more than its array). None of them depends on genotype: left out of a GWAS they add their
+variance to the residual (less power); left out of a PheWAS the exposure carries scanner
+differences that are not biology. ``truth/bmff_covariate_effects.json`` states them.
 
 clipped to [0.01, 0.995]; the derived traits (left/right means, spine = mean of T8-L5,
 thoracic T8-T12, lumbar L1-L5) are means of base traits, so their h2 and rg follow from the
@@ -79,6 +88,13 @@ SITE_SCALE = {
     "femoral_diaphysis": dict(mu=0.800, s=0.035, age=0.0020, male=0.016, age_male=0.0, bmi=0.0006, group2=-0.010),
     "spine": dict(mu=0.470, s=0.075, age=0.0060, male=0.010, age_male=-0.0025, bmi=0.0015, group2=0.012),
 }
+#: BMFF offset per imaging centre (field 54-2.0), latent SD units (Cheadle the reference).
+CENTRE_OFFSET: dict[int, float] = {11025: 0.0, 11026: 0.30, 11027: -0.25, 11028: 0.40}
+#: BMFF drift with the imaging date (53-2.0), latent SD units per year after :data:`DRIFT_ORIGIN`.
+DATE_DRIFT_PER_YEAR = 0.06
+DRIFT_ORIGIN = "2014-08-01"
+#: BMFF offset of UK BiLEVE participants (genotype measurement batch 22000 < 0), latent SD units.
+BILEVE_OFFSET = 0.15
 #: Vertebral mean increases caudally: T8 0.47 .. L5 0.56.
 VERTEBRA_STEP = 0.01
 #: Measurement noise SD as a fraction of ``s`` (reliability ~ 0.89).
@@ -227,15 +243,34 @@ def site_params(trait: str) -> dict[str, float]:
     return p
 
 
-def to_fat_fraction(latent: np.ndarray, age: np.ndarray, male: np.ndarray, bmi: np.ndarray, group2: np.ndarray) -> np.ndarray:
-    """Base latent traits (n x 16) -> fat fraction (n x 16)."""
+def measurement_shift(centre: np.ndarray, imaging_date: np.ndarray, batch: np.ndarray) -> np.ndarray:
+    """The imaging-centre, imaging-date and array part ``m`` of every site, latent SD units (n,).
+
+    Parameters
+    ----------
+    centre : ndarray of shape (n,)
+        Field 54-2.0 codes (11025-11028).
+    imaging_date : ndarray of shape (n,), datetime64
+        Field 53-2.0.
+    batch : ndarray of shape (n,)
+        Field 22000 (negative: UK BiLEVE).
+    """
+    years = (np.asarray(imaging_date).astype("datetime64[D]") - np.datetime64(DRIFT_ORIGIN)).astype(float) / 365.25
+    offset = np.array([CENTRE_OFFSET[int(c)] for c in centre], float)
+    return offset + DATE_DRIFT_PER_YEAR * years + BILEVE_OFFSET * (np.asarray(batch, float) < 0)
+
+
+def to_fat_fraction(latent: np.ndarray, age: np.ndarray, male: np.ndarray, bmi: np.ndarray, group2: np.ndarray,
+                    shift: np.ndarray | None = None) -> np.ndarray:
+    """Base latent traits (n x 16) -> fat fraction (n x 16); ``shift`` (n,) is ``m`` of the model."""
     out = np.empty_like(latent)
     a = age - 64.0
+    m = np.zeros(len(latent)) if shift is None else np.asarray(shift, float)
     for k, t in enumerate(BASE_TRAITS):
         p = site_params(t)
         out[:, k] = (
             p["mu"] + p["age"] * a + p["male"] * male + p["age_male"] * a * male
-            + p["bmi"] * (bmi - 26.5) + p["group2"] * group2 + p["s"] * latent[:, k]
+            + p["bmi"] * (bmi - 26.5) + p["group2"] * group2 + p["s"] * (latent[:, k] + m)
         )
     return np.clip(out, 0.01, 0.995)
 
