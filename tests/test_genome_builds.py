@@ -153,3 +153,48 @@ def test_mr_cli_refuses_a_build_mismatch_and_lifts_with_chain(case, tmp_path, ca
     assert rc == 2 and "genome builds differ" in err[-1] and "GRCh38" in err[-1], err
     rc = main([*args, "--outcome-build", "GRCh38", "--chain", str(case["chain"]), "--out", str(tmp_path / "b")])
     assert rc == 0 and "exposure lifted GRCh37 -> GRCh38 (30 of 30 variants mapped)" in capsys.readouterr().out
+
+
+def _inverted_chain(chain_path, out):
+    """The simulated GRCh37 -> GRCh38 chain turned round (its chains are ungapped)."""
+    lines = gzip.open(chain_path, "rt").read().splitlines()
+    text = []
+    for line in lines:
+        f = line.split()
+        if f and f[0] == "chain":
+            f = [f[0], f[1], *f[7:12], *f[2:7], f[12]]
+        text.append(" ".join(f))
+    out.write_text("\n".join(text) + "\n")
+    return out
+
+
+def test_enrichment_refuses_grch38_statistics_with_grch37_genotypes_and_lifts_with_a_chain(case, tiny_cohort, tmp_path):
+    from bma_genetics.enrichment.api import run_gene_analysis
+
+    windows = pd.read_json(tiny_cohort / "cohort.json", typ="series")["segments"][:3]
+    genes = pd.DataFrame({"gene_id": [f"G{i}" for i in range(len(windows))],
+                          "gene_name": [f"W{i}" for i in range(len(windows))],
+                          "chromosome": [w["chromosome"] for w in windows],
+                          "start": [w["start"] + 100_000 for w in windows],
+                          "end": [w["start"] + 160_000 for w in windows]})
+    geno = tiny_cohort / "genotypes" / "imputed"
+    kw = dict(ld="in-sample", genotypes=geno, genes=genes, progress=False)
+    with pytest.raises(InputError, match="different genome builds"):
+        run_gene_analysis(case["finngen"], build="GRCh38", **kw)
+    back = _inverted_chain(case["chain"], tmp_path / "hg38ToHg19.over.chain")
+    lifted = run_gene_analysis(case["finngen"], build="GRCh38", chain=back, **kw)
+    on37 = run_gene_analysis(case["ssf37"], **kw)
+    assert lifted.report["genome_build"]["build"] == "GRCh37" and lifted.report["genome_build"]["liftover"]["unmapped"] == 0
+    a, b = on37.genes.set_index("gene_name"), lifted.genes.set_index("gene_name")
+    assert len(a) == 3 and (a["nsnps"] == b["nsnps"]).all()
+    np.testing.assert_allclose(b["p_value"], a["p_value"], rtol=1e-9)
+
+
+def test_meta_analysis_refuses_studies_on_different_builds():
+    from bma_genetics.gwas import meta_analyse
+
+    a = pd.DataFrame({"chromosome": ["1"], "base_pair_location": [100], "effect_allele": ["A"], "other_allele": ["G"],
+                      "beta": [0.2], "standard_error": [0.1], "genome_build": "GRCh37"})
+    with pytest.raises(InputError, match="genome builds differ: females is GRCh37, males is GRCh38"):
+        meta_analyse([a, a.assign(genome_build="GRCh38")], names=["females", "males"])
+    assert meta_analyse([a, a], names=["females", "males"])["beta"].iloc[0] == pytest.approx(0.2)

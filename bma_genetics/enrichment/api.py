@@ -26,6 +26,7 @@ from bma_genetics.enrichment.gene_sets import (
     run_gene_set_analysis,
 )
 from bma_genetics.enrichment.genes import GeneLD, compute_gene_ld, gene_tests, sumstats_z
+from bma_genetics.io.builds import normalise_build
 from bma_genetics.io.results import write_gene_results, write_gene_set_results
 from bma_genetics.stats import fdr_bh
 
@@ -105,12 +106,61 @@ def load_gene_table(genes: pd.DataFrame | str | os.PathLike | None = None, *, bu
     return load_genes(build, protein_coding_only=protein_coding_only, path=genes)
 
 
-def _read_sumstats(sumstats: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
+def _read_sumstats(sumstats: pd.DataFrame | str | os.PathLike, build: str | None = None) -> pd.DataFrame:
+    from bma_genetics.io.builds import build_of, with_build
+
     if isinstance(sumstats, pd.DataFrame):
-        return sumstats
+        stated = build_of(sumstats, "run_gene_analysis/build", source="the summary statistics")
+        if build is not None and stated and stated != build:
+            raise fail("run_gene_analysis/build", f"the summary statistics' genome_build is {stated} but "
+                       f"build={build!r} was given")
+        return with_build(sumstats, build) if build is not None and not stated else sumstats
     from bma_genetics.io.sumstats import read_sumstats
 
-    return read_sumstats(sumstats)
+    return read_sumstats(sumstats, build=build)
+
+
+def align_build(ss: pd.DataFrame, *, reader: Any, ld: Any, chain: str | os.PathLike | None = None,
+                source: str = "the summary statistics", where: str = "run_gene_analysis") -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Put summary statistics on the build of the LD source and gene table, or refuse.
+
+    With a ``chain`` the table is lifted over (:func:`bma_genetics.io.builds.liftover`); then
+    its build must not contradict the bundled panel's (GRCh37, ``ld="reference"``) and the
+    rsids it shares with the LD source must sit at the same positions
+    (:func:`bma_genetics.io.builds.check_against_reference`).
+
+    Returns
+    -------
+    (DataFrame, dict)
+        The table, and ``{"build": ..., "liftover": counts or None, "chain": path or None}``;
+        ``build`` is the build of the gene table to use (the table's, else GRCh37, logged).
+    """
+    from bma_genetics.io.builds import (
+        build_of,
+        check_against_reference,
+        check_same_build,
+        liftover,
+        read_chain,
+    )
+
+    record: dict[str, Any] = {"build": build_of(ss, f"{where}/sumstats", source=source), "liftover": None,
+                              "chain": None}
+    if chain is not None:
+        c = read_chain(chain)
+        if record["build"] == c.target_build:
+            log.info("%s: %s is already %s; the chain %s is not needed", where, source, c.target_build, c.path.name)
+        else:
+            ss, record["liftover"] = liftover(ss, c, source=source, where=f"{where}/chain")
+            record["build"], record["chain"] = c.target_build, str(c.path)
+    if isinstance(ld, str) and ld == "reference":
+        check_same_build(record["build"], "GRCh37", where=f"{where}/ld", names=(source, "the bundled 1000 Genomes panel"))
+    if reader is not None:
+        ld_name = f"the LD source {ld!r}" if isinstance(ld, (str, os.PathLike)) else "the LD source"
+        check_against_reference(ss, reader.variants, names=(source, ld_name), where=f"{where}/ld")
+    if record["build"] is None:
+        log.warning("%s: the genome build of %s is not stated (no genome_assembly metadata, no build given); "
+                    "genes are placed on GRCh37: give build= (--build) if it is GRCh38", where, source)
+    return ss, record
 
 
 def run_gene_analysis(
@@ -119,7 +169,7 @@ def run_gene_analysis(
     ld: Any = "reference",
     genotypes: str | os.PathLike | None = None,
     genes: pd.DataFrame | str | os.PathLike | None = None,
-    build: str = "GRCh37",
+    build: str | None = None,
     protein_coding_only: bool = True,
     window_up_kb: float = 10.0,
     window_down_kb: float = 10.0,
@@ -130,6 +180,7 @@ def run_gene_analysis(
     n_jobs: int = 1,
     progress: bool = True,
     gene_ld: GeneLD | None = None,
+    chain: str | os.PathLike | None = None,
 ) -> GeneAnalysis:
     """Gene analysis of GWAS summary statistics (MAGMA's SNP-wise mean and top models).
 
@@ -149,7 +200,11 @@ def run_gene_analysis(
         The GWAS sample's genotypes (BGEN or PLINK), for ``ld="in-sample"``.
     genes : DataFrame or path, optional
         Gene table or a GTF; default the GENCODE table for ``build``.
-    build : {"GRCh37", "GRCh38"}, default="GRCh37"
+    build : {"GRCh37", "GRCh38"}, optional
+        Genome build of the summary statistics when they state none (GWAS-SSF states
+        ``genome_assembly``); the default gene table is GENCODE on that build (GRCh37 when
+        unknown, with a warning). Summary statistics whose rsids sit at other positions in the
+        LD source, or not on GRCh37 with the bundled panel, are refused.
     protein_coding_only : bool, default=True
     window_up_kb, window_down_kb : float, default=10
     shrinkage : float, default=0
@@ -163,6 +218,10 @@ def run_gene_analysis(
     progress : bool, default=True
     gene_ld : GeneLD, optional
         Reuse LD summaries computed for the same SNPs (another trait of the same GWAS).
+    chain : path, optional
+        UCSC chain file from the summary statistics' build to the LD source's and gene table's
+        (e.g. ``hg38ToHg19.over.chain.gz`` for GRCh38 statistics with a GRCh37 panel); variants
+        that do not map are dropped (counted in ``report["genome_build"]``).
 
     Returns
     -------
@@ -178,8 +237,11 @@ def run_gene_analysis(
 
     # The LD source is checked before anything is read (a misspelt ``ld`` fails here).
     reader = open_ld_source(ld, genotypes=genotypes, where="run_gene_analysis/ld") if gene_ld is None else None
-    ss = _read_sumstats(sumstats).reset_index(drop=True)
+    build = normalise_build(build, "run_gene_analysis/build")
+    ss = _read_sumstats(sumstats, build).reset_index(drop=True)
     check_columns("run_gene_analysis/sumstats", ss, ["chromosome", "base_pair_location"])
+    source = str(sumstats) if not isinstance(sumstats, pd.DataFrame) else "the summary statistics"
+    ss, builds = align_build(ss, reader=reader, ld=ld if gene_ld is None else None, chain=chain, source=source)
     z = sumstats_z(ss, "run_gene_analysis")
     ok = np.isfinite(z)
     if not ok.any():
@@ -187,7 +249,7 @@ def run_gene_analysis(
     ss = ss.loc[ok].reset_index(drop=True)
     z = z[ok]
     if gene_ld is None:
-        gtab = load_gene_table(genes, build=build, protein_coding_only=protein_coding_only)
+        gtab = load_gene_table(genes, build=builds["build"] or "GRCh37", protein_coding_only=protein_coding_only)
         cols = [c for c in ("chromosome", "base_pair_location", "effect_allele", "other_allele", "variant_id") if c in ss]
         snps = ss[cols].assign(_row=np.arange(len(ss)))
         gene_ld = compute_gene_ld(snps, reader, gtab, window_up_kb=window_up_kb,
@@ -205,7 +267,7 @@ def run_gene_analysis(
     res = gene_tests(gene_ld, zz, p_method=p_method, n_jobs=n_jobs)
     return GeneAnalysis(table=res, correlations=gene_ld.correlations, ld=gene_ld,
                         report={"n_genes": int(len(res)), "n_snps_used": int(len(gene_ld.snps)),
-                                "ld_samples": int(gene_ld.n_ref)})
+                                "ld_samples": int(gene_ld.n_ref), "genome_build": builds})
 
 
 def _load_sets(gene_sets: Any, min_size: int, max_size: int) -> pd.DataFrame:
@@ -227,7 +289,8 @@ def run_enrichment(
     ld: Any = "reference",
     genotypes: str | os.PathLike | None = None,
     genes: pd.DataFrame | str | os.PathLike | None = None,
-    build: str = "GRCh37",
+    build: str | None = None,
+    chain: str | os.PathLike | None = None,
     window_up_kb: float = 10.0,
     window_down_kb: float = 10.0,
     shrinkage: float = 0.0,
@@ -275,7 +338,7 @@ def run_enrichment(
         (``n_genes, n_significant_genes, bonferroni, top_genes, n_sets, n_sets_fdr05,
         top_sets``), ``.files``.
     """
-    ga = run_gene_analysis(sumstats, ld=ld, genotypes=genotypes, genes=genes, build=build,
+    ga = run_gene_analysis(sumstats, ld=ld, genotypes=genotypes, genes=genes, build=build, chain=chain,
                            window_up_kb=window_up_kb, window_down_kb=window_down_kb,
                            shrinkage=shrinkage, p_method=p_method,
                            correlation_window_kb=correlation_window_kb,
@@ -306,7 +369,8 @@ def run_enrichment(
             "n_sets_fdr05": int((sets_res["fdr"] < 0.05).sum()),
             "top_sets": sets_res.head(10)[["set_id", "set_name", "n_genes", "p_value", "fdr"]].to_dict("records"),
         })
-    settings = {"build": build, "window_up_kb": window_up_kb, "window_down_kb": window_down_kb,
+    settings = {"build": ga.report["genome_build"]["build"], "genome_build": ga.report["genome_build"],
+                "window_up_kb": window_up_kb, "window_down_kb": window_down_kb,
                 "shrinkage": shrinkage, "p_method": p_method, "min_size": min_size, "max_size": max_size,
                 "ld": ("gene_ld given" if gene_ld is not None
                        else str(ld) if isinstance(ld, (str, os.PathLike)) else type(ld).__name__),

@@ -19,6 +19,7 @@ def register(app: typer.Typer) -> None:
         ld: str = typer.Option("reference", "--ld", help="LD source: 'reference' (cached 1000G EUR panel, chr17-22), 'in-sample' (with --genotypes) or a PLINK prefix of your own panel."),
         genotypes: Path = typer.Option(None, "--genotypes", help="The GWAS sample's genotypes (BGEN file/folder or PLINK prefix), for --ld in-sample."),
         build: str = cli_option(PARAMS, "build"),
+        chain: Path = cli_option(PARAMS, "chain", help="UCSC chain file from the statistics' build to the LD source's (e.g. hg38ToHg19.over.chain.gz); without it, statistics on another build than the LD source are an error."),
         genes: Path = typer.Option(None, "--genes", help="Your own gene table or GTF instead of GENCODE."),
         window_up: float = cli_option(PARAMS, "window_up_kb", "--window-up"),
         window_down: float = cli_option(PARAMS, "window_down_kb", "--window-down"),
@@ -33,10 +34,11 @@ def register(app: typer.Typer) -> None:
         from bma_genetics.enrichment.api import run_enrichment
         from bma_genetics.enrichment.figures import write_enrichment_figures
 
-        check_one_of("enrich/--build", build, ["GRCh37", "GRCh38"])
+        if build is not None:
+            check_one_of("enrich/--build", build, ["GRCh37", "GRCh38"])
         sets = None if gene_sets.lower() == "none" else gene_sets
         result = run_enrichment(
-            sumstats, out, gene_sets=sets, ld=ld, genotypes=genotypes, genes=genes, build=build,
+            sumstats, out, gene_sets=sets, ld=ld, genotypes=genotypes, genes=genes, build=build, chain=chain,
             window_up_kb=window_up, window_down_kb=window_down, shrinkage=shrinkage,
             p_method=p_method, min_size=min_size, max_size=max_size, n_jobs=n_jobs,
         )

@@ -37,7 +37,12 @@ PARAMS = [
     Param("gene_sets", (str, Path), "GO_BP", "GO_BP, a GMT path, or null (genes only)", nullable=True),
     Param("planted_pathway", bool, True, "add the simulated causal genes as set SIMULATED_CAUSAL and report "
           "its rank (simulated cohorts)"),
-    Param("build", str, "GRCh37", "gene table build", options=("GRCh37", "GRCh38")),
+    Param("build", str, None, "genome build of the summary statistics when they state none (the gwas stage's "
+          "GWAS-SSF files state it); the gene table is GENCODE on the statistics' build (GRCh37 when unknown)",
+          options=("GRCh37", "GRCh38"), nullable=True),
+    Param("chain", Path, None, "UCSC chain file from the statistics' build to the LD source's (relative to the "
+          "cohort, or absolute); null: statistics whose rsids sit elsewhere in the LD source are an error",
+          nullable=True),
     Param("protein_coding_only", bool, True, "protein-coding genes only"),
     Param("window_up_kb", float, 10.0, "upstream annotation window (kb)", range=(0, None)),
     Param("window_down_kb", float, 10.0, "downstream annotation window (kb)", range=(0, None)),
@@ -76,7 +81,7 @@ def _sumstats_paths(ctx) -> dict[str, Path]:
 
 def run(ctx, params: dict) -> dict:
     """Gene analysis (shared in-sample LD) and gene-set analysis for each trait; returns the summary."""
-    from bma_genetics.enrichment.api import load_gene_table, run_enrichment
+    from bma_genetics.enrichment.api import align_build, load_gene_table, run_enrichment
     from bma_genetics.enrichment.figures import write_enrichment_figures
     from bma_genetics.enrichment.genes import compute_gene_ld, sumstats_z
     from bma_genetics.io.sumstats import read_sumstats
@@ -91,7 +96,15 @@ def run(ctx, params: dict) -> dict:
     if missing:
         raise InputError(f"enrichment/traits: {missing} not in the gwas stage's sumstats {sorted(paths)}")
     t0 = time.perf_counter()
-    tables = {t: read_sumstats(paths[t]) for t in traits}
+    tables = {t: read_sumstats(paths[t], build=p["build"]) for t in traits}
+    chain = Path(p["chain"]) if p["chain"] is not None else None
+    if chain is not None and not chain.is_absolute() and cohort is not None:
+        chain = cohort / chain
+    reader = _reader(p["ld"], cohort)
+    builds = {}
+    for t in traits:
+        tables[t], builds[t] = align_build(tables[t], reader=reader, ld=p["ld"], chain=chain, source=str(paths[t]))
+    gene_build = next((b["build"] for b in builds.values() if b["build"]), None) or "GRCh37"
 
     def key(df):
         return (df["chromosome"].astype(str) + ":" + df["base_pair_location"].astype(str) + ":"
@@ -105,8 +118,7 @@ def run(ctx, params: dict) -> dict:
     first = tables[traits[0]]
     snps = first[key(first).isin(common)][["chromosome", "base_pair_location", "effect_allele", "other_allele"]]
     snps = snps.drop_duplicates(["chromosome", "base_pair_location"]).reset_index(drop=True)
-    reader = _reader(p["ld"], cohort)
-    genes = load_gene_table(None, build=p["build"], protein_coding_only=p["protein_coding_only"])
+    genes = load_gene_table(None, build=gene_build, protein_coding_only=p["protein_coding_only"])
     gene_ld = compute_gene_ld(
         snps, reader, genes, window_up_kb=p["window_up_kb"], window_down_kb=p["window_down_kb"],
         shrinkage=p["shrinkage"], correlation_window_kb=p["correlation_window_kb"],
@@ -135,7 +147,7 @@ def run(ctx, params: dict) -> dict:
         tdir = out_dir / trait
         res = run_enrichment(
             tables[trait], tdir, gene_sets=gene_sets, extra_gene_sets=extra or None,
-            build=p["build"], shrinkage=p["shrinkage"], p_method=p["p_method"],
+            shrinkage=p["shrinkage"], p_method=p["p_method"],
             min_size=p["min_size"], max_size=p["max_size"], n_jobs=p["n_jobs"], title=trait,
             progress=False, gene_ld=gene_ld,
         )
@@ -168,6 +180,7 @@ def run(ctx, params: dict) -> dict:
         "n_genes": int(n_genes),
         "n_snps_used": int(len(gene_ld.snps)),
         "ld": str(p["ld"]),
+        "genome_build": {"genes": gene_build, "traits": builds},
         "ld_samples": int(gene_ld.n_ref),
         "seconds_gene_ld": round(t_ld, 2),
         "seconds_tests": round(t_tests, 2),

@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from bma_genetics._check import check_columns, fail
+from bma_genetics.io.builds import build_of, check_same_build
 from bma_genetics.stats import chromosome_rank
 
 log = logging.getLogger(__name__)
@@ -238,6 +239,11 @@ def meta_analyse(sumstats: Sequence[pd.DataFrame], names: Sequence[str] | None =
     if len(names) != len(sumstats):
         raise fail("meta_analyse/names", f"{len(names)} names for {len(sumstats)} result sets")
     need = ["chromosome", "base_pair_location", "effect_allele", "other_allele", "beta", "standard_error"]
+    # studies are matched on positions: they must be on one genome build (genome_build, when known)
+    builds = {n: build_of(ss, f"meta_analyse/sumstats[{n}]", source=n) for n, ss in zip(names, sumstats, strict=True)}
+    known = [(n, b) for n, b in builds.items() if b]
+    for n, b in known[1:]:
+        check_same_build(known[0][1], b, where="meta_analyse/sumstats", names=(known[0][0], n))
     parts = []
     ref = None
     for k, (name, ss) in enumerate(zip(names, sumstats, strict=True)):

@@ -291,6 +291,34 @@ def position_agreement(first: pd.DataFrame, second: pd.DataFrame) -> tuple[int, 
     return len(m), int(((m["c_x"] == m["c_y"]) & (m["p_x"] == m["p_y"])).sum())
 
 
+def check_against_reference(frame: pd.DataFrame, reference: pd.DataFrame, *, names: tuple[str, str],
+                            where: str, max_rows: int = 200_000) -> tuple[int, int]:
+    """Refuse a table whose rsids sit at other positions in a positional reference (an LD panel,
+    the analysed genotypes): the two are on different builds.
+
+    Up to ``max_rows`` rows of ``frame`` with an rsid are compared with ``reference``
+    (``rsid, chromosome, base_pair_location``); 5 or more shared rsids of which fewer than half
+    sit at the same chromosome and position is an error naming both.
+
+    Returns
+    -------
+    (int, int)
+        Shared rsids and how many of them sit at the same position.
+    """
+    rows = frame[_valid_rsids(frame).notna()] if "rsid" in frame.columns else frame.iloc[:0]
+    if len(rows) > max_rows:
+        rows = rows.sample(max_rows, random_state=0)
+    n, same = position_agreement(rows, reference)
+    build = build_of(frame, where, source=names[0])
+    if n >= 5 and same < 0.5 * n:
+        raise fail(where, f"{names[0]} ({build or 'build unknown'}) and {names[1]} put {n - same} of {n} shared "
+                          "rsids at different positions: they are on different genome builds; give summary "
+                          "statistics on the reference's build, or a chain file (chain=/--chain) to lift them over")
+    if n:
+        log.info("%s: %d of %d rsids shared by %s and %s at the same position", where, same, n, names[0], names[1])
+    return n, same
+
+
 # --------------------------------------------------------------------------------------------
 # Liftover
 # --------------------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ from bma_genetics.io.builds import (
     BUILD_COLUMN,
     Chain,
     build_of,
+    check_against_reference,
+    check_same_build,
     infer_build,
     liftover,
     normalise_build,
@@ -440,8 +442,15 @@ def run_mr_analysis(
             raise fail("run_mr_analysis/exposure", "give exposure= and outcome= summary statistics, or harmonised=")
         exp_ss, exp_src = _as_sumstats(exposure, exposure_format, exposure_columns, exposure_build, "exposure")
         out_ss, out_src = _as_sumstats(outcome, outcome_format, outcome_columns, outcome_build, "outcome")
-        builds = _plan_builds(exp_ss, out_ss, chain_obj, (exp_src if exp_src != "table" else "the exposure table",
-                                                         out_src if out_src != "table" else "the outcome table"))
+        names = (exp_src if exp_src != "table" else "the exposure table",
+                 out_src if out_src != "table" else "the outcome table")
+        builds = _plan_builds(exp_ss, out_ss, chain_obj, names)
+        if reader is not None:  # clumping and proxies look the exposure's variants up in the LD source
+            ld_name = f"the LD source {ld!r}" if isinstance(ld, (str, os.PathLike)) else "the LD source"
+            if isinstance(ld, str) and ld == "reference":
+                check_same_build(builds["exposure"], "GRCh37", where="run_mr_analysis/ld",
+                                 names=(names[0], "the bundled 1000 Genomes panel"))
+            check_against_reference(exp_ss, reader.variants, names=(names[0], ld_name), where="run_mr_analysis/ld")
         if builds["lift"] == "outcome":
             out_ss, builds["liftover"] = liftover(out_ss, chain_obj, source=out_src, where="run_mr_analysis/chain")
         exposure_name = exposure_name or (_label(exposure) if not isinstance(exposure, pd.DataFrame) else "exposure")
