@@ -753,3 +753,34 @@ def load_hapmap3(build: str = "GRCh37", *, path: str | os.PathLike | None = None
         return frame
     fname = f"hapmap3_{build.lower()}.parquet"
     return pd.read_parquet(_cached_file("load_hapmap3", "hapmap3", fname))
+
+
+def load_build_reference() -> pd.DataFrame:
+    """HapMap3 SNPs with their GRCh37 and GRCh38 positions: the known variants of build inference.
+
+    Pass it as ``known_variants=`` to :func:`bma_genetics.io.read_sumstats`: a file that states
+    no build gets the one at whose positions its HapMap3 rsids (or, without rsids, its
+    positions) sit (:func:`bma_genetics.io.builds.infer_build`), and a stated build that these
+    positions contradict is an error.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`bma_genetics.io.builds.KNOWN_VARIANT_COLUMNS`: ``rsid, chromosome,
+        base_pair_location_grch37, base_pair_location_grch38`` (1,2 million SNPs; the rsids
+        dbSNP 150 and 151 place on one chromosome in both builds).
+
+    Examples
+    --------
+    >>> from bma_genetics.io import read_sumstats
+    >>> ss = read_sumstats("finngen_R12_M13_OSTEOPOROSIS.gz", known_variants=load_build_reference())  # doctest: +SKIP
+    >>> ss["genome_build"].iloc[0]  # doctest: +SKIP
+    'GRCh38'
+    """
+    a = load_hapmap3("GRCh37")[["rsid", "chromosome", "base_pair_location"]]
+    b = load_hapmap3("GRCh38")[["rsid", "chromosome", "base_pair_location"]]
+    m = a.merge(b, on="rsid", suffixes=("_grch37", "_grch38"))
+    m = m[m["chromosome_grch37"].astype(str) == m["chromosome_grch38"].astype(str)]
+    return pd.DataFrame({"rsid": m["rsid"].to_numpy(), "chromosome": m["chromosome_grch37"].astype(str).to_numpy(),
+                         "base_pair_location_grch37": m["base_pair_location_grch37"].to_numpy(),
+                         "base_pair_location_grch38": m["base_pair_location_grch38"].to_numpy()})
