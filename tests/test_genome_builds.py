@@ -151,6 +151,9 @@ def test_mr_cli_refuses_a_build_mismatch_and_lifts_with_chain(case, tmp_path, ca
     err = capsys.readouterr().err.strip().splitlines()
     # the error is one line (after the INFO log lines of the reads)
     assert rc == 2 and "genome builds differ" in err[-1] and "GRCh38" in err[-1], err
+    # --build fills in the FinnGen file's build only (the exposure's GWAS-SSF states GRCh37)
+    rc = main([*args, "--build", "GRCh38", "--out", str(tmp_path / "c")])
+    assert rc == 2 and "genome builds differ" in capsys.readouterr().err.strip().splitlines()[-1]
     rc = main([*args, "--outcome-build", "GRCh38", "--chain", str(case["chain"]), "--out", str(tmp_path / "b")])
     assert rc == 0 and "exposure lifted GRCh37 -> GRCh38 (30 of 30 variants mapped)" in capsys.readouterr().out
 
@@ -198,3 +201,22 @@ def test_meta_analysis_refuses_studies_on_different_builds():
     with pytest.raises(InputError, match="genome builds differ: females is GRCh37, males is GRCh38"):
         meta_analyse([a, a.assign(genome_build="GRCh38")], names=["females", "males"])
     assert meta_analyse([a, a], names=["females", "males"])["beta"].iloc[0] == pytest.approx(0.2)
+
+
+def test_mr_stage_records_a_build_error_per_pair_and_lifts_with_the_chain(case, tiny_cohort, tmp_path):
+    import json
+
+    from bma_genetics.mr.stage import run
+    from bma_genetics.pipeline.context import RunContext
+
+    run_dir = tmp_path / "run"
+    (run_dir / "gwas").mkdir(parents=True)
+    (run_dir / "gwas" / "summary.json").write_text(json.dumps({"sumstats": {"bmff_femoral_head": str(case["exposure"])}}))
+    ctx = RunContext(run_dir=run_dir, cohort=tiny_cohort, config={}, seed=1)
+    params = {"outcome": "outcome_gwas/osteoporosis.finngen.tsv.gz", "outcome_build": "GRCh38", "ld": None,
+              "methods": ["ivw"], "nboot": 10}
+    pair = run(ctx, params)["pairs"]["bmff_femoral_head"]
+    assert pair["status"].startswith("not estimated: run_mr_analysis/build: genome builds differ"), pair
+    pair = run(ctx, {**params, "chain": "outcome_gwas/hg19ToHg38.over.chain.gz"})["pairs"]["bmff_femoral_head"]
+    assert pair["status"] == "ok" and pair["n_used"] == 30
+    assert pair["genome_build"]["lift"] == "exposure" and pair["genome_build"]["liftover"]["unmapped"] == 0

@@ -314,6 +314,7 @@ def run_mr_analysis(
     params: MRParameters | None = None,
     prevalence: float | None = None,
     reverse: bool = False,
+    build: str | None = None,
     exposure_build: str | None = None,
     outcome_build: str | None = None,
     chain: str | os.PathLike | None = None,
@@ -376,10 +377,11 @@ def run_mr_analysis(
     reverse : bool, default=False
         Also run reverse-direction MR (outcome instruments -> exposure; needs full summary
         statistics for both).
+    build : {"GRCh37", "GRCh38"}, optional
+        Genome build of every input that states none (a FinnGen, plink2 or REGENIE file;
+        GWAS-SSF files state ``genome_assembly``, which this does not override).
     exposure_build, outcome_build : {"GRCh37", "GRCh38"}, optional
-        Genome build of each input whose file does not state one (GWAS-SSF files state it in
-        ``genome_assembly``; a FinnGen, plink2 or REGENIE file does not). A build that
-        contradicts the file's metadata is an error.
+        Genome build of one input; one that contradicts the file's metadata is an error.
     chain : path, optional
         A UCSC chain file (e.g. ``hg19ToHg38.over.chain.gz``). Studies on different builds are
         refused without one; with one, the study on the chain's source build is lifted over
@@ -425,6 +427,7 @@ def run_mr_analysis(
     used_p, fallback_used = p_threshold, False
     # The LD source is resolved first: a bad ``ld`` fails before any summary statistics are read.
     reader = None if ld is None else open_ld_source(ld, genotypes=genotypes, where="run_mr_analysis/ld")
+    build = normalise_build(build, "run_mr_analysis/build")
     exposure_build = normalise_build(exposure_build, "run_mr_analysis/exposure_build")
     outcome_build = normalise_build(outcome_build, "run_mr_analysis/outcome_build")
     chain_obj = None if chain is None else read_chain(chain)
@@ -442,6 +445,9 @@ def run_mr_analysis(
             raise fail("run_mr_analysis/exposure", "give exposure= and outcome= summary statistics, or harmonised=")
         exp_ss, exp_src = _as_sumstats(exposure, exposure_format, exposure_columns, exposure_build, "exposure")
         out_ss, out_src = _as_sumstats(outcome, outcome_format, outcome_columns, outcome_build, "outcome")
+        if build is not None:  # fills in only where a table states none
+            exp_ss = exp_ss if build_of(exp_ss) else with_build(exp_ss, build)
+            out_ss = out_ss if build_of(out_ss) else with_build(out_ss, build)
         names = (exp_src if exp_src != "table" else "the exposure table",
                  out_src if out_src != "table" else "the outcome table")
         builds = _plan_builds(exp_ss, out_ss, chain_obj, names)
@@ -551,7 +557,7 @@ def run_mr_analysis(
             "p_threshold": p_threshold, "p_fallback": p_fallback, "sample_overlap": sample_overlap, "ld": str(ld) if ld is not None else None,
             "clump_r2": clump_r2, "clump_kb": clump_kb, "proxies": proxies, "proxy_r2": proxy_r2,
             "action": action, "tolerance": tolerance, "methods": methods, "params": params.__dict__,
-            "exposure_build": exposure_build, "outcome_build": outcome_build,
+            "build": build, "exposure_build": exposure_build, "outcome_build": outcome_build,
             "chain": str(chain) if chain is not None else None})
     log.info("MR %s -> %s: %d instruments, %d used; IVW beta=%s", h["exposure"].iloc[0], h["outcome"].iloc[0],
              n_instruments, n_used, None if report["ivw"] is None else round(report["ivw"]["beta"], 4))

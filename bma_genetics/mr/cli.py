@@ -54,6 +54,7 @@ def register(app: typer.Typer) -> None:
         median_weights: str = cli_option(PARAMS, "median_weights"),
         prevalence: float = cli_option(PARAMS, "prevalence"),
         reverse: bool = typer.Option(False, "--reverse", help="Also run reverse-direction MR."),
+        build: str = typer.Option(None, "--build", help="Genome build (GRCh37 or GRCh38) of every input file that states none (GWAS-SSF files state genome_assembly)."),
         exposure_build: str = typer.Option(None, "--exposure-build", help="Genome build of the exposure file when it states none (GRCh37 or GRCh38; GWAS-SSF states genome_assembly)."),
         outcome_build: str = cli_option(PARAMS, "outcome_build"),
         chain: Path = cli_option(PARAMS, "chain", help="UCSC chain file (e.g. hg19ToHg38.over.chain.gz) to lift one study onto the other's build; without it, studies on different builds are an error."),
@@ -76,7 +77,7 @@ def register(app: typer.Typer) -> None:
             exposure_columns=_mapping(exposure_columns), outcome_columns=_mapping(outcome_columns),
             p_threshold=p_threshold, p_fallback=p_fallback, sample_overlap=True if sample_overlap else None, ld=ld, genotypes=genotypes, clump_r2=clump_r2, clump_kb=clump_kb,
             proxies=not no_proxies, proxy_r2=proxy_r2, action=action, methods=methods, params=params,
-            prevalence=prevalence, reverse=reverse, exposure_build=exposure_build, outcome_build=outcome_build,
+            prevalence=prevalence, reverse=reverse, build=build, exposure_build=exposure_build, outcome_build=outcome_build,
             chain=chain,
         )
         if not no_plots:
