@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         return worst, n_cmp, n_common
 
     worst, n_cmp, n_common = agreement(None)
-    mfi = sorted((cohort / "genotypes" / "imputed").glob("ukb_imp_mfi_c*_v3.txt"))
+    mfi = sorted((cohort / "genotypes" / "imputed").glob("ukb_mfi_chr*_v3.txt"))
     good = None
     if mfi:
         info = pd.concat([pd.read_csv(f, sep="\t", header=None, usecols=[0, 2, 7], names=["id", "pos", "info"])

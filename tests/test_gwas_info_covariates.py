@@ -8,7 +8,6 @@ adjust for centre and genotyping array, and leave BMI out (collider bias, docs/g
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -141,16 +140,19 @@ def test_mfi_files_layout_errors(tmp_path):
 @pytest.mark.slow
 def test_cli_mfi_applies_min_info(tiny_cohort, hail_context, tmp_path):
     """``bma-genetics gwas --bgen ... --mfi 'ukb_mfi_chr{chrom}_v3.txt' --min-info 0.6``: variants
-    below 0.6 are gone (counted in the QC table) and ``info`` in the GWAS-SSF equals the MFI's."""
+    below 0.6 are gone (counted in the QC table) and ``info`` in the GWAS-SSF equals the MFI's.
+    The MFI's alternate ids are rsids here, so the chromosome must come from the file name."""
     from bma_genetics.cli import main
     from bma_genetics.io import read_sumstats
 
     imputed = tiny_cohort / "genotypes" / "imputed"
-    sizes = {f: sum(1 for _ in open(f)) for f in imputed.glob("ukb_imp_mfi_c*_v3.txt")}
-    chrom = min(sizes, key=sizes.get).name.split("_c")[1].split("_")[0]
+    sizes = {f: sum(1 for _ in open(f)) for f in imputed.glob("ukb_mfi_chr*_v3.txt")}
+    chrom = min(sizes, key=sizes.get).name.split("_chr")[1].split("_")[0]
     mfi_dir = tmp_path / "mfi"
     mfi_dir.mkdir()
-    shutil.copy(imputed / f"ukb_imp_mfi_c{chrom}_v3.txt", mfi_dir / f"ukb_mfi_chr{chrom}_v3.txt")  # UKB's name
+    mfi = _mfi(imputed / f"ukb_mfi_chr{chrom}_v3.txt")
+    mfi.assign(alternate_id=mfi["rsid"]).to_csv(mfi_dir / f"ukb_mfi_chr{chrom}_v3.txt", sep="\t", header=False,
+                                                 index=False)
     sample = pd.read_csv(imputed / f"ukb22828_c{chrom}_b0_v3.sample", sep=" ", skiprows=[1], dtype=str)
     idp = pd.read_parquet(tiny_cohort / "participants" / "bmff_idp.parquet")
     ph = sample[["ID_1", "ID_2"]].set_axis(["#FID", "IID"], axis=1).merge(
@@ -162,7 +164,6 @@ def test_cli_mfi_applies_min_info(tiny_cohort, hail_context, tmp_path):
                str(tmp_path / "out"), "--no-plots", "--master", "local[2]"])
     assert rc == 0
     ss = read_sumstats(tmp_path / "out" / "bmff_spine.tsv.gz")
-    mfi = _mfi(mfi_dir / f"ukb_mfi_chr{chrom}_v3.txt")
     m = ss.merge(mfi, left_on=["base_pair_location", "other_allele", "effect_allele"],
                  right_on=["position", "allele1", "allele2"], suffixes=("", "_mfi"), validate="one_to_one")
     assert len(m) == len(ss) > 0
@@ -179,7 +180,7 @@ def test_tiny_run_info_and_covariates_reach_ssf_and_instruments(tiny_run, tiny_c
     array, no BMI); MR instruments carry ``info``."""
     from bma_genetics.io import read_gwas_ssf_metadata, read_sumstats
 
-    mfi = pd.concat([_mfi(f) for f in (tiny_cohort / "genotypes" / "imputed").glob("ukb_imp_mfi_c*_v3.txt")])
+    mfi = pd.concat([_mfi(f) for f in (tiny_cohort / "genotypes" / "imputed").glob("ukb_mfi_chr*_v3.txt")])
     path = tiny_run / "gwas" / "bmff_femoral_head.tsv.gz"
     ss = read_sumstats(path)
     m = ss.merge(mfi, left_on=["base_pair_location", "other_allele", "effect_allele"],

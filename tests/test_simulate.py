@@ -115,7 +115,7 @@ def test_cohort_json_lists_every_file_with_its_checksum(tiny_cohort, meta):
     assert meta["n_participants"] == 1000 and 5000 <= meta["n_variants"] <= 10000
     for c in meta["chromosomes"]:
         for rel in (f"genotypes/imputed/ukb22828_c{c}_b0_v3.bgen", f"genotypes/imputed/ukb22828_c{c}_b0_v3.sample",
-                    f"genotypes/imputed/ukb_imp_mfi_c{c}_v3.txt", f"genotypes/array/ukb22418_c{c}_b0_v2.bed",
+                    f"genotypes/imputed/ukb_mfi_chr{c}_v3.txt", f"genotypes/array/ukb22418_c{c}_b0_v2.bed",
                     f"genotypes/array/ukb22418_c{c}_b0_v2.bim", f"genotypes/array/ukb22418_c{c}_b0_v2.fam"):
             assert rel in meta["files"]
 
@@ -128,7 +128,7 @@ def test_genotype_file_schemas(tiny_cohort, meta, chr6):
     body = sample.iloc[1:]
     assert (body["ID_1"] == body["ID_2"]).all() and set(body["ID_1"]) == set(eids)
     assert chr6["samples"] == body["ID_1"].tolist()
-    mfi = pd.read_csv(tiny_cohort / "genotypes/imputed/ukb_imp_mfi_c6_v3.txt", sep="\t", header=None,
+    mfi = pd.read_csv(tiny_cohort / "genotypes/imputed/ukb_mfi_chr6_v3.txt", sep="\t", header=None,
                       names=["variant_id", "rsid", "position", "allele1", "allele2", "maf", "minor_allele", "info"])
     assert mfi["variant_id"].tolist() == chr6["ids"] and mfi["rsid"].tolist() == chr6["rsids"]
     assert mfi["position"].tolist() == chr6["pos"]
@@ -149,7 +149,7 @@ def test_genotype_file_schemas(tiny_cohort, meta, chr6):
     # imputed MAF can sit a little lower where imputation pulls dosages to the mean)
     all_rs = []
     for c in meta["chromosomes"]:
-        m = pd.read_csv(tiny_cohort / f"genotypes/imputed/ukb_imp_mfi_c{c}_v3.txt", sep="\t", header=None)
+        m = pd.read_csv(tiny_cohort / f"genotypes/imputed/ukb_mfi_chr{c}_v3.txt", sep="\t", header=None)
         all_rs += m[1].tolist()
     assert len(all_rs) == len(set(all_rs)) == meta["n_variants"]
     bim = pd.read_csv(tiny_cohort / "genotypes/array/ukb22418_c6_b0_v2.bim", sep="\t", header=None,
@@ -376,7 +376,7 @@ def test_allele_frequencies_within_sampling_error(tiny_cohort, meta):
     of variants (expected 99.9 %), and mean z^2 within [0.85, 1.25].
     """
     ss = pd.read_csv(tiny_cohort / "outcome_gwas/osteoporosis.tsv.gz", sep="\t", dtype={"chromosome": str})
-    mfi = pd.concat(pd.read_csv(tiny_cohort / f"genotypes/imputed/ukb_imp_mfi_c{c}_v3.txt", sep="\t", header=None)
+    mfi = pd.concat(pd.read_csv(tiny_cohort / f"genotypes/imputed/ukb_mfi_chr{c}_v3.txt", sep="\t", header=None)
                     for c in meta["chromosomes"])
     # cohort ALT frequency from true genotypes: use the BGEN's most likely genotype on high-INFO variants
     bg = read_bgen(tiny_cohort / "genotypes/imputed/ukb22828_c6_b0_v3.bgen")

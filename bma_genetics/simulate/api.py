@@ -99,7 +99,7 @@ def simulate_cohort(preset: str, *, seed: int, out: str | os.PathLike, resume: b
         ========================================  =============================================
         cohort.json                               sizes, parameters, sha256 of every file
         genotypes/imputed/ukb22828_c{N}_b0_v3.*   BGEN v1.2 (8-bit, zlib) + .sample
-        genotypes/imputed/ukb_imp_mfi_c{N}_v3.txt MFI (variant, rsid, pos, alleles, maf, info)
+        genotypes/imputed/ukb_mfi_chr{N}_v3.txt   MFI (variant, rsid, pos, alleles, maf, info)
         genotypes/array/ukb22418_c{N}_b0_v2.*     PLINK 1 .bed/.bim/.fam
         genotypes/ukb_rel.dat                     relatedness (ID1 ID2 HetHet IBS0 Kinship)
         participants/ukb_showcase.{csv,dta}       showcase export (+ Stata), ukb_rap.csv
@@ -217,7 +217,7 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
         bed.close()
         wr.write_sample_file(root / f"genotypes/imputed/ukb22828_c{chrom_now}_b0_v3.sample", eids, genetic_sex)
         wr.write_fam(root / f"genotypes/array/ukb22418_c{chrom_now}_b0_v2.fam", eids, genetic_sex)
-        (root / f"genotypes/imputed/ukb_imp_mfi_c{chrom_now}_v3.txt").write_text("".join(mfi_lines))
+        (root / f"genotypes/imputed/ukb_mfi_chr{chrom_now}_v3.txt").write_text("".join(mfi_lines))
 
     gene_pos = genes.set_index("gene_name")
     for seg in tqdm(segments, desc="segments", unit="seg", disable=None):
