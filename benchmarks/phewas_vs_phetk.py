@@ -186,7 +186,7 @@ def calibration_and_recovery(people: pd.DataFrame, dx: pd.DataFrame, cohort: Pat
             continue
         h = hit.iloc[0]
         rows.append({"disease": t["disease"], "exposure": t["exposure"], "phecode": code, "tested": True,
-                     "true_log_or": float(t["log_odds_ratio_per_sd"]), "beta": float(h["beta"]),
+                     "true_log_hazard_ratio": float(t["log_hazard_ratio_per_sd"]), "beta": float(h["beta"]),
                      "standard_error": float(h["standard_error"]), "p_value": float(h["p_value"]), "n_cases": int(h["n_cases"]),
                      "bonferroni_significant": bool(h["bonferroni"] < 0.05)})
     return {
@@ -245,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         if not (cohort / "cohort.json").exists():
             simulate_cohort(args.preset, seed=1, out=cohort)
     people, dx = _load_cohort(cohort)
+    # PheTK's WHO map holds ICD-10 only and PheTK ends no one's follow-up early: the same records
+    # for both (ICD-10 hospital and death registry), ours without the early end of follow-up
+    dx = dx[dx["coding"] == "icd10"]
     covs = args.covariates.split(",")
     people = people.dropna(subset=[args.exposure, *covs])
     map_path = phetk_map_path()
@@ -252,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
                                 min_phecode_count=args.min_phecode_count, n_workers=args.n_jobs)
     t0 = time.perf_counter()
     ours = run_phewas(people, dx, [args.exposure], covs, phecode_version="X", phecode_map=map_path,
+                      follow_up_end_columns=[],
                       min_cases=args.min_cases, min_phecode_count=args.min_phecode_count,
                       standardise=False, n_jobs=args.n_jobs).to_frame()
     t_ours = time.perf_counter() - t0

@@ -56,7 +56,7 @@ def test_read_diagnoses_pairs_codes_with_dates(caplog):
     data = UKBData.from_frame(export(), source="dx.csv")
     with caplog.at_level(logging.WARNING, logger="bma_genetics"):
         dx = read_diagnoses(data)
-    assert list(dx.columns) == ["eid", "code", "date", "source"]
+    assert list(dx.columns) == ["eid", "code", "date", "source", "coding"]
     assert str(dx["date"].dtype) == "datetime64[ns]"
     hosp = dx[dx["source"] == "41270"]
     # every non-empty 41270 item appears once, with the date of the same array index

@@ -617,7 +617,7 @@ def test_cli_participants_and_diagnoses(cohort, tmp_path):
     dx_out = tmp_path / "dx.parquet"
     assert main(["ukb", "diagnoses", "--data", str(cohort["paths"]["csv"]), "--out", str(dx_out)]) == 0
     dx = pd.read_parquet(dx_out)
-    assert list(dx.columns) == ["eid", "code", "date", "source"]
+    assert list(dx.columns) == ["eid", "code", "date", "source", "coding"]
     assert main(["ukb", "participants", "--data", str(tmp_path / "nope.csv"), "--out", str(out)]) == 2
 
 

@@ -1,7 +1,9 @@
 """Case definitions that match the source (issue 13): one 41270 record makes a case, episode
 tables need two, records after the censoring date do not count, a code absent from the phecode
-map falls back to its 3-character category, and on the tiny cohort the PheWAS case counts equal
-the simulator's truth of people with a qualifying record before censoring."""
+map falls back to its 3-character category, ICD-9 (41271) and death-registry (40001/40002)
+records count, follow-up ends at death and loss to follow-up, incident cases can be asked for,
+and on the tiny cohort the PheWAS case counts equal the simulator's truth of people with a
+qualifying record before the end of follow-up."""
 
 from __future__ import annotations
 
@@ -110,6 +112,108 @@ def test_codes_absent_from_the_map_fall_back_to_their_category_and_the_rest_is_r
     assert s["unmapped_icd_codes"] == ["Z999"] and s["fallback_icd_codes"] == {"M800": "M80", "M821": "M82"}
 
 
+def _icd9_map() -> pd.DataFrame:
+    """The same map with ICD-9 rows in PheTK's ICD-CM layout (flag 9 = ICD-9-CM, dotted)."""
+    rows = [("M81.0", "743.11", "Osteoporosis NOS", "10"), ("E11", "250.2", "Type 2 diabetes", "10"),
+            ("733.0", "743.11", "Osteoporosis NOS", "9"), ("733.00", "743.11", "Osteoporosis NOS", "9"),
+            ("250.00", "250.2", "Type 2 diabetes", "9"), ("E800", "999", "Railway accident", "9")]
+    rows += [(f"A{k:02d}.0", f"{10 + k}", f"Disease {k}", "10") for k in range(10)]
+    return pd.DataFrame(rows, columns=["ICD", "phecode", "phecode_string", "flag"])
+
+
+def test_icd9_and_death_registry_records_make_cases():
+    """A person whose osteoporosis is only in 41271 (ICD-9, UK Biobank's form without the dot)
+    or only in the death registry (40001/40002) is a case; ICD-9 E800 (railway accident) never
+    meets ICD-10 E80.0 (porphyria); a 5-digit code the map lacks is looked up by its prefix."""
+    people = _people()
+    eids = people["eid"]
+    dx = pd.concat([
+        _records(eids[:20], "M810", "41270"),
+        _records(eids[20:40], "7330", "41271", "1992-03-01"),      # ICD-9 only
+        _records(eids[40:50], "73309", "41271", "1990-01-01"),     # not in the map: 7330
+        _records(eids[50:60], "M810", "40001", "2019-06-01"),      # primary cause of death only
+        _records(eids[60:70], "M810", "40002", "2019-06-01"),      # secondary cause only
+        _records(eids[70:90], "E800", "41271", "1993-01-01"),      # ICD-9 E800 -> 999, not E80.0
+    ], ignore_index=True)
+    counts, report = count_phecodes(dx, normalise_phecode_map(_icd9_map()))
+    assert report["fallback_codes"] == {"ICD9:73309": "ICD9:7330"}
+    assert set(counts.loc[counts["phecode"] == "743.11", "eid"]) == set(eids[:70])
+    assert set(counts.loc[counts["phecode"] == "999", "eid"]) == set(eids[70:90])
+    res = run_phewas(people, dx, "x", COVS, phecode_map=_icd9_map(), min_cases=5, firth="never")
+    assert _cases(res, "743.11") == 70
+    assert res.summary()["min_phecode_count"] == {"40001": 1, "40002": 1, "41270": 1, "41271": 1}
+    # the diagnosis table carries the coding; a table without it reads 41271 as ICD-9
+    from bma_genetics.io import read_diagnosis_table
+
+    assert set(read_diagnosis_table(dx).groupby("source")["coding"].first().items()) == {
+        ("41270", "icd10"), ("41271", "icd9"), ("40001", "icd10"), ("40002", "icd10")}
+
+
+def test_read_diagnoses_reads_icd9_and_the_death_registry(tmp_path):
+    from bma_genetics.errors import InputError
+    from bma_genetics.io import normalise_icd9, read_diagnoses, read_ukb
+
+    path = tmp_path / "ukb.csv"
+    path.write_text("eid,41270-0.0,41280-0.0,41271-0.0,41271-0.1,41281-0.0,41281-0.1,40000-0.0,40001-0.0,"
+                    "40002-0.0,40002-0.1,191-0.0\n"
+                    "1,M810,2010-01-02,7330,E8140,1991-05-06,1993-01-01,2020-02-03,I219,E119,,\n"
+                    "2,,,,,,,,,,,2018-04-05\n")
+    dx = read_diagnoses(read_ukb(path))
+    got = set(zip(dx["code"], dx["source"], dx["coding"], dx["date"].dt.strftime("%Y-%m-%d"), strict=True))
+    assert got == {("M81.0", "41270", "icd10", "2010-01-02"), ("733.0", "41271", "icd9", "1991-05-06"),
+                   ("E814.0", "41271", "icd9", "1993-01-01"), ("I21.9", "40001", "icd10", "2020-02-03"),
+                   ("E11.9", "40002", "icd10", "2020-02-03")}
+    assert normalise_icd9("V700") == "V70.0" and normalise_icd9("733.0", dotted=False) == "7330"
+    with pytest.raises(InputError, match="not an ICD-9 code.*41270"):
+        normalise_icd9("M810")
+
+
+def test_follow_up_ends_at_death_and_loss_to_follow_up():
+    """Records after death (linkage errors) or after the date lost to follow-up (191) do not
+    count; on old code they made cases."""
+    people = _people()
+    eids = people["eid"]
+    people["date_of_death"] = pd.NaT
+    people["date_lost_to_follow_up"] = pd.NaT
+    people.loc[40:59, "date_of_death"] = pd.Timestamp("2015-01-01")
+    people.loc[60:79, "date_lost_to_follow_up"] = pd.Timestamp("2016-01-01")
+    dx = pd.concat([_records(eids[:40], "M810", "41270", "2014-01-01"),
+                    _records(eids[40:60], "M810", "41270", "2016-06-01"),   # after death
+                    _records(eids[60:70], "M810", "41270", "2015-06-01"),   # before lost: counts
+                    _records(eids[70:80], "M810", "41270", "2017-06-01")],  # after lost
+                   ignore_index=True)
+    res = run_phewas(people, dx, "x", COVS, phecode_map=_map(), min_cases=5, firth="never",
+                     censoring_date="2022-10-31")
+    assert _cases(res, "743.11") == 50
+    s = res.summary()
+    assert s["follow_up_end_columns"] == ["date_of_death", "date_lost_to_follow_up"]
+    assert s["n_follow_up_ended_by"] == {"date_of_death": 20, "date_lost_to_follow_up": 20}
+    assert s["n_records_after_censoring"] == 30
+    # without a censoring date too; and [] turns it off
+    assert _cases(run_phewas(people, dx, "x", COVS, phecode_map=_map(), min_cases=5, firth="never"), "743.11") == 50
+    off = run_phewas(people, dx, "x", COVS, phecode_map=_map(), min_cases=5, firth="never", follow_up_end_columns=[])
+    assert _cases(off, "743.11") == 80
+    with pytest.raises(Exception, match="run_phewas/follow_up_end_columns"):
+        run_phewas(people, dx, "x", COVS, phecode_map=_map(), min_cases=5, follow_up_end_columns=["died"])
+
+
+def test_incident_cases_only_after_the_imaging_date():
+    people = _people()
+    eids = people["eid"]
+    people["scan_date"] = pd.Timestamp("2016-01-01")
+    dx = pd.concat([_records(eids[:30], "M810", "41270", "2012-01-01"),     # prevalent
+                    _records(eids[30:40], "M810", "41270", "2016-01-01"),   # on the day: prevalent
+                    _records(eids[40:90], "M810", "41270", "2018-01-01")],  # incident
+                   ignore_index=True)
+    res = run_phewas(people, dx, "x", COVS, phecode_map=_map(), min_cases=5, firth="never", incident_from="scan_date")
+    row = res.to_frame().set_index("phecode").loc["743.11"]
+    assert row["n_cases"] == 50 and row["n_controls"] == len(people) - 90
+    assert res.summary()["cases"] == "incident after scan_date"
+    assert run_phewas(people, dx, "x", COVS, phecode_map=_map(), min_cases=5, firth="never").summary()["cases"] == "all"
+    with pytest.raises(Exception, match="run_phewas/incident_from"):
+        run_phewas(people, dx, "x", COVS, phecode_map=_map(), min_cases=5, incident_from="visit")
+
+
 def test_packaged_phecode_12_map_falls_back_to_the_category():
     from bma_genetics.errors import MissingResourceError
     from bma_genetics.phewas import load_map
@@ -129,48 +233,87 @@ def test_packaged_phecode_12_map_falls_back_to_the_category():
 # ------------------------------------------------------------------------------ tiny cohort
 
 
+def _export_records(show: pd.DataFrame, code_field: str, date_field: str | None, source: str) -> pd.DataFrame:
+    k = sum(c.startswith(f"{code_field}-0.") for c in show.columns)
+    codes = show[[f"{code_field}-0.{j}" for j in range(k)]].replace("", np.nan)
+    if date_field is None:  # the death registry: the date of death
+        dates = pd.DataFrame({j: show["40000-0.0"] for j in range(k)}).replace("", np.nan)
+    else:
+        dates = show[[f"{date_field}-0.{j}" for j in range(k)]].replace("", np.nan)
+    return pd.DataFrame({"eid": np.repeat(show["eid"].to_numpy(), k), "code": codes.to_numpy().ravel(),
+                         "date": pd.to_datetime(dates.to_numpy().ravel()), "source": source}).dropna(subset=["code"])
+
+
 def test_simulator_lists_each_code_once_with_its_first_date_and_writes_the_truth(tiny_cohort):
     show = pd.read_csv(tiny_cohort / "participants" / "ukb_showcase.csv", dtype=str, keep_default_na=False)
-    k = sum(c.startswith("41270-0.") for c in show.columns)
-    codes = show[[f"41270-0.{j}" for j in range(k)]].replace("", np.nan)
-    dates = show[[f"41280-0.{j}" for j in range(k)]].replace("", np.nan)
-    long = pd.DataFrame({"eid": np.repeat(show["eid"].to_numpy(), k), "code": codes.to_numpy().ravel(),
-                         "date": pd.to_datetime(dates.to_numpy().ravel())}).dropna(subset=["code"])
-    assert not long.duplicated(["eid", "code"]).any()  # one entry per distinct code
-    assert (long["date"] > pd.Timestamp("2022-10-31")).any()  # records past the censoring date exist
+    hes10 = _export_records(show, "41270", "41280", "41270")
+    hes9 = _export_records(show, "41271", "41281", "41271")
+    death = pd.concat([_export_records(show, "40001", None, "40001"), _export_records(show, "40002", None, "40002")])
+    for field in (hes10, hes9):
+        assert not field.duplicated(["eid", "code"]).any()  # one entry per distinct code
+    assert (hes10["date"] > pd.Timestamp("2022-10-31")).any()  # records past the censoring date exist
+    assert (hes9["date"] < pd.Timestamp("1997-04-01")).all() and (hes10["date"] >= pd.Timestamp("1997-04-01")).all()
+    assert hes9["code"].str.fullmatch(r"[0-9]{4,5}|V[0-9]{3}").all()  # UK Biobank's ICD-9 form, no dot
     effects = pd.read_csv(tiny_cohort / "truth" / "disease_effects.tsv", sep="\t")
-    truth = pd.read_csv(tiny_cohort / "truth" / "disease_cases.tsv", sep="\t", dtype={"eid": str})
+    truth = pd.read_csv(tiny_cohort / "truth" / "disease_cases.tsv", sep="\t", dtype={"eid": str},
+                        keep_default_na=False)
+    follow = pd.read_csv(tiny_cohort / "truth" / "follow_up.tsv", sep="\t", dtype={"eid": str}).set_index("eid")
+    # follow-up ends at the earliest of censoring, death (40000) and loss to follow-up (191)
+    end = pd.to_datetime(follow["end_of_follow_up"])
+    assert (end <= pd.Timestamp("2022-10-31")).all()
+    died = show.set_index("eid")["40000-0.0"].replace("", np.nan).dropna()
+    lost = show.set_index("eid")["191-0.0"].replace("", np.nan).dropna()
+    assert len(died) > 10 and len(lost) > 5
+    assert (end.reindex(died.index) <= pd.to_datetime(died)).all()
+    assert (end.reindex(lost.index) <= pd.to_datetime(lost)).all()
     for _, d in effects.iterrows():
-        prefixes = tuple(p.rstrip("*") for p in d["qualifying_codes"].split(";"))
-        hits = long[long["code"].str.startswith(prefixes)]
+        q10 = tuple(p.rstrip("*") for p in d["qualifying_codes"].split(";"))
+        q9 = tuple(p.rstrip("*") for p in d["qualifying_icd9_codes"].split(";"))
+        hits = pd.concat([hes10[hes10["code"].str.startswith(q10)], death[death["code"].str.startswith(q10)],
+                          hes9[hes9["code"].str.startswith(q9)]])
         first = hits.groupby("eid")["date"].min()
         t = truth[truth["disease"] == d["disease"]].set_index("eid")
         assert set(t.index) == set(first.index), d["disease"]
         assert (pd.to_datetime(t["first_date"]) == first.reindex(t.index)).all()
-        assert (t["before_censoring"] == (first.reindex(t.index) <= pd.Timestamp(d["censoring_date"]))).all()
+        inside = hits[hits["date"] <= hits["eid"].map(end)].groupby("eid")["date"].min()
+        assert set(t.index[t["before_censoring"]]) == set(inside.index), d["disease"]
+    # every kind of record makes some case of the five diseases: ICD-9 only, death registry only
+    kept = truth[truth["before_censoring"]]
+    assert (kept["sources"] == "41271").sum() > 5
+    assert kept["sources"].isin(["40001", "40002", "40001;40002"]).sum() >= 1
+    assert 0 < kept["incident"].sum() < len(kept)
 
 
 def test_tiny_cohort_case_counts_equal_the_truth_before_censoring(tiny_cohort):
     """The Done-when of issue 13: osteoporosis, fracture and type 2 diabetes cases of the PheWAS
-    (participants stage's sample, 41270 diagnoses, default case definition, censored at the
-    cohort's censoring date) are exactly the people with a qualifying record before it."""
+    (participants stage's sample; 41270, 41271 and death-registry diagnoses; default case
+    definition; follow-up to the cohort's censoring date, death or loss to follow-up) are
+    exactly the people with a qualifying record before the end of follow-up; with
+    ``incident_from="scan_date"`` exactly those whose first such record is after imaging."""
     from benchmarks.phewas_vs_phetk import TRUTH_PHECODES, cohort_inputs
 
     people, dx = cohort_inputs(tiny_cohort)
     effects = pd.read_csv(tiny_cohort / "truth" / "disease_effects.tsv", sep="\t").set_index("disease")
-    truth = pd.read_csv(tiny_cohort / "truth" / "disease_cases.tsv", sep="\t", dtype={"eid": str})
+    truth = pd.read_csv(tiny_cohort / "truth" / "disease_cases.tsv", sep="\t", dtype={"eid": str},
+                        keep_default_na=False)
     censor = str(effects["censoring_date"].iloc[0])
-    res = run_phewas(people, dx, "bmff_femoral_head", COVS, phecode_version="X", min_cases=5, firth="never",
-                     censoring_date=censor)
-    table = res.to_frame().set_index("phecode")
     sample = set(people.dropna(subset=["bmff_femoral_head", *COVS])["eid"])
     in_sample = truth[truth["eid"].isin(sample)]
-    lost_after = 0
-    for disease in ("osteoporosis", "fracture", "type_2_diabetes"):
-        phecode = TRUTH_PHECODES[disease]
-        assert effects.loc[disease, "phecode"] == phecode
-        t = in_sample[in_sample["disease"] == disease]
-        assert table.loc[phecode, "n_cases"] == int(t["before_censoring"].sum()) > 20, disease
-        lost_after += int((~t["before_censoring"]).sum())
-    assert lost_after > 0  # the censoring date matters on this cohort
-    assert res.summary()["min_phecode_count"] == {"41270": 1}
+    for incident in (None, "scan_date"):
+        res = run_phewas(people, dx, "bmff_femoral_head", COVS, phecode_version="X", min_cases=5, firth="never",
+                         censoring_date=censor, incident_from=incident)
+        table = res.to_frame().set_index("phecode")
+        lost_after = not_hes10 = 0
+        for disease in ("osteoporosis", "fracture", "type_2_diabetes"):
+            phecode = TRUTH_PHECODES[disease]
+            assert effects.loc[disease, "phecode"] == phecode
+            t = in_sample[in_sample["disease"] == disease]
+            want = t["before_censoring"] & (t["incident"] if incident else True)
+            assert table.loc[phecode, "n_cases"] == int(want.sum()) > 5, (disease, incident)
+            lost_after += int((~t["before_censoring"]).sum())
+            not_hes10 += int((t["before_censoring"] & ~t["sources"].str.contains("41270")).sum())
+        assert lost_after > 0 and not_hes10 > 0  # censoring and the other fields matter on this cohort
+        s = res.summary()
+        assert s["min_phecode_count"] == {"40001": 1, "40002": 1, "41270": 1, "41271": 1}
+        assert s["cases"] == ("all" if incident is None else "incident after scan_date")
+        assert s["follow_up_end_columns"] == ["date_of_death", "date_lost_to_follow_up"]

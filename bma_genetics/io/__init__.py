@@ -50,6 +50,7 @@ __all__ = [
     "liftover",
     "metadata_path",
     "normalise_icd10",
+    "normalise_icd9",
     "parse_column",
     "parse_header",
     "read_bmff_provenance",

@@ -21,6 +21,7 @@ from bma_genetics.io.covariates import (
 from bma_genetics.io.diagnoses import (
     DIAGNOSIS_SCHEMA,
     normalise_icd10,
+    normalise_icd9,
     read_diagnoses,
     read_diagnosis_table,
     read_long_diagnoses,
@@ -89,6 +90,7 @@ __all__ = [
     "liftover",
     "metadata_path",
     "normalise_icd10",
+    "normalise_icd9",
     "parse_column",
     "parse_header",
     "read_bmff_provenance",

@@ -72,6 +72,8 @@ def build_participant_table(
         year_of_birth       Int64           field 34
         genotyping_array    Int64           1 = UK Biobank Axiom, 0 = UK BiLEVE Axiom (from 22000)
         genotyping_batch    Int64           genotype measurement batch (22000; -11..-1 BiLEVE)
+        date_of_death       datetime64[ns]  40000, earliest instance (only when the field is read)
+        date_lost_to_fol..  datetime64[ns]  ``date_lost_to_follow_up``: 191 (only when read)
         centre_{code}       int8            one-hot imaging centre, one per centre present
         pc1..pcK            float64         genetic principal components (22009)
         ==================  ==============  ===============================================
@@ -141,6 +143,11 @@ def build_participant_table(
     batch = pd.to_numeric(optional(22000, 0, coding="codes"))
     out["genotyping_array"] = (batch > 0).astype("Int64").where(batch.notna(), pd.NA)
     out["genotyping_batch"] = batch.astype("Int64")
+    # End of follow-up (PheWAS censors there): death (40000, the earliest instance) and 191.
+    for name, field_id in (("date_of_death", 40000), ("date_lost_to_follow_up", 191)):
+        cols = [k for k in data.frame.columns if k[0] == field_id]
+        if cols:
+            out[name] = pd.to_datetime(data.frame[cols].min(axis=1)).astype("datetime64[ns]")
     for code in sorted(int(c) for c in out["imaging_centre"].dropna().unique()):
         out[f"centre_{code}"] = (out["imaging_centre"] == code).fillna(False).astype("int8")
     if n_pcs:
@@ -278,6 +285,7 @@ PARTICIPANT_SCHEMA = TableSchema(
         "age": "number", "sex": "number", "age2": "number", "age_sex": "number", "bmi": "number", "height": "number",
         "imaging_centre": "number", "scan_date": "datetime", "ancestry": "string", "year_of_birth": "number",
         "genotyping_array": "number", "genotyping_batch": "number",
+        "date_of_death": "datetime", "date_lost_to_follow_up": "datetime",
     },
     patterns=((r"pc\d+", "number"), (r"centre_\d+", "number")),
     unique="eid",

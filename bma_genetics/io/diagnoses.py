@@ -1,9 +1,12 @@
-"""Diagnoses as one long table ``eid, code, date, source`` (for PheWAS and case definitions).
+"""Diagnoses as one long table ``eid, code, date, source, coding`` (for PheWAS and case definitions).
 
-Sources: hospital in-patient ICD-10 (field 41270, dates in 41280, matched by array index),
-cancer registry (40006, dates 40005, matched by instance) and long tables in the style of
-primary-care ``gp_clinical`` or ``hesin_diag`` (:func:`read_long_diagnoses`). ICD-10 codes are
-normalised to the WHO dotted form the phecode maps use (``M810`` -> ``M81.0``).
+Sources: hospital in-patient ICD-10 (field 41270, dates in 41280, matched by array index) and
+ICD-9 (41271, dates 41281), the death registry (primary cause 40001 and secondary causes 40002,
+dated by the date of death 40000 of the same instance), the cancer registry (40006, dates
+40005, matched by instance) and long tables in the style of primary-care ``gp_clinical`` or
+``hesin_diag`` (:func:`read_long_diagnoses`). ICD-10 codes are normalised to the WHO dotted form
+the phecode maps use (``M810`` -> ``M81.0``), ICD-9 codes to the dotted form of the ICD-9 maps
+(``7330`` -> ``733.0``, ``E8140`` -> ``E814.0``); ``coding`` says which.
 """
 
 from __future__ import annotations
@@ -22,7 +25,11 @@ from bma_genetics.io.ukb import UKBData, get_field
 
 log = logging.getLogger(__name__)
 
-DIAGNOSIS_COLUMNS = ("eid", "code", "date", "source")
+DIAGNOSIS_COLUMNS = ("eid", "code", "date", "source", "coding")
+#: ``coding`` values: the vocabulary of ``code``.
+CODINGS = ("icd10", "icd9", "read2", "read3", "other")
+#: Sources whose codes are ICD-9 (a table without a ``coding`` column is read by its source).
+ICD9_SOURCES = frozenset({"41271", "41203", "41205"})
 #: ``source`` values of UK Biobank fields that list each distinct code once per person with its
 #: first date (hospital ICD-10 41270 and ICD-9 41271, main/secondary diagnoses 41202-41205,
 #: causes of death 40001/40002, cancer registry 40006/40013): one record is a diagnosis.
@@ -32,6 +39,7 @@ DISTINCT_CODE_SOURCES = frozenset({"41270", "41271", "41202", "41203", "41204", 
                                    "40001", "40002", "40006", "40013"})
 _ICD10 = re.compile(r"^[A-Z][0-9]{2}[0-9A-Z]{0,4}$")
 _ICD9_LIKE = re.compile(r"^[0-9]{3,5}$")
+_ICD9 = re.compile(r"^(?:[0-9]{3,5}|V[0-9]{2,4}|E[0-9]{3,4})$")
 #: UK Biobank placeholder dates (Data-Coding 819 and HES conventions): not real event dates.
 SPECIAL_DATES = frozenset(pd.Timestamp(d) for d in ("1900-01-01", "1901-01-01", "1902-02-02", "1903-03-03", "2037-07-07"))
 
@@ -113,6 +121,63 @@ def normalise_icd10(
     return out.iloc[0] if scalar else out
 
 
+def normalise_icd9(
+    codes: str | pd.Series,
+    *,
+    dotted: bool = True,
+    where: str = "normalise_icd9/codes",
+):
+    """Normalise ICD-9 codes: UK Biobank's form without the dot (``7330``) to ``733.0``, or back.
+
+    Parameters
+    ----------
+    codes : str or Series of str
+        Codes with or without the dot (``7330``, ``733.0``, ``V700``, ``E8140``); missing stay
+        missing. UK Biobank's field 41271 (coding 87) writes 3 to 5 characters without a dot.
+    dotted : bool, default=True
+        ``True``: the dot after the category (3 characters; 4 for E-codes), as the ICD-9(-CM)
+        phecode maps write codes (``733.0``, ``V70.0``, ``E814.0``; ``410`` stays ``410``).
+        ``False``: UK Biobank's form (``7330``).
+    where : str, default="normalise_icd9/codes"
+        ``"function/param"`` prefix of error messages.
+
+    Returns
+    -------
+    str or Series of str
+
+    Raises
+    ------
+    InputError
+        A value that is not an ICD-9 code (naming it), e.g. an ICD-10 code in an ICD-9 field.
+
+    Examples
+    --------
+    >>> normalise_icd9("7330")
+    '733.0'
+    >>> normalise_icd9("E8140")
+    'E814.0'
+    >>> normalise_icd9("733.0", dotted=False)
+    '7330'
+    """
+    scalar = isinstance(codes, str)
+    s = pd.Series([codes]) if scalar else pd.Series(codes)
+    present = s.dropna()
+    bare = present.astype(str).str.upper().str.replace(r"[\s.]", "", regex=True)
+    ok = bare.str.match(_ICD9)
+    if not ok.all():
+        bad = present[~ok].iloc[0]
+        hint = "; ICD-10 codes belong in field 41270" if _ICD10.match(str(bare[~ok].iloc[0])) else ""
+        raise InputError(f"{where}: {bad!r} is not an ICD-9 code (e.g. '7330' or '733.0'){hint}")
+    if dotted:
+        head = np.where(bare.str.startswith("E"), 4, 3)
+        text = bare.to_numpy(dtype=object)
+        bare = pd.Series([c if len(c) <= h else f"{c[:h]}.{c[h:]}" for c, h in zip(text, head, strict=True)],
+                         index=bare.index, dtype=object)
+    out = pd.Series(np.nan, index=s.index, dtype=object)
+    out.loc[bare.index] = bare
+    return out.iloc[0] if scalar else out
+
+
 def _birth_dates(data: UKBData) -> pd.Series | None:
     if not data.has(34, 0):
         return None
@@ -122,19 +187,21 @@ def _birth_dates(data: UKBData) -> pd.Series | None:
     return pd.to_datetime({"year": year.fillna(1900), "month": month.fillna(1), "day": 1}).where(year.notna())
 
 
-def _pair_arrays(data: UKBData, code_field: int, date_field: int, by: str, source: str, dotted: bool) -> list[pd.DataFrame]:
+def _pair_arrays(data: UKBData, code_field: int, date_field: int, by: str, source: str, dotted: bool,
+                 coding: str = "icd10") -> list[pd.DataFrame]:
     frames = []
     keys = [k for k in data.frame.columns if k[0] == code_field]
     n_missing_date = 0
+    normalise = normalise_icd9 if coding == "icd9" else normalise_icd10
     for key in keys:
         f, inst, arr = key
         col = data.frame[key]
         present = col.notna()
         if not present.any():
             continue
-        codes = normalise_icd10(col[present], dotted=dotted,
-                                where=f"read_diagnoses/data: {data.source} column {data.column_name(key)!r}")
-        date_key = (date_field, 0, arr) if by == "array" else (date_field, inst, 0)
+        codes = normalise(col[present], dotted=dotted,
+                          where=f"read_diagnoses/data: {data.source} column {data.column_name(key)!r}")
+        date_key = {"array": (date_field, 0, arr), "instance": (date_field, inst, 0)}[by]
         if date_key in data.frame.columns:
             dates = data.frame[date_key][present]
             if not pd.api.types.is_datetime64_any_dtype(dates):
@@ -143,7 +210,7 @@ def _pair_arrays(data: UKBData, code_field: int, date_field: int, by: str, sourc
             dates = pd.Series(pd.NaT, index=codes.index, dtype="datetime64[ns]")
         n_missing_date += int(dates.isna().sum())
         frames.append(pd.DataFrame({"eid": codes.index.astype(str), "code": codes.to_numpy(),
-                                    "date": dates.to_numpy(), "source": source}))
+                                    "date": dates.to_numpy(), "source": source, "coding": coding}))
     if n_missing_date:
         log.warning("read_diagnoses: %d %s code(s) without a date (%d)", n_missing_date, source, date_field)
     return frames
@@ -154,18 +221,26 @@ def read_diagnoses(
     *,
     dotted: bool = True,
     cancer_registry: bool = True,
+    icd9: bool = True,
+    death_registry: bool = True,
 ) -> pd.DataFrame:
-    """Turn field 41270 (+ 41280 dates) and 40006 (+ 40005) into a long diagnosis table.
+    """Turn the hospital, death and cancer registry fields into a long diagnosis table.
 
     Parameters
     ----------
     data : UKBData
-        Needs 41270 (instance 0; array ``a`` pairs with ``41280-0.a``); uses 40006/40005
-        (cancer registry, one instance per tumour) and 34/52 (birth, to check dates) if present.
+        Needs 41270 (instance 0; array ``a`` pairs with ``41280-0.a``); uses, when present,
+        41271/41281 (ICD-9, paired by array), 40001 and 40002 (causes of death, ICD-10, dated
+        by 40000 of the same instance), 40006/40005 (cancer registry, one instance per tumour)
+        and 34/52 (birth, to check dates).
     dotted : bool, default=True
-        Codes in WHO dotted form (``M81.0``), else UK Biobank form (``M810``).
+        Codes in dotted form (``M81.0``, ICD-9 ``733.0``), else UK Biobank form (``M810``, ``7330``).
     cancer_registry : bool, default=True
         Include 40006 when present.
+    icd9 : bool, default=True
+        Include 41271 when present.
+    death_registry : bool, default=True
+        Include 40001/40002 when present.
 
     Returns
     -------
@@ -174,12 +249,16 @@ def read_diagnoses(
         column  dtype           meaning
         ======  ==============  ================================================
         eid     str             participant id
-        code    str             ICD-10 code, normalised
-        date    datetime64[ns]  first diagnosis date (NaT when not recorded)
-        source  str             ``41270`` (hospital) or ``40006`` (cancer registry)
+        code    str             ICD-10 or ICD-9 code, normalised
+        date    datetime64[ns]  first diagnosis date (NaT when not recorded); the
+                                date of death for 40001/40002
+        source  str             the field: ``41270``, ``41271`` (hospital),
+                                ``40001``, ``40002`` (death), ``40006`` (cancer)
+        coding  str             ``icd10`` or ``icd9`` (41271)
         ======  ==============  ================================================
 
-        Sorted by eid, date, code. Dates before the participant's birth (and UK Biobank's
+        Sorted by eid, date, code. Every source listed lists each distinct code once per
+        person (:data:`DISTINCT_CODE_SOURCES`). Dates before the participant's birth (and UK Biobank's
         placeholder dates such as 1900-01-01) are kept, counted and logged as a warning.
 
     Raises
@@ -195,15 +274,23 @@ def read_diagnoses(
     if not data.has(41270):
         raise InputError(f"read_diagnoses/data: {data.source} has no field 41270 (ICD-10 diagnoses)")
     frames = _pair_arrays(data, 41270, 41280, "array", "41270", dotted)
+    if icd9 and data.has(41271):
+        frames += _pair_arrays(data, 41271, 41281, "array", "41271", dotted, coding="icd9")
+    if death_registry:
+        for field in (40001, 40002):
+            if data.has(field):
+                frames += _pair_arrays(data, field, 40000, "instance", str(field), dotted)
     if cancer_registry and data.has(40006):
         frames += _pair_arrays(data, 40006, 40005, "instance", "40006", dotted)
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         {"eid": pd.Series(dtype=object), "code": pd.Series(dtype=object),
-         "date": pd.Series(dtype="datetime64[ns]"), "source": pd.Series(dtype=object)})
+         "date": pd.Series(dtype="datetime64[ns]"), "source": pd.Series(dtype=object),
+         "coding": pd.Series(dtype=object)})
     out["date"] = out["date"].astype("datetime64[ns]")
     _check_dates(out, _birth_dates(data), data.source)
     out = out.sort_values(["eid", "date", "code"], kind="stable", na_position="last").reset_index(drop=True)
-    log.info("read_diagnoses: %d diagnoses for %d participants from %s", len(out), out["eid"].nunique(), data.source)
+    log.info("read_diagnoses: %d diagnoses for %d participants from %s (%s)", len(out), out["eid"].nunique(),
+             data.source, ", ".join(f"{k}: {v}" for k, v in out["source"].value_counts().sort_index().items()))
     return out
 
 
@@ -246,7 +333,8 @@ def read_long_diagnoses(
         per episode); a source in :data:`DISTINCT_CODE_SOURCES` says the table lists each code
         once per person (PheWAS then needs one record for a case, not two).
     coding : {"icd10", "icd9", "read2", "read3", "other"}, default="icd10"
-        ICD-10 codes are validated and normalised; others are kept as written (stripped).
+        ICD-10 and ICD-9 codes are validated and normalised (:func:`normalise_icd10`,
+        :func:`normalise_icd9`); others are kept as written (stripped). Written to ``coding``.
     dotted : bool, default=True
     date_format : str, optional
         strftime format; default ISO ``YYYY-MM-DD``, then ``DD/MM/YYYY`` (GP records).
@@ -254,7 +342,7 @@ def read_long_diagnoses(
     Returns
     -------
     DataFrame
-        ``eid, code, date, source`` as :func:`read_diagnoses`. Rows without a code are removed
+        ``eid, code, date, source, coding`` as :func:`read_diagnoses`. Rows without a code are removed
         and counted in the log.
 
     Raises
@@ -287,12 +375,14 @@ def read_long_diagnoses(
     codes = df[code].astype(str).str.strip()
     if coding == "icd10":
         codes = normalise_icd10(codes, dotted=dotted, where=f"{where}/path: {path} column {code!r}")
+    elif coding == "icd9":
+        codes = normalise_icd9(codes, dotted=dotted, where=f"{where}/path: {path} column {code!r}")
     if date is None:
         dates = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns]")
     else:
         dates = _parse_dates(df[date], date_format, f"{where}/path: {path} column {date!r}")
     out = pd.DataFrame({"eid": df[eid].astype(str).str.strip().to_numpy(), "code": codes.to_numpy(),
-                        "date": dates.to_numpy(), "source": source})
+                        "date": dates.to_numpy(), "source": source, "coding": coding})
     out["date"] = out["date"].astype("datetime64[ns]")
     _check_dates(out, None, path.name)
     return out.sort_values(["eid", "date", "code"], kind="stable", na_position="last").reset_index(drop=True)
@@ -316,13 +406,14 @@ def _parse_dates(values: pd.Series, date_format: str | None, where: str) -> pd.S
     return best.astype("datetime64[ns]")
 
 
-#: The diagnosis-table contract (format version 1): ``eid, code, date, source``.
+#: The diagnosis-table contract (format version 1): ``eid, code, date, source[, coding]``
+#: (``coding`` added later, optional: a table without it is ICD-10 except ICD-9 sources).
 DIAGNOSIS_SCHEMA = TableSchema(
     table="diagnoses",
     title="diagnosis table",
     version=1,
     required={"eid": "id", "code": "string"},
-    optional={"date": "datetime", "source": "string"},
+    optional={"date": "datetime", "source": "string", "coding": "string"},
 )
 
 
@@ -332,7 +423,8 @@ def write_diagnoses(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     Parameters
     ----------
     table : DataFrame
-        ``eid, code, date, source`` as :func:`read_diagnoses` returns (other columns dropped).
+        ``eid, code, date, source`` as :func:`read_diagnoses` returns, and ``coding`` (filled
+        in from the source when absent); other columns dropped.
     path : path
         ``.parquet`` (stamped with the format version) or ``.tsv``/``.csv``.
 
@@ -347,10 +439,24 @@ def write_diagnoses(table: pd.DataFrame, path: str | os.PathLike) -> Path:
         A column missing or of the wrong dtype (``date`` must be datetime64).
     """
     where = "write_diagnoses/table"
-    missing = [c for c in DIAGNOSIS_COLUMNS if c not in table.columns]
+    missing = [c for c in DIAGNOSIS_COLUMNS if c not in table.columns and c != "coding"]
     if missing:
         raise InputError(f"{where}: the table to write lacks column(s) {missing} of the diagnosis table")
+    if "coding" not in table.columns:
+        table = table.assign(coding=_coding_from_source(table["source"]))
+    _check_codings(table["coding"], where)
     return write_checked(table[list(DIAGNOSIS_COLUMNS)], path, DIAGNOSIS_SCHEMA, where=where)
+
+
+def _coding_from_source(source: pd.Series) -> pd.Series:
+    return pd.Series(np.where(source.astype(str).isin(ICD9_SOURCES), "icd9", "icd10"), index=source.index,
+                     dtype=object)
+
+
+def _check_codings(coding: pd.Series, where: str) -> None:
+    bad = sorted({str(v) for v in coding.dropna().unique()} - set(CODINGS))
+    if bad:
+        raise InputError(f"{where}: column 'coding' holds {bad[:5]}; expected one of {list(CODINGS)}")
 
 
 def read_diagnosis_table(path: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
@@ -368,8 +474,10 @@ def read_diagnosis_table(path: str | os.PathLike | pd.DataFrame) -> pd.DataFrame
     -------
     DataFrame
         ``eid`` (str), ``code`` (str), ``date`` (datetime64[ns]; NaT when absent or not
-        recorded), ``source`` (str; ``""`` when the file has none), then any other columns.
-        Rows without a code are removed.
+        recorded), ``source`` (str; ``""`` when the file has none), ``coding`` (str, one of
+        :data:`CODINGS`; when the file has none: ``icd9`` for the sources in
+        :data:`ICD9_SOURCES`, else ``icd10``), then any other columns. Rows without a code are
+        removed.
 
     Raises
     ------
@@ -399,6 +507,10 @@ def read_diagnosis_table(path: str | os.PathLike | pd.DataFrame) -> pd.DataFrame
     table["date"] = table["date"].astype("datetime64[ns]")
     if "source" not in table.columns:
         table["source"] = ""
+    if "coding" not in table.columns:
+        table["coding"] = _coding_from_source(table["source"].fillna(""))
+    table["coding"] = table["coding"].fillna("icd10").astype(str)
+    _check_codings(table["coding"], where)
     front = list(DIAGNOSIS_COLUMNS)
     return table[front + [c for c in table.columns if c not in front]].reset_index(drop=True)
 

@@ -250,10 +250,16 @@ BUILTIN_FIELDS: dict[int, FieldInfo] = {
         FieldInfo(22020, "Used in genetic principal components", "Categorical single", 1),
         FieldInfo(22021, "Genetic kinship to other participants", "Categorical single", 682),
         FieldInfo(22027, "Outliers for heterozygosity or missing rate", "Categorical single", 1),
+        FieldInfo(191, "Date lost to follow-up", "Date"),
+        FieldInfo(40000, "Date of death", "Date"),
+        FieldInfo(40001, "Underlying (primary) cause of death: ICD10", "Categorical single", 19),
+        FieldInfo(40002, "Contributory (secondary) causes of death: ICD10", "Categorical multiple", 19),
         FieldInfo(40005, "Date of cancer diagnosis", "Date"),
         FieldInfo(40006, "Type of cancer: ICD10", "Categorical single", 19),
         FieldInfo(41270, "Diagnoses - ICD10", "Categorical multiple", 19),
         FieldInfo(41280, "Date of first in-patient diagnosis - ICD10", "Date"),
+        FieldInfo(41271, "Diagnoses - ICD9", "Categorical multiple", 87),
+        FieldInfo(41281, "Date of first in-patient diagnosis - ICD9", "Date"),
         FieldInfo(20201, "Dixon technique for internal fat - DICOM", "Compound"),
     )
 }

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 #: Fields the participant table, the sample QC and the diagnoses use (read when present).
 PARTICIPANT_FIELDS: tuple[int, ...] = (
     31, 34, 50, 52, 53, 54, 21000, 21001, 21003, 22000, 22001, 22006, 22009, 22019, 22020, 22021, 22027,
-    40005, 40006, 41270, 41280,
+    40005, 40006, 41270, 41280, 41271, 41281, 40000, 40001, 40002, 191,
 )  # fmt: skip
 
 

@@ -267,7 +267,10 @@ class PheWASResult(StageResult):
             "fallback_icd_codes": self.report.get("fallback_codes"),
             "min_phecode_count": self.report.get("min_phecode_count"),
             "censoring_date": self.report.get("censoring_date"),
+            "follow_up_end_columns": (self.report.get("follow_up") or {}).get("end_columns"),
+            "n_follow_up_ended_by": (self.report.get("follow_up") or {}).get("n_ended_by"),
             "n_records_after_censoring": self.report.get("n_records_after_censoring"),
+            "cases": self.report.get("cases", "all"),
         }
         if self.files:
             out["files"] = {k: str(v) for k, v in self.files.items()}
@@ -460,6 +463,8 @@ def run_phewas(
     firth_below_cases: int = 20,
     cox_start_col: str | None = None,
     censoring_date: str | None = None,
+    follow_up_end_columns: list[str] | tuple[str, ...] | None = None,
+    incident_from: str | None = None,
     bmff: str | os.PathLike | pd.DataFrame | None = None,
     n_jobs: int | None = None,
     block_size: int = 128,
@@ -491,15 +496,18 @@ def run_phewas(
     ``firth_below_cases`` cases, are refitted with Firth's penalised likelihood (p-value from
     the penalised likelihood-ratio test). ``method="cox"`` fits a proportional-hazards model of
     the time from ``cox_start_col`` to the first diagnosis (41280), censored at
-    ``censoring_date``; people diagnosed before their start date are left out for that phecode.
+    the end of follow-up; people diagnosed before their start date are left out for that phecode.
 
-    Cases: at least ``min_phecode_count`` diagnosis records mapping to the phecode (ICD codes
-    roll up to parent phecodes; a code absent from the map is looked up as its 3-character
-    category, as createUKBphenome does). By default (``None``) the count depends on the source:
-    one record from a field that lists each distinct code once per person (41270, the
-    participants stage's diagnoses), two from episode-level tables (PheTK's habit); a table
-    without a ``source`` counts as episode-level. With ``censoring_date`` only records dated on
-    or before it count (undated records are kept and counted in the report). Controls: no
+    Cases: at least ``min_phecode_count`` diagnosis records mapping to the phecode (ICD-10 and
+    ICD-9 codes, hospital and death-registry records; ICD codes roll up to parent phecodes; a
+    code absent from the map is looked up as its 3-character category, as createUKBphenome
+    does). By default (``None``) the count depends on the source: one record from a field that
+    lists each distinct code once per person (41270, 41271, 40001, 40002: the participants
+    stage's diagnoses), two from episode-level tables (PheTK's habit); a table without a
+    ``source`` counts as episode-level. Follow-up ends at the earliest of ``censoring_date``,
+    death and loss to follow-up (``follow_up_end_columns``): only records dated on or before
+    it count (undated records are kept and counted in the report). With ``incident_from``
+    only diagnoses after that date make cases. Controls: no
     record of it and, for phecode 1.2 with ``use_exclusion``, none in its exclusion range. A
     phecode is tested when it has at least ``min_cases`` cases and more than ``min_cases``
     controls (PheTK's rule).
@@ -561,6 +569,16 @@ def run_phewas(
     censoring_date : str, optional
         ISO date where follow-up ends, or a date column of the participant table: records
         after it do not count (any method); the end of Cox follow-up.
+    follow_up_end_columns : list of str, optional
+        Date columns of the participant table that end a person's follow-up earlier (records
+        after them do not count; Cox follow-up ends there). Default ``None``: ``date_of_death``
+        (field 40000) and ``date_lost_to_follow_up`` (191) where the table has them; ``[]``:
+        none. Follow-up ends at the earliest of these and ``censoring_date``.
+    incident_from : str, optional
+        A date column (e.g. ``scan_date``, the imaging visit 53-2.0): only first diagnoses
+        after it make cases; people diagnosed on or before it are neither cases nor controls
+        of that phecode; people without the date are left out. Logistic models only (Cox
+        counts incident events from ``cox_start_col``). Recorded as ``cases`` in the summary.
     bmff : path or DataFrame, optional
         A BMFF table joined to the participants on ``eid`` (columns not already present).
     n_jobs : int, optional
@@ -611,6 +629,13 @@ def run_phewas(
         raise fail("run_phewas/covariates", f"covariate column(s) {missing} not in {source}")
     # imaging_centre -> centre indicators, dates -> years (bma_genetics.io.design_covariates)
     people, covariates = design_covariates(people, covariates, where="run_phewas/covariates")
+    if incident_from is not None:
+        if method == "cox":
+            raise fail("run_phewas/incident_from", "method='cox' already counts incident events only (from "
+                                                   "cox_start_col); leave incident_from out")
+        if incident_from not in people.columns:
+            raise fail("run_phewas/incident_from", f"column '{incident_from}' not in {source}; give a date column "
+                                                   "such as scan_date (the imaging visit, 53-2.0)")
     if method == "cox":
         if not cox_start_col or not censoring_date:
             raise fail("run_phewas/method", "method='cox' needs cox_start_col and censoring_date")
@@ -631,8 +656,10 @@ def run_phewas(
     dx = dx[~outside]
     dx, report["n_records_before_birth"] = _inputs.drop_dates_before_birth(dx, people)
     report["censoring_date"] = None if censoring_date is None else str(censoring_date)
+    end, report["follow_up"] = _inputs.follow_up_end(people, censoring_date, follow_up_end_columns, source)
     dx, report["n_records_after_censoring"], report["n_records_undated"] = _inputs.drop_after_censoring(
-        dx, people, censoring_date, source)
+        dx, people, censoring_date, source, end_columns=report["follow_up"]["end_columns"])
+    report["cases"] = "all" if incident_from is None else f"incident after {incident_from}"
     report["min_phecode_count"] = min_count_by_source(dx["source"], min_phecode_count)
     pmap = _mapping.load_map(phecode_version, phecode_map)
     meta = _mapping.phecode_meta(pmap)
@@ -650,7 +677,15 @@ def run_phewas(
         extra = [cox_start_col] if method == "cox" else []
         if method == "cox" and censoring_date in people.columns:
             extra.append(censoring_date)
+        if incident_from is not None:
+            extra.append(incident_from)
         sample = _sample(people, exposure, [c for c in covariates if c != exposure], sex_col_used, source, extra)
+        if incident_from is not None:
+            undated = pd.to_datetime(sample[incident_from], errors="coerce").isna()
+            if undated.any():
+                log.info("%s: %d people without '%s' left out of the incident analysis", exposure,
+                         int(undated.sum()), incident_from)
+                sample = sample[~undated].reset_index(drop=True)
         if len(sample) == 0:
             raise fail("run_phewas/exposures", f"nobody in {source} has '{exposure}' and every covariate")
         x = sample[exposure].to_numpy(dtype=np.float64)
@@ -678,11 +713,13 @@ def run_phewas(
             start_dates = pd.to_datetime(sample[cox_start_col], errors="coerce").to_numpy()
             start_days = start_dates.astype("datetime64[D]").astype(np.int64).astype(float)
             start_days[pd.isna(start_dates)] = np.nan
-            if censoring_date in sample.columns:
-                cd = pd.to_datetime(sample[censoring_date], errors="coerce").to_numpy()
-            else:
-                cd = np.full(len(sample), np.datetime64(pd.Timestamp(censoring_date).date()))
+            # follow-up ends at the earliest of the censoring date, death and loss to follow-up
+            cd = end.reindex(sample["eid"].astype(str).to_numpy()).to_numpy()
             censor_days = cd.astype("datetime64[D]").astype(np.int64).astype(float)
+            censor_days[pd.isna(cd)] = np.nan
+        if incident_from is not None:
+            # a first diagnosis on the date itself is prevalent: start the day after
+            start_dates = (pd.to_datetime(sample[incident_from]) + pd.Timedelta(days=1)).to_numpy()
         cc = build_case_control(sample["eid"], sex, counts, meta, min_phecode_count=min_phecode_count,
                                 use_exclusion=use_excl, start_dates=start_dates)
         tested = np.flatnonzero((cc.n_cases >= min_cases) & (cc.n_controls > min_cases))
@@ -733,7 +770,8 @@ def run_phewas(
         result.files = _write_outputs(result, Path(out), suppress_below=suppress_below, settings={
             "phecode_version": phecode_version, "min_cases": min_cases,
             "min_phecode_count": "by source" if min_phecode_count is None else min_phecode_count,
-            "censoring_date": censoring_date, "covariates": covariates, "method": method,
+            "censoring_date": censoring_date, "follow_up_end_columns": report["follow_up"]["end_columns"],
+            "incident_from": incident_from, "covariates": covariates, "method": method,
             "firth": firth, "firth_below_cases": firth_below_cases, "standardise": standardise,
             "use_exclusion": use_excl, "suppress_below": suppress_below,
         })

@@ -16,6 +16,12 @@ column                dtype    meaning
 The canonical maps come from :func:`bma_genetics.resources.load_phecode_map`; a user's own map
 (CSV) in this layout or in PheTK's layout (``ICD``, ``phecode``, ``phecode_string``,
 ``phecode_category``, ``sex`` [, ``exclude_range``, ``phecode_unrolled``]) is accepted too.
+
+ICD-9 codes (UK Biobank field 41271) map through the ICD-9 rows of PheTK's ICD-CM maps
+(:func:`bma_genetics.resources.load_phecode_icd9_map`, added to the packaged maps; in a user's
+map in PheTK's layout the rows with ``flag`` 9). In the map table they are keyed
+``ICD9:<code without the dot>`` (:data:`ICD9_KEY`), so that ICD-9 and ICD-10 codes that are
+written alike (``E800``, ``V01``) never meet.
 """
 
 from __future__ import annotations
@@ -29,11 +35,13 @@ import pandas as pd
 
 from bma_genetics._check import fail
 from bma_genetics.errors import MissingResourceError
-from bma_genetics.io.diagnoses import DISTINCT_CODE_SOURCES, normalise_icd10
+from bma_genetics.io.diagnoses import DISTINCT_CODE_SOURCES, ICD9_SOURCES, normalise_icd10
 
 log = logging.getLogger(__name__)
 
 MAP_COLUMNS = ["icd10", "phecode", "phecode_string", "category", "sex", "exclude_range"]
+#: Prefix of the ICD-9 rows of a map (``ICD9:7330``) and of ICD-9 codes in the mapping reports.
+ICD9_KEY = "ICD9:"
 VERSIONS = ("X", "1.2")
 
 _ALIASES = {
@@ -53,6 +61,16 @@ def normalise_phecode_map(frame: pd.DataFrame, *, where: str = "phecode_map") ->
     column becomes ``phecode`` so every ICD code maps to its phecode and all its parents.
     """
     cols = {}
+    if "flag" in frame.columns:
+        # PheTK's ICD-CM layout: flag 9 rows are ICD-9 codes, keyed apart from ICD-10
+        nine = frame["flag"].astype(str).str.strip() == "9"
+        if nine.any():
+            code_col = next((n for n in _ALIASES["icd10"] if n in frame.columns), None)
+            if code_col is not None:
+                frame = frame.copy()
+                bare = frame.loc[nine, code_col].astype(str).str.upper().str.replace(r"[\s.]", "", regex=True)
+                frame[code_col] = frame[code_col].astype(object)
+                frame.loc[nine, code_col] = ICD9_KEY + bare
     if "phecode_unrolled" in frame.columns:
         frame = frame.drop(columns=["phecode"]).rename(columns={"phecode_unrolled": "phecode"})
     for canon, names in _ALIASES.items():
@@ -106,8 +124,30 @@ def load_map(version: str = "X", path: str | os.PathLike | pd.DataFrame | None =
                 f"phecode {version} map; pass phecode_map=PATH to a map CSV ({exc})"
             ) from None
         frame = load_phecode_map(version)
+        icd9 = _packaged_icd9_map(version)
+        if icd9 is not None:
+            frame = pd.concat([_canonical_columns(frame), icd9], ignore_index=True)
     where = "run_phewas/phecode_map"
     return rollup(normalise_phecode_map(frame, where=where))
+
+
+def _canonical_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[[c for c in MAP_COLUMNS if c in frame.columns]]
+
+
+def _packaged_icd9_map(version: str) -> pd.DataFrame | None:
+    """The packaged ICD-9 map for ``version``, keyed ``ICD9:<code>``; ``None`` (logged) when not cached."""
+    try:
+        from bma_genetics.resources import load_phecode_icd9_map
+
+        m = load_phecode_icd9_map(version)
+    except (ImportError, MissingResourceError) as exc:
+        log.warning("no ICD-9 phecode map (%s): ICD-9 records (field 41271) stay unmapped; "
+                    "run 'bma-genetics reference fetch phecode_icd9'", exc)
+        return None
+    out = m.rename(columns={"icd9": "icd10"})
+    out["icd10"] = ICD9_KEY + out["icd10"].astype(str)
+    return _canonical_columns(out)
 
 
 
@@ -211,28 +251,47 @@ def expand_exclusions(meta: pd.DataFrame, phecodes: Iterable[str]) -> dict[str, 
 
 
 def lookup_codes(codes: pd.Series, phecode_map: pd.DataFrame) -> pd.Series:
-    """The map code each ICD-10 code is looked up as: itself, else its 3-character category.
+    """The map code each ICD code is looked up as: itself, else a shorter code of its category.
 
     A code absent from the map (``C814``, ``M800`` with a map that lists ``M80``) takes the
     phecodes of its 3-character category, as createUKBphenome does (a category row of the
     phecode map covers every code under it); a code whose category is absent too stays
     unmapped (missing). Codes without the dot (``M810``), as :func:`count_phecodes` uses them.
+    ICD-9 codes (keyed ``ICD9:<code>``) drop one digit at a time down to the 3-digit category
+    (4 characters for E-codes): UK Biobank's ``73309`` is looked up as ``7330`` when the map
+    lacks it.
     """
     known = pd.Index(phecode_map["icd10"].unique())
     codes = codes.astype("string")
     exact = codes.isin(known)
+    is9 = codes.str.startswith(ICD9_KEY).fillna(False)
     category = codes.str[:3]
-    fallback = ~exact & (codes.str.len() > 3) & category.isin(known)
-    return codes.where(exact, category.where(fallback))
+    fallback = ~exact & ~is9 & (codes.str.len() > 3) & category.isin(known)
+    out = codes.where(exact, category.where(fallback))
+    if is9.any():
+        shortest = len(ICD9_KEY) + np.where((codes.str[len(ICD9_KEY)] == "E").fillna(False).to_numpy(bool), 4, 3)
+        todo = is9 & ~exact
+        for trim in (1, 2):
+            cut = codes.str.len() - trim
+            cand = pd.Series([c[:k] if isinstance(c, str) else None for c, k in zip(codes, cut.fillna(0).astype(int),
+                                                                                      strict=True)],
+                             index=codes.index, dtype="string")
+            hit = todo & (cut >= shortest) & cand.isin(known)
+            out = out.where(~hit, cand)
+            todo = todo & ~hit
+    return out
 
 
 def count_phecodes(diagnoses: pd.DataFrame, phecode_map: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """Per person and phecode: number of diagnosis records and the first date.
 
     Every diagnosis record counts once towards each phecode its ICD code maps to (PheTK's
-    ``count_phecode``). A code absent from the map is looked up as its 3-character category
-    (:func:`lookup_codes`, createUKBphenome's rule); codes that stay unmapped are counted and
-    reported, not mapped. Records whose ``source`` lists each code once per person
+    ``count_phecode``). ICD-9 records (``coding`` ``icd9``, or a source in
+    :data:`~bma_genetics.io.diagnoses.ICD9_SOURCES` such as 41271 when the table has no
+    ``coding``) map through the map's ICD-9 rows; other codings (Read codes) stay unmapped. A
+    code absent from the map is looked up as its 3-character category (:func:`lookup_codes`,
+    createUKBphenome's rule); codes that stay unmapped are counted and reported (ICD-9 ones
+    as ``ICD9:<code>``), not mapped. Records whose ``source`` lists each code once per person
     (:data:`bma_genetics.io.diagnoses.DISTINCT_CODE_SOURCES`, e.g. field 41270) are also
     counted apart, so that a case definition can depend on the source.
 
@@ -252,15 +311,22 @@ def count_phecodes(diagnoses: pd.DataFrame, phecode_map: pd.DataFrame) -> tuple[
     codes = normalise_icd10(diagnoses["code"], dotted=False, errors="keep")
     source = (diagnoses["source"].astype("string").fillna("") if "source" in diagnoses.columns
               else pd.Series("", index=diagnoses.index, dtype="string"))
+    coding = (diagnoses["coding"].astype("string").fillna("icd10") if "coding" in diagnoses.columns
+              else pd.Series(np.where(source.isin(ICD9_SOURCES), "icd9", "icd10"), index=diagnoses.index))
+    codes = codes.where(coding != "icd9", ICD9_KEY + codes.astype("string"))
+    other = ~coding.isin(["icd10", "icd9"]).to_numpy()
+    if other.any():
+        # Read codes and other vocabularies have no phecode map here: reported unmapped
+        codes = codes.where(~other, coding.str.upper() + ":" + codes.astype("string"))
     dx = pd.DataFrame({"eid": diagnoses["eid"].astype(str).to_numpy(), "icd10": codes.to_numpy(),
                        "date": pd.to_datetime(diagnoses["date"], errors="coerce").to_numpy()
                        if "date" in diagnoses.columns else pd.NaT,
-                       "distinct": source.isin(DISTINCT_CODE_SOURCES).to_numpy()})
+                       "distinct": source.isin(DISTINCT_CODE_SOURCES).to_numpy(), "source": source.to_numpy()})
     dx["lookup"] = lookup_codes(dx["icd10"], phecode_map).to_numpy()
     mapped = dx["lookup"].notna().to_numpy()
     fallback = mapped & (dx["lookup"] != dx["icd10"]).fillna(False).to_numpy()
     unmapped = dx.loc[~mapped, "icd10"].value_counts()
-    repeated = dx[dx["distinct"]].duplicated(["eid", "icd10"])
+    repeated = dx[dx["distinct"]].duplicated(["eid", "icd10", "source"])
     report = {
         "n_records": int(len(dx)),
         "n_fallback_records": int(fallback.sum()),
@@ -277,7 +343,7 @@ def count_phecodes(diagnoses: pd.DataFrame, phecode_map: pd.DataFrame) -> tuple[
                  "3-character category", report["n_fallback_records"], len(report["fallback_codes"]))
     if (~mapped).any():
         log.warning(
-            "%d of %d diagnosis records (%d distinct codes, e.g. %s) have ICD-10 codes absent from "
+            "%d of %d diagnosis records (%d distinct codes, e.g. %s) have codes absent from "
             "the phecode map, their 3-character category too; they are not counted towards any phecode",
             report["n_unmapped_records"], report["n_records"], report["n_unmapped_codes"],
             ", ".join(list(report["unmapped_codes"])[:5]),

@@ -65,6 +65,10 @@ PARAMS = [
     Param("cox_start_col", str, None, "follow-up start date column (cox)"),
     Param("censoring_date", str, None, "end of follow-up: ISO date or column; records after it do not count "
           "(and Cox follow-up ends there)"),
+    Param("follow_up_end_columns", list, None, "date columns that end a person's follow-up earlier (null: "
+          "date_of_death and date_lost_to_follow_up where present; []: none)", item_type=str),
+    Param("incident_from", str, None, "date column (e.g. scan_date, the imaging visit): only diagnoses after it "
+          "make cases, people diagnosed on or before it are left out (logit)"),
 ]
 
 
@@ -98,7 +102,8 @@ def _inputs(ctx, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 #: Options passed to :func:`~bma_genetics.phewas.api.run_phewas` unchanged, under the same name.
 _API_PARAMS = ("phecode_map", "min_cases", "min_phecode_count", "use_exclusion", "method", "firth",
-               "firth_below_cases", "standardise", "cox_start_col", "censoring_date", "suppress_below", "n_jobs")
+               "firth_below_cases", "standardise", "cox_start_col", "censoring_date", "follow_up_end_columns",
+               "incident_from", "suppress_below", "n_jobs")
 
 
 def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
@@ -146,7 +151,10 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         "fallback_icd_codes": s["fallback_icd_codes"],
         "min_phecode_count": s["min_phecode_count"],
         "censoring_date": s["censoring_date"],
+        "follow_up_end_columns": s["follow_up_end_columns"],
+        "n_follow_up_ended_by": s["n_follow_up_ended_by"],
         "n_records_after_censoring": s["n_records_after_censoring"],
+        "cases": s["cases"],
         "top_hits": top.to_dict(orient="records"),
         "tables": ["phewas_results.tsv", "phewas_report.json"],
         "figures": sorted(str(p.relative_to(out)) for p in (out / "figures").glob("*.png")),

@@ -247,6 +247,49 @@ def build_phecode_12(members: dict[str, Path], out: Path) -> int:
     return len(frame)
 
 
+ICD9_PHECODE_COLUMNS = ["icd9", "phecode", "phecode_string", "category", "sex", "leaf", "parent", "exclude_range"]
+
+
+def phecode_icd9_from_phetk(raw: pd.DataFrame) -> pd.DataFrame:
+    """The ICD-9 rows (``flag`` 9) of PheTK's ICD-CM maps -> ``icd9, phecode, ...`` (rolled up).
+
+    ``icd9`` is written without the dot, as UK Biobank's field 41271 (``733.0`` -> ``7330``).
+    phecode 1.2's ``phecode_unrolled`` (the roll-up) becomes ``phecode``; ``exclude_range`` is
+    empty for phecodeX.
+    """
+    from bma_genetics.io.diagnoses import normalise_icd9
+
+    rows = raw[raw["flag"].astype(str).str.strip() == "9"]
+    code = rows["phecode_unrolled"] if "phecode_unrolled" in rows.columns else rows["phecode"]
+    frame = pd.DataFrame({
+        "icd9": normalise_icd9(rows["ICD"].astype(str).str.strip(), dotted=False),
+        "phecode": code.astype(str).str.strip(),
+        "phecode_string": rows["phecode_string"].astype(str),
+        "category": rows["phecode_category"].astype(str),
+        "sex": rows["sex"].fillna("Both").astype(str),
+        "exclude_range": rows["exclude_range"].astype("string") if "exclude_range" in rows.columns else pd.NA,
+    }).drop_duplicates(["icd9", "phecode"])
+    # a rolled-up parent keeps its own description where it is mapped directly
+    own = frame.drop_duplicates("phecode").set_index("phecode")
+    if "phecode_unrolled" in rows.columns:
+        direct = rows.assign(_p=rows["phecode"].astype(str).str.strip()).drop_duplicates("_p").set_index("_p")
+        for col, src in (("phecode_string", "phecode_string"), ("category", "phecode_category")):
+            frame[col] = frame["phecode"].map(direct[src]).fillna(frame["phecode"].map(own[col])).astype(str)
+    frame["leaf"] = _mark_leaves(frame.rename(columns={"icd9": "icd10"}))
+    frame["parent"] = _parents(frame["phecode"])
+    return frame.sort_values(["icd9", "phecode"]).reset_index(drop=True)[ICD9_PHECODE_COLUMNS]
+
+
+def build_phecode_icd9(members: dict[str, Path], out: Path) -> int:
+    n = 0
+    for member, fname in (("phecodeX.csv", "phecode_x_icd9.parquet"), ("phecode12.csv", "phecode_12_icd9.parquet")):
+        path = next(p for m, p in members.items() if m.endswith("/" + member))
+        frame = phecode_icd9_from_phetk(pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""]))
+        write_table(frame, out / fname)
+        n += len(frame)
+    return n
+
+
 def _range_bounds(text: str) -> list[tuple[float, float]]:
     bounds = []
     for part in str(text).split(","):

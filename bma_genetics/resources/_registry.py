@@ -98,6 +98,22 @@ RESOURCES: dict[str, Resource] = {
             user_format="CSV with columns ICD10, PheCode, Phenotype, Excl. Phecodes, sex, category_string (phewascatalog layout) or the map schema",
         ),
         Resource(
+            name="phecode_icd9",
+            description="ICD-9(-CM) -> phecodeX and phecode 1.2 maps (PheTK), for UK Biobank field 41271",
+            sources=(
+                Source(
+                    **_PHETK, members=("phetk/phecode/phecodeX.csv", "phetk/phecode/phecode12.csv"),
+                    upstream="PheTK's phecodeX.csv and phecode12.csv (github.com/nhgritctran/PheTK), ICD-9 rows (flag 9)",
+                    sha256={"phetk/phecode/phecodeX.csv": "c7eff3824f371e4c6d5b4f6283d33532c2bb69cd627d8524f318aa088e818a74",
+                            "phetk/phecode/phecode12.csv": "ff4e90d3c2d31a902195238a98c8f1d5654c7d064a22639a31c52f3a77ab0ac9"},
+                ),
+            ),
+            files=("phecode_x_icd9.parquet", "phecode_12_icd9.parquet"),
+            build=_build.build_phecode_icd9,
+            user_format="PheTK layout (phecode, ICD, flag, phecode_string, phecode_category, sex[, exclude_range, "
+                        "phecode_unrolled]); rows with flag 9 are ICD-9",
+        ),
+        Resource(
             name="go_bp",
             description="GO biological-process gene sets (ancestor-propagated) with term names; Entrez/Ensembl gene ids",
             sources=(

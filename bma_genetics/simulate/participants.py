@@ -24,6 +24,12 @@ genetic kinship to others       ``22021-0.0``         ``n_22021_0_0``       ``p2
 het/missing outlier             ``22027-0.0``         ``n_22027_0_0``       ``p22027``
 ICD-10 diagnosis k              ``41270-0.k``         ``s_41270_0_k``       ``p41270_ak``
 date of diagnosis k             ``41280-0.k``         ``ts_41280_0_k``      ``p41280_ak``
+ICD-9 diagnosis k               ``41271-0.k``         ``s_41271_0_k``       ``p41271_ak``
+date of ICD-9 diagnosis k       ``41281-0.k``         ``ts_41281_0_k``      ``p41281_ak``
+date of death                   ``40000-0.0``         ``ts_40000_0_0``      ``p40000_i0``
+primary cause of death (ICD-10) ``40001-0.0``         ``s_40001_0_0``       ``p40001_i0``
+secondary cause k               ``40002-0.k``         ``s_40002_0_k``       ``p40002_i0_ak``
+date lost to follow-up          ``191-0.0``           ``ts_191_0_0``        ``p191``
 ==============================  ====================  ====================  ==================
 
 Empty string = missing in the CSVs; Stata uses its system missing. Rows are sorted by eid.
@@ -82,17 +88,31 @@ TAIL: list[tuple[str, int]] = [
     ("het_missing_outlier", 22027),
 ]
 #: RAP names of single-instance fields omit ``_i0``.
-_SINGLE_INSTANCE = {31, 34, 22000, 22001, 22006, 22019, 22020, 22021, 22027}
+_SINGLE_INSTANCE = {31, 34, 191, 22000, 22001, 22006, 22019, 22020, 22021, 22027}
 
 
 def _rap(field: int, instance: int, array: int | None = None) -> str:
     name = f"p{field}" if field in _SINGLE_INSTANCE else f"p{field}_i{instance}"
-    if field in (22009, 41270, 41280):
+    if field in (22009, 41270, 41280, 41271, 41281):
         name = f"p{field}"
     return name if array is None else f"{name}_a{array}"
 
 
-def build_exports(base: pd.DataFrame, pcs: np.ndarray, diagnoses: list[list[tuple[str, np.datetime64]]]) -> dict[str, pd.DataFrame]:
+def _paired(diagnoses: list[list[tuple[str, np.datetime64]]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per participant (code, date) lists -> code and date arrays of shape (n, k_max)."""
+    n = len(diagnoses)
+    k_max = max(1, max((len(d) for d in diagnoses), default=0))
+    codes = np.full((n, k_max), "", dtype=object)
+    dates = np.full((n, k_max), np.datetime64("NaT"), dtype="datetime64[D]")
+    for i, dx in enumerate(diagnoses):
+        for j, (c, d) in enumerate(dx):
+            codes[i, j] = c
+            dates[i, j] = d
+    return codes, dates
+
+
+def build_exports(base: pd.DataFrame, pcs: np.ndarray, diagnoses: list[list[tuple[str, np.datetime64]]],
+                  *, records=None) -> dict[str, pd.DataFrame]:
     """The showcase, Stata and RAP tables from the base participant table.
 
     Parameters
@@ -102,15 +122,13 @@ def build_exports(base: pd.DataFrame, pcs: np.ndarray, diagnoses: list[list[tupl
         (floats with NaN for missing, ``imaging_date`` as datetime64).
     pcs : ndarray of shape (n, 40)
     diagnoses : per participant, (icd10, date) pairs
+    records : bma_genetics.simulate.diseases.Records, optional
+        Adds ICD-9 diagnoses (41271/41281), the death registry (40000, 40001, 40002) and loss to
+        follow-up (191).
     """
     n = len(base)
-    k_max = max(1, max((len(d) for d in diagnoses), default=0))
-    codes = np.full((n, k_max), "", dtype=object)
-    dates = np.full((n, k_max), np.datetime64("NaT"), dtype="datetime64[D]")
-    for i, dx in enumerate(diagnoses):
-        for j, (c, d) in enumerate(dx):
-            codes[i, j] = c
-            dates[i, j] = d
+    codes, dates = _paired(diagnoses)
+    k_max = codes.shape[1]
     order = np.argsort(base["eid"].astype(np.int64).to_numpy(), kind="stable")
 
     show: dict[str, object] = {"eid": base["eid"].astype(np.int64).to_numpy()}
@@ -138,10 +156,34 @@ def build_exports(base: pd.DataFrame, pcs: np.ndarray, diagnoses: list[list[tupl
         show[f"41280-0.{j}"] = dates[:, j]
         stata[f"ts_41280_0_{j}"] = dates[:, j]
         rap[_rap(41280, 0, j)] = dates[:, j]
+    if records is not None:
+        _add_registry_fields(show, stata, rap, records, n)
     return {
         name: pd.DataFrame(cols).iloc[order].reset_index(drop=True)
         for name, cols in (("showcase", show), ("stata", stata), ("rap", rap))
     }
+
+
+def _add_registry_fields(show: dict, stata: dict, rap: dict, records, n: int) -> None:
+    """41271/41281 (ICD-9), 40000/40001/40002 (death registry) and 191 (lost to follow-up)."""
+    codes9, dates9 = _paired(records.icd9)
+    for j in range(codes9.shape[1]):
+        show[f"41271-0.{j}"] = codes9[:, j]
+        stata[f"s_41271_0_{j}"] = codes9[:, j]
+        rap[_rap(41271, 0, j)] = codes9[:, j]
+    for j in range(codes9.shape[1]):
+        show[f"41281-0.{j}"] = dates9[:, j]
+        stata[f"ts_41281_0_{j}"] = dates9[:, j]
+        rap[_rap(41281, 0, j)] = dates9[:, j]
+    show["40000-0.0"] = stata["ts_40000_0_0"] = rap[_rap(40000, 0)] = records.death_date.astype("datetime64[D]")
+    show["40001-0.0"] = stata["s_40001_0_0"] = rap[_rap(40001, 0)] = records.death_primary.astype(object)
+    k = max(1, max((len(c) for c in records.death_secondary), default=0))
+    second = np.full((n, k), "", dtype=object)
+    for i, causes in enumerate(records.death_secondary):
+        second[i, :len(causes)] = causes
+    for j in range(k):
+        show[f"40002-0.{j}"] = stata[f"s_40002_0_{j}"] = rap[_rap(40002, 0, j)] = second[:, j]
+    show["191-0.0"] = stata["ts_191_0_0"] = rap[_rap(191, 0)] = records.lost.astype("datetime64[D]")
 
 
 def _csv_text(frame: pd.DataFrame) -> str:
