@@ -20,8 +20,8 @@ from bma_genetics.io.covariates import (
 )
 from bma_genetics.io.diagnoses import (
     DIAGNOSIS_SCHEMA,
-    normalise_icd10,
     normalise_icd9,
+    normalise_icd10,
     read_diagnoses,
     read_diagnosis_table,
     read_long_diagnoses,
