@@ -130,6 +130,22 @@ def test_phecode_x_map(fetched):
     assert m.groupby("icd10")["leaf"].any().all()
 
 
+def test_phecode_icd9_maps(fetched):
+    """The ICD-9 rows of PheTK's ICD-CM maps, keyed as UK Biobank writes field 41271 (no dot)."""
+    fetched("phecode_icd9")
+    x, v12 = R.load_phecode_icd9_map("X"), R.load_phecode_icd9_map("1.2")
+    assert len(x) == 31_302 and len(v12) == 20_783
+    assert list(x.columns) == ["icd9", "phecode", "phecode_string", "category", "sex", "leaf", "parent",
+                               "exclude_range"]
+    assert not x["icd9"].str.contains(r"\.").any()
+    assert set(x.loc[x["icd9"] == "7330", "phecode"]) == {"MS_726", "MS_726.1"}
+    assert set(x.loc[x["icd9"] == "25000", "phecode"]) == {"EM_202", "EM_202.2"}
+    assert set(v12.loc[v12["icd9"] == "7330", "phecode"]) == {"743", "743.1"}
+    assert v12.loc[v12["icd9"] == "25000", "exclude_range"].notna().all()
+    # E-codes keep their 4-character category (E800 railway accident, not ICD-10 E80.0)
+    assert x["icd9"].str.fullmatch(r"[0-9]{3,5}|V[0-9]{2,4}|E[0-9]{3,4}").all()
+
+
 def test_phecode_12_map_and_exclusions(fetched):
     fetched("phecode_12")
     m = R.load_phecode_map("1.2")
@@ -210,8 +226,10 @@ def test_missing_resource_error_says_how_to_get_it(tmp_path, monkeypatch):
         R.load_ld_panel()
     with pytest.raises(MissingResourceError, match=r"reference fetch hapmap3"):
         R.load_hapmap3()
+    with pytest.raises(MissingResourceError, match=r"reference fetch phecode_icd9"):
+        R.load_phecode_icd9_map("X")
     listing = R.list_resources()
-    assert not listing["cached"].any() and len(listing) == 7
+    assert not listing["cached"].any() and len(listing) == 8
     with pytest.raises(InputError, match=r"fetch/names: unknown resource\(s\) \['nope'\]"):
         R.fetch(["nope"])
 
