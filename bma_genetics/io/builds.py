@@ -283,6 +283,10 @@ def position_agreement(first: pd.DataFrame, second: pd.DataFrame) -> tuple[int, 
     """``(n_shared, n_same_position)`` over variants with the same rsid in both tables."""
     if not all({"rsid", "chromosome", "base_pair_location"} <= set(f.columns) for f in (first, second)):
         return 0, 0
+    # only rows whose rsid the other table has can be shared: cut the larger table first
+    small, large = (first, second) if len(first) <= len(second) else (second, first)
+    large = large[large["rsid"].isin(set(small["rsid"].dropna()))]
+    first, second = (small, large) if len(first) <= len(second) else (large, small)
     a = pd.DataFrame({"rsid": _valid_rsids(first), "c": _chrom(first["chromosome"]),
                       "p": pd.to_numeric(first["base_pair_location"], errors="coerce")}).dropna()
     b = pd.DataFrame({"rsid": _valid_rsids(second), "c": _chrom(second["chromosome"]),

@@ -85,8 +85,13 @@ def _labels(frame: pd.DataFrame) -> pd.Series:
 
 
 def _usable(frame: pd.DataFrame) -> bool:
-    return bool(_rsids(frame).notna().any() or _site(frame).notna().any()
-                or any(c in frame and frame[c].notna().any() for c in ("variant_id", "snp")))
+    """Whether any row has an identifier (cheap: no string work on the whole table)."""
+    if "rsid" in frame and frame["rsid"].notna().any():
+        return True
+    if {"chromosome", "base_pair_location"} <= set(frame.columns) and (
+            frame["chromosome"].notna() & frame["base_pair_location"].notna()).any():
+        return True
+    return any(c in frame and frame[c].notna().any() for c in ("variant_id", "snp"))
 
 
 def check_join_builds(first: pd.DataFrame, second: pd.DataFrame, *, names: tuple[str, str] = ("exposure", "outcome"),
@@ -124,8 +129,8 @@ def snp_keys(*frames: pd.DataFrame, names: tuple[str, str] | None = None) -> lis
     being one of the exposure's. Rows with different rsids are never matched on position.
     Alleles are then checked and aligned by :func:`harmonise`. The builds of the two tables
     must agree (:func:`check_join_builds`). Each first-table row's key is its rsid, else
-    ``chromosome:position:other_allele:effect_allele``; unmatched second-table rows get keys
-    that match nothing. One table alone gets its row labels. Tables without rsids or
+    ``chromosome:position:other_allele:effect_allele``; second-table rows matched to none get
+    ``None``. One table alone gets its row labels. Tables without rsids or
     positions are joined on ``variant_id``/``snp``.
 
     Parameters
@@ -152,8 +157,11 @@ def snp_keys(*frames: pd.DataFrame, names: tuple[str, str] | None = None) -> lis
                        "base_pair_location and no variant_id; give every table rsid, or chromosome + "
                        "base_pair_location, or variant_id")
     check_join_builds(first, second, names=names)
+    # outcome rows that can match at all (an exposure rsid, or an exposure site): only those are keyed
+    whole, cand = second, _candidates(first, second)
+    second = whole[cand]
     ekey = _labels(first)
-    okey = pd.Series([f"unmatched:{i}" for i in range(len(second))], index=second.index, dtype="string")
+    okey = pd.Series(pd.NA, index=second.index, dtype="string")
     ers, ors = _rsids(first), _rsids(second)
     # 1. rsid on both rows
     by_rsid = ors.notna() & ors.isin(set(ers.dropna()))
@@ -190,11 +198,31 @@ def snp_keys(*frames: pd.DataFrame, names: tuple[str, str] | None = None) -> lis
     if not (ers.notna().any() or epos.notna().any() or _site(first).notna().any()):
         # no rsids and no positions anywhere: the tables' own ids
         for col in ("variant_id", "snp"):
-            if col in first and col in second:
-                return [first[col].astype(str), second[col].astype(str)]
+            if col in first and col in whole:
+                return [first[col].astype(str), whole[col].astype(str)]
     log.info("snp_keys: %s -> %s: %d row(s) matched by rsid, %d by chromosome:position:alleles, %d by position "
              "and one allele", names[0], names[1], n_rsid, n_pos, n_one)
-    return [ekey.astype(str), okey.astype(str)]
+    keys = np.full(len(whole), None, dtype=object)
+    keys[cand] = okey.astype(object).where(okey.notna(), None).to_numpy()
+    return [ekey.astype(str), pd.Series(keys, index=whole.index, dtype=object)]
+
+
+def _candidates(first: pd.DataFrame, second: pd.DataFrame) -> np.ndarray:
+    """Rows of ``second`` whose rsid is one of ``first``'s or whose chromosome and position are."""
+    mask = np.zeros(len(second), dtype=bool)
+    ers = set(_rsids(first).dropna())
+    if ers and "rsid" in second:
+        mask |= second["rsid"].isin(ers).to_numpy(dtype=bool)
+    if {"chromosome", "base_pair_location"} <= set(first.columns) & set(second.columns):
+        def sites(f: pd.DataFrame) -> pd.MultiIndex:
+            codes, uniques = pd.factorize(f["chromosome"], use_na_sentinel=False)
+            names = np.array([str(u).strip().removeprefix("chr") if pd.notna(u) else "" for u in uniques], dtype=object)
+            pos = pd.to_numeric(f["base_pair_location"], errors="coerce").fillna(-1).astype(np.int64)
+            return pd.MultiIndex.from_arrays([names[codes] if len(names) else np.array([], dtype=object),
+                                              pos.to_numpy()])
+
+        mask |= sites(second).isin(sites(first))
+    return mask
 
 
 def snp_key(frame: pd.DataFrame) -> pd.Series:
@@ -308,6 +336,8 @@ def harmonise(
         raise fail("harmonise/exposure", "the exposure table has no rows (no instruments)")
     exposure, outcome = exposure.reset_index(drop=True), outcome.reset_index(drop=True)
     ekey, okey = snp_keys(exposure, outcome, names=(exposure_name, outcome_name))
+    matched = okey.notna().to_numpy()  # only the outcome rows joined to an exposure row
+    outcome, okey = outcome[matched].reset_index(drop=True), okey[matched].reset_index(drop=True)
     ex = _side(exposure, "exposure", ekey)
     oc = _side(outcome, "outcome", okey)
     notes = pd.Series("", index=ex.index, dtype=object)
