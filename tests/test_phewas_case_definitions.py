@@ -212,6 +212,11 @@ def test_incident_cases_only_after_the_imaging_date():
     assert run_phewas(people, dx, "x", COVS, phecode_map=_map(), min_cases=5, firth="never").summary()["cases"] == "all"
     with pytest.raises(Exception, match="run_phewas/incident_from"):
         run_phewas(people, dx, "x", COVS, phecode_map=_map(), min_cases=5, incident_from="visit")
+    # the Edinburgh window: diagnoses from half a year before imaging on are incident
+    dx = pd.concat([dx, _records(eids[90:100], "M810", "41270", "2015-09-01")], ignore_index=True)
+    res = run_phewas(people, dx, "x", COVS, phecode_map=_map(), min_cases=5, firth="never", incident_from="scan_date",
+                     incident_offset_days=-182)
+    assert _cases(res, "743.11") == 70 and res.summary()["cases"] == "incident after scan_date -182 days"
 
 
 def test_packaged_phecode_12_map_falls_back_to_the_category():

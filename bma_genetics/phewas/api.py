@@ -465,6 +465,7 @@ def run_phewas(
     censoring_date: str | None = None,
     follow_up_end_columns: list[str] | tuple[str, ...] | None = None,
     incident_from: str | None = None,
+    incident_offset_days: int = 0,
     bmff: str | os.PathLike | pd.DataFrame | None = None,
     n_jobs: int | None = None,
     block_size: int = 128,
@@ -579,6 +580,9 @@ def run_phewas(
         after it make cases; people diagnosed on or before it are neither cases nor controls
         of that phecode; people without the date are left out. Logistic models only (Cox
         counts incident events from ``cox_start_col``). Recorded as ``cases`` in the summary.
+    incident_offset_days : int, default=0
+        With ``incident_from``, move the date by this many days: ``-182`` counts diagnoses in the
+        half year before imaging as incident (the Edinburgh BMFF PheWAS's window).
     bmff : path or DataFrame, optional
         A BMFF table joined to the participants on ``eid`` (columns not already present).
     n_jobs : int, optional
@@ -633,6 +637,9 @@ def run_phewas(
         if method == "cox":
             raise fail("run_phewas/incident_from", "method='cox' already counts incident events only (from "
                                                    "cox_start_col); leave incident_from out")
+        if not isinstance(incident_offset_days, (int, np.integer)) or isinstance(incident_offset_days, bool):
+            raise fail("run_phewas/incident_offset_days", f"expected a whole number of days, found "
+                                                          f"{incident_offset_days!r}")
         if incident_from not in people.columns:
             raise fail("run_phewas/incident_from", f"column '{incident_from}' not in {source}; give a date column "
                                                    "such as scan_date (the imaging visit, 53-2.0)")
@@ -659,7 +666,8 @@ def run_phewas(
     end, report["follow_up"] = _inputs.follow_up_end(people, censoring_date, follow_up_end_columns, source)
     dx, report["n_records_after_censoring"], report["n_records_undated"] = _inputs.drop_after_censoring(
         dx, people, censoring_date, source, end_columns=report["follow_up"]["end_columns"])
-    report["cases"] = "all" if incident_from is None else f"incident after {incident_from}"
+    report["cases"] = "all" if incident_from is None else (
+        f"incident after {incident_from}" + (f" {int(incident_offset_days):+d} days" if incident_offset_days else ""))
     report["min_phecode_count"] = min_count_by_source(dx["source"], min_phecode_count)
     pmap = _mapping.load_map(phecode_version, phecode_map)
     meta = _mapping.phecode_meta(pmap)
@@ -719,7 +727,8 @@ def run_phewas(
             censor_days[pd.isna(cd)] = np.nan
         if incident_from is not None:
             # a first diagnosis on the date itself is prevalent: start the day after
-            start_dates = (pd.to_datetime(sample[incident_from]) + pd.Timedelta(days=1)).to_numpy()
+            start_dates = (pd.to_datetime(sample[incident_from])
+                           + pd.Timedelta(days=1 + int(incident_offset_days))).to_numpy()
         cc = build_case_control(sample["eid"], sex, counts, meta, min_phecode_count=min_phecode_count,
                                 use_exclusion=use_excl, start_dates=start_dates)
         tested = np.flatnonzero((cc.n_cases >= min_cases) & (cc.n_controls > min_cases))
@@ -771,7 +780,8 @@ def run_phewas(
             "phecode_version": phecode_version, "min_cases": min_cases,
             "min_phecode_count": "by source" if min_phecode_count is None else min_phecode_count,
             "censoring_date": censoring_date, "follow_up_end_columns": report["follow_up"]["end_columns"],
-            "incident_from": incident_from, "covariates": covariates, "method": method,
+            "incident_from": incident_from, "incident_offset_days": incident_offset_days,
+            "covariates": covariates, "method": method,
             "firth": firth, "firth_below_cases": firth_below_cases, "standardise": standardise,
             "use_exclusion": use_excl, "suppress_below": suppress_below,
         })

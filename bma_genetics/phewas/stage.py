@@ -69,6 +69,8 @@ PARAMS = [
           "date_of_death and date_lost_to_follow_up where present; []: none)", item_type=str),
     Param("incident_from", str, None, "date column (e.g. scan_date, the imaging visit): only diagnoses after it "
           "make cases, people diagnosed on or before it are left out (logit)"),
+    Param("incident_offset_days", int, 0, "days added to incident_from (-182: diagnoses in the half year before "
+          "imaging count as incident, as the Edinburgh BMFF PheWAS)"),
 ]
 
 
@@ -103,7 +105,7 @@ def _inputs(ctx, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
 #: Options passed to :func:`~bma_genetics.phewas.api.run_phewas` unchanged, under the same name.
 _API_PARAMS = ("phecode_map", "min_cases", "min_phecode_count", "use_exclusion", "method", "firth",
                "firth_below_cases", "standardise", "cox_start_col", "censoring_date", "follow_up_end_columns",
-               "incident_from", "suppress_below", "n_jobs")
+               "incident_from", "incident_offset_days", "suppress_below", "n_jobs")
 
 
 def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
