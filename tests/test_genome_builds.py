@@ -220,3 +220,15 @@ def test_mr_stage_records_a_build_error_per_pair_and_lifts_with_the_chain(case, 
     pair = run(ctx, {**params, "chain": "outcome_gwas/hg19ToHg38.over.chain.gz"})["pairs"]["bmff_femoral_head"]
     assert pair["status"] == "ok" and pair["n_used"] == 30
     assert pair["genome_build"]["lift"] == "exposure" and pair["genome_build"]["liftover"]["unmapped"] == 0
+
+
+def test_gwas_ssf_written_from_a_table_keeps_its_build(case, tmp_path):
+    from bma_genetics.io import read_gwas_ssf_metadata
+
+    fg = read_sumstats(case["finngen"], build="GRCh38", keep_extra=False)
+    path = write_gwas_ssf(fg.drop(columns=["n", "n_cases", "n_controls", "info"]), tmp_path / "fg.tsv.gz")
+    assert read_gwas_ssf_metadata(path)["genome_assembly"] == "GRCh38"
+    assert "genome_build" not in gzip.open(path, "rt").readline().split("\t")
+    assert (read_sumstats(path)["genome_build"] == "GRCh38").all()
+    with pytest.raises(InputError, match="genome_assembly GRCh37 contradicts the table's genome_build GRCh38"):
+        write_gwas_ssf(fg, tmp_path / "x.tsv.gz", {"genome_assembly": "GRCh37"})
