@@ -232,3 +232,16 @@ def test_gwas_ssf_written_from_a_table_keeps_its_build(case, tmp_path):
     assert (read_sumstats(path)["genome_build"] == "GRCh38").all()
     with pytest.raises(InputError, match="genome_assembly GRCh37 contradicts the table's genome_build GRCh38"):
         write_gwas_ssf(fg, tmp_path / "x.tsv.gz", {"genome_assembly": "GRCh37"})
+
+
+def test_outcome_build_infer_uses_the_known_positions(case, monkeypatch):
+    import bma_genetics.resources as resources
+
+    # the HapMap3 reference stands in for real files; the simulated variants' own positions here
+    monkeypatch.setattr(resources, "load_build_reference", lambda: case["known"])
+    with pytest.raises(InputError, match="genome builds differ: .* is GRCh37, .* is GRCh38"):
+        run_mr_analysis(None, exposure=case["exposure"], outcome=case["finngen"], outcome_build="infer",
+                        methods=["ivw"])
+    res = run_mr_analysis(None, exposure=case["exposure"], outcome=case["finngen"], outcome_build="infer",
+                          chain=case["chain"], methods=["ivw"])
+    assert res.report["genome_build"]["outcome"] == "GRCh38" and res.report["n_used"] == 30

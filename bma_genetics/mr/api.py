@@ -214,16 +214,28 @@ def _label(path: str | os.PathLike) -> str:
     return name
 
 
+def _build_argument(value: str | None, where: str) -> tuple[str | None, bool]:
+    """``(build, infer)``: a build name, or ``"infer"`` (from :func:`load_build_reference`)."""
+    if isinstance(value, str) and value.strip().lower() == "infer":
+        return None, True
+    return normalise_build(value, where), False
+
+
 def _as_sumstats(obj: str | os.PathLike | pd.DataFrame, fmt: str, columns: Mapping[str, str] | None,
-                 build: str | None = None, name: str = "table") -> tuple[pd.DataFrame, str]:
+                 build: str | None = None, name: str = "table",
+                 known: pd.DataFrame | None = None) -> tuple[pd.DataFrame, str]:
     if isinstance(obj, pd.DataFrame):
+        if known is not None and build_of(obj) is None:
+            ev = infer_build(obj, known)
+            log.info("run_mr_analysis: the %s table: %s", name, ev.describe())
+            return (with_build(obj, ev.build) if ev.build else obj), "table"
         if build is None:
             return obj, "table"
         stated = build_of(obj, "run_mr_analysis/build", source=f"the {name} table")
         if stated and stated != build:
             raise fail("run_mr_analysis/build", f"the {name} table's genome_build is {stated} but {build} was given")
         return with_build(obj, build), "table"
-    return read_sumstats(obj, format=fmt, columns=columns, build=build), str(obj)
+    return read_sumstats(obj, format=fmt, columns=columns, build=build, known_variants=known), str(obj)
 
 
 def _known_from_chain(frame: pd.DataFrame, chain: Chain, n: int = 5000) -> pd.DataFrame:
@@ -380,8 +392,11 @@ def run_mr_analysis(
     build : {"GRCh37", "GRCh38"}, optional
         Genome build of every input that states none (a FinnGen, plink2 or REGENIE file;
         GWAS-SSF files state ``genome_assembly``, which this does not override).
-    exposure_build, outcome_build : {"GRCh37", "GRCh38"}, optional
+    exposure_build, outcome_build : {"GRCh37", "GRCh38", "infer"}, optional
         Genome build of one input; one that contradicts the file's metadata is an error.
+        ``"infer"``: from the positions of HapMap3's 1.2 million SNPs on both builds
+        (:func:`bma_genetics.resources.load_build_reference`, a cached resource; the counts
+        are logged).
     chain : path, optional
         A UCSC chain file (e.g. ``hg19ToHg38.over.chain.gz``). Studies on different builds are
         refused without one; with one, the study on the chain's source build is lifted over
@@ -428,8 +443,8 @@ def run_mr_analysis(
     # The LD source is resolved first: a bad ``ld`` fails before any summary statistics are read.
     reader = None if ld is None else open_ld_source(ld, genotypes=genotypes, where="run_mr_analysis/ld")
     build = normalise_build(build, "run_mr_analysis/build")
-    exposure_build = normalise_build(exposure_build, "run_mr_analysis/exposure_build")
-    outcome_build = normalise_build(outcome_build, "run_mr_analysis/outcome_build")
+    exposure_build, infer_exposure = _build_argument(exposure_build, "run_mr_analysis/exposure_build")
+    outcome_build, infer_outcome = _build_argument(outcome_build, "run_mr_analysis/outcome_build")
     chain_obj = None if chain is None else read_chain(chain)
     builds: dict[str, Any] | None = None
     frames: dict[str, pd.DataFrame] = {}
@@ -443,8 +458,15 @@ def run_mr_analysis(
     else:
         if exposure is None or outcome is None:
             raise fail("run_mr_analysis/exposure", "give exposure= and outcome= summary statistics, or harmonised=")
-        exp_ss, exp_src = _as_sumstats(exposure, exposure_format, exposure_columns, exposure_build, "exposure")
-        out_ss, out_src = _as_sumstats(outcome, outcome_format, outcome_columns, outcome_build, "outcome")
+        known = None
+        if infer_exposure or infer_outcome:
+            from bma_genetics.resources import load_build_reference
+
+            known = load_build_reference()
+        exp_ss, exp_src = _as_sumstats(exposure, exposure_format, exposure_columns, exposure_build, "exposure",
+                                       known if infer_exposure else None)
+        out_ss, out_src = _as_sumstats(outcome, outcome_format, outcome_columns, outcome_build, "outcome",
+                                       known if infer_outcome else None)
         if build is not None:  # fills in only where a table states none
             exp_ss = exp_ss if build_of(exp_ss) else with_build(exp_ss, build)
             out_ss = out_ss if build_of(out_ss) else with_build(out_ss, build)

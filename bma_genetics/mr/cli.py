@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         prevalence: float = cli_option(PARAMS, "prevalence"),
         reverse: bool = typer.Option(False, "--reverse", help="Also run reverse-direction MR."),
         build: str = typer.Option(None, "--build", help="Genome build (GRCh37 or GRCh38) of every input file that states none (GWAS-SSF files state genome_assembly)."),
-        exposure_build: str = typer.Option(None, "--exposure-build", help="Genome build of the exposure file when it states none (GRCh37 or GRCh38; GWAS-SSF states genome_assembly)."),
+        exposure_build: str = typer.Option(None, "--exposure-build", help="Genome build of the exposure file when it states none (GRCh37, GRCh38, or infer: from HapMap3's positions on both builds; GWAS-SSF states genome_assembly)."),
         outcome_build: str = cli_option(PARAMS, "outcome_build"),
         chain: Path = cli_option(PARAMS, "chain", help="UCSC chain file (e.g. hg19ToHg38.over.chain.gz) to lift one study onto the other's build; without it, studies on different builds are an error."),
         seed: int = typer.Option(1, help="Seed for bootstrap and MR-PRESSO."),

@@ -30,7 +30,8 @@ PARAMS = [
     Param("outcome_name", str, None, "label in the tables (default: the file name up to its first dot)"),
     Param("outcome_build", str, None, "genome build of the outcome file when it states none (a FinnGen, plink2 "
           "or REGENIE file; GWAS-SSF states genome_assembly); a build other than the exposures' is refused "
-          "unless chain is given", options=("GRCh37", "GRCh38"), nullable=True),
+          "unless chain is given; infer: from HapMap3's positions on both builds (the hapmap3 resource)",
+          options=("GRCh37", "GRCh38", "infer"), nullable=True),
     Param("chain", Path, None, "UCSC chain file (e.g. hg19ToHg38.over.chain.gz; relative to the cohort, or "
           "absolute) to lift the instruments or the outcome onto the other's build; null: studies on different "
           "builds are an error", nullable=True),
@@ -103,7 +104,12 @@ def run(ctx, params: dict) -> dict:
     if chain is not None and not chain.is_absolute() and cohort is not None:
         chain = cohort / chain
     reader = _ld_reader(params["ld"], cohort)
-    outcome = read_sumstats(outcome_path, build=params["outcome_build"])
+    if params["outcome_build"] == "infer":
+        from bma_genetics.resources import load_build_reference
+
+        outcome = read_sumstats(outcome_path, known_variants=load_build_reference())
+    else:
+        outcome = read_sumstats(outcome_path, build=params["outcome_build"])
     p_threshold = params["p_threshold"]
     p_fallback = params["p_fallback"]
     all_results, per_pair, tables = [], {}, []
