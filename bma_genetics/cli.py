@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bma_genetics.io.cli",  # ukb participants|diagnoses
     "bma_genetics.phenotypes.cli",  # phenotypes train|bmff
     "bma_genetics.gwas.cli",  # gwas
+    "bma_genetics.heritability.cli",  # ldsc ldscore|munge|h2|rg
     "bma_genetics.enrichment.cli",  # enrich
     "bma_genetics.phewas.cli",  # phewas
     "bma_genetics.mr.cli",  # mr

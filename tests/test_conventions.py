@@ -20,6 +20,7 @@ JOBS = {
     "bma_genetics.enrichment.api": ["run_gene_analysis", "run_enrichment"],
     "bma_genetics.phewas.api": ["run_phewas"],
     "bma_genetics.mr.api": ["run_mr", "run_mr_analysis"],
+    "bma_genetics.heritability.api": ["run_ldscore", "run_munge", "run_h2", "run_rg"],
 }
 #: public modules whose signatures must use the shared argument names
 PUBLIC_MODULES = [*JOBS, "bma_genetics.io.api", "bma_genetics.simulate.api", "bma_genetics.simulate.dixon",

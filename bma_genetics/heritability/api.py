@@ -197,15 +197,23 @@ def _regression_frame(munged: pd.DataFrame, ref: LDScores, w: LDScores, trait: s
     """Merge on SNP in LD-score order (LDSC's): reference LD scores, then weight LD scores."""
     if munged["n"].isna().all():
         raise fail(f"{where}/sumstats", f"{trait}: no sample size (N) in the summary statistics")
-    ld = ref.table[["rsid", "l2"]]
-    merged = ld.merge(munged.dropna(subset=["z", "n"]), on="rsid", how="inner")
-    if merged.empty:
+    ld = ref.table[["rsid", "l2"]].drop_duplicates("rsid")  # as LDSC reads LD scores
+    wt = w.table[["rsid", "l2"]].drop_duplicates("rsid")
+    munged = munged.dropna(subset=["z", "n"]).drop_duplicates("rsid")  # LDSC keeps the first
+    # inner join in LD-score order (the order LDSC's merges keep), by index lookups
+    pos = pd.Index(munged["rsid"].astype(str)).get_indexer(ld["rsid"].astype(str))
+    hit = pos >= 0
+    if not hit.any():
         ex = ", ".join(munged["rsid"].astype(str).head(3))
         ex_ld = ", ".join(ld["rsid"].astype(str).head(3))
         raise fail(f"{where}/ld_scores", f"{trait}: none of its {len(munged)} SNPs (e.g. {ex}) is in the LD "
                                          f"scores ({len(ld)} SNPs, e.g. {ex_ld}): check the SNP ids (rsid) "
                                          "and the genome build")
-    merged = merged.merge(w.table[["rsid", "l2"]].rename(columns={"l2": "w_l2"}), on="rsid", how="inner")
+    merged = munged.iloc[pos[hit]].reset_index(drop=True)
+    merged.insert(1, "l2", ld["l2"].to_numpy()[hit])
+    wpos = pd.Index(wt["rsid"].astype(str)).get_indexer(merged["rsid"].astype(str))
+    merged = merged[wpos >= 0].reset_index(drop=True)
+    merged["w_l2"] = wt["l2"].to_numpy()[wpos[wpos >= 0]]
     if len(merged) < min_snps:
         raise fail(f"{where}/sumstats", f"{trait}: only {len(merged)} SNPs are shared with the LD scores, "
                                         f"fewer than min_snps={min_snps}; LDSC needs many SNPs (200,000+ "

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from bma_genetics._check import fail
 
@@ -197,7 +197,8 @@ def munge_sumstats(sumstats: pd.DataFrame, *, snp_list: pd.DataFrame | None = No
     nn = dat["n"].astype(float)
     thr = float(n_min) if n_min else float(nn.quantile(0.9) / 1.5)
     keep((nn >= thr).to_numpy(), "low_n", thr)
-    dat["z"] = np.sqrt(stats.chi2.isf(dat["p_value"].astype(float).to_numpy(), 1))
+    # sqrt(chi2_1.isf(P)) = norm.isf(P / 2): the same number, without scipy's slow chi2 inverse
+    dat["z"] = 0.0 - special.ndtri(dat["p_value"].astype(float).to_numpy() / 2.0)
     signed = dat["signed"].astype(float).to_numpy()
     med = float(np.median(signed)) if len(signed) else sign_null
     if abs(med - sign_null) > 0.1:

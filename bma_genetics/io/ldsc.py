@@ -93,7 +93,10 @@ def _read_l2(path: Path) -> pd.DataFrame:
     if len(score_cols) != 1:
         raise fail("read_ld_scores/path", f"{path} has {len(score_cols)} LD-score columns {score_cols}; "
                                           "partitioned LD scores are not supported (one column, e.g. L2)")
-    out = pd.DataFrame({"chromosome": frame["CHR"].astype(str).str.removeprefix("chr"),
+    chrom = frame["CHR"].astype(str)
+    if chrom.str.startswith("chr").any():
+        chrom = chrom.str.removeprefix("chr")
+    out = pd.DataFrame({"chromosome": chrom,
                         "rsid": frame["SNP"].astype(str),
                         "base_pair_location": pd.to_numeric(frame["BP"], errors="coerce"),
                         "l2": pd.to_numeric(frame[score_cols[0]], errors="coerce")})
@@ -168,7 +171,8 @@ def read_ld_scores(path: str | os.PathLike):
     table = pd.concat(frames, ignore_index=True)
     from bma_genetics.stats import chromosome_rank
 
-    table["_rank"] = chromosome_rank(table["chromosome"].to_numpy())
+    ranks = {c: int(chromosome_rank(c)) for c in table["chromosome"].unique()}
+    table["_rank"] = table["chromosome"].map(ranks)
     table = (table.sort_values(["_rank", "base_pair_location"], kind="stable").drop(columns="_rank")
              .drop_duplicates("rsid").reset_index(drop=True))
     table["base_pair_location"] = table["base_pair_location"].astype(np.int64)
@@ -203,7 +207,7 @@ def write_ld_scores(scores, out: str | os.PathLike) -> dict[str, Path]:
         frame = pd.DataFrame({"CHR": chrom_col, "SNP": part["rsid"].to_numpy(),
                               "BP": part["base_pair_location"].to_numpy(), "L2": part["l2"].to_numpy()})
         target = Path(f"{stem}.l2.ldscore.gz")
-        with atomic_path(target) as tmp, gzip.open(tmp, "wt") as fh:
+        with atomic_path(target) as tmp, gzip.open(tmp, "wt", compresslevel=4) as fh:
             frame.to_csv(fh, sep="\t", index=False, float_format="%.3f")
         for suffix, values in ((".l2.M", scores.m), (".l2.M_5_50", scores.m_5_50)):
             with atomic_path(Path(f"{stem}{suffix}")) as tmp:
@@ -227,7 +231,7 @@ def write_munged_sumstats(frame: pd.DataFrame, out: str | os.PathLike) -> Path:
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     table = frame[list(MUNGED_COLUMNS)].rename(columns=MUNGED_COLUMNS)
-    with atomic_path(path) as tmp, gzip.open(tmp, "wt") as fh:
+    with atomic_path(path) as tmp, gzip.open(tmp, "wt", compresslevel=4) as fh:
         table.to_csv(fh, sep="\t", index=False, float_format="%.3f", na_rep="NA")
     return path
 

@@ -33,6 +33,7 @@ STAGES: dict[str, str] = {
     "images": "bma_genetics.simulate.stage:run",
     "phenotypes": "bma_genetics.phenotypes.stage:run",
     "gwas": "bma_genetics.gwas.stage:run",
+    "heritability": "bma_genetics.heritability.stage:run",
     "enrichment": "bma_genetics.enrichment.stage:run",
     "phewas": "bma_genetics.phewas.stage:run",
     "mr": "bma_genetics.mr.stage:run",

@@ -13,6 +13,7 @@ from bma_genetics.plots.bmff import plot_bmff_vs_truth
 from bma_genetics.plots.cohort import plot_bmff_by_age_sex
 from bma_genetics.plots.enrichment import plot_gene_manhattan, plot_top_gene_sets
 from bma_genetics.plots.forest import plot_forest
+from bma_genetics.plots.heritability import plot_h2, plot_rg_heatmap
 from bma_genetics.plots.manhattan import plot_manhattan, plot_manhattan_stacked, plot_miami
 from bma_genetics.plots.mr import (
     plot_mr_funnel,
@@ -26,6 +27,8 @@ from bma_genetics.plots.qq import plot_qq
 from bma_genetics.plots.regional import plot_regional
 
 __all__ = [
+    "plot_h2",
+    "plot_rg_heatmap",
     "plot_bmff_by_age_sex",
     "plot_bmff_vs_truth",
     "plot_forest",

@@ -1,0 +1,100 @@
+"""The heritability stage on the shared tiny run (a copy), the ``ldsc`` CLI and the figures."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from bma_genetics.io.ldsc import read_heritability_results
+
+TRAITS = ["bmff_femoral_head", "bmff_spine", "bmff_femoral_head.male"]
+
+
+@pytest.fixture(scope="module")
+def her_run(tiny_run, tiny_cohort, tmp_path_factory):
+    """A copy of the shared tiny run with the heritability stage added (gwas is not rerun)."""
+    from conftest import TINY_STUDY
+
+    from bma_genetics.pipeline import run_study
+
+    out = tmp_path_factory.mktemp("her") / "run"
+    shutil.copytree(tiny_run, out, ignore=shutil.ignore_patterns("hail", "chunks", "tmp"))
+    done_before = (out / "gwas" / ".done").read_text()
+    study = copy.deepcopy(TINY_STUDY)
+    study["stages"]["heritability"] = {"traits": TRAITS, "n_blocks": 100}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # h2 of the tiny cohort's traits can fall below 0
+        run_study(study, cohort=tiny_cohort, out=out, only=["heritability"])
+    assert (out / "gwas" / ".done").read_text() == done_before
+    return out
+
+
+def test_stage_writes_h2_rg_munged_ld_and_figures(her_run):
+    stage = her_run / "heritability"
+    h2 = read_heritability_results(stage / "h2.tsv")
+    assert h2["trait"].tolist() == TRAITS
+    assert (h2["n_blocks"] == 100).all() and (h2["two_step"] == 30).all()
+    assert np.isfinite(h2[["h2", "h2_standard_error", "intercept", "ratio", "lambda_gc"]].to_numpy()).all()
+    rg = read_heritability_results(stage / "rg.tsv", table="rg")
+    assert len(rg) == 3 and "phenotypic_correlation" in rg.columns
+    # the site pair has a phenotypic correlation from the BMFF table; the stratum has none
+    pair = rg[(rg.trait_1 == "bmff_femoral_head") & (rg.trait_2 == "bmff_spine")].iloc[0]
+    assert -1 <= pair["phenotypic_correlation"] <= 1
+    assert sorted(p.name for p in (stage / "ld").glob("*.l2.ldscore.gz"))
+    filters = pd.read_csv(stage / "munged" / "bmff_spine.filters.tsv", sep="\t")
+    assert filters["filter"].iloc[0] == "input" and filters["remaining"].iloc[-1] > 1000
+    summary = json.loads((stage / "summary.json").read_text())
+    assert set(summary["h2"]) == set(TRAITS) and summary["two_step"] == 30
+    assert {"figures/h2.png", "figures/rg_heatmap.png"} <= set(summary["figures"])
+    assert "SNP heritability" in (her_run / "report.html").read_text()
+
+
+def test_ldsc_cli_munge_h2_rg(her_run, tmp_path, capsys):
+    from bma_genetics.cli import app
+
+    runner = CliRunner()
+    gwas = her_run / "gwas"
+    ld = her_run / "heritability" / "ld"
+    res = runner.invoke(app, ["ldsc", "munge", "--sumstats", str(gwas / "bmff_spine.tsv.gz"),
+                              "--out", str(tmp_path / "spine.sumstats.gz")])
+    assert res.exit_code == 0, res.output
+    assert "not_snp_or_strand_ambiguous" in res.output
+    res = runner.invoke(app, ["ldsc", "h2", str(tmp_path / "spine.sumstats.gz"), "--ld-scores", str(ld),
+                              "--out", str(tmp_path / "h2")])
+    assert res.exit_code == 0, res.output
+    h2 = read_heritability_results(tmp_path / "h2" / "h2.tsv")
+    want = read_heritability_results(her_run / "heritability" / "h2.tsv").set_index("trait").loc["bmff_spine"]
+    # the CLI reads the 3-decimal .sumstats.gz; the stage uses unrounded Z
+    assert h2["h2"].iloc[0] == pytest.approx(want["h2"], abs=5e-3)
+    res = runner.invoke(app, ["ldsc", "rg", f"fh={gwas / 'bmff_femoral_head.tsv.gz'}",
+                              f"sp={tmp_path / 'spine.sumstats.gz'}", "--ld-scores", str(ld),
+                              "--out", str(tmp_path / "rg")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "rg" / "figures" / "rg_heatmap.png").exists()
+    from bma_genetics.cli import main
+
+    rc = main(["ldsc", "h2", str(tmp_path / "spine.sumstats.gz"), "--ld-scores", str(tmp_path / "none"),
+               "--out", str(tmp_path / "x")])
+    assert rc == 2
+    assert "no LD-score files" in capsys.readouterr().err
+
+
+def test_plots_render_without_warnings():
+    from bma_genetics.plots import plot_h2, plot_rg_heatmap
+
+    h2 = pd.DataFrame({"trait": ["a", "b", "c"], "h2": [0.3, -0.05, 0.2], "h2_standard_error": [0.05, 0.04, 0.1]})
+    rg = pd.DataFrame({"trait_1": ["a", "a", "b"], "trait_2": ["b", "c", "c"], "rg": [0.5, np.nan, 1.3],
+                       "phenotypic_correlation": [0.2, 0.1, np.nan]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for fig in (plot_h2(h2), plot_rg_heatmap(rg)):
+            fig.canvas.draw()
+            w, h = fig.get_size_inches()
+            assert w > 2 and h > 1 and len(fig.axes) >= 1
