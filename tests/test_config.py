@@ -316,6 +316,9 @@ API_DIFFERENCES = {
         ("mr", "bma_genetics.mr.api:run_mr_analysis"),
         ("mr", "bma_genetics.mr.methods:MRParameters"),
         ("enrichment", "bma_genetics.enrichment.api:run_enrichment"),
+        ("heritability", "bma_genetics.heritability.api:run_ldscore"),
+        ("heritability", "bma_genetics.heritability.api:run_munge"),
+        ("heritability", "bma_genetics.heritability.api:run_h2"),
     ],
 )
 def test_declared_defaults_agree_with_the_api(stage, api):

@@ -85,6 +85,8 @@ def _cases():
     sets = pd.DataFrame({"set_id": [f"S{i}" for i in range(8)], "set_name": [f"set {i}" for i in range(8)],
                          "n_genes": rng.integers(5, 50, 8), "p_value": rng.uniform(size=8) ** 3})
     sets["fdr"] = np.minimum(1, sets["p_value"] * 8)
+    h2 = pd.DataFrame({"trait": ["a", "b"], "h2": [0.3, -0.02], "h2_standard_error": [0.05, 0.04]})
+    rg = pd.DataFrame({"trait_1": ["a"], "trait_2": ["b"], "rg": [0.4], "phenotypic_correlation": [0.2]})
     forest = pd.DataFrame({"label": ["a", "b"], "estimate": [1.1, 0.9], "ci_low": [1.0, 0.8], "ci_high": [1.2, 1.0]})
     lead = int(ss.loc[10, "base_pair_location"])
     return {
@@ -92,6 +94,8 @@ def _cases():
         "plot_bmff_vs_truth": (lambda a: plots.plot_bmff_vs_truth(bm, truth, traits=("bmff_a", "bmff_b"), axes=a), 2),
         "plot_forest": (lambda a: plots.plot_forest(forest, ax=a), None),
         "plot_gene_manhattan": (lambda a: plots.plot_gene_manhattan(genes, ax=a), None),
+        "plot_h2": (lambda a: plots.plot_h2(h2, ax=a), None),
+        "plot_rg_heatmap": (lambda a: plots.plot_rg_heatmap(rg, ax=a), None),
         "plot_manhattan": (lambda a: plots.plot_manhattan(ss, ax=a), None),
         "plot_manhattan_stacked": (lambda a: plots.plot_manhattan_stacked({"a": ss, "b": _sumstats(1)}, axes=a), 2),
         "plot_miami": (lambda a: plots.plot_miami(ss, _sumstats(1), axes=a), 2),
@@ -110,7 +114,8 @@ def _cases():
 
 # --------------------------------------------------------------------------- the tests
 def test_every_public_plot_is_covered_and_exported():
-    modules = ["bmff", "cohort", "enrichment", "forest", "manhattan", "mr", "phewas", "qq", "regional"]
+    modules = ["bmff", "cohort", "enrichment", "forest", "heritability", "manhattan", "mr", "phewas", "qq",
+               "regional"]
     defined = set()
     for m in modules:
         mod = __import__(f"bma_genetics.plots.{m}", fromlist=["_"])

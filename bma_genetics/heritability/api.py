@@ -61,7 +61,7 @@ class LDScoreResult(StageResult):
 
 
 def run_ldscore(ld: Any = "in-sample", *, genotypes: Any = None, samples: Sequence[str] | None = None,
-                window: str = "1000kb", chunk_size: int = 50, maf_min: float = 0.0,
+                window: str = "1000kb", chunk_size: int = 50, ld_maf_min: float = 0.0,
                 out: str | os.PathLike | None = None) -> LDScoreResult:
     """Compute LD scores as LDSC's ``--l2`` and write them in its per-chromosome layout.
 
@@ -78,8 +78,8 @@ def run_ldscore(ld: Any = "in-sample", *, genotypes: Any = None, samples: Sequen
         ``"1cM"`` (needs the ``.bim``'s genetic map), ``"1000kb"`` or ``"200snps"``.
     chunk_size : int, default=50
         LDSC's ``--chunk-size`` (which pairs at a window's edge count).
-    maf_min : float, default=0.0
-        Keep SNPs with MAF above this (LDSC's ``--maf``).
+    ld_maf_min : float, default=0.0
+        Keep SNPs with MAF above this (LDSC's ``--maf``; not munge's ``maf_min``).
     out : path-like, optional
         Folder for ``<chr>.l2.ldscore.gz``, ``<chr>.l2.M``, ``<chr>.l2.M_5_50``.
 
@@ -91,7 +91,7 @@ def run_ldscore(ld: Any = "in-sample", *, genotypes: Any = None, samples: Sequen
 
     parse_window(window, "run_ldscore/window")
     reader = open_ld_source(ld, genotypes=genotypes, samples=samples, where="run_ldscore/ld")
-    scores = compute_ld_scores(reader, window=window, chunk_size=chunk_size, maf_min=maf_min)
+    scores = compute_ld_scores(reader, window=window, chunk_size=chunk_size, maf_min=ld_maf_min)
     scores.settings["ld"] = ld if isinstance(ld, str) else type(ld).__name__
     files: dict[str, Path] = {}
     if out is not None:

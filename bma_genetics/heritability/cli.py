@@ -51,7 +51,7 @@ def ldscore(
     from bma_genetics.heritability.api import run_ldscore
 
     samples = [ln.split()[-1] for ln in keep.read_text().splitlines() if ln.strip()] if keep else None
-    res = run_ldscore(ld, samples=samples, window=window, chunk_size=chunk_size, maf_min=maf_min, out=out)
+    res = run_ldscore(ld, samples=samples, window=window, chunk_size=chunk_size, ld_maf_min=maf_min, out=out)
     s = res.summary()
     typer.echo(f"LD scores of {s['n_snps']} SNPs (M = {s['m']:.0f}, M_5_50 = {s['m_5_50']:.0f}, "
                f"mean L2 {s['mean_l2']:.3g}) written to {out}")
