@@ -171,7 +171,9 @@ def _inverted_chain(chain_path, out):
     return out
 
 
-def test_enrichment_refuses_grch38_statistics_with_grch37_genotypes_and_lifts_with_a_chain(case, tiny_cohort, tmp_path):
+def test_enrichment_refuses_grch38_statistics_with_grch37_genotypes_and_lifts_with_a_chain(case, tiny_cohort, tmp_path,
+                                                                                           monkeypatch):
+    import bma_genetics.resources as resources
     from bma_genetics.enrichment.api import run_gene_analysis
 
     windows = pd.read_json(tiny_cohort / "cohort.json", typ="series")["segments"][:3]
@@ -182,8 +184,13 @@ def test_enrichment_refuses_grch38_statistics_with_grch37_genotypes_and_lifts_wi
                           "end": [w["start"] + 160_000 for w in windows]})
     geno = tiny_cohort / "genotypes" / "imputed"
     kw = dict(ld="in-sample", genotypes=geno, genes=genes, progress=False)
-    with pytest.raises(InputError, match="different genome builds"):
+    with pytest.raises(InputError, match=r"\(GRCh38\) and the LD source 'in-sample' put .* different genome builds"):
         run_gene_analysis(case["finngen"], build="GRCh38", **kw)
+    with pytest.raises(InputError, match=r"\(build unknown\) and the LD source 'in-sample' put"):
+        run_gene_analysis(case["finngen"], **kw)
+    monkeypatch.setattr(resources, "load_build_reference", lambda: case["known"])  # stands in for HapMap3
+    with pytest.raises(InputError, match=r"\(GRCh38\) and the LD source 'in-sample' put"):
+        run_gene_analysis(case["finngen"], build="infer", **kw)
     back = _inverted_chain(case["chain"], tmp_path / "hg38ToHg19.over.chain")
     lifted = run_gene_analysis(case["finngen"], build="GRCh38", chain=back, **kw)
     on37 = run_gene_analysis(case["ssf37"], **kw)

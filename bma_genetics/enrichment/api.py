@@ -107,9 +107,18 @@ def load_gene_table(genes: pd.DataFrame | str | os.PathLike | None = None, *, bu
 
 
 def _read_sumstats(sumstats: pd.DataFrame | str | os.PathLike, build: str | None = None) -> pd.DataFrame:
-    from bma_genetics.io.builds import build_of, with_build
+    from bma_genetics.io.builds import build_of, infer_build, with_build
 
+    known = None
+    if build == "infer":  # from HapMap3's positions on both builds
+        from bma_genetics.resources import load_build_reference
+
+        known, build = load_build_reference(), None
     if isinstance(sumstats, pd.DataFrame):
+        if known is not None and build_of(sumstats) is None:
+            ev = infer_build(sumstats, known)
+            log.info("run_gene_analysis: the summary statistics: %s", ev.describe())
+            return with_build(sumstats, ev.build) if ev.build else sumstats
         stated = build_of(sumstats, "run_gene_analysis/build", source="the summary statistics")
         if build is not None and stated and stated != build:
             raise fail("run_gene_analysis/build", f"the summary statistics' genome_build is {stated} but "
@@ -117,7 +126,7 @@ def _read_sumstats(sumstats: pd.DataFrame | str | os.PathLike, build: str | None
         return with_build(sumstats, build) if build is not None and not stated else sumstats
     from bma_genetics.io.sumstats import read_sumstats
 
-    return read_sumstats(sumstats, build=build)
+    return read_sumstats(sumstats, build=build, known_variants=known)
 
 
 def align_build(ss: pd.DataFrame, *, reader: Any, ld: Any, chain: str | os.PathLike | None = None,
@@ -200,10 +209,11 @@ def run_gene_analysis(
         The GWAS sample's genotypes (BGEN or PLINK), for ``ld="in-sample"``.
     genes : DataFrame or path, optional
         Gene table or a GTF; default the GENCODE table for ``build``.
-    build : {"GRCh37", "GRCh38"}, optional
+    build : {"GRCh37", "GRCh38", "infer"}, optional
         Genome build of the summary statistics when they state none (GWAS-SSF states
-        ``genome_assembly``); the default gene table is GENCODE on that build (GRCh37 when
-        unknown, with a warning). Summary statistics whose rsids sit at other positions in the
+        ``genome_assembly``); ``"infer"``: from HapMap3's positions on both builds
+        (:func:`bma_genetics.resources.load_build_reference`). The default gene table is
+        GENCODE on that build (GRCh37 when unknown, with a warning). Summary statistics whose rsids sit at other positions in the
         LD source, or not on GRCh37 with the bundled panel, are refused.
     protein_coding_only : bool, default=True
     window_up_kb, window_down_kb : float, default=10
@@ -237,7 +247,8 @@ def run_gene_analysis(
 
     # The LD source is checked before anything is read (a misspelt ``ld`` fails here).
     reader = open_ld_source(ld, genotypes=genotypes, where="run_gene_analysis/ld") if gene_ld is None else None
-    build = normalise_build(build, "run_gene_analysis/build")
+    if not (isinstance(build, str) and build == "infer"):
+        build = normalise_build(build, "run_gene_analysis/build")
     ss = _read_sumstats(sumstats, build).reset_index(drop=True)
     check_columns("run_gene_analysis/sumstats", ss, ["chromosome", "base_pair_location"])
     source = str(sumstats) if not isinstance(sumstats, pd.DataFrame) else "the summary statistics"

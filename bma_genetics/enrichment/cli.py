@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         from bma_genetics.enrichment.figures import write_enrichment_figures
 
         if build is not None:
-            check_one_of("enrich/--build", build, ["GRCh37", "GRCh38"])
+            check_one_of("enrich/--build", build, ["GRCh37", "GRCh38", "infer"])
         sets = None if gene_sets.lower() == "none" else gene_sets
         result = run_enrichment(
             sumstats, out, gene_sets=sets, ld=ld, genotypes=genotypes, genes=genes, build=build, chain=chain,

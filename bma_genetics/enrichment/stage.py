@@ -38,8 +38,8 @@ PARAMS = [
     Param("planted_pathway", bool, True, "add the simulated causal genes as set SIMULATED_CAUSAL and report "
           "its rank (simulated cohorts)"),
     Param("build", str, None, "genome build of the summary statistics when they state none (the gwas stage's "
-          "GWAS-SSF files state it); the gene table is GENCODE on the statistics' build (GRCh37 when unknown)",
-          options=("GRCh37", "GRCh38"), nullable=True),
+          "GWAS-SSF files state it; infer: from HapMap3's positions on both builds); the gene table is GENCODE "
+          "on the statistics' build (GRCh37 when unknown)", options=("GRCh37", "GRCh38", "infer"), nullable=True),
     Param("chain", Path, None, "UCSC chain file from the statistics' build to the LD source's (relative to the "
           "cohort, or absolute); null: statistics whose rsids sit elsewhere in the LD source are an error",
           nullable=True),
@@ -96,7 +96,13 @@ def run(ctx, params: dict) -> dict:
     if missing:
         raise InputError(f"enrichment/traits: {missing} not in the gwas stage's sumstats {sorted(paths)}")
     t0 = time.perf_counter()
-    tables = {t: read_sumstats(paths[t], build=p["build"]) for t in traits}
+    known = None
+    if p["build"] == "infer":
+        from bma_genetics.resources import load_build_reference
+
+        known = load_build_reference()
+    tables = {t: read_sumstats(paths[t], build=None if known is not None else p["build"], known_variants=known)
+              for t in traits}
     chain = Path(p["chain"]) if p["chain"] is not None else None
     if chain is not None and not chain.is_absolute() and cohort is not None:
         chain = cohort / chain
