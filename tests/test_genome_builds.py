@@ -252,3 +252,12 @@ def test_outcome_build_infer_uses_the_known_positions(case, monkeypatch):
     res = run_mr_analysis(None, exposure=case["exposure"], outcome=case["finngen"], outcome_build="infer",
                           chain=case["chain"], methods=["ivw"])
     assert res.report["genome_build"]["outcome"] == "GRCh38" and res.report["n_used"] == 30
+
+
+def test_unstated_builds_without_shared_rsids_are_a_logged_warning(caplog):
+    exp = _ss([("rs1", "1", 100, "A", "G", 0.1, 0.01, 0.2)])
+    out = _ss([(None, "1", 100, "A", "G", 0.05, 0.02, 0.2)])
+    with caplog.at_level("WARNING", logger="bma_genetics.mr.harmonise"):
+        h = harmonise(exp, out, exposure_name="exp", outcome_name="out")
+    assert h["mr_keep"].all()
+    assert "genome build of exp and out is not stated" in caplog.text and "assume one build" in caplog.text

@@ -114,9 +114,13 @@ def check_join_builds(first: pd.DataFrame, second: pd.DataFrame, *, names: tuple
                           f"{n - same} of {n} shared rsids at different positions: they are on different genome "
                           "builds; state each file's build (build=/--outcome-build) and give a chain file to lift "
                           "one over")
-    if n:
+    if n >= 5:
         log.info("%s: %d of %d rsids shared by %s and %s at the same position (build %s)", where, same, n,
                  names[0], names[1], b1 or b2 or "unknown")
+    else:
+        log.warning("%s: the genome build of %s is not stated and the tables share %d rsid(s), too few to "
+                    "compare positions; rows joined on position assume one build (state it: build=/--build)",
+                    where, " and ".join(nm for nm, b in zip(names, (b1, b2), strict=True) if not b), n)
 
 
 def snp_keys(*frames: pd.DataFrame, names: tuple[str, str] | None = None) -> list[pd.Series]:
