@@ -30,6 +30,7 @@ BENCHMARKS = {
     "phewas": lambda: ["benchmarks/phewas_vs_phetk.py", "--cohort", str(_ensure_cohort())],
     "mr": lambda: ["benchmarks/mr_vs_twosamplemr.py"],
     "enrichment": lambda: ["benchmarks/enrichment_genes.py"],
+    "ldsc": lambda: ["benchmarks/ldsc_munge_h2.py"],
     "unet": lambda: ["benchmarks/unet_inference.py"],
 }
 

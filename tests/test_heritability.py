@@ -305,3 +305,13 @@ def test_fit_h2_constrained_intercept_has_no_ratio():
     fit = fit_h2(chisq, ld, ld, np.full(5000, 20_000.0), 5000.0, intercept=1.0)
     assert fit.intercept_constrained and np.isnan(fit.intercept_standard_error) and np.isnan(fit.ratio)
     assert fit.two_step is None
+
+
+def test_a_build_mismatch_with_positional_ids_is_an_error():
+    raw = _raw().drop(columns="rsid").assign(variant_id=[f"1:{i}:G:A" for i in range(12)],
+                                             genome_build="GRCh38")
+    with pytest.raises(InputError, match="run_munge/build: the summary statistics are on GRCh38"):
+        run_munge(raw)
+    assert run_munge(raw, build="GRCh38").report["genome_build"] == "GRCh38"
+    # with rsids the join is by rsid: the build does not matter
+    assert run_munge(_raw().assign(genome_build="GRCh38")).report["n_snps"] == 12

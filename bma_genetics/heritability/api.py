@@ -136,7 +136,9 @@ def run_munge(sumstats: Any, *, snp_list: Any = None, build: str = "GRCh37", inf
         HapMap3 list from the reference cache (:func:`bma_genetics.resources.load_hapmap3`), a
         path your own ``w_hm3.snplist``.
     build : {"GRCh37", "GRCh38"}, default="GRCh37"
-        Build of the cached HapMap3 list.
+        Build of the LD scores and SNP list (the cached HapMap3 list's positions). Summary
+        statistics on another build (their ``genome_build``) are refused when their SNP ids are
+        positions (no ``rsid``): nothing would match. With rsids the join does not depend on it.
     info_min, maf_min, n_min, n, n_effective
         See :func:`bma_genetics.heritability.munge.munge_sumstats`.
     out : path-like, optional
@@ -151,6 +153,13 @@ def run_munge(sumstats: Any, *, snp_list: Any = None, build: str = "GRCh37", inf
         from bma_genetics.io import read_sumstats
 
         sumstats = read_sumstats(sumstats)
+    ss_build = _build_of(sumstats)
+    positional = not ("rsid" in sumstats.columns and sumstats["rsid"].notna().any())
+    if ss_build is not None and ss_build != build and positional:
+        raise fail("run_munge/build", f"the summary statistics are on {ss_build} and their SNP ids are positions "
+                                      f"(no rsid), but the LD scores / SNP list are on {build}: nothing would "
+                                      f"match; lift them over to {build}, or use LD scores on {ss_build} "
+                                      f"(build={ss_build!r})")
     munged = munge_sumstats(sumstats, snp_list=_snp_list(snp_list, build), info_min=info_min, maf_min=maf_min,
                             n_min=n_min, n=n, n_effective=n_effective)
     files: dict[str, Path] = {}
@@ -161,7 +170,15 @@ def run_munge(sumstats: Any, *, snp_list: Any = None, build: str = "GRCh37", inf
 
         stem = path.name.removesuffix(".gz").removesuffix(".sumstats")
         files["filters"] = write_table(munged.filters, path.with_name(f"{stem}.filters.tsv"))
-    return MungeResult(munged.table, files, dict(munged.settings), munged.filters)
+    return MungeResult(munged.table, files, {**munged.settings, "genome_build": ss_build}, munged.filters)
+
+
+def _build_of(sumstats: pd.DataFrame) -> str | None:
+    """The one genome build of a summary-statistics table (``read_sumstats``' column), or None."""
+    if "genome_build" not in sumstats.columns:
+        return None
+    builds = sumstats["genome_build"].dropna().unique()
+    return str(builds[0]) if len(builds) == 1 else None
 
 
 # ----------------------------------------------------------------------------- regression input

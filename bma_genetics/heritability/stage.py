@@ -40,6 +40,8 @@ PARAMS = [
           range=(1, None)),
     Param("snp_list", (str, Path), None, "regression SNPs with alleles (LDSC's --merge-alleles): hapmap3 "
           "(the cached HapMap3 list) or a w_hm3.snplist path; null: every SNP with an LD score"),
+    Param("build", str, "GRCh37", "genome build of the LD scores and the SNP list; summary statistics on another "
+          "build without rsids are refused", options=("GRCh37", "GRCh38")),
     Param("info_min", float, 0.9, "munge: minimum INFO (when the summary statistics have it)", range=(0, None)),
     Param("maf_min", float, 0.01, "munge: MAF must exceed this", range=(0, 0.5)),
     Param("intercept", float, None, "constrain the h2 intercept (1 = LDSC's --no-intercept); null: free"),
@@ -115,7 +117,7 @@ def run(ctx, params: dict) -> dict:
     w_ld = read_ld_scores(p["w_ld"]) if p["w_ld"] is not None else None
     munged, filters = {}, {}
     for label, path in paths.items():
-        res = run_munge(read_sumstats(path), snp_list=p["snp_list"], info_min=p["info_min"],
+        res = run_munge(read_sumstats(path), snp_list=p["snp_list"], build=p["build"], info_min=p["info_min"],
                         maf_min=p["maf_min"], out=out / "munged" / f"{label}.sumstats.gz")
         munged[label] = res.table
         filters[label] = {"n_snps": res.report["n_snps"],
