@@ -29,6 +29,8 @@ OK = {"traits": ["y"], "covariates": ["age"], "bfile": "geno"}
     ({"block_size": 0}, "run_study_gwas/block_size: expected a positive integer, found 0"),
     ({"block_size": "128"}, "run_study_gwas/block_size: expected a positive integer, found '128'"),
     ({"qc": {"min_inf": 0.3}}, r"run_study_gwas/qc: unknown setting\(s\) \['min_inf'\]"),
+    ({"qc": {"min_info": 5}}, r"run_study_gwas/qc: min_info must be in \[0, 1\], found 5"),
+    ({"mfi": "no_such_mfi_chr*_v3.txt"}, r"run_study_gwas/mfi: no MFI file matches 'no_such_mfi_chr\*_v3.txt'"),
     ({"loci": {"p1": "x"}}, "run_study_gwas/loci: p1 must be a number, found 'x'"),
     ({"bfile": None}, "run_study_gwas/genotypes: give exactly one of bgen=, bfile=, vcf="),
     ({"null_traits": -1}, "run_study_gwas/null_traits: expected a non-negative integer"),

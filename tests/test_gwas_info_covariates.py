@@ -171,6 +171,15 @@ def test_cli_mfi_applies_min_info(tiny_cohort, hail_context, tmp_path):
     assert (ss["info"] >= 0.6).all()
     qc = pd.read_csv(tmp_path / "out" / "qc.tsv", sep="\t").set_index("step")
     assert qc.loc["info", "flagged"] == int((mfi["info"] < 0.6).sum()) > 0
+    # MFI files of other genotypes (positions one base off: another build) match nothing: an error,
+    # not a run without an INFO filter
+    mfi.assign(alternate_id=mfi["rsid"], position=mfi["position"] + 1).to_csv(
+        mfi_dir / f"ukb_mfi_chr{chrom}_v3.txt", sep="\t", header=False, index=False)
+    rc = main(["gwas", "--bgen", str(imputed / "ukb22828_c{chrom}_b0_v3.bgen"), "--sample",
+               str(imputed / f"ukb22828_c{chrom}_b0_v3.sample"), "--chr", chrom, "--pheno", str(tmp_path / "pheno.tsv"),
+               "--mfi", str(mfi_dir / "ukb_mfi_chr{chrom}_v3.txt"), "--out", str(tmp_path / "out2"), "--no-plots",
+               "--master", "local[2]"])
+    assert rc == 2
 
 
 @pytest.mark.slow
@@ -188,6 +197,7 @@ def test_tiny_run_info_and_covariates_reach_ssf_and_instruments(tiny_run, tiny_c
     assert len(m) == len(ss)
     np.testing.assert_allclose(m["info"], m["info_mfi"], atol=1e-6)
     assert ss["info"].min() >= 0.3
+    assert json.loads((tiny_run / "gwas" / "summary.json").read_text())["n_variants_without_info"] == 0
     meta = read_gwas_ssf_metadata(path)
     covs = meta["adjusted_covariates"]
     assert "bmi" not in covs and "genotyping_array" in covs and "centre_11027" in covs

@@ -243,6 +243,26 @@ def _check_names(where: str, values: Sequence[str] | None, table: pd.DataFrame, 
     return list(values)
 
 
+def _variants_without_info(hl, mt, mfi: Sequence[Path], where: str) -> int:
+    """How many QC'd variants have no MFI record (their INFO is unknown, so not filtered); none
+    matching at all means MFI files of other genotypes (build, allele order): an error."""
+    counts = mt.aggregate_rows(hl.struct(n=hl.agg.count(), missing=hl.agg.count_where(hl.is_missing(mt.info))))
+    if counts.n and counts.missing == counts.n:
+        raise fail(f"{where}/mfi", f"none of the {counts.n} variants after QC is in the MFI files "
+                                   f"({', '.join(str(m) for m in list(mfi)[:3])}{', ...' if len(mfi) > 3 else ''}), "
+                                   "matched on chromosome, position and allele1/allele2: are they the MFI files of "
+                                   "these genotypes (same build, same allele order)?")
+    if counts.missing:
+        log.warning("%s: %d of %d variants after QC have no MFI record; their INFO is unknown and they are "
+                    "kept (info empty in the summary statistics)", where, counts.missing, counts.n)
+    return int(counts.missing)
+
+
+#: Allowed ranges of the variant QC settings (``qc=`` of :func:`run_study_gwas`).
+QC_RANGES: dict[str, tuple[float, float]] = {"min_info": (0, 1), "min_call_rate": (0, 1), "min_maf": (0, 0.5),
+                                             "min_mac": (0, np.inf), "hwe_p": (0, 1)}
+
+
 def _check_settings(where: str, given: dict[str, Any] | None, defaults: dict[str, float]) -> dict[str, float]:
     if given is None:
         return dict(defaults)
@@ -395,6 +415,9 @@ def run_study_gwas(
     if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
         raise fail(f"{where}/block_size", f"expected a positive integer, found {block_size!r}")
     qc_params = _check_settings(f"{where}/qc", qc, QC_DEFAULTS)
+    for k, (lo, hi) in QC_RANGES.items():
+        if not lo <= qc_params[k] <= hi:
+            raise fail(f"{where}/qc", f"{k} must be in [{lo:g}, {hi:g}], found {qc_params[k]!r}")
     loci_params = _check_settings(f"{where}/loci", loci, LOCI_DEFAULTS)
     given = [k for k, v in (("bgen", bgen), ("bfile", bfile), ("vcf", vcf)) if v is not None]
     if len(given) != 1:
@@ -441,6 +464,7 @@ def run_study_gwas(
         mt = mt.select_entries("dosage").checkpoint(str(mt_path), overwrite=True)
         write_table(vqc, out / "hail" / "variant_qc.tsv")
         write_text(stamp, qc_key)
+    n_without_info = _variants_without_info(hl, mt, mfi, where) if mfi else None
     res = run_gwas(mt, phenotypes, traits=[*traits, *nulls], covariates=covariates, strata=strata, binary=binary,
                    transform=transform, block_size=int(block_size), chromosomes=chromosomes, out=out, resume=resume,
                    withdrawals=set(withdrawals or ()), chunk_by=chunk_by, metadata=metadata, unstratified=nulls)
@@ -464,6 +488,8 @@ def run_study_gwas(
         "qc": str(out / "qc.tsv"),
         "tables": ["gwas_summary.tsv", "qc.tsv", "samples.json", *[Path(p).name for p in res.files.values()]],
     }
+    if n_without_info is not None:
+        summary["n_variants_without_info"] = n_without_info
     if null_sets:
         from bma_genetics.gwas.association import null_calibration
 
