@@ -43,6 +43,32 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
         raise
 
 
+@contextlib.contextmanager
+def staged_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path``; on success move its contents into ``path``.
+
+    A command writes its whole output folder into the temporary one: when it fails, the folder
+    is removed and ``path`` is left as it was (no result table that looks finished); when it
+    succeeds, each file or folder written replaces the one of the same name in ``path`` (which
+    is created when missing; other files already there are kept).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    path.mkdir(parents=True, exist_ok=True)
+    for item in sorted(tmp.iterdir()):
+        target = path / item.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        os.replace(item, target)
+    tmp.rmdir()
+
+
 def write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

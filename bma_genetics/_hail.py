@@ -6,10 +6,12 @@ research platform) Hail attaches to the running Spark context.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -112,3 +114,43 @@ def init_hail(
         hl.default_reference("GRCh37")
     log.info("Hail started (master=%s, log=%s)", master, log_dir / "hail.log")
     return hl
+
+
+def is_java_error(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from Hail's JVM (``FatalError``, a Py4J error), without importing Hail."""
+    return any(k.__module__.split(".")[0] in ("hail", "py4j") and k.__name__ in (
+        "FatalError", "Py4JJavaError", "Py4JError", "Py4JNetworkError", "HailException") for k in type(exc).__mro__)
+
+
+def java_error_summary(exc: BaseException) -> str:
+    """The one line of a Java error that says what went wrong (Hail's ``Error summary``, else the
+    first line), without the stack."""
+    text = str(exc)
+    for line in text.splitlines():
+        if line.startswith("Error summary:"):
+            return line.removeprefix("Error summary:").strip()[:300]
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
+    return first[:300]
+
+
+@contextlib.contextmanager
+def java_errors_name(files: Sequence[str | os.PathLike], where: str) -> Iterator[None]:
+    """Turn a Java error raised while Hail reads ``files`` into one :class:`InputError` line.
+
+    Hail reads lazily, so a damaged file (bit rot inside a BGEN block, a corrupt .bed) surfaces
+    as a ``FatalError`` with a Java stack of hundreds of lines that never names the file. Inside
+    this block such an error becomes ``"{where}: Hail could not read {files}: {summary}"``;
+    the full stack stays in ``hail.log``.
+    """
+    from hail.utils.java import FatalError
+    from py4j.protocol import Py4JError
+
+    from bma_genetics.errors import InputError
+
+    try:
+        yield
+    except (FatalError, Py4JError) as exc:
+        shown = ", ".join(str(f) for f in list(files)[:3]) + (" ..." if len(files) > 3 else "")
+        log.debug("Java error while reading %s", shown, exc_info=True)
+        raise InputError(f"{where}: Hail could not read {shown}: {java_error_summary(exc)} (a damaged or "
+                         "truncated file? the Java stack is in hail.log)") from None

@@ -98,12 +98,19 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # unwritable output, missing file: the message names the path
         typer.echo(f"error: {exc.strerror or exc} ({exc.filename})" if exc.filename else f"error: {exc}", err=True)
         return 2
-    except Exception as exc:  # click usage errors
+    except Exception as exc:  # click usage errors; Java errors from Hail
         import click
 
         if isinstance(exc, click.ClickException):
             exc.show()
             return exc.exit_code
+        from bma_genetics._hail import is_java_error, java_error_summary
+
+        if is_java_error(exc) and not logging.getLogger("bma_genetics").isEnabledFor(logging.DEBUG):
+            # one line, not a Java stack of hundreds (rerun with --verbose for the traceback)
+            typer.echo(f"error: Hail failed: {java_error_summary(exc)} (the Java stack is in hail.log; "
+                       "--verbose shows the traceback)", err=True)
+            return 1
         raise
     return 0
 

@@ -103,7 +103,9 @@ def test_reader_refuses_a_wrong_dtype_naming_file_and_column(tmp_path, name):
     table[column] = [1.5] * len(table) if name == "diagnoses" else ["high"] * len(table)
     path = tmp_path / f"{name}_bad.parquet"
     table.to_parquet(path, index=False)
-    with pytest.raises(InputError, match=rf"{path.name} column '{column}' has dtype"):
+    # text in a numeric column names the row and the value; other wrong dtypes name the dtype
+    expected = "has dtype" if name == "diagnoses" else "row 1: 'high' is not a number"
+    with pytest.raises(InputError, match=rf"{path.name} column '{column}' {expected}"):
         read(path)
 
 
@@ -143,9 +145,12 @@ def test_participant_table_required_columns_and_duplicates(tmp_path):
     with pytest.raises(InputError, match=r"p.tsv lacks column\(s\) \['sex'\]"):
         read_participant_table(path)
     assert "sex" not in read_participant_table(path, required=()).columns
-    dup = pd.concat([participants(), participants().iloc[:1]])
-    with pytest.raises(InputError, match="duplicate eids"):
-        read_participant_table(dup)
+    # a row repeated whole is kept once; the same eid with other values is an error naming both rows
+    same = pd.concat([participants(), participants().iloc[:1]])
+    assert len(read_participant_table(same)) == len(participants())
+    clash = pd.concat([participants(), participants().iloc[:1].assign(age=99.0)])
+    with pytest.raises(InputError, match=r"column 'eid': row 1 and row 4 hold the same eid with different values"):
+        read_participant_table(clash)
     with pytest.raises(InputError, match="no such file"):
         read_participant_table(tmp_path / "missing.parquet")
     # Integer eids (a user's own table) are read as strings.

@@ -243,8 +243,12 @@ def run_gene_analysis(
     >>> res = run_gene_analysis("bmff_spine.tsv.gz", ld="reference")  # doctest: +SKIP
     >>> res.genes.nsmallest(5, "p_value")[["gene_name", "nsnps", "p_value"]]  # doctest: +SKIP
     """
+    from bma_genetics._check import check_positive
     from bma_genetics.ld import open_ld_source
 
+    for name, value in (("window_up_kb", window_up_kb), ("window_down_kb", window_down_kb),
+                        ("correlation_window_kb", correlation_window_kb)):
+        check_positive(f"run_gene_analysis/{name}", value, allow_zero=True)
     # The LD source is checked before anything is read (a misspelt ``ld`` fails here).
     reader = open_ld_source(ld, genotypes=genotypes, where="run_gene_analysis/ld") if gene_ld is None else None
     if not (isinstance(build, str) and build == "infer"):
@@ -349,6 +353,9 @@ def run_enrichment(
         (``n_genes, n_significant_genes, bonferroni, top_genes, n_sets, n_sets_fdr05,
         top_sets``), ``.files``.
     """
+    # gene sets first: a missing or malformed GMT fails before the gene analysis, not after it
+    frames = [] if gene_sets is None else [_load_sets(gene_sets, min_size, max_size)]
+    frames += [_load_sets(s, min_size, max_size) for s in (extra_gene_sets or [])]
     ga = run_gene_analysis(sumstats, ld=ld, genotypes=genotypes, genes=genes, build=build, chain=chain,
                            window_up_kb=window_up_kb, window_down_kb=window_down_kb,
                            shrinkage=shrinkage, p_method=p_method,
@@ -366,9 +373,7 @@ def run_enrichment(
         "top_genes": gres.nsmallest(10, "p_value")[["gene_name", "p_value"]].to_dict("records"),
     }
     sets_res = None
-    if gene_sets is not None or extra_gene_sets:
-        frames = [] if gene_sets is None else [_load_sets(gene_sets, min_size, max_size)]
-        frames += [_load_sets(s, min_size, max_size) for s in (extra_gene_sets or [])]
+    if frames:
         allsets = pd.concat(frames, ignore_index=True)
         for c in ("set_id", "set_name", "gene_name"):
             if c in allsets:

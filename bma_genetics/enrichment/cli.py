@@ -30,6 +30,7 @@ def register(app: typer.Typer) -> None:
         n_jobs: int = cli_option(PARAMS, "n_jobs"),
     ) -> None:
         """Gene-based (SNP-wise mean/top) and gene-set (competitive GLS) enrichment."""
+        from bma_genetics._atomic import staged_directory
         from bma_genetics._check import check_one_of
         from bma_genetics.enrichment.api import run_enrichment
         from bma_genetics.enrichment.figures import write_enrichment_figures
@@ -37,12 +38,14 @@ def register(app: typer.Typer) -> None:
         if build is not None:
             check_one_of("enrich/--build", build, ["GRCh37", "GRCh38", "infer"])
         sets = None if gene_sets.lower() == "none" else gene_sets
-        result = run_enrichment(
-            sumstats, out, gene_sets=sets, ld=ld, genotypes=genotypes, genes=genes, build=build, chain=chain,
-            window_up_kb=window_up, window_down_kb=window_down, shrinkage=shrinkage,
-            p_method=p_method, min_size=min_size, max_size=max_size, n_jobs=n_jobs,
-        )
-        result.files.update(write_enrichment_figures(result, out / "figures"))
+        with staged_directory(out) as staged:  # a failure leaves no genes.tsv behind
+            result = run_enrichment(
+                sumstats, staged, gene_sets=sets, ld=ld, genotypes=genotypes, genes=genes, build=build,
+                chain=chain,
+                window_up_kb=window_up, window_down_kb=window_down, shrinkage=shrinkage,
+                p_method=p_method, min_size=min_size, max_size=max_size, n_jobs=n_jobs,
+            )
+            result.files.update(write_enrichment_figures(result, staged / "figures"))
         summary = result.summary()
         typer.echo(f"{summary['n_genes']} genes, {summary['n_significant_genes']} with P < "
                    f"{summary['bonferroni']:.2g}; {summary.get('n_sets', 0)} gene sets; written to {out}")

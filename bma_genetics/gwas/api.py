@@ -383,8 +383,9 @@ def run_study_gwas(
         ``.to_frame()`` the first trait's summary statistics, ``.summary()`` the stage summary,
         ``.files`` the products written.
     """
+    from bma_genetics._hail import java_errors_name
     from bma_genetics.gwas.association import check_trait_values, run_gwas
-    from bma_genetics.gwas.inputs import read_genotypes
+    from bma_genetics.gwas.inputs import check_genotype_files, read_genotypes
     from bma_genetics.gwas.loci import find_loci, meta_analyse
     from bma_genetics.gwas.qc import (
         QC_COLUMNS,
@@ -430,10 +431,23 @@ def run_study_gwas(
     nulls = add_null_traits(phenotypes, traits[0], null_traits, seed=null_seed) if null_traits else []
     if isinstance(withdrawals, (str, os.PathLike)):
         withdrawals = read_withdrawals(withdrawals)
-    # The LD source is checked before Spark starts (a typo in ``ld`` fails here, not after QC).
+    # The LD source is checked before Spark starts (a typo in ``ld`` fails here, not after QC);
+    # in-sample LD reads the genotypes, so it is opened once they are checked below.
     # In-sample LD from a VCF alone is not available: loci are then skipped, with a warning.
     ld_reader = None
-    if ld is not None and not (ld == "in-sample" and not (bgen or bfile)):
+    if ld is not None and ld != "in-sample":
+        ld_reader = open_ld_source(ld, genotypes=bgen or bfile, sample=sample, where=f"{where}/ld")
+    # Genotype files complete, and their samples overlapping the phenotypes, before Spark starts.
+    geno_samples, geno_files = check_genotype_files(bgen=bgen, sample=sample, bfile=bfile, vcf=vcf,
+                                                    chromosomes=chromosomes)
+    geno_read_files = [bgen or bfile or vcf]
+    analysed = set(phenotypes["eid"].astype(str)) - set(withdrawals or ())
+    if not analysed & geno_samples:
+        shown = ", ".join(str(f) for f in geno_files[:2]) + (" ..." if len(geno_files) > 2 else "")
+        raise fail(f"{where}/phenotypes", f"none of the {len(analysed)} participants with phenotypes is among the "
+                   f"{len(geno_samples)} genotyped samples of {shown}: no participant to analyse; the phenotype "
+                   "ids must be the genotype files' sample ids (eids)")
+    if ld == "in-sample" and (bgen or bfile):
         ld_reader = open_ld_source(ld, genotypes=bgen or bfile, sample=sample, where=f"{where}/ld")
     gene_table = _load_genes(genes)
 
@@ -454,14 +468,16 @@ def run_study_gwas(
         mt = hl.read_matrix_table(str(mt_path))
         vqc = pd.read_csv(out / "hail" / "variant_qc.tsv", sep="\t")
     else:
-        mt = read_genotypes(bgen=bgen, sample=sample, bfile=bfile, vcf=vcf, chromosomes=chromosomes,
-                            index_dir=index_dir, n_partitions=n_partitions)
-        ids = set(phenotypes["eid"].astype(str)) - set(withdrawals or ())
-        mt = mt.filter_cols(hl.literal(ids).contains(mt.s))
-        mfi_ht = read_mfi(mfi) if mfi else None
-        mt, vqc = variant_qc(mt, mfi=mfi_ht, **qc_params)
-        # native-format checkpoint: the association then reads Hail's own format, not BGEN
-        mt = mt.select_entries("dosage").checkpoint(str(mt_path), overwrite=True)
+        # the genotype pass: a Java error here is about the genotype files, and says so in one line
+        with java_errors_name(geno_read_files, f"{where}/genotypes"):
+            mt = read_genotypes(bgen=bgen, sample=sample, bfile=bfile, vcf=vcf, chromosomes=chromosomes,
+                                index_dir=index_dir, n_partitions=n_partitions)
+            ids = set(phenotypes["eid"].astype(str)) - set(withdrawals or ())
+            mt = mt.filter_cols(hl.literal(ids).contains(mt.s))
+            mfi_ht = read_mfi(mfi) if mfi else None
+            mt, vqc = variant_qc(mt, mfi=mfi_ht, **qc_params)
+            # native-format checkpoint: the association then reads Hail's own format, not BGEN
+            mt = mt.select_entries("dosage").checkpoint(str(mt_path), overwrite=True)
         write_table(vqc, out / "hail" / "variant_qc.tsv")
         write_text(stamp, qc_key)
     n_without_info = _variants_without_info(hl, mt, mfi, where) if mfi else None

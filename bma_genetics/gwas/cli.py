@@ -29,11 +29,22 @@ def _read_plink_table(path: Path, where: str):
 
     if not path.exists():
         raise fail(where, f"no such file {path}")
-    t = pd.read_csv(path, sep=r"\s+", dtype=str, na_values=["NA", "-9", "."], keep_default_na=False)
+    from bma_genetics.io import read_text_table
+
+    t = read_text_table(path, where=where, sep=r"\s+", dtype=str, na_values=["NA", "-9", "."],
+                        keep_default_na=False)
     t.columns = [c.lstrip("#") for c in t.columns]
     if "IID" not in t.columns:
         raise fail(where, f"{path} has no IID column (plink2 layout: FID IID ...); it has {list(t.columns)[:10]}")
     t = t.rename(columns={"IID": "eid"}).drop(columns=[c for c in ("FID", "SEX") if c in t.columns and c != "eid"])
+    same = t.duplicated()
+    if same.any():  # a row repeated whole: kept once
+        t = t[~same.to_numpy()]
+    clash = t["eid"].duplicated(keep=False).to_numpy()
+    if clash.any():
+        lines = [int(i) + 2 for i in t.index[clash][:2]]
+        raise fail(where, f"{path} column 'IID': lines {lines[0]} and {lines[1]} hold the same IID with different "
+                   f"values ({int(t['eid'][clash].nunique())} such IID(s)); one row per sample")
     for c in t.columns:
         if c != "eid":
             num = pd.to_numeric(t[c], errors="coerce")
@@ -44,6 +55,20 @@ def _read_plink_table(path: Path, where: str):
                            f"({int(bad.sum())} such value(s); missing is NA, -9 or .)")
             t[c] = num
     return t
+
+
+def _remove_all_but(folder: Path, *, keep: set[str]) -> None:
+    import shutil
+
+    for item in folder.iterdir():
+        if item.name in keep:
+            continue
+        if item.is_dir() and not item.is_symlink():
+            shutil.rmtree(item, ignore_errors=True)
+        else:
+            item.unlink(missing_ok=True)
+    if not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def register(app: typer.Typer) -> None:
@@ -92,16 +117,25 @@ def register(app: typer.Typer) -> None:
         if covar is not None:
             cv = _read_plink_table(covar, "gwas/--covar")
             covariates = [c for c in cv.columns if c != "eid"]
+            if not set(ph["eid"]) & set(cv["eid"]):
+                raise fail("gwas/--covar", f"{covar} and {pheno} share no IID: no sample has both phenotypes and "
+                           "covariates")
             ph = ph.merge(cv, on="eid", how="inner", suffixes=("", "_covar"))
-        result = run_study_gwas(
-            ph, out=out, traits=traits, covariates=covariates, bgen=bgen, sample=sample, bfile=bfile, vcf=vcf,
-            chromosomes=chromosomes.split(",") if chromosomes else None, withdrawals=remove, mfi=mfi,
-            qc={"min_info": min_info},
-            strata=strata.split(",") if strata else None, transform="rint" if rint else "none",
-            block_size=block_size, ld=ld,
-            start_hail=lambda: init_hail(master=master or None, tmp_dir=tmp_dir, log_dir=out / "logs"),
-        )
-        if not no_plots:
-            draw_gwas_figures(result, out / "figures")
+        fresh = not out.exists()
+        try:
+            result = run_study_gwas(
+                ph, out=out, traits=traits, covariates=covariates, bgen=bgen, sample=sample, bfile=bfile, vcf=vcf,
+                chromosomes=chromosomes.split(",") if chromosomes else None, withdrawals=remove, mfi=mfi,
+                qc={"min_info": min_info},
+                strata=strata.split(",") if strata else None, transform="rint" if rint else "none",
+                block_size=block_size, ld=ld,
+                start_hail=lambda: init_hail(master=master or None, tmp_dir=tmp_dir, log_dir=out / "logs"),
+            )
+            if not no_plots:
+                draw_gwas_figures(result, out / "figures")
+        except BaseException:
+            if fresh and out.is_dir():  # a failed first run leaves its log only, no result table
+                _remove_all_but(out, keep={"logs"})
+            raise
         summary = result.summary()
         typer.echo(json.dumps({k: summary[k] for k in ("lambda_gc", "n_loci", "samples")}, indent=1))

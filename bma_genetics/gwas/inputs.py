@@ -348,3 +348,49 @@ def _reconcile(mt, table: pd.DataFrame, *, withdrawals: set[str] | None, id_colu
         mt = mt.filter_cols(hl.literal(keep).contains(mt.s))
     log.info("samples: %s", counts)
     return mt, counts, keep
+
+
+def check_genotype_files(
+    *,
+    bgen: str | os.PathLike | None = None,
+    sample: str | os.PathLike | None = None,
+    bfile: str | os.PathLike | None = None,
+    vcf: str | os.PathLike | None = None,
+    chromosomes: Sequence[str] | None = None,
+) -> tuple[set[str], list[Path]]:
+    """Check every genotype file is complete before Hail reads any (:mod:`bma_genetics.io.genotypes`).
+
+    Reads headers, counts and file lengths only: a truncated BGEN, a ``.bed`` that disagrees with
+    its ``.bim``/``.fam``, a ``.sample`` file of another BGEN or a truncated VCF fails here, in
+    seconds, naming the file.
+
+    Returns
+    -------
+    (set of str, list of Path)
+        The sample identifiers (every file's) and the files they come from (``.fam``,
+        ``.sample``, the BGEN or VCF itself).
+    """
+    from bma_genetics.io import check_bgen, check_plink, check_vcf
+
+    given = {k: v for k, v in (("bgen", bgen), ("bfile", bfile), ("vcf", vcf)) if v is not None}
+    if len(given) != 1:
+        raise fail("check_genotype_files", f"give exactly one of bgen=, bfile=, vcf=; found {sorted(given) or 'none'}")
+    samples: set[str] = set()
+    if bgen is not None:
+        files = _expand("read_bgen/bgen", bgen, chromosomes, ".bgen")
+        if sample is not None and not Path(sample).exists():
+            raise fail("read_bgen/sample", f"no such sample file {sample}")
+        for f in files:
+            samples.update(check_bgen(f, sample))
+        beside = files[0].with_suffix(".sample")
+        id_files = [Path(sample)] if sample is not None else [beside] if beside.exists() else files
+    elif bfile is not None:
+        prefixes = [Path(str(p)[:-4]) for p in _expand("read_plink/bfile", f"{bfile}.bed", chromosomes, ".bed")]
+        for prefix in prefixes:
+            samples.update(check_plink(prefix))
+        id_files = [Path(f"{p}.fam") for p in prefixes]
+    else:
+        id_files = _expand("read_vcf/vcf", vcf, chromosomes, ".vcf.gz")
+        for f in id_files:
+            samples.update(check_vcf(f))
+    return samples, id_files

@@ -15,6 +15,7 @@ the column.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -26,8 +27,14 @@ import pandas as pd
 from bma_genetics._atomic import atomic_path, write_table
 from bma_genetics.errors import InputError
 
+log = logging.getLogger(__name__)
+
 #: Parquet key-value metadata key holding the contract stamp.
 METADATA_KEY = b"bma_genetics.table"
+
+#: Plausible dates: from 1900-01-01 (UK Biobank's earliest placeholder date) up to, not
+#: including, 2100-01-01 (its latest placeholder is 2037-07-07).
+DATE_RANGE = (pd.Timestamp("1900-01-01"), pd.Timestamp("2100-01-01"))
 
 #: Column kinds a schema can ask for, and what each accepts.
 KINDS: dict[str, str] = {
@@ -60,7 +67,15 @@ class TableSchema:
     require_pattern : str, optional
         A regular expression at least one column must match (``r"bmff_.+"``).
     unique : str, optional
-        A column whose values may not repeat (``"eid"``: one row per participant).
+        A column whose values may not repeat (``"eid"``: one row per participant). Rows repeated
+        whole are collapsed (and counted in the log); rows that repeat the key with other values
+        are an error naming both lines.
+    ranges : mapping of str to (float, float, str), default={}
+        Column (or regular expression of a column family) -> ``(low, high, what)``: plausible
+        values, both ends included (``"age": (0, 120, "an age in years")``); a value outside is
+        an error naming the file, column, line and value.
+    codes : mapping of str to tuple, default={}
+        Column -> the values it may hold (``"sex": (0, 1)``); missing values are allowed.
     """
 
     table: str
@@ -71,6 +86,8 @@ class TableSchema:
     patterns: tuple[tuple[str, str], ...] = ()
     require_pattern: str | None = None
     unique: str | None = None
+    ranges: Mapping[str, tuple[float, float, str]] = field(default_factory=dict)
+    codes: Mapping[str, tuple] = field(default_factory=dict)
 
     def kind_of(self, column: str) -> str | None:
         if column in self.required:
@@ -105,7 +122,14 @@ def _kind_ok(series: pd.Series, kind: str) -> bool:
     raise ValueError(f"unknown column kind {kind!r}")
 
 
-def check_frame(frame: pd.DataFrame, schema: TableSchema, *, where: str, source: str) -> None:
+def _row(frame: pd.DataFrame, position: int, first_line: int | None) -> str:
+    """How a message names a row: the line of a text file, else the row number (1-based)."""
+    return f"line {position + first_line}" if first_line is not None else f"row {position + 1}"
+
+
+def check_frame(
+    frame: pd.DataFrame, schema: TableSchema, *, where: str, source: str, first_line: int | None = None
+) -> None:
     """Check ``frame`` against ``schema``; raise an InputError naming ``source`` and the column.
 
     Parameters
@@ -116,6 +140,9 @@ def check_frame(frame: pd.DataFrame, schema: TableSchema, *, where: str, source:
         ``"function/param"`` prefix of the message.
     source : str
         The file (or ``"the table passed"``) named in the message.
+    first_line : int, optional
+        The line of a text file that holds the frame's first row (2 below a header): messages
+        then name lines; without it they name rows (1-based).
     """
     if not isinstance(frame, pd.DataFrame):
         raise InputError(f"{where}: expected a DataFrame, found {type(frame).__name__}")
@@ -138,18 +165,79 @@ def check_frame(frame: pd.DataFrame, schema: TableSchema, *, where: str, source:
         if kind is None:
             continue
         if not _kind_ok(frame[column], kind):
+            if kind == "number":
+                _not_a_number(frame[column], where=where, source=source, column=str(column),
+                              first_line=first_line)
             raise InputError(
                 f"{where}: {source} column {column!r} has dtype {frame[column].dtype}; the "
                 f"{schema.title} needs {KINDS[kind]}"
             )
+    _check_values(frame, schema, where=where, source=source, first_line=first_line)
     if schema.unique is not None and schema.unique in frame.columns:
-        repeated = frame[schema.unique].astype(str).duplicated()
+        key = frame[schema.unique].astype(str)
+        repeated = key.duplicated(keep=False)
         if repeated.any():
+            positions = [int(p) for p in repeated.to_numpy().nonzero()[0]]
+            first = positions[0]
+            second = next(p for p in positions[1:] if key.iloc[p] == key.iloc[first])
             raise InputError(
-                f"{where}: {source} has duplicate {schema.unique}s (e.g. "
-                f"{frame.loc[repeated, schema.unique].iloc[0]!r}); the {schema.title} has one row per "
-                f"{schema.unique}"
+                f"{where}: {source} column {schema.unique!r}: {_row(frame, first, first_line)} and "
+                f"{_row(frame, second, first_line)} hold the same {schema.unique} with different values "
+                f"({int(key[repeated].nunique())} repeated {schema.unique}(s)); the {schema.title} has one "
+                f"row per {schema.unique}"
             )
+
+
+def _not_a_number(values: pd.Series, *, where: str, source: str, column: str, first_line: int | None) -> None:
+    """Raise naming the first cell of ``values`` that is not a number (text in a numeric column)."""
+    text = values.astype("string").str.strip()
+    parsed = pd.to_numeric(text.replace("", pd.NA), errors="coerce")
+    bad = (parsed.isna() & text.notna() & (text != "")).to_numpy()
+    if bad.any():
+        i = int(bad.nonzero()[0][0])
+        raise InputError(
+            f"{where}: {source} column {column!r} {_row(values.to_frame(), i, first_line)}: "
+            f"{values.iloc[i]!r} is not a number ({int(bad.sum())} such cell(s); leave a missing value empty or NA)"
+        )
+
+
+def _check_values(frame: pd.DataFrame, schema: TableSchema, *, where: str, source: str,
+                  first_line: int | None) -> None:
+    """Plausible values and valid codes (``schema.ranges``, ``schema.codes``)."""
+    for column in frame.columns:
+        name = str(column)
+        bounds = schema.ranges.get(name) or next(
+            (v for k, v in schema.ranges.items() if k not in frame.columns and re.fullmatch(k, name)), None)
+        values = frame[column]
+        if bounds is not None and pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            low, high, what = bounds
+            x = values.to_numpy(dtype=float, na_value=float("nan"))
+            bad = ~((x >= low) & (x <= high)) & ~pd.isna(x)
+            if bad.any():
+                i = int(bad.nonzero()[0][0])
+                raise InputError(
+                    f"{where}: {source} column {name!r} {_row(frame, i, first_line)}: {values.iloc[i]!r} is "
+                    f"not {what} (expected {low:g} to {high:g}; {int(bad.sum())} such value(s))"
+                )
+        if pd.api.types.is_datetime64_any_dtype(values) and schema.kind_of(name) == "datetime":
+            bad = ((values < DATE_RANGE[0]) | (values >= DATE_RANGE[1])).to_numpy()
+            if bad.any():
+                i = int(bad.nonzero()[0][0])
+                raise InputError(
+                    f"{where}: {source} column {name!r} {_row(frame, i, first_line)}: "
+                    f"{values.iloc[i].date().isoformat()} is not a plausible date (expected "
+                    f"{DATE_RANGE[0].date()} to {DATE_RANGE[1].date()}; {int(bad.sum())} such value(s))"
+                )
+        allowed = schema.codes.get(name)
+        if allowed is not None:
+            present = values.notna().to_numpy()
+            ok = values.isin(list(allowed)).to_numpy() | ~present
+            if not ok.all():
+                i = int((~ok).nonzero()[0][0])
+                raise InputError(
+                    f"{where}: {source} column {name!r} {_row(frame, i, first_line)}: {values.iloc[i]!r} is "
+                    f"not a valid code (allowed: {', '.join(map(str, allowed))})"
+                )
 
 
 def read_stamp(path: Path) -> dict[str, object] | None:
@@ -203,6 +291,7 @@ def read_checked(
     (DataFrame, str)
         The table (a copy when a DataFrame was passed) and its name for messages.
     """
+    first_line = None
     if isinstance(path_or_frame, pd.DataFrame):
         frame, source = path_or_frame.copy(), "the table passed"
     else:
@@ -215,20 +304,74 @@ def read_checked(
         name = path.name.lower()
         dtypes = {"eid": str, **(text_dtypes or {})}
         if name.endswith((".parquet", ".pq")):
+            frame = read_parquet_file(path, where=where)
             check_stamp(path, schema, where=where)
-            frame = pd.read_parquet(path)
-        elif name.endswith((".tsv", ".tsv.gz", ".txt", ".txt.gz")):
-            frame = pd.read_csv(path, sep="\t", dtype=dtypes, low_memory=False)
-        elif name.endswith((".csv", ".csv.gz")):
-            frame = pd.read_csv(path, dtype=dtypes, low_memory=False)
+        elif name.endswith((".tsv", ".tsv.gz", ".txt", ".txt.gz", ".csv", ".csv.gz")):
+            sep = "," if name.endswith((".csv", ".csv.gz")) else "\t"
+            frame = read_text_table(path, where=where, sep=sep, dtype=dtypes)
+            first_line = 2
         else:
             raise InputError(f"{where}: cannot tell the format of {path}; use .parquet, .tsv or .csv")
     if prepare is not None:
         frame = prepare(frame, source)
     if not isinstance(path_or_frame, pd.DataFrame):
         frame = _parse_text_dates(frame, schema, where=where, source=source)
-    check_frame(frame, schema, where=where, source=source)
+    if schema.unique is not None and schema.unique in frame.columns:
+        whole = frame.astype(str).duplicated()
+        if whole.any():
+            log.info("%s: %s repeats %d row(s) identically; each kept once", where, source, int(whole.sum()))
+            frame = frame[~whole.to_numpy()].reset_index(drop=True)
+            first_line = None  # rows no longer match lines
+    check_frame(frame, schema, where=where, source=source, first_line=first_line)
     return frame, source
+
+
+#: What reading a damaged file raises (Arrow, zlib/gzip, the csv parser, text decoding).
+def _read_errors() -> tuple[type[BaseException], ...]:
+    import zlib
+
+    import pyarrow as pa
+
+    return (pa.ArrowException, OSError, EOFError, zlib.error, UnicodeDecodeError, pd.errors.ParserError,
+            pd.errors.EmptyDataError, ValueError)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+def read_parquet_file(path: Path, *, where: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """``pd.read_parquet`` that names the file when it is truncated or not Parquet at all."""
+    try:
+        return pd.read_parquet(path, columns=columns)
+    except _read_errors() as exc:
+        raise InputError(f"{where}: {path} could not be read as Parquet (truncated or not a Parquet file: "
+                         f"{_first_line(exc)})") from None
+
+
+def read_text_table(path: Path, *, where: str, sep: str | None, dtype: Mapping[str, object] | None = None,
+                    **kwargs: object) -> pd.DataFrame:
+    """``pd.read_csv`` that names the file when it is empty, truncated, not text or ragged.
+
+    A ``.gz`` file is read to its end, so a truncated one (no gzip trailer) is an error here,
+    not a short table.
+    """
+    try:
+        if kwargs.get("engine") != "python":
+            kwargs.setdefault("low_memory", False)
+        return pd.read_csv(path, sep=sep, dtype=dtype, **kwargs)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{where}: {path} is empty (no header line)") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{where}: {path} is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} "
+                         f"at offset {exc.start}); save it as UTF-8") from None
+    except (EOFError, OSError) as exc:
+        raise InputError(f"{where}: {path} is incomplete or not a valid compressed file ({_first_line(exc)}); "
+                         "it may have been truncated in transfer") from None
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{where}: {path} could not be parsed ({_first_line(exc)}); "
+                         f"expected {'commas' if sep == ',' else 'tabs'} between columns") from None
 
 
 def _parse_text_dates(frame: pd.DataFrame, schema: TableSchema, *, where: str, source: str) -> pd.DataFrame:

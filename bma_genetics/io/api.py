@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bma_genetics.io._schema import read_parquet_file, read_text_table
 from bma_genetics.io.bmff import (
     BMFF_SCHEMA,
     read_bmff_provenance,
@@ -39,6 +40,7 @@ from bma_genetics.io.fields import (
     parse_header,
     read_data_dictionary,
 )
+from bma_genetics.io.genotypes import check_bgen, check_plink, check_vcf, read_oxford_sample
 from bma_genetics.io.participants import PARTICIPANT_FIELDS, ParticipantsResult, run_participants
 from bma_genetics.io.sample_qc import (
     QC_STEPS,
@@ -84,6 +86,9 @@ __all__ = [
     "assign_ancestry",
     "build_participant_table",
     "design_covariates",
+    "check_bgen",
+    "check_plink",
+    "check_vcf",
     "detect_format",
     "get_field",
     "infer_build",
@@ -100,10 +105,13 @@ __all__ = [
     "read_diagnoses",
     "read_diagnosis_table",
     "read_gwas_ssf_metadata",
+    "read_oxford_sample",
     "read_kinship",
     "read_long_diagnoses",
+    "read_parquet_file",
     "read_participant_table",
     "read_sumstats",
+    "read_text_table",
     "read_ukb",
     "read_ukb_header",
     "read_withdrawals",

@@ -30,6 +30,7 @@ import pandas as pd
 from bma_genetics._atomic import write_text
 from bma_genetics.errors import InputError
 from bma_genetics.io._schema import TableSchema, read_checked, write_checked
+from bma_genetics.sites import all_traits
 
 BMFF_SCHEMA = TableSchema(
     table="bmff",
@@ -40,6 +41,7 @@ BMFF_SCHEMA = TableSchema(
     patterns=((r"bmff_.+", "number"),),
     require_pattern=r"bmff_.+",
     unique="eid",
+    ranges={trait: (0, 1, "a fat fraction") for trait in all_traits()},
 )
 
 

@@ -289,6 +289,9 @@ PARTICIPANT_SCHEMA = TableSchema(
     },
     patterns=((r"pc\d+", "number"), (r"centre_\d+", "number")),
     unique="eid",
+    ranges={"age": (0, 120, "an age in years"), "bmi": (5, 250, "a BMI in kg/m2"),
+            "height": (40, 250, "a height in cm"), "year_of_birth": (1880, 2100, "a year of birth")},
+    codes={"sex": (0, 1)},
 )
 
 

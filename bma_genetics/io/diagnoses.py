@@ -40,6 +40,8 @@ DISTINCT_CODE_SOURCES = frozenset({"41270", "41271", "41202", "41203", "41204", 
 _ICD10 = re.compile(r"^[A-Z][0-9]{2}[0-9A-Z]{0,4}$")
 _ICD9_LIKE = re.compile(r"^[0-9]{3,5}$")
 _ICD9 = re.compile(r"^(?:[0-9]{3,5}|V[0-9]{2,4}|E[0-9]{3,4})$")
+#: What a code of any coding a diagnosis table may hold looks like (ICD-10, ICD-9, Read codes).
+_CODE_TEXT = r"[A-Za-z0-9][A-Za-z0-9.]{0,9}"
 #: UK Biobank placeholder dates (Data-Coding 819 and HES conventions): not real event dates.
 SPECIAL_DATES = frozenset(pd.Timestamp(d) for d in ("1900-01-01", "1901-01-01", "1902-02-02", "1903-03-03", "2037-07-07"))
 
@@ -502,6 +504,14 @@ def read_diagnosis_table(path: str | os.PathLike | pd.DataFrame) -> pd.DataFrame
                                  text_dtypes={"code": str, "date": str, "source": str}, prepare=prepare)
     table["eid"] = table["eid"].astype(str)
     table = table[table["code"].notna()]
+    code = table["code"].astype(str).str.strip()
+    bad = ~code.str.fullmatch(_CODE_TEXT).to_numpy()
+    if bad.any():
+        i = int(bad.nonzero()[0][0])
+        row = f"line {table.index[i] + 2}" if source != "the table passed" and not str(source).endswith(
+            (".parquet", ".pq")) else f"row {table.index[i] + 1}"
+        raise InputError(f"{where}: {source} column 'code' {row}: {table['code'].iloc[i]!r} is not a diagnosis "
+                         f"code (ICD-10 such as 'M81.0' or 'M810', ICD-9 digits; {int(bad.sum())} such value(s))")
     if "date" not in table.columns:
         table["date"] = pd.Series(pd.NaT, index=table.index, dtype="datetime64[ns]")
     table["date"] = table["date"].astype("datetime64[ns]")

@@ -13,6 +13,7 @@ import pandas as pd
 
 from bma_genetics._result import StageResult
 from bma_genetics.errors import InputError
+from bma_genetics.io._schema import read_parquet_file, read_text_table
 from bma_genetics.io.covariates import build_participant_table
 from bma_genetics.io.diagnoses import read_diagnoses
 from bma_genetics.io.sample_qc import run_sample_qc
@@ -68,7 +69,11 @@ def _phenotype_eids(phenotype: str | os.PathLike | Iterable[str] | pd.DataFrame 
         path = Path(phenotype)
         if not path.exists():
             raise InputError(f"run_participants/phenotype: no such file {path}")
-        table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, sep=None, engine="python")
+        where = "run_participants/phenotype"
+        table = (read_parquet_file(path, where=where) if path.suffix == ".parquet"
+                 else read_text_table(path, where=where, sep=None, engine="python"))
+        if "eid" not in table.columns:
+            raise InputError(f"{where}: {path} has no 'eid' column; it has {list(table.columns)[:10]}")
         phenotype = table
     if isinstance(phenotype, pd.DataFrame):
         if "eid" not in phenotype.columns:

@@ -34,6 +34,7 @@ import pandas as pd
 
 from bma_genetics._check import check_one_of, check_positive
 from bma_genetics.errors import InputError
+from bma_genetics.io._schema import read_text_table
 from bma_genetics.io.ukb import UKBData, get_field
 
 log = logging.getLogger(__name__)
@@ -77,14 +78,20 @@ def read_kinship(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise InputError(f"read_kinship/path: no such file {path}")
-    df = pd.read_csv(path, sep=r"\s+", dtype=str)
+    df = read_text_table(path, where="read_kinship/path", sep=r"\s+", dtype=str)
     miss = [c for c in ("ID1", "ID2", "Kinship") if c not in df.columns]
     if miss:
         raise InputError(f"read_kinship/path: {path} lacks column(s) {miss}; it has {list(df.columns)}")
     kin = pd.to_numeric(df["Kinship"], errors="coerce")
     if kin.isna().any():
         bad = df.loc[kin.isna(), "Kinship"].iloc[0]
-        raise InputError(f"read_kinship/path: {path} column 'Kinship' has non-numeric value {bad!r}")
+        line = int(kin.isna().to_numpy().nonzero()[0][0]) + 2
+        raise InputError(f"read_kinship/path: {path} column 'Kinship' line {line}: {bad!r} is not a number")
+    outside = ~((kin >= -1) & (kin <= 1)).to_numpy()
+    if outside.any():
+        line = int(outside.nonzero()[0][0]) + 2
+        raise InputError(f"read_kinship/path: {path} column 'Kinship' line {line}: {df['Kinship'].iloc[line - 2]!r} "
+                         "is not a kinship coefficient (expected -1 to 1; KING's are at most 0.5)")
     df["Kinship"] = kin.astype("float64")
     for c in ("HetHet", "IBS0"):
         if c in df.columns:

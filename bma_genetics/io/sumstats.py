@@ -561,6 +561,10 @@ def _canonical(df: pd.DataFrame, spec: SumstatsFormat, source: str, where: str,
     return out[[*SUMSTATS_COLUMNS, *optional]]
 
 
+#: What an allele in summary statistics looks like (plink2's D/I and 0, VCF's * and <DEL>).
+_ALLELE = r"[ACGTNacgtn]+|[DI0*.-]|<[^>]+>"
+
+
 def _validated(out: pd.DataFrame, source: str, where: str, names: Mapping[str, str],
                lines: np.ndarray) -> pd.DataFrame:
     """Value ranges (P in [0, 1], SE > 0) and duplicated variants of a canonical frame.
@@ -577,6 +581,8 @@ def _validated(out: pd.DataFrame, source: str, where: str, names: Mapping[str, s
             raise fail(where, f"{source}: column {col!r} line {int(lines[i])}: {values.iloc[i]} {what} "
                        f"({len(idx)} such row(s))")
 
+    if len(out) == 0:
+        raise fail(where, f"{source} has a header but no variants")
     p = out["p_value"].to_numpy(dtype=float)
     m = out["neg_log_10_p_value"].to_numpy(dtype=float)
     p_col = "p_value" if "p_value" in names else "neg_log_10_p_value"
@@ -587,6 +593,16 @@ def _validated(out: pd.DataFrame, source: str, where: str, names: Mapping[str, s
               shown)
         se = out["standard_error"].to_numpy(dtype=float)
         first(se <= 0, "standard_error", "is not a standard error > 0", out["standard_error"])
+        if "effect_allele_frequency" in out:
+            f = out["effect_allele_frequency"].to_numpy(dtype=float)
+            first((f < 0) | (f > 1), "effect_allele_frequency", "is not an allele frequency in [0, 1]",
+                  out["effect_allele_frequency"])
+    for column in ("effect_allele", "other_allele"):
+        if column in out:
+            a = out[column]
+            bad = (a.notna() & ~a.astype(str).str.fullmatch(_ALLELE)).to_numpy()
+            first(bad, column, "is not an allele (A, C, G, T or N letters, D/I, 0, '*', or <symbolic>)",
+                  a.map(repr))
     key = ["variant_id", "chromosome", "base_pair_location", "effect_allele", "other_allele"]
     has_id = out["variant_id"].notna().to_numpy()
     dup = has_id & out.duplicated(subset=key, keep=False).to_numpy()

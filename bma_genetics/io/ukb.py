@@ -13,9 +13,10 @@ is a :class:`UKBData`: one row per participant (``eid`` as a string), columns in
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,17 +142,54 @@ def _read_header(path: Path, fmt: str, sep: str | None) -> list[str]:
         import gzip
 
         opener = {".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix.lower(), open)
-        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
-            first = fh.readline().rstrip("\r\n")
+        with opener(path, "rb") as fh:
+            raw = fh.readline(1 << 24)
+        if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in raw:
+            kind = "UTF-16 text" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or raw[1:2] == b"\x00" else "binary data"
+            raise InputError(f"read_ukb/path: {path} holds {kind}, not UTF-8 text; save the export as UTF-8 "
+                             "(or use its original .csv/.tab)")
+        first = raw.decode("utf-8-sig", errors="replace").rstrip("\r\n")
         if not first:
             raise InputError(f"read_ukb/path: {path} is empty")
-        return next(csv.reader([first], delimiter=sep or ","))
+        names = next(csv.reader([first], delimiter=sep or ","))
+        if len(names) == 1:
+            found = next((d for d in (";", "\t", ",", "|") if d != (sep or ",") and d in first), None)
+            if found is not None:
+                raise InputError(f"read_ukb/path: {path}: the header holds {found!r} but no {sep or ','!r}: "
+                                 f"the delimiter is {found!r}, not {sep or ','!r}; name the file by its "
+                                 "format (.csv comma, .tsv/.tab/.txt tab) or convert it")
+        return names
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
         return list(pq.read_schema(path).names)
     _, meta = _stat_reader(fmt)(str(path), metadataonly=True)
     return list(meta.column_names)
+
+
+@contextlib.contextmanager
+def _damaged(path: Path) -> Iterator[None]:
+    """Turn what a damaged file raises in a reader (truncated gzip, Stata, Parquet) into one
+    InputError naming the file."""
+    import zlib
+
+    import pyarrow as pa
+
+    errors: tuple[type[BaseException], ...] = (pa.ArrowException, OSError, EOFError, zlib.error)
+    try:
+        import pyreadstat
+
+        errors += (pyreadstat.ReadstatError, pyreadstat.PyreadstatError)
+    except (ImportError, AttributeError):
+        pass
+    try:
+        yield
+    except InputError:
+        raise
+    except errors as exc:
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise InputError(f"read_ukb/path: {path} could not be read to its end: it is truncated or damaged "
+                         f"({text})") from None
 
 
 def _stat_reader(fmt: str):
@@ -217,7 +255,9 @@ def read_ukb_header(path: str | os.PathLike) -> ColumnLayout:
     if not path.exists():
         raise InputError(f"read_ukb/path: no such file {path}")
     fmt, sep = _format_of(path)
-    return parse_header(_read_header(path, fmt, sep), source=str(path))
+    with _damaged(path):
+        header = _read_header(path, fmt, sep)
+    return parse_header(header, source=str(path))
 
 
 def _read_ukb_many(
@@ -347,20 +387,31 @@ def read_ukb(
         raise InputError(f"read_ukb/chunksize: expected a positive int, found {chunksize!r}")
     fmt, sep = _format_of(path)
     source = str(path)
-    layout = parse_header(_read_header(path, fmt, sep), source=source)
+    with _damaged(path):
+        header = _read_header(path, fmt, sep)
+    layout = parse_header(header, source=source)
     keys = _wanted_columns(layout, fields, instances, source)
     names = [layout.eid_column] + [layout.columns[k] for k in keys]
     log.info("%s: %s naming, reading %d of %d data columns", path.name, layout.scheme, len(keys), len(layout.columns))
-    if fmt == "csv":
-        dic = dictionary or DEFAULT_DICTIONARY
-        numeric = [layout.columns[k] for k in keys if _value_type(dic, k.field) not in _TEXT_TYPES]
-        raw = _read_csv(path, sep or ",", names, progress, numeric=numeric, encoding=encoding)
-    elif fmt == "parquet":
-        raw = _read_parquet(path, names, chunksize, progress)
-    else:
-        raw = _read_stat(path, fmt, names, chunksize, progress)
+    with _damaged(path):
+        if fmt == "csv":
+            dic = dictionary or DEFAULT_DICTIONARY
+            numeric = [layout.columns[k] for k in keys if _value_type(dic, k.field) not in _TEXT_TYPES]
+            raw = _read_csv(path, sep or ",", names, progress, numeric=numeric, encoding=encoding)
+        elif fmt == "parquet":
+            raw = _read_parquet(path, names, chunksize, progress)
+        else:
+            raw = _read_stat(path, fmt, names, chunksize, progress)
+    if len(raw) == 0:
+        raise InputError(f"read_ukb/path: {path} has a header but no rows (no participants)")
+    first_line = 2 if fmt == "csv" else None
+    repeated = raw.duplicated()
+    if repeated.any():  # the same row twice (a re-export, concatenated baskets): kept once
+        log.info("read_ukb: %s repeats %d row(s) identically; each kept once", path.name, int(repeated.sum()))
+        raw = raw[~repeated.to_numpy()].reset_index(drop=True)
+        first_line = None
     sub = ColumnLayout(layout.scheme, layout.eid_column, {k: layout.columns[k] for k in keys})
-    data = _normalise(raw, sub, source, dictionary or DEFAULT_DICTIONARY)
+    data = _normalise(raw, sub, source, dictionary or DEFAULT_DICTIONARY, first_line=first_line)
     if withdrawals is not None:
         from bma_genetics.io.withdrawals import read_withdrawals, remove_withdrawn
 
@@ -404,8 +455,9 @@ def _read_csv(
         try:
             reader = pacsv.open_csv(stream, read_options=read_opts, parse_options=parse_opts, convert_options=conv_opts)
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            _ragged(path, sep, exc)
             hint = " (pass encoding='latin-1' for non-UTF-8 text)" if "UTF8" in str(exc) or isinstance(exc, UnicodeDecodeError) else ""
-            raise InputError(f"read_ukb/path: {path} could not be parsed: {exc}{hint}") from None
+            raise InputError(f"read_ukb/path: {path} could not be parsed: {str(exc)[:300]}{hint}") from None
         with _progress(path.stat().st_size, "B", path.name, progress) as bar:
             last = 0
             try:
@@ -415,9 +467,10 @@ def _read_csv(
                     bar.update(pos - last)
                     last = pos
             except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+                _ragged(path, sep, exc)
                 hint = " (pass encoding='latin-1' for non-UTF-8 text)" if "UTF8" in str(exc) or isinstance(exc, UnicodeDecodeError) else ""
                 raise InputError(f"read_ukb/path: {path} could not be parsed after row "
-                                 f"{sum(b.num_rows for b in batches)}: {exc}{hint}") from None
+                                 f"{sum(b.num_rows for b in batches)}: {str(exc)[:300]}{hint}") from None
     table = pa.Table.from_batches(batches, schema=reader.schema)
     # Numbers become float64 in Arrow, before pandas: no Python string per cell (a 500,000-row
     # column of strings costs ~30 MB, of float64 4 MB). A column that does not parse stays text
@@ -437,6 +490,24 @@ def _read_csv(
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
     return table.to_pandas()
+
+
+def _ragged(path: Path, sep: str, exc: BaseException) -> None:
+    """For a row with too many or too few fields, raise naming its line (read again, only on error)."""
+    if "columns, got" not in str(exc):
+        return
+    import bz2
+    import csv
+    import gzip
+
+    opener = {".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix.lower(), open)
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
+        rows = csv.reader(fh, delimiter=sep)
+        width = len(next(rows))
+        for line, row in enumerate(rows, start=2):
+            if row and len(row) != width:
+                raise InputError(f"read_ukb/path: {path} line {line} has {len(row)} fields; the header has "
+                                 f"{width} (a stray {sep!r} or a cut line?)") from None
 
 
 def _read_parquet(path: Path, names: list[str], chunksize: int, progress: bool) -> pd.DataFrame:
@@ -521,7 +592,43 @@ def _stat_dates(values: pd.Series, origin: str, unit: str, *, source: str, colum
 # ---------------------------------------------------------------------------------------------
 
 
-def _eid_strings(values: pd.Series, source: str, column: str) -> pd.Index:
+def _row_name(position: int, first_line: int | None) -> str:
+    return f"line {position + first_line}" if first_line is not None else f"row {position + 1}"
+
+
+#: Plausible values of numeric fields (both ends included): a value outside is an error.
+PLAUSIBLE: dict[int, tuple[float, float, str]] = {
+    21003: (0, 120, "an age in years"),
+    21022: (0, 120, "an age in years"),
+    34: (1880, 2100, "a year of birth"),
+    21001: (5, 250, "a BMI in kg/m2"),
+    50: (40, 250, "a height in cm"),
+    22009: (-1e4, 1e4, "a genetic principal component"),
+}
+#: Plausible dates (UK Biobank's placeholder dates 1900-01-01 ... 2037-07-07 are inside).
+DATE_RANGE = (pd.Timestamp("1900-01-01"), pd.Timestamp("2100-01-01"))
+
+
+def _check_plausible(s: pd.Series, field_id: int, source: str, column: str, first_line: int | None) -> None:
+    if pd.api.types.is_datetime64_any_dtype(s):
+        bad = ((s < DATE_RANGE[0]) | (s >= DATE_RANGE[1])).to_numpy()
+        what, span = "a plausible date", f"{DATE_RANGE[0].date()} to {DATE_RANGE[1].date()}"
+    elif field_id in PLAUSIBLE and pd.api.types.is_numeric_dtype(s):
+        low, high, what = PLAUSIBLE[field_id]
+        x = s.to_numpy(dtype=float, na_value=np.nan)
+        bad = ~np.isnan(x) & ~((x >= low) & (x <= high))
+        span = f"{low:g} to {high:g}"
+    else:
+        return
+    if bad.any():
+        i = int(bad.nonzero()[0][0])
+        value = s.iloc[i]
+        shown = value.date().isoformat() if isinstance(value, pd.Timestamp) else repr(value)
+        raise InputError(f"read_ukb/path: {source} column {column!r} {_row_name(i, first_line)}: {shown} is not "
+                         f"{what} (expected {span}; {int(bad.sum())} such value(s))")
+
+
+def _eid_strings(values: pd.Series, source: str, column: str, first_line: int | None = None) -> pd.Index:
     if pd.api.types.is_numeric_dtype(values):
         if values.isna().any():
             raise InputError(f"read_ukb/path: {source} column {column!r} has missing participant ids")
@@ -533,6 +640,11 @@ def _eid_strings(values: pd.Series, source: str, column: str) -> pd.Index:
         out = values.astype("string").str.strip()
         if out.isna().any() or (out == "").any():
             raise InputError(f"read_ukb/path: {source} column {column!r} has missing participant ids")
+        bad = ~out.str.fullmatch(r"-?[0-9]+").to_numpy(dtype=bool)
+        if bad.any():
+            i = int(bad.nonzero()[0][0])
+            raise InputError(f"read_ukb/path: {source} column {column!r} {_row_name(i, first_line)}: "
+                             f"{values.iloc[i]!r} is not a participant id (UK Biobank eids are integers)")
         out = out.astype(object)
     idx = pd.Index(out.to_numpy(dtype=object), name="eid")
     dup = idx[idx.duplicated()]
@@ -619,8 +731,9 @@ def _value_type(dictionary: Dictionary, field_id: int) -> str | None:
     return "Code" if info.coding in TEXT_CODINGS else info.value_type
 
 
-def _normalise(raw: pd.DataFrame, layout: ColumnLayout, source: str, dictionary: Dictionary) -> UKBData:
-    index = _eid_strings(raw[layout.eid_column], source, layout.eid_column)
+def _normalise(raw: pd.DataFrame, layout: ColumnLayout, source: str, dictionary: Dictionary,
+               first_line: int | None = None) -> UKBData:
+    index = _eid_strings(raw[layout.eid_column], source, layout.eid_column, first_line)
     cols: dict[tuple[int, int, int], pd.Series] = {}
     names = dict(layout.columns)
     for key, name in sorted(layout.columns.items()):
@@ -633,9 +746,11 @@ def _normalise(raw: pd.DataFrame, layout: ColumnLayout, source: str, dictionary:
                     raise InputError(f"read_ukb/path: {source} column {name!r} holds arrays but "
                                      f"{layout.columns[k]!r} also names array {a}")
                 cols[tuple(k)] = _type_column(item, vt, source, name).set_axis(index)
+                _check_plausible(cols[tuple(k)], key.field, source, name, first_line)
                 names[k] = name
             continue
         cols[tuple(key)] = _type_column(s, vt, source, name).set_axis(index)
+        _check_plausible(cols[tuple(key)], key.field, source, name, first_line)
     if cols:
         frame = pd.concat(cols, axis=1)
         frame.columns = pd.MultiIndex.from_tuples(list(cols), names=["field", "instance", "array"])

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from bma_genetics._atomic import write_table, write_text
-from bma_genetics._check import check_probability, fail
+from bma_genetics._check import check_one_of, check_probability, fail
 from bma_genetics._result import StageResult
 from bma_genetics.errors import InputError
 from bma_genetics.io.builds import (
@@ -438,6 +438,9 @@ def run_mr_analysis(
                        f"{p_threshold:g}; give a larger P (e.g. 5e-6) or leave it out")
     if sample_overlap is not None and not isinstance(sample_overlap, bool):
         raise fail("run_mr_analysis/sample_overlap", f"expected True, False or None, found {sample_overlap!r}")
+    check_one_of("run_mr_analysis/action", action, [1, 2, 3])
+    if prevalence is not None:
+        check_probability("run_mr_analysis/prevalence", prevalence)
     warnings: list[str] = []
     used_p, fallback_used = p_threshold, False
     # The LD source is resolved first: a bad ``ld`` fails before any summary statistics are read.
@@ -510,13 +513,10 @@ def run_mr_analysis(
         n_instruments = len(ins)
     n_used = int(h["mr_keep"].sum())
     if n_used == 0:
+        # nothing is written: a harmonised.tsv of a failed run would look like a finished one
         reasons = h["drop_reason"].str.split(" \\(").str[0].value_counts().to_dict()
-        where = f"; see {Path(out) / 'harmonised.tsv'}" if out is not None else ""
-        if out is not None:
-            Path(out).mkdir(parents=True, exist_ok=True)
-            write_table(h, Path(out) / "harmonised.tsv")
         raise fail("run_mr_analysis/outcome", f"all {len(h)} instruments were dropped during harmonisation "
-                   f"({reasons}){where}")
+                   f"(reasons: {reasons})")
     res = run_mr(h, methods=methods, params=params)
     fits = res.fits
     frames["heterogeneity"] = mr_heterogeneity(h, params, fits=fits)

@@ -62,6 +62,7 @@ def register(app: typer.Typer) -> None:
         no_plots: bool = typer.Option(False, "--no-plots", help="Skip figures."),
     ) -> None:
         """Two-sample Mendelian randomisation (TwoSampleMR workflow, offline)."""
+        from bma_genetics._atomic import staged_directory
         from bma_genetics._check import fail
         from bma_genetics.mr.api import run_mr_analysis
         from bma_genetics.mr.figures import write_mr_figures
@@ -71,17 +72,19 @@ def register(app: typer.Typer) -> None:
             raise fail("mr/exposure", "give --exposure and --outcome, or --harmonised")
         params = MRParameters(nboot=nboot, seed=seed, egger_distribution=egger_distribution,
                               median_weights=median_weights)
-        result = run_mr_analysis(
-            out, exposure=exposure, outcome=outcome, harmonised=harmonised, exposure_name=exposure_name,
-            outcome_name=outcome_name, exposure_format=exposure_format, outcome_format=outcome_format,
-            exposure_columns=_mapping(exposure_columns), outcome_columns=_mapping(outcome_columns),
-            p_threshold=p_threshold, p_fallback=p_fallback, sample_overlap=True if sample_overlap else None, ld=ld, genotypes=genotypes, clump_r2=clump_r2, clump_kb=clump_kb,
-            proxies=not no_proxies, proxy_r2=proxy_r2, action=action, methods=methods, params=params,
-            prevalence=prevalence, reverse=reverse, build=build, exposure_build=exposure_build, outcome_build=outcome_build,
-            chain=chain,
-        )
-        if not no_plots:
-            result.files.update(write_mr_figures(result, out / "figures"))
+        with staged_directory(out) as staged:  # a failure leaves no harmonised.tsv behind
+            result = run_mr_analysis(
+                staged, exposure=exposure, outcome=outcome, harmonised=harmonised, exposure_name=exposure_name,
+                outcome_name=outcome_name, exposure_format=exposure_format, outcome_format=outcome_format,
+                exposure_columns=_mapping(exposure_columns), outcome_columns=_mapping(outcome_columns),
+                p_threshold=p_threshold, p_fallback=p_fallback, sample_overlap=True if sample_overlap else None,
+                ld=ld, genotypes=genotypes, clump_r2=clump_r2, clump_kb=clump_kb,
+                proxies=not no_proxies, proxy_r2=proxy_r2, action=action, methods=methods, params=params,
+                prevalence=prevalence, reverse=reverse, build=build, exposure_build=exposure_build,
+                outcome_build=outcome_build, chain=chain,
+            )
+            if not no_plots:
+                result.files.update(write_mr_figures(result, staged / "figures"))
         summary = result.summary()
         ivw = summary["ivw"]
         msg = f"{summary['n_used']} of {summary['n_instruments']} instruments used"

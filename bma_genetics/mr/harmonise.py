@@ -508,28 +508,59 @@ def read_harmonised(path_or_frame: str | pd.DataFrame) -> pd.DataFrame:
     alleles, EAF, ``mr_keep``, ``exposure``/``outcome`` labels are optional (``mr_keep``
     defaults to rows with finite effects and positive SEs).
     """
+    where = "read_harmonised/path"
+    first_line: int | None = None
     if isinstance(path_or_frame, pd.DataFrame):
         df, src = path_or_frame.copy(), "table"
     else:
         from pathlib import Path
 
+        from bma_genetics.io import read_text_table
+
         p = Path(path_or_frame)
         if not p.exists():
-            raise fail("read_harmonised/path", f"{p} not found")
+            raise fail(where, f"{p} not found")
         sep = "," if p.name.endswith((".csv", ".csv.gz")) else "\t"
-        df, src = pd.read_csv(p, sep=sep), str(p)
+        df, src = read_text_table(p, where=where, sep=sep), str(p)
+        first_line = 2
+    given = list(df.columns)
     df = df.rename(columns=_TSMR_RENAMES)
     df.columns = [c.replace(".", "_") for c in df.columns]
     df = canonical_harmonised_names(df)
-    check_columns("read_harmonised/path", df, ["beta_exposure", "standard_error_exposure", "beta_outcome", "standard_error_outcome"], source=src)
+    effects = ["beta_exposure", "standard_error_exposure", "beta_outcome", "standard_error_outcome"]
+    missing = [c for c in effects if c not in df]
+    if missing:
+        tsmr = {v: k.replace("_", ".") for k, v in LEGACY_HARMONISED_NAMES.items()}
+        names = [f"{c} (TwoSampleMR: {tsmr.get(c, c.replace('_', '.'))})" for c in missing]
+        raise fail(where, f"{src} lacks column(s) {names}; it has {given[:20]}")
     if "snp" not in df:
         df["snp"] = [f"snp{i + 1}" for i in range(len(df))]
+
+    def line(i: int) -> str:
+        return f"line {i + first_line}" if first_line is not None else f"row {i + 1}"
+
+    for c in effects:
+        num = pd.to_numeric(df[c], errors="coerce")
+        text = df[c].astype("string").str.strip()
+        bad = (num.isna() & text.notna() & ~text.str.upper().isin(["", "NA", "NAN"])).to_numpy()
+        if bad.any():
+            i = int(bad.nonzero()[0][0])
+            raise fail(where, f"{src} column {given[df.columns.get_loc(c)]!r} {line(i)}: {df[c].iloc[i]!r} is not a "
+                       f"number ({int(bad.sum())} such cell(s))")
+        df[c] = num
+    same = df.duplicated()
+    if same.any():
+        df = df[~same.to_numpy()].reset_index(drop=True)
     if df["snp"].duplicated().any() and "mr_keep" not in df:
         dups = df.loc[df["snp"].duplicated(), "snp"].unique()[:5].tolist()
-        raise fail("read_harmonised/path", f"{src} lists SNP(s) {dups} more than once; keep one row per SNP "
+        raise fail(where, f"{src} lists SNP(s) {dups} more than once with different values; keep one row per SNP "
                    "(or add an mr_keep column that is FALSE on the extra rows)")
-    for c in ("beta_exposure", "standard_error_exposure", "beta_outcome", "standard_error_outcome"):
-        df[c] = pd.to_numeric(df[c], errors="coerce")
+    for c in ("standard_error_exposure", "standard_error_outcome"):
+        bad = (df[c] <= 0).to_numpy()
+        if bad.any():
+            i = int(bad.nonzero()[0][0])
+            raise fail(where, f"{src} column {given[df.columns.get_loc(c)]!r} {line(i)}: {df[c].iloc[i]!r} is not a "
+                       f"standard error > 0 ({int(bad.sum())} such value(s))")
     ok = (np.isfinite(df["beta_exposure"]) & np.isfinite(df["beta_outcome"]) & (df["standard_error_exposure"] > 0)
           & (df["standard_error_outcome"] > 0))
     if "mr_keep" in df:
@@ -540,8 +571,11 @@ def read_harmonised(path_or_frame: str | pd.DataFrame) -> pd.DataFrame:
     reason[~keep] = "mr_keep is FALSE in the input"
     reason[keep & ~ok] = "missing or non-positive SE / missing beta"
     if "mr_keep" in df:
-        dup = df["snp"].duplicated() & keep & ok
-        reason[dup] = "duplicate SNP (first row kept)"
+        dup = df["snp"].duplicated(keep=False) & keep & ok
+        if dup.any():
+            rows = [line(int(i)) for i in dup.to_numpy().nonzero()[0][:2]]
+            raise fail(where, f"{src}: SNP {df.loc[dup, 'snp'].iloc[0]!r} is kept (mr_keep) on {rows[0]} and {rows[1]} "
+                       "with different values; keep one row per SNP")
     df["drop_reason"] = df.get("drop_reason", pd.Series("", index=df.index)).fillna("").astype(str).where(
         reason == "", reason)
     df["mr_keep"] = df["drop_reason"] == ""

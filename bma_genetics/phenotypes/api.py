@@ -321,6 +321,7 @@ def run_bmff(
     if n_found > len(items):
         log.info("BMFF: %d image(s) of withdrawn participants not read (reason: withdrawn)", n_found - len(items))
     model = load_model(weights, device=device)
+    made_folder = not out.parent.exists()
     parts = out.parent / f"{out.name}.parts"
     frames: list[pd.DataFrame] = []
     done: set[str] = set()
@@ -389,6 +390,15 @@ def run_bmff(
         if kinds:
             log.warning("BMFF: %d image(s) %s (%s); their rows carry the error in the table's 'error' column",
                         len(kinds), what, ", ".join(f"{k} x{n}" for k, n in Counter(kinds).items()))
+    if todo and len(failures["read failed"]) == len(todo) and not done:
+        # not one image read: a table of error rows would look like a finished (empty) study
+        shutil.rmtree(parts, ignore_errors=True)
+        if made_folder and out.parent.exists() and not any(out.parent.iterdir()):
+            out.parent.rmdir()
+        kinds = ", ".join(f"{k} x{n}" for k, n in Counter(failures["read failed"]).items())
+        given = images if isinstance(images, list) else [images]
+        raise fail("run_bmff/images", f"none of the {len(todo)} image(s) found in {', '.join(map(str, given))} "
+                   f"could be read ({kinds}); no BMFF table written")
     table = _finalise(frames, model)
     meta = model.meta
     provenance = {

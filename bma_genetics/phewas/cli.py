@@ -41,19 +41,21 @@ def register(app: typer.Typer) -> None:
         """PheWAS: exposures against every phecode (logistic with Firth fallback, or Cox)."""
         import logging
 
+        from bma_genetics._atomic import staged_directory
         from bma_genetics.phewas.api import run_phewas
         from bma_genetics.phewas.figures import write_phewas_figures
 
-        res = run_phewas(
-            participants, diagnoses, _split(exposure), _split(covariates),
-            phecode_version=phecode_version, phecode_map=phecode_map, bmff=bmff,
-            min_cases=min_cases, min_phecode_count=min_phecode_count, use_exclusion=not no_exclusion,
-            method=method, firth=firth, firth_below_cases=firth_below_cases,
-            standardise=not no_standardise, cox_start_col=cox_start, censoring_date=censoring_date,
-            suppress_below=suppress_below, n_jobs=n_jobs, out=out,
-        )
-        if not no_plots:
-            res.files.update(write_phewas_figures(res, out / "figures"))
+        with staged_directory(out) as staged:  # a failure leaves no result table behind
+            res = run_phewas(
+                participants, diagnoses, _split(exposure), _split(covariates),
+                phecode_version=phecode_version, phecode_map=phecode_map, bmff=bmff,
+                min_cases=min_cases, min_phecode_count=min_phecode_count, use_exclusion=not no_exclusion,
+                method=method, firth=firth, firth_below_cases=firth_below_cases,
+                standardise=not no_standardise, cox_start_col=cox_start, censoring_date=censoring_date,
+                suppress_below=suppress_below, n_jobs=n_jobs, out=staged,
+            )
+            if not no_plots:
+                res.files.update(write_phewas_figures(res, staged / "figures"))
         s = res.summary()
         logging.getLogger("bma_genetics.phewas").info(
             "%d tests, %d below Bonferroni; results in %s", s["n_tests"], s["n_bonferroni_significant"],

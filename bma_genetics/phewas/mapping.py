@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -114,7 +115,10 @@ def load_map(version: str = "X", path: str | os.PathLike | pd.DataFrame | None =
     elif path is not None:
         if not os.path.exists(path):
             raise fail("run_phewas/phecode_map", f"no such file {path}")
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        from bma_genetics.io import read_text_table
+
+        frame = read_text_table(Path(path), where="run_phewas/phecode_map", sep=",", dtype=str,
+                                keep_default_na=False, na_values=[""])
     else:
         try:
             from bma_genetics.resources import load_phecode_map
@@ -127,7 +131,7 @@ def load_map(version: str = "X", path: str | os.PathLike | pd.DataFrame | None =
         icd9 = _packaged_icd9_map(version)
         if icd9 is not None:
             frame = pd.concat([_canonical_columns(frame), icd9], ignore_index=True)
-    where = "run_phewas/phecode_map"
+    where = "run_phewas/phecode_map" + (f": {path}" if isinstance(path, (str, os.PathLike)) else "")
     return rollup(normalise_phecode_map(frame, where=where))
 
 
