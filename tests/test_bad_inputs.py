@@ -408,7 +408,7 @@ CASES: list[Case] = [
          lambda i: i.cell("exposure.tsv", 7, "base_pair_location", "12a", sep="\t")),
     Case("enrich-sumstats-empty", lambda i: enrich(i, sumstats="exposure.tsv"), ("exposure.tsv",),
          lambda i: i.lines("exposure.tsv", lambda ls: ls[:1])),
-    Case("enrich-no-ld-overlap", lambda i: enrich(i), ("LD reference",)),
+    Case("enrich-ld-mismatch", lambda i: enrich(i), ("outcome.tsv.gz", "LD source")),
     Case("enrich-gmt-missing", lambda i: ["enrich", "--sumstats", i["outcome.tsv.gz"], "--out", str(i.out),
                                           "--gene-sets", i["nothere.gmt"]], ("nothere.gmt",)),
     Case("enrich-genes-missing", lambda i: enrich(i, "--genes", i["genes_none.tsv"]), ("genes_none.tsv",)),

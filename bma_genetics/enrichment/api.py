@@ -249,6 +249,8 @@ def run_gene_analysis(
     for name, value in (("window_up_kb", window_up_kb), ("window_down_kb", window_down_kb),
                         ("correlation_window_kb", correlation_window_kb)):
         check_positive(f"run_gene_analysis/{name}", value, allow_zero=True)
+    if isinstance(genes, (str, os.PathLike)) and not Path(genes).exists():
+        raise fail("run_gene_analysis/genes", f"no such file {genes}")
     # The LD source is checked before anything is read (a misspelt ``ld`` fails here).
     reader = open_ld_source(ld, genotypes=genotypes, where="run_gene_analysis/ld") if gene_ld is None else None
     if not (isinstance(build, str) and build == "infer"):

@@ -41,7 +41,9 @@ BMFF_SCHEMA = TableSchema(
     patterns=((r"bmff_.+", "number"),),
     require_pattern=r"bmff_.+",
     unique="eid",
-    ranges={trait: (0, 1, "a fat fraction") for trait in all_traits()},
+    # a fat fraction is 0-1; a measurement may stray a little past either end, a percentage
+    # (0-100, OPTIMAT's unit) or a code does not
+    ranges={trait: (-0.5, 1.5, "a fat fraction (0-1; not a percentage)") for trait in all_traits()},
 )
 
 
