@@ -105,7 +105,7 @@ def chr6(tiny_cohort) -> dict:
 def test_cohort_json_lists_every_file_with_its_checksum(tiny_cohort, meta):
     import hashlib
 
-    assert meta["layout_version"] == 1 and meta["preset"] == "tiny" and meta["seed"] == 7
+    assert meta["layout_version"] == 2 and meta["preset"] == "tiny" and meta["seed"] == 7
     assert meta["bmff_traits"] == all_traits()
     on_disk = sorted(p.relative_to(tiny_cohort).as_posix() for p in tiny_cohort.rglob("*") if p.is_file())
     assert sorted(meta["files"]) == [p for p in on_disk if p != "cohort.json"]
@@ -545,6 +545,11 @@ def test_same_seed_same_bytes_and_resume(tmp_path):
     (a / "genotypes/ukb_rel.dat").write_text("broken\n")
     simulate_cohort("tiny", seed=11, out=a, resume=True, **SMALL)
     assert (a / "genotypes/ukb_rel.dat").read_bytes() == (b / "genotypes/ukb_rel.dat").read_bytes()
+    # a cohort written by a simulator of another layout version is redone, never reused
+    meta = json.loads((a / "cohort.json").read_text())
+    (a / "cohort.json").write_text(json.dumps({**meta, "layout_version": meta["layout_version"] - 1}))
+    simulate_cohort("tiny", seed=11, out=a, resume=True, **SMALL)
+    assert json.loads((a / "cohort.json").read_text())["layout_version"] == meta["layout_version"]
     assert not list(tmp_path.glob(".*tmp"))  # no temporary folders left behind
 
 

@@ -34,7 +34,10 @@ from bma_genetics.stats import wald_p
 
 log = logging.getLogger(__name__)
 
-LAYOUT_VERSION = 1
+#: Version of the cohort layout (docs/cohort_layout.md); a cohort written under another version is
+#: never reused by ``resume`` (2: field 22000, MFI files under UK Biobank's name, BMFF with centre,
+#: date and array effects).
+LAYOUT_VERSION = 2
 N_PCS = 40
 
 
@@ -55,6 +58,8 @@ def _matches(out: Path, preset: str, seed: int, cfg: dict[str, Any]) -> bool:
     except (OSError, ValueError):
         return False
     if meta.get("preset") != preset or meta.get("seed") != seed or meta.get("parameters") != cfg:
+        return False
+    if meta.get("layout_version") != LAYOUT_VERSION:  # written by a simulator of another layout
         return False
     files = meta.get("files") or {}
     # only the simulator's own files are checked: later stages may add files (BGEN indexes,
@@ -82,8 +87,8 @@ def simulate_cohort(preset: str, *, seed: int, out: str | os.PathLike, resume: b
         Cohort directory. Written in a temporary sibling and renamed at the end; an existing
         cohort directory there is replaced, any other non-empty directory is refused.
     resume : bool, default=False
-        When ``out/cohort.json`` records the same preset, seed and parameters and every file
-        it lists still matches its sha256, do nothing (files added later, e.g. BGEN indexes
+        When ``out/cohort.json`` records the same preset, seed, parameters and layout version
+        (:data:`LAYOUT_VERSION`) and every file it lists still matches its sha256, do nothing (files added later, e.g. BGEN indexes
         or images, are ignored).
     **overrides
         Preset parameters to change (``n_participants``, ``n_variants``, ``n_outcome``,
@@ -92,7 +97,7 @@ def simulate_cohort(preset: str, *, seed: int, out: str | os.PathLike, resume: b
     Returns
     -------
     Path
-        ``out``. Its layout (version 1) is documented in ``docs/cohort_layout.md``:
+        ``out``. Its layout (version 2) is documented in ``docs/cohort_layout.md``:
 
         ========================================  =============================================
         path                                      contents
