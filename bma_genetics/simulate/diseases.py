@@ -120,9 +120,10 @@ DISEASES: tuple[Disease, ...] = (
             icd9=("8208", "8200", "8052", "8054", "8070"), icd9_qualifying=("80", "81", "82", "7331"), fatal=True),
     Disease("type_2_diabetes", ("E11",), "bmff_spine", 0.20, 0.07, 0.03, 0.4, 0.12, phecode="EM_202.2",
             icd9=("25000", "25002", "25040")),
-    Disease("cardiovascular", ("I20", "I21", "I22", "I23", "I24", "I25", "I63"), "bmff_total_hip",
-            0.15, 0.08, 0.05, 0.6, 0.04, phecode="CV_404", qualifying=("I20", "I21", "I22", "I23", "I24", "I25"),
-            icd9=("4109", "4140", "4149"), fatal=True),
+    # ischaemic heart disease as phecodeX's CV_404 collects it (not angina I20, I24.0, I25.0/3/4)
+    Disease("cardiovascular", ("I21", "I22", "I23", "I241", "I248", "I249", "I251", "I252", "I255", "I256", "I258",
+                               "I259"), "bmff_total_hip",
+            0.15, 0.08, 0.05, 0.6, 0.04, phecode="CV_404", icd9=("4109", "4140", "4149"), fatal=True),
     Disease("lymphoma", ("C81", "C82", "C83", "C84", "C85"), "bmff_femoral_diaphysis", 0.30, 0.012, 0.02, 0.2, 0.0,
             phecode="CA_122", icd9=("2007", "2028"), fatal=True),
 )

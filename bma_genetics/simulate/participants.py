@@ -39,9 +39,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from bma_genetics.simulate.diseases import Records
 
 #: Imaging centres (field 54): Cheadle, Reading, Newcastle, Bristol, with first imaging dates.
 CENTRES = {11025: "2014-08-01", 11026: "2017-06-01", 11027: "2016-04-01", 11028: "2019-03-01"}
@@ -112,7 +116,7 @@ def _paired(diagnoses: list[list[tuple[str, np.datetime64]]]) -> tuple[np.ndarra
 
 
 def build_exports(base: pd.DataFrame, pcs: np.ndarray, diagnoses: list[list[tuple[str, np.datetime64]]],
-                  *, records=None) -> dict[str, pd.DataFrame]:
+                  *, records: Records | None = None) -> dict[str, pd.DataFrame]:
     """The showcase, Stata and RAP tables from the base participant table.
 
     Parameters
@@ -164,7 +168,7 @@ def build_exports(base: pd.DataFrame, pcs: np.ndarray, diagnoses: list[list[tupl
     }
 
 
-def _add_registry_fields(show: dict, stata: dict, rap: dict, records, n: int) -> None:
+def _add_registry_fields(show: dict, stata: dict, rap: dict, records: Records, n: int) -> None:
     """41271/41281 (ICD-9), 40000/40001/40002 (death registry) and 191 (lost to follow-up)."""
     codes9, dates9 = _paired(records.icd9)
     for j in range(codes9.shape[1]):
