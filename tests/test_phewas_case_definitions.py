@@ -291,7 +291,8 @@ def test_simulator_lists_each_code_once_with_its_first_date_and_writes_the_truth
 
 
 def test_tiny_cohort_case_counts_equal_the_truth_before_censoring(tiny_cohort):
-    """The Done-when of issue 13: osteoporosis, fracture and type 2 diabetes cases of the PheWAS
+    """The Done-when of issue 13: osteoporosis, fracture and type 2 diabetes (and ischaemic heart
+    disease) cases of the PheWAS
     (participants stage's sample; 41270, 41271 and death-registry diagnoses; default case
     definition; follow-up to the cohort's censoring date, death or loss to follow-up) are
     exactly the people with a qualifying record before the end of follow-up; with
@@ -310,7 +311,7 @@ def test_tiny_cohort_case_counts_equal_the_truth_before_censoring(tiny_cohort):
                          censoring_date=censor, incident_from=incident)
         table = res.to_frame().set_index("phecode")
         lost_after = not_hes10 = 0
-        for disease in ("osteoporosis", "fracture", "type_2_diabetes"):
+        for disease in ("osteoporosis", "fracture", "type_2_diabetes", "cardiovascular"):
             phecode = TRUTH_PHECODES[disease]
             assert effects.loc[disease, "phecode"] == phecode
             t = in_sample[in_sample["disease"] == disease]
