@@ -186,7 +186,7 @@ def test_cli_mfi_applies_min_info(tiny_cohort, hail_context, tmp_path):
 def test_tiny_run_info_and_covariates_reach_ssf_and_instruments(tiny_run, tiny_cohort):
     """The shared tiny run (cohort MFI files, ``min_info`` 0.3): every SSF row has the MFI's INFO,
     none below 0.3; its metadata lists the default covariates (centre indicators, genotyping
-    array, no BMI); MR instruments carry ``info``."""
+    array, no BMI), as does the PheWAS's summary; MR instruments carry ``info``."""
     from bma_genetics.io import read_gwas_ssf_metadata, read_sumstats
 
     mfi = pd.concat([_mfi(f) for f in (tiny_cohort / "genotypes" / "imputed").glob("ukb_mfi_chr*_v3.txt")])
@@ -201,5 +201,8 @@ def test_tiny_run_info_and_covariates_reach_ssf_and_instruments(tiny_run, tiny_c
     meta = read_gwas_ssf_metadata(path)
     covs = meta["adjusted_covariates"]
     assert "bmi" not in covs and "genotyping_array" in covs and "centre_11027" in covs
+    phewas = json.loads((tiny_run / "phewas" / "summary.json").read_text())
+    assert "bmi" not in phewas["covariates"] and "centre_11027" in phewas["covariates"]
+    assert phewas["adjust_bmi"] is False
     ins = pd.read_csv(tiny_run / "mr" / "bmff_femoral_head" / "instruments.tsv", sep="\t")
     assert "info" in ins.columns and ins["info"].notna().all() and (ins["info"] >= 0.3).all()
