@@ -151,7 +151,13 @@ def test_stage_on_tiny_cohort_with_in_sample_ld(tiny_cohort, tmp_path):
     run_dir = tmp_path / "run"
     trait = "bmff_femoral_head"
     path = _toy_gwas(tiny_cohort, trait, run_dir / "gwas" / f"{trait}.tsv.gz")
-    (run_dir / "gwas" / "summary.json").write_text(json.dumps({"sumstats": {trait: str(path)}}))
+    # the toy GWAS's analysed samples (everyone with the trait), as the gwas stage records them
+    from bma_genetics.io import write_sample_list
+
+    idp = pd.read_parquet(tiny_cohort / "participants" / "bmff_idp.parquet")[["eid", trait]].dropna()
+    keep = write_sample_list(idp["eid"].astype(str), run_dir / "gwas" / "analysed_samples.txt")
+    (run_dir / "gwas" / "summary.json").write_text(json.dumps({"sumstats": {trait: str(path)},
+                                                              "analysed_samples": str(keep)}))
     ctx = RunContext(run_dir=run_dir, cohort=tiny_cohort, config={})
     try:
         from bma_genetics.resources import load_gene_sets

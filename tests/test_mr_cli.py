@@ -148,7 +148,7 @@ def test_cli_harmonised_and_sumstats(tmp_path, capsys):
     rc = main(["mr", "--exposure", str(exp), "--out", str(tmp_path / "o3")])
     assert rc == 2
     assert "error: mr/exposure: give --exposure and --outcome, or --harmonised" in capsys.readouterr().err
-    rc = main(["mr", "--exposure", str(exp), "--outcome", str(out), "--p-threshold", "1e-300", "--out",
+    rc = main(["mr", "--exposure", str(exp), "--outcome", str(out), "--p-threshold", "1e-300", "--no-clump", "--out",
                str(tmp_path / "o4")])
     assert rc == 2
     assert "zero instruments" in capsys.readouterr().err

@@ -49,7 +49,7 @@ def test_summary_reports_mean_and_overall_f_with_a_warning_below_10(tmp_path, ca
     # z = 5.5 to 7: per-SNP F of 30 to 49, well above 10.
     bx = np.array([0.06, -0.065, 0.07, 0.055, -0.062, 0.068])
     exp, out = _pair(bx, 0.01, n_x=10_000)
-    res = run_mr_analysis(tmp_path / "strong", exposure=exp, outcome=out, methods=["ivw"], params=_PARAMS)
+    res = run_mr_analysis(tmp_path / "strong", unclumped=True, exposure=exp, outcome=out, methods=["ivw"], params=_PARAMS)
     s = res.summary()["instrument_strength"]
     f = (bx / 0.01) ** 2
     assert s["mean_f_statistic"] == pytest.approx(f.mean()) and s["min_f_statistic"] == pytest.approx(f.min())
@@ -57,7 +57,9 @@ def test_summary_reports_mean_and_overall_f_with_a_warning_below_10(tmp_path, ca
     k = len(bx)
     assert s["overall_f_statistic"] == pytest.approx((10_000 - k - 1) / k * r2 / (1 - r2))
     assert s["n_weak_instruments"] == 0 and s["weak_instruments"] is False
-    assert res.summary()["warnings"] == []
+    # (instruments given without LD: run unclumped on purpose, which is the one warning)
+    assert [w for w in res.summary()["warnings"] if not w.startswith("instruments not LD-clumped")] == []
+    assert res.summary()["clumped"] is False
     ins = pd.read_csv(tmp_path / "strong" / "instruments.tsv", sep="\t")
     np.testing.assert_allclose(ins["f_statistic"], f)
     assert not ins["weak_instrument"].any()
@@ -68,7 +70,7 @@ def test_summary_reports_mean_and_overall_f_with_a_warning_below_10(tmp_path, ca
     bx = np.array([0.026, -0.027, 0.026, 0.028, -0.026])
     exp, out = _pair(bx, 0.01)
     with caplog.at_level(logging.WARNING, logger="bma_genetics.mr.api"):
-        res = run_mr_analysis(None, exposure=exp, outcome=out, p_threshold=0.05, methods=["ivw"], params=_PARAMS)
+        res = run_mr_analysis(None, unclumped=True, exposure=exp, outcome=out, p_threshold=0.05, methods=["ivw"], params=_PARAMS)
     s = res.summary()
     assert s["instrument_strength"]["mean_f_statistic"] == pytest.approx(np.mean((bx / 0.01) ** 2))
     assert s["instrument_strength"]["weak_instruments"] is True
@@ -84,9 +86,9 @@ def test_p_fallback_is_used_only_when_asked_and_recorded(tmp_path, caplog):
     exp, out = _pair(bx, 0.01)
     with pytest.raises(InputError, match=r"select_instruments/p_threshold: no variant of table has P < 5e-08.*"
                                          r"p_fallback=5e-6"):
-        run_mr_analysis(None, exposure=exp, outcome=out, methods=["ivw"], params=_PARAMS)
+        run_mr_analysis(None, unclumped=True, exposure=exp, outcome=out, methods=["ivw"], params=_PARAMS)
     with caplog.at_level(logging.WARNING, logger="bma_genetics.mr.api"):
-        res = run_mr_analysis(tmp_path / "fb", exposure=exp, outcome=out, p_fallback=5e-6, methods=["ivw"],
+        res = run_mr_analysis(tmp_path / "fb", unclumped=True, exposure=exp, outcome=out, p_fallback=5e-6, methods=["ivw"],
                               params=_PARAMS)
     s = res.summary()
     assert s["p_threshold_used"] == 5e-6 and s["p_fallback_used"] is True and s["n_instruments"] == 5
@@ -95,11 +97,11 @@ def test_p_fallback_is_used_only_when_asked_and_recorded(tmp_path, caplog):
     assert run["p_fallback"] == 5e-6 and run["summary"]["p_threshold_used"] == 5e-6
     # A fallback given but not needed is not used.
     strong = _pair(np.array([0.08, 0.09, -0.07]), 0.01)
-    res = run_mr_analysis(None, exposure=strong[0], outcome=strong[1], p_fallback=5e-6, methods=["ivw"],
+    res = run_mr_analysis(None, unclumped=True, exposure=strong[0], outcome=strong[1], p_fallback=5e-6, methods=["ivw"],
                           params=_PARAMS)
     assert res.summary()["p_threshold_used"] == 5e-8 and res.summary()["p_fallback_used"] is False
     with pytest.raises(InputError, match=r"run_mr_analysis/p_fallback: 1e-09 is not weaker than p_threshold 5e-08"):
-        run_mr_analysis(None, exposure=exp, outcome=out, p_fallback=1e-9)
+        run_mr_analysis(None, unclumped=True, exposure=exp, outcome=out, p_fallback=1e-9)
 
 
 def test_stage_does_not_fall_back_unless_configured(tmp_path):
@@ -114,7 +116,7 @@ def test_stage_does_not_fall_back_unless_configured(tmp_path):
     (run_dir / "gwas" / "summary.json").write_text(json.dumps({"sumstats": {"bmff_spine": str(path)}}))
     outcome = write_gwas_ssf(out, tmp_path / "outcome.tsv.gz")
     ctx = RunContext(run_dir=run_dir, cohort=None, config={}, seed=1)
-    common = {"outcome": str(outcome), "ld": None, "methods": ["ivw"], "nboot": 10}
+    common = {"outcome": str(outcome), "ld": None, "unclumped": True, "methods": ["ivw"], "nboot": 10}
     s = run(ctx, common)
     pair = s["pairs"]["bmff_spine"]
     assert pair["status"].startswith("not estimated") and "p_fallback=5e-6" in pair["status"]
@@ -129,10 +131,10 @@ def test_stage_does_not_fall_back_unless_configured(tmp_path):
 
 def test_sample_overlap_is_a_recorded_warning(caplog):
     exp, out = _pair(np.array([0.08, 0.09, -0.07]), 0.01)
-    res = run_mr_analysis(None, exposure=exp, outcome=out, methods=["ivw"], params=_PARAMS)
+    res = run_mr_analysis(None, unclumped=True, exposure=exp, outcome=out, methods=["ivw"], params=_PARAMS)
     assert res.summary()["sample_overlap"] is None
     with caplog.at_level(logging.WARNING, logger="bma_genetics.mr.api"):
-        res = run_mr_analysis(None, exposure=exp, outcome=out, methods=["ivw"], params=_PARAMS, sample_overlap=True)
+        res = run_mr_analysis(None, unclumped=True, exposure=exp, outcome=out, methods=["ivw"], params=_PARAMS, sample_overlap=True)
     assert res.summary()["sample_overlap"] is True
     assert any("share participants" in w for w in res.summary()["warnings"]) and "share participants" in caplog.text
 
@@ -177,7 +179,8 @@ def test_cli_falls_back_only_with_p_fallback(tmp_path, capsys):
 
     exp, out = _pair(np.array([0.051, 0.052, -0.053, 0.051, 0.052, 0.001]), 0.01)
     e, o = write_gwas_ssf(exp, tmp_path / "exp.tsv.gz"), write_gwas_ssf(out, tmp_path / "out.tsv.gz")
-    args = ["mr", "--exposure", str(e), "--outcome", str(o), "--methods", "ivw", "--nboot", "10", "--no-plots"]
+    args = ["mr", "--exposure", str(e), "--outcome", str(o), "--methods", "ivw", "--nboot", "10", "--no-plots",
+            "--no-clump"]
     rc = main([*args, "--out", str(tmp_path / "a")])
     assert rc == 2 and "--p-fallback 5e-6" in capsys.readouterr().err
     rc = main([*args, "--out", str(tmp_path / "b"), "--p-fallback", "5e-6", "--sample-overlap"])

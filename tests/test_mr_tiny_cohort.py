@@ -48,7 +48,7 @@ def _exposure_gwas(cohort, reader, trait: str = "bmff_femoral_head") -> pd.DataF
 @pytest.mark.slow
 def test_stage_on_tiny_cohort_covers_the_causal_effect(request, tmp_path):
     cohort = _cohort(request)
-    from bma_genetics.io import write_gwas_ssf
+    from bma_genetics.io import write_gwas_ssf, write_sample_list
     from bma_genetics.mr.stage import _ld_reader, run
     from bma_genetics.pipeline.context import RunContext
 
@@ -58,17 +58,22 @@ def test_stage_on_tiny_cohort_covers_the_causal_effect(request, tmp_path):
     run_dir = tmp_path / "run"
     (run_dir / "gwas").mkdir(parents=True)
     path = write_gwas_ssf(ss, run_dir / "gwas" / "bmff_femoral_head.tsv.gz")
-    (run_dir / "gwas" / "summary.json").write_text(json.dumps({"sumstats": {"bmff_femoral_head": str(path)}}))
+    # the toy GWAS's analysed samples (everyone with the trait), as the gwas stage records them
+    idp = pd.read_parquet(cohort / "participants" / "bmff_idp.parquet")[["eid", "bmff_femoral_head"]].dropna()
+    keep = write_sample_list(sorted(set(idp["eid"].astype(str)) & set(reader.samples)),
+                             run_dir / "gwas" / "analysed_samples.txt")
+    (run_dir / "gwas" / "summary.json").write_text(json.dumps({"sumstats": {"bmff_femoral_head": str(path)},
+                                                              "analysed_samples": str(keep)}))
     ctx = RunContext(run_dir=run_dir, cohort=cohort, config={}, seed=1)
-    s = run(ctx, {"exposure_units": "fat_fraction", "nboot": 300, "p_fallback": 5e-6})
+    # Instruments at P < 5e-6, asked for: the tiny cohort (1,000 people) is underpowered at 5e-8
+    # (one variant of this mixed-ancestry toy GWAS reaches it since the simulator's group 2 has LD
+    # of its own, issue 13; the fallback itself is tested in test_mr_honesty.py).
+    s = run(ctx, {"exposure_units": "fat_fraction", "nboot": 300, "p_threshold": 5e-6})
     truth = json.loads((cohort / "truth" / "mr_truth.json").read_text())
     pair = s["pairs"]["bmff_femoral_head"]
     assert pair["status"] == "ok", pair
     assert pair["n_used"] >= 3
-    # The tiny cohort (1,000 people) is underpowered: no variant reaches 5e-8, so the stage
-    # falls back to P < 5e-6 (asked for with p_fallback) and records it.
-    assert pair["p_threshold"] in (5e-8, 5e-6)
-    assert pair["p_fallback_used"] is (pair["p_threshold"] == 5e-6)
+    assert pair["p_threshold"] == 5e-6 and pair["p_fallback_used"] is False
     assert pair["instrument_strength"]["nsnp"] == pair["n_used"]
     ivw = pair["ivw"]
     t = truth["causal_log_odds_per_fat_fraction"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,13 @@ from bma_genetics.enrichment.gene_sets import (
     run_gene_property_analysis,
     run_gene_set_analysis,
 )
-from bma_genetics.enrichment.genes import GeneLD, compute_gene_ld, gene_tests, sumstats_z
+from bma_genetics.enrichment.genes import (
+    LEFT_OUT_COLUMNS,
+    GeneLD,
+    compute_gene_ld,
+    gene_tests,
+    sumstats_z,
+)
 from bma_genetics.io.builds import normalise_build
 from bma_genetics.io.results import write_gene_results, write_gene_set_results
 from bma_genetics.stats import fdr_bh
@@ -177,6 +184,8 @@ def run_gene_analysis(
     *,
     ld: Any = "reference",
     genotypes: str | os.PathLike | None = None,
+    samples: Sequence[str] | str | os.PathLike | None = None,
+    allow_partial_ld: bool = False,
     genes: pd.DataFrame | str | os.PathLike | None = None,
     build: str | None = None,
     protein_coding_only: bool = True,
@@ -207,6 +216,17 @@ def run_gene_analysis(
         (chr17-22), ``"in-sample"`` (``genotypes``), or a PLINK prefix of your own panel.
     genotypes : path, optional
         The GWAS sample's genotypes (BGEN or PLINK), for ``ld="in-sample"``.
+    samples : list of str or path, optional
+        The analysed samples (eids, or a file of them such as the GWAS's
+        ``analysed_samples.txt``, read by :func:`bma_genetics.io.read_sample_list`): LD is
+        computed over these only. Default: every sample of the LD source (with
+        ``ld="in-sample"`` a warning, as the genotype files usually hold other ancestries,
+        relatives and people without the trait).
+    allow_partial_ld : bool, default=False
+        An LD source that lacks chromosomes of the summary statistics (the bundled reference is
+        chr17-22) is an error naming them; ``True`` goes on without them and the result
+        records what was left out (``ld_missing_chromosomes``, ``n_snps_left_out``,
+        ``n_genes_left_out`` in the report; ``ld_left_out.tsv`` from :func:`run_enrichment`).
     genes : DataFrame or path, optional
         Gene table or a GTF; default the GENCODE table for ``build``.
     build : {"GRCh37", "GRCh38", "infer"}, optional
@@ -244,7 +264,6 @@ def run_gene_analysis(
     >>> res.genes.nsmallest(5, "p_value")[["gene_name", "nsnps", "p_value"]]  # doctest: +SKIP
     """
     from bma_genetics._check import check_positive
-    from bma_genetics.ld import open_ld_source
 
     for name, value in (("window_up_kb", window_up_kb), ("window_down_kb", window_down_kb),
                         ("correlation_window_kb", correlation_window_kb)):
@@ -252,7 +271,7 @@ def run_gene_analysis(
     if isinstance(genes, (str, os.PathLike)) and not Path(genes).exists():
         raise fail("run_gene_analysis/genes", f"no such file {genes}")
     # The LD source is checked before anything is read (a misspelt ``ld`` fails here).
-    reader = open_ld_source(ld, genotypes=genotypes, where="run_gene_analysis/ld") if gene_ld is None else None
+    reader = _open_ld(ld, genotypes, samples, "run_gene_analysis") if gene_ld is None else None
     if not (isinstance(build, str) and build == "infer"):
         build = normalise_build(build, "run_gene_analysis/build")
     ss = _read_sumstats(sumstats, build).reset_index(drop=True)
@@ -272,7 +291,8 @@ def run_gene_analysis(
         gene_ld = compute_gene_ld(snps, reader, gtab, window_up_kb=window_up_kb,
                                   window_down_kb=window_down_kb, shrinkage=shrinkage,
                                   correlation_window_kb=correlation_window_kb,
-                                  bias_correction=bias_correction, n_jobs=n_jobs, progress=progress)
+                                  bias_correction=bias_correction, n_jobs=n_jobs, progress=progress,
+                                  allow_partial_ld=allow_partial_ld, ld_where="run_gene_analysis/ld")
         zz = z[gene_ld.snps["_row"].to_numpy()]
     else:
         key_ld = gene_ld.snps["chromosome"].astype(str) + ":" + gene_ld.snps["base_pair_location"].astype(str)
@@ -284,7 +304,33 @@ def run_gene_analysis(
     res = gene_tests(gene_ld, zz, p_method=p_method, n_jobs=n_jobs)
     return GeneAnalysis(table=res, correlations=gene_ld.correlations, ld=gene_ld,
                         report={"n_genes": int(len(res)), "n_snps_used": int(len(gene_ld.snps)),
-                                "ld_samples": int(gene_ld.n_ref), "genome_build": builds})
+                                "ld_samples": int(gene_ld.n_ref), "genome_build": builds,
+                                **ld_left_out_report(gene_ld)})
+
+
+def ld_left_out_report(gene_ld: GeneLD) -> dict[str, Any]:
+    """``ld_missing_chromosomes``, ``n_snps_left_out``, ``n_genes_left_out``: what a partial LD
+    source left out (empty lists and zeros when it covered everything)."""
+    lo = gene_ld.left_out
+    return {"ld_missing_chromosomes": [str(c) for c in lo["chromosome"]],
+            "n_snps_left_out": int(lo["n_snps"].sum()) if len(lo) else 0,
+            "n_genes_left_out": int(lo["n_genes"].sum()) if len(lo) else 0}
+
+
+def _open_ld(ld: Any, genotypes: Any, samples: Any, where: str):
+    """The LD source, restricted to the analysed samples when given (a list or a file of eids)."""
+    from bma_genetics.io import read_sample_list
+    from bma_genetics.ld import open_ld_source
+
+    if isinstance(samples, (str, os.PathLike)):
+        samples = read_sample_list(samples)
+    elif samples is not None and not all(isinstance(x, str) for x in samples):
+        raise fail(f"{where}/samples", "expected a list of sample identifiers (str) or a file of them")
+    reader = open_ld_source(ld, genotypes=genotypes, samples=samples, where=f"{where}/ld")
+    if ld == "in-sample" and samples is None:
+        log.warning("%s: in-sample LD over all %d samples of the genotypes; pass samples= (the GWAS's "
+                    "analysed_samples.txt, --samples) to use the analysed samples only", where, reader.n_samples)
+    return reader
 
 
 def _load_sets(gene_sets: Any, min_size: int, max_size: int) -> pd.DataFrame:
@@ -305,6 +351,8 @@ def run_enrichment(
     extra_gene_sets: list[Any] | None = None,
     ld: Any = "reference",
     genotypes: str | os.PathLike | None = None,
+    samples: Sequence[str] | str | os.PathLike | None = None,
+    allow_partial_ld: bool = False,
     genes: pd.DataFrame | str | os.PathLike | None = None,
     build: str | None = None,
     chain: str | os.PathLike | None = None,
@@ -343,6 +391,12 @@ def run_enrichment(
         More sets (GMT paths or DataFrames) analysed together with ``gene_sets``.
     ld : {"reference", "in-sample"}, path or GenotypeReader, default="reference"
         LD source (:func:`bma_genetics.ld.open_ld_source`); ``genotypes`` for ``"in-sample"``.
+    samples, allow_partial_ld
+        The analysed samples LD is computed over, and whether an LD source lacking some of the
+        summary statistics' chromosomes may be used (see :func:`run_gene_analysis`); what it
+        left out is in the summary (``ld_missing_chromosomes``, ``n_snps_left_out``,
+        ``n_genes_left_out``) and in ``ld_left_out.tsv`` (``chromosome, n_snps, n_genes,
+        reason``).
     title : str, optional
         Label of the figures (kept in ``report["title"]``).
     Other parameters
@@ -358,7 +412,8 @@ def run_enrichment(
     # gene sets first: a missing or malformed GMT fails before the gene analysis, not after it
     frames = [] if gene_sets is None else [_load_sets(gene_sets, min_size, max_size)]
     frames += [_load_sets(s, min_size, max_size) for s in (extra_gene_sets or [])]
-    ga = run_gene_analysis(sumstats, ld=ld, genotypes=genotypes, genes=genes, build=build, chain=chain,
+    ga = run_gene_analysis(sumstats, ld=ld, genotypes=genotypes, samples=samples,
+                           allow_partial_ld=allow_partial_ld, genes=genes, build=build, chain=chain,
                            window_up_kb=window_up_kb, window_down_kb=window_down_kb,
                            shrinkage=shrinkage, p_method=p_method,
                            correlation_window_kb=correlation_window_kb,
@@ -373,6 +428,7 @@ def run_enrichment(
         "bonferroni": bonf,
         "n_significant_genes": int((gres["p_value"] < bonf).sum()),
         "top_genes": gres.nsmallest(10, "p_value")[["gene_name", "p_value"]].to_dict("records"),
+        **ld_left_out_report(ga.ld),
     }
     sets_res = None
     if frames:
@@ -392,7 +448,8 @@ def run_enrichment(
                 "shrinkage": shrinkage, "p_method": p_method, "min_size": min_size, "max_size": max_size,
                 "ld": ("gene_ld given" if gene_ld is not None
                        else str(ld) if isinstance(ld, (str, os.PathLike)) else type(ld).__name__),
-                "n_ref": ga.ld.n_ref, "n_snps_used": int(len(ga.ld.snps))}
+                "n_ref": ga.ld.n_ref, "n_snps_used": int(len(ga.ld.snps)),
+                "allow_partial_ld": bool(allow_partial_ld)}
     result = EnrichmentResult(table=gres, gene_sets=sets_res, correlations=ga.correlations,
                               report={**report, "title": title, "settings": settings})
     if out is not None:
@@ -402,6 +459,8 @@ def run_enrichment(
                  "gene_correlations": write_table(ga.correlations, out / "gene_correlations.tsv.gz")}
         if sets_res is not None:
             files["gene_sets"] = write_gene_set_results(sets_res, out / "gene_sets.tsv")
+        if len(ga.ld.left_out):
+            files["ld_left_out"] = write_table(ga.ld.left_out[LEFT_OUT_COLUMNS], out / "ld_left_out.tsv")
         meta = {"settings": settings, "summary": report}
         files["meta"] = write_text(out / "meta.json", json.dumps(meta, indent=2, default=str))
         result.files = files

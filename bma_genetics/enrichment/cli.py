@@ -18,6 +18,8 @@ def register(app: typer.Typer) -> None:
         gene_sets: str = typer.Option("GO_BP", "--gene-sets", help="GMT file, or GO_BP (cached GO biological processes), or none."),
         ld: str = typer.Option("reference", "--ld", help="LD source: 'reference' (cached 1000G EUR panel, chr17-22), 'in-sample' (with --genotypes) or a PLINK prefix of your own panel."),
         genotypes: Path = typer.Option(None, "--genotypes", help="The GWAS sample's genotypes (BGEN file/folder or PLINK prefix), for --ld in-sample."),
+        samples: Path = typer.Option(None, "--samples", help="The analysed samples, one eid a line (the GWAS's analysed_samples.txt, or a plink --keep file): LD over these only."),
+        allow_partial_ld: bool = cli_option(PARAMS, "allow_partial_ld", "--allow-partial-ld"),
         build: str = cli_option(PARAMS, "build"),
         chain: Path = cli_option(PARAMS, "chain", help="UCSC chain file from the statistics' build to the LD source's (e.g. hg38ToHg19.over.chain.gz); without it, statistics on another build than the LD source are an error."),
         genes: Path = typer.Option(None, "--genes", help="Your own gene table or GTF instead of GENCODE."),
@@ -40,12 +42,17 @@ def register(app: typer.Typer) -> None:
         sets = None if gene_sets.lower() == "none" else gene_sets
         with staged_directory(out) as staged:  # a failure leaves no genes.tsv behind
             result = run_enrichment(
-                sumstats, staged, gene_sets=sets, ld=ld, genotypes=genotypes, genes=genes, build=build,
+                sumstats, staged, gene_sets=sets, ld=ld, genotypes=genotypes, samples=samples,
+                allow_partial_ld=allow_partial_ld, genes=genes, build=build,
                 chain=chain,
                 window_up_kb=window_up, window_down_kb=window_down, shrinkage=shrinkage,
                 p_method=p_method, min_size=min_size, max_size=max_size, n_jobs=n_jobs,
             )
             result.files.update(write_enrichment_figures(result, staged / "figures"))
         summary = result.summary()
+        if summary["ld_missing_chromosomes"]:
+            typer.echo(f"warning: the LD source lacks chromosome(s) {', '.join(summary['ld_missing_chromosomes'])}: "
+                       f"{summary['n_genes_left_out']} genes ({summary['n_snps_left_out']} SNPs) left out "
+                       f"(--allow-partial-ld; listed in {out / 'ld_left_out.tsv'})", err=True)
         typer.echo(f"{summary['n_genes']} genes, {summary['n_significant_genes']} with P < "
                    f"{summary['bonferroni']:.2g}; {summary.get('n_sets', 0)} gene sets; written to {out}")

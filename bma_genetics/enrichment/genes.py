@@ -27,6 +27,8 @@ from bma_genetics.enrichment.quadform import p_to_z, tail_exact, tail_imhof, tai
 log = logging.getLogger(__name__)
 
 P_METHODS = ("saddle_contour", "imhof", "saddlepoint")
+#: Columns of :attr:`GeneLD.left_out` (``ld_left_out.tsv``).
+LEFT_OUT_COLUMNS = ["chromosome", "n_snps", "n_genes", "reason"]
 
 
 @dataclass
@@ -51,6 +53,10 @@ class GeneLD:
         The LD regularisation used.
     n_ref : int
         Number of genotyped samples the LD came from.
+    left_out : DataFrame
+        What a partial LD source left out (``allow_partial_ld=True``), one row per chromosome
+        of the input absent from it: ``chromosome, n_snps, n_genes, reason``; empty when the
+        source covers every chromosome.
     """
 
     snps: pd.DataFrame
@@ -60,6 +66,7 @@ class GeneLD:
     shrinkage: float
     n_ref: int
     settings: dict = field(default_factory=dict)
+    left_out: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LEFT_OUT_COLUMNS))
 
 
 def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -86,19 +93,31 @@ def effective_number(eigenvalues: np.ndarray) -> float:
 
 
 def _worker_reader(spec):
-    from bma_genetics.ld import open_genotypes
+    from bma_genetics.ld import ConcatReader, SampleSubsetReader, open_genotypes
 
-    kind, path, sample = spec
+    kind = spec[0]
+    if kind == "subset":
+        return SampleSubsetReader(_worker_reader(spec[1]), spec[2])
+    if kind == "concat":
+        return ConcatReader([_worker_reader(s) for s in spec[1]])
+    _kind, path, sample = spec
     return open_genotypes(path, sample=sample)
 
 
 def _reader_spec(reader):
-    from bma_genetics.ld import BgenReader, PlinkReader
+    """A picklable recipe to reopen ``reader`` in a worker process (None: not reopenable)."""
+    from bma_genetics.ld import BgenReader, ConcatReader, PlinkReader, SampleSubsetReader
 
     if isinstance(reader, PlinkReader):
         return ("plink", str(reader.prefix), None)
     if isinstance(reader, BgenReader):
         return ("bgen", str(reader.path), getattr(reader, "sample_path", None))
+    if isinstance(reader, SampleSubsetReader):
+        inner = _reader_spec(reader.reader)
+        return None if inner is None else ("subset", inner, np.asarray(reader._rows))
+    if isinstance(reader, ConcatReader):
+        parts = [_reader_spec(r) for r in reader.readers]
+        return None if any(p is None for p in parts) else ("concat", parts)
     return None
 
 
@@ -194,6 +213,25 @@ def _chromosome_ld(reader, ref_index: np.ndarray, positions: np.ndarray, genes: 
     return eig_out, keep_out, nparam_out, pairs
 
 
+def _left_out(snps: pd.DataFrame, genes: pd.DataFrame, missing: list[str], window_up_kb: float,
+              window_down_kb: float) -> pd.DataFrame:
+    """Per chromosome absent from the LD source: the SNPs and the genes (with a SNP in their
+    window) that cannot be tested."""
+    if not missing:
+        return pd.DataFrame(columns=LEFT_OUT_COLUMNS)
+    chrom = snps["chromosome"].astype(str).str.removeprefix("chr").replace({"23": "X"})
+    rows = []
+    for c in missing:
+        sub = snps[(chrom == c).to_numpy()]
+        n_genes = 0
+        if len(sub):
+            ann = annotate_snps(sub, genes, window_up_kb=window_up_kb, window_down_kb=window_down_kb)
+            n_genes = int(ann["gene_id"].nunique()) if len(ann) else 0
+        rows.append({"chromosome": c, "n_snps": int(len(sub)), "n_genes": n_genes,
+                     "reason": "chromosome not in the LD source"})
+    return pd.DataFrame(rows, columns=LEFT_OUT_COLUMNS)
+
+
 def compute_gene_ld(
     snps: pd.DataFrame,
     reader,
@@ -208,6 +246,8 @@ def compute_gene_ld(
     seed: int = 1,
     n_jobs: int = 1,
     progress: bool = True,
+    allow_partial_ld: bool = False,
+    ld_where: str = "compute_gene_ld/reader",
 ) -> GeneLD:
     """Annotate SNPs to genes and summarise each gene window's LD.
 
@@ -245,6 +285,13 @@ def compute_gene_ld(
         Worker processes (one chromosome at a time each); -1 uses every core.
     progress : bool, default=True
         tqdm progress bars.
+    allow_partial_ld : bool, default=False
+        ``reader`` must hold every chromosome of ``snps``
+        (:func:`bma_genetics.ld.check_ld_coverage`): a partial panel (the bundled 1000 Genomes
+        panel is chr17-22) is an error naming the missing chromosomes. ``True`` goes on without
+        them and records them in :attr:`GeneLD.left_out` (SNPs and genes not tested).
+    ld_where : str, default="compute_gene_ld/reader"
+        ``"function/param"`` prefix of that error (the caller's LD parameter).
 
     Returns
     -------
@@ -254,8 +301,15 @@ def compute_gene_ld(
     check_columns(f"{where}/snps", snps, ["chromosome", "base_pair_location"])
     if not 0.0 <= shrinkage < 1.0:
         raise fail(f"{where}/shrinkage", f"expected a value in [0, 1), found {shrinkage!r}")
-    from bma_genetics.ld import match_variants
+    from bma_genetics.ld import check_ld_coverage, match_variants
 
+    missing = check_ld_coverage(reader, snps["chromosome"].astype(str).unique(), allow_partial=allow_partial_ld,
+                                where=ld_where, what="summary-statistics variants")
+    left_out = _left_out(snps, genes, missing, window_up_kb, window_down_kb)
+    if missing:
+        log.warning("compute_gene_ld: the LD source lacks chromosome(s) %s: %d SNPs and %d genes left out "
+                    "(allow_partial_ld)", ", ".join(missing), int(left_out["n_snps"].sum()),
+                    int(left_out["n_genes"].sum()))
     ref_index = match_variants(snps, reader)
     found = ref_index >= 0
     if not found.any():
@@ -308,7 +362,7 @@ def compute_gene_ld(
     corr = pd.DataFrame(pairs, columns=["gene_id_1", "gene_id_2", "r"])
     corr = corr[corr["gene_id_1"].isin(ann["gene_id"]) & corr["gene_id_2"].isin(ann["gene_id"])]
     return GeneLD(snps=used, genes=ann, eigenvalues=eigs, correlations=corr.reset_index(drop=True),
-                  shrinkage=shrinkage, n_ref=n_ref,
+                  shrinkage=shrinkage, n_ref=n_ref, left_out=left_out,
                   settings={"window_up_kb": window_up_kb, "window_down_kb": window_down_kb,
                             "correlation_window_kb": correlation_window_kb,
                             "bias_correction": bias_correction})

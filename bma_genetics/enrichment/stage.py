@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 NAME = "enrichment"
 REQUIRES = ["gwas"]  # the traits' summary statistics
 #: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
-REPORT_TABLES = ["*/genes.tsv", "*/gene_sets.tsv"]
+REPORT_TABLES = ["*/genes.tsv", "*/gene_sets.tsv", "*/ld_left_out.tsv"]
 
 PARAMS = [
     Param("traits", list, None, "labels of the gwas stage's sumstats (default: those without a stratum "
@@ -34,6 +34,9 @@ PARAMS = [
           "reference (cached 1000G EUR, chr17-22), or a PLINK prefix of your own panel",
           check=keyword_or_path(("in-sample", "reference"), "a PLINK prefix"),
           allowed="'in-sample', 'reference', or a PLINK prefix"),
+    Param("allow_partial_ld", bool, False, "accept an LD source that lacks chromosomes of the summary statistics "
+          "(the reference panel is chr17-22): their genes are left out and listed in the summary and "
+          "ld_left_out.tsv; false: such a source is an error"),
     Param("gene_sets", (str, Path), "GO_BP", "GO_BP, a GMT path, or null (genes only)", nullable=True),
     Param("planted_pathway", bool, True, "add the simulated causal genes as set SIMULATED_CAUSAL and report "
           "its rank (simulated cohorts)"),
@@ -60,9 +63,9 @@ PARAMS = [
 ]
 
 
-def _reader(spec: Any, cohort: Path | None):
+def _reader(spec: Any, cohort: Path | None, samples: list[str] | None = None):
     """The LD source of the ``ld`` parameter; in-sample LD from the cohort's imputed BGEN, else
-    its array PLINK files."""
+    its array PLINK files, over ``samples`` (the GWAS's analysed samples) only."""
     from bma_genetics.ld import open_ld_source
 
     genotypes = None
@@ -71,7 +74,8 @@ def _reader(spec: Any, cohort: Path | None):
         if folder is not None and folder.exists() and (list(folder.glob("*.bgen")) or list(folder.glob("*.bed"))):
             genotypes = folder
             break
-    return open_ld_source(spec, genotypes=genotypes, where="enrichment/ld")
+    return open_ld_source(spec, genotypes=genotypes, samples=samples if spec == "in-sample" else None,
+                          where="enrichment/ld")
 
 
 def _sumstats_paths(ctx) -> dict[str, Path]:
@@ -81,9 +85,15 @@ def _sumstats_paths(ctx) -> dict[str, Path]:
 
 def run(ctx, params: dict) -> dict:
     """Gene analysis (shared in-sample LD) and gene-set analysis for each trait; returns the summary."""
-    from bma_genetics.enrichment.api import align_build, load_gene_table, run_enrichment
+    from bma_genetics.enrichment.api import (
+        align_build,
+        ld_left_out_report,
+        load_gene_table,
+        run_enrichment,
+    )
     from bma_genetics.enrichment.figures import write_enrichment_figures
     from bma_genetics.enrichment.genes import compute_gene_ld, sumstats_z
+    from bma_genetics.io import read_sample_list
     from bma_genetics.io.sumstats import read_sumstats
 
     p = check_params(NAME, params, PARAMS)
@@ -106,7 +116,9 @@ def run(ctx, params: dict) -> dict:
     chain = Path(p["chain"]) if p["chain"] is not None else None
     if chain is not None and not chain.is_absolute() and cohort is not None:
         chain = cohort / chain
-    reader = _reader(p["ld"], cohort)
+    # in-sample LD over the GWAS's analysed samples only (not every sample in the genotype files)
+    samples = read_sample_list(ctx.product("gwas", "analysed_samples")) if p["ld"] == "in-sample" else None
+    reader = _reader(p["ld"], cohort, samples)
     builds = {}
     for t in traits:
         tables[t], builds[t] = align_build(tables[t], reader=reader, ld=p["ld"], chain=chain, source=str(paths[t]))
@@ -129,7 +141,8 @@ def run(ctx, params: dict) -> dict:
         snps, reader, genes, window_up_kb=p["window_up_kb"], window_down_kb=p["window_down_kb"],
         shrinkage=p["shrinkage"], correlation_window_kb=p["correlation_window_kb"],
         bias_correction=p["ld"] != "in-sample", max_ld_samples=p["max_ld_samples"],
-        seed=ctx.seed if p["seed"] is None else int(p["seed"]), n_jobs=p["n_jobs"], progress=False)
+        seed=ctx.seed if p["seed"] is None else int(p["seed"]), n_jobs=p["n_jobs"], progress=False,
+        allow_partial_ld=p["allow_partial_ld"], ld_where="enrichment/ld")
     t_ld = time.perf_counter() - t0
     extra = []
     truth_genes: list[str] = []
@@ -173,7 +186,7 @@ def run(ctx, params: dict) -> dict:
                     rec["planted_set_p"] = float(sets["p_value"].iloc[where[0]])
                     rec["planted_set_fdr"] = float(sets["fdr"].iloc[where[0]])
         per_trait[trait] = rec
-        for name in ("genes.tsv", "gene_correlations.tsv.gz", "gene_sets.tsv", "meta.json"):
+        for name in ("genes.tsv", "gene_correlations.tsv.gz", "gene_sets.tsv", "ld_left_out.tsv", "meta.json"):
             if (tdir / name).exists():
                 tables_out.append(f"{trait}/{name}")
         # figures live in the stage's figures folder, prefixed by trait, for the report
@@ -188,6 +201,9 @@ def run(ctx, params: dict) -> dict:
         "ld": str(p["ld"]),
         "genome_build": {"genes": gene_build, "traits": builds},
         "ld_samples": int(gene_ld.n_ref),
+        "ld_sample_set": ("the gwas stage's analysed samples" if samples is not None
+                          else "the LD panel's samples"),
+        **ld_left_out_report(gene_ld),
         "seconds_gene_ld": round(t_ld, 2),
         "seconds_tests": round(t_tests, 2),
         "genes_per_second": round(n_genes * len(traits) / max(t_ld + t_tests, 1e-9), 1),

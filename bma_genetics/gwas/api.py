@@ -182,9 +182,11 @@ class GwasStudyResult(StageResult):
     result set (``"<trait>"`` or ``"<trait>.<stratum>"``). ``summary()`` is the stage summary
     (JSON-able; what the pipeline stores in ``summary.json``): ``sumstats`` (label -> path),
     ``meta`` (trait -> path), ``lambda_gc``, ``n_loci``, ``lead_genes``, ``samples``,
-    ``n_variants_tested``, ``qc`` (path), ``tables`` (relative to ``out``) and, with
+    ``n_variants_tested``, ``qc`` (path), ``analysed_samples`` (path of the analysed eids, a
+    plink2 ``--keep`` file read by :func:`bma_genetics.io.read_sample_list`), ``tables`` (relative to ``out``) and, with
     ``null_traits``, ``null_calibration``. ``files`` maps product names (``sumstats/<label>``,
-    ``meta/<trait>``, ``qc``, ``gwas_summary``, ``samples``, ``loci/<label>.<kind>``) to paths.
+    ``meta/<trait>``, ``qc``, ``gwas_summary``, ``samples``, ``analysed_samples``,
+    ``loci/<label>.<kind>``) to paths.
 
     Attributes
     ----------
@@ -198,6 +200,7 @@ class GwasStudyResult(StageResult):
         The gene table used to annotate loci.
     ld_reader : GenotypeReader or None
         The LD source used for clumping (``None`` when loci were skipped); figures reuse it.
+        In-sample LD is restricted to the analysed samples (``analysed_samples.txt``).
     """
 
     gwas: Any = None
@@ -298,6 +301,7 @@ def run_study_gwas(
     qc: dict[str, float] | None = None,
     sample_qc_table: str | os.PathLike | pd.DataFrame | None = None,
     ld: str | os.PathLike | None = "in-sample",
+    allow_partial_ld: bool = False,
     genes: str | os.PathLike | pd.DataFrame | None = None,
     loci: dict[str, float] | None = None,
     meta: bool = True,
@@ -356,6 +360,12 @@ def run_study_gwas(
         The participants stage's ``sample_qc.tsv`` (its rows head the QC table).
     ld : {"in-sample", "reference"} or path, default="in-sample"
         LD source for clumping (:func:`bma_genetics.ld.open_ld_source`); ``None`` skips loci.
+        In-sample LD is taken over the analysed samples only (``analysed_samples.txt``).
+    allow_partial_ld : bool, default=False
+        A panel lacking a chromosome that has a variant with P < ``loci["p1"]`` (the bundled
+        reference is chr17-22) is an error naming it (before Hail starts when ``chromosomes``
+        are given, else after the association, which ``resume`` then reuses); ``True`` finds
+        no loci there and records them (``ld_missing_chromosomes`` in the summary).
     genes : path or DataFrame, optional
         Gene table (default: the cached GENCODE v19 table; loci without gene names if absent).
     loci : dict, optional
@@ -394,8 +404,8 @@ def run_study_gwas(
         read_mfi,
         variant_qc,
     )
-    from bma_genetics.io import read_withdrawals, write_gwas_ssf
-    from bma_genetics.ld import open_ld_source
+    from bma_genetics.io import read_withdrawals, write_gwas_ssf, write_sample_list
+    from bma_genetics.ld import check_ld_coverage, open_ld_source
 
     # ---- every argument is checked here, before Hail starts ----
     where = "run_study_gwas"
@@ -449,6 +459,9 @@ def run_study_gwas(
                    "ids must be the genotype files' sample ids (eids)")
     if ld == "in-sample" and (bgen or bfile):
         ld_reader = open_ld_source(ld, genotypes=bgen or bfile, sample=sample, where=f"{where}/ld")
+        if ld != "in-sample" and chromosomes:
+            check_ld_coverage(ld_reader, chromosomes, allow_partial=allow_partial_ld, where=f"{where}/ld",
+                              what="variants to analyse")
     gene_table = _load_genes(genes)
 
     if start_hail is None:
@@ -493,8 +506,16 @@ def run_study_gwas(
     qc_table = pd.concat([participants_qc_rows(sample_qc_table), vqc], ignore_index=True)[QC_COLUMNS]
     write_table(qc_table, out / "qc.tsv")
     write_text(out / "samples.json", json.dumps(res.samples, indent=2))
+    # the analysed sample (plink2 --keep layout): in-sample LD downstream is computed over it only
+    write_sample_list(res.analysed_samples, out / "analysed_samples.txt")
     files: dict[str, Path] = {f"sumstats/{k}": Path(v) for k, v in res.files.items()}
-    files.update({"qc": out / "qc.tsv", "samples": out / "samples.json", "gwas_summary": out / "gwas_summary.tsv"})
+    files.update({"qc": out / "qc.tsv", "samples": out / "samples.json", "gwas_summary": out / "gwas_summary.tsv",
+                  "analysed_samples": out / "analysed_samples.txt"})
+    if ld_reader is not None and ld == "in-sample" and res.analysed_samples:
+        # LD for the loci from the analysed samples only, not every sample in the genotype files
+        ld_reader = open_ld_source(ld_reader, samples=res.analysed_samples, where=f"{where}/ld")
+        log.info("in-sample LD over the %d analysed samples (of %d in the genotypes)",
+                 ld_reader.n_samples, getattr(getattr(ld_reader, "reader", ld_reader), "n_samples", 0))
 
     summary: dict[str, Any] = {
         "sumstats": {k: str(v) for k, v in res.files.items()},
@@ -502,6 +523,7 @@ def run_study_gwas(
         "samples": res.samples,
         "n_variants_tested": int(vqc["remaining"].iloc[-1]) if len(vqc) else None,
         "qc": str(out / "qc.tsv"),
+        "analysed_samples": str(out / "analysed_samples.txt"),
         "tables": ["gwas_summary.tsv", "qc.tsv", "samples.json", *[Path(p).name for p in res.files.values()]],
     }
     if n_without_info is not None:
@@ -538,6 +560,12 @@ def run_study_gwas(
     if ld_reader is None:
         log.warning("no LD source for clumping (in-sample LD needs BGEN or PLINK genotypes); loci skipped")
     else:
+        if ld != "in-sample":
+            hits = [ss.loc[ss["p_value"] < loci_params["p1"], "chromosome"] for ss in res.sumstats.values()]
+            summary["ld_missing_chromosomes"] = check_ld_coverage(
+                ld_reader, pd.concat(hits).unique() if hits else [], allow_partial=allow_partial_ld,
+                where=f"{where}/ld", what=f"variants with P < {loci_params['p1']:g} (the association results "
+                                          "are kept: rerun with resume)")
         (out / "loci").mkdir(exist_ok=True)
         for label, ss in res.sumstats.items():
             ind, leads, loc = find_loci(ss, ld_reader, genes=gene_table, **loci_params)

@@ -350,6 +350,9 @@ class GwasResult(StageResult):
     lambda_gc : dict label -> float
     hail_tables : list of Path (per-chromosome results Hail Tables)
     samples : dict of sample counts from the reconciliation
+    analysed_samples : list of str
+        The eids in at least one regression (the union of the result sets' samples), in the
+        phenotype table's order: the sample in-sample LD must be computed over.
     """
 
     analyses: list[Analysis] = field(default_factory=list)
@@ -357,6 +360,15 @@ class GwasResult(StageResult):
     lambda_gc: dict[str, float] = field(default_factory=dict)
     hail_tables: list[Path] = field(default_factory=list)
     samples: dict[str, int] = field(default_factory=dict)
+    analysed_samples: list[str] = field(default_factory=list)
+
+
+def _analysed_eids(table: pd.DataFrame, analyses: Sequence[Analysis]) -> list[str]:
+    """The eids of ``table`` in at least one analysis (the union of their sample masks)."""
+    if not analyses:
+        return []
+    used = np.logical_or.reduce([np.asarray(a.samples, dtype=bool) for a in analyses])
+    return table["eid"].astype(str).to_numpy()[used].tolist()
 
 
 def _contigs(hl, mt, chromosomes: Sequence[str] | None) -> list[str]:
@@ -535,6 +547,7 @@ def run_gwas(
                                     include_all=include_all, binary=binary, transform=transform, min_n=min_n)
     if unstratified:
         analyses = [a for a in analyses if a.stratum == "all" or a.trait not in set(unstratified)]
+    analysed_eids = _analysed_eids(table, analyses)
     all_covs = list(covariates)
     x_extra = sex_column if sex_column in table.columns and sex_column not in all_covs else None
     if x_extra:
@@ -655,7 +668,8 @@ def run_gwas(
     report = {"n_result_sets": len(table), "lambda_gc": {k: round(v, 4) for k, v in lambdas.items()},
               "samples": dict(sample_counts)}
     result = GwasResult(table=table, files=files, report=report, analyses=analyses, sumstats=sumstats,
-                        lambda_gc=lambdas, hail_tables=hail_tables, samples=sample_counts)
+                        lambda_gc=lambdas, hail_tables=hail_tables, samples=sample_counts,
+                        analysed_samples=analysed_eids)
     if out_dir is not None:
         write_table(table, out_dir / "gwas_summary.tsv")
     return result

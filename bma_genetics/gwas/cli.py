@@ -92,6 +92,7 @@ def register(app: typer.Typer) -> None:
         min_info: float = cli_option(PARAMS, "qc.min_info", "--min-info"),
         block_size: int = cli_option(PARAMS, "block_size"),
         ld: str = cli_option(PARAMS, "ld"),
+        allow_partial_ld: bool = cli_option(PARAMS, "allow_partial_ld", "--allow-partial-ld"),
         no_plots: bool = typer.Option(False, "--no-plots", help="Skip figures."),
         master: str = typer.Option("local[*]", "--master", help="Spark master ('' = the cluster's own)."),
         tmp_dir: str = typer.Option(None, "--tmp-dir", help="Hail temporary directory."),
@@ -128,7 +129,7 @@ def register(app: typer.Typer) -> None:
                 chromosomes=chromosomes.split(",") if chromosomes else None, withdrawals=remove, mfi=mfi,
                 qc={"min_info": min_info},
                 strata=strata.split(",") if strata else None, transform="rint" if rint else "none",
-                block_size=block_size, ld=ld,
+                block_size=block_size, ld=ld, allow_partial_ld=allow_partial_ld,
                 start_hail=lambda: init_hail(master=master or None, tmp_dir=tmp_dir, log_dir=out / "logs"),
             )
             if not no_plots:

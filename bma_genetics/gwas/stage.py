@@ -59,6 +59,8 @@ PARAMS = [
     Param("ld", (str, Path), "in-sample", "LD source for loci: in-sample, reference or a PLINK prefix",
           check=keyword_or_path(("in-sample", "reference"), "a PLINK prefix"),
           allowed="'in-sample', 'reference' or a PLINK prefix"),
+    Param("allow_partial_ld", bool, False, "accept an ld panel lacking a chromosome with a variant below "
+          "loci.p1 (the reference is chr17-22): no loci there, listed in the summary; false: an error"),
     Param("loci", dict, help="FUMA-style locus definition", section=[
         Param("p1", float, 5e-8, "P threshold of independent significant SNPs", range=(0, 1, "right")),
         Param("p2", float, 0.05, "P threshold of SNPs in LD with them", range=(0, 1, "right")),
@@ -127,7 +129,8 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         chromosomes=p["chromosomes"], withdrawals=withdrawals,
         mfi=p["mfi"] if p["mfi"] is not None else _cohort_mfi(imputed),
         strata=p["strata"], transform=p["transform"], binary=p["binary"], block_size=p["block_size"],
-        chunk_by=p["chunk_by"], qc=p["qc"], sample_qc_table=sample_qc, ld=p["ld"], loci=p["loci"],
+        chunk_by=p["chunk_by"], qc=p["qc"], sample_qc_table=sample_qc, ld=p["ld"],
+        allow_partial_ld=p["allow_partial_ld"], loci=p["loci"],
         meta=bool(p["meta"]), index_dir=Path(ctx.run_dir) / "tmp" / "bgen-index",
         n_partitions=p["n_partitions"], metadata=provenance, null_traits=p["null_traits"] or 0,
         null_seed=null_seed,
@@ -160,8 +163,9 @@ def _relative_to(summary: dict[str, Any], out: Path) -> dict[str, Any]:
 
     summary["sumstats"] = {k: rel(v) for k, v in summary["sumstats"].items()}
     summary["meta"] = {k: rel(v) for k, v in summary.get("meta", {}).items()}
-    if "qc" in summary:
-        summary["qc"] = rel(summary["qc"])
+    for key in ("qc", "analysed_samples"):
+        if key in summary:
+            summary[key] = rel(summary[key])
     cal = summary.get("null_calibration")
     if cal and "files" in cal:
         cal["files"] = {k: rel(v) for k, v in cal["files"].items()}

@@ -68,6 +68,7 @@ __all__ = [
     "read_long_diagnoses",
     "read_parquet_file",
     "read_participant_table",
+    "read_sample_list",
     "read_sumstats",
     "read_text_table",
     "read_ukb",
@@ -81,6 +82,7 @@ __all__ = [
     "write_diagnoses",
     "write_gwas_ssf",
     "write_participant_table",
+    "write_sample_list",
 ]
 
 

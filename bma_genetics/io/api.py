@@ -49,6 +49,7 @@ from bma_genetics.io.sample_qc import (
     run_sample_qc,
     unrelated_set,
 )
+from bma_genetics.io.samples import read_sample_list, write_sample_list
 from bma_genetics.io.sumstats import (
     SUMSTATS_COLUMNS,
     SUMSTATS_FORMATS,
@@ -123,4 +124,6 @@ __all__ = [
     "write_diagnoses",
     "write_gwas_ssf",
     "write_participant_table",
+    "read_sample_list",
+    "write_sample_list",
 ]

@@ -15,7 +15,7 @@ from bma_genetics.ld.readers import (
     PlinkReader,
     open_genotypes,
 )
-from bma_genetics.ld.source import LD_SOURCES, SampleSubsetReader, open_ld_source
+from bma_genetics.ld.source import LD_SOURCES, SampleSubsetReader, check_ld_coverage, open_ld_source
 
 __all__ = [
     "LD_SOURCES",
@@ -23,6 +23,7 @@ __all__ = [
     "ConcatReader",
     "GenotypeReader",
     "PlinkReader",
+    "check_ld_coverage",
     "clump",
     "ld_matrix",
     "ld_with",

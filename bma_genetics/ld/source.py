@@ -18,9 +18,94 @@ import numpy as np
 
 from bma_genetics._check import fail
 from bma_genetics.ld.readers import GenotypeReader, open_genotypes
+from bma_genetics.stats import sort_chromosomes
 
 #: The named LD sources (anything else must be a path to genotypes).
 LD_SOURCES: tuple[str, ...] = ("in-sample", "reference")
+
+
+def _chromosome_names(values) -> list[str]:
+    """Distinct chromosome names without a ``chr`` prefix, ``23`` read as ``X``, genome order."""
+    names = {str(c).removeprefix("chr") for c in values}
+    names = {{"23": "X", "24": "Y", "25": "XY", "26": "MT"}.get(c, c) for c in names}
+    return [str(c) for c in sort_chromosomes(names)]
+
+
+def check_ld_coverage(
+    reader: GenotypeReader,
+    chromosomes,
+    *,
+    allow_partial: bool = False,
+    where: str = "check_ld_coverage/ld",
+    what: str = "input variants",
+) -> list[str]:
+    """Check that an LD source holds every chromosome its input needs; return those it lacks.
+
+    A reference panel often covers part of the genome (the bundled 1000 Genomes panel holds
+    chr17-22 only): LD-based work on the other chromosomes would silently drop them (genes
+    untested, instruments unclumped). That is an error unless the caller opts in.
+
+    Parameters
+    ----------
+    reader : GenotypeReader
+        The LD source (:func:`open_ld_source`).
+    chromosomes : iterable of str or int
+        The chromosomes of the input that need LD (e.g. every chromosome of the summary
+        statistics, or of the candidate instruments); ``chr`` prefixes and ``23`` (X) are read.
+    allow_partial : bool, default=False
+        ``True``: return the missing chromosomes (the caller reports them as left out) instead
+        of raising.
+    where : str, default="check_ld_coverage/ld"
+        ``"function/param"`` prefix of the error (the caller's LD parameter).
+    what : str, default="input variants"
+        What lies on the chromosomes, for the message (``"summary-statistics variants"``).
+
+    Returns
+    -------
+    list of str
+        The input's chromosomes absent from ``reader.variants`` (genome order), empty when the
+        source covers them all.
+
+    Raises
+    ------
+    InputError
+        Some chromosomes are missing and ``allow_partial`` is false; the message names them,
+        the chromosomes the source holds and how to proceed.
+    """
+    need = _chromosome_names(chromosomes)
+    have = set(_chromosome_names(reader.variants["chromosome"].unique()))
+    missing = [c for c in need if c not in have]
+    if missing and not allow_partial:
+        raise fail(where, f"the LD source covers chromosome(s) {_ranges(_chromosome_names(have))} "
+                          f"but there are {what} on chromosome(s) {_ranges(missing)} too; work needing LD there "
+                          f"would be silently left out. Use LD that covers them (ld='in-sample' with the "
+                          f"GWAS genotypes, or your own genome-wide panel), or accept the partial panel "
+                          f"with allow_partial_ld=True (--allow-partial-ld on the command line, allow_partial_ld: true "
+                          f"in a study config); what is left out is then recorded in the results")
+    return missing
+
+
+def _ranges(chromosomes: Sequence[str]) -> str:
+    """``['1', '2', '3', '5', 'X']`` -> ``'1-3, 5, X'`` (runs of consecutive autosomes)."""
+    parts: list[str] = []
+    run: list[int] = []
+
+    def flush() -> None:
+        if run:
+            parts.append(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}")
+            run.clear()
+
+    for c in chromosomes:
+        if c.isdigit() and (not run or int(c) == run[-1] + 1):
+            run.append(int(c))
+            continue
+        flush()
+        if c.isdigit():
+            run.append(int(c))
+        else:
+            parts.append(c)
+    flush()
+    return ", ".join(parts) if parts else "none"
 
 
 class SampleSubsetReader(GenotypeReader):

@@ -35,6 +35,7 @@ from bma_genetics.io.builds import (
     with_build,
 )
 from bma_genetics.io.results import write_mr_results
+from bma_genetics.io.samples import read_sample_list
 from bma_genetics.io.sumstats import read_sumstats
 from bma_genetics.mr.diagnostics import (
     mr_heterogeneity,
@@ -64,6 +65,7 @@ from bma_genetics.mr.methods import (
     method_list,
     resolve_methods,
 )
+from bma_genetics.stats import chromosome_rank
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +301,36 @@ def _plan_builds(exp_ss: pd.DataFrame, out_ss: pd.DataFrame, chain: Chain | None
     return record
 
 
+#: Columns of ``ld_left_out.tsv``: candidate instruments a partial LD source could not clump.
+LD_LEFT_OUT_COLUMNS = ["variant_id", "chromosome", "base_pair_location", "p_value", "reason"]
+
+
+def _ld_coverage(exp_ss: pd.DataFrame, p_threshold: float, reader: Any, allow_partial: bool,
+                 exposure_name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check the LD source covers the chromosomes of the candidate instruments (P < threshold);
+    with ``allow_partial`` drop those it cannot clump and return them as the left-out table."""
+    from bma_genetics.ld import check_ld_coverage
+
+    p = pd.to_numeric(exp_ss["p_value"], errors="coerce")
+    cand = exp_ss[(p < p_threshold).to_numpy()]
+    missing = check_ld_coverage(reader, cand["chromosome"].astype(str).unique(), allow_partial=allow_partial,
+                                where="run_mr_analysis/ld",
+                                what=f"candidate instruments of {exposure_name} (P < {p_threshold:g})")
+    if not missing:
+        return exp_ss, pd.DataFrame(columns=LD_LEFT_OUT_COLUMNS)
+    chrom = exp_ss["chromosome"].astype(str).str.removeprefix("chr").replace({"23": "X"})
+    drop = chrom.isin(missing).to_numpy() & (p < p_threshold).to_numpy()
+    gone = exp_ss[drop]
+    ids = gone["variant_id"] if "variant_id" in gone else gone["chromosome"].astype(str) + ":" + \
+        gone["base_pair_location"].astype(str)
+    left = pd.DataFrame({"variant_id": ids.astype(str).to_numpy(), "chromosome": chrom[drop].to_numpy(),
+                         "base_pair_location": gone["base_pair_location"].to_numpy(),
+                         "p_value": gone["p_value"].to_numpy(), "reason": "chromosome not in the LD source"})
+    log.warning("run_mr_analysis: %s: the LD source lacks chromosome(s) %s; %d candidate instrument(s) left out "
+                "(allow_partial_ld)", exposure_name, ", ".join(missing), len(left))
+    return exp_ss[~drop], left
+
+
 def run_mr_analysis(
     out: str | os.PathLike | None,
     *,
@@ -316,6 +348,9 @@ def run_mr_analysis(
     sample_overlap: bool | None = None,
     ld: str | os.PathLike | Any | None = None,
     genotypes: str | os.PathLike | None = None,
+    samples: Sequence[str] | str | os.PathLike | None = None,
+    allow_partial_ld: bool = False,
+    unclumped: bool = False,
     clump_r2: float = 0.001,
     clump_kb: float = 10_000,
     proxies: bool = True,
@@ -375,9 +410,25 @@ def run_mr_analysis(
     ld : {"in-sample", "reference"}, path or GenotypeReader, optional
         LD source for clumping and proxies (:func:`bma_genetics.ld.open_ld_source`):
         ``"in-sample"`` (``genotypes``), ``"reference"`` (1000 Genomes EUR, chr17-22) or a
-        PLINK prefix; ``None`` (default) = no clumping.
+        PLINK prefix. ``None`` (default): no LD source, which needs ``unclumped=True`` (or a
+        ``harmonised`` table).
     genotypes : path, optional
         The exposure GWAS sample's genotypes, for ``ld="in-sample"``.
+    samples : list of str or path, optional
+        The exposure GWAS's analysed samples (eids, or a file of them such as the gwas stage's
+        ``analysed_samples.txt``): in-sample LD is computed over these only. Default: every
+        sample of the genotypes (a warning with ``ld="in-sample"``).
+    allow_partial_ld : bool, default=False
+        An LD source lacking the chromosome of a candidate instrument (the bundled reference
+        is chr17-22) is an error naming the chromosomes; ``True`` leaves those instruments out
+        (they cannot be clumped) and records them: ``ld_missing_chromosomes`` and
+        ``n_instruments_left_out`` in the summary, ``ld_left_out.tsv``.
+    unclumped : bool, default=False
+        Run with instruments that are not LD-clumped. Without an LD source MR refuses to run
+        unless this is ``True`` (for a list of variants already known to be independent):
+        correlated instruments count the same signal several times and overstate precision.
+        Recorded in the summary (``clumped``) with a warning. With an ``ld`` source, that
+        source is then used for proxies only.
     proxies, proxy_r2
         Replace instruments absent from the outcome by LD proxies (needs ``ld``).
     action, tolerance
@@ -415,8 +466,10 @@ def run_mr_analysis(
         how many variants mapped;
         ``p_threshold_used``, ``p_fallback_used``; ``instrument_strength``: ``mean_f_statistic``,
         ``min_f_statistic``, ``overall_f_statistic``, ``n_weak_instruments``,
-        ``weak_instruments`` over the instruments used; ``sample_overlap``; ``warnings``: the
-        messages above, one string each).
+        ``weak_instruments`` over the instruments used; ``sample_overlap``; ``clumped``
+        (False when run with ``unclumped=True``); ``ld_samples`` (samples the LD came from);
+        ``ld_missing_chromosomes`` and ``n_instruments_left_out`` (a partial LD source);
+        ``warnings``: the messages above, one string each).
 
     Notes
     -----
@@ -441,10 +494,33 @@ def run_mr_analysis(
     check_one_of("run_mr_analysis/action", action, [1, 2, 3])
     if prevalence is not None:
         check_probability("run_mr_analysis/prevalence", prevalence)
+    for name, flag in (("allow_partial_ld", allow_partial_ld), ("unclumped", unclumped)):
+        if not isinstance(flag, bool):
+            raise fail(f"run_mr_analysis/{name}", f"expected True or False, found {flag!r}")
+    if ld is None and not unclumped and harmonised is None:
+        raise fail("run_mr_analysis/ld", "no LD source, so the instruments cannot be clumped and correlated "
+                   "variants would count the same signal several times; give ld='in-sample' with the "
+                   "exposure GWAS's genotypes (--ld in-sample --genotypes), ld='reference' or your own "
+                   "PLINK panel, or run unclumped on purpose with unclumped=True (--no-clump, "
+                   "unclumped: true in a study config; recorded in the results)")
     warnings: list[str] = []
     used_p, fallback_used = p_threshold, False
     # The LD source is resolved first: a bad ``ld`` fails before any summary statistics are read.
-    reader = None if ld is None else open_ld_source(ld, genotypes=genotypes, where="run_mr_analysis/ld")
+    reader = None
+    if ld is not None:
+        if isinstance(samples, (str, os.PathLike)):
+            samples = read_sample_list(samples)
+        reader = open_ld_source(ld, genotypes=genotypes, samples=samples, where="run_mr_analysis/ld")
+        if ld == "in-sample" and samples is None:
+            log.warning("run_mr_analysis: in-sample LD over all %d samples of the genotypes; pass samples= (the "
+                        "GWAS's analysed_samples.txt, --samples) to use the analysed samples only", reader.n_samples)
+    clump_reader = None if unclumped else reader
+    left_out = pd.DataFrame(columns=LD_LEFT_OUT_COLUMNS)
+    if unclumped:
+        msg = ("instruments not LD-clumped (unclumped=True): correlated instruments count the same signal "
+               "several times and overstate precision; use only for independent variants")
+        log.warning("run_mr_analysis: %s", msg)
+        warnings.append(msg)
     build = normalise_build(build, "run_mr_analysis/build")
     exposure_build, infer_exposure = _build_argument(exposure_build, "run_mr_analysis/exposure_build")
     outcome_build, infer_outcome = _build_argument(outcome_build, "run_mr_analysis/outcome_build")
@@ -492,7 +568,9 @@ def run_mr_analysis(
                    f"fallback P < {used_p:g} (p_fallback): weaker instruments, more weak-instrument bias")
             log.warning("run_mr_analysis: %s", msg)
             warnings.append(msg)
-        ins = select_instruments(exp_ss, p_threshold=used_p, reader=reader, clump_r2=clump_r2,
+        if clump_reader is not None:
+            exp_ss, left_out = _ld_coverage(exp_ss, used_p, clump_reader, allow_partial_ld, exposure_name)
+        ins = select_instruments(exp_ss, p_threshold=used_p, reader=clump_reader, clump_r2=clump_r2,
                                  clump_kb=clump_kb, source=exp_src)
         use_proxies = proxies and reader is not None
         if builds["lift"] == "exposure":
@@ -527,7 +605,7 @@ def run_mr_analysis(
     frames["mr_presso"] = mr_presso_table(h, params, fits=fits)
     if reverse and harmonised is None:
         try:
-            rev_ins = select_instruments(out_ss, p_threshold=p_threshold, reader=reader, clump_r2=clump_r2,
+            rev_ins = select_instruments(out_ss, p_threshold=p_threshold, reader=clump_reader, clump_r2=clump_r2,
                                          clump_kb=clump_kb, source=out_src)
             rev_exp = exp_ss
             if builds and builds["lift"] == "exposure":
@@ -567,8 +645,16 @@ def run_mr_analysis(
         "instrument_strength": strength,
         "sample_overlap": sample_overlap,
         "genome_build": builds,
+        "clumped": clump_reader is not None,
+        "ld_samples": reader.n_samples if reader is not None else None,
+        "ld_missing_chromosomes": sorted(set(left_out["chromosome"].astype(str)), key=chromosome_rank),
+        "n_instruments_left_out": int(len(left_out)),
         "warnings": warnings,
     }
+    if len(left_out):
+        frames["ld_left_out"] = left_out
+        warnings.append(f"the LD source lacks chromosome(s) {', '.join(report['ld_missing_chromosomes'])}: "
+                        f"{len(left_out)} candidate instrument(s) left out (allow_partial_ld; ld_left_out.tsv)")
     result = MRResult(table=res.table, fits=fits, harmonised=h, tables=frames, report=report)
     if out is not None:
         result.files = _write_mr_outputs(result, Path(out), run_info={
@@ -576,7 +662,9 @@ def run_mr_analysis(
             "outcome": str(outcome) if not isinstance(outcome, pd.DataFrame) else "table",
             "harmonised": (str(harmonised) if harmonised is not None and not isinstance(harmonised, pd.DataFrame)
                            else None),
-            "p_threshold": p_threshold, "p_fallback": p_fallback, "sample_overlap": sample_overlap, "ld": str(ld) if ld is not None else None,
+            "p_threshold": p_threshold, "p_fallback": p_fallback, "sample_overlap": sample_overlap,
+            "ld": str(ld) if ld is not None else None, "samples": None if samples is None else len(samples),
+            "allow_partial_ld": allow_partial_ld, "unclumped": unclumped,
             "clump_r2": clump_r2, "clump_kb": clump_kb, "proxies": proxies, "proxy_r2": proxy_r2,
             "action": action, "tolerance": tolerance, "methods": methods, "params": params.__dict__,
             "build": build, "exposure_build": exposure_build, "outcome_build": outcome_build,
@@ -600,6 +688,8 @@ def _write_mr_outputs(result: MRResult, out: Path, *, run_info: dict[str, Any]) 
     files["methods"] = write_table(method_list(), out / "methods.tsv")
     if "reverse_mr" in frames:
         files["reverse_mr"] = write_table(frames["reverse_mr"], out / "reverse_mr.tsv")
+    if "ld_left_out" in frames:
+        files["ld_left_out"] = write_table(frames["ld_left_out"], out / "ld_left_out.tsv")
     summary = {**result.report, "tables": {k: str(v) for k, v in files.items()}}
     files["run"] = write_text(out / "run.json", json.dumps({**run_info, "summary": summary}, indent=2, default=str))
     return files

@@ -153,7 +153,7 @@ def select_instruments(
         sig = clumped
     else:
         log.warning("select_instruments: %s: no LD reference given, so the %d variants with P < %g are NOT "
-                    "clumped; correlated instruments overstate precision (pass reader=/--ld-reference)",
+                    "clumped; correlated instruments overstate precision (pass reader=, or ld= / --ld to run_mr_analysis)",
                     source, len(sig), p_threshold)
     return instrument_strength(sig.reset_index(drop=True))
 

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 NAME = "mr"
 REQUIRES = ["gwas"]  # the exposures' summary statistics
 #: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
-REPORT_TABLES = ["mr_results.tsv", "*/heterogeneity.tsv", "*/pleiotropy.tsv", "*/steiger.tsv"]
+REPORT_TABLES = ["mr_results.tsv", "*/heterogeneity.tsv", "*/pleiotropy.tsv", "*/steiger.tsv", "*/ld_left_out.tsv"]
 
 PARAMS = [
     Param("outcome", Path, "outcome_gwas/osteoporosis.tsv.gz", "outcome summary statistics (relative to the "
@@ -44,9 +44,15 @@ PARAMS = [
           "the outcome GWAS is of the same cohort); true: a warning, recorded in the summary; null: unknown",
           nullable=True),
     Param("ld", (str, Path), "in-sample", "LD source for clumping and proxies: in-sample (the cohort's "
-          "imputed BGEN), reference (1000G EUR, chr17-22), a PLINK prefix, or null (no clumping)", nullable=True,
+          "imputed BGEN, over the gwas stage's analysed samples), reference (1000G EUR, chr17-22), a PLINK "
+          "prefix, or null (no LD source: needs unclumped: true)", nullable=True,
           check=keyword_or_path(("in-sample", "reference"), "a PLINK prefix"),
           allowed="'in-sample', 'reference', a PLINK prefix, or null"),
+    Param("allow_partial_ld", bool, False, "accept an LD source that lacks the chromosome of a candidate "
+          "instrument (the reference panel is chr17-22): those instruments are left out and listed in the summary "
+          "and ld_left_out.tsv; false: such a source is an error"),
+    Param("unclumped", bool, False, "run with instruments that are not LD-clumped (needed when ld is null; "
+          "only for variants known to be independent); recorded per pair (clumped: false) with a warning"),
     Param("clump_r2", float, 0.001, "clumping r^2", range=(0, 1)),
     Param("clump_kb", float, 10_000, "clumping window (kb)", range=(0, None, "neither")),
     Param("proxies", bool, True, "look for LD proxies of instruments missing from the outcome"),
@@ -65,18 +71,21 @@ PARAMS = [
 ]
 
 
-def _ld_reader(spec: Any, cohort: Path | None):
-    """The LD source of the ``ld`` parameter; in-sample LD from the cohort's imputed BGEN."""
+def _ld_reader(spec: Any, cohort: Path | None, samples: list[str] | None = None):
+    """The LD source of the ``ld`` parameter; in-sample LD from the cohort's imputed BGEN, over
+    ``samples`` (the gwas stage's analysed samples) only."""
     from bma_genetics.ld import open_ld_source
 
     if spec is None or spec is False:
         return None
     genotypes = cohort / "genotypes" / "imputed" if cohort is not None else None
-    return open_ld_source(spec, genotypes=genotypes, where="mr/ld")
+    return open_ld_source(spec, genotypes=genotypes, samples=samples if spec == "in-sample" else None,
+                          where="mr/ld")
 
 
 def run(ctx, params: dict) -> dict:
     """Run MR of each BMFF site's GWAS on the outcome GWAS; write tables, plots, a summary."""
+    from bma_genetics.io import read_sample_list
     from bma_genetics.io.sumstats import read_sumstats
     from bma_genetics.mr.api import run_mr_analysis
     from bma_genetics.mr.figures import write_mr_figures
@@ -84,6 +93,9 @@ def run(ctx, params: dict) -> dict:
     from bma_genetics.plots import plot_mr_summary_forest, save_figure
 
     params = check_params(NAME, params, PARAMS)
+    if params["ld"] is None and not params["unclumped"]:
+        raise InputError("mr/ld: null (no LD source), so the instruments cannot be clumped; set ld to in-sample, "
+                         "reference or a PLINK prefix, or unclumped: true for instruments known to be independent")
     out_dir = ctx.stage_dir("mr")
     cohort = Path(ctx.cohort) if ctx.cohort is not None else None
     outcome_path = Path(params["outcome"])
@@ -103,7 +115,9 @@ def run(ctx, params: dict) -> dict:
     chain = Path(params["chain"]) if params["chain"] is not None else None
     if chain is not None and not chain.is_absolute() and cohort is not None:
         chain = cohort / chain
-    reader = _ld_reader(params["ld"], cohort)
+    # in-sample LD over the GWAS's analysed samples only (not every sample in the genotype files)
+    samples = read_sample_list(ctx.product("gwas", "analysed_samples")) if params["ld"] == "in-sample" else None
+    reader = _ld_reader(params["ld"], cohort, samples)
     if params["outcome_build"] == "infer":
         from bma_genetics.resources import load_build_reference
 
@@ -120,7 +134,8 @@ def run(ctx, params: dict) -> dict:
             s = run_mr_analysis(
                 pair_dir, exposure=exp, outcome=outcome, exposure_name=trait, outcome_name=outcome_name,
                 p_threshold=p_threshold, p_fallback=p_fallback, sample_overlap=params["sample_overlap"],
-                ld=reader, clump_r2=params["clump_r2"],
+                ld=reader, allow_partial_ld=params["allow_partial_ld"], unclumped=params["unclumped"],
+                clump_r2=params["clump_r2"],
                 clump_kb=params["clump_kb"], proxies=params["proxies"],
                 proxy_r2=params["proxy_r2"], methods=params["methods"],
                 params=mr_params, prevalence=params["prevalence"], reverse=params["reverse"],
@@ -136,11 +151,18 @@ def run(ctx, params: dict) -> dict:
         per_pair[trait] = {"status": "ok", "p_threshold": s.report["p_threshold_used"],
                            "p_fallback_used": s.report["p_fallback_used"],
                            "n_instruments": s.report["n_instruments"], "n_used": s.report["n_used"],
+                           "clumped": s.report["clumped"], "ld_missing_chromosomes": s.report["ld_missing_chromosomes"],
+                           "n_instruments_left_out": s.report["n_instruments_left_out"],
                            "ivw": s.report["ivw"], "instrument_strength": s.report["instrument_strength"],
                            "genome_build": s.report["genome_build"],
                            "warnings": s.report["warnings"]}
         tables += [str(p.relative_to(out_dir)) for k, p in s.files.items() if not k.startswith("figures/")]
     summary: dict[str, Any] = {"outcome": str(outcome_path), "p_fallback": p_fallback,
+                               "ld": None if params["ld"] is None else str(params["ld"]),
+                               "ld_sample_set": ("the gwas stage's analysed samples" if samples is not None
+                                                 else None if reader is None else "the LD panel's samples"),
+                               "ld_samples": None if reader is None else int(reader.n_samples),
+                               "unclumped": params["unclumped"],
                                "sample_overlap": params["sample_overlap"], "pairs": per_pair}
     if all_results:
         combined = pd.concat(all_results, ignore_index=True)

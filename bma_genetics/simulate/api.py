@@ -167,6 +167,54 @@ def simulate_cohort(preset: str, *, seed: int, out: str | os.PathLike, resume: b
 
 
 # ----------------------------------------------------------------------------- the simulation
+def _hotspot_r2(sg: gt.SegmentGenotypes, group: np.ndarray) -> list[dict[str, Any]]:
+    """For each of group 2's hotspots in a segment: the common cohort variants on either side
+    (nearest with MAF >= 0.05 in both groups, within 10 kb) and their r^2 in each group."""
+    rows: list[dict[str, Any]] = []
+    if sg.hotspots.size == 0 or len(sg.positions) < 2:
+        return rows
+    g1, g2 = group == 1, group == 2
+    if g1.sum() < 3 or g2.sum() < 3:
+        return rows
+    x = sg.cohort
+    af1 = x[:, g1].mean(axis=1) / 2
+    af2 = x[:, g2].mean(axis=1) / 2
+    common = np.flatnonzero((np.minimum(af1, 1 - af1) >= 0.05) & (np.minimum(af2, 1 - af2) >= 0.05))
+    if common.size < 2:
+        return rows
+    cpos = sg.positions[common]
+    for h, p in zip(sg.hotspots, sg.hotspot_strength, strict=True):
+        k = int(np.searchsorted(cpos, h, side="left"))
+        if k == 0 or k == len(cpos) or cpos[k] - cpos[k - 1] > 10_000:
+            continue
+        i, j = common[k - 1], common[k]
+        r2 = [float(np.corrcoef(x[i, m].astype(float), x[j, m].astype(float))[0, 1] ** 2) for m in (g1, g2)]
+        rows.append({"chromosome": sg.segment.chromosome, "position": int(h), "swap_probability": round(float(p), 4),
+                     "left_variant": int(sg.positions[i]), "right_variant": int(sg.positions[j]),
+                     "r2_group1": round(r2[0], 5), "r2_group2": round(r2[1], 5)})
+    return rows
+
+
+def _write_ld_truth(root: Path, rows: list[dict[str, Any]], cfg: dict[str, Any]) -> None:
+    """``truth/ld_hotspots_group2.tsv`` (one row per hotspot with a common variant on each side)
+    and ``truth/ld_groups.json`` (the model and the mean r^2 across the hotspots in each group)."""
+    table = pd.DataFrame(rows, columns=["chromosome", "position", "swap_probability", "left_variant",
+                                        "right_variant", "r2_group1", "r2_group2"])
+    table.to_csv(root / "truth/ld_hotspots_group2.tsv", sep="\t", index=False, lineterminator="\n")
+    summary = {
+        "model": "both ancestry groups share the coalescent (split from one ancestral population); group 2 "
+                 "(non-European, 22006 not Caucasian) also recombines at hotspots of its own: at each, a random "
+                 "pairing of group-2 haplotypes swaps tails with probability U(0.5, 1), keeping allele counts, "
+                 "so LD across those points is lower in group 2 only and haplotype blocks differ between groups",
+        "group2_hotspot_kb": cfg["group2_hotspot_kb"],
+        "n_hotspots_with_flanking_common_variants": int(len(table)),
+        "mean_r2_across_hotspots": {"group1": round(float(table["r2_group1"].mean()), 5) if len(table) else None,
+                                    "group2": round(float(table["r2_group2"].mean()), 5) if len(table) else None},
+        "table": "truth/ld_hotspots_group2.tsv",
+    }
+    (root / "truth/ld_groups.json").write_text(json.dumps(summary, indent=1) + "\n")
+
+
 def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> None:
     for sub in ("genotypes/imputed", "genotypes/array", "participants", "outcome_gwas", "truth"):
         (root / sub).mkdir(parents=True, exist_ok=True)
@@ -225,14 +273,23 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
         (root / f"genotypes/imputed/ukb_mfi_chr{chrom_now}_v3.txt").write_text("".join(mfi_lines))
 
     gene_pos = genes.set_index("gene_name")
+    hotspot_rows: list[dict[str, Any]] = []
     for seg in tqdm(segments, desc="segments", unit="seg", disable=None):
         sg = gt.simulate_segment(
             seg, people, ne=cfg["ne"], split_time=cfg["split_time"], recombination_rate=cfg["recombination_rate"],
             mutation_rate=cfg["mutation_rate"], maf_min=cfg["maf_min"], target_variants=per_segment,
-            ref_is_derived=cfg["ref_is_derived"], seed=seed,
+            ref_is_derived=cfg["ref_is_derived"], seed=seed, hotspot_kb=cfg["group2_hotspot_kb"],
         )
+        hotspot_rows += _hotspot_r2(sg, people.cohort_group)
         rng = _rng(seed, f"segment-{seg.index}")
         x = sg.cohort  # (v, n) int8, modified in place by planted HWE failures
+        # group 2's own hotspots change its genotypes only: the planted HWE failures below draw
+        # as many random numbers as there are heterozygotes, so they run on group 2's genotypes
+        # before the hotspots (every later draw, causal variants included, is then as without
+        # them); the hotspot genotypes are put back afterwards, except at those planted variants
+        g2 = np.flatnonzero(people.cohort_group == 2)
+        true_g2 = x[:, g2].copy()
+        x[:, g2] = sg.cohort_group2_plain
         v = len(sg.positions)
         if seg.chromosome != chrom_now:
             close_chrom()
@@ -263,6 +320,9 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
             het = np.flatnonzero(x[j] == 1)
             flip = het[rng.random(len(het)) < 0.6]
             x[j, flip] = np.where(rng.random(len(flip)) < 0.5, 2, 0)
+        not_hwe = np.setdiff1d(np.arange(v), hwe)
+        x[np.ix_(not_hwe, g2)] = true_g2[not_hwe]
+        del true_g2
         planted["hwe_fail_variants"] += [vids[j] for j in hwe]
         planted["low_call_rate_variants"] += [vids[j] for j in lcr]
 
@@ -390,6 +450,7 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
     # truth tables
     trait_out["causal_long"].to_csv(root / "truth/causal_variants.tsv", sep="\t", index=False, lineterminator="\n")
     (root / "truth/heritability.json").write_text(json.dumps(trait_out["heritability"], indent=1) + "\n")
+    _write_ld_truth(root, hotspot_rows, cfg)
     (root / "truth/bmff_covariate_effects.json").write_text(
         json.dumps(_covariate_effects(trait_out["scale_all"]), indent=1) + "\n")
     _write_disease_truth(root, records, base["eid"].astype(str).to_numpy())

@@ -14,6 +14,17 @@ founders, who are never written but pass haplotypes to planted relatives (full-s
 share two founder parents; a parent-offspring pair is a cohort member and a child built from
 one of their haplotypes plus a founder's). Transmission draws crossovers at the same rate
 (Poisson, ``recombination_rate`` x segment length per meiosis).
+
+LD differs between the groups, as it does between UK Biobank's ancestry groups (shorter
+haplotype blocks in African than in European ancestry): on top of the shared coalescent, group 2
+has recombination hotspots of its own (:func:`group_hotspots`; one every ``hotspot_kb`` on
+average, each swapping the haplotype tails of a random pairing of group-2 haplotypes with a
+probability drawn from U(0.5, 1); cohort and outcome members each among themselves). A
+reciprocal swap keeps every allele count, so allele frequencies, the variants kept and group
+1's genotypes are exactly what they were without it,
+while LD across each hotspot drops in group 2 only (by the swap probability in expectation). The
+hotspots and the r^2 across them in each group are the truth (``truth/ld_groups.json``,
+``truth/ld_hotspots_group2.tsv``).
 """
 
 from __future__ import annotations
@@ -114,6 +125,46 @@ class SegmentGenotypes:
     alt: np.ndarray
     cohort: np.ndarray  # (n_variants, n_cohort) int8 ALT counts
     outcome: np.ndarray  # (n_variants, n_outcome) int8
+    hotspots: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # group 2, GRCh37 positions
+    hotspot_strength: np.ndarray = field(default_factory=lambda: np.empty(0))  # swap probability of each
+    # group-2 cohort members' genotypes as they were before the hotspots (cohort slots of group 2,
+    # in slot order): the caller draws its value-dependent random numbers from these, so that the
+    # hotspots change group 2's genotypes and nothing else in the cohort
+    cohort_group2_plain: np.ndarray | None = None
+
+
+def group_hotspots(seg: Segment, spacing_bp: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Group 2's own recombination hotspots in a segment: positions (Poisson process, mean
+    spacing ``spacing_bp``) and the probability that a pair of haplotypes swaps tails there."""
+    n = int(rng.poisson(seg.length / spacing_bp)) if spacing_bp > 0 else 0
+    pos = np.sort(rng.integers(seg.start, seg.end, size=n)).astype(np.int64)
+    return pos, rng.uniform(0.5, 1.0, size=n)
+
+
+def _recombine_group(haps: np.ndarray, pos: np.ndarray, hotspots: np.ndarray, strength: np.ndarray,
+                     rng: np.random.Generator) -> None:
+    """Reciprocal crossovers among the columns of ``haps`` (one group's haplotypes) at each
+    hotspot, in place: a random pairing of the haplotypes, each pair swapping everything to the
+    right of the hotspot with probability ``strength``. Allele counts are kept exactly."""
+    m = haps.shape[1]
+    if m < 2 or hotspots.size == 0:
+        return
+    cum = np.arange(m)  # column of the original haplotypes each haplotype reads, right of the hotspots so far
+    bounds = np.searchsorted(pos, hotspots, side="left")
+    perms = []
+    for p in strength:
+        order = rng.permutation(m)
+        a, b = order[: m // 2], order[m // 2: 2 * (m // 2)]
+        swap = rng.random(a.size) < p
+        new = cum.copy()
+        new[a[swap]], new[b[swap]] = cum[b[swap]], cum[a[swap]]
+        cum = new
+        perms.append(cum)
+    for k, perm in enumerate(perms):
+        lo = bounds[k]
+        hi = bounds[k + 1] if k + 1 < len(bounds) else len(pos)
+        if hi > lo:
+            haps[lo:hi] = haps[lo:hi][:, perm]
 
 
 def _derived_counts(ts) -> np.ndarray:
@@ -164,8 +215,12 @@ def simulate_segment(
     target_variants: int,
     ref_is_derived: float,
     seed: int,
+    hotspot_kb: float = 0.0,
 ) -> SegmentGenotypes:
-    """Simulate one segment for every individual and return filtered ALT counts."""
+    """Simulate one segment for every individual and return filtered ALT counts.
+
+    ``hotspot_kb`` > 0 gives group 2 its own recombination hotspots (module docstring).
+    """
     ss = np.random.SeedSequence([seed, 1, seg.index])
     s_anc, s_mut, s_rest = (int(x) for x in ss.generate_state(3) % (2**31 - 1) + 1)
     rng = np.random.default_rng(s_rest)
@@ -198,6 +253,18 @@ def simulate_segment(
     flip = rng.random(len(pos)) < ref_is_derived
     haps[flip] = 1 - haps[flip]
 
+    # group 2's own hotspots (population B's haplotype columns come after A's); their own random
+    # stream, so every other draw, and group 1's genotypes, stay as they were without them
+    hot_rng = np.random.default_rng(np.random.SeedSequence([seed, 2, seg.index]))
+    hotspots, strength = group_hotspots(seg, hotspot_kb * 1000.0, hot_rng)
+    sim_g2 = people.cohort[people.cohort_group == 2]
+    plain_g2 = haps[:, 2 * sim_g2] + haps[:, 2 * sim_g2 + 1]
+    # cohort and outcome members of group 2 recombine among themselves, so each sample's allele
+    # counts (and with them the cohort MAF filter below) are exactly kept
+    c_b = int(np.sum(people.cohort_group == 2))
+    for lo, hi in ((people.n_a, people.n_a + c_b), (people.n_a + c_b, people.n_total)):
+        _recombine_group(haps[:, 2 * lo:2 * hi], pos, hotspots, strength, hot_rng)
+
     cohort = haps[:, 2 * people.cohort] + haps[:, 2 * people.cohort + 1]
     rate = recombination_rate * seg.length
     for s1, s2, f1, f2 in people.sib_pairs:
@@ -229,6 +296,9 @@ def simulate_segment(
         alt=BASES[alt_i][final],
         cohort=np.ascontiguousarray(cohort[final]),
         outcome=np.ascontiguousarray(outcome[final]),
+        hotspots=hotspots,
+        hotspot_strength=strength,
+        cohort_group2_plain=np.ascontiguousarray(plain_g2[final]),
     )
 
 

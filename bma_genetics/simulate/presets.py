@@ -15,6 +15,7 @@ COMMON: dict[str, Any] = {
     "maf_min": 0.005,  # variants kept: cohort MAF at least this
     "ref_is_derived": 0.1,  # fraction of variants whose REF allele is the derived one
     "frac_group2": 0.10,  # ancestry group 2 (non-European) share of cohort and outcome sample
+    "group2_hotspot_kb": 20.0,  # mean spacing of group 2's own recombination hotspots (its LD differs)
     "array_fraction": 0.3,  # share of variants (MAF >= 0.01) also on the genotyping array
     "array_missing_rate": 0.002,
     "pca_max_variants": 20_000,
