@@ -64,18 +64,18 @@ def test_finngen_grch38_outcome_reads_with_its_build(case):
 
 def test_mr_grch37_exposure_on_grch38_outcome_is_a_build_error(case):
     with pytest.raises(InputError, match="genome builds differ") as err:
-        run_mr_analysis(None, exposure=case["exposure"], outcome=case["finngen"], outcome_build="GRCh38",
+        run_mr_analysis(None, unclumped=True, exposure=case["exposure"], outcome=case["finngen"], outcome_build="GRCh38",
                         methods=["ivw"])
     assert str(case["exposure"]) in str(err.value) and str(case["finngen"]) in str(err.value)
     assert "GRCh37" in str(err.value) and "GRCh38" in str(err.value)
     # unstated: the rsids both files name sit at other positions -> refused, not joined on positions
     with pytest.raises(InputError, match="different genome builds"):
-        run_mr_analysis(None, exposure=case["exposure"], outcome=case["finngen"], methods=["ivw"])
+        run_mr_analysis(None, unclumped=True, exposure=case["exposure"], outcome=case["finngen"], methods=["ivw"])
 
 
 def test_mr_lifted_with_the_chain_equals_mr_on_the_grch37_outcome(case):
-    on37 = run_mr_analysis(None, exposure=case["exposure"], outcome=case["ssf37"], methods=["ivw", "egger"])
-    lifted = run_mr_analysis(None, exposure=case["exposure"], outcome=case["finngen"], chain=case["chain"],
+    on37 = run_mr_analysis(None, unclumped=True, exposure=case["exposure"], outcome=case["ssf37"], methods=["ivw", "egger"])
+    lifted = run_mr_analysis(None, unclumped=True, exposure=case["exposure"], outcome=case["finngen"], chain=case["chain"],
                              methods=["ivw", "egger"])
     assert on37.report["n_used"] == lifted.report["n_used"] == 30
     for method in ("ivw", "egger"):
@@ -146,7 +146,7 @@ def test_mr_cli_refuses_a_build_mismatch_and_lifts_with_chain(case, tmp_path, ca
     from bma_genetics.cli import main
 
     args = ["mr", "--exposure", str(case["exposure"]), "--outcome", str(case["finngen"]), "--methods", "ivw",
-            "--no-plots"]
+            "--no-plots", "--no-clump"]
     rc = main([*args, "--outcome-build", "GRCh38", "--out", str(tmp_path / "a")])
     err = capsys.readouterr().err.strip().splitlines()
     # the error is one line (after the INFO log lines of the reads)
@@ -221,7 +221,7 @@ def test_mr_stage_records_a_build_error_per_pair_and_lifts_with_the_chain(case, 
     (run_dir / "gwas" / "summary.json").write_text(json.dumps({"sumstats": {"bmff_femoral_head": str(case["exposure"])}}))
     ctx = RunContext(run_dir=run_dir, cohort=tiny_cohort, config={}, seed=1)
     params = {"outcome": "outcome_gwas/osteoporosis.finngen.tsv.gz", "outcome_build": "GRCh38", "ld": None,
-              "methods": ["ivw"], "nboot": 10}
+              "unclumped": True, "methods": ["ivw"], "nboot": 10}
     pair = run(ctx, params)["pairs"]["bmff_femoral_head"]
     assert pair["status"].startswith("not estimated: run_mr_analysis/build: genome builds differ"), pair
     pair = run(ctx, {**params, "chain": "outcome_gwas/hg19ToHg38.over.chain.gz"})["pairs"]["bmff_femoral_head"]
