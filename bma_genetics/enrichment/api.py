@@ -35,6 +35,7 @@ from bma_genetics.enrichment.genes import (
 )
 from bma_genetics.io.builds import normalise_build
 from bma_genetics.io.results import write_gene_results, write_gene_set_results
+from bma_genetics.ld import check_ld_coverage
 from bma_genetics.stats import fdr_bh
 
 log = logging.getLogger(__name__)
@@ -276,6 +277,9 @@ def run_gene_analysis(
         build = normalise_build(build, "run_gene_analysis/build")
     ss = _read_sumstats(sumstats, build).reset_index(drop=True)
     check_columns("run_gene_analysis/sumstats", ss, ["chromosome", "base_pair_location"])
+    if reader is not None:  # a partial panel is named first (compute_gene_ld records what it leaves out)
+        check_ld_coverage(reader, ss["chromosome"].astype(str).unique(), allow_partial=allow_partial_ld,
+                          where="run_gene_analysis/ld", what="summary-statistics variants")
     source = str(sumstats) if not isinstance(sumstats, pd.DataFrame) else "the summary statistics"
     ss, builds = align_build(ss, reader=reader, ld=ld if gene_ld is None else None, chain=chain, source=source)
     z = sumstats_z(ss, "run_gene_analysis")

@@ -95,6 +95,7 @@ def run(ctx, params: dict) -> dict:
     from bma_genetics.enrichment.genes import compute_gene_ld, sumstats_z
     from bma_genetics.io import read_sample_list
     from bma_genetics.io.sumstats import read_sumstats
+    from bma_genetics.ld import check_ld_coverage
 
     p = check_params(NAME, params, PARAMS)
     out_dir = ctx.stage_dir("enrichment")
@@ -119,6 +120,9 @@ def run(ctx, params: dict) -> dict:
     # in-sample LD over the GWAS's analysed samples only (not every sample in the genotype files)
     samples = read_sample_list(ctx.product("gwas", "analysed_samples")) if p["ld"] == "in-sample" else None
     reader = _reader(p["ld"], cohort, samples)
+    # a partial panel is named first (compute_gene_ld below records what it leaves out)
+    check_ld_coverage(reader, pd.concat([t["chromosome"].astype(str) for t in tables.values()]).unique(),
+                      allow_partial=p["allow_partial_ld"], where="enrichment/ld", what="summary-statistics variants")
     builds = {}
     for t in traits:
         tables[t], builds[t] = align_build(tables[t], reader=reader, ld=p["ld"], chain=chain, source=str(paths[t]))
