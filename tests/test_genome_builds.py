@@ -247,9 +247,9 @@ def test_outcome_build_infer_uses_the_known_positions(case, monkeypatch):
     # the HapMap3 reference stands in for real files; the simulated variants' own positions here
     monkeypatch.setattr(resources, "load_build_reference", lambda: case["known"])
     with pytest.raises(InputError, match="genome builds differ: .* is GRCh37, .* is GRCh38"):
-        run_mr_analysis(None, exposure=case["exposure"], outcome=case["finngen"], outcome_build="infer",
+        run_mr_analysis(None, unclumped=True, exposure=case["exposure"], outcome=case["finngen"], outcome_build="infer",
                         methods=["ivw"])
-    res = run_mr_analysis(None, exposure=case["exposure"], outcome=case["finngen"], outcome_build="infer",
+    res = run_mr_analysis(None, unclumped=True, exposure=case["exposure"], outcome=case["finngen"], outcome_build="infer",
                           chain=case["chain"], methods=["ivw"])
     assert res.report["genome_build"]["outcome"] == "GRCh38" and res.report["n_used"] == 30
 
