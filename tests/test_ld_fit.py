@@ -224,8 +224,11 @@ def test_gwas_loci_on_a_partial_panel_fail_before_hail(tmp_path):
     def no_hail():
         raise AssertionError("Hail must not start before the arguments are checked")
 
+    from tests._genotypes import write_bed
+
+    write_bed(tmp_path / "geno", np.array([[0, 1, 2]]), ["1"], [1000], ["1", "2", "3"], ["A"], ["G"])
     with pytest.raises(InputError, match=r"run_study_gwas/ld: the LD source covers chromosome\(s\) 17-22 but there "
                                          r"are variants to analyse on chromosome\(s\) 1, 5 too.*--allow-partial-ld"):
-        run_study_gwas(pheno, out=tmp_path / "out", traits=["y"], covariates=["age"], bfile="geno",
+        run_study_gwas(pheno, out=tmp_path / "out", traits=["y"], covariates=["age"], bfile=str(tmp_path / "geno"),
                        chromosomes=["1", "5", "22"], ld="reference", start_hail=no_hail)
     assert not (tmp_path / "out").exists()

@@ -447,6 +447,9 @@ def run_study_gwas(
     ld_reader = None
     if ld is not None and ld != "in-sample":
         ld_reader = open_ld_source(ld, genotypes=bgen or bfile, sample=sample, where=f"{where}/ld")
+        if chromosomes:  # a panel lacking some of them is named now, not after the association
+            check_ld_coverage(ld_reader, chromosomes, allow_partial=allow_partial_ld, where=f"{where}/ld",
+                              what="variants to analyse")
     # Genotype files complete, and their samples overlapping the phenotypes, before Spark starts.
     geno_samples, geno_files = check_genotype_files(bgen=bgen, sample=sample, bfile=bfile, vcf=vcf,
                                                     chromosomes=chromosomes)
@@ -459,9 +462,6 @@ def run_study_gwas(
                    "ids must be the genotype files' sample ids (eids)")
     if ld == "in-sample" and (bgen or bfile):
         ld_reader = open_ld_source(ld, genotypes=bgen or bfile, sample=sample, where=f"{where}/ld")
-        if ld != "in-sample" and chromosomes:
-            check_ld_coverage(ld_reader, chromosomes, allow_partial=allow_partial_ld, where=f"{where}/ld",
-                              what="variants to analyse")
     gene_table = _load_genes(genes)
 
     if start_hail is None:
