@@ -1,6 +1,8 @@
 """Atomic outputs: write to a temporary sibling, then rename, so a crash never leaves half a file.
 
-Also the one file checksum (:func:`sha256_file`) of the package.
+Also the one file checksum (:func:`sha256_file`) of the package, the input fingerprints that
+resume keys are made of (:func:`fingerprint`), and the test hook that kills a run at a named
+point (:func:`kill_point`).
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 
@@ -111,3 +114,83 @@ def sha256_file(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+#: Files up to this size are fingerprinted by their contents (SHA-256, about a second per GiB);
+#: larger ones (imputed genotypes: tens of GB per chromosome at biobank scale, where hashing
+#: would cost minutes on every run) by size and modification time, which any rewrite changes.
+CONTENT_HASH_MAX_BYTES = 256 << 20
+
+_HASHED: dict[tuple[str, int, int], str] = {}
+
+
+def file_fingerprint(path: str | os.PathLike) -> str:
+    """What identifies a file's contents for a resume key.
+
+    ``sha256:<hex>`` of the bytes for files up to :data:`CONTENT_HASH_MAX_BYTES` (a rewritten
+    file with the same contents keeps its fingerprint), else ``size:<bytes>:mtime_ns:<ns>``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An existing file.
+
+    Returns
+    -------
+    str
+        The fingerprint.
+    """
+    path = Path(path)
+    st = path.stat()
+    if st.st_size > CONTENT_HASH_MAX_BYTES:
+        return f"size:{st.st_size}:mtime_ns:{st.st_mtime_ns}"
+    memo = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if memo not in _HASHED:
+        _HASHED[memo] = "sha256:" + sha256_file(path)
+    return _HASHED[memo]
+
+
+def fingerprint(paths: Iterable[str | os.PathLike]) -> dict[str, str]:
+    """Fingerprints of files and of every file under folders, by path (:func:`file_fingerprint`).
+
+    A path that does not exist is recorded as ``missing`` (so creating it later changes the
+    result). Hidden files (a name starting with ``.``: temporary files, markers) are skipped.
+
+    Parameters
+    ----------
+    paths : iterable of str or os.PathLike
+        Files and folders.
+
+    Returns
+    -------
+    dict
+        ``{path: fingerprint}``, sorted by path.
+    """
+    out: dict[str, str] = {}
+    for p in map(Path, paths):
+        if p.is_dir():
+            for f in sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")):
+                out[str(f)] = file_fingerprint(f)
+        elif p.is_file():
+            out[str(p)] = file_fingerprint(p)
+        else:
+            out[str(p)] = "missing"
+    return dict(sorted(out.items()))
+
+
+#: The environment variable read by :func:`kill_point` (tests only).
+KILL_AT_ENV = "BMA_GENETICS_TEST_KILL_AT"
+
+
+def kill_point(point: str) -> None:
+    """Test hook: ``SIGKILL`` this process here when ``$BMA_GENETICS_TEST_KILL_AT`` equals ``point``.
+
+    The resume tests (``tests/test_resume.py``) kill a study at a deterministic point, as a
+    user's ``kill -9`` or an out-of-memory kill would, then check that a rerun gives the outputs
+    of an uninterrupted run. Unset (always, outside those tests) this does nothing. Points:
+    ``images:<n>`` (after the n-th simulated image is written), ``gwas:association`` (after the
+    first association pass is checkpointed, before its chunk is committed), ``enrichment:<k>``
+    (after the k-th trait's tables are written).
+    """
+    if os.environ.get(KILL_AT_ENV) == point:
+        os.kill(os.getpid(), signal.SIGKILL)

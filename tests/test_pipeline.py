@@ -59,7 +59,10 @@ def fake_stages(monkeypatch):
     monkeypatch.setitem(stages.STAGES, "up", "_fake_stages:Up.run")
     monkeypatch.setitem(stages.STAGES, "down", "_fake_stages:Down.run")
     _fake_stages.CALLS.clear()
-    return _fake_stages
+    _fake_stages.CONTINUING.clear()
+    _fake_stages.CRASH[0] = False
+    yield _fake_stages
+    _fake_stages.CRASH[0] = False
 
 
 def test_required_stage_added_and_only_reruns_stale_upstream(fake_stages, tmp_path):
@@ -80,3 +83,61 @@ def test_required_stage_added_and_only_reruns_stale_upstream(fake_stages, tmp_pa
     assert json.loads((run_dir / "down" / "summary.json").read_text())["result"] == 15
     with pytest.raises(InputError, match="up.value: -1 is not allowed"):
         run_study({"name": "t", "stages": {"up": {"value": -1}, "down": {}}}, out=run_dir)
+
+
+def test_completion_key_covers_inputs_upstream_and_interrupted_stages(fake_stages, tmp_path):
+    """Resume keys: a cohort file's new contents rerun the stage that reads it and those
+    downstream (the same contents rewritten rerun nothing); a parameter reruns its stage only;
+    a stage stopped half-way is never taken for a finished one, its partial products are
+    offered back (``ctx.continuing``) only to an attempt with the same key; --no-resume redoes
+    everything."""
+    cohort = tmp_path / "cohort"
+    cohort.mkdir()
+    (cohort / "up_input.txt").write_text("10")
+    config = {"name": "t", "stages": {"up": {}, "down": {"factor": 3}}}
+    run_dir = tmp_path / "run"
+    calls = fake_stages.CALLS
+
+    def go(**kw):
+        log = run_dir / "run.log"
+        size = log.stat().st_size if log.exists() else 0
+        run_study(config, cohort=cohort, out=run_dir, **kw)
+        return log.read_text()[size:]
+
+    def result():
+        return json.loads((run_dir / "down" / "summary.json").read_text())["result"]
+
+    go()
+    assert calls == ["up", "down"] and result() == 33
+    (cohort / "up_input.txt").write_text("10")  # same contents, new modification time
+    assert "skipped" in go() and calls == ["up", "down"]
+    (cohort / "up_input.txt").write_text("20")
+    log = go()
+    assert calls[2:] == ["up", "down"] and result() == 63
+    assert "stage up: starting (changed: inputs up_input.txt)" in log
+    assert "stage down: starting (changed: upstream stage(s) up)" in log
+    config["stages"]["down"]["factor"] = 4
+    assert "stage down: starting (changed: parameters)" in go()
+    assert calls[4:] == ["down"] and result() == 84
+
+    fake_stages.CRASH[0] = True  # up stops after writing its table, as a killed run would
+    config["stages"]["up"]["value"] = 2
+    with pytest.raises(RuntimeError, match="on purpose"):
+        go()
+    up = run_dir / "up"
+    assert (up / ".running").exists() and not (up / ".done").exists() and not (up / "summary.json").exists()
+    fake_stages.CRASH[0] = False
+    log = go()
+    assert fake_stages.CONTINUING[-1] is True and "stage up: starting (resuming an interrupted attempt)" in log
+    assert result() == 22 * 4 and not (up / ".running").exists() and (up / ".done").exists()
+    # an interrupted attempt with other parameters is not continued by this one
+    fake_stages.CRASH[0] = True
+    config["stages"]["up"]["value"] = 3
+    with pytest.raises(RuntimeError):
+        go()
+    fake_stages.CRASH[0] = False
+    config["stages"]["up"]["value"] = 2
+    go()
+    assert fake_stages.CONTINUING[-1] is False and result() == 22 * 4
+    go(resume=False)
+    assert calls[-2:] == ["up", "down"] and fake_stages.CONTINUING[-1] is False

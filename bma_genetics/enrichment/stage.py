@@ -5,11 +5,15 @@ Parameters: :data:`PARAMS` below (the ``enrichment:`` mapping of a study config)
 
 Writes ``enrichment/<trait>/{genes.tsv, gene_correlations.tsv.gz, gene_sets.tsv, meta.json}``
 and ``enrichment/figures/<trait>_{gene_manhattan,top_gene_sets}.{png,pdf}``.
+They are written to ``enrichment/.partial/`` and moved into place when every trait is done, so
+an interrupted run leaves no table that looks finished.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bma_genetics._atomic import kill_point
 from bma_genetics._params import Param, check_params, keyword_or_path
 from bma_genetics.errors import InputError
 
@@ -26,6 +31,9 @@ NAME = "enrichment"
 REQUIRES = ["gwas"]  # the traits' summary statistics
 #: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
 REPORT_TABLES = ["*/genes.tsv", "*/gene_sets.tsv", "*/ld_left_out.tsv"]
+#: Cohort files read besides its path options (their contents are part of the completion key).
+INPUTS = ["genotypes/imputed/*.bgen", "genotypes/imputed/*.sample", "genotypes/array/*.bed", "genotypes/array/*.bim",
+          "genotypes/array/*.fam", "truth/causal_variants.tsv"]
 
 PARAMS = [
     Param("traits", list, None, "labels of the gwas stage's sumstats (default: those without a stratum "
@@ -81,6 +89,21 @@ def _reader(spec: Any, cohort: Path | None, samples: list[str] | None = None):
 def _sumstats_paths(ctx) -> dict[str, Path]:
     """``{trait: GWAS-SSF path}``: the gwas stage's ``sumstats`` product."""
     return ctx.products("gwas", "sumstats")
+
+
+def _commit(work: Path, out_dir: Path, traits: list[str]) -> None:
+    """Move the finished trait folders and figures from ``work`` into ``out_dir``, replacing
+    those of an earlier run (and removing trait folders of traits no longer analysed)."""
+    for old in out_dir.iterdir():
+        if old.is_dir() and old.name not in traits and (old / "genes.tsv").exists():
+            shutil.rmtree(old)
+    for name in [*traits, "figures"]:
+        if (out_dir / name).exists():
+            shutil.rmtree(out_dir / name)
+        if (work / name).exists():
+            os.replace(work / name, out_dir / name)
+    (out_dir / "figures").mkdir(exist_ok=True)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def run(ctx, params: dict) -> dict:
@@ -166,8 +189,12 @@ def run(ctx, params: dict) -> dict:
     tables_out: list[str] = []
     figures: list[str] = []
     t1 = time.perf_counter()
-    for trait in traits:
-        tdir = out_dir / trait
+    # every table and figure is written to .partial/ and moved into place once all traits are
+    # done: a killed or failed run leaves no table that looks finished
+    work = out_dir / ".partial"
+    shutil.rmtree(work, ignore_errors=True)
+    for k, trait in enumerate(traits, start=1):
+        tdir = work / trait
         res = run_enrichment(
             tables[trait], tdir, gene_sets=gene_sets, extra_gene_sets=extra or None,
             shrinkage=p["shrinkage"], p_method=p["p_method"],
@@ -194,8 +221,10 @@ def run(ctx, params: dict) -> dict:
             if (tdir / name).exists():
                 tables_out.append(f"{trait}/{name}")
         # figures live in the stage's figures folder, prefixed by trait, for the report
-        for path in write_enrichment_figures(res, out_dir / "figures", prefix=f"{trait}_").values():
-            figures.append(str(path.relative_to(out_dir)))
+        for path in write_enrichment_figures(res, work / "figures", prefix=f"{trait}_").values():
+            figures.append(str(path.relative_to(work)))
+        kill_point(f"enrichment:{k}")  # test hook (BMA_GENETICS_TEST_KILL_AT), else nothing
+    _commit(work, out_dir, traits)
     t_tests = time.perf_counter() - t1
     n_genes = len(gene_ld.genes)
     summary = {

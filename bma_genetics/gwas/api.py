@@ -26,9 +26,12 @@ path                               contents
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import json
 import logging
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bma_genetics._atomic import write_table, write_text
+from bma_genetics._atomic import fingerprint, write_table, write_text
 from bma_genetics._check import check_one_of, fail
 from bma_genetics._result import StageResult
 from bma_genetics.sites import MAIN_TRAITS, bilateral_traits
@@ -280,6 +283,23 @@ def _check_settings(where: str, given: dict[str, Any] | None, defaults: dict[str
     return {**defaults, **given}
 
 
+def _genotype_files(bgen: Any, sample: Any, bfile: Any, vcf: Any, mfi: Any) -> list[str]:
+    """The files behind the genotype arguments of :func:`run_study_gwas` (patterns with
+    ``{chrom}``, globs and folders expanded; a PLINK prefix -> its .bed/.bim/.fam)."""
+    files: list[str] = []
+    for value, exts in ((bgen, ("",)), (vcf, ("",)), (bfile, (".bed", ".bim", ".fam"))):
+        if value is None:
+            continue
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            pattern = str(item).replace("{chrom}", "*")
+            if os.path.isdir(pattern):
+                pattern = os.path.join(pattern, "*.bgen")
+            for ext in exts:
+                files += sorted(glob.glob(pattern + ext)) or [pattern + ext]
+    files += [str(p) for p in [sample, *(mfi or [])] if p is not None]
+    return files
+
+
 def run_study_gwas(
     phenotypes: pd.DataFrame,
     *,
@@ -472,8 +492,14 @@ def run_study_gwas(
     if nulls:
         phenotypes = phenotypes.assign(**{k: v for k, v in nulls})
         nulls = [k for k, _ in nulls]
+    ids = set(phenotypes["eid"].astype(str)) - set(withdrawals or ())
+    # The checkpoint holds these samples' QC'd genotypes: its key covers the QC settings, the
+    # genotype files' contents (fingerprints: SHA-256 up to 256 MiB, else size + mtime) and the
+    # sample set, so a grown participant table or a new withdrawal makes a new one.
     qc_key = json.dumps({"qc": qc_params, "bgen": str(bgen), "bfile": str(bfile), "vcf": str(vcf),
-                         "chromosomes": list(chromosomes or []), "mfi": [str(m) for m in mfi or []]}, sort_keys=True)
+                         "chromosomes": list(chromosomes or []), "mfi": [str(m) for m in mfi or []],
+                         "files": fingerprint(_genotype_files(bgen, sample, bfile, vcf, mfi)),
+                         "samples": hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()}, sort_keys=True)
     mt_path = out / "hail" / "genotypes_qc.mt"
     stamp = out / "hail" / "genotypes_qc.done"
     if resume and stamp.exists() and stamp.read_text().split("\n", 1)[0] == qc_key and mt_path.exists():
@@ -481,11 +507,13 @@ def run_study_gwas(
         mt = hl.read_matrix_table(str(mt_path))
         vqc = pd.read_csv(out / "hail" / "variant_qc.tsv", sep="\t")
     else:
+        stamp.unlink(missing_ok=True)
+        # association chunks were made from the old checkpoint: never reuse them with a new one
+        shutil.rmtree(out / "chunks", ignore_errors=True)
         # the genotype pass: a Java error here is about the genotype files, and says so in one line
         with java_errors_name(geno_read_files, f"{where}/genotypes"):
             mt = read_genotypes(bgen=bgen, sample=sample, bfile=bfile, vcf=vcf, chromosomes=chromosomes,
                                 index_dir=index_dir, n_partitions=n_partitions)
-            ids = set(phenotypes["eid"].astype(str)) - set(withdrawals or ())
             mt = mt.filter_cols(hl.literal(ids).contains(mt.s))
             mfi_ht = read_mfi(mfi) if mfi else None
             mt, vqc = variant_qc(mt, mfi=mfi_ht, **qc_params)

@@ -18,6 +18,7 @@ on chrX).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bma_genetics._atomic import write_table, write_text
+from bma_genetics._atomic import kill_point, write_table, write_text
 from bma_genetics._check import check_one_of, fail
 from bma_genetics._result import StageResult
 from bma_genetics.stats import lambda_gc, neg_log10_p
@@ -557,8 +558,11 @@ def run_gwas(
     out_dir = Path(out) if out else None
     settings = json.dumps({"analyses": [(a.label, a.covariates, a.binary, a.n) for a in analyses],
                            "transform": transform, "block_size": block_size,
-                           "n_samples": sample_counts["analysed"], "row_fields": _row_fields(mt)},
-                          sort_keys=True)
+                           "n_samples": sample_counts["analysed"], "row_fields": _row_fields(mt),
+                           # the analysed people and their trait and covariate values: a chunk is
+                           # reused only for the same data, not merely the same sample size
+                           "data": hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy()
+                                                  .tobytes()).hexdigest()}, sort_keys=True)
     check_one_of("run_gwas/chunk_by", chunk_by, ["chromosome", "all"])
     contigs = _contigs(hl, mt, chromosomes)
     if chunk_by == "all":
@@ -580,6 +584,8 @@ def run_gwas(
             chunks.append(pd.read_parquet(chunk_path))
             hail_tables.extend(sorted(ht_path.parent.glob(f"results_chr{tag}.*.ht")))
             continue
+        if done_path is not None:
+            done_path.unlink(missing_ok=True)  # the chunk below replaces whatever this marked
         sub = hl.filter_intervals(mt, [hl.parse_locus_interval(c, reference_genome="GRCh37")
                                        for c in contig.split(",")])
         is_x = contig in ("X", "XY")
@@ -600,6 +606,7 @@ def run_gwas(
                 path_i = ht_path.with_name(f"{ht_path.stem}.{i}.ht")
                 t = t.checkpoint(str(path_i), overwrite=True)
                 hail_tables.append(path_i)
+                kill_point("gwas:association")  # test hook (BMA_GENETICS_TEST_KILL_AT), else nothing
             t = t.key_by()
             t = t.annotate(chromosome=t.locus.contig, base_pair_location=t.locus.position,
                            other_allele=t.alleles[0], effect_allele=t.alleles[1]).drop("locus", "alleles")

@@ -29,6 +29,9 @@ AFTER = ["phenotypes"]  # its BMFF table, when the study has that stage
 #: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
 REPORT_TABLES = ["gwas_summary.tsv", "qc.tsv"]
 WITHDRAWALS = True  # removes the run's withdrawn participants (RunContext.withdrawn)
+#: Cohort files read (their contents are part of the completion key; see pipeline/runner.py).
+INPUTS = ["genotypes/imputed/*.bgen", "genotypes/imputed/*.sample", "genotypes/imputed/ukb_imp_mfi_c*_v3.txt",
+          "participants/bmff_idp.parquet", "truth/causal_variants.tsv"]
 
 PARAMS = [
     Param("traits", list, None, "BMFF traits to analyse (default: every BMFF site in the table)", item_type=str),
@@ -134,6 +137,9 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         meta=bool(p["meta"]), index_dir=Path(ctx.run_dir) / "tmp" / "bgen-index",
         n_partitions=p["n_partitions"], metadata=provenance, null_traits=p["null_traits"] or 0,
         null_seed=null_seed,
+        # the QC checkpoint and chunks are keyed on genotypes, samples, values and settings;
+        # --no-resume recomputes them
+        resume=bool(getattr(ctx, "resume", True)),
     )
     # run_study_gwas checks every argument first, then starts Hail with the run's settings
     result = run_study_gwas(pheno, **kwargs, start_hail=ctx.hail)

@@ -23,6 +23,8 @@ NAME = "mr"
 REQUIRES = ["gwas"]  # the exposures' summary statistics
 #: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
 REPORT_TABLES = ["mr_results.tsv", "*/heterogeneity.tsv", "*/pleiotropy.tsv", "*/steiger.tsv", "*/ld_left_out.tsv"]
+#: Cohort files read besides its path options (their contents are part of the completion key).
+INPUTS = ["genotypes/imputed/*.bgen", "genotypes/imputed/*.sample", "truth/mr_truth.json"]
 
 PARAMS = [
     Param("outcome", Path, "outcome_gwas/osteoporosis.tsv.gz", "outcome summary statistics (relative to the "

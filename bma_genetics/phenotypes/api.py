@@ -11,6 +11,7 @@ compare_to_truth  measured vs simulated truth: r, MAE per trait
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bma_genetics._atomic import write_table
+from bma_genetics._atomic import write_table, write_text
 from bma_genetics._check import check_one_of, fail
 from bma_genetics._result import StageResult
 from bma_genetics.io.bmff import provenance_path, read_bmff_table, write_bmff_table
@@ -220,6 +221,14 @@ def _finalise(frames: list[pd.DataFrame], model: SegmentationModel) -> pd.DataFr
     return t[front + [c for c in t.columns if c not in front]]
 
 
+def _read_json(path: Path) -> Any:
+    """A JSON file's contents, or None when it is absent or unreadable (a stale resume record)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def run_bmff(
     images: str | Path | list[str | Path],
     out: str | Path,
@@ -259,7 +268,9 @@ def run_bmff(
     erosion : int, default=1
         Voxels eroded from each site mask before averaging.
     resume : bool, default=True
-        Skip participants already measured in ``out`` (or its flushed parts).
+        Skip participants already measured in ``out`` (or its flushed parts) with the same
+        weights (checksum), ``erosion`` and device, from the same image file; other rows are
+        measured again, and rows of participants whose image is no longer given are dropped.
     flush_every : int, default=25
         Participants per flushed part.
     progress : bool, default=True
@@ -325,17 +336,23 @@ def run_bmff(
     parts = out.parent / f"{out.name}.parts"
     frames: list[pd.DataFrame] = []
     done: set[str] = set()
+    # rows are reused only when measured with the same weights, erosion and device, from the
+    # same image file (a changed setting or image set measures again)
+    settings = {"model_sha256": model.sha256, "erosion": int(erosion), "device": device.split(":")[0]}
+    if parts.exists() and not (resume and _read_json(parts / "settings.json") == settings):
+        shutil.rmtree(parts)
     if resume:
-        if out.exists():
+        prov = _read_json(provenance_path(out)) if out.exists() else None
+        if prov is not None and {"model_sha256": (prov.get("model") or {}).get("sha256"),
+                                 "erosion": prov.get("erosion_voxels"), "device": prov.get("device")} == settings:
             frames.append(read_bmff_table(out))
         if parts.exists():
             frames += [pd.read_parquet(p) for p in sorted(parts.glob("part-*.parquet"))]
-        frames = [f[~f["eid"].astype(str).isin(withdrawn)] for f in frames]
+        source = {eid: str(path) for eid, _kind, path in items}
+        frames = [f[f["eid"].astype(str).map(source).eq(f["source"].astype(str))] for f in frames]
         for f in frames:
             ok = ~f["qc_read_failed"].astype(bool) if "qc_read_failed" in f.columns else pd.Series(True, index=f.index)
             done |= set(f.loc[ok, "eid"].astype(str))
-    elif parts.exists():
-        shutil.rmtree(parts)
     todo = [it for it in items if it[0] not in done]
     log.info("BMFF: %d participants found, %d already done, %d to measure", len(items), len(items) - len(todo), len(todo))
     t0 = time.time()
@@ -345,6 +362,8 @@ def run_bmff(
     def flush() -> None:
         nonlocal n_part, pending
         if pending:
+            if n_part == 0:
+                write_text(parts / "settings.json", json.dumps(settings))
             n_part += 1
             df = pd.DataFrame(pending)
             df["eid"] = df["eid"].astype(str)

@@ -36,6 +36,8 @@ REQUIRES: list[str] = ["images"]
 #: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
 REPORT_TABLES = ["qc_detection.tsv", "bmff_vs_truth.tsv"]
 WITHDRAWALS = True  # removes the run's withdrawn participants (RunContext.withdrawn)
+#: Cohort files read besides the images stage's products (their contents are part of the completion key).
+INPUTS = ["truth/bmff_true.parquet"]
 
 PARAMS = [
     Param("weights", Path, None, "segmentation checkpoint (default: the shipped weights)"),
@@ -103,6 +105,9 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
         batch_size=params["batch_size"],
         n_jobs=params["n_jobs"],
         erosion=params["erosion"],
+        # rows measured earlier are reused only after an interrupted attempt with the same
+        # completion key (a changed input or parameter, or --no-resume, measures everyone again)
+        resume=bool(getattr(ctx, "resume", True) and getattr(ctx, "continuing", True)),
         progress=False,
         withdrawals=ctx.withdrawn(),  # never measured, even where an image exists
     )

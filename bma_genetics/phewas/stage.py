@@ -28,6 +28,8 @@ AFTER = ["phenotypes"]  # its BMFF table, with bmff_source: phenotypes
 #: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
 REPORT_TABLES = ["phewas_results.tsv"]
 WITHDRAWALS = True  # removes the run's withdrawn participants (RunContext.withdrawn)
+#: Cohort files read besides its path options (their contents are part of the completion key).
+INPUTS = ["participants/bmff_idp.parquet"]
 
 #: Default covariates (those present and not constant): no BMI, as in the GWAS (docs/phewas.md).
 DEFAULT_COVARIATES = ["age", "sex", "imaging_centre", "genotyping_array", *[f"pc{i}" for i in range(1, 11)]]

@@ -26,6 +26,8 @@ REQUIRES: list[str] = []
 #: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
 REPORT_TABLES = ["cohort_summary.tsv"]
 WITHDRAWALS = True  # removes the run's withdrawn participants (RunContext.withdrawn)
+#: Cohort files read (their contents are part of the completion key; see pipeline/runner.py).
+INPUTS = ["cohort.json", "participants/bmff_idp.parquet", "participants/ukb_showcase.csv"]
 
 PARAMS = [
     Param("traits", list, None, "BMFF traits summarised (default: the four main sites)", item_type=str),

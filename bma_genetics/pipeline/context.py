@@ -29,12 +29,21 @@ class RunContext:
         The whole study configuration as loaded.
     seed : int
         Seed for every random step of the run.
+    resume : bool
+        False with ``--no-resume``: stages reuse none of their earlier products (a GWAS QC
+        checkpoint, simulated images), whatever their keys.
+    continuing : bool
+        Set by the runner for each stage: True only when the stage's last attempt, with the
+        same completion key, was interrupted, so that partial products it left (measured
+        images, GWAS chunks) are the same work and may be reused. Direct callers: True.
     """
 
     run_dir: Path
     cohort: Path | None
     config: dict[str, Any]
     seed: int = 1
+    resume: bool = True
+    continuing: bool = True
     _hail_started: bool = field(default=False, repr=False)
 
     def stage_dir(self, name: str) -> Path:

@@ -4,9 +4,27 @@ The whole config is checked before any work (:func:`load_config`): top-level key
 and every stage's options against its declaration (``PARAMS``), so that a typo fails in a
 second, naming the closest valid key, not after hours of genotype QC.
 
-Resuming: a stage whose ``summary.json`` exists and whose parameters (after defaults are filled
-in; and cohort and seed) are unchanged is skipped on a rerun, unless a stage it reads ran again
-in the same run; delete its folder or pass ``resume=False`` to redo it.
+Resuming: each stage has a completion key (:func:`stage_key`) made of
+
+- its parameters after defaults are filled in, the cohort directory and the run's seed;
+- the contents of the cohort files it reads (:func:`stage_inputs`: the files named by its
+  path-valued options, e.g. the participants stage's ``export``, and the glob patterns of its
+  ``INPUTS``; fingerprinted by :func:`bma_genetics._atomic.fingerprint`: SHA-256 of files up to
+  256 MiB, size and modification time of larger ones and of globs matching more than
+  :data:`MANY_FILES` files, such as a folder of images);
+- for stages that handle participants (``WITHDRAWALS = True``), the withdrawn set (not the
+  withdrawal file's bytes: a reformatted list of the same people changes nothing);
+- the completion keys of the upstream stages it reads (``REQUIRES``, and ``AFTER`` stages the
+  study has), so a change anywhere upstream reaches every stage downstream of it, and no other.
+
+Its sample set follows from these (participant table, withdrawals, upstream products). A stage
+whose ``.done`` holds the current key (and whose ``summary.json`` exists) is skipped, unless a
+stage it reads ran again in the same run. A stage that runs first loses its ``.done`` and
+``summary.json`` and gets a ``.running`` file with the key, replaced by ``.done`` only when it
+has finished: a killed stage is never taken for a finished one, and the next run redoes it
+(``ctx.continuing`` tells the stage that its partial products, e.g. GWAS chunks or measured
+images, come from an attempt with the same key). ``resume=False`` (``--no-resume``) runs every
+stage from scratch (``ctx.resume`` is False: no partial product is reused).
 """
 
 from __future__ import annotations
@@ -21,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from bma_genetics._atomic import write_text
+from bma_genetics._atomic import fingerprint, write_text
 from bma_genetics._params import Param, check_params, unknown_key_message
 from bma_genetics.errors import InputError
 from bma_genetics.pipeline.context import RunContext
@@ -159,18 +177,101 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
-def _params_key(params: dict[str, Any], cohort: Path | None, seed: int, withdrawn: str | None = None) -> str:
-    key: dict[str, Any] = {"params": params, "cohort": str(cohort), "seed": seed}
-    if withdrawn is not None:  # the withdrawn set, for stages that handle participants
-        key["withdrawn"] = withdrawn
-    blob = json.dumps(key, sort_keys=True, default=str)
+#: A glob of a stage's ``INPUTS`` matching more files than this (a folder of images) is
+#: fingerprinted by size and modification time only.
+MANY_FILES = 100
+
+
+def stage_inputs(s: StageSpec, params: dict[str, Any], cohort: Path | None) -> dict[str, str]:
+    """Fingerprints of the cohort files a stage reads (part of its completion key).
+
+    The files named by its path-valued options (relative to the cohort when they exist there;
+    a PLINK prefix stands for its ``.bed/.bim/.fam``; keywords such as ``in-sample`` name no
+    file) and those matching its ``INPUTS`` patterns. The withdrawal file is left out: the
+    withdrawn set itself is part of the key of the stages that handle participants.
+
+    Returns
+    -------
+    dict
+        ``{path: fingerprint}``; a file that does not exist is ``missing``.
+    """
+    paths: list[Path] = []
+    stat_only: list[Path] = []
+    if cohort is not None:
+        for pattern in s.inputs:
+            hits = sorted(p for p in cohort.glob(pattern) if p.is_file())
+            (stat_only if len(hits) > MANY_FILES else paths).extend(hits or [cohort / pattern])
+    for param in s.params:
+        types = param.type if isinstance(param.type, tuple) else (param.type,)
+        value = params.get(param.name)
+        if Path not in types or param.name == "withdrawals" or not isinstance(value, (str, Path)):
+            continue
+        given = Path(value)
+        candidates = [given] if given.is_absolute() or cohort is None else [cohort / given, given]
+        found = next((c for c in candidates if c.exists()), None)
+        if found is not None:
+            paths.append(found)
+            continue
+        for c in candidates:  # a PLINK prefix
+            siblings = sorted(c.parent.glob(c.name + ".*")) if c.parent.is_dir() else []
+            if siblings:
+                paths.extend(siblings)
+                break
+    out = fingerprint(paths)
+    for p in stat_only:
+        st = p.stat()
+        out[str(p)] = f"size:{st.st_size}:mtime_ns:{st.st_mtime_ns}"
+    return dict(sorted(out.items()))
+
+
+def _digest(value: Any) -> str:
+    blob = json.dumps(value, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def key_parts(params: dict[str, Any], cohort: Path | None, seed: int, withdrawn: str | None = None,
+              inputs: dict[str, str] | None = None, upstream: dict[str, str | None] | None = None) -> dict[str, Any]:
+    """The parts of a stage's completion key (see the module docstring), as stored in its
+    ``.key.json``: ``params``, ``cohort``, ``seed``, and when given ``withdrawn`` (a digest),
+    ``inputs`` (``{path: fingerprint}``), ``upstream`` (``{stage: key}``)."""
+    parts: dict[str, Any] = {"params": params, "cohort": str(cohort), "seed": seed}
+    if withdrawn is not None:  # the withdrawn set, for stages that handle participants
+        parts["withdrawn"] = withdrawn
+    if inputs:
+        parts["inputs"] = inputs
+    if upstream:
+        parts["upstream"] = upstream
+    return parts
+
+
+def _params_key(params: dict[str, Any], cohort: Path | None, seed: int, withdrawn: str | None = None,
+                inputs: dict[str, str] | None = None, upstream: dict[str, str | None] | None = None) -> str:
+    """The completion key: a digest of :func:`key_parts`."""
+    return _digest(key_parts(params, cohort, seed, withdrawn, inputs, upstream))
 
 
 def _withdrawn_key(ctx: RunContext) -> str:
     """A digest of the run's withdrawn set (not of the file's bytes: a reformatted list with
     the same people changes nothing); reading it checks the withdrawal file before any work."""
     return hashlib.sha256("\n".join(sorted(ctx.withdrawn())).encode()).hexdigest()[:16]
+
+
+def _what_changed(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """In words, which parts of a completion key changed (paths of changed inputs named)."""
+    said = []
+    for part in ("params", "cohort", "seed", "withdrawn"):
+        if old.get(part) != new.get(part):
+            said.append({"params": "parameters", "withdrawn": "withdrawals"}.get(part, part))
+    old_in, new_in = old.get("inputs") or {}, new.get("inputs") or {}
+    changed = sorted(k for k in {*old_in, *new_in} if old_in.get(k) != new_in.get(k))
+    if changed:
+        names = [Path(k).name for k in changed]
+        said.append("inputs " + ", ".join(names[:5]) + (f" (+{len(names) - 5})" if len(names) > 5 else ""))
+    old_up, new_up = old.get("upstream") or {}, new.get("upstream") or {}
+    ups = sorted(k for k in {*old_up, *new_up} if old_up.get(k) != new_up.get(k))
+    if ups:
+        said.append("upstream stage(s) " + ", ".join(ups))
+    return "changed: " + "; ".join(said) if said else "changed"
 
 
 def run_study(
@@ -192,7 +293,9 @@ def run_study(
     out : path, optional
         Run directory, overriding ``config['out']`` (default ``runs/<name>``).
     resume : bool, default=True
-        Skip stages already completed with the same parameters.
+        Skip stages already completed with the same completion key (parameters, inputs,
+        withdrawals, upstream stages; see the module docstring); False recomputes every stage
+        from scratch.
     only : list of str, optional
         Run only these stages, and the stages they read whose products are missing or were made
         with other parameters (names not in the config's stages fail, naming the closest).
@@ -242,14 +345,39 @@ def run_study(
             log.info("stage %s: added with default parameters (%s reads its products)", name, ", ".join(readers))
         clean = {k: v for k, v in config.items() if not k.startswith("_")}
         write_text(run_dir / "config.yaml", yaml.safe_dump(clean, sort_keys=False))
-        ctx = RunContext(run_dir=run_dir, cohort=cohort_path, config=config, seed=int(config["seed"]))
+        ctx = RunContext(run_dir=run_dir, cohort=cohort_path, config=config, seed=int(config["seed"]),
+                         resume=resume)
         withdrawn = _withdrawn_key(ctx) if any(specs[n].withdrawals for n in config["stages"]) else None
-        keys = {name: _params_key(params, cohort_path, ctx.seed, withdrawn if specs[name].withdrawals else None)
-                for name, params in config["stages"].items()}
+        keys: dict[str, str] = {}
+        parts: dict[str, dict[str, Any]] = {}
+        for name, params in config["stages"].items():  # in run order: upstream keys first
+            s = specs[name]
+            upstream: dict[str, str | None] = {}
+            for up in (*s.requires, *s.after):
+                if up in keys:
+                    upstream[up] = keys[up]
+                elif (run_dir / up / ".done").exists():  # read from an earlier run's products
+                    upstream[up] = (run_dir / up / ".done").read_text().strip()
+            parts[name] = key_parts(params, cohort_path, ctx.seed, withdrawn if s.withdrawals else None,
+                                    stage_inputs(s, params, cohort_path), upstream)
+            keys[name] = _digest(parts[name])
 
         def done_already(name: str) -> bool:
             done = run_dir / name / ".done"
             return done.exists() and done.read_text().strip() == keys[name] and ctx.has_stage(name)
+
+        def why(name: str) -> str:
+            if not resume:
+                return "--no-resume"
+            old = run_dir / name / ".key.json"
+            if not (run_dir / name / ".done").exists() or not old.exists():
+                return "not done before"
+            if done_already(name):
+                return "an upstream stage ran again"
+            try:
+                return _what_changed(json.loads(old.read_text()), json.loads(json.dumps(parts[name], default=str)))
+            except json.JSONDecodeError:
+                return "changed"
 
         selected = _selected(specs, only, done_already) if only else list(config["stages"])
         timings: dict[str, float] = {}
@@ -263,16 +391,26 @@ def run_study(
                 continue
             upstream_ran = [u for u in (*specs[name].requires, *specs[name].after) if u in ran]
             if resume and done_already(name) and not upstream_ran:
-                log.info("stage %s: already done with these parameters; skipped", name)
+                log.info("stage %s: already done with these parameters and inputs; skipped", name)
                 continue
-            log.info("stage %s: starting", name)
+            folder = ctx.stage_dir(name)
+            running = folder / ".running"
+            # partial products of an interrupted attempt with the same key are the same work
+            ctx.continuing = resume and running.exists() and running.read_text().strip() == keys[name]
+            reason = "resuming an interrupted attempt" if ctx.continuing else why(name)
+            for stale in (".done", "summary.json", ".key.json"):  # a killed stage is never "done"
+                (folder / stale).unlink(missing_ok=True)
+            write_text(running, keys[name])
+            log.info("stage %s: starting (%s)", name, reason)
             t0 = time.perf_counter()
             summary = fn(ctx, params) or {}
             timings[name] = time.perf_counter() - t0
             summary.setdefault("stage", name)
             summary["seconds"] = round(timings[name], 2)
-            write_text(ctx.stage_dir(name) / "summary.json", json.dumps(summary, indent=2, default=str))
-            write_text(run_dir / name / ".done", keys[name])
+            write_text(folder / "summary.json", json.dumps(summary, indent=2, default=str))
+            write_text(folder / ".key.json", json.dumps(parts[name], indent=1, sort_keys=True, default=str))
+            write_text(folder / ".done", keys[name])
+            running.unlink(missing_ok=True)
             ran.add(name)
             log.info("stage %s: done in %.1f s", name, timings[name])
         from bma_genetics.pipeline.report import write_report

@@ -11,7 +11,9 @@ reads when the study has them, ordered before it but not added), ``REPORT_TABLES
 relative to its folder, of the aggregate tables the run report shows: never a table with a row
 per participant; the report refuses any table with a participant-id column anyway) and
 ``WITHDRAWALS = True`` (it handles participants and removes the withdrawn: a changed
-withdrawal list runs it again). Stage modules import only
+withdrawal list runs it again) and ``INPUTS`` (glob patterns, relative to the cohort, of the
+cohort files it reads besides those its path-valued options name: their contents are part of
+its completion key, see :mod:`bma_genetics.pipeline.runner`). Stage modules import only
 light modules at their top, so that the runner can read every declaration, and check a whole
 config, before any work starts.
 """
@@ -62,6 +64,10 @@ class StageSpec:
         The stage handles participant-level data and removes the run's withdrawn participants
         (``WITHDRAWALS = True``): its completion key covers the withdrawn set, so a new
         withdrawal runs it again.
+    inputs : list of str
+        Glob patterns, relative to the cohort directory, of the cohort files it reads besides
+        those named by its path-valued options (``INPUTS``); their fingerprints are part of its
+        completion key.
     """
 
     name: str
@@ -71,6 +77,7 @@ class StageSpec:
     report_tables: list[str] = field(default_factory=list)
     run: Callable[..., dict[str, Any]] | None = None
     withdrawals: bool = False
+    inputs: list[str] = field(default_factory=list)
 
 
 def _module(name: str) -> tuple[ModuleType | None, str]:
@@ -106,6 +113,7 @@ def spec(name: str) -> StageSpec:
         report_tables=list(getattr(owner, "REPORT_TABLES", [])),
         run=getattr(owner, func.split(".")[-1]),
         withdrawals=bool(getattr(owner, "WITHDRAWALS", False)),
+        inputs=list(getattr(owner, "INPUTS", [])),
     )
 
 

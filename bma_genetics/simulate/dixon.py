@@ -692,7 +692,7 @@ def simulate_dixon_images(
     import pandas as pd
     from tqdm import tqdm
 
-    from bma_genetics._atomic import write_table, write_text
+    from bma_genetics._atomic import kill_point, write_table, write_text
     from bma_genetics.io.dixon import DixonVolume, write_dixon_zip, write_nifti
 
     cohort_dir = Path(cohort_dir)
@@ -738,6 +738,7 @@ def simulate_dixon_images(
         # Stations are listed top (head) first, as a scanner numbers them.
         write_dixon_zip(zip_path, eid, stations[::-1], spacing=geo.spacing, origin_xy=rec["origin_xy"],
                         file_order_seed=int(seeds[i, 2]))
+        kill_point(f"images:{i + 1}")  # test hook (BMA_GENETICS_TEST_KILL_AT), else nothing
         if nifti:
             stitched, kept = _stitch_stations(stations, geo)
             c0, c1 = rec["cols"]

@@ -9,6 +9,11 @@ images with :func:`bma_genetics.simulate.dixon.simulate_dixon_images` into its o
 Withdrawn participants (:meth:`RunContext.withdrawn`) are never imaged; images simulated before
 someone withdrew are deleted on the next run.
 
+Simulated images are written to ``.partial/`` and moved into place only when all are written;
+``.images.key`` (the parameters, seed and the cohort's truth file they were made from) is
+written last. A rerun reuses them only when that key matches (and the run is not
+``--no-resume``); a run killed while simulating leaves no image set a rerun would use.
+
 Products (the layout the ``phenotypes`` stage reads, by name through ``ctx.product("images", ...)``):
 
 =============  =======================================  ===============================================
@@ -39,6 +44,8 @@ REQUIRES: list[str] = []
 #: Aggregate tables shown in the run report: none (``truth/images.tsv`` has a row per person).
 REPORT_TABLES: list[str] = []
 WITHDRAWALS = True  # removes the run's withdrawn participants (RunContext.withdrawn)
+#: Cohort files read (their contents are part of the completion key; see pipeline/runner.py).
+INPUTS = ["cohort.json", "truth/bmff_true.parquet", "images/20201/*.zip", "truth/images.tsv"]
 
 PARAMS = [
     Param("n_images", int, 100, "participants imaged when the cohort has no images/ yet", range=(1, None)),
@@ -69,6 +76,44 @@ def _drop_withdrawn(folder: Path, withdrawn: frozenset[str]) -> None:
         log.info("images: removed %d file(s) of withdrawn participants", len(gone))
 
 
+def _simulation_key(cohort: Path, params: dict[str, Any], seed: int) -> str:
+    """What the simulated images depend on: the parameters, the seed and the cohort's truth
+    (not the withdrawn set: people who withdraw later are dropped from the images made)."""
+    import hashlib
+    import json
+
+    from bma_genetics._atomic import fingerprint
+
+    parts = {"n_images": params["n_images"], "artefact_fraction": params["artefact_fraction"], "seed": seed,
+             "inputs": {Path(k).name: v for k, v in
+                        fingerprint([cohort / "truth" / "bmff_true.parquet", cohort / "cohort.json"]).items()}}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _simulate(d: Path, cohort: Path, params: dict[str, Any], seed: int, key: str, withdrawn: frozenset[str]) -> None:
+    """Simulate every image into ``d/.partial``, then commit: move ``images/`` and ``truth/``
+    into place and write the key to ``d/.images.key`` last, so a run killed while simulating
+    never leaves a partial image set that a rerun would take for a finished one."""
+    import os
+    import shutil
+
+    from bma_genetics._atomic import write_text
+    from bma_genetics.simulate.dixon import simulate_dixon_images
+
+    marker = d / ".images.key"
+    marker.unlink(missing_ok=True)
+    tmp = d / ".partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    simulate_dixon_images(cohort, n=params["n_images"], seed=seed, artefact_fraction=params["artefact_fraction"],
+                          out=tmp, nifti=False, progress=False, withdrawals=withdrawn)
+    for sub in ("images", "truth"):
+        if (d / sub).exists():
+            shutil.rmtree(d / sub)
+        os.replace(tmp / sub, d / sub)
+    shutil.rmtree(tmp, ignore_errors=True)
+    write_text(marker, key)
+
+
 def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
     """Point at the cohort's Dixon zips, or simulate them; returns the summary with ``files``."""
     params = check_params(NAME, params, PARAMS)
@@ -85,15 +130,16 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
         # withdrawn person's image
         n = sum(1 for z in zips.glob("*.zip") if eid_from_name(z) not in withdrawn)
         return {"simulated": False, "n_images": n, "files": files, "tables": []}
-    from bma_genetics.simulate.dixon import simulate_dixon_images
-
     d = ctx.stage_dir(NAME)
-    if not _has_zips(d / "images" / "20201"):
-        seed = int(ctx.seed if params["seed"] is None else params["seed"])
-        simulate_dixon_images(cohort, n=params["n_images"], seed=seed, artefact_fraction=params["artefact_fraction"],
-                              out=d, nifti=False, progress=False, withdrawals=withdrawn)
-    else:
+    seed = int(ctx.seed if params["seed"] is None else params["seed"])
+    key = _simulation_key(cohort, params, seed)
+    marker = d / ".images.key"
+    done = marker.exists() and marker.read_text().strip() == key and _has_zips(d / "images" / "20201") \
+        and (d / "truth" / "images.tsv").exists()
+    if done and getattr(ctx, "resume", True):
         _drop_withdrawn(d, withdrawn)
+    else:
+        _simulate(d, cohort, params, seed, key, withdrawn)
     n = len(list((d / "images" / "20201").glob("*.zip")))
     return {
         "simulated": True,
