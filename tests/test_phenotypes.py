@@ -3,6 +3,7 @@ training smoke test, the batch runner (error rows, resume) and the CLI."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
@@ -234,6 +235,15 @@ def test_run_bmff_error_rows_and_resume(tmp_path, participant, caplog):
     assert "1 image(s) read failed" in caplog.text and "1000002" not in caplog.text
     t2 = read_bmff_table(out)
     pd.testing.assert_series_equal(t2.set_index("eid").loc["1000001", all_traits()], ok[all_traits()], check_names=False)
+    # another erosion: nothing measured before is reused (the issue: a changed erosion was never
+    # applied), and the provenance records the one used
+    caplog.clear()
+    assert main(["phenotypes", "bmff", "--images", str(d), "--out", str(out), "--torch-threads", "1",
+                 "--n-jobs", "2", "--erosion", "2"]) == 0
+    assert "0 already done, 2 to measure" in caplog.text
+    t3 = read_bmff_table(out).set_index("eid")
+    assert t3.loc["1000001", "bmff_l1_n_voxels"] < ok["bmff_l1_n_voxels"]
+    assert json.loads((tmp_path / "bmff.provenance.json").read_text())["erosion_voxels"] == 2
 
 
 def test_run_bmff_input_errors(tmp_path):
