@@ -30,7 +30,8 @@ AFTER = ["phenotypes"]  # its BMFF table, when the study has that stage
 REPORT_TABLES = ["gwas_summary.tsv", "qc.tsv"]
 WITHDRAWALS = True  # removes the run's withdrawn participants (RunContext.withdrawn)
 #: Cohort files read (their contents are part of the completion key; see pipeline/runner.py).
-INPUTS = ["genotypes/imputed/*.bgen", "genotypes/imputed/*.sample", "genotypes/imputed/ukb_imp_mfi_c*_v3.txt",
+INPUTS = ["genotypes/imputed/*.bgen", "genotypes/imputed/*.sample", "genotypes/imputed/ukb_mfi_chr*_v3.txt",
+          "genotypes/imputed/ukb_imp_mfi_c*_v3.txt",
           "participants/bmff_idp.parquet", "truth/causal_variants.tsv"]
 
 PARAMS = [

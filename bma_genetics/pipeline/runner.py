@@ -187,7 +187,8 @@ def stage_inputs(s: StageSpec, params: dict[str, Any], cohort: Path | None) -> d
 
     The files named by its path-valued options (relative to the cohort when they exist there;
     a PLINK prefix stands for its ``.bed/.bim/.fam``; keywords such as ``in-sample`` name no
-    file) and those matching its ``INPUTS`` patterns. The withdrawal file is left out: the
+    file), by text options whose value (or list items) is an existing file (``gwas: {mfi:
+    [...]}``), and those matching its ``INPUTS`` patterns. The withdrawal file is left out: the
     withdrawn set itself is part of the key of the stages that handle participants.
 
     Returns
@@ -204,19 +205,23 @@ def stage_inputs(s: StageSpec, params: dict[str, Any], cohort: Path | None) -> d
     for param in s.params:
         types = param.type if isinstance(param.type, tuple) else (param.type,)
         value = params.get(param.name)
-        if Path not in types or param.name == "withdrawals" or not isinstance(value, (str, Path)):
+        if param.name == "withdrawals":
             continue
-        given = Path(value)
-        candidates = [given] if given.is_absolute() or cohort is None else [cohort / given, given]
-        found = next((c for c in candidates if c.exists()), None)
-        if found is not None:
-            paths.append(found)
-            continue
-        for c in candidates:  # a PLINK prefix
-            siblings = sorted(c.parent.glob(c.name + ".*")) if c.parent.is_dir() else []
-            if siblings:
-                paths.extend(siblings)
-                break
+        for item in value if isinstance(value, list) else [value]:
+            if not isinstance(item, (str, Path)) or str(item) in ("", "."):
+                continue
+            given = Path(item)
+            candidates = [given] if given.is_absolute() or cohort is None else [cohort / given, given]
+            # a text option counts only where it names a file (e.g. gwas mfi: [...])
+            found = next((c for c in candidates if (c.exists() if Path in types else c.is_file())), None)
+            if found is not None:
+                paths.append(found)
+                continue
+            for c in candidates if Path in types else []:  # a PLINK prefix
+                siblings = sorted(c.parent.glob(c.name + ".*")) if c.parent.is_dir() else []
+                if siblings:
+                    paths.extend(siblings)
+                    break
     out = fingerprint(paths)
     for p in stat_only:
         st = p.stat()
