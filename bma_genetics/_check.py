@@ -45,3 +45,16 @@ def check_columns(where: str, frame: Any, columns: Iterable[str], *, source: str
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise fail(where, f"{source} lacks column(s) {missing}; it has {list(frame.columns)[:20]}")
+
+
+def show_value(value: Any) -> str:
+    """A cell as a message shows it: numbers plainly (``250``, ``-0.02``), text quoted (``'sixty'``)."""
+    import numbers
+
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return f"{float(value):g}"
+    return repr(value)

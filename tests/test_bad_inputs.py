@@ -544,9 +544,33 @@ def test_bad_input(case: Case, clean: Path, tmp_path: Path, capsys, request):
     assert after == before, f"files written beside the inputs: {sorted(map(str, after - before))}"
 
 
-def test_corpus_is_large_and_fast():
-    """At least 80 cases over every command; almost all need no engine."""
-    commands = {c.argv.__name__ for c in CASES}
+class _Names:
+    """Stands in for :class:`Inputs` to read a case's command line without building its files."""
+
+    d = Path("in")
+    out = Path("out")
+
+    def __getitem__(self, name: str) -> str:
+        return name
+
+
+def _command(case: Case) -> str:
+    return case.argv(_Names())[0]
+
+
+def test_corpus_covers_every_command_and_the_readme_says_so():
+    """At least 80 cases; every command of the CLI has some; almost all need no engine; README's
+    section "What the tool checks and what it refuses" names every command the corpus covers."""
+    from bma_genetics.cli import app
+
     assert len(CASES) >= 80
+    assert len({c.id for c in CASES}) == len(CASES)
     assert sum(c.engine == "none" for c in CASES) >= 0.9 * len(CASES)
-    assert commands  # every case names a command
+    covered = {_command(c) for c in CASES}
+    commands = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
+    assert commands - covered <= {"train", "ldsc"}, f"commands without a bad-input case: {commands - covered}"
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## What the tool checks and what it refuses", 1)[1].split("\n## ", 1)[0]
+    for command in covered:
+        assert f"`{command}`" in section, f"README's section does not mention `{command}`"
+    assert f"over {len(CASES) // 10 * 10} corrupted inputs" in section or "over 130 corrupted inputs" in section

@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from bma_genetics._atomic import atomic_path, write_table
+from bma_genetics._check import show_value
 from bma_genetics.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,7 @@ def _check_values(frame: pd.DataFrame, schema: TableSchema, *, where: str, sourc
             if bad.any():
                 i = int(bad.nonzero()[0][0])
                 raise InputError(
-                    f"{where}: {source} column {name!r} {_row(frame, i, first_line)}: {values.iloc[i]!r} is "
+                    f"{where}: {source} column {name!r} {_row(frame, i, first_line)}: {show_value(values.iloc[i])} is "
                     f"not {what} (expected {low:g} to {high:g}; {int(bad.sum())} such value(s))"
                 )
         if pd.api.types.is_datetime64_any_dtype(values) and schema.kind_of(name) == "datetime":
@@ -235,7 +236,7 @@ def _check_values(frame: pd.DataFrame, schema: TableSchema, *, where: str, sourc
             if not ok.all():
                 i = int((~ok).nonzero()[0][0])
                 raise InputError(
-                    f"{where}: {source} column {name!r} {_row(frame, i, first_line)}: {values.iloc[i]!r} is "
+                    f"{where}: {source} column {name!r} {_row(frame, i, first_line)}: {show_value(values.iloc[i])} is "
                     f"not a valid code (allowed: {', '.join(map(str, allowed))})"
                 )
 

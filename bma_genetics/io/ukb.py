@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bma_genetics._check import show_value
 from bma_genetics.errors import InputError
 from bma_genetics.io.fields import (
     DEFAULT_DICTIONARY,
@@ -623,7 +624,7 @@ def _check_plausible(s: pd.Series, field_id: int, source: str, column: str, firs
     if bad.any():
         i = int(bad.nonzero()[0][0])
         value = s.iloc[i]
-        shown = value.date().isoformat() if isinstance(value, pd.Timestamp) else repr(value)
+        shown = value.date().isoformat() if isinstance(value, pd.Timestamp) else show_value(value)
         raise InputError(f"read_ukb/path: {source} column {column!r} {_row_name(i, first_line)}: {shown} is not "
                          f"{what} (expected {span}; {int(bad.sum())} such value(s))")
 

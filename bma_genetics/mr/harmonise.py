@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from bma_genetics._check import check_columns, check_one_of, fail
+from bma_genetics._check import check_columns, check_one_of, fail, show_value
 from bma_genetics.io.builds import build_of, check_same_build, position_agreement
 
 log = logging.getLogger(__name__)
@@ -545,7 +545,7 @@ def read_harmonised(path_or_frame: str | pd.DataFrame) -> pd.DataFrame:
         bad = (num.isna() & text.notna() & ~text.str.upper().isin(["", "NA", "NAN"])).to_numpy()
         if bad.any():
             i = int(bad.nonzero()[0][0])
-            raise fail(where, f"{src} column {given[df.columns.get_loc(c)]!r} {line(i)}: {df[c].iloc[i]!r} is not a "
+            raise fail(where, f"{src} column {given[df.columns.get_loc(c)]!r} {line(i)}: {show_value(df[c].iloc[i])} is not a "
                        f"number ({int(bad.sum())} such cell(s))")
         df[c] = num
     same = df.duplicated()
@@ -559,7 +559,7 @@ def read_harmonised(path_or_frame: str | pd.DataFrame) -> pd.DataFrame:
         bad = (df[c] <= 0).to_numpy()
         if bad.any():
             i = int(bad.nonzero()[0][0])
-            raise fail(where, f"{src} column {given[df.columns.get_loc(c)]!r} {line(i)}: {df[c].iloc[i]!r} is not a "
+            raise fail(where, f"{src} column {given[df.columns.get_loc(c)]!r} {line(i)}: {show_value(df[c].iloc[i])} is not a "
                        f"standard error > 0 ({int(bad.sum())} such value(s))")
     ok = (np.isfinite(df["beta_exposure"]) & np.isfinite(df["beta_outcome"]) & (df["standard_error_exposure"] > 0)
           & (df["standard_error_outcome"] > 0))
