@@ -413,6 +413,10 @@ CASES: list[Case] = [
                                           "--gene-sets", i["nothere.gmt"]], ("nothere.gmt",)),
     Case("enrich-genes-missing", lambda i: enrich(i, "--genes", i["genes_none.tsv"]), ("genes_none.tsv",)),
     Case("enrich-ld-missing", lambda i: enrich(i, "--ld", i["panel_none"]), ("panel_none",)),
+    Case("enrich-ld-bgen-truncated", lambda i: enrich(i, "--ld", "in-sample", "--genotypes", i["imp.bgen"]),
+         ("imp.bgen", "truncated"), lambda i: i.truncate("imp.bgen", 0.6)),
+    Case("mr-ld-bed-truncated", lambda i: mr(i, "--ld", str(i.d / "geno")), ("geno.bed", "bytes"),
+         lambda i: i.truncate("geno.bed", 0.9)),
     Case("enrich-build", lambda i: enrich(i, "--build", "GRCh36"), ("build", "GRCh36")),
     Case("enrich-window", lambda i: enrich(i, "--window-up", "-5"), ("window_up", "-5")),
     # ---- mr ----

@@ -132,6 +132,9 @@ class BgenReader(GenotypeReader):
         path = Path(path)
         if not path.exists():
             raise InputError(f"BgenReader/path: {path} not found")
+        from bma_genetics.io.genotypes import check_bgen
+
+        check_bgen(path, sample)  # a truncated or damaged file fails here, naming it
         self.path = path
         with open(path, "rb") as fh:
             offset, header_len, n_variants, n_samples = struct.unpack("<IIII", fh.read(16))
