@@ -108,7 +108,7 @@ def test_enrich_with_in_sample_ld_tests_every_simulated_gene(tiny_run, tiny_coho
 
 
 # ------------------------------------------------------------------ partial LD panels
-def test_enrich_on_genome_wide_sumstats_with_the_chr17_22_panel_fails_clearly(tiny_run, tmp_path, capsys):
+def test_enrich_on_genome_wide_sumstats_with_the_chr17_22_panel_fails_clearly(tiny_run, tiny_cohort, tmp_path, capsys):
     from bma_genetics.cli import main
 
     _panel()
@@ -121,6 +121,18 @@ def test_enrich_on_genome_wide_sumstats_with_the_chr17_22_panel_fails_clearly(ti
     assert err.startswith("error: run_gene_analysis/ld: the LD source covers chromosome(s) 17-22")
     assert "there are summary-statistics variants on chromosome(s) 1-13, 15" in err
     assert "--allow-partial-ld" in err and "in-sample" in err
+    # given the GWAS's genotypes (and its analysed samples), enrich uses in-sample LD and tests every simulated gene
+    from bma_genetics.io import read_gene_results, read_sample_list
+    from bma_genetics.simulate.genes import BMA_GENES
+
+    samples = tiny_run / "gwas" / gwas["analysed_samples"]
+    rc = main(["enrich", "--sumstats", str(sumstats), "--out", str(tmp_path / "e2"), "--gene-sets", "none",
+               "--genotypes", str(tiny_cohort / "genotypes" / "imputed"),
+               "--samples", str(samples)])
+    assert rc == 0
+    meta = json.loads((tmp_path / "e2" / "meta.json").read_text())
+    assert meta["settings"]["ld"] == "in-sample" and meta["settings"]["n_ref"] == len(read_sample_list(samples))
+    assert set(BMA_GENES) <= set(read_gene_results(tmp_path / "e2" / "genes.tsv")["gene_name"])
 
 
 def _partial_inputs(tmp_path, rng):
@@ -188,6 +200,9 @@ def test_mr_partial_panel_and_no_ld(tmp_path, capsys):
     res = run_mr_analysis(tmp_path / "u", exposure=exp, outcome=out, methods=["ivw"], unclumped=True)
     assert res.summary()["clumped"] is False and res.summary()["n_instruments"] == 5
     assert json.loads((tmp_path / "u" / "run.json").read_text())["unclumped"] is True
+    # genotypes given without ld: in-sample LD from them (here chr17-22 only, so chromosome 1 is named)
+    with pytest.raises(InputError, match=r"run_mr_analysis/ld: the LD source covers chromosome\(s\) 17-22"):
+        run_mr_analysis(None, exposure=exp, outcome=out, methods=["ivw"], genotypes=str(prefix))
     # a chr22-only panel: an error naming chromosome 1, unless allow_partial_ld
     with pytest.raises(InputError, match=r"run_mr_analysis/ld: the LD source covers chromosome\(s\) 17-22 but "
                                          r"there are candidate instruments of exposure \(P < 5e-08\) on chromosome\(s\) 1 too"):

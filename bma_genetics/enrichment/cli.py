@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
         sumstats: Path = typer.Option(..., "--sumstats", help="Summary statistics: GWAS-SSF, plink2 .glm.*, REGENIE, BOLT-LMM, SAIGE, METAL or FinnGen (detected)."),
         out: Path = typer.Option(..., "--out", help="Output folder (genes.tsv, gene_sets.tsv, figures/)."),
         gene_sets: str = typer.Option("GO_BP", "--gene-sets", help="GMT file, or GO_BP (cached GO biological processes), or none."),
-        ld: str = typer.Option("reference", "--ld", help="LD source: 'reference' (cached 1000G EUR panel, chr17-22), 'in-sample' (with --genotypes) or a PLINK prefix of your own panel."),
+        ld: str = typer.Option(None, "--ld", help="LD source: 'in-sample' (the default with --genotypes; with --samples, LD over the GWAS's analysed samples only), 'reference' (cached 1000G EUR panel, chr17-22; the default without --genotypes) or a PLINK prefix of your own panel."),
         genotypes: Path = typer.Option(None, "--genotypes", help="The GWAS sample's genotypes (BGEN file/folder or PLINK prefix), for --ld in-sample."),
         samples: Path = typer.Option(None, "--samples", help="The analysed samples, one eid a line (the GWAS's analysed_samples.txt, or a plink --keep file): LD over these only."),
         allow_partial_ld: bool = cli_option(PARAMS, "allow_partial_ld", "--allow-partial-ld"),
@@ -40,6 +40,8 @@ def register(app: typer.Typer) -> None:
         if build is not None:
             check_one_of("enrich/--build", build, ["GRCh37", "GRCh38", "infer"])
         sets = None if gene_sets.lower() == "none" else gene_sets
+        if ld is None:  # the GWAS's own genotypes, when given, are the LD source
+            ld = "in-sample" if genotypes is not None else "reference"
         with staged_directory(out) as staged:  # a failure leaves no genes.tsv behind
             result = run_enrichment(
                 sumstats, staged, gene_sets=sets, ld=ld, genotypes=genotypes, samples=samples,

@@ -413,7 +413,8 @@ def run_mr_analysis(
         PLINK prefix. ``None`` (default): no LD source, which needs ``unclumped=True`` (or a
         ``harmonised`` table).
     genotypes : path, optional
-        The exposure GWAS sample's genotypes, for ``ld="in-sample"``.
+        The exposure GWAS sample's genotypes, for ``ld="in-sample"`` (which they imply when
+        ``ld`` is None).
     samples : list of str or path, optional
         The exposure GWAS's analysed samples (eids, or a file of them such as the gwas stage's
         ``analysed_samples.txt``): in-sample LD is computed over these only. Default: every
@@ -497,6 +498,8 @@ def run_mr_analysis(
     for name, flag in (("allow_partial_ld", allow_partial_ld), ("unclumped", unclumped)):
         if not isinstance(flag, bool):
             raise fail(f"run_mr_analysis/{name}", f"expected True or False, found {flag!r}")
+    if ld is None and genotypes is not None:  # the exposure GWAS's own genotypes are the LD source
+        ld = "in-sample"
     if ld is None and not unclumped and harmonised is None:
         raise fail("run_mr_analysis/ld", "no LD source, so the instruments cannot be clumped and correlated "
                    "variants would count the same signal several times; give ld='in-sample' with the "

@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
         p_threshold: float = cli_option(PARAMS, "p_threshold"),
         p_fallback: float = cli_option(PARAMS, "p_fallback"),
         sample_overlap: bool = typer.Option(False, "--sample-overlap", help="The exposure and outcome GWAS share participants (a warning, recorded in run.json)."),
-        ld: str = typer.Option(None, "--ld", help="LD source for clumping and proxies: 'in-sample' (with --genotypes, and --samples), 'reference' (1000G EUR, chr17-22) or a PLINK prefix; without it MR needs --no-clump."),
+        ld: str = typer.Option(None, "--ld", help="LD source for clumping and proxies: 'in-sample' (the default with --genotypes; with --samples, LD over the GWAS's analysed samples only), 'reference' (1000G EUR, chr17-22) or a PLINK prefix; without any LD source MR needs --no-clump."),
         genotypes: Path = typer.Option(None, "--genotypes", help="The exposure GWAS sample's genotypes (BGEN file/folder or PLINK prefix), for --ld in-sample."),
         samples: Path = typer.Option(None, "--samples", help="The exposure GWAS's analysed samples, one eid a line (its analysed_samples.txt, or a plink --keep file): in-sample LD over these only."),
         allow_partial_ld: bool = cli_option(PARAMS, "allow_partial_ld", "--allow-partial-ld"),
