@@ -19,6 +19,7 @@ NEEDS = {
     "02_gwas_results.ipynb": {"tiny_run": "BMA_GENETICS_RUN", "tiny_cohort": "BMA_GENETICS_COHORT"},
     "03_phewas_mr.ipynb": {"tiny_run": "BMA_GENETICS_RUN"},
     "04_dixon_to_bmff.ipynb": {"tiny_cohort": "BMA_GENETICS_COHORT"},
+    "05_heritability.ipynb": {"tiny_run": "BMA_GENETICS_RUN", "tiny_cohort": "BMA_GENETICS_COHORT"},
 }
 
 
