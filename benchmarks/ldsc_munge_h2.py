@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             "rsid": "SNP", "effect_allele": "A1", "other_allele": "A2", "beta": "BETA", "standard_error": "SE",
             "p_value": "P",
             "n": "N", "effect_allele_frequency": "FRQ", "chromosome": "CHR", "base_pair_location": "BP"})
+        t_read = time.perf_counter()
         ours_m = run_munge(ss, out=w / "ours.sumstats.gz")
         t3 = time.perf_counter()
         ours = run_h2({"trait": ours_m}, ld).table.iloc[0]
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
           f"h2 = {theirs['h2']:.5f} ({theirs['h2_se']:.5f})")
     print(f"bma-genetics munge {t3 - t2:7.2f} s  h2 {t4 - t3:7.2f} s  total {our_t:7.2f} s  "
           f"h2 = {ours['h2']:.5f} ({ours['h2_standard_error']:.5f})")
+    print(f"  of which read_sumstats {t_read - t2:.2f} s, munge + write {t3 - t_read:.2f} s")
     print(f"speed-up: {peer_t / our_t:.1f}x (munge {(t1 - t0) / (t3 - t2):.1f}x, h2 {(t2 - t1) / (t4 - t3):.1f}x)")
     return 0
 

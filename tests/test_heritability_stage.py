@@ -41,6 +41,8 @@ def test_stage_writes_h2_rg_munged_ld_and_figures(her_run):
     h2 = read_heritability_results(stage / "h2.tsv")
     assert h2["trait"].tolist() == TRAITS
     assert (h2["n_blocks"] == 100).all() and (h2["two_step"] == 30).all()
+    gwas = json.loads((her_run / "gwas" / "summary.json").read_text())["lambda_gc"]
+    assert h2["gwas_lambda_gc"].tolist() == pytest.approx([gwas[t] for t in TRAITS])
     assert np.isfinite(h2[["h2", "h2_standard_error", "intercept", "ratio", "lambda_gc"]].to_numpy()).all()
     rg = read_heritability_results(stage / "rg.tsv", table="rg")
     assert len(rg) == 3 and "phenotypic_correlation" in rg.columns

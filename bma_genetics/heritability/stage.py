@@ -86,7 +86,7 @@ def run(ctx, params: dict) -> dict:
     from bma_genetics.heritability.api import run_h2, run_ldscore, run_munge, run_rg
     from bma_genetics.heritability.figures import write_heritability_figures
     from bma_genetics.io import read_sumstats
-    from bma_genetics.io.ldsc import read_ld_scores
+    from bma_genetics.io.ldsc import read_ld_scores, write_heritability_results
 
     p = check_params(NAME, params, PARAMS)
     out = ctx.stage_dir(NAME)
@@ -125,6 +125,15 @@ def run(ctx, params: dict) -> dict:
     common = dict(w_ld=w_ld, m_common=p["m_common"], n_blocks=p["n_blocks"], min_snps=p["min_snps"])
     h2 = run_h2(munged, scores, intercept=p["intercept"], two_step=p["two_step"], chisq_max=p["chisq_max"],
                 out=out, **common)
+    # the GWAS's own lambda GC (every variant) beside LDSC's intercept and ratio: inflation from
+    # polygenicity (ratio near 0) or from confounding (intercept above 1)
+    gwas_lambda = ctx.summary("gwas").get("lambda_gc", {})
+    if isinstance(gwas_lambda, dict):
+        h2.table.insert(h2.table.columns.get_loc("lambda_gc") + 1, "gwas_lambda_gc",
+                        [gwas_lambda.get(t, float("nan")) for t in h2.table["trait"]])
+        write_heritability_results(h2.table, out / "h2.tsv", table="h2")
+        for t, row in h2.report["h2"].items():
+            row["gwas_lambda_gc"] = gwas_lambda.get(t)
     summary: dict[str, Any] = {**h2.summary(), "ld_scores": ld_info, "munge": filters,
                                "tables": ["h2.tsv"] + [f"munged/{t}.filters.tsv" for t in munged]}
     rg = None

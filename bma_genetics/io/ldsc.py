@@ -279,7 +279,7 @@ HERITABILITY_TABLES: dict[str, TableSchema] = {
                   "ratio_standard_error": N, "nsnp": N, "m": N, "n_blocks": N},
         optional={"h2_liability": N, "h2_liability_standard_error": N, "sample_prevalence": N,
                   "population_prevalence": N, "two_step": N, "intercept_constrained": B, "n": N,
-                  "h2_out_of_bounds": B, "ld_source": S},
+                  "h2_out_of_bounds": B, "ld_source": S, "chisq_max": N, "gwas_lambda_gc": N},
     ),
     "rg": TableSchema(
         table="ldsc_rg", title="LDSC rg table", version=1,
