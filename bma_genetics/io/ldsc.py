@@ -230,8 +230,12 @@ def write_munged_sumstats(frame: pd.DataFrame, out: str | os.PathLike) -> Path:
         raise fail("write_munged_sumstats/frame", f"lacks column(s) {missing}")
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    cols = [frame[c].to_numpy() for c in MUNGED_COLUMNS]
-    lines = [f"{snp}\t{a1}\t{a2}\t{_f3(z)}\t{_f3(n)}" for snp, a1, a2, z, n in zip(*cols, strict=True)]
+    cols = [frame[c].to_numpy() for c in ("rsid", "effect_allele", "other_allele")]
+    cols += [frame[c].to_numpy(float).tolist() for c in ("z", "n")]
+    if frame[["z", "n"]].isna().to_numpy().any():
+        lines = [f"{snp}\t{a1}\t{a2}\t{_f3(z)}\t{_f3(n)}" for snp, a1, a2, z, n in zip(*cols, strict=True)]
+    else:
+        lines = [f"{snp}\t{a1}\t{a2}\t{z:.3f}\t{n:.3f}" for snp, a1, a2, z, n in zip(*cols, strict=True)]
     _write_gz(path, ["\t".join(MUNGED_COLUMNS.values()), *lines])
     return path
 
