@@ -23,6 +23,9 @@ REQUIRES = ["gwas"]  # the traits' summary statistics
 AFTER = ["phenotypes"]  # its BMFF table, for the phenotypic correlations beside rg
 WITHDRAWALS = True  # reads the BMFF table (phenotypic correlations): withdrawn people are removed
 REPORT_TABLES = ["h2.tsv", "rg.tsv", "munged/*.filters.tsv"]
+#: Cohort files run opens (their fingerprints are part of the resume key): the in-sample LD
+#: genotypes and the BMFF table of the phenotypic correlations.
+INPUTS = ["genotypes/imputed/*.bgen", "genotypes/imputed/*.sample", "participants/bmff_idp.parquet"]
 
 PARAMS = [
     Param("traits", list, None, "GWAS of the gwas stage to analyse (default: every one, strata included)",
