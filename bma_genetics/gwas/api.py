@@ -415,7 +415,7 @@ def run_study_gwas(
     """
     from bma_genetics._hail import java_errors_name
     from bma_genetics.gwas.association import check_trait_values, run_gwas
-    from bma_genetics.gwas.inputs import check_genotype_files, read_genotypes
+    from bma_genetics.gwas.inputs import attach_sex, check_genotype_files, read_genotypes
     from bma_genetics.gwas.loci import find_loci, meta_analyse
     from bma_genetics.gwas.qc import (
         QC_COLUMNS,
@@ -496,7 +496,9 @@ def run_study_gwas(
     # The checkpoint holds these samples' QC'd genotypes: its key covers the QC settings, the
     # genotype files' contents (fingerprints: SHA-256 up to 256 MiB, else size + mtime) and the
     # sample set, so a grown participant table or a new withdrawal makes a new one.
-    qc_key = json.dumps({"qc": qc_params, "bgen": str(bgen), "bfile": str(bfile), "vcf": str(vcf),
+    # "chrx": the QC of chrX outside PAR (females-only HWE, males' alleles once) changed what a
+    # checkpoint holds; older checkpoints are redone
+    qc_key = json.dumps({"qc": qc_params, "chrx": 1, "bgen": str(bgen), "bfile": str(bfile), "vcf": str(vcf),
                          "chromosomes": list(chromosomes or []), "mfi": [str(m) for m in mfi or []],
                          "files": fingerprint(_genotype_files(bgen, sample, bfile, vcf, mfi)),
                          "samples": hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()}, sort_keys=True)
@@ -515,6 +517,8 @@ def run_study_gwas(
             mt = read_genotypes(bgen=bgen, sample=sample, bfile=bfile, vcf=vcf, chromosomes=chromosomes,
                                 index_dir=index_dir, n_partitions=n_partitions)
             mt = mt.filter_cols(hl.literal(ids).contains(mt.s))
+            # who is hemizygous on chrX: the genotype files' sex, else the table's 'sex' column
+            mt, _ = attach_sex(mt, phenotypes)
             mfi_ht = read_mfi(mfi) if mfi else None
             mt, vqc = variant_qc(mt, mfi=mfi_ht, **qc_params)
             # native-format checkpoint: the association then reads Hail's own format, not BGEN

@@ -11,9 +11,12 @@ covariate set go through **one** pass over the genotypes (Hail's ``y=[[...], [..
 (0/1) traits use ``hl.logistic_regression_rows(test='firth')`` instead.
 
 Differences from plink2 ``--glm`` (documented in docs/gwas.md): a missing dosage is mean-imputed
-(Hail) rather than the sample dropped for that variant; chrX follows plink2's default
-``--xchr-model 2`` (males coded 0/2, as in UK Biobank's imputed BGEN, and sex added as a covariate
-on chrX).
+(Hail) rather than the sample dropped for that variant; chrX outside the pseudo-autosomal regions
+follows plink2's default ``--xchr-model 2`` (males coded 0/2, as in UK Biobank's imputed BGEN, and
+sex added as a covariate; ``effect_allele_frequency`` is the mean coded dosage / 2, as plink2
+``--glm``'s ``A1_FREQ`` under that model, where a male's 0/2 code counts twice: the frequency
+counting males once is the variant QC's, as plink2 ``--freq``); PAR1/PAR2 (GRCh37 loci on X) are diploid in both sexes and analysed as the
+autosomes, as plink2 does after ``--split-par b37`` (chromosome XY).
 """
 
 from __future__ import annotations
@@ -243,6 +246,36 @@ def _row_fields(mt) -> list[str]:
     return ["rsid", "varid", *(["info"] if "info" in mt.row else [])]
 
 
+#: GRCh37's pseudo-autosomal regions of chrX (1-based, inclusive), as Hail's ``in_x_par`` and
+#: plink2's ``--split-par b37`` (PAR1 up to 2,699,520; PAR2 from 154,931,044).
+X_PAR_GRCH37: tuple[tuple[int, int], ...] = ((60_001, 2_699_520), (154_931_044, 155_260_560))
+
+
+def in_x_par(chromosome: pd.Series | np.ndarray, position: pd.Series | np.ndarray) -> np.ndarray:
+    """Whether each variant lies in a pseudo-autosomal region of GRCh37 chrX (:data:`X_PAR_GRCH37`)."""
+    chrom = np.asarray(chromosome).astype(str)
+    pos = np.asarray(position, dtype=np.int64)
+    par = np.zeros(len(pos), bool)
+    for lo, hi in X_PAR_GRCH37:
+        par |= (pos >= lo) & (pos <= hi)
+    return (chrom == "X") & par
+
+
+def _pass_intervals(hl, contig: str) -> list:
+    """Locus intervals of a pass: ``X`` is chrX outside PAR, ``XY`` its PAR1 + PAR2 (plink2's names),
+    anything else whole contigs (comma-separated)."""
+    if contig not in ("X", "XY"):
+        return [hl.parse_locus_interval(c, reference_genome="GRCh37") for c in contig.split(",")]
+    par = [hl.locus_interval("X", lo, hi, includes_end=True, reference_genome="GRCh37") for lo, hi in X_PAR_GRCH37]
+    if contig == "XY":
+        return par
+    # the gaps between the PARs, inclusive: 1..60,000, 2,699,521..154,931,043, 155,260,561..end
+    starts = [1, *[hi + 1 for _, hi in X_PAR_GRCH37]]
+    ends = [*[lo - 1 for lo, _ in X_PAR_GRCH37], hl.get_reference("GRCh37").lengths["X"]]
+    return [hl.locus_interval("X", a, b, includes_end=True, reference_genome="GRCh37")
+            for a, b in zip(starts, ends, strict=True) if a <= b]
+
+
 def _linear_pass(hl, mt, group: list[Analysis], covariates: Sequence[str], block_size: int):
     """One ``linear_regression_rows`` over the genotypes for analyses sharing a covariate set."""
     patterns: dict[bytes, list[Analysis]] = {}
@@ -463,7 +496,9 @@ def run_gwas(
     All traits with the same covariate set run in one pass over the genotypes; traits are grouped
     by missingness pattern so each keeps all its samples. Strata are separate result sets; a
     covariate constant or collinear inside a stratum (``sex`` in a sex stratum) is dropped there.
-    On chrX, ``sex`` is added as a covariate when absent (plink2's ``--xchr-model 2``).
+    On chrX outside PAR, ``sex`` is added as a covariate when absent (plink2's ``--xchr-model 2``;
+    ``effect_allele_frequency`` is then plink2's ``A1_FREQ`` of the 0/2-coded dosages); PAR1/PAR2
+    are analysed as the autosomes (plink2 after ``--split-par b37``).
 
     Output schema (GWAS-SSF, one file per trait x stratum, ``<trait>[.<stratum>].tsv.gz``):
 
@@ -544,6 +579,14 @@ def run_gwas(
     phenotypes = phenotypes.assign(eid=phenotypes["eid"].astype(str))
     mt, sample_counts, kept_ids = _reconcile(mt, phenotypes, withdrawals=withdrawals, id_column="eid")
     table = phenotypes[phenotypes["eid"].isin(kept_ids)].drop_duplicates("eid")
+    if sex_column not in table.columns and "sex" in mt.col:
+        # no sex in the table: the genotype files' (.fam / .sample), as plink2 reads it for chrX
+        sexes = mt.cols().select("sex").to_pandas().set_index("s")["sex"]
+        if sexes.notna().any():
+            table = table.assign(**{sex_column: table["eid"].map(sexes).astype(float).to_numpy()})
+            log.info("run_gwas: sex from the genotype files (%d male, %d female, %d unknown)",
+                     int((table[sex_column] == 1).sum()), int((table[sex_column] == 0).sum()),
+                     int(table[sex_column].isna().sum()))
     analyses, frame = plan_analyses(table, traits=traits, covariates=covariates, strata=strata,
                                     include_all=include_all, binary=binary, transform=transform, min_n=min_n)
     if unstratified:
@@ -557,7 +600,7 @@ def run_gwas(
 
     out_dir = Path(out) if out else None
     settings = json.dumps({"analyses": [(a.label, a.covariates, a.binary, a.n) for a in analyses],
-                           "transform": transform, "block_size": block_size,
+                           "transform": transform, "block_size": block_size, "chrx": "nonpar+par",
                            "n_samples": sample_counts["analysed"], "row_fields": _row_fields(mt),
                            # the analysed people and their trait and covariate values: a chunk is
                            # reused only for the same data, not merely the same sample size
@@ -565,6 +608,9 @@ def run_gwas(
                                                   .tobytes()).hexdigest()}, sort_keys=True)
     check_one_of("run_gwas/chunk_by", chunk_by, ["chromosome", "all"])
     contigs = _contigs(hl, mt, chromosomes)
+    # chrX in two passes: outside PAR ("X": sex covariate, males' alleles once) and PAR1/PAR2
+    # ("XY", plink2's name: diploid in both sexes, as the autosomes)
+    contigs = list(dict.fromkeys(c2 for c in contigs for c2 in (("X", "XY") if c in ("X", "XY") else (c,))))
     if chunk_by == "all":
         # one pass for everything except chrX (which needs the sex covariate), one for chrX
         contigs = ([",".join(c for c in contigs if c not in ("X", "XY"))] if set(contigs) - {"X", "XY"} else []) \
@@ -586,9 +632,10 @@ def run_gwas(
             continue
         if done_path is not None:
             done_path.unlink(missing_ok=True)  # the chunk below replaces whatever this marked
-        sub = hl.filter_intervals(mt, [hl.parse_locus_interval(c, reference_genome="GRCh37")
-                                       for c in contig.split(",")])
-        is_x = contig in ("X", "XY")
+        sub = hl.filter_intervals(mt, _pass_intervals(hl, contig))
+        if contig in ("X", "XY") and sub.head(1).count_rows() == 0:
+            continue  # no chrX variants outside PAR, or none in it
+        is_x = contig == "X"  # outside PAR
         by_covs: dict[tuple[str, ...], list[Analysis]] = {}
         for a in analyses:
             covs = a.covariates
@@ -598,7 +645,8 @@ def run_gwas(
                 by_covs.setdefault(covs, []).append(a)
         tables = [_linear_pass(hl, sub, group, covs, block_size) for covs, group in by_covs.items()]
         tables += [_firth_pass(hl, sub, a, a.covariates + ((x_extra,) if is_x and x_extra and a.stratum not in
-                                                               ("female", "male") else ())) for a in analyses if a.binary]
+                                                               ("female", "male") else ()))
+                   for a in analyses if a.binary]
         df = None
         for i, t in enumerate(tables):
             if ht_path is not None:
@@ -632,8 +680,9 @@ def run_gwas(
         p = wide[f"{k}__p"].to_numpy(dtype=float)
         df_resid = np.full(len(wide), a.n - n_cov - 1)
         if x_extra and a.stratum not in ("female", "male"):
-            # chrX rows: sex was added as a covariate in that pass (one residual df fewer)
-            df_resid = df_resid - wide["chromosome"].astype(str).isin(["X", "XY"]).to_numpy()
+            # chrX rows outside PAR: sex was added as a covariate in that pass (one residual df fewer)
+            x_rows = wide["chromosome"].astype(str).eq("X").to_numpy()
+            df_resid = df_resid - (x_rows & ~in_x_par(wide["chromosome"], wide["base_pair_location"]))
         ss = pd.DataFrame({
             "chromosome": wide["chromosome"].astype(str),
             "base_pair_location": wide["base_pair_location"].astype(np.int64),

@@ -9,17 +9,24 @@ A study's GWAS (the ``gwas:`` section of a study YAML, with the stages it reads)
 
 ``--pheno``/``--covar`` are FID/IID tab-separated tables (``NA`` missing; a leading ``#`` on the
 header is allowed, as plink2 writes); every non-ID column of ``--pheno`` is a trait and every
-non-ID column of ``--covar`` a covariate. IID is the sample id matched to the genotypes.
+non-ID column of ``--covar`` a covariate. IID is the sample id matched to the genotypes. A ``SEX`` column (PLINK's coding: 1 male, 2 female,
+0 / NA unknown) becomes ``sex`` (0 female, 1 male): in ``--covar`` it is a covariate, in
+``--pheno`` it is never a trait; either way it says who is male on chrX where the genotype files
+carry no sex (the .fam's and the .sample's sex are read first), and it is the sex covariate that
+chrX adds, as plink2's ``--xchr-model 2``.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import typer
 
 from bma_genetics._params import cli_option
 from bma_genetics.gwas.stage import PARAMS
+
+log = logging.getLogger(__name__)
 
 
 def _read_plink_table(path: Path, where: str):
@@ -36,7 +43,18 @@ def _read_plink_table(path: Path, where: str):
     t.columns = [c.lstrip("#") for c in t.columns]
     if "IID" not in t.columns:
         raise fail(where, f"{path} has no IID column (plink2 layout: FID IID ...); it has {list(t.columns)[:10]}")
-    t = t.rename(columns={"IID": "eid"}).drop(columns=[c for c in ("FID", "SEX") if c in t.columns and c != "eid"])
+    t = t.rename(columns={"IID": "eid"}).drop(columns=[c for c in ("FID",) if c in t.columns])
+    if "SEX" in t.columns:
+        if "sex" in t.columns:
+            raise fail(where, f"{path} has both 'SEX' and 'sex' columns; keep one")
+        codes = t["SEX"].fillna("0")
+        bad = ~codes.isin(["0", "1", "2"])
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            line = int(t.index[i]) + 2
+            raise fail(where, f"{path}: column 'SEX' line {line}: {t['SEX'].iloc[i]!r} is not a PLINK sex code "
+                       "(1 male, 2 female, 0 or NA unknown)")
+        t = t.drop(columns="SEX").assign(sex=codes.map({"1": 1.0, "2": 0.0, "0": float("nan")}))
     same = t.duplicated()
     if same.any():  # a row repeated whole: kept once
         t = t[~same.to_numpy()]
@@ -46,7 +64,7 @@ def _read_plink_table(path: Path, where: str):
         raise fail(where, f"{path} column 'IID': lines {lines[0]} and {lines[1]} hold the same IID with different "
                    f"values ({int(t['eid'][clash].nunique())} such IID(s)); one row per sample")
     for c in t.columns:
-        if c != "eid":
+        if c not in ("eid", "sex"):
             num = pd.to_numeric(t[c], errors="coerce")
             bad = (num.isna() & t[c].notna()).to_numpy()
             if bad.any():
@@ -113,7 +131,7 @@ def register(app: typer.Typer) -> None:
         from bma_genetics.gwas.figures import draw_gwas_figures
 
         ph = _read_plink_table(pheno, "gwas/--pheno")
-        traits = [c for c in ph.columns if c != "eid"]
+        traits = [c for c in ph.columns if c not in ("eid", "sex")]
         covariates: list[str] = []
         if covar is not None:
             cv = _read_plink_table(covar, "gwas/--covar")
@@ -121,7 +139,12 @@ def register(app: typer.Typer) -> None:
             if not set(ph["eid"]) & set(cv["eid"]):
                 raise fail("gwas/--covar", f"{covar} and {pheno} share no IID: no sample has both phenotypes and "
                            "covariates")
+            if "sex" in cv.columns and "sex" in ph.columns:
+                ph = ph.drop(columns="sex")  # the covariate's
             ph = ph.merge(cv, on="eid", how="inner", suffixes=("", "_covar"))
+        if "sex" in ph.columns:
+            log.info("gwas: SEX column read as sex (%s; chrX ploidy where the genotype files carry no sex)",
+                     "a covariate" if "sex" in covariates else "not a trait")
         fresh = not out.exists()
         try:
             result = run_study_gwas(

@@ -10,8 +10,18 @@ alleles      array<str>      row key; ``[other, effect]``: the dosage counts ``a
 rsid         str             row field (BGEN rsid, .bim variant id, VCF ID)
 varid        str             row field ``chrom:pos_ref_alt`` (as UK Biobank's BGEN)
 s            str             column key: the participant eid
+sex          int32           column field: 0 female, 1 male (UK Biobank field 31's coding),
+                             from the .fam (PLINK) or the .sample's ``sex`` column (BGEN);
+                             missing when unknown (VCF: see :func:`attach_sex`)
 dosage       float64         entry: expected count of ``alleles[1]`` (0-2), missing allowed
 ===========  ==============  ===========================================================
+
+chrX: males are coded 0/2 outside the pseudo-autosomal regions (UK Biobank's imputed BGEN and
+PLINK's .bed store a hemizygous call as a homozygous diploid one; haploid VCF calls are doubled).
+The sex field says who is hemizygous there: QC counts their alleles once and tests Hardy-Weinberg
+on females only (:func:`bma_genetics.gwas.qc.variant_qc`). UK Biobank ships PAR1/PAR2 in separate
+``..._cXY_...`` files (PLINK chromosome code 25, ``XY``); they are read as contig ``X`` of GRCh37,
+whose loci know the PAR bounds.
 
 BGEN: the alternate allele (allele 2) is counted, as plink2 ``ref-first`` and Hail do. PLINK: the
 .bim's A1 (column 5) is counted (Hail's ``a2_reference=True``), as plink2 ``--glm omit-ref``.
@@ -41,7 +51,11 @@ CONTIG_RECODING: dict[str, str] = {
     **{f"{i:02d}": str(i) for i in range(1, 10)},
     **{f"chr{i}": str(i) for i in range(1, 23)},
     "chrX": "X", "chrY": "Y", "chrM": "MT", "chrMT": "MT", "23": "X", "24": "Y", "25": "X", "26": "MT",
+    # PLINK's / UK Biobank's name of the pseudo-autosomal regions: GRCh37 has them on X
+    "XY": "X", "chrXY": "X", "PAR1": "X", "PAR2": "X",
 }
+#: Sex codes of PLINK .fam and Oxford .sample files (1 male, 2 female) -> 1/0 (UK Biobank field 31).
+_FILE_SEX = {"1": 1, "2": 0}
 
 
 def _expand(where: str, pattern: str | os.PathLike, chromosomes: Sequence[str] | None, suffix: str) -> list[Path]:
@@ -173,7 +187,9 @@ def read_bgen(
         index_file_map=index_map,
         n_partitions=n_partitions,
     )
-    return _standardise(hl, mt)
+    sexes = read_sample_sex(sample) if sample else None
+    mt = _standardise(hl, mt)
+    return _with_sex(hl, mt, sexes) if sexes is not None else mt
 
 
 def read_plink(
@@ -201,7 +217,8 @@ def read_plink(
             n_partitions=n_partitions, quant_pheno=True, missing="NA",
         )
         mt = mt.select_entries(dosage=hl.float64(mt.GT.n_alt_alleles()))
-        mt = mt.select_cols().select_rows("rsid")
+        # .fam sex: Hail's is_female is missing for code 0 (unknown)
+        mt = mt.select_cols(sex=hl.if_else(mt.is_female, 0, 1)).select_rows("rsid")
         mts.append(mt)
     mt = mts[0] if len(mts) == 1 else mts[0].union_rows(*mts[1:])
     return _standardise(hl, mt)
@@ -271,7 +288,68 @@ def _standardise(hl, mt):
     if mt.col_key.dtype != hl.tstruct(s=hl.tstr):
         key = next(iter(mt.col_key))
         mt = mt.key_cols_by(s=hl.str(mt[key]))
-    return mt.select_cols()
+    return mt.select_cols(sex=hl.int32(mt.sex) if "sex" in mt.col else hl.missing(hl.tint32))
+
+
+def read_sample_sex(sample: str | os.PathLike) -> dict[str, int] | None:
+    """Sex per sample from an Oxford ``.sample`` file's ``sex`` column (1 male, 2 female; other values
+    unknown), as ``{ID_1: 1 male / 0 female}``; ``None`` when the file has no ``sex`` column."""
+    t = pd.read_csv(sample, sep=r"\s+", dtype=str, keep_default_na=False)
+    if "sex" not in t.columns or "ID_1" not in t.columns:
+        return None
+    t = t.iloc[1:]  # the column-type line (0 0 0 D)
+    return {i: _FILE_SEX[v] for i, v in zip(t["ID_1"], t["sex"], strict=True) if v in _FILE_SEX}
+
+
+def _with_sex(hl, mt, sexes: dict[str, int]):
+    """The ``sex`` column field from ``{sample: 0/1}``, through a table in Hail's temporary folder
+    (a literal of 500,000 ids would bloat every query plan)."""
+    import hailtop.fs as hfs
+
+    path = hl.utils.new_temp_file(prefix="sample-sex", extension="tsv")
+    with hfs.open(path, "w") as fh:
+        fh.write("s\tsex\n" + "".join(f"{k}\t{v}\n" for k, v in sexes.items()))
+    ht = hl.import_table(path, key="s", types={"sex": hl.tint32}, impute=False)
+    return mt.annotate_cols(sex=ht[mt.s].sex)
+
+
+def attach_sex(mt, table: pd.DataFrame, *, column: str = "sex", id_column: str = "eid"):
+    """Fill the genotypes' ``sex`` field (who is hemizygous on chrX) from a participant table.
+
+    The genotype files' own sex (.fam / .sample: what the ploidy of the calls follows, as plink2 reads
+    it) is kept where known; the table's ``column`` (0 female, 1 male, as UK Biobank field 31) fills the
+    rest, e.g. for VCF input. Disagreements are counted in the log (the participants stage removes
+    sex mismatches before the GWAS).
+
+    Returns
+    -------
+    (MatrixTable, dict)
+        The MatrixTable and counts: ``from_genotype_files``, ``from_table``, ``unknown``, ``disagree``.
+    """
+    import hail as hl
+
+    if column not in table.columns:
+        known = mt.aggregate_cols(hl.agg.count_where(hl.is_defined(mt.sex)))
+        return mt, {"from_genotype_files": int(known), "from_table": 0, "unknown": int(mt.count_cols() - known),
+                    "disagree": 0}
+    if id_column not in table.columns:
+        raise fail("attach_sex/table", f"no '{id_column}' column; it has {list(table.columns)[:20]}")
+    v = pd.to_numeric(table[column], errors="coerce")
+    ok = v.isin([0, 1])
+    sexes = dict(zip(table.loc[ok, id_column].astype(str), v[ok].astype(int), strict=True))
+    tmp = _with_sex(hl, mt.select_cols(file_sex=mt.sex), sexes)
+    c = tmp.aggregate_cols(hl.struct(
+        files=hl.agg.count_where(hl.is_defined(tmp.file_sex)),
+        table=hl.agg.count_where(hl.is_missing(tmp.file_sex) & hl.is_defined(tmp.sex)),
+        unknown=hl.agg.count_where(hl.is_missing(tmp.file_sex) & hl.is_missing(tmp.sex)),
+        disagree=hl.agg.count_where(tmp.file_sex != tmp.sex)))
+    counts = {"from_genotype_files": int(c.files), "from_table": int(c.table), "unknown": int(c.unknown),
+              "disagree": int(c.disagree)}
+    if counts["disagree"]:
+        log.warning("attach_sex: %d sample(s) have another sex in the genotype files than in column '%s'; "
+                    "chrX ploidy follows the genotype files", counts["disagree"], column)
+    log.info("sex for chrX: %s", counts)
+    return tmp.select_cols(sex=hl.coalesce(tmp.file_sex, tmp.sex)), counts
 
 
 def read_genotypes(

@@ -12,6 +12,16 @@ step            removes
 ``hwe``         Hardy-Weinberg exact P (best-guess calls) below ``hwe_p``
 ==============  ===================================================================
 
+chrX outside the pseudo-autosomal regions (GRCh37 loci: ``in_x_nonpar``) follows plink2: a male
+(the genotypes' ``sex`` field, from the .fam / .sample or the participant table; see
+:func:`bma_genetics.gwas.inputs.attach_sex`) carries one allele, so allele frequency and MAC count
+his dosage (coded 0/2) once, ``AF = (sum_f d + sum_m d/2) / (2 N_f + N_m)``, and the
+Hardy-Weinberg test is run on **females only** (plink2 ``--hardy``'s ``FEMALE_ONLY_P``; plink2's
+``--hwe`` filter uses Graffelman & Weir's test with males instead). Males coded 0/2 would
+otherwise look like a total heterozygote deficit: every common chrX variant would fail
+(P ~ 1e-100 at n = 2,000, MAF 0.2). Without any sex the chrX test is skipped (logged) and alleles
+are counted as diploid. PAR1/PAR2 are diploid in both sexes and treated as the autosomes.
+
 Sample QC on the array genotypes: call rate and autosomal heterozygosity outliers (|z| > ``het_sd``).
 The UK Biobank field-based steps (sex mismatch, aneuploidy, het/missing flag, relatedness,
 ancestry) are the participants stage's (``bma_genetics.io``); their counts are merged into
@@ -120,6 +130,52 @@ def read_mfi(paths: str | os.PathLike | Sequence[str | os.PathLike]):
     return ht.select(info=ht.f7).distinct()
 
 
+def annotate_variant_qc(mt):
+    """Row fields of the variant QC, chrX-aware (see the module docstring).
+
+    Adds ``qc_call_rate`` (share of samples with a dosage), ``qc_an`` (allele number over called
+    samples: 2 per sample, 1 per male on chrX outside PAR), ``qc_af`` (``alleles[1]`` frequency,
+    males once outside PAR; plink2 ``--freq``) and ``qc_hwe`` (Hardy-Weinberg exact P of the
+    best-guess calls; females only on chrX outside PAR, plink2 ``--hardy``'s ``FEMALE_ONLY_P``;
+    missing there when no sex is known).
+
+    Parameters
+    ----------
+    mt : hail.MatrixTable
+        Entry ``dosage``; column field ``sex`` (0 female, 1 male) when known.
+
+    Returns
+    -------
+    hail.MatrixTable
+    """
+    import hail as hl
+
+    n = mt.count_cols()
+    nonpar = mt.locus.in_x_nonpar()
+    has_sex = "sex" in mt.col and mt.aggregate_cols(hl.agg.any(hl.is_defined(mt.sex)))
+    if has_sex:
+        male, female = mt.sex == 1, mt.sex == 0
+    else:
+        male, female = hl.bool(False), hl.bool(False)
+        if mt.aggregate_rows(hl.agg.any(mt.locus.in_x_nonpar())):
+            log.warning("variant_qc: no sex for any sample (no .fam/.sample sex, no participant table); chrX "
+                        "outside PAR is not tested for Hardy-Weinberg and its alleles are counted as diploid")
+    # alleles each called sample carries: 1 for a male outside PAR (dosage coded 0/2), else 2
+    weight = hl.if_else(nonpar & hl.coalesce(male, False), 0.5, 1.0)
+    called = hl.is_defined(mt.dosage)
+    call = hl.unphased_diploid_gt_index_call(hl.int32(hl.floor(mt.dosage + 0.5)))
+    mt = mt.annotate_rows(
+        qc_call_rate=hl.agg.count_where(called) / n,
+        qc_an=hl.agg.filter(called, hl.agg.sum(2 * weight)),
+        qc_af=hl.agg.filter(called, hl.agg.sum(weight * mt.dosage)) / hl.agg.filter(called, hl.agg.sum(2 * weight)),
+        # outside PAR on chrX: females only (males' 0/2 codes are no diploid genotypes); missing
+        # (not tested) there when no sex is known
+        qc_hwe=hl.or_missing(~nonpar | has_sex, hl.agg.filter(
+            ~nonpar | hl.coalesce(female, False), hl.agg.hardy_weinberg_test(call)).p_value),
+    )
+    return mt
+
+
 def variant_qc(
     mt,
     *,
@@ -132,21 +188,20 @@ def variant_qc(
 ):
     """Filter variants and count each step (one aggregation over the genotypes).
 
+    On chrX outside PAR (see the module docstring) allele frequency and MAC count males once and
+    Hardy-Weinberg is tested on females only; the column field ``sex`` (0 female, 1 male; from
+    :func:`~bma_genetics.gwas.inputs.read_genotypes` or
+    :func:`~bma_genetics.gwas.inputs.attach_sex`) says who is male.
+
     Returns
     -------
     (MatrixTable, DataFrame)
-        The filtered MatrixTable (row field ``info`` added when ``mfi`` is given; ``qc_maf``)
-        and the variant part of the QC table.
+        The filtered MatrixTable (row fields ``info`` when ``mfi`` is given, and ``qc_af``: the
+        effect-allele frequency) and the variant part of the QC table.
     """
     import hail as hl
 
-    n = mt.count_cols()
-    mt = mt.annotate_rows(
-        qc_call_rate=hl.agg.count_where(hl.is_defined(mt.dosage)) / n,
-        qc_af=hl.agg.mean(mt.dosage) / 2,
-        qc_hwe=hl.agg.hardy_weinberg_test(
-            hl.unphased_diploid_gt_index_call(hl.int32(hl.floor(mt.dosage + 0.5)))).p_value,
-    )
+    mt = annotate_variant_qc(mt)
     if mfi is not None:
         mt = mt.annotate_rows(info=mfi[mt.row_key].info)
     maf = hl.min(mt.qc_af, 1 - mt.qc_af)
@@ -154,7 +209,7 @@ def variant_qc(
         "info": (hl.is_defined(mt.info) & (mt.info < min_info)) if mfi is not None else hl.bool(False),
         "call_rate": mt.qc_call_rate < min_call_rate,
         "maf": hl.is_missing(maf) | (maf < min_maf),
-        "mac": hl.is_missing(maf) | (2 * n * mt.qc_call_rate * maf < min_mac),
+        "mac": hl.is_missing(maf) | (mt.qc_an * maf < min_mac),
         "hwe": hl.is_defined(mt.qc_hwe) & (mt.qc_hwe < hwe_p),
     }
     mt = mt.annotate_rows(qc_flags=hl.struct(**flags))
@@ -176,9 +231,11 @@ def variant_qc(
         remaining -= counts[f"rm_{step}"]
         rows.append({"level": "variant", "step": step, "flagged": counts[f"flag_{step}"],
                      "removed": counts[f"rm_{step}"], "remaining": remaining,
-                     "source": "MFI" if step == "info" else "dosages"})
+                     "source": {"info": "MFI", "hwe": "best-guess calls; chrX outside PAR: females only",
+                                "maf": "dosages; chrX outside PAR: males count once",
+                                "mac": "dosages; chrX outside PAR: males count once"}.get(step, "dosages")})
     keep = ~hl.any([f for f in mt.qc_flags.values()])
-    mt = mt.filter_rows(keep).drop("qc_flags", "qc_call_rate", "qc_hwe")
+    mt = mt.filter_rows(keep).drop("qc_flags", "qc_call_rate", "qc_hwe", "qc_an")
     table = pd.DataFrame(rows, columns=QC_COLUMNS)
     log.info("variant QC: %d -> %d variants", counts.n, remaining)
     return mt, table

@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 #: date and array effects).
 LAYOUT_VERSION = 2
 N_PCS = 40
+#: The chrX causal variant (outside PAR1) and its sex-specific effect: per copy of the effect
+#: allele (males carry 0 or 1 copies, coded 0/2 in the genotype files), in latent SDs of each
+#: femoral-head site (left and right); written per trait to ``truth/chrx_effects.tsv``.
+CHRX_EFFECT_PER_COPY = {"female": 0.10, "male": 0.30}
+CHRX_EFFECT_REGION = "femoral_head"
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
@@ -228,6 +233,7 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
         cfg["n_participants"], cfg["n_outcome"], cfg["frac_group2"], cfg["n_sib_pairs"], cfg["n_po_pairs"],
         _rng(seed, "individuals"),
     )
+    x_seg = gt.chrx_segment(len(segments), cfg["segment_length"])  # after the autosomes: their draws stay put
     n = cfg["n_participants"]
     eids = np.sort(_rng(seed, "eids").choice(np.arange(1_000_000, 6_000_000), size=n, replace=False))
     eids = _rng(seed, "eid-order").permutation(eids).astype(str).tolist()  # genotype order != eid order
@@ -237,6 +243,7 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
     # field 22000 from its own stream: the draws above are unchanged by it
     base["genotyping_batch"] = pt.draw_genotyping_batches(n, _rng(seed, "genotyping-batch"))
     genetic_sex = base["genetic_sex"].to_numpy().astype(int)
+    male = genetic_sex == 1  # ploidy on chrX follows genetic sex (the .fam/.sample sex)
 
     # per-segment quotas of planted / causal variants
     qrng = _rng(seed, "quotas")
@@ -257,6 +264,7 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
     planted = {"hwe_fail_variants": [], "low_call_rate_variants": [], "low_info_variants": []}
     rs_next = 1_000_000 + int(_rng(seed, "rsid").integers(0, 1_000_000))
 
+    chrx: dict[str, Any] = {}  # the sex-specific chrX causal variant
     bgen: wr.BgenWriter | None = None
     bed: wr.BedWriter | None = None
     mfi_lines: list[str] = []
@@ -272,16 +280,16 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
         wr.write_fam(root / f"genotypes/array/ukb22418_c{chrom_now}_b0_v2.fam", eids, genetic_sex)
         (root / f"genotypes/imputed/ukb_mfi_chr{chrom_now}_v3.txt").write_text("".join(mfi_lines))
 
-    gene_pos = genes.set_index("gene_name")
     hotspot_rows: list[dict[str, Any]] = []
-    for seg in tqdm(segments, desc="segments", unit="seg", disable=None):
-        sg = gt.simulate_segment(
-            seg, people, ne=cfg["ne"], split_time=cfg["split_time"], recombination_rate=cfg["recombination_rate"],
-            mutation_rate=cfg["mutation_rate"], maf_min=cfg["maf_min"], target_variants=per_segment,
-            ref_is_derived=cfg["ref_is_derived"], seed=seed, hotspot_kb=cfg["group2_hotspot_kb"],
-        )
-        hotspot_rows += _hotspot_r2(sg, people.cohort_group)
-        rng = _rng(seed, f"segment-{seg.index}")
+
+    def _write_part(tag: str, seg: gt.Segment, sg: gt.SegmentGenotypes) -> None:
+        """One segment's variants (one file-chromosome part of it) into every output."""
+        nonlocal bgen, bed, mfi_lines, chrom_now, rs_next
+        is_x = seg.chromosome == "X"
+        rng = _rng(seed, f"segment-{seg.index}" if tag == seg.chromosome else f"segment-{seg.index}-{tag}")
+        # quotas of planted problems and background causal variants are the autosomes'
+        q_seg = {k: (int(q[seg.index]) if seg.index < nseg else 0) for k, q in
+                 (("bg", q_bg), ("hwe", q_hwe), ("lcr", q_lcr))}
         x = sg.cohort  # (v, n) int8, modified in place by planted HWE failures
         # group 2's own hotspots change its genotypes only: the planted HWE failures below draw
         # as many random numbers as there are heterozygotes, so they run on group 2's genotypes
@@ -291,9 +299,9 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
         true_g2 = x[:, g2].copy()
         x[:, g2] = sg.cohort_group2_plain
         v = len(sg.positions)
-        if seg.chromosome != chrom_now:
+        if tag != chrom_now:
             close_chrom()
-            chrom_now = seg.chromosome
+            chrom_now = tag
             chromosomes.append(chrom_now)
             bgen = wr.BgenWriter(root / f"genotypes/imputed/ukb22828_c{chrom_now}_b0_v3.bgen", eids)
             bed = wr.BedWriter(root / f"genotypes/array/ukb22418_c{chrom_now}_b0_v2")
@@ -311,9 +319,9 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
         on_array[rng.choice(common, size=int(round(cfg["array_fraction"] * len(common))), replace=False)] = True
         arr_idx = np.flatnonzero(on_array)
         hwe_cand = arr_idx[maf[arr_idx] >= 0.2]
-        hwe = np.sort(rng.choice(hwe_cand, size=min(q_hwe[seg.index], len(hwe_cand)), replace=False))
+        hwe = np.sort(rng.choice(hwe_cand, size=min(q_seg["hwe"], len(hwe_cand)), replace=False))
         rest = np.setdiff1d(arr_idx, hwe)
-        lcr = np.sort(rng.choice(rest, size=min(q_lcr[seg.index], len(rest)), replace=False))
+        lcr = np.sort(rng.choice(rest, size=min(q_seg["lcr"], len(rest)), replace=False))
         for j in hwe:
             # genotyping error: 60 % of heterozygotes called homozygous (either allele, so the
             # allele frequency barely moves) -> a strong heterozygote deficit
@@ -344,7 +352,7 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
             blocked[j] = True
             chosen.append((j, gene))
         cand = np.flatnonzero((pooled_maf >= 0.01) & ~blocked)
-        for j in rng.choice(cand, size=min(q_bg[seg.index], len(cand)), replace=False):
+        for j in rng.choice(cand, size=min(q_seg["bg"], len(cand)), replace=False):
             chosen.append((int(j), ""))
         for j, gene in sorted(chosen):
             causal.append({"variant_id": vids[j], "chromosome": seg.chromosome, "base_pair_location": int(sg.positions[j]),
@@ -352,6 +360,13 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
                            "pooled_af": float(pooled_af[j]), "effect_allele_frequency": float(af[j])})
             causal_x.append(x[j].copy())
             causal_xo.append(sg.outcome[j].copy())
+        if tag == "X" and not chrx:
+            # the sex-specific causal variant: common, X-specific (outside PAR1), on the array
+            cand = np.flatnonzero((maf >= 0.15) & on_array & ~blocked)
+            cand = cand if len(cand) else np.flatnonzero((maf >= 0.05) & ~blocked)
+            j = int(rng.choice(cand))
+            chrx.update(variant_id=vids[j], rsid=rsids[j], chromosome="X", base_pair_location=int(sg.positions[j]),
+                        effect_allele=str(sg.alt[j]), other_allele=str(sg.ref[j]), dosage=x[j].copy())
 
         # imputed probabilities and INFO, in blocks to bound memory
         quality = _imputation_error(v, on_array, rng)
@@ -360,7 +375,7 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
         step = 256 if n <= 10_000 else max(32, 2_560_000 // n)
         for lo in range(0, v, step):
             hi = min(v, lo + step)
-            q = _probabilities(x[lo:hi], af[lo:hi], quality[lo:hi], rng)
+            q = _probabilities(x[lo:hi], af[lo:hi], quality[lo:hi], rng, hemizygous=male if tag == "X" else None)
             info[lo:hi] = wr.impute_info(q)
             qf = q.astype(np.float64)
             theta = (qf[..., 1] + 2 * qf[..., 2]).sum(axis=1) / (255.0 * 2 * n)
@@ -388,34 +403,53 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
                 calls[:, outliers] = sub
                 miss[:, outliers] |= sub_miss
             a2_count = np.where(miss, -1, 2 - calls).astype(np.int8)  # count of A2 = REF
-            bed.write_variants(seg.chromosome, [rsids[j] for j in arr_idx], sg.positions[arr_idx],
+            # UK Biobank's array .bim codes chrX 23 and its PAR1 (XY) 25, as PLINK does
+            bed.write_variants({"X": "23", "XY": "25"}.get(tag, tag), [rsids[j] for j in arr_idx], sg.positions[arr_idx],
                                list(sg.alt[arr_idx]), list(sg.ref[arr_idx]), a2_count)
             ok_pca = np.isin(arr_idx, np.concatenate([hwe, lcr]), invert=True)
-            pca_x.append(np.where(miss, -1, calls)[ok_pca].astype(np.int8))
+            if not is_x:  # PCs from the autosomes, as UK Biobank's
+                pca_x.append(np.where(miss, -1, calls)[ok_pca].astype(np.int8))
 
-        np.save(scratch / f"outcome_{seg.index:04d}.npy", sg.outcome)
+        if not is_x:  # the outcome GWAS covers the autosomes
+            np.save(scratch / f"outcome_{seg.index:04d}.npy", sg.outcome)
         log.info("segment %d/%d chr%s:%d-%d %s: %d variants (%d on the array)", seg.index + 1, nseg,
                  seg.chromosome, seg.start, seg.end, ",".join(seg.genes) or "background", v, len(arr_idx))
         variant_rows.append(pd.DataFrame({
             "variant_id": vids, "rsid": rsids, "chromosome": seg.chromosome, "position": sg.positions,
             "ref": sg.ref, "alt": sg.alt, "af": af, "on_array": on_array, "info": info, "segment": seg.index,
         }))
+
+    gene_pos = genes.set_index("gene_name")
+    for seg in tqdm([*segments, x_seg], desc="segments", unit="seg", disable=None):
+        is_x = seg.chromosome == "X"
+        sg_all = gt.simulate_segment(
+            seg, people, ne=cfg["ne"], split_time=cfg["split_time"], recombination_rate=cfg["recombination_rate"],
+            mutation_rate=cfg["mutation_rate"], maf_min=cfg["maf_min"], target_variants=per_segment,
+            ref_is_derived=cfg["ref_is_derived"], seed=seed, hotspot_kb=cfg["group2_hotspot_kb"],
+            hemizygous=male if is_x else None,
+        )
+        if not is_x:
+            hotspot_rows += _hotspot_r2(sg_all, people.cohort_group)
+        # chrX is written as UK Biobank ships it: X (outside PAR1) and XY (PAR1) files
+        for tag, sg in gt.split_par(sg_all) if is_x else [(seg.chromosome, sg_all)]:
+            _write_part(tag, seg, sg)
     close_chrom()
     variants = pd.concat(variant_rows, ignore_index=True)
     log.info("%d variants (%d on the array) in %d segments", len(variants), int(variants["on_array"].sum()), nseg)
 
     # genetic PCs on array genotypes of unrelated, QC-passing participants, projected to all
     pcs = _genetic_pcs(pca_x, base["used_in_pca"].to_numpy() == 1, cfg, _rng(seed, "pca"))
-    del pca_x
+    pca_x.clear()
 
     # traits
     cx = np.vstack(causal_x) if causal_x else np.zeros((0, n), np.int8)
     cxo = np.vstack(causal_xo) if causal_xo else np.zeros((0, cfg["n_outcome"]), np.int8)
     causal_df = pd.DataFrame(causal)
-    trait_out = _traits(causal_df, cx, cxo, base, cfg, _rng(seed, "traits"))
+    x_effect = _chrx_effect(chrx["dosage"], male)
+    trait_out = _traits(causal_df, cx, cxo, base, cfg, _rng(seed, "traits"), x_genetic=x_effect)
 
     # relatedness from the array genotypes of the planted pairs
-    rel = _relatedness(root, chromosomes, people, eids)
+    rel = _relatedness(root, [c for c in chromosomes if c not in ("X", "XY")], people, eids)
 
     # diagnoses
     codes, code_source = dz.code_table()
@@ -449,6 +483,26 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
 
     # truth tables
     trait_out["causal_long"].to_csv(root / "truth/causal_variants.tsv", sep="\t", index=False, lineterminator="\n")
+    _chrx_truth(chrx, male, trait_out).to_csv(root / "truth/chrx_effects.tsv", sep="\t", index=False,
+                                              lineterminator="\n")
+    xv = variants[variants["chromosome"] == "X"]
+    (root / "truth/chrx.json").write_text(json.dumps({
+        "window": {"chromosome": "X", "start": x_seg.start, "end": x_seg.end},
+        "par1_end": gt.PAR1_END_GRCH37,
+        "files": {"X": "ukb22828_cX_b0_v3.bgen (outside PAR1; .bim code 23)",
+                  "XY": "ukb22828_cXY_b0_v3.bgen (PAR1, positions <= par1_end; .bim code 25)"},
+        "contig_in_files": "X (BGEN chromosome field and variant ids, both files)",
+        "n_variants": {"X": int((xv["position"] > gt.PAR1_END_GRCH37).sum()),
+                       "XY": int((xv["position"] <= gt.PAR1_END_GRCH37).sum())},
+        "male_coding": "outside PAR1 males carry one X: BGEN probabilities put no weight on the heterozygote "
+                       "(dosage 0 or 2 per copy count 0/1, as UK Biobank's imputed chrX) and the array .bed "
+                       "calls them homozygous; in PAR1 both sexes are diploid. Ploidy follows genetic sex "
+                       "(the .fam/.sample sex).",
+        "causal_variant": {k: v for k, v in chrx.items() if k != "dosage"},
+        "effect_per_copy": {"region": CHRX_EFFECT_REGION, **CHRX_EFFECT_PER_COPY,
+                            "scale": "latent SD of each femoral-head site; truth/chrx_effects.tsv per trait"},
+        "n_female": int((~male).sum()), "n_male": int(male.sum()),
+    }, indent=1) + "\n")
     (root / "truth/heritability.json").write_text(json.dumps(trait_out["heritability"], indent=1) + "\n")
     _write_ld_truth(root, hotspot_rows, cfg)
     (root / "truth/bmff_covariate_effects.json").write_text(
@@ -498,7 +552,7 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
         "chromosomes": chromosomes,
         "bmff_traits": names,
         "genome_build": "GRCh37",
-        "segments": [{"chromosome": s.chromosome, "start": s.start, "end": s.end, "genes": list(s.genes)} for s in segments],
+        "segments": [{"chromosome": s.chromosome, "start": s.start, "end": s.end, "genes": list(s.genes)} for s in [*segments, x_seg]],
         "sources": {"genes": gene_source, "icd10_codes": code_source},
         "parameters": cfg,
         "files": _checksums(root),
@@ -613,11 +667,16 @@ def _imputation_error(v: int, on_array: np.ndarray, rng: np.random.Generator) ->
     return np.where(on_array, 0.01, e)
 
 
-def _probabilities(x: np.ndarray, af: np.ndarray, error: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _probabilities(x: np.ndarray, af: np.ndarray, error: np.ndarray, rng: np.random.Generator, *,
+                   hemizygous: np.ndarray | None = None) -> np.ndarray:
     """Imputed genotype probabilities: a per-person mixture of the truth and the HWE prior.
 
     ``P = (1 - e_i) onehot(x_i) + e_i prior``, ``e_i = error_v * U(0.5, 1.5)`` (capped at 1),
     so that INFO falls as ``error_v`` rises. Returns 8-bit quantized (v, n, 3) uint8.
+
+    ``hemizygous`` (chrX outside PAR1: True for males): their prior is haploid, ``(1 - af, 0,
+    af)``, so a male's probabilities never put weight on the heterozygote, as in UK Biobank's
+    imputed chrX (males stored as diploid homozygotes, dosage 0-2; IMPUTE's ``-chrX``).
     """
     v, n = x.shape
     prior = np.stack([(1 - af) ** 2, 2 * af * (1 - af), af**2], axis=1)
@@ -626,6 +685,11 @@ def _probabilities(x: np.ndarray, af: np.ndarray, error: np.ndarray, rng: np.ran
     probs = np.empty((v, n, 3))
     for k in range(3):
         probs[..., k] = e * prior[:, k, None] + keep * (x == k)
+    if hemizygous is not None:
+        m = np.asarray(hemizygous, bool)
+        hap = np.stack([1 - af, np.zeros_like(af), af], axis=1)
+        for k in range(3):
+            probs[:, m, k] = e[:, m] * hap[:, k, None] + keep[:, m] * (x[:, m] == k)
     return wr.quantize_probabilities(probs)
 
 
@@ -675,9 +739,54 @@ def _genetic_pcs(blocks: list[np.ndarray], use: np.ndarray, cfg: dict[str, Any],
     return out
 
 
+def _chrx_effect(dosage: np.ndarray, male: np.ndarray) -> np.ndarray:
+    """Genetic values (n x base traits, latent units) of the sex-specific chrX causal variant.
+
+    Copies of the effect allele: a female's dosage, half a male's (0/2 coding); each sex's copies
+    are centred on that sex's mean, times :data:`CHRX_EFFECT_PER_COPY` of the sex, times the
+    latent SD of each site of :data:`CHRX_EFFECT_REGION`.
+    """
+    stated = tr.stated_parameters([])
+    sd = np.sqrt(np.diag(stated["sigma_g_base"]) + np.diag(stated["sigma_e_base"]))
+    on = np.array([tr.region_of(t) == CHRX_EFFECT_REGION for t in tr.BASE_TRAITS], float)
+    copies = np.where(male, dosage / 2.0, dosage.astype(float))
+    out = np.zeros((len(dosage), len(tr.BASE_TRAITS)))
+    for sex, is_sex in (("female", ~male), ("male", male)):
+        c = copies[is_sex] - copies[is_sex].mean()
+        out[is_sex] = np.outer(c, CHRX_EFFECT_PER_COPY[sex] * sd * on)
+    return out
+
+
+def _chrx_truth(chrx: dict[str, Any], male: np.ndarray, trait_out: dict[str, Any]) -> pd.DataFrame:
+    """Per BMFF trait: the chrX variant's effect per copy in each sex (latent SD units of the trait)."""
+    stated = tr.stated_parameters([])
+    sd_base = np.sqrt(np.diag(stated["sigma_g_base"]) + np.diag(stated["sigma_e_base"]))
+    on = np.array([tr.region_of(t) == CHRX_EFFECT_REGION for t in tr.BASE_TRAITS], float)
+    w = tr.derivation_matrix()
+    d = chrx["dosage"].astype(float)
+    rows = []
+    for i, t in enumerate(all_traits()):
+        per = {sex: float(w[i] @ (b * sd_base * on)) / float(trait_out["sd_all"][i])
+               for sex, b in CHRX_EFFECT_PER_COPY.items()}
+        if per["female"] == 0 and per["male"] == 0:
+            continue
+        rows.append({**{k: chrx[k] for k in ("variant_id", "rsid", "chromosome", "base_pair_location",
+                                             "effect_allele", "other_allele")},
+                     "trait": t, "beta_female": round(per["female"], 6), "beta_male": round(per["male"], 6),
+                     "beta_male_per_dosage": round(per["male"] / 2, 6),
+                     "effect_allele_frequency_female": round(float(d[~male].mean() / 2), 6),
+                     "effect_allele_frequency_male": round(float(d[male].mean() / 2), 6)})
+    return pd.DataFrame(rows)
+
+
 def _traits(causal: pd.DataFrame, cx: np.ndarray, cxo: np.ndarray, base: pd.DataFrame, cfg: dict[str, Any],
-            rng: np.random.Generator) -> dict[str, Any]:
-    """Genetic values, true and measured BMFF, the truth tables (see ``traits`` for the model)."""
+            rng: np.random.Generator, *, x_genetic: np.ndarray | None = None) -> dict[str, Any]:
+    """Genetic values, true and measured BMFF, the truth tables (see ``traits`` for the model).
+
+    ``x_genetic`` (n x base traits): the chrX variant's genetic values (:func:`_chrx_effect`), added
+    to the cohort's after the autosomal ones are scaled to the stated h2 (so h2 is that of the
+    autosomes plus this one variant's small share).
+    """
     genes = [g for g in causal["gene"] if g]
     s_genes, s_bg = tr.background_covariance(genes)
     stated = tr.stated_parameters(genes)
@@ -704,6 +813,8 @@ def _traits(causal: pd.DataFrame, cx: np.ndarray, cxo: np.ndarray, base: pd.Data
     factor = np.sqrt(np.diag(stated["sigma_g_base"]) / pooled.var(axis=0))
     per_allele *= factor
     g_c, g_o = g_c * factor, g_o * factor
+    if x_genetic is not None:
+        g_c = g_c + x_genetic
     chol_e = np.linalg.cholesky(stated["sigma_e_base"])
     e_c = rng.standard_normal((len(base), nb)) @ chol_e.T
     e_o = rng.standard_normal((g_o.shape[0], nb)) @ chol_e.T

@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 BASES = np.array(list("ACGT"))
 
+#: Last base of the pseudo-autosomal region PAR1 on GRCh37 chrX (plink2 ``--split-par b37``:
+#: positions <= 2,699,520 are PAR1, chromosome code XY = 25).
+PAR1_END_GRCH37 = 2_699_520
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -216,10 +220,15 @@ def simulate_segment(
     ref_is_derived: float,
     seed: int,
     hotspot_kb: float = 0.0,
+    hemizygous: np.ndarray | None = None,
 ) -> SegmentGenotypes:
     """Simulate one segment for every individual and return filtered ALT counts.
 
     ``hotspot_kb`` > 0 gives group 2 its own recombination hotspots (module docstring).
+
+    ``hemizygous`` (chrX only; a boolean per cohort slot, True for genetic males): beyond PAR1
+    (:data:`PAR1_END_GRCH37`) those members carry one X, coded 0/2 (their first haplotype, twice).
+    The outcome sample stays diploid (its GWAS covers the autosomes only).
     """
     ss = np.random.SeedSequence([seed, 1, seg.index])
     s_anc, s_mut, s_rest = (int(x) for x in ss.generate_state(3) % (2**31 - 1) + 1)
@@ -265,18 +274,28 @@ def simulate_segment(
     for lo, hi in ((people.n_a, people.n_a + c_b), (people.n_a + c_b, people.n_total)):
         _recombine_group(haps[:, 2 * lo:2 * hi], pos, hotspots, strength, hot_rng)
 
-    cohort = haps[:, 2 * people.cohort] + haps[:, 2 * people.cohort + 1]
+    first = haps[:, 2 * people.cohort]  # each cohort member's first haplotype (a copy)
+    cohort = first + haps[:, 2 * people.cohort + 1]
     rate = recombination_rate * seg.length
     for s1, s2, f1, f2 in people.sib_pairs:
         for slot in (s1, s2):
             a = _transmit(haps[:, 2 * f1], haps[:, 2 * f1 + 1], pos, rate, rng)
             b = _transmit(haps[:, 2 * f2], haps[:, 2 * f2 + 1], pos, rate, rng)
             cohort[:, slot] = a + b
+            first[:, slot] = a
     for parent, child, f in people.po_pairs:
         p = people.cohort[parent]
         a = _transmit(haps[:, 2 * p], haps[:, 2 * p + 1], pos, rate, rng)
         b = _transmit(haps[:, 2 * f], haps[:, 2 * f + 1], pos, rate, rng)
         cohort[:, child] = a + b
+        first[:, child] = a
+    if hemizygous is not None:
+        # chrX outside PAR1: males carry one copy, coded 0/2 as in UK Biobank's imputed BGEN and
+        # PLINK's .bed (a hemizygous call written as a homozygous diploid one)
+        nonpar = pos > PAR1_END_GRCH37
+        males = np.flatnonzero(np.asarray(hemizygous, bool))
+        cohort[np.ix_(nonpar, males)] = 2 * first[np.ix_(nonpar, males)]
+    del first
     outcome = haps[:, 2 * people.outcome] + haps[:, 2 * people.outcome + 1]
     del haps
 
@@ -371,3 +390,26 @@ def _window(chrom: str, rows: list, length: int) -> tuple[str, int, int, tuple[s
     mid = (min(r["start"] for r in rows) + max(r["end"] for r in rows)) // 2
     start = max(1, int(mid - length // 2))
     return (str(chrom), start, start + length, tuple(r["gene_name"] for r in rows))
+
+
+def chrx_segment(index: int, length: int) -> Segment:
+    """The chrX window: centred on the PAR1 boundary, so half PAR1 (diploid in both sexes) and half
+    X-specific (hemizygous in males). ``index`` follows the autosomal segments."""
+    start = max(60_001, PAR1_END_GRCH37 + 1 - length // 2)
+    return Segment(index, "X", start, start + length)
+
+
+def split_par(sg: SegmentGenotypes) -> list[tuple[str, SegmentGenotypes]]:
+    """A chrX segment as UK Biobank ships it: ``X`` (outside PAR1) and ``XY`` (PAR1) parts."""
+    out = []
+    for tag, rows in (("X", sg.positions > PAR1_END_GRCH37), ("XY", sg.positions <= PAR1_END_GRCH37)):
+        if rows.any():
+            lo, hi = int(sg.positions[rows].min()), int(sg.positions[rows].max())
+            at = (sg.hotspots >= lo) & (sg.hotspots <= hi)
+            plain = sg.cohort_group2_plain
+            out.append((tag, SegmentGenotypes(
+                segment=sg.segment, positions=sg.positions[rows], ref=sg.ref[rows], alt=sg.alt[rows],
+                cohort=np.ascontiguousarray(sg.cohort[rows]), outcome=np.ascontiguousarray(sg.outcome[rows]),
+                hotspots=sg.hotspots[at], hotspot_strength=sg.hotspot_strength[at],
+                cohort_group2_plain=None if plain is None else np.ascontiguousarray(plain[rows]))))
+    return out
