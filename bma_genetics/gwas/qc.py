@@ -125,7 +125,8 @@ def read_mfi(paths: str | os.PathLike | Sequence[str | os.PathLike]):
                          source_file_field="_file")
     chrom = hl.if_else(ht.f0.contains(":"), ht.f0.split(":")[0],
                        ht._file.first_match_in(MFI_CHROMOSOME.pattern)[0])
-    chrom = hl.str(chrom).replace("^chr", "").replace("^0(\\d)$", "$1")
+    # UK Biobank's PAR file (``_cXY_``; PLINK's 25) holds GRCh37 chrX loci
+    chrom = hl.str(chrom).replace("^chr", "").replace("^0(\\d)$", "$1").replace("^(XY|23|25)$", "X")
     ht = ht.key_by(locus=hl.locus(chrom, ht.f2, reference_genome="GRCh37"), alleles=[ht.f3, ht.f4])
     return ht.select(info=ht.f7).distinct()
 
