@@ -514,7 +514,7 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
     (root / "genotypes/ukb_rel.dat").write_text(rel_text)
 
     # outcome GWAS
-    mr = _outcome_gwas(root, scratch, segments, variants, trait_out, cfg, _rng(seed, "outcome"))
+    mr = _outcome_gwas(root, scratch, segments, [*segments, x_seg], variants, trait_out, cfg, _rng(seed, "outcome"))
     (root / "truth/mr_truth.json").write_text(json.dumps(mr, indent=1) + "\n")
 
     qc = {
@@ -920,9 +920,14 @@ def _relatedness(root: Path, chromosomes: list[str], people: gt.Individuals, eid
     return out
 
 
-def _outcome_gwas(root: Path, scratch: Path, segments: list[gt.Segment], variants: pd.DataFrame,
+def _outcome_gwas(root: Path, scratch: Path, segments: list[gt.Segment], all_segments: list[gt.Segment],
+                  variants: pd.DataFrame,
                   trait_out: dict[str, Any], cfg: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-    """Osteoporosis in the outcome sample, logistic GWAS per variant, GWAS-SSF + YAML."""
+    """Osteoporosis in the outcome sample, logistic GWAS per variant, GWAS-SSF + YAML.
+
+    ``segments``: the autosomal windows the outcome GWAS covers; ``all_segments`` adds the chrX
+    window, which the GRCh37 -> GRCh38 chain and ``truth/variant_builds.tsv.gz`` cover too.
+    """
     import yaml
 
     z = trait_out["z_outcome_fh"]
@@ -952,7 +957,11 @@ def _outcome_gwas(root: Path, scratch: Path, segments: list[gt.Segment], variant
     ss = pd.concat(parts, ignore_index=True)
     # the same GWAS on GRCh38 in FinnGen's layout, with the chain file between the builds
     offsets = sb.grch38_offsets(segments)
-    sb.write_chain(segments, offsets, root / "outcome_gwas/hg19ToHg38.over.chain.gz")
+    # the chrX window (not in the outcome GWAS) moves as the PAR1 boundary does: 2,699,520 -> 2,781,479
+    chrx_windows = [s for s in all_segments if s.chromosome == "X"]
+    if chrx_windows:
+        offsets["X"] = 2_781_479 - gt.PAR1_END_GRCH37
+    sb.write_chain([*segments, *chrx_windows], offsets, root / "outcome_gwas/hg19ToHg38.over.chain.gz")
     fg = sb.finngen_table(ss, offsets, ss["nearest_genes"], rng)
     wr.write_gzip_text(root / "outcome_gwas/osteoporosis.finngen.tsv.gz",
                        fg.to_csv(sep="\t", index=False, float_format="%.6g", lineterminator="\n", na_rep="NA"))
