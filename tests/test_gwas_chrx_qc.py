@@ -80,11 +80,11 @@ def test_chrx_survives_variant_qc(tiny_cohort, imputed_x):
     imp = tiny_cohort / "genotypes/imputed"
     mt = imputed_x
     assert mt.aggregate_cols(hl.agg.counter(mt.sex)).keys() == {0, 1}  # sex from the .sample
-    mfi = read_mfi([imp / "ukb_imp_mfi_cX_v3.txt", imp / "ukb_imp_mfi_cXY_v3.txt"])
+    mfi = read_mfi([imp / "ukb_mfi_chrX_v3.txt", imp / "ukb_mfi_chrXY_v3.txt"])
     kept, table = variant_qc(mt, mfi=mfi)
     step = table.set_index("step")
     assert step.loc["hwe", "removed"] == 0, table
-    info = pd.read_csv(imp / "ukb_imp_mfi_cX_v3.txt", sep="\t", header=None)
+    info = pd.read_csv(imp / "ukb_mfi_chrX_v3.txt", sep="\t", header=None)
     good = set(info.loc[(info[7] >= 0.8) & (info[5] >= 0.05), 2])
     survived = set(kept.filter_rows(kept.locus.in_x_nonpar()).locus.position.collect())
     assert len(good) >= 20 and good <= survived
