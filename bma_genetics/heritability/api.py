@@ -215,10 +215,11 @@ def _regression_frame(munged: pd.DataFrame, ref: LDScores, w: LDScores, trait: s
     if munged["n"].isna().all():
         raise fail(f"{where}/sumstats", f"{trait}: no sample size (N) in the summary statistics")
     ld = ref.table[["rsid", "l2"]].drop_duplicates("rsid")  # as LDSC reads LD scores
-    wt = w.table[["rsid", "l2"]].drop_duplicates("rsid")
+    same_w = w is ref or w.table is ref.table  # weights = the reference scores: one merge
+    wt = ld if same_w else w.table[["rsid", "l2"]].drop_duplicates("rsid")
     munged = munged.dropna(subset=["z", "n"]).drop_duplicates("rsid")  # LDSC keeps the first
     # inner join in LD-score order (the order LDSC's merges keep), by index lookups
-    pos = pd.Index(munged["rsid"].astype(str)).get_indexer(ld["rsid"].astype(str))
+    pos = pd.Index(_text(munged["rsid"])).get_indexer(_text(ld["rsid"]))
     hit = pos >= 0
     if not hit.any():
         ex = ", ".join(munged["rsid"].astype(str).head(3))
@@ -228,7 +229,10 @@ def _regression_frame(munged: pd.DataFrame, ref: LDScores, w: LDScores, trait: s
                                          "and the genome build")
     merged = munged.iloc[pos[hit]].reset_index(drop=True)
     merged.insert(1, "l2", ld["l2"].to_numpy()[hit])
-    wpos = pd.Index(wt["rsid"].astype(str)).get_indexer(merged["rsid"].astype(str))
+    if same_w:  # every merged SNP is in the weights, at the LD scores' row it came from
+        wpos = np.flatnonzero(hit)
+    else:
+        wpos = pd.Index(_text(wt["rsid"])).get_indexer(_text(merged["rsid"]))
     merged = merged[wpos >= 0].reset_index(drop=True)
     merged["w_l2"] = wt["l2"].to_numpy()[wpos[wpos >= 0]]
     if len(merged) < min_snps:
@@ -238,6 +242,13 @@ def _regression_frame(munged: pd.DataFrame, ref: LDScores, w: LDScores, trait: s
     if len(merged) < 200_000:
         log.info("%s: %d SNPs in the regression; LDSC warns below 200k", trait, len(merged))
     return merged
+
+
+def _text(ids: pd.Series) -> pd.Series:
+    """``ids.astype(str)``, without the copy when they are text already."""
+    if ids.dtype == object and pd.api.types.infer_dtype(ids, skipna=False) == "string":
+        return ids
+    return ids.astype(str)
 
 
 def _chisq_max(value: Any, n: np.ndarray) -> float | None:

@@ -33,6 +33,13 @@ from bma_genetics._check import fail
 _COMPLEMENT = {"A": "T", "T": "A", "C": "G", "G": "C"}
 
 
+def _upper(alleles: pd.Series) -> pd.Series:
+    """``alleles.astype(str).str.upper()``, computed once per distinct allele."""
+    codes, uniques = pd.factorize(alleles, use_na_sentinel=False)
+    upper = pd.Series(np.asarray(uniques, dtype=object)).astype(str).str.upper().to_numpy(dtype=object)
+    return pd.Series(upper[codes], index=alleles.index, dtype=object)
+
+
 def _valid_snp(a1: pd.Series, a2: pd.Series) -> np.ndarray:
     """A/C/G/T, different, and not each other's complement (strand-unambiguous SNPs)."""
     ok1 = a1.isin(list(_COMPLEMENT)).to_numpy()
@@ -135,7 +142,9 @@ def munge_sumstats(sumstats: pd.DataFrame, *, snp_list: pd.DataFrame | None = No
         snp = sumstats["variant_id"]
     else:
         raise fail(where, "no SNP id: the summary statistics need rsid or variant_id")
-    cols = {"rsid": snp.astype("string"), "effect_allele": sumstats["effect_allele"],
+    if not (snp.dtype == object and pd.api.types.infer_dtype(snp, skipna=True) == "string"):
+        snp = snp.astype("string")  # ids given as numbers compare as text; text ids are kept as they are
+    cols = {"rsid": snp, "effect_allele": sumstats["effect_allele"],
             "other_allele": sumstats["other_allele"], "p_value": sumstats["p_value"],
             "signed": sumstats[sign_col]}
     n_source = "n"
@@ -162,8 +171,10 @@ def munge_sumstats(sumstats: pd.DataFrame, *, snp_list: pd.DataFrame | None = No
     def keep(mask, name, threshold):
         nonlocal dat
         mask = np.asarray(mask, dtype=bool)
-        steps.append((name, threshold, int((~mask).sum())))
-        dat = dat[mask].reset_index(drop=True)
+        removed = int((~mask).sum())
+        steps.append((name, threshold, removed))
+        if removed:  # no copy when the filter removes nothing
+            dat = dat[mask].reset_index(drop=True)
 
     keep(dat.drop(columns=[c for c in ("info",) if c in dat]).notna().all(axis=1), "missing_values", None)
     merge = None
@@ -180,8 +191,8 @@ def munge_sumstats(sumstats: pd.DataFrame, *, snp_list: pd.DataFrame | None = No
         keep(((np.minimum(f, 1 - f) > maf_min) & ~((f < 0) | (f > 1))).to_numpy(), "maf", maf_min)
     p = dat["p_value"].astype(float)
     keep(((p > 0) & (p <= 1)).to_numpy(), "p_value_out_of_bounds", None)
-    dat["effect_allele"] = dat["effect_allele"].astype(str).str.upper()
-    dat["other_allele"] = dat["other_allele"].astype(str).str.upper()
+    dat["effect_allele"] = _upper(dat["effect_allele"])
+    dat["other_allele"] = _upper(dat["other_allele"])
     keep(_valid_snp(dat["effect_allele"], dat["other_allele"]), "not_snp_or_strand_ambiguous", None)
     keep(~dat["rsid"].duplicated().to_numpy(), "duplicated_snp", None)
     if "n" not in dat:

@@ -94,7 +94,7 @@ def _read_l2(path: Path) -> pd.DataFrame:
         raise fail("read_ld_scores/path", f"{path} has {len(score_cols)} LD-score columns {score_cols}; "
                                           "partitioned LD scores are not supported (one column, e.g. L2)")
     chrom = frame["CHR"].astype(str)
-    if chrom.str.startswith("chr").any():
+    if any(str(c).startswith("chr") for c in chrom.unique()):
         chrom = chrom.str.removeprefix("chr")
     out = pd.DataFrame({"chromosome": chrom,
                         "rsid": frame["SNP"].astype(str),
@@ -231,11 +231,16 @@ def write_munged_sumstats(frame: pd.DataFrame, out: str | os.PathLike) -> Path:
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     cols = [frame[c].to_numpy() for c in ("rsid", "effect_allele", "other_allele")]
-    cols += [frame[c].to_numpy(float).tolist() for c in ("z", "n")]
-    if frame[["z", "n"]].isna().to_numpy().any():
-        lines = [f"{snp}\t{a1}\t{a2}\t{_f3(z)}\t{_f3(n)}" for snp, a1, a2, z, n in zip(*cols, strict=True)]
+    # N repeats few values: each distinct one is formatted once
+    codes, uniques = pd.factorize(frame["n"].to_numpy(float), use_na_sentinel=False)
+    n_text = np.array([_f3(v) for v in uniques.tolist()], dtype=object)[codes]
+    z = frame["z"].to_numpy(float)
+    if np.isnan(z).any():
+        lines = [f"{snp}\t{a1}\t{a2}\t{_f3(zi)}\t{n}" for snp, a1, a2, zi, n in zip(*cols, z.tolist(), n_text,
+                                                                                   strict=True)]
     else:
-        lines = [f"{snp}\t{a1}\t{a2}\t{z:.3f}\t{n:.3f}" for snp, a1, a2, z, n in zip(*cols, strict=True)]
+        lines = [f"{snp}\t{a1}\t{a2}\t{zi:.3f}\t{n}" for snp, a1, a2, zi, n in zip(*cols, z.tolist(), n_text,
+                                                                                  strict=True)]
     _write_gz(path, ["\t".join(MUNGED_COLUMNS.values()), *lines])
     return path
 

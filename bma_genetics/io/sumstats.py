@@ -254,9 +254,11 @@ def detect_format(header: list[str] | tuple[str, ...]) -> str | None:
 _P_TEXT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*[eE]\s*([-+]?[0-9]+)\s*$")
 
 
-def _neg_log10_from_text(text: pd.Series) -> np.ndarray:
-    """-log10 P computed from P's text, exact where float64 underflows (``3.2e-412``)."""
-    p = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+def _neg_log10_from_text(text: pd.Series, p: np.ndarray | None = None) -> np.ndarray:
+    """-log10 P computed from P's text, exact where float64 underflows (``3.2e-412``); ``p``: the
+    text already parsed (else parsed here)."""
+    if p is None:
+        p = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = -np.log10(p)
     for i in np.flatnonzero(p == 0):
@@ -408,7 +410,9 @@ def read_sumstats(
     if absent:
         raise fail("read_sumstats/columns", f"{path} lacks mapped column(s) {absent}; it has {header[:30]}")
     chosen.update({dst: src for dst, src in (columns or {}).items()})
-    text_cols = {*[chosen[c] for c in (*_STRING, "p_value") if c in chosen]}
+    # P is parsed by the C parser (the same numbers pd.to_numeric gives its text); its text is
+    # read only when a P parses to 0, where an exact -log10 P comes from the text (3.2e-412)
+    text_cols = {*[chosen[c] for c in _STRING if c in chosen]}
     if spec.other_allele_from:
         text_cols.update(spec.other_allele_from)
     if spec.test_column:
@@ -420,6 +424,11 @@ def read_sumstats(
                           comment=None)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as exc:
         raise fail(where, f"{path} is not a readable {spec.description} table: {exc}") from None
+    p_src = chosen.get("p_value")
+    if p_src is not None and p_src in raw.columns and raw[p_src].dtype.kind in "fi" and (raw[p_src] == 0).any():
+        raw[p_src] = pd.read_csv(path, sep=r"\s+" if sep == "whitespace" else sep, usecols=[p_src],
+                                 dtype={p_src: str}, na_values=na, keep_default_na=False, compression="infer",
+                                 low_memory=False, comment=None)[p_src].to_numpy()
     if spec.test_column and spec.test_column in raw.columns:
         raw = raw[raw[spec.test_column].astype(str) == spec.test_value]
     lines = raw.index.to_numpy() + 2  # line in the file (the header is line 1)
@@ -455,6 +464,28 @@ def read_sumstats(
     return out
 
 
+def _per_value(s: pd.Series, func) -> pd.Series:
+    """``func`` (a Series -> Series string transform) applied once per distinct value of ``s``.
+
+    Summary statistics repeat few values in their chromosome and allele columns: the transform
+    runs on the distinct values (``pd.factorize``) and is spread back by their codes, so the result
+    is the per-cell one (object dtype, NaN where ``s`` is missing) at a fraction of the cost.
+    """
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    done = func(pd.Series(np.asarray(uniques, dtype=object), dtype=object))
+    values = np.append(done.astype(object).where(done.notna(), np.nan).to_numpy(dtype=object), np.nan)
+    return pd.Series(values[codes], index=s.index, dtype=object)
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    """``s`` as text (object, NaN where missing), as ``astype("string")`` gives it, without the copy
+    when the column already holds only text (``read_csv``'s ``dtype=str``)."""
+    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+        return s.where(s.notna(), np.nan) if s.isna().any() else s
+    t = s.astype("string")
+    return t.astype(object).where(t.notna(), np.nan)
+
+
 def _strict_numeric(df: pd.DataFrame, c: str, source: str, where: str, names: Mapping[str, str] | None,
                     lines: np.ndarray | None) -> pd.Series:
     """``df[c]`` as numbers; a cell that is neither a number nor a missing token is an error."""
@@ -485,10 +516,13 @@ def _canonical(df: pd.DataFrame, spec: SumstatsFormat, source: str, where: str,
             raise fail(where, f"{source}: no column for {c!r} (give columns={{{c!r}: <file column>}})")
     out = pd.DataFrame(index=df.index)
     if "chromosome" in df:
-        chrom = df["chromosome"].astype("string").str.strip().str.removeprefix("chr").str.removeprefix("CHR")
-        if spec.numeric_x:
-            chrom = chrom.replace(dict(spec.numeric_codes) if spec.numeric_codes else NUMERIC_CHROMOSOMES)
-        out["chromosome"] = chrom.astype(object).where(chrom.notna(), np.nan)
+        codes = dict(spec.numeric_codes) if spec.numeric_codes else NUMERIC_CHROMOSOMES
+
+        def chromosome(u: pd.Series) -> pd.Series:
+            c = u.astype("string").str.strip().str.removeprefix("chr").str.removeprefix("CHR")
+            return c.replace(codes) if spec.numeric_x else c
+
+        out["chromosome"] = _per_value(df["chromosome"], chromosome)
     else:
         out["chromosome"] = np.nan
     if "base_pair_location" in df:
@@ -498,10 +532,8 @@ def _canonical(df: pd.DataFrame, spec: SumstatsFormat, source: str, where: str,
         out["base_pair_location"] = pd.array([pd.NA] * n_rows, dtype="Int64")
     for c in ("effect_allele", "other_allele"):
         if c in df:
-            s = df[c].astype("string")
-            if spec.uppercase_alleles:
-                s = s.str.upper()
-            out[c] = s.astype(object).where(s.notna(), np.nan)
+            out[c] = _per_value(df[c], lambda u: u.astype("string").str.upper() if spec.uppercase_alleles
+                                else u.astype("string"))
         else:
             out[c] = np.nan
     for c in _NUMERIC:
@@ -528,8 +560,9 @@ def _canonical(df: pd.DataFrame, spec: SumstatsFormat, source: str, where: str,
         else:
             out["p_value"] = np.power(10.0, -m)
     elif "p_value" in df:
-        out["p_value"] = numeric("p_value").to_numpy(dtype=float)
-        out["neg_log_10_p_value"] = _neg_log10_from_text(df["p_value"].astype("string"))
+        p = numeric("p_value").to_numpy(dtype=float)
+        out["p_value"] = p
+        out["neg_log_10_p_value"] = _neg_log10_from_text(df["p_value"], p)
     else:
         from scipy import stats
 
@@ -539,16 +572,16 @@ def _canonical(df: pd.DataFrame, spec: SumstatsFormat, source: str, where: str,
         out["neg_log_10_p_value"] = -logp / math.log(10)
     # identifiers
     if "variant_id" in df:
-        vid = df["variant_id"].astype("string")
-        out["variant_id"] = vid.astype(object).where(vid.notna(), np.nan)
+        out["variant_id"] = _as_text(df["variant_id"])
     else:
         out["variant_id"] = (out["chromosome"].astype(str) + ":" + out["base_pair_location"].astype(str) + ":"
                              + out["other_allele"].astype(str) + ":" + out["effect_allele"].astype(str))
     if "rsid" in df:
-        rs = df["rsid"].astype("string")
         if spec.rsid_list_sep:
-            rs = rs.str.split(spec.rsid_list_sep).str[0]
-        out["rsid"] = rs.astype(object).where(rs.notna(), np.nan)
+            rs = df["rsid"].astype("string").str.split(spec.rsid_list_sep).str[0]
+            out["rsid"] = rs.astype(object).where(rs.notna(), np.nan)
+        else:
+            out["rsid"] = _as_text(df["rsid"])
     else:
         vid = out["variant_id"].astype(str)
         out["rsid"] = out["variant_id"].where(vid.str.startswith("rs"), np.nan)
@@ -573,12 +606,12 @@ def _validated(out: pd.DataFrame, source: str, where: str, names: Mapping[str, s
     below float64's range). Rows repeated identically are collapsed (counted in the log); one
     variant (id, chromosome, position, alleles) given twice with different values is an error.
     """
-    def first(mask: np.ndarray, column: str, what: str, values: pd.Series) -> None:
+    def first(mask: np.ndarray, column: str, what: str, values: pd.Series, show=str) -> None:
         idx = np.flatnonzero(mask)
         if len(idx):
             i = int(idx[0])
             col = names.get(column, column)
-            raise fail(where, f"{source}: column {col!r} line {int(lines[i])}: {values.iloc[i]} {what} "
+            raise fail(where, f"{source}: column {col!r} line {int(lines[i])}: {show(values.iloc[i])} {what} "
                        f"({len(idx)} such row(s))")
 
     if len(out) == 0:
@@ -600,12 +633,17 @@ def _validated(out: pd.DataFrame, source: str, where: str, names: Mapping[str, s
     for column in ("effect_allele", "other_allele"):
         if column in out:
             a = out[column]
-            bad = (a.notna() & ~a.astype(str).str.fullmatch(_ALLELE)).to_numpy()
+            # one regular-expression match per distinct allele, spread back to the rows
+            ok = _per_value(a, lambda u: u.astype(str).str.fullmatch(_ALLELE))
+            bad = (a.notna() & ~ok.eq(True)).to_numpy()
             first(bad, column, "is not an allele (A, C, G, T or N letters, D/I, 0, '*', or <symbolic>)",
-                  a.map(repr))
+                  a, show=repr)
     key = ["variant_id", "chromosome", "base_pair_location", "effect_allele", "other_allele"]
     has_id = out["variant_id"].notna().to_numpy()
-    dup = has_id & out.duplicated(subset=key, keep=False).to_numpy()
+    # a variant given twice repeats its id: the five-column check runs only when some id repeats
+    dup = has_id & out["variant_id"].duplicated(keep=False).to_numpy()
+    if dup.any():
+        dup = has_id & out.duplicated(subset=key, keep=False).to_numpy()
     if dup.any():
         same = out.duplicated(keep="first").to_numpy()
         conflict = has_id & out.duplicated(subset=key, keep="first").to_numpy() & ~same
