@@ -76,6 +76,34 @@ def test_ld_scores_with_exact_windows_equal_brute_force():
     assert scores.m_5_50["1"] == int((scores.table["maf"] > 0.05).sum())
 
 
+def test_ld_scores_read_once_equal_the_streamed_two_pass_path(monkeypatch):
+    """A chromosome small enough is read once (frequencies, filter and windows from one matrix);
+    a large one is read in blocks, twice: both give the same scores, filter and M."""
+    from bma_genetics.heritability import ldscore
+
+    rng = np.random.default_rng(7)
+    dose, pos = _ld_genotypes(rng)
+    dose[:, 5] = 0.0  # monomorphic: dropped
+    dose[:, 40] = np.where(np.isnan(dose[:, 40]), np.nan, 1.0)  # all heterozygous or missing: dropped
+    reads = []
+
+    class Counting(_ArrayReader):
+        def dosages(self, indices):
+            reads.append(len(np.asarray(indices)))
+            return super().dosages(indices)
+
+    once = compute_ld_scores(Counting(dose, pos), window="100kb", chunk_size=7)
+    assert sum(reads) == dose.shape[1]  # every SNP read once
+    reads.clear()
+    monkeypatch.setattr(ldscore, "_IN_MEMORY_VALUES", 0)
+    streamed = compute_ld_scores(Counting(dose, pos), window="100kb", chunk_size=7)
+    assert sum(reads) > dose.shape[1]
+    assert streamed.m == once.m == {"1": 298} and streamed.m_5_50 == once.m_5_50
+    assert streamed.table["rsid"].tolist() == once.table["rsid"].tolist()
+    assert "rs5" not in set(once.table["rsid"]) and "rs40" not in set(once.table["rsid"])
+    assert np.allclose(streamed.table["l2"], once.table["l2"], rtol=0, atol=1e-10)
+
+
 def _ldsc_pairs(left: np.ndarray, chunk: int) -> np.ndarray:
     """LDSC's rule for which pairs (i <= j) a chunked window sums, pair by pair.
 

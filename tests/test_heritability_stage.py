@@ -55,6 +55,13 @@ def test_stage_writes_h2_rg_munged_ld_and_figures(her_run):
     summary = json.loads((stage / "summary.json").read_text())
     assert set(summary["h2"]) == set(TRAITS) and summary["two_step"] == 30
     assert {"figures/h2.png", "figures/rg_heatmap.png"} <= set(summary["figures"])
+    # in-sample LD over the GWAS's analysed samples only, from the array genotypes (the default)
+    from bma_genetics.io import read_sample_list
+
+    gwas_summary = json.loads((her_run / "gwas" / "summary.json").read_text())
+    analysed = read_sample_list(her_run / "gwas" / gwas_summary["analysed_samples"])
+    assert summary["ld_scores"]["n_samples"] == len(analysed)
+    assert summary["ld_scores"]["ld_genotypes"] == "array"
     assert "SNP heritability" in (her_run / "report.html").read_text()
 
 

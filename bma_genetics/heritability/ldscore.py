@@ -27,6 +27,10 @@ from bma_genetics.stats import sort_chromosomes
 _WINDOW = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(cm|kb|snps?)\s*$", re.IGNORECASE)
 #: SNPs read from the genotypes at a time when computing frequencies.
 _READ_BLOCK = 2048
+#: A chromosome with at most this many genotype values (samples x SNPs) is read once and kept in
+#: memory (frequencies, filter and windows from the same matrix); larger ones are read twice in
+#: blocks (a frequency pass, then a sliding window), so memory stays bounded on real cohorts.
+_IN_MEMORY_VALUES = 2**26
 
 
 def parse_window(window: str, where: str = "window") -> tuple[float, str]:
@@ -61,19 +65,28 @@ def _frequencies(reader, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     het_or_missing = np.zeros(len(idx), dtype=bool)
     n = reader.n_samples
     for s in range(0, len(idx), _READ_BLOCK):
-        d = np.asarray(reader.dosages(idx[s:s + _READ_BLOCK]), dtype=np.float64)
-        ok = ~np.isnan(d)
-        nn = ok.sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            f = np.where(nn > 0, np.nansum(d, axis=0) / (2.0 * np.maximum(nn, 1)), 0.0)
+        f, hm = _frequencies_of(np.asarray(reader.dosages(idx[s:s + _READ_BLOCK]), dtype=np.float64), n)
         freq[s:s + len(f)] = f
-        het = (d == 1.0).sum(axis=0)
-        het_or_missing[s:s + len(f)] = (het + (n - nn)) >= n
+        het_or_missing[s:s + len(f)] = hm
     return freq, het_or_missing
 
 
+def _frequencies_of(d: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_frequencies` of a dosage matrix already read (samples x SNPs)."""
+    ok = ~np.isnan(d)
+    nn = ok.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = np.where(nn > 0, np.nansum(d, axis=0) / (2.0 * np.maximum(nn, 1)), 0.0)
+    het = (d == 1.0).sum(axis=0)
+    return f, (het + (n - nn)) >= n
+
+
 def _standardised(reader, idx: np.ndarray) -> np.ndarray:
-    d = np.asarray(reader.dosages(idx), dtype=np.float64)
+    return _standardise(np.asarray(reader.dosages(idx), dtype=np.float64))
+
+
+def _standardise(d: np.ndarray) -> np.ndarray:
+    """Mean-impute missing dosages and scale each SNP (column) to mean 0, population SD 1."""
     miss = np.isnan(d)
     if miss.any():
         means = np.nanmean(np.where(miss.all(axis=0), 0.0, d), axis=0)
@@ -84,8 +97,13 @@ def _standardised(reader, idx: np.ndarray) -> np.ndarray:
     return d / sd
 
 
-def _chromosome_l2(reader, idx: np.ndarray, coords: np.ndarray, max_dist: float, chunk: int) -> np.ndarray:
-    """LDSC's chunked windowed sum of unbiased r^2 over one chromosome's kept SNPs."""
+def _chromosome_l2(reader, idx: np.ndarray, coords: np.ndarray, max_dist: float, chunk: int,
+                   x: np.ndarray | None = None) -> np.ndarray:
+    """LDSC's chunked windowed sum of unbiased r^2 over one chromosome's kept SNPs.
+
+    ``x``: the kept SNPs' standardised genotypes (samples x SNPs) when already in memory; else
+    they are read from ``reader`` chunk by chunk into a sliding buffer.
+    """
     m, n = len(idx), reader.n_samples
     denom = n - 2 if n > 2 else n
 
@@ -94,17 +112,20 @@ def _chromosome_l2(reader, idx: np.ndarray, coords: np.ndarray, max_dist: float,
         r2 = r * r
         return r2 - (1.0 - r2) / denom
 
+    def columns(lo: int, hi: int) -> np.ndarray:
+        return x[:, lo:hi] if x is not None else _standardised(reader, idx[lo:hi])
+
     left = block_lefts(coords, max_dist)
     l2 = np.zeros(m)
     nz = np.flatnonzero(left > 0)
     b0 = int(np.ceil((nz[0] if nz.size else m) / chunk) * chunk)
     if b0 >= m:  # one window holds the whole chromosome: every pair
-        x = _standardised(reader, idx)
+        x = columns(0, m)
         for s in range(0, m, 1024):
             l2[s:s + 1024] = r2u(x[:, s:s + 1024], x).sum(axis=1)
         return l2
     # the first b0 SNPs: every pair among them
-    buf = _standardised(reader, idx[:b0])
+    buf = columns(0, b0)
     buf_start = 0
     l2[:b0] = r2u(buf, buf).sum(axis=1)
     # then chunks [lb, lb + c) with partners [lb - width, lb), width from the chunk's first SNP
@@ -113,15 +134,19 @@ def _chromosome_l2(reader, idx: np.ndarray, coords: np.ndarray, max_dist: float,
     for lb in range(b0, m, chunk):
         c = min(chunk, m - lb)
         lo = lb - int(widths[lb])
-        buf = buf[:, lo - buf_start:]
-        buf_start = lo
-        new = _standardised(reader, idx[lb:lb + c])
+        new = columns(lb, lb + c)
+        if x is not None:
+            buf = x[:, lo:lb]
+        else:
+            buf = buf[:, lo - buf_start:]
+            buf_start = lo
         if buf.shape[1]:
             cross = r2u(buf, new)
             l2[lo:lb] += cross.sum(axis=1)
             l2[lb:lb + c] += cross.sum(axis=0)
         l2[lb:lb + c] += r2u(new, new).sum(axis=1)
-        buf = np.hstack([buf, new])
+        if x is None:
+            buf = np.hstack([buf, new])
     return l2
 
 
@@ -163,10 +188,18 @@ def compute_ld_scores(reader, *, window: str = "1000kb", chunk_size: int = 50, m
         pos = variants["base_pair_location"].to_numpy()[rows]
         order = np.argsort(pos, kind="stable")
         rows = rows[order]
-        freq, hetmiss = _frequencies(reader, rows)
+        x = None
+        if rows.size * reader.n_samples <= _IN_MEMORY_VALUES:  # read once: frequencies and windows
+            d = np.asarray(reader.dosages(rows), dtype=np.float64)
+            freq, hetmiss = _frequencies_of(d, reader.n_samples)
+        else:
+            freq, hetmiss = _frequencies(reader, rows)
         maf = np.minimum(freq, 1 - freq)
         keep = (maf > maf_min) & ~hetmiss
         rows, maf = rows[keep], maf[keep]
+        if rows.size and freq.size * reader.n_samples <= _IN_MEMORY_VALUES:
+            x = np.asfortranarray(_standardise(d[:, keep]))
+            del d
         if rows.size == 0:
             continue
         v = variants.iloc[rows]
@@ -176,7 +209,7 @@ def compute_ld_scores(reader, *, window: str = "1000kb", chunk_size: int = 50, m
             coords, max_dist = v["cm"].to_numpy(dtype=float), size
         else:
             coords, max_dist = np.arange(len(rows), dtype=float), size
-        l2 = _chromosome_l2(reader, rows, coords, max_dist, int(chunk_size))
+        l2 = _chromosome_l2(reader, rows, coords, max_dist, int(chunk_size), x=x)
         frames.append(pd.DataFrame({
             "chromosome": chrom, "rsid": v["rsid"].astype(str).to_numpy(),
             "base_pair_location": v["base_pair_location"].to_numpy(dtype=np.int64), "l2": l2, "maf": maf,

@@ -2,7 +2,8 @@
 
 Reads the gwas stage's summary statistics (``ctx.products("gwas", "sumstats")``), plus any
 external summary statistics listed in ``external``; LD scores are computed from the LD source
-(``ld``: the cohort's imputed genotypes by default) or read from an LDSC folder
+(``ld``: in-sample by default, over the GWAS's analysed samples, from the cohort's array
+genotypes or, with ``ld_genotypes: imputed``, its imputed BGEN) or read from an LDSC folder
 (``ld_scores``, e.g. ``eur_w_ld_chr/``). Writes ``ld/`` (LDSC layout), ``munged/<trait>.sumstats.gz``
 with ``<trait>.filters.tsv``, ``h2.tsv``, ``rg.tsv`` and the figures. Parameters: :data:`PARAMS`,
 tabulated in ``docs/parameters.md``.
@@ -25,16 +26,20 @@ WITHDRAWALS = True  # reads the BMFF table (phenotypic correlations): withdrawn 
 REPORT_TABLES = ["h2.tsv", "rg.tsv", "munged/*.filters.tsv"]
 #: Cohort files run opens (their fingerprints are part of the resume key): the in-sample LD
 #: genotypes and the BMFF table of the phenotypic correlations.
-INPUTS = ["genotypes/imputed/*.bgen", "genotypes/imputed/*.sample", "participants/bmff_idp.parquet"]
+INPUTS = ["genotypes/array/*.bed", "genotypes/array/*.bim", "genotypes/array/*.fam",
+          "genotypes/imputed/*.bgen", "genotypes/imputed/*.sample", "participants/bmff_idp.parquet"]
 
 PARAMS = [
     Param("traits", list, None, "GWAS of the gwas stage to analyse (default: every one, strata included)",
           item_type=str),
     Param("external", dict, None, "further summary statistics for rg: {label: path} (any format io reads; "
           "relative to the cohort or absolute)"),
-    Param("ld", (str, Path), "in-sample", "genotypes for the LD scores: in-sample (the cohort's imputed "
-          "genotypes), reference (1000G EUR, chr17-22) or a PLINK prefix",
+    Param("ld", (str, Path), "in-sample", "genotypes for the LD scores: in-sample (the cohort's genotypes of "
+          "ld_genotypes, over the GWAS's analysed samples), reference (1000G EUR, chr17-22) or a PLINK prefix",
           check=keyword_or_path(("in-sample", "reference"), "a PLINK prefix")),
+    Param("ld_genotypes", str, "array", "in-sample LD scores from the cohort's array genotypes (PLINK; the "
+          "regression SNPs are then the array SNPs the GWAS tested) or its imputed BGEN (every imputed SNP; "
+          "about 4x the variants and a BGEN decode: minutes on the demo cohort)", options=("array", "imputed")),
     Param("ld_scores", Path, None, "an LDSC LD-score folder or prefix (eur_w_ld_chr/ layout) used instead "
           "of computing them from ld"),
     Param("w_ld", Path, None, "regression-weight LD scores in LDSC's layout (default: the LD scores)"),
@@ -88,7 +93,7 @@ def run(ctx, params: dict) -> dict:
     from bma_genetics.errors import InputError
     from bma_genetics.heritability.api import run_h2, run_ldscore, run_munge, run_rg
     from bma_genetics.heritability.figures import write_heritability_figures
-    from bma_genetics.io import read_sumstats
+    from bma_genetics.io import read_sample_list, read_sumstats
     from bma_genetics.io.ldsc import read_ld_scores, write_heritability_results
 
     p = check_params(NAME, params, PARAMS)
@@ -111,11 +116,15 @@ def run(ctx, params: dict) -> dict:
         scores = read_ld_scores(p["ld_scores"])
         ld_info: dict[str, Any] = {"ld_scores": str(p["ld_scores"])}
     else:
-        genotypes = cohort / "genotypes" / "imputed" if cohort is not None else None
-        ldres = run_ldscore(p["ld"], genotypes=genotypes, window=p["window"], chunk_size=p["chunk_size"],
-                            out=out / "ld")
+        genotypes = cohort / "genotypes" / p["ld_genotypes"] if cohort is not None else None
+        # in-sample LD is the LD of the people the GWAS analysed (withdrawals and QC applied)
+        samples = read_sample_list(ctx.product("gwas", "analysed_samples")) if p["ld"] == "in-sample" else None
+        ldres = run_ldscore(p["ld"], genotypes=genotypes, samples=samples, window=p["window"],
+                            chunk_size=p["chunk_size"], out=out / "ld")
         scores = ldres.scores
         ld_info = {"ld": str(p["ld"]), **ldres.summary()}
+        if p["ld"] == "in-sample":
+            ld_info["ld_genotypes"] = p["ld_genotypes"]
         ld_info.pop("files", None)
     w_ld = read_ld_scores(p["w_ld"]) if p["w_ld"] is not None else None
     munged, filters = {}, {}
