@@ -21,8 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests._genotypes import write_bed
-from tests.test_simulate import read_bed, read_bgen
+from tests._genotypes import read_bed, read_bgen, write_bed
 
 PAR1_END = 2_699_520
 COVS = ["c1"]  # sex is not listed: on chrX outside PAR both tools add it

@@ -7,8 +7,6 @@ each assertion.
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,78 +15,7 @@ import pytest
 import yaml
 
 from bma_genetics.sites import all_traits
-
-
-# ----------------------------------------------------------------------------- independent readers
-def read_bgen(path: Path, wanted: set[str] | None = None) -> dict:
-    """A from-the-spec BGEN v1.2 reader (layout 2, zlib, unphased diploid, 8 bits).
-
-    ``wanted``: decode only these variant ids (the others are skipped, not returned).
-    """
-    raw = path.read_bytes()
-    offset, lh, m, n = struct.unpack_from("<IIII", raw, 0)
-    assert raw[16:20] == b"bgen"
-    flags = struct.unpack_from("<I", raw, 4 + lh - 4)[0]
-    assert flags & 3 == 1 and (flags >> 2) & 0xF == 2 and flags >> 31 == 1
-    pos = 4 + lh
-    _, n2 = struct.unpack_from("<II", raw, pos)
-    assert n2 == n
-    pos += 8
-    samples = []
-    for _ in range(n):
-        (ln,) = struct.unpack_from("<H", raw, pos)
-        samples.append(raw[pos + 2 : pos + 2 + ln].decode())
-        pos += 2 + ln
-    assert pos == offset + 4
-    out = {"samples": samples, "ids": [], "rsids": [], "chrom": [], "pos": [], "alleles": [], "probs": []}
-
-    def string(p: int, size: int) -> tuple[str, int]:
-        ln = int.from_bytes(raw[p : p + size], "little")
-        return raw[p + size : p + size + ln].decode(), p + size + ln
-
-    for _ in range(m):
-        vid, pos = string(pos, 2)
-        rsid, pos = string(pos, 2)
-        chrom, pos = string(pos, 2)
-        bp, k = struct.unpack_from("<IH", raw, pos)
-        pos += 6
-        alleles = []
-        for _ in range(k):
-            a, pos = string(pos, 4)
-            alleles.append(a)
-        c, d = struct.unpack_from("<II", raw, pos)
-        if wanted is not None and vid not in wanted:
-            pos += 4 + c
-            continue
-        block = zlib.decompress(raw[pos + 8 : pos + 4 + c])
-        assert len(block) == d
-        pos += 4 + c
-        nn, kk, pmin, pmax = struct.unpack_from("<IHBB", block, 0)
-        assert (nn, kk, pmin, pmax) == (n, 2, 2, 2)
-        ploidy = np.frombuffer(block, np.uint8, n, 8)
-        assert (ploidy == 2).all()  # diploid, nothing missing
-        phased, bits = block[8 + n], block[9 + n]
-        assert phased == 0 and bits == 8
-        p = np.frombuffer(block, np.uint8, 2 * n, 10 + n).reshape(n, 2).astype(float) / 255
-        out["ids"].append(vid)
-        out["rsids"].append(rsid)
-        out["chrom"].append(chrom)
-        out["pos"].append(bp)
-        out["alleles"].append(alleles)
-        out["probs"].append(np.column_stack([p, 1 - p.sum(axis=1)]))
-    assert pos == len(raw)
-    out["probs"] = np.array(out["probs"])
-    return out
-
-
-def read_bed(prefix: Path, n: int) -> np.ndarray:
-    """Allele-A1 counts (2 = hom A1) with -1 for missing, variants x samples (PLINK 1 spec)."""
-    raw = np.fromfile(prefix.with_suffix(".bed"), np.uint8)
-    assert list(raw[:3]) == [0x6C, 0x1B, 0x01]
-    nb = (n + 3) // 4
-    raw = raw[3:].reshape(-1, nb)
-    codes = np.stack([(raw >> s) & 3 for s in (0, 2, 4, 6)], axis=2).reshape(raw.shape[0], -1)[:, :n]
-    return np.choose(codes, [2, -1, 1, 0]).astype(np.int8)
+from tests._genotypes import read_bed, read_bgen
 
 
 @pytest.fixture(scope="module")

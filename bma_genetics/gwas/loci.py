@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from bma_genetics._check import check_columns, fail
-from bma_genetics.io.builds import build_of, check_same_build
+from bma_genetics.io import build_of, check_same_build
 from bma_genetics.stats import chromosome_rank
 
 log = logging.getLogger(__name__)

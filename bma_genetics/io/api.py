@@ -9,7 +9,14 @@ from bma_genetics.io.bmff import (
     read_bmff_table,
     write_bmff_table,
 )
-from bma_genetics.io.builds import GENOME_BUILDS, infer_build, liftover, read_chain
+from bma_genetics.io.builds import (
+    GENOME_BUILDS,
+    build_of,
+    check_same_build,
+    infer_build,
+    liftover,
+    read_chain,
+)
 from bma_genetics.io.covariates import (
     CATEGORICAL_COVARIATES,
     PARTICIPANT_COLUMNS,
@@ -73,6 +80,8 @@ __all__ = [
     "FieldInfo",
     "FieldKey",
     "GENOME_BUILDS",
+    "build_of",
+    "check_same_build",
     "IMAGING_CENTRES",
     "CATEGORICAL_COVARIATES",
     "PARTICIPANT_COLUMNS",
