@@ -47,6 +47,9 @@ from bma_genetics.io.ldsc import (
 
 log = logging.getLogger(__name__)
 
+#: Chromosomes LD scores are computed on by default (LD score regression is autosomal).
+AUTOSOMES: tuple[str, ...] = tuple(str(c) for c in range(1, 23))
+
 
 class HeritabilityWarning(UserWarning):
     """An estimate outside its range (h2 outside [0, 1], |rg| > 1) or too little data."""
@@ -62,6 +65,7 @@ class LDScoreResult(StageResult):
 
 def run_ldscore(ld: Any = "in-sample", *, genotypes: Any = None, samples: Sequence[str] | None = None,
                 window: str = "1000kb", chunk_size: int = 50, ld_maf_min: float = 0.0,
+                chromosomes: Sequence[str] | None = AUTOSOMES,
                 out: str | os.PathLike | None = None) -> LDScoreResult:
     """Compute LD scores as LDSC's ``--l2`` and write them in its per-chromosome layout.
 
@@ -80,6 +84,10 @@ def run_ldscore(ld: Any = "in-sample", *, genotypes: Any = None, samples: Sequen
         LDSC's ``--chunk-size`` (which pairs at a window's edge count).
     ld_maf_min : float, default=0.0
         Keep SNPs with MAF above this (LDSC's ``--maf``; not munge's ``maf_min``).
+    chromosomes : sequence of str or None, default=AUTOSOMES
+        Chromosomes to score. LD score regression is autosomal (LDSC's reference scores are
+        chromosomes 1-22): chrX, coded 0/2 in males outside the PAR, would enter the regression
+        with LD and chi-squares of another scale. ``None``: every chromosome of the genotypes.
     out : path-like, optional
         Folder for ``<chr>.l2.ldscore.gz``, ``<chr>.l2.M``, ``<chr>.l2.M_5_50``.
 
@@ -91,7 +99,10 @@ def run_ldscore(ld: Any = "in-sample", *, genotypes: Any = None, samples: Sequen
 
     parse_window(window, "run_ldscore/window")
     reader = open_ld_source(ld, genotypes=genotypes, samples=samples, where="run_ldscore/ld")
-    scores = compute_ld_scores(reader, window=window, chunk_size=chunk_size, maf_min=ld_maf_min)
+    if chromosomes is not None:
+        chromosomes = [str(c) for c in chromosomes]
+    scores = compute_ld_scores(reader, window=window, chunk_size=chunk_size, maf_min=ld_maf_min,
+                               chromosomes=chromosomes)
     scores.settings["ld"] = ld if isinstance(ld, str) else type(ld).__name__
     files: dict[str, Path] = {}
     if out is not None:
