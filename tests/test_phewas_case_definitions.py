@@ -307,8 +307,9 @@ def test_tiny_cohort_case_counts_equal_the_truth_before_censoring(tiny_cohort):
     sample = set(people.dropna(subset=["bmff_femoral_head", *COVS])["eid"])
     in_sample = truth[truth["eid"].isin(sample)]
     for incident in (None, "scan_date"):
-        res = run_phewas(people, dx, "bmff_femoral_head", COVS, phecode_version="X", min_cases=5, firth="never",
-                         censoring_date=censor, incident_from=incident)
+        res = run_phewas(people, dx, "bmff_femoral_head", COVS, phecode_version="X",
+                         min_cases=2 if incident else 5, firth="never", censoring_date=censor,
+                         incident_from=incident)
         table = res.to_frame().set_index("phecode")
         lost_after = not_hes10 = 0
         for disease in ("osteoporosis", "fracture", "type_2_diabetes", "cardiovascular"):
@@ -316,7 +317,8 @@ def test_tiny_cohort_case_counts_equal_the_truth_before_censoring(tiny_cohort):
             assert effects.loc[disease, "phecode"] == phecode
             t = in_sample[in_sample["disease"] == disease]
             want = t["before_censoring"] & (t["incident"] if incident else True)
-            assert table.loc[phecode, "n_cases"] == int(want.sum()) > 5, (disease, incident)
+            # incident cases are few on the tiny cohort (osteoporosis: 4 at seed 1)
+            assert table.loc[phecode, "n_cases"] == int(want.sum()) > (0 if incident else 5), (disease, incident)
             lost_after += int((~t["before_censoring"]).sum())
             not_hes10 += int((t["before_censoring"] & ~t["sources"].str.contains("41270")).sum())
         assert lost_after > 0 and not_hes10 > 0  # censoring and the other fields matter on this cohort
