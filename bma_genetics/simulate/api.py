@@ -398,7 +398,7 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
             if len(outliers):
                 sub = calls[:, outliers]
                 sub_miss = rng.random(sub.shape) < 0.06
-                to_het = (sub != 1) & (rng.random(sub.shape) < 0.08)
+                to_het = (sub != 1) & (rng.random(sub.shape) < 0.12)
                 sub[to_het] = 1
                 calls[:, outliers] = sub
                 miss[:, outliers] |= sub_miss
