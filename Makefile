@@ -9,7 +9,7 @@ SEED   ?= 1
 COHORT ?= demo_cohort
 TORCH_VERSION := 2.13.0
 
-.PHONY: setup java blas reference browser demo test bench lint clean
+.PHONY: setup java blas reference browser rpeers demo test bench lint clean
 
 setup: $(STAMP) java blas reference
 
@@ -41,7 +41,11 @@ demo: setup
 	$(BIN)/bma-genetics simulate --preset demo --seed $(SEED) --out $(COHORT) --resume
 	$(BIN)/bma-genetics run analyses/demo.yaml --cohort $(COHORT)
 
-test: setup browser
+# R with survival and susieR (oracles of the survival and fine-mapping tests); best effort (they skip).
+rpeers:
+	@bash scripts/ensure_r.sh
+
+test: setup browser rpeers
 	$(BIN)/python -m pytest -q
 
 bench: setup
