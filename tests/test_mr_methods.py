@@ -185,7 +185,8 @@ def test_registry_and_errors():
     reg = method_list()
     assert {"name", "display_name", "use_by_default", "heterogeneity_test", "citation"} <= set(reg.columns)
     assert set(reg.name) == {"wald_ratio", "ivw", "ivw_fixed", "egger", "simple_median", "weighted_median",
-                             "simple_mode", "weighted_mode", "mr_presso", "mr_raps"}
+                             "simple_mode", "weighted_mode", "mr_presso", "mr_raps", "penalised_weighted_median",
+                             "egger_bootstrap", "radial_ivw", "radial_egger"}
     h = pd.DataFrame({"beta_exposure": [0.1, 0.2], "standard_error_exposure": [0.01] * 2, "beta_outcome": [0.1, 0.2],
                       "standard_error_outcome": [0.01] * 2})
     with pytest.raises(InputError, match="run_mr/methods: unknown method"):

@@ -16,6 +16,7 @@ from bma_genetics.mr import (
     harmonise,
     mr_egger,
     mr_ivw,
+    mr_penalised_weighted_median,
     mr_simple_median,
     mr_simple_mode,
     mr_steiger,
@@ -60,6 +61,7 @@ for s in d["sets"]:
         "wmed": mr.mr_median(o, weighting="weighted", iterations=2000).estimate,
         "wmed_se": mr.mr_median(o, weighting="weighted", iterations=2000).se,
         "smed": mr.mr_median(o, weighting="simple", iterations=200).estimate,
+        "pwmed": mr.mr_median(o, weighting="penalized", iterations=200).estimate,
         "wmode": mr.mr_mbe(o, weighting="weighted", stderror="delta", iterations=200).estimate,
         "smode": mr.mr_mbe(o, weighting="unweighted", stderror="delta", iterations=200).estimate,
     })
@@ -103,6 +105,8 @@ def test_estimators_agree_with_pytwosamplemr(peer_python):
         # Median / mode point estimates do not depend on the bootstrap: equal.
         assert mr_weighted_median(*a, normal).beta == pytest.approx(p["wmed"], rel=1e-9)
         assert mr_simple_median(*a, normal).beta == pytest.approx(p["smed"], rel=1e-9)
+        # penalised weighted median (MendelianRandomization's first-order weights, penk 20)
+        assert mr_penalised_weighted_median(*a, normal).beta == pytest.approx(p["pwmed"], rel=1e-9)
         assert mr_weighted_mode(*a, MRParameters(nboot=50)).beta == pytest.approx(p["wmode"], rel=1e-9, abs=1e-12)
         assert mr_simple_mode(*a, MRParameters(nboot=50)).beta == pytest.approx(p["smode"], rel=1e-9, abs=1e-12)
         # Bootstrap SEs: different random streams, 2000 replicates each -> within 15 %.

@@ -85,6 +85,17 @@ MR_TABLES: dict[str, TableSchema] = {
                   "corrected_beta": N, "corrected_standard_error": N},
         optional={"outliers": S},
     ),
+    "radial": TableSchema(
+        table="mr_radial", title="radial MR outlier table", version=1,
+        required={"exposure": S, "outcome": S, "method": S, "snp": S, "q_contribution": N, "q_p_value": N,
+                  "outlier": B},
+    ),
+    "mvmr": TableSchema(
+        table="mvmr_results", title="multivariable MR results table", version=1,
+        required={"exposure": S, "outcome": S, "method": S, "nsnp": N, **_MR_EST},
+        optional={"conditional_f": N, "q": N, "q_df": N, "q_p_value": N, "egger_intercept": N,
+                  "egger_intercept_standard_error": N, "egger_intercept_p_value": N},
+    ),
 }
 
 #: Gene results (``run_gene_analysis``): one row per gene.
@@ -201,7 +212,8 @@ def read_mr_results(path: str | os.PathLike | pd.DataFrame, *, table: str = "res
         standard_error, ci_lower, ci_upper, p_value`` and, from the same fit, ``q, q_df,
         q_p_value, egger_intercept, egger_intercept_standard_error, egger_intercept_p_value``),
         ``heterogeneity``, ``pleiotropy``, ``steiger``, ``leave_one_out``, ``single_snp`` or
-        ``mr_presso`` (schemas in :data:`MR_TABLES`).
+        ``mr_presso``, ``radial`` (radial MR outliers) or ``mvmr`` (multivariable MR results;
+        schemas in :data:`MR_TABLES`).
 
     Returns
     -------

@@ -42,8 +42,10 @@ from bma_genetics.mr.diagnostics import (
     mr_leave_one_out,
     mr_pleiotropy_test,
     mr_presso_table,
+    mr_radial_table,
     mr_single_snp,
     mr_steiger,
+    steiger_filtering,
 )
 from bma_genetics.mr.harmonise import (
     canonical_harmonised_names,
@@ -360,6 +362,7 @@ def run_mr_analysis(
     methods: str | Sequence[str] | None = "all",
     params: MRParameters | None = None,
     prevalence: float | None = None,
+    steiger_filter: bool = False,
     reverse: bool = False,
     build: str | None = None,
     exposure_build: str | None = None,
@@ -438,6 +441,12 @@ def run_mr_analysis(
     params : MRParameters, optional
     prevalence : float, optional
         Outcome prevalence for the binary-outcome Steiger test.
+    steiger_filter : bool, default=False
+        Steiger filtering (:func:`bma_genetics.mr.steiger_filtering`, TwoSampleMR's
+        ``steiger_filtering``): SNPs that explain more variance in the outcome than in the
+        exposure get ``mr_keep = False`` before any fit; ``harmonised.tsv`` carries each SNP's
+        ``r2_exposure, r2_outcome, steiger_dir, steiger_p_value``; the summary records
+        ``n_steiger_dropped``.
     reverse : bool, default=False
         Also run reverse-direction MR (outcome instruments -> exposure; needs full summary
         statistics for both).
@@ -495,7 +504,8 @@ def run_mr_analysis(
     check_one_of("run_mr_analysis/action", action, [1, 2, 3])
     if prevalence is not None:
         check_probability("run_mr_analysis/prevalence", prevalence)
-    for name, flag in (("allow_partial_ld", allow_partial_ld), ("unclumped", unclumped)):
+    for name, flag in (("allow_partial_ld", allow_partial_ld), ("unclumped", unclumped),
+                       ("steiger_filter", steiger_filter)):
         if not isinstance(flag, bool):
             raise fail(f"run_mr_analysis/{name}", f"expected True or False, found {flag!r}")
     if ld is None and genotypes is not None:  # the exposure GWAS's own genotypes are the LD source
@@ -592,6 +602,14 @@ def run_mr_analysis(
         h = harmonise(ins, oc_rows, action=action, tolerance=tolerance,
                       exposure_name=exposure_name, outcome_name=outcome_name)
         n_instruments = len(ins)
+    n_steiger_dropped = None
+    if steiger_filter:
+        kept_before = int(h["mr_keep"].sum())
+        h = steiger_filtering(h, prevalence=prevalence)
+        n_steiger_dropped = kept_before - int(h["mr_keep"].sum())
+        if n_steiger_dropped:
+            log.info("run_mr_analysis: Steiger filtering dropped %d of %d SNPs (more outcome than exposure variance)",
+                     n_steiger_dropped, kept_before)
     n_used = int(h["mr_keep"].sum())
     if n_used == 0:
         # nothing is written: a harmonised.tsv of a failed run would look like a finished one
@@ -606,6 +624,8 @@ def run_mr_analysis(
     frames["leave_one_out"] = mr_leave_one_out(h, params, fits=fits)
     frames["single_snp"] = mr_single_snp(h, params, fits=fits)
     frames["mr_presso"] = mr_presso_table(h, params, fits=fits)
+    if any(k[2] in ("radial_ivw", "radial_egger") for k in fits):
+        frames["radial"] = mr_radial_table(h, params, fits=fits)
     if reverse and harmonised is None:
         try:
             rev_ins = select_instruments(out_ss, p_threshold=p_threshold, reader=clump_reader, clump_r2=clump_r2,
@@ -652,6 +672,8 @@ def run_mr_analysis(
         "ld_samples": reader.n_samples if reader is not None else None,
         "ld_missing_chromosomes": sorted(set(left_out["chromosome"].astype(str)), key=chromosome_rank),
         "n_instruments_left_out": int(len(left_out)),
+        "steiger_filter": steiger_filter,
+        "n_steiger_dropped": n_steiger_dropped,
         "warnings": warnings,
     }
     if len(left_out):
@@ -670,6 +692,7 @@ def run_mr_analysis(
             "allow_partial_ld": allow_partial_ld, "unclumped": unclumped,
             "clump_r2": clump_r2, "clump_kb": clump_kb, "proxies": proxies, "proxy_r2": proxy_r2,
             "action": action, "tolerance": tolerance, "methods": methods, "params": params.__dict__,
+            "steiger_filter": steiger_filter,
             "build": build, "exposure_build": exposure_build, "outcome_build": outcome_build,
             "chain": str(chain) if chain is not None else None})
     log.info("MR %s -> %s: %d instruments, %d used; IVW beta=%s", h["exposure"].iloc[0], h["outcome"].iloc[0],
@@ -686,8 +709,9 @@ def _write_mr_outputs(result: MRResult, out: Path, *, run_info: dict[str, Any]) 
         files["instruments"] = write_table(frames["instruments"], out / "instruments.tsv")
     files["harmonised"] = write_table(result.harmonised, out / "harmonised.tsv")
     files["mr_results"] = write_mr_results(result.table, out / "mr_results.tsv")
-    for name in ("heterogeneity", "pleiotropy", "steiger", "leave_one_out", "single_snp", "mr_presso"):
-        files[name] = write_mr_results(frames[name], out / f"{name}.tsv", table=name)
+    for name in ("heterogeneity", "pleiotropy", "steiger", "leave_one_out", "single_snp", "mr_presso", "radial"):
+        if name in frames:
+            files[name] = write_mr_results(frames[name], out / f"{name}.tsv", table=name)
     files["methods"] = write_table(method_list(), out / "methods.tsv")
     if "reverse_mr" in frames:
         files["reverse_mr"] = write_table(frames["reverse_mr"], out / "reverse_mr.tsv")

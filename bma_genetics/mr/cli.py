@@ -56,6 +56,9 @@ def register(app: typer.Typer) -> None:
         egger_distribution: str = cli_option(PARAMS, "egger_distribution"),
         median_weights: str = cli_option(PARAMS, "median_weights"),
         prevalence: float = cli_option(PARAMS, "prevalence"),
+        steiger_filter: bool = cli_option(PARAMS, "steiger_filter", "--steiger-filter"),
+        radial_weights: str = cli_option(PARAMS, "radial_weights"),
+        penk: float = cli_option(PARAMS, "penk"),
         reverse: bool = typer.Option(False, "--reverse", help="Also run reverse-direction MR."),
         build: str = typer.Option(None, "--build", help="Genome build (GRCh37 or GRCh38) of every input file that states none (GWAS-SSF files state genome_assembly)."),
         exposure_build: str = typer.Option(None, "--exposure-build", help="Genome build of the exposure file when it states none (GRCh37, GRCh38, or infer: from HapMap3's positions on both builds; GWAS-SSF states genome_assembly)."),
@@ -74,7 +77,7 @@ def register(app: typer.Typer) -> None:
         if harmonised is None and (exposure is None or outcome is None):
             raise fail("mr/exposure", "give --exposure and --outcome, or --harmonised")
         params = MRParameters(nboot=nboot, seed=seed, egger_distribution=egger_distribution,
-                              median_weights=median_weights)
+                              median_weights=median_weights, radial_weights=radial_weights, penk=penk)
         with staged_directory(out) as staged:  # a failure leaves no harmonised.tsv behind
             result = run_mr_analysis(
                 staged, exposure=exposure, outcome=outcome, harmonised=harmonised, exposure_name=exposure_name,
@@ -85,7 +88,7 @@ def register(app: typer.Typer) -> None:
                 clump_r2=clump_r2, clump_kb=clump_kb,
                 proxies=not no_proxies, proxy_r2=proxy_r2, action=action, methods=methods, params=params,
                 prevalence=prevalence, reverse=reverse, build=build, exposure_build=exposure_build,
-                outcome_build=outcome_build, chain=chain,
+                outcome_build=outcome_build, chain=chain, steiger_filter=steiger_filter,
             )
             if not no_plots:
                 result.files.update(write_mr_figures(result, staged / "figures"))

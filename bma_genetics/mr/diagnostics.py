@@ -19,6 +19,8 @@ from bma_genetics.mr.methods import (
     mr_egger,
     mr_ivw,
     mr_presso,
+    mr_radial_egger,
+    mr_radial_ivw,
     mr_wald_ratio,
 )
 
@@ -136,6 +138,43 @@ def r2_from_bsen(b: np.ndarray, se: np.ndarray, n: np.ndarray) -> np.ndarray:
     return t2 / (t2 + np.asarray(n, float) - 2)
 
 
+def _r2_pairs(g: pd.DataFrame, outcome_binary: bool | None, prevalence: float | None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-SNP r^2 of the exposure and the outcome, and the sample sizes, of one pair's rows.
+
+    Exposure: t^2 / (t^2 + n - 2). Outcome: the same for a continuous outcome; for a binary one
+    (``ncase_outcome``/``ncontrol_outcome`` known, or ``outcome_binary=True``) the variance in
+    liability (logit scale) from the signed log odds ratio, EAF, case fraction and prevalence
+    (:func:`r2_from_lor`, TwoSampleMR ``get_r_from_lor(model = "logit")``).
+    """
+    n_exp = g["samplesize_exposure"].astype(float).to_numpy() if "samplesize_exposure" in g \
+        else np.full(len(g), np.nan)
+    r2x = r2_from_bsen(g["beta_exposure"], g["standard_error_exposure"], n_exp)
+    ncase = g["ncase_outcome"].astype(float).to_numpy() if "ncase_outcome" in g else np.full(len(g), np.nan)
+    nctrl = g["ncontrol_outcome"].astype(float).to_numpy() if "ncontrol_outcome" in g else np.full(len(g), np.nan)
+    binary = outcome_binary if outcome_binary is not None else bool(np.isfinite(ncase).all() and len(g))
+    if binary and np.isfinite(ncase).all() and np.isfinite(nctrl).all() and len(g):
+        nca, nco = float(np.mean(ncase)), float(np.mean(nctrl))
+        prev = prevalence if prevalence is not None else nca / (nca + nco)
+        eaf = g["eaf_outcome"].astype(float).to_numpy() if "eaf_outcome" in g else np.full(len(g), np.nan)
+        if "eaf_exposure" in g:
+            eaf = np.where(np.isfinite(eaf), eaf, g["eaf_exposure"].astype(float).to_numpy())
+        r2y = r2_from_lor(g["beta_outcome"], eaf, nca, nco, prev)
+        n_out = np.full(len(g), nca + nco)
+    else:
+        n_out = g["samplesize_outcome"].astype(float).to_numpy() if "samplesize_outcome" in g \
+            else np.full(len(g), np.nan)
+        r2y = r2_from_bsen(g["beta_outcome"], g["standard_error_outcome"], n_out)
+    return r2x, r2y, n_exp, n_out
+
+
+def _steiger_p(r2x, r2y, n_exp, n_out) -> np.ndarray:
+    """Fisher-z test of the difference of two independent correlations sqrt(r2x), sqrt(r2y)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (np.arctanh(np.sqrt(r2x)) - np.arctanh(np.sqrt(r2y))) / np.sqrt(1 / (n_exp - 3) + 1 / (n_out - 3))
+    return 2 * stats.norm.sf(np.abs(z))
+
+
 def mr_steiger(
     harmonised: pd.DataFrame,
     *,
@@ -156,26 +195,10 @@ def mr_steiger(
     """
     rows = []
     for exp, out, g in _groups(harmonised):
-        n_exp = g["samplesize_exposure"].astype(float).to_numpy()
-        r2x = r2_from_bsen(g["beta_exposure"], g["standard_error_exposure"], n_exp)
-        ncase = g["ncase_outcome"].astype(float).to_numpy() if "ncase_outcome" in g else np.full(len(g), np.nan)
-        nctrl = g["ncontrol_outcome"].astype(float).to_numpy() if "ncontrol_outcome" in g else np.full(len(g), np.nan)
-        binary = outcome_binary if outcome_binary is not None else bool(np.isfinite(ncase).all() and len(g))
-        if binary and np.isfinite(ncase).all() and np.isfinite(nctrl).all() and len(g):
-            nca, nco = float(np.mean(ncase)), float(np.mean(nctrl))
-            prev = prevalence if prevalence is not None else nca / (nca + nco)
-            eaf = g["eaf_outcome"].astype(float).to_numpy()
-            eaf = np.where(np.isfinite(eaf), eaf, g["eaf_exposure"].astype(float).to_numpy())
-            r2y = r2_from_lor(g["beta_outcome"], eaf, nca, nco, prev)
-            n_out = np.full(len(g), nca + nco)
-        else:
-            n_out = g["samplesize_outcome"].astype(float).to_numpy()
-            r2y = r2_from_bsen(g["beta_outcome"], g["standard_error_outcome"], n_out)
+        r2x, r2y, n_exp, n_out = _r2_pairs(g, outcome_binary, prevalence)
         sx, sy = float(np.sum(r2x)), float(np.sum(r2y))
         if np.isfinite(sx) and np.isfinite(sy) and max(sx, sy) < 1:
-            z = (np.arctanh(np.sqrt(sx)) - np.arctanh(np.sqrt(sy))) / np.sqrt(
-                1 / (np.mean(n_exp) - 3) + 1 / (np.mean(n_out) - 3))
-            p = float(2 * stats.norm.sf(abs(z)))
+            p = float(_steiger_p(sx, sy, np.mean(n_exp), np.mean(n_out)))
         else:
             p = np.nan
         rows.append({"exposure": exp, "outcome": out, "snp_r2_exposure": sx, "snp_r2_outcome": sy,
@@ -183,6 +206,68 @@ def mr_steiger(
                      "steiger_p_value": p, "nsnp": len(g)})
     return pd.DataFrame(rows, columns=["exposure", "outcome", "snp_r2_exposure", "snp_r2_outcome",
                                        "correct_causal_direction", "steiger_p_value", "nsnp"])
+
+
+#: Columns :func:`steiger_filtering` adds to a harmonised table.
+STEIGER_SNP_COLUMNS: tuple[str, ...] = ("r2_exposure", "r2_outcome", "steiger_dir", "steiger_p_value")
+
+
+def steiger_filtering(
+    harmonised: pd.DataFrame,
+    *,
+    outcome_binary: bool | None = None,
+    prevalence: float | None = None,
+    drop: bool = True,
+) -> pd.DataFrame:
+    """Steiger filtering: each SNP's direction test (TwoSampleMR ``steiger_filtering``).
+
+    Adds, per SNP, ``r2_exposure`` (t^2 / (t^2 + n - 2)), ``r2_outcome`` (the same, or for a
+    binary outcome the liability-scale r^2 from the signed log odds ratio, EAF, case fraction
+    and ``prevalence``: TwoSampleMR's ``get_r_from_lor(model = "logit")``, :func:`r2_from_lor`),
+    ``steiger_dir`` (``r2_exposure > r2_outcome``: the SNP acts on the exposure first) and
+    ``steiger_p_value`` (Fisher z of the two correlations, independent samples). With ``drop``
+    (default) SNPs with ``steiger_dir`` False get ``mr_keep = False`` and ``drop_reason``
+    ``"Steiger: explains more variance in the outcome than in the exposure"``; SNPs whose r^2
+    cannot be computed (no sample size) are kept with NaN columns.
+
+    Parameters
+    ----------
+    harmonised : DataFrame
+        :func:`bma_genetics.mr.harmonise` output.
+    outcome_binary : bool, optional
+        Default: binary when ``ncase_outcome`` is known for every SNP.
+    prevalence : float, optional
+        Population prevalence of a binary outcome (default: the case fraction).
+    drop : bool, default=True
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``harmonised`` with the four columns (``mr_keep`` updated when ``drop``).
+    """
+    out = harmonised.copy()
+    for c in STEIGER_SNP_COLUMNS:
+        out[c] = np.nan
+    out["steiger_dir"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
+    keys = [k for k in _KEYS if k in out]
+    groups = out.groupby(keys, sort=False, dropna=False) if keys else [((None,), out)]
+    for _, g in groups:
+        r2x, r2y, n_exp, n_out = _r2_pairs(g, outcome_binary, prevalence)
+        ok = np.isfinite(r2x) & np.isfinite(r2y)
+        out.loc[g.index, "r2_exposure"] = r2x
+        out.loc[g.index, "r2_outcome"] = r2y
+        out.loc[g.index, "steiger_p_value"] = _steiger_p(r2x, r2y, n_exp, n_out)
+        out.loc[g.index[ok], "steiger_dir"] = (r2x > r2y)[ok]
+    if drop:
+        wrong = out["steiger_dir"].eq(False).fillna(False).to_numpy(bool)
+        if "mr_keep" not in out:
+            out["mr_keep"] = True
+        if "drop_reason" not in out:
+            out["drop_reason"] = None
+        newly = wrong & out["mr_keep"].astype(bool).to_numpy()
+        out.loc[newly, "drop_reason"] = "Steiger: explains more variance in the outcome than in the exposure"
+        out.loc[newly, "mr_keep"] = False
+    return out
 
 
 _EST_COLS = ["beta", "standard_error", "ci_lower", "ci_upper", "p_value"]
@@ -257,3 +342,34 @@ def mr_presso_table(harmonised: pd.DataFrame, params: MRParameters = MRParameter
                      "raw_standard_error": r.presso_raw_standard_error, "corrected_beta": r.beta,
                      "corrected_standard_error": r.standard_error})
     return pd.DataFrame(rows, columns=list(PRESSO_COLUMNS))
+
+
+RADIAL_COLUMNS: tuple[str, ...] = ("exposure", "outcome", "method", "snp", "q_contribution", "q_p_value", "outlier")
+
+
+def mr_radial_table(harmonised: pd.DataFrame, params: MRParameters = MRParameters(), *,
+                    fits: Fits | None = None) -> pd.DataFrame:
+    """Radial MR outlier flags per SNP, from the ``radial_ivw`` and ``radial_egger`` fits (reused
+    from ``fits`` when given; RadialMR's ``outliers`` / ``data`` tables).
+
+    Columns: ``exposure, outcome, method`` (``radial_ivw`` or ``radial_egger``), ``snp``,
+    ``q_contribution`` (Q_j), ``q_p_value`` (chi-squared, 1 df), ``outlier`` (``q_p_value`` <
+    ``params.radial_alpha`` / nsnp, Bonferroni).
+    """
+    rows = []
+    for exp, out, g in _groups(harmonised):
+        snps = g["snp"].astype(str).to_numpy() if "snp" in g else np.array([f"row{i + 1}" for i in range(len(g))])
+        finite = np.all([np.isfinite(v) for v in _vec(g)], axis=0)
+        snps = snps[finite]
+        for name, fn in (("radial_ivw", mr_radial_ivw), ("radial_egger", mr_radial_egger)):
+            r = _fit(fits, exp, out, name, fn, g, params)
+            if not r.ok:
+                continue
+            qj = np.asarray(r.radial_q_contributions, float)
+            pj = stats.chi2.sf(qj, 1)
+            flag = np.zeros(len(qj), bool)
+            flag[list(r.radial_outliers)] = True
+            for s_, q_, p_, f_ in zip(snps, qj, pj, flag, strict=True):
+                rows.append({"exposure": exp, "outcome": out, "method": name, "snp": s_, "q_contribution": float(q_),
+                             "q_p_value": float(p_), "outlier": bool(f_)})
+    return pd.DataFrame(rows, columns=list(RADIAL_COLUMNS))

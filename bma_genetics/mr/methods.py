@@ -72,6 +72,11 @@ class MREstimate:
         Bonferroni-corrected outlier-test P per SNP.
     presso_raw_beta, presso_raw_standard_error : float
         MR-PRESSO's IVW before outlier removal.
+    radial_q_contributions : tuple of float
+        Radial MR: each SNP's contribution Q_j to Cochran's Q (finite input rows, in order).
+    radial_outliers : tuple of int
+        Radial MR: indices of the SNPs whose Q_j P value (chi-squared, 1 df) is below
+        ``radial_alpha`` / nsnp (Bonferroni).
     """
 
     method: str
@@ -94,6 +99,8 @@ class MREstimate:
     presso_distortion_p_value: float = _NAN
     presso_raw_beta: float = _NAN
     presso_raw_standard_error: float = _NAN
+    radial_q_contributions: tuple[float, ...] = ()
+    radial_outliers: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -129,6 +136,14 @@ class MRParameters:
         Simulated data sets of MR-PRESSO's global, outlier and distortion tests.
     presso_signif : float, default=0.05
         MR-PRESSO's significance threshold for the global test and outliers.
+    penk : float, default=20.0
+        Penalisation constant of the penalised weighted median (TwoSampleMR's ``penk``): a
+        SNP's weight is multiplied by min(1, ``penk`` x P of its heterogeneity).
+    radial_weights : {"modified_second_order", "first_order", "second_order"}, default="modified_second_order"
+        Weights of radial MR (Bowden et al. 2018; RadialMR's ``weights`` 3, 1, 2).
+    radial_alpha : float, default=0.05
+        Radial MR outliers: SNPs whose Q contribution has P < ``radial_alpha`` / nsnp
+        (Bonferroni, as RadialMR is used with ``alpha = 0.05 / nrow``).
     """
 
     nboot: int = 1000
@@ -139,6 +154,9 @@ class MRParameters:
     median_weights: str = "second_order"
     presso_nboot: int = 1000
     presso_signif: float = 0.05
+    penk: float = 20.0
+    radial_weights: str = "modified_second_order"
+    radial_alpha: float = 0.05
 
     def __post_init__(self) -> None:
         check_one_of("MRParameters/egger_distribution", self.egger_distribution, ("t", "normal"))
@@ -146,6 +164,11 @@ class MRParameters:
         check_positive("MRParameters/nboot", self.nboot)
         check_positive("MRParameters/presso_nboot", self.presso_nboot)
         check_positive("MRParameters/phi", self.phi)
+        check_positive("MRParameters/penk", self.penk)
+        check_one_of("MRParameters/radial_weights", self.radial_weights,
+                     ("modified_second_order", "first_order", "second_order"))
+        if not 0 < self.radial_alpha < 1:
+            raise fail("MRParameters/radial_alpha", f"expected a value in (0, 1), found {self.radial_alpha!r}")
         if not 0 < self.alpha < 1:
             raise fail("MRParameters/alpha", f"expected a value in (0, 1), found {self.alpha!r}")
 
@@ -318,11 +341,7 @@ def mr_weighted_median(b_exp, b_out, se_exp, se_out, params: MRParameters = MRPa
     bx, by, sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
     if len(bx) < 3:
         return _na("weighted_median", len(bx))
-    if params.median_weights == "second_order":
-        w = 1.0 / (sy**2 / bx**2 + by**2 * sx**2 / bx**4)
-    else:
-        w = bx**2 / sy**2
-    return _median_generic("weighted_median", bx, by, sx, sy, w, params)
+    return _median_generic("weighted_median", bx, by, sx, sy, _median_weights(bx, by, sx, sy, params), params)
 
 
 def _r_density_mode(x: np.ndarray, w: np.ndarray, bw: np.ndarray, n: int = 512, cut: float = 3.0) -> np.ndarray:
@@ -511,6 +530,142 @@ def mr_presso(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters(
                   presso_raw_standard_error=float(raw_se))
 
 
+def _median_weights(bx: np.ndarray, by: np.ndarray, sx: np.ndarray, sy: np.ndarray, params: MRParameters) -> np.ndarray:
+    if params.median_weights == "second_order":
+        return 1.0 / (sy**2 / bx**2 + by**2 * sx**2 / bx**4)
+    return bx**2 / sy**2
+
+
+def mr_penalised_weighted_median(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> MREstimate:
+    """Penalised weighted median (Burgess et al. 2016); bootstrap SE.
+
+    Each SNP's weight ``w_j`` (``params.median_weights``: TwoSampleMR's second-order weights or
+    MendelianRandomization's ``b_exp^2 / se_out^2``) is multiplied by min(1, ``penk`` x P_j),
+    P_j the chi-squared (1 df) P of ``w_j (ratio_j - weighted median)^2``; the estimate is the
+    weighted median of the ratio estimates under these weights (TwoSampleMR
+    ``mr_penalised_weighted_median``, MendelianRandomization ``mr_median(weighting =
+    "penalized")``), its SE the parametric bootstrap with the penalised weights held fixed.
+    """
+    bx, by, sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
+    if len(bx) < 3:
+        return _na("penalised_weighted_median", len(bx))
+    ratio = by / bx
+    w = _median_weights(bx, by, sx, sy, params)
+    b_wm = float(weighted_median(ratio, w)[0])
+    penalty = stats.chi2.sf(w * (ratio - b_wm) ** 2, 1)
+    return _median_generic("penalised_weighted_median", bx, by, sx, sy, w * np.minimum(1.0, penalty * params.penk),
+                           params)
+
+
+def mr_egger_bootstrap(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> MREstimate:
+    """MR-Egger with bootstrap inference (Bowden et al. 2015; TwoSampleMR ``mr_egger_regression_bootstrap``).
+
+    ``params.nboot`` data sets are drawn from N(b_exp, se_exp^2) and N(b_out, se_out^2)
+    (seeded by ``params.seed``), each oriented to ``b_exp > 0`` and refitted by the weighted
+    Egger regression (weights ``se_out^-2``, the fit of :func:`mr_egger`). The slope and the
+    intercept are the means of the replicates, their SEs the replicates' SDs, the CIs the
+    replicates' (alpha/2, 1 - alpha/2) quantiles and the P values twice the share of replicates
+    on the other side of zero from the mean (TwoSampleMR reports that share once, a one-sided
+    P, and refits with ``linreg``, cov(w x, w y) / var(w x), which is not the weighted least
+    squares fit of its own ``mr_egger_regression``).
+    """
+    bx, by, sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
+    n = len(bx)
+    if n < 3:
+        return _na("egger_bootstrap", n)
+    rng = np.random.default_rng(params.seed)
+    xs = rng.normal(bx, sx, size=(params.nboot, n))
+    ys = rng.normal(by, sy, size=(params.nboot, n))
+    ys = ys * np.where(xs < 0, -1.0, 1.0)
+    xs = np.abs(xs)
+    w = 1.0 / sy**2
+    sw = w.sum()
+    mx = (xs * w).sum(axis=1, keepdims=True) / sw
+    my = (ys * w).sum(axis=1, keepdims=True) / sw
+    slope = (w * (xs - mx) * (ys - my)).sum(axis=1) / (w * (xs - mx) ** 2).sum(axis=1)
+    icpt = my[:, 0] - slope * mx[:, 0]
+
+    def summarise(v: np.ndarray) -> tuple[float, float, float, float, float]:
+        v = v[np.isfinite(v)]
+        m = float(np.mean(v))
+        other = np.mean(v < 0) if m >= 0 else np.mean(v > 0)
+        lo, hi = np.quantile(v, [params.alpha / 2, 1 - params.alpha / 2])
+        return m, float(np.std(v, ddof=1)), float(lo), float(hi), float(min(1.0, 2 * other))
+
+    b, se, lo, hi, p = summarise(slope)
+    bi, sei, _, _, pi = summarise(icpt)
+    return MREstimate(method="egger_bootstrap", nsnp=n, beta=b, standard_error=se, ci_lower=lo, ci_upper=hi,
+                      p_value=p, egger_intercept=bi, egger_intercept_standard_error=sei, egger_intercept_p_value=pi)
+
+
+def _radial_w(bx: np.ndarray, by: np.ndarray, sx: np.ndarray, sy: np.ndarray, kind: str) -> np.ndarray:
+    """RadialMR's first-order (1) or second-order (2) inverse-variance weights of the ratio estimates."""
+    if kind == "second_order":
+        return 1.0 / (sy**2 / bx**2 + by**2 * sx**2 / bx**4)
+    return bx**2 / sy**2
+
+
+def _radial_fit(ratio: np.ndarray, w: np.ndarray, intercept: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    """OLS of ratio sqrt(w) on sqrt(w) (with or without an intercept): coefficients, lm SEs, df."""
+    wj = np.sqrt(w)
+    X = np.column_stack([np.ones_like(wj), wj]) if intercept else wj[:, None]
+    y = ratio * wj
+    xtx_inv = np.linalg.inv(X.T @ X)
+    coef = xtx_inv @ (X.T @ y)
+    df = len(y) - X.shape[1]
+    sigma2 = float(np.sum((y - X @ coef) ** 2) / df)
+    return coef, np.sqrt(np.diag(xtx_inv) * sigma2), df
+
+
+def _radial(method: str, b_exp, b_out, se_exp, se_out, params: MRParameters, intercept: bool) -> MREstimate:
+    bx, by, sx, sy = _arrays(b_exp, b_out, se_exp, se_out)
+    n = len(bx)
+    if n < (3 if intercept else 2):
+        return _na(method, n)
+    ratio = by / bx
+    kind = params.radial_weights
+    w = _radial_w(bx, by, sx, sy, "second_order" if kind == "second_order" else "first_order")
+    coef, se, df = _radial_fit(ratio, w, intercept)
+    if kind == "modified_second_order":  # refit with se_exp through the first-order slope
+        w = 1.0 / ((sy**2 + coef[-1] ** 2 * sx**2) / bx**2)
+        coef, se, df = _radial_fit(ratio, w, intercept)
+    qj = w * (ratio - (coef[0] / np.sqrt(w) if intercept else 0.0) - coef[-1]) ** 2
+    q = float(qj.sum())
+    outliers = np.flatnonzero(stats.chi2.sf(qj, 1) < params.radial_alpha / n)
+    extra: dict[str, Any] = {"q": q, "q_df": float(df), "q_p_value": float(stats.chi2.sf(q, df)),
+                             "radial_q_contributions": tuple(float(x) for x in qj),
+                             "radial_outliers": tuple(int(i) for i in outliers)}
+    if intercept:
+        extra.update(egger_intercept=float(coef[0]), egger_intercept_standard_error=float(se[0]),
+                     egger_intercept_p_value=float(2 * stats.t.sf(abs(coef[0] / se[0]), df)))
+    return _t_row(method, coef[-1], se[-1], n, df, params.alpha, **extra)
+
+
+def mr_radial_ivw(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> MREstimate:
+    """Radial IVW (Bowden et al. 2018; RadialMR ``ivw_radial``).
+
+    The regression through the origin of ``ratio_j sqrt(W_j)`` on ``sqrt(W_j)``, ``ratio_j =
+    b_out / b_exp``, with ``params.radial_weights``: first order ``W_j = b_exp^2 / se_out^2``,
+    second order ``1 / (se_out^2 / b_exp^2 + b_out^2 se_exp^2 / b_exp^4)``, or modified second
+    order (default): ``1 / ((se_out^2 + beta_1^2 se_exp^2) / b_exp^2)`` with ``beta_1`` the
+    first-order estimate, then refitted. SE, CI and P are those of the regression (residual
+    SE as estimated, t with n - 1 df), as RadialMR reports them. Q = sum Q_j,
+    ``Q_j = W_j (ratio_j - beta)^2`` (``radial_q_contributions``); outliers
+    (``radial_outliers``): chi-squared (1 df) P of Q_j below ``radial_alpha`` / n. With
+    first-order weights the estimate and Q are those of :func:`mr_ivw`.
+    """
+    return _radial("radial_ivw", b_exp, b_out, se_exp, se_out, params, intercept=False)
+
+
+def mr_radial_egger(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters()) -> MREstimate:
+    """Radial MR-Egger (Bowden et al. 2018; RadialMR ``egger_radial``): the radial regression
+    of :func:`mr_radial_ivw` with an intercept (``egger_intercept``, the directional pleiotropy
+    on the radial scale); t with n - 2 df; ``Q_j = W_j (ratio_j - intercept / sqrt(W_j) -
+    beta)^2``, outliers as :func:`mr_radial_ivw`. No orientation is needed: the radial axes do
+    not depend on which allele is counted."""
+    return _radial("radial_egger", b_exp, b_out, se_exp, se_out, params, intercept=True)
+
+
 # --------------------------------------------------------------------------------------------
 # registry
 
@@ -571,6 +726,16 @@ _REGISTRY: tuple[MRMethod, ...] = (
     MRMethod(name="mr_raps", display_name="Robust adjusted profile score (RAPS)", func=mr_raps,
              use_by_default=False, heterogeneity_test=False, min_snps=2,
              citation="Zhao Q et al. (2020) Ann Stat 48:1742"),
+    MRMethod(name="penalised_weighted_median", display_name="Penalised weighted median",
+             func=mr_penalised_weighted_median, use_by_default=False, heterogeneity_test=False, min_snps=3,
+             citation="Burgess S et al. (2016) Epidemiology 27:793"),
+    MRMethod(name="egger_bootstrap", display_name="MR Egger (bootstrap)", func=mr_egger_bootstrap,
+             use_by_default=False, heterogeneity_test=False, min_snps=3,
+             citation="Bowden J et al. (2015) Int J Epidemiol 44:512"),
+    MRMethod(name="radial_ivw", display_name="Radial IVW", func=mr_radial_ivw, use_by_default=False,
+             heterogeneity_test=True, min_snps=2, citation="Bowden J et al. (2018) Int J Epidemiol 47:1264"),
+    MRMethod(name="radial_egger", display_name="Radial MR-Egger", func=mr_radial_egger, use_by_default=False,
+             heterogeneity_test=True, min_snps=3, citation="Bowden J et al. (2018) Int J Epidemiol 47:1264"),
 )
 
 #: name -> :class:`MRMethod`.

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 NAME = "mr"
 REQUIRES = ["gwas"]  # the exposures' summary statistics
 #: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
-REPORT_TABLES = ["mr_results.tsv", "*/heterogeneity.tsv", "*/pleiotropy.tsv", "*/steiger.tsv", "*/ld_left_out.tsv"]
+REPORT_TABLES = ["mr_results.tsv", "*/heterogeneity.tsv", "*/pleiotropy.tsv", "*/steiger.tsv", "*/ld_left_out.tsv",
+                 "mvmr/mvmr_results.tsv"]
 #: Cohort files read besides its path options (their contents are part of the completion key).
 INPUTS = ["genotypes/imputed/*.bgen", "genotypes/imputed/*.sample", "truth/mr_truth.json"]
 
@@ -66,6 +67,12 @@ PARAMS = [
     Param("median_weights", str, "second_order", "weighted-median weights", options=("second_order", "first_order")),
     Param("prevalence", float, None, "outcome prevalence for the Steiger test (default: the case fraction)",
           range=(0, 1, "neither")),
+    Param("steiger_filter", bool, False, "Steiger filtering: drop SNPs that explain more variance in the outcome "
+          "than in the exposure before any fit (TwoSampleMR steiger_filtering; liability scale for a binary "
+          "outcome)"),
+    Param("radial_weights", str, "modified_second_order", "weights of radial MR (radial_ivw, radial_egger)",
+          options=("modified_second_order", "first_order", "second_order")),
+    Param("penk", float, 20.0, "penalisation constant of the penalised weighted median", range=(0, None, "neither")),
     Param("reverse", bool, False, "also run reverse-direction MR per pair"),
     Param("exposure_units", str, None, "scale of the exposure GWAS for the truth check: sd or fat_fraction "
           "(default: sd when the gwas stage used transform: rint, else fat_fraction)",
@@ -113,7 +120,8 @@ def run(ctx, params: dict) -> dict:
         raise InputError(f"mr/exposures: {missing} not among the GWAS traits {list(sumstats)}")
     mr_params = MRParameters(nboot=params["nboot"], seed=int(ctx.seed),
                              egger_distribution=params["egger_distribution"],
-                             median_weights=params["median_weights"])
+                             median_weights=params["median_weights"], radial_weights=params["radial_weights"],
+                             penk=params["penk"])
     chain = Path(params["chain"]) if params["chain"] is not None else None
     if chain is not None and not chain.is_absolute() and cohort is not None:
         chain = cohort / chain
@@ -141,7 +149,7 @@ def run(ctx, params: dict) -> dict:
                 clump_kb=params["clump_kb"], proxies=params["proxies"],
                 proxy_r2=params["proxy_r2"], methods=params["methods"],
                 params=mr_params, prevalence=params["prevalence"], reverse=params["reverse"],
-                chain=chain,
+                chain=chain, steiger_filter=params["steiger_filter"],
             )
         except InputError as exc:
             log.warning("mr: %s -> %s not estimated: %s", trait, outcome_name, exc)
@@ -157,6 +165,7 @@ def run(ctx, params: dict) -> dict:
                            "n_instruments_left_out": s.report["n_instruments_left_out"],
                            "ivw": s.report["ivw"], "instrument_strength": s.report["instrument_strength"],
                            "genome_build": s.report["genome_build"],
+                           "n_steiger_dropped": s.report["n_steiger_dropped"],
                            "warnings": s.report["warnings"]}
         tables += [str(p.relative_to(out_dir)) for k, p in s.files.items() if not k.startswith("figures/")]
     summary: dict[str, Any] = {"outcome": str(outcome_path), "p_fallback": p_fallback,

@@ -18,6 +18,8 @@ _COLOURS = {
     "ivw": "#1f77b4", "ivw_fixed": "#aec7e8", "egger": "#d62728", "simple_median": "#98df8a",
     "weighted_median": "#2ca02c", "simple_mode": "#c5b0d5", "weighted_mode": "#9467bd",
     "mr_presso": "#8c564b", "mr_raps": "#ff7f0e", "wald_ratio": "#7f7f7f",
+    "penalised_weighted_median": "#17becf", "egger_bootstrap": "#ff9896", "radial_ivw": "#393b79",
+    "radial_egger": "#ad494a",
 }
 
 
