@@ -25,7 +25,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -478,6 +478,7 @@ def run_gwas(
     sex_column: str = "sex",
     chunk_by: str = "chromosome",
     unstratified: Sequence[str] = (),
+    loco: Mapping[str, pd.DataFrame] | None = None,
 ) -> GwasResult:
     """For each variant, regress every trait x stratum on the dosage; write GWAS-SSF per result set.
 
@@ -557,6 +558,12 @@ def run_gwas(
         Extra GWAS-SSF metadata for every file (e.g. the BMFF provenance).
     unstratified : list of str, optional
         Traits analysed only in stratum ``all`` (e.g. permuted null traits for calibration).
+    loco : mapping of str to DataFrame, optional
+        REGENIE step 2: trait -> LOCO predictions (samples x chromosomes, from
+        :func:`bma_genetics.gwas.regenie.run_step1` or :func:`bma_genetics.io.read_loco_predictions`);
+        each chromosome's variants are tested against the trait minus its scaled LOCO prediction
+        (:class:`~bma_genetics.gwas.regenie.LocoAdjuster`), one pass per chromosome. Traits
+        without predictions are analysed as they are. Default ``None``: no LOCO.
 
     Returns
     -------
@@ -596,7 +603,13 @@ def run_gwas(
     x_extra = sex_column if sex_column in table.columns and sex_column not in all_covs else None
     if x_extra:
         frame[f"cov__{x_extra}"] = pd.to_numeric(table[x_extra], errors="coerce").to_numpy()
-    mt = _annotate(hl, mt.select_rows(*_row_fields(mt)), frame)
+    base_mt = mt.select_rows(*_row_fields(mt))
+    mt = _annotate(hl, base_mt, frame)
+    loco_adj = None
+    if loco:
+        from bma_genetics.gwas.regenie import LocoAdjuster
+
+        loco_adj = LocoAdjuster(frame, analyses, loco)
 
     out_dir = Path(out) if out else None
     settings = json.dumps({"analyses": [(a.label, a.covariates, a.binary, a.n) for a in analyses],
@@ -605,13 +618,16 @@ def run_gwas(
                            # the analysed people and their trait and covariate values: a chunk is
                            # reused only for the same data, not merely the same sample size
                            "data": hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy()
-                                                  .tobytes()).hexdigest()}, sort_keys=True)
+                                                  .tobytes()).hexdigest(),
+                           **({"loco": loco_adj.fingerprint()} if loco_adj else {})}, sort_keys=True)
     check_one_of("run_gwas/chunk_by", chunk_by, ["chromosome", "all"])
     contigs = _contigs(hl, mt, chromosomes)
     # chrX in two passes: outside PAR ("X": sex covariate, males' alleles once) and PAR1/PAR2
     # ("XY", plink2's name: diploid in both sexes, as the autosomes)
     contigs = list(dict.fromkeys(c2 for c in contigs for c2 in (("X", "XY") if c in ("X", "XY") else (c,))))
-    if chunk_by == "all":
+    if chunk_by == "all" and loco_adj is not None:
+        log.info("run_gwas: LOCO step 2 runs one pass per chromosome (chunk_by 'all' ignored)")
+    elif chunk_by == "all":
         # one pass for everything except chrX (which needs the sex covariate), one for chrX
         contigs = ([",".join(c for c in contigs if c not in ("X", "XY"))] if set(contigs) - {"X", "XY"} else []) \
             + [c for c in contigs if c in ("X", "XY")]
@@ -632,7 +648,8 @@ def run_gwas(
             continue
         if done_path is not None:
             done_path.unlink(missing_ok=True)  # the chunk below replaces whatever this marked
-        sub = hl.filter_intervals(mt, _pass_intervals(hl, contig))
+        sub = hl.filter_intervals(mt if loco_adj is None else _annotate(hl, base_mt, loco_adj.frame_for(contig)),
+                                  _pass_intervals(hl, contig))
         if contig in ("X", "XY") and sub.head(1).count_rows() == 0:
             continue  # no chrX variants outside PAR, or none in it
         is_x = contig == "X"  # outside PAR
@@ -717,6 +734,7 @@ def run_gwas(
                 "adjusted_covariates": list(a.covariates),
                 "stratum": a.stratum, "transform": transform, "lambda_gc": round(lam, 5),
                 "dropped_covariates": list(a.dropped_covariates),
+                **({"loco": True} if loco_adj is not None and a.trait in loco_adj.loco else {}),
                 **(metadata or {}),
             }
             files[a.label] = write_gwas_ssf(ss, out_dir / f"{a.label}.tsv.gz", meta)

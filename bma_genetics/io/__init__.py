@@ -101,10 +101,16 @@ _RESULTS = (
 )
 __all__ += list(_RESULTS)
 
+#: LOCO predictions in REGENIE's layout (:mod:`bma_genetics.io.loco`).
+_LOCO = ("read_loco_predictions", "write_loco_predictions")
+__all__ += list(_LOCO)
+
 
 def __getattr__(name: str) -> Any:
     if name in _RESULTS:
         return getattr(importlib.import_module("bma_genetics.io.results"), name)
+    if name in _LOCO:
+        return getattr(importlib.import_module("bma_genetics.io.loco"), name)
     if name in __all__:
         return getattr(importlib.import_module("bma_genetics.io.api"), name)
     raise AttributeError(f"module 'bma_genetics.io' has no attribute {name!r}")

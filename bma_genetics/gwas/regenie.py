@@ -1,0 +1,435 @@
+"""REGENIE-style step 1: whole-genome ridge regression -> LOCO predictions for every trait at once.
+
+Mbatchou et al. (2021) Nature Genetics 53:1097 ("Computationally efficient whole-genome
+regression for quantitative and binary traits"); REGENIE's documentation, "Overview: Step 1".
+The model, for quantitative traits, as REGENIE fits it:
+
+1. **Residualise.** Each trait (rank-inverse-normal first with ``transform="rint"``, REGENIE's
+   ``--apply-rint``) is regressed on the covariates (intercept included) over the samples that
+   have it, and scaled to unit variance: :math:`\\tilde y = r / s` with :math:`s^2 = r^\\top r /
+   (n - k)`; a sample without the trait gets 0 (and is left out of level 1). Genotypes (array
+   PLINK, A1 counts, missing mean-imputed) are residualised on the same covariates and scaled to
+   unit variance.
+2. **Level 0.** The variants are read in blocks of ``block_size`` consecutive variants (never
+   across chromosomes). In each block :math:`X` and for each of ``n_ridge_l0`` shrinkage values
+   :math:`\\tau_j = M (1 - h^2_j) / h^2_j` (:math:`M` variants in all, :math:`h^2_j` evenly
+   spaced on [0.01, 0.99], REGENIE's grid) the ridge fit :math:`\\hat\\beta_j = (X^\\top X +
+   \\tau_j I)^{-1} X^\\top \\tilde Y` is made without fold :math:`k` and predicts fold
+   :math:`k` (K-fold, ``n_folds``, seeded assignment): every trait at once, since :math:`(X^\\top X
+   + \\tau I)^{-1} X^\\top` does not depend on the trait. The out-of-fold predictions form
+   :math:`W` (n x J·blocks, per trait).
+3. **Level 1.** Ridge of :math:`\\tilde y` on the standardised columns of :math:`W`, shrinkage
+   :math:`\\phi_j = L (1 - h^2_j)/h^2_j` (:math:`L` columns, ``n_ridge_l1`` values), chosen per trait by
+   K-fold cross-validation (least held-out squared error).
+4. **LOCO.** With the chosen :math:`\\phi`, the level-1 fit without fold :math:`k` predicts fold
+   :math:`k`; leaving out a chromosome's columns of :math:`W` gives its LOCO prediction.
+
+Predictions are on the scale of :math:`\\tilde y` (REGENIE's), written in REGENIE's layout by
+:func:`bma_genetics.io.write_loco_predictions`; step 2 (:class:`LocoAdjuster`, used by
+:func:`~bma_genetics.gwas.association.run_gwas` with ``loco=``) subtracts :math:`s \\cdot` the
+prediction of the tested chromosome from the trait, so effects stay in trait units.
+
+Why numpy and not Hail's BlockMatrix: level 0 is, per block of 1,000 variants, one 1,000 x 1,000
+Gram matrix and K small symmetric eigen-decompositions that serve every shrinkage value and trait
+at once; the reduced matrix :math:`W` (n x J·M/B) fits in memory. numpy/LAPACK does this exactly
+in double precision while streaming the memory-mapped ``.bed`` block by block; a BlockMatrix would
+have to write the standardised genotype matrix, and Hail's ndarray route ran out of memory on the
+demo checkpoint (docs/gwas.md, Performance).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bma_genetics._check import check_one_of, fail
+from bma_genetics._result import StageResult
+
+log = logging.getLogger(__name__)
+
+#: Chromosomes a LOCO prediction file always carries (a chromosome absent from the step-1
+#: variants gets the whole-genome prediction: leaving it out removes nothing).
+LOCO_CHROMOSOMES: tuple[str, ...] = (*(str(i) for i in range(1, 23)), "X")
+
+
+def shrinkage_grid(n_columns: int, n_values: int) -> np.ndarray:
+    """REGENIE's ridge shrinkage values ``n_columns (1 - h2) / h2`` for ``h2`` evenly spaced on [0.01, 0.99]."""
+    h2 = np.linspace(0.01, 0.99, n_values) if n_values > 1 else np.array([0.5])
+    return n_columns * (1 - h2) / h2
+
+
+def array_files(bfile: str | os.PathLike | Sequence[str | os.PathLike], *, where: str = "run_step1/bfile") -> list[Path]:
+    """PLINK prefixes named by a prefix, a ``{chrom}`` pattern, a glob or a list of them."""
+    items = [bfile] if isinstance(bfile, (str, os.PathLike)) else list(bfile)
+    out: list[Path] = []
+    for item in items:
+        s = str(item).removesuffix(".bed")
+        pattern = s.replace("{chrom}", "*")
+        found = sorted(glob.glob(pattern + ".bed")) if any(c in pattern for c in "*?[") else [s + ".bed"]
+        if not found or not all(Path(f).exists() for f in found):
+            raise fail(where, f"no PLINK .bed for {item!r} (a prefix, a {{chrom}} pattern or a glob)")
+        out += [Path(f[:-4]) for f in found]
+    return list(dict.fromkeys(out))
+
+
+def _residualiser(c: np.ndarray) -> np.ndarray:
+    """Orthonormal basis Q of the covariate columns (intercept included)."""
+    q, r = np.linalg.qr(c)
+    keep = np.abs(np.diag(r)) > 1e-10 * max(1.0, np.abs(np.diag(r)).max())
+    return q[:, keep]
+
+
+def rank_inverse_normal(values: np.ndarray, c: float = 3.0 / 8) -> np.ndarray:
+    """Blom rank-inverse-normal of the finite values (the GWAS's own, in association.py)."""
+    from bma_genetics.gwas.association import rank_inverse_normal as rint
+
+    return rint(values, c=c)
+
+
+@dataclass
+class Step1Result(StageResult):
+    """What :func:`run_step1` returns (a :class:`~bma_genetics._result.StageResult`).
+
+    ``to_frame()`` is one row per trait: ``trait``, ``n`` (samples with the trait),
+    ``scale`` (residual SD :math:`s`), ``shrinkage_l1`` (the chosen level-1 :math:`\\phi`),
+    ``h2_l1`` (its :math:`h^2` on REGENIE's grid), ``cv_r2`` (held-out R² of the level-1 model at
+    that :math:`\\phi`: how much of the residualised trait the genome predicts).
+
+    Attributes
+    ----------
+    predictions : dict of str to DataFrame
+        Trait -> (n_samples x chromosomes) LOCO predictions on the scale of the residualised,
+        unit-variance trait (index ``eid``; NaN for a sample without the trait).
+    n_variants, n_blocks : int
+        Variants used and level-0 blocks.
+    """
+
+    predictions: dict[str, pd.DataFrame] = field(default_factory=dict)
+    n_variants: int = 0
+    n_blocks: int = 0
+
+
+def _phenotype_matrix(table: pd.DataFrame, traits: Sequence[str], covariates: Sequence[str],
+                      transform: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(Y residualised and scaled, defined mask, scales, covariate matrix with intercept)."""
+    c = np.column_stack([np.ones(len(table)), *[table[k].to_numpy(dtype=float) for k in covariates]])
+    y = np.column_stack([pd.to_numeric(table[t], errors="coerce").to_numpy(dtype=float) for t in traits])
+    ok = np.isfinite(y)
+    out = np.zeros_like(y)
+    scales = np.zeros(len(traits))
+    for j, t in enumerate(traits):
+        m = ok[:, j]
+        v = y[m, j]
+        if transform == "rint":
+            v = rank_inverse_normal(v)
+        q = _residualiser(c[m])
+        r = v - q @ (q.T @ v)
+        dof = int(m.sum()) - q.shape[1]
+        if dof < 2 or not np.any(r):
+            raise fail("run_step1/traits", f"trait {t!r}: nothing left after regressing out the covariates "
+                                           f"({int(m.sum())} samples)")
+        scales[j] = np.sqrt(r @ r / dof)
+        out[m, j] = r / scales[j]
+    return out, ok, scales, c
+
+
+def run_step1(
+    phenotypes: pd.DataFrame,
+    *,
+    bfile: str | os.PathLike | Sequence[str | os.PathLike],
+    traits: Sequence[str],
+    covariates: Sequence[str] = (),
+    transform: str = "none",
+    block_size: int = 1000,
+    n_ridge_l0: int = 5,
+    n_ridge_l1: int = 5,
+    n_folds: int = 5,
+    seed: int = 1,
+    withdrawals: set[str] | frozenset[str] | None = None,
+    out: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> Step1Result:
+    """Fit REGENIE's step 1 on array genotypes: LOCO predictions for every trait at once.
+
+    Examples
+    --------
+    >>> res = run_step1(table, bfile="genotypes/array/ukb22418_c{chrom}_b0_v2",
+    ...                 traits=["bmff_spine"], covariates=["age", "sex"], out="step1")  # doctest: +SKIP
+    >>> res.predictions["bmff_spine"]["1"]           # LOCO prediction without chromosome 1  # doctest: +SKIP
+
+    Notes
+    -----
+    The model is in the module docstring (level-0 ridge per block, level-1 ridge with K-fold CV,
+    LOCO). Samples: those of the PLINK ``.fam`` with every covariate in ``phenotypes`` (a trait's
+    missing values are left out of its level 1); the folds are a seeded random partition of
+    them, so a fixed ``seed`` gives the same predictions (to rounding). Memory: the level-0
+    predictions, n x (J · M / B) x traits doubles.
+
+    Output (``out``): ``step1_<k>.loco`` per trait and ``step1_pred.list`` (REGENIE's layout,
+    :func:`bma_genetics.io.write_loco_predictions`; X written as 23), ``step1_summary.tsv``
+    (:meth:`Step1Result.to_frame`).
+
+    Parameters
+    ----------
+    phenotypes : DataFrame
+        ``eid`` (str) + traits + covariates.
+    bfile : path, pattern or list
+        Array genotypes, PLINK 1 (``ukb22418_c{chrom}_b0_v2``: a ``{chrom}`` pattern or glob
+        for one file per chromosome); every file must list the same samples in the same order.
+    traits, covariates : list of str
+        Quantitative traits and covariates (an intercept is always added).
+    transform : {"none", "rint"}, default="none"
+        ``"rint"``: rank-inverse-normal of each trait first (REGENIE ``--apply-rint``).
+    block_size : int, default=1000
+        Variants per level-0 block (REGENIE ``--bsize``).
+    n_ridge_l0, n_ridge_l1 : int, default=5
+        Shrinkage values at level 0 and level 1 (REGENIE ``--l0`` / ``--l1``).
+    n_folds : int, default=5
+        Cross-validation folds (REGENIE ``--cv``).
+    seed : int, default=1
+        Seed of the fold assignment.
+    withdrawals : set of str, optional
+        Eids removed first.
+    out : path, optional
+        Output folder (default ``None``: nothing written).
+    progress : bool, default=False
+        A tqdm bar over the blocks.
+
+    Returns
+    -------
+    Step1Result
+    """
+    from bma_genetics.ld.readers import PlinkReader
+
+    where = "run_step1"
+    if not isinstance(phenotypes, pd.DataFrame) or "eid" not in phenotypes.columns:
+        raise fail(f"{where}/phenotypes", "expected a DataFrame with an 'eid' column")
+    traits, covariates = list(traits), list(covariates)
+    if not traits:
+        raise fail(f"{where}/traits", "no traits given")
+    missing = [c for c in [*traits, *covariates] if c not in phenotypes.columns]
+    if missing:
+        raise fail(f"{where}/traits", f"column(s) {missing} not in the phenotype table; it has "
+                                      f"{list(phenotypes.columns)[:30]}")
+    check_one_of(f"{where}/transform", transform, ["none", "rint"])
+    for name, value, lo in (("block_size", block_size, 2), ("n_ridge_l0", n_ridge_l0, 1),
+                            ("n_ridge_l1", n_ridge_l1, 1), ("n_folds", n_folds, 2)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+            raise fail(f"{where}/{name}", f"expected an integer >= {lo}, found {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise fail(f"{where}/seed", f"expected an integer, found {seed!r}")
+    readers = [PlinkReader(p) for p in array_files(bfile, where=f"{where}/bfile")]
+    samples = readers[0].samples
+    for r in readers[1:]:
+        if r.samples != samples:
+            raise fail(f"{where}/bfile", f"{r.prefix}.fam lists other samples (or another order) than "
+                                         f"{readers[0].prefix}.fam")
+    table = phenotypes.assign(eid=phenotypes["eid"].astype(str)).drop_duplicates("eid").set_index("eid")
+    ids = [s for s in samples if s in table.index and s not in (withdrawals or ())]
+    if covariates:
+        cov_ok = table.loc[ids, covariates].apply(pd.to_numeric, errors="coerce").notna().all(axis=1)
+        ids = [s for s, ok in zip(ids, cov_ok, strict=True) if ok]
+    if len(ids) < 10 * n_folds:
+        raise fail(f"{where}/phenotypes", f"{len(ids)} genotyped samples with every covariate; too few for "
+                                          f"{n_folds}-fold cross-validation")
+    pos = {s: i for i, s in enumerate(samples)}
+    rows = np.array([pos[s] for s in ids])
+    sub = table.loc[ids].reset_index()
+    for c in covariates:
+        sub[c] = pd.to_numeric(sub[c], errors="coerce")
+    y, defined, scales, cmat = _phenotype_matrix(sub, traits, covariates, transform)
+    q = _residualiser(cmat)
+    n, n_traits = y.shape
+    rng = np.random.default_rng(seed)
+    fold = np.empty(n, dtype=np.int64)
+    fold[rng.permutation(n)] = np.arange(n) % n_folds
+
+    # blocks: consecutive variants of one chromosome
+    blocks: list[tuple[int, str, np.ndarray]] = []
+    for ri, r in enumerate(readers):
+        chrom = r.variants["chromosome"].astype(str).to_numpy()
+        for c in dict.fromkeys(chrom):
+            idx = np.flatnonzero(chrom == c)
+            blocks += [(ri, _chrom_name(c), idx[i:i + block_size]) for i in range(0, len(idx), block_size)]
+    m_total = sum(len(b[2]) for b in blocks)
+    tau0 = shrinkage_grid(m_total, n_ridge_l0)
+    n_j = len(tau0)
+    w = np.zeros((n, len(blocks) * n_j, n_traits))
+    col_chrom: list[str] = []
+    n_used = 0
+    from tqdm.auto import tqdm
+
+    fold_rows = [np.flatnonzero(fold == k) for k in range(n_folds)]
+    for bi, (ri, chrom, idx) in enumerate(tqdm(blocks, desc="step 1 level 0", disable=not progress)):
+        x = readers[ri].dosages(idx)[rows].astype(np.float64)
+        miss = ~np.isfinite(x)
+        if miss.any():
+            means = np.nanmean(np.where(miss, np.nan, x), axis=0)
+            x[miss] = np.take(np.nan_to_num(means), np.nonzero(miss)[1])
+        x -= q @ (q.T @ x)
+        sd = np.sqrt((x * x).sum(axis=0) / max(n - q.shape[1], 1))
+        keep = sd > 1e-8
+        x = x[:, keep] / sd[keep]
+        n_used += int(keep.sum())
+        col_chrom += [chrom] * n_j
+        if not keep.any():
+            continue
+        xtx = x.T @ x
+        xty = x.T @ y
+        for k in range(n_folds):
+            xk = x[fold_rows[k]]
+            evals, evecs = np.linalg.eigh(xtx - xk.T @ xk)
+            proj = evecs.T @ (xty - xk.T @ y[fold_rows[k]])
+            xv = xk @ evecs
+            for j, tau in enumerate(tau0):
+                w[fold_rows[k], bi * n_j + j, :] = xv @ (proj / (evals + tau)[:, None])
+    col_chrom_arr = np.array(col_chrom)
+
+    # level 1 per trait: ridge on standardised W, phi by K-fold CV, LOCO from the fold fits
+    n_cols = w.shape[1]
+    phi = shrinkage_grid(n_cols, n_ridge_l1)
+    h2_l1 = np.linspace(0.01, 0.99, n_ridge_l1) if n_ridge_l1 > 1 else np.array([0.5])
+    chromosomes = list(dict.fromkeys(col_chrom))
+    predictions: dict[str, pd.DataFrame] = {}
+    rows_out = []
+    for t, trait in enumerate(traits):
+        d = defined[:, t]
+        wt = w[:, :, t]
+        mu = wt[d].mean(axis=0)
+        sdw = wt[d].std(axis=0)
+        sdw[sdw == 0] = 1.0
+        z = (wt - mu) / sdw
+        yt = y[:, t]
+        fits = []
+        sse = np.zeros(len(phi))
+        for k in range(n_folds):
+            train = d & (fold != k)
+            test = d & (fold == k)
+            zt = z[train]
+            evals, evecs = np.linalg.eigh(zt.T @ zt)
+            proj = evecs.T @ (zt.T @ yt[train])
+            alphas = evecs @ (proj[:, None] / (evals[:, None] + phi[None, :]))  # (L, n_phi)
+            fits.append(alphas)
+            resid = yt[test][:, None] - z[test] @ alphas
+            sse += (resid**2).sum(axis=0)
+        best = int(np.argmin(sse))
+        sst = float((yt[d] ** 2).sum())
+        loco = np.full((n, len(LOCO_CHROMOSOMES)), np.nan)
+        for k in range(n_folds):
+            test = d & (fold == k)
+            contrib = z[test] * fits[k][:, best][None, :]  # (n_test, L)
+            total = contrib.sum(axis=1)
+            for ci, c in enumerate(LOCO_CHROMOSOMES):
+                cols = col_chrom_arr == c
+                loco[test, ci] = total - contrib[:, cols].sum(axis=1) if cols.any() else total
+        predictions[trait] = pd.DataFrame(loco, index=pd.Index(ids, name="eid"), columns=list(LOCO_CHROMOSOMES))
+        rows_out.append({"trait": trait, "n": int(d.sum()), "scale": float(scales[t]),
+                         "shrinkage_l1": float(phi[best]), "h2_l1": float(h2_l1[best]),
+                         "cv_r2": float(1 - sse[best] / sst) if sst > 0 else float("nan")})
+        log.info("step 1 %s: n=%d, level-1 h2 grid point %.2f, held-out R2 %.4f", trait, int(d.sum()),
+                 h2_l1[best], rows_out[-1]["cv_r2"])
+    summary = pd.DataFrame(rows_out)
+    report = {"n_samples": n, "n_variants": n_used, "n_blocks": len(blocks), "block_size": block_size,
+              "n_ridge_l0": n_ridge_l0, "n_ridge_l1": n_ridge_l1, "n_folds": n_folds, "seed": int(seed),
+              "transform": transform, "chromosomes": chromosomes,
+              "cv_r2": {r["trait"]: round(r["cv_r2"], 5) for r in rows_out}}
+    files: dict[str, Path] = {}
+    if out is not None:
+        from bma_genetics._atomic import write_table
+        from bma_genetics.io import write_loco_predictions
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        files["pred_list"] = write_loco_predictions(predictions, out / "step1")
+        write_table(summary, out / "step1_summary.tsv")
+        files["step1_summary"] = out / "step1_summary.tsv"
+    return Step1Result(table=summary, files=files, report=report, predictions=predictions,
+                       n_variants=n_used, n_blocks=len(blocks))
+
+
+def _chrom_name(c: Any) -> str:
+    s = re.sub(r"^chr", "", str(c))
+    return "X" if s in ("23", "25", "X", "XY") else s
+
+
+# --------------------------------------------------------------------------- step 2
+class LocoAdjuster:
+    """Step 2's phenotypes: each analysis's trait minus :math:`s` x its chromosome's LOCO prediction.
+
+    :math:`s` is the residual SD of the trait (as analysed: after ``rint`` when asked) on its
+    covariates over the samples of its stratum-``all`` analysis (the step-1 scale; REGENIE's
+    predictions are on the unit-variance scale); every stratum of a trait uses it. A trait with
+    no predictions (a permuted null trait) is left as it is. An analysed sample without a
+    prediction is an error (REGENIE likewise needs step 2's samples in step 1).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        :func:`~bma_genetics.gwas.association.plan_analyses`' frame (``eid``, ``y__<i>``,
+        ``cov__<c>``).
+    analyses : list of Analysis
+    loco : mapping of str to DataFrame
+        Trait -> LOCO predictions (:func:`run_step1`'s ``predictions`` or
+        :func:`bma_genetics.io.read_loco_predictions`).
+    """
+
+    def __init__(self, frame: pd.DataFrame, analyses: Sequence[Any], loco: Mapping[str, pd.DataFrame]):
+        self.frame = frame
+        self.loco = {}
+        self.scales: dict[str, float] = {}
+        eids = frame["eid"].astype(str)
+        ordered = sorted(analyses, key=lambda a: a.stratum != "all")
+        self.analyses = [a for a in ordered if a.trait in loco]
+        for a in self.analyses:
+            pred = loco[a.trait]
+            aligned = pred.reindex(eids.to_numpy())
+            lacking = a.samples & ~np.isfinite(aligned.to_numpy(dtype=float)).all(axis=1)
+            if lacking.any():
+                raise fail("run_gwas/loco", f"trait {a.trait!r} (stratum {a.stratum}): {int(lacking.sum())} of "
+                                            f"{a.n} analysed samples have no LOCO prediction; run step 1 on the "
+                                            "same samples (or remove them)")
+            self.loco[a.trait] = aligned
+            if a.trait not in self.scales:
+                y = frame[a.column].to_numpy(dtype=float)[a.samples]
+                c = np.column_stack([np.ones(a.n), *[frame[f"cov__{k}"].to_numpy(dtype=float)[a.samples]
+                                                     for k in a.covariates]])
+                q = _residualiser(c)
+                r = y - q @ (q.T @ y)
+                self.scales[a.trait] = float(np.sqrt(r @ r / (a.n - q.shape[1])))
+
+    def fingerprint(self) -> str:
+        """A hash of the predictions and scales (for the resume stamp of each chunk)."""
+        h = hashlib.sha256()
+        for t in sorted(self.loco):
+            h.update(t.encode())
+            h.update(np.ascontiguousarray(self.loco[t].to_numpy(dtype=float)).tobytes())
+            h.update(repr(self.scales[t]).encode())
+        return h.hexdigest()
+
+    def frame_for(self, contig: str) -> pd.DataFrame:
+        """The frame with each analysis's y minus :math:`s` x the LOCO prediction of ``contig``
+        (``X`` and ``XY`` use chromosome X's; a comma-joined pass is refused)."""
+        if "," in contig:
+            raise fail("run_gwas/loco", "LOCO step 2 needs one pass per chromosome (chunk_by: chromosome)")
+        chrom = _chrom_name(contig)
+        out = self.frame.copy()
+        for a in self.analyses:
+            pred = self.loco[a.trait]
+            if chrom not in pred.columns:
+                raise fail("run_gwas/loco", f"trait {a.trait!r}: no LOCO prediction for chromosome {chrom} "
+                                            f"(the file has {list(pred.columns)})")
+            y = out[a.column].to_numpy(dtype=float).copy()
+            p = pred[chrom].to_numpy(dtype=float)
+            y[a.samples] = y[a.samples] - self.scales[a.trait] * p[a.samples]
+            out[a.column] = y
+        return out
