@@ -54,6 +54,7 @@ LAYER_OF_TOP: dict[str, int] = {
     "stats": 1,
     "resources": 2,
     "ld": 2,
+    "survival": 2,
     "simulate": 3,
     **{s: 4 for s in ("phenotypes", "gwas", "heritability", "enrichment", "phewas", "prs", "mr")},
     "plots": 5,
