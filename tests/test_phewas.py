@@ -383,6 +383,67 @@ def test_cox_recovers_simulated_hazard_ratio(xmap):
     assert r["n_cases"] + r["n_controls"] == n - 1  # the prevalent case is out
 
 
+def _gompertz_cohort(n: int = 4000, seed: int = 9):
+    """Onsets Gompertz in age (log-HR 0.4 per x), dated diagnoses, deaths ending follow-up."""
+    rng = np.random.default_rng(seed)
+    age = rng.uniform(45, 80, n)
+    x = rng.normal(size=n)
+    scan = pd.Timestamp("2015-01-01") + pd.to_timedelta(rng.integers(0, 1500, n), unit="D")
+    people = pd.DataFrame({"eid": [str(i) for i in range(n)], "age": age, "sex": rng.integers(0, 2, n),
+                           "bmi": rng.normal(27, 3, n), "pc1": rng.normal(size=n), "x": x, "scan_date": scan})
+    gamma, rate = 0.09, 0.004
+    # onset age by inverting the Gompertz cumulative hazard from the age at the scan
+    a_on = 60 + np.log(np.exp(gamma * (age - 60)) + gamma * rng.exponential(size=n) / (rate * np.exp(0.4 * x))) / gamma
+    onset = scan + pd.to_timedelta(np.round((a_on - age) * 365.25), unit="D")
+    death = scan + pd.to_timedelta(rng.integers(30, 4000, n), unit="D")
+    people["date_of_death"] = death.where(rng.random(n) < 0.3)
+    keep = onset <= pd.Timestamp("2024-01-01")
+    dx = pd.DataFrame({"eid": people["eid"][keep], "code": "A000", "date": onset[keep]})
+    return people, dx
+
+
+def _cox_table(people, dx, censor, age_scale):
+    """The same Cox model fitted directly (bma_genetics.survival.fit_cox) on the cohort."""
+    from bma_genetics.survival import fit_cox
+
+    end = people["date_of_death"].where(people["date_of_death"] < censor, censor)
+    first = dx.set_index("eid")["date"].reindex(people["eid"]).to_numpy()
+    event = ~pd.isna(first) & (first <= end.to_numpy())
+    exit_ = np.where(event, first, end.to_numpy())
+    t = (pd.to_datetime(exit_) - people["scan_date"]).dt.days.to_numpy() / 365.25
+    d = people.assign(x=(people["x"] - people["x"].mean()) / people["x"].std(ddof=1), time=t + people["age"] * age_scale,
+                      event=event.astype(int), entry=people["age"])
+    d = d[~(~pd.isna(first) & (first < people["scan_date"].to_numpy()))]  # prevalent cases are out
+    return fit_cox(d, ["x", *COVS], duration="time", event="event", entry="entry" if age_scale else None)
+
+
+@pytest.mark.parametrize("time_scale", ["follow_up", "age"])
+def test_cox_equals_the_survival_library_censored_at_death_on_both_time_scales(xmap, time_scale):
+    """The PheWAS Cox option censors at death (40000) and fits Efron ties (R coxph's default)
+    on follow-up time or on age with delayed entry: its estimate equals the survival library's
+    fit of the same data, and the true log-HR is recovered."""
+    people, dx = _gompertz_cohort()
+    censor = pd.Timestamp("2022-10-31")
+    res = run_phewas(people, dx, "x", COVS, phecode_map=xmap, min_cases=20, min_phecode_count=1, method="cox",
+                     cox_start_col="scan_date", censoring_date="2022-10-31", cox_time_scale=time_scale)
+    r = res.to_frame().set_index("phecode").loc["TT_100.1"]
+    want = _cox_table(people, dx, censor, 1 if time_scale == "age" else 0).row("x")
+    assert abs(r["beta"] - want["beta"]) < 1e-6 * abs(want["beta"])
+    assert abs(r["standard_error"] - want["standard_error"]) < 1e-6 * want["standard_error"]
+    assert abs(r["beta"] - 0.4) < 3 * r["standard_error"]
+    assert res.summary()["n_follow_up_ended_by"]["date_of_death"] > 0
+
+
+def test_cox_age_time_scale_needs_the_age_column(xmap):
+    people, dx = _gompertz_cohort(200)
+    with pytest.raises(InputError, match="run_phewas/cox_age_col"):
+        run_phewas(people.drop(columns="age"), dx, "x", ["sex"], phecode_map=xmap, min_cases=5, method="cox",
+                   cox_start_col="scan_date", censoring_date="2022-10-31", cox_time_scale="age")
+    with pytest.raises(InputError, match="run_phewas/cox_time_scale"):
+        run_phewas(people, dx, "x", ["sex"], phecode_map=xmap, min_cases=5, method="cox",
+                   cox_start_col="scan_date", censoring_date="2022-10-31", cox_time_scale="calendar")
+
+
 # ------------------------------------------------------------------------- CLI and figures
 
 

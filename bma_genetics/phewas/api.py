@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import sparse, stats
 from tqdm import tqdm
 
+from bma_genetics import survival as _survival
 from bma_genetics._atomic import write_text
 from bma_genetics._check import check_one_of, fail
 from bma_genetics._result import StageResult
@@ -42,6 +43,8 @@ RESULT_COLUMNS = [
     "neg_log_10_p_value", "bonferroni", "fdr", "sex_restriction", "reason",
 ]
 METHODS = ("logit", "cox")
+#: Time scales of the Cox option: years since the start of follow-up, or age (delayed entry).
+COX_TIME_SCALES = ("follow_up", "age")
 #: Records needed for a case when ``min_phecode_count=None`` (by source): one from a source that
 #: lists each distinct code once per person (:data:`~bma_genetics.io.diagnoses.DISTINCT_CODE_SOURCES`,
 #: e.g. 41270), two from an episode-level table (PheTK's habit for EHR episodes).
@@ -400,10 +403,11 @@ def _logit_exposure(
 def _cox_exposure(
     X_full: np.ndarray, sex: np.ndarray | None, sex_in_design: int | None, cc: CaseControl,
     tested: np.ndarray, start_days: np.ndarray, censor_days: np.ndarray, *, n_jobs: int,
+    age_at_start: np.ndarray | None = None,
 ) -> dict[int, dict[str, Any]]:
-    """Cox proportional hazards per phecode (statsmodels PHReg, Breslow ties)."""
-    import statsmodels.api as sm
-
+    """Cox proportional hazards per phecode (:func:`bma_genetics.survival.cox_arrays`: Efron ties,
+    equal to R ``coxph``). With ``age_at_start``, age is the time scale: people enter at their age
+    at the start of follow-up (delayed entry) and leave at their age at the event or censoring."""
     X_nc = X_full[:, :-1]  # no intercept in a Cox model
     out: dict[int, dict[str, Any]] = {}
 
@@ -427,13 +431,14 @@ def _cox_exposure(
         keep &= np.isfinite(time) & (time >= 0)
         # diagnosed on the start day: half a day of follow-up, not a zero time
         time = np.where(time == 0, 0.5 / 365.25, time)
-        model = sm.PHReg(time[keep], X[keep], status=event[keep].astype(float), ties="breslow")
-        try:
-            res = model.fit(disp=False)
-            b, s = float(res.params[0]), float(res.bse[0])
-            conv = bool(np.isfinite(b) and np.isfinite(s))
-        except (np.linalg.LinAlgError, ValueError):
-            b, s, conv = float("nan"), float("nan"), False
+        entry = None
+        if age_at_start is not None:
+            keep &= np.isfinite(age_at_start[rows])
+            entry = age_at_start[rows][keep]
+            time = age_at_start[rows] + time
+        fit = _survival.cox_arrays(X[keep], time[keep], event[keep], entry)
+        b, s = float(fit.beta[0]), float(np.sqrt(fit.covariance[0, 0]))
+        conv = bool(fit.converged and np.isfinite(b) and np.isfinite(s))
         p, nlp = wald_p(np.array([b]), np.array([s])), wald_neg_log10_p(np.array([b]), np.array([s]))
         # counts as analysed: events before censoring, and everyone else at risk
         return j, {"beta": b, "standard_error": s, "p_value": float(p[0]), "neg_log_10_p_value": float(nlp[0]),
@@ -462,6 +467,8 @@ def run_phewas(
     firth: str = "auto",
     firth_below_cases: int = 20,
     cox_start_col: str | None = None,
+    cox_time_scale: str = "follow_up",
+    cox_age_col: str = "age",
     censoring_date: str | None = None,
     follow_up_end_columns: list[str] | tuple[str, ...] | None = None,
     incident_from: str | None = None,
@@ -496,8 +503,11 @@ def run_phewas(
     whose ordinary fit separates or does not converge, or with fewer than
     ``firth_below_cases`` cases, are refitted with Firth's penalised likelihood (p-value from
     the penalised likelihood-ratio test). ``method="cox"`` fits a proportional-hazards model of
-    the time from ``cox_start_col`` to the first diagnosis (41280), censored at
-    the end of follow-up; people diagnosed before their start date are left out for that phecode.
+    the time from ``cox_start_col`` to the first diagnosis (any source), censored at the end of
+    follow-up (the censoring date, death 40000, loss to follow-up 191), with Efron ties
+    (:func:`bma_genetics.survival.cox_arrays`, equal to R ``coxph``); with
+    ``cox_time_scale="age"`` the time scale is age, with delayed entry at the age at the start;
+    people diagnosed before their start date are left out for that phecode.
 
     Cases: at least ``min_phecode_count`` diagnosis records mapping to the phecode (ICD-10 and
     ICD-9 codes, hospital and death-registry records; ICD codes roll up to parent phecodes; a
@@ -567,6 +577,12 @@ def run_phewas(
         With ``firth="auto"``, phecodes with fewer cases use Firth regardless.
     cox_start_col : str, optional
         Date column of the participant table where follow-up starts (Cox).
+    cox_time_scale : {"follow_up", "age"}, default="follow_up"
+        Cox time scale: years since ``cox_start_col``, or age (people enter at their age at the
+        start, delayed entry, and leave at their age at the diagnosis or end of follow-up).
+    cox_age_col : str, default="age"
+        With ``cox_time_scale="age"``: age in years at ``scan_date`` (the participant table's
+        ``age``, at the imaging visit) or, without a ``scan_date`` column, at ``cox_start_col``.
     censoring_date : str, optional
         ISO date where follow-up ends, or a date column of the participant table: records
         after it do not count (any method); the end of Cox follow-up.
@@ -613,6 +629,7 @@ def run_phewas(
     covariates = list(covariates)
     check_one_of("run_phewas/phecode_version", phecode_version, _mapping.VERSIONS)
     check_one_of("run_phewas/method", method, METHODS)
+    check_one_of("run_phewas/cox_time_scale", cox_time_scale, COX_TIME_SCALES)
     check_one_of("run_phewas/firth", firth, FIRTH_MODES)
     for name, v in (("min_cases", min_cases), ("min_phecode_count", min_phecode_count), ("block_size", block_size)):
         if name == "min_phecode_count" and v is None:
@@ -648,6 +665,9 @@ def run_phewas(
             raise fail("run_phewas/method", "method='cox' needs cox_start_col and censoring_date")
         if cox_start_col not in people.columns:
             raise fail("run_phewas/cox_start_col", f"column '{cox_start_col}' not in {source}")
+        if cox_time_scale == "age" and cox_age_col not in people.columns:
+            raise fail("run_phewas/cox_age_col", f"column '{cox_age_col}' not in {source}; age as the time scale "
+                                                 "needs the age at the imaging visit (scan_date)")
     sex_col_used = sex_col if sex_col in people.columns else None
     if sex_col_used is None:
         log.warning("no '%s' column: sex-restricted phecodes are tested in everyone", sex_col)
@@ -683,6 +703,8 @@ def run_phewas(
     report["exposures"] = {}
     for exposure in exposures:
         extra = [cox_start_col] if method == "cox" else []
+        if method == "cox" and cox_time_scale == "age":
+            extra += [c for c in (cox_age_col, "scan_date") if c in people.columns]
         if method == "cox" and censoring_date in people.columns:
             extra.append(censoring_date)
         if incident_from is not None:
@@ -715,7 +737,7 @@ def run_phewas(
                 log.info("only one sex in the sample of %s: sex is not used as a covariate", exposure)
         design.append(np.ones(len(sample)))
         X = np.column_stack(design)
-        start_days = censor_days = None
+        start_days = censor_days = age_at_start = None
         start_dates = None
         if method == "cox":
             start_dates = pd.to_datetime(sample[cox_start_col], errors="coerce").to_numpy()
@@ -725,6 +747,13 @@ def run_phewas(
             cd = end.reindex(sample["eid"].astype(str).to_numpy()).to_numpy()
             censor_days = cd.astype("datetime64[D]").astype(np.int64).astype(float)
             censor_days[pd.isna(cd)] = np.nan
+            if cox_time_scale == "age":
+                # age at the start of follow-up from the age at the imaging visit
+                at = sample["scan_date"] if "scan_date" in sample.columns else sample[cox_start_col]
+                at_days = pd.to_datetime(at, errors="coerce").to_numpy().astype("datetime64[D]").astype(np.int64)
+                age_at_start = (pd.to_numeric(sample[cox_age_col], errors="coerce").to_numpy(dtype=np.float64)
+                                + (start_days - at_days) / 365.25)
+                age_at_start[pd.isna(pd.to_datetime(at, errors="coerce")).to_numpy()] = np.nan
         if incident_from is not None:
             # a first diagnosis on the date itself is prevalent: start the day after
             start_dates = (pd.to_datetime(sample[incident_from])
@@ -747,7 +776,8 @@ def run_phewas(
             fits = _logit_exposure(X, sex, sex_in_design, cc, tested, firth=firth,
                                    firth_below_cases=firth_below_cases, block_size=block_size, n_jobs=n_jobs)
         else:
-            fits = _cox_exposure(X, sex, sex_in_design, cc, tested, start_days, censor_days, n_jobs=n_jobs)
+            fits = _cox_exposure(X, sex, sex_in_design, cc, tested, start_days, censor_days, n_jobs=n_jobs,
+                                 age_at_start=age_at_start)
         mrow = meta.set_index("phecode")
         for j in tested:
             code = cc.phecodes[j]
@@ -782,6 +812,7 @@ def run_phewas(
             "censoring_date": censoring_date, "follow_up_end_columns": report["follow_up"]["end_columns"],
             "incident_from": incident_from, "incident_offset_days": incident_offset_days,
             "covariates": covariates, "method": method,
+            **({"cox_time_scale": cox_time_scale} if method == "cox" else {}),
             "firth": firth, "firth_below_cases": firth_below_cases, "standardise": standardise,
             "use_exclusion": use_excl, "suppress_below": suppress_below,
         })

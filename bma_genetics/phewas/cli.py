@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
         firth_below_cases: int = cli_option(PARAMS, "firth_below_cases"),
         no_standardise: bool = typer.Option(False, "--no-standardise", help="Keep exposures in their units."),
         cox_start: str | None = typer.Option(None, "--cox-start", help="Follow-up start date column (Cox)."),
+        cox_time_scale: str = cli_option(PARAMS, "cox_time_scale"),
         censoring_date: str | None = typer.Option(None, "--censoring-date", help="End of follow-up (ISO date or column): later records do not count."),
         suppress_below: int | None = cli_option(PARAMS, "suppress_below"),
         n_jobs: int | None = cli_option(PARAMS, "n_jobs"),
@@ -51,7 +52,8 @@ def register(app: typer.Typer) -> None:
                 phecode_version=phecode_version, phecode_map=phecode_map, bmff=bmff,
                 min_cases=min_cases, min_phecode_count=min_phecode_count, use_exclusion=not no_exclusion,
                 method=method, firth=firth, firth_below_cases=firth_below_cases,
-                standardise=not no_standardise, cox_start_col=cox_start, censoring_date=censoring_date,
+                standardise=not no_standardise, cox_start_col=cox_start, cox_time_scale=cox_time_scale,
+                censoring_date=censoring_date,
                 suppress_below=suppress_below, n_jobs=n_jobs, out=staged,
             )
             if not no_plots:

@@ -12,6 +12,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from bma_genetics import survival as _survival
 from bma_genetics.io import read_bmff_table, read_participant_table
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def drop_dates_before_birth(
 
 
 #: Participant-table columns whose dates end a person's follow-up (death 40000, lost 191).
-FOLLOW_UP_END_COLUMNS = ("date_of_death", "date_lost_to_follow_up")
+FOLLOW_UP_END_COLUMNS = _survival.FOLLOW_UP_END_COLUMNS
 
 
 def follow_up_end(
@@ -82,83 +83,10 @@ def follow_up_end(
     end_columns: list[str] | tuple[str, ...] | None = None,
     source: str = "the participant table",
 ) -> tuple[pd.Series | None, dict]:
-    """Per participant, the date follow-up ends: the earliest of the censoring date and the
-    dates in ``end_columns`` (death, loss to follow-up).
-
-    Parameters
-    ----------
-    participants : DataFrame
-        With ``eid`` and the date columns named.
-    censoring_date : str or None
-        An ISO date (for everyone) or a date column of ``participants`` (per person; missing
-        values end nothing); ``None``: no common end.
-    end_columns : list of str, optional
-        Date columns that end a person's follow-up where present (a missing value ends
-        nothing). Default ``None``: those of :data:`FOLLOW_UP_END_COLUMNS` the table has;
-        ``[]``: none.
-    source : str
-        Name of the participant table, for messages.
-
-    Returns
-    -------
-    end : Series or None
-        End date per eid (NaT: open), ``None`` when nothing ends follow-up.
-    info : dict
-        ``censoring_date``, ``end_columns`` used and ``n_ended_by`` (people whose follow-up each
-        column ends before the censoring date).
-
-    Raises
-    ------
-    InputError
-        ``censoring_date`` neither a column nor a date; a named end column absent or not dates.
-    """
-    from bma_genetics._check import fail
-
-    if end_columns is None:
-        cols = [c for c in FOLLOW_UP_END_COLUMNS if c in participants.columns]
-    else:
-        cols = list(end_columns)
-        missing = [c for c in cols if c not in participants.columns]
-        if missing:
-            raise fail("run_phewas/follow_up_end_columns", f"column(s) {missing} not in {source}; "
-                       f"give date columns of the participant table (or [] for none)")
-    eids = participants["eid"].astype(str).to_numpy()
-    info: dict = {"censoring_date": None if censoring_date is None else str(censoring_date), "end_columns": cols,
-                  "n_ended_by": {}}
-    if censoring_date is None:
-        end = pd.Series(pd.NaT, index=eids, dtype="datetime64[ns]")
-    elif censoring_date in participants.columns:
-        end = pd.Series(_dates(participants[censoring_date], censoring_date, source), index=eids)
-    else:
-        try:
-            limit = pd.Timestamp(censoring_date)
-        except (ValueError, TypeError):
-            raise fail("run_phewas/censoring_date", f"{censoring_date!r} is neither an ISO date (YYYY-MM-DD) "
-                                                    f"nor a column of {source}") from None
-        if pd.isna(limit):
-            raise fail("run_phewas/censoring_date", f"{censoring_date!r} is not a date")
-        end = pd.Series(limit, index=eids, dtype="datetime64[ns]")
-    for c in cols:
-        d = pd.Series(_dates(participants[c], c, source), index=eids)
-        earlier = d.notna() & (end.isna() | (d < end))
-        info["n_ended_by"][c] = int(earlier.sum())
-        end = end.where(~earlier, d)
-    if censoring_date is None and not cols:
-        return None, info
-    return end.astype("datetime64[ns]"), info
-
-
-def _dates(values: pd.Series, column: str, source: str) -> np.ndarray:
-    from bma_genetics._check import fail
-
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return values.to_numpy().astype("datetime64[ns]")
-    parsed = pd.to_datetime(values, errors="coerce")
-    bad = parsed.isna() & values.notna()
-    if bad.any():
-        raise fail("run_phewas/follow_up_end_columns", f"column '{column}' of {source} holds {values[bad].iloc[0]!r}, "
-                                                       "not a date")
-    return parsed.to_numpy().astype("datetime64[ns]")
+    """Per participant, the date follow-up ends (:func:`bma_genetics.survival.end_of_follow_up`,
+    errors named ``run_phewas/...``): the earliest of the censoring date and the dates in
+    ``end_columns`` (default death and loss to follow-up where the table has them)."""
+    return _survival.end_of_follow_up(participants, censoring_date, end_columns, source, where="run_phewas")
 
 
 def drop_after_censoring(

@@ -65,6 +65,9 @@ PARAMS = [
           "the phenotypes stage's bmff.parquet", options=("cohort", "phenotypes")),
     Param("n_jobs", int, None, "worker threads (null: all cores)"),
     Param("cox_start_col", str, None, "follow-up start date column (cox)"),
+    Param("cox_time_scale", str, "follow_up", "cox time scale: follow_up (years since cox_start_col) or age "
+          "(delayed entry at the age at the start)", options=("follow_up", "age")),
+    Param("cox_age_col", str, "age", "with cox_time_scale: age, the age at scan_date (or at cox_start_col)"),
     Param("censoring_date", str, None, "end of follow-up: ISO date or column; records after it do not count "
           "(and Cox follow-up ends there)"),
     Param("follow_up_end_columns", list, None, "date columns that end a person's follow-up earlier (null: "
@@ -106,8 +109,8 @@ def _inputs(ctx, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 #: Options passed to :func:`~bma_genetics.phewas.api.run_phewas` unchanged, under the same name.
 _API_PARAMS = ("phecode_map", "min_cases", "min_phecode_count", "use_exclusion", "method", "firth",
-               "firth_below_cases", "standardise", "cox_start_col", "censoring_date", "follow_up_end_columns",
-               "incident_from", "incident_offset_days", "suppress_below", "n_jobs")
+               "firth_below_cases", "standardise", "cox_start_col", "cox_time_scale", "cox_age_col",
+               "censoring_date", "follow_up_end_columns", "incident_from", "incident_offset_days", "suppress_below", "n_jobs")
 
 
 def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
