@@ -89,6 +89,10 @@ def _cases():
     rg = pd.DataFrame({"trait_1": ["a"], "trait_2": ["b"], "rg": [0.4], "phenotypic_correlation": [0.2]})
     forest = pd.DataFrame({"label": ["a", "b"], "estimate": [1.1, 0.9], "ci_low": [1.0, 0.8], "ci_high": [1.2, 1.0]})
     lead = int(ss.loc[10, "base_pair_location"])
+    mv = pd.DataFrame({"exposure": np.repeat(["bmff", "bmd"], 3), "outcome": "osteoporosis",
+                       "method": ["mvmr_ivw", "mvmr_egger", "ivw"] * 2, "beta": [0.4, 0.45, 0.1, -0.5, -0.4, -0.7],
+                       "ci_lower": [0.3, 0.2, 0.0, -0.6, -0.7, -0.8], "ci_upper": [0.5, 0.7, 0.2, -0.4, -0.1, -0.6],
+                       "conditional_f": [25.0, 25.0, np.nan, 80.0, 80.0, np.nan]})
     return {
         "plot_bmff_by_age_sex": (lambda a: plots.plot_bmff_by_age_sex(bm, ["bmff_a", "bmff_b"], axes=a, bins=3), 2),
         "plot_bmff_vs_truth": (lambda a: plots.plot_bmff_vs_truth(bm, truth, traits=("bmff_a", "bmff_b"), axes=a), 2),
@@ -104,6 +108,7 @@ def _cases():
         "plot_mr_scatter": (lambda a: plots.plot_mr_scatter(h, res, ax=a), None),
         "plot_mr_single_snp_forest": (lambda a: plots.plot_mr_single_snp_forest(single, ax=a), None),
         "plot_mr_summary_forest": (lambda a: plots.plot_mr_summary_forest(res, ax=a), None),
+        "plot_mvmr_forest": (lambda a: plots.plot_mvmr_forest(mv, ax=a), None),
         "plot_phewas_forest": (lambda a: plots.plot_phewas_forest(ph, ax=a, n_top=4), None),
         "plot_phewas_manhattan": (lambda a: plots.plot_phewas_manhattan(ph[ph.exposure == "bmff_spine"], ax=a), None),
         "plot_qq": (lambda a: plots.plot_qq(ss, ax=a), None),

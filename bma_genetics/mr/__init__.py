@@ -48,10 +48,25 @@ from bma_genetics.mr.methods import (
     mr_weighted_median,
     mr_weighted_mode,
 )
+from bma_genetics.mr.mvmr import (
+    MVMR_COLUMNS,
+    MVMREstimate,
+    MVMRResult,
+    mvmr_conditional_f,
+    mvmr_egger,
+    mvmr_harmonise,
+    mvmr_instruments,
+    mvmr_ivw,
+    mvmr_q,
+    run_mvmr,
+)
 
 __all__ = [
     "HARMONISED_COLUMNS",
     "METHODS",
+    "MVMR_COLUMNS",
+    "MVMREstimate",
+    "MVMRResult",
     "RESULT_COLUMNS",
     "STANDARD_COLUMNS",
     "MREstimate",
@@ -82,6 +97,12 @@ __all__ = [
     "mr_single_snp",
     "mr_steiger",
     "mr_wald_ratio",
+    "mvmr_conditional_f",
+    "mvmr_egger",
+    "mvmr_harmonise",
+    "mvmr_instruments",
+    "mvmr_ivw",
+    "mvmr_q",
     "mr_weighted_median",
     "mr_weighted_mode",
     "r2_from_bsen",
@@ -90,6 +111,7 @@ __all__ = [
     "read_sumstats",
     "run_mr",
     "run_mr_analysis",
+    "run_mvmr",
     "select_instruments",
     "steiger_filtering",
 ]

@@ -21,6 +21,7 @@ from bma_genetics.plots.mr import (
     plot_mr_scatter,
     plot_mr_single_snp_forest,
     plot_mr_summary_forest,
+    plot_mvmr_forest,
 )
 from bma_genetics.plots.phewas import plot_phewas_forest, plot_phewas_manhattan
 from bma_genetics.plots.qq import plot_qq
@@ -41,6 +42,7 @@ __all__ = [
     "plot_mr_scatter",
     "plot_mr_single_snp_forest",
     "plot_mr_summary_forest",
+    "plot_mvmr_forest",
     "plot_phewas_forest",
     "plot_phewas_manhattan",
     "plot_qq",

@@ -215,3 +215,54 @@ def plot_mr_summary_forest(results: pd.DataFrame, *, ax=None,
     if created:
         fig.tight_layout()
     return fig
+
+
+_MVMR_METHODS = {"mvmr_ivw": ("IVW-MVMR (direct)", "#1f77b4"), "mvmr_egger": ("MVMR-Egger (direct)", "#d62728"),
+                 "ivw": ("IVW (univariable, same SNPs)", "0.55")}
+
+
+def plot_mvmr_forest(results: pd.DataFrame, *, ax=None, methods: tuple[str, ...] = ("mvmr_ivw", "mvmr_egger", "ivw"),
+                     title: str | None = None, xlabel: str = "causal estimate (95% CI)"):
+    """Forest plot of a multivariable MR: each exposure's direct effect (IVW-MVMR, MVMR-Egger)
+    beside its univariable IVW estimate on the same SNPs, with the conditional F in the label.
+
+    Parameters
+    ----------
+    results : DataFrame
+        The MVMR results table (``mvmr_results.tsv``): ``exposure, method, beta, ci_lower,
+        ci_upper`` and, optionally, ``conditional_f`` and ``outcome``.
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes; default a new figure sized to the rows.
+    methods : tuple of str, default=("mvmr_ivw", "mvmr_egger", "ivw")
+        Methods drawn, in this order within an exposure.
+    title : str, optional
+    xlabel : str, default="causal estimate (95% CI)"
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    check_columns("plot_mvmr_forest/results", results, ["exposure", "method", "beta", "ci_lower", "ci_upper"])
+    r = results[results["method"].isin(methods)].copy()
+    order = {m: i for i, m in enumerate(methods)}
+    exposures = list(dict.fromkeys(r["exposure"].astype(str)))
+    r["e"] = r["exposure"].astype(str).map({e: i for i, e in enumerate(exposures)})
+    r["o"] = r["method"].map(order)
+    r = r.sort_values(["e", "o"])
+    cond_f = {}
+    if "conditional_f" in r:
+        mv = r[r["method"] == "mvmr_ivw"]
+        cond_f = dict(zip(mv["exposure"].astype(str), mv["conditional_f"].astype(float), strict=True))
+    labels = []
+    for e, m in zip(r["exposure"].astype(str), r["method"], strict=True):
+        f = cond_f.get(e)
+        head = f"{e} (cond. F {f:.3g})" if f is not None and np.isfinite(f) else e
+        labels.append(f"{head}  [{_MVMR_METHODS.get(m, (m,))[0]}]")
+    fig, ax, created = figure_and_axes(ax, "plot_mvmr_forest/ax", figsize=(7.5, max(2.2, 0.3 * len(r) + 1)))
+    _forest(ax, labels, r["beta"].to_numpy(float), r["ci_lower"].to_numpy(float), r["ci_upper"].to_numpy(float),
+            [_MVMR_METHODS.get(m, ("", "k"))[1] for m in r["method"]], xlabel=xlabel)
+    outcome = f" -> {r['outcome'].iloc[0]}" if "outcome" in r and len(r) else ""
+    ax.set_title(title or f"Multivariable MR{outcome}", fontsize=10)
+    if created:
+        fig.tight_layout()
+    return fig
