@@ -449,8 +449,10 @@ def run_mvmr(harmonised: pd.DataFrame, *, params: MRParameters | None = None, or
     ...     "beta_exposure": b, "standard_error_exposure": 0.005, "beta_outcome": by,
     ...     "standard_error_outcome": 0.005, "mr_keep": True}) for e, b in (("x1", b1), ("x2", b2))])
     >>> res = run_mvmr(h)
-    >>> [round(b, 2) for b in res.fits["mvmr_ivw"].beta]
+    >>> [round(b, 1) for b in res.fits["mvmr_ivw"].beta]
     [0.5, -0.3]
+    >>> res.to_frame()["method"].unique().tolist()
+    ['mvmr_ivw', 'mvmr_egger', 'ivw']
 
     Parameters
     ----------
