@@ -282,3 +282,54 @@ def test_step2_refuses_missing_predictions():
         adj.frame_for("1,2")
     with pytest.raises(InputError, match="no LOCO prediction for chromosome 3"):
         adj.frame_for("3")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"relatedness": "keep"}, r"run_study_gwas/relatedness: expected one of \['drop', 'keep_loco'\]"),
+    ({"relatedness": "keep_loco"}, "run_study_gwas/array: relatedness='keep_loco' needs the array genotypes"),
+    ({"relatedness": "keep_loco", "array": "no_such_array"}, "run_study_gwas/array: no PLINK .bed"),
+    ({"relatedness": "keep_loco", "array": "x", "step1": {"n_fold": 5}}, r"run_study_gwas/step1: unknown setting"),
+    ({"relatedness": "keep_loco", "array": "x", "step1": {"n_folds": 1}}, "run_study_gwas/step1: n_folds must be"),
+    ({"pred": "p.list"}, "run_study_gwas/pred: LOCO predictions are used with relatedness='keep_loco' only"),
+    ({"relatedness": "keep_loco", "pred": "no_such_pred.list"}, "read_loco_predictions/pred_list: no such file"),
+])
+def test_loco_arguments_fail_before_hail(tmp_path, change, message):
+    from bma_genetics.gwas.api import run_study_gwas
+
+    def no_hail():
+        raise AssertionError("Hail must not start before the arguments are checked")
+
+    pheno = pd.DataFrame({"eid": ["1", "2", "3"], "y": [1.0, 2.0, 3.0], "age": [50.0, 60.0, 70.0]})
+    with pytest.raises(InputError, match=message):
+        run_study_gwas(pheno, out=tmp_path / "out", traits=["y"], covariates=["age"], bfile="geno",
+                       **change, start_hail=no_hail)
+    assert not (tmp_path / "out").exists()
+
+
+def test_loco_pred_list_must_cover_the_traits(tmp_path):
+    from bma_genetics.gwas.api import run_study_gwas
+    from bma_genetics.io import write_loco_predictions
+
+    pred = write_loco_predictions({"other": pd.DataFrame({"1": [0.1, 0.2]}, index=["1", "2"])}, tmp_path / "s")
+    pheno = pd.DataFrame({"eid": ["1", "2", "3"], "y": [1.0, 2.0, 3.0], "age": [50.0, 60.0, 70.0]})
+    with pytest.raises(InputError, match=r"has no predictions for trait\(s\) \['y'\]"):
+        run_study_gwas(pheno, out=tmp_path / "out", traits=["y"], covariates=["age"], bfile="geno",
+                       relatedness="keep_loco", pred=pred, start_hail=lambda: None)
+
+
+def test_participants_table_with_relatives(tiny_cohort):
+    """The participants stage's second table: every QC step but 'related', i.e. the QC'd table plus
+    exactly the people the 'related' step removed (what relatedness: keep_loco analyses)."""
+    from bma_genetics.io import run_participants
+
+    res = run_participants(tiny_cohort / "participants" / "ukb_showcase.csv",
+                           withdrawals=tiny_cohort / "participants" / "withdrawals.csv",
+                           kinship=tiny_cohort / "genotypes" / "ukb_rel.dat",
+                           phenotype=tiny_cohort / "participants" / "bmff_idp.parquet", diagnoses=False,
+                           progress=False)
+    removed = int(res.qc_table.set_index("step").loc["related", "removed"])
+    assert removed > 0
+    rel = res.with_relatives
+    assert len(rel) == len(res.participants) + removed == res.counts["n_with_relatives"]
+    assert set(res.participants["eid"]) < set(rel["eid"])
+    assert list(rel.columns) == list(res.participants.columns)

@@ -634,7 +634,10 @@ def test_stage_writes_tables_and_summary(cohort, tmp_path):
     ctx = RunContext(run_dir=tmp_path / "run", cohort=cdir, config={})
     summary = run(ctx, {"n_pcs": 5})
     out = ctx.stage_dir("participants")
-    assert sorted(summary["tables"]) == ["diagnoses.parquet", "participants.parquet", "sample_qc.tsv"]
+    # with a kinship file, also the table before the 'related' step (gwas relatedness: keep_loco)
+    assert sorted(summary["tables"]) == ["diagnoses.parquet", "participants.parquet",
+                                         "participants_with_relatives.parquet", "sample_qc.tsv"]
+    assert summary["n_with_relatives"] == summary["n_after_qc"] + summary["qc_removed"]["related"]
     for t in summary["tables"]:
         assert (out / t).exists()
     assert summary["n_withdrawn"] == len(cohort["truth"]["withdrawn"])

@@ -331,6 +331,11 @@ def run_study_gwas(
     metadata: dict[str, Any] | None = None,
     null_traits: int = 0,
     null_seed: int = 1,
+    relatedness: str = "drop",
+    step1: dict[str, int] | None = None,
+    array: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+    pred: str | os.PathLike | None = None,
+    seed: int = 1,
     start_hail: Callable[[], Any] | None = None,
 ) -> GwasStudyResult:
     """Run the whole GWAS: read, QC (checkpointed), associate, loci + genes, meta-analyse.
@@ -402,6 +407,21 @@ def run_study_gwas(
         Extra GWAS-SSF metadata for every file (e.g. the BMFF provenance).
     null_traits : int, default=0
     null_seed : int, default=1
+    relatedness : {"drop", "keep_loco"}, default="drop"
+        ``"drop"``: the phenotype table is taken as it is (the participants stage has already
+        removed one of each related pair). ``"keep_loco"``: relatives are kept and modelled as
+        REGENIE does: step 1 (:func:`~bma_genetics.gwas.regenie.run_step1` on ``array``, or the
+        predictions of ``pred``) then step 2, each chromosome against the trait minus its LOCO
+        prediction. Quantitative traits only; binary traits are analysed without LOCO (logged).
+    step1 : dict, optional
+        Step-1 settings, keys of :data:`STEP1_DEFAULTS` (``block_size`` 1000, ``n_ridge_l0`` 5,
+        ``n_ridge_l1`` 5, ``n_folds`` 5).
+    array : path, pattern or list, optional
+        Array genotypes (PLINK, e.g. ``ukb22418_c{chrom}_b0_v2``) for step 1.
+    pred : path, optional
+        An existing ``_pred.list`` (ours or REGENIE's own) used instead of running step 1.
+    seed : int, default=1
+        Seed of step 1's cross-validation folds.
     start_hail : callable, optional
         Starts Hail and returns the ``hail`` module, called once the arguments are checked (the
         pipeline passes its run context's ``ctx.hail``). Default ``None``:
@@ -459,6 +479,9 @@ def run_study_gwas(
                     "summary statistics carry no info column; give mfi= (--mfi, or gwas: {mfi: ...})", where,
                     qc_params["min_info"])
     nulls = add_null_traits(phenotypes, traits[0], null_traits, seed=null_seed) if null_traits else []
+    check_one_of(f"{where}/relatedness", relatedness, ["drop", "keep_loco"])
+    step1_params = _check_settings(f"{where}/step1", step1, STEP1_DEFAULTS)
+    loco_plan = _plan_loco(where, relatedness, phenotypes, traits, covariates, binary, array, pred, step1_params)
     if isinstance(withdrawals, (str, os.PathLike)):
         withdrawals = read_withdrawals(withdrawals)
     # The LD source is checked before Spark starts (a typo in ``ld`` fails here, not after QC);
@@ -526,9 +549,12 @@ def run_study_gwas(
         write_table(vqc, out / "hail" / "variant_qc.tsv")
         write_text(stamp, qc_key)
     n_without_info = _variants_without_info(hl, mt, mfi, where) if mfi else None
+    loco, step1_summary = _run_loco_step1(loco_plan, phenotypes, covariates=covariates, transform=transform,
+                                          withdrawals=withdrawals, seed=seed, out=out, resume=resume)
     res = run_gwas(mt, phenotypes, traits=[*traits, *nulls], covariates=covariates, strata=strata, binary=binary,
                    transform=transform, block_size=int(block_size), chromosomes=chromosomes, out=out, resume=resume,
-                   withdrawals=set(withdrawals or ()), chunk_by=chunk_by, metadata=metadata, unstratified=nulls)
+                   withdrawals=set(withdrawals or ()), chunk_by=chunk_by, metadata=metadata, unstratified=nulls,
+                   loco=loco)
     gwas_summary = res.to_frame()
     null_sets = {k: res.sumstats.pop(k) for k in nulls if k in res.sumstats}
     null_files = {k: res.files.pop(k) for k in nulls if k in res.files}
@@ -558,6 +584,9 @@ def run_study_gwas(
         "analysed_samples": str(out / "analysed_samples.txt"),
         "tables": ["gwas_summary.tsv", "qc.tsv", "samples.json", *[Path(p).name for p in res.files.values()]],
     }
+    summary["relatedness"] = relatedness
+    if step1_summary:
+        summary["step1"] = step1_summary
     if n_without_info is not None:
         summary["n_variants_without_info"] = n_without_info
     if null_sets:
@@ -617,6 +646,88 @@ def run_study_gwas(
     table = res.sumstats[first] if first is not None else pd.DataFrame()
     return GwasStudyResult(table=table, files=files, report=summary, gwas=res, loci=loci_by, leads=leads_by,
                            null_sumstats=null_sets, genes=gene_table, ld_reader=ld_reader)
+
+
+#: Step-1 settings and their defaults (``step1=`` of :func:`run_study_gwas`; REGENIE's
+#: ``--bsize``, ``--l0``, ``--l1``, ``--cv``).
+STEP1_DEFAULTS: dict[str, int] = {"block_size": 1000, "n_ridge_l0": 5, "n_ridge_l1": 5, "n_folds": 5}
+
+
+def _plan_loco(where: str, relatedness: str, phenotypes: pd.DataFrame, traits: Sequence[str],
+               covariates: Sequence[str], binary: Sequence[str] | None, array: Any, pred: Any,
+               settings: dict[str, Any]) -> dict[str, Any] | None:
+    """Check the step-1 inputs before Hail starts; what :func:`_run_loco_step1` will do."""
+    if relatedness != "keep_loco":
+        if pred is not None:
+            raise fail(f"{where}/pred", "LOCO predictions are used with relatedness='keep_loco' only")
+        return None
+    from bma_genetics.gwas.regenie import array_files
+    from bma_genetics.io import read_loco_predictions
+
+    for k, v in settings.items():
+        if isinstance(v, bool) or not float(v).is_integer() or v < (2 if k in ("block_size", "n_folds") else 1):
+            raise fail(f"{where}/step1", f"{k} must be an integer >= {2 if k in ('block_size', 'n_folds') else 1}, "
+                                         f"found {v!r}")
+    if binary is not None:
+        binary_set = set(binary)
+    else:
+        binary_set = {t for t in traits if set(pd.to_numeric(phenotypes[t], errors="coerce").dropna().unique())
+                      <= {0.0, 1.0}}
+    quantitative = [t for t in traits if t not in binary_set]
+    if binary_set & set(traits):
+        log.warning("%s: relatedness keep_loco: binary trait(s) %s are analysed without LOCO (step 1 is for "
+                    "quantitative traits here)", where, sorted(binary_set & set(traits)))
+    if pred is not None:
+        predictions = read_loco_predictions(pred)
+        lacking = [t for t in quantitative if t not in predictions]
+        if lacking:
+            raise fail(f"{where}/pred", f"{pred} has no predictions for trait(s) {lacking}; it lists "
+                                        f"{sorted(predictions)}")
+        return {"predictions": {t: predictions[t] for t in quantitative}, "pred": str(pred)}
+    if array is None:
+        raise fail(f"{where}/array", "relatedness='keep_loco' needs the array genotypes for step 1 (array=, a "
+                                     "PLINK prefix or {chrom} pattern) or an existing _pred.list (pred=)")
+    return {"traits": quantitative, "array": array_files(array, where=f"{where}/array"), "settings": settings}
+
+
+def _run_loco_step1(plan: dict[str, Any] | None, phenotypes: pd.DataFrame, *, covariates: Sequence[str],
+                    transform: str, withdrawals: Any, seed: int, out: Path,
+                    resume: bool) -> tuple[dict[str, pd.DataFrame] | None, dict[str, Any]]:
+    """Step 1 (or the given predictions); resumed from ``out/step1`` when its key is unchanged."""
+    if plan is None:
+        return None, {}
+    if "predictions" in plan:
+        return plan["predictions"], {"pred_list": plan["pred"], "source": "given"}
+    if not plan["traits"]:
+        return None, {}
+    import time
+
+    from bma_genetics.gwas.regenie import run_step1
+    from bma_genetics.io import read_loco_predictions
+
+    folder = out / "step1"
+    cols = ["eid", *plan["traits"], *covariates]
+    key = json.dumps({"settings": plan["settings"], "seed": int(seed), "transform": transform,
+                      "traits": plan["traits"], "covariates": list(covariates),
+                      "withdrawals": sorted(withdrawals or ()),
+                      "files": fingerprint([f"{p}.{e}" for p in plan["array"] for e in ("bed", "bim", "fam")]),
+                      "data": hashlib.sha256(pd.util.hash_pandas_object(phenotypes[cols], index=False).to_numpy()
+                                             .tobytes()).hexdigest()}, sort_keys=True)
+    stamp = folder / "step1.done"
+    pred_list = folder / "step1_pred.list"
+    if resume and stamp.exists() and stamp.read_text() == key and pred_list.exists():
+        log.info("step 1: LOCO predictions exist with the same inputs; resumed from %s", pred_list)
+        summary = json.loads((folder / "step1_summary.json").read_text())
+        return read_loco_predictions(pred_list), summary
+    stamp.unlink(missing_ok=True)
+    start = time.perf_counter()
+    res = run_step1(phenotypes, bfile=plan["array"], traits=plan["traits"], covariates=covariates,
+                    transform=transform, seed=int(seed), withdrawals=set(withdrawals or ()), out=folder,
+                    **plan["settings"])
+    summary = {**res.summary(), "pred_list": str(pred_list), "seconds": round(time.perf_counter() - start, 1)}
+    write_text(folder / "step1_summary.json", json.dumps(summary, indent=1, default=str))
+    write_text(stamp, key)
+    return res.predictions, summary
 
 
 def add_null_traits(phenotypes: pd.DataFrame, trait: str, k: int, *, seed: int = 1,

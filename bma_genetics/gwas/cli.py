@@ -101,7 +101,8 @@ def register(app: typer.Typer) -> None:
         covar: Path = typer.Option(None, "--covar", help="FID/IID table; every other column is a covariate."),
         chromosomes: str = typer.Option(None, "--chr", help="Comma-separated chromosomes (with {chrom} patterns)."),
         strata: str = typer.Option(None, "--strata", help="Comma-separated stratifying columns (e.g. sex)."),
-        rint: bool = typer.Option(False, "--rint", help="Rank-based inverse-normal transform of traits."),
+        rint: bool = typer.Option(False, "--rint", "--apply-rint", help="Rank-based inverse-normal transform of "
+                                  "traits (both steps with --relatedness keep_loco, as REGENIE's --apply-rint)."),
         remove: Path = typer.Option(None, "--remove", help="Withdrawals file (one eid per line)."),
         mfi: str = typer.Option(None, "--mfi", help="UK Biobank MFI files (ukb_mfi_chr{N}_v3.txt: no header; "
                                 "alternate_id rsid position allele1 allele2 maf minor_allele info): comma-separated "
@@ -111,6 +112,13 @@ def register(app: typer.Typer) -> None:
         block_size: int = cli_option(PARAMS, "block_size"),
         ld: str = cli_option(PARAMS, "ld"),
         allow_partial_ld: bool = cli_option(PARAMS, "allow_partial_ld", "--allow-partial-ld"),
+        relatedness: str = cli_option(PARAMS, "relatedness"),
+        array: str = typer.Option(None, "--array", help="Array genotypes (PLINK prefix or {chrom} pattern) for "
+                                  "step 1 with --relatedness keep_loco (default: --bfile)."),
+        pred: Path = typer.Option(None, "--pred", help="An existing _pred.list (ours or REGENIE's step 1) used "
+                                  "instead of running step 1 (--relatedness keep_loco)."),
+        step1_block_size: int = cli_option(PARAMS, "step1.block_size", "--step1-block-size"),
+        seed: int = typer.Option(1, "--seed", help="Seed of step 1's cross-validation folds."),
         no_plots: bool = typer.Option(False, "--no-plots", help="Skip figures."),
         master: str = typer.Option("local[*]", "--master", help="Spark master ('' = the cluster's own)."),
         tmp_dir: str = typer.Option(None, "--tmp-dir", help="Hail temporary directory."),
@@ -153,6 +161,8 @@ def register(app: typer.Typer) -> None:
                 qc={"min_info": min_info},
                 strata=strata.split(",") if strata else None, transform="rint" if rint else "none",
                 block_size=block_size, ld=ld, allow_partial_ld=allow_partial_ld,
+                relatedness=relatedness, pred=pred, seed=seed, step1={"block_size": step1_block_size},
+                array=(array or bfile) if relatedness == "keep_loco" and pred is None else None,
                 start_hail=lambda: init_hail(master=master or None, tmp_dir=tmp_dir, log_dir=out / "logs"),
             )
             if not no_plots:

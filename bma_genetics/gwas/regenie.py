@@ -30,8 +30,8 @@ Predictions are on the scale of :math:`\\tilde y` (REGENIE's), written in REGENI
 prediction of the tested chromosome from the trait, so effects stay in trait units.
 
 Why numpy and not Hail's BlockMatrix: level 0 is, per block of 1,000 variants, one 1,000 x 1,000
-Gram matrix and K small symmetric eigen-decompositions that serve every shrinkage value and trait
-at once; the reduced matrix :math:`W` (n x J·M/B) fits in memory. numpy/LAPACK does this exactly
+Gram matrix and K x J small Cholesky solves that serve every trait
+at once (one Cholesky per fold and value); the reduced matrix :math:`W` (n x J·M/B) fits in memory. numpy/LAPACK does this exactly
 in double precision while streaming the memory-mapped ``.bed`` block by block; a BlockMatrix would
 have to write the standardised genotype matrix, and Hail's ndarray route ran out of memory on the
 demo checkpoint (docs/gwas.md, Performance).
@@ -209,6 +209,8 @@ def run_step1(
     -------
     Step1Result
     """
+    from scipy.linalg import cho_factor, cho_solve
+
     from bma_genetics.ld.readers import PlinkReader
 
     where = "run_step1"
@@ -286,13 +288,15 @@ def run_step1(
             continue
         xtx = x.T @ x
         xty = x.T @ y
+        eye = np.eye(x.shape[1])
         for k in range(n_folds):
             xk = x[fold_rows[k]]
-            evals, evecs = np.linalg.eigh(xtx - xk.T @ xk)
-            proj = evecs.T @ (xty - xk.T @ y[fold_rows[k]])
-            xv = xk @ evecs
+            gram = xtx - xk.T @ xk
+            rhs = xty - xk.T @ y[fold_rows[k]]
             for j, tau in enumerate(tau0):
-                w[fold_rows[k], bi * n_j + j, :] = xv @ (proj / (evals + tau)[:, None])
+                # one Cholesky per shrinkage value: ~5x fewer flops than an eigendecomposition
+                beta = cho_solve(cho_factor(gram + tau * eye, check_finite=False), rhs, check_finite=False)
+                w[fold_rows[k], bi * n_j + j, :] = xk @ beta
     col_chrom_arr = np.array(col_chrom)
 
     # level 1 per trait: ridge on standardised W, phi by K-fold CV, LOCO from the fold fits

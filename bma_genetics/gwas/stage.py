@@ -78,6 +78,18 @@ PARAMS = [
     Param("null_traits", int, 0, "K permuted copies of the first trait -> null_calibration (pooled lambda GC)",
           range=(0, None)),
     Param("null_seed", int, None, "seed of the permutations (default: the study's seed)"),
+    Param("relatedness", str, "drop", "drop: one of each related pair removed (the participants stage's table); "
+          "keep_loco: relatives kept (participants_with_relatives.parquet) and modelled by REGENIE-style LOCO "
+          "(step 1 on the array genotypes, step 2 per chromosome)", options=("drop", "keep_loco")),
+    Param("step1", dict, help="REGENIE-style step 1 (relatedness: keep_loco)", section=[
+        Param("block_size", int, 1000, "variants per level-0 block (REGENIE --bsize)", range=(2, None)),
+        Param("n_ridge_l0", int, 5, "level-0 shrinkage values from REGENIE's h2 grid (--l0)", range=(1, None)),
+        Param("n_ridge_l1", int, 5, "level-1 shrinkage values (--l1)", range=(1, None)),
+        Param("n_folds", int, 5, "cross-validation folds (--cv)", range=(2, None)),
+        Param("array", (str, Path), "genotypes/array/ukb22418_c{chrom}_b0_v2",
+              "array genotypes for step 1: PLINK prefix or {chrom} pattern, relative to the cohort"),
+        Param("pred", (str, Path), None, "an existing _pred.list (ours or REGENIE's) used instead of step 1"),
+    ]),
 ]
 
 
@@ -88,6 +100,22 @@ def _participants_products(ctx) -> tuple[Path, Path]:
             "gwas stage: needs the participants stage's table (participants.parquet) in this run directory; "
             "add 'participants: {}' to the config's stages (the runner runs it before gwas)")
     return ctx.product("participants", "participants"), ctx.product("participants", "sample_qc")
+
+
+def _with_relatives(ctx) -> Path:
+    """The participants stage's table before its ``related`` step (``relatedness: keep_loco``)."""
+    s = ctx.summary("participants")
+    if not s.get("participants_with_relatives"):
+        raise BmaGeneticsError(
+            "gwas stage: relatedness keep_loco needs the participants stage's participants_with_relatives.parquet "
+            "(written when the participants stage has a kinship file; rerun it with this version)")
+    return ctx.product("participants", "participants_with_relatives")
+
+
+def _cohort_path(cohort: Path, value: Any) -> str:
+    """A path or pattern of the config, relative to the cohort unless absolute."""
+    p = Path(str(value))
+    return str(p if p.is_absolute() else cohort / p)
 
 
 def _cohort_mfi(imputed: Path) -> list[Path] | None:
@@ -109,6 +137,8 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         raise BmaGeneticsError("gwas stage: needs a cohort directory (--cohort or 'cohort:' in the config)")
     cohort = Path(ctx.cohort)
     participants, sample_qc = _participants_products(ctx)
+    if p["relatedness"] == "keep_loco":
+        participants = _with_relatives(ctx)
     bmff = None
     if ctx.has_stage("phenotypes"):
         s = ctx.summary("phenotypes")
@@ -138,6 +168,10 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         meta=bool(p["meta"]), index_dir=Path(ctx.run_dir) / "tmp" / "bgen-index",
         n_partitions=p["n_partitions"], metadata=provenance, null_traits=p["null_traits"] or 0,
         null_seed=null_seed,
+        relatedness=p["relatedness"], seed=int(getattr(ctx, "seed", None) or 1),
+        step1={k: p["step1"][k] for k in ("block_size", "n_ridge_l0", "n_ridge_l1", "n_folds")},
+        array=_cohort_path(cohort, p["step1"]["array"]) if p["relatedness"] == "keep_loco" else None,
+        pred=_cohort_path(cohort, p["step1"]["pred"]) if p["step1"]["pred"] is not None else None,
         # the QC checkpoint and chunks are keyed on genotypes, samples, values and settings;
         # --no-resume recomputes them
         resume=bool(getattr(ctx, "resume", True)),

@@ -47,11 +47,17 @@ class ParticipantsResult(StageResult):
         The sample-QC step counts (:func:`run_sample_qc`), with a ``withdrawn`` row first.
     counts : dict
         ``n_read``, ``n_withdrawn``, ``n_after_qc``, ``n_diagnoses``, ``n_with_diagnoses``
-        (the same object as ``report``).
+        (the same object as ``report``; with a kinship file also ``n_with_relatives``).
+    with_relatives : DataFrame or None
+        The participant table of those passing every QC step but ``related``: the QC'd
+        participants *and* the relatives that step removed, for a GWAS that models relatedness
+        (REGENIE-style LOCO, the gwas stage's ``relatedness: keep_loco``). None without a kinship
+        file (then ``participants`` already keeps them).
     """
 
     diagnoses: pd.DataFrame | None = None
     qc_table: pd.DataFrame | None = None
+    with_relatives: pd.DataFrame | None = None
 
     @property
     def participants(self) -> pd.DataFrame:
@@ -151,6 +157,14 @@ def run_participants(
     qc_table = pd.concat([first, head, qc_table.iloc[1:]], ignore_index=True)
     qc_table["flagged"] = qc_table["flagged"].astype("Int64")
     table = build_participant_table(data, instance=instance, n_pcs=n_pcs, eids=kept, ancestry=ancestry)
+    with_relatives = None
+    if kinship is not None:
+        # every step but 'related' (a threshold no kinship reaches: no pair counts as related)
+        kept_all, _ = run_sample_qc(data, ancestry=ancestry, ancestry_keep=ancestry_keep, kinship=kinship,
+                                    phenotype=_phenotype_eids(phenotype), kinship_threshold=1.0,
+                                    require_used_in_pca=require_used_in_pca)
+        with_relatives = build_participant_table(data, instance=instance, n_pcs=n_pcs, eids=kept_all,
+                                                 ancestry=ancestry)
     dx = None
     if diagnoses and 41270 in present:
         dx = read_diagnoses(data, dotted=dotted)
@@ -161,4 +175,7 @@ def run_participants(
         "n_diagnoses": 0 if dx is None else len(dx),
         "n_with_diagnoses": 0 if dx is None else int(dx["eid"].nunique()),
     }
-    return ParticipantsResult(table=table, report=counts, diagnoses=dx, qc_table=qc_table)
+    if with_relatives is not None:
+        counts["n_with_relatives"] = len(with_relatives)
+    return ParticipantsResult(table=table, report=counts, diagnoses=dx, qc_table=qc_table,
+                              with_relatives=with_relatives)

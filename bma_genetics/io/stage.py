@@ -3,7 +3,9 @@
 Parameters: :data:`PARAMS` below (the ``participants:`` mapping of a study config; paths
 relative to the cohort), tabulated in ``docs/parameters.md``.
 
-Outputs in the stage folder: ``participants.parquet``, ``diagnoses.parquet``, ``sample_qc.tsv``.
+Outputs in the stage folder: ``participants.parquet``, ``diagnoses.parquet``, ``sample_qc.tsv`` and,
+with a kinship file, ``participants_with_relatives.parquet`` (the same table before the
+``related`` step: what the gwas stage's ``relatedness: keep_loco`` analyses).
 """
 
 from __future__ import annotations
@@ -121,6 +123,12 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
     write_participant_table(result.participants, out / "participants.parquet")
     write_table(result.qc_table, out / "sample_qc.tsv")
     tables = ["participants.parquet", "sample_qc.tsv"]
+    relatives = None
+    if result.with_relatives is not None:
+        # the QC'd participants plus the relatives the 'related' step removed (gwas relatedness: keep_loco)
+        relatives = out / "participants_with_relatives.parquet"
+        write_participant_table(result.with_relatives, relatives)
+        tables.append(relatives.name)
     if result.diagnoses is not None:
         write_diagnoses(result.diagnoses, out / "diagnoses.parquet")
         tables.append("diagnoses.parquet")
@@ -132,6 +140,7 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         "participants": str(out / "participants.parquet"),
         "diagnoses": str(out / "diagnoses.parquet") if result.diagnoses is not None else None,
         "sample_qc": str(out / "sample_qc.tsv"),
+        "participants_with_relatives": str(relatives) if relatives is not None else None,
         "ancestry_counts": {str(k): int(v) for k, v in result.participants["ancestry"].value_counts(dropna=False).items()},
         "tables": tables,
     }
