@@ -93,7 +93,16 @@ def _cases():
                        "method": ["mvmr_ivw", "mvmr_egger", "ivw"] * 2, "beta": [0.4, 0.45, 0.1, -0.5, -0.4, -0.7],
                        "ci_lower": [0.3, 0.2, 0.0, -0.6, -0.7, -0.8], "ci_upper": [0.5, 0.7, 0.2, -0.4, -0.1, -0.6],
                        "conditional_f": [25.0, 25.0, np.nan, 80.0, 80.0, np.nan]})
+    km = pd.DataFrame({"group": np.repeat(["T1", "T2"], 4), "time": np.tile([1.0, 2, 3, 4], 2),
+                       "cumulative_incidence": [0.01, 0.02, 0.03, 0.04, 0.02, 0.04, 0.05, 0.07]})
+    km["ci_lower"], km["ci_upper"] = km["cumulative_incidence"] * 0.5, km["cumulative_incidence"] * 1.5
+    risk = pd.DataFrame({"group": np.repeat(["T1", "T2"], 3), "time": np.tile([0.0, 2, 4], 2),
+                         "n_at_risk": [100, 90, 80, 100, 85, 70]})
+    hrs = pd.DataFrame({"model": ["per_sd", "group", "group"], "group": [None, "T1", "T2"],
+                        "hazard_ratio": [1.3, 1.0, 1.5], "ci_lower": [1.1, 1.0, 1.1], "ci_upper": [1.5, 1.0, 2.0]})
     return {
+        "plot_cumulative_incidence": (lambda a: plots.plot_cumulative_incidence(km, risk, axes=a), 2),
+        "plot_hazard_ratios": (lambda a: plots.plot_hazard_ratios(hrs, ax=a), None),
         "plot_bmff_by_age_sex": (lambda a: plots.plot_bmff_by_age_sex(bm, ["bmff_a", "bmff_b"], axes=a, bins=3), 2),
         "plot_bmff_vs_truth": (lambda a: plots.plot_bmff_vs_truth(bm, truth, traits=("bmff_a", "bmff_b"), axes=a), 2),
         "plot_forest": (lambda a: plots.plot_forest(forest, ax=a), None),
@@ -120,7 +129,7 @@ def _cases():
 # --------------------------------------------------------------------------- the tests
 def test_every_public_plot_is_covered_and_exported():
     modules = ["bmff", "cohort", "enrichment", "forest", "heritability", "manhattan", "mr", "phewas", "qq",
-               "regional"]
+               "regional", "survival"]
     defined = set()
     for m in modules:
         mod = __import__(f"bma_genetics.plots.{m}", fromlist=["_"])

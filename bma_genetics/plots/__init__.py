@@ -1,5 +1,5 @@
 """Figures (matplotlib), one module per family: manhattan, qq, regional, phewas, forest, mr,
-enrichment, bmff, cohort.
+enrichment, bmff, cohort, survival.
 
 Every ``plot_*(data, *, ax=None, ...)`` draws into the axes it is given (multi-panel plots take
 ``axes=``, one axes per panel) or into a new figure, and returns the
@@ -26,12 +26,15 @@ from bma_genetics.plots.mr import (
 from bma_genetics.plots.phewas import plot_phewas_forest, plot_phewas_manhattan
 from bma_genetics.plots.qq import plot_qq
 from bma_genetics.plots.regional import plot_regional
+from bma_genetics.plots.survival import plot_cumulative_incidence, plot_hazard_ratios
 
 __all__ = [
     "plot_h2",
+    "plot_hazard_ratios",
     "plot_rg_heatmap",
     "plot_bmff_by_age_sex",
     "plot_bmff_vs_truth",
+    "plot_cumulative_incidence",
     "plot_forest",
     "plot_gene_manhattan",
     "plot_manhattan",

@@ -50,6 +50,16 @@ class SurvivalResult(StageResult):
     risk_table: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+def _nice_times(lo: float, hi: float, n: int = 5) -> np.ndarray:
+    """About ``n`` round times from ``lo`` to ``hi`` (steps of 1, 2, 5 x 10^k) for a risk table."""
+    span = max(hi - lo, 1e-9)
+    raw = span / n
+    mag = 10 ** np.floor(np.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    first = np.ceil(lo / step) * step
+    return np.unique(np.r_[lo, np.arange(first, hi + 1e-9, step)])
+
+
 def _hr_rows(fit: CoxFit, model: str, terms: Sequence[str], groups: Sequence[str | None]) -> list[dict[str, Any]]:
     ph = fit.ph_test.set_index("term")["p_value"]
     rows = []
@@ -91,7 +101,8 @@ def survival_by_score(
         As :func:`~bma_genetics.survival.fit_cox` (``duration="age_at_exit",
         entry="age_at_entry"``: age as the time scale).
     risk_times : sequence of float, optional
-        Times of the risk table (default: 0 and five more evenly spaced to the last exit).
+        Times of the risk table (default: the first entry (0 on follow-up time) and round times
+        every 1, 2 or 5 x 10^k up to the last exit, about five).
     exclude_prevalent : bool, default=True
         Leave out rows with ``prevalent`` true when the table has that column.
 
@@ -132,7 +143,7 @@ def survival_by_score(
     if risk_times is None:
         lo = float(frame[entry].min()) if entry else 0.0
         hi = float(frame[duration].max())
-        risk_times = np.round(np.linspace(lo, hi, 6), 2)
+        risk_times = _nice_times(lo, hi)
     risk = numbers_at_risk(frame, times=risk_times, duration=duration, event=event, group="score_group", entry=entry)
     report = {
         "score": score, "covariates": list(covariates), "groups": k, "n": per_sd.n, "n_events": per_sd.n_events,
