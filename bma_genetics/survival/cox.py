@@ -2,8 +2,8 @@
 
 One fit is a Newton-Raphson on the Efron partial likelihood evaluated with sorted cumulative
 sums (no loop over event times), so a PheWAS can fit hundreds of phecodes on tens of
-thousands of people in seconds (lifelines' ``CoxPHFitter`` takes ~1.1 s per fit at n = 30,000;
-this solver ~0.05 s). Counting-process data ``(entry, exit]`` give left truncation (age as the
+thousands of people in seconds (n = 30,000, 5 terms: lifelines' ``CoxPHFitter`` 4.8 s per fit,
+this solver 0.21 s, side by side on a loaded 2-core machine). Counting-process data ``(entry, exit]`` give left truncation (age as the
 time scale): a person is at risk at ``t`` when ``entry < t <= exit``, as R's
 ``Surv(start, stop, event)``. Estimates, standard errors and Wald P equal R ``survival::coxph``
 (Efron ties, its default) to 1e-6 relative (``tests/test_survival.py``).
@@ -43,61 +43,89 @@ class CoxArrays:
     event_times: np.ndarray
 
 
-def _efron_terms(X, exit_, event, entry, beta, need_hess=True):
-    """Log partial likelihood, gradient, information at ``beta`` (Efron), and per-event means."""
+def _by_time(k: np.ndarray, values: np.ndarray, n_times: int) -> np.ndarray:
+    """Sum the rows of ``values`` (n, p) into ``n_times`` bins ``k`` (a bincount per column)."""
+    return np.column_stack([np.bincount(k, weights=values[:, j], minlength=n_times) for j in range(values.shape[1])])
+
+
+@dataclass
+class _Layout:
+    """What does not change with ``beta``: orders, event times and the index arrays into them."""
+
+    ev: np.ndarray
+    times: np.ndarray
+    d: np.ndarray
+    order: np.ndarray
+    i_exit: np.ndarray
+    o2: np.ndarray | None
+    i_in: np.ndarray | None
+    k_of: np.ndarray
+    k_rep: np.ndarray
+    frac: np.ndarray
+    w_exit: np.ndarray
+    w_entry: np.ndarray | None
+
+
+def _layout(exit_: np.ndarray, event: np.ndarray, entry: np.ndarray | None) -> _Layout:
+    ev = event.astype(bool)
+    times, d = np.unique(exit_[ev], return_counts=True)
+    order = np.argsort(exit_, kind="stable")
+    i_exit = np.searchsorted(exit_[order], times, side="left")  # first with exit >= t
+    o2 = i_in = w_entry = None
+    if entry is not None:
+        o2 = np.argsort(entry, kind="stable")
+        i_in = np.searchsorted(entry[o2], times, side="left")  # entries >= t are not at risk at t
+        w_entry = np.searchsorted(times, entry, side="right")
+    k_rep = np.repeat(np.arange(len(times)), d)
+    l_rep = np.arange(len(k_rep)) - np.repeat(np.cumsum(d) - d, d)
+    return _Layout(ev=ev, times=times, d=d, order=order, i_exit=i_exit, o2=o2, i_in=i_in,
+                   k_of=np.searchsorted(times, exit_[ev]), k_rep=k_rep, frac=l_rep / d[k_rep],
+                   w_exit=np.searchsorted(times, exit_, side="right"), w_entry=w_entry)
+
+
+def _efron_terms(X: np.ndarray, lay: _Layout, beta: np.ndarray, need_hess: bool = True):
+    """Log partial likelihood, gradient, information at ``beta`` (Efron), and per-time means.
+
+    Risk-set sums at each event time come from reverse cumulative sums over the people sorted by
+    exit (minus those not yet entered); the information is assembled as ``X' diag(r W) X`` with
+    each person's summed Efron weight ``W`` over the event times they are at risk at, so no
+    (times x p x p) array is formed.
+    """
     n, p = X.shape
     eta = X @ beta
     eta = eta - eta.max() if n else eta
     r = np.exp(eta)
-    order = np.argsort(exit_, kind="stable")
-    xs, rs = exit_[order], r[order]
-    Xr = X[order] * rs[:, None]
+    ev, K, k_of, k_rep, frac = lay.ev, len(lay.times), lay.k_of, lay.k_rep, lay.frac
+    Xr = X * r[:, None]
 
     def rev_cum(a):
         return np.concatenate([np.cumsum(a[::-1], axis=0)[::-1], np.zeros((1,) + a.shape[1:])])
 
-    S0_exit, S1_exit = rev_cum(rs), rev_cum(Xr)
-    S2_exit = rev_cum(Xr[:, :, None] * X[order][:, None, :]) if need_hess else None
-    ev = event.astype(bool)
-    times, d = np.unique(exit_[ev], return_counts=True)
-    i_exit = np.searchsorted(xs, times, side="left")  # first with exit >= t
-    S0, S1 = S0_exit[i_exit], S1_exit[i_exit]
-    S2 = S2_exit[i_exit] if need_hess else None
-    if entry is not None:
-        o2 = np.argsort(entry, kind="stable")
-        es, rs2 = entry[o2], r[o2]
-        Xr2 = X[o2] * rs2[:, None]
-        i_in = np.searchsorted(es, times, side="left")  # entries >= t are not at risk at t
-        S0 = S0 - rev_cum(rs2)[i_in]
-        S1 = S1 - rev_cum(Xr2)[i_in]
-        if need_hess:
-            S2 = S2 - rev_cum(Xr2[:, :, None] * X[o2][:, None, :])[i_in]
+    S0 = rev_cum(r[lay.order])[lay.i_exit]
+    S1 = rev_cum(Xr[lay.order])[lay.i_exit]
+    if lay.o2 is not None:
+        S0 = S0 - rev_cum(r[lay.o2])[lay.i_in]
+        S1 = S1 - rev_cum(Xr[lay.o2])[lay.i_in]
     # sums over the tied events at each time
-    k_of = np.searchsorted(times, exit_[ev])
-    A0 = np.bincount(k_of, weights=r[ev], minlength=len(times))
-    A1 = np.zeros((len(times), p))
-    np.add.at(A1, k_of, X[ev] * r[ev][:, None])
+    A0 = np.bincount(k_of, weights=r[ev], minlength=K)
+    A1 = _by_time(k_of, Xr[ev], K)
     # one row per event: l = 0..d-1 at its time
-    k_rep = np.repeat(np.arange(len(times)), d)
-    l_rep = np.arange(len(k_rep)) - np.repeat(np.cumsum(d) - d, d)
-    frac = l_rep / d[k_rep]
     den = S0[k_rep] - frac * A0[k_rep]
-    num1 = S1[k_rep] - frac[:, None] * A1[k_rep]
-    mean = num1 / den[:, None]
+    mean = (S1[k_rep] - frac[:, None] * A1[k_rep]) / den[:, None]
     loglik = float(eta[ev].sum() - np.log(den).sum())
     grad = X[ev].sum(axis=0) - mean.sum(axis=0)
     info = None
     if need_hess:
-        A2 = np.zeros((len(times), p, p))
-        np.add.at(A2, k_of, X[ev][:, :, None] * X[ev][:, None, :] * r[ev][:, None, None])
-        num2 = S2[k_rep] - frac[:, None, None] * A2[k_rep]
-        info = (num2 / den[:, None, None]).sum(axis=0) - np.einsum("ki,kj->ij", mean, mean)
+        w1 = np.bincount(k_rep, weights=1 / den, minlength=K)  # sum_l 1/den_kl
+        w2 = np.bincount(k_rep, weights=frac / den, minlength=K)  # sum_l (l/d)/den_kl
+        cw = np.r_[0.0, np.cumsum(w1)]
+        W = cw[lay.w_exit] if lay.w_entry is None else cw[lay.w_exit] - cw[lay.w_entry]
+        info = (X * (r * W)[:, None]).T @ X
+        info -= (X[ev] * (r[ev] * w2[k_of])[:, None]).T @ X[ev]
+        info -= mean.T @ mean
     # Efron-averaged expected covariate at each time, for the Schoenfeld residuals
-    avg = np.zeros((len(times), p))
-    np.add.at(avg, k_rep, mean)
-    avg /= d[:, None]
-    # the log(r) shift: eta was centred by its max, which changes loglik by a constant per event
-    return loglik, grad, info, avg, times, k_of
+    avg = _by_time(k_rep, mean, K) / lay.d[:, None]
+    return loglik, grad, info, avg
 
 
 def cox_arrays(
@@ -139,7 +167,8 @@ def cox_arrays(
     entry = None if entry is None else np.asarray(entry, dtype=np.float64)
     p = X.shape[1]
     beta = np.zeros(p)
-    ll0, grad, info, *_ = _efron_terms(Xc, exit_, event, entry, beta)
+    lay = _layout(exit_, event, entry)
+    ll0, grad, info, _ = _efron_terms(Xc, lay, beta)
     ll = ll0
     converged = False
     it = 0
@@ -152,12 +181,12 @@ def cox_arrays(
         if not np.all(np.isfinite(step)):
             break
         new = beta + step
-        ll_new, g_new, i_new, *_ = _efron_terms(Xc, exit_, event, entry, new)
+        ll_new, g_new, i_new, _ = _efron_terms(Xc, lay, new)
         halvings = 0
         while not (np.isfinite(ll_new) and ll_new >= ll - 1e-12 * abs(ll)) and halvings < 30:
             step /= 2
             new = beta + step
-            ll_new, g_new, i_new, *_ = _efron_terms(Xc, exit_, event, entry, new)
+            ll_new, g_new, i_new, _ = _efron_terms(Xc, lay, new)
             halvings += 1
         beta, ll, grad, info = new, ll_new, g_new, i_new
         if np.max(np.abs(step)) < tol:
@@ -170,7 +199,8 @@ def cox_arrays(
         converged = False
     if converged and (not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0) or np.max(np.abs(beta)) > 20):
         converged = False  # separation: the likelihood keeps rising towards an infinite HR
-    _, _, _, avg, times, k_of = _efron_terms(Xc, exit_, event, entry, beta, need_hess=False)
+    avg = _efron_terms(Xc, lay, beta, need_hess=False)[3]
+    k_of = lay.k_of
     order = np.lexsort((np.arange(len(exit_))[event], exit_[event]))
     resid = (Xc[event] - avg[k_of])[order]
     return CoxArrays(
