@@ -335,3 +335,44 @@ def test_time_to_event_on_the_tiny_cohort_equals_the_truth(tiny_cohort):
     assert (~t["before_censoring"]).any()  # censoring matters
     follow = pd.read_csv(tiny_cohort / "truth" / "follow_up.tsv", sep="\t", dtype={"eid": str}).set_index("eid")
     assert (out["end_of_follow_up"] == pd.to_datetime(follow.loc[out.index, "end_of_follow_up"])).all()
+
+
+def test_disease_genetic_effects_truth(tiny_cohort):
+    """truth/disease_genetic_effects.tsv states the HR per SD of each exposure's genetic value
+    (log-HR per SD of the exposure x realised SD of its genetic part, near sqrt(h2))."""
+    import json
+
+    g = pd.read_csv(tiny_cohort / "truth" / "disease_genetic_effects.tsv", sep="\t").set_index("disease")
+    de = pd.read_csv(tiny_cohort / "truth" / "disease_effects.tsv", sep="\t").set_index("disease")
+    h2 = json.loads((tiny_cohort / "truth" / "heritability.json").read_text())["h2"]
+    assert list(g.index) == list(de.index)
+    assert (g["exposure"] == de["exposure"]).all()
+    for disease, row in g.iterrows():
+        assert np.isclose(row["exposure_h2"], h2[row["exposure"]], atol=1e-6)
+        assert abs(row["genetic_sd"] / np.sqrt(row["exposure_h2"]) - 1) < 0.25, disease
+        assert np.isclose(row["log_hazard_ratio_per_sd_genetic"],
+                          de.loc[disease, "log_hazard_ratio_per_sd"] * row["genetic_sd"], atol=1e-5)
+        assert np.isclose(row["hazard_ratio_per_sd_genetic"], np.exp(row["log_hazard_ratio_per_sd_genetic"]),
+                          atol=1e-5)
+
+
+def test_a_perfect_score_recovers_the_stated_genetic_hazard_ratio():
+    """Under the onset model, a Cox model on the genetic value alone (z = g + e, var g = h2)
+    recovers log_hr * sd(g) per SD of g (the first-order value the truth states) within 3 SE."""
+    from bma_genetics.simulate import diseases as sd
+
+    d = next(x for x in sd.DISEASES if x.name == "osteoporosis")
+    rng = np.random.default_rng(23)
+    n, h2 = 40_000, 0.3
+    g = rng.normal(0, np.sqrt(h2), n)
+    z = g + rng.normal(0, np.sqrt(1 - h2), n)
+    age0 = rng.uniform(45, 80, n)
+    lin = d.log_hazard_ratio_per_sd * z
+    rate = sd._calibrate_rate(age0, age0 + 8, lin, d.gamma, 0.06)
+    onset = sd._gompertz_exit(age0, rate * np.exp(lin), d.gamma, rng.exponential(size=n))
+    data = pd.DataFrame({"g": g, "entry": age0, "exit": np.minimum(onset, age0 + 8),
+                         "event": (onset <= age0 + 8).astype(int)})
+    fit = cox_per_sd(data, "g", duration="exit", event="event", entry="entry")
+    want = d.log_hazard_ratio_per_sd * g.std(ddof=1)
+    r = fit.row("g")
+    assert abs(r["beta"] - want) < 3 * r["standard_error"], (r["beta"], want)

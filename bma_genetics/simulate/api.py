@@ -508,6 +508,10 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
     (root / "truth/bmff_covariate_effects.json").write_text(
         json.dumps(_covariate_effects(trait_out["scale_all"]), indent=1) + "\n")
     _write_disease_truth(root, records, base["eid"].astype(str).to_numpy())
+    # the HR per SD of each exposure's genetic value: what a perfect polygenic score shows
+    from bma_genetics.simulate.survival_truth import write_disease_genetic_effects
+
+    write_disease_genetic_effects(root, records.effects, trait_out["z_genetic"], trait_out["heritability"]["h2"])
     rel_text = "ID1 ID2 HetHet IBS0 Kinship\n" + "".join(
         f"{r['ID1']} {r['ID2']} {r['HetHet']:.4f} {r['IBS0']:.4f} {r['Kinship']:.4f}\n" for r in rel
     )
@@ -882,7 +886,9 @@ def _traits(causal: pd.DataFrame, cx: np.ndarray, cxo: np.ndarray, base: pd.Data
                              "effect_allele_frequency": round(rec["effect_allele_frequency"], 6)})
     causal_long = pd.DataFrame(rows, columns=["variant_id", "chromosome", "base_pair_location", "effect_allele",
                                               "other_allele", "gene", "trait", "beta", "effect_allele_frequency"])
-    return {"true": true_all, "idp": idp_all, "z": z, "z_outcome_fh": z_out_fh, "heritability": heritability,
+    z_genetic = {t: gc_all[:, i] / sd_all[i] for i, t in enumerate(names)}
+    return {"true": true_all, "idp": idp_all, "z": z, "z_genetic": z_genetic, "z_outcome_fh": z_out_fh,
+            "heritability": heritability,
             "causal_long": causal_long, "sd_all": sd_all, "scale_all": scale_all}
 
 
