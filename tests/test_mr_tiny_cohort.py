@@ -83,3 +83,41 @@ def test_stage_on_tiny_cohort_covers_the_causal_effect(request, tmp_path):
     h = pd.read_csv(run_dir / "mr" / "bmff_femoral_head" / "harmonised.tsv", sep="\t")
     # Both GWAS count the ALT allele: nothing is swapped, nothing dropped for alleles.
     assert not h["drop_reason"].fillna("").str.startswith("alleles do not match").any()
+
+
+@pytest.mark.slow
+def test_stage_mvmr_on_tiny_cohort_recovers_both_direct_effects(request, tmp_path):
+    """The simulator's second exposure (BMD, its own GWAS file) and the outcome with both direct
+    effects: the mr stage's mvmr section covers both planted direct effects."""
+    cohort = _cohort(request)
+    if not (cohort / "truth" / "mvmr_truth.json").exists():
+        pytest.skip("this cohort has no second exposure")
+    from bma_genetics.io import read_mr_results, write_gwas_ssf, write_sample_list
+    from bma_genetics.mr.stage import _ld_reader, run
+    from bma_genetics.pipeline.context import RunContext
+
+    reader = _ld_reader("in-sample", cohort)
+    ss = _exposure_gwas(cohort, reader)
+    run_dir = tmp_path / "run"
+    (run_dir / "gwas").mkdir(parents=True)
+    path = write_gwas_ssf(ss, run_dir / "gwas" / "bmff_femoral_head.tsv.gz")
+    idp = pd.read_parquet(cohort / "participants" / "bmff_idp.parquet")[["eid", "bmff_femoral_head"]].dropna()
+    keep = write_sample_list(sorted(set(idp["eid"].astype(str)) & set(reader.samples)),
+                             run_dir / "gwas" / "analysed_samples.txt")
+    (run_dir / "gwas" / "summary.json").write_text(json.dumps({"sumstats": {"bmff_femoral_head": str(path)},
+                                                              "analysed_samples": str(keep)}))
+    ctx = RunContext(run_dir=run_dir, cohort=cohort, config={}, seed=1)
+    s = run(ctx, {"exposure_units": "fat_fraction", "nboot": 100, "p_threshold": 5e-6, "methods": ["ivw"],
+                  "mvmr": {"exposures": ["outcome_gwas/bmd.tsv.gz"], "outcome": "outcome_gwas/osteoporosis_mvmr.tsv.gz"}})
+    mv = s["mvmr"]
+    assert mv["exposures"] == ["bmff_femoral_head", "bmd"]
+    assert mv["instruments_per_exposure"]["bmff_femoral_head"] >= 1 and mv["instruments_per_exposure"]["bmd"] >= 5
+    cover = mv["truth"]["exposures"]
+    assert cover["bmff_femoral_head"]["ivw_covers_truth"] is True, mv
+    assert cover["bmd"]["ivw_covers_truth"] is True, mv
+    # BMD's direct effect is protective and clearly estimated
+    assert mv["mvmr_ivw"]["bmd"]["ci_upper"] < 0
+    table = read_mr_results(run_dir / "mr" / "mvmr" / "mvmr_results.tsv", table="mvmr")
+    assert set(table.method) == {"mvmr_ivw", "mvmr_egger", "ivw"}
+    assert (run_dir / "mr" / "mvmr" / "figures" / "mvmr_forest.png").exists()
+    assert "mvmr/mvmr_results.tsv" in s["tables"]

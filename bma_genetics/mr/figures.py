@@ -50,3 +50,26 @@ def write_mr_figures(result: MRResult, out: str | os.PathLike) -> dict[str, Path
         for path in save_figure(fig, Path(out) / name, close=True):
             files[f"figures/{path.name}"] = path
     return files
+
+
+def write_mvmr_figures(result, out: str | os.PathLike) -> dict[str, Path]:
+    """The multivariable MR forest (direct effects beside univariable IVW): ``mvmr_forest.png`` / ``.pdf``.
+
+    Parameters
+    ----------
+    result : MVMRResult
+        From :func:`bma_genetics.mr.mvmr.run_mvmr_analysis` or :func:`~bma_genetics.mr.mvmr.run_mvmr`.
+    out : path
+        Folder of the figures.
+
+    Returns
+    -------
+    dict of str to Path
+        ``figures/<file name>`` -> path.
+    """
+    from bma_genetics.plots import plot_mvmr_forest, save_figure
+
+    files: dict[str, Path] = {}
+    for path in save_figure(plot_mvmr_forest(result.table), Path(out) / "mvmr_forest", close=True):
+        files[f"figures/{path.name}"] = path
+    return files

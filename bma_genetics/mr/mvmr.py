@@ -24,6 +24,7 @@ function                  matches
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -305,7 +306,8 @@ def mvmr_instruments(exposures: Mapping[str, pd.DataFrame], *, p_threshold: floa
     -------
     DataFrame
         One row per instrument (the summary-statistics columns of the exposure where it had its
-        smallest P) plus ``instrument_for`` (the exposures that selected it, comma-separated).
+        smallest P) plus ``instrument_for`` (the exposures that selected it or an instrument
+        clumped to it, comma-separated).
         An exposure without any variant below ``p_threshold`` contributes none (logged).
     """
     if len(exposures) < 2:
@@ -337,8 +339,23 @@ def mvmr_instruments(exposures: Mapping[str, pd.DataFrame], *, p_threshold: floa
         clumped = clump(union, reader, p1=p_threshold, p2=p_threshold, r2=clump_r2, window_kb=clump_kb)
         log.info("mvmr_instruments: %d instruments over %d exposures -> %d after clumping the union",
                  len(union), len(exposures), len(clumped))
+        # an index variant stands for the exposures of every instrument clumped to it
+        ids = _member_ids(union)
+        by_id = dict(zip(ids, union["instrument_for"], strict=True))
+        merged = []
+        for own, members in zip(_member_ids(clumped), clumped["clump_members"].fillna(""), strict=True):
+            names = [by_id.get(own, "")] + [by_id.get(m, "") for m in str(members).split(",") if m]
+            merged.append(",".join(dict.fromkeys(n for x in names for n in x.split(",") if n)))
         union = clumped[[c for c in union.columns if c in clumped]].reset_index(drop=True)
+        union["instrument_for"] = merged
     return union
+
+
+def _member_ids(frame: pd.DataFrame) -> list[str]:
+    """The ids :func:`bma_genetics.ld.clump` lists in ``clump_members``: ``variant_id``, else chr:pos."""
+    if "variant_id" in frame:
+        return frame["variant_id"].astype(str).tolist()
+    return (frame["chromosome"].astype(str) + ":" + frame["base_pair_location"].astype(str)).tolist()
 
 
 def _site_key(frame: pd.DataFrame) -> pd.Series:
@@ -516,3 +533,107 @@ def run_mvmr(harmonised: pd.DataFrame, *, params: MRParameters | None = None, or
         log.warning("run_mvmr: conditional F < 10 for %s: weak instruments given the other exposures bias the "
                     "direct effects", report["weak_instruments"])
     return MVMRResult(table=table, fits=fits, harmonised=h, report=report)
+
+
+def run_mvmr_analysis(
+    out: str | os.PathLike | None,
+    *,
+    exposures: Mapping[str, str | os.PathLike | pd.DataFrame],
+    outcome: str | os.PathLike | pd.DataFrame,
+    outcome_name: str | None = None,
+    p_threshold: float = 5e-8,
+    reader=None,
+    unclumped: bool = False,
+    clump_r2: float = 0.001,
+    clump_kb: float = 10_000,
+    action: int = 2,
+    tolerance: float = 0.08,
+    params: MRParameters | None = None,
+    orientate: int = 0,
+) -> MVMRResult:
+    """Multivariable MR from summary statistics: instruments, harmonisation, fits, tables.
+
+    Writes under ``out`` (nothing when None): ``mvmr_results.tsv`` (:data:`MVMR_COLUMNS`, through
+    :func:`bma_genetics.io.write_mr_results` ``table="mvmr"``), ``harmonised.tsv``
+    (:func:`mvmr_harmonise`), ``instruments.tsv`` (:func:`mvmr_instruments`) and ``run.json``
+    (arguments and the summary). Figures: :func:`bma_genetics.mr.figures.write_mvmr_figures`.
+
+    Parameters
+    ----------
+    out : path or None
+    exposures : mapping of str to path or DataFrame
+        Two or more exposures' summary statistics (any :func:`bma_genetics.io.read_sumstats`
+        format), by name.
+    outcome : path or DataFrame
+    outcome_name : str, optional
+        Default: the outcome file name up to its first dot.
+    p_threshold, clump_r2, clump_kb
+        Instrument selection of every exposure (:func:`mvmr_instruments`).
+    reader : GenotypeReader, optional
+        LD source for clumping (:func:`bma_genetics.ld.open_ld_source`); None needs
+        ``unclumped=True``.
+    unclumped : bool, default=False
+        Use instruments that are not LD-clumped (recorded in the summary).
+    action, tolerance
+        Harmonisation (:func:`bma_genetics.mr.harmonise`).
+    params : MRParameters, optional
+    orientate : int, default=0
+        MVMR-Egger's orientation exposure (index into ``exposures``).
+
+    Returns
+    -------
+    MVMRResult
+        Its ``report`` adds ``n_instruments``, ``instruments_per_exposure``, ``clumped``,
+        ``p_threshold``.
+    """
+    import json
+    from pathlib import Path
+
+    from bma_genetics._atomic import write_table, write_text
+    from bma_genetics.io.results import write_mr_results
+    from bma_genetics.io.sumstats import read_sumstats
+    from bma_genetics.mr.harmonise import check_join_builds
+
+    params = params or MRParameters()
+    if not isinstance(unclumped, bool):
+        raise fail("run_mvmr_analysis/unclumped", f"expected True or False, found {unclumped!r}")
+    if reader is None and not unclumped:
+        raise fail("run_mvmr_analysis/reader", "no LD source, so the instruments cannot be clumped; give reader= "
+                                               "(an LD source) or unclumped=True for independent variants")
+    if not isinstance(exposures, Mapping) or len(exposures) < 2:
+        raise fail("run_mvmr_analysis/exposures", "give a mapping of two or more exposure names to summary statistics")
+
+    def load(obj, name: str) -> pd.DataFrame:
+        return obj if isinstance(obj, pd.DataFrame) else read_sumstats(obj)
+
+    exp = {str(k): load(v, k) for k, v in exposures.items()}
+    out_ss = load(outcome, "outcome")
+    if outcome_name is None:
+        outcome_name = "outcome" if isinstance(outcome, pd.DataFrame) else Path(outcome).name.split(".")[0]
+    first = next(iter(exp))
+    for name, ss in [*list(exp.items())[1:], (outcome_name, out_ss)]:
+        check_join_builds(exp[first], ss, names=(first, name), where="run_mvmr_analysis/build")
+    ins = mvmr_instruments(exp, p_threshold=p_threshold, reader=None if unclumped else reader,
+                           clump_r2=clump_r2, clump_kb=clump_kb)
+    h = mvmr_harmonise(ins, exp, out_ss, outcome_name=outcome_name, action=action, tolerance=tolerance)
+    res = run_mvmr(h, params=params, orientate=orientate)
+    per = {e: int(ins["instrument_for"].str.split(",").apply(lambda s, e=e: e in s).sum()) for e in exp}
+    res.report.update(n_instruments=int(len(ins)), instruments_per_exposure=per, clumped=not unclumped,
+                      p_threshold=float(p_threshold))
+    if out is not None:
+        d = Path(out)
+        d.mkdir(parents=True, exist_ok=True)
+        files = {"mvmr_results": write_mr_results(res.table, d / "mvmr_results.tsv", table="mvmr"),
+                 "harmonised": write_table(h, d / "harmonised.tsv"),
+                 "instruments": write_table(ins, d / "instruments.tsv")}
+        run_info = {"exposures": {k: (str(v) if not isinstance(v, pd.DataFrame) else "table")
+                                  for k, v in exposures.items()},
+                    "outcome": str(outcome) if not isinstance(outcome, pd.DataFrame) else "table",
+                    "p_threshold": p_threshold, "unclumped": unclumped, "clump_r2": clump_r2, "clump_kb": clump_kb,
+                    "action": action, "tolerance": tolerance, "orientate": orientate, "params": params.__dict__,
+                    "summary": res.report}
+        files["run"] = write_text(d / "run.json", json.dumps(run_info, indent=2, default=str))
+        res.files = files
+    log.info("MVMR %s -> %s: %d SNPs; IVW-MVMR %s", list(exp), outcome_name, res.report["nsnp"],
+             {e: round(v["beta"], 4) for e, v in res.report["mvmr_ivw"].items()})
+    return res

@@ -25,7 +25,8 @@ REQUIRES = ["gwas"]  # the exposures' summary statistics
 REPORT_TABLES = ["mr_results.tsv", "*/heterogeneity.tsv", "*/pleiotropy.tsv", "*/steiger.tsv", "*/ld_left_out.tsv",
                  "mvmr/mvmr_results.tsv"]
 #: Cohort files read besides its path options (their contents are part of the completion key).
-INPUTS = ["genotypes/imputed/*.bgen", "genotypes/imputed/*.sample", "truth/mr_truth.json"]
+INPUTS = ["genotypes/imputed/*.bgen", "genotypes/imputed/*.sample", "truth/mr_truth.json", "truth/mvmr_truth.json",
+          "outcome_gwas/*.tsv.gz"]
 
 PARAMS = [
     Param("outcome", Path, "outcome_gwas/osteoporosis.tsv.gz", "outcome summary statistics (relative to the "
@@ -74,6 +75,18 @@ PARAMS = [
           options=("modified_second_order", "first_order", "second_order")),
     Param("penk", float, 20.0, "penalisation constant of the penalised weighted median", range=(0, None, "neither")),
     Param("reverse", bool, False, "also run reverse-direction MR per pair"),
+    Param("mvmr", dict, help="multivariable MR of gwas-stage traits and further exposures' summary statistics on "
+          "one outcome (IVW-MVMR, MVMR-Egger, conditional F, Sanderson's Q; mr/mvmr/)", section=[
+              Param("exposures", list, None, "summary-statistics files of the further exposures (relative to the "
+                    "cohort, or absolute), each named by its file name up to the first dot, e.g. "
+                    "outcome_gwas/bmd.tsv.gz; null or empty: no multivariable MR", item_type=str),
+              Param("traits", list, None, "gwas-stage traits in the model (default: the first of the stage's "
+                    "exposures)", item_type=str),
+              Param("outcome", Path, None, "outcome summary statistics (relative to the cohort, or absolute; "
+                    "default: the stage's outcome)", nullable=True),
+              Param("p_threshold", float, None, "instrument P threshold of every exposure (default: the stage's "
+                    "p_threshold)", range=(0, 1, "right"), nullable=True),
+          ]),
     Param("exposure_units", str, None, "scale of the exposure GWAS for the truth check: sd or fat_fraction "
           "(default: sd when the gwas stage used transform: rint, else fat_fraction)",
           options=("sd", "fat_fraction")),
@@ -189,13 +202,9 @@ def run(ctx, params: dict) -> dict:
         ivw = (per_pair.get(t_exp) or {}).get("ivw")
         # The truth is stated per SD of the latent exposure and per unit fat fraction; which one
         # the estimate is in depends on how the GWAS scaled the trait (``exposure_units``).
-        stages = ctx.config.get("stages") or {}
         # BMFF from this run's gwas stage is on the fat-fraction scale unless rank-normalised;
         # summary statistics from elsewhere are taken as per SD unless exposure_units says so
-        default_units = "sd"
-        if "gwas" in stages:
-            default_units = "sd" if (stages["gwas"] or {}).get("transform") == "rint" else "fat_fraction"
-        units = params["exposure_units"] or default_units
+        units = _units(ctx, params)
         key = {"sd": "causal_log_odds_per_sd", "fat_fraction": "causal_log_odds_per_fat_fraction"}.get(units)
         if key is None:
             raise InputError(f"mr/exposure_units: expected 'sd' or 'fat_fraction', found {units!r}")
@@ -203,5 +212,72 @@ def run(ctx, params: dict) -> dict:
         summary["truth"] = {"exposure": t_exp, "exposure_units": units, key: t_val,
                             "ivw_covers_truth": (bool(ivw["ci_lower"] <= t_val <= ivw["ci_upper"])
                                                  if ivw and t_val is not None else None)}
+    mv = params["mvmr"]
+    if mv["exposures"]:
+        summary["mvmr"] = _run_mvmr(ctx, mv, sumstats, exposures, outcome_path, reader, params, mr_params,
+                                    out_dir, cohort, tables)
     summary["tables"] = tables
     return summary
+
+
+def _cohort_path(value: Any, cohort: Path | None) -> Path:
+    path = Path(value)
+    return cohort / path if not path.is_absolute() and cohort is not None else path
+
+
+def _units(ctx, params: dict) -> str:
+    """Scale of the gwas stage's BMFF estimates: sd when rank-normalised, else fat fraction."""
+    stages = ctx.config.get("stages") or {}
+    default_units = "sd"
+    if "gwas" in stages:
+        default_units = "sd" if (stages["gwas"] or {}).get("transform") == "rint" else "fat_fraction"
+    return params["exposure_units"] or default_units
+
+
+def _run_mvmr(ctx, mv: dict, sumstats: dict, exposures: list[str], outcome_path: Path, reader, params: dict,
+              mr_params, out_dir: Path, cohort: Path | None, tables: list[str]) -> dict:
+    """The ``mvmr`` section: gwas traits + further exposures -> outcome; tables, forest, truth check."""
+    from bma_genetics.io.sumstats import read_sumstats
+    from bma_genetics.mr.figures import write_mvmr_figures
+    from bma_genetics.mr.mvmr import run_mvmr_analysis
+
+    traits = mv["traits"] or exposures[:1]
+    missing = [t for t in traits if t not in sumstats]
+    if missing:
+        raise InputError(f"mr/mvmr.traits: {missing} not among the GWAS traits {list(sumstats)}")
+    exp: dict[str, Any] = {t: read_sumstats(sumstats[t]) for t in traits}
+    for f in mv["exposures"]:
+        path = _cohort_path(f, cohort)
+        if not path.exists():
+            raise InputError(f"mr/mvmr.exposures: {path} not found")
+        name = path.name.split(".")[0]
+        if name in exp:
+            raise InputError(f"mr/mvmr.exposures: {path} is named {name!r} like another exposure; rename the file")
+        exp[name] = read_sumstats(path)
+    outcome = _cohort_path(mv["outcome"], cohort) if mv["outcome"] is not None else outcome_path
+    if not outcome.exists():
+        raise InputError(f"mr/mvmr.outcome: {outcome} not found")
+    p_threshold = mv["p_threshold"] if mv["p_threshold"] is not None else params["p_threshold"]
+    folder = out_dir / "mvmr"
+    res = run_mvmr_analysis(folder, exposures=exp, outcome=outcome, p_threshold=p_threshold, reader=reader,
+                            unclumped=params["unclumped"], clump_r2=params["clump_r2"], clump_kb=params["clump_kb"],
+                            params=mr_params)
+    res.files.update(write_mvmr_figures(res, folder / "figures"))
+    tables += [str(p.relative_to(out_dir)) for k, p in res.files.items() if not k.startswith("figures/")]
+    report = dict(res.report)
+    truth_path = cohort / "truth" / "mvmr_truth.json" if cohort is not None else None
+    if truth_path is not None and truth_path.exists():
+        truth = json.loads(truth_path.read_text())
+        if truth.get("outcome") == outcome.name.split(".")[0]:
+            units = _units(ctx, params)
+            cover = {}
+            for e, est in res.report["mvmr_ivw"].items():
+                if e == "bmff_femoral_head":
+                    t = (truth["direct_log_odds_per_sd"][e] if units == "sd"
+                         else truth["direct_log_odds_per_fat_fraction"][e])
+                else:
+                    t = truth["direct_log_odds_per_sd"].get(e)
+                cover[e] = {"direct_effect": t, "ivw_covers_truth": (None if t is None else
+                                                                     bool(est["ci_lower"] <= t <= est["ci_upper"]))}
+            report["truth"] = {"exposure_units": units, "exposures": cover}
+    return report

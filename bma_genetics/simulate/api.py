@@ -25,6 +25,7 @@ from bma_genetics.simulate import diseases as dz
 from bma_genetics.simulate import genotypes as gt
 from bma_genetics.simulate import outcome as oc
 from bma_genetics.simulate import participants as pt
+from bma_genetics.simulate import second_exposure as se2
 from bma_genetics.simulate import traits as tr
 from bma_genetics.simulate import writers as wr
 from bma_genetics.simulate.genes import bma_gene_table
@@ -119,6 +120,8 @@ def simulate_cohort(preset: str, *, seed: int, out: str | os.PathLike, resume: b
         outcome_gwas/osteoporosis.finngen.tsv.gz  the same GWAS on GRCh38, FinnGen's layout,
                                                   some rows without an rsid
         outcome_gwas/hg19ToHg38.over.chain.gz     UCSC chain GRCh37 -> GRCh38 of the windows
+        outcome_gwas/bmd.tsv.gz                   second exposure (BMD) GWAS, GWAS-SSF + YAML
+        outcome_gwas/osteoporosis_mvmr.tsv.gz     outcome with direct effects of BMFF and BMD
         truth/*                                   causal variants, h2/rg, true BMFF, imaging
                                                   centre/date and array effects, disease
                                                   effects and cases, MR truth, planted QC
@@ -520,6 +523,12 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
     # outcome GWAS
     mr = _outcome_gwas(root, scratch, segments, [*segments, x_seg], variants, trait_out, cfg, _rng(seed, "outcome"))
     (root / "truth/mr_truth.json").write_text(json.dumps(mr, indent=1) + "\n")
+    # a second exposure (BMD) sharing instruments, and an outcome with both direct effects (new files,
+    # from their own random stream: every other output is unchanged)
+    mvmr_truth = se2.simulate_second_exposure(root, scratch, segments, variants, cxo, trait_out, cfg,
+                                              _rng(seed, se2.RNG_NAME),
+                                              fh_index=all_traits().index("bmff_femoral_head"))
+    (root / "truth/mvmr_truth.json").write_text(json.dumps(mvmr_truth, indent=1) + "\n")
 
     qc = {
         "sex_mismatch": base["eid"][base["sex"] != base["genetic_sex"]].astype(str).tolist(),
@@ -843,6 +852,7 @@ def _traits(causal: pd.DataFrame, cx: np.ndarray, cxo: np.ndarray, base: pd.Data
     sd_all = stated["latent_sd_all"]
     z = {t: (latent_c @ w[i]) / sd_all[i] for i, t in enumerate(names)}
     z_out_fh = (g_o + e_o) @ w[names.index("bmff_femoral_head")] / sd_all[names.index("bmff_femoral_head")]
+    g_out_fh = g_o @ w[names.index("bmff_femoral_head")] / sd_all[names.index("bmff_femoral_head")]
 
     # realised h2 on the latent scale in the cohort, and of the measured IDP after covariates
     gc_all, lat_all = g_c @ w.T, latent_c @ w.T
@@ -888,6 +898,7 @@ def _traits(causal: pd.DataFrame, cx: np.ndarray, cxo: np.ndarray, base: pd.Data
                                               "other_allele", "gene", "trait", "beta", "effect_allele_frequency"])
     z_genetic = {t: gc_all[:, i] / sd_all[i] for i, t in enumerate(names)}
     return {"true": true_all, "idp": idp_all, "z": z, "z_genetic": z_genetic, "z_outcome_fh": z_out_fh,
+            "g_outcome_fh": g_out_fh,
             "heritability": heritability,
             "causal_long": causal_long, "sd_all": sd_all, "scale_all": scale_all}
 
