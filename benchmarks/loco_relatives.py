@@ -152,10 +152,9 @@ def main(argv: list[str] | None = None) -> dict:
         lam, se, k = lambda_pooled(sets, null_chroms)
         ch, hits = [], 0
         for t in traits:
-            ss = res.sumstats[t].set_index("variant_id")
-            ids = large.loc[large["trait"] == t, "variant_id"].str.replace(":", "_")
-            sel = ss.loc[ss.index.intersection(ids)]
-            ch += list(chi2(sel.reset_index()))
+            sel = res.sumstats[t].merge(large.loc[large["trait"] == t, ["chromosome", "base_pair_location"]],
+                                        on=["chromosome", "base_pair_location"])
+            ch += list(chi2(sel))
             hits += int((sel["p_value"] < 5e-8).sum())
         report[name] = {"lambda_gc_null_pooled": round(lam, 4), "lambda_se": round(se, 4), "null_tests": k,
                         "per_trait_lambda": [round(lambda_pooled([s], null_chroms)[0], 3) for s in sets],
@@ -173,9 +172,10 @@ def main(argv: list[str] | None = None) -> dict:
                 b = bolt[t]
                 ours = runs["keep_loco"].sumstats[t]
                 m = ours.merge(b, left_on=["chromosome", "base_pair_location"], right_on=["CHR", "BP"])
-                cors.append(float(np.corrcoef(chi2(m), m["CHISQ_BOLT_LMM_INF"].astype(float))[0, 1]))
+                bolt_chi2 = (m["BETA"].astype(float) / m["SE"].astype(float)) ** 2  # BOLT prints P to 2 digits
+                cors.append(float(np.corrcoef(chi2(m), bolt_chi2)[0, 1]))
                 nb = b[b["CHR"].isin(null_chroms)]
-                lam_b.append(nb["CHISQ_BOLT_LMM_INF"].astype(float).to_numpy())
+                lam_b.append(((nb["BETA"].astype(float) / nb["SE"].astype(float)) ** 2).to_numpy())
             pooled = np.concatenate(lam_b)
             report["bolt_lmm_inf"] = {"chi2_correlation_with_keep_loco": [round(x, 4) for x in cors],
                                       "chi2_correlation_min": round(min(cors), 4),

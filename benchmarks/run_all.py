@@ -32,6 +32,7 @@ BENCHMARKS = {
     "enrichment": lambda: ["benchmarks/enrichment_genes.py"],
     "ldsc": lambda: ["benchmarks/ldsc_munge_h2.py"],
     "unet": lambda: ["benchmarks/unet_inference.py"],
+    "loco": lambda: ["benchmarks/loco_relatives.py"],
 }
 
 

@@ -30,9 +30,9 @@ Predictions are on the scale of :math:`\\tilde y` (REGENIE's), written in REGENI
 prediction of the tested chromosome from the trait, so effects stay in trait units.
 
 Why numpy and not Hail's BlockMatrix: level 0 is, per block of 1,000 variants, one 1,000 x 1,000
-Gram matrix and K x J small Cholesky solves that serve every trait
-at once (one Cholesky per fold and value); the reduced matrix :math:`W` (n x J·M/B) fits in memory. numpy/LAPACK does this exactly
-in double precision while streaming the memory-mapped ``.bed`` block by block; a BlockMatrix would
+Gram matrix and K x J small Cholesky solves (one per fold and shrinkage value) that serve every
+trait at once; the reduced matrix :math:`W` (n x J·M/B) fits in memory. numpy/LAPACK does this
+exactly in double precision while streaming the memory-mapped ``.bed`` block by block; a BlockMatrix would
 have to write the standardised genotype matrix, and Hail's ndarray route ran out of memory on the
 demo checkpoint (docs/gwas.md, Performance).
 """

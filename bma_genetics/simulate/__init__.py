@@ -17,9 +17,10 @@ _LAZY: dict[str, str] = {
     "simulate_cohort": "bma_genetics.simulate.api",
     "PRESETS": "bma_genetics.simulate.presets",
     "simulate_dixon_images": "bma_genetics.simulate.dixon",
+    "simulate_related_cohort": "bma_genetics.simulate.relatives",
 }
 
-__all__ = ["PRESETS", "simulate_cohort", "simulate_dixon_images"]
+__all__ = ["PRESETS", "simulate_cohort", "simulate_dixon_images", "simulate_related_cohort"]
 
 
 def __getattr__(name: str) -> Any:

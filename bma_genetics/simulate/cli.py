@@ -1,5 +1,6 @@
-"""``bma-genetics simulate`` (a synthetic cohort) and ``simulate-images`` (its Dixon MRI): thin
-wrappers over ``simulate_cohort`` and ``simulate_dixon_images``."""
+"""``bma-genetics simulate`` (a synthetic cohort), ``simulate-images`` (its Dixon MRI) and
+``simulate-relatives`` (a cohort rich in relatives): thin wrappers over ``simulate_cohort``,
+``simulate_dixon_images`` and ``simulate_related_cohort``."""
 
 from __future__ import annotations
 
@@ -49,3 +50,29 @@ def register(app: typer.Typer) -> None:
 
         res = simulate_dixon_images(cohort, n=n, seed=seed, artefact_fraction=artefact_fraction, out=out)
         typer.echo(f"images -> {res / 'images'}; truth -> {res / 'truth' / 'images.tsv'}")
+
+    @app.command("simulate-relatives")
+    def simulate_relatives(
+        out: Path = typer.Option(..., "--out", help="Folder to write (relatives.bed/bim/fam, pheno.tsv, covar.tsv, "
+                                 "ukb_rel.dat, truth/)."),
+        families: int = typer.Option(300, "--families", help="Nuclear families of 2..--max-sibs siblings."),
+        max_sibs: int = typer.Option(4, "--max-sibs"),
+        pairs: int = typer.Option(100, "--pairs", help="Parent-offspring, first-cousin and second-cousin pairs each."),
+        unrelated: int = typer.Option(1500, "--unrelated", help="Participants with no relative."),
+        chromosomes: int = typer.Option(10, "--chromosomes", help="Chromosomes (the first half carry the causal "
+                                        "variants)."),
+        variants: int = typer.Option(2000, "--variants", help="Variants per chromosome."),
+        h2: float = typer.Option(0.5, "--h2", help="Heritability of every trait."),
+        traits: int = typer.Option(4, "--traits"),
+        seed: int = typer.Option(1, "--seed", help="Seed; the same seed gives byte-identical files."),
+    ) -> None:
+        """Simulate a cohort of relatives (families, parent-offspring, cousins, cryptic second cousins) with
+        heritable traits, for LOCO / mixed-model association (bma_genetics.simulate.relatives)."""
+        from bma_genetics.simulate.relatives import simulate_related_cohort
+
+        c = simulate_related_cohort(out, n_families=families, max_sibs=max_sibs, n_parent_offspring=pairs,
+                                    n_cousin_pairs=pairs, n_second_cousin_pairs=pairs, n_unrelated=unrelated,
+                                    n_chromosomes=chromosomes, variants_per_chromosome=variants, h2=h2,
+                                    n_traits=traits, seed=seed)
+        typer.echo(f"{c.out}: {c.n_samples} participants, {c.n_variants} variants; causal chromosomes "
+                   f"{','.join(c.causal_chromosomes)}, null chromosomes {','.join(c.null_chromosomes)}")
