@@ -376,3 +376,25 @@ def test_a_perfect_score_recovers_the_stated_genetic_hazard_ratio():
     want = d.log_hazard_ratio_per_sd * g.std(ddof=1)
     r = fit.row("g")
     assert abs(r["beta"] - want) < 3 * r["standard_error"], (r["beta"], want)
+
+
+def test_survival_tables_round_trip_through_io(tmp_path):
+    from bma_genetics.io import read_survival_results, write_survival_results
+
+    rng = np.random.default_rng(5)
+    for _, d in _simulated_replicates(1, 3000, seed=4):
+        res = survival_by_score(d.assign(score=d["z"] + rng.normal(size=len(d))), "score")
+        for table, frame in (("hazard_ratios", res.to_frame()), ("cumulative_incidence", res.km),
+                             ("risk_table", res.risk_table)):
+            for suffix in ("tsv", "parquet"):
+                path = write_survival_results(frame.assign(outcome="osteoporosis"), tmp_path / f"{table}.{suffix}",
+                                              table=table)
+                back = read_survival_results(path, table=table)
+                assert len(back) == len(frame) and (back["outcome"] == "osteoporosis").all()
+                assert np.allclose(back.select_dtypes("number").to_numpy(dtype=float),
+                                   frame.assign(outcome="x").select_dtypes("number").to_numpy(dtype=float),
+                                   equal_nan=True)
+        with pytest.raises(InputError, match="write_survival_results.*hazard_ratio"):
+            write_survival_results(res.to_frame().drop(columns="hazard_ratio"), tmp_path / "x.tsv")
+        with pytest.raises(InputError, match="read_survival_results/table"):
+            read_survival_results(tmp_path / "hazard_ratios.tsv", table="forest")

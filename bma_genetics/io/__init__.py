@@ -106,7 +106,14 @@ _LOCO = ("read_loco_predictions", "write_loco_predictions")
 __all__ += list(_LOCO)
 
 
+#: Survival tables: hazard ratios, Kaplan-Meier, risk table (:mod:`bma_genetics.io.survival`).
+_SURVIVAL = ("SURVIVAL_TABLES", "read_survival_results", "write_survival_results")
+__all__ += list(_SURVIVAL)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SURVIVAL:
+        return getattr(importlib.import_module("bma_genetics.io.survival"), name)
     if name in _RESULTS:
         return getattr(importlib.import_module("bma_genetics.io.results"), name)
     if name in _LOCO:
