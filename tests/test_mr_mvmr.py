@@ -186,3 +186,33 @@ def test_instruments_union_and_harmonisation():
     assert (~h2.mr_keep).sum() == 2 and h2.loc[~h2.mr_keep, "drop_reason"].str.startswith("bmd:").all()
     with pytest.raises(InputError, match="at least two exposures"):
         mvmr_instruments({"bmff": e1})
+
+
+def test_cli_mvmr(tmp_path, capsys):
+    from bma_genetics.cli import main
+    from bma_genetics.io import read_mr_results, write_gwas_ssf
+
+    rng = np.random.default_rng(4)
+    m = 50
+    rsids = [f"rs{i + 1}" for i in range(m)]
+    a1, a2 = rng.normal(0, 0.04, m), rng.normal(0, 0.04, m)
+    ea, oa = np.array(["A"] * m), np.array(["G"] * m)
+    paths = {}
+    for name, b, se in (("bmff", a1 + rng.normal(0, 0.003, m), 0.003), ("bmd", a2 + rng.normal(0, 0.003, m), 0.003),
+                        ("oste", 0.5 * a1 - 0.4 * a2 + rng.normal(0, 0.004, m), 0.004)):
+        paths[name] = write_gwas_ssf(_sumstats(rsids, b, se, ea, oa).assign(genome_build="GRCh37"),
+                                     tmp_path / f"{name}.tsv.gz")
+    out = tmp_path / "mv"
+    rc = main(["mvmr", "--out", str(out), "--exposure", f"bmff={paths['bmff']}", "--exposure", f"bmd={paths['bmd']}",
+               "--outcome", str(paths["oste"]), "--no-clump", "--p-threshold", "1e-4"])
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
+    assert "Sanderson's Q" in printed and "bmff: IVW-MVMR beta" in printed
+    t = read_mr_results(out / "mvmr_results.tsv", table="mvmr")
+    ivw = t[t.method == "mvmr_ivw"].set_index("exposure")
+    assert abs(ivw.loc["bmff", "beta"] - 0.5) < 4 * ivw.loc["bmff", "standard_error"]
+    assert abs(ivw.loc["bmd", "beta"] + 0.4) < 4 * ivw.loc["bmd", "standard_error"]
+    assert (out / "figures" / "mvmr_forest.png").exists() and (out / "run.json").exists()
+    rc = main(["mvmr", "--out", str(tmp_path / "x"), "--exposure", "bmff", "--exposure", f"bmd={paths['bmd']}",
+               "--outcome", str(paths["oste"]), "--no-clump"])
+    assert rc == 2 and "mvmr/exposure: expected NAME=FILE" in capsys.readouterr().err

@@ -111,3 +111,52 @@ def register(app: typer.Typer) -> None:
         for warning in summary["warnings"]:
             typer.echo(f"warning: {warning}", err=True)
         typer.echo(f"{msg} -> {out / 'mr_results.tsv'}")
+
+    @app.command("mvmr")
+    def mvmr(
+        out: Path = typer.Option(..., "--out", help="Output directory (mvmr_results.tsv, harmonised.tsv, instruments.tsv, figures/)."),
+        exposure: list[str] = typer.Option(..., "--exposure", help="NAME=FILE of an exposure's summary statistics; give it two or more times (e.g. --exposure bmff=bmff.tsv.gz --exposure bmd=bmd.tsv.gz)."),
+        outcome: Path = typer.Option(..., "--outcome", help="Outcome summary statistics (any supported format)."),
+        outcome_name: str = typer.Option(None, help="Outcome label (default: file name)."),
+        p_threshold: float = cli_option(PARAMS, "p_threshold"),
+        ld: str = typer.Option(None, "--ld", help="LD source for clumping: 'in-sample' (with --genotypes), 'reference' (1000G EUR, chr17-22) or a PLINK prefix; without one, --no-clump."),
+        genotypes: Path = typer.Option(None, "--genotypes", help="Genotypes for --ld in-sample (BGEN file/folder or PLINK prefix)."),
+        samples: Path = typer.Option(None, "--samples", help="Analysed samples, one eid a line: in-sample LD over these only."),
+        no_clump: bool = typer.Option(False, "--no-clump", help="Instruments not LD-clumped (only for variants known to be independent)."),
+        clump_r2: float = cli_option(PARAMS, "clump_r2"),
+        clump_kb: float = cli_option(PARAMS, "clump_kb"),
+        egger_distribution: str = cli_option(PARAMS, "egger_distribution"),
+        no_plots: bool = typer.Option(False, "--no-plots", help="Skip the forest plot."),
+    ) -> None:
+        """Multivariable MR (IVW-MVMR, MVMR-Egger, conditional F, Sanderson's Q) of two or more exposures."""
+        from bma_genetics._check import fail
+        from bma_genetics.io import read_sample_list
+        from bma_genetics.ld import open_ld_source
+        from bma_genetics.mr.figures import write_mvmr_figures
+        from bma_genetics.mr.methods import MRParameters
+        from bma_genetics.mr.mvmr import run_mvmr_analysis
+
+        exposures: dict[str, str] = {}
+        for item in exposure:
+            name, sep, path = item.partition("=")
+            if not sep or not name.strip() or not path.strip():
+                raise fail("mvmr/exposure", f"expected NAME=FILE, found {item!r}")
+            exposures[name.strip()] = path.strip()
+        if ld is None and genotypes is not None:
+            ld = "in-sample"
+        reader = None
+        if ld is not None:
+            keep = read_sample_list(samples) if samples is not None else None
+            reader = open_ld_source(ld, genotypes=genotypes, samples=keep, where="mvmr/ld")
+        result = run_mvmr_analysis(out, exposures=exposures, outcome=outcome, outcome_name=outcome_name,
+                                   p_threshold=p_threshold, reader=reader, unclumped=no_clump, clump_r2=clump_r2,
+                                   clump_kb=clump_kb, params=MRParameters(egger_distribution=egger_distribution))
+        if not no_plots:
+            result.files.update(write_mvmr_figures(result, out / "figures"))
+        rep = result.summary()
+        for e, est in rep["mvmr_ivw"].items():
+            typer.echo(f"{e}: IVW-MVMR beta = {est['beta']:.4g} (95% CI {est['ci_lower']:.4g}, {est['ci_upper']:.4g}), "
+                       f"conditional F = {rep['conditional_f'][e]:.3g}")
+        q = rep["sanderson_q"]
+        typer.echo(f"{rep['nsnp']} SNPs; Sanderson's Q = {q['q']:.4g} on {q['q_df']} df (P = {q['q_p_value']:.3g}) "
+                   f"-> {out / 'mvmr_results.tsv'}")
