@@ -232,7 +232,8 @@ def ph_test(fit: CoxArrays, terms: Sequence[str], transform: str = "rank") -> pd
     xx = g - g.mean()
     V = fit.covariance
     if D < 2 or not np.all(np.isfinite(V)) or np.sum(xx ** 2) == 0:
-        rows = [{"term": name, "statistic": np.nan, "df": 1, "p_value": np.nan} for name in [*terms, "GLOBAL"]]
+        rows = [{"term": name, "statistic": np.nan, "df": len(terms) if name == "GLOBAL" else 1, "p_value": np.nan}
+                for name in [*terms, "GLOBAL"]]
         return pd.DataFrame(rows)
     r2 = fit.schoenfeld @ V * D
     test = xx @ r2
@@ -271,7 +272,8 @@ class CoxFit:
     n, n_events : int
         People and events analysed.
     concordance : float
-        Harrell's C of the linear predictor.
+        Harrell's C of the linear predictor (pairs compared on the exit time; delayed entry is
+        not taken into account).
     ph_test : DataFrame
         :func:`ph_test` of every term and the global test.
     loglik, loglik_null : float
