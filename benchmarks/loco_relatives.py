@@ -57,12 +57,16 @@ def bolt_binary() -> tuple[Path, dict[str, str]]:
     return exe, env
 
 
-def run_bolt(bfile: Path, pheno: Path, covar: Path, traits: list[str], out: Path, threads: int) -> dict[str, pd.DataFrame]:
+def run_bolt(bfile: Path, pheno: Path, covar: Path, traits: list[str], out: Path, threads: int, *,
+             resume: bool = False) -> dict[str, pd.DataFrame]:
     """BOLT-LMM --lmmInfOnly per trait; returns trait -> its stats table."""
     exe, env = bolt_binary()
     res = {}
     for t in traits:
         stats_file = out / f"bolt_{t}.stats"
+        if resume and stats_file.exists():
+            res[t] = pd.read_csv(stats_file, sep="\t", dtype={"CHR": str})
+            continue
         cmd = [str(exe), f"--bfile={bfile}", f"--phenoFile={pheno}", f"--phenoCol={t}", f"--covarFile={covar}",
                "--qCovarCol=age", "--covarCol=sex", "--lmmInfOnly", "--LDscoresUseChip",
                f"--numThreads={threads}", f"--statsFile={stats_file}"]
@@ -98,6 +102,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-bolt", action="store_true")
+    ap.add_argument("--bolt-traits", type=int, default=None, help="run BOLT-LMM on the first N traits only")
+    ap.add_argument("--resume", action="store_true", help="reuse step 1, step-2 chunks and BOLT files in --out")
     args = ap.parse_args(argv)
 
     from bma_genetics._hail import init_hail
@@ -125,9 +131,16 @@ def main(argv: list[str] | None = None) -> dict:
     truth = pd.read_csv(c.out / "truth" / "causal_variants.tsv", sep="\t", dtype={"chromosome": str})
 
     t0 = time.perf_counter()
-    step1 = run_step1(table, bfile=c.bfile, traits=traits, covariates=covs, block_size=args.block_size,
-                      seed=args.seed, out=out / "step1")
-    times["step1"] = time.perf_counter() - t0
+    if args.resume and (out / "step1" / "step1_pred.list").exists():
+        from bma_genetics.io import read_loco_predictions
+
+        step1_table = pd.read_csv(out / "step1" / "step1_summary.tsv", sep="\t")
+        predictions = read_loco_predictions(out / "step1" / "step1_pred.list")
+    else:
+        step1 = run_step1(table, bfile=c.bfile, traits=traits, covariates=covs, block_size=args.block_size,
+                          seed=args.seed, out=out / "step1")
+        times["step1"] = time.perf_counter() - t0
+        step1_table, predictions = step1.to_frame(), step1.predictions
 
     init_hail(master=f"local[{args.threads}]", tmp_dir=out / "hail_tmp", log_dir=out / "logs")
     mt = read_genotypes(bfile=c.bfile)
@@ -135,17 +148,17 @@ def main(argv: list[str] | None = None) -> dict:
     removed = unrelated_set(kin, table["eid"])
     kept = set(table["eid"]) - removed
     runs = {}
-    for name, tab, loco in (("keep_loco", table, step1.predictions), ("drop", table[table["eid"].isin(kept)], None),
+    for name, tab, loco in (("keep_loco", table, predictions), ("drop", table[table["eid"].isin(kept)], None),
                             ("keep_plain", table, None)):
         t0 = time.perf_counter()
         # LOCO needs a pass per chromosome; the others run in one pass (Spark overhead dominates here)
         runs[name] = run_gwas(mt, tab, traits=traits, covariates=covs, loco=loco,
-                              chunk_by="chromosome" if loco else "all", out=out / name, resume=False)
+                              chunk_by="chromosome" if loco else "all", out=out / name, resume=args.resume)
         times[f"step2_{name}"] = time.perf_counter() - t0
 
     report: dict = {"n_samples": c.n_samples, "n_unrelated_set": int(len(kept)), "n_variants": c.n_variants,
                     "n_traits": len(traits), "h2": args.h2, "null_chromosomes": sorted(null_chroms, key=int),
-                    "step1_cv_r2_mean": round(float(step1.to_frame()["cv_r2"].mean()), 4)}
+                    "step1_cv_r2_mean": round(float(step1_table["cv_r2"].mean()), 4)}
     large = truth[truth["large"]]
     for name, res in runs.items():
         sets = [res.sumstats[t] for t in traits]
@@ -165,10 +178,11 @@ def main(argv: list[str] | None = None) -> dict:
         try:
             pheno_b = out / "bolt_pheno.tsv"
             pd.read_csv(c.pheno, sep="\t").to_csv(pheno_b, sep="\t", index=False)
-            bolt = run_bolt(c.bfile, pheno_b, c.covar, traits, out, args.threads)
+            bolt = run_bolt(c.bfile, pheno_b, c.covar, traits[:args.bolt_traits], out, args.threads,
+                            resume=args.resume)
             times["bolt"] = time.perf_counter() - t0
             cors, lam_b = [], []
-            for t in traits:
+            for t in bolt:
                 b = bolt[t]
                 ours = runs["keep_loco"].sumstats[t]
                 m = ours.merge(b, left_on=["chromosome", "base_pair_location"], right_on=["CHR", "BP"])

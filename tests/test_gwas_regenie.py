@@ -282,6 +282,10 @@ def test_step2_refuses_missing_predictions():
         adj.frame_for("1,2")
     with pytest.raises(InputError, match="no LOCO prediction for chromosome 3"):
         adj.frame_for("3")
+    # a binary trait keeps its 0/1 values (it is analysed by Firth without LOCO)
+    ph["case"] = (ph["b"] > 0).astype(float)
+    analyses, frame = plan_analyses(ph, traits=["case"], covariates=["age"])
+    assert LocoAdjuster(frame, analyses, {"case": loco}).frame_for("1")["y__0"].equals(frame["y__0"])
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -373,7 +373,7 @@ class LocoAdjuster:
     :math:`s` is the residual SD of the trait (as analysed: after ``rint`` when asked) on its
     covariates over the samples of its stratum-``all`` analysis (the step-1 scale; REGENIE's
     predictions are on the unit-variance scale); every stratum of a trait uses it. A trait with
-    no predictions (a permuted null trait) is left as it is. An analysed sample without a
+    no predictions (a permuted null trait) and a binary trait are left as they are. An analysed sample without a
     prediction is an error (REGENIE likewise needs step 2's samples in step 1).
 
     Parameters
@@ -393,7 +393,8 @@ class LocoAdjuster:
         self.scales: dict[str, float] = {}
         eids = frame["eid"].astype(str)
         ordered = sorted(analyses, key=lambda a: a.stratum != "all")
-        self.analyses = [a for a in ordered if a.trait in loco]
+        # binary traits keep their 0/1 values (REGENIE uses the prediction as an offset there; not here)
+        self.analyses = [a for a in ordered if a.trait in loco and not a.binary]
         for a in self.analyses:
             pred = loco[a.trait]
             aligned = pred.reindex(eids.to_numpy())
