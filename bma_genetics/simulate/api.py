@@ -21,8 +21,10 @@ from bma_genetics._atomic import sha256_file
 from bma_genetics._check import fail
 from bma_genetics.io.bmff import write_bmff_table
 from bma_genetics.simulate import builds as sb
+from bma_genetics.simulate import confounding as cf
 from bma_genetics.simulate import diseases as dz
 from bma_genetics.simulate import genotypes as gt
+from bma_genetics.simulate import heritability_truth as ht
 from bma_genetics.simulate import outcome as oc
 from bma_genetics.simulate import participants as pt
 from bma_genetics.simulate import second_exposure as se2
@@ -423,13 +425,14 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
         }))
 
     gene_pos = genes.set_index("gene_name")
+    planted_regions = cf.regions(people, cfg)  # None unless confounding > 0
     for seg in tqdm([*segments, x_seg], desc="segments", unit="seg", disable=None):
         is_x = seg.chromosome == "X"
         sg_all = gt.simulate_segment(
             seg, people, ne=cfg["ne"], split_time=cfg["split_time"], recombination_rate=cfg["recombination_rate"],
             mutation_rate=cfg["mutation_rate"], maf_min=cfg["maf_min"], target_variants=per_segment,
             ref_is_derived=cfg["ref_is_derived"], seed=seed, hotspot_kb=cfg["group2_hotspot_kb"],
-            hemizygous=male if is_x else None,
+            hemizygous=male if is_x else None, regions=planted_regions,
         )
         if not is_x:
             hotspot_rows += _hotspot_r2(sg_all, people.cohort_group)
@@ -449,7 +452,11 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
     cxo = np.vstack(causal_xo) if causal_xo else np.zeros((0, cfg["n_outcome"]), np.int8)
     causal_df = pd.DataFrame(causal)
     x_effect = _chrx_effect(chrx["dosage"], male)
-    trait_out = _traits(causal_df, cx, cxo, base, cfg, _rng(seed, "traits"), x_genetic=x_effect)
+    region = env = None
+    if planted_regions is not None:
+        region = cf.region_of_cohort(people, planted_regions[0])
+        env = cf.environment(region, cfg["confounding"])
+    trait_out = _traits(causal_df, cx, cxo, base, cfg, _rng(seed, "traits"), x_genetic=x_effect, environment=env)
 
     # relatedness from the array genotypes of the planted pairs
     rel = _relatedness(root, [c for c in chromosomes if c not in ("X", "XY")], people, eids)
@@ -507,6 +514,9 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
         "n_female": int((~male).sum()), "n_male": int(male.sum()),
     }, indent=1) + "\n")
     (root / "truth/heritability.json").write_text(json.dumps(trait_out["heritability"], indent=1) + "\n")
+    ht.write_truth(root, *ht.truth_tables(trait_out["g_autosomal"], x_effect, trait_out["idp"], base))
+    if planted_regions is not None:
+        cf.write_truth(root, eids, region, env, cfg, *planted_regions)
     _write_ld_truth(root, hotspot_rows, cfg)
     (root / "truth/bmff_covariate_effects.json").write_text(
         json.dumps(_covariate_effects(trait_out["scale_all"]), indent=1) + "\n")
@@ -793,12 +803,14 @@ def _chrx_truth(chrx: dict[str, Any], male: np.ndarray, trait_out: dict[str, Any
 
 
 def _traits(causal: pd.DataFrame, cx: np.ndarray, cxo: np.ndarray, base: pd.DataFrame, cfg: dict[str, Any],
-            rng: np.random.Generator, *, x_genetic: np.ndarray | None = None) -> dict[str, Any]:
+            rng: np.random.Generator, *, x_genetic: np.ndarray | None = None,
+            environment: np.ndarray | None = None) -> dict[str, Any]:
     """Genetic values, true and measured BMFF, the truth tables (see ``traits`` for the model).
 
     ``x_genetic`` (n x base traits): the chrX variant's genetic values (:func:`_chrx_effect`), added
     to the cohort's after the autosomal ones are scaled to the stated h2 (so h2 is that of the
-    autosomes plus this one variant's small share).
+    autosomes plus this one variant's small share). ``environment`` (n,): planted confounding
+    (``confounding.environment``), latent SD units added to the measurement part ``m``.
     """
     genes = [g for g in causal["gene"] if g]
     s_genes, s_bg = tr.background_covariance(genes)
@@ -826,6 +838,7 @@ def _traits(causal: pd.DataFrame, cx: np.ndarray, cxo: np.ndarray, base: pd.Data
     factor = np.sqrt(np.diag(stated["sigma_g_base"]) / pooled.var(axis=0))
     per_allele *= factor
     g_c, g_o = g_c * factor, g_o * factor
+    g_autosomal = g_c
     if x_genetic is not None:
         g_c = g_c + x_genetic
     chol_e = np.linalg.cholesky(stated["sigma_e_base"])
@@ -837,6 +850,8 @@ def _traits(causal: pd.DataFrame, cx: np.ndarray, cxo: np.ndarray, base: pd.Data
     bmi, group2 = base["bmi"].to_numpy(float), (base["group"].to_numpy() == 2).astype(float)
     shift = tr.measurement_shift(base["centre"].to_numpy(), base["imaging_date"].to_numpy(),
                                  base["genotyping_batch"].to_numpy())
+    if environment is not None:
+        shift = shift + environment
     true_base = tr.to_fat_fraction(latent_c, age, male, bmi, group2, shift)
     noise = rng.standard_normal(true_base.shape) * (tr.NOISE_SD_FRAC * tr.base_scale())
     meas_base = true_base + noise
@@ -900,7 +915,7 @@ def _traits(causal: pd.DataFrame, cx: np.ndarray, cxo: np.ndarray, base: pd.Data
     return {"true": true_all, "idp": idp_all, "z": z, "z_genetic": z_genetic, "z_outcome_fh": z_out_fh,
             "g_outcome_fh": g_out_fh,
             "heritability": heritability,
-            "causal_long": causal_long, "sd_all": sd_all, "scale_all": scale_all}
+            "causal_long": causal_long, "sd_all": sd_all, "scale_all": scale_all, "g_autosomal": g_autosomal}
 
 
 def _relatedness(root: Path, chromosomes: list[str], people: gt.Individuals, eids: list[str]) -> list[dict[str, Any]]:

@@ -18,16 +18,21 @@ def register(app: typer.Typer) -> None:
         resume: bool = typer.Option(
             False, "--resume", help="Do nothing when OUT already holds this preset and seed with matching checksums."
         ),
+        override: list[str] = typer.Option(
+            [], "--override", help="KEY=VALUE: change a preset parameter (e.g. confounding=1.0, n_participants=5000); "
+            "repeatable. Parameters: bma_genetics.simulate.presets."
+        ),
     ) -> None:
         """Simulate a synthetic UK Biobank cohort (genotypes, BMFF, diagnoses, outcome GWAS, truth)."""
         import json
         import time
 
         from bma_genetics.simulate.api import simulate_cohort
+        from bma_genetics.simulate.presets import parse_overrides
 
         start = time.perf_counter()
         before = (out / "cohort.json").read_text() if (out / "cohort.json").is_file() else None
-        path = simulate_cohort(preset, seed=seed, out=out, resume=resume)
+        path = simulate_cohort(preset, seed=seed, out=out, resume=resume, **parse_overrides(override))
         meta = json.loads((path / "cohort.json").read_text())
         if resume and before is not None and before == (path / "cohort.json").read_text():
             typer.echo(f"{path}: already up to date (preset {preset}, seed {seed}, checksums match); nothing done")

@@ -110,11 +110,19 @@ def plan_individuals(
     return Individuals(n_a, n_b, cohort_sim, groups, outcome_sim, ogroups, sib, po)
 
 
-def demography(ne: float, split_time: float) -> msprime.Demography:
+def demography(ne: float, split_time: float, region_split_time: float | None = None) -> msprime.Demography:
+    """Two groups A and B split ``split_time`` generations ago; with ``region_split_time``, A is
+    itself two regions A1 and A2 (each of size ``ne``) split that long ago (planted confounding,
+    ``bma_genetics.simulate.confounding``)."""
     dem = msprime.Demography()
+    if region_split_time is not None:
+        dem.add_population(name="A1", initial_size=ne, description="ancestry group 1, region 1")
+        dem.add_population(name="A2", initial_size=ne, description="ancestry group 1, region 2")
     dem.add_population(name="A", initial_size=ne, description="ancestry group 1")
     dem.add_population(name="B", initial_size=ne, description="ancestry group 2")
     dem.add_population(name="ANC", initial_size=ne)
+    if region_split_time is not None:
+        dem.add_population_split(time=region_split_time, derived=["A1", "A2"], ancestral="A")
     dem.add_population_split(time=split_time, derived=["A", "B"], ancestral="ANC")
     return dem
 
@@ -221,8 +229,13 @@ def simulate_segment(
     seed: int,
     hotspot_kb: float = 0.0,
     hemizygous: np.ndarray | None = None,
+    regions: tuple[int, float] | None = None,
 ) -> SegmentGenotypes:
     """Simulate one segment for every individual and return filtered ALT counts.
+
+    ``regions`` = ``(n_a1, t)``: group 1 is two regions split ``t`` generations ago, its first
+    ``n_a1`` simulated individuals in region 1 (``bma_genetics.simulate.confounding``); None (the
+    default) leaves the model, and every draw, as without it.
 
     ``hotspot_kb`` > 0 gives group 2 its own recombination hotspots (module docstring).
 
@@ -233,9 +246,15 @@ def simulate_segment(
     ss = np.random.SeedSequence([seed, 1, seg.index])
     s_anc, s_mut, s_rest = (int(x) for x in ss.generate_state(3) % (2**31 - 1) + 1)
     rng = np.random.default_rng(s_rest)
+    if regions is None:
+        samples: dict[str, int] | list[msprime.SampleSet] = {"A": people.n_a, "B": people.n_b}
+    else:
+        samples = [msprime.SampleSet(regions[0], population="A1"),
+                   msprime.SampleSet(people.n_a - regions[0], population="A2"),
+                   msprime.SampleSet(people.n_b, population="B")]
     ts = msprime.sim_ancestry(
-        samples={"A": people.n_a, "B": people.n_b},
-        demography=demography(ne, split_time),
+        samples=samples,
+        demography=demography(ne, split_time, None if regions is None else regions[1]),
         sequence_length=seg.length,
         recombination_rate=recombination_rate,
         random_seed=s_anc,

@@ -27,6 +27,10 @@ COMMON: dict[str, Any] = {
     "mr_log_odds_per_sd": 0.40,  # causal femoral-head BMFF -> osteoporosis in the outcome sample
     "p_low": 0.002,  # prevalence range of unrelated diagnoses
     "p_high": 0.03,
+    # planted confounding (simulate/confounding.py): BMFF shift between two regions of group 1, latent
+    # SD units (0: off, the cohort as without it), and the regions' expected F_ST
+    "confounding": 0.0,
+    "confounding_fst": 3e-5,
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -87,6 +91,38 @@ _FRACTIONS = {
     "site_missing_rate", "withdrawn_fraction", "low_info_threshold", "outcome_case_fraction",
     "p_low", "p_high", "maf_min",
 }
+#: Effect sizes that may be 0 (off).
+_NONNEGATIVE = {"confounding"}
+
+
+def parse_overrides(items: list[str]) -> dict[str, int | float]:
+    """``["confounding=1.0", "n_participants=5000"]`` -> ``{"confounding": 1.0, "n_participants": 5000}``.
+
+    Parameters
+    ----------
+    items : list of str
+        ``KEY=VALUE`` strings (the CLI's ``--override``); values are numbers.
+
+    Raises
+    ------
+    InputError
+        An item without ``=`` or a value that is not a number (checked against the preset by
+        :func:`resolve`).
+    """
+    out: dict[str, int | float] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise fail("simulate/--override", f"expected KEY=VALUE, found {item!r}")
+        try:
+            number: int | float = int(value)
+        except ValueError:
+            try:
+                number = float(value)
+            except ValueError:
+                raise fail(f"simulate/--override/{key.strip()}", f"expected a number, found {value!r}") from None
+        out[key.strip()] = number
+    return out
 
 
 def resolve(preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -111,6 +147,9 @@ def resolve(preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
         elif key in _FRACTIONS:
             if not 0 <= value <= 1:
                 raise fail(where, f"expected a fraction in [0, 1], found {value!r}")
+        elif key in _NONNEGATIVE:
+            if value < 0:
+                raise fail(where, f"expected a number >= 0, found {value!r}")
         elif value <= 0:
             raise fail(where, f"expected a number > 0, found {value!r}")
     for key, low in (("n_background_causal", 16), ("n_participants", 100), ("n_outcome", 100), ("n_variants", 200), ("segment_length", 50_000)):

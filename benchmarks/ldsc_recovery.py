@@ -1,0 +1,132 @@
+"""LDSC recovery on a simulated cohort: true h2 and rg (truth/) against the heritability stage's.
+
+Simulates a preset (``--preset``, default large; ``--seed``; ``--confounding c`` plants the regional
+environment of ``bma_genetics.simulate.confounding``), or takes ``--cohort DIR``, then runs the study
+runner with only the stages needed (``participants``, ``gwas`` of the four main BMFF sites, no strata,
+``heritability`` with in-sample LD scores from the imputed genotypes) and prints per site the true h2
+(``truth/heritability.tsv``, ``h2_autosomal``: the LD scores are autosomal), the estimate (SE) and
+|diff|/SE, per pair the true rg against the estimate, and each intercept (SE).
+
+M: the simulated background draws causal variants uniformly among variants with MAF >= 1 % with
+equal per-standardised-genotype effect variance, so LDSC's model holds with M = the LD-scored SNPs
+with MAF >= 1 % (``M_1``, from the cohort's MFI files). The stage's estimate uses LDSC's default
+M_5_50 (SNPs with MAF > 5 %) and so targets ``h2 x M_5_50 / M_1``; both are printed, and the
+recovery verdict uses M_1 (h2 and its SE scale with M; intercept and rg do not).
+
+Done when (issue 15): |h2 - true| < 2 SE per site, |rg - true| < 2 SE per pair, intercept within
+1 +- 2 SE without confounding and above 1 + 2 SE with it.
+
+    python benchmarks/ldsc_recovery.py [--preset large] [--seed 1] [--confounding 0] [--cohort DIR]
+        [--out DIR] [--ld-genotypes imputed|array]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+MAIN = ["bmff_femoral_head", "bmff_total_hip", "bmff_femoral_diaphysis", "bmff_spine"]
+
+
+def _m_common_1(cohort: Path, rsids: set[str]) -> float:
+    """LD-scored SNPs with cohort MAF >= 1 % (MFI column 6)."""
+    n = 0
+    for path in glob.glob(str(cohort / "genotypes/imputed/ukb_mfi_chr*_v3.txt")):
+        mfi = pd.read_csv(path, sep="\t", header=None, usecols=[1, 5], names=["rsid", "maf"])
+        n += int(((mfi["maf"] >= 0.01) & mfi["rsid"].isin(rsids)).sum())
+    return float(n)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="large")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--confounding", type=float, default=0.0)
+    ap.add_argument("--cohort", type=Path, default=None, help="an existing cohort (skips the simulation)")
+    ap.add_argument("--out", type=Path, default=Path("runs/ldsc_recovery"))
+    ap.add_argument("--ld-genotypes", default="imputed", choices=("imputed", "array"))
+    ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                    help="further simulator parameters (e.g. n_participants=5000)")
+    a = ap.parse_args(argv)
+
+    from bma_genetics.io.ldsc import read_heritability_results, read_ld_scores
+    from bma_genetics.pipeline import run_study
+    from bma_genetics.simulate.api import simulate_cohort
+    from bma_genetics.simulate.presets import parse_overrides
+
+    times: dict[str, float] = {}
+    cohort = a.cohort
+    if cohort is None:
+        overrides = parse_overrides(a.override)
+        cohort = a.out / "cohort"
+        t0 = time.perf_counter()
+        simulate_cohort(a.preset, seed=a.seed, out=cohort, resume=True, confounding=a.confounding, **overrides)
+        times["simulate"] = time.perf_counter() - t0
+    study = {
+        "name": "ldsc_recovery", "seed": a.seed,
+        "hail": {"master": "local[*]"},
+        "stages": {
+            "participants": {},
+            "gwas": {"traits": MAIN, "chunk_by": "all"},
+            "heritability": {"traits": MAIN, "ld_genotypes": a.ld_genotypes},
+        },
+    }
+    t0 = time.perf_counter()
+    run = run_study(study, cohort=cohort, out=a.out / "run")
+    times["gwas+heritability"] = time.perf_counter() - t0
+    est = read_heritability_results(run / "heritability/h2.tsv", table="h2").set_index("trait")
+    rg = read_heritability_results(run / "heritability/rg.tsv", table="rg")
+    truth = pd.read_csv(cohort / "truth/heritability.tsv", sep="\t").set_index("trait")
+    rg_true = pd.read_csv(cohort / "truth/genetic_correlation.tsv", sep="\t")
+    scores = read_ld_scores(run / "heritability/ld")
+    m_5_50 = float(sum(scores.m_5_50.values()))
+    m_1 = _m_common_1(cohort, set(scores.table["rsid"]))
+    scale = m_1 / m_5_50
+    meta = json.loads((cohort / "cohort.json").read_text())
+    print(f"cohort {cohort} (preset {meta['preset']}, seed {meta['seed']}, confounding "
+          f"{meta['parameters'].get('confounding', 0.0)}); LD {a.ld_genotypes}; M_5_50 {m_5_50:.0f}, M_1 {m_1:.0f}")
+    rows = []
+    for t in MAIN:
+        e, tr = est.loc[t], truth.loc[t]
+        h2, se = e["h2"] * scale, e["h2_standard_error"] * scale
+        rows.append({"trait": t, "n": int(tr["n"]), "h2_true": tr["h2_autosomal"], "h2": h2, "se": se,
+                     "z_diff": abs(h2 - tr["h2_autosomal"]) / se, "h2_m5_50": e["h2"], "se_m5_50": e["h2_standard_error"],
+                     "intercept": e["intercept"], "intercept_se": e["intercept_standard_error"],
+                     "intercept_z": (e["intercept"] - 1) / e["intercept_standard_error"],
+                     "mean_chisq": e["mean_chisq"], "gwas_lambda_gc": e.get("gwas_lambda_gc", np.nan)})
+    h2_tab = pd.DataFrame(rows)
+    pairs = []
+    for r in rg.itertuples():
+        tt = rg_true[((rg_true.trait1 == r.trait_1) & (rg_true.trait2 == r.trait_2))
+                     | ((rg_true.trait1 == r.trait_2) & (rg_true.trait2 == r.trait_1))]
+        true = float(tt["rg_autosomal"].iloc[0])
+        pairs.append({"trait_1": r.trait_1, "trait_2": r.trait_2, "rg_true": true, "rg": r.rg,
+                      "se": r.standard_error, "z_diff": abs(r.rg - true) / r.standard_error})
+    rg_tab = pd.DataFrame(pairs)
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 4):
+        print(h2_tab.to_string(index=False))
+        print(rg_tab.to_string(index=False))
+    confounded = float(meta["parameters"].get("confounding", 0.0)) > 0
+    ok_h2 = bool((h2_tab["z_diff"] < 2).all())
+    ok_rg = bool((rg_tab["z_diff"] < 2).all())
+    ok_int = bool((h2_tab["intercept_z"] > 2).all()) if confounded else bool((h2_tab["intercept_z"].abs() < 2).all())
+    print(f"h2 within 2 SE at every site: {ok_h2}; rg within 2 SE for every pair: {ok_rg}; intercept "
+          f"{'above 1 + 2 SE' if confounded else 'within 1 +- 2 SE'} at every site: {ok_int}")
+    print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in times.items()))
+    a.out.mkdir(parents=True, exist_ok=True)
+    h2_tab.to_csv(a.out / "recovery_h2.tsv", sep="\t", index=False)
+    rg_tab.to_csv(a.out / "recovery_rg.tsv", sep="\t", index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
