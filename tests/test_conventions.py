@@ -21,6 +21,7 @@ JOBS = {
     "bma_genetics.phewas.api": ["run_phewas"],
     "bma_genetics.mr.api": ["run_mr", "run_mr_analysis"],
     "bma_genetics.heritability.api": ["run_ldscore", "run_munge", "run_h2", "run_rg"],
+    "bma_genetics.finemap.api": ["run_finemap", "run_coloc", "run_smr"],
 }
 #: public modules whose signatures must use the shared argument names
 PUBLIC_MODULES = [*JOBS, "bma_genetics.io.api", "bma_genetics.simulate.api", "bma_genetics.simulate.dixon",
@@ -72,6 +73,9 @@ def test_result_tables_use_the_shared_column_names():
     schemas = {"phewas": results.PHEWAS_RESULTS, "gene": results.GENE_RESULTS,
                "gene_set": results.GENE_SET_RESULTS}
     schemas.update({f"mr/{k}": v for k, v in results.MR_TABLES.items()})
+    from bma_genetics.io import finemap
+
+    schemas.update({f"finemap/{k}": v for k, v in finemap.FINEMAP_TABLES.items()})
     bad = []
     for label, schema in schemas.items():
         for column in [*schema.required, *schema.optional]:

@@ -12,7 +12,7 @@ layer  modules
 1      ``io/``, ``stats``
 2      ``resources/``, ``ld/``
 3      ``simulate/``
-4      stages: ``phenotypes/``, ``gwas/``, ``heritability/``, ``enrichment/``, ``phewas/``,
+4      stages: ``phenotypes/``, ``gwas/``, ``heritability/``, ``finemap/``, ``enrichment/``, ``phewas/``,
        ``prs/``, ``mr/`` (their core modules)
 5      ``plots/``
 6      top: ``pipeline/``, ``cli.py``, and in every package the adapters ``stage.py``,
@@ -56,7 +56,7 @@ LAYER_OF_TOP: dict[str, int] = {
     "ld": 2,
     "survival": 2,
     "simulate": 3,
-    **{s: 4 for s in ("phenotypes", "gwas", "heritability", "enrichment", "phewas", "prs", "mr")},
+    **{s: 4 for s in ("phenotypes", "gwas", "heritability", "finemap", "enrichment", "phewas", "prs", "mr")},
     "plots": 5,
     "pipeline": 6,
     "cli": 6,

@@ -110,6 +110,10 @@ __all__ += list(_LOCO)
 _SURVIVAL = ("SURVIVAL_TABLES", "read_survival_results", "write_survival_results")
 __all__ += list(_SURVIVAL)
 
+#: Fine-mapping, colocalisation and SMR tables, and eQTL summary statistics (:mod:`bma_genetics.io.finemap`).
+_FINEMAP = ("read_eqtl", "read_finemap_results", "read_gwas_loci", "write_eqtl", "write_finemap_results")
+__all__ += list(_FINEMAP)
+
 
 def __getattr__(name: str) -> Any:
     if name in _SURVIVAL:
@@ -118,6 +122,8 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module("bma_genetics.io.results"), name)
     if name in _LOCO:
         return getattr(importlib.import_module("bma_genetics.io.loco"), name)
+    if name in _FINEMAP:
+        return getattr(importlib.import_module("bma_genetics.io.finemap"), name)
     if name in __all__:
         return getattr(importlib.import_module("bma_genetics.io.api"), name)
     raise AttributeError(f"module 'bma_genetics.io' has no attribute {name!r}")

@@ -30,6 +30,7 @@ from bma_genetics.simulate import participants as pt
 from bma_genetics.simulate import second_exposure as se2
 from bma_genetics.simulate import traits as tr
 from bma_genetics.simulate import writers as wr
+from bma_genetics.simulate.eqtl import simulate_eqtl
 from bma_genetics.simulate.genes import bma_gene_table
 from bma_genetics.simulate.presets import resolve
 from bma_genetics.sites import all_traits
@@ -124,6 +125,8 @@ def simulate_cohort(preset: str, *, seed: int, out: str | os.PathLike, resume: b
         outcome_gwas/hg19ToHg38.over.chain.gz     UCSC chain GRCh37 -> GRCh38 of the windows
         outcome_gwas/bmd.tsv.gz                   second exposure (BMD) GWAS, GWAS-SSF + YAML
         outcome_gwas/osteoporosis_mvmr.tsv.gz     outcome with direct effects of BMFF and BMD
+        eqtl/eqtl.smr.txt.gz, eqtl/eqtl.json     cis-eQTL of genes at the BMFF loci (SMR query
+                                                  layout; truth/eqtl_genes.tsv)
         truth/*                                   causal variants, h2/rg, true BMFF, imaging
                                                   centre/date and array effects, disease
                                                   effects and cases, MR truth, planted QC
@@ -539,6 +542,9 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
                                               _rng(seed, se2.RNG_NAME),
                                               fh_index=all_traits().index("bmff_femoral_head"))
     (root / "truth/mvmr_truth.json").write_text(json.dumps(mvmr_truth, indent=1) + "\n")
+    # cis-eQTL of genes at the BMFF loci (own stream: the files above do not change)
+    eqtl_sizes = simulate_eqtl(root, segments, variants, causal_df, genes,
+                               lambda index: np.load(scratch / f"outcome_{index:04d}.npy"), _rng(seed, "eqtl"))
 
     qc = {
         "sex_mismatch": base["eid"][base["sex"] != base["genetic_sex"]].astype(str).tolist(),
@@ -572,6 +578,7 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
         "n_variants": int(len(variants)),
         "n_array_variants": int(variants["on_array"].sum()),
         "n_outcome_sample": cfg["n_outcome"],
+        "eqtl": eqtl_sizes,
         "chromosomes": chromosomes,
         "bmff_traits": names,
         "genome_build": "GRCh37",
