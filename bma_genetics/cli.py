@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bma_genetics.phenotypes.cli",  # phenotypes train|bmff
     "bma_genetics.gwas.cli",  # gwas
     "bma_genetics.heritability.cli",  # ldsc ldscore|munge|h2|rg
+    "bma_genetics.finemap.cli",  # finemap, coloc, smr
     "bma_genetics.enrichment.cli",  # enrich
     "bma_genetics.phewas.cli",  # phewas
     "bma_genetics.mr.cli",  # mr

@@ -340,7 +340,6 @@ def _studies(other: pd.DataFrame, label: str) -> list[tuple[str, str, str, pd.Da
 
 def run_coloc(
     finemap: FinemapResult,
-    sumstats: dict[str, pd.DataFrame],
     other: pd.DataFrame,
     *,
     label: str = "eqtl",
@@ -361,9 +360,8 @@ def run_coloc(
     Parameters
     ----------
     finemap : FinemapResult
-        What :func:`run_finemap` returned (its regions: variants, LD and SuSiE fits).
-    sumstats : dict of str to DataFrame
-        The GWAS (trait label -> table; ``n`` and ``effect_allele_frequency`` estimate sd(Y)).
+        What :func:`run_finemap` returned (its regions: the GWAS variants, LD and SuSiE fits;
+        the GWAS's ``n`` and ``effect_allele_frequency`` estimate its sd(Y)).
     other : DataFrame
         The other study's summary statistics (``chromosome, base_pair_location, effect_allele,
         other_allele, beta, standard_error``); with ``gene_id`` (eQTL, :func:`bma_genetics.io.read_eqtl`)
@@ -400,6 +398,7 @@ def run_coloc(
     if not isinstance(finemap, FinemapResult):
         raise fail("run_coloc/finemap", f"expected a FinemapResult (run_finemap), found {type(finemap).__name__}")
     rows, srows = [], []
+    fits2: dict[tuple, SusieFit] = {}  # the other study's SuSiE fit per gene and variant set (traits share regions)
     for (trait, locus), reg in finemap.regions.items():
         v = reg.variants
         chrom = str(v["chromosome"].iloc[0])
@@ -434,8 +433,14 @@ def run_coloc(
                          "top_snp_pp_h4": float(snp["snp_pp_h4"].iloc[best])})
             if susie and reg.fit is not None and reg.fit.credible_sets:
                 idx = m["region_index"].to_numpy()
-                z2 = m["beta"].to_numpy() / m["standard_error"].to_numpy()
-                fit2 = susie_rss(z2, reg.r[np.ix_(idx, idx)], n=nn2)
+                key = (name, tuple(vid.to_numpy()[idx]))
+                if key not in fits2:
+                    z2 = m["beta"].to_numpy() / m["standard_error"].to_numpy()
+                    # without a signal in the other study there is no credible set to pair
+                    fits2[key] = susie_rss(z2, reg.r[np.ix_(idx, idx)], n=nn2) if np.max(np.abs(z2)) > 3 else None
+                fit2 = fits2[key]
+                if fit2 is None:
+                    continue
                 if not fit2.credible_sets:
                     continue
                 cols1 = vid.to_numpy()

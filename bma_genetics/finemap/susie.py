@@ -136,11 +136,19 @@ def _log_marginal(v: float, betahat: np.ndarray, shat2: np.ndarray, prior: np.nd
 
 def _optimise_prior_variance(betahat, shat2, prior, v_current: float) -> float:
     """Maximise the single-effect marginal likelihood over log V in [-30, 15] (Brent)."""
-    res = optimize.minimize_scalar(lambda lv: -_log_marginal(math.exp(lv), betahat, shat2, prior),
-                                   bounds=(-30.0, 15.0), method="bounded", options={"xatol": 1e-10})
+    ok = np.isfinite(shat2)
+    b2, s2, logp = betahat[ok] ** 2, shat2[ok], np.log(prior[ok])
+    base = 0.5 * np.log(s2) + 0.5 * b2 / s2
+
+    def neg(lv: float) -> float:  # -log BF of the single-effect model at V = exp(lv)
+        vs = math.exp(lv) + s2
+        t = base - 0.5 * np.log(vs) - 0.5 * b2 / vs + logp
+        m = t.max()
+        return -float(m + math.log(np.exp(t - m).sum()))
+
+    res = optimize.minimize_scalar(neg, bounds=(-30.0, 15.0), method="bounded", options={"xatol": 1e-8})
     lv = float(res.x)
-    if v_current > 0 and (-_log_marginal(math.exp(lv), betahat, shat2, prior)
-                          > -_log_marginal(v_current, betahat, shat2, prior)):
+    if v_current > 0 and neg(lv) > neg(math.log(v_current)):
         lv = math.log(v_current)
     v = math.exp(lv)
     if _log_marginal(0.0, betahat, shat2, prior) >= _log_marginal(v, betahat, shat2, prior):

@@ -111,7 +111,7 @@ _SURVIVAL = ("SURVIVAL_TABLES", "read_survival_results", "write_survival_results
 __all__ += list(_SURVIVAL)
 
 #: Fine-mapping, colocalisation and SMR tables, and eQTL summary statistics (:mod:`bma_genetics.io.finemap`).
-_FINEMAP = ("read_eqtl", "read_finemap_results", "read_gwas_loci", "write_eqtl", "write_finemap_results")
+_FINEMAP = ("eqtl_layout", "read_eqtl", "read_finemap_results", "read_gwas_loci", "write_eqtl", "write_finemap_results")
 __all__ += list(_FINEMAP)
 
 

@@ -181,6 +181,12 @@ def _eqtl_header(path: Path, where: str) -> list[str]:
     return line.split()
 
 
+def eqtl_layout(path: str | os.PathLike) -> str | None:
+    """The eQTL layout (:data:`EQTL_FORMATS`) whose columns a file's header holds, or ``None``."""
+    header = _eqtl_header(Path(path), "eqtl_layout/path")
+    return next((k for k, (sig, _) in EQTL_FORMATS.items() if all(c in header for c in sig)), None)
+
+
 def read_eqtl(path: str | os.PathLike, *, format: str = "auto", n: float | None = None,  # noqa: A002
               build: str | None = None) -> pd.DataFrame:
     """Read eQTL summary statistics (SMR query text or GTEx v8 pairs) to canonical columns.

@@ -36,6 +36,7 @@ STAGES: dict[str, str] = {
     "phenotypes": "bma_genetics.phenotypes.stage:run",
     "gwas": "bma_genetics.gwas.stage:run",
     "heritability": "bma_genetics.heritability.stage:run",
+    "finemap": "bma_genetics.finemap.stage:run",
     "enrichment": "bma_genetics.enrichment.stage:run",
     "phewas": "bma_genetics.phewas.stage:run",
     "mr": "bma_genetics.mr.stage:run",

@@ -1,5 +1,5 @@
 """Figures (matplotlib), one module per family: manhattan, qq, regional, phewas, forest, mr,
-enrichment, bmff, cohort, survival.
+enrichment, bmff, cohort, survival, finemap.
 
 Every ``plot_*(data, *, ax=None, ...)`` draws into the axes it is given (multi-panel plots take
 ``axes=``, one axes per panel) or into a new figure, and returns the
@@ -12,6 +12,7 @@ from bma_genetics.plots._save import save_figure
 from bma_genetics.plots.bmff import plot_bmff_vs_truth
 from bma_genetics.plots.cohort import plot_bmff_by_age_sex
 from bma_genetics.plots.enrichment import plot_gene_manhattan, plot_top_gene_sets
+from bma_genetics.plots.finemap import plot_coloc
 from bma_genetics.plots.forest import plot_forest
 from bma_genetics.plots.heritability import plot_h2, plot_rg_heatmap
 from bma_genetics.plots.manhattan import plot_manhattan, plot_manhattan_stacked, plot_miami
@@ -35,6 +36,7 @@ __all__ = [
     "plot_bmff_by_age_sex",
     "plot_bmff_vs_truth",
     "plot_cumulative_incidence",
+    "plot_coloc",
     "plot_forest",
     "plot_gene_manhattan",
     "plot_manhattan",
