@@ -115,7 +115,14 @@ _FINEMAP = ("eqtl_layout", "read_eqtl", "read_finemap_results", "read_gwas_loci"
 __all__ += list(_FINEMAP)
 
 
+#: The per-ROI statistics table of the optimat BMFF method (:mod:`bma_genetics.io.bmff`).
+_ROI_STATS = ("ROI_STATS_SCHEMA", "read_roi_stats", "roi_stats_path", "write_roi_stats")
+__all__ += list(_ROI_STATS)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _ROI_STATS:
+        return getattr(importlib.import_module("bma_genetics.io.bmff"), name)
     if name in _SURVIVAL:
         return getattr(importlib.import_module("bma_genetics.io.survival"), name)
     if name in _RESULTS:

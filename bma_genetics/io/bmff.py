@@ -145,3 +145,70 @@ def read_bmff_provenance(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise InputError(f"{where}: {p} holds a {type(record).__name__}, expected a JSON object")
     return record
+
+
+#: The per-ROI statistics table of the ``optimat`` BMFF method (``{stem}_roi_stats.parquet``
+#: beside the BMFF table): one row per participant and ROI, fat fractions in percent (OPTIMAT's
+#: unit). ``roi`` is OPTIMAT's ROI code (``E`` epiphysis = femoral head, ``N`` neck, ``T`` total
+#: hip, ``D`` diaphysis, ``S`` spine), ``site`` the project's stem (``femoral_head_left``, ...,
+#: ``l5``); ``qc_pass`` false where OPTIMAT's ROI QC excluded the value.
+ROI_STATS_SCHEMA = TableSchema(
+    table="bmff_roi_stats",
+    title="BMFF per-ROI statistics table",
+    version=1,
+    required={"eid": "id", "site": "string", "roi": "string", "eroded": "bool", "mean_pct": "number",
+              "sd_pct": "number", "median_pct": "number", "iqr_pct": "number", "n_voxels": "number",
+              "qc_pass": "bool"},
+    ranges={c: (-1e-9, 100.0 + 1e-9, "a fat fraction in percent (0-100)") for c in ("mean_pct", "median_pct")},
+)
+
+
+def roi_stats_path(path: str | os.PathLike) -> Path:
+    """The per-ROI statistics table beside a BMFF table: ``bmff.parquet`` -> ``bmff_roi_stats.parquet``."""
+    p = provenance_path(path)
+    return p.with_name(p.name.removesuffix(".provenance.json") + "_roi_stats.parquet")
+
+
+def write_roi_stats(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write the per-ROI statistics table (:data:`ROI_STATS_SCHEMA`) atomically, checked and stamped.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``eid, site, roi, eroded, mean_pct, sd_pct, median_pct, iqr_pct, n_voxels, qc_pass``.
+    path : path
+        ``.parquet`` (stamped) or ``.tsv``/``.csv``.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    InputError
+        A missing column, a column of the wrong dtype, or a mean outside 0-100.
+    """
+    return write_checked(table, path, ROI_STATS_SCHEMA, where="write_roi_stats/table")
+
+
+def read_roi_stats(path: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
+    """Read the per-ROI statistics table written by :func:`write_roi_stats`; ``eid`` as str.
+
+    Parameters
+    ----------
+    path : path or DataFrame
+        Parquet, TSV or CSV; a DataFrame is checked the same way.
+
+    Returns
+    -------
+    DataFrame
+
+    Raises
+    ------
+    InputError
+        Missing file or column, wrong dtype, or a file stamped with another table or version.
+    """
+    table, _ = read_checked(path, ROI_STATS_SCHEMA, where="read_roi_stats/path")
+    table["eid"] = table["eid"].astype(str)
+    return table

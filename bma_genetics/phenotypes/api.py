@@ -28,17 +28,31 @@ import pandas as pd
 from bma_genetics._atomic import write_table, write_text
 from bma_genetics._check import check_one_of, fail
 from bma_genetics._result import StageResult
-from bma_genetics.io.bmff import provenance_path, read_bmff_table, write_bmff_table
+from bma_genetics.io.bmff import (
+    ROI_STATS_SCHEMA,
+    provenance_path,
+    read_bmff_table,
+    roi_stats_path,
+    write_bmff_table,
+    write_roi_stats,
+)
 from bma_genetics.io.dixon import DixonVolume, find_images, read_any
 from bma_genetics.io.withdrawals import read_withdrawals
 from bma_genetics.phenotypes import qc as qcmod
-from bma_genetics.phenotypes.bmff import assign_sites, measure
+from bma_genetics.phenotypes.bmff import (
+    BMFF_METHODS,
+    OPTIMAT_ROIS,
+    assign_sites,
+    measure,
+    measure_optimat,
+)
 from bma_genetics.phenotypes.inference import SegmentationModel, load_model
 from bma_genetics.sites import all_traits
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BMFFResult", "load_model", "train_unet", "predict_bmff", "run_bmff", "compare_to_truth", "volume_reference"]
+__all__ = ["BMFFResult", "load_model", "train_unet", "predict_bmff", "run_bmff", "compare_to_truth", "volume_reference",
+           "roi_stats_table"]
 
 
 @dataclass
@@ -166,12 +180,16 @@ def predict_bmff(
     erosion: int = 1,
     batch_size: int = 8,
     return_sites: bool = False,
+    method: str = "eroded",
 ) -> dict[str, Any] | tuple[dict[str, Any], np.ndarray]:
     """BMFF per site and QC for one Dixon volume.
 
     Steps: image QC (:func:`~bma_genetics.phenotypes.qc.image_qc`) -> segmentation (network
     classes) -> side and level assignment (:func:`~bma_genetics.phenotypes.bmff.assign_sites`)
-    -> eroded-mask fat fraction (:func:`~bma_genetics.phenotypes.bmff.measure`) -> site QC.
+    -> fat fraction per site -> site QC. ``method="eroded"`` (default): mean fat fraction in
+    the 3-D eroded mask (:func:`~bma_genetics.phenotypes.bmff.measure`, ``erosion`` voxels);
+    ``method="optimat"``: the OPTIMAT rules (:func:`~bma_genetics.phenotypes.bmff.measure_optimat`;
+    ``erosion`` unused).
 
     Returns
     -------
@@ -187,8 +205,13 @@ def predict_bmff(
     classes = model.segment(volume.water, volume.fat, batch_size=batch_size)
     superior_up = bool(volume.directions[0][2] >= 0)
     sites = assign_sites(classes, superior_is_up=superior_up)
-    row.update(measure(volume.water, volume.fat, sites, spacing=volume.spacing, erosion=erosion))
-    row.update(qcmod.site_qc(row, ref))
+    check_one_of("predict_bmff/method", method, list(BMFF_METHODS))
+    if method == "optimat":
+        row.update(measure_optimat(volume.water, volume.fat, sites, spacing=volume.spacing, station=volume.station))
+        row.update(qcmod.site_qc(row, ref, measured=[f"bmff_{s}" for s in OPTIMAT_ROIS]))
+    else:
+        row.update(measure(volume.water, volume.fat, sites, spacing=volume.spacing, erosion=erosion))
+        row.update(qcmod.site_qc(row, ref))
     return (row, sites) if return_sites else row
 
 
@@ -199,7 +222,7 @@ def _error_row(eid: str, source: str, exc: BaseException) -> dict[str, Any]:
     return row
 
 
-def _finalise(frames: list[pd.DataFrame], model: SegmentationModel) -> pd.DataFrame:
+def _finalise(frames: list[pd.DataFrame], model: SegmentationModel, method: str = "eroded") -> pd.DataFrame:
     t = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else pd.DataFrame({"eid": []})
     t["eid"] = t["eid"].astype(str)
     t = t.drop_duplicates("eid", keep="last").sort_values("eid").reset_index(drop=True)
@@ -215,10 +238,47 @@ def _finalise(frames: list[pd.DataFrame], model: SegmentationModel) -> pd.DataFr
             t[c] = ""
         t[c] = t[c].fillna("").astype(str)
     t = qcmod.mask_volume_outliers(t, model.meta.get("reference", {}))
+    if method == "optimat":
+        t = qcmod.optimat_roi_qc(t)
     t = qcmod.bmff_outliers(t)
     t["model_sha256"] = model.sha256
     front = ["eid", *all_traits(), *qcmod.FLAGS, "qc_pass"]
     return t[front + [c for c in t.columns if c not in front]]
+
+
+def roi_stats_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The per-ROI statistics table (long: participant x ROI) from an ``optimat`` BMFF table.
+
+    Columns of :data:`bma_genetics.io.bmff.ROI_STATS_SCHEMA`, fat fractions in percent;
+    ``qc_pass`` is false where OPTIMAT's ROI QC excluded the ROI (``qc_optimat_excluded``) or
+    nothing was measured. Rows of participants whose image was not read are left out.
+    """
+    t = table
+    if "qc_read_failed" in t.columns:
+        t = t[~t["qc_read_failed"].astype(bool)]
+    excluded = (t["qc_optimat_excluded"].fillna("").astype(str).str.split(",")
+                if "qc_optimat_excluded" in t.columns else pd.Series([[]] * len(t), index=t.index))
+    frames = []
+    for stem, code in OPTIMAT_ROIS.items():
+        col = f"bmff_{stem}"
+        if f"{col}_n_voxels" not in t.columns:
+            continue
+        n = pd.to_numeric(t[f"{col}_n_voxels"], errors="coerce").fillna(0)
+        # the mean is NaN where the ROI QC removed it; SD, median, IQR and size are kept
+        raw = pd.to_numeric(t[col], errors="coerce")
+        frames.append(pd.DataFrame({
+            "eid": t["eid"].astype(str).to_numpy(), "site": stem, "roi": code, "eroded": code != "D",
+            "mean_pct": 100 * raw.to_numpy(dtype=float),
+            "sd_pct": 100 * pd.to_numeric(t[f"{col}_sd"], errors="coerce").to_numpy(dtype=float),
+            "median_pct": 100 * pd.to_numeric(t[f"{col}_median"], errors="coerce").to_numpy(dtype=float),
+            "iqr_pct": 100 * pd.to_numeric(t[f"{col}_iqr"], errors="coerce").to_numpy(dtype=float),
+            "n_voxels": n.astype(int).to_numpy(),
+            "qc_pass": ((n > 0) & ~excluded.map(lambda x, s=stem: s in x)).to_numpy(dtype=bool),
+        }))
+    cols = list(ROI_STATS_SCHEMA.required)
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    return pd.concat(frames, ignore_index=True)[cols]
 
 
 def _read_json(path: Path) -> Any:
@@ -242,6 +302,7 @@ def run_bmff(
     flush_every: int = 25,
     progress: bool = True,
     withdrawals: str | Path | Iterable[str] | None = None,
+    method: str = "eroded",
 ) -> BMFFResult:
     """Measure BMFF for every participant in ``images``; write the BMFF table and its provenance.
 
@@ -279,6 +340,15 @@ def run_bmff(
         Withdrawn participants (a file read by :func:`bma_genetics.io.read_withdrawals`, or
         eids): their images are never read, and rows of theirs from an earlier, resumed run
         are dropped. Default: nobody.
+    method : {"eroded", "optimat"}, default="eroded"
+        How fat fraction per site is measured. ``eroded`` (the default): mean of
+        ``fat / (fat + water)`` in the site mask eroded by ``erosion`` voxels in 3-D.
+        ``optimat``: the rules of the Edinburgh OPTIMAT pipeline (Morris 2024, Xu 2025;
+        :func:`~bma_genetics.phenotypes.bmff.measure_optimat`): Gaussian-smoothed fat-fraction
+        map, station-edge slices removed, central diaphysis, in-plane 3 x 3 erosion, left femur
+        only, OPTIMAT's ROI QC (:func:`~bma_genetics.phenotypes.qc.optimat_roi_qc`); also
+        writes the per-ROI statistics table ``{stem}_roi_stats.parquet``
+        (:func:`~bma_genetics.io.bmff.write_roi_stats`; ``files["roi_stats"]``).
 
     Returns
     -------
@@ -313,6 +383,7 @@ def run_bmff(
     from tqdm import tqdm
 
     check_one_of("run_bmff/device", device.split(":")[0], ["cpu", "cuda"])
+    check_one_of("run_bmff/method", method, list(BMFF_METHODS))
     if not isinstance(n_jobs, int) or isinstance(n_jobs, bool) or n_jobs < 1:
         raise fail("run_bmff/n_jobs", f"expected an integer >= 1, found {n_jobs!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -338,13 +409,15 @@ def run_bmff(
     done: set[str] = set()
     # rows are reused only when measured with the same weights, erosion and device, from the
     # same image file (a changed setting or image set measures again)
-    settings = {"model_sha256": model.sha256, "erosion": int(erosion), "device": device.split(":")[0]}
+    settings = {"model_sha256": model.sha256, "erosion": int(erosion), "device": device.split(":")[0],
+                "bmff_method": method}
     if parts.exists() and not (resume and _read_json(parts / "settings.json") == settings):
         shutil.rmtree(parts)
     if resume:
         prov = _read_json(provenance_path(out)) if out.exists() else None
         if prov is not None and {"model_sha256": (prov.get("model") or {}).get("sha256"),
-                                 "erosion": prov.get("erosion_voxels"), "device": prov.get("device")} == settings:
+                                 "erosion": prov.get("erosion_voxels"), "device": prov.get("device"),
+                                 "bmff_method": prov.get("bmff_method", "eroded")} == settings:
             frames.append(read_bmff_table(out))
         if parts.exists():
             frames += [pd.read_parquet(p) for p in sorted(parts.glob("part-*.parquet"))]
@@ -393,7 +466,7 @@ def run_bmff(
             (eid, kind, path), vol, exc = fut.result()
             if exc is None:
                 try:
-                    pending.append(predict_bmff(vol, model, erosion=erosion, batch_size=batch_size))
+                    pending.append(predict_bmff(vol, model, erosion=erosion, batch_size=batch_size, method=method))
                 except Exception as e:  # a volume the model cannot handle is an error row too
                     failures["not measured"].append(type(e).__name__)
                     pending.append(_error_row(eid, str(path), e))
@@ -418,7 +491,7 @@ def run_bmff(
         given = images if isinstance(images, list) else [images]
         raise fail("run_bmff/images", f"none of the {len(todo)} image(s) found in {', '.join(map(str, given))} "
                    f"could be read ({kinds}); no BMFF table written")
-    table = _finalise(frames, model)
+    table = _finalise(frames, model, method)
     meta = model.meta
     provenance = {
         "table": out.name,
@@ -435,16 +508,23 @@ def run_bmff(
             "training_data": meta.get("training_data", ""),
         },
         "erosion_voxels": erosion,
+        "bmff_method": method,
         "device": device,
         "seconds": round(time.time() - t0, 1),
     }
+    files = {"bmff": out, "provenance": provenance_path(out)}
+    if method == "optimat":
+        files["roi_stats"] = write_roi_stats(roi_stats_table(table), roi_stats_path(out))
+    else:  # a per-ROI table of an earlier optimat run would not describe this table
+        roi_stats_path(out).unlink(missing_ok=True)
     write_bmff_table(table, out, provenance=provenance)
     if parts.exists():
         shutil.rmtree(parts)
     log.info("BMFF table: %d rows (%d pass QC) -> %s", len(table), provenance["n_qc_pass"], out)
     report = {k: provenance[k] for k in ("n_participants", "n_qc_pass", "flags", "qc_mask_volume_rule")}
     report["model_sha256"] = model.sha256
-    return BMFFResult(table, files={"bmff": out, "provenance": provenance_path(out)}, report=report,
+    report["bmff_method"] = method
+    return BMFFResult(table, files=files, report=report,
                       provenance=provenance)
 
 

@@ -334,3 +334,152 @@ def site_dice(pred_sites: np.ndarray, true_sites: np.ndarray) -> dict[str, float
         d = a.sum() + b.sum()
         out[k] = float(2 * np.logical_and(a, b).sum() / d) if d else float("nan")
     return out
+
+
+# ------------------------------------------------------------------------------------ OPTIMAT
+#: BMFF methods of :func:`bma_genetics.phenotypes.api.run_bmff`: ``eroded`` (the default,
+#: :func:`measure`) and ``optimat`` (:func:`measure_optimat`).
+BMFF_METHODS: tuple[str, ...] = ("eroded", "optimat")
+
+#: OPTIMAT's Gaussian sigma (pixels) for the water and fat images, slice by slice.
+OPTIMAT_SIGMA = 2.0
+#: Slices zeroed at each end of every acquisition station (fold-over artefacts).
+OPTIMAT_TRIM = 4
+#: The diaphysis keeps ``Mid - 3 .. Mid + 3`` (7 slices) when it spans more than 9 slices.
+OPTIMAT_DIAPHYSIS_MAX = 9
+OPTIMAT_DIAPHYSIS_HALF = 3
+
+#: Project ROI stem -> OPTIMAT ROI code (the letter of its ROI files): ``E`` epiphysis = the
+#: project's femoral head (sphere fit), ``N`` neck = the project's neck/trochanter mask, ``T``
+#: total hip = E + N, ``D`` diaphysis, ``S`` spine (one ROI per vertebral body). Left femur only.
+OPTIMAT_ROIS: dict[str, str] = {
+    "femoral_head_left": "E",
+    "femoral_neck_left": "N",
+    "total_hip_left": "T",
+    "femoral_diaphysis_left": "D",
+    **{v: "S" for v in VERTEBRAE},
+}
+
+
+def optimat_ff_map(water: np.ndarray, fat: np.ndarray, *, sigma: float = OPTIMAT_SIGMA) -> np.ndarray:
+    """OPTIMAT fat-fraction map (percent): ``G(F) / (G(F) + G(W)) * 100``, slice by slice.
+
+    ``G`` is MATLAB's ``imgaussfilt(A, sigma)`` on each axial slice: a 2-D Gaussian of
+    ``sigma`` pixels on a ``2 * ceil(2 * sigma) + 1`` square kernel normalised to sum 1, with
+    replicate padding (``scipy.ndimage.gaussian_filter``, ``mode="nearest"``, radius
+    ``ceil(2 * sigma)``; nothing along the slice axis). Negative and undefined (0 / 0) values
+    are set to 0.
+
+    Parameters
+    ----------
+    water, fat : ndarray of shape (Z, Y, X)
+        Water and fat images.
+    sigma : float, default=2.0
+        Gaussian sigma in pixels.
+
+    Returns
+    -------
+    ndarray of float64, shape (Z, Y, X)
+    """
+    if not sigma > 0:
+        raise ValueError(f"optimat_ff_map/sigma: expected > 0, found {sigma!r}")
+    radius = int(np.ceil(2 * sigma))
+
+    def g(a: np.ndarray) -> np.ndarray:
+        return ndimage.gaussian_filter(np.asarray(a, dtype=np.float64), sigma=(0.0, sigma, sigma),
+                                       mode="nearest", truncate=radius / sigma)
+
+    gf, gw = g(fat), g(water)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ff = gf / (gf + gw) * 100.0
+    ff[~np.isfinite(ff) | (ff < 0)] = 0.0
+    return ff
+
+
+def optimat_roi(mask: np.ndarray, station: np.ndarray | None, *, diaphysis: bool = False) -> np.ndarray:
+    """An ROI as OPTIMAT measures it: station-edge slices removed, diaphysis limited, eroded.
+
+    1. Slices ``1-4`` and ``end-3 .. end`` of every acquisition station are removed (OPTIMAT
+       zeroes them in each station's ROI volume: fold-over artefacts). In a stitched volume a
+       station is the run of slices taken from it (``station``); slices of no station (gaps,
+       ``-1``) are removed too; ``station=None`` treats the volume as one station.
+    2. The diaphysis, when it then spans more than 9 slices (first to last), keeps
+       ``Mid - 3 .. Mid + 3`` with ``Mid = first + ceil(n / 2)`` (OPTIMAT's code; its comment says
+       9 slices, the code keeps 7).
+    3. Every other ROI is eroded slice by slice with a 3 x 3 square (``imerode`` with
+       ``strel('square', 3)``; pixels beyond the image edge count as inside, as in MATLAB).
+    """
+    m = np.asarray(mask, dtype=bool).copy()
+    nz = m.shape[0]
+    keep = np.ones(nz, dtype=bool)
+    st = np.zeros(nz, dtype=int) if station is None else np.asarray(station)
+    if st.shape != (nz,):
+        raise ValueError(f"optimat_roi/station: expected {nz} values (one per slice), found shape {st.shape}")
+    keep[st < 0] = False
+    for s in np.unique(st[st >= 0]):
+        idx = np.flatnonzero(st == s)
+        keep[idx[:OPTIMAT_TRIM]] = False
+        keep[idx[-OPTIMAT_TRIM:]] = False
+    m &= keep[:, None, None]
+    if diaphysis:
+        z = np.flatnonzero(m.any(axis=(1, 2)))
+        if z.size:
+            n = int(z[-1] - z[0] + 1)
+            if n > OPTIMAT_DIAPHYSIS_MAX:
+                mid = int(z[0] + np.ceil(n / 2))
+                m[: mid - OPTIMAT_DIAPHYSIS_HALF] = False
+                m[mid + OPTIMAT_DIAPHYSIS_HALF + 1:] = False
+        return m
+    return ndimage.binary_erosion(m, structure=np.ones((1, 3, 3), dtype=bool), border_value=1)
+
+
+def optimat_stats(values: np.ndarray) -> dict[str, float]:
+    """OPTIMAT's statistics of an ROI's fat fractions: MATLAB ``mean``, ``std`` (N - 1),
+    ``median``, ``iqr`` (``prctile`` 75 - 25: the midpoint / Hazen percentile) and size."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    n = int(v.size)
+    if n == 0:
+        return {"mean": float("nan"), "sd": float("nan"), "median": float("nan"), "iqr": float("nan"), "n_voxels": 0}
+    q25, q75 = np.percentile(v, [25, 75], method="hazen")
+    return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if n > 1 else 0.0, "median": float(np.median(v)),
+            "iqr": float(q75 - q25), "n_voxels": n}
+
+
+def measure_optimat(
+    water: np.ndarray,
+    fat: np.ndarray,
+    sites: np.ndarray,
+    *,
+    spacing: tuple[float, float, float],
+    station: np.ndarray | None = None,
+    sigma: float = OPTIMAT_SIGMA,
+) -> dict[str, float]:
+    """BMFF per site by the OPTIMAT rules (Morris 2024 / Xu 2025): a row like :func:`measure`.
+
+    Fat fraction from :func:`optimat_ff_map`; each ROI of :data:`OPTIMAT_ROIS` (left femur and
+    vertebral bodies) shaped by :func:`optimat_roi`; statistics by :func:`optimat_stats`.
+    ``bmff_{stem}`` is the ROI mean as a fraction (0-1, percent / 100), with ``_median``,
+    ``_sd``, ``_iqr`` (fractions) and ``_n_voxels``; right femoral sites are NaN (OPTIMAT
+    measures the left femur only). ``_volume_ml`` (the segmented mask, for the mask-volume QC)
+    is reported for every site. The ROI QC (:func:`bma_genetics.phenotypes.qc.optimat_roi_qc`)
+    runs over the whole table.
+    """
+    ff = optimat_ff_map(water, fat, sigma=sigma)
+    masks = site_masks(sites)
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    row: dict[str, float] = {}
+    for stem, mask in masks.items():
+        row[f"bmff_{stem}"] = float("nan")
+        row[f"bmff_{stem}_volume_ml"] = float(mask.sum()) * voxel_ml
+    masks["femoral_neck_left"] = sites == SITE_CODES["femoral_neck_left"]
+    row["bmff_femoral_neck_left_volume_ml"] = float(masks["femoral_neck_left"].sum()) * voxel_ml
+    for stem, code in OPTIMAT_ROIS.items():
+        roi = optimat_roi(masks[stem], station, diaphysis=code == "D")
+        s = optimat_stats(ff[roi])
+        col = f"bmff_{stem}"
+        row[col] = s["mean"] / 100.0
+        for k in ("median", "sd", "iqr"):
+            row[f"{col}_{k}"] = s[k] / 100.0
+        row[f"{col}_n_voxels"] = s["n_voxels"]
+    row.update(derived_means(row))
+    return row

@@ -25,6 +25,8 @@ def register(app: typer.Typer) -> None:
         erosion: int = typer.Option(1, "--erosion", help="Voxels eroded from each site mask."),
         torch_threads: int | None = typer.Option(None, "--torch-threads", help="Torch CPU threads (default: torch's)."),
         no_resume: bool = typer.Option(False, "--no-resume", help="Redo participants already in --out."),
+        method: str = typer.Option("eroded", "--method", help="BMFF definition: eroded (default: 3-D eroded-mask "
+                                   "mean) or optimat (OPTIMAT rules; also writes {stem}_roi_stats.parquet)."),
     ) -> None:
         """Segment marrow and measure BMFF per site for every participant (resumable)."""
         import torch
@@ -34,7 +36,7 @@ def register(app: typer.Typer) -> None:
         if torch_threads:
             torch.set_num_threads(torch_threads)
         result = run_bmff([str(p) for p in images], out, weights=weights, device=device, batch_size=batch_size,
-                          n_jobs=n_jobs, erosion=erosion, resume=not no_resume)
+                          n_jobs=n_jobs, erosion=erosion, resume=not no_resume, method=method)
         s = result.summary()
         typer.echo(f"{s['n_participants']} participants ({s['n_qc_pass']} pass QC) -> {result.files['bmff']}")
 

@@ -47,6 +47,8 @@ compared with a centre and a robust SD: ``|log v - centre| > 4 * sd`` flags the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 from scipy import ndimage
@@ -205,14 +207,18 @@ def _log_volume(v) -> float:
     return float(np.log(v)) if np.isfinite(v) and v > 0 else float("nan")
 
 
-def site_qc(row: dict[str, object], reference: dict | None = None) -> dict[str, object]:
+def site_qc(row: dict[str, object], reference: dict | None = None, *,
+            measured: Iterable[str] | None = None) -> dict[str, object]:
     """Missing-site and mask-volume flags for one measured row, against the checkpoint's reference.
 
     The mask-volume flag uses the reference rule (module docstring);
-    :func:`mask_volume_outliers` re-evaluates it over a whole table (batch rule).
+    :func:`mask_volume_outliers` re-evaluates it over a whole table (batch rule). ``measured``
+    (``bmff_*`` columns) limits the missing-site check to the sites a method measures (OPTIMAT:
+    the left femur and the spine); default every site.
     """
     cols = _site_columns()
-    missing = [c[5:] for c in cols if not np.isfinite(float(row.get(c, np.nan)))]
+    wanted = cols if measured is None else [c for c in cols if c in set(measured)]
+    missing = [c[5:] for c in wanted if not np.isfinite(float(row.get(c, np.nan)))]
     vol_ref = (reference or {}).get("volume_log_ml", {})
     outl = [c[5:] for c in cols if _volume_hits(_log_volume(row.get(f"{c}_volume_ml", np.nan)), vol_ref.get(c))]
     return {
@@ -277,4 +283,48 @@ def bmff_outliers(table: pd.DataFrame, *, sd: float = OUTLIER_SD, min_n: int = 2
     t["qc_bmff_outlier_sites"] = hits.apply(lambda r: ",".join(c[5:] for c in cols if r[c]), axis=1) if len(t) else ""
     flags = [f for f in FLAGS if f in t.columns]
     t["qc_pass"] = ~t[flags].fillna(False).astype(bool).any(axis=1)
+    return t
+
+
+#: OPTIMAT ROI QC: femoral ROIs need at least this many voxels.
+OPTIMAT_MIN_FEMORAL_VOXELS = 20
+#: OPTIMAT ROI QC: a vertebral ROI needs more voxels than its level's mean minus this many SD.
+OPTIMAT_SPINE_SD = 3.0
+
+
+def optimat_roi_qc(table: pd.DataFrame, *, min_femoral: int = OPTIMAT_MIN_FEMORAL_VOXELS,
+                   spine_sd: float = OPTIMAT_SPINE_SD) -> pd.DataFrame:
+    """OPTIMAT's downstream ROI QC over a BMFF table measured by the ``optimat`` method (a copy).
+
+    A femoral ROI with fewer than ``min_femoral`` voxels, and a vertebral ROI whose voxel count
+    is not above its level's mean minus ``spine_sd`` SD (over the table's rows with that ROI
+    measured), loses its value (NaN); the derived means are recomputed and the ROIs excluded
+    are listed in ``qc_optimat_excluded`` (comma-separated stems). The participant's other
+    flags are untouched: OPTIMAT drops ROIs, not participants.
+    """
+    from bma_genetics.phenotypes.bmff import OPTIMAT_ROIS, derived_means
+
+    t = table.copy()
+    hits = pd.DataFrame(False, index=t.index, columns=list(OPTIMAT_ROIS))
+    for stem, code in OPTIMAT_ROIS.items():
+        col, ncol = f"bmff_{stem}", f"bmff_{stem}_n_voxels"
+        if col not in t.columns or ncol not in t.columns:
+            continue
+        n = pd.to_numeric(t[ncol], errors="coerce")
+        measured = n.notna() & (n > 0) & pd.to_numeric(t[col], errors="coerce").notna()
+        if code == "S":
+            vals = n[measured]
+            if len(vals) < 3:
+                continue
+            cut = float(vals.mean()) - spine_sd * float(vals.std(ddof=1))
+            bad = measured & ~(n > cut)
+        else:
+            bad = measured & (n < min_femoral)
+        hits[stem] = bad
+        t.loc[bad, col] = np.nan
+    if len(t):
+        derived = pd.DataFrame([derived_means(r) for r in t.to_dict("records")], index=t.index)
+        for c in derived.columns:
+            t[c] = derived[c]
+    t["qc_optimat_excluded"] = hits.apply(lambda r: ",".join(s for s in hits.columns if r[s]), axis=1) if len(t) else ""
     return t

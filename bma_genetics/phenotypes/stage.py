@@ -10,6 +10,8 @@ participant (:meth:`RunContext.withdrawn`), even where an image of theirs exists
 
 Outputs (in the stage folder): ``bmff.parquet`` (the BMFF table, one row per imaged
 participant, written by :func:`bma_genetics.io.write_bmff_table`), ``bmff.provenance.json``,
+with ``bmff_method: optimat`` also ``bmff_roi_stats.parquet`` (per participant and ROI:
+mean, SD, median, IQR, size; :func:`bma_genetics.io.bmff.write_roi_stats`),
 ``bmff_vs_truth.tsv`` and ``qc_detection.tsv`` when the cohort has simulated truth,
 ``figures/bmff_vs_truth.{png,pdf}``.
 """
@@ -44,7 +46,11 @@ PARAMS = [
     Param("device", str, "cpu", "torch device: cpu or cuda"),
     Param("batch_size", int, 8, "images per inference batch", range=(1, None)),
     Param("n_jobs", int, 2, "image-reading threads", range=(1, None)),
-    Param("erosion", int, 1, "voxels eroded from each site mask before measuring", range=(0, None)),
+    Param("erosion", int, 1, "voxels eroded from each site mask before measuring (bmff_method eroded)",
+          range=(0, None)),
+    Param("bmff_method", str, "eroded", "BMFF definition: eroded (3-D eroded-mask mean, the default) or optimat "
+          "(the OPTIMAT rules of Morris 2024 / Xu 2025; also writes bmff_roi_stats.parquet)",
+          options=("eroded", "optimat")),
     Param("torch_threads", int, 1, "torch CPU threads (1 is fastest on a shared machine)", range=(1, None)),
 ]
 
@@ -110,6 +116,7 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
         resume=bool(getattr(ctx, "resume", True) and getattr(ctx, "continuing", True)),
         progress=False,
         withdrawals=ctx.withdrawn(),  # never measured, even where an image exists
+        method=params["bmff_method"],
     )
     table = result.to_frame()
     summary: dict[str, Any] = {
@@ -121,7 +128,11 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
         "model_sha256": str(table["model_sha256"].iloc[0]) if len(table) else "",
         "tables": ["bmff.parquet", "bmff.provenance.json"],
         "files": {"bmff": "bmff.parquet", "provenance": "bmff.provenance.json"},
+        "bmff_method": params["bmff_method"],
     }
+    if "roi_stats" in result.files:
+        summary["tables"].append(result.files["roi_stats"].name)
+        summary["files"]["roi_stats"] = result.files["roi_stats"].name
     truth_path = cohort / "truth" / "bmff_true.parquet"
     if truth_path.exists():
         truth = read_bmff_table(truth_path)
