@@ -20,6 +20,7 @@ NEEDS = {
     "03_phewas_mr.ipynb": {"tiny_run": "BMA_GENETICS_RUN"},
     "04_dixon_to_bmff.ipynb": {"tiny_cohort": "BMA_GENETICS_COHORT"},
     "05_heritability.ipynb": {"tiny_run": "BMA_GENETICS_RUN", "tiny_cohort": "BMA_GENETICS_COHORT"},
+    "06_finemap_coloc.ipynb": {"tiny_run": "BMA_GENETICS_RUN", "tiny_cohort": "BMA_GENETICS_COHORT"},
 }
 
 
