@@ -44,7 +44,9 @@ TINY_STUDY = {
                  "qc": {"min_info": 0.3}, "null_traits": 8},
         "phewas": {"min_cases": 10, "min_phecode_count": 1},
         # instruments at P < 1e-4: the tiny cohort has no genome-wide hit, and MR plots need a few
-        "mr": {"exposures": ["bmff_femoral_head"], "p_fallback": 1e-4, "nboot": 200},
+        "mr": {"exposures": ["bmff_femoral_head"], "p_fallback": 1e-4, "nboot": 200,
+               "mvmr": {"exposures": ["outcome_gwas/bmd.tsv.gz"], "outcome": "outcome_gwas/osteoporosis_mvmr.tsv.gz",
+                        "p_threshold": 1e-4}},
     },
 }
 

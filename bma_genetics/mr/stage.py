@@ -214,8 +214,14 @@ def run(ctx, params: dict) -> dict:
                                                  if ivw and t_val is not None else None)}
     mv = params["mvmr"]
     if mv["exposures"]:
-        summary["mvmr"] = _run_mvmr(ctx, mv, sumstats, exposures, outcome_path, reader, params, mr_params,
-                                    out_dir, cohort, tables)
+        try:
+            summary["mvmr"] = {"status": "ok", **_run_mvmr(ctx, mv, sumstats, exposures, outcome_path, reader, params,
+                                                           mr_params, out_dir, cohort, tables)}
+        except InputError as exc:  # like a pair: recorded, the univariable results stand
+            if str(exc).startswith("mr/mvmr"):  # a misconfigured section is the user's to fix
+                raise
+            log.warning("mr: multivariable MR not estimated: %s", exc)
+            summary["mvmr"] = {"status": f"not estimated: {exc}"}
     summary["tables"] = tables
     return summary
 
