@@ -31,8 +31,9 @@ def plot_mr_scatter(harmonised: pd.DataFrame, results: pd.DataFrame, *, ax=None,
     """SNP effects on the outcome against the exposure (+-1 SE bars), with one line per method.
 
     SNPs are oriented so that ``beta_exposure`` > 0; lines go through the origin with slope
-    ``beta``, except MR Egger's, which starts at the ``egger_intercept`` column of its row of
-    ``results`` (the MR results table: the fit is read, not redone; 0 when absent).
+    ``beta``, except MR Egger's (and the Egger bootstrap's), which starts at the ``egger_intercept``
+    column of its row of ``results`` (the MR results table: the fit is read, not redone; 0 when
+    absent). Radial MR-Egger is not drawn: its intercept is on the radial scale.
 
     Parameters
     ----------
@@ -60,9 +61,10 @@ def plot_mr_scatter(harmonised: pd.DataFrame, results: pd.DataFrame, *, ax=None,
     ax.axhline(0, color="0.8", lw=0.8, zorder=1)
     xs = np.array([0.0, float(np.max(bx + sx)) if len(bx) else 1.0])
     for _, r in results.iterrows():
-        if not np.isfinite(r["beta"]) or r["method"] == "wald_ratio":
+        # radial Egger's intercept and slope live on the radial axes, not on these
+        if not np.isfinite(r["beta"]) or r["method"] in ("wald_ratio", "radial_egger"):
             continue
-        icpt = float(r.get("egger_intercept", np.nan)) if r["method"] == "egger" else 0.0
+        icpt = float(r.get("egger_intercept", np.nan)) if r["method"] in ("egger", "egger_bootstrap") else 0.0
         icpt = icpt if np.isfinite(icpt) else 0.0
         ax.plot(xs, icpt + r["beta"] * xs, color=_COLOURS.get(r["method"], "k"), lw=1.4,
                 label=f"{r['method']} ({r['beta']:.3g})")
