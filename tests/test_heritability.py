@@ -175,6 +175,58 @@ def test_ld_score_files_round_trip_in_ldsc_layout(tmp_path):
         read_ld_scores(tmp_path / "nothing")
 
 
+def test_ld_score_reading_is_the_same_for_every_layout(tmp_path):
+    """Tab-separated files (pyarrow's reader) and space-separated, unsorted, repeated, bz2 ones (the
+    C parser) give one table: sorted by chromosome and position, first row of a repeated SNP kept."""
+    import bz2
+    import gzip
+
+    rows = [("1", "rs1", 10, 0.0, 1.5, 0.2), ("1", "rs2", 20, 0.1, 2.25, 0.3), ("2", "rs3", 5, 0.0, 3.0, 0.1)]
+    tab = tmp_path / "tab"
+    tab.mkdir()
+    for c in ("1", "2"):
+        text = "CHR\tSNP\tBP\tCM\tMAF\tL2\n" + "".join(
+            f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[5]}\t{r[4]}\n" for r in rows if r[0] == c)
+        (tab / f"{c}.l2.ldscore.gz").write_bytes(gzip.compress(text.encode()))
+    space = tmp_path / "space"
+    space.mkdir()
+    # chromosome 1 out of order, a repeated SNP (rs2, second copy dropped), chr-prefixed names, bzip2
+    text = "CHR SNP BP CM MAF L2\nchr1 rs2 20 0.1 0.3 2.25\nchr1 rs1 10 0 0.2 1.5\nchr1 rs2 30 0 0.3 9\n"
+    (space / "1.l2.ldscore.bz2").write_bytes(bz2.compress(text.encode()))
+    (space / "2.l2.ldscore.gz").write_bytes(gzip.compress(b"CHR SNP BP CM MAF L2\n2 rs3 5 0 0.1 3\n"))
+    a, b = read_ld_scores(tab), read_ld_scores(space)
+    pd.testing.assert_frame_equal(a.table, b.table)
+    assert a.table["rsid"].tolist() == ["rs1", "rs2", "rs3"] and a.table["l2"].tolist() == [1.5, 2.25, 3.0]
+    assert a.snp_index().is_unique and a.snp_index() is a.snp_index()
+    # a bad value is named with its line, whichever reader met it first
+    (tab / "2.l2.ldscore.gz").write_bytes(gzip.compress(b"CHR\tSNP\tBP\tL2\n2\trs3\t5\t3\n2\trs4\t9\tx\n"))
+    with pytest.raises(InputError, match="line 3"):
+        read_ld_scores(tab)
+
+
+def test_munged_file_has_ldscs_three_decimals(tmp_path):
+    """The vectorised writer gives Python's '%.3f' of every Z and N (half-way cases, -0.000, NA)."""
+    import gzip
+
+    from bma_genetics.io.ldsc import write_munged_sumstats
+
+    rng = np.random.default_rng(11)
+    z = np.concatenate([rng.standard_normal(5000) * 4, np.arange(-3000, 3000) / 1000 + 0.0005,
+                        [np.nan, np.inf, 0.0, -0.0, -1e-5, -0.0004999, -0.0005, 0.0005, 1e13, 2.0004999999]])
+    n = np.where(rng.random(len(z)) < 0.01, np.nan, rng.integers(900, 1100, len(z)) + 0.25)
+    frame = pd.DataFrame({"rsid": [f"rs{i}" for i in range(len(z))], "effect_allele": rng.choice(["A", "C"], len(z)),
+                          "other_allele": "G", "z": z, "n": n})
+    write_munged_sumstats(frame, tmp_path / "a.sumstats.gz")
+    f3 = lambda v: "NA" if v != v else f"{v:.3f}"  # noqa: E731
+    expected = "SNP\tA1\tA2\tZ\tN\n" + "".join(
+        f"{r}\t{a}\tG\t{f3(zi)}\t{f3(ni)}\n" for r, a, zi, ni in
+        zip(frame["rsid"], frame["effect_allele"], z.tolist(), n.tolist(), strict=True))
+    assert gzip.open(tmp_path / "a.sumstats.gz", "rt").read() == expected
+    frame.loc[3, "rsid"] = None  # not text: the per-row path, same layout
+    write_munged_sumstats(frame, tmp_path / "b.sumstats.gz")
+    assert gzip.open(tmp_path / "b.sumstats.gz", "rt").read().splitlines()[4].startswith("None\t")
+
+
 def test_jackknife_delete_values_equal_refits():
     rng = np.random.default_rng(4)
     x = np.column_stack([rng.random(97), np.ones(97)])

@@ -39,13 +39,33 @@ def her_run(tiny_run, tiny_cohort, tmp_path_factory):
 def test_stage_writes_h2_rg_munged_ld_and_figures(her_run):
     stage = her_run / "heritability"
     h2 = read_heritability_results(stage / "h2.tsv")
-    assert h2["trait"].tolist() == TRAITS
+    summary = json.loads((stage / "summary.json").read_text())
+    # h2, intercept and ratio for every GWAS of the run (h2_all), the configured traits first
+    every = list(json.loads((her_run / "gwas" / "summary.json").read_text())["sumstats"])
+    assert len(every) > len(TRAITS)
+    assert h2["trait"].tolist()[:3] == TRAITS
+    assert set(h2["trait"]) | set(summary.get("skipped", {})) == set(every)
     assert (h2["n_blocks"] == 100).all() and (h2["two_step"] == 30).all()
     gwas = json.loads((her_run / "gwas" / "summary.json").read_text())["lambda_gc"]
-    assert h2["gwas_lambda_gc"].tolist() == pytest.approx([gwas[t] for t in TRAITS])
-    assert np.isfinite(h2[["h2", "h2_standard_error", "intercept", "ratio", "lambda_gc"]].to_numpy()).all()
+    assert h2["gwas_lambda_gc"].tolist() == pytest.approx([gwas[t] for t in h2["trait"]])
+    mine = h2[h2["trait"].isin(TRAITS)]
+    assert np.isfinite(mine[["h2", "h2_standard_error", "intercept", "ratio", "lambda_gc"]].to_numpy()).all()
+    # the summary's inflation view: lambda GC beside LDSC's intercept (SE) and ratio, per GWAS
+    for t in h2["trait"]:
+        row = h2[h2["trait"] == t].iloc[0]
+        view = summary["inflation"][t]
+        assert view["lambda_gc"] == pytest.approx(gwas[t])
+        assert view["ldsc_intercept"] == pytest.approx(row["intercept"])
+        assert view["ldsc_intercept_standard_error"] == pytest.approx(row["intercept_standard_error"])
+        if row["mean_chisq"] > 1:
+            assert view["ldsc_ratio"] == pytest.approx((row["intercept"] - 1) / (row["mean_chisq"] - 1))
+        else:
+            assert view["ldsc_ratio"] is None  # NA: the ratio needs mean chi2 > 1
+    assert summary["traits"] == TRAITS
+    # rg stays over the configured traits
     rg = read_heritability_results(stage / "rg.tsv", table="rg")
     assert len(rg) == 3 and "phenotypic_correlation" in rg.columns
+    assert set(rg["trait_1"]) | set(rg["trait_2"]) == set(TRAITS)
     # the site pair has a phenotypic correlation from the BMFF table; the stratum has none
     pair = rg[(rg.trait_1 == "bmff_femoral_head") & (rg.trait_2 == "bmff_spine")].iloc[0]
     assert -1 <= pair["phenotypic_correlation"] <= 1
@@ -54,8 +74,7 @@ def test_stage_writes_h2_rg_munged_ld_and_figures(her_run):
     assert scored and set(scored) <= {str(c) for c in range(1, 23)}
     filters = pd.read_csv(stage / "munged" / "bmff_spine.filters.tsv", sep="\t")
     assert filters["filter"].iloc[0] == "input" and filters["remaining"].iloc[-1] > 1000
-    summary = json.loads((stage / "summary.json").read_text())
-    assert set(summary["h2"]) == set(TRAITS) and summary["two_step"] == 30
+    assert set(summary["h2"]) == set(h2["trait"]) and summary["two_step"] == 30
     assert {"figures/h2.png", "figures/rg_heatmap.png"} <= set(summary["figures"])
     # in-sample LD over the GWAS's analysed samples only, from the array genotypes (the default)
     from bma_genetics.io import read_sample_list
@@ -64,7 +83,16 @@ def test_stage_writes_h2_rg_munged_ld_and_figures(her_run):
     analysed = read_sample_list(her_run / "gwas" / gwas_summary["analysed_samples"])
     assert summary["ld_scores"]["n_samples"] == len(analysed)
     assert summary["ld_scores"]["ld_genotypes"] == "array"
-    assert "SNP heritability" in (her_run / "report.html").read_text()
+    report = (her_run / "report.html").read_text()
+    assert "SNP heritability" in report
+    # the report's GWAS summary: LDSC intercept (SE) and ratio beside lambda GC for every GWAS
+    assert "<th>lambda_gc</th><th>ldsc_intercept (SE)</th><th>ldsc_ratio</th>" in report
+    from bma_genetics.pipeline.report import _fmt
+
+    for t in TRAITS:
+        row = h2[h2["trait"] == t].iloc[0]
+        cells = f"<td>{_fmt(row['intercept'])} ({_fmt(row['intercept_standard_error'])})</td><td>{_fmt(row['ratio'])}</td>"
+        assert cells in report, t
 
 
 def test_ldsc_cli_munge_h2_rg(her_run, tmp_path, capsys):

@@ -33,6 +33,7 @@ import pandas as pd
 
 from bma_genetics._check import fail
 from bma_genetics._result import StageResult
+from bma_genetics.errors import InputError
 from bma_genetics.heritability.ldscore import compute_ld_scores, parse_window
 from bma_genetics.heritability.munge import Munged, alleles_match, alleles_swapped, munge_sumstats
 from bma_genetics.heritability.regression import H2Fit, RGFit, fit_h2, fit_rg, h2_liability_factor
@@ -225,27 +226,37 @@ def _regression_frame(munged: pd.DataFrame, ref: LDScores, w: LDScores, trait: s
     """Merge on SNP in LD-score order (LDSC's): reference LD scores, then weight LD scores."""
     if munged["n"].isna().all():
         raise fail(f"{where}/sumstats", f"{trait}: no sample size (N) in the summary statistics")
-    ld = ref.table[["rsid", "l2"]].drop_duplicates("rsid")  # as LDSC reads LD scores
+    ld_index, ld_l2 = _unique_scores(ref)
     same_w = w is ref or w.table is ref.table  # weights = the reference scores: one merge
-    wt = ld if same_w else w.table[["rsid", "l2"]].drop_duplicates("rsid")
-    munged = munged.dropna(subset=["z", "n"]).drop_duplicates("rsid")  # LDSC keeps the first
-    # inner join in LD-score order (the order LDSC's merges keep), by index lookups
-    pos = pd.Index(_text(munged["rsid"])).get_indexer(_text(ld["rsid"]))
-    hit = pos >= 0
+    munged = munged.dropna(subset=["z", "n"])
+    ids = _text(munged["rsid"])
+    # inner join in LD-score order (the order LDSC's merges keep): each SNP's row in the LD scores
+    at = ld_index.get_indexer(ids)
+    hit = at >= 0
+    if hit.any() and np.bincount(at[hit], minlength=len(ld_index)).max() > 1:
+        # a repeated SNP id among those in the LD scores: LDSC keeps the first
+        munged = munged.drop_duplicates("rsid")
+        ids = _text(munged["rsid"])
+        at = ld_index.get_indexer(ids)
+        hit = at >= 0
     if not hit.any():
         ex = ", ".join(munged["rsid"].astype(str).head(3))
-        ex_ld = ", ".join(ld["rsid"].astype(str).head(3))
+        ex_ld = ", ".join(ref.table["rsid"].astype(str).head(3))
         raise fail(f"{where}/ld_scores", f"{trait}: none of its {len(munged)} SNPs (e.g. {ex}) is in the LD "
-                                         f"scores ({len(ld)} SNPs, e.g. {ex_ld}): check the SNP ids (rsid) "
+                                         f"scores ({len(ld_index)} SNPs, e.g. {ex_ld}): check the SNP ids (rsid) "
                                          "and the genome build")
-    merged = munged.iloc[pos[hit]].reset_index(drop=True)
-    merged.insert(1, "l2", ld["l2"].to_numpy()[hit])
+    row_of = np.full(len(ld_index), -1, dtype=np.int64)  # LD-score row -> munged row
+    row_of[at[hit]] = np.flatnonzero(hit)
+    in_ld = row_of >= 0
+    merged = munged.iloc[row_of[in_ld]].reset_index(drop=True)
+    merged.insert(1, "l2", ld_l2[in_ld])
     if same_w:  # every merged SNP is in the weights, at the LD scores' row it came from
-        wpos = np.flatnonzero(hit)
+        merged["w_l2"] = ld_l2[in_ld]
     else:
-        wpos = pd.Index(_text(wt["rsid"])).get_indexer(_text(merged["rsid"]))
-    merged = merged[wpos >= 0].reset_index(drop=True)
-    merged["w_l2"] = wt["l2"].to_numpy()[wpos[wpos >= 0]]
+        w_index, w_l2 = _unique_scores(w)
+        wpos = w_index.get_indexer(_text(merged["rsid"]))
+        merged = merged[wpos >= 0].reset_index(drop=True)
+        merged["w_l2"] = w_l2[wpos[wpos >= 0]]
     if len(merged) < min_snps:
         raise fail(f"{where}/sumstats", f"{trait}: only {len(merged)} SNPs are shared with the LD scores, "
                                         f"fewer than min_snps={min_snps}; LDSC needs many SNPs (200,000+ "
@@ -253,6 +264,15 @@ def _regression_frame(munged: pd.DataFrame, ref: LDScores, w: LDScores, trait: s
     if len(merged) < 200_000:
         log.info("%s: %d SNPs in the regression; LDSC warns below 200k", trait, len(merged))
     return merged
+
+
+def _unique_scores(scores: LDScores) -> tuple[pd.Index, np.ndarray]:
+    """The LD scores' SNP ids (an Index, first row of a repeated id kept, as LDSC) and their ``l2``."""
+    index = scores.snp_index()
+    if index.is_unique:
+        return index, scores.table["l2"].to_numpy(dtype=float)
+    first = ~index.duplicated()
+    return index[first], scores.table["l2"].to_numpy(dtype=float)[first]
 
 
 def _text(ids: pd.Series) -> pd.Series:
@@ -295,7 +315,7 @@ def run_h2(sumstats: Mapping[str, Any], ld_scores: Any, *, w_ld: Any = None, m: 
            two_step: float | None = 30.0, chisq_max: float | str | None = None, n_blocks: int = 200,
            sample_prevalence: float | Mapping[str, float] | None = None,
            population_prevalence: float | Mapping[str, float] | None = None, min_snps: int = 200,
-           out: str | os.PathLike | None = None) -> H2Result:
+           on_error: str = "raise", out: str | os.PathLike | None = None) -> H2Result:
     """SNP heritability of each trait by LD score regression (LDSC's ``--h2``).
 
     Parameters
@@ -324,6 +344,10 @@ def run_h2(sumstats: Mapping[str, Any], ld_scores: Any, *, w_ld: Any = None, m: 
         For binary traits: liability-scale h2 (Lee et al. 2011).
     min_snps : int, default=200
         Fewest SNPs shared with the LD scores for a trait to be estimated.
+    on_error : {"raise", "skip"}, default="raise"
+        A trait that cannot be estimated (no SNP shared with the LD scores, no N, fewer than
+        ``min_snps`` SNPs): an error (``"raise"``), or left out of the table with a warning and
+        listed with its reason in ``report["skipped"]`` (``"skip"``: e.g. every stratum of a run).
     out : path-like, optional
         Folder for ``h2.tsv``.
 
@@ -342,13 +366,22 @@ def run_h2(sumstats: Mapping[str, Any], ld_scores: Any, *, w_ld: Any = None, m: 
     where = "run_h2"
     if not isinstance(sumstats, Mapping) or not sumstats:
         raise fail(f"{where}/sumstats", "expected a mapping trait -> summary statistics")
+    if on_error not in ("raise", "skip"):
+        raise fail(f"{where}/on_error", f"{on_error!r} is not one of 'raise', 'skip'")
     ref = _ld(ld_scores, f"{where}/ld_scores")
     wld = ref if w_ld is None else _ld(w_ld, f"{where}/w_ld")
     m_total = float(m) if m is not None else ref.total_m(common=m_common)
-    rows, fits = [], {}
+    rows, fits, skipped = [], {}, {}
     for trait, value in sumstats.items():
-        frame = _regression_frame(_munged(value, f"{where}/sumstats"), ref, wld, trait, min_snps=min_snps,
-                                  where=where)
+        munged = _munged(value, f"{where}/sumstats")
+        try:
+            frame = _regression_frame(munged, ref, wld, trait, min_snps=min_snps, where=where)
+        except InputError as exc:
+            if on_error == "raise":
+                raise
+            skipped[trait] = str(exc)
+            _warn(f"run_h2: {trait} left out: {exc}")
+            continue
         n = frame["n"].to_numpy(float)
         cmax = _chisq_max(chisq_max, n)
         chisq = frame["z"].to_numpy(float) ** 2
@@ -381,6 +414,8 @@ def run_h2(sumstats: Mapping[str, Any], ld_scores: Any, *, w_ld: Any = None, m: 
             row.update(h2_liability=fit.estimate * factor, h2_liability_standard_error=fit.standard_error * factor,
                        sample_prevalence=float(sp), population_prevalence=float(pp))
         rows.append(row)
+    if not rows:
+        raise fail(f"{where}/sumstats", "no trait could be estimated: " + "; ".join(skipped.values()))
     table = pd.DataFrame(rows)
     files: dict[str, Path] = {}
     if out is not None:
@@ -394,6 +429,8 @@ def run_h2(sumstats: Mapping[str, Any], ld_scores: Any, *, w_ld: Any = None, m: 
                                   "mean_chisq": r["mean_chisq"], "lambda_gc": r["lambda_gc"], "nsnp": r["nsnp"]}
                      for r in rows},
               "out_of_bounds": [r["trait"] for r in rows if r["h2_out_of_bounds"]]}
+    if skipped:
+        report["skipped"] = skipped
     return H2Result(table, files, report, fits)
 
 

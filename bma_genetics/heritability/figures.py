@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def write_heritability_figures(h2, rg, folder: str | Path) -> dict[str, Path]:
-    """Draw ``h2`` (an ``H2Result``) and, when given, ``rg`` (an ``RGResult``) into ``folder``.
+def write_heritability_figures(h2, rg, folder: str | Path, *, traits: list[str] | None = None) -> dict[str, Path]:
+    """Draw ``h2`` (an ``H2Result``; only ``traits`` when given) and, when given, ``rg`` (an
+    ``RGResult``) into ``folder``.
 
     Returns
     -------
@@ -20,7 +21,10 @@ def write_heritability_figures(h2, rg, folder: str | Path) -> dict[str, Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
-    fig = plot_h2(h2.to_frame(), title="SNP heritability (LDSC)")
+    frame = h2.to_frame()
+    if traits is not None:
+        frame = frame[frame["trait"].isin(traits)]
+    fig = plot_h2(frame, title="SNP heritability (LDSC)")
     png, pdf = save_figure(fig, folder / "h2")
     plt.close(fig)
     files.update(h2=png, h2_pdf=pdf)

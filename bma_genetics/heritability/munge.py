@@ -232,7 +232,8 @@ def munge_sumstats(sumstats: pd.DataFrame, *, snp_list: pd.DataFrame | None = No
         rows.append({"filter": name, "threshold": threshold, "removed": removed, "remaining": remaining})
     filters = pd.DataFrame([{"filter": "input", "threshold": None, "removed": 0, "remaining": total}, *rows])
     table = dat[["rsid", "effect_allele", "other_allele", "z", "n"]].copy()
-    table["rsid"] = table["rsid"].astype(str)
+    if not (table["rsid"].dtype == object and pd.api.types.infer_dtype(table["rsid"], skipna=False) == "string"):
+        table["rsid"] = table["rsid"].astype(str)  # text ids are kept as they are (no copy)
     settings = {"info_min": info_min, "maf_min": maf_min, "n_min": thr, "signed_statistic": sign_col,
                 "n_source": n_source, "snp_list": None if merge is None else int(len(merge)),
                 "n_snps": int(len(table)), "mean_chisq": float(np.mean(table["z"] ** 2)),

@@ -30,8 +30,11 @@ INPUTS = ["genotypes/array/*.bed", "genotypes/array/*.bim", "genotypes/array/*.f
           "genotypes/imputed/*.bgen", "genotypes/imputed/*.sample", "participants/bmff_idp.parquet"]
 
 PARAMS = [
-    Param("traits", list, None, "GWAS of the gwas stage to analyse (default: every one, strata included)",
-          item_type=str),
+    Param("traits", list, None, "GWAS of the gwas stage for rg and the figures (default: every one, strata "
+          "included)", item_type=str),
+    Param("h2_all", bool, True, "h2, LDSC intercept and ratio for every GWAS of the gwas stage (strata included; "
+          "the GWAS summary shows them beside lambda GC; ~0.5 s a trait), not only for traits; a GWAS outside "
+          "traits that cannot be estimated (too few SNPs) is left out with a warning"),
     Param("external", dict, None, "further summary statistics for rg: {label: path} (any format io reads; "
           "relative to the cohort or absolute)"),
     Param("ld", (str, Path), "in-sample", "genotypes for the LD scores: in-sample (the cohort's genotypes of "
@@ -88,8 +91,31 @@ def _phenotypic_correlation(ctx, traits: list[str]):
     return corr.reindex(index=traits, columns=traits)
 
 
+def _inflation(table) -> dict[str, dict[str, float | None]]:
+    """Per trait: the GWAS's lambda GC beside LDSC's intercept (SE) and ratio (the summary's view).
+
+    ``ldsc_ratio`` is LDSC's (intercept - 1) / (mean chi^2 - 1): the share of the inflation of the
+    mean chi^2 that the intercept (confounding, not polygenicity) explains; None (NA) when the
+    mean chi^2 is at most 1 or the intercept was constrained.
+    """
+    import math
+
+    def num(v) -> float | None:
+        return None if v is None or not math.isfinite(float(v)) else float(v)
+
+    out = {}
+    for r in table.to_dict("records"):
+        out[r["trait"]] = {"lambda_gc": num(r.get("gwas_lambda_gc", r["lambda_gc"])),
+                           "ldsc_intercept": num(r["intercept"]),
+                           "ldsc_intercept_standard_error": num(r["intercept_standard_error"]),
+                           "ldsc_ratio": num(r["ratio"]), "ldsc_ratio_standard_error": num(r["ratio_standard_error"])}
+    return out
+
+
 def run(ctx, params: dict) -> dict:
     """LD scores, munge, h2 per trait and the rg matrix; tables, figures and a summary."""
+    import pandas as pd
+
     from bma_genetics.errors import InputError
     from bma_genetics.heritability.api import run_h2, run_ldscore, run_munge, run_rg
     from bma_genetics.heritability.figures import write_heritability_figures
@@ -105,6 +131,7 @@ def run(ctx, params: dict) -> dict:
     if missing:
         raise InputError(f"heritability/traits: {missing} not among the GWAS {list(gwas)}")
     paths: dict[str, Path] = {t: gwas[t] for t in traits}
+    extra = [t for t in gwas if t not in paths] if p["h2_all"] else []  # h2 only: intercept and ratio
     for label, path in (p["external"] or {}).items():
         path = Path(path)
         if not path.is_absolute() and cohort is not None:
@@ -128,15 +155,25 @@ def run(ctx, params: dict) -> dict:
         ld_info.pop("files", None)
     w_ld = read_ld_scores(p["w_ld"]) if p["w_ld"] is not None else None
     munged, filters = {}, {}
-    for label, path in paths.items():
+    for label, path in {**paths, **{t: gwas[t] for t in extra}}.items():
         res = run_munge(read_sumstats(path), snp_list=p["snp_list"], build=p["build"], info_min=p["info_min"],
                         maf_min=p["maf_min"], out=out / "munged" / f"{label}.sumstats.gz")
         munged[label] = res.table
         filters[label] = {"n_snps": res.report["n_snps"],
                           "removed": dict(zip(res.filters["filter"], res.filters["removed"], strict=True))}
     common = dict(w_ld=w_ld, m_common=p["m_common"], n_blocks=p["n_blocks"], min_snps=p["min_snps"])
-    h2 = run_h2(munged, scores, intercept=p["intercept"], two_step=p["two_step"], chisq_max=p["chisq_max"],
-                out=out, **common)
+    h2_opts = dict(intercept=p["intercept"], two_step=p["two_step"], chisq_max=p["chisq_max"], **common)
+    h2 = run_h2({t: munged[t] for t in paths}, scores, **h2_opts)
+    if extra:  # every other GWAS of the run: a stratum with too few SNPs is left out, not an error
+        more = run_h2({t: munged[t] for t in extra}, scores, on_error="skip", **h2_opts)
+        h2.table = pd.concat([h2.table, more.table], ignore_index=True)
+        h2.fits.update(more.fits)
+        h2.report["h2"].update(more.report["h2"])
+        h2.report["n_traits"] = len(h2.table)
+        h2.report["out_of_bounds"] += more.report["out_of_bounds"]
+        if more.report.get("skipped"):
+            h2.report["skipped"] = more.report["skipped"]
+    write_heritability_results(h2.table, out / "h2.tsv", table="h2")
     # the GWAS's own lambda GC (every variant) beside LDSC's intercept and ratio: inflation from
     # polygenicity (ratio near 0) or from confounding (intercept above 1)
     gwas_lambda = ctx.summary("gwas").get("lambda_gc", {})
@@ -147,14 +184,15 @@ def run(ctx, params: dict) -> dict:
         for t, row in h2.report["h2"].items():
             row["gwas_lambda_gc"] = gwas_lambda.get(t)
     summary: dict[str, Any] = {**h2.summary(), "ld_scores": ld_info, "munge": filters,
+                               "traits": list(paths), "inflation": _inflation(h2.table),
                                "tables": ["h2.tsv"] + [f"munged/{t}.filters.tsv" for t in munged]}
     rg = None
-    if p["rg"] and len(munged) >= 2:
-        pheno = _phenotypic_correlation(ctx, list(munged))
-        rg = run_rg(munged, scores, phenotypic_correlation=pheno, out=out, **common)
+    if p["rg"] and len(paths) >= 2:
+        pheno = _phenotypic_correlation(ctx, list(paths))
+        rg = run_rg({t: munged[t] for t in paths}, scores, phenotypic_correlation=pheno, out=out, **common)
         summary["rg"] = rg.summary()
         summary["tables"].append("rg.tsv")
-    figures = write_heritability_figures(h2, rg, out / "figures")
+    figures = write_heritability_figures(h2, rg, out / "figures", traits=list(paths))
     summary["figures"] = [str(Path(f).relative_to(out)) for f in figures.values()]
     summary.pop("files", None)
     return summary

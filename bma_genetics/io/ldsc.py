@@ -55,6 +55,18 @@ class LDScores:
     m_5_50: dict[str, float]
     settings: dict = field(default_factory=dict)
 
+    _index: tuple = field(default=(), init=False, repr=False, compare=False)
+
+    def snp_index(self) -> pd.Index:
+        """``table["rsid"]`` as a text :class:`pandas.Index`, built once per table (its hash table,
+        made by the first lookup or ``is_unique``, is then shared by every merge on SNP)."""
+        if not self._index or self._index[0] is not self.table or len(self._index[1]) != len(self.table):
+            ids = self.table["rsid"]
+            if not (ids.dtype == object and pd.api.types.infer_dtype(ids, skipna=False) == "string"):
+                ids = ids.astype(str)
+            self._index = (self.table, pd.Index(ids, copy=False))
+        return self._index[1]
+
     def total_m(self, *, common: bool = True) -> float:
         """Sum of ``M_5_50`` (``common=True``, LDSC's default) or ``M`` over chromosomes."""
         values = self.m_5_50 if common else self.m
@@ -84,8 +96,45 @@ def _existing(path: Path) -> Path | None:
     return None
 
 
+def _first_line(path: Path) -> str:
+    """The header line of a plain, gzip or bzip2 text file."""
+    import bz2
+
+    opener = gzip.open if path.suffix == ".gz" else bz2.open if path.suffix == ".bz2" else open
+    with opener(path, "rt") as fh:
+        return fh.readline()
+
+
+def _read_l2_arrow(path: Path) -> pd.DataFrame | None:
+    """An LDSC ``.l2.ldscore`` file read by pyarrow's CSV reader (tab-separated files, as LDSC and
+    this module write them: a third of the C parser's time); None where the file is not plainly
+    tab-separated or pyarrow cannot read it, so that :func:`_read_l2`'s pandas path reads it (and
+    names the line of any bad value)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    header = _first_line(path).rstrip("\r\n")
+    names = header.split("\t")
+    if len(names) < 4 or any(not n or n != n.strip() or " " in n for n in names):
+        return None
+    try:
+        table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter="\t"),
+                               convert_options=pacsv.ConvertOptions(
+                                   column_types={"CHR": pa.string(), "SNP": pa.string()},
+                                   null_values=[".", ""], strings_can_be_null=False))
+    except pa.ArrowInvalid:  # ragged rows, text in a number column: the pandas path says where
+        return None
+    if any(not pa.types.is_floating(table.schema.field(c).type) and not pa.types.is_integer(table.schema.field(c).type)
+           for c in names if c not in ("CHR", "SNP")):
+        return None
+    frame = pd.DataFrame({c: table.column(c).to_numpy(zero_copy_only=False) for c in names})
+    return frame
+
+
 def _read_l2(path: Path) -> pd.DataFrame:
-    frame = pd.read_csv(path, sep=r"\s+", na_values=".", dtype={"CHR": str, "SNP": str})
+    frame = _read_l2_arrow(path)
+    if frame is None:
+        frame = pd.read_csv(path, sep=r"\s+", na_values=".", dtype={"CHR": str, "SNP": str})
     missing = [c for c in ("CHR", "SNP", "BP") if c not in frame.columns]
     if missing:
         raise fail("read_ld_scores/path", f"{path} lacks column(s) {missing}: not an LDSC .l2.ldscore file")
@@ -93,11 +142,11 @@ def _read_l2(path: Path) -> pd.DataFrame:
     if len(score_cols) != 1:
         raise fail("read_ld_scores/path", f"{path} has {len(score_cols)} LD-score columns {score_cols}; "
                                           "partitioned LD scores are not supported (one column, e.g. L2)")
-    chrom = frame["CHR"].astype(str)
-    if any(str(c).startswith("chr") for c in chrom.unique()):
-        chrom = chrom.str.removeprefix("chr")
-    out = pd.DataFrame({"chromosome": chrom,
-                        "rsid": frame["SNP"].astype(str),
+    chrom = _per_value_text(frame["CHR"])
+    snp = frame["SNP"]
+    if not (snp.dtype == object and pd.api.types.infer_dtype(snp, skipna=False) == "string"):
+        snp = snp.astype(str)
+    out = pd.DataFrame({"chromosome": chrom, "rsid": snp,
                         "base_pair_location": pd.to_numeric(frame["BP"], errors="coerce"),
                         "l2": pd.to_numeric(frame[score_cols[0]], errors="coerce")})
     if "MAF" in frame.columns:
@@ -108,6 +157,13 @@ def _read_l2(path: Path) -> pd.DataFrame:
         raise fail("read_ld_scores/path", f"{path} line {row + 2}: missing or non-numeric BP or "
                                           f"{score_cols[0]} ({bad.sum()} such rows)")
     return out
+
+
+def _per_value_text(chrom: pd.Series) -> pd.Series:
+    """Chromosome names as text without ``chr``, computed once per distinct value."""
+    codes, uniques = pd.factorize(chrom, use_na_sentinel=False)
+    text = pd.Series(np.asarray(uniques, dtype=object)).astype(str).str.removeprefix("chr")
+    return pd.Series(text.to_numpy(dtype=object)[codes], index=chrom.index, dtype=object)
 
 
 def _read_m(path: Path) -> float:
@@ -172,11 +228,18 @@ def read_ld_scores(path: str | os.PathLike):
     from bma_genetics.stats import chromosome_rank
 
     ranks = {c: int(chromosome_rank(c)) for c in table["chromosome"].unique()}
-    table["_rank"] = table["chromosome"].map(ranks)
-    table = (table.sort_values(["_rank", "base_pair_location"], kind="stable").drop(columns="_rank")
-             .drop_duplicates("rsid").reset_index(drop=True))
-    table["base_pair_location"] = table["base_pair_location"].astype(np.int64)
-    return LDScores(table, m, m550, {"source": str(path)})
+    rank = table["chromosome"].map(ranks).to_numpy()
+    bp = table["base_pair_location"].to_numpy()
+    # files are usually in order already (one chromosome each, by position): no sort then
+    in_order = bool(np.all((rank[1:] > rank[:-1]) | ((rank[1:] == rank[:-1]) & (bp[1:] >= bp[:-1]))))
+    if not in_order:
+        order = np.lexsort((bp, rank))  # stable: rows of one position keep their file order
+        table = table.iloc[order].reset_index(drop=True)
+    scores = LDScores(table, m, m550, {"source": str(path)})
+    if not scores.snp_index().is_unique:  # as LDSC: a repeated SNP id keeps its first row
+        scores = LDScores(table.drop_duplicates("rsid").reset_index(drop=True), m, m550, scores.settings)
+    scores.table["base_pair_location"] = scores.table["base_pair_location"].astype(np.int64)
+    return scores
 
 
 def write_ld_scores(scores, out: str | os.PathLike) -> dict[str, Path]:
@@ -230,24 +293,81 @@ def write_munged_sumstats(frame: pd.DataFrame, out: str | os.PathLike) -> Path:
         raise fail("write_munged_sumstats/frame", f"lacks column(s) {missing}")
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
+    header = "\t".join(MUNGED_COLUMNS.values())
+    ids = frame["rsid"].to_numpy(dtype=object)
+    text = [_distinct_text(frame[c]) for c in ("effect_allele", "other_allele")]
+    if pd.api.types.infer_dtype(ids, skipna=False) in ("string", "empty") and all(t is not None for t in text):
+        text.insert(0, ids)  # the usual case: every id and allele is text
+        columns = [*text, _fixed3(frame["z"].to_numpy(float)), _fixed3(frame["n"].to_numpy(float))]
+        _write_gz_columns(path, header, columns)
+        return path
     cols = [frame[c].to_numpy() for c in ("rsid", "effect_allele", "other_allele")]
-    # N repeats few values: each distinct one is formatted once
-    codes, uniques = pd.factorize(frame["n"].to_numpy(float), use_na_sentinel=False)
-    n_text = np.array([_f3(v) for v in uniques.tolist()], dtype=object)[codes]
-    z = frame["z"].to_numpy(float)
-    if np.isnan(z).any():
-        lines = [f"{snp}\t{a1}\t{a2}\t{_f3(zi)}\t{n}" for snp, a1, a2, zi, n in zip(*cols, z.tolist(), n_text,
-                                                                                   strict=True)]
-    else:
-        lines = [f"{snp}\t{a1}\t{a2}\t{zi:.3f}\t{n}" for snp, a1, a2, zi, n in zip(*cols, z.tolist(), n_text,
-                                                                                  strict=True)]
-    _write_gz(path, ["\t".join(MUNGED_COLUMNS.values()), *lines])
+    z, n = frame["z"].to_numpy(float).tolist(), frame["n"].to_numpy(float).tolist()
+    lines = [f"{snp}\t{a1}\t{a2}\t{_f3(zi)}\t{_f3(ni)}" for snp, a1, a2, zi, ni in zip(*cols, z, n, strict=True)]
+    _write_gz(path, [header, *lines])
     return path
 
 
 def _f3(value: float) -> str:
     """Three decimals, as LDSC's ``float_format='%.3f'``; NA for a missing value."""
     return "NA" if value != value else f"{value:.3f}"
+
+
+def _distinct_text(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(codes, distinct values)`` of a column of text, or None when some value is not text."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    uniques = np.asarray(uniques, dtype=object)
+    if pd.api.types.infer_dtype(uniques, skipna=False) not in ("string", "empty"):
+        return None
+    return codes, uniques
+
+
+def _fixed3(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, distinct texts)`` of ``f"{v:.3f}"`` for every value (``NA`` for NaN), each distinct
+    text formatted once.
+
+    Python's ``%.3f`` rounds the exact binary value; ``rint(1000 v)`` is the same integer except
+    within 1e-6 of a half (where the product's own rounding could decide) and for huge values:
+    those, non-finite values and negative values that round to zero (``-0.000``) are formatted
+    one by one.
+    """
+    scaled = values * 1000.0
+    with np.errstate(invalid="ignore"):
+        k = np.rint(scaled)
+        odd = ~np.isfinite(scaled) | (np.abs(scaled) > 1e12) | \
+            (np.abs(np.abs(scaled - np.floor(scaled)) - 0.5) < 1e-6) | ((k == 0) & np.signbit(values))
+    k[odd] = 0.0
+    codes, uniques = pd.factorize(k, use_na_sentinel=False)
+    texts = [f"{v / 1000.0:.3f}" for v in uniques.tolist()]
+    odd_rows = np.flatnonzero(odd)
+    if len(odd_rows):
+        codes = codes.copy()
+        codes[odd_rows] = len(texts) + np.arange(len(odd_rows))
+        texts += [_f3(v) for v in values[odd_rows].tolist()]
+    return codes, np.array(texts, dtype=object)
+
+
+def _write_gz_columns(path: Path, header: str, columns: list, rows_per_chunk: int = 1 << 20) -> None:
+    """Write text columns tab-separated under ``header``, gzip-compressed and atomically: the rows
+    are joined by pyarrow, not one Python string each. A column is an object array of str, or
+    ``(codes, distinct texts)``; the last one is of the second kind."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    *first, (last_codes, last_text) = columns
+    last = (last_codes, pa.array([f"{t}\n" for t in last_text.tolist()], type=pa.string()))
+    cols = [c if isinstance(c, np.ndarray) else (c[0], pa.array(c[1], type=pa.string())) for c in first]
+    cols.append(last)
+    n_rows = len(last_codes)
+    with atomic_path(path) as tmp, gzip.open(tmp, "wb", compresslevel=4) as fh:
+        fh.write(f"{header}\n".encode())
+        for lo in range(0, n_rows, rows_per_chunk):
+            hi = lo + rows_per_chunk
+            parts = [pa.array(c[lo:hi], type=pa.string()) if isinstance(c, np.ndarray) else c[1].take(c[0][lo:hi])
+                     for c in cols]
+            lines = pc.binary_join_element_wise(*parts, "\t")
+            offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:lines.offset + len(lines) + 1]
+            fh.write(memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]])
 
 
 def _write_gz(path: Path, lines: list[str]) -> None:

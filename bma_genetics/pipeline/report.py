@@ -302,18 +302,42 @@ def _summary_traits(run_dir: Path, s: dict[str, dict[str, Any]], t: int) -> str:
         traits = g.get("traits") or list(dict.fromkeys(frame["trait"]))
         frame = frame[frame["trait"].isin(traits)]
         n_loci, genes = g.get("n_loci") or {}, g.get("lead_genes") or {}
+        ldsc = _ldsc_inflation(run_dir, s)
         rows = []
         for r in frame.itertuples():
             label = r.trait if r.stratum == "all" else f"{r.trait}.{r.stratum}"
             lead = list(dict.fromkeys(genes.get(label) or []))
-            rows.append([r.trait, r.stratum, r.n, r.lambda_gc, n_loci.get(label, ""),
-                         ", ".join(lead[:8]) + (" ..." if len(lead) > 8 else "")])
-        return ("<h3>N per trait, loci and lead genes</h3>"
-                + _rows_html(["trait", "stratum", "n", "lambda_gc", "loci", "lead genes"], rows, t))
+            row = [r.trait, r.stratum, r.n, r.lambda_gc]
+            if ldsc is not None:
+                row += ldsc.get(label, ["", ""])
+            rows.append([*row, n_loci.get(label, ""), ", ".join(lead[:8]) + (" ..." if len(lead) > 8 else "")])
+        header = ["trait", "stratum", "n", "lambda_gc", *(["ldsc_intercept (SE)", "ldsc_ratio"] if ldsc is not None
+                                                         else []), "loci", "lead genes"]
+        note = ("<p class='note'>ldsc_intercept and ldsc_ratio from the heritability stage (LD score regression): "
+                "ratio = (intercept - 1) / (mean chi2 - 1), the share of the inflation of the mean chi2 that the "
+                "intercept (stratification, not polygenicity) explains; NA when the mean chi2 is at most 1. An "
+                "empty cell: no estimate for that GWAS.</p>") if ldsc is not None else ""
+        return "<h3>N per trait, loci and lead genes</h3>" + _rows_html(header, rows, t) + note
     frame = _table_at(run_dir, "cohort", "cohort_summary.tsv") if "cohort" in s else None
     if frame is None:
         return ""
     return "<h3>N per trait</h3>" + _frame_html(frame[["trait", "n", "mean", "sd"]], t)
+
+
+def _ldsc_inflation(run_dir: Path, s: dict[str, dict[str, Any]]) -> dict[str, list[Any]] | None:
+    """GWAS label -> [``"intercept (SE)"``, ratio] as text from the heritability stage's ``h2.tsv`` (read
+    through :func:`bma_genetics.io.ldsc.read_heritability_results`); None when the run has none."""
+    path = run_dir / "heritability" / "h2.tsv"
+    if "heritability" not in s or not path.exists():
+        return None
+    from bma_genetics.io.ldsc import read_heritability_results
+
+    table = read_heritability_results(path, table="h2")
+    out = {}
+    for r in table.itertuples(index=False):
+        icpt = f"{_fmt(float(r.intercept))} ({_fmt(float(r.intercept_standard_error))})"
+        out[str(r.trait)] = [icpt, _fmt(float(r.ratio))]  # NA when the mean chi2 <= 1
+    return out
 
 
 def _summary_h2(s: dict[str, dict[str, Any]], t: int) -> str:
@@ -322,7 +346,10 @@ def _summary_h2(s: dict[str, dict[str, Any]], t: int) -> str:
         h2 = summary.get("h2")
         if not isinstance(h2, dict):
             continue
+        shown = summary.get("traits")  # the heritability stage's own traits (it estimates every GWAS)
         for trait, v in h2.items():
+            if isinstance(shown, list) and trait not in shown:
+                continue
             if isinstance(v, dict):
                 rows.append([trait, v.get("h2"), v.get("se", v.get("h2_se"))])
             else:
