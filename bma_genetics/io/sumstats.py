@@ -460,7 +460,8 @@ def read_sumstats(
     if keep_extra:
         used = set(chosen.values()) | {spec.test_column}
         extra = [c for c in raw.columns if c not in used and c not in out.columns]
-        out = pd.concat([out, raw[extra]], axis=1)
+        if extra:  # a concat copies every column: only when there is something to add
+            out = pd.concat([out, raw[extra]], axis=1)
     out = _validated(out, str(path), f"read_sumstats/{name}", chosen, lines)
     stated = read_gwas_ssf_metadata(path).get("genome_assembly") if name == "gwas_ssf" else None
     genome_build, how = resolve_build(given=build, stated=stated, known=known_variants, frame=out,
