@@ -327,6 +327,29 @@ def test_clear_errors_no_overlap_missing_n_too_few_snps():
         munge_sumstats(raw)
 
 
+def test_h2_skips_a_trait_it_cannot_estimate_and_keeps_the_first_of_a_repeated_snp():
+    rng = np.random.default_rng(9)
+    ld = _toy_ld(rng, m=3000)
+    z = _simulated_z(rng, ld.table["l2"].to_numpy(), 20_000, 100_000, 0.3)
+    good = pd.DataFrame({"rsid": ld.table["rsid"], "effect_allele": "A", "other_allele": "G", "z": z, "n": 20_000.0})
+    few = good.iloc[:50]
+    with pytest.raises(InputError, match="only 50 SNPs are shared"):
+        run_h2({"good": good, "few": few}, ld)
+    with pytest.warns(HeritabilityWarning, match="few left out"):
+        res = run_h2({"good": good, "few": few}, ld, on_error="skip")
+    assert res.table["trait"].tolist() == ["good"] and "only 50 SNPs" in res.report["skipped"]["few"]
+    with pytest.raises(InputError, match="run_h2/on_error"):
+        run_h2({"good": good}, ld, on_error="ignore")
+    # a repeated SNP id keeps its first row (LDSC's); weights from another LD-score table alike
+    repeated = pd.concat([good, good.iloc[:40].assign(z=50.0)], ignore_index=True)
+    again = LDScores(ld.table.copy(), ld.m, ld.m_5_50)
+    alone = res.table.iloc[0]
+    for value, w_ld in ((repeated, None), (good, again), (repeated, again)):
+        r = run_h2({"good": value}, ld, w_ld=w_ld).table.iloc[0]
+        assert (r["h2"], r["h2_standard_error"], r["intercept"], r["nsnp"]) == \
+            (alone["h2"], alone["h2_standard_error"], alone["intercept"], alone["nsnp"])
+
+
 def _raw(n=12):
     return pd.DataFrame({
         "rsid": [f"rs{i}" for i in range(n)], "effect_allele": list("AAAAAAAAAAAC")[:n],
