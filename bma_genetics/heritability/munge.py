@@ -176,7 +176,9 @@ def munge_sumstats(sumstats: pd.DataFrame, *, snp_list: pd.DataFrame | None = No
         if removed:  # no copy when the filter removes nothing
             dat = dat[mask].reset_index(drop=True)
 
-    keep(dat.drop(columns=[c for c in ("info",) if c in dat]).notna().all(axis=1), "missing_values", None)
+    # per column, without a copy of the frame
+    keep(np.logical_and.reduce([dat[c].notna().to_numpy() for c in dat.columns if c != "info"]),
+         "missing_values", None)
     merge = None
     if snp_list is not None:
         for c in ("rsid", "a1", "a2"):
