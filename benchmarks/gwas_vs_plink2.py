@@ -72,21 +72,25 @@ def run_plink2_glm(
     threads: int = 1,
     modifiers: tuple[str, ...] = (),
     extra: tuple[str, ...] = (),
+    standardize: bool = True,
+    hide_covar: bool = True,
 ) -> tuple[dict[str, pd.DataFrame], float]:
     """Run ``plink2 --glm omit-ref hide-covar`` and return ``{trait: results}`` and wall seconds.
 
     ``genotypes`` are plink2's input flags, e.g. ``["--bfile", prefix]`` or
     ``["--bgen", f, "ref-first", "--sample", s]``. ``omit-ref`` makes A1 the ALT allele, the
-    allele our dosage counts.
+    allele our dosage counts. ``standardize=False`` leaves the covariates as given (an
+    interaction term's beta is per unit of its covariate); ``hide_covar=False`` keeps the
+    covariate and interaction rows (``TEST`` column), which ``hide-covar`` drops.
     """
     exe, env = plink2_binary()
     out.mkdir(parents=True, exist_ok=True)
     p, c = write_plink2_tables(pheno, traits, covariates, out)
     cmd = [str(exe), *genotypes, "--pheno", str(p), "--covar", str(c), "--no-psam-pheno",
-           "--glm", "omit-ref", "hide-covar", *modifiers, "cols=+a1freq,+beta", "--threads", str(threads), *extra,
+           "--glm", "omit-ref", *(["hide-covar"] if hide_covar else []), *modifiers, "cols=+a1freq,+beta", "--threads", str(threads), *extra,
            # rescaling covariates leaves the genotype's beta/SE/P unchanged (an intercept is in)
            # and avoids plink2's refusal when covariate scales differ widely (age^2 vs PCs)
-           "--covar-variance-standardize",
+           *(["--covar-variance-standardize"] if standardize else []),
            # age, age^2 and age x sex are correlated by construction; plink2's collinearity
            # guards (VIF 50, max-corr 0.999) would refuse the standard UK Biobank covariates
            "--vif", "100000", "--max-corr", "0.99999",

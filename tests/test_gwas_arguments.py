@@ -35,6 +35,10 @@ OK = {"traits": ["y"], "covariates": ["age"], "bfile": "geno"}
     ({"bfile": None}, "run_study_gwas/genotypes: give exactly one of bgen=, bfile=, vcf="),
     ({"null_traits": -1}, "run_study_gwas/null_traits: expected a non-negative integer"),
     ({"ld": "refernce"}, "run_study_gwas/ld: 'refernce' is not an LD source.*did you mean 'reference'"),
+    ({"firth": "sometimes"}, r"run_study_gwas/firth: expected one of \['fallback', 'always'\]"),
+    ({"firth_p": 0}, r"run_study_gwas/firth_p: expected a P threshold in \(0, 1\], found 0"),
+    ({"interaction": "sex"}, r"run_study_gwas/interaction: 'sex' is not among the covariates \['age'\]"),
+    ({"condition": "no_such_list.txt"}, "run_study_gwas/condition: no such file no_such_list.txt"),
 ])
 def test_bad_argument_fails_before_hail(tmp_path, change, message):
     with pytest.raises(InputError, match=message):

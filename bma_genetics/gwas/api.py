@@ -337,6 +337,10 @@ def run_study_gwas(
     pred: str | os.PathLike | None = None,
     seed: int = 1,
     start_hail: Callable[[], Any] | None = None,
+    firth: str = "fallback",
+    firth_p: float | None = None,
+    interaction: str | None = None,
+    condition: str | os.PathLike | Sequence[str] | None = None,
 ) -> GwasStudyResult:
     """Run the whole GWAS: read, QC (checkpointed), associate, loci + genes, meta-analyse.
 
@@ -375,7 +379,7 @@ def run_study_gwas(
         Columns whose values define separate result sets (``sex``), meta-analysed back with ``meta``.
     transform : {"none", "rint"}, default="none"
     binary : list of str, optional
-        Traits analysed with Firth logistic regression (default: 0/1 traits).
+        Traits analysed with logistic regression (default: 0/1 traits).
     block_size : int, default=128
         Variants per regression block.
     chunk_by : {"chromosome", "all"}, default="chromosome"
@@ -426,6 +430,18 @@ def run_study_gwas(
         Starts Hail and returns the ``hail`` module, called once the arguments are checked (the
         pipeline passes its run context's ``ctx.hail``). Default ``None``:
         :func:`bma_genetics._hail.init_hail` (an already started Hail is reused).
+    firth : {"fallback", "always"}, default="fallback"
+        Binary traits: logistic regression with Firth where it fails to converge (plink2 ``--glm
+        firth-fallback``) or Firth on every variant (``--glm firth``).
+    firth_p : float, optional
+        Also refit with Firth where the logistic Wald P is below this (REGENIE's ``--pThresh``).
+    interaction : str, optional
+        A covariate (``sex``) whose product with the dosage is tested per trait (plink2 ``--glm
+        interaction``): ``<trait>.x_<covariate>.tsv.gz``, with the strata's difference z when
+        ``strata`` holds that column.
+    condition : list of str or path, optional
+        Variants (ids, or a file with one id per line as plink2 ``--condition-list``) whose
+        dosages are covariates of every analysis.
 
     Returns
     -------
@@ -462,6 +478,14 @@ def run_study_gwas(
             raise fail(f"{where}/binary", f"{bad} are not among the traits {traits}")
     check_trait_values(where, phenotypes, traits, covariates)
     check_one_of(f"{where}/transform", transform, ["none", "rint"])
+    check_one_of(f"{where}/firth", firth, ["fallback", "always"])
+    if firth_p is not None and (isinstance(firth_p, bool) or not isinstance(firth_p, (int, float))
+                                or not 0 < firth_p <= 1):
+        raise fail(f"{where}/firth_p", f"expected a P threshold in (0, 1], found {firth_p!r}")
+    if interaction is not None and interaction not in covariates:
+        raise fail(f"{where}/interaction", f"'{interaction}' is not among the covariates {covariates}; the "
+                                           "interaction term is a covariate times the dosage")
+    condition = read_condition_list(condition, where=f"{where}/condition")
     check_one_of(f"{where}/chunk_by", chunk_by, ["chromosome", "all"])
     if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
         raise fail(f"{where}/block_size", f"expected a positive integer, found {block_size!r}")
@@ -554,7 +578,7 @@ def run_study_gwas(
     res = run_gwas(mt, phenotypes, traits=[*traits, *nulls], covariates=covariates, strata=strata, binary=binary,
                    transform=transform, block_size=int(block_size), chromosomes=chromosomes, out=out, resume=resume,
                    withdrawals=set(withdrawals or ()), chunk_by=chunk_by, metadata=metadata, unstratified=nulls,
-                   loco=loco)
+                   loco=loco, firth=firth, firth_p=firth_p, interaction=interaction, condition=condition)
     gwas_summary = res.to_frame()
     null_sets = {k: res.sumstats.pop(k) for k in nulls if k in res.sumstats}
     null_files = {k: res.files.pop(k) for k in nulls if k in res.files}
@@ -589,6 +613,12 @@ def run_study_gwas(
         summary["step1"] = step1_summary
     if n_without_info is not None:
         summary["n_variants_without_info"] = n_without_info
+    if res.interaction_files:
+        summary["interaction"] = {k: str(v) for k, v in res.interaction_files.items()}
+        summary["tables"] += [Path(p).name for p in res.interaction_files.values()]
+        files.update({f"interaction/{k}": Path(v) for k, v in res.interaction_files.items()})
+    if condition:
+        summary["condition"] = list(condition)
     if null_sets:
         from bma_genetics.gwas.association import null_calibration
 
@@ -728,6 +758,38 @@ def _run_loco_step1(plan: dict[str, Any] | None, phenotypes: pd.DataFrame, *, co
     write_text(folder / "step1_summary.json", json.dumps(summary, indent=1, default=str))
     write_text(stamp, key)
     return res.predictions, summary
+
+
+def read_condition_list(condition: str | os.PathLike | Sequence[str] | None, *,
+                        where: str = "run_study_gwas/condition") -> list[str]:
+    """The variants to condition on: a list of ids, or a file of them (one per line, plink2
+    ``--condition-list``; blank lines and ``#`` comments skipped).
+
+    Parameters
+    ----------
+    condition : list of str, path or None
+    where : str
+        ``"function/param"`` prefix of errors.
+
+    Returns
+    -------
+    list of str
+        The ids (empty for ``None``).
+    """
+    if condition is None:
+        return []
+    if isinstance(condition, (str, os.PathLike)):
+        path = Path(condition)
+        if not path.is_file():
+            raise fail(where, f"no such file {path} (a condition list: one variant id per line)")
+        ids = [ln.split()[0] for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+        if not ids:
+            raise fail(where, f"{path} lists no variant")
+        return ids
+    ids = [str(v) for v in condition]
+    if not all(isinstance(v, str) and v for v in condition):
+        raise fail(where, f"expected variant ids (strings), found {list(condition)[:5]!r}")
+    return ids
 
 
 def add_null_traits(phenotypes: pd.DataFrame, trait: str, k: int, *, seed: int = 1,

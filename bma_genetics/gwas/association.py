@@ -387,6 +387,12 @@ class GwasResult(StageResult):
     analysed_samples : list of str
         The eids in at least one regression (the union of the result sets' samples), in the
         phenotype table's order: the sample in-sample LD must be computed over.
+    interaction : dict label -> DataFrame
+        With ``interaction=``: per trait (label ``<trait>.x_<covariate>``) the interaction term's
+        ``beta``, ``standard_error``, ``p_value`` ... (GWAS-SSF columns) and, with strata of that
+        covariate, ``stratum_difference_z`` / ``stratum_difference_p``.
+    interaction_files : dict label -> Path
+        Their GWAS-SSF files (kept apart from ``files``: they are not a trait's summary statistics).
     """
 
     analyses: list[Analysis] = field(default_factory=list)
@@ -395,6 +401,80 @@ class GwasResult(StageResult):
     hail_tables: list[Path] = field(default_factory=list)
     samples: dict[str, int] = field(default_factory=dict)
     analysed_samples: list[str] = field(default_factory=list)
+    interaction: dict[str, pd.DataFrame] = field(default_factory=dict)
+    interaction_files: dict[str, Path] = field(default_factory=dict)
+
+
+def _software(a: Analysis, firth: str, firth_p: float | None) -> str:
+    if not a.binary:
+        return "linear_regression_rows"
+    if firth == "always":
+        return "logistic_regression_rows firth"
+    return "logistic_regression_rows wald, Firth fallback" + (f" (and P < {firth_p:g})" if firth_p else "")
+
+
+def _is_listed(ss: pd.DataFrame, ids: Sequence[str]) -> np.ndarray:
+    """Rows of a summary-statistics frame named by ``ids`` (variant_id with ``:`` or ``_``, rsid,
+    or ``chr_pos_ref_alt``)."""
+    ids = {str(v) for v in ids}
+    own = (ss["chromosome"].astype(str) + "_" + ss["base_pair_location"].astype(str) + "_"
+           + ss["other_allele"].astype(str) + "_" + ss["effect_allele"].astype(str))
+    return (ss["variant_id"].astype(str).isin(ids) | ss["variant_id"].astype(str).str.replace(":", "_").isin(ids)
+            | ss["rsid"].astype(str).isin(ids) | own.isin(ids)).to_numpy()
+
+
+def _interaction_results(wide: pd.DataFrame, analyses: Sequence[Analysis], term: str | None,
+                         strata: Sequence[str] | None, sumstats: dict[str, pd.DataFrame], out_dir: Path | None,
+                         condition: Sequence[str], metadata: dict[str, Any] | None, version: str,
+                         table: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], dict[str, Path]]:
+    """The interaction term's summary statistics per trait (+ the difference of the term's strata)."""
+    from bma_genetics.io import write_gwas_ssf
+
+    sets: dict[str, pd.DataFrame] = {}
+    files: dict[str, Path] = {}
+    if not term:
+        return sets, files
+    levels = []
+    if strata and term in strata:
+        levels = list(define_strata(table, [term], include_all=False))
+    for a in analyses:
+        k = f"ix_{a.column}"
+        if f"{k}__beta" not in wide.columns:
+            continue
+        t = wide[f"{k}__t"].to_numpy(dtype=float)
+        p = wide[f"{k}__p"].to_numpy(dtype=float)
+        df_resid = np.full(len(wide), a.n - len(a.covariates) - 3)
+        ss = pd.DataFrame({
+            "chromosome": wide["chromosome"].astype(str),
+            "base_pair_location": wide["base_pair_location"].astype(np.int64),
+            "effect_allele": wide["effect_allele"], "other_allele": wide["other_allele"],
+            "beta": wide[f"{k}__beta"].astype(float), "standard_error": wide[f"{k}__se"].astype(float),
+            "effect_allele_frequency": wide[f"{k}__eaf"].astype(float), "p_value": p,
+            "neg_log_10_p_value": neg_log10_p(p, t, df_resid, normal=False),
+            "variant_id": wide["varid"], "rsid": wide["rsid"], "n": np.int64(a.n), "t_statistic": t,
+        })
+        if condition:
+            ss = ss[~_is_listed(ss, condition)]
+        ss = ss[np.isfinite(ss["beta"])].reset_index(drop=True)
+        if len(levels) == 2 and all(f"{a.trait}.{lev}" in sumstats for lev in levels):
+            diff = _stratum_difference(sumstats[f"{a.trait}.{levels[0]}"], sumstats[f"{a.trait}.{levels[1]}"])
+            ss = ss.merge(diff, on=["chromosome", "base_pair_location", "effect_allele", "other_allele"], how="left")
+        label = f"{a.label}.x_{term}"
+        sets[label] = ss
+        if out_dir is not None:
+            meta = {"trait_description": [f"{a.trait}: dosage x {term} interaction"],
+                    "samples": [{"sample_size": a.n, "case_control_study": False}],
+                    "sex": "combined", "analysis_software": f"bma-genetics (Hail {version} aggregation, interaction)",
+                    "adjusted_covariates": list(a.covariates), "stratum": a.stratum, "interaction": term,
+                    "stratum_difference": levels if len(levels) == 2 else [], **(metadata or {})}
+            files[label] = write_gwas_ssf(ss, out_dir / f"{label}.tsv.gz", meta)
+    return sets, files
+
+
+def _stratum_difference(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    from bma_genetics.gwas.glm import stratum_difference
+
+    return stratum_difference(first, second)
 
 
 def _analysed_eids(table: pd.DataFrame, analyses: Sequence[Analysis]) -> list[str]:
@@ -479,6 +559,10 @@ def run_gwas(
     chunk_by: str = "chromosome",
     unstratified: Sequence[str] = (),
     loco: Mapping[str, pd.DataFrame] | None = None,
+    firth: str = "fallback",
+    firth_p: float | None = None,
+    interaction: str | None = None,
+    condition: Sequence[str] = (),
 ) -> GwasResult:
     """For each variant, regress every trait x stratum on the dosage; write GWAS-SSF per result set.
 
@@ -564,6 +648,24 @@ def run_gwas(
         each chromosome's variants are tested against the trait minus its scaled LOCO prediction
         (:class:`~bma_genetics.gwas.regenie.LocoAdjuster`), one pass per chromosome. Traits
         without predictions are analysed as they are. Default ``None``: no LOCO.
+    firth : {"fallback", "always"}, default="fallback"
+        Binary traits: ``fallback`` is logistic regression (Wald) on every variant and Firth's
+        regression where the logistic fit fails to converge (plink2 ``--glm firth-fallback``, its
+        default) or its P is below ``firth_p``; ``always`` is Firth on every variant (Hail's
+        likelihood-ratio Firth test, plink2 ``--glm firth``).
+    firth_p : float, optional
+        With ``firth="fallback"``, also refit with Firth where the Wald P is below this
+        (REGENIE's ``--firth --pThresh``; plink2 has no such threshold: default none).
+    interaction : str, optional
+        A covariate (``sex``): also fit ``y ~ x + x*interaction + covariates`` (stratum ``all``,
+        quantitative traits) and write the interaction term's beta, SE and P per trait
+        (``<trait>.x_<covariate>.tsv.gz``, :attr:`GwasResult.interaction`), as plink2 ``--glm
+        interaction --parameters``; with strata of that column (two levels) each file carries
+        ``stratum_difference_z`` / ``stratum_difference_p`` of the stratified results.
+    condition : list of str, optional
+        Variants whose dosages are added as covariates to every analysis (plink2
+        ``--condition-list``): ids as in the genotype files (varid, rsid) or ``chr_pos_ref_alt``;
+        the listed variants themselves get no result.
 
     Returns
     -------
@@ -582,6 +684,14 @@ def run_gwas(
         raise fail("run_gwas/traits", f"column(s) {missing} not in the phenotype table; "
                                       f"it has {list(phenotypes.columns)[:30]}")
     check_trait_values("run_gwas", phenotypes, traits, covariates)
+    check_one_of("run_gwas/firth", firth, ["fallback", "always"])
+    if firth_p is not None and not (isinstance(firth_p, (int, float)) and 0 < firth_p <= 1):
+        raise fail("run_gwas/firth_p", f"expected a P threshold in (0, 1], found {firth_p!r}")
+    if interaction is not None and interaction not in covariates:
+        raise fail("run_gwas/interaction", f"'{interaction}' is not among the covariates {list(covariates)}; the "
+                                           "interaction term is a covariate times the dosage")
+    if isinstance(condition, str):
+        raise fail("run_gwas/condition", f"expected a list of variant ids, found the string {condition!r}")
     hl = init_hail()
     phenotypes = phenotypes.assign(eid=phenotypes["eid"].astype(str))
     mt, sample_counts, kept_ids = _reconcile(mt, phenotypes, withdrawals=withdrawals, id_column="eid")
@@ -594,6 +704,15 @@ def run_gwas(
             log.info("run_gwas: sex from the genotype files (%d male, %d female, %d unknown)",
                      int((table[sex_column] == 1).sum()), int((table[sex_column] == 0).sum()),
                      int(table[sex_column].isna().sum()))
+    cond_covs: list[str] = []
+    if condition:
+        from bma_genetics.gwas.glm import condition_dosages
+
+        cond = condition_dosages(hl, mt, condition)
+        cond_covs = [c for c in cond.columns if c != "eid"]
+        table = table.drop(columns=[c for c in cond_covs if c in table.columns]).merge(cond, on="eid", how="left")
+        covariates = [*covariates, *cond_covs]
+        log.info("run_gwas: conditioned on %d variant(s) (their dosages are covariates)", len(cond_covs))
     analyses, frame = plan_analyses(table, traits=traits, covariates=covariates, strata=strata,
                                     include_all=include_all, binary=binary, transform=transform, min_n=min_n)
     if unstratified:
@@ -615,6 +734,7 @@ def run_gwas(
     settings = json.dumps({"analyses": [(a.label, a.covariates, a.binary, a.n) for a in analyses],
                            "transform": transform, "block_size": block_size, "chrx": "nonpar+par",
                            "n_samples": sample_counts["analysed"], "row_fields": _row_fields(mt),
+                           "firth": [firth, firth_p], "interaction": interaction, "condition": list(condition),
                            # the analysed people and their trait and covariate values: a chunk is
                            # reused only for the same data, not merely the same sample size
                            "data": hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy()
@@ -660,12 +780,30 @@ def run_gwas(
                 covs = (*covs, x_extra)
             if not a.binary:
                 by_covs.setdefault(covs, []).append(a)
-        tables = [_linear_pass(hl, sub, group, covs, block_size) for covs, group in by_covs.items()]
-        tables += [_firth_pass(hl, sub, a, a.covariates + ((x_extra,) if is_x and x_extra and a.stratum not in
-                                                               ("female", "male") else ()))
-                   for a in analyses if a.binary]
+
+        def pass_covs(a: Analysis, is_x: bool = is_x) -> tuple[str, ...]:
+            extra = is_x and x_extra and a.stratum not in ("female", "male") and x_extra not in a.covariates
+            return a.covariates + ((x_extra,) if extra else ())
+
+        tables: list[tuple[Any, Analysis | None]] = [
+            (_linear_pass(hl, sub, group, covs, block_size), None) for covs, group in by_covs.items()]
+        for a in analyses:
+            if a.binary and firth == "always":
+                tables.append((_firth_pass(hl, sub, a, pass_covs(a)), None))
+            elif a.binary:
+                from bma_genetics.gwas.glm import logistic_pass
+
+                tables.append((logistic_pass(hl, sub, a, pass_covs(a), _row_fields(sub)), a))
+        ix_analyses = [a for a in analyses if interaction and not a.binary and a.stratum == "all"
+                       and interaction in pass_covs(a)]
+        if ix_analyses:
+            from bma_genetics.gwas.glm import interaction_pass
+
+            ix_frame = frame if loco_adj is None else loco_adj.frame_for(contig)  # LOCO: that chromosome's y
+            tables.append((interaction_pass(hl, sub, ix_analyses, ix_frame, interaction,
+                                            {a.column: pass_covs(a) for a in ix_analyses}, _row_fields(sub)), None))
         df = None
-        for i, t in enumerate(tables):
+        for i, (t, fallback_of) in enumerate(tables):
             if ht_path is not None:
                 # native Hail results per pass: the checkpoint between association and export
                 path_i = ht_path.with_name(f"{ht_path.stem}.{i}.ht")
@@ -676,6 +814,14 @@ def run_gwas(
             t = t.annotate(chromosome=t.locus.contig, base_pair_location=t.locus.position,
                            other_allele=t.alleles[0], effect_allele=t.alleles[1]).drop("locus", "alleles")
             part = t.to_pandas()
+            if fallback_of is not None:
+                from bma_genetics.gwas.glm import firth_fallback
+
+                a = fallback_of
+                ids = frame["eid"].to_numpy()[a.samples]
+                yv = pd.Series(frame[a.column].to_numpy()[a.samples], index=ids)
+                cv = pd.DataFrame({c: frame[f"cov__{c}"].to_numpy()[a.samples] for c in pass_covs(a)}, index=ids)
+                part = firth_fallback(hl, sub, part, a, yv, cv, firth_p)
             keys = ["chromosome", "base_pair_location", "other_allele", "effect_allele"]
             df = part if df is None else df.merge(part.drop(columns=[c for c in ("rsid", "varid", "info")
                                                                       if c in part.columns]), on=keys, how="outer")
@@ -720,6 +866,11 @@ def run_gwas(
             ss["n_cases"], ss["n_controls"] = np.int64(n_cases), np.int64(a.n - n_cases)
             samples.update(case_count=n_cases, control_count=a.n - n_cases)
             ss["converged"] = wide[f"{k}__converged"]
+            if f"{k}__firth" in wide.columns:
+                ss["firth"] = wide[f"{k}__firth"].fillna(False).astype(bool)
+        if condition:
+            # the conditioned variants are covariates of their own regression: no result (plink2: NA)
+            ss = ss[~_is_listed(ss, condition)]
         ss = ss[np.isfinite(ss["beta"])].reset_index(drop=True)
         lam = lambda_gc(ss["p_value"], ss["neg_log_10_p_value"])
         sumstats[a.label], lambdas[a.label] = ss, lam
@@ -729,8 +880,7 @@ def run_gwas(
                 "trait_description": [a.trait],
                 "samples": [{**samples, "sample_ancestry": _ancestries(table, a)}],
                 "sex": {"female": "F", "male": "M"}.get(a.stratum, "combined"),
-                "analysis_software": f"bma-genetics (Hail {hl.__version__} "
-                                     f"{'logistic_regression_rows firth' if a.binary else 'linear_regression_rows'})",
+                "analysis_software": f"bma-genetics (Hail {hl.__version__} {_software(a, firth, firth_p)})",
                 "adjusted_covariates": list(a.covariates),
                 "stratum": a.stratum, "transform": transform, "lambda_gc": round(lam, 5),
                 "dropped_covariates": list(a.dropped_covariates),
@@ -738,12 +888,15 @@ def run_gwas(
                 **(metadata or {}),
             }
             files[a.label] = write_gwas_ssf(ss, out_dir / f"{a.label}.tsv.gz", meta)
+    interaction_sets, interaction_files = _interaction_results(
+        wide, analyses, interaction, strata, sumstats, out_dir, condition, metadata, hl.__version__, table)
     table = _result_sets_table(analyses, sumstats, lambdas)
     report = {"n_result_sets": len(table), "lambda_gc": {k: round(v, 4) for k, v in lambdas.items()},
               "samples": dict(sample_counts)}
     result = GwasResult(table=table, files=files, report=report, analyses=analyses, sumstats=sumstats,
                         lambda_gc=lambdas, hail_tables=hail_tables, samples=sample_counts,
-                        analysed_samples=analysed_eids)
+                        analysed_samples=analysed_eids, interaction=interaction_sets,
+                        interaction_files=interaction_files)
     if out_dir is not None:
         write_table(table, out_dir / "gwas_summary.tsv")
     return result

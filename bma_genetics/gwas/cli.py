@@ -110,6 +110,14 @@ def register(app: typer.Typer) -> None:
                                 "and INFO is written to the summary statistics."),
         min_info: float = cli_option(PARAMS, "qc.min_info", "--min-info"),
         block_size: int = cli_option(PARAMS, "block_size"),
+        firth: str = cli_option(PARAMS, "firth"),
+        firth_p: float = cli_option(PARAMS, "firth_p", "--firth-p"),
+        interaction: str = cli_option(PARAMS, "interaction"),
+        condition_list: Path = typer.Option(None, "--condition-list", help="File of variant ids (one per line; "
+                                            "varid, rsid or chr_pos_ref_alt) whose dosages are covariates of every "
+                                            "analysis, as plink2 --condition-list."),
+        condition: str = typer.Option(None, "--condition", help="Comma-separated variant ids to condition on "
+                                      "(plink2 --condition)."),
         ld: str = cli_option(PARAMS, "ld"),
         allow_partial_ld: bool = cli_option(PARAMS, "allow_partial_ld", "--allow-partial-ld"),
         relatedness: str = cli_option(PARAMS, "relatedness"),
@@ -163,6 +171,8 @@ def register(app: typer.Typer) -> None:
                 block_size=block_size, ld=ld, allow_partial_ld=allow_partial_ld,
                 relatedness=relatedness, pred=pred, seed=seed, step1={"block_size": step1_block_size},
                 array=(array or bfile) if relatedness == "keep_loco" and pred is None else None,
+                firth=firth, firth_p=firth_p, interaction=interaction,
+                condition=condition_list if condition_list is not None else (condition.split(",") if condition else None),
                 start_hail=lambda: init_hail(master=master or None, tmp_dir=tmp_dir, log_dir=out / "logs"),
             )
             if not no_plots:

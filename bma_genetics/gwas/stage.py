@@ -46,6 +46,16 @@ PARAMS = [
     Param("transform", str, "none", "trait transform: none or rint (rank-based inverse-normal)",
           options=("none", "rint")),
     Param("binary", list, None, "traits analysed as binary (logistic)", item_type=str),
+    Param("firth", str, "fallback", "binary traits: fallback (logistic, Firth where it fails to converge: plink2 "
+          "--glm firth-fallback) or always (Firth on every variant: plink2 --glm firth)",
+          options=("fallback", "always")),
+    Param("firth_p", float, None, "also use Firth where the logistic Wald P is below this (REGENIE --pThresh; "
+          "default none, as plink2)", range=(0, 1, "right")),
+    Param("interaction", str, None, "a covariate (sex) whose product with the dosage is tested per trait "
+          "(plink2 --glm interaction): <trait>.x_<covariate>.tsv.gz, with the strata's difference z"),
+    Param("condition", (str, list), None, "variants whose dosages are covariates of every analysis (plink2 "
+          "--condition-list): ids (varid, rsid or chr_pos_ref_alt) or a file of them, one per line",
+          item_type=str),
     Param("block_size", int, 128, "variants per regression block", range=(1, None)),
     Param("chunk_by", str, "chromosome", "resumable unit: chromosome, or all (one pass; small data)",
           options=("chromosome", "all")),
@@ -163,6 +173,7 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         chromosomes=p["chromosomes"], withdrawals=withdrawals,
         mfi=p["mfi"] if p["mfi"] is not None else _cohort_mfi(imputed),
         strata=p["strata"], transform=p["transform"], binary=p["binary"], block_size=p["block_size"],
+        firth=p["firth"], firth_p=p["firth_p"], interaction=p["interaction"], condition=p["condition"],
         chunk_by=p["chunk_by"], qc=p["qc"], sample_qc_table=sample_qc, ld=p["ld"],
         allow_partial_ld=p["allow_partial_ld"], loci=p["loci"],
         meta=bool(p["meta"]), index_dir=Path(ctx.run_dir) / "tmp" / "bgen-index",
