@@ -166,7 +166,10 @@ def main(argv: list[str] | None = None) -> int:
                              kinship=opt("genotypes/ukb_rel.dat"), phenotype=opt("participants/bmff_idp.parquet"),
                              diagnoses=False, progress=False)
     pheno, covariates, traits = cohort_phenotypes(parts.participants, idp=cohort / "participants" / "bmff_idp.parquet")
-    bgens = sorted((cohort / "genotypes" / "imputed").glob("*.bgen"))
+    # the autosomes: plink2 adds sex on chrX (and on PAR without --split-par) where sex is
+    # already a covariate, and refuses the singular design (VIF_INFINITE)
+    bgens = sorted(b for b in (cohort / "genotypes" / "imputed").glob("*.bgen")
+                   if not any(f"_c{c}_" in b.name for c in ("X", "XY", "Y", "MT")))
     sample = bgens[0].with_suffix(".sample")
 
     # plink2 on the same BGEN (ref-first: allele 1 = REF, so ALT = allele 2 = our effect allele)
@@ -182,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     # ours: native MatrixTable cache first (a one-off conversion, timed separately)
     t0 = time.perf_counter()
     mt = read_bgen(str(cohort / "genotypes" / "imputed" / "*.bgen"), sample=sample, index_dir=work / "idx")
+    mt = mt.filter_rows(~hl.literal({"X", "Y", "MT"}).contains(mt.locus.contig))
     mt = mt.checkpoint(str(work / "geno.mt"))
     t_convert = time.perf_counter() - t0
     mt = hl.read_matrix_table(str(work / "geno.mt"))
