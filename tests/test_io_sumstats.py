@@ -321,3 +321,19 @@ def test_identical_duplicates_collapsed_and_exact_zero_p_from_log10p(tmp_path, c
                    "1 100 rs1 A G 0.3 1000 ADD 0.5 0.01 2500 400 NA\n")
     r = read_sumstats(reg)
     assert r.loc[0, "p_value"] == 0.0 and r.loc[0, "neg_log_10_p_value"] == 400
+
+
+def test_rsid_only_table_keeps_every_variant(tmp_path):
+    # an rsid-only table (no chromosome/position, as many published LDSC inputs): two variants with
+    # the same alleles were given one id "nan:<NA>:G:A" and refused as conflicting duplicates
+    path = tmp_path / "rsid_only.tsv"
+    path.write_text("SNP\tEA\tNEA\tBETA\tSE\tP\tN\n"
+                    "rs1\tA\tG\t0.1\t0.02\t1e-6\t1000\n"
+                    "rs2\tC\tT\t-0.05\t0.02\t0.01\t1000\n"
+                    "rs3\tA\tG\t0.0\t0.02\t0.9\t1000\n")
+    cols = {"beta": "BETA", "standard_error": "SE", "p_value": "P", "effect_allele": "EA",
+            "other_allele": "NEA", "rsid": "SNP", "n": "N"}
+    df = read_sumstats(path, columns=cols)
+    assert df["variant_id"].tolist() == ["rs1", "rs2", "rs3"]
+    assert df["rsid"].tolist() == ["rs1", "rs2", "rs3"]
+    assert df["chromosome"].isna().all()

@@ -587,6 +587,13 @@ def _canonical(df: pd.DataFrame, spec: SumstatsFormat, source: str, where: str,
         parts = [out[c].tolist() for c in ("chromosome", "base_pair_location", "other_allele", "effect_allele")]
         out["variant_id"] = pd.Series([f"{c}:{p}:{o}:{e}" for c, p, o, e in zip(*parts, strict=True)],
                                       index=out.index, dtype=object)
+        # a row without chromosome or position has no such id ("nan:<NA>:G:A" would make every
+        # pair of rsid-only rows with the same alleles look like one variant twice): its rsid
+        # stands in, else it has no id
+        unplaced = (out["chromosome"].isna() | out["base_pair_location"].isna()).to_numpy()
+        if unplaced.any():
+            fallback = _as_text(df["rsid"]) if "rsid" in df and not spec.rsid_list_sep else np.nan
+            out["variant_id"] = out["variant_id"].where(~unplaced, fallback)
     if "rsid" in df:
         if spec.rsid_list_sep:
             rs = df["rsid"].astype("string").str.split(spec.rsid_list_sep).str[0]
