@@ -128,7 +128,7 @@ def firth_rows(part: pd.DataFrame, column: str, firth_p: float | None) -> np.nda
 
 
 def firth_fallback(hl, mt, part: pd.DataFrame, a, y: pd.Series, covariates: pd.DataFrame,
-                   firth_p: float | None) -> pd.DataFrame:
+                   firth_p: float | None, *, batch: int = 256) -> pd.DataFrame:
     """Refit with Firth the variants of ``part`` that :func:`firth_rows` selects.
 
     Parameters
@@ -145,6 +145,10 @@ def firth_fallback(hl, mt, part: pd.DataFrame, a, y: pd.Series, covariates: pd.D
     covariates : DataFrame
         Covariates indexed by eid, same rows as ``y`` (no intercept).
     firth_p : float or None
+    batch : int, default=256
+        Variants whose dosages are collected to the driver at once (one Hail pass each batch:
+        at 500,000 people a batch is ~1 GB of Python objects; the refitted variants are the rare
+        few that fail logistic regression, or those below ``firth_p``).
 
     Returns
     -------
@@ -158,12 +162,15 @@ def firth_fallback(hl, mt, part: pd.DataFrame, a, y: pd.Series, covariates: pd.D
         return part
     part = part.copy()
     todo = part.loc[need, ["chromosome", "base_pair_location", "other_allele", "effect_allele"]]
-    keys = {f"{c}:{p}:{o}:{e}" for c, p, o, e in todo.itertuples(index=False)}
-    key = hl.format("%s:%d:%s:%s", mt.locus.contig, mt.locus.position, mt.alleles[0], mt.alleles[1])
-    sub = mt.filter_rows(hl.literal(keys).contains(key))
-    sub = sub.filter_cols(hl.literal(set(y.index)).contains(sub.s))
-    eids = sub.s.collect()
-    rows = sub.annotate_rows(_d=hl.agg.collect(hl.struct(s=sub.s, d=sub.dosage))).rows().select("_d").collect()
+    all_keys = [f"{c}:{p}:{o}:{e}" for c, p, o, e in todo.itertuples(index=False)]
+    mt = mt.filter_cols(hl.literal(set(y.index)).contains(mt.s))
+    mt = mt.annotate_rows(_key=hl.format("%s:%d:%s:%s", mt.locus.contig, mt.locus.position, mt.alleles[0],
+                                         mt.alleles[1]))
+    eids = mt.s.collect()
+    rows = []
+    for start in range(0, len(all_keys), batch):  # the driver holds `batch` variants' dosages at a time
+        sub = mt.filter_rows(hl.literal(set(all_keys[start:start + batch])).contains(mt._key))
+        rows += sub.annotate_rows(_d=hl.agg.collect(hl.struct(s=sub.s, d=sub.dosage))).rows().select("_d").collect()
     yv = y.reindex(eids).to_numpy(dtype=float)
     C = covariates.reindex(eids).to_numpy(dtype=float)
     base = np.column_stack([np.ones(len(eids)), C])
