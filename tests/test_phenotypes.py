@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from bma_genetics.errors import InputError
-from bma_genetics.io import read_bmff_table
+from bma_genetics.io import read_bmff_table, read_roi_stats
 from bma_genetics.io.dixon import write_dixon_zip
 from bma_genetics.phenotypes import load_model, run_bmff
 from bma_genetics.phenotypes.bmff import SITE_CODES, assign_sites, measure, site_bmff, site_dice
@@ -244,6 +244,17 @@ def test_run_bmff_error_rows_and_resume(tmp_path, participant, caplog):
     t3 = read_bmff_table(out).set_index("eid")
     assert t3.loc["1000001", "bmff_l1_n_voxels"] < ok["bmff_l1_n_voxels"]
     assert json.loads((tmp_path / "bmff.provenance.json").read_text())["erosion_voxels"] == 2
+    # another method: measured again; OPTIMAT's per-ROI table beside the BMFF table, left femur only
+    caplog.clear()
+    assert main(["phenotypes", "bmff", "--images", str(d), "--out", str(out), "--torch-threads", "1",
+                 "--n-jobs", "2", "--method", "optimat"]) == 0
+    assert "0 already done, 2 to measure" in caplog.text
+    t4 = read_bmff_table(out).set_index("eid")
+    assert json.loads((tmp_path / "bmff.provenance.json").read_text())["bmff_method"] == "optimat"
+    assert t4.loc["1000001", "qc_pass"] and np.isnan(t4.loc["1000001", "bmff_femoral_head_right"])
+    assert abs(t4.loc["1000001", "bmff_l3"] - participant["truth"]["bmff_l3"]) < 0.05  # smoothing: ~ -2 pp
+    roi = read_roi_stats(tmp_path / "bmff_roi_stats.parquet")
+    assert set(roi["eid"]) == {"1000001"} and len(roi) == 14
 
 
 def test_run_bmff_input_errors(tmp_path):

@@ -165,7 +165,7 @@ def test_optimat_roi_qc_and_roi_table_through_io(tmp_path):
     from bma_genetics.io.bmff import read_roi_stats, write_roi_stats
     from bma_genetics.phenotypes.api import roi_stats_table
     from bma_genetics.phenotypes.bmff import OPTIMAT_ROIS
-    from bma_genetics.phenotypes.qc import optimat_roi_qc
+    from bma_genetics.phenotypes.qc import optimat_roi_qc, site_qc
 
     rng = np.random.default_rng(5)
     rows = []
@@ -180,18 +180,27 @@ def test_optimat_roi_qc_and_roi_table_through_io(tmp_path):
     rows[0]["bmff_femoral_head_left_n_voxels"] = 19  # < 20 voxels: excluded
     rows[1]["bmff_femoral_diaphysis_left_n_voxels"] = 20  # kept
     rows[2]["bmff_l2_n_voxels"] = 100  # far below mean - 3 SD: excluded
+    rows[3].update(bmff_l1=np.nan, bmff_l1_n_voxels=0, bmff_l1_volume_ml=8.0)  # emptied by the slice rules
+    # a vertebra emptied by the station-edge rule is an ROI exclusion, not a missing (unsegmented) site
+    assert not site_qc(rows[3], measured=["bmff_l1"], by_mask=True)["qc_missing_site"]
+    assert site_qc(rows[3], measured=["bmff_l1"])["qc_missing_site"]
+    assert site_qc({**rows[3], "bmff_l1_volume_ml": 0.0}, measured=["bmff_l1"], by_mask=True)["qc_missing_site"]
     t = optimat_roi_qc(pd.DataFrame(rows))
     assert np.isnan(t.loc[0, "bmff_femoral_head_left"]) and np.isnan(t.loc[0, "bmff_femoral_head"])
     assert t.loc[0, "qc_optimat_excluded"] == "femoral_head_left"
     assert np.isfinite(t.loc[1, "bmff_femoral_diaphysis_left"]) and t.loc[1, "qc_optimat_excluded"] == ""
     assert t.loc[2, "qc_optimat_excluded"] == "l2" and np.isnan(t.loc[2, "bmff_l2"])
-    assert (t["qc_optimat_excluded"] != "").sum() == 2
+    assert t.loc[3, "qc_optimat_excluded"] == "l1"
+    assert (t["qc_optimat_excluded"] != "").sum() == 3
     roi = roi_stats_table(t)
     assert len(roi) == 30 * len(OPTIMAT_ROIS)
     assert not roi.loc[(roi["eid"] == "1000") & (roi["site"] == "femoral_head_left"), "qc_pass"].item()
     assert set(roi.loc[roi["roi"] == "D", "eroded"]) == {False}
     back = read_roi_stats(write_roi_stats(roi, tmp_path / "bmff_roi_stats.parquet"))
     pd.testing.assert_frame_equal(back, roi, check_dtype=False)
+    # with too few rows for the spine rule, an emptied vertebra is still listed
+    few = optimat_roi_qc(pd.DataFrame(rows[3:5]))
+    assert list(few["qc_optimat_excluded"]) == ["l1", ""]
 
 
 def test_optimat_is_a_method_of_the_stage_the_cli_and_the_api(tmp_path):

@@ -208,7 +208,7 @@ def predict_bmff(
     check_one_of("predict_bmff/method", method, list(BMFF_METHODS))
     if method == "optimat":
         row.update(measure_optimat(volume.water, volume.fat, sites, spacing=volume.spacing, station=volume.station))
-        row.update(qcmod.site_qc(row, ref, measured=[f"bmff_{s}" for s in OPTIMAT_ROIS]))
+        row.update(qcmod.site_qc(row, ref, measured=[f"bmff_{s}" for s in OPTIMAT_ROIS], by_mask=True))
     else:
         row.update(measure(volume.water, volume.fat, sites, spacing=volume.spacing, erosion=erosion))
         row.update(qcmod.site_qc(row, ref))

@@ -208,17 +208,22 @@ def _log_volume(v) -> float:
 
 
 def site_qc(row: dict[str, object], reference: dict | None = None, *,
-            measured: Iterable[str] | None = None) -> dict[str, object]:
+            measured: Iterable[str] | None = None, by_mask: bool = False) -> dict[str, object]:
     """Missing-site and mask-volume flags for one measured row, against the checkpoint's reference.
 
     The mask-volume flag uses the reference rule (module docstring);
     :func:`mask_volume_outliers` re-evaluates it over a whole table (batch rule). ``measured``
     (``bmff_*`` columns) limits the missing-site check to the sites a method measures (OPTIMAT:
-    the left femur and the spine); default every site.
+    the left femur and the spine); default every site. ``by_mask``: a site is missing when its
+    segmented mask is empty (``_volume_ml`` 0 or absent) rather than when its value is NaN (OPTIMAT
+    empties ROIs by rule, e.g. a vertebra on a station seam: an ROI exclusion, not a failure).
     """
     cols = _site_columns()
     wanted = cols if measured is None else [c for c in cols if c in set(measured)]
-    missing = [c[5:] for c in wanted if not np.isfinite(float(row.get(c, np.nan)))]
+    if by_mask:
+        missing = [c[5:] for c in wanted if not float(row.get(f"{c}_volume_ml", 0.0) or 0.0) > 0]
+    else:
+        missing = [c[5:] for c in wanted if not np.isfinite(float(row.get(c, np.nan)))]
     vol_ref = (reference or {}).get("volume_log_ml", {})
     outl = [c[5:] for c in cols if _volume_hits(_log_volume(row.get(f"{c}_volume_ml", np.nan)), vol_ref.get(c))]
     return {
@@ -299,7 +304,8 @@ def optimat_roi_qc(table: pd.DataFrame, *, min_femoral: int = OPTIMAT_MIN_FEMORA
     A femoral ROI with fewer than ``min_femoral`` voxels, and a vertebral ROI whose voxel count
     is not above its level's mean minus ``spine_sd`` SD (over the table's rows with that ROI
     measured), loses its value (NaN); the derived means are recomputed and the ROIs excluded
-    are listed in ``qc_optimat_excluded`` (comma-separated stems). The participant's other
+    are listed in ``qc_optimat_excluded`` (comma-separated stems), with the ROIs that were
+    segmented (``_volume_ml`` > 0) but left empty by OPTIMAT's slice rules. The participant's other
     flags are untouched: OPTIMAT drops ROIs, not participants.
     """
     from bma_genetics.phenotypes.bmff import OPTIMAT_ROIS, derived_means
@@ -312,15 +318,19 @@ def optimat_roi_qc(table: pd.DataFrame, *, min_femoral: int = OPTIMAT_MIN_FEMORA
             continue
         n = pd.to_numeric(t[ncol], errors="coerce")
         measured = n.notna() & (n > 0) & pd.to_numeric(t[col], errors="coerce").notna()
+        vcol = f"bmff_{stem}_volume_ml"
+        emptied = ((n.fillna(0) == 0) & (pd.to_numeric(t[vcol], errors="coerce").fillna(0) > 0)
+                   if vcol in t.columns else pd.Series(False, index=t.index))
         if code == "S":
             vals = n[measured]
-            if len(vals) < 3:
-                continue
-            cut = float(vals.mean()) - spine_sd * float(vals.std(ddof=1))
-            bad = measured & ~(n > cut)
+            if len(vals) >= 3:
+                cut = float(vals.mean()) - spine_sd * float(vals.std(ddof=1))
+                bad = measured & ~(n > cut)
+            else:  # too few ROIs for a mean and SD
+                bad = pd.Series(False, index=t.index)
         else:
             bad = measured & (n < min_femoral)
-        hits[stem] = bad
+        hits[stem] = bad | emptied
         t.loc[bad, col] = np.nan
     if len(t):
         derived = pd.DataFrame([derived_means(r) for r in t.to_dict("records")], index=t.index)
