@@ -298,3 +298,18 @@ def test_simulated_eqtl_truth(tiny_cohort):
         top = g.loc[g["p_value"].idxmin()]
         assert top["p_value"] < 1e-8
         assert (g.loc[g["variant_id"] == rec.causal_variant, "p_value"].iloc[0] < 1e-8)
+
+
+def test_coloc_and_smr_refuse_an_eqtl_on_another_build():
+    """A GTEx v8 eQTL (GRCh38) against a GRCh37 GWAS locates no variant: an error naming both."""
+    from bma_genetics.finemap.api import FinemapResult, Region, run_coloc, run_smr
+
+    v = pd.DataFrame({"variant_id": ["a", "b"], "chromosome": "3", "base_pair_location": [100, 200],
+                      "effect_allele": "A", "other_allele": "G", "beta": [0.1, 0.2], "standard_error": 0.05,
+                      "p_value": 0.01, "z": [2.0, 4.0], "genome_build": "GRCh37"})
+    fm = FinemapResult(table=pd.DataFrame(), regions={("t", 1): Region("t", 1, v, np.eye(2), None)})
+    eqtl = v.drop(columns=["z"]).assign(gene_id="G", genome_build="GRCh38")
+    with pytest.raises(InputError, match="run_coloc/other: genome builds differ"):
+        run_coloc(fm, eqtl)
+    with pytest.raises(InputError, match="run_smr/eqtl: genome builds differ"):
+        run_smr(fm, eqtl)

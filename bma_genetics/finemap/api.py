@@ -89,6 +89,17 @@ class SMRTable(StageResult):
     """SMR and HEIDI per locus and eQTL gene (``table``)."""
 
 
+def _write_tables(out: str | os.PathLike | None, tables: dict[str, tuple[pd.DataFrame, str]]) -> dict[str, Path]:
+    """Write each ``name -> (frame, file name)`` into ``out`` through io (schema ``name``); no-op for None."""
+    from bma_genetics.io.finemap import write_finemap_results
+
+    if out is None:
+        return {}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return {name: write_finemap_results(frame, out / file, table=name) for name, (frame, file) in tables.items()}
+
+
 def regions_from_hits(sumstats: pd.DataFrame, *, p_threshold: float, flank_kb: float = 250) -> pd.DataFrame:
     """Loci-like regions around variants with P below ``p_threshold`` (strongest first; a variant
     within ``flank_kb`` of a region already made joins it): for a study without genome-wide loci.
@@ -206,8 +217,6 @@ def run_finemap(
     min_abs_corr        float   purity: smallest |r| between members (>= 0.5)
     ==================  ======  =====================================================
     """
-    from bma_genetics.io.finemap import write_finemap_results
-
     if not isinstance(sumstats, dict) or not isinstance(loci, dict):
         raise fail("run_finemap/sumstats", "expected dicts of trait label -> table")
     missing = [t for t in loci if t not in sumstats]
@@ -277,13 +286,8 @@ def run_finemap(
     cs_table = pd.DataFrame(cs_rows, columns=CS_COLUMNS)
     pips = pd.concat(pip_parts, ignore_index=True) if pip_parts else pd.DataFrame(columns=PIP_COLUMNS)
     loci_table = pd.DataFrame(loci_rows, columns=LOCI_COLUMNS)
-    files: dict[str, Path] = {}
-    if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        files["credible_sets"] = write_finemap_results(cs_table, out / "credible_sets.tsv", table="credible_sets")
-        files["pips"] = write_finemap_results(pips, out / "pips.tsv.gz", table="pips")
-        files["loci"] = write_finemap_results(loci_table, out / "loci.tsv", table="loci")
+    files = _write_tables(out, {"credible_sets": (cs_table, "credible_sets.tsv"), "pips": (pips, "pips.tsv.gz"),
+                                "loci": (loci_table, "loci.tsv")})
     report = {
         "n_loci": {t: int((loci_table["trait"] == t).sum()) for t in loci},
         "n_credible_sets": {t: int(loci_table.loc[loci_table["trait"] == t, "n_credible_sets"].sum()) for t in loci},
@@ -327,6 +331,16 @@ def align_to_region(region: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
     m["effect_allele"], m["other_allele"] = m["ea"], m["oa"]
     m = m.drop(columns=["ea", "oa"]).drop_duplicates("region_index").sort_values("region_index")
     return m.reset_index(drop=True)
+
+
+def _check_builds(finemap: FinemapResult, other: pd.DataFrame, where: str) -> None:
+    """Positions of two builds do not match: refuse a GRCh38 eQTL (GTEx v8) against a GRCh37 GWAS."""
+    from bma_genetics.io import build_of, check_same_build
+
+    theirs = build_of(other, where, source="the other study")
+    for (trait, _), reg in finemap.regions.items():
+        check_same_build(build_of(reg.variants, where, source=trait), theirs, where=where,
+                         names=(f"the GWAS of {trait}", "the other study"))
 
 
 def _studies(other: pd.DataFrame, label: str) -> list[tuple[str, str, str, pd.DataFrame]]:
@@ -393,10 +407,9 @@ def run_coloc(
         top_snp_pp_h4``; ``susie``: ``trait, locus, other, gene_id, gene_name, credible_set_1,
         credible_set_2, nsnp, pp_h0..pp_h4, top_variant``.
     """
-    from bma_genetics.io.finemap import write_finemap_results
-
     if not isinstance(finemap, FinemapResult):
         raise fail("run_coloc/finemap", f"expected a FinemapResult (run_finemap), found {type(finemap).__name__}")
+    _check_builds(finemap, other, "run_coloc/other")
     rows, srows = [], []
     fits2: dict[tuple, SusieFit] = {}  # the other study's SuSiE fit per gene and variant set (traits share regions)
     for (trait, locus), reg in finemap.regions.items():
@@ -457,12 +470,7 @@ def run_coloc(
     stable = pd.DataFrame(srows, columns=["trait", "locus", "other", "gene_id", "gene_name", "credible_set_1",
                                           "credible_set_2", "nsnp", "pp_h0", "pp_h1", "pp_h2", "pp_h3", "pp_h4",
                                           "top_variant"])
-    files: dict[str, Path] = {}
-    if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        files["coloc"] = write_finemap_results(table, out / "coloc.tsv", table="coloc")
-        files["coloc_susie"] = write_finemap_results(stable, out / "coloc_susie.tsv", table="coloc_susie")
+    files = _write_tables(out, {"coloc": (table, "coloc.tsv"), "coloc_susie": (stable, "coloc_susie.tsv")})
     report = {"n_tests": len(table), "n_pp_h4_above_0.8": int((table["pp_h4"] > 0.8).sum()),
               "n_susie_pairs": len(stable), "priors": {"p1": p1, "p2": p2, "p12": p12, "p12_susie": p12_susie}}
     return ColocResult(table=table, files=files, report=report, susie=stable)
@@ -500,10 +508,9 @@ def run_smr(
         p_gwas, z_eqtl, z_gwas, heidi_p_value, nsnp_heidi`` (genes without an instrument below
         ``p_eqtl`` are left out).
     """
-    from bma_genetics.io.finemap import write_finemap_results
-
     check_columns("run_smr/eqtl", eqtl, ["gene_id", "chromosome", "base_pair_location", "effect_allele",
                                          "other_allele", "beta", "standard_error"])
+    _check_builds(finemap, eqtl, "run_smr/eqtl")
     rows = []
     for (trait, locus), reg in finemap.regions.items():
         v = reg.variants
@@ -530,10 +537,6 @@ def run_smr(
     table = pd.DataFrame(rows, columns=["trait", "locus", "gene_id", "gene_name", "top_variant", "beta",
                                         "standard_error", "p_value", "p_eqtl", "p_gwas", "z_eqtl", "z_gwas",
                                         "heidi_p_value", "nsnp_heidi"])
-    files: dict[str, Path] = {}
-    if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        files["smr"] = write_finemap_results(table, out / "smr.tsv", table="smr")
+    files = _write_tables(out, {"smr": (table, "smr.tsv")})
     return SMRTable(table=table, files=files, report={"n_tests": len(table), "thresholds": {
         "p_eqtl": p_eqtl, "p_heidi": p_heidi}})
