@@ -44,6 +44,7 @@ COHORT_FILES = {
     "geno.fam": "genotypes/array/ukb22418_c1_b0_v2.fam",
     "imp.bgen": "genotypes/imputed/ukb22828_c1_b0_v3.bgen",
     "imp.sample": "genotypes/imputed/ukb22828_c1_b0_v3.sample",
+    "eqtl.smr.txt.gz": "eqtl/eqtl.smr.txt.gz",
 }
 
 
@@ -69,6 +70,8 @@ def clean(tiny_cohort, tmp_path_factory) -> Path:
     cv.rename(columns={"eid": "IID"}).to_csv(d / "covar.tsv", sep="\t", index=False, na_rep="NA")
     people.to_csv(d / "participants.tsv", sep="\t", index=False)
     res.diagnoses.to_csv(d / "diagnoses.tsv", sep="\t", index=False)
+    with gzip.open(d / "eqtl.smr.txt.gz", "rt") as fh:  # the simulated eQTL, as plain text
+        (d / "eqtl.txt").write_text("".join(fh.readlines()[:200]))
     (d / "sets.gmt").write_text("SET_A\tna\tGENE1\tGENE2\tGENE3\nSET_B\tna\tGENE4\tGENE5\tGENE6\n")
     ss = pd.read_csv(d / "outcome.tsv.gz", sep="\t")
     ss.to_csv(d / "exposure.tsv", sep="\t", index=False, na_rep="NA")
@@ -461,6 +464,14 @@ CASES: list[Case] = [
          lambda i: i.truncate("outcome.tsv.gz", 0.5)),
     Case("ldsc-h2-missing", lambda i: ["ldsc", "h2", f"bmff={i['nothere.sumstats.gz']}", "--ld-scores",
                                        str(i.d / "ldscores"), "--out", str(i.out)], ("nothere.sumstats.gz",)),
+    # ---- finemap, coloc, smr ----
+    Case("smr-eqtl-se-text", lambda i: ["smr", "--sumstats", i["exposure.tsv"], "--eqtl", i["eqtl.txt"], "--ld",
+                                        i["geno"], "--out", str(i.out)], ("eqtl.txt", "SE", "line 4", "abc"),
+         lambda i: i.cell("eqtl.txt", 2, "SE", "abc", sep="\t")),
+    Case("coloc-other-missing", lambda i: ["coloc", "--sumstats", i["exposure.tsv"], "--other", i["nothere.txt"],
+                                           "--ld", i["geno"], "--out", str(i.out)], ("nothere.txt",)),
+    Case("finemap-ld-missing", lambda i: ["finemap", "--sumstats", i["exposure.tsv"], "--ld", i["panel_none"],
+                                          "--out", str(i.out)], ("panel_none",)),
     # ---- simulate, reference ----
     Case("simulate-preset", lambda i: ["simulate", "--preset", "huge", "--out", str(i.out)], ("preset", "huge")),
     Case("simulate-images-cohort", lambda i: ["simulate-images", "--cohort", i["nocohort"], "--out", str(i.out)],

@@ -80,11 +80,12 @@ def coloc(
     from bma_genetics.finemap.figures import write_finemap_figures
     from bma_genetics.io import eqtl_layout, read_eqtl, read_sumstats
 
-    fm = _finemap(sumstats, loci, p_threshold, ld, keep, out)
+    # the other study is read (and checked) first: a bad file writes nothing
     if eqtl_layout(other) is not None:
         table, label = read_eqtl(other, n=eqtl_n), "eqtl"
     else:  # a GWAS in any format read_sumstats reads
         table, label = read_sumstats(other), other.name.split(".")[0]
+    fm = _finemap(sumstats, loci, p_threshold, ld, keep, out)
     res = run_coloc(fm, table, label=label, n2=eqtl_n, p1=p1, p2=p2, p12=p12, susie=susie, out=out)
     write_finemap_figures(fm, {fm.loci["trait"].iloc[0]: read_sumstats(sumstats)} if len(fm.loci) else {},
                           res.table, out / "figures", max_plots=0)
@@ -107,8 +108,9 @@ def smr(
     from bma_genetics.finemap.api import run_smr
     from bma_genetics.io import read_eqtl
 
+    table = read_eqtl(eqtl)  # checked before any work
     fm = _finemap(sumstats, loci, p_threshold, ld, keep, None)
-    res = run_smr(fm, read_eqtl(eqtl), p_eqtl=p_eqtl, p_heidi=p_heidi, out=out)
+    res = run_smr(fm, table, p_eqtl=p_eqtl, p_heidi=p_heidi, out=out)
     cols = ["locus", "gene_name", "top_variant", "beta", "standard_error", "p_value", "heidi_p_value", "nsnp_heidi"]
     typer.echo(res.table[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
 

@@ -163,6 +163,14 @@ EQTL_FORMATS: dict[str, tuple[tuple[str, ...], str]] = {
              "slope slope_se)"),
 }
 
+#: The file's own column behind each checked canonical column (for messages).
+_RAW_NAMES = {
+    "smr": {"base_pair_location": "BP", "effect_allele_frequency": "Freq", "beta": "b", "standard_error": "SE",
+            "p_value": "p"},
+    "gtex": {"base_pair_location": "variant_id", "effect_allele_frequency": "maf", "beta": "slope",
+             "standard_error": "slope_se", "p_value": "pval_nominal"},
+}
+
 _SMR_WRITE = {"variant_id": "SNP", "chromosome": "Chr", "base_pair_location": "BP", "effect_allele": "A1",
               "other_allele": "A2", "effect_allele_frequency": "Freq", "gene_id": "Probe",
               "gene_position": "Probe_bp", "gene_name": "Gene", "beta": "b", "standard_error": "SE",
@@ -261,16 +269,19 @@ def read_eqtl(path: str | os.PathLike, *, format: str = "auto", n: float | None 
             "effect_allele_frequency": raw["maf"], "beta": raw["slope"], "standard_error": raw["slope_se"],
             "p_value": raw["pval_nominal"],
         })
+    raw_name = _RAW_NAMES[format]
     for c in ("base_pair_location", "effect_allele_frequency", "beta", "standard_error", "p_value"):
         values = pd.to_numeric(out[c], errors="coerce")
         bad = values.isna() & out[c].notna()
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise fail(where, f"{path} line {i + 2}: {c} is {out[c].iloc[i]!r}, not a number")
+            raise fail(where, f"{path.name} column {raw_name[c]!r} line {i + 2}: {out[c].iloc[i]!r} is not a number "
+                              f"({path})")
         out[c] = values
     if (out["standard_error"] <= 0).any():
         i = int(np.flatnonzero((out["standard_error"] <= 0).to_numpy())[0])
-        raise fail(where, f"{path} line {i + 2}: standard error {out['standard_error'].iloc[i]} is not positive")
+        raise fail(where, f"{path.name} column {raw_name['standard_error']!r} line {i + 2}: "
+                          f"{out['standard_error'].iloc[i]} is not a positive standard error ({path})")
     bad_pos = out["base_pair_location"].isna()
     if bad_pos.any():
         raise fail(where, f"{path}: {int(bad_pos.sum())} row(s) without a position")
