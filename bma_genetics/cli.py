@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bma_genetics.finemap.cli",  # finemap, coloc, smr
     "bma_genetics.enrichment.cli",  # enrich
     "bma_genetics.phewas.cli",  # phewas
+    "bma_genetics.prs.cli",  # prs build|score
     "bma_genetics.mr.cli",  # mr
     "bma_genetics.pipeline.cli",  # run
 )

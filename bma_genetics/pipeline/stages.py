@@ -40,6 +40,7 @@ STAGES: dict[str, str] = {
     "enrichment": "bma_genetics.enrichment.stage:run",
     "phewas": "bma_genetics.phewas.stage:run",
     "mr": "bma_genetics.mr.stage:run",
+    "prs": "bma_genetics.prs.stage:run",
 }
 
 

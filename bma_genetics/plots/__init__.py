@@ -1,5 +1,5 @@
 """Figures (matplotlib), one module per family: manhattan, qq, regional, phewas, forest, mr,
-enrichment, bmff, cohort, survival, finemap.
+enrichment, bmff, cohort, survival, finemap, prs.
 
 Every ``plot_*(data, *, ax=None, ...)`` draws into the axes it is given (multi-panel plots take
 ``axes=``, one axes per panel) or into a new figure, and returns the
@@ -25,6 +25,7 @@ from bma_genetics.plots.mr import (
     plot_mvmr_forest,
 )
 from bma_genetics.plots.phewas import plot_phewas_forest, plot_phewas_manhattan
+from bma_genetics.plots.prs import plot_prs_performance, plot_score_distribution
 from bma_genetics.plots.qq import plot_qq
 from bma_genetics.plots.regional import plot_regional
 from bma_genetics.plots.survival import plot_cumulative_incidence, plot_hazard_ratios
@@ -50,6 +51,8 @@ __all__ = [
     "plot_mvmr_forest",
     "plot_phewas_forest",
     "plot_phewas_manhattan",
+    "plot_prs_performance",
+    "plot_score_distribution",
     "plot_qq",
     "plot_regional",
     "plot_top_gene_sets",

@@ -1,0 +1,1 @@
+"""Polygenic scores: clumping + thresholding, PRS-CS, scoring in plink2 ``--score``'s layout."""
