@@ -21,6 +21,7 @@ NEEDS = {
     "04_dixon_to_bmff.ipynb": {"tiny_cohort": "BMA_GENETICS_COHORT"},
     "05_heritability.ipynb": {"tiny_run": "BMA_GENETICS_RUN", "tiny_cohort": "BMA_GENETICS_COHORT"},
     "06_finemap_coloc.ipynb": {"tiny_run": "BMA_GENETICS_RUN", "tiny_cohort": "BMA_GENETICS_COHORT"},
+    "07_polygenic_scores.ipynb": {"tiny_run": "BMA_GENETICS_RUN", "tiny_cohort": "BMA_GENETICS_COHORT"},
 }
 
 

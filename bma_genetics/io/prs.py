@@ -24,7 +24,13 @@ from pathlib import Path
 import pandas as pd
 
 from bma_genetics._check import fail
-from bma_genetics.io._schema import TableSchema, check_frame, read_checked, read_text_table, write_checked
+from bma_genetics.io._schema import (
+    TableSchema,
+    check_frame,
+    read_checked,
+    read_text_table,
+    write_checked,
+)
 
 N, S, B = "number", "string", "bool"
 
