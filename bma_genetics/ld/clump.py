@@ -130,15 +130,17 @@ def clump(
         rows_c = np.flatnonzero(chrom == c)
         rows_c = rows_c[np.argsort(pos[rows_c], kind="stable")]
         by_chrom[c] = (rows_c, pos[rows_c])
-    cache: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+    cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None] = {}
 
-    def standardised(c: str) -> tuple[np.ndarray, np.ndarray] | None:
+    def standardised(c: str):
+        """(candidate rows by position, their positions, column of each row, dosages) or None."""
         if c not in cache:
-            rows_c = np.flatnonzero(candidates & (chrom == c))
+            rows_c = by_chrom[c][0]
+            rows_c = rows_c[candidates[rows_c]]
             if 0 < rows_c.size and rows_c.size * reader.n_samples * 12 <= _CACHE_BYTES:
                 col = np.full(len(ss), -1, dtype=np.int64)
                 col[rows_c] = np.arange(rows_c.size)
-                cache[c] = (col, standardise(reader.dosages(ref_index[rows_c])))
+                cache[c] = (rows_c, pos[rows_c], col, standardise(reader.dosages(ref_index[rows_c])))
             else:
                 cache[c] = None
         return cache[c]
@@ -150,6 +152,25 @@ def clump(
         if assigned[i]:
             continue
         assigned[i] = True
+        cached = standardised(chrom[i])
+        if cached is not None:
+            # the window is a slice of the position-ordered columns: r of the index variant with
+            # the whole slice (a view, no copy), then the unassigned among them
+            cand, cpos, col, z = cached
+            lo = np.searchsorted(cpos, pos[i] - window, side="left")
+            hi = np.searchsorted(cpos, pos[i] + window, side="right")
+            free = ~assigned[cand[lo:hi]]
+            members = np.empty(0, dtype=np.int64)
+            if free.any():
+                r = z[:, lo:hi].T @ z[:, col[i]] / z.shape[0]
+                members = np.sort(cand[lo:hi][free & (r * r >= r2)])
+                assigned[members] = True
+            rec = ss.iloc[i].to_dict()
+            rec["n_members"] = int(members.size)
+            rec["n_significant"] = int((pvals[members] < p1).sum())
+            rec["clump_members"] = ",".join(ids[members])
+            rows.append(rec)
+            continue
         rows_c, pos_c = by_chrom[chrom[i]]
         lo = np.searchsorted(pos_c, pos[i] - window, side="left")
         hi = np.searchsorted(pos_c, pos[i] + window, side="right")
@@ -157,14 +178,9 @@ def clump(
         near = near[~assigned[near]]
         members = np.empty(0, dtype=np.int64)
         if near.size:
-            cached = standardised(chrom[i])
-            if cached is not None:
-                col, z = cached
-                r = z[:, col[near]].T @ z[:, col[i]] / z.shape[0]
-            else:
-                dos = reader.dosages(np.concatenate([[ref_index[i]], ref_index[near]]))
-                z = standardise(dos)
-                r = z[:, 1:].T @ z[:, 0] / z.shape[0]
+            dos = reader.dosages(np.concatenate([[ref_index[i]], ref_index[near]]))
+            z = standardise(dos)
+            r = z[:, 1:].T @ z[:, 0] / z.shape[0]
             members = near[r * r >= r2]
             assigned[members] = True
         rec = ss.iloc[i].to_dict()

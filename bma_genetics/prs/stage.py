@@ -25,7 +25,7 @@ NAME = "prs"
 REQUIRES = ["participants", "gwas"]  # target people, diagnoses; the traits' summary statistics
 AFTER = ["phenotypes"]  # its BMFF table says who was imaged
 WITHDRAWALS = True  # scores participants: the withdrawn are removed
-REPORT_TABLES = ["prs_results.tsv"]
+REPORT_TABLES = ["prs_results.tsv", "survival/*.hazard_ratios.tsv"]
 #: Cohort files run opens (their fingerprints are part of the resume key).
 INPUTS = ["genotypes/array/*.bed", "genotypes/array/*.bim", "genotypes/array/*.fam",
           "genotypes/imputed/*.bgen", "genotypes/imputed/*.sample", "participants/bmff_idp.parquet",
@@ -55,6 +55,18 @@ PARAMS = [
     Param("outcome", str, "osteoporosis", "label of the binary outcome"),
     Param("outcome_codes", list, ["M80", "M81", "M82"], "ICD-10 code prefixes of the outcome (any record "
           "in the diagnosis table makes a case)", item_type=str),
+    Param("outcome_icd9", list, ["7330"], "ICD-9 code prefixes of the outcome (field 41271), for the "
+          "time-to-event outcome", item_type=str),
+    Param("survival", bool, True, "Cox models of incident outcome per SD of score and by tertile, adjusted for "
+          "survival_covariates, and Kaplan-Meier cumulative incidence by tertile (bma_genetics.survival)"),
+    Param("survival_covariates", list, ["age", "sex", "bmi"], "Cox adjustment (participant-table columns)",
+          item_type=str),
+    Param("baseline", str, "scan_date", "baseline date column of the participant table (follow-up starts "
+          "there; a record on or before it is prevalent and left out)"),
+    Param("window_days", int, 0, "follow-up starts this many days after the baseline (-182: the Edinburgh "
+          "window)"),
+    Param("censoring_date", str, "2022-10-31", "common end of follow-up (HES England); death and loss to "
+          "follow-up end it earlier"),
     Param("validation_fraction", float, 0.5, "share of the target people in the validation part (threshold "
           "choice); the rest is the test part", range=(0, 1, "neither")),
     Param("prscs_a", float, 1.0, "PRS-CS a", range=(0, None, "neither")),
@@ -111,6 +123,71 @@ def _outcome(ctx, p: dict[str, Any], eids: list[str]):
     codes = dx["code"].astype(str).str.replace(".", "", regex=False)
     case = dx.loc[codes.str.startswith(tuple(p["outcome_codes"])), "eid"].astype(str)
     return pd.DataFrame({"eid": eids, p["outcome"]: pd.Series(eids).isin(set(case)).astype(float).to_numpy()})
+
+
+def _survival(ctx, p: dict[str, Any], result, eids: list[str], out: Path):
+    """Incident outcome against each trait's PRS-CS score and selected C+T score: Cox per SD and
+    by tertile, Kaplan-Meier by tertile (``survival/<score>.*.tsv``, figures)."""
+    import pandas as pd
+
+    from bma_genetics.errors import InputError
+    from bma_genetics.io import read_diagnosis_table, read_participant_table, remove_withdrawn
+    from bma_genetics.io.survival import write_survival_results
+    from bma_genetics.plots import plot_cumulative_incidence, plot_hazard_ratios
+    from bma_genetics.survival import survival_by_score, time_to_event
+
+    people = read_participant_table(ctx.product("participants", "participants"))
+    people = people[people["eid"].astype(str).isin(set(eids))]
+    dx = remove_withdrawn(read_diagnosis_table(ctx.product("participants", "diagnoses")), ctx.withdrawn(),
+                          where="prs: diagnoses")
+    tte = time_to_event(people, dx, icd10=p["outcome_codes"], icd9=p["outcome_icd9"], baseline=p["baseline"],
+                        window_days=p["window_days"], censoring_date=p["censoring_date"])
+    covs = [c for c in p["survival_covariates"] if c in people.columns]
+    absent = [c for c in p["survival_covariates"] if c not in people.columns]
+    if absent:
+        raise InputError(f"prs/survival_covariates: {absent} not in the participant table")
+    base = tte.merge(people[["eid", *[c for c in covs if c not in tte.columns]]], on="eid", how="left")
+    sc = result.scores.table
+    table = result.to_frame()
+    picks = table[(table["method"] == "prscs") | table["selected"]]["score"].tolist()
+    at_risk = ~base["prevalent"].astype(bool)
+    summary: dict[str, Any] = {"n_at_risk": int(at_risk.sum()), "n_events": int(base.loc[at_risk, "event"].sum()),
+                               "baseline": p["baseline"], "window_days": p["window_days"],
+                               "censoring_date": p["censoring_date"], "covariates": covs, "scores": {}}
+    files: list[str] = []
+    figures: dict[str, Path] = {}
+    folder = out / "survival"
+    for score in picks:
+        data = base.merge(pd.DataFrame({"eid": sc["IID"].astype(str), score: sc[f"{score}_SUM"].to_numpy()}),
+                          on="eid", how="inner")
+        try:
+            res = survival_by_score(data, score, covs)
+        except InputError as exc:
+            log.warning("prs: survival of %s not estimated: %s", score, exc)
+            summary["scores"][score] = {"status": f"not estimated: {exc}"}
+            continue
+        hr = res.to_frame().assign(score=score, outcome=p["outcome"])
+        for name, frame in (("hazard_ratios", hr), ("cumulative_incidence", res.km), ("risk_table", res.risk_table)):
+            path = write_survival_results(frame.assign(score=score, outcome=p["outcome"]),
+                                          folder / f"{score}.{name}.tsv", table=name)
+            files.append(str(path.relative_to(out)))
+        import matplotlib.pyplot as plt
+
+        fig = plot_cumulative_incidence(res.km, res.risk_table, title=f"{p['outcome']} by tertile of {score}",
+                                        out=out / "figures" / f"km_{score}")
+        plt.close(fig)
+        fig = plot_hazard_ratios(hr, title=f"{p['outcome']}: HR by tertile of {score}",
+                                 out=out / "figures" / f"hr_{score}")
+        plt.close(fig)
+        figures[f"km/{score}"] = out / "figures" / f"km_{score}.png"
+        figures[f"hr/{score}"] = out / "figures" / f"hr_{score}.png"
+        per_sd = hr[hr["model"] == "per_sd"].iloc[0]
+        summary["scores"][score] = {"status": "ok", "hazard_ratio_per_sd": float(per_sd["hazard_ratio"]),
+                                    "ci_lower": float(per_sd["ci_lower"]), "ci_upper": float(per_sd["ci_upper"]),
+                                    "p_value": float(per_sd["p_value"]), "n": int(per_sd["n"]),
+                                    "n_events": int(per_sd["n_events"]),
+                                    "concordance": float(per_sd.get("concordance", float("nan")))}
+    return summary, files, figures
 
 
 def run(ctx, params: dict) -> dict:
@@ -173,10 +250,16 @@ def run(ctx, params: dict) -> dict:
                      validation_fraction=p["validation_fraction"], keep_ambiguous=p["keep_ambiguous"],
                      max_mismatch=p["max_mismatch"], seed=int(ctx.seed), out=out)
     figures = write_prs_figures(result, outcome, p["outcome"], out / "figures")
+    surv: dict[str, Any] = {}
+    tables = ["prs_results.tsv", "missing_variants.tsv"]
+    if p["survival"]:
+        surv, surv_tables, surv_figures = _survival(ctx, p, result, eids, out)
+        tables += surv_tables
+        figures.update(surv_figures)
     summary: dict[str, Any] = {**result.summary(), **counts, "target": p["target"],
                                "ld": str(p["ld"]), "ld_genotypes": p["ld_genotypes"],
                                "ld_samples": int(ld.n_samples), "target_genotypes": p["target_genotypes"],
-                               "tables": ["prs_results.tsv", "missing_variants.tsv"]}
+                               "survival": surv, "tables": tables}
     summary["files"] = {k: str(Path(v).relative_to(out)) for k, v in result.files.items()}
     summary["figures"] = [str(Path(f).relative_to(out)) for f in figures.values()]
     return summary
