@@ -13,23 +13,6 @@ prs_app = typer.Typer(help="Polygenic scores: clumping + thresholding and PRS-CS
                            "--score's layout.", no_args_is_help=True)
 
 
-def _labelled(items: list[str], where: str) -> dict[str, Path]:
-    """``label=path`` or ``path`` (label: the file name up to its first dot)."""
-    from bma_genetics._check import fail
-
-    out: dict[str, Path] = {}
-    for item in items:
-        label, _, path = item.rpartition("=") if "=" in item else ("", "", item)
-        p = Path(path)
-        if not p.exists():
-            raise fail(where, f"{p} not found")
-        label = label or p.name.split(".")[0]
-        if label in out:
-            raise fail(where, f"two inputs are labelled {label!r}: write label=path")
-        out[label] = p
-    return out
-
-
 def _ids(path: Path | None) -> list[str] | None:
     if path is None:
         return None
@@ -62,13 +45,16 @@ def build(
     """Build C+T and PRS-CS weights, score the target people and report R^2 / AUC."""
     import pandas as pd
 
+    from bma_genetics.heritability.cli import (
+        _traits,  # label=path arguments, as ldsc h2/rg take them
+    )
     from bma_genetics.io import read_sumstats
     from bma_genetics.ld import open_genotypes, open_ld_source
     from bma_genetics.prs.api import run_prs
     from bma_genetics.prs.figures import write_prs_figures
     from bma_genetics.prs.prscs import PRSCSParameters
 
-    ss = {label: read_sumstats(path) for label, path in _labelled(sumstats, "prs build/SUMSTATS").items()}
+    ss = {label: read_sumstats(path) for label, path in _traits(sumstats, "prs build/SUMSTATS").items()}
     reader = open_ld_source(ld, samples=_ids(ld_keep), where="prs build/--ld")
     oc = None
     if outcome is not None:
