@@ -100,7 +100,16 @@ def _cases():
                          "n_at_risk": [100, 90, 80, 100, 85, 70]})
     hrs = pd.DataFrame({"model": ["per_sd", "group", "group"], "group": [None, "T1", "T2"],
                         "hazard_ratio": [1.3, 1.0, 1.5], "ci_lower": [1.1, 1.0, 1.1], "ci_upper": [1.5, 1.0, 2.0]})
+    prs_scores = pd.DataFrame({"score": rng.normal(size=200), "case": (rng.random(200) < 0.2).astype(float)})
+    prs_results = pd.DataFrame({"trait": np.repeat(["a", "b"], 3), "method": ["ct", "ct", "prscs"] * 2,
+                                "p_threshold": [1e-3, 1.0, np.nan] * 2, "auc_test": [0.55, 0.57, 0.6, 0.52, 0.54, 0.58]})
+    coloc = pd.DataFrame({"other": ["g1", "g2"], "pp_h0": [0.1, 0.5], "pp_h1": [0.1, 0.1], "pp_h2": [0.1, 0.1],
+                          "pp_h3": [0.1, 0.1], "pp_h4": [0.6, 0.2]})
     return {
+        "plot_score_distribution": (lambda a: plots.plot_score_distribution(prs_scores, score="score", case="case",
+                                                                            ax=a), None),
+        "plot_prs_performance": (lambda a: plots.plot_prs_performance(prs_results, ax=a), None),
+        "plot_coloc": (lambda a: plots.plot_coloc(coloc, ax=a), None),
         "plot_cumulative_incidence": (lambda a: plots.plot_cumulative_incidence(km, risk, axes=a), 2),
         "plot_hazard_ratios": (lambda a: plots.plot_hazard_ratios(hrs, ax=a), None),
         "plot_bmff_by_age_sex": (lambda a: plots.plot_bmff_by_age_sex(bm, ["bmff_a", "bmff_b"], axes=a, bins=3), 2),
@@ -128,8 +137,8 @@ def _cases():
 
 # --------------------------------------------------------------------------- the tests
 def test_every_public_plot_is_covered_and_exported():
-    modules = ["bmff", "cohort", "enrichment", "forest", "heritability", "manhattan", "mr", "phewas", "qq",
-               "regional", "survival"]
+    modules = ["bmff", "cohort", "enrichment", "finemap", "forest", "heritability", "manhattan", "mr", "phewas",
+               "prs", "qq", "regional", "survival"]
     defined = set()
     for m in modules:
         mod = __import__(f"bma_genetics.plots.{m}", fromlist=["_"])
