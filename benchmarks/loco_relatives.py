@@ -77,6 +77,46 @@ def run_bolt(bfile: Path, pheno: Path, covar: Path, traits: list[str], out: Path
     return res
 
 
+class NumpyStep2:
+    """Step 2 as ``run_gwas`` computes it (least squares of ``y - s * loco_c`` on dosage + covariates,
+    Wald t with n - k - 1 df), in numpy by Frisch-Waugh-Lovell; ``sumstats[trait]`` as run_gwas's."""
+
+    def __init__(self, bfile: Path, table: pd.DataFrame, traits: list[str], covs: list[str],
+                 loco: dict[str, pd.DataFrame] | None):
+        from bma_genetics.ld.readers import PlinkReader
+
+        reader = PlinkReader(bfile)
+        tab = table.set_index("eid")
+        keep = [s in tab.index for s in reader.samples]
+        ids = [s for s in reader.samples if s in tab.index]
+        x = reader.dosages(np.arange(reader.n_variants))[np.array(keep)].astype(float)
+        c = np.column_stack([np.ones(len(ids)), tab.loc[ids, covs].to_numpy(float)])
+        q, _ = np.linalg.qr(c)
+        x -= q @ (q.T @ x)
+        xx = (x * x).sum(axis=0)
+        chrom = reader.variants["chromosome"].astype(str).to_numpy()
+        n, k = len(ids), c.shape[1]
+        self.sumstats = {}
+        for t in traits:
+            y = tab.loc[ids, t].to_numpy(float)
+            r0 = y - q @ (q.T @ y)
+            s = np.sqrt(r0 @ r0 / (n - k))
+            beta = np.empty(len(chrom))
+            se = np.empty(len(chrom))
+            for ch in np.unique(chrom):
+                cols = chrom == ch
+                yt = y - s * loco[t].loc[ids, ch].to_numpy(float) if loco is not None else y
+                r = yt - q @ (q.T @ yt)
+                b = (x[:, cols].T @ r) / xx[cols]
+                rss = r @ r - b**2 * xx[cols]
+                beta[cols], se[cols] = b, np.sqrt(rss / (n - k - 1) / xx[cols])
+            tt = beta / se
+            self.sumstats[t] = pd.DataFrame({
+                "chromosome": chrom, "base_pair_location": reader.variants["base_pair_location"].to_numpy(),
+                "beta": beta, "standard_error": se, "t_statistic": tt,
+                "p_value": 2 * stats.t.sf(np.abs(tt), n - k - 1), "n": n})
+
+
 def chi2(ss: pd.DataFrame) -> np.ndarray:
     return (ss["beta"].to_numpy(float) / ss["standard_error"].to_numpy(float)) ** 2
 
@@ -103,6 +143,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-bolt", action="store_true")
     ap.add_argument("--bolt-traits", type=int, default=None, help="run BOLT-LMM on the first N traits only")
+    ap.add_argument("--engine", choices=("hail", "numpy"), default="hail",
+                    help="step 2 by run_gwas on Hail (default) or by the same least-squares fit in numpy "
+                         "(tests/test_gwas_regenie.py checks the two agree to 1e-6; for a loaded machine)")
     ap.add_argument("--resume", action="store_true", help="reuse step 1, step-2 chunks and BOLT files in --out")
     args = ap.parse_args(argv)
 
@@ -142,15 +185,20 @@ def main(argv: list[str] | None = None) -> dict:
         times["step1"] = time.perf_counter() - t0
         step1_table, predictions = step1.to_frame(), step1.predictions
 
-    init_hail(master=f"local[{args.threads}]", tmp_dir=out / "hail_tmp", log_dir=out / "logs")
-    mt = read_genotypes(bfile=c.bfile)
     kin = read_kinship(c.kinship)
     removed = unrelated_set(kin, table["eid"])
     kept = set(table["eid"]) - removed
     runs = {}
+    if args.engine == "hail":
+        init_hail(master=f"local[{args.threads}]", tmp_dir=out / "hail_tmp", log_dir=out / "logs")
+        mt = read_genotypes(bfile=c.bfile)
     for name, tab, loco in (("keep_loco", table, predictions), ("drop", table[table["eid"].isin(kept)], None),
                             ("keep_plain", table, None)):
         t0 = time.perf_counter()
+        if args.engine == "numpy":
+            runs[name] = NumpyStep2(c.bfile, tab, traits, covs, loco)
+            times[f"step2_{name}"] = time.perf_counter() - t0
+            continue
         # LOCO needs a pass per chromosome; the others run in one pass (Spark overhead dominates here)
         runs[name] = run_gwas(mt, tab, traits=traits, covariates=covs, loco=loco,
                               chunk_by="chromosome" if loco else "all", out=out / name, resume=args.resume)
