@@ -313,3 +313,22 @@ def test_coloc_and_smr_refuse_an_eqtl_on_another_build():
         run_coloc(fm, eqtl)
     with pytest.raises(InputError, match="run_smr/eqtl: genome builds differ"):
         run_smr(fm, eqtl)
+
+
+def test_coloc_reads_a_disease_gwas_as_case_control():
+    """The other study with n_cases (a disease's GWAS-SSF) gets coloc's binary prior (W = 0.2^2)."""
+    from bma_genetics.finemap.api import FinemapResult, Region, run_coloc
+
+    k = 12
+    rng = np.random.default_rng(4)
+    v = pd.DataFrame({"variant_id": [f"v{i}" for i in range(k)], "chromosome": "3",
+                      "base_pair_location": np.arange(k) * 100 + 100, "effect_allele": "A", "other_allele": "G",
+                      "beta": rng.normal(0, 0.05, k), "standard_error": 0.05})
+    v["z"] = v["beta"] / v["standard_error"]
+    fm = FinemapResult(table=pd.DataFrame(), regions={("t", 1): Region("t", 1, v, np.eye(k), None)})
+    other = v.drop(columns=["z"]).assign(beta=rng.normal(0, 0.1, k), standard_error=0.1, n_cases=500.0)
+    res = run_coloc(fm, other, label="disease", susie=False)
+    assert res.report["type2"] == "cc"
+    expected, _ = coloc_abf(v, other, sd_y1=1.0, type2="cc")
+    assert res.table["pp_h4"].iloc[0] == pytest.approx(expected.pp_h4)
+    assert run_coloc(fm, other.drop(columns=["n_cases"]), susie=False, sd_y2=1.0).report["type2"] == "quant"

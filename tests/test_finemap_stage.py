@@ -83,6 +83,12 @@ def test_finemap_coloc_smr_commands(fm_run, tiny_cohort, tmp_path):
                               str(tmp_path / "co")])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "co" / "coloc.tsv").exists()
+    # another trait (the osteoporosis GWAS, GWAS-SSF): one coloc test per locus, label from the file name
+    res = runner.invoke(app, ["coloc", *common, "--other", str(tiny_cohort / "outcome_gwas/osteoporosis.tsv.gz"),
+                              "--out", str(tmp_path / "co2")])
+    assert res.exit_code == 0, res.output
+    other = read_finemap_results(tmp_path / "co2" / "coloc.tsv", table="coloc")
+    assert set(other["other"]) <= {"osteoporosis"} and (other["gene_id"].fillna("") == "").all()
     res = runner.invoke(app, ["smr", *common, "--eqtl", str(eqtl), "--out", str(tmp_path / "smr")])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "smr" / "smr.tsv").exists()

@@ -358,7 +358,7 @@ def run_coloc(
     *,
     label: str = "eqtl",
     type1: str = "quant",
-    type2: str = "quant",
+    type2: str = "auto",
     sd_y2: float | None = None,
     n2: float | None = None,
     p1: float = P1,
@@ -382,7 +382,11 @@ def run_coloc(
         each gene is a separate study.
     label : str, default="eqtl"
         Name of the other study in the tables (``other`` column: ``label`` or ``label:gene_id``).
-    type1, type2 : {"quant", "cc"}, default="quant"
+    type1 : {"quant", "cc"}, default="quant"
+        The GWAS: quantitative (BMFF) or case-control.
+    type2 : {"auto", "quant", "cc"}, default="auto"
+        The other study; ``auto``: case-control when it has ``n_cases`` (GWAS-SSF of a disease),
+        else quantitative.
     sd_y2 : float, optional
         sd(Y) of the other study (default: estimated from its ``n`` and frequencies, or 1 for an
         eQTL without ``n``: standardised expression).
@@ -409,6 +413,10 @@ def run_coloc(
     """
     if not isinstance(finemap, FinemapResult):
         raise fail("run_coloc/finemap", f"expected a FinemapResult (run_finemap), found {type(finemap).__name__}")
+    if type2 not in ("auto", "quant", "cc"):
+        raise fail("run_coloc/type2", f"expected 'auto', 'quant' or 'cc', found {type2!r}")
+    if type2 == "auto":
+        type2 = "cc" if "n_cases" in other.columns and other["n_cases"].notna().any() else "quant"
     _check_builds(finemap, other, "run_coloc/other")
     rows, srows = [], []
     fits2: dict[tuple, SusieFit] = {}  # the other study's SuSiE fit per gene and variant set (traits share regions)
@@ -439,7 +447,9 @@ def run_coloc(
                     t2["n"], t2["effect_allele_frequency"] = nn2, m["effect_allele_frequency"].to_numpy()
                 else:
                     sd2 = 1.0
-            res, snp = coloc_abf(t1, t2, type1=type1, type2=type2, sd_y2=sd2, p1=p1, p2=p2, p12=p12)
+            # the GWAS's sd(Y) from its n and frequencies (coloc's sdY.est), else a standardised trait
+            sd1 = None if "n" in t1.columns else 1.0
+            res, snp = coloc_abf(t1, t2, type1=type1, type2=type2, sd_y1=sd1, sd_y2=sd2, p1=p1, p2=p2, p12=p12)
             best = int(np.argmax(snp["snp_pp_h4"].to_numpy()))
             rows.append({"trait": trait, "locus": locus, "other": name, "gene_id": gene_id, "gene_name": gene_name,
                          **res.as_dict(), "top_variant": str(snp["variant_id"].iloc[best]),
@@ -472,7 +482,8 @@ def run_coloc(
                                           "top_variant"])
     files = _write_tables(out, {"coloc": (table, "coloc.tsv"), "coloc_susie": (stable, "coloc_susie.tsv")})
     report = {"n_tests": len(table), "n_pp_h4_above_0.8": int((table["pp_h4"] > 0.8).sum()),
-              "n_susie_pairs": len(stable), "priors": {"p1": p1, "p2": p2, "p12": p12, "p12_susie": p12_susie}}
+              "n_susie_pairs": len(stable), "type2": type2,
+              "priors": {"p1": p1, "p2": p2, "p12": p12, "p12_susie": p12_susie}}
     return ColocResult(table=table, files=files, report=report, susie=stable)
 
 
