@@ -216,3 +216,26 @@ def test_cli_mvmr(tmp_path, capsys):
     rc = main(["mvmr", "--out", str(tmp_path / "x"), "--exposure", "bmff", "--exposure", f"bmd={paths['bmd']}",
                "--outcome", str(paths["oste"]), "--no-clump"])
     assert rc == 2 and "mvmr/exposure: expected NAME=FILE" in capsys.readouterr().err
+
+
+def test_second_exposure_gwas_keeps_p_below_float_range(tmp_path):
+    """The simulator's BMD GWAS (N = 10 x the outcome sample) has variants with |z| > 38, whose P
+    underflows to 0: its files carry -log10 P so that read_sumstats accepts them (the demo cohort)."""
+    from bma_genetics.io import read_sumstats
+    from bma_genetics.simulate.second_exposure import _gwas_frame, _write_ssf
+
+    (tmp_path / "outcome_gwas").mkdir()
+    common = {"chromosome": ["1", "1"], "base_pair_location": [100, 200], "effect_allele": ["A", "C"],
+              "other_allele": ["G", "T"]}
+    frame = _gwas_frame(common, {"rsid": ["rs1", "rs2"], "variant_id": ["1:100_G_A", "1:200_T_C"]},
+                        np.array([0.5, 0.01]), np.array([0.01, 0.01]), np.array([0.3, 0.4]), 200_000)
+    assert frame["p_value"].iloc[0] == 0
+    path = _write_ssf(tmp_path, "bmd", frame, {"trait_description": ["bmd"], "sample_size": 200_000})
+    ss = read_sumstats(path)
+    assert ss["neg_log_10_p_value"].iloc[0] == pytest.approx(-stats_norm_logsf(50.0) / np.log(10), rel=1e-6)
+
+
+def stats_norm_logsf(z: float) -> float:
+    from scipy import stats
+
+    return float(stats.norm.logsf(z) + np.log(2))

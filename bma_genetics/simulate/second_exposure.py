@@ -48,7 +48,7 @@ import pandas as pd
 from bma_genetics.simulate import outcome as oc
 from bma_genetics.simulate import writers as wr
 from bma_genetics.simulate.diseases import _calibrate_intercept
-from bma_genetics.stats import wald_p
+from bma_genetics.stats import wald_neg_log10_p, wald_p
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,14 @@ OWN_SHARE = 0.4
 GAMMA_BMD = -0.5
 #: BMD GWAS sample size as a multiple of the outcome sample's.
 N_FACTOR = 10
+
+
+def _gwas_frame(common: dict[str, Any], ids: dict[str, Any], beta: np.ndarray, se: np.ndarray, eaf: np.ndarray,
+                n: int) -> pd.DataFrame:
+    """One block of a GWAS-SSF table; ``neg_log_10_p_value`` keeps P below float64's range (a strong
+    variant of the large BMD GWAS has |z| > 38, where P underflows to 0)."""
+    return pd.DataFrame({**common, "beta": beta, "standard_error": se, "effect_allele_frequency": eaf,
+                         "p_value": wald_p(beta, se), "neg_log_10_p_value": wald_neg_log10_p(beta, se), **ids, "n": n})
 
 
 def _write_ssf(root: Path, name: str, frame: pd.DataFrame, meta: dict[str, Any]) -> Path:
@@ -150,15 +158,11 @@ def simulate_second_exposure(root: Path, scratch: Path, segments: list, variants
                 se = 1.0 / np.sqrt(n_w * var_x)
             b_hat = b_true + se * rng.standard_normal(len(se))
             ok = var_x > 0
-            bmd_parts.append(pd.DataFrame({**common, "beta": np.where(ok, b_hat, np.nan),
-                                           "standard_error": np.where(ok, se, np.nan), "effect_allele_frequency": eaf,
-                                           "p_value": wald_p(np.where(ok, b_hat, np.nan), np.where(ok, se, np.nan)),
-                                           **ids, "n": n_w}))
+            bmd_parts.append(_gwas_frame(common, ids, np.where(ok, b_hat, np.nan), np.where(ok, se, np.nan), eaf, n_w))
             total, cases = oc.genotype_tables(x[lo:lo + 2048], y)
             beta, se_y, _conv = oc.logistic_from_tables(total, cases)
-            y_parts.append(pd.DataFrame({**common, "beta": beta, "standard_error": se_y,
-                                         "effect_allele_frequency": (total[:, 1] + 2 * total[:, 2]) / (2 * total.sum(axis=1)),
-                                         "p_value": wald_p(beta, se_y), **ids, "n": n}))
+            y_parts.append(_gwas_frame(common, ids, beta, se_y,
+                                       (total[:, 1] + 2 * total[:, 2]) / (2 * total.sum(axis=1)), n))
     bmd = pd.concat(bmd_parts, ignore_index=True).dropna(subset=["beta"])
     ys = pd.concat(y_parts, ignore_index=True)
     _write_ssf(root, "bmd", bmd, {
