@@ -472,7 +472,15 @@ CASES: list[Case] = [
                                            "--ld", i["geno"], "--out", str(i.out)], ("nothere.txt",)),
     Case("finemap-ld-missing", lambda i: ["finemap", "--sumstats", i["exposure.tsv"], "--ld", i["panel_none"],
                                           "--out", str(i.out)], ("panel_none",)),
+    # ---- mvmr ----
+    Case("mvmr-exposure-missing", lambda i: ["mvmr", "--exposure", f"bmff={i['nothere.tsv']}", "--exposure",
+                                             f"bmd={i['exposure.tsv']}", "--outcome", i["exposure.tsv"], "--no-clump",
+                                             "--out", str(i.out)], ("nothere.tsv",)),
+    Case("mvmr-exposure-not-name-file", lambda i: ["mvmr", "--exposure", "bmff", "--exposure",
+                                                   f"bmd={i['exposure.tsv']}", "--outcome", i["exposure.tsv"],
+                                                   "--no-clump", "--out", str(i.out)], ("NAME=FILE", "bmff")),
     # ---- simulate, reference ----
+    Case("simulate-relatives-h2", lambda i: ["simulate-relatives", "--h2", "1.5", "--out", str(i.out)], ("h2", "1.5")),
     Case("simulate-preset", lambda i: ["simulate", "--preset", "huge", "--out", str(i.out)], ("preset", "huge")),
     Case("simulate-images-cohort", lambda i: ["simulate-images", "--cohort", i["nocohort"], "--out", str(i.out)],
          ("nocohort",)),
