@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 
 #: Version of the cohort layout (docs/cohort_layout.md); a cohort written under another version is
 #: never reused by ``resume`` (2: field 22000, MFI files under UK Biobank's name, BMFF with centre,
-#: date and array effects).
-LAYOUT_VERSION = 2
+#: date and array effects; 3: cis-eQTL files, the BMD exposure and MVMR outcome, heritability and
+#: survival truth).
+LAYOUT_VERSION = 3
 N_PCS = 40
 #: The chrX causal variant (outside PAR1) and its sex-specific effect: per copy of the effect
 #: allele (males carry 0 or 1 copies, coded 0/2 in the genotype files), in latent SDs of each
