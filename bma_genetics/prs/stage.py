@@ -45,6 +45,9 @@ PARAMS = [
     Param("ld", (str, Path), "in-sample", "LD source for clumping and PRS-CS: in-sample (the cohort's "
           "ld_genotypes over the GWAS's analysed samples), reference (1000G EUR, chr17-22) or a PLINK prefix",
           check=keyword_or_path(("in-sample", "reference"), "a PLINK prefix")),
+    Param("ld_max_samples", int, 3000, "in-sample LD from at most this many of the GWAS's analysed samples "
+          "(drawn with the run's seed; LD estimates need a few thousand people, clumping and PRS-CS's blocks "
+          "cost in proportion); null: all of them", range=(100, None), nullable=True),
     Param("ld_genotypes", str, "array", "in-sample LD (and so the scored variants) from the array genotypes "
           "(PLINK) or the imputed BGEN (about 4x the variants: slower)", options=("array", "imputed")),
     Param("target_genotypes", str, "imputed", "genotypes the target people are scored from: imputed (BGEN "
@@ -213,6 +216,11 @@ def run(ctx, params: dict) -> dict:
     if cohort is None:
         raise InputError("prs: needs the cohort's genotypes (the run has no cohort)")
     samples = read_sample_list(ctx.product("gwas", "analysed_samples")) if p["ld"] == "in-sample" else None
+    if samples is not None and p["ld_max_samples"] is not None and len(samples) > p["ld_max_samples"]:
+        import numpy as np
+
+        rng = np.random.default_rng([int(ctx.seed), 1717])
+        samples = sorted(rng.choice(np.asarray(samples, dtype=object), p["ld_max_samples"], replace=False))
     ld = open_ld_source(p["ld"], genotypes=cohort / "genotypes" / p["ld_genotypes"], samples=samples,
                         where="prs/ld")
     from bma_genetics.ld import open_genotypes
