@@ -479,6 +479,12 @@ CASES: list[Case] = [
     Case("mvmr-exposure-not-name-file", lambda i: ["mvmr", "--exposure", "bmff", "--exposure",
                                                    f"bmd={i['exposure.tsv']}", "--outcome", i["exposure.tsv"],
                                                    "--no-clump", "--out", str(i.out)], ("NAME=FILE", "bmff")),
+    # ---- prs ----
+    Case("prs-score-weights-missing", lambda i: ["prs", "score", "--weights", i["nothere.tsv"], "--genotypes", i["geno"],
+                                                 "--out", str(i.out / "x.sscore")], ("nothere.tsv",)),
+    Case("prs-score-weights-columns", lambda i: ["prs", "score", "--weights", i["harmonised.tsv"], "--genotypes",
+                                                 i["geno"], "--out", str(i.out / "x.sscore")],
+         ("harmonised.tsv", "effect_allele")),
     # ---- simulate, reference ----
     Case("simulate-relatives-h2", lambda i: ["simulate-relatives", "--h2", "1.5", "--out", str(i.out)], ("h2", "1.5")),
     Case("simulate-preset", lambda i: ["simulate", "--preset", "huge", "--out", str(i.out)], ("preset", "huge")),
