@@ -332,3 +332,57 @@ def test_coloc_reads_a_disease_gwas_as_case_control():
     expected, _ = coloc_abf(v, other, sd_y1=1.0, type2="cc")
     assert res.table["pp_h4"].iloc[0] == pytest.approx(expected.pp_h4)
     assert run_coloc(fm, other.drop(columns=["n_cases"]), susie=False, sd_y2=1.0).report["type2"] == "quant"
+
+
+def test_align_to_region_keeps_a_palindrome_coded_alike():
+    """A/T coded A (effect) / T in both studies keeps its beta; coded T / A it is flipped; a
+    strand-flipped non-palindromic pair (T/C against A/G) is flipped only when swapped."""
+    from bma_genetics.finemap.api import align_to_region
+
+    region = pd.DataFrame({"chromosome": "1", "base_pair_location": [100, 200, 300, 400],
+                           "effect_allele": ["A", "A", "A", "A"], "other_allele": ["T", "T", "G", "G"]})
+    other = pd.DataFrame({"chromosome": "1", "base_pair_location": [100, 200, 300, 400],
+                          "effect_allele": ["A", "T", "T", "C"], "other_allele": ["T", "A", "C", "T"],
+                          "beta": 0.5, "standard_error": 0.1})
+    got = align_to_region(region, other)
+    assert got["region_index"].tolist() == [0, 1, 2, 3]
+    assert got["beta"].tolist() == [0.5, -0.5, 0.5, -0.5]
+
+
+class _DosageReader:
+    """The least of a GenotypeReader that ``_region_variants`` uses: variants and dosages of A1."""
+
+    dosage_allele = "a1"
+
+    def __init__(self, variants: pd.DataFrame, dosages: np.ndarray):
+        self.variants, self._dosages = variants, dosages
+
+    def counted_alleles(self) -> pd.Series:
+        return self.variants[self.dosage_allele]
+
+    def dosages(self, indices) -> np.ndarray:
+        return self._dosages[:, np.asarray(indices)]
+
+
+def test_region_ld_sign_follows_a_strand_flipped_effect_allele():
+    """LD oriented to the GWAS effect allele: effect T (strand flip of the counted A) counts as A."""
+    from bma_genetics.finemap.api import _region_variants
+
+    rng = np.random.default_rng(5)
+    g = rng.binomial(2, 0.4, 300).astype(float)
+    x = np.column_stack([g, np.where(rng.random(300) < 0.9, g, rng.binomial(2, 0.4, 300))])
+    reader = _DosageReader(pd.DataFrame({"chromosome": "1", "base_pair_location": [100, 200],
+                                         "a1": ["A", "C"], "a2": ["G", "T"]}), x)
+    ss = pd.DataFrame({"chromosome": "1", "base_pair_location": [100, 200], "effect_allele": ["A", "G"],
+                       "other_allele": ["G", "A"], "beta": [0.2, 0.2], "standard_error": 0.05})
+    v, r = _region_variants(ss, reader, "1", 0, 1000, 10, 100)
+    assert len(v) == 2 and r[0, 1] > 0.5
+
+
+def test_ld_sign_reads_palindromes_on_the_same_strand():
+    """+1 for the counted allele or (not for A/T, C/G) its complement."""
+    from bma_genetics.finemap.api import _ld_sign
+
+    sign = _ld_sign(pd.Series(["T", "T", "A", "A", "G"]), pd.Series(["C", "A", "T", "T", "A"]),
+                    pd.Series(["A", "A", "A", "T", "A"]))
+    assert sign.tolist() == [1.0, -1.0, 1.0, -1.0, -1.0]

@@ -125,6 +125,19 @@ def regions_from_hits(sumstats: pd.DataFrame, *, p_threshold: float, flank_kb: f
                                        "p_value", "nearest_gene", "genes"])
 
 
+def _ld_sign(effect: pd.Series, other: pd.Series, counted: pd.Series) -> np.ndarray:
+    """+1 where the GWAS effect allele is the LD source's counted allele, on the same strand or
+    (as ``match_variants`` accepts) on the opposite strand, else -1. A palindromic pair (A/T, C/G)
+    cannot be told from a strand flip: it is read on the same strand (its complement is its other
+    allele)."""
+    ea = effect.astype(str).str.upper().to_numpy()
+    oa = other.astype(str).str.upper().to_numpy()
+    ca = counted.astype(str).str.upper().to_numpy()
+    ea_f = np.array([a.translate(_COMPLEMENT) for a in ea], dtype=object)
+    palindromic = ea_f == oa
+    return np.where((ea == ca) | (~palindromic & (ea_f == ca)), 1.0, -1.0)
+
+
 def _region_variants(sumstats: pd.DataFrame, reader, chromosome: str, lo: int, hi: int, max_variants: int,
                      lead_position: int) -> tuple[pd.DataFrame, np.ndarray]:
     """The region's variants found in the LD source, oriented to the GWAS effect allele, and their LD."""
@@ -143,9 +156,7 @@ def _region_variants(sumstats: pd.DataFrame, reader, chromosome: str, lo: int, h
     if ss.empty:
         return ss, np.zeros((0, 0))
     r = ld_matrix(reader, idx)
-    counted = reader.counted_alleles().to_numpy()[idx]
-    sign = np.where(ss["effect_allele"].astype(str).str.upper().to_numpy() == pd.Series(counted).astype(str)
-                    .str.upper().to_numpy(), 1.0, -1.0)
+    sign = _ld_sign(ss["effect_allele"], ss["other_allele"], reader.counted_alleles().iloc[idx])
     r = r * np.outer(sign, sign)
     poly = np.abs(np.diag(r) - 1.0) < 1e-9
     # monomorphic in the LD sample: r = 0 off the diagonal; no information for fine-mapping
@@ -305,7 +316,8 @@ _COMPLEMENT = str.maketrans("ACGT", "TGCA")
 def align_to_region(region: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
     """Rows of ``other`` matched to ``region``'s variants on chromosome, position and allele pair;
     ``beta`` flipped where ``other``'s effect allele is the region's other allele (strand flips
-    read too). Returns ``other``'s rows with ``region_index`` (row of ``region``), in region order."""
+    read too). A palindromic pair (A/T, C/G) coded as the region's (same effect and other allele)
+    is kept as it is, on the same strand; one coded the other way round is flipped. Returns ``other``'s rows with ``region_index`` (row of ``region``), in region order."""
     check_columns("align_to_region/other", other, ["chromosome", "base_pair_location", "effect_allele",
                                                    "other_allele", "beta", "standard_error"])
     a = pd.DataFrame({"chromosome": region["chromosome"].astype(str).to_numpy(),
@@ -320,9 +332,12 @@ def align_to_region(region: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
     e2, o2 = m["effect_allele"].astype(str).str.upper(), m["other_allele"].astype(str).str.upper()
     same = (e2 == m["ea"]) & (o2 == m["oa"])
     swap = (e2 == m["oa"]) & (o2 == m["ea"])
+    # the opposite strand only where the same strand does not match: a palindrome (A/T, C/G) is
+    # read on the same strand, never flipped when coded as the region's
+    direct = same | swap
     e2f, o2f = e2.str.translate(_COMPLEMENT), o2.str.translate(_COMPLEMENT)
-    same |= (e2f == m["ea"]) & (o2f == m["oa"])
-    swap |= (e2f == m["oa"]) & (o2f == m["ea"])
+    same |= ~direct & (e2f == m["ea"]) & (o2f == m["oa"])
+    swap |= ~direct & (e2f == m["oa"]) & (o2f == m["ea"])
     m = m[same | swap].copy()
     flip = swap[same | swap].to_numpy()
     m.loc[flip, "beta"] = -m.loc[flip, "beta"]
