@@ -420,3 +420,59 @@ def test_separation_is_reported_not_estimated():
     fit = fit_cox(d, ["g", "c"], duration="t", event="e")
     assert not fit.converged and fit.table["beta"].isna().all() and fit.ph_test["p_value"].isna().all()
     assert fit.ph_test.set_index("term").loc["GLOBAL", "df"] == 2
+
+
+def test_separation_is_judged_per_sd_not_per_unit():
+    """A covariate on a 0-1 fraction scale (SD 0.01) with a log-HR of 0.25 per SD has beta 25 per
+    unit: the fit converges and equals the fit on the covariate per SD (beta scaled by the SD)."""
+    rng = np.random.default_rng(11)
+    n = 2000
+    z = rng.normal(size=n)
+    fat = 0.3 + 0.01 * z
+    t = rng.exponential(1 / np.exp(0.25 * z))
+    cens = rng.uniform(0, 2, n)
+    d = pd.DataFrame({"fat": fat, "z": z, "t": np.minimum(t, cens), "e": (t < cens).astype(int)})
+    fit = fit_cox(d, ["fat"], duration="t", event="e")
+    assert fit.converged
+    beta = fit.table.loc[0, "beta"]
+    assert 15 < beta < 40 and np.isfinite(fit.table.loc[0, "standard_error"])
+    per_sd = fit_cox(d.assign(fat=(d["fat"] - 0.3) / 0.01), ["fat"], duration="t", event="e")
+    assert np.isclose(beta * 0.01, per_sd.table.loc[0, "beta"], rtol=1e-6)
+
+
+def test_a_group_without_events_is_a_clear_error_and_non_convergence_is_logged(caplog):
+    rng = np.random.default_rng(2)
+    n = 300
+    grp = np.repeat(["T1", "T2", "T3"], n // 3)
+    e = ((grp != "T2") & (rng.random(n) < 0.4)).astype(int)
+    d = pd.DataFrame({"grp": grp, "c": rng.normal(size=n), "t": rng.exponential(1, n), "e": e})
+    with pytest.raises(InputError, match=r"cox_by_group/data: group\(s\) \['T2'\] of column 'grp' have no events"
+                                         r".*T1: \d+ of 100, T2: 0 of 100, T3: \d+ of 100"):
+        cox_by_group(d, "grp", ["c"], duration="t", event="e")
+    # survival_by_score refuses it the same way (no silent NaN hazard ratios for T2 and T3)
+    with pytest.raises(InputError, match="have no events"):
+        survival_by_score(d.assign(score=np.arange(n, dtype=float)), "score", ["c"], duration="t", event="e")
+    # a fit that does not converge names its term(s) in a warning
+    d2 = d.assign(g=(grp != "T2").astype(float))
+    with caplog.at_level("WARNING", logger="bma_genetics.survival.cox"):
+        fit = fit_cox(d2, ["g", "c"], duration="t", event="e")
+    assert not fit.converged and fit.table["beta"].isna().all()
+    assert any("did not converge" in r.getMessage() and "['g']" in r.getMessage() for r in caplog.records)
+
+
+def test_km_and_risk_table_name_a_missing_group_column():
+    d = _data(n=50)
+    with pytest.raises(InputError, match=r"kaplan_meier/group: column 'grp' not in the table"):
+        kaplan_meier(d, duration="time", event="status", group="grp")
+    with pytest.raises(InputError, match=r"numbers_at_risk/group: column 'grp' not in the table"):
+        numbers_at_risk(d, times=[0.5], duration="time", event="status", group="grp")
+
+
+def test_numbers_at_risk_use_the_km_risk_set_with_delayed_entry_at_a_tied_time():
+    """Someone entering at t is not at risk at t (entry < t <= exit), as in KM and Cox."""
+    d = pd.DataFrame({"entry": [0.0, 0.0, 1.0, 1.0, 0.5], "exit": [1.0, 2.0, 2.0, 3.0, 1.0],
+                      "ev": [1, 0, 1, 0, 0]})
+    km = kaplan_meier(d, duration="exit", event="ev", entry="entry")
+    risk = numbers_at_risk(d, times=km["time"], duration="exit", event="ev", entry="entry")
+    assert list(km.loc[km["time"] == 1.0, "n_at_risk"]) == [3]  # the two entering at 1.0 are not at risk
+    assert list(risk["n_at_risk"]) == list(km["n_at_risk"])

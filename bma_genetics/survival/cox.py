@@ -11,6 +11,7 @@ time scale): a person is at risk at ``t`` when ``entry < t <= exit``, as R's
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from scipy import stats
 
 from bma_genetics._check import fail
 
+log = logging.getLogger(__name__)
 _Z975 = stats.norm.isf(0.025)
 #: Columns of :attr:`CoxFit.table`.
 COX_COLUMNS = ["term", "beta", "standard_error", "hazard_ratio", "ci_lower", "ci_upper", "z", "p_value"]
@@ -41,6 +43,9 @@ class CoxArrays:
     linear_predictor: np.ndarray
     schoenfeld: np.ndarray  # (n_events, p) Efron-adjusted residuals, events by exit time
     event_times: np.ndarray
+    #: Columns behind a failed fit: those separated (log-HR per SD over 20 or SE per SD over 1000), else
+    #: those whose last Newton step had not settled (every column when the information is singular).
+    failed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def _by_time(k: np.ndarray, values: np.ndarray, n_times: int) -> np.ndarray:
@@ -155,8 +160,12 @@ def cox_arrays(
     Returns
     -------
     CoxArrays
-        ``converged`` is ``False`` when the information is singular or the steps do not settle
-        (e.g. separation: an exposure value with all the events); estimates are then NaN.
+        ``converged`` is ``False`` when the information is singular, the steps do not settle, or
+        a log-HR per SD of its column (``|beta| * sd(x)``, SD over the rows given) exceeds 20 or
+        its standard error per SD exceeds 1000 (separation: an exposure value with all the
+        events; the information about it collapses); estimates are then NaN and
+        ``failed`` lists the columns behind it. Judged per SD, so a covariate's units (a 0-1
+        fraction with SD 0.01 and a log-HR of 25 per unit) do not matter.
     """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim == 1:
@@ -173,6 +182,8 @@ def cox_arrays(
     converged = False
     it = 0
     nan = np.full(p, np.nan)
+    sd = Xc.std(axis=0) if len(Xc) else np.zeros(p)
+    last = np.full(p, np.inf)  # the last Newton step per column
     for it in range(1, max_iter + 1):  # noqa: B007 - n_iter reported
         try:
             step = np.linalg.solve(info, grad)
@@ -189,6 +200,7 @@ def cox_arrays(
             ll_new, g_new, i_new, _ = _efron_terms(Xc, lay, new)
             halvings += 1
         beta, ll, grad, info = new, ll_new, g_new, i_new
+        last = np.abs(step)
         if np.max(np.abs(step)) < tol:
             converged = True
             break
@@ -197,8 +209,18 @@ def cox_arrays(
     except np.linalg.LinAlgError:
         cov = np.full((p, p), np.nan)
         converged = False
-    if converged and (not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0) or np.max(np.abs(beta)) > 20):
-        converged = False  # separation: the likelihood keeps rising towards an infinite HR
+    # separation: the likelihood keeps rising towards an infinite HR (the estimate runs off, or the
+    # information about it collapses); judged per SD of the column, so units do not matter
+    with np.errstate(invalid="ignore"):
+        se_sd = np.sqrt(np.abs(np.diag(cov))) * sd
+    separated = np.flatnonzero((np.abs(beta) * sd > 20) | (se_sd > 1e3))
+    if converged and (not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0) or len(separated)):
+        converged = False
+    failed = np.zeros(0, dtype=np.int64)
+    if not converged:
+        failed = separated if len(separated) else np.flatnonzero(~(last < tol))
+        if not len(failed):
+            failed = np.arange(p)
     avg = _efron_terms(Xc, lay, beta, need_hess=False)[3]
     k_of = lay.k_of
     order = np.lexsort((np.arange(len(exit_))[event], exit_[event]))
@@ -206,7 +228,7 @@ def cox_arrays(
     return CoxArrays(
         beta=beta if converged else nan, covariance=cov if converged else np.full((p, p), np.nan),
         loglik=ll, loglik_null=ll0, n_iter=it, converged=converged,
-        linear_predictor=X @ beta, schoenfeld=resid, event_times=exit_[event][order],
+        linear_predictor=X @ beta, schoenfeld=resid, event_times=exit_[event][order], failed=failed,
     )
 
 
@@ -402,6 +424,9 @@ def fit_cox(
     Returns
     -------
     CoxFit
+        ``converged`` is ``False`` (every estimate NaN, a warning logged naming the term(s)
+        behind it) on separation (a log-HR over 20, or a standard error over 1000, per SD of a
+        term) or when the Newton steps do not settle.
 
     Raises
     ------
@@ -423,6 +448,9 @@ def fit_cox(
     t = sub[duration].to_numpy(dtype=np.float64)
     e = sub[entry].to_numpy(dtype=np.float64) if entry else None
     res = cox_arrays(X, t, ev, e)
+    if not res.converged:
+        log.warning("fit_cox: the fit did not converge (term(s) %s: separation or an unsettled estimate, "
+                    "e.g. no events in a group); every estimate is NaN", [terms[i] for i in res.failed])
     se = np.sqrt(np.diag(res.covariance))
     z = res.beta / se
     table = pd.DataFrame({
@@ -490,6 +518,13 @@ def cox_by_group(
         The reference group (default: the first). Terms are ``"{group}[{label}]"`` for the
         other groups, hazard ratios against the reference.
     Other parameters as :func:`fit_cox`.
+
+    Raises
+    ------
+    InputError
+        As :func:`fit_cox`; and when a group has no events among the people analysed (its hazard
+        ratio, or with the reference every one, would be 0 or infinite), naming the group and
+        the people and events of every group: merge groups or use fewer quantile groups.
     """
     if group not in data.columns:
         raise fail("cox_by_group/group", f"column '{group}' not in the table")
@@ -503,6 +538,16 @@ def cox_by_group(
         raise fail("cox_by_group/reference", f"{reference!r} is not a group of '{group}' ({levels})")
     dummies = {f"{group}[{lv}]": (g == lv).astype(np.float64).where(g.notna()) for lv in levels if lv != ref}
     frame = data.assign(**dummies)
+    sub = check_survival_data(frame, duration=duration, event=event, entry=entry,
+                              columns=[*dummies, *covariates], where="cox_by_group")
+    ev = sub[event].to_numpy(dtype=np.float64)
+    counts = {lv: (int((sub[group] == lv).sum()), int(ev[(sub[group] == lv).to_numpy()].sum())) for lv in levels}
+    empty = [lv for lv, (_, n_ev) in counts.items() if n_ev == 0 and 0 < sum(c[1] for c in counts.values())]
+    if empty:
+        detail = ", ".join(f"{lv}: {n_ev} of {n}" for lv, (n, n_ev) in counts.items())
+        raise fail("cox_by_group/data", f"group(s) {[str(lv) for lv in empty]} of column '{group}' have no events "
+                   f"in column '{event}' (events of people per group: {detail}); a hazard ratio against "
+                   f"reference {str(ref)!r} cannot be estimated: merge groups or use fewer groups")
     fit = fit_cox(frame, [*dummies, *covariates], duration=duration, event=event, entry=entry,
                   ph_transform=ph_transform)
     fit.extra["reference"] = str(ref)

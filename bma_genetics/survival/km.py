@@ -47,11 +47,13 @@ def _km_one(exit_: np.ndarray, event: np.ndarray, entry: np.ndarray | None) -> p
                          "ci_lower": 1 - hi, "ci_upper": 1 - lo})
 
 
-def _groups(data: pd.DataFrame, group: str | None) -> list:
+def _groups(data: pd.DataFrame, group: str | None, where: str = "kaplan_meier") -> list:
     if group is None:
         return ["all"]
+    if not isinstance(data, pd.DataFrame):
+        raise fail(f"{where}/data", f"expected a DataFrame, found {type(data).__name__}")
     if group not in data.columns:
-        raise fail("kaplan_meier/group", f"column '{group}' not in the table")
+        raise fail(f"{where}/group", f"column '{group}' not in the table; it has {list(data.columns)[:20]}")
     g = data[group]
     levels = list(g.cat.categories) if isinstance(g.dtype, pd.CategoricalDtype) else sorted(g.dropna().unique())
     return [lv for lv in levels if (g == lv).any()]
@@ -91,6 +93,8 @@ def kaplan_meier(
     InputError
         Missing columns, negative follow-up, exit before entry, events not 0/1.
     """
+    if group is not None and (not isinstance(data, pd.DataFrame) or group not in data.columns):
+        _groups(data, group, where="kaplan_meier")
     sub = check_survival_data(data, duration=duration, event=event, entry=entry, where="kaplan_meier")
     if group:
         sub = sub[sub[group].notna()]
@@ -114,8 +118,9 @@ def numbers_at_risk(
 ) -> pd.DataFrame:
     """People at risk at each of ``times`` per group (the risk table under a KM plot).
 
-    At risk at ``t``: entered on or before ``t`` and not yet out (``entry <= t <= exit``; at
-    ``t = 0`` on the follow-up scale, everyone).
+    At risk at ``t``: entered before ``t`` and not yet out (``entry < t <= exit``, as
+    :func:`kaplan_meier`'s ``n_at_risk`` and the Cox risk sets; someone entering at ``t`` is not
+    yet at risk at ``t``; at ``t = 0`` on the follow-up scale, everyone).
 
     Returns
     -------
@@ -125,12 +130,16 @@ def numbers_at_risk(
     t = np.asarray(list(times), dtype=np.float64)
     if t.ndim != 1 or not np.all(np.isfinite(t)):
         raise fail("numbers_at_risk/times", "give finite times")
+    if group is not None:
+        _groups(data, group, where="numbers_at_risk")
     sub = check_survival_data(data, duration=duration, event=event, entry=entry, where="numbers_at_risk")
+    if group:
+        sub = sub[sub[group].notna()]
     rows = []
-    for lv in _groups(sub, group):
+    for lv in _groups(sub, group, where="numbers_at_risk"):
         part = sub if group is None else sub[sub[group] == lv]
         x = part[duration].to_numpy(dtype=np.float64)
         e = part[entry].to_numpy(dtype=np.float64) if entry else np.full(len(x), -np.inf)
         for ti in t:
-            rows.append({"group": str(lv), "time": float(ti), "n_at_risk": int(((e <= ti) & (x >= ti)).sum())})
+            rows.append({"group": str(lv), "time": float(ti), "n_at_risk": int(((e < ti) & (x >= ti)).sum())})
     return pd.DataFrame(rows, columns=["group", "time", "n_at_risk"])
