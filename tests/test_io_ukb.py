@@ -745,13 +745,18 @@ def test_csv_parse_errors_encoding_and_bom(tmp_path):
 
 
 def test_package_exports_match_the_api():
+    import importlib
+
     import bma_genetics.io as io
     import bma_genetics.io.api as api
-    import bma_genetics.io.results as results
 
-    # The UK Biobank layer through io.api, the stages' result tables through io.results.
-    assert sorted(io.__all__) == sorted([*api.__all__, *io._RESULTS])
+    # The UK Biobank layer through io.api, each group of stage tables through its own module.
+    grouped = [name for names in io._GROUPS.values() for name in names]
+    assert sorted(io.__all__) == sorted([*api.__all__, *grouped])
+    assert len(set(grouped)) == len(grouped) and not set(grouped) & set(api.__all__)
     assert all(getattr(io, name) is getattr(api, name) for name in api.__all__)
-    assert all(getattr(io, name) is getattr(results, name) for name in io._RESULTS)
+    for module, names in io._GROUPS.items():
+        mod = importlib.import_module(module)
+        assert all(getattr(io, name) is getattr(mod, name) for name in names), module
     with pytest.raises(AttributeError):
         io.not_a_function  # noqa: B018

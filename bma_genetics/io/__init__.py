@@ -120,17 +120,20 @@ _ROI_STATS = ("ROI_STATS_SCHEMA", "read_roi_stats", "roi_stats_path", "write_roi
 __all__ += list(_ROI_STATS)
 
 
+#: Each group of names above and the module that defines it (loaded on first use).
+_GROUPS = {
+    "bma_genetics.io.bmff": _ROI_STATS,
+    "bma_genetics.io.survival": _SURVIVAL,
+    "bma_genetics.io.results": _RESULTS,
+    "bma_genetics.io.loco": _LOCO,
+    "bma_genetics.io.finemap": _FINEMAP,
+}
+
+
 def __getattr__(name: str) -> Any:
-    if name in _ROI_STATS:
-        return getattr(importlib.import_module("bma_genetics.io.bmff"), name)
-    if name in _SURVIVAL:
-        return getattr(importlib.import_module("bma_genetics.io.survival"), name)
-    if name in _RESULTS:
-        return getattr(importlib.import_module("bma_genetics.io.results"), name)
-    if name in _LOCO:
-        return getattr(importlib.import_module("bma_genetics.io.loco"), name)
-    if name in _FINEMAP:
-        return getattr(importlib.import_module("bma_genetics.io.finemap"), name)
+    for module, names in _GROUPS.items():
+        if name in names:
+            return getattr(importlib.import_module(module), name)
     if name in __all__:
         return getattr(importlib.import_module("bma_genetics.io.api"), name)
     raise AttributeError(f"module 'bma_genetics.io' has no attribute {name!r}")
