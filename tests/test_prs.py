@@ -382,3 +382,18 @@ def test_io_round_trip(tmp_path):
     assert back["x_AVG"].iloc[0] == pytest.approx(s["x_AVG"].iloc[0], rel=1e-15)  # full precision written
     with pytest.raises(InputError):
         read_prs_weights(w.drop(columns=["effect_allele"]))
+
+
+def test_prs_stage_refuses_a_baseline_no_target_person_has():
+    """A non-imaged target has no imaging date (53-2.0): the stage refuses before scoring, naming
+    the column and the way out, instead of logging every survival model as not estimated."""
+    from bma_genetics.prs.stage import check_baseline
+
+    people = pd.DataFrame({"eid": ["1", "2", "3"],
+                           "scan_date": pd.to_datetime(["2015-01-01", None, None])})
+    with pytest.raises(InputError, match=r"prs/baseline: none of the 2 target people \(non-imaged\) has a "
+                                         r"'scan_date' date.*instance: 0"):
+        check_baseline(people, ["2", "3"], "scan_date", "non-imaged")
+    with pytest.raises(InputError, match="prs/baseline: column 'visit' not in the participant table"):
+        check_baseline(people, ["2", "3"], "visit", "non-imaged")
+    check_baseline(people, ["1", "2"], "scan_date", "outside-gwas")  # one dated target person: fine

@@ -476,3 +476,22 @@ def test_numbers_at_risk_use_the_km_risk_set_with_delayed_entry_at_a_tied_time()
     risk = numbers_at_risk(d, times=km["time"], duration="exit", event="ev", entry="entry")
     assert list(km.loc[km["time"] == 1.0, "n_at_risk"]) == [3]  # the two entering at 1.0 are not at risk
     assert list(risk["n_at_risk"]) == list(km["n_at_risk"])
+
+
+def test_time_to_event_placeholder_dates_make_prevalent_cases_of_unknown_date():
+    """UK Biobank placeholder dates (io.diagnoses.SPECIAL_DATES) are cases with an unknown date:
+    prevalent (out of incident analyses), never non-cases (2037-07-07 after the end of follow-up)
+    nor cases dated 1900."""
+    people, dx = _people_and_dx()
+    extra = pd.DataFrame({
+        "eid": ["2", "3", "6"], "code": ["M81.0", "M81.0", "M80.0"],
+        "date": pd.to_datetime(["2037-07-07", "1900-01-01", "1902-02-02"]),
+        "source": ["41270"] * 3, "coding": ["icd10"] * 3,
+    })
+    people.loc[0, "fo_m81"] = pd.Timestamp("1903-03-03")
+    out = time_to_event(people, pd.concat([dx, extra], ignore_index=True), icd10=["M80", "M81"], icd9=["7330"],
+                        first_occurrence=["fo_m81"], censoring_date="2020-01-01").set_index("eid")
+    # 1 (first-occurrence 1903-03-03), 2 (2037-07-07), 3 (1900-01-01), 6 (1902-02-02): unknown date
+    assert out["prevalent"].to_dict() == {"1": True, "2": True, "3": True, "4": True, "5": True, "6": True}
+    assert out["event"].sum() == 0
+    assert pd.isna(out.loc["3", "first_date"]) and pd.isna(out.loc["2", "first_date"])

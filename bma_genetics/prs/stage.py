@@ -114,6 +114,41 @@ def _target_people(ctx, p: dict[str, Any]):
                           "n_imaged_outside_gwas": n_imaged}
 
 
+def check_baseline(people, eids: list[str], baseline: str, target: str) -> None:
+    """Refuse a survival baseline that no target person has (before any scoring work).
+
+    Parameters
+    ----------
+    people : DataFrame
+        The participant table (``eid`` and the ``baseline`` date column).
+    eids : list of str
+        The target people.
+    baseline : str
+        The ``baseline`` parameter: a date column of the participant table.
+    target : str
+        The ``target`` parameter (named in the message).
+
+    Raises
+    ------
+    InputError
+        ``prs/baseline``: the column is absent, or none of the target people has a date in it
+        (in UK Biobank the non-imaged have no imaging visit, 53-2.0, so ``scan_date`` is empty
+        for them; the participant table holds the visit of the participants stage's ``instance``).
+    """
+    from bma_genetics.errors import InputError
+
+    if baseline not in people.columns:
+        raise InputError(f"prs/baseline: column '{baseline}' not in the participant table; it has "
+                         f"{list(people.columns)[:20]}")
+    mine = people[people["eid"].astype(str).isin(set(eids))]
+    if len(mine) and not mine[baseline].notna().any():
+        raise InputError(f"prs/baseline: none of the {len(mine)} target people ({target}) has a '{baseline}' date in "
+                         "the participant table (the non-imaged did not attend the imaging visit, 53-2.0), so no "
+                         "follow-up can start; build the participant table at the assessment visit (participants "
+                         "stage `instance: 0`, 53-0.0), give a date column every target person has as `baseline`, "
+                         "or set `survival: false`")
+
+
 def _outcome(ctx, p: dict[str, Any], eids: list[str]):
     import pandas as pd
 
@@ -230,6 +265,11 @@ def run(ctx, params: dict) -> dict:
     if not eids:
         raise InputError("prs/target: no participant is left outside the GWAS (after withdrawals"
                          + (" and removing the imaged" if p["target"] == "non-imaged" else "") + ")")
+    if p["survival"]:
+        from bma_genetics.io import read_participant_table
+
+        check_baseline(read_participant_table(ctx.product("participants", "participants")), eids, p["baseline"],
+                       p["target"])
     outcome = _outcome(ctx, p, eids)
     truth = None
     truth_path = cohort / "truth" / "bmff_true.parquet"

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bma_genetics._check import fail
+from bma_genetics.io.diagnoses import SPECIAL_DATES
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +178,9 @@ def time_to_event(
     DataFrame
         One row per participant with a baseline date: ``eid``, ``baseline_date``,
         ``start_date`` (baseline + window), ``first_date`` (first record in follow-up or before
-        it; NaT: none), ``prevalent`` (first record on or before the start: leave these people
-        out of an incident analysis), ``event`` (int 0/1: first record after the start and on or
+        it; NaT: none), ``prevalent`` (first record on or before the start, or a record with a
+        UK Biobank placeholder date, :data:`bma_genetics.io.diagnoses.SPECIAL_DATES`: a case whose
+        date is unknown; leave these people out of an incident analysis), ``event`` (int 0/1: first record after the start and on or
         before the end of follow-up), ``event_date``, ``end_of_follow_up``, ``exit_date`` (event
         date or end of follow-up), ``follow_up_years`` (start to exit, years of 365.25 days),
         ``age_at_entry``, ``age_at_exit``.
@@ -225,6 +227,15 @@ def time_to_event(
     if n_undated:
         log.info("%s: %d record(s) of the outcome without a date are not used", where, n_undated)
     rec = rec.dropna(subset=["date"])
+    # UK Biobank placeholder dates (1900-01-01 unknown, 1901-01-01 before birth, 1902-02-02 birth
+    # year, 1903-03-03 after birth, 2037-07-07 in the future): a case whose date is unknown.
+    placeholder = rec["date"].isin(list(SPECIAL_DATES)).to_numpy()
+    unknown = set(rec["eid"].to_numpy()[placeholder])
+    if placeholder.any():
+        log.warning("%s: %d record(s) of the outcome carry a UK Biobank placeholder date (e.g. 1900-01-01, "
+                    "2037-07-07): %d participant(s) are cases with an unknown date, counted as prevalent and "
+                    "left out of incident analyses", where, int(placeholder.sum()), len(unknown))
+        rec = rec[~placeholder]
     if end is None:  # censoring_date=None and no end columns: the data's end
         last = pd.to_datetime(diagnoses["date"]).max()
         end = pd.Series(last, index=eids, dtype="datetime64[ns]")
@@ -248,7 +259,7 @@ def time_to_event(
                    "died or were lost to follow-up before the baseline")
     fd = first.to_numpy().astype("datetime64[ns]")
     has = ~np.isnat(fd)
-    prevalent = has & (fd <= start)
+    prevalent = (has & (fd <= start)) | np.isin(eids, list(unknown))
     event = has & ~prevalent
     exit_ = np.where(event, fd, stop)
     years = (exit_ - start) / np.timedelta64(1, "D") / _DAY
@@ -265,8 +276,8 @@ def time_to_event(
     else:
         out["age_at_entry"] = np.nan
         out["age_at_exit"] = np.nan
-    log.info("%s: %d participants, %d prevalent, %d incident events, %.0f person-years", where, len(out),
-             int(prevalent.sum()), int(event.sum()), float(years[~prevalent].sum()))
+    log.info("%s: %d participants, %d prevalent (%d with an unknown date), %d incident events, %.0f person-years",
+             where, len(out), int(prevalent.sum()), len(unknown), int(event.sum()), float(years[~prevalent].sum()))
     return out[OUTCOME_COLUMNS].reset_index(drop=True)
 
 
