@@ -397,3 +397,71 @@ def test_prs_stage_refuses_a_baseline_no_target_person_has():
     with pytest.raises(InputError, match="prs/baseline: column 'visit' not in the participant table"):
         check_baseline(people, ["2", "3"], "visit", "non-imaged")
     check_baseline(people, ["1", "2"], "scan_date", "outside-gwas")  # one dated target person: fine
+
+def _write_plink(prefix, chrom, pos, a1, a2, dosage_a1):
+    """A PLINK 1 fileset of ``dosage_a1`` (variants x samples, counts of A1, no missing)."""
+    n_var, n_sam = dosage_a1.shape
+    pd.DataFrame({0: chrom, 1: [f"rs{i}" for i in range(n_var)], 2: 0, 3: pos, 4: a1, 5: a2}).to_csv(
+        f"{prefix}.bim", sep="\t", header=False, index=False)
+    pd.DataFrame([[f"i{k}", f"i{k}", 0, 0, 1, -9] for k in range(n_sam)]).to_csv(
+        f"{prefix}.fam", sep=" ", header=False, index=False)
+    code = np.array([3, 2, 0], dtype=np.uint8)[dosage_a1]  # 2 A1 -> 00, 1 -> 10, 0 -> 11
+    code = np.pad(code, ((0, 0), (0, -n_sam % 4)))
+    packed = (code[:, 0::4] | code[:, 1::4] << 2 | code[:, 2::4] << 4 | code[:, 3::4] << 6).astype(np.uint8)
+    with open(f"{prefix}.bed", "wb") as out:
+        out.write(b"\x6c\x1b\x01" + packed.tobytes())
+
+
+def test_chrx_weights_of_both_methods_meet_on_one_row(tmp_path):
+    """A .bim names X as 23 (25 its pseudo-autosomal part) while the summary statistics say X: both
+    methods find the variants, and the C+T and PRS-CS weights of one variant stay one row (PRS-CS
+    keeps the summary statistics' chromosome), so each weight is scored."""
+    from bma_genetics.ld import PlinkReader
+    from bma_genetics.prs.api import run_prs
+    from bma_genetics.prs.prscs import PRSCSParameters
+
+    rng = np.random.default_rng(5)
+    n_var, n_sam = 6, 80
+    dos = rng.binomial(2, 0.3, size=(n_var, n_sam))
+    pos = 1000 + 10_000 * np.arange(n_var)
+    a1, a2 = ["A", "C", "G", "A", "C", "A"], ["G", "T", "A", "C", "A", "G"]
+    # the first variant pseudo-autosomal: 25 in the .bim, X in the summary statistics
+    _write_plink(tmp_path / "x", ["25"] + ["23"] * (n_var - 1), pos, a1, a2, dos)
+    reader = PlinkReader(tmp_path / "x")
+    ss = pd.DataFrame({"variant_id": [f"X:{p}" for p in pos], "chromosome": "X", "base_pair_location": pos,
+                       "effect_allele": a1, "other_allele": a2, "beta": [0.3, -0.2, 0.1, 0.05, -0.1, 0.2],
+                       "p_value": [1e-9, 1e-6, 1e-3, 0.2, 0.01, 1e-4], "n": 5000.0})
+    res = run_prs({"t": ss}, ld=reader, target=reader, methods=("ct", "prscs"), thresholds=(1.0,),
+                  prscs=PRSCSParameters(n_iter=40, n_burnin=20, thin=2))
+    w = res.weights["t"]
+    assert len(w) == n_var
+    assert set(w["chromosome"].astype(str)) == {"X"}
+    assert (w["prscs"] != 0).all()
+    assert (w["ct_1"] != 0).sum() >= 1
+    # the score of the PRS-CS column is the dosage of the effect allele (A1 here) times its weight
+    want = dos.T @ w.set_index("base_pair_location").loc[pos, "prscs"].to_numpy()
+    np.testing.assert_allclose(res.scores.table["t.prscs_SUM"], want, rtol=1e-9)
+
+
+def test_combine_matches_traits_on_the_allele_pair():
+    """A second trait's weight of the same variant (alleles swapped, on the other strand, or its
+    chromosome spelt 23) joins the first trait's row, its sign turned only where it names the other
+    allele; another allele pair at the same position (multi-allelic) stays a row of its own."""
+    from bma_genetics.prs.api import _combine
+
+    a = pd.DataFrame({"chromosome": ["1", "1", "1", "1", "X"], "base_pair_location": [100, 200, 300, 400, 500],
+                      "effect_allele": ["A", "A", "A", "A", "C"], "other_allele": ["G", "G", "G", "G", "T"],
+                      "s": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    # 100 as written; 200 swapped; 300 other strand (T/C); 400 other strand and swapped (C/T);
+    # 500 on "23"; 100 A/T: another allele of the site
+    b = pd.DataFrame({"chromosome": ["1", "1", "1", "1", "23", "1"],
+                      "base_pair_location": [100, 200, 300, 400, 500, 100],
+                      "effect_allele": ["A", "G", "T", "C", "T", "A"], "other_allele": ["G", "A", "C", "T", "C", "T"],
+                      "s": [10.0, 20.0, 30.0, 40.0, 50.0, 60.0]})
+    out = _combine({"a": a, "b": b}, {"a": ["s"], "b": ["s"]})
+    assert len(out) == 6
+    got = {(r.base_pair_location, r.other_allele): (r.effect_allele, r._4, r._5)
+           for r in out.itertuples(index=False)}
+    assert got == {(100, "G"): ("A", 1.0, 10.0), (200, "G"): ("A", 2.0, -20.0), (300, "G"): ("A", 3.0, 30.0),
+                   (400, "G"): ("A", 4.0, -40.0), (500, "T"): ("C", 5.0, -50.0), (100, "T"): ("A", 0.0, 60.0)}
+    assert out.loc[out["base_pair_location"] == 500, "chromosome"].tolist() == ["X"]

@@ -18,6 +18,12 @@ _COMPLEMENT = str.maketrans("ACGT", "TGCA")
 _CACHE_BYTES = 400_000_000
 
 
+def _chrom_name(chrom: pd.Series) -> pd.Series:
+    """Chromosome names as matched: no ``chr``; PLINK's 23 (X) and 25 / XY (the pseudo-autosomal
+    part of X, which summary statistics call X) as ``X``."""
+    return chrom.astype(str).str.removeprefix("chr").replace({"23": "X", "25": "X", "XY": "X"})
+
+
 def match_variants(sumstats: pd.DataFrame, reader: GenotypeReader) -> np.ndarray:
     """Row index in ``reader.variants`` for each summary-statistics row (-1 where absent).
 
@@ -27,8 +33,8 @@ def match_variants(sumstats: pd.DataFrame, reader: GenotypeReader) -> np.ndarray
     """
     check_columns("match_variants/sumstats", sumstats, ["chromosome", "base_pair_location"])
     ref = reader.variants
-    key_ref = ref["chromosome"].astype(str).str.removeprefix("chr") + ":" + ref["base_pair_location"].astype(str)
-    key_ss = sumstats["chromosome"].astype(str).str.removeprefix("chr") + ":" + sumstats["base_pair_location"].astype(str)
+    key_ref = _chrom_name(ref["chromosome"]) + ":" + ref["base_pair_location"].astype(str)
+    key_ss = _chrom_name(sumstats["chromosome"]) + ":" + sumstats["base_pair_location"].astype(str)
     lookup = pd.DataFrame({"key": key_ref.to_numpy(), "ref_index": np.arange(len(ref)),
                            "ra1": ref["a1"].str.upper().to_numpy(), "ra2": ref["a2"].str.upper().to_numpy()})
     left = pd.DataFrame({"key": key_ss.to_numpy(), "row": np.arange(len(sumstats))})

@@ -50,7 +50,8 @@ class Alignment:
 
 
 def _key(chrom: pd.Series, pos: pd.Series) -> np.ndarray:
-    c = chrom.astype(str).str.removeprefix("chr").replace({"23": "X", "25": "XY"})
+    # PLINK's 23 and 25 / XY (pseudo-autosomal X, positions apart from the rest of X) are X
+    c = chrom.astype(str).str.removeprefix("chr").replace({"23": "X", "25": "X", "XY": "X"})
     return (c + ":" + pos.astype("int64").astype(str)).to_numpy()
 
 

@@ -68,25 +68,40 @@ class PRSResult(StageResult):
 
 
 def _combine(weights: Mapping[str, pd.DataFrame], columns: Mapping[str, list[str]]) -> pd.DataFrame:
-    """One weight table over every trait: rows keyed by variant, alleles named as the first trait
-    names them (another trait naming the other allele has its weights' sign turned)."""
+    """One weight table over every trait: rows keyed by variant, named as the first trait names
+    them. A later trait's row is the same variant when chromosome, position and allele pair agree
+    (in either order, or on the other strand, as :mod:`bma_genetics.prs.align` matches): it takes
+    the earlier naming, its weights' sign turned where it names the other allele. Another allele
+    pair at the same position (a multi-allelic site) stays a row of its own."""
+    from bma_genetics.prs.align import _COMPLEMENT, _key
+
     frames = []
     for trait, w in weights.items():
         f = w[[*_KEY_COLS, *columns[trait]]].rename(columns={c: f"{trait}.{c}" for c in columns[trait]})
         frames.append(f)
     out = frames[0]
     for f in frames[1:]:
-        f = f.copy()
-        key_out = out["chromosome"].astype(str) + ":" + out["base_pair_location"].astype(str)
-        named = dict(zip(key_out, out["effect_allele"], strict=False))
-        key_f = f["chromosome"].astype(str) + ":" + f["base_pair_location"].astype(str)
-        other = key_f.map(named)
-        swap = other.notna() & (other != f["effect_allele"])
+        f = f.reset_index(drop=True).copy()
+        o = pd.DataFrame({"key": _key(out["chromosome"], out["base_pair_location"]), "oi": np.arange(len(out)),
+                          "oe": out["effect_allele"].astype(str).str.upper().to_numpy(),
+                          "oo": out["other_allele"].astype(str).str.upper().to_numpy()})
+        m = pd.DataFrame({"key": _key(f["chromosome"], f["base_pair_location"]), "fi": np.arange(len(f)),
+                          "fe": f["effect_allele"].astype(str).str.upper().to_numpy(),
+                          "fo": f["other_allele"].astype(str).str.upper().to_numpy()}).merge(o, on="key")
+        ce, co = m["fe"].str.translate(_COMPLEMENT), m["fo"].str.translate(_COMPLEMENT)
+        # the literal match first (a strand-ambiguous pair is taken as written), then the other strand
+        rank = np.select([(m.fe == m.oe) & (m.fo == m.oo), (m.fe == m.oo) & (m.fo == m.oe),
+                          (ce == m.oe) & (co == m.oo), (ce == m.oo) & (co == m.oe)], [0, 1, 2, 3], -1)
+        m = m.assign(rank=rank)
+        m = m[m["rank"] >= 0].sort_values(["fi", "rank"], kind="stable").drop_duplicates("fi")
+        fi, oi = m["fi"].to_numpy(), m["oi"].to_numpy()
+        swap = np.zeros(len(f), dtype=bool)
+        swap[fi] = np.isin(m["rank"].to_numpy(), (1, 3))
         wcols = [c for c in f.columns if c not in _KEY_COLS]
         f.loc[swap, wcols] = -f.loc[swap, wcols]
-        ea = f["effect_allele"].copy()
-        f.loc[swap, "effect_allele"] = f.loc[swap, "other_allele"]
-        f.loc[swap, "other_allele"] = ea[swap]
+        for c in ("chromosome", "effect_allele", "other_allele"):
+            f[c] = f[c].astype(object)
+            f.loc[fi, c] = out[c].astype(object).to_numpy()[oi]
         out = out.merge(f, on=_KEY_COLS, how="outer")
     wcols = [c for c in out.columns if c not in _KEY_COLS]
     out[wcols] = out[wcols].fillna(0.0)

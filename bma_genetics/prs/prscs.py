@@ -300,6 +300,11 @@ def prscs_weights(
     sign = np.where(t["counted"].to_numpy(), 1.0, -1.0)
     p = np.clip(t["p_value"].to_numpy(float), 1e-300, 1.0)
     t["beta_marginal_std"] = sign * np.sign(t["beta"].to_numpy(float)) * np.abs(stats.norm.ppf(p / 2.0)) / np.sqrt(n)
+    # blocks and chains go by the LD source's chromosome names (a .bim says 23 or 25 for X); the
+    # output keeps the summary statistics' own chromosome and position, so that these weights
+    # merge with other weights built from the same summary statistics (C+T keeps them too)
+    t["_ss_chromosome"] = t["chromosome"]
+    t["_ss_position"] = t["base_pair_location"]
     ra = ld.variants.iloc[t["ref_index"].to_numpy()]
     t["chromosome"] = ra["chromosome"].astype(str).to_numpy()
     t["base_pair_location"] = ra["base_pair_location"].to_numpy()
@@ -349,6 +354,8 @@ def prscs_weights(
     with np.errstate(divide="ignore", invalid="ignore"):
         t["prscs"] = np.where(poly, sign * t["beta_std"] / np.sqrt(2.0 * freq * (1.0 - freq)), 0.0)
     t["frequency"] = np.where(sign > 0, freq, 1.0 - freq)
+    t["chromosome"] = t.pop("_ss_chromosome")
+    t["base_pair_location"] = t.pop("_ss_position")
     cols = [c for c in ("variant_id", "rsid", "chromosome", "base_pair_location", "effect_allele", "other_allele",
                         "beta", "p_value", "beta_marginal_std", "frequency", "beta_std", "psi", "prscs", "block")
             if c in t.columns]
