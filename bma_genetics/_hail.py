@@ -92,8 +92,10 @@ def init_hail(
         memory = driver_memory or os.environ.get("BMA_GENETICS_DRIVER_MEMORY") or _default_driver_memory()
         conf.setdefault("spark.driver.memory", memory)
         conf.setdefault("spark.ui.enabled", "false")
-    if local and master is not None:
-        # the JVM is a child of this process and inherits the library path
+    if master is not None:
+        # the driver JVM is a child of this process and inherits the library path; on a cluster
+        # the driver still does the small dense algebra (covariate projections): the same BLAS
+        # as local mode keeps the results byte-identical (the executors use their nodes' BLAS)
         _use_native_blas()
     log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="bma-hail-log-"))
     log_dir.mkdir(parents=True, exist_ok=True)
