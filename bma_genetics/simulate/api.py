@@ -41,8 +41,9 @@ log = logging.getLogger(__name__)
 #: Version of the cohort layout (docs/cohort_layout.md); a cohort written under another version is
 #: never reused by ``resume`` (2: field 22000, MFI files under UK Biobank's name, BMFF with centre,
 #: date and array effects; 3: cis-eQTL files, the BMD exposure and MVMR outcome, heritability and
-#: survival truth).
-LAYOUT_VERSION = 3
+#: survival truth; 4: the BMD GWAS as a European-group GWAS reports it, population marginal effects plus
+#: sampling error, and the MVMR outcome's GWAS in that group).
+LAYOUT_VERSION = 4
 N_PCS = 40
 #: The chrX causal variant (outside PAR1) and its sex-specific effect: per copy of the effect
 #: allele (males carry 0 or 1 copies, coded 0/2 in the genotype files), in latent SDs of each
@@ -539,9 +540,11 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
     (root / "truth/mr_truth.json").write_text(json.dumps(mr, indent=1) + "\n")
     # a second exposure (BMD) sharing instruments, and an outcome with both direct effects (new files,
     # from their own random stream: every other output is unchanged)
+    causal_segment = variants.set_index("variant_id").loc[causal_df["variant_id"], "segment"].to_numpy(int)
     mvmr_truth = se2.simulate_second_exposure(root, scratch, segments, variants, cxo, trait_out, cfg,
                                               _rng(seed, se2.RNG_NAME),
-                                              fh_index=all_traits().index("bmff_femoral_head"))
+                                              fh_index=all_traits().index("bmff_femoral_head"),
+                                              causal_segment=causal_segment, outcome_group=people.outcome_group)
     (root / "truth/mvmr_truth.json").write_text(json.dumps(mvmr_truth, indent=1) + "\n")
     # cis-eQTL of genes at the BMFF loci (own stream: the files above do not change)
     eqtl_sizes = simulate_eqtl(root, segments, variants, causal_df, genes,
@@ -921,7 +924,7 @@ def _traits(causal: pd.DataFrame, cx: np.ndarray, cxo: np.ndarray, base: pd.Data
                                               "other_allele", "gene", "trait", "beta", "effect_allele_frequency"])
     z_genetic = {t: gc_all[:, i] / sd_all[i] for i, t in enumerate(names)}
     return {"true": true_all, "idp": idp_all, "z": z, "z_genetic": z_genetic, "z_outcome_fh": z_out_fh,
-            "g_outcome_fh": g_out_fh,
+            "g_outcome_fh": g_out_fh, "fh_per_allele": beta_all[:, names.index("bmff_femoral_head")],
             "heritability": heritability,
             "causal_long": causal_long, "sd_all": sd_all, "scale_all": scale_all, "g_autosomal": g_autosomal}
 
