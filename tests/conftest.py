@@ -60,6 +60,16 @@ def tiny_run(tiny_cohort, hail_context, tmp_path_factory) -> Path:
     return run_study(TINY_STUDY, cohort=tiny_cohort, out=tmp_path_factory.mktemp("tiny_run") / "run")
 
 
+@pytest.fixture
+def ldl():
+    """MendelianRandomization's 28-variant LDL-c -> CHD example (``tests/data/mr_ldlc_chd.tsv``) as
+    ``(b_exp, b_out, se_exp, se_out)`` arrays (the MR method tests)."""
+    import pandas as pd
+
+    d = pd.read_csv(Path(__file__).parent / "data" / "mr_ldlc_chd.tsv", sep="\t", comment="#")
+    return d.ldlc.to_numpy(), d.chdlodds.to_numpy(), d.ldlcse.to_numpy(), d.chdloddsse.to_numpy()
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     """Release matplotlib figures a test left open (the suite draws hundreds)."""

@@ -3,8 +3,6 @@ the Egger bootstrap: closed forms computed independently here, and the published
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,14 +24,6 @@ from bma_genetics.mr import (
     steiger_filtering,
 )
 from bma_genetics.mr.methods import weighted_median
-
-DATA = Path(__file__).parent / "data" / "mr_ldlc_chd.tsv"
-
-
-@pytest.fixture(scope="module")
-def ldl():
-    d = pd.read_csv(DATA, sep="\t", comment="#")
-    return d.ldlc.to_numpy(), d.chdlodds.to_numpy(), d.ldlcse.to_numpy(), d.chdloddsse.to_numpy()
 
 
 def test_radial_ivw_first_order_is_ivw_and_its_regression(ldl):

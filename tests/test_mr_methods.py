@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,15 +25,6 @@ from bma_genetics.mr import (
     run_mr,
 )
 from bma_genetics.mr.methods import weighted_median
-
-DATA = Path(__file__).parent / "data" / "mr_ldlc_chd.tsv"
-
-
-@pytest.fixture(scope="module")
-def ldl():
-    d = pd.read_csv(DATA, sep="\t", comment="#")
-    return d.ldlc.to_numpy(), d.chdlodds.to_numpy(), d.ldlcse.to_numpy(), d.chdloddsse.to_numpy()
-
 
 # The documented outputs of MendelianRandomization on its 28-variant LDL-c -> CHD example
 # (README / vignette of the R package, version 0.10.0: mr_ivw, mr_allmethods(method="main")):
