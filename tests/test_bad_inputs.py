@@ -485,6 +485,9 @@ CASES: list[Case] = [
     Case("prs-score-weights-columns", lambda i: ["prs", "score", "--weights", i["harmonised.tsv"], "--genotypes",
                                                  i["geno"], "--out", str(i.out / "x.sscore")],
          ("harmonised.tsv", "effect_allele")),
+    Case("prs-build-outcome-no-eid", lambda i: ["prs", "build", i["exposure.tsv"], "--ld", i["geno"], "--target",
+                                                i["geno"], "--outcome", i["exposure.tsv"], "--out", str(i.out)],
+         ("exposure.tsv", "eid")),
     # ---- simulate, reference ----
     Case("simulate-relatives-h2", lambda i: ["simulate-relatives", "--h2", "1.5", "--out", str(i.out)], ("h2", "1.5")),
     Case("simulate-preset", lambda i: ["simulate", "--preset", "huge", "--out", str(i.out)], ("preset", "huge")),

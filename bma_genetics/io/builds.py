@@ -146,6 +146,18 @@ class BuildEvidence:
                 f"{self.n_grch38} at their GRCh38 position")
 
 
+def match_chromosome(chrom: pd.Series) -> pd.Series:
+    """Chromosome names as variants are matched between tables: no ``chr`` prefix, and PLINK's 23
+    (X) and 25 / XY (the pseudo-autosomal part of X, which summary statistics call X) as ``X``.
+
+    Examples
+    --------
+    >>> match_chromosome(pd.Series(["chr1", "23", "25", "XY", "X", 7])).tolist()
+    ['1', 'X', 'X', 'X', 'X', '7']
+    """
+    return chrom.astype(str).str.removeprefix("chr").replace({"23": "X", "25": "X", "XY": "X"})
+
+
 def _chrom(s: pd.Series) -> pd.Series:
     return s.astype("string").str.strip().str.removeprefix("chr").str.upper().replace({"23": "X", "24": "Y"})
 

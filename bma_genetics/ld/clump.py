@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from bma_genetics._check import check_columns, check_positive, check_probability, fail
+from bma_genetics.io.builds import match_chromosome
 from bma_genetics.ld.matrix import standardise
 from bma_genetics.ld.readers import GenotypeReader
 
@@ -16,12 +17,6 @@ log = logging.getLogger(__name__)
 _COMPLEMENT = str.maketrans("ACGT", "TGCA")
 #: Largest memory (bytes) for one chromosome's standardised candidate dosages in :func:`clump`.
 _CACHE_BYTES = 400_000_000
-
-
-def _chrom_name(chrom: pd.Series) -> pd.Series:
-    """Chromosome names as matched: no ``chr``; PLINK's 23 (X) and 25 / XY (the pseudo-autosomal
-    part of X, which summary statistics call X) as ``X``."""
-    return chrom.astype(str).str.removeprefix("chr").replace({"23": "X", "25": "X", "XY": "X"})
 
 
 def match_variants(sumstats: pd.DataFrame, reader: GenotypeReader) -> np.ndarray:
@@ -33,8 +28,8 @@ def match_variants(sumstats: pd.DataFrame, reader: GenotypeReader) -> np.ndarray
     """
     check_columns("match_variants/sumstats", sumstats, ["chromosome", "base_pair_location"])
     ref = reader.variants
-    key_ref = _chrom_name(ref["chromosome"]) + ":" + ref["base_pair_location"].astype(str)
-    key_ss = _chrom_name(sumstats["chromosome"]) + ":" + sumstats["base_pair_location"].astype(str)
+    key_ref = match_chromosome(ref["chromosome"]) + ":" + ref["base_pair_location"].astype(str)
+    key_ss = match_chromosome(sumstats["chromosome"]) + ":" + sumstats["base_pair_location"].astype(str)
     lookup = pd.DataFrame({"key": key_ref.to_numpy(), "ref_index": np.arange(len(ref)),
                            "ra1": ref["a1"].str.upper().to_numpy(), "ra2": ref["a2"].str.upper().to_numpy()})
     left = pd.DataFrame({"key": key_ss.to_numpy(), "row": np.arange(len(sumstats))})

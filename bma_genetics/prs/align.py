@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bma_genetics._check import check_columns, fail
+from bma_genetics.io.builds import match_chromosome
 from bma_genetics.ld.readers import GenotypeReader
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class Alignment:
 
 def _key(chrom: pd.Series, pos: pd.Series) -> np.ndarray:
     # PLINK's 23 and 25 / XY (pseudo-autosomal X, positions apart from the rest of X) are X
-    c = chrom.astype(str).str.removeprefix("chr").replace({"23": "X", "25": "X", "XY": "X"})
+    c = match_chromosome(chrom)
     return (c + ":" + pos.astype("int64").astype(str)).to_numpy()
 
 

@@ -43,24 +43,20 @@ def build(
     seed: int = typer.Option(0, "--seed", help="Seed of PRS-CS and of the validation/test split."),
 ) -> None:
     """Build C+T and PRS-CS weights, score the target people and report R^2 / AUC."""
-    import pandas as pd
 
     from bma_genetics.heritability.cli import (
         _traits,  # label=path arguments, as ldsc h2/rg take them
     )
-    from bma_genetics.io import read_sumstats
+    from bma_genetics.io import read_participant_table, read_sumstats
     from bma_genetics.ld import open_genotypes, open_ld_source
     from bma_genetics.prs.api import run_prs
     from bma_genetics.prs.figures import write_prs_figures
     from bma_genetics.prs.prscs import PRSCSParameters
 
+    # the outcome first (a user's table: eid and one outcome column), through io's checks
+    oc = read_participant_table(outcome, required=()) if outcome is not None else None
     ss = {label: read_sumstats(path) for label, path in _traits(sumstats, "prs build/SUMSTATS").items()}
     reader = open_ld_source(ld, samples=_ids(ld_keep), where="prs build/--ld")
-    oc = None
-    if outcome is not None:
-        name = str(outcome)
-        oc = pd.read_parquet(outcome) if name.endswith(".parquet") else pd.read_csv(
-            outcome, sep="," if name.endswith(".csv") else "\t", dtype={"eid": str})
     res = run_prs(ss, ld=reader, target=open_genotypes(target), target_samples=_ids(keep), outcome=oc,
                   methods=methods, thresholds=thresholds, clump_r2=clump_r2, clump_kb=clump_kb,
                   prscs=PRSCSParameters(phi=prscs_phi, n_iter=prscs_n_iter, n_burnin=prscs_n_burnin,
