@@ -56,7 +56,7 @@ LAYER_OF_TOP: dict[str, int] = {
     "ld": 2,
     "survival": 2,
     "simulate": 3,
-    **{s: 4 for s in ("phenotypes", "gwas", "heritability", "finemap", "enrichment", "phewas", "prs", "mr")},
+    **{s: 4 for s in ("phenotypes", "calvarial", "gwas", "heritability", "finemap", "enrichment", "phewas", "prs", "mr")},
     "plots": 5,
     "pipeline": 6,
     "cli": 6,

@@ -82,6 +82,7 @@ def cohort_phenotypes(
     traits: Sequence[str] | None = None,
     covariates: Sequence[str] | None = None,
     adjust_bmi: bool = False,
+    calvarial: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[str], list[str]]:
     """The analysis table: the participant table (already sample-QC'd) joined to BMFF traits.
 
@@ -117,6 +118,11 @@ def cohort_phenotypes(
         BMI is heritable and shares causes with BMFF, so conditioning on it can bias the
         variant effects (collider bias) and the MR built on them; report it beside the
         unadjusted analysis, never instead of it.
+    calvarial : DataFrame, optional
+        ``eid, calvarial_bma`` (:func:`bma_genetics.io.combine_calvarial` of the calvarial
+        stage's table and the cohort's IDP): the trait ``calvarial_bma`` beside the BMFF sites
+        (analysed by default or when listed in ``traits``; people with it but no BMFF row are
+        kept).
 
     Raises
     ------
@@ -129,11 +135,16 @@ def cohort_phenotypes(
     idp_table = read_bmff_table(idp) if idp is not None else None
     imaging = read_bmff_table(bmff) if bmff is not None else None
     table = combine_bmff(idp_table, imaging)
-    traits = list(traits) if traits else [t for t in DEFAULT_TRAITS if t in table.columns]
+    if calvarial is not None:
+        table = table.merge(calvarial[["eid", "calvarial_bma"]], on="eid", how="outer")
+    traits = list(traits) if traits else [t for t in (*DEFAULT_TRAITS, "calvarial_bma") if t in table.columns]
     missing = [t for t in traits if t not in table.columns]
     if missing:
         raise fail("cohort_phenotypes/traits", f"trait(s) {missing} not in the BMFF table; it has "
-                                               f"{[c for c in table.columns if c.startswith('bmff_')]}")
+                                               f"{[c for c in table.columns if c.startswith(('bmff_', 'calvarial_'))]}"
+                                               + ("" if calvarial is not None or "calvarial_bma" not in missing else
+                                                  " (calvarial_bma comes from the calvarial stage or the cohort's "
+                                                  "participants/calvarial_idp.parquet)"))
     if not isinstance(adjust_bmi, bool):
         raise fail("cohort_phenotypes/adjust_bmi", f"expected true or false, found {adjust_bmi!r}")
     given = covariates is not None

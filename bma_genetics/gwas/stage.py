@@ -25,14 +25,14 @@ log = logging.getLogger(__name__)
 NAME = "gwas"
 
 REQUIRES = ["participants"]  # the participant table (sample QC, covariates)
-AFTER = ["phenotypes"]  # its BMFF table, when the study has that stage
+AFTER = ["phenotypes", "calvarial"]  # their BMFF / calvarial tables, when the study has those stages
 #: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
 REPORT_TABLES = ["gwas_summary.tsv", "qc.tsv"]
 WITHDRAWALS = True  # removes the run's withdrawn participants (RunContext.withdrawn)
 #: Cohort files read (their contents are part of the completion key; see pipeline/runner.py).
 INPUTS = ["genotypes/imputed/*.bgen", "genotypes/imputed/*.sample", "genotypes/imputed/ukb_mfi_chr*_v3.txt",
           "genotypes/imputed/ukb_imp_mfi_c*_v3.txt",
-          "participants/bmff_idp.parquet", "truth/causal_variants.tsv"]
+          "participants/bmff_idp.parquet", "truth/causal_variants.tsv", "participants/calvarial_idp.parquet"]
 
 PARAMS = [
     Param("traits", list, None, "BMFF traits to analyse (default: every BMFF site in the table)", item_type=str),
@@ -154,9 +154,10 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         s = ctx.summary("phenotypes")
         bmff = ctx.stage_dir("phenotypes") / s.get("bmff_table", "bmff.parquet")
     idp = cohort / "participants" / "bmff_idp.parquet"
+    calvarial, traits_asked = calvarial_trait(ctx, cohort, p["traits"])
     pheno, covariates, traits = cohort_phenotypes(participants, bmff=bmff, idp=idp if idp.exists() else None,
-                                                  traits=p["traits"], covariates=p["covariates"],
-                                                  adjust_bmi=bool(p["adjust_bmi"]))
+                                                  traits=traits_asked, covariates=p["covariates"],
+                                                  adjust_bmi=bool(p["adjust_bmi"]), calvarial=calvarial)
     imputed = cohort / "genotypes" / "imputed"
     bgens = sorted(imputed.glob("*.bgen"))
     if not bgens:
@@ -200,6 +201,22 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
     if truth.exists():
         summary["truth_recovery"] = truth_recovery(summary, truth, cohort)
     return _relative_to(summary, out)
+
+
+def calvarial_trait(ctx, cohort: Path, traits: list[str] | None) -> tuple[Any, list[str] | None]:
+    """``calvarial_bma`` for the GWAS: the calvarial stage's QC-passed values, then the cohort's IDP
+    (``participants/calvarial_idp.parquet``). Read when the calvarial stage is in the study (then
+    the default traits include it) or ``traits`` lists it. Returns (the ``eid, calvarial_bma``
+    frame or None, the traits)."""
+    from bma_genetics.io import combine_calvarial, read_calvarial_table
+
+    in_study = ctx.has_stage("calvarial")
+    if not in_study and "calvarial_bma" not in (traits or []):
+        return None, traits
+    idp_path = cohort / "participants" / "calvarial_idp.parquet"
+    idp = read_calvarial_table(idp_path) if idp_path.exists() else None
+    measured = read_calvarial_table(ctx.product("calvarial", "calvarial")) if in_study else None
+    return combine_calvarial(idp, measured), traits
 
 
 def _relative_to(summary: dict[str, Any], out: Path) -> dict[str, Any]:

@@ -120,8 +120,17 @@ _ROI_STATS = ("ROI_STATS_SCHEMA", "read_roi_stats", "roi_stats_path", "write_roi
 __all__ += list(_ROI_STATS)
 
 
+#: The calvarial BMA table (:mod:`bma_genetics.io.calvarial`) and head T1 images (:mod:`bma_genetics.io.head`).
+_CALVARIAL = ("CALVARIAL_SCHEMA", "CALVARIAL_TRAIT", "combine_calvarial", "read_calvarial_table",
+              "write_calvarial_table")
+_HEAD = ("HeadVolume", "head_images", "read_head_image", "write_head_dicom_zip", "write_head_nifti_zip")
+__all__ += list(_CALVARIAL) + list(_HEAD)
+
+
 #: Each group of names above and the module that defines it (loaded on first use).
 _GROUPS = {
+    "bma_genetics.io.calvarial": _CALVARIAL,
+    "bma_genetics.io.head": _HEAD,
     "bma_genetics.io.bmff": _ROI_STATS,
     "bma_genetics.io.survival": _SURVIVAL,
     "bma_genetics.io.results": _RESULTS,

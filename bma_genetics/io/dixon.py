@@ -485,6 +485,17 @@ def write_nifti(path: str | Path, array: np.ndarray, vol: DixonVolume, *, dtype:
 
 def _load_nifti_lps(path: Path, where: str) -> tuple[np.ndarray, np.ndarray]:
     import nibabel as nib
+
+    try:
+        img = nib.load(str(path))
+        data = np.asarray(img.dataobj, dtype=np.float32)
+    except Exception as exc:
+        raise fail(where, f"{path} is not a readable NIfTI ({type(exc).__name__}: {exc})") from None
+    return image_to_lps(img, data, path, where)
+
+
+def image_to_lps(img: Any, data: np.ndarray, path: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """A loaded 3-D NIfTI's ``data`` as a ``(slice, row, col)`` LPS array, and its reoriented affine."""
     from nibabel.orientations import (
         apply_orientation,
         axcodes2ornt,
@@ -493,11 +504,6 @@ def _load_nifti_lps(path: Path, where: str) -> tuple[np.ndarray, np.ndarray]:
         ornt_transform,
     )
 
-    try:
-        img = nib.load(str(path))
-        data = np.asarray(img.dataobj, dtype=np.float32)
-    except Exception as exc:
-        raise fail(where, f"{path} is not a readable NIfTI ({type(exc).__name__}: {exc})") from None
     if data.ndim != 3:
         raise fail(where, f"{path} has {data.ndim} dimensions, expected 3")
     # Reorient so that array axes are (x: to the left, y: posterior, z: superior) = LPS.

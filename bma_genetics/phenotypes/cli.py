@@ -1,4 +1,4 @@
-"""``bma-genetics phenotypes``: train | bmff (thin wrappers over the API).
+"""``bma-genetics phenotypes``: train | bmff | calvarial | calvarial-train (thin wrappers over the API).
 
 Synthetic images are made by ``bma-genetics simulate-images`` (:mod:`bma_genetics.simulate.cli`).
 """
@@ -60,4 +60,7 @@ def register(app: typer.Typer) -> None:
         s = train_unet(images, out, seed=seed, max_minutes=max_minutes, max_steps=max_steps, attention=attention)
         typer.echo(f"best validation Dice {s['best_val_dice']:.4f} after {s['steps']} steps -> {out}")
 
+    from bma_genetics.calvarial.cli import add_commands
+
+    add_commands(group)  # phenotypes calvarial | calvarial-train (calvarial BMA from head T1)
     app.add_typer(group, name="phenotypes")

@@ -24,12 +24,12 @@ log = logging.getLogger(__name__)
 
 NAME = "phewas"
 REQUIRES = ["participants"]  # the participant and diagnosis tables
-AFTER = ["phenotypes"]  # its BMFF table, with bmff_source: phenotypes
+AFTER = ["phenotypes", "calvarial"]  # its BMFF table (bmff_source: phenotypes); calvarial BMA
 #: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
 REPORT_TABLES = ["phewas_results.tsv"]
 WITHDRAWALS = True  # removes the run's withdrawn participants (RunContext.withdrawn)
 #: Cohort files read besides its path options (their contents are part of the completion key).
-INPUTS = ["participants/bmff_idp.parquet"]
+INPUTS = ["participants/bmff_idp.parquet", "participants/calvarial_idp.parquet"]
 
 #: Default covariates (those present and not constant): no BMI, as in the GWAS (docs/phewas.md).
 DEFAULT_COVARIATES = ["age", "sex", "imaging_centre", "genotyping_array", *[f"pc{i}" for i in range(1, 11)]]
@@ -41,7 +41,8 @@ def _phecode_version(value: Any) -> str | None:
 
 PARAMS = [
     Param("exposures", (list, str), None, "BMFF columns tested: a list, main (the four sites) or all "
-          "(every BMFF column); default main", options=("main", "all"), item_type=str),
+          "(every BMFF column); default main; both add calvarial_bma when the study has the calvarial stage",
+          options=("main", "all"), item_type=str),
     Param("covariates", list, None, "participant-table covariates (default: age, sex, imaging_centre, "
           "genotyping_array, pc1..pc10 where present; no bmi)", item_type=str),
     Param("adjust_bmi", bool, False, "add bmi to the covariates: a sensitivity analysis only (collider bias, "
@@ -100,11 +101,30 @@ def _inputs(ctx, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     if bmff is None and ctx.cohort is not None and (ctx.cohort / "participants" / "bmff_idp.parquet").exists():
         bmff = ctx.cohort / "participants" / "bmff_idp.parquet"
     people, _ = join_bmff(people_path, bmff)
+    calvarial = _calvarial(ctx, params)
+    if calvarial is not None and "calvarial_bma" not in people.columns:
+        people = people.merge(calvarial, on="eid", how="left")
     # withdrawn people go even from a participant table made before they withdrew
     withdrawn = ctx.withdrawn()
     people = remove_withdrawn(people, withdrawn, where="phewas: participant table")
     diagnoses = remove_withdrawn(read_diagnosis_table(diagnoses_path), withdrawn, where="phewas: diagnoses")
     return people, diagnoses
+
+
+def _calvarial(ctx, params: dict[str, Any]) -> pd.DataFrame | None:
+    """``eid, calvarial_bma`` (the calvarial stage's QC-passed values, then the cohort's IDP) when the
+    study has the calvarial stage or ``exposures`` lists ``calvarial_bma``; else None."""
+    from bma_genetics.io import combine_calvarial, read_calvarial_table
+
+    exposures = params["exposures"]
+    asked = isinstance(exposures, list) and "calvarial_bma" in exposures
+    in_study = ctx.has_stage("calvarial")
+    if not (in_study or asked):
+        return None
+    idp_path = ctx.cohort / "participants" / "calvarial_idp.parquet" if ctx.cohort is not None else None
+    idp = read_calvarial_table(idp_path) if idp_path is not None and idp_path.exists() else None
+    measured = read_calvarial_table(ctx.product("calvarial", "calvarial")) if in_study else None
+    return combine_calvarial(idp, measured)
 
 
 #: Options passed to :func:`~bma_genetics.phewas.api.run_phewas` unchanged, under the same name.
@@ -123,9 +143,9 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
     people, dx = _inputs(ctx, params)
     exposures = params["exposures"]
     if exposures in (None, "main"):
-        exposures = [t for t in sites.MAIN_TRAITS if t in people.columns]
+        exposures = [t for t in (*sites.MAIN_TRAITS, "calvarial_bma") if t in people.columns]
     elif exposures == "all":
-        exposures = [t for t in sites.all_traits() if t in people.columns]
+        exposures = [t for t in (*sites.all_traits(), "calvarial_bma") if t in people.columns]
     given = params["covariates"] is not None
     names = list(params["covariates"]) if given else list(DEFAULT_COVARIATES)
     if params["adjust_bmi"] and "bmi" not in names:

@@ -34,6 +34,8 @@ STAGES: dict[str, str] = {
     "participants": "bma_genetics.io.stage:run",
     "images": "bma_genetics.simulate.stage:run",
     "phenotypes": "bma_genetics.phenotypes.stage:run",
+    "head_images": "bma_genetics.simulate.head_stage:run",
+    "calvarial": "bma_genetics.calvarial.stage:run",
     "gwas": "bma_genetics.gwas.stage:run",
     "heritability": "bma_genetics.heritability.stage:run",
     "finemap": "bma_genetics.finemap.stage:run",

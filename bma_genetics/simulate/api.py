@@ -42,8 +42,9 @@ log = logging.getLogger(__name__)
 #: never reused by ``resume`` (2: field 22000, MFI files under UK Biobank's name, BMFF with centre,
 #: date and array effects; 3: cis-eQTL files, the BMD exposure and MVMR outcome, heritability and
 #: survival truth; 4: the BMD GWAS as a European-group GWAS reports it, population marginal effects plus
-#: sampling error, and the MVMR outcome's GWAS in that group).
-LAYOUT_VERSION = 4
+#: sampling error, and the MVMR outcome's GWAS in that group; 5: calvarial marrow truth and
+#: participants/calvarial_idp.parquet).
+LAYOUT_VERSION = 5
 N_PCS = 40
 #: The chrX causal variant (outside PAR1) and its sex-specific effect: per copy of the effect
 #: allele (males carry 0 or 1 copies, coded 0/2 in the genotype files), in latent SDs of each
@@ -546,6 +547,11 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
                                               fh_index=all_traits().index("bmff_femoral_head"),
                                               causal_segment=causal_segment, outcome_group=people.outcome_group)
     (root / "truth/mvmr_truth.json").write_text(json.dumps(mvmr_truth, indent=1) + "\n")
+    # calvarial marrow intensity of the head T1 and its released IDP (own stream: new files only)
+    from bma_genetics.simulate.calvarial import RNG_NAME as CALVARIAL_RNG
+    from bma_genetics.simulate.calvarial import simulate_calvarial_truth
+
+    simulate_calvarial_truth(root, causal_df, cx, base, _rng(seed, CALVARIAL_RNG))
     # cis-eQTL of genes at the BMFF loci (own stream: the files above do not change)
     eqtl_sizes = simulate_eqtl(root, segments, variants, causal_df, genes,
                                lambda index: np.load(scratch / f"outcome_{index:04d}.npy"), _rng(seed, "eqtl"))

@@ -1,0 +1,127 @@
+"""Calvarial BMA from synthetic head T1 (Kaufmann 2024): head images, io, stages, GWAS/PheWAS inputs."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bma_genetics.errors import InputError
+from bma_genetics.io import (
+    HeadVolume,
+    combine_calvarial,
+    read_calvarial_table,
+    read_head_image,
+    write_calvarial_table,
+    write_head_dicom_zip,
+    write_head_nifti_zip,
+)
+from bma_genetics.pipeline.context import RunContext
+
+
+def test_head_images_round_trip_through_dicom_and_nifti(tmp_path):
+    rng = np.random.default_rng(0)
+    t1 = rng.integers(0, 250, size=(6, 9, 7)).astype(np.float32)
+    vol = HeadVolume("1000001", t1, (1.5, 1.2, 1.1), np.array([-10.0, -20.0, 5.0]))
+    dcm = write_head_dicom_zip(tmp_path / "1000001_20216_2_0.zip", vol)
+    nii = write_head_nifti_zip(tmp_path / "1000001_20252_2_0.zip", vol)
+    assert "T1/T1.nii.gz" in zipfile.ZipFile(nii).namelist()
+    for path in (dcm, nii):
+        back = read_head_image(path)
+        assert back.eid == "1000001" and np.array_equal(back.t1, t1), path
+        assert np.allclose(back.spacing, vol.spacing) and np.allclose(back.origin, vol.origin, atol=1e-3)
+    (tmp_path / "bad_20252_2_0.zip").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="read_head_image/path"):
+        read_head_image(tmp_path / "bad_20252_2_0.zip")
+
+
+def test_cohort_carries_a_heritable_calvarial_trait(tiny_cohort):
+    truth = pd.read_parquet(tiny_cohort / "truth" / "calvarial_true.parquet")
+    meta = json.loads((tiny_cohort / "truth" / "calvarial.json").read_text())
+    causal = pd.read_csv(tiny_cohort / "truth" / "calvarial_causal.tsv", sep="\t")
+    assert truth["marrow_intensity"].between(40, 170).all() and truth["eid"].is_unique
+    assert abs(meta["realised_h2_latent"] - meta["h2_latent"]) < 0.08
+    # the planted genetic value explains a heritable share of the intensity
+    r2 = np.corrcoef(truth["genetic_value"], truth["marrow_intensity"])[0, 1] ** 2
+    assert 0.2 < r2 < 0.5
+    female_only = causal[causal["variant_id"] == meta["female_only_variant"]].iloc[0]
+    assert female_only["beta_male"] == 0 and female_only["beta_female"] != 0 and causal["major"].sum() == 8
+    idp = read_calvarial_table(tiny_cohort / "participants" / "calvarial_idp.parquet")
+    assert set(idp["eid"]) == set(truth.loc[truth["imaged"], "eid"].astype(str))
+    m = idp.merge(truth.assign(eid=truth["eid"].astype(str)), on="eid")
+    assert np.corrcoef(m["calvarial_bma"], m["marrow_intensity"])[0, 1] > 0.95
+
+
+def test_calvarial_table_contract_and_precedence(tmp_path):
+    with pytest.raises(InputError, match="calvarial_bma"):
+        write_calvarial_table(pd.DataFrame({"eid": ["1"], "calvarial_bma": [400.0]}), tmp_path / "c.parquet")
+    measured = pd.DataFrame({"eid": ["1", "2"], "calvarial_bma": [90.0, 95.0], "qc_pass": [True, False]})
+    idp = pd.DataFrame({"eid": ["1", "2", "3"], "calvarial_bma": [80.0, 81.0, 82.0]})
+    both = combine_calvarial(idp, measured).set_index("eid")["calvarial_bma"]
+    assert both.to_dict() == {"1": 90.0, "2": 81.0, "3": 82.0}  # a failed measurement falls back to the IDP
+
+
+def test_gwas_phenotypes_take_calvarial_bma(tiny_cohort, tmp_path):
+    from bma_genetics.gwas.api import cohort_phenotypes
+    from bma_genetics.io import build_participant_table, read_ukb
+
+    people = build_participant_table(read_ukb(tiny_cohort / "participants" / "ukb_showcase.csv", progress=False))
+    idp = read_calvarial_table(tiny_cohort / "participants" / "calvarial_idp.parquet")
+    frame, _, traits = cohort_phenotypes(people,
+                                         idp=tiny_cohort / "participants" / "bmff_idp.parquet",
+                                         calvarial=idp)
+    assert traits[-1] == "calvarial_bma" and frame["calvarial_bma"].notna().sum() > 0.8 * len(idp)
+    with pytest.raises(InputError, match="calvarial stage"):
+        cohort_phenotypes(people,
+                          idp=tiny_cohort / "participants" / "bmff_idp.parquet", traits=["calvarial_bma"])
+
+
+def test_stages_measure_heads_and_check_against_truth(tiny_cohort, tmp_path):
+    from bma_genetics.calvarial import stage as calvarial_stage
+    from bma_genetics.simulate import head_stage
+
+    ctx = RunContext(run_dir=tmp_path / "run", cohort=tiny_cohort, config={}, seed=5)
+    heads = head_stage.run(ctx, {"n_heads": 10, "failure_fraction": 0.4})
+    (ctx.stage_dir("head_images") / "summary.json").write_text(json.dumps(heads))
+    assert heads["simulated"] and heads["n_heads"] == 10
+    truth = pd.read_csv(ctx.product("head_images", "truth"), sep="\t", dtype={"eid": str})
+    assert sorted(truth["failure"]) == ["motion"] * 2 + ["none"] * 6 + ["truncated"] * 2
+    summary = calvarial_stage.run(ctx, {})
+    d = ctx.stage_dir("calvarial")
+    table = read_calvarial_table(d / "calvarial.parquet")
+    assert len(table) == 10 and set(table["eid"]) == set(truth["eid"])
+    # every planted failure is caught; BMA tracks the true marrow intensity on the clean heads
+    assert summary["truth"]["planted_caught"] == summary["truth"]["planted_failures"] == 4
+    assert summary["truth"]["false_flag_share"] <= 1 / 6
+    vs = pd.read_csv(d / "calvarial_vs_truth.tsv", sep="\t")
+    assert vs["n"].iloc[0] >= 5 and vs["pearson_r"].iloc[0] >= 0.95
+    prov = json.loads((d / "calvarial.provenance.json").read_text())
+    assert prov["model"]["sha256"] == summary["model_sha256"] and prov["model"]["held_out"]["mae_mm"] < 0.8
+    # a rerun with the same key reuses the images
+    again = head_stage.run(ctx, {"n_heads": 10, "failure_fraction": 0.4})
+    assert again["n_heads"] == 10
+
+
+def test_gwas_and_phewas_stages_read_calvarial_bma(tiny_cohort, tmp_path):
+    from bma_genetics.gwas.stage import calvarial_trait
+    from bma_genetics.phewas.stage import _calvarial
+
+    ctx = RunContext(run_dir=tmp_path / "run", cohort=tiny_cohort, config={}, seed=1)
+    # without the stage: only when asked for
+    assert calvarial_trait(ctx, tiny_cohort, None) == (None, None)
+    assert _calvarial(ctx, {"exposures": None}) is None
+    frame, _ = calvarial_trait(ctx, tiny_cohort, ["calvarial_bma"])
+    idp = read_calvarial_table(tiny_cohort / "participants" / "calvarial_idp.parquet")
+    assert len(frame) == len(idp)
+    # with the stage: its QC-passed values take precedence
+    d = ctx.stage_dir("calvarial")
+    eid = idp["eid"].iloc[0]
+    write_calvarial_table(pd.DataFrame({"eid": [eid], "calvarial_bma": [1.5], "qc_pass": [True]}),
+                          d / "calvarial.parquet")
+    (d / "summary.json").write_text(json.dumps({"files": {"calvarial": "calvarial.parquet"}}))
+    frame, traits = calvarial_trait(ctx, tiny_cohort, None)
+    assert traits is None and frame.set_index("eid").loc[eid, "calvarial_bma"] == 1.5
+    assert _calvarial(ctx, {"exposures": None}).set_index("eid").loc[eid, "calvarial_bma"] == 1.5
