@@ -103,6 +103,9 @@ def _cases():
     prs_scores = pd.DataFrame({"score": rng.normal(size=200), "case": (rng.random(200) < 0.2).astype(float)})
     prs_results = pd.DataFrame({"trait": np.repeat(["a", "b"], 3), "method": ["ct", "ct", "prscs"] * 2,
                                 "p_threshold": [1e-3, 1.0, np.nan] * 2, "auc_test": [0.55, 0.57, 0.6, 0.52, 0.54, 0.58]})
+    calv = pd.DataFrame({"marrow_intensity": rng.uniform(50, 150, 30), "qc_pass": [True] * 28 + [False] * 2,
+                         "failure": ["none"] * 28 + ["motion", "truncated"]})
+    calv["calvarial_bma"] = 0.85 * calv["marrow_intensity"] + rng.normal(0, 3, 30)
     coloc = pd.DataFrame({"other": ["g1", "g2"], "pp_h0": [0.1, 0.5], "pp_h1": [0.1, 0.1], "pp_h2": [0.1, 0.1],
                           "pp_h3": [0.1, 0.1], "pp_h4": [0.6, 0.2]})
     return {
@@ -114,6 +117,7 @@ def _cases():
         "plot_hazard_ratios": (lambda a: plots.plot_hazard_ratios(hrs, ax=a), None),
         "plot_bmff_by_age_sex": (lambda a: plots.plot_bmff_by_age_sex(bm, ["bmff_a", "bmff_b"], axes=a, bins=3), 2),
         "plot_bmff_vs_truth": (lambda a: plots.plot_bmff_vs_truth(bm, truth, traits=("bmff_a", "bmff_b"), axes=a), 2),
+        "plot_calvarial_vs_truth": (lambda a: plots.plot_calvarial_vs_truth(calv, ax=a), None),
         "plot_forest": (lambda a: plots.plot_forest(forest, ax=a), None),
         "plot_gene_manhattan": (lambda a: plots.plot_gene_manhattan(genes, ax=a), None),
         "plot_h2": (lambda a: plots.plot_h2(h2, ax=a), None),
@@ -137,7 +141,7 @@ def _cases():
 
 # --------------------------------------------------------------------------- the tests
 def test_every_public_plot_is_covered_and_exported():
-    modules = ["bmff", "cohort", "enrichment", "finemap", "forest", "heritability", "manhattan", "mr", "phewas",
+    modules = ["bmff", "calvarial", "cohort", "enrichment", "finemap", "forest", "heritability", "manhattan", "mr", "phewas",
                "prs", "qq", "regional", "survival"]
     defined = set()
     for m in modules:

@@ -23,7 +23,12 @@ from bma_genetics._check import fail
 from bma_genetics._result import StageResult
 from bma_genetics.calvarial.inference import ProfileModel, layer_statistics
 from bma_genetics.calvarial.metrics import accuracy_table
-from bma_genetics.calvarial.profiles import SAMPLE_MM, ProfileSet, simulate_profiles
+from bma_genetics.calvarial.profiles import (
+    SAMPLE_MM,
+    STUDY_PROFILES_PER_TYPE,
+    ProfileSet,
+    simulate_profiles,
+)
 from bma_genetics.calvarial.qc import FLAGS as QC_FLAGS
 from bma_genetics.calvarial.qc import CalvarialQC, apply_qc
 from bma_genetics.calvarial.surface import (
@@ -92,12 +97,12 @@ def evaluate_profile_model(model: ProfileModel, profiles: ProfileSet) -> tuple[p
 
 def run_profile_training(
     *,
-    n_per_type: int = 5000,
+    n_per_type: int = STUDY_PROFILES_PER_TYPE,
     seed: int = 1,
-    epochs: int = 100,
-    batch_size: int = 8192,
-    lr: float = 0.01,
-    validation_fraction: float = 0.33,
+    epochs: int = ProfileTrainConfig.epochs,
+    batch_size: int = ProfileTrainConfig.batch_size,
+    lr: float = ProfileTrainConfig.lr,
+    validation_fraction: float = ProfileTrainConfig.validation_fraction,
     n_test_per_type: int = 100,
     threads: int = 1,
     out: str | os.PathLike | None = None,

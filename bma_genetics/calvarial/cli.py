@@ -11,7 +11,9 @@ from pathlib import Path
 import typer
 
 from bma_genetics._params import cli_option
+from bma_genetics.calvarial.profiles import STUDY_PROFILES_PER_TYPE
 from bma_genetics.calvarial.stage import PARAMS
+from bma_genetics.calvarial.training import ProfileTrainConfig
 
 
 def add_commands(group: typer.Typer) -> None:
@@ -45,11 +47,11 @@ def add_commands(group: typer.Typer) -> None:
     @group.command("calvarial-train")
     def calvarial_train_cmd(
         out: Path = typer.Option(..., "--out", help="Folder: calvarial_profile_net.pt and profile_accuracy.tsv."),
-        n_per_type: int = typer.Option(5000, "--n-per-type", help="Training profiles per head type (the study: "
-                                       "5,000 x 336 types)."),
-        epochs: int = typer.Option(100, "--epochs"),
-        batch_size: int = typer.Option(8192, "--batch-size"),
-        lr: float = typer.Option(0.01, "--lr", help="Adam learning rate (the study's 0.01)."),
+        n_per_type: int = typer.Option(STUDY_PROFILES_PER_TYPE, "--n-per-type", help="Training profiles per head "
+                                       "type (the study: 5,000 x 336 types)."),
+        epochs: int = typer.Option(ProfileTrainConfig.epochs, "--epochs"),
+        batch_size: int = typer.Option(ProfileTrainConfig.batch_size, "--batch-size"),
+        lr: float = typer.Option(ProfileTrainConfig.lr, "--lr", help="Adam learning rate (the study's 0.01)."),
         seed: int = typer.Option(1, "--seed"),
     ) -> None:
         """Simulate profiles of the 336 head types and train the profile network (held-out MAE, overlap)."""

@@ -27,12 +27,17 @@ rest of the grid.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from bma_genetics._check import fail
 
+if TYPE_CHECKING:  # pandas is imported where a table is built: the stage declarations stay light
+    import pandas as pd
+
+#: Profiles per head type the study simulated (336 types: 1.68 million profiles).
+STUDY_PROFILES_PER_TYPE = 5000
 #: Samples per profile and their spacing (mm).
 N_SAMPLES = 50
 SAMPLE_MM = 0.5
@@ -132,6 +137,8 @@ class ProfileSet:
 
 def head_types(size_scales=SIZE_SCALES, marrow_means=MARROW_MEANS, adiposity_scales=ADIPOSITY_SCALES) -> pd.DataFrame:
     """The head-type grid (size x marrow intensity x adiposity, in that nesting order)."""
+    import pandas as pd
+
     rows = [(s, m, a) for s in size_scales for m in marrow_means for a in adiposity_scales]
     return pd.DataFrame(rows, columns=["size_scale", "marrow_mean", "adiposity_scale"])
 
@@ -253,7 +260,7 @@ def simulate_head_type(n: int, *, size_scale: float, marrow_mean: float, adiposi
     return x.astype(np.float32), boundaries_of(counts).astype(np.int16), means[:, SEGMENTS.index("marrow")].astype(np.float32)
 
 
-def simulate_profiles(n_per_type: int = 5000, *, seed: int, size_scales=SIZE_SCALES, marrow_means=MARROW_MEANS,
+def simulate_profiles(n_per_type: int = STUDY_PROFILES_PER_TYPE, *, seed: int, size_scales=SIZE_SCALES, marrow_means=MARROW_MEANS,
                       adiposity_scales=ADIPOSITY_SCALES) -> ProfileSet:
     """Simulate skull intensity profiles for every head type (Kaufmann 2024's training data).
 

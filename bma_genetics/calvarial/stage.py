@@ -10,7 +10,8 @@ the true marrow intensity and the planted failures). Withdrawn participants are 
 Outputs (in the stage folder): ``calvarial.parquet`` (the calvarial table,
 :func:`bma_genetics.io.write_calvarial_table`), ``calvarial.provenance.json``, and with simulated
 truth ``calvarial_vs_truth.tsv`` (Pearson r, slope, intercept against the true marrow intensity)
-and ``qc_detection.tsv`` (planted failures flagged, clean heads falsely flagged). The ``gwas``
+and ``qc_detection.tsv`` (planted failures flagged, clean heads falsely flagged),
+``figures/calvarial_vs_truth.{png,pdf}``. The ``gwas``
 and ``phewas`` stages read the table (through :mod:`bma_genetics.io`) as the trait
 ``calvarial_bma``; the cohort's ``participants/calvarial_idp.parquet`` covers people outside the
 measured subset.
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from bma_genetics._params import Param, check_params
+from bma_genetics.calvarial import qc as _qc
+from bma_genetics.calvarial.surface import CALVARIAL_MAX_ANGLE
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +37,15 @@ WITHDRAWALS = True
 
 PARAMS = [
     Param("weights", Path, None, "profile-network checkpoint (default: the shipped network)"),
-    Param("max_angle", float, 60.0, "calvarial vertices: outward normal within this many degrees of superior",
+    Param("max_angle", float, CALVARIAL_MAX_ANGLE, "calvarial vertices: outward normal within this many degrees of superior",
           range=(1, 90)),
     Param("min_points", int, None, "QC: calvarial vertices required (default: 4,000 at 2 mm, scaled by "
           "(2 / voxel mm)^2; the study's 5,000 on FreeSurfer's surface)", range=(1, None)),
-    Param("max_outer_table_sd", float, 30.0, "QC: largest SD over vertices of the outer table's mean intensity",
+    Param("max_outer_table_sd", float, _qc.MAX_OUTER_TABLE_SD, "QC: largest SD over vertices of the outer table's mean intensity",
           range=(0, None, "left")),
-    Param("md_cutoff", float, 25.0, "QC: squared Mahalanobis distance (marrow depth, marrow intensity) beyond "
+    Param("md_cutoff", float, _qc.MD_CUTOFF, "QC: squared Mahalanobis distance (marrow depth, marrow intensity) beyond "
           "which a vertex is an outlier", range=(0, None, "left")),
-    Param("max_md_outlier_share", float, 0.005, "QC: largest share of outlier vertices", range=(0, 1)),
+    Param("max_md_outlier_share", float, _qc.MAX_MD_OUTLIER_SHARE, "QC: largest share of outlier vertices", range=(0, 1)),
     Param("n_jobs", int, 1, "images measured in parallel (threads)", range=(1, None)),
     Param("torch_threads", int, 1, "torch CPU threads", range=(1, None)),
 ]
@@ -74,4 +77,8 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
         write_table(det, d / "qc_detection.tsv")
         summary["tables"] += ["calvarial_vs_truth.tsv", "qc_detection.tsv"]
         summary["truth"] = head
+        from bma_genetics.calvarial.figures import write_calvarial_figures
+
+        figures = write_calvarial_figures(result.to_frame(), truth, d / "figures")
+        summary["figures"] = [str(f.relative_to(d)) for f in figures if f.suffix == ".png"]
     return summary

@@ -230,7 +230,6 @@ def write_dixon_zip(
     file_order_seed : int, optional
         Shuffle the order of members in the zip (readers must not rely on it).
     """
-    from bma_genetics._atomic import atomic_path
 
     dz, dy, dx = spacing
     study_uid = _uid("study", eid)
@@ -270,6 +269,14 @@ def write_dixon_zip(
     if file_order_seed is not None:
         order = np.random.default_rng(file_order_seed).permutation(len(members))
         members = [members[i] for i in order]
+    return write_member_zip(path, manifest, members)
+
+
+def write_member_zip(path: str | Path, manifest: list[str], members: list[tuple[str, bytes]]) -> Path:
+    """A zip of DICOM members plus ``manifest.csv`` (fixed timestamps: the same content gives the
+    same bytes), written atomically."""
+    from bma_genetics._atomic import atomic_path
+
     with atomic_path(path) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
             zf.writestr(zipfile.ZipInfo("manifest.csv", date_time=(2020, 1, 1, 0, 0, 0)), "\n".join(manifest) + "\n")

@@ -20,7 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from bma_genetics._check import fail
-from bma_genetics.io.dixon import _LPS_TO_RAS, _series_template, _slice_uid, _uid, image_to_lps
+from bma_genetics.io.dixon import (
+    _LPS_TO_RAS,
+    _series_template,
+    _slice_uid,
+    _uid,
+    image_to_lps,
+    write_member_zip,
+)
 
 #: UK Biobank fields of the head T1: DICOM and NIfTI zips.
 FIELD_DICOM = "20216"
@@ -71,8 +78,6 @@ def write_head_dicom_zip(path: str | Path, vol: HeadVolume) -> Path:
 
     Intensities are rounded to unsigned 16-bit (values 0-65535).
     """
-    from bma_genetics._atomic import atomic_path
-
     dz, dy, dx = vol.spacing
     study_uid = _uid("study-head", vol.eid)
     series_uid = _uid(study_uid, 1)
@@ -95,14 +100,7 @@ def write_head_dicom_zip(path: str | Path, vol: HeadVolume) -> Path:
              .replace(b"77777", f"{i + 1:05d}".encode()))
         members.append((f"{uid}.dcm", h + data[i].tobytes()))
         manifest.append(f"{uid}.dcm,{vol.eid},T1,1,{i + 1}")
-    with atomic_path(path) as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-            zf.writestr(zipfile.ZipInfo("manifest.csv", date_time=(2020, 1, 1, 0, 0, 0)), "\n".join(manifest) + "\n")
-            for name, blob in members:
-                info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, blob, compresslevel=1)
-    return Path(path)
+    return write_member_zip(path, manifest, members)
 
 
 def write_head_nifti_zip(path: str | Path, vol: HeadVolume) -> Path:

@@ -1,5 +1,5 @@
 """Figures (matplotlib), one module per family: manhattan, qq, regional, phewas, forest, mr,
-enrichment, bmff, cohort, survival, finemap, prs.
+enrichment, bmff, calvarial, cohort, survival, finemap, prs.
 
 Every ``plot_*(data, *, ax=None, ...)`` draws into the axes it is given (multi-panel plots take
 ``axes=``, one axes per panel) or into a new figure, and returns the
@@ -10,6 +10,7 @@ never selects a matplotlib backend. :func:`save_figure` writes a figure as PNG +
 
 from bma_genetics.plots._save import save_figure
 from bma_genetics.plots.bmff import plot_bmff_vs_truth
+from bma_genetics.plots.calvarial import plot_calvarial_vs_truth
 from bma_genetics.plots.cohort import plot_bmff_by_age_sex
 from bma_genetics.plots.enrichment import plot_gene_manhattan, plot_top_gene_sets
 from bma_genetics.plots.finemap import plot_coloc
@@ -36,6 +37,7 @@ __all__ = [
     "plot_rg_heatmap",
     "plot_bmff_by_age_sex",
     "plot_bmff_vs_truth",
+    "plot_calvarial_vs_truth",
     "plot_cumulative_incidence",
     "plot_coloc",
     "plot_forest",

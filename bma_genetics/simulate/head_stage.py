@@ -25,6 +25,7 @@ from typing import Any
 
 from bma_genetics._params import Param, check_params
 from bma_genetics.errors import BmaGeneticsError
+from bma_genetics.simulate.heads import DEFAULT_FAILURE_FRACTION, DEFAULT_VOXEL_MM
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +41,9 @@ PARAMS = [
     Param("n_heads", int, 40, "participants whose head T1 is simulated when the cohort has no head images",
           range=(1, None)),
     Param("seed", int, None, "head simulation seed (default: the run's seed)"),
-    Param("failure_fraction", float, 0.06, "share of simulated heads with a planted failure (half motion, half "
+    Param("failure_fraction", float, DEFAULT_FAILURE_FRACTION, "share of simulated heads with a planted failure (half motion, half "
           "truncated field of view)", range=(0, 1)),
-    Param("voxel_mm", float, 1.5, "isotropic voxel size of the simulated heads (mm)", range=(0.5, 4)),
+    Param("voxel_mm", float, DEFAULT_VOXEL_MM, "isotropic voxel size of the simulated heads (mm)", range=(0.5, 4)),
     Param("formats", list, ["nifti", "dicom"], "files written per head: nifti (field 20252 zip) and/or dicom "
           "(field 20216 zip)", item_type=str),
 ]
@@ -64,21 +65,6 @@ def _key(cohort: Path, params: dict[str, Any], seed: int) -> str:
     parts["inputs"] = {Path(k).name: v for k, v in
                        fingerprint([cohort / "truth" / "calvarial_true.parquet", cohort / "cohort.json"]).items()}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _drop_withdrawn(d: Path, withdrawn: frozenset[str]) -> None:
-    import pandas as pd
-
-    from bma_genetics._atomic import write_table
-    from bma_genetics.io.head import head_eid
-
-    gone = [z for z in (d / "images").rglob("*.zip") if head_eid(z) in withdrawn]
-    for z in gone:
-        z.unlink()
-    truth = d / "truth" / "heads.tsv"
-    if gone and truth.exists():
-        t = pd.read_csv(truth, sep="\t", dtype={"eid": str}, keep_default_na=False)
-        write_table(t[~t["eid"].isin(withdrawn)], truth)
 
 
 def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -109,7 +95,10 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
     withdrawn = ctx.withdrawn()
     done = marker.exists() and marker.read_text().strip() == key and (d / "truth" / "heads.tsv").exists()
     if done and getattr(ctx, "resume", True):
-        _drop_withdrawn(d, withdrawn)
+        from bma_genetics.io.head import head_eid
+        from bma_genetics.simulate.stage import _drop_withdrawn
+
+        _drop_withdrawn(d, withdrawn, truth_name="heads.tsv", eid_of=head_eid)
     else:
         marker.unlink(missing_ok=True)
         tmp = d / ".partial"

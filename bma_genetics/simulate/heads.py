@@ -31,10 +31,9 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from bma_genetics._check import fail
 from bma_genetics.io.head import (
@@ -44,6 +43,9 @@ from bma_genetics.io.head import (
     write_head_dicom_zip,
     write_head_nifti_zip,
 )
+
+if TYPE_CHECKING:  # pandas is imported where the truth table is built: the stage declarations stay light
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,9 @@ SEMI_AXES = (72.0, 92.0, 82.0)
 #: Failure kinds planted and their names in the truth.
 FAILURES = ("motion", "truncated")
 NOISE_SD = 5.0
+#: Defaults of :func:`simulate_head_images` (and the ``head_images`` stage).
+DEFAULT_VOXEL_MM = 1.5
+DEFAULT_FAILURE_FRACTION = 0.06
 
 
 @dataclass(frozen=True)
@@ -167,7 +172,7 @@ def plant_failure(vol: np.ndarray, origin: np.ndarray, kind: str, p: HeadParamet
     raise fail("plant_failure/kind", f"expected one of {list(FAILURES)}, found {kind!r}")
 
 
-def simulate_head_volume(eid: str, marrow: float, *, voxel_mm: float = 1.5, failure: str = "none",
+def simulate_head_volume(eid: str, marrow: float, *, voxel_mm: float = DEFAULT_VOXEL_MM, failure: str = "none",
                          rng: np.random.Generator) -> tuple[HeadVolume, dict[str, Any]]:
     """One participant's head T1 and its truth row (``eid, marrow_intensity, failure, size,
     skull, adiposity, voxel_mm``)."""
@@ -186,8 +191,8 @@ def simulate_head_images(
     n: int,
     seed: int,
     out: str | os.PathLike,
-    failure_fraction: float = 0.06,
-    voxel_mm: float = 1.5,
+    failure_fraction: float = DEFAULT_FAILURE_FRACTION,
+    voxel_mm: float = DEFAULT_VOXEL_MM,
     formats: tuple[str, ...] = ("nifti", "dicom"),
     withdrawals: frozenset[str] | set[str] = frozenset(),
 ) -> pd.DataFrame:
@@ -218,6 +223,8 @@ def simulate_head_images(
         The truth (``truth/heads.tsv``): ``eid, marrow_intensity, failure, size, skull,
         adiposity, voxel_mm, nifti, dicom``.
     """
+    import pandas as pd
+
     cohort = Path(cohort)
     truth_path = cohort / "truth" / "calvarial_true.parquet"
     if not truth_path.exists():

@@ -59,16 +59,18 @@ def _has_zips(folder: Path) -> bool:
     return folder.is_dir() and any(folder.glob("*.zip"))
 
 
-def _drop_withdrawn(folder: Path, withdrawn: frozenset[str]) -> None:
-    """Delete the images (and truth rows) of people who withdrew since they were simulated."""
+def _drop_withdrawn(folder: Path, withdrawn: frozenset[str], *, truth_name: str = "images.tsv",
+                    eid_of=eid_from_name) -> None:
+    """Delete the images (and truth rows) of people who withdrew since they were simulated
+    (``truth_name``: the truth table in ``folder/truth``; ``eid_of``: a file name's eid)."""
     import pandas as pd
 
     from bma_genetics._atomic import write_table
 
-    gone = [z for z in (folder / "images").rglob("*") if z.is_file() and eid_from_name(z) in withdrawn]
+    gone = [z for z in (folder / "images").rglob("*") if z.is_file() and eid_of(z) in withdrawn]
     for z in gone:
         z.unlink()
-    truth = folder / "truth" / "images.tsv"
+    truth = folder / "truth" / truth_name
     if gone and truth.exists():
         t = pd.read_csv(truth, sep="\t", dtype={"eid": str}, keep_default_na=False)
         write_table(t[~t["eid"].isin(withdrawn)], truth)
