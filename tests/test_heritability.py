@@ -418,3 +418,122 @@ def test_a_build_mismatch_with_positional_ids_is_an_error():
     assert run_munge(raw, build="GRCh38").report["genome_build"] == "GRCh38"
     # with rsids the join is by rsid: the build does not matter
     assert run_munge(_raw().assign(genome_build="GRCh38")).report["n_snps"] == 12
+
+
+# ----------------------------------------------------------------------------- partitioned h2
+def test_partitioned_ld_scores_equal_brute_force_from_frames_and_full_or_thin_annot_files(tmp_path):
+    from bma_genetics.heritability.api import run_ldscore
+    from bma_genetics.io.ldsc import write_annot
+
+    rng = np.random.default_rng(31)
+    dose, pos = _ld_genotypes(rng)
+    reader = _ArrayReader(dose, pos)
+    m = dose.shape[1]
+    a = pd.DataFrame({"base": 1.0, "coding": (rng.random(m) < 0.2).astype(float), "score": rng.random(m)})
+    x = np.where(np.isnan(dose), np.nanmean(dose, axis=0), dose)
+    x = (x - x.mean(0)) / x.std(0)
+    r2 = (x.T @ x / x.shape[0]) ** 2
+    brute = ((r2 - (1 - r2) / (x.shape[0] - 2)) * (np.abs(pos[:, None] - pos[None, :]) <= 100_000)) @ a.to_numpy()
+    exact = run_ldscore(reader, window="100kb", chunk_size=1, annot=a.assign(rsid=reader.variants["rsid"])).scores
+    assert exact.annotations == ["baseL2", "codingL2", "scoreL2"]
+    assert np.allclose(exact.table[exact.annotations].to_numpy(), brute, atol=1e-9)
+    assert np.allclose(exact.m["1"], a.sum().to_numpy()) and exact.m_5_50["1"][1] == a["coding"].sum()
+    # base = 1 everywhere gives the unpartitioned scores; files full (matched by SNP) or thin
+    plain = run_ldscore(reader, window="100kb").scores
+    meta = reader.variants[["chromosome", "base_pair_location", "rsid"]]
+    write_annot(pd.concat([meta, a], axis=1).iloc[::-1], tmp_path / "full.1")  # another order: matched by id
+    write_annot(a, tmp_path / "thin.1", thin=True)
+    full = run_ldscore(reader, window="100kb", annot=str(tmp_path / "full."), out=tmp_path / "ld").scores
+    thin = run_ldscore(reader, window="100kb", annot=str(tmp_path / "thin."), thin_annot=True).scores
+    assert np.allclose(full.table["baseL2"], plain.table["l2"], atol=1e-10)
+    pd.testing.assert_frame_equal(full.table, thin.table)
+    back = read_ld_scores(tmp_path / "ld")
+    assert back.annotations == full.annotations and np.allclose(back.m_vector(), full.m_vector())
+    assert back.total_m() == pytest.approx(sum(full.m_5_50["1"]))
+    with pytest.raises(InputError, match="run_ldscore/annot: chromosome 1: 1 SNP.* not in the annotation"):
+        run_ldscore(reader, annot=a.assign(rsid=reader.variants["rsid"]).iloc[1:])
+    with pytest.raises(InputError, match="thin annotation has 299 rows, the genotypes 300"):
+        run_ldscore(reader, annot=a.iloc[1:], thin_annot=True)
+    with pytest.raises(InputError, match="run_h2/ld_scores: .*3 LD-score columns"):
+        run_h2({"t": pd.DataFrame({"rsid": ["rs1"], "z": [1.0], "n": [10.0]})}, back)
+
+
+def _banded_partitioned_ld(rng, m=30_000, run=20, frac=0.1, block=500):
+    """LD scores of a banded LD model (r^2 = rho^|d| within 40 SNPs and a block of ``block``
+    SNPs, rho drawn per block in 0.2-0.95) for 'base' and 'coding' (runs of ``run`` SNPs, a
+    fraction ``frac`` of them)."""
+    coding = np.repeat(rng.random(m // run) < frac, run).astype(float)
+    d = np.arange(-40, 41)
+    l2 = np.empty((m, 2))
+    for lo in range(0, m, block):
+        kernel = rng.uniform(0.2, 0.95) ** np.abs(d)
+        for k, a in enumerate((np.ones(block), coding[lo:lo + block])):
+            l2[lo:lo + block, k] = np.convolve(a, kernel, mode="same")
+    return coding, l2
+
+
+def test_partitioned_h2_recovers_a_planted_enrichment(tmp_path):
+    """chi^2 ~ (1 + N sum_k tau_k l_jk) chi^2_1 with per-SNP h2 5x higher in 'coding': the
+    enrichment, proportion and total h2 come back within 2.5 SE and the enrichment is detected."""
+    from bma_genetics.heritability.api import run_partitioned_h2
+    from bma_genetics.io.ldsc import write_annot
+
+    rng = np.random.default_rng(32)
+    coding, l2 = _banded_partitioned_ld(rng)
+    m, mc, n, h2 = len(coding), coding.sum(), 20_000.0, 0.4
+    tau0 = h2 / (m + 4 * mc)  # per-SNP h2 tau0 outside coding, 5 tau0 inside
+    tau = np.array([tau0, 4 * tau0])
+    z = rng.standard_normal(m) * np.sqrt(1.0 + n * l2 @ tau)
+    table = pd.DataFrame({"chromosome": "1", "rsid": [f"rs{i}" for i in range(m)],
+                          "base_pair_location": np.arange(m) * 100})
+    ld = LDScores(table.assign(baseL2=l2[:, 0], codingL2=l2[:, 1]), {"1": [m, mc]}, {"1": [m, mc]},
+                  annotations=["baseL2", "codingL2"])
+    w = LDScores(table.assign(l2=l2[:, 0]), {"1": m}, {"1": m})
+    write_annot(table.assign(base=1, coding=coding.astype(int)), tmp_path / "annot.1")
+    ss = {"t": table[["rsid"]].assign(effect_allele="A", other_allele="G", z=z, n=n)}
+    res = run_partitioned_h2(ss, ld, w_ld=w, overlap_annot=str(tmp_path / "annot."), out=tmp_path / "out")
+    row = res.table.set_index("Category").loc["codingL2_0"]
+    true_enrichment = m * (tau0 + tau[1]) / (m * tau0 + mc * tau[1])
+    assert abs(row["Enrichment"] - true_enrichment) < 2.5 * row["Enrichment_std_error"]
+    assert row["Prop._SNPs"] == pytest.approx(mc / m)
+    assert abs(row["Prop._h2"] - true_enrichment * mc / m) < 2.5 * row["Prop._h2_std_error"]
+    assert row["Enrichment_p"] < 1e-3 and row["Coefficient_z-score"] > 3
+    tot = res.totals.iloc[0]
+    assert abs(tot["h2"] - h2) < 2.5 * tot["h2_standard_error"]
+    assert abs(tot["intercept"] - 1) < 2.5 * tot["intercept_standard_error"]
+    from bma_genetics.io.ldsc import read_heritability_results
+
+    back = read_heritability_results(res.files["partitioned"], table="partitioned")
+    assert back["Category"].tolist() == ["baseL2_0", "codingL2_0"]
+    base = res.table.set_index("Category").loc["baseL2_0"]
+    assert base["Prop._SNPs"] == 1.0 and base["Prop._h2"] == pytest.approx(1.0)
+    with pytest.raises(InputError, match="run_partitioned_h2/w_ld: partitioned h2 needs"):
+        run_partitioned_h2(ss, ld, w_ld=None)
+
+
+def test_ldsc_partitioned_cli_writes_ldscs_results_columns(tmp_path):
+    from typer.testing import CliRunner
+
+    from bma_genetics.cli import app
+    from bma_genetics.heritability.api import PARTITIONED_COLUMNS
+    from bma_genetics.io.ldsc import read_heritability_results, write_annot, write_munged_sumstats
+
+    rng = np.random.default_rng(33)
+    coding, l2 = _banded_partitioned_ld(rng, m=6000)
+    m, mc = len(coding), coding.sum()
+    table = pd.DataFrame({"chromosome": "1", "rsid": [f"rs{i}" for i in range(m)],
+                          "base_pair_location": np.arange(m) * 100})
+    write_ld_scores(LDScores(table.assign(baseL2=l2[:, 0], codingL2=l2[:, 1]), {"1": [m, mc]}, {"1": [m, mc]},
+                             annotations=["baseL2", "codingL2"]), tmp_path / "ld")
+    write_ld_scores(LDScores(table.assign(l2=l2[:, 0]), {"1": m}, {"1": m}), tmp_path / "w")
+    write_annot(table.assign(base=1, coding=coding.astype(int)), tmp_path / "ld" / "1")
+    z = rng.standard_normal(m) * np.sqrt(1 + 20_000 * l2 @ np.array([2e-5, 8e-5]))
+    write_munged_sumstats(table[["rsid"]].assign(effect_allele="A", other_allele="G", z=z, n=20_000.0),
+                          tmp_path / "t.sumstats.gz")
+    res = CliRunner().invoke(app, ["ldsc", "partitioned", str(tmp_path / "t.sumstats.gz"), "--ld-scores",
+                                   str(tmp_path / "ld"), "--w-ld", str(tmp_path / "w"), "--overlap-annot",
+                                   str(tmp_path / "ld") + "/", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert "codingL2_0" in res.output and "total h2" in res.output
+    back = read_heritability_results(tmp_path / "out" / "partitioned_h2.tsv", table="partitioned")
+    assert list(back.columns[1:11]) == PARTITIONED_COLUMNS

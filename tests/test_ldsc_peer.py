@@ -207,3 +207,81 @@ def test_rg_equals_ldsc(peer, shared):
             assert _close(row["h2_1"], th["h2_1"]["h2"]) and _close(row["h2_2"], th["h2_2"]["h2"])
             n_numeric += th["rg"] is not None
     assert n_numeric >= 1
+
+
+# ----------------------------------------------------------------------------- partitioned h2
+def _annotated_filesets(tmp_path: Path) -> tuple[str, dict[str, Path], Path]:
+    """``_ld_bed``'s genotypes split into one fileset per chromosome (LDSC scores one at a time),
+    each with an LDSC ``.annot.gz`` beside where the LD scores will go: ``base`` (every SNP),
+    ``coding`` (runs of SNPs, ~30 %) and ``enhancer`` (overlapping coding)."""
+    from bma_genetics.io.ldsc import write_annot
+    from tests._genotypes import write_bed
+
+    prefix = _ld_bed(tmp_path)
+    reader = open_ld_source(prefix)
+    v = reader.variants
+    rng = np.random.default_rng(21)
+    m = len(v)
+    coding = (np.repeat(rng.random(m // 10 + 1) < 0.3, 10)[:m]).astype(int)
+    enhancer = ((rng.random(m) < 0.2) | (coding & (rng.random(m) < 0.5))).astype(int)
+    beds, ld = {}, tmp_path / "peer_part"
+    ld.mkdir()
+    for chrom in ("1", "2"):
+        rows = np.flatnonzero(v["chromosome"].astype(str).to_numpy() == chrom)
+        d = reader.dosages(rows)
+        bfile = tmp_path / f"geno{chrom}"
+        write_bed(bfile, np.where(np.isnan(d), -1, d).T.astype(int), [chrom] * len(rows),
+                  v["base_pair_location"].to_numpy()[rows], reader.samples, v["a1"].to_numpy()[rows],
+                  v["a2"].to_numpy()[rows])
+        bim = pd.read_csv(f"{bfile}.bim", sep="\t", header=None)
+        bim[1] = v["rsid"].to_numpy()[rows]
+        bim.to_csv(f"{bfile}.bim", sep="\t", header=False, index=False)
+        write_annot(pd.DataFrame({"chromosome": chrom, "base_pair_location": v["base_pair_location"].to_numpy()[rows],
+                                  "rsid": v["rsid"].to_numpy()[rows], "cm": 0.0, "base": 1,
+                                  "coding": coding[rows], "enhancer": enhancer[rows]}), ld / f"ld.{chrom}")
+        beds[chrom] = bfile
+    return prefix, beds, ld
+
+
+def test_partitioned_h2_equals_ldsc(peer, tmp_path):
+    """LD scores with --annot (to their three decimals, M/M_5_50 per annotation) and --h2 with
+    --overlap-annot --print-coefficients: every column of LDSC's .results to 1e-4 relative, and
+    the total h2, SE, intercept and ratio."""
+    from bma_genetics.heritability.api import run_partitioned_h2
+    from bma_genetics.io.ldsc import write_munged_sumstats
+
+    prefix, beds, ld = _annotated_filesets(tmp_path)
+    for chrom, bfile in beds.items():
+        peer.ldsc_l2(bfile, ld / f"ld.{chrom}", size=100, extra=["--annot", str(ld / f"ld.{chrom}.annot.gz")])
+        peer.ldsc_l2(bfile, tmp_path / f"w.{chrom}", size=100)
+    ours = run_ldscore(prefix, window="100kb", annot=str(ld / "ld."), out=tmp_path / "our_part").scores
+    theirs = read_ld_scores(str(ld / "ld."))
+    assert ours.annotations == theirs.annotations == ["baseL2", "codingL2", "enhancerL2"]
+    assert theirs.table["rsid"].tolist() == ours.table["rsid"].tolist()
+    np.testing.assert_allclose(ours.table[ours.annotations], theirs.table[theirs.annotations], atol=5e-4 + 1e-9)
+    assert (ours.m, ours.m_5_50) == (theirs.m, theirs.m_5_50)
+    assert read_ld_scores(tmp_path / "our_part").m == theirs.m  # the files we write read back the same
+
+    # summary statistics with h2 enriched in 'coding': chi^2 ~ (1 + N sum_k tau_k l_k) chi^2_1
+    rng = np.random.default_rng(22)
+    n, tau = 20_000.0, np.array([2e-5, 1e-4, 0.0])
+    lds = theirs.table[theirs.annotations].to_numpy()
+    z = rng.standard_normal(len(lds)) * np.sqrt(1.02 + n * lds @ tau)
+    ss = pd.DataFrame({"rsid": theirs.table["rsid"], "effect_allele": "A", "other_allele": "G", "z": z, "n": n})
+    path = write_munged_sumstats(ss, tmp_path / "part.sumstats.gz")
+    want = peer.ldsc_regression(["--h2", str(path), "--ref-ld-chr", str(ld / "ld."), "--w-ld-chr",
+                                 str(tmp_path / "w."), "--overlap-annot", "--print-coefficients",
+                                 "--out", str(tmp_path / "peer_h2")])
+    results = pd.read_csv(tmp_path / "peer_h2.results", sep="\t")
+    got = run_partitioned_h2({"t": path}, str(ld / "ld."), w_ld=str(tmp_path / "w."), overlap_annot=str(ld / "ld."))
+    table = got.table
+    assert table["Category"].tolist() == results["Category"].tolist() == ["baseL2_0", "codingL2_0", "enhancerL2_0"]
+    for col in results.columns[1:]:
+        np.testing.assert_allclose(table[col].to_numpy(float), results[col].to_numpy(float), rtol=REL, atol=1e-12,
+                                   err_msg=col)
+    tot = got.totals.iloc[0]
+    pairs = {"h2": "h2", "h2_standard_error": "h2_se", "intercept": "intercept",
+             "intercept_standard_error": "intercept_se", "ratio": "ratio", "ratio_standard_error": "ratio_se",
+             "mean_chisq": "mean_chisq", "lambda_gc": "lambda_gc"}
+    bad = {k: (tot[k], want[v]) for k, v in pairs.items() if not _close(tot[k], want[v])}
+    assert not bad, bad

@@ -7,7 +7,11 @@ run_ldscore      LD scores from genotypes (in-sample, reference, a panel)   ``ld
 run_munge        summary statistics -> ``SNP A1 A2 Z N`` + filter counts     ``munge_sumstats.py``
 run_h2           SNP heritability, intercept, ratio, liability scale        ``ldsc.py --h2``
 run_rg           genetic covariance and correlation over every pair         ``ldsc.py --rg``
+run_partitioned  partitioned h2 with annotations (``.annot``): categories,  ``ldsc.py --h2``
+_h2              proportions, enrichment, coefficients                      ``--overlap-annot``
 ===============  =========================================================  ================
+
+``run_ldscore(annot=...)`` computes partitioned LD scores (``ldsc.py --l2 --annot``).
 
 Defaults are LDSC's and every one is recorded in the results: ``M_5_50`` as M, 200 jackknife
 blocks, a free intercept with the two-step estimator (cutoff 30) for h2, no chi^2 filter for
@@ -36,15 +40,26 @@ from bma_genetics._result import StageResult
 from bma_genetics.errors import InputError
 from bma_genetics.heritability.ldscore import compute_ld_scores, parse_window
 from bma_genetics.heritability.munge import Munged, alleles_match, alleles_swapped, munge_sumstats
-from bma_genetics.heritability.regression import H2Fit, RGFit, fit_h2, fit_rg, h2_liability_factor
+from bma_genetics.heritability.regression import (
+    H2Fit,
+    PartitionedH2Fit,
+    RGFit,
+    fit_h2,
+    fit_partitioned_h2,
+    fit_rg,
+    h2_liability_factor,
+)
 from bma_genetics.io.ldsc import (
     LDScores,
+    read_annot,
+    read_frq,
     read_ld_scores,
     read_munged_sumstats,
     write_heritability_results,
     write_ld_scores,
     write_munged_sumstats,
 )
+from bma_genetics.stats import sort_chromosomes
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +81,7 @@ class LDScoreResult(StageResult):
 
 def run_ldscore(ld: Any = "in-sample", *, genotypes: Any = None, samples: Sequence[str] | None = None,
                 window: str = "1000kb", chunk_size: int = 50, ld_maf_min: float = 0.0,
-                chromosomes: Sequence[str] | None = AUTOSOMES,
+                chromosomes: Sequence[str] | None = AUTOSOMES, annot: Any = None, thin_annot: bool = False,
                 out: str | os.PathLike | None = None) -> LDScoreResult:
     """Compute LD scores as LDSC's ``--l2`` and write them in its per-chromosome layout.
 
@@ -89,12 +104,31 @@ def run_ldscore(ld: Any = "in-sample", *, genotypes: Any = None, samples: Sequen
         Chromosomes to score. LD score regression is autosomal (LDSC's reference scores are
         chromosomes 1-22): chrX, coded 0/2 in males outside the PAR, would enter the regression
         with LD and chi-squares of another scale. ``None``: every chromosome of the genotypes.
+    annot : path-like or DataFrame, optional
+        Annotations for partitioned LD scores (``ldsc.py --annot``): a per-chromosome prefix or
+        folder of LDSC ``.annot`` files (``annot/base.`` -> ``annot/base.<chr>.annot.gz``; ``@``
+        marks the chromosome), or a frame of ``rsid`` and annotation columns (or, with
+        ``thin_annot``, of annotation columns only, one row per variant of the genotypes in
+        their order). A full file's SNPs are matched to the genotypes' by id: every scored SNP
+        must be there.
+    thin_annot : bool, default=False
+        The annotation files are thin (``--thin-annot``): annotation columns only, one row per
+        SNP of that chromosome's genotypes, in their order.
     out : path-like, optional
         Folder for ``<chr>.l2.ldscore.gz``, ``<chr>.l2.M``, ``<chr>.l2.M_5_50``.
 
     Returns
     -------
     LDScoreResult
+        With several annotations, one score column per annotation (``<annot>L2``) and one M
+        value per annotation, as LDSC writes them.
+
+    Raises
+    ------
+    InputError
+        An annotation file missing for a scored chromosome, a scored SNP absent from it, a thin
+        file of another length than the chromosome's SNPs, different annotation columns across
+        chromosomes, a non-numeric annotation value.
     """
     from bma_genetics.ld import open_ld_source
 
@@ -102,15 +136,74 @@ def run_ldscore(ld: Any = "in-sample", *, genotypes: Any = None, samples: Sequen
     reader = open_ld_source(ld, genotypes=genotypes, samples=samples, where="run_ldscore/ld")
     if chromosomes is not None:
         chromosomes = [str(c) for c in chromosomes]
+    matrix, names = (None, None) if annot is None else _annotation_matrix(reader, annot, thin_annot, chromosomes)
     scores = compute_ld_scores(reader, window=window, chunk_size=chunk_size, maf_min=ld_maf_min,
-                               chromosomes=chromosomes)
+                               chromosomes=chromosomes, annot=matrix, annot_names=names)
     scores.settings["ld"] = ld if isinstance(ld, str) else type(ld).__name__
     files: dict[str, Path] = {}
     if out is not None:
         files = {f"ldscore/{c}": p for c, p in write_ld_scores(scores, out).items()}
     report = {**scores.settings, "n_snps": int(len(scores.table)), "m": scores.total_m(common=False),
-              "m_5_50": scores.total_m(common=True), "mean_l2": float(scores.table["l2"].mean())}
+              "m_5_50": scores.total_m(common=True),
+              "mean_l2": float(scores.table[scores.score_columns].to_numpy().sum(axis=1).mean())}
+    if scores.annotations:
+        report["annotations"] = list(scores.annotations)
     return LDScoreResult(scores.table, files, report, scores)
+
+
+def _annotation_matrix(reader, annot: Any, thin: bool, chromosomes: list[str] | None
+                       ) -> tuple[np.ndarray, list[str]]:
+    """Annotation values aligned with ``reader.variants`` (rows of unscored chromosomes: 0)."""
+    where = "run_ldscore/annot"
+    variants = reader.variants
+    chrom_of = variants["chromosome"].astype(str).to_numpy()
+    wanted = [c for c in dict.fromkeys(chrom_of) if chromosomes is None or c in chromosomes]
+    names: list[str] | None = None
+    matrix: np.ndarray | None = None
+    for chrom in wanted:
+        rows = np.flatnonzero(chrom_of == chrom)
+        if isinstance(annot, pd.DataFrame):
+            frame = annot
+            if not thin and "rsid" not in frame.columns:
+                raise fail(where, "a frame of annotations needs an rsid column (or thin_annot=True)")
+            cols = [c for c in frame.columns if c not in ("rsid", "chromosome", "base_pair_location", "cm")]
+            frame = frame.astype({c: float for c in cols})
+            frame.attrs["annotations"] = [str(c) for c in cols]
+            if thin:  # one row per variant of the genotypes
+                if len(frame) != len(variants):
+                    raise fail(where, f"the thin annotation has {len(frame)} rows, the genotypes {len(variants)} "
+                                      "SNPs (a thin frame has one row per SNP, in the genotypes' order)")
+                frame = frame.iloc[rows]
+        else:
+            if not isinstance(annot, (str, os.PathLike)):
+                raise fail(where, f"expected a path prefix or a DataFrame, found {type(annot).__name__}")
+            frame = read_annot(annot, chrom, thin=thin)
+        cols = frame.attrs["annotations"]
+        if names is None:
+            names = cols
+            matrix = np.zeros((len(variants), len(names)))
+        elif cols != names:
+            raise fail(where, f"chromosome {chrom}: annotation columns {cols} differ from {names}")
+        if thin:
+            if len(frame) != len(rows):
+                raise fail(where, f"chromosome {chrom}: the thin annotation has {len(frame)} rows, the genotypes "
+                                  f"{len(rows)} SNPs (a thin file has one row per SNP, in the genotypes' order)")
+            values = frame[cols].to_numpy(dtype=float)
+        else:
+            index = pd.Index(frame["rsid"].astype(str))
+            at = index.get_indexer(variants["rsid"].astype(str).to_numpy()[rows]) if index.is_unique else None
+            if at is None:
+                raise fail(where, f"chromosome {chrom}: the annotation repeats SNP ids, e.g. "
+                                  f"{index[index.duplicated()][0]!r}")
+            if (at < 0).any():
+                miss = variants["rsid"].to_numpy()[rows][at < 0]
+                raise fail(where, f"chromosome {chrom}: {len(miss)} SNP(s) of the genotypes are not in the "
+                                  f"annotation, e.g. {', '.join(map(str, miss[:3]))}")
+            values = frame[cols].to_numpy(dtype=float)[at]
+        matrix[rows] = values
+    if names is None:
+        raise fail(where, "no chromosome to annotate")
+    return matrix, names
 
 
 # ----------------------------------------------------------------------------- munge
@@ -221,13 +314,22 @@ def _ld(value: Any, where: str) -> LDScores:
                       f"found {type(value).__name__}")
 
 
+def _one_score_column(scores: LDScores, where: str) -> LDScores:
+    if scores.annotations:
+        raise fail(where, f"{scores.settings.get('source', 'these LD scores')} has {len(scores.annotations)} LD-score "
+                          f"columns ({', '.join(scores.annotations[:4])}): partitioned LD scores go to "
+                          "run_partitioned_h2; h2, rg and the weights take one column")
+    return scores
+
+
 def _regression_frame(munged: pd.DataFrame, ref: LDScores, w: LDScores, trait: str, *, min_snps: int,
                       where: str) -> pd.DataFrame:
     """Merge on SNP in LD-score order (LDSC's): reference LD scores, then weight LD scores."""
     if munged["n"].isna().all():
         raise fail(f"{where}/sumstats", f"{trait}: no sample size (N) in the summary statistics")
     ld_index, ld_l2 = _unique_scores(ref)
-    same_w = w is ref or w.table is ref.table  # weights = the reference scores: one merge
+    # weights = the reference scores (one column): one merge
+    same_w = (w is ref or w.table is ref.table) and not ref.annotations
     munged = munged.dropna(subset=["z", "n"])
     ids = _text(munged["rsid"])
     # inner join in LD-score order (the order LDSC's merges keep): each SNP's row in the LD scores
@@ -249,7 +351,11 @@ def _regression_frame(munged: pd.DataFrame, ref: LDScores, w: LDScores, trait: s
     row_of[at[hit]] = np.flatnonzero(hit)
     in_ld = row_of >= 0
     merged = munged.iloc[row_of[in_ld]].reset_index(drop=True)
-    merged.insert(1, "l2", ld_l2[in_ld])
+    if ld_l2.ndim == 2:  # partitioned: one column per annotation
+        for j, col in enumerate(ref.score_columns):
+            merged.insert(1 + j, col, ld_l2[in_ld, j])
+    else:
+        merged.insert(1, "l2", ld_l2[in_ld])
     if same_w:  # every merged SNP is in the weights, at the LD scores' row it came from
         merged["w_l2"] = ld_l2[in_ld]
     else:
@@ -267,12 +373,16 @@ def _regression_frame(munged: pd.DataFrame, ref: LDScores, w: LDScores, trait: s
 
 
 def _unique_scores(scores: LDScores) -> tuple[pd.Index, np.ndarray]:
-    """The LD scores' SNP ids (an Index, first row of a repeated id kept, as LDSC) and their ``l2``."""
+    """The LD scores' SNP ids (an Index, first row of a repeated id kept, as LDSC) and their ``l2``
+    (a matrix, one column per annotation, for partitioned LD scores)."""
     index = scores.snp_index()
+    cols = scores.score_columns
+    values = (scores.table["l2"].to_numpy(dtype=float) if not scores.annotations
+              else scores.table[cols].to_numpy(dtype=float))
     if index.is_unique:
-        return index, scores.table["l2"].to_numpy(dtype=float)
+        return index, values
     first = ~index.duplicated()
-    return index[first], scores.table["l2"].to_numpy(dtype=float)[first]
+    return index[first], values[first]
 
 
 def _text(ids: pd.Series) -> pd.Series:
@@ -368,8 +478,8 @@ def run_h2(sumstats: Mapping[str, Any], ld_scores: Any, *, w_ld: Any = None, m: 
         raise fail(f"{where}/sumstats", "expected a mapping trait -> summary statistics")
     if on_error not in ("raise", "skip"):
         raise fail(f"{where}/on_error", f"{on_error!r} is not one of 'raise', 'skip'")
-    ref = _ld(ld_scores, f"{where}/ld_scores")
-    wld = ref if w_ld is None else _ld(w_ld, f"{where}/w_ld")
+    ref = _one_score_column(_ld(ld_scores, f"{where}/ld_scores"), f"{where}/ld_scores")
+    wld = ref if w_ld is None else _one_score_column(_ld(w_ld, f"{where}/w_ld"), f"{where}/w_ld")
     m_total = float(m) if m is not None else ref.total_m(common=m_common)
     rows, fits, skipped = [], {}, {}
     for trait, value in sumstats.items():
@@ -512,8 +622,8 @@ def run_rg(sumstats: Mapping[str, Any], ld_scores: Any, *, w_ld: Any = None, m: 
     if not isinstance(sumstats, Mapping) or len(sumstats) < 2:
         raise fail(f"{where}/sumstats", "expected a mapping of at least two traits -> summary statistics")
     traits = list(sumstats)
-    ref = _ld(ld_scores, f"{where}/ld_scores")
-    wld = ref if w_ld is None else _ld(w_ld, f"{where}/w_ld")
+    ref = _one_score_column(_ld(ld_scores, f"{where}/ld_scores"), f"{where}/ld_scores")
+    wld = ref if w_ld is None else _one_score_column(_ld(w_ld, f"{where}/w_ld"), f"{where}/w_ld")
     m_total = float(m) if m is not None else ref.total_m(common=m_common)
     munged = {t: _munged(v, f"{where}/sumstats") for t, v in sumstats.items()}
     todo = list(pairs) if pairs is not None else list(itertools.combinations(traits, 2))
@@ -565,5 +675,221 @@ def run_rg(sumstats: Mapping[str, Any], ld_scores: Any, *, w_ld: Any = None, m: 
     return RGResult(table, files, report, fits, traits)
 
 
-__all__ = ["H2Result", "HeritabilityWarning", "LDScoreResult", "MungeResult", "RGResult", "compute_ld_scores",
-           "run_h2", "run_ldscore", "run_munge", "run_rg"]
+# ----------------------------------------------------------------------------- partitioned h2
+@dataclass
+class PartitionedH2Result(StageResult):
+    """Partitioned h2: ``table`` has one row per trait and category with LDSC's ``--overlap-annot``
+    columns; ``totals`` one row per trait (total h2, intercept, ratio: the h2 table's columns);
+    ``fits`` each trait's :class:`~bma_genetics.heritability.regression.PartitionedH2Fit`."""
+
+    totals: pd.DataFrame = field(default_factory=pd.DataFrame)
+    fits: dict[str, PartitionedH2Fit] = field(default_factory=dict)
+
+
+def _ld_sets(value: Any, where: str) -> LDScores:
+    """One LD-score set, or several side by side (LDSC's ``--ref-ld-chr a,b``): columns renamed
+    ``<column>_<i>`` as LDSC names them, M values concatenated; the SNPs must be the same."""
+    sets = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not sets:
+        raise fail(where, "no LD scores given")
+    loaded = [_ld(v, where) for v in sets]
+    first = loaded[0]
+    tables, names, m, m550 = [], [], {}, {}
+    for i, sc in enumerate(loaded):
+        if i and not sc.snp_index().equals(first.snp_index()):
+            raise fail(where, f"LD-score set {i + 1} ({sc.settings.get('source', '')}) has other SNPs than set 1: "
+                              "LD scores side by side must have identical SNP columns (as LDSC)")
+        raw = sc.settings.get("columns") or (list(sc.annotations) if sc.annotations else ["L2"])
+        cols = sc.score_columns
+        if len(raw) != len(cols):
+            raw = cols
+        names += [f"{r}_{i}" for r in raw]
+        tables.append(sc.table[cols].to_numpy(dtype=float))
+        for target, source in ((m, sc.m), (m550, sc.m_5_50)):
+            for chrom, v in source.items():
+                target.setdefault(chrom, []).extend(np.atleast_1d(np.asarray(v, dtype=float)).tolist())
+    for target in (m, m550):  # a chromosome without counts in some set: no counts at all
+        for chrom in list(target):
+            if len(target[chrom]) != len(names):
+                del target[chrom]
+    table = first.table[["chromosome", "rsid", "base_pair_location"]].copy()
+    values = np.hstack(tables)
+    for j, name in enumerate(names):
+        table[name] = values[:, j]
+    return LDScores(table, m, m550, {"source": ", ".join(str(s.settings.get("source", "")) for s in loaded),
+                                     "columns": names}, names)
+
+
+def _overlap(prefixes: Any, frq: Any, chromosomes: list[str], k: int, where: str) -> tuple[np.ndarray, float]:
+    """LDSC's overlap matrix (sum over chromosomes of A'A of the ``.annot`` files side by side)
+    and M_tot (their rows; with ``frq``, only SNPs with 0.05 < FRQ < 0.95)."""
+    sets = list(prefixes) if isinstance(prefixes, (list, tuple)) else [prefixes]
+    total = np.zeros((k, k))
+    m_tot = 0.0
+    found = 0
+    for chrom in chromosomes:
+        parts = []
+        for prefix in sets:
+            try:
+                frame = read_annot(prefix, chrom, thin=None)
+            except InputError:
+                parts.append(None)
+                continue
+            parts.append(frame[frame.attrs["annotations"]].to_numpy(dtype=float))
+        if all(x is None for x in parts):
+            continue
+        if any(x is None for x in parts):
+            raise fail(f"{where}/overlap_annot", f"chromosome {chrom}: an .annot file is missing for one of "
+                                                 f"{[str(x) for x in sets]}")
+        a = np.hstack(parts)
+        if frq is not None:
+            f = read_frq(frq, chrom)
+            if len(f) != len(a):
+                raise fail(f"{where}/frq", f"chromosome {chrom}: {len(f)} frequencies for {len(a)} .annot rows (one "
+                                           "per row, in order)")
+            a = a[(f > 0.05) & (f < 0.95)]
+        if a.shape[1] != k:
+            raise fail(f"{where}/overlap_annot", f"chromosome {chrom}: {a.shape[1]} annotation columns, the LD scores "
+                                                 f"{k}: the .annot files must be those the LD scores were made from")
+        total += a.T @ a
+        m_tot += len(a)
+        found += 1
+    if not found:
+        raise fail(f"{where}/overlap_annot", f"no .annot file for chromosomes {chromosomes[:3]}... at {sets}")
+    return total, m_tot
+
+
+PARTITIONED_COLUMNS = ["Category", "Prop._SNPs", "Prop._h2", "Prop._h2_std_error", "Enrichment",
+                       "Enrichment_std_error", "Enrichment_p", "Coefficient", "Coefficient_std_error",
+                       "Coefficient_z-score"]
+
+
+def run_partitioned_h2(sumstats: Mapping[str, Any], ld_scores: Any, *, w_ld: Any, m: Sequence[float] | None = None,
+                       m_common: bool = True, overlap_annot: Any = None, frq: Any = None,
+                       intercept: float | Mapping[str, float] | None = None, chisq_max: float | str | None = "auto",
+                       n_blocks: int = 200, min_snps: int = 200,
+                       out: str | os.PathLike | None = None) -> PartitionedH2Result:
+    """Partitioned SNP heritability by stratified LD score regression (LDSC's ``--h2`` with
+    partitioned ``--ref-ld-chr`` and ``--overlap-annot``).
+
+    Parameters
+    ----------
+    sumstats : mapping of str to DataFrame, MungeResult or path
+        Trait -> munged summary statistics, as in :func:`run_h2`.
+    ld_scores : LD scores or a list of them
+        Partitioned LD scores (``run_ldscore(annot=...)``, or LDSC folders/prefixes of
+        ``<annot>L2`` columns, e.g. the baseline model); a list is read side by side (LDSC's
+        ``--ref-ld-chr a,b``) and must hold the same SNPs. Categories are named as LDSC names
+        them: ``<column>_<i>`` for the i-th set (``codingL2_0``).
+    w_ld : LD scores
+        Regression-weight LD scores, one column (``--w-ld-chr``; required, as in LDSC).
+    m : sequence of float, optional
+        M per category; default the sets' ``M_5_50`` (``m_common=True``) or ``M``.
+    overlap_annot : path prefix or list of them, optional
+        The ``.annot`` files the LD scores were made from (one prefix per LD-score set,
+        per chromosome, full or thin): LDSC's ``--overlap-annot``, for overlapping categories
+        (proportions and enrichment count every SNP of a category). None: the categories are
+        taken as disjoint (overlap ``diag(M)``, M_tot = sum of M).
+    frq : path prefix, optional
+        PLINK ``.frq`` files per chromosome (``--frqfile-chr``): with ``overlap_annot``, only
+        SNPs with 0.05 < FRQ < 0.95 count in the overlap matrix and M_tot (use it with M_5_50).
+    intercept : float or mapping, optional
+        Constrain the intercept (1 = ``--no-intercept``). Default free.
+    chisq_max : float, "auto" or None, default="auto"
+        Drop SNPs with chi^2 >= this; ``"auto"`` is LDSC's partitioned default max(0.001 max N, 80).
+    n_blocks, min_snps : int
+        As in :func:`run_h2`.
+    out : path-like, optional
+        Folder for ``partitioned_h2.tsv`` (categories) and ``partitioned_h2_total.tsv`` (totals).
+
+    Returns
+    -------
+    PartitionedH2Result
+        ``table``: ``trait`` + LDSC's results columns (``Category, Prop._SNPs, Prop._h2,
+        Prop._h2_std_error, Enrichment, Enrichment_std_error, Enrichment_p, Coefficient,
+        Coefficient_std_error, Coefficient_z-score``) + ``h2, h2_standard_error`` (the category's
+        M x coefficient); ``totals``: the h2 table's columns per trait.
+
+    Raises
+    ------
+    InputError
+        No weights; weights with several columns; every LD-score column constant; the ``.annot``
+        files not matching the LD scores; the errors of :func:`run_h2`.
+
+    Notes
+    -----
+    LDSC drops LD-score columns without variance (e.g. an annotation no SNP carries) from the
+    regression; so does this, with a warning, and from the overlap matrix too (LDSC leaves the
+    matrix as it is, which then no longer fits). Liability-scale conversion is not offered here.
+    """
+    where = "run_partitioned_h2"
+    if not isinstance(sumstats, Mapping) or not sumstats:
+        raise fail(f"{where}/sumstats", "expected a mapping trait -> summary statistics")
+    if w_ld is None:
+        raise fail(f"{where}/w_ld", "partitioned h2 needs regression-weight LD scores (one column, LDSC's --w-ld-chr)")
+    ref = _ld_sets(ld_scores, f"{where}/ld_scores")
+    wld = _one_score_column(_ld(w_ld, f"{where}/w_ld"), f"{where}/w_ld")
+    names = list(ref.annotations)
+    k_all = len(names)
+    m_vec = np.asarray(m, dtype=float) if m is not None else ref.m_vector(common=m_common)
+    if m_vec.shape != (k_all,):
+        raise fail(f"{where}/m", f"{m_vec.size} M value(s) for {k_all} LD-score columns")
+    variances = ref.table[names].var(axis=0, ddof=1).to_numpy()
+    keep = variances != 0
+    if not keep.any():
+        raise fail(f"{where}/ld_scores", "every LD-score column has zero variance")
+    if not keep.all():
+        _warn(f"run_partitioned_h2: LD-score columns without variance left out (as LDSC): "
+              f"{[n for n, k in zip(names, keep, strict=True) if not k]}")
+    overlap = m_tot_annot = None
+    if overlap_annot is not None:
+        chroms = sort_chromosomes(ref.table["chromosome"].astype(str).unique())
+        overlap, m_tot_annot = _overlap(overlap_annot, frq, list(chroms), k_all, where)
+        overlap = overlap[np.ix_(keep, keep)]
+    kept_names = [n for n, k in zip(names, keep, strict=True) if k]
+    m_kept = m_vec[keep]
+    rows, totals, fits = [], [], {}
+    for trait, value in sumstats.items():
+        munged = _munged(value, f"{where}/sumstats")
+        frame = _regression_frame(munged, ref, wld, trait, min_snps=min_snps, where=where)
+        n = frame["n"].to_numpy(float)
+        cmax = _chisq_max(chisq_max, n)
+        chisq = frame["z"].to_numpy(float) ** 2
+        if cmax is not None:
+            sel = chisq < cmax
+            frame, chisq, n = frame[sel], chisq[sel], n[sel]
+        icpt = _per_trait(intercept, trait)
+        fit = fit_partitioned_h2(chisq, frame[kept_names].to_numpy(float), frame["w_l2"], n, m_kept,
+                                 n_blocks=n_blocks, intercept=None if icpt is None else float(icpt))
+        fits[trait] = fit
+        cols = fit.overlap_table(kept_names, overlap, m_tot_annot)
+        part = pd.DataFrame({"trait": trait, **cols, "h2": fit.category, "h2_standard_error": fit.category_standard_error})
+        rows.append(part)
+        if not 0.0 <= fit.h2 <= 1.0:
+            _warn(f"run_partitioned_h2: {trait}: total h2 = {fit.h2:.4g} (SE {fit.h2_standard_error:.3g}) is outside "
+                  "[0, 1]; reported unclipped")
+        totals.append({"trait": trait, "h2": fit.h2, "h2_standard_error": fit.h2_standard_error,
+                       "intercept": fit.intercept, "intercept_standard_error": fit.intercept_standard_error,
+                       "intercept_constrained": fit.intercept_constrained, "ratio": fit.ratio,
+                       "ratio_standard_error": fit.ratio_standard_error, "mean_chisq": fit.mean_chisq,
+                       "lambda_gc": fit.lambda_gc, "nsnp": fit.n_snps, "m": fit.m_total, "n": float(np.mean(n)),
+                       "n_blocks": fit.n_blocks, "chisq_max": np.nan if cmax is None else cmax,
+                       "h2_out_of_bounds": not 0.0 <= fit.h2 <= 1.0})
+    table = pd.concat(rows, ignore_index=True)
+    totals_table = pd.DataFrame(totals)
+    files: dict[str, Path] = {}
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        files["partitioned"] = write_heritability_results(table, Path(out) / "partitioned_h2.tsv", table="partitioned")
+        files["totals"] = write_heritability_results(totals_table, Path(out) / "partitioned_h2_total.tsv", table="h2")
+    report = {"n_traits": len(totals_table), "categories": kept_names, "dropped_categories":
+              [n for n in names if n not in kept_names], "m": m_kept.tolist(), "m_common": bool(m_common) if m is None
+              else None, "overlap_annot": overlap_annot is not None, "m_tot_annot": m_tot_annot,
+              "n_blocks": n_blocks, "chisq_max": chisq_max, "intercept": "free" if intercept is None else intercept,
+              "h2": {r["trait"]: {"h2": r["h2"], "se": r["h2_standard_error"], "intercept": r["intercept"]}
+                     for r in totals}}
+    return PartitionedH2Result(table, files, report, totals_table, fits)
+
+
+__all__ = ["H2Result", "HeritabilityWarning", "LDScoreResult", "MungeResult", "PartitionedH2Result", "RGResult",
+           "compute_ld_scores", "run_h2", "run_ldscore", "run_munge", "run_partitioned_h2", "run_rg"]

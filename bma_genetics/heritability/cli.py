@@ -1,4 +1,4 @@
-"""``bma-genetics ldsc ldscore|munge|h2|rg``: LD score regression, thin over the API."""
+"""``bma-genetics ldsc ldscore|munge|h2|rg|partitioned``: LD score regression, thin over the API."""
 
 from __future__ import annotations
 
@@ -46,12 +46,18 @@ def ldscore(
     chunk_size: int = cli_option(PARAMS, "chunk_size"),
     maf_min: float = typer.Option(0.0, "--maf-min", help="Keep SNPs with MAF above this (LDSC's --maf)."),
     keep: Path = typer.Option(None, "--keep", help="File of sample ids (one per line, IID) to use."),
+    annot: str = typer.Option(None, "--annot", help="Per-chromosome prefix of LDSC .annot files (annot/base. -> "
+                                                    "annot/base.<chr>.annot.gz; '@' marks the chromosome): "
+                                                    "partitioned LD scores, one column per annotation."),
+    thin_annot: bool = typer.Option(False, "--thin-annot", help="The .annot files hold only the annotation columns, "
+                                                                "one row per SNP of the genotypes, in order."),
 ) -> None:
-    """LD scores in windows (LDSC's --l2), written in LDSC's per-chromosome layout."""
+    """LD scores in windows (LDSC's --l2, with --annot partitioned), in LDSC's per-chromosome layout."""
     from bma_genetics.heritability.api import run_ldscore
 
     samples = [ln.split()[-1] for ln in keep.read_text().splitlines() if ln.strip()] if keep else None
-    res = run_ldscore(ld, samples=samples, window=window, chunk_size=chunk_size, ld_maf_min=maf_min, out=out)
+    res = run_ldscore(ld, samples=samples, window=window, chunk_size=chunk_size, ld_maf_min=maf_min, annot=annot,
+                      thin_annot=thin_annot, out=out)
     s = res.summary()
     typer.echo(f"LD scores of {s['n_snps']} SNPs (M = {s['m']:.0f}, M_5_50 = {s['m_5_50']:.0f}, "
                f"mean L2 {s['mean_l2']:.3g}) written to {out}")
@@ -126,6 +132,40 @@ def rg(
     save_figure(plot_rg_heatmap(res.to_frame()), out / "figures" / "rg_heatmap", close=True)
     cols = ["trait_1", "trait_2", "rg", "standard_error", "z", "p_value", "gencov_intercept", "nsnp"]
     typer.echo(res.table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
+@ldsc_app.command("partitioned")
+def partitioned(
+    sumstats: list[str] = typer.Argument(..., help="Munged .sumstats.gz or raw summary statistics, as label=path "
+                                                   "or path."),
+    ld_scores: list[str] = typer.Option(..., "--ld-scores", help="Partitioned LD-score folder or prefix; repeat it "
+                                                                 "for sets side by side (LDSC's --ref-ld-chr a,b)."),
+    w_ld: Path = typer.Option(..., "--w-ld", help="Regression-weight LD scores, one column (LDSC's --w-ld-chr)."),
+    out: Path = typer.Option(..., "--out", help="Folder for partitioned_h2.tsv and partitioned_h2_total.tsv."),
+    overlap_annot: list[str] = typer.Option(None, "--overlap-annot", help="The .annot prefix of each --ld-scores "
+                                                                          "set (overlapping categories)."),
+    frq: str = typer.Option(None, "--frq", help="Per-chromosome prefix of PLINK .frq files (LDSC's "
+                                                "--frqfile-chr): the overlap counts SNPs with 0.05 < FRQ < 0.95."),
+    intercept: float = cli_option(PARAMS, "intercept"),
+    chisq_max: float = typer.Option(None, "--chisq-max", help="Drop SNPs with chi^2 at or above this (default: "
+                                                              "LDSC's max(0.001 max N, 80))."),
+    n_blocks: int = cli_option(PARAMS, "n_blocks"),
+    not_m_5_50: bool = typer.Option(False, "--not-M-5-50", help="M counts every SNP, not only MAF > 5%."),
+) -> None:
+    """Partitioned h2 (LDSC's --h2 with annotation LD scores and --overlap-annot): per category the
+    proportion of SNPs and of h2, enrichment with SE and P, coefficient with SE and Z."""
+    from bma_genetics.heritability.api import PARTITIONED_COLUMNS, run_partitioned_h2
+
+    res = run_partitioned_h2(_traits(sumstats, "ldsc partitioned/SUMSTATS"),
+                             ld_scores if len(ld_scores) > 1 else ld_scores[0], w_ld=w_ld,
+                             m_common=not not_m_5_50, overlap_annot=overlap_annot or None, frq=frq,
+                             intercept=intercept, chisq_max="auto" if chisq_max is None else chisq_max,
+                             n_blocks=n_blocks, out=out)
+    for trait, part in res.table.groupby("trait", sort=False):
+        tot = res.totals.set_index("trait").loc[trait]
+        typer.echo(f"{trait}: total h2 {tot['h2']:.4g} ({tot['h2_standard_error']:.3g}), intercept "
+                   f"{tot['intercept']:.4g} ({tot['intercept_standard_error']:.3g}), {int(tot['nsnp'])} SNPs")
+        typer.echo(part[PARTITIONED_COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
 def register(app: typer.Typer) -> None:

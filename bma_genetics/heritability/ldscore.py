@@ -11,6 +11,12 @@ diagonal included. LDSC visits SNPs in chunks of ``chunk_size`` (50) and takes e
 window from its first SNP, rounded up to whole chunks; pairs at the window's edge therefore
 count as LDSC counts them (``chunk_size=1`` gives the exact windows). ``M`` is the number of
 SNPs, ``M_5_50`` those with MAF > 0.05.
+
+With annotations (``annot``, LDSC's ``--annot``: a value :math:`a_{k}(i)` per SNP and
+annotation), the partitioned LD score of SNP :math:`j` and annotation :math:`k` is
+:math:`\\ell_{jk} = \\sum_i \\tilde r^2_{ij} a_k(i)` over the same windows and pairs, ``M`` per
+annotation the sum of :math:`a_k` over the kept SNPs and ``M_5_50`` that sum over those with
+MAF > 0.05 (LDSC's ``ldScoreVarBlocks(annot=...)``).
 """
 
 from __future__ import annotations
@@ -60,7 +66,8 @@ def block_lefts(coords: np.ndarray, max_dist: float) -> np.ndarray:
 
 
 def _frequencies(reader, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Counted-allele frequency over non-missing samples and 'all het or missing' flags."""
+    """Allele frequency over non-missing samples (:func:`_frequencies_of`) and 'all het or missing'
+    flags."""
     freq = np.empty(len(idx))
     het_or_missing = np.zeros(len(idx), dtype=bool)
     n = reader.n_samples
@@ -72,11 +79,17 @@ def _frequencies(reader, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _frequencies_of(d: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_frequencies` of a dosage matrix already read (samples x SNPs)."""
+    """:func:`_frequencies` of a dosage matrix already read (samples x SNPs).
+
+    The frequency is that of the allele the dosages do not count (a PLINK file's A2, the allele
+    LDSC counts), computed as LDSC does (its count over twice the non-missing samples): the MAF
+    ``min(f, 1 - f)`` is then LDSC's to the last bit, so a SNP at exactly 5 % (e.g. 15 of 300
+    alleles: 1 - 285/300 > 0.05 in floating point) falls on LDSC's side of M_5_50's ``> 0.05``.
+    """
     ok = ~np.isnan(d)
     nn = ok.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        f = np.where(nn > 0, np.nansum(d, axis=0) / (2.0 * np.maximum(nn, 1)), 0.0)
+        f = np.where(nn > 0, (2.0 * nn - np.nansum(d, axis=0)) / (2.0 * np.maximum(nn, 1)), 0.0)
     het = (d == 1.0).sum(axis=0)
     return f, (het + (n - nn)) >= n
 
@@ -98,11 +111,13 @@ def _standardise(d: np.ndarray) -> np.ndarray:
 
 
 def _chromosome_l2(reader, idx: np.ndarray, coords: np.ndarray, max_dist: float, chunk: int,
-                   x: np.ndarray | None = None) -> np.ndarray:
+                   x: np.ndarray | None = None, annot: np.ndarray | None = None) -> np.ndarray:
     """LDSC's chunked windowed sum of unbiased r^2 over one chromosome's kept SNPs.
 
     ``x``: the kept SNPs' standardised genotypes (samples x SNPs) when already in memory; else
-    they are read from ``reader`` chunk by chunk into a sliding buffer.
+    they are read from ``reader`` chunk by chunk into a sliding buffer. ``annot`` (kept SNPs x
+    annotations): the sums are weighted by each partner SNP's annotation values, one column per
+    annotation (shape ``(m, k)``); without it the shape is ``(m,)``.
     """
     m, n = len(idx), reader.n_samples
     denom = n - 2 if n > 2 else n
@@ -115,19 +130,33 @@ def _chromosome_l2(reader, idx: np.ndarray, coords: np.ndarray, max_dist: float,
     def columns(lo: int, hi: int) -> np.ndarray:
         return x[:, lo:hi] if x is not None else _standardised(reader, idx[lo:hi])
 
+    if annot is None:
+        def weigh(r, lo, hi):  # sum over the partners [lo, hi) (columns of r)
+            return r.sum(axis=1)
+
+        def weigh_t(r, lo, hi):  # sum over the partners [lo, hi) (rows of r)
+            return r.sum(axis=0)
+        l2 = np.zeros(m)
+    else:
+        def weigh(r, lo, hi):
+            return r @ annot[lo:hi]
+
+        def weigh_t(r, lo, hi):
+            return r.T @ annot[lo:hi]
+        l2 = np.zeros((m, annot.shape[1]))
+
     left = block_lefts(coords, max_dist)
-    l2 = np.zeros(m)
     nz = np.flatnonzero(left > 0)
     b0 = int(np.ceil((nz[0] if nz.size else m) / chunk) * chunk)
     if b0 >= m:  # one window holds the whole chromosome: every pair
         x = columns(0, m)
         for s in range(0, m, 1024):
-            l2[s:s + 1024] = r2u(x[:, s:s + 1024], x).sum(axis=1)
+            l2[s:s + 1024] = weigh(r2u(x[:, s:s + 1024], x), 0, m)
         return l2
     # the first b0 SNPs: every pair among them
     buf = columns(0, b0)
     buf_start = 0
-    l2[:b0] = r2u(buf, buf).sum(axis=1)
+    l2[:b0] = weigh(r2u(buf, buf), 0, b0)
     # then chunks [lb, lb + c) with partners [lb - width, lb), width from the chunk's first SNP
     # rounded up to whole chunks; the left edge never moves back, so a sliding buffer suffices
     widths = (np.ceil((np.arange(m) - left) / chunk) * chunk).astype(np.int64)
@@ -142,16 +171,17 @@ def _chromosome_l2(reader, idx: np.ndarray, coords: np.ndarray, max_dist: float,
             buf_start = lo
         if buf.shape[1]:
             cross = r2u(buf, new)
-            l2[lo:lb] += cross.sum(axis=1)
-            l2[lb:lb + c] += cross.sum(axis=0)
-        l2[lb:lb + c] += r2u(new, new).sum(axis=1)
+            l2[lo:lb] += weigh(cross, lb, lb + c)
+            l2[lb:lb + c] += weigh_t(cross, lo, lb)
+        l2[lb:lb + c] += weigh(r2u(new, new), lb, lb + c)
         if x is None:
             buf = np.hstack([buf, new])
     return l2
 
 
 def compute_ld_scores(reader, *, window: str = "1000kb", chunk_size: int = 50, maf_min: float = 0.0,
-                      chromosomes: list[str] | None = None) -> LDScores:
+                      chromosomes: list[str] | None = None, annot: np.ndarray | None = None,
+                      annot_names: list[str] | None = None) -> LDScores:
     """LD scores of every SNP of a genotype reader, chromosome by chromosome (LDSC's ``--l2``).
 
     Parameters
@@ -167,10 +197,20 @@ def compute_ld_scores(reader, *, window: str = "1000kb", chunk_size: int = 50, m
         Keep SNPs with MAF strictly above this (LDSC's ``--maf``).
     chromosomes : list of str, optional
         Only these chromosomes (default: all in the genotypes).
+    annot : ndarray of shape (n_variants, k), optional
+        Annotation values of every variant of ``reader.variants`` (its row order), LDSC's
+        ``--annot``: partitioned LD scores, one column per annotation. Variants of chromosomes
+        not scored may hold anything.
+    annot_names : list of str, optional
+        The annotations' names (default ``ANNOT0`` ...); the score columns are named as LDSC
+        names them: ``<name>L2`` for several annotations, ``l2`` (LDSC's ``L2``) for one.
 
     Returns
     -------
     LDScores
+        With ``annot`` of several columns, ``annotations`` lists the score columns and ``m`` /
+        ``m_5_50`` hold one value per annotation (its sum over the kept SNPs, and over those with
+        MAF > 0.05).
     """
     size, unit = parse_window(window, "compute_ld_scores/window")
     if int(chunk_size) < 1:
@@ -182,6 +222,19 @@ def compute_ld_scores(reader, *, window: str = "1000kb", chunk_size: int = 50, m
     if unit == "cM" and ("cm" not in variants or not (variants["cm"].astype(float) != 0).any()):
         raise fail("compute_ld_scores/window", f"{window!r}: the genotypes carry no genetic map positions "
                                                "(cM column all 0 or absent); use a window in kb, e.g. '1000kb'")
+    names: list[str] | None = None
+    if annot is not None:
+        annot = np.asarray(annot, dtype=np.float64)
+        if annot.ndim == 1:
+            annot = annot[:, None]
+        if annot.ndim != 2 or annot.shape[0] != len(variants):
+            raise fail("compute_ld_scores/annot", f"expected one row per variant ({len(variants)}) and one column "
+                                                  f"per annotation, found shape {annot.shape}")
+        names = list(annot_names) if annot_names is not None else [f"ANNOT{i}" for i in range(annot.shape[1])]
+        if len(names) != annot.shape[1]:
+            raise fail("compute_ld_scores/annot_names", f"{len(names)} names for {annot.shape[1]} annotations")
+    multi = names is not None and len(names) > 1
+    score_cols = [f"{a}L2" for a in names] if multi else ["l2"]
     frames, m, m550 = [], {}, {}
     for chrom in chroms:
         rows = np.flatnonzero(variants["chromosome"].astype(str).to_numpy() == chrom)
@@ -209,15 +262,32 @@ def compute_ld_scores(reader, *, window: str = "1000kb", chunk_size: int = 50, m
             coords, max_dist = v["cm"].to_numpy(dtype=float), size
         else:
             coords, max_dist = np.arange(len(rows), dtype=float), size
-        l2 = _chromosome_l2(reader, rows, coords, max_dist, int(chunk_size), x=x)
-        frames.append(pd.DataFrame({
+        a = None
+        if annot is not None:
+            a = annot[rows]
+            if not np.all(np.isfinite(a)):
+                raise fail("compute_ld_scores/annot", f"chromosome {chrom}: missing or non-finite annotation values")
+        l2 = _chromosome_l2(reader, rows, coords, max_dist, int(chunk_size), x=x, annot=a)
+        frame = pd.DataFrame({
             "chromosome": chrom, "rsid": v["rsid"].astype(str).to_numpy(),
-            "base_pair_location": v["base_pair_location"].to_numpy(dtype=np.int64), "l2": l2, "maf": maf,
-        }))
-        m[chrom] = int(len(rows))
-        m550[chrom] = int((maf > 0.05).sum())
+            "base_pair_location": v["base_pair_location"].to_numpy(dtype=np.int64)})
+        l2 = l2.reshape(len(rows), -1)
+        for j, col in enumerate(score_cols):
+            frame[col] = l2[:, j]
+        frame["maf"] = maf
+        frames.append(frame)
+        if a is None:
+            m[chrom] = int(len(rows))
+            m550[chrom] = int((maf > 0.05).sum())
+        else:
+            sums, common = a.sum(axis=0), a[maf > 0.05].sum(axis=0)
+            m[chrom] = sums.tolist() if multi else float(sums[0])
+            m550[chrom] = common.tolist() if multi else float(common[0])
     if not frames:
         raise fail("compute_ld_scores/reader", "no SNP passed the MAF filter: nothing to compute")
     table = pd.concat(frames, ignore_index=True)
-    return LDScores(table, m, m550, {"window": f"{size:g}{unit}", "chunk_size": int(chunk_size),
-                                      "maf_min": float(maf_min), "n_samples": int(reader.n_samples)})
+    settings = {"window": f"{size:g}{unit}", "chunk_size": int(chunk_size), "maf_min": float(maf_min),
+                "n_samples": int(reader.n_samples)}
+    if names is not None:
+        settings["columns"] = [f"{a}L2" for a in names] if multi else ["L2"]
+    return LDScores(table, m, m550, settings, score_cols if multi else None)

@@ -19,7 +19,14 @@ user's numbers agree with LDSC's to rounding:
   the jackknife combines both steps (LDSC's ``_combine_twostep_jknives``), including LDSC's
   habit of updating the step-1 weights with :math:`N_j\\ell_j/\\bar N`.
 
-Everything here works on numpy arrays of one annotation (total h2); it imports no other stage.
+Partitioned h2 (Finucane et al. 2015, Nat Genet 47:1228; :func:`fit_partitioned_h2`) regresses
+:math:`\\chi^2` on one :math:`N_j \\ell_{jk} / \\bar N` column per annotation as LDSC 2.0.1 does for
+several LD-score columns: no two-step estimator, no re-weighting (its ``old_weights``: the
+weights of the aggregate estimator from the summed LD scores, once), a jackknife of the
+coefficients, and per-category h2, proportions (ratio jackknife), enrichment and the
+``--overlap-annot`` table (:meth:`PartitionedH2Fit.overlap_table`).
+
+Everything here works on numpy arrays; it imports no other stage.
 """
 
 from __future__ import annotations
@@ -353,6 +360,193 @@ def fit_rg(z1, z2, ld, w_ld, n1, n2, m: float, *, n_blocks: int = 200, intercept
         z = rg / se if se > 0 else float("inf")
         p = float(stats.chi2.sf(z ** 2, 1))
     return RGFit(h1, h2, gc, float(rg), float(se), float(z), float(p))
+
+
+@dataclass
+class PartitionedH2Fit:
+    """Partitioned h2 by stratified LD score regression (LDSC's ``Hsq`` with several LD-score
+    columns).
+
+    Attributes
+    ----------
+    coefficient, coefficient_cov, coefficient_standard_error : ndarray
+        Per-SNP h2 coefficient :math:`\\tau_k` per annotation, its jackknife covariance and SE.
+    category, category_standard_error : ndarray
+        :math:`M_k \\tau_k` (LDSC's ``cat``) and SE.
+    h2, h2_standard_error : float
+        Total h2 :math:`\\sum_k M_k \\tau_k` and SE.
+    proportion, proportion_cov, proportion_standard_error : ndarray
+        Each category's share of the total (ratio jackknife).
+    enrichment, m_proportion : ndarray
+        ``(category / M_k) / (h2 / M_tot)`` and ``M_k / M_tot``.
+    intercept, intercept_standard_error : float
+    m : ndarray
+        M per annotation; ``m_total`` their sum.
+    mean_chisq, lambda_gc, ratio, ratio_standard_error : float
+    n_snps, n_blocks : int
+    """
+
+    coefficient: np.ndarray
+    coefficient_cov: np.ndarray
+    coefficient_standard_error: np.ndarray
+    category: np.ndarray
+    category_standard_error: np.ndarray
+    h2: float
+    h2_standard_error: float
+    proportion: np.ndarray
+    proportion_cov: np.ndarray
+    proportion_standard_error: np.ndarray
+    enrichment: np.ndarray
+    m_proportion: np.ndarray
+    intercept: float
+    intercept_standard_error: float
+    intercept_constrained: bool
+    m: np.ndarray
+    m_total: float
+    mean_chisq: float
+    lambda_gc: float
+    ratio: float
+    ratio_standard_error: float
+    n_snps: int
+    n_blocks: int
+
+    def overlap_table(self, names: list[str], overlap: np.ndarray | None = None,
+                      m_total: float | None = None) -> dict[str, np.ndarray]:
+        """LDSC's ``--overlap-annot`` results (``Hsq._overlap_output``), column by column.
+
+        Parameters
+        ----------
+        names : list of str
+            Category names.
+        overlap : ndarray of shape (k, k), optional
+            :math:`A^T A` of the annotation matrix over the reference SNPs (LDSC sums it over
+            the ``.annot`` files); default: disjoint categories, ``diag(M)``.
+        m_total : float, optional
+            Number of reference SNPs (rows of the ``.annot`` files); default ``sum(M)``.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``Category, Prop._SNPs, Prop._h2, Prop._h2_std_error, Enrichment,
+            Enrichment_std_error, Enrichment_p, Coefficient, Coefficient_std_error,
+            Coefficient_z-score`` (``Enrichment_p`` NaN where LDSC prints NA).
+        """
+        k = len(self.m)
+        if len(names) != k:
+            raise ValueError(f"{len(names)} names for {k} categories")
+        m = self.m
+        ov = np.diag(m) if overlap is None else np.asarray(overlap, dtype=float)
+        if ov.shape != (k, k):
+            raise ValueError(f"overlap matrix of shape {ov.shape}, expected {(k, k)}")
+        m_tot = float(np.sum(m)) if m_total is None else float(m_total)
+        ov_prop = ov / m[None, :]
+        prop_h2 = ov_prop @ self.proportion
+        prop_var = np.diag(ov_prop @ self.proportion_cov @ ov_prop.T)
+        prop_se = np.sqrt(np.maximum(0.0, prop_var))
+        prop_m = m / m_tot
+        diff = np.zeros((k, k))
+        for i in range(k):
+            if m_tot != m[i]:
+                diff[i, :] = ov[i, :] / m[i] - (m - ov[i, :]) / (m_tot - m[i])
+        d_est = diff @ self.coefficient
+        d_se = np.sqrt(np.diag(diff @ self.coefficient_cov @ diff.T))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(d_se == 0, np.nan, 2 * stats.t.sf(np.abs(d_est / d_se), self.n_blocks))
+            z = self.coefficient / self.coefficient_standard_error
+        return {"Category": np.asarray(names, dtype=object), "Prop._SNPs": prop_m, "Prop._h2": prop_h2,
+                "Prop._h2_std_error": prop_se, "Enrichment": prop_h2 / prop_m, "Enrichment_std_error": prop_se / prop_m,
+                "Enrichment_p": p, "Coefficient": self.coefficient,
+                "Coefficient_std_error": self.coefficient_standard_error, "Coefficient_z-score": z}
+
+
+def fit_partitioned_h2(chisq, ld, w_ld, n, m, *, n_blocks: int = 200,
+                       intercept: float | None = None) -> PartitionedH2Fit:
+    """Partitioned SNP heritability (LDSC 2.0.1's ``--h2`` with several LD-score columns).
+
+    Parameters
+    ----------
+    chisq, w_ld, n : array-like of shape (n_snps,)
+        :math:`z^2`, regression-weight LD scores and sample sizes in LD-score file order.
+    ld : array-like of shape (n_snps, k)
+        Partitioned LD scores, one column per annotation.
+    m : array-like of shape (k,)
+        M per annotation (``M_5_50`` by default in LDSC).
+    n_blocks : int, default=200
+        Jackknife blocks (fewer when there are fewer SNPs).
+    intercept : float, optional
+        Constrain the intercept (``--intercept-h2``; 1 = ``--no-intercept``).
+
+    Returns
+    -------
+    PartitionedH2Fit
+
+    Notes
+    -----
+    As LDSC with more than one annotation (``old_weights``): the regression weights are those
+    of the aggregate estimator on the summed LD scores, :math:`1/(2(a + N h^2_{agg}
+    \\ell_{tot}/M_{tot})^2) / \\max(\\ell^w, 1)`, square-rooted, computed once (no IRWLS rounds)
+    and the two-step estimator is not used; a chi^2 filter is the caller's (LDSC's default
+    ``max(0.001 max N, 80)``).
+    """
+    chisq, w_ld, n = (_as_1d(k, v) for k, v in (("chisq", chisq), ("w_ld", w_ld), ("n", n)))
+    ld = np.asarray(ld, dtype=float)
+    if ld.ndim == 1:
+        ld = ld[:, None]
+    if ld.shape[0] != len(chisq) or not np.all(np.isfinite(ld)):
+        raise ValueError(f"ld: expected shape ({len(chisq)}, k) of finite values, found {ld.shape}")
+    m = np.atleast_1d(np.asarray(m, dtype=float))
+    k = ld.shape[1]
+    if m.shape != (k,):
+        raise ValueError(f"m: expected {k} values, found {m.shape}")
+    n_snp = len(chisq)
+    n_blocks = int(min(n_snp, n_blocks))
+    m_tot = float(np.sum(m))
+    x_tot = ld.sum(axis=1)
+    constrained = intercept is not None
+    start_int = 1.0 if intercept is None else float(intercept)
+    agg = m_tot * (np.mean(chisq) - start_int) / np.mean(x_tot * n)
+    w0 = _h2_weights(x_tot, w_ld, n, m_tot, agg, start_int)
+    nbar = float(np.mean(n))
+    x = n[:, None] * ld / nbar
+    if not constrained:
+        x = np.column_stack([x, np.ones(n_snp)])
+        yp = chisq
+    else:
+        yp = chisq - float(intercept)
+    w = np.sqrt(w0)
+    if np.any(w <= 0):
+        raise FloatingPointError("regression weights must be > 0")
+    wn = w / w.sum()
+    jk = jackknife_lstsq(x * wn[:, None], yp * wn, block_separators(n_snp, n_blocks))
+    coef = jk.est[:k] / nbar
+    coef_cov = jk.cov[:k, :k] / nbar ** 2
+    coef_se = np.sqrt(np.diag(coef_cov))
+    cat = m * coef
+    cat_cov = np.outer(m, m) * coef_cov
+    tot = float(np.sum(cat))
+    tot_se = float(np.sqrt(np.sum(cat_cov)))
+    numer = m[None, :] * jk.delete_values[:, :k] / nbar
+    denom = numer.sum(axis=1, keepdims=True)
+    prop = cat / tot
+    nb = numer.shape[0]
+    pseudo = nb * prop[None, :] - (nb - 1) * numer / denom
+    prop_cov = np.atleast_2d(np.cov(pseudo.T, ddof=1) / nb)
+    if constrained:
+        icpt, icpt_se = float(intercept), float("nan")
+    else:
+        icpt, icpt_se = float(jk.est[k]), float(jk.se[k])
+    mean_chisq = float(np.mean(chisq))
+    ratio = ratio_se = float("nan")
+    if not constrained and mean_chisq > 1:
+        ratio, ratio_se = (icpt - 1) / (mean_chisq - 1), icpt_se / (mean_chisq - 1)
+    return PartitionedH2Fit(
+        coefficient=coef, coefficient_cov=coef_cov, coefficient_standard_error=coef_se, category=cat,
+        category_standard_error=np.sqrt(np.diag(cat_cov)), h2=tot, h2_standard_error=tot_se, proportion=prop,
+        proportion_cov=prop_cov, proportion_standard_error=np.sqrt(np.diag(prop_cov)),
+        enrichment=(cat / m) / (tot / m_tot), m_proportion=m / m_tot, intercept=icpt,
+        intercept_standard_error=icpt_se, intercept_constrained=constrained, m=m, m_total=m_tot,
+        mean_chisq=mean_chisq, lambda_gc=float(np.median(chisq) / LDSC_MEDIAN_CHISQ), ratio=float(ratio),
+        ratio_standard_error=float(ratio_se), n_snps=n_snp, n_blocks=n_blocks)
 
 
 def h2_liability_factor(sample_prevalence: float, population_prevalence: float) -> float:

@@ -7,14 +7,19 @@ LD scores (per chromosome)  :func:`read_ld_scores` / :func:`write_ld_scores`  ``
                                                                            ``.l2.M``, ``.l2.M_5_50``
 munged summary statistics  :func:`read_munged_sumstats` /                  ``<trait>.sumstats.gz``
                            :func:`write_munged_sumstats`                   (``SNP A1 A2 Z N``)
-h2 and rg results          :func:`read_heritability_results` /             ``h2.tsv``, ``rg.tsv``
-                           :func:`write_heritability_results` (``table=``)
+annotations (per chrom.)   :func:`read_annot` / :func:`write_annot`        ``<prefix><chr>.annot.gz``
+                                                                           (``CHR BP SNP CM <annots>``
+                                                                           or thin: ``<annots>``)
+h2 and rg results          :func:`read_heritability_results` /             ``h2.tsv``, ``rg.tsv``,
+                           :func:`write_heritability_results` (``table=``)  ``partitioned_h2.tsv``
 =========================  ==============================================  ===========================
 
 LD-score folders follow LDSC's layout: ``eur_w_ld_chr/`` holds ``1.l2.ldscore.gz`` ..
 ``22.l2.ldscore.gz`` with ``1.l2.M_5_50`` ...; a prefix may carry ``@`` where the chromosome
 goes (``ld/@_kg`` -> ``ld/1_kg.l2.ldscore.gz``), as in ``--ref-ld-chr``. Files are written
-with three decimals, as LDSC writes them.
+with three decimals, as LDSC writes them. Partitioned LD scores (one column per annotation,
+``<annot>L2``, from ``ldsc.py --l2 --annot``) carry one ``.l2.M`` / ``.l2.M_5_50`` value per
+annotation, tab-separated.
 """
 
 from __future__ import annotations
@@ -43,17 +48,21 @@ class LDScores:
     table : DataFrame
         ``chromosome`` (str), ``rsid`` (LDSC's SNP), ``base_pair_location``, ``l2`` (and ``maf``
         when computed here); chromosome then position order.
-    m, m_5_50 : dict of str to float
+    m, m_5_50 : dict of str to float (or to list of float)
         Per chromosome: SNPs the scores sum over, and those with MAF > 0.05 (LDSC's ``.l2.M`` and
-        ``.l2.M_5_50``).
+        ``.l2.M_5_50``); with ``annotations``, one value per annotation (the annotation's sum).
     settings : dict
         How they were made (window, chunk size, MAF filter, samples) or where they were read.
+    annotations : list of str, optional
+        Partitioned LD scores: the score columns of ``table``, one per annotation, named as LDSC
+        names them (``<annot>L2``); None: one column, ``l2``.
     """
 
     table: pd.DataFrame
     m: dict[str, float]
     m_5_50: dict[str, float]
     settings: dict = field(default_factory=dict)
+    annotations: list[str] | None = None
 
     _index: tuple = field(default=(), init=False, repr=False, compare=False)
 
@@ -67,14 +76,31 @@ class LDScores:
             self._index = (self.table, pd.Index(ids, copy=False))
         return self._index[1]
 
-    def total_m(self, *, common: bool = True) -> float:
-        """Sum of ``M_5_50`` (``common=True``, LDSC's default) or ``M`` over chromosomes."""
+    @property
+    def score_columns(self) -> list[str]:
+        """The LD-score columns of ``table``: ``annotations`` or ``["l2"]``."""
+        return list(self.annotations) if self.annotations else ["l2"]
+
+    def m_vector(self, *, common: bool = True) -> np.ndarray:
+        """``M_5_50`` (``common=True``) or ``M`` per score column, summed over chromosomes."""
         values = self.m_5_50 if common else self.m
         if not values:
             name = ".l2.M_5_50" if common else ".l2.M"
             raise fail("LDScores/m", f"no {name} counts with these LD scores ({self.settings.get('source', '')}); "
                                      "supply the files beside the .l2.ldscore.gz or pass m=")
-        return float(sum(values.values()))
+        k = len(self.score_columns)
+        total = np.zeros(k)
+        for chrom, v in values.items():
+            arr = np.atleast_1d(np.asarray(v, dtype=float))
+            if arr.size != k:
+                raise fail("LDScores/m", f"chromosome {chrom}: {arr.size} M value(s) for {k} LD-score column(s)")
+            total += arr
+        return total
+
+    def total_m(self, *, common: bool = True) -> float:
+        """Sum of ``M_5_50`` (``common=True``, LDSC's default) or ``M`` over chromosomes (and
+        annotations: LDSC's ``M_tot``)."""
+        return float(self.m_vector(common=common).sum())
 
 
 _CHROMS = [str(c) for c in range(1, 23)] + ["X"]
@@ -138,24 +164,28 @@ def _read_l2(path: Path) -> pd.DataFrame:
     missing = [c for c in ("CHR", "SNP", "BP") if c not in frame.columns]
     if missing:
         raise fail("read_ld_scores/path", f"{path} lacks column(s) {missing}: not an LDSC .l2.ldscore file")
-    score_cols = [c for c in frame.columns if c not in ("CHR", "SNP", "BP", "CM", "MAF")]
-    if len(score_cols) != 1:
-        raise fail("read_ld_scores/path", f"{path} has {len(score_cols)} LD-score columns {score_cols}; "
-                                          "partitioned LD scores are not supported (one column, e.g. L2)")
+    score_cols = [str(c) for c in frame.columns if c not in ("CHR", "SNP", "BP", "CM", "MAF")]
+    if not score_cols:
+        raise fail("read_ld_scores/path", f"{path} has no LD-score column (e.g. L2) after CHR SNP BP")
+    if len(set(score_cols)) != len(score_cols):
+        raise fail("read_ld_scores/path", f"{path} repeats an LD-score column name: {score_cols}")
     chrom = _per_value_text(frame["CHR"])
     snp = frame["SNP"]
     if not (snp.dtype == object and pd.api.types.infer_dtype(snp, skipna=False) == "string"):
         snp = snp.astype(str)
     out = pd.DataFrame({"chromosome": chrom, "rsid": snp,
-                        "base_pair_location": pd.to_numeric(frame["BP"], errors="coerce"),
-                        "l2": pd.to_numeric(frame[score_cols[0]], errors="coerce")})
+                        "base_pair_location": pd.to_numeric(frame["BP"], errors="coerce")})
+    names = ["l2"] if len(score_cols) == 1 else score_cols
+    for name, col in zip(names, score_cols, strict=True):
+        out[name] = pd.to_numeric(frame[col], errors="coerce")
     if "MAF" in frame.columns:
         out["maf"] = pd.to_numeric(frame["MAF"], errors="coerce")
-    bad = out["l2"].isna() | out["base_pair_location"].isna()
+    bad = out[names].isna().any(axis=1) | out["base_pair_location"].isna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise fail("read_ld_scores/path", f"{path} line {row + 2}: missing or non-numeric BP or "
-                                          f"{score_cols[0]} ({bad.sum()} such rows)")
+        raise fail("read_ld_scores/path", f"{path} line {row + 2}: missing or non-numeric BP or LD score "
+                                          f"({', '.join(score_cols)}) ({bad.sum()} such rows)")
+    out.attrs["score_columns"] = score_cols
     return out
 
 
@@ -166,14 +196,17 @@ def _per_value_text(chrom: pd.Series) -> pd.Series:
     return pd.Series(text.to_numpy(dtype=object)[codes], index=chrom.index, dtype=object)
 
 
-def _read_m(path: Path) -> float:
+def _read_m(path: Path, k: int = 1) -> float | list[float]:
+    """One number per LD-score column (``k``): a float for one, a list for several."""
     text = path.read_text().split()
-    if len(text) != 1:
-        raise fail("read_ld_scores/path", f"{path}: expected one number (one annotation), found {text[:5]}")
+    if len(text) != k:
+        raise fail("read_ld_scores/path", f"{path}: expected {k} number(s), one per LD-score column, found "
+                                          f"{text[:5]}")
     try:
-        return float(text[0])
+        values = [float(t) for t in text]
     except ValueError:
-        raise fail("read_ld_scores/path", f"{path}: {text[0]!r} is not a number") from None
+        raise fail("read_ld_scores/path", f"{path}: {' '.join(text)!r} is not a list of numbers") from None
+    return values[0] if k == 1 else values
 
 
 def read_ld_scores(path: str | os.PathLike):
@@ -191,12 +224,16 @@ def read_ld_scores(path: str | os.PathLike):
     LDScores
         Sorted by chromosome and position, duplicated SNP ids dropped (first kept), as LDSC
         does; ``m`` and ``m_5_50`` per chromosome from the ``.l2.M`` / ``.l2.M_5_50`` files
-        (empty where a file is absent).
+        (empty where a file is absent). Several score columns (partitioned LD scores, e.g.
+        ``codingL2 baseL2``): ``annotations`` names them and ``m``/``m_5_50`` hold one value per
+        column; ``settings["columns"]`` keeps the file's column names (``["L2"]`` for one).
 
     Raises
     ------
     InputError
-        No LD-score file found at ``path``; a file without ``CHR SNP BP`` and one score column.
+        No LD-score file found at ``path``; a file without ``CHR SNP BP`` and a score column;
+        chromosomes with different score columns; ``.l2.M`` files whose count of values is not
+        the count of score columns.
     """
     p = str(Path(path).expanduser()) + (os.sep if Path(path).is_dir() else "")
     sets: list[tuple[str | None, Path]] = []
@@ -212,14 +249,20 @@ def read_ld_scores(path: str | os.PathLike):
         raise fail("read_ld_scores/path", f"no LD-score files at {path}: expected a folder of "
                                           "<chr>.l2.ldscore.gz (LDSC's eur_w_ld_chr/ layout) or a prefix")
     frames, m, m550 = [], {}, {}
+    columns: list[str] | None = None
     for chrom, stem in sets:
         f = _existing(Path(f"{stem}.l2.ldscore"))
         frame = _read_l2(f)
+        if columns is None:
+            columns = frame.attrs["score_columns"]
+        elif frame.attrs["score_columns"] != columns:
+            raise fail("read_ld_scores/path", f"{f} has LD-score columns {frame.attrs['score_columns']}, the "
+                                              f"first file {columns}: every chromosome must have the same")
         frames.append(frame)
         for suffix, target in ((".l2.M", m), (".l2.M_5_50", m550)):
             mf = Path(f"{stem}{suffix}")
             if mf.exists():
-                value = _read_m(mf)
+                value = _read_m(mf, len(columns))
                 if chrom is not None:
                     target[chrom] = value
                 else:
@@ -235,9 +278,11 @@ def read_ld_scores(path: str | os.PathLike):
     if not in_order:
         order = np.lexsort((bp, rank))  # stable: rows of one position keep their file order
         table = table.iloc[order].reset_index(drop=True)
-    scores = LDScores(table, m, m550, {"source": str(path)})
+    annotations = columns if len(columns) > 1 else None
+    scores = LDScores(table, m, m550, {"source": str(path), "columns": columns}, annotations)
     if not scores.snp_index().is_unique:  # as LDSC: a repeated SNP id keeps its first row
-        scores = LDScores(table.drop_duplicates("rsid").reset_index(drop=True), m, m550, scores.settings)
+        scores = LDScores(table.drop_duplicates("rsid").reset_index(drop=True), m, m550, scores.settings,
+                          annotations)
     scores.table["base_pair_location"] = scores.table["base_pair_location"].astype(np.int64)
     return scores
 
@@ -263,20 +308,142 @@ def write_ld_scores(scores, out: str | os.PathLike) -> dict[str, Path]:
         Path(out_s).mkdir(parents=True, exist_ok=True)
         out_s = out_s.rstrip(os.sep) + os.sep
     written = {}
+    cols = scores.score_columns
+    header = "\t".join(["CHR", "SNP", "BP", *(scores.annotations or ["L2"])])
     for chrom, part in scores.table.groupby("chromosome", sort=False):
         stem = _chrom_path(out_s, str(chrom), "")
         stem.parent.mkdir(parents=True, exist_ok=True)
         chrom_col = int(chrom) if str(chrom).isdigit() else str(chrom)
         target = Path(f"{stem}.l2.ldscore.gz")
-        lines = [f"{chrom_col}\t{snp}\t{bp}\t{l2:.3f}" for snp, bp, l2 in
-                 zip(part["rsid"].to_numpy(), part["base_pair_location"].to_numpy(), part["l2"].to_numpy(),
-                     strict=True)]
-        _write_gz(target, ["CHR\tSNP\tBP\tL2", *lines])
-        for suffix, values in ((".l2.M", scores.m), (".l2.M_5_50", scores.m_5_50)):
+        if len(cols) == 1:
+            lines = [f"{chrom_col}\t{snp}\t{bp}\t{l2:.3f}" for snp, bp, l2 in
+                     zip(part["rsid"].to_numpy(), part["base_pair_location"].to_numpy(), part["l2"].to_numpy(),
+                         strict=True)]
+        else:
+            values = part[cols].to_numpy(dtype=float).tolist()
+            lines = [f"{chrom_col}\t{snp}\t{bp}\t" + "\t".join(f"{v:.3f}" for v in row) for snp, bp, row in
+                     zip(part["rsid"].to_numpy(), part["base_pair_location"].to_numpy(), values, strict=True)]
+        _write_gz(target, [header, *lines])
+        for suffix, counts in ((".l2.M", scores.m), (".l2.M_5_50", scores.m_5_50)):
             with atomic_path(Path(f"{stem}{suffix}")) as tmp:
-                Path(tmp).write_text(f"{int(values[str(chrom)])}\n")
+                text = "\t".join(_m_text(v) for v in np.atleast_1d(np.asarray(counts[str(chrom)], dtype=float)))
+                Path(tmp).write_text(f"{text}\n")
         written[str(chrom)] = target
     return written
+
+
+def _m_text(value: float) -> str:
+    """An ``.l2.M`` value: a whole number without decimals, else Python's shortest repr."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+# ----------------------------------------------------------------------------- annotations
+def _annot_path(prefix: str | os.PathLike, chrom: str | None) -> Path | None:
+    p = str(Path(prefix).expanduser()) + (os.sep if Path(prefix).is_dir() else "")
+    stem = Path(p.rstrip(os.sep)) if chrom is None else _chrom_path(p, chrom, "")
+    return _existing(Path(f"{stem}.annot"))
+
+
+def read_annot(prefix: str | os.PathLike, chrom: str | None = None, *, thin: bool | None = False) -> pd.DataFrame:
+    """Read an LDSC ``.annot`` file (``ldsc.py --annot``): one row per SNP of a genotype fileset.
+
+    Parameters
+    ----------
+    prefix : path-like
+        Per-chromosome prefix or folder as for :func:`read_ld_scores` (``annot/base.`` ->
+        ``annot/base.1.annot.gz``; ``@`` marks the chromosome), or with ``chrom=None`` the prefix
+        of one file (``base`` -> ``base.annot.gz``).
+    chrom : str, optional
+        The chromosome whose file to read.
+    thin : bool or None, default=False
+        A thin annotation file (``--thin-annot``): only the annotation columns, its rows the
+        genotype file's SNPs in order. Otherwise the file starts ``CHR BP SNP CM``. None: thin
+        when the header has no ``SNP`` column.
+
+    Returns
+    -------
+    DataFrame
+        ``rsid`` (absent when thin) and one float column per annotation, in file order
+        (``chromosome``, ``base_pair_location`` and ``cm`` kept when present).
+
+    Raises
+    ------
+    InputError
+        No such file; a full file without ``SNP``; a non-numeric or missing annotation value
+        (the message names the line and column).
+    """
+    path = _annot_path(prefix, chrom)
+    if path is None:
+        where = f"chromosome {chrom} " if chrom is not None else ""
+        raise fail("read_annot/prefix", f"no {where}.annot file at {prefix} (tried .annot.gz, .annot.bz2, .annot)")
+    frame = pd.read_csv(path, sep=r"\s+", dtype={"SNP": str, "CHR": str})
+    meta = {"CHR": "chromosome", "BP": "base_pair_location", "SNP": "rsid", "CM": "cm"}
+    if thin is None:
+        thin = "SNP" not in frame.columns
+    if not thin and "SNP" not in frame.columns:
+        raise fail("read_annot/prefix", f"{path} has no SNP column (columns {list(frame.columns)[:6]}); a file of "
+                                        "annotation columns only is a thin annotation (thin=True, --thin-annot)")
+    names = [c for c in frame.columns if c not in meta] if not thin else list(frame.columns)
+    if not names:
+        raise fail("read_annot/prefix", f"{path} has no annotation column")
+    out = frame[[c for c in meta if c in frame.columns and not thin]].rename(columns=meta)
+    for c in names:
+        values = pd.to_numeric(frame[c], errors="coerce")
+        if values.isna().any():
+            row = int(np.flatnonzero(values.isna().to_numpy())[0])
+            raise fail("read_annot/prefix", f"{path} line {row + 2}, column {c!r}: {frame[c].iloc[row]!r} is not a "
+                                            "number")
+        out[str(c)] = values.astype(float)
+    out.attrs["annotations"] = [str(c) for c in names]
+    return out
+
+
+def read_frq(prefix: str | os.PathLike, chrom: str) -> np.ndarray:
+    """Allele frequencies of a PLINK ``.frq`` file (``--frqfile-chr``; ``FRQ`` or ``MAF`` column),
+    one per row, for LDSC's ``--overlap-annot`` M_5_50 filter.
+
+    Raises
+    ------
+    InputError
+        No file for ``chrom`` at ``prefix``; no ``FRQ``/``MAF`` column; a non-numeric value.
+    """
+    path = _existing(_chrom_path(str(prefix), str(chrom), ".frq"))
+    if path is None:
+        raise fail("read_frq/prefix", f"no .frq file for chromosome {chrom} at {prefix}")
+    frame = pd.read_csv(path, sep=r"\s+")
+    col = "FRQ" if "FRQ" in frame.columns else "MAF" if "MAF" in frame.columns else None
+    if col is None:
+        raise fail("read_frq/prefix", f"{path}: no FRQ or MAF column (columns {list(frame.columns)[:6]})")
+    values = pd.to_numeric(frame[col], errors="coerce")
+    if values.isna().any():
+        row = int(np.flatnonzero(values.isna().to_numpy())[0])
+        raise fail("read_frq/prefix", f"{path} line {row + 2}: {frame[col].iloc[row]!r} is not a frequency")
+    return values.to_numpy(dtype=float)
+
+
+def write_annot(frame: pd.DataFrame, out: str | os.PathLike, *, thin: bool = False) -> Path:
+    """Write an LDSC ``.annot.gz``: ``CHR BP SNP CM <annotations>`` (or only the annotations,
+    ``thin``) from a frame with ``chromosome, base_pair_location, rsid`` (``cm`` optional) and the
+    annotation columns (every other column). ``out`` is the file's prefix (``base.1`` ->
+    ``base.1.annot.gz``)."""
+    meta = ["chromosome", "base_pair_location", "rsid", "cm"]
+    names = [c for c in frame.columns if c not in meta]
+    if not names:
+        raise fail("write_annot/frame", "no annotation column besides chromosome, base_pair_location, rsid, cm")
+    missing = [c for c in meta[:3] if c not in frame.columns]
+    if missing and not thin:
+        raise fail("write_annot/frame", f"lacks column(s) {missing}")
+    body = frame[names].copy()
+    if not thin:
+        head = pd.DataFrame({"CHR": frame["chromosome"].astype(str).to_numpy(),
+                             "BP": frame["base_pair_location"].to_numpy(), "SNP": frame["rsid"].astype(str).to_numpy(),
+                             "CM": frame["cm"].to_numpy() if "cm" in frame.columns else 0.0})
+        body = pd.concat([head, body.reset_index(drop=True)], axis=1)
+    path = Path(f"{out}.annot.gz")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, gzip.open(tmp, "wt", compresslevel=4) as fh:
+        body.to_csv(fh, sep="\t", index=False)
+    return path
 
 
 # ----------------------------------------------------------------------------- munged sumstats
@@ -418,6 +585,14 @@ HERITABILITY_TABLES: dict[str, TableSchema] = {
         optional={"h2_1": N, "h2_2": N, "h2_1_standard_error": N, "h2_2_standard_error": N,
                   "intercept_1": N, "intercept_2": N, "rg_out_of_bounds": B, "phenotypic_correlation": N},
     ),
+    "partitioned": TableSchema(
+        table="ldsc_partitioned_h2", title="LDSC partitioned h2 table", version=1,
+        required={"trait": S, "Category": S, "Prop._SNPs": N, "Prop._h2": N, "Prop._h2_std_error": N,
+                  "Enrichment": N, "Enrichment_std_error": N, "Enrichment_p": N, "Coefficient": N,
+                  "Coefficient_std_error": N, "Coefficient_z-score": N},
+        optional={"h2": N, "h2_standard_error": N, "intercept": N, "intercept_standard_error": N, "nsnp": N,
+                  "m": N},
+    ),
 }
 
 
@@ -428,10 +603,11 @@ def _schema(table: str, where: str) -> TableSchema:
 
 
 def read_heritability_results(path: str | os.PathLike | pd.DataFrame, *, table: str = "h2") -> pd.DataFrame:
-    """Read an h2 (``table="h2"``) or rg (``table="rg"``) results table and check its columns."""
+    """Read an h2 (``table="h2"``), rg (``table="rg"``) or partitioned-h2 (``table="partitioned"``:
+    LDSC's ``--overlap-annot`` ``.results`` columns per trait) results table and check its columns."""
     schema = _schema(table, "read_heritability_results")
     frame, _ = read_checked(path, schema, where="read_heritability_results",
-                            text_dtypes={"trait": str, "trait_1": str, "trait_2": str})
+                            text_dtypes={"trait": str, "trait_1": str, "trait_2": str, "Category": str})
     return frame
 
 
@@ -441,5 +617,6 @@ def write_heritability_results(frame: pd.DataFrame, out: str | os.PathLike, *, t
                          where="write_heritability_results")
 
 
-__all__ = ["HERITABILITY_TABLES", "LDScores", "read_heritability_results", "read_ld_scores", "read_munged_sumstats",
-           "write_heritability_results", "write_ld_scores", "write_munged_sumstats"]
+__all__ = ["HERITABILITY_TABLES", "LDScores", "read_annot", "read_frq", "read_heritability_results", "read_ld_scores",
+           "read_munged_sumstats", "write_annot", "write_heritability_results", "write_ld_scores",
+           "write_munged_sumstats"]
