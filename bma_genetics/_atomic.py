@@ -10,11 +10,69 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import signal
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+#: ``scheme:/...``: a URI (``gs://b/x``; also ``gs:/b/x``, which is what ``pathlib.Path`` makes of it)
+_URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")
+
+
+def uri_scheme(location: str | os.PathLike) -> str | None:
+    """The scheme of a URI location (``"gs"`` for ``gs://bucket/x``, ``"file"`` for
+    ``file:///data``), or ``None`` for a plain path.
+
+    ``gs:/bucket/x`` (what :class:`pathlib.Path` makes of ``gs://bucket/x``) counts as a URI too,
+    so a URI that went through ``Path`` is still recognised rather than taken for a local folder
+    named ``gs:``.
+    """
+    m = _URI.match(os.fspath(location))
+    return m.group(1).lower() if m else None
+
+
+def local_path(location: str | os.PathLike, *, where: str) -> Path:
+    """A local path from a plain path or a ``file://`` URI; any other URI is refused.
+
+    Parameters
+    ----------
+    location : str or os.PathLike
+        ``/data/runs/x``, ``runs/x``, ``file:///data/runs/x`` or ``file:/data/runs/x``.
+    where : str
+        The option, for the message (``"config.out"``).
+
+    Returns
+    -------
+    Path
+        The local path (not resolved).
+
+    Raises
+    ------
+    InputError
+        ``location`` is a URI of another scheme (``gs://``, ``hdfs://``, ``dnax://``) or a
+        ``file://`` URI naming another host: the message names ``where`` and what is supported,
+        instead of a local folder called ``gs:`` being created.
+    """
+    from bma_genetics.errors import InputError
+
+    text = os.fspath(location)
+    scheme = uri_scheme(text)
+    if scheme is None:
+        return Path(text)
+    parsed = urlparse(text)
+    if scheme == "file" and parsed.netloc in ("", "localhost"):
+        return Path(unquote(parsed.path))
+    if scheme == "file":
+        raise InputError(f"{where}: {text!r} names the host {parsed.netloc!r}; a file:// location here must be "
+                         "file:///absolute/path on this machine")
+    shown = text if "//" in text else text.replace(":/", "://", 1)
+    raise InputError(f"{where}: {shown!r} is a {scheme}:// location; this one must be a local path or a file:// URI "
+                     "(the driver writes it with ordinary file functions: on a cluster, a file system the driver "
+                     "mounts, e.g. NFS or the research platform's /mnt/project); Hail's temporary files may be "
+                     "elsewhere: hail.tmp_dir takes gs://, hdfs:// or dnax:// (docs/cluster/README.md)")
 
 
 @contextlib.contextmanager

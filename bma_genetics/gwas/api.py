@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bma_genetics._atomic import fingerprint, write_table, write_text
+from bma_genetics._atomic import fingerprint, local_path, write_table, write_text
 from bma_genetics._check import check_one_of, fail
 from bma_genetics._result import StageResult
 from bma_genetics.sites import MAIN_TRAITS, bilateral_traits
@@ -338,6 +338,7 @@ def run_study_gwas(
     meta: bool = True,
     resume: bool = True,
     index_dir: str | os.PathLike | None = None,
+    hail_dir: str | os.PathLike | None = None,
     n_partitions: int | None = None,
     metadata: dict[str, Any] | None = None,
     null_traits: int = 0,
@@ -414,8 +415,14 @@ def run_study_gwas(
         IVW meta-analysis across strata.
     resume : bool, default=True
         Reuse the QC checkpoint and finished chromosomes written with identical settings.
-    index_dir : path, optional
-        Where BGEN indexes go when the BGEN folder is read-only.
+    index_dir : path or URI, optional
+        Where BGEN indexes go when the BGEN folder is read-only (on a multi-node cluster a URI
+        every executor reads).
+    hail_dir : path or URI, optional
+        Where Hail writes and its executors read the stage's Hail files (the QC'd genotype
+        checkpoint ``genotypes_qc.mt``, the per-pass result tables); default ``<out>/hail``. On a
+        multi-node cluster whose nodes do not share ``out``: a URI every node reads
+        (``hdfs://``, ``gs://``, ``dnax://``; ``hail.work_dir`` of a study).
     n_partitions : int, optional
         Spark partitions when reading genotypes.
     metadata : dict, optional
@@ -541,6 +548,13 @@ def run_study_gwas(
     if ld == "in-sample" and (bgen or bfile):
         ld_reader = open_ld_source(ld, genotypes=bgen or bfile, sample=sample, where=f"{where}/ld")
     gene_table = _load_genes(genes)
+    # tables are written by this process: a local path or file:// (a gs:// value would otherwise
+    # become a local folder named 'gs:')
+    out = local_path(out, where=f"{where}/out")
+    if hail_dir is not None:
+        from bma_genetics._hail import hail_tmp_location
+
+        hail_dir = hail_tmp_location(hail_dir, where=f"{where}/hail_dir")
 
     if start_hail is None:
         from bma_genetics._hail import init_hail as start_hail
@@ -560,9 +574,14 @@ def run_study_gwas(
                          "chromosomes": list(chromosomes or []), "mfi": [str(m) for m in mfi or []],
                          "files": fingerprint(_genotype_files(bgen, sample, bfile, vcf, mfi)),
                          "samples": hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()}, sort_keys=True)
-    mt_path = out / "hail" / "genotypes_qc.mt"
+    from bma_genetics._hail import location_exists, location_join
+
+    # what the executors read and write (hail_dir: a URI on a cluster whose nodes share no disk);
+    # the stamp and the variant QC table are the driver's, in the run directory
+    hail_dir = hail_dir if hail_dir is not None else out / "hail"
+    mt_path = location_join(hail_dir, "genotypes_qc.mt")
     stamp = out / "hail" / "genotypes_qc.done"
-    if resume and stamp.exists() and stamp.read_text().split("\n", 1)[0] == qc_key and mt_path.exists():
+    if resume and stamp.exists() and stamp.read_text().split("\n", 1)[0] == qc_key and location_exists(mt_path):
         log.info("QC'd genotypes exist with the same settings; resumed from %s", mt_path)
         mt = hl.read_matrix_table(str(mt_path))
         vqc = pd.read_csv(out / "hail" / "variant_qc.tsv", sep="\t")
@@ -589,7 +608,8 @@ def run_study_gwas(
     res = run_gwas(mt, phenotypes, traits=[*traits, *nulls], covariates=covariates, strata=strata, binary=binary,
                    transform=transform, block_size=int(block_size), chromosomes=chromosomes, out=out, resume=resume,
                    withdrawals=set(withdrawals or ()), chunk_by=chunk_by, metadata=metadata, unstratified=nulls,
-                   loco=loco, firth=firth, firth_p=firth_p, interaction=interaction, condition=condition)
+                   loco=loco, firth=firth, firth_p=firth_p, interaction=interaction, condition=condition,
+                   hail_dir=hail_dir)
     gwas_summary = res.to_frame()
     null_sets = {k: res.sumstats.pop(k) for k in nulls if k in res.sumstats}
     null_files = {k: res.files.pop(k) for k in nulls if k in res.files}

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -382,7 +383,7 @@ class GwasResult(StageResult):
     analyses : list of Analysis
     sumstats : dict label -> DataFrame (GWAS-SSF columns), label ``trait`` or ``trait.stratum``
     lambda_gc : dict label -> float
-    hail_tables : list of Path (per-chromosome results Hail Tables)
+    hail_tables : list of Path or str (per-pass results Hail Tables; URIs when written to a hail_dir URI)
     samples : dict of sample counts from the reconciliation
     analysed_samples : list of str
         The eids in at least one regression (the union of the result sets' samples), in the
@@ -398,7 +399,7 @@ class GwasResult(StageResult):
     analyses: list[Analysis] = field(default_factory=list)
     sumstats: dict[str, pd.DataFrame] = field(default_factory=dict)
     lambda_gc: dict[str, float] = field(default_factory=dict)
-    hail_tables: list[Path] = field(default_factory=list)
+    hail_tables: list[Path | str] = field(default_factory=list)
     samples: dict[str, int] = field(default_factory=dict)
     analysed_samples: list[str] = field(default_factory=list)
     interaction: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -563,6 +564,7 @@ def run_gwas(
     firth_p: float | None = None,
     interaction: str | None = None,
     condition: Sequence[str] = (),
+    hail_dir: str | os.PathLike | None = None,
 ) -> GwasResult:
     """For each variant, regress every trait x stratum on the dosage; write GWAS-SSF per result set.
 
@@ -634,6 +636,9 @@ def run_gwas(
         ``chunks/chr<c>.parquet`` and ``gwas_summary.tsv``.
     resume : bool, default=True
         Skip chromosomes whose chunk was written by a run with identical settings.
+    hail_dir : path or URI, optional
+        Where the per-pass Hail Tables go (default ``<out>/hail``); on a multi-node cluster a
+        URI every executor reads.
     withdrawals : set of str, optional
         Eids removed before anything else.
     min_n : int, default=50
@@ -671,7 +676,7 @@ def run_gwas(
     -------
     GwasResult
     """
-    from bma_genetics._hail import init_hail
+    from bma_genetics._hail import init_hail, location_join, location_list
     from bma_genetics.gwas.inputs import _reconcile
     from bma_genetics.io import write_gwas_ssf
 
@@ -752,19 +757,19 @@ def run_gwas(
         contigs = ([",".join(c for c in contigs if c not in ("X", "XY"))] if set(contigs) - {"X", "XY"} else []) \
             + [c for c in contigs if c in ("X", "XY")]
     chunks: list[pd.DataFrame] = []
-    hail_tables: list[Path] = []
+    hail_tables: list[Path | str] = []
     from tqdm.auto import tqdm
 
     for contig in tqdm(contigs, desc="GWAS chromosomes", disable=len(contigs) < 2):
         tag = contig if "," not in contig else "auto"
         chunk_path = out_dir / "chunks" / f"chr{tag}.parquet" if out_dir else None
         done_path = out_dir / "chunks" / f"chr{tag}.done" if out_dir else None
-        ht_path = out_dir / "hail" / f"results_chr{tag}.ht" if out_dir else None
+        ht_dir = (hail_dir if hail_dir is not None else out_dir / "hail") if out_dir else None
         if resume and done_path is not None and done_path.exists() and done_path.read_text() == settings \
                 and chunk_path.exists():
             log.info("chromosome %s: results exist with the same settings; resumed", contig)
             chunks.append(pd.read_parquet(chunk_path))
-            hail_tables.extend(sorted(ht_path.parent.glob(f"results_chr{tag}.*.ht")))
+            hail_tables.extend(location_list(ht_dir, rf"results_chr{re.escape(tag)}\.\d+\.ht"))
             continue
         if done_path is not None:
             done_path.unlink(missing_ok=True)  # the chunk below replaces whatever this marked
@@ -804,9 +809,9 @@ def run_gwas(
                                             {a.column: pass_covs(a) for a in ix_analyses}, _row_fields(sub)), None))
         df = None
         for i, (t, fallback_of) in enumerate(tables):
-            if ht_path is not None:
+            if ht_dir is not None:
                 # native Hail results per pass: the checkpoint between association and export
-                path_i = ht_path.with_name(f"{ht_path.stem}.{i}.ht")
+                path_i = location_join(ht_dir, f"results_chr{tag}.{i}.ht")
                 t = t.checkpoint(str(path_i), overwrite=True)
                 hail_tables.append(path_i)
                 kill_point("gwas:association")  # test hook (BMA_GENETICS_TEST_KILL_AT), else nothing

@@ -118,8 +118,10 @@ def _index_map(files: Sequence[Path], index_dir: str | os.PathLike | None) -> di
     The cache name hashes the absolute path, size and mtime so a regenerated BGEN gets a fresh
     index rather than a stale one.
     """
+    from bma_genetics._hail import location_join
+
     out = {}
-    base = Path(index_dir) if index_dir else default_index_dir()
+    base = index_dir if index_dir else default_index_dir()
     for f in files:
         beside = Path(str(f) + ".idx2")
         if beside.exists():
@@ -127,7 +129,7 @@ def _index_map(files: Sequence[Path], index_dir: str | os.PathLike | None) -> di
             continue
         st = f.stat()
         tag = hashlib.sha1(f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
-        out[str(f)] = str(base / f"{f.name}.{tag}.idx2")
+        out[str(f)] = str(location_join(base, f"{f.name}.{tag}.idx2"))  # a URI: where every executor reads
     return out
 
 
@@ -150,9 +152,10 @@ def read_bgen(
         BGEN stores sample identifiers.
     chromosomes : list of str, optional
         With a ``{chrom}`` pattern: the chromosomes to read (each file must exist).
-    index_dir : path, optional
+    index_dir : path or URI, optional
         Where Hail's ``.idx2`` indices are created when none sits beside the BGEN (default a
-        per-user cache, so a read-only BGEN folder works).
+        per-user cache, so a read-only BGEN folder works); on a multi-node cluster a URI every
+        executor reads (``hdfs://``, ``gs://``, ``dnax://``).
     n_partitions : int, optional
         Target number of partitions (Hail's ``n_partitions``).
     """
@@ -172,12 +175,16 @@ def read_bgen(
             )
     elif not Path(sample).exists():
         raise fail("read_bgen/sample", f"no such sample file {sample}")
+    from bma_genetics._atomic import uri_scheme
+    from bma_genetics._hail import location_exists
+
     index_map = _index_map(files, index_dir)
-    todo = {b: i for b, i in index_map.items() if not Path(i).exists()}
+    todo = {b: i for b, i in index_map.items() if not location_exists(i)}
     if todo:
         for i in todo.values():
-            Path(i).parent.mkdir(parents=True, exist_ok=True)
-        log.info("indexing %d BGEN file(s) into %s", len(todo), Path(next(iter(todo.values()))).parent)
+            if uri_scheme(i) is None:
+                Path(i).parent.mkdir(parents=True, exist_ok=True)
+        log.info("indexing %d BGEN file(s) into %s", len(todo), next(iter(todo.values())).rsplit("/", 1)[0])
         hl.index_bgen(list(todo), index_file_map=todo, reference_genome="GRCh37",
                       contig_recoding=CONTIG_RECODING, skip_invalid_loci=False)
     mt = hl.import_bgen(

@@ -29,6 +29,7 @@ AFTER = ["phenotypes", "calvarial"]  # their BMFF / calvarial tables, when the s
 #: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
 REPORT_TABLES = ["gwas_summary.tsv", "qc.tsv"]
 WITHDRAWALS = True  # removes the run's withdrawn participants (RunContext.withdrawn)
+HAIL = True  # starts Hail: the runner checks the Spark setup (master, jar, Java) before any stage runs
 #: Cohort files read (their contents are part of the completion key; see pipeline/runner.py).
 INPUTS = ["genotypes/imputed/*.bgen", "genotypes/imputed/*.sample", "genotypes/imputed/ukb_mfi_chr*_v3.txt",
           "genotypes/imputed/ukb_imp_mfi_c*_v3.txt",
@@ -177,7 +178,9 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         firth=p["firth"], firth_p=p["firth_p"], interaction=p["interaction"], condition=p["condition"],
         chunk_by=p["chunk_by"], qc=p["qc"], sample_qc_table=sample_qc, ld=p["ld"],
         allow_partial_ld=p["allow_partial_ld"], loci=p["loci"],
-        meta=bool(p["meta"]), index_dir=Path(ctx.run_dir) / "tmp" / "bgen-index",
+        # what Hail's executors read and write: the run folder, or hail.work_dir (a URI) on a cluster
+        meta=bool(p["meta"]), index_dir=ctx.hail_location("tmp", "bgen-index"),
+        hail_dir=ctx.hail_location(NAME, "hail"),
         n_partitions=p["n_partitions"], metadata=provenance, null_traits=p["null_traits"] or 0,
         null_seed=null_seed,
         relatedness=p["relatedness"], seed=int(getattr(ctx, "seed", None) or 1),

@@ -33,3 +33,24 @@ def register(app: typer.Typer) -> None:
             only=[s.strip() for s in only.split(",")] if only else None,
         )
         typer.echo(f"Run complete: {run_dir.resolve()}  (open {run_dir.resolve() / 'report.html'})")
+
+    @app.command("spark-submit-args")
+    def spark_submit_args_cmd(
+        master: str = typer.Option(None, help="Spark master for --master (spark://HOST:7077, yarn); default none."),
+        no_script: bool = typer.Option(False, "--no-script", help="Leave out the Python file to run (for a "
+                                       "script of your own, or Hail's settings only)."),
+        lines: bool = typer.Option(False, "--lines", help="One argument per line, for paths with spaces (default: one "
+                                   "line, split by the shell in $(...))."),
+    ) -> None:
+        """Print the spark-submit arguments for the installed Hail, ending with the file to run.
+
+        Use: spark-submit $(bma-genetics spark-submit-args --master spark://HOST:7077) run study.yaml
+        (docs/cluster/standalone.md). The arguments put Hail's jar on the driver's and the
+        executors' class paths and set Kryo with Hail's registrator.
+        """
+        from bma_genetics._hail import check_master, spark_submit_args
+
+        check_master(master, where="spark-submit-args/--master", reach=False)
+        args = spark_submit_args(master=master, script=not no_script)
+        # not shell-quoted: $(...) splits on blanks and would keep quotes as characters
+        typer.echo("\n".join(args) if lines else " ".join(args))

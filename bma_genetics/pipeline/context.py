@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -151,6 +152,20 @@ class RunContext:
     def has_stage(self, stage: str) -> bool:
         return (self.run_dir / stage / "summary.json").exists()
 
+    def hail_location(self, *parts: str) -> str | Path:
+        """Where Hail's executors read and write one of the run's files (BGEN indexes, a stage's
+        Hail checkpoints): ``<hail.work_dir>/<run name>-<digest of the run path>/<parts>`` when
+        the study sets ``hail.work_dir`` (a URI every node of a cluster reads), else
+        ``<run>/<parts>``."""
+        from bma_genetics._hail import hail_tmp_location, location_join
+
+        base = (self.config.get("hail") or {}).get("work_dir")
+        if not base:
+            return Path(self.run_dir).joinpath(*parts)
+        tag = hashlib.sha256(str(Path(self.run_dir).absolute()).encode()).hexdigest()[:8]
+        return location_join(hail_tmp_location(base, where="hail.work_dir"), f"{Path(self.run_dir).name}-{tag}",
+                             *parts)
+
     def hail(self):
         """Start Hail with the run's settings (``hail:`` section) and return the module."""
         from bma_genetics._hail import init_hail
@@ -161,6 +176,7 @@ class RunContext:
             tmp_dir=opts.get("tmp_dir") or (self.run_dir / "tmp" / "hail"),
             log_dir=self.run_dir / "logs",
             driver_memory=opts.get("driver_memory"),
+            attach=bool(opts.get("attach")),
         )
         self._hail_started = True
         return hl

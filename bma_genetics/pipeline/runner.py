@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from bma_genetics._atomic import fingerprint, write_text
+from bma_genetics._atomic import fingerprint, local_path, write_text
 from bma_genetics._params import Param, check_params, unknown_key_message
 from bma_genetics.errors import InputError
 from bma_genetics.pipeline.context import RunContext
@@ -50,17 +50,59 @@ log = logging.getLogger(__name__)
 
 #: Top-level keys of a study config (``stages:`` is checked stage by stage against each
 #: stage's ``PARAMS``).
+def _local_location(value: Any) -> str | None:
+    """A ``check``: a run or cohort location must be a local path or ``file://`` URI."""
+    try:
+        local_path(value, where="location")
+    except InputError:
+        return ("a local path or file:///path (the driver writes and reads it with ordinary file functions; on a "
+                "cluster, a file system the driver mounts; Hail's temporary files may be a URI: hail.tmp_dir)")
+    return None
+
+
+def _hail_tmp(value: Any) -> str | None:
+    """A ``check``: ``hail.tmp_dir`` is a path or a URI Hail's file system reads."""
+    from bma_genetics._hail import HAIL_URI_SCHEMES, hail_tmp_location
+
+    try:
+        hail_tmp_location(value)
+    except InputError:
+        return f"a path or a {', '.join(s + '://' for s in HAIL_URI_SCHEMES)} URI"
+    return None
+
+
+def _spark_master(value: Any) -> str | None:
+    """A ``check``: ``hail.master`` has the form of a Spark master URL."""
+    from bma_genetics._hail import check_master
+
+    try:
+        check_master(value, reach=False)
+    except InputError:
+        return "local[N], local[*], spark://HOST:PORT, yarn, k8s://... or null"
+    return None
+
+
+#: Top-level keys of a study config (``stages:`` is checked stage by stage against each
+#: stage's ``PARAMS``).
 CONFIG_PARAMS = [
     Param("name", str, None, "study name (default: the config file's stem); the run directory is runs/<name>"),
-    Param("cohort", Path, None, "cohort directory (relative to the working directory); --cohort overrides"),
-    Param("out", Path, None, "run directory (default runs/<name>); --out overrides"),
+    Param("cohort", Path, None, "cohort directory (relative to the working directory, or file:///...); --cohort "
+          "overrides", check=_local_location),
+    Param("out", Path, None, "run directory (default runs/<name>; a local path or file:///...; on a cluster, a "
+          "file system the driver mounts); --out overrides", check=_local_location),
     Param("seed", int, 1, "seed of every random step of the run"),
-    Param("hail", dict, help="how Hail (Spark) starts", section=[
-        Param("master", str, "local[*]", "Spark master; null on a cluster (spark-submit / Dataproc attach to "
-              "the running Spark)", nullable=True),
+    Param("hail", dict, help="how Hail (Spark) starts: docs/cluster/", section=[
+        Param("master", str, "local[*]", "Spark master: local[N], spark://HOST:PORT (checked to answer before any "
+              "stage runs), yarn; null: the cluster's own (Dataproc). Under spark-submit, its --master is used",
+              nullable=True, check=_spark_master),
+        Param("attach", bool, False, "attach to the SparkContext already running in this Python process "
+              "(hl.init(sc=sc): the UK Biobank research platform's Spark JupyterLab); master is then not used"),
         Param("driver_memory", str, None, "Spark driver memory, e.g. 8g (default: a quarter of RAM, 1-8 GiB)"),
-        Param("tmp_dir", str, None, "Hail temporary directory (default <run>/tmp/hail; gs://... or hdfs://... "
-              "on a cluster)"),
+        Param("tmp_dir", str, None, "Hail temporary directory (default <run>/tmp/hail): a path or a URI every node "
+              "reads on a cluster: hdfs://, gs://, dnax://, file:// on a shared file system", check=_hail_tmp),
+        Param("work_dir", str, None, "where Hail's executors read and write the run's Hail files (BGEN indexes, the "
+              "GWAS checkpoints; default inside the run directory): on a multi-node cluster whose nodes do not share "
+              "the run directory, a URI every node reads (hdfs://, gs://, dnax://)", check=_hail_tmp),
     ]),
     Param("report", dict, help="the run report (report.html: aggregate results only)", section=[
         Param("suppress_below", int, 5, "counts of people from 1 to this minus 1 are shown as '<N' in the report "
@@ -325,7 +367,8 @@ def run_study(
                                  f"({', '.join(specs)}); add it to 'stages:'")
             if name not in specs:
                 raise InputError(unknown_key_message("run/--only", name, list(specs), what="stage"))
-    cohort_path = Path(cohort or config.get("cohort") or "") if (cohort or config.get("cohort")) else None
+    cohort_given = cohort or config.get("cohort")
+    cohort_path = local_path(cohort_given, where="run/cohort" if cohort else "config.cohort") if cohort_given else None
     if cohort_path is not None and not cohort_path.exists():
         raise InputError(
             f"run/cohort: cohort directory {cohort_path} does not exist; "
@@ -333,7 +376,8 @@ def run_study(
         )
     # absolute from here on: stage summaries record paths that later stages (and a rerun from
     # another working directory) must resolve the same way
-    run_dir = Path(out or config.get("out") or Path("runs") / config["name"]).absolute()
+    run_dir = local_path(out or config.get("out") or Path("runs") / config["name"],
+                         where="run/out" if out else "config.out").absolute()
     if cohort_path is not None:
         cohort_path = cohort_path.absolute()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -385,6 +429,13 @@ def run_study(
                 return "changed"
 
         selected = _selected(specs, only, done_already) if only else list(config["stages"])
+        if any(specs[n].hail and specs[n].run is not None and not (resume and done_already(n)) for n in selected):
+            # a wrong master URL, a missing Hail jar or an unsupported Java fails now, in seconds,
+            # not after the stages before the first Hail stage
+            from bma_genetics._hail import check_spark_setup
+
+            hail_opts = config.get("hail") or {}
+            check_spark_setup(hail_opts.get("master", "local[*]"), attach=bool(hail_opts.get("attach")))
         timings: dict[str, float] = {}
         ran: set[str] = set()  # a stage whose upstream stage ran again runs again too
         for name, params in config["stages"].items():

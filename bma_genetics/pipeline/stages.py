@@ -11,7 +11,8 @@ reads when the study has them, ordered before it but not added), ``REPORT_TABLES
 relative to its folder, of the aggregate tables the run report shows: never a table with a row
 per participant; the report refuses any table with a participant-id column anyway) and
 ``WITHDRAWALS = True`` (it handles participants and removes the withdrawn: a changed
-withdrawal list runs it again) and ``INPUTS`` (glob patterns, relative to the cohort, of the
+withdrawal list runs it again), ``HAIL = True`` (it starts Hail: the runner checks the Spark
+setup before the first stage runs) and ``INPUTS`` (glob patterns, relative to the cohort, of the
 cohort files it reads besides those its path-valued options name: their contents are part of
 its completion key, see :mod:`bma_genetics.pipeline.runner`). Stage modules import only
 light modules at their top, so that the runner can read every declaration, and check a whole
@@ -72,6 +73,9 @@ class StageSpec:
         Glob patterns, relative to the cohort directory, of the cohort files it reads besides
         those named by its path-valued options (``INPUTS``); their fingerprints are part of its
         completion key.
+    hail : bool
+        The stage starts Hail (``HAIL = True``): before such a stage runs, the runner checks the
+        ``hail:`` settings (Spark master answering, Hail's jar, Java) in seconds.
     """
 
     name: str
@@ -82,6 +86,7 @@ class StageSpec:
     run: Callable[..., dict[str, Any]] | None = None
     withdrawals: bool = False
     inputs: list[str] = field(default_factory=list)
+    hail: bool = False
 
 
 def _module(name: str) -> tuple[ModuleType | None, str]:
@@ -118,6 +123,7 @@ def spec(name: str) -> StageSpec:
         run=getattr(owner, func.split(".")[-1]),
         withdrawals=bool(getattr(owner, "WITHDRAWALS", False)),
         inputs=list(getattr(owner, "INPUTS", [])),
+        hail=bool(getattr(owner, "HAIL", False)),
     )
 
 
