@@ -101,7 +101,7 @@ def test_config_refuses_a_remote_run_directory_up_front_and_creates_no_folder(tm
     assert not any(tmp_path.iterdir()), "no local folder named 'gs:' (or anything else) was made"
     assert check_config({"name": "x", "out": "file:///tmp/x", "hail": {"tmp_dir": "dnax://db/tmp", "attach": True},
                          "stages": stages})["hail"] == {"master": "local[*]", "attach": True, "driver_memory": None,
-                                                        "tmp_dir": "dnax://db/tmp"}
+                                                        "tmp_dir": "dnax://db/tmp", "work_dir": None}
 
 
 def test_file_uri_cohort_and_run_directory_run_a_study(tiny_cohort, tmp_path):
