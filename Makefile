@@ -1,6 +1,6 @@
 # bma-genetics: two commands on a fresh machine.
 #   make demo   set up, simulate the demo cohort, run the whole study
-#   make test   set up, run the test suite
+#   make test   set up, run the test suite (make test-cluster: the Spark standalone-cluster tests)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -9,7 +9,7 @@ SEED   ?= 1
 COHORT ?= demo_cohort
 TORCH_VERSION := 2.13.0
 
-.PHONY: setup java blas reference browser rpeers demo test bench lint clean
+.PHONY: setup java blas reference browser rpeers demo test test-cluster bench lint clean
 
 setup: $(STAMP) java blas reference
 
@@ -47,6 +47,12 @@ rpeers:
 
 test: setup browser rpeers
 	$(BIN)/python -m pytest -q
+
+# The GWAS on a real Spark standalone cluster (a master and two workers on 127.0.0.1, the Spark
+# of the pyspark wheel): byte-identical to local mode, a worker and a driver killed (issue 19).
+# Its own pytest process (one SparkContext per process); skips when Java or spark-class is missing.
+test-cluster: setup
+	BMA_GENETICS_TEST_CLUSTER=1 $(BIN)/python -m pytest -q tests/test_spark_cluster.py
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py

@@ -12,7 +12,7 @@ it dies (``PR_SET_PDEATHSIG``), so a killed test leaves no JVM behind.
 Hail needs nothing more on such a cluster when the driver is started by ``hl.init(master=
 "spark://...")`` on the same machine: Hail itself puts ``hail-all-spark.jar`` on ``spark.jars``,
 ``spark.driver.extraClassPath`` and ``spark.executor.extraClassPath`` and sets the Kryo serializer
-with ``is.hail.kryo.HailKryoRegistrator`` (see ``docs/cluster.md``).
+with ``is.hail.kryo.HailKryoRegistrator`` (see ``docs/cluster/standalone.md``).
 
 Usage (a cluster in the foreground until Ctrl-C)::
 

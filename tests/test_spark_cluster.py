@@ -142,8 +142,50 @@ def test_study_on_a_standalone_cluster_is_byte_identical_to_local_mode(cluster, 
     before = len(cluster.status().get("completedapps", []))
     run = _run(_study(cluster.master_url), tiny_cohort, tmp_path / "run")
     _assert_identical(run, local_run)
-    status = cluster.status()
-    assert len(status["completedapps"]) == before + 1 and status["completedapps"][-1]["name"] == "Hail"
-    app = status["completedapps"][-1]["id"]
+    deadline = time.monotonic() + 60  # the master marks the application finished when its driver is gone
+    while len(done := cluster.status()["completedapps"]) == before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert len(done) == before + 1 and done[-1]["name"] == "Hail", done
+    app = done[-1]["id"]
     for i in range(2):  # an executor of the application on each worker
         assert (cluster.work_dir / f"worker{i}" / app).is_dir(), f"worker {i} ran no executor of {app}"
+
+
+def test_a_driver_killed_mid_gwas_then_rerun_resumes_from_the_chromosome_checkpoints(
+        cluster, local_run, tiny_cohort, tmp_path):
+    """The driver (the Python process and its JVM) is SIGKILLed as soon as chromosome 1's
+    results are committed (``gwas/chunks/chr1.done`` appears), mid-GWAS; the master drops the
+    application and frees its executors. The rerun reuses the QC checkpoint and chromosome 1,
+    computes the rest, and gives local mode's results byte for byte."""
+    study = _study(cluster.master_url)
+    out = tmp_path / "run"
+    p = _start(study, tiny_cohort, out)
+    _wait_for(out / "gwas" / "chunks" / "chr1.done", p)
+    os.killpg(p.pid, signal.SIGKILL)
+    assert p.wait(60) == -signal.SIGKILL
+    assert not (out / "gwas" / ".done").exists() and (out / "gwas" / ".running").exists()
+    size = (out / "run.log").stat().st_size
+    _run(study, tiny_cohort, out)
+    rerun = (out / "run.log").read_text()[size:]
+    assert "resuming an interrupted attempt" in rerun
+    assert "QC'd genotypes exist with the same settings; resumed" in rerun
+    assert "chromosome 1: results exist with the same settings; resumed" in rerun
+    _assert_identical(out, local_run)
+
+
+def test_a_worker_killed_during_the_association_pass_is_survived(cluster, local_run, tiny_cohort, tmp_path):
+    """Worker 0 and its executor are SIGKILLed (a node lost) when chromosome 2's association
+    results start to be written (``gwas/hail/results_chr2.0.ht`` appears): the driver loses that
+    executor, Spark reschedules its tasks on the other worker, and the run ends with local
+    mode's results byte for byte. (Last in the module: one worker is left.)"""
+    out = tmp_path / "run"
+    p = _start(_study(cluster.master_url), tiny_cohort, out)
+    _wait_for(out / "gwas" / "hail" / "results_chr2.0.ht", p)
+    app = cluster.status()["activeapps"][0]["id"]
+    assert (cluster.work_dir / "worker0" / app).is_dir()  # worker 0 runs an executor of the GWAS
+    cluster.kill_worker(0)
+    assert _finish(p, out) == 0, (out.parent / "run.driver.log").read_text(errors="replace")[-4000:]
+    logs = (out.parent / "run.driver.log").read_text(errors="replace") + (out / "logs" / "hail.log").read_text()
+    assert "Lost executor" in logs, "the driver never noticed the lost executor"
+    assert cluster.alive_workers() == 1
+    _assert_identical(out, local_run)
