@@ -47,8 +47,16 @@ def test_profiles_follow_the_layer_model(profiles):
     again = simulate_profiles(2, seed=3, size_scales=(1.0,), marrow_means=(90,), adiposity_scales=(1.0,))
     assert np.array_equal(again.intensities, simulate_profiles(2, seed=3, size_scales=(1.0,), marrow_means=(90,),
                                                                adiposity_scales=(1.0,)).intensities)
+    # profiles as sampled from a 1.5-mm image: the same anatomy (boundaries), a smoother profile
+    kw = {"size_scales": (1.0,), "marrow_means": (90,), "adiposity_scales": (1.0,)}
+    sharp = simulate_profiles(50, seed=3, **kw)
+    soft = simulate_profiles(50, seed=3, image_voxel_mm=1.5, **kw)
+    assert np.array_equal(sharp.boundaries, soft.boundaries)
+    assert np.abs(np.diff(soft.intensities)).mean() < 0.7 * np.abs(np.diff(sharp.intensities)).mean()
     with pytest.raises(InputError, match="simulate_profiles/n_per_type"):
         simulate_profiles(0, seed=1)
+    with pytest.raises(InputError, match="simulate_profiles/image_voxel_mm"):
+        simulate_profiles(1, seed=1, image_voxel_mm=-1)
 
 
 def test_metrics_and_post_processing():

@@ -260,8 +260,9 @@ def simulate_head_type(n: int, *, size_scale: float, marrow_mean: float, adiposi
     return x.astype(np.float32), boundaries_of(counts).astype(np.int16), means[:, SEGMENTS.index("marrow")].astype(np.float32)
 
 
-def simulate_profiles(n_per_type: int = STUDY_PROFILES_PER_TYPE, *, seed: int, size_scales=SIZE_SCALES, marrow_means=MARROW_MEANS,
-                      adiposity_scales=ADIPOSITY_SCALES) -> ProfileSet:
+def simulate_profiles(n_per_type: int = STUDY_PROFILES_PER_TYPE, *, seed: int, size_scales=SIZE_SCALES,
+                      marrow_means=MARROW_MEANS,
+                      adiposity_scales=ADIPOSITY_SCALES, image_voxel_mm: float | None = None) -> ProfileSet:
     """Simulate skull intensity profiles for every head type (Kaufmann 2024's training data).
 
     Parameters
@@ -273,6 +274,11 @@ def simulate_profiles(n_per_type: int = STUDY_PROFILES_PER_TYPE, *, seed: int, s
         Seed; head type ``k`` draws from ``np.random.default_rng([seed, k])``.
     size_scales, marrow_means, adiposity_scales : sequence of float
         The head-type grid (default: the study's 6 x 7 x 8).
+    image_voxel_mm : float, optional
+        Blur the profiles further as sampling an image of this voxel size would: partial volume
+        (a box one voxel wide along the normal) and trilinear interpolation (a triangle as wide),
+        together about a Gaussian of SD ``voxel / sqrt(6)`` mm. Default ``None``: the study's
+        profiles (its data were 1-mm FreeSurfer T1s). The boundaries (the truth) do not move.
 
     Returns
     -------
@@ -295,6 +301,8 @@ def simulate_profiles(n_per_type: int = STUDY_PROFILES_PER_TYPE, *, seed: int, s
         v = np.asarray(values, float)
         if v.ndim != 1 or v.size == 0 or not np.all(np.isfinite(v)) or np.any(v <= 0):
             raise fail(f"simulate_profiles/{name}", f"expected a non-empty list of positive numbers, found {values!r}")
+    if image_voxel_mm is not None and not (isinstance(image_voxel_mm, (int, float)) and 0 < image_voxel_mm <= 4):
+        raise fail("simulate_profiles/image_voxel_mm", f"expected a voxel size in (0, 4] mm or None, found {image_voxel_mm!r}")
     types = head_types(size_scales, marrow_means, adiposity_scales)
     n = int(n_per_type)
     xs, bs, ms = [], [], []
@@ -302,6 +310,10 @@ def simulate_profiles(n_per_type: int = STUDY_PROFILES_PER_TYPE, *, seed: int, s
         x, b, m = simulate_head_type(n, size_scale=row.size_scale, marrow_mean=row.marrow_mean,
                                      adiposity_scale=row.adiposity_scale,
                                      rng=np.random.default_rng([int(seed), k]))
+        if image_voxel_mm is not None:
+            from scipy.ndimage import gaussian_filter1d
+
+            x = gaussian_filter1d(x, image_voxel_mm / np.sqrt(6) / SAMPLE_MM, axis=1, mode="nearest")
         xs.append(x)
         bs.append(b)
         ms.append(m)

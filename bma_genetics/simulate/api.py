@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 #: date and array effects; 3: cis-eQTL files, the BMD exposure and MVMR outcome, heritability and
 #: survival truth; 4: the BMD GWAS as a European-group GWAS reports it, population marginal effects plus
 #: sampling error, and the MVMR outcome's GWAS in that group; 5: calvarial marrow truth and
-#: participants/calvarial_idp.parquet).
-LAYOUT_VERSION = 5
+#: participants/calvarial_idp.parquet; 6: that IDP on the measured scale, slope 0.85).
+LAYOUT_VERSION = 6
 N_PCS = 40
 #: The chrX causal variant (outside PAR1) and its sex-specific effect: per copy of the effect
 #: allele (males carry 0 or 1 copies, coded 0/2 in the genotype files), in latent SDs of each
