@@ -424,13 +424,15 @@ def read_sumstats(
     if spec.test_column:
         text_cols.add(spec.test_column)
     na = list(spec.na_values)
-    try:
-        raw = pd.read_csv(path, sep=r"\s+" if sep == "whitespace" else sep,
-                          dtype={c: "category" if c in cat_cols else str for c in text_cols},
-                          na_values=na, keep_default_na=False, compression="infer", low_memory=False,
-                          comment=None)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as exc:
-        raise fail(where, f"{path} is not a readable {spec.description} table: {exc}") from None
+    raw = _read_arrow(path, sep, header, text_cols, cat_cols, na)
+    if raw is None:  # whitespace-separated, odd, or a bad value: the C parser reads (and reports) it
+        try:
+            raw = pd.read_csv(path, sep=r"\s+" if sep == "whitespace" else sep,
+                              dtype={c: "category" if c in cat_cols else str for c in text_cols},
+                              na_values=na, keep_default_na=False, compression="infer", low_memory=False,
+                              comment=None)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as exc:
+            raise fail(where, f"{path} is not a readable {spec.description} table: {exc}") from None
     p_src = chosen.get("p_value")
     if p_src is not None and p_src in raw.columns and raw[p_src].dtype.kind in "fi" and (raw[p_src] == 0).any():
         raw[p_src] = pd.read_csv(path, sep=r"\s+" if sep == "whitespace" else sep, usecols=[p_src],
@@ -470,6 +472,71 @@ def read_sumstats(
     log.info("read_sumstats: %s (%s): %d variants; genome build %s (%s)", path, name, len(out),
              genome_build or "unknown", how)
     return out
+
+
+def _read_arrow(path: Path, sep: str, header: list[str], text_cols: set[str], cat_cols: set[str],
+                na: list[str]) -> pd.DataFrame | None:
+    """The table read by pyarrow's CSV reader, as ``pd.read_csv`` would return it (text columns as
+    text, NaN for the format's missing tokens, numbers as int64/float64, ``cat_cols`` categorical),
+    at a fraction of the C parser's time; None when the file is whitespace-separated, has
+    meta-lines, repeated or blank column names, or any cell pyarrow would not convert to the type
+    the C parser gives it (``nan`` where it is no missing token, true/false, dates, a column of
+    nothing but missing values): the C parser then reads the file, so every value it accepts and
+    every message it gives stays as it was. A word in a number column comes back as text, as from
+    the C parser, and :func:`_strict_numeric` names its line. Numbers are parsed exactly
+    (correctly rounded); the C parser's default differs from that in the last bit for about 1 in
+    20,000 values."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if sep == "whitespace" or len(set(header)) != len(header) or any(not h or h != h.strip() for h in header):
+        return None
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    try:
+        if head == b"\x1f\x8b":
+            with gzip.open(path, "rb") as fh:  # every gzip member (bgzip writes many)
+                data = fh.read()
+        else:
+            data = path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return None
+    if data.startswith(b"##"):  # meta-lines before the header
+        return None
+    types = {c: pa.string() for c in text_cols if c not in cat_cols}
+    types.update({c: pa.dictionary(pa.int32(), pa.string()) for c in cat_cols})
+    try:
+        table = pacsv.read_csv(pa.py_buffer(data),
+                               read_options=pacsv.ReadOptions(block_size=1 << 24),
+                               parse_options=pacsv.ParseOptions(delimiter=sep),
+                               convert_options=pacsv.ConvertOptions(column_types=types, null_values=na,
+                                                                    strings_can_be_null=True,
+                                                                    quoted_strings_can_be_null=True))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+        return None
+    if table.column_names != header:
+        return None
+    columns = {}
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        t = col.type
+        if name in cat_cols:
+            columns[name] = col.to_pandas()
+        elif name in text_cols or pa.types.is_string(t):
+            values = col.to_numpy(zero_copy_only=False)
+            if col.null_count:
+                values = np.where(pd.isna(values), np.nan, values).astype(object)
+            columns[name] = values
+        elif pa.types.is_integer(t):
+            columns[name] = (col.to_numpy().astype(np.int64) if not col.null_count
+                             else col.to_numpy(zero_copy_only=False).astype(np.float64))
+        elif pa.types.is_floating(t):
+            values = col.to_numpy(zero_copy_only=False).astype(np.float64)
+            if np.isnan(values).sum() != col.null_count:  # 'nan' text that is no missing token here: the
+                return None                                # C parser calls it not a number
+            columns[name] = values
+        else:  # bool, timestamp, null (all missing): pandas' own inference decides
+            return None
+    return pd.DataFrame(columns)
 
 
 def _per_value(s: pd.Series, func) -> pd.Series:
@@ -583,7 +650,8 @@ def _canonical(df: pd.DataFrame, spec: SumstatsFormat, source: str, where: str,
         out["variant_id"] = _as_text(df["variant_id"])
     else:
         # chromosome:position:other_allele:effect_allele, one f-string per row (str() of each cell,
-        # as astype(str) writes them: nan, <NA>), half the time of four Series concatenations
+        # as astype(str) writes them: nan, <NA>), half the time of four Series concatenations (and,
+        # measured, as fast as joining them in pyarrow once the columns are converted there)
         parts = [out[c].tolist() for c in ("chromosome", "base_pair_location", "other_allele", "effect_allele")]
         out["variant_id"] = pd.Series([f"{c}:{p}:{o}:{e}" for c, p, o, e in zip(*parts, strict=True)],
                                       index=out.index, dtype=object)
