@@ -285,3 +285,45 @@ def test_partitioned_h2_equals_ldsc(peer, tmp_path):
              "mean_chisq": "mean_chisq", "lambda_gc": "lambda_gc"}
     bad = {k: (tot[k], want[v]) for k, v in pairs.items() if not _close(tot[k], want[v])}
     assert not bad, bad
+
+
+def test_partitioned_h2_two_sets_and_frqfile_equal_ldsc(peer, tmp_path):
+    """Two LD-score sets side by side (LDSC's --ref-ld-chr a,b: categories <column>_0, <column>_1)
+    with --overlap-annot and --frqfile-chr (the overlap over SNPs with 0.05 < FRQ < 0.95): LDSC's
+    .results to 1e-4 relative."""
+    from bma_genetics.heritability.api import run_partitioned_h2
+    from bma_genetics.io.ldsc import read_annot, write_annot, write_munged_sumstats
+
+    prefix, beds, ld = _annotated_filesets(tmp_path)
+    reader = open_ld_source(prefix)
+    d = reader.dosages(np.arange(len(reader.variants)))
+    freq = np.nanmean(d, axis=0) / 2
+    sets = {"a": ["base", "coding"], "b": ["enhancer"]}
+    for chrom, bfile in beds.items():
+        full = read_annot(str(ld / "ld."), chrom)
+        for name, cols in sets.items():
+            write_annot(full[["chromosome", "base_pair_location", "rsid", "cm", *cols]], tmp_path / f"{name}.{chrom}")
+            peer.ldsc_l2(bfile, tmp_path / f"{name}.{chrom}", size=100,
+                         extra=["--annot", str(tmp_path / f"{name}.{chrom}.annot.gz")])
+        peer.ldsc_l2(bfile, tmp_path / f"w.{chrom}", size=100)
+        rows = reader.variants["chromosome"].astype(str).to_numpy() == chrom
+        pd.DataFrame({"CHR": chrom, "SNP": reader.variants["rsid"].to_numpy()[rows], "A1": "A", "A2": "G",
+                      "MAF": np.minimum(freq[rows], 1 - freq[rows]), "NCHROBS": 300}).to_csv(
+            tmp_path / f"frq.{chrom}.frq", sep="\t", index=False)
+    theirs = read_ld_scores(str(tmp_path / "a."))
+    rng = np.random.default_rng(23)
+    lds = theirs.table[theirs.annotations].to_numpy()
+    z = rng.standard_normal(len(lds)) * np.sqrt(1.0 + 20_000.0 * lds @ np.array([2e-5, 1e-4]))
+    path = write_munged_sumstats(pd.DataFrame({"rsid": theirs.table["rsid"], "effect_allele": "A",
+                                               "other_allele": "G", "z": z, "n": 20_000.0}), tmp_path / "p.sumstats.gz")
+    peer.ldsc_regression(["--h2", str(path), "--ref-ld-chr", f"{tmp_path / 'a.'},{tmp_path / 'b.'}", "--w-ld-chr",
+                          str(tmp_path / "w."), "--overlap-annot", "--print-coefficients", "--frqfile-chr",
+                          str(tmp_path / "frq."), "--out", str(tmp_path / "peer2")])
+    results = pd.read_csv(tmp_path / "peer2.results", sep="\t")
+    got = run_partitioned_h2({"t": path}, [str(tmp_path / "a."), str(tmp_path / "b.")], w_ld=str(tmp_path / "w."),
+                             overlap_annot=[str(tmp_path / "a."), str(tmp_path / "b.")], frq=str(tmp_path / "frq."))
+    assert got.table["Category"].tolist() == results["Category"].tolist() == ["baseL2_0", "codingL2_0", "L2_1"]
+    for col in results.columns[1:]:
+        np.testing.assert_allclose(got.table[col].to_numpy(float), results[col].to_numpy(float), rtol=REL, atol=1e-12,
+                                   err_msg=col)
+    assert got.report["m_tot_annot"] < len(theirs.table)  # the frequency filter took SNPs out of M_tot
