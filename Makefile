@@ -38,7 +38,7 @@ reference: $(STAMP)
 	-$(BIN)/bma-genetics reference fetch
 
 demo: setup
-	$(BIN)/bma-genetics simulate --preset demo --seed $(SEED) --out $(COHORT) --resume
+	$(BIN)/bma-genetics simulate --preset demo --seed $(SEED) --out $(COHORT) --resume --override imaging_batch_offset=0.1
 	$(BIN)/bma-genetics run analyses/demo.yaml --cohort $(COHORT)
 
 # R with survival and susieR (oracles of the survival and fine-mapping tests); best effort (they skip).

@@ -6,7 +6,8 @@ One home (layer 1, below the stages) for the small formulas several stages and t
 - :func:`wald_p`, :func:`wald_neg_log10_p`: two-sided Wald test of ``beta / se``;
 - :func:`lambda_gc`: genomic inflation factor;
 - :func:`bonferroni`, :func:`fdr_bh`, :func:`multiple_testing`: adjusted P values, NaN kept;
-- :func:`chromosome_rank`, :func:`sort_chromosomes`: 1..22, X, Y, XY, MT (``23`` = X).
+- :func:`chromosome_rank`, :func:`sort_chromosomes`: 1..22, X, Y, XY, MT (``23`` = X);
+- :func:`icc`: intraclass correlation (Shrout & Fleiss ICC(2,1) and ICC(3,1)) with F-based CIs.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from bma_genetics._check import fail
 
 __all__ = [
     "CHI2_MEDIAN", "MULTIPLE_TESTING_METHODS", "UNKNOWN_CHROMOSOME_RANK",
-    "bonferroni", "chromosome_rank", "fdr_bh", "lambda_gc", "multiple_testing", "neg_log10_p",
+    "bonferroni", "chromosome_rank", "fdr_bh", "icc", "lambda_gc", "multiple_testing", "neg_log10_p",
     "sort_chromosomes", "t_logsf", "wald_neg_log10_p", "wald_p",
 ]
 
@@ -394,3 +395,69 @@ def sort_chromosomes(values: Iterable[Any]) -> list[Any]:
     """
     uniq = pd.unique(pd.Series(list(values), dtype=object))
     return sorted(uniq, key=lambda c: (_rank_one(c), str(c)))
+
+
+# ------------------------------------------------------------------------------- reliability
+def icc(ratings: Any, *, alpha: float = 0.05) -> dict[str, float]:
+    """Intraclass correlations of ``n`` subjects each measured ``k`` times (two-way ANOVA).
+
+    ``ICC(2,1)`` (two-way random effects, absolute agreement, single measurement: a systematic
+    difference between sessions lowers it) and ``ICC(3,1)`` (two-way mixed, consistency: session
+    offsets do not count), as Shrout & Fleiss (1979) / McGraw & Wong (1996), with their
+    ``1 - alpha`` confidence intervals (F-based; for ICC(2,1) McGraw & Wong's approximate
+    degrees of freedom).
+
+    Parameters
+    ----------
+    ratings : array-like of shape (n, k)
+        One row per subject, one column per session; rows with a missing value are dropped.
+    alpha : float, default=0.05
+
+    Returns
+    -------
+    dict
+        ``n``, ``k``, ``icc2_1``, ``icc2_1_lo``, ``icc2_1_hi``, ``icc3_1``, ``icc3_1_lo``,
+        ``icc3_1_hi``, ``mean_diff`` (mean of last minus first session). NaN with fewer than 3
+        complete subjects or no between-subject variance.
+
+    Examples
+    --------
+    >>> round(icc([[1, 1.1], [2, 2.1], [3, 2.9], [4, 4.2]])["icc3_1"], 3)
+    0.995
+    """
+    x = np.asarray(ratings, dtype=float)
+    if x.ndim != 2 or x.shape[1] < 2:
+        raise fail("icc/ratings", f"expected an (n, k >= 2) array, found shape {x.shape}")
+    if not 0 < alpha < 1:
+        raise fail("icc/alpha", f"expected a value in (0, 1), found {alpha!r}")
+    x = x[np.isfinite(x).all(axis=1)]
+    n, k = x.shape
+    nan = float("nan")
+    out = {"n": float(n), "k": float(k), "icc2_1": nan, "icc2_1_lo": nan, "icc2_1_hi": nan,
+           "icc3_1": nan, "icc3_1_lo": nan, "icc3_1_hi": nan,
+           "mean_diff": float((x[:, -1] - x[:, 0]).mean()) if n else nan}
+    if n < 3:
+        return out
+    grand = x.mean()
+    ss_r = k * ((x.mean(axis=1) - grand) ** 2).sum()
+    ss_c = n * ((x.mean(axis=0) - grand) ** 2).sum()
+    ss_e = ((x - grand) ** 2).sum() - ss_r - ss_c
+    df_r, df_c, df_e = n - 1, k - 1, (n - 1) * (k - 1)
+    msr, msc, mse = ss_r / df_r, ss_c / df_c, ss_e / df_e
+    if msr <= 0:
+        return out
+    mse = max(mse, 1e-300)
+    icc3 = (msr - mse) / (msr + (k - 1) * mse)
+    icc2 = (msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n)
+    q = 1 - alpha / 2
+    f3 = msr / mse
+    fl, fu = f3 / _st.f.ppf(q, df_r, df_e), f3 * _st.f.ppf(q, df_e, df_r)
+    out.update(icc3_1=float(icc3), icc3_1_lo=float((fl - 1) / (fl + k - 1)), icc3_1_hi=float((fu - 1) / (fu + k - 1)))
+    a = k * icc2 / (n * (1 - icc2))
+    b = 1 + k * icc2 * (n - 1) / (n * (1 - icc2))
+    v = (a * msc + b * mse) ** 2 / ((a * msc) ** 2 / df_c + (b * mse) ** 2 / df_e)
+    fl2, fu2 = _st.f.ppf(q, df_r, v), _st.f.ppf(q, v, df_r)
+    lo2 = n * (msr - fl2 * mse) / (fl2 * (k * msc + (k * n - k - n) * mse) + n * msr)
+    hi2 = n * (fu2 * msr - mse) / (k * msc + (k * n - k - n) * mse + n * fu2 * msr)
+    out.update(icc2_1=float(icc2), icc2_1_lo=float(lo2), icc2_1_hi=float(hi2))
+    return out

@@ -21,9 +21,9 @@ def test_stage_images_measures_and_checks_against_truth(tiny_cohort, tmp_path):
     # The images are the simulate stage's product; the phenotypes stage only reads them.
     with pytest.raises(BmaGeneticsError, match="stage 'images' has no outputs"):
         run(ctx, {"n_jobs": 2})
-    img = images_stage.run(ctx, {"n_images": 3, "artefact_fraction": 0.34})
+    img = images_stage.run(ctx, {"n_images": 3, "artefact_fraction": 0.34, "n_rescans": 1})
     (ctx.stage_dir("images") / "summary.json").write_text(json.dumps(img))
-    assert img["simulated"] and img["n_images"] == 3
+    assert img["simulated"] and img["n_images"] == 3 and img["n_rescans"] == 1
     summary = run(ctx, {"n_jobs": 2})
     d = ctx.stage_dir("phenotypes")
     table = pd.read_parquet(d / summary["bmff_table"])
@@ -35,6 +35,10 @@ def test_stage_images_measures_and_checks_against_truth(tiny_cohort, tmp_path):
     assert set(all_traits()) <= set(table.columns)
     for rel in summary["tables"]:
         assert (d / rel).exists(), rel
+    # the repeat scan (instance 3) is measured apart and paired with its first visit
+    assert summary["n_rescanned"] == 1 and "bmff_icc.tsv" in summary["tables"]
+    icc = pd.read_csv(d / "bmff_icc.tsv", sep="\t")
+    assert set(MAIN_TRAITS) <= set(icc["trait"]) and (icc["n"] == 1).all()
     # The one injected artefact is caught; the clean participants pass QC.
     assert summary["qc"]["n_artefacts"] == 1 and summary["qc"]["detection_rate"] == 1.0
     assert summary["qc"]["false_flag_rate"] == 0.0

@@ -97,7 +97,7 @@ def _clean_label(value: Any) -> str:
 def define_strata(table: pd.DataFrame, strata: Sequence[str] | None, *, include_all: bool = True) -> dict[str, np.ndarray]:
     """Masks per stratum: ``all`` plus one per value of each strata column.
 
-    ``sex`` values 0/1 are labelled ``female``/``male``; other values are used as labels
+    ``sex`` values 0/1 are labelled ``female``/``male``, ``imaging_batch`` 1/2 ``batch1``/``batch2``; other values are used as labels
     (``EUR``). A label seen in two columns is prefixed with its column (``ancestry_EUR``).
     """
     out: dict[str, np.ndarray] = {}
@@ -109,11 +109,13 @@ def define_strata(table: pd.DataFrame, strata: Sequence[str] | None, *, include_
             raise fail("run_gwas/strata", f"no column '{col}' in the phenotype table; it has {list(table.columns)[:20]}")
         for value in sorted(table[col].dropna().unique(), key=str):
             name = SEX_LABELS.get(value, None) if col == "sex" else None
+            if col == "imaging_batch":  # the two imaging batches: batch1, batch2 (docs/gwas.md)
+                name = f"batch{_clean_label(value)}"
             labels.append((col, name or _clean_label(value), value))
     seen = [lab for _, lab, _ in labels]
     for col, lab, value in labels:
         name = f"{col}_{lab}" if seen.count(lab) > 1 or lab == "all" else lab
-        out[name] = (table[col] == value).to_numpy()
+        out[name] = (table[col] == value).fillna(False).to_numpy(dtype=bool)  # a missing value: no stratum
     return out
 
 

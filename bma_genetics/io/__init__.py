@@ -115,8 +115,10 @@ _FINEMAP = ("eqtl_layout", "read_eqtl", "read_finemap_results", "read_gwas_loci"
 __all__ += list(_FINEMAP)
 
 
-#: The per-ROI statistics table of the optimat BMFF method (:mod:`bma_genetics.io.bmff`).
-_ROI_STATS = ("ROI_STATS_SCHEMA", "read_roi_stats", "roi_stats_path", "write_roi_stats")
+#: The per-ROI statistics table of the optimat BMFF method and the test-retest ICC table
+#: (:mod:`bma_genetics.io.bmff`).
+_ROI_STATS = ("ICC_SCHEMA", "ROI_STATS_SCHEMA", "read_icc_table", "read_roi_stats", "roi_stats_path",
+              "write_icc_table", "write_roi_stats")
 __all__ += list(_ROI_STATS)
 
 

@@ -212,3 +212,60 @@ def read_roi_stats(path: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     table, _ = read_checked(path, ROI_STATS_SCHEMA, where="read_roi_stats/path")
     table["eid"] = table["eid"].astype(str)
     return table
+
+
+#: Test-retest reliability per trait (first imaging visit vs repeat imaging, instance 2 vs 3).
+ICC_SCHEMA = TableSchema(
+    table="bmff_icc",
+    title="BMFF test-retest reliability table",
+    version=1,
+    required={"trait": "string", "n": "number", "icc2_1": "number", "icc2_1_lo": "number", "icc2_1_hi": "number",
+              "icc3_1": "number", "icc3_1_lo": "number", "icc3_1_hi": "number", "mean_diff_pp": "number",
+              "sd_diff_pp": "number"},
+)
+
+
+def write_icc_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write the test-retest ICC table (:data:`ICC_SCHEMA`) atomically, checked.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``trait, n, icc2_1, icc2_1_lo, icc2_1_hi, icc3_1, icc3_1_lo, icc3_1_hi, mean_diff_pp,
+        sd_diff_pp`` (one row per BMFF trait; differences repeat minus first visit, in
+        percentage points).
+    path : path
+        ``.tsv``/``.csv`` or ``.parquet``.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    InputError
+        A missing column or a column of the wrong dtype.
+    """
+    return write_checked(table, path, ICC_SCHEMA, where="write_icc_table/table")
+
+
+def read_icc_table(path: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
+    """Read the test-retest ICC table written by :func:`write_icc_table`.
+
+    Parameters
+    ----------
+    path : path or DataFrame
+        TSV, CSV or parquet; a DataFrame is checked the same way.
+
+    Returns
+    -------
+    DataFrame
+
+    Raises
+    ------
+    InputError
+        Missing file or column, wrong dtype, or a file stamped with another table or version.
+    """
+    table, _ = read_checked(path, ICC_SCHEMA, where="read_icc_table/path")
+    return table

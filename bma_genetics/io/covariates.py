@@ -20,8 +20,13 @@ log = logging.getLogger(__name__)
 #: Columns always present, in order (then ``centre_*`` one-hot and ``pc1..pcK`` after them).
 PARTICIPANT_COLUMNS: tuple[str, ...] = (
     "eid", "age", "age2", "sex", "age_sex", "bmi", "height", "imaging_centre", "scan_date", "ancestry",
-    "year_of_birth", "genotyping_array", "genotyping_batch",
+    "year_of_birth", "genotyping_array", "genotyping_batch", "imaging_batch",
 )  # fmt: skip
+
+#: First day of imaging batch 2 (``imaging_batch``): visits (53-2.0) before it are batch 1, as the
+#: two release batches of Xu 2025's imaging data (the simulator plants its batch shift by the same
+#: rule, ``bma_genetics.simulate.imaging_batch``).
+IMAGING_BATCH_SPLIT = "2018-01-01"
 
 
 def build_participant_table(
@@ -72,6 +77,8 @@ def build_participant_table(
         year_of_birth       Int64           field 34
         genotyping_array    Int64           1 = UK Biobank Axiom, 0 = UK BiLEVE Axiom (from 22000)
         genotyping_batch    Int64           genotype measurement batch (22000; -11..-1 BiLEVE)
+        imaging_batch       Int64           1 / 2: scan date (53) before / on or after
+                                            :data:`IMAGING_BATCH_SPLIT`; missing without a date
         date_of_death       datetime64[ns]  40000, earliest instance (only when the field is read)
         date_lost_to_fol..  datetime64[ns]  ``date_lost_to_follow_up``: 191 (only when read)
         centre_{code}       int8            one-hot imaging centre, one per centre present
@@ -130,6 +137,9 @@ def build_participant_table(
     date = optional(53, instance)
     out["scan_date"] = pd.to_datetime(date) if date.notna().any() else pd.Series(pd.NaT, index=idx)
     out["scan_date"] = out["scan_date"].astype("datetime64[ns]")
+    split = pd.Timestamp(IMAGING_BATCH_SPLIT)
+    out["imaging_batch"] = (1 + (out["scan_date"] >= split).astype("Int64")).where(out["scan_date"].notna(), pd.NA)
+    out["imaging_batch"] = out["imaging_batch"].astype("Int64")
     if ancestry is not None and (data.has(22006, 0) if ancestry == "22006" else data.has(22009, 0)):
         from bma_genetics.io.sample_qc import assign_ancestry
 
@@ -284,7 +294,7 @@ PARTICIPANT_SCHEMA = TableSchema(
     optional={
         "age": "number", "sex": "number", "age2": "number", "age_sex": "number", "bmi": "number", "height": "number",
         "imaging_centre": "number", "scan_date": "datetime", "ancestry": "string", "year_of_birth": "number",
-        "genotyping_array": "number", "genotyping_batch": "number",
+        "genotyping_array": "number", "genotyping_batch": "number", "imaging_batch": "number",
         "date_of_death": "datetime", "date_lost_to_follow_up": "datetime",
     },
     patterns=((r"pc\d+", "number"), (r"centre_\d+", "number")),

@@ -110,6 +110,12 @@ def eid_from_name(path: str | Path) -> str:
     return name.split(".")[0].split("_")[0]
 
 
+def instance_from_name(path: str | Path) -> int | None:
+    """The UK Biobank instance in a bulk file name (``1234567_20201_3_0.zip`` -> 3), else None."""
+    m = re.match(r"^[^_/.]+_20201_(\d+)_\d+\.zip$", Path(path).name)
+    return int(m.group(1)) if m else None
+
+
 # --------------------------------------------------------------------------------------- writing
 def _uid(*parts: object) -> str:
     from pydicom.uid import generate_uid
@@ -210,6 +216,7 @@ def write_dixon_zip(
     spacing: tuple[float, float, float],
     origin_xy: tuple[float, float],
     file_order_seed: int | None = None,
+    visit: int = 2,
 ) -> Path:
     """Write a 20201-style zip: per station four series of axial slices plus ``manifest.csv``.
 
@@ -229,10 +236,13 @@ def write_dixon_zip(
         LPS x, y of the first pixel's centre.
     file_order_seed : int, optional
         Shuffle the order of members in the zip (readers must not rely on it).
+    visit : int, default=2
+        UK Biobank instance of the scan (2 = first imaging visit, 3 = the repeat imaging
+        visit): another visit is another DICOM study (its own StudyInstanceUID).
     """
 
     dz, dy, dx = spacing
-    study_uid = _uid("study", eid)
+    study_uid = _uid("study", eid) if visit == 2 else _uid("study", eid, visit)
     desc = {"water": "W", "fat": "F", "in": "in", "opp": "opp"}
     members: list[tuple[str, bytes]] = []
     manifest = ["filename,patientid,series description,series number,station,instance number"]
@@ -554,13 +564,20 @@ def read_label_nifti(path: str | Path) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------- discovery
-def find_images(images: list[str | Path] | str | Path) -> list[tuple[str, str, Path]]:
+def find_images(images: list[str | Path] | str | Path, *, instance: int | None = 2) -> list[tuple[str, str, Path]]:
     """Resolve ``--images`` arguments to ``(eid, kind, path)`` items.
 
     Each argument is a 20201 zip, a ``*_water.nii.gz`` file, or a folder searched (recursively)
     for both. ``kind`` is ``"zip"`` or ``"nifti"`` (the fat file is ``{eid}_fat.nii.gz`` beside
     the water file). An eid found as both keeps the zip.
+
+    ``instance`` keeps the zips of one UK Biobank visit (``{eid}_20201_{instance}_0.zip``; 2 =
+    first imaging visit, 3 = repeat imaging); zips and NIfTI files whose name carries no
+    instance count as instance 2. None keeps every file (an eid with zips of several visits
+    then keeps its first visit's).
     """
+    if instance is not None and (isinstance(instance, bool) or not isinstance(instance, int) or instance < 0):
+        raise InputError(f"find_images/instance: expected an integer >= 0 or None, found {instance!r}")
     if isinstance(images, (str, Path)):
         images = [images]
     found: dict[str, tuple[str, str, Path]] = {}
@@ -573,9 +590,17 @@ def find_images(images: list[str | Path] | str | Path) -> list[tuple[str, str, P
         else:
             raise InputError(f"find_images/images: no such file or folder {p}")
         for c in candidates:
+            visit = instance_from_name(c)
+            if instance is not None and (2 if visit is None else visit) != instance and p != c:
+                continue
             if c.suffix == ".zip":
-                found[eid_from_name(c)] = (eid_from_name(c), "zip", c)
-            elif "_water.nii" in c.name:
+                e = eid_from_name(c)
+                prev = found.get(e)
+                if instance is None and prev is not None and prev[1] == "zip" and \
+                        (instance_from_name(prev[2]) or 2) < (visit or 2):
+                    continue
+                found[e] = (e, "zip", c)
+            elif "_water.nii" in c.name and (instance in (None, 2) or p == c):
                 e = eid_from_name(c)
                 found.setdefault(e, (e, "nifti", c))
             elif p == c:

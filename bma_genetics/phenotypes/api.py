@@ -29,6 +29,7 @@ from bma_genetics._atomic import write_table, write_text
 from bma_genetics._check import check_one_of, fail
 from bma_genetics._result import StageResult
 from bma_genetics.io.bmff import (
+    ICC_SCHEMA,
     ROI_STATS_SCHEMA,
     provenance_path,
     read_bmff_table,
@@ -48,6 +49,7 @@ from bma_genetics.phenotypes.bmff import (
 )
 from bma_genetics.phenotypes.inference import SegmentationModel, load_model
 from bma_genetics.sites import all_traits
+from bma_genetics.stats import icc
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +206,9 @@ def predict_bmff(
                               spacing=volume.spacing, reference=ref))
     classes = model.segment(volume.water, volume.fat, batch_size=batch_size)
     superior_up = bool(volume.directions[0][2] >= 0)
-    sites = assign_sites(classes, superior_is_up=superior_up)
+    sites, levels = assign_sites(classes, spacing=tuple(volume.spacing), superior_is_up=superior_up,
+                                 return_levels=True)
+    row.update(levels)
     check_one_of("predict_bmff/method", method, list(BMFF_METHODS))
     if method == "optimat":
         row.update(measure_optimat(volume.water, volume.fat, sites, spacing=volume.spacing, station=volume.station))
@@ -233,7 +237,7 @@ def _finalise(frames: list[pd.DataFrame], model: SegmentationModel, method: str 
         if f not in t.columns:
             t[f] = False
         t[f] = t[f].astype("boolean").fillna(False).astype(bool)
-    for c in ("error", "source", "qc_missing_sites", "qc_mask_volume_sites"):
+    for c in ("error", "source", "qc_missing_sites", "qc_mask_volume_sites", "vertebral_anatomy"):
         if c not in t.columns:
             t[c] = ""
         t[c] = t[c].fillna("").astype(str)
@@ -303,6 +307,7 @@ def run_bmff(
     progress: bool = True,
     withdrawals: str | Path | Iterable[str] | None = None,
     method: str = "eroded",
+    instance: int = 2,
 ) -> BMFFResult:
     """Measure BMFF for every participant in ``images``; write the BMFF table and its provenance.
 
@@ -349,6 +354,9 @@ def run_bmff(
         only, OPTIMAT's ROI QC (:func:`~bma_genetics.phenotypes.qc.optimat_roi_qc`); also
         writes the per-ROI statistics table ``{stem}_roi_stats.parquet``
         (:func:`~bma_genetics.io.bmff.write_roi_stats`; ``files["roi_stats"]``).
+    instance : int, default=2
+        The UK Biobank visit measured: zips named ``{eid}_20201_{instance}_0.zip`` (2 = first
+        imaging visit, 3 = repeat imaging; :func:`~bma_genetics.io.dixon.find_images`).
 
     Returns
     -------
@@ -371,6 +379,11 @@ def run_bmff(
         qc_<metric>                      float    QC metrics behind the image flags
         qc_mask_volume_rule              str      ``batch``, ``reference`` or ``mixed`` (per site):
                                                   the centre and SD of ``qc_mask_volume_outlier``
+        vertebral_anatomy                str      ``typical``, ``six_lumbar`` (an L6 below L5,
+                                                  not measured), ``sacralised_l5`` (no free L5:
+                                                  L5 missing), ``ambiguous`` or ``unanchored``
+                                                  (then ``qc_vertebral_levels``);
+                                                  :func:`~bma_genetics.phenotypes.bmff.assign_sites`
         error                            str      read error, empty if none
         source                           str      the file read
         model_sha256                     str      checksum of the weights used
@@ -397,7 +410,7 @@ def run_bmff(
     if withdrawals is not None:
         withdrawn = (read_withdrawals(withdrawals) if isinstance(withdrawals, (str, Path))
                      else frozenset(str(e) for e in withdrawals))
-    items = find_images(images if isinstance(images, list) else [images])
+    items = find_images(images if isinstance(images, list) else [images], instance=instance)
     n_found = len(items)
     items = [it for it in items if it[0] not in withdrawn]
     if n_found > len(items):
@@ -547,3 +560,50 @@ def compare_to_truth(table: pd.DataFrame, truth: pd.DataFrame, *, only_pass: boo
         rows.append({"trait": c, "n": n, "r": r, "mae": float((a[ok] - b[ok]).abs().mean()) if n else float("nan"),
                      "bias": float((a[ok] - b[ok]).mean()) if n else float("nan")})
     return pd.DataFrame(rows)
+
+
+def retest_reliability(first: pd.DataFrame, repeat: pd.DataFrame, *, only_pass: bool = True) -> pd.DataFrame:
+    """Test-retest reliability per BMFF trait: first imaging visit against the repeat scan.
+
+    Participants measured at both visits (rows passing QC in both tables with ``only_pass``) are
+    paired by ``eid``; per trait (every :func:`bma_genetics.sites.all_traits` column present in
+    both): the ICCs of :func:`bma_genetics.stats.icc` with 95 % CIs, and the mean and SD of the
+    difference (repeat minus first, percentage points).
+
+    ICC(3,1) (consistency) is the reliability that bounds an association study's attenuation
+    (a constant offset between visits changes no association); ICC(2,1) (absolute agreement)
+    also counts a systematic difference between the visits and is the one to quote when values
+    of the two visits are pooled or compared. Both are reported.
+
+    Parameters
+    ----------
+    first, repeat : DataFrame
+        BMFF tables (:func:`run_bmff`) of instance 2 and instance 3.
+    only_pass : bool, default=True
+
+    Returns
+    -------
+    DataFrame
+        Columns of :data:`bma_genetics.io.bmff.ICC_SCHEMA`, one row per trait.
+    """
+    for name, t in (("first", first), ("repeat", repeat)):
+        if "eid" not in t.columns:
+            raise fail(f"retest_reliability/{name}", "the BMFF table has no 'eid' column")
+    a, b = first, repeat
+    if only_pass:
+        a = a[a["qc_pass"].astype(bool)] if "qc_pass" in a.columns else a
+        b = b[b["qc_pass"].astype(bool)] if "qc_pass" in b.columns else b
+    m = a.assign(eid=a["eid"].astype(str)).merge(b.assign(eid=b["eid"].astype(str)), on="eid", suffixes=("", "_rescan"))
+    rows = []
+    for c in all_traits():
+        if c not in m.columns or f"{c}_rescan" not in m.columns:
+            continue
+        x = np.column_stack([pd.to_numeric(m[c], errors="coerce"), pd.to_numeric(m[f"{c}_rescan"], errors="coerce")])
+        res = icc(x) if len(x) else icc(np.empty((0, 2)))
+        ok = np.isfinite(x).all(axis=1)
+        d = 100 * (x[ok, 1] - x[ok, 0])
+        rows.append({"trait": c, "n": int(res["n"]), **{k: res[k] for k in (
+            "icc2_1", "icc2_1_lo", "icc2_1_hi", "icc3_1", "icc3_1_lo", "icc3_1_hi")},
+            "mean_diff_pp": float(d.mean()) if d.size else float("nan"),
+            "sd_diff_pp": float(d.std(ddof=1)) if d.size > 1 else float("nan")})
+    return pd.DataFrame(rows, columns=list(ICC_SCHEMA.required))

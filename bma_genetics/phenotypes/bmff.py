@@ -7,10 +7,19 @@ Geometry then names the sites, as radiologists do:
   femur marrow (centre at the maximum of the distance transform), as in hip morphometry.
 * **Side**: a femoral component left of the body midline (the x centre of the vertebral marrow,
   else of the field of view) is the patient's left (DICOM LPS: +x = left).
-* **Vertebral level**: vertebral-body components are counted from the bottom: the lowest is L5,
-  then L4 ... T8 (further components above T8 are ignored). Components whose height exceeds 1.7
-  times the median are split at their narrowest slice (two bodies joined through a disc) when
-  both pieces hold at least 20 % of its voxels.
+* **Vertebral level**: vertebral-body components are ordered bottom to top (components whose
+  height exceeds 1.7 times the median are split at their narrowest slice -- two bodies joined
+  through a disc -- when both pieces hold at least 20 % of its voxels) and named from an anchor
+  at the pelvis, not by counting from the lowest body alone: the lowest body's height above the
+  femoral-head centres, in units of the lumbar level spacing (median centre-to-centre distance of
+  the lowest bodies), is compared with where L5 sits (:data:`L5_ANCHOR_SPACINGS`). One level
+  below is a sixth lumbar vertebra (L6, not a site; the levels above keep their names); one
+  level above means no free vertebral body at L5's height (a sacralised L5, or L5 not
+  segmented: the lowest body is L4 and L5 is missing). Named upward from there, T8 the last site
+  (components above are ignored). The anatomy is reported (``vertebral_anatomy``); a spine that
+  cannot be anchored (no femoral head, an offset more than :data:`ANCHOR_TOLERANCE` from a whole
+  level, or more than one level off) is flagged (``qc_vertebral_levels``) and counted from the
+  bottom.
 
 **BMFF** at a site = mean of ``fat / (fat + water)`` over the site mask eroded by ``erosion``
 voxels (6-connected structuring element, ``scipy.ndimage.binary_erosion``), which drops the
@@ -21,6 +30,8 @@ are the average of left and right; ``bmff_spine`` is the mean over measured vert
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -42,6 +53,56 @@ SITE_CODES: dict[str, int] = {
 #: simulated label maps (EDT measures to the nearest background voxel centre, about half a
 #: voxel beyond the true surface).
 HEAD_RADIUS_OFFSET_MM = 1.5
+
+#: Height of the L5 body centre above the femoral-head centres, in lumbar level spacings
+#: (centre-to-centre distance of adjacent lumbar bodies). Calibrated on the simulated anatomy
+#: (:mod:`bma_genetics.simulate.dixon`: L5 centre ~122 mm above the heads, level spacing ~30 mm,
+#: both scaled by stature); on real scans it would be calibrated on labelled spines.
+L5_ANCHOR_SPACINGS = 4.07
+#: Largest distance (in level spacings) of the lowest body from a whole level offset that is
+#: still named; further off, the levels are flagged (``qc_vertebral_levels``).
+ANCHOR_TOLERANCE = 0.35
+#: ``vertebral_anatomy`` values: the level of the lowest free vertebral body relative to L5.
+VERTEBRAL_ANATOMY = {-1: "six_lumbar", 0: "typical", 1: "sacralised_l5"}
+
+
+def anchor_levels(heights_mm: np.ndarray, *, anchor_spacings: float = L5_ANCHOR_SPACINGS,
+                  tolerance: float = ANCHOR_TOLERANCE) -> tuple[int | None, str]:
+    """Level of the lowest vertebral body relative to L5, from its height above the pelvis.
+
+    Parameters
+    ----------
+    heights_mm : ndarray
+        Centres of the vertebral bodies, mm above the femoral-head centres, bottom to top.
+    anchor_spacings, tolerance : float
+        :data:`L5_ANCHOR_SPACINGS`, :data:`ANCHOR_TOLERANCE`.
+
+    Returns
+    -------
+    (int or None, str)
+        ``-1`` (the lowest body is a sixth lumbar vertebra), ``0`` (it is L5) or ``1`` (it is
+        L4), with its :data:`VERTEBRAL_ANATOMY` name; ``(None, "ambiguous")`` when the lowest
+        body is not within ``tolerance`` of one of those, ``(None, "unanchored")`` with fewer
+        than two bodies.
+
+    Examples
+    --------
+    >>> anchor_levels(np.array([122.0, 152.0, 182.0]))
+    (0, 'typical')
+    >>> anchor_levels(np.array([92.0, 122.0, 152.0]))
+    (-1, 'six_lumbar')
+    """
+    h = np.asarray(heights_mm, dtype=float)
+    if h.size < 2 or not np.isfinite(h).all():
+        return None, "unanchored"
+    spacing = float(np.median(np.diff(h[: min(h.size, 5)])))
+    if not spacing > 0:
+        return None, "unanchored"
+    offset = h[0] / spacing - anchor_spacings
+    r = int(np.round(offset))
+    if abs(offset - r) > tolerance or r not in VERTEBRAL_ANATOMY:
+        return None, "ambiguous"
+    return r, VERTEBRAL_ANATOMY[r]
 
 
 def split_femoral_head(
@@ -142,7 +203,8 @@ def assign_sites(
     spacing: tuple[float, float, float] = (3.0, 2.2, 2.2),
     superior_is_up: bool = True,
     min_vertebra_voxels: int = 40,
-) -> np.ndarray:
+    return_levels: bool = False,
+) -> np.ndarray | tuple[np.ndarray, dict[str, Any]]:
     """Turn network classes ``(Z, Y, X)`` into site codes (:data:`SITE_CODES`).
 
     Parameters
@@ -156,12 +218,20 @@ def assign_sites(
         :func:`~bma_genetics.io.dixon.read_dixon_zip` of axial Dixon).
     min_vertebra_voxels : int, default=40
         Smaller vertebral components are noise.
+    return_levels : bool, default=False
+        Also return how the levels were named: ``vertebral_anatomy`` (``typical``,
+        ``six_lumbar``, ``sacralised_l5``, ``ambiguous``, ``unanchored``; empty without
+        vertebral bodies) and ``qc_vertebral_levels`` (True when the levels could not be
+        anchored at the pelvis and were counted from the lowest body).
 
     Returns
     -------
     ndarray of int16, shape (Z, Y, X)
+        With ``return_levels``: ``(sites, levels)``.
     """
     out = np.zeros(classes.shape, dtype=np.int16)
+    levels_info: dict[str, Any] = {"vertebral_anatomy": "", "qc_vertebral_levels": False}
+    head_z: list[float] = []
     vert = classes == 1
     cols = np.flatnonzero(vert.any((0, 1)))
     if vert.sum() > 0:
@@ -179,6 +249,8 @@ def assign_sites(
         if prox.any():
             prox = _thickest_component(prox, spacing)
             head = split_femoral_head(prox, spacing)
+            if head.any():
+                head_z.append(float(np.nonzero(head)[0].mean()))
             out[prox] = SITE_CODES[f"femoral_neck_{side}"]
             out[head] = SITE_CODES[f"femoral_head_{side}"]
         shaft = (classes == 3) & half
@@ -231,9 +303,19 @@ def assign_sites(
         if not superior_is_up:
             order = order[::-1]
         levels = list(reversed(VERTEBRAE))  # l5 first
-        for level, i in zip(levels, order, strict=False):
-            out[comps[i]] = SITE_CODES[level]
-    return out
+        start, anatomy = None, "unanchored"
+        if head_z and len(order):
+            sign = 1.0 if superior_is_up else -1.0
+            heights = np.array([sign * (zc[i] - float(np.mean(head_z))) * spacing[0] for i in order])
+            start, anatomy = anchor_levels(heights)
+        levels_info = {"vertebral_anatomy": anatomy, "qc_vertebral_levels": start is None}
+        # start: level of the lowest body (-1 L6, 0 L5, 1 L4); unanchored -> counted from the bottom
+        k0 = 0 if start is None else start
+        for j, i in enumerate(order):
+            k = k0 + j
+            if 0 <= k < len(levels):
+                out[comps[i]] = SITE_CODES[levels[k]]
+    return (out, levels_info) if return_levels else out
 
 
 def site_masks(sites: np.ndarray) -> dict[str, np.ndarray]:

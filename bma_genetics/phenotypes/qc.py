@@ -22,6 +22,11 @@ flag                        rule
                             (rule below); listed in ``qc_mask_volume_sites``
 ``qc_bmff_outlier``         a site's BMFF is > 4 SD from the batch mean (computed over the whole
                             output table, when >= 20 values); listed in ``qc_bmff_outlier_sites``
+``qc_vertebral_levels``     the vertebral levels could not be anchored at the pelvis (no femoral
+                            head, or the lowest body not within a third of a level of L6, L5 or
+                            L4's place; :func:`~bma_genetics.phenotypes.bmff.anchor_levels`):
+                            they were counted from the lowest body and may be shifted. The
+                            anatomy found is in ``vertebral_anatomy``
 ==========================  ==================================================================
 
 The image flags (swap, missing station, truncated field of view, motion) are computed from the
@@ -56,7 +61,8 @@ from scipy import ndimage
 #: Image-level flags (computed from the images).
 IMAGE_FLAGS: tuple[str, ...] = ("qc_fat_water_swap", "qc_missing_station", "qc_truncated_fov", "qc_motion")
 #: Every boolean flag column, in table order.
-FLAGS: tuple[str, ...] = ("qc_read_failed", *IMAGE_FLAGS, "qc_missing_site", "qc_mask_volume_outlier", "qc_bmff_outlier")
+FLAGS: tuple[str, ...] = ("qc_read_failed", *IMAGE_FLAGS, "qc_missing_site", "qc_mask_volume_outlier", "qc_bmff_outlier",
+                          "qc_vertebral_levels")
 
 SWAP_THRESHOLD = 0.5
 MOTION_AIR_FRACTION = 0.01

@@ -13,7 +13,10 @@ participant, written by :func:`bma_genetics.io.write_bmff_table`), ``bmff.proven
 with ``bmff_method: optimat`` also ``bmff_roi_stats.parquet`` (per participant and ROI:
 mean, SD, median, IQR, size; :func:`bma_genetics.io.bmff.write_roi_stats`),
 ``bmff_vs_truth.tsv`` and ``qc_detection.tsv`` when the cohort has simulated truth,
-``figures/bmff_vs_truth.{png,pdf}``.
+``figures/bmff_vs_truth.{png,pdf}``. When the images include repeat scans (UK Biobank instance 3,
+``{eid}_20201_3_0.zip``): ``bmff_rescan.parquet`` (their BMFF table, measured the same way) and
+``bmff_icc.tsv``, test-retest ICC(2,1) and ICC(3,1) per trait with 95 % CIs
+(:func:`bma_genetics.phenotypes.api.retest_reliability`, :func:`bma_genetics.io.bmff.write_icc_table`).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ log = logging.getLogger(__name__)
 NAME = "phenotypes"
 REQUIRES: list[str] = ["images"]
 #: Aggregate tables shown in the run report (patterns in the stage folder; never per-participant rows).
-REPORT_TABLES = ["qc_detection.tsv", "bmff_vs_truth.tsv"]
+REPORT_TABLES = ["qc_detection.tsv", "bmff_vs_truth.tsv", "bmff_icc.tsv"]
 WITHDRAWALS = True  # removes the run's withdrawn participants (RunContext.withdrawn)
 #: Cohort files read besides the images stage's products (their contents are part of the completion key).
 INPUTS = ["truth/bmff_true.parquet"]
@@ -93,7 +96,9 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
     """Measure BMFF on the ``images`` stage's Dixon zips and check it against the truth."""
     import torch
 
-    from bma_genetics.phenotypes.api import compare_to_truth, run_bmff
+    from bma_genetics.io.bmff import write_icc_table
+    from bma_genetics.io.dixon import find_images
+    from bma_genetics.phenotypes.api import compare_to_truth, retest_reliability, run_bmff
 
     params = check_params(NAME, params, PARAMS)
     if ctx.cohort is None:
@@ -119,6 +124,18 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
         method=params["bmff_method"],
     )
     table = result.to_frame()
+    rescan = None
+    if Path(str(zips)).is_dir() and find_images(str(zips), instance=3):
+        import time
+
+        t0 = time.time()
+        rescan = run_bmff(
+            str(zips), d / "bmff_rescan.parquet", weights=params["weights"], device=params["device"],
+            batch_size=params["batch_size"], n_jobs=params["n_jobs"], erosion=params["erosion"],
+            resume=bool(getattr(ctx, "resume", True) and getattr(ctx, "continuing", True)), progress=False,
+            withdrawals=ctx.withdrawn(), method=params["bmff_method"], instance=3,
+        ).to_frame()
+        rescan_seconds = round(time.time() - t0, 1)
     summary: dict[str, Any] = {
         "bmff_table": "bmff.parquet",
         "provenance": "bmff.provenance.json",
@@ -130,6 +147,20 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
         "files": {"bmff": "bmff.parquet", "provenance": "bmff.provenance.json"},
         "bmff_method": params["bmff_method"],
     }
+    if rescan is not None:
+        rel = retest_reliability(table, rescan)
+        write_icc_table(rel, d / "bmff_icc.tsv")
+        summary["tables"] += ["bmff_rescan.parquet", "bmff_icc.tsv"]
+        summary["files"].update(bmff_rescan="bmff_rescan.parquet", icc="bmff_icc.tsv")
+        summary["n_rescanned"] = int(len(rescan))
+        summary["rescan_seconds"] = rescan_seconds
+        main = rel[rel["trait"].isin(["bmff_femoral_head", "bmff_total_hip", "bmff_femoral_diaphysis", "bmff_spine"])]
+        summary["retest_icc"] = {r.trait: {"icc3_1": round(r.icc3_1, 4), "icc2_1": round(r.icc2_1, 4), "n": int(r.n)}
+                                 for r in main.itertuples()}
+        summary["retest_icc_min"] = float(rel["icc3_1"].min()) if len(rel) else float("nan")
+    else:  # tables of an earlier run with rescans would not describe these images
+        for name in ("bmff_rescan.parquet", "bmff_rescan.provenance.json", "bmff_icc.tsv"):
+            (d / name).unlink(missing_ok=True)
     if "roi_stats" in result.files:
         summary["tables"].append(result.files["roi_stats"].name)
         summary["files"]["roi_stats"] = result.files["roi_stats"].name

@@ -18,11 +18,11 @@ CLASSES: tuple[str, ...] = ("background", "vertebral_body", "proximal_femur", "f
 _LUT = np.zeros(256, dtype=np.uint8)
 _LUT[[1, 2, 3, 4]] = 2
 _LUT[[5, 6]] = 3
-_LUT[7:18] = 1
+_LUT[7:19] = 1  # T8..L5, T7 and a sixth lumbar vertebra (18)
 
 
 def semantic_labels(site_labels: np.ndarray) -> np.ndarray:
-    """Map a site label map (codes 1-17) to network classes (0-3, :data:`CLASSES`)."""
+    """Map a site label map (codes 1-18) to network classes (0-3, :data:`CLASSES`)."""
     return _LUT[np.clip(site_labels, 0, 255).astype(np.int64)]
 
 

@@ -290,6 +290,13 @@ def _summary_imaging(s: dict[str, dict[str, Any]], t: int) -> str:
     text += "</p>"
     if flags:
         text += _rows_html(["QC flag", "n"], [[k, v] for k, v in flags.items()], t)
+    retest = p.get("retest_icc") or {}
+    if retest:
+        text += (f"<p>Test-retest reliability ({_esc(_fmt(suppress(p.get('n_rescanned'), t)))} participants scanned "
+                 "again, UK Biobank instance 3; ICC(3,1) consistency and ICC(2,1) absolute agreement, "
+                 "95 % CIs in bmff_icc.tsv):</p>")
+        text += _rows_html(["trait", "n", "ICC(3,1)", "ICC(2,1)"],
+                           [[k, suppress(v.get("n"), t), v.get("icc3_1"), v.get("icc2_1")] for k, v in retest.items()], t)
     return "<h3>Imaging QC</h3>" + text
 
 

@@ -25,6 +25,7 @@ from bma_genetics.simulate import confounding as cf
 from bma_genetics.simulate import diseases as dz
 from bma_genetics.simulate import genotypes as gt
 from bma_genetics.simulate import heritability_truth as ht
+from bma_genetics.simulate import imaging_batch as ib
 from bma_genetics.simulate import outcome as oc
 from bma_genetics.simulate import participants as pt
 from bma_genetics.simulate import second_exposure as se2
@@ -43,8 +44,9 @@ log = logging.getLogger(__name__)
 #: date and array effects; 3: cis-eQTL files, the BMD exposure and MVMR outcome, heritability and
 #: survival truth; 4: the BMD GWAS as a European-group GWAS reports it, population marginal effects plus
 #: sampling error, and the MVMR outcome's GWAS in that group; 5: calvarial marrow truth and
-#: participants/calvarial_idp.parquet; 6: that IDP on the measured scale, slope 0.85).
-LAYOUT_VERSION = 6
+#: participants/calvarial_idp.parquet; 6: that IDP on the measured scale, slope 0.85; 7: imaging
+#: batches, truth/imaging_batch.tsv and the preset parameter imaging_batch_offset).
+LAYOUT_VERSION = 7
 N_PCS = 40
 #: The chrX causal variant (outside PAR1) and its sex-specific effect: per copy of the effect
 #: allele (males carry 0 or 1 copies, coded 0/2 in the genotype files), in latent SDs of each
@@ -462,7 +464,12 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
     if planted_regions is not None:
         region = cf.region_of_cohort(people, planted_regions[0])
         env = cf.environment(region, cfg["confounding"])
-    trait_out = _traits(causal_df, cx, cxo, base, cfg, _rng(seed, "traits"), x_genetic=x_effect, environment=env)
+    batch = ib.batch_of(base["imaging_date"].to_numpy())
+    env_all = env
+    if cfg["imaging_batch_offset"]:  # the planted batch shift (0: off, the cohort as without it)
+        shift_b = ib.environment(batch, cfg["imaging_batch_offset"])
+        env_all = shift_b if env is None else env + shift_b
+    trait_out = _traits(causal_df, cx, cxo, base, cfg, _rng(seed, "traits"), x_genetic=x_effect, environment=env_all)
 
     # relatedness from the array genotypes of the planted pairs
     rel = _relatedness(root, [c for c in chromosomes if c not in ("X", "XY")], people, eids)
@@ -524,8 +531,12 @@ def _simulate_into(root: Path, preset: str, seed: int, cfg: dict[str, Any]) -> N
     if planted_regions is not None:
         cf.write_truth(root, eids, region, env, cfg, *planted_regions)
     _write_ld_truth(root, hotspot_rows, cfg)
-    (root / "truth/bmff_covariate_effects.json").write_text(
-        json.dumps(_covariate_effects(trait_out["scale_all"]), indent=1) + "\n")
+    ib.write_truth(root, base["eid"].to_numpy(), batch, cfg["imaging_batch_offset"])
+    effects = _covariate_effects(trait_out["scale_all"])
+    effects.update(imaging_batch_offset=cfg["imaging_batch_offset"], imaging_batch_split=ib.IMAGING_BATCH_SPLIT,
+                   imaging_batch_rule="batch 2 = 53-2.0 on or after imaging_batch_split; m += imaging_batch_offset "
+                                      "for batch 2 (truth/imaging_batch.tsv)")
+    (root / "truth/bmff_covariate_effects.json").write_text(json.dumps(effects, indent=1) + "\n")
     _write_disease_truth(root, records, base["eid"].astype(str).to_numpy())
     # the HR per SD of each exposure's genetic value: what a perfect polygenic score shows
     from bma_genetics.simulate.survival_truth import write_disease_genetic_effects

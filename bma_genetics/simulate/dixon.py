@@ -23,7 +23,17 @@ total-hip truth given the head's.
 
 Label map codes (:data:`LABELS`): 1/2 femoral head left/right, 3/4 femoral neck + trochanter
 left/right (with the head: total hip), 5/6 femoral diaphysis left/right, 7..16 vertebral bodies
-T8..L5, 17 the vertebral body above T8 (T7; marrow, but not a measured site).
+T8..L5, 17 the vertebral body above T8 (T7; marrow, but not a measured site), 18 a sixth lumbar
+vertebra (only in ``six_lumbar`` spines).
+
+Lumbosacral transitional anatomy (:data:`SPINE_VARIANTS`, planted by
+:func:`simulate_dixon_images` in a small share, ``truth/images.tsv`` column ``spine``): a
+``six_lumbar`` spine has a sixth lumbar vertebra (L6, label 18) between L5 and a sacrum that starts
+one level lower (a lumbarised S1); a ``sacralised_l5`` spine has L5 fused with the sacrum: no
+L5/S1 disc, its body continuous with the sacral marrow and part of the sacrum in the label map
+(no L5 site; ``bmff_l5`` of the images truth is NaN). In both, T8..L4 (and L5 of a six-lumbar
+spine) sit where they sit in a typical spine relative to the pelvis; counting bodies up from the
+lowest one names every level wrong.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ import numpy as np
 from scipy import ndimage
 
 from bma_genetics._check import check_probability, fail
+from bma_genetics.simulate.rescan import default_rescans, rescan_plan
 from bma_genetics.sites import FEMORAL_SITES, SIDES, VERTEBRAE
 
 log = logging.getLogger(__name__)
@@ -53,8 +64,12 @@ LABELS: dict[int, str] = {
     6: "femoral_diaphysis_right",
     **{7 + i: v for i, v in enumerate(VERTEBRAE)},
     17: "t7",
+    18: "l6",
 }
 LABEL_CODE: dict[str, int] = {v: k for k, v in LABELS.items()}
+
+#: Lumbosacral anatomy of a simulated spine (see the module docstring).
+SPINE_VARIANTS: tuple[str, ...] = ("typical", "six_lumbar", "sacralised_l5")
 
 #: Artefact kinds injected by :func:`simulate_dixon_images`.
 ARTEFACTS: tuple[str, ...] = ("fat_water_swap", "missing_station", "truncated_fov", "motion")
@@ -223,6 +238,8 @@ def simulate_dixon_volume(
     *,
     seed: int | np.random.Generator,
     geometry: DixonGeometry | None = None,
+    position: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    spine: str = "typical",
 ) -> SimulatedDixon:
     """Build one participant's noise-free water/fat volumes and label map.
 
@@ -235,16 +252,25 @@ def simulate_dixon_volume(
         Anatomy randomness (size, adiposity, position, marrow texture).
     geometry : DixonGeometry, optional
         Acquisition grid (default: :class:`DixonGeometry()`).
+    position : (dz, dy, dx), default=(0, 0, 0)
+        Extra displacement of the body in the scanner, mm (a repeat scan's repositioning; the
+        same ``seed`` gives the same anatomy).
+    spine : {"typical", "six_lumbar", "sacralised_l5"}, default="typical"
+        Lumbosacral anatomy (:data:`SPINE_VARIANTS`).
 
     Returns
     -------
     SimulatedDixon
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if spine not in SPINE_VARIANTS:
+        raise fail("simulate_dixon_volume/spine", f"expected one of {list(SPINE_VARIANTS)}, found {spine!r}")
     geo = geometry or DixonGeometry()
     z_ax, y_ax, x_ax = geo.axes()
     shift = rng.uniform(-8, 8)
-    g = _Grid(z_ax - shift, y_ax, x_ax)  # anatomy frame: femoral heads at z = 0
+    pz, py, px = (float(v) for v in position)
+    g = _Grid(z_ax - shift - pz, y_ax - py, x_ax - px)  # anatomy frame: femoral heads at z = 0
+    g0 = _Grid(z_ax - shift, y_ax, x_ax) if (pz, py, px) != (0.0, 0.0, 0.0) else None
     ramp = float(min(geo.spacing[1:]))
     s = rng.uniform(0.92, 1.05)  # body size
     sz = rng.uniform(0.97, 1.03)  # stature (vertical)
@@ -302,7 +328,16 @@ def simulate_dixon_volume(
     if box is not None:
         x, y, z = g.coords(box)
         inside = np.broadcast_to(sdf(x, y, z), water[box].shape) < -4
-        field_ = ndimage.gaussian_filter(rng.standard_normal(water[box].shape).astype(np.float32), (3, 4, 4))
+        shape = water[box].shape
+        # as many draws as at position 0 (a repositioned box may hold a slice or column more or
+        # less): the random stream, and so the rest of the anatomy, stays that of the first scan
+        box0 = g0.box(lo, hi) if g0 is not None else None
+        n_draw = tuple(b.stop - b.start for b in box0) if box0 is not None else shape
+        noise = rng.standard_normal(n_draw).astype(np.float32)
+        if n_draw != shape:
+            noise = np.pad(noise, [(0, max(a - b, 0)) for a, b in zip(shape, n_draw, strict=True)], mode="wrap")
+            noise = noise[tuple(slice(0, a) for a in shape)]
+        field_ = ndimage.gaussian_filter(noise, (3, 4, 4))
         thr = np.quantile(field_[inside], 1 - visceral) if inside.any() else np.inf
         vf = inside & (field_ > thr)
         w_t, f_t = _TISSUE["visceral_fat"]
@@ -328,8 +363,10 @@ def simulate_dixon_volume(
         paint(_capsule((side * 58 * s, -30 * s, 0), (side * 8 * s, -48 * s, -8 * sz), 5.5 * s), ff=pelvis_ff)
         # Acetabular roof: a cap above the femoral head.
         paint(_ellipsoid((side * 62 * s, 5 * s, 24 * sz), (26 * s, 24 * s, 9 * sz)), _TISSUE["cortex"])
-    paint(_ellipsoid((0, 48 * s, 62 * sz), (38 * s, 17 * s, 40 * sz)), _TISSUE["cortex"])
-    paint(_ellipsoid((0, 48 * s, 62 * sz), (33 * s, 12 * s, 35 * sz)), ff=pelvis_ff)
+    # a lumbarised S1 (six lumbar vertebrae): the sacrum starts one lumbar level (30 mm) lower
+    sac_c, sac_r = (62.0, 40.0) if spine != "six_lumbar" else (47.0, 25.0)
+    paint(_ellipsoid((0, 48 * s, sac_c * sz), (38 * s, 17 * s, sac_r * sz)), _TISSUE["cortex"])
+    paint(_ellipsoid((0, 48 * s, sac_c * sz), (33 * s, 12 * s, (sac_r - 5) * sz)), ff=pelvis_ff)
 
     # ---- spine: T7..L5 bodies, discs, arches, canal
     order = ("l5", "l4", "l3", "l2", "l1", "t12", "t11", "t10", "t9", "t8", "t7")
@@ -344,13 +381,25 @@ def simulate_dixon_volume(
         vert_ranges[v] = (zb, zb + h, rx, ry)
         zb += h + disc
     y_v = 28.0 * s
+    if spine == "six_lumbar":  # L6 below L5, one lumbar level lower, where S1 sits in a typical spine
+        a5, _, rx5, ry5 = vert_ranges["l5"]
+        vert_ranges = {"l6": (a5 - 30.0 * sz, a5 - 6.0 * sz, rx5, ry5), **vert_ranges}
+    fused: tuple[float, float, float, float] | None = None
+    if spine == "sacralised_l5":  # L5 fused with the sacrum: no L5/S1 disc, sacral marrow, no L5 site
+        fused = vert_ranges.pop("l5")
     for a, b, rx, ry in vert_ranges.values():
         # disc above and below (water-bright), then the body (cortex shell, marrow)
         paint(_elliptic_cylinder(0, y_v, rx, ry, a - 7, b + 7), _TISSUE["disc"])
     for a, b, rx, ry in vert_ranges.values():
         paint(_elliptic_cylinder(0, y_v, rx, ry, a, b), _TISSUE["cortex"])
+    if fused is not None:
+        a, b, rx, ry = fused
+        # the body reaches down into the sacrum (a bony bar where the disc was), marrow continuous
+        paint(_elliptic_cylinder(0, y_v + 6 * s, rx, ry + 6 * s, a - 24 * sz, b), _TISSUE["cortex"])
+        paint(_elliptic_cylinder(0, y_v + 6 * s, rx - _VCORTEX, ry + 6 * s - _VCORTEX, a - 24 * sz, b - _VENDPLATE),
+              ff=pelvis_ff)
     canal_y = y_v + 16 * s + 9 * s
-    z_lo, z_hi = vert_ranges["l5"][0] - 10, vert_ranges["t7"][1] + 10
+    z_lo, z_hi = min(r[0] for r in vert_ranges.values()) - 10, vert_ranges["t7"][1] + 10
     paint(_elliptic_cylinder(0, canal_y, 12 * s, 11 * s, z_lo, z_hi), (0.15, 0.25))  # arches
     paint(_elliptic_cylinder(0, canal_y, 7 * s, 6.5 * s, z_lo, z_hi), _TISSUE["csf"])
 
@@ -631,6 +680,26 @@ def _read_truth(cohort_dir: Path) -> Any:
     return df
 
 
+#: Tag of the spine variants' own random stream (``default_rng([seed, SPINE_STREAM])``).
+SPINE_STREAM = 2004
+
+
+def plant_spine_variants(n: int, fraction: float, seed: int) -> np.ndarray:
+    """Lumbosacral anatomy of ``n`` imaged participants (:data:`SPINE_VARIANTS`), from its own stream.
+
+    ``round(fraction * n)`` participants get a transitional spine, alternately ``six_lumbar`` and
+    ``sacralised_l5``; the rest ``typical``.
+    """
+    out = np.array(["typical"] * n, dtype=object)
+    k = int(round(fraction * n))
+    if k == 0:
+        return out
+    idx = np.random.default_rng([int(seed), SPINE_STREAM]).choice(n, size=min(k, n), replace=False)
+    for j, i in enumerate(idx):
+        out[i] = SPINE_VARIANTS[1 + j % 2]
+    return out
+
+
 def simulate_dixon_images(
     cohort_dir: str | Path,
     *,
@@ -642,6 +711,8 @@ def simulate_dixon_images(
     geometry: DixonGeometry | None = None,
     progress: bool = True,
     withdrawals: str | Path | Iterable[str] | None = None,
+    n_rescans: int | None = 0,
+    spine_variant_fraction: float = 0.04,
 ) -> Path:
     """Simulate Dixon MRI for a subset of a cohort, as 20201 zips, NIfTI and label maps.
 
@@ -667,13 +738,24 @@ def simulate_dixon_images(
     withdrawals : path or iterable of str, optional
         Withdrawn participants (a file read by :func:`bma_genetics.io.read_withdrawals`, or
         eids): never imaged; the subset is drawn from the others. Default: nobody excluded.
+    n_rescans : int or None, default=0
+        Participants (without an artefact) scanned again at the repeat imaging visit, UK
+        Biobank instance 3 (:mod:`bma_genetics.simulate.rescan`: new position, bias field and
+        noise; own random stream); None: by preset (:func:`~bma_genetics.simulate.rescan.default_rescans`:
+        a tenth of the imaged on tiny, 50 on demo, 100 on large), capped at those without an
+        artefact.
+    spine_variant_fraction : float, default=0.04
+        Share of participants with lumbosacral transitional anatomy (half ``six_lumbar``, half
+        ``sacralised_l5``, :data:`SPINE_VARIANTS`; ``round(fraction * n)`` participants: 2 of the
+        tiny and demo presets' 50 imaged); drawn from its own random stream.
 
     Returns
     -------
     Path
         ``out``. Written: ``images/20201/{eid}_20201_2_0.zip``, ``images/nifti/{eid}_{water,fat}.nii.gz``,
         ``images/labels/{eid}_labels.nii.gz`` (codes in :data:`LABELS`),
-        ``images/labels.json``, and ``truth/images.tsv``:
+        ``images/labels.json``, with ``n_rescans`` the instance-3 zips
+        ``images/20201/{eid}_20201_3_0.zip`` and ``truth/rescans.tsv``, and ``truth/images.tsv``:
 
         ==================  =======  ==================================================
         column              dtype    meaning
@@ -682,7 +764,9 @@ def simulate_dixon_images(
         artefact            str      ``none`` or one of :data:`ARTEFACTS`
         artefact_station    str      affected station (0 = lowest), empty if n/a
         zip                 str      path of the 20201 zip, relative to ``out``
-        bmff_*              float    realised noise-free site fat fraction
+        spine               str      lumbosacral anatomy (:data:`SPINE_VARIANTS`)
+        bmff_*              float    realised noise-free site fat fraction (``bmff_l5`` NaN
+                                     for a sacralised L5)
         ==================  =======  ==================================================
 
     Examples
@@ -697,6 +781,7 @@ def simulate_dixon_images(
 
     cohort_dir = Path(cohort_dir)
     check_probability("simulate_dixon_images/artefact_fraction", artefact_fraction, open_interval=False)
+    check_probability("simulate_dixon_images/spine_variant_fraction", spine_variant_fraction, open_interval=False)
     truth = _read_truth(cohort_dir)
     if withdrawals is not None:
         from bma_genetics.io.withdrawals import read_withdrawals
@@ -713,6 +798,10 @@ def simulate_dixon_images(
     if not isinstance(n, int) or n < 1:
         raise fail("simulate_dixon_images/n", f"expected a positive integer, found {n!r}")
     n = min(n, len(truth))
+    if n_rescans is None:
+        n_rescans = default_rescans(preset, n)
+    if isinstance(n_rescans, bool) or not isinstance(n_rescans, int) or n_rescans < 0:
+        raise fail("simulate_dixon_images/n_rescans", f"expected an integer >= 0 or None, found {n_rescans!r}")
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(truth), size=n, replace=False))
     sub = truth.iloc[pick].reset_index(drop=True)
@@ -721,6 +810,7 @@ def simulate_dixon_images(
     idx = rng.choice(n, size=n_art, replace=False)
     for j, i in enumerate(idx):
         art[i] = ARTEFACTS[j % len(ARTEFACTS)]
+    spine = plant_spine_variants(n, spine_variant_fraction, seed)
     geo = geometry or DixonGeometry()
     out = Path(out) if out is not None else cohort_dir
     img = out / "images"
@@ -731,7 +821,7 @@ def simulate_dixon_images(
     for i in tqdm(range(n), desc="simulate dixon", unit="participant", disable=not progress):
         eid = str(sub.loc[i, "eid"])
         t = {k: float(v) for k, v in sub.loc[i].items() if k != "eid"}
-        sim = simulate_dixon_volume(t, seed=int(seeds[i, 0]), geometry=geo)
+        sim = simulate_dixon_volume(t, seed=int(seeds[i, 0]), geometry=geo, spine=str(spine[i]))
         a = None if art[i] == "none" else str(art[i])
         stations, rec = acquire_stations(sim, seed=int(seeds[i, 1]), geometry=geo, artefact=a)
         zip_path = img / "20201" / f"{eid}_20201_2_0.zip"
@@ -752,7 +842,26 @@ def simulate_dixon_images(
             write_nifti(img / "nifti" / f"{eid}_fat.nii.gz", stitched["fat"], vol)
             write_nifti(img / "labels" / f"{eid}_labels.nii.gz", sim.labels[kept][:, :, c0:c1], vol, dtype=np.int16)
         rows.append({"eid": eid, "artefact": rec["artefact"], "artefact_station": str(rec["station"]),
-                     "zip": str(zip_path.relative_to(out)), **sim.site_ff})
+                     "zip": str(zip_path.relative_to(out)), "spine": str(spine[i]), **sim.site_ff})
+    rescans = []
+    for r in tqdm(rescan_plan(art, n_rescans, seed), desc="simulate rescans", unit="participant",
+                  disable=not progress or not n_rescans):
+        i = r["index"]
+        eid = str(sub.loc[i, "eid"])
+        t = {k: float(v) for k, v in sub.loc[i].items() if k != "eid"}
+        sim = simulate_dixon_volume(t, seed=int(seeds[i, 0]), geometry=geo, position=r["position"],
+                                    spine=str(spine[i]))
+        stations, rec = acquire_stations(sim, seed=r["seed"], geometry=geo)
+        zip_path = img / "20201" / f"{eid}_20201_3_0.zip"
+        write_dixon_zip(zip_path, eid, stations[::-1], spacing=geo.spacing, origin_xy=rec["origin_xy"],
+                        file_order_seed=r["file_order_seed"], visit=3)
+        dz, dy, dx = r["position"]
+        rescans.append({"eid": eid, "zip": str(zip_path.relative_to(out)), "shift_z_mm": dz, "shift_y_mm": dy,
+                        "shift_x_mm": dx})
+    if rescans:
+        write_table(pd.DataFrame(rescans), out / "truth" / "rescans.tsv")
+    else:  # a table of an earlier simulation into the same folder would not describe these images
+        (out / "truth" / "rescans.tsv").unlink(missing_ok=True)
     write_text(img / "labels.json", json.dumps({str(k): v for k, v in LABELS.items()}, indent=1) + "\n")
     write_table(pd.DataFrame(rows), out / "truth" / "images.tsv")
     log.info("simulated Dixon images for %d participants (%d with artefacts) in %s", n, n_art, img)

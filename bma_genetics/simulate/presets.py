@@ -31,6 +31,9 @@ COMMON: dict[str, Any] = {
     # SD units (0: off, the cohort as without it), and the regions' expected F_ST
     "confounding": 0.0,
     "confounding_fst": 3e-5,
+    # planted imaging-batch shift (simulate/imaging_batch.py): added to the BMFF of batch 2 (imaging
+    # visit on or after io.covariates.IMAGING_BATCH_SPLIT), latent SD units (0: off)
+    "imaging_batch_offset": 0.0,
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -92,7 +95,7 @@ _FRACTIONS = {
     "p_low", "p_high", "maf_min",
 }
 #: Effect sizes that may be 0 (off).
-_NONNEGATIVE = {"confounding"}
+_NONNEGATIVE = {"confounding", "imaging_batch_offset"}
 
 
 def parse_overrides(items: list[str]) -> dict[str, int | float]:

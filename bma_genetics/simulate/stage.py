@@ -24,6 +24,10 @@ product        path (in ``<run>/images/``)              contents
 ``truth``      ``truth/images.tsv``                     per participant: ``eid, artefact,
                                                         artefact_station, zip, bmff_*`` (simulated
                                                         images only; absent for a cohort's own)
+``rescans``    ``truth/rescans.tsv``                    the participants scanned again (instance-3
+                                                        zips ``{eid}_20201_3_0.zip`` beside the
+                                                        others) and their repositioning
+                                                        (:mod:`bma_genetics.simulate.rescan`)
 =============  =======================================  ===============================================
 """
 
@@ -35,7 +39,7 @@ from typing import Any
 
 from bma_genetics._params import Param, check_params
 from bma_genetics.errors import BmaGeneticsError
-from bma_genetics.io.dixon import eid_from_name
+from bma_genetics.io.dixon import eid_from_name, instance_from_name
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +51,18 @@ WITHDRAWALS = True  # removes the run's withdrawn participants (RunContext.withd
 #: Cohort files read (their contents are part of the completion key; see pipeline/runner.py).
 INPUTS = ["cohort.json", "truth/bmff_true.parquet", "images/20201/*.zip", "truth/images.tsv"]
 
+#: Version of what the simulated images hold (2: repeat scans, lumbosacral spine variants); part
+#: of the key, so images simulated by an older simulator are made again.
+IMAGES_LAYOUT = 2
+
 PARAMS = [
     Param("n_images", int, 100, "participants imaged when the cohort has no images/ yet", range=(1, None)),
     Param("seed", int, None, "image simulation seed (default: the run's seed)"),
     Param("artefact_fraction", float, 0.1, "share of simulated participants with an injected artefact",
           range=(0, 1)),
+    Param("n_rescans", int, None, "simulated participants scanned again at the repeat imaging visit (UK Biobank "
+          "instance 3, {eid}_20201_3_0.zip; for test-retest ICC in the phenotypes stage), among those without "
+          "an artefact; default by preset: demo 50, large 100, else a tenth of n_images", range=(0, None)),
 ]
 
 
@@ -87,6 +98,7 @@ def _simulation_key(cohort: Path, params: dict[str, Any], seed: int) -> str:
     from bma_genetics._atomic import fingerprint
 
     parts = {"n_images": params["n_images"], "artefact_fraction": params["artefact_fraction"], "seed": seed,
+             "n_rescans": params["n_rescans"], "layout": IMAGES_LAYOUT,
              "inputs": {Path(k).name: v for k, v in
                         fingerprint([cohort / "truth" / "bmff_true.parquet", cohort / "cohort.json"]).items()}}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
@@ -107,7 +119,7 @@ def _simulate(d: Path, cohort: Path, params: dict[str, Any], seed: int, key: str
     tmp = d / ".partial"
     shutil.rmtree(tmp, ignore_errors=True)
     simulate_dixon_images(cohort, n=params["n_images"], seed=seed, artefact_fraction=params["artefact_fraction"],
-                          out=tmp, nifti=False, progress=False, withdrawals=withdrawn)
+                          out=tmp, nifti=False, progress=False, withdrawals=withdrawn, n_rescans=params["n_rescans"])
     for sub in ("images", "truth"):
         if (d / sub).exists():
             shutil.rmtree(d / sub)
@@ -130,7 +142,7 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
         files = {"images": str(zips), **({"truth": str(truth)} if truth.exists() else {})}
         # the cohort's own files are left as they are: the phenotypes stage never reads a
         # withdrawn person's image
-        n = sum(1 for z in zips.glob("*.zip") if eid_from_name(z) not in withdrawn)
+        n = sum(1 for z in zips.glob("*.zip") if eid_from_name(z) not in withdrawn and instance_from_name(z) in (None, 2))
         return {"simulated": False, "n_images": n, "files": files, "tables": []}
     d = ctx.stage_dir(NAME)
     seed = int(ctx.seed if params["seed"] is None else params["seed"])
@@ -142,10 +154,15 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
         _drop_withdrawn(d, withdrawn)
     else:
         _simulate(d, cohort, params, seed, key, withdrawn)
-    n = len(list((d / "images" / "20201").glob("*.zip")))
+    n = len(list((d / "images" / "20201").glob("*_20201_2_*.zip")))
+    n_re = len(list((d / "images" / "20201").glob("*_20201_3_*.zip")))
+    files = {"images": "images/20201", "truth": "truth/images.tsv"}
+    if (d / "truth" / "rescans.tsv").exists():
+        files["rescans"] = "truth/rescans.tsv"
     return {
         "simulated": True,
         "n_images": n,
-        "files": {"images": "images/20201", "truth": "truth/images.tsv"},
+        "n_rescans": n_re,
+        "files": files,
         "tables": ["truth/images.tsv"],
     }
