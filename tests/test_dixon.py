@@ -58,7 +58,7 @@ def test_phantom_site_fat_fraction_equals_truth(phantom):
     truth, sim = phantom
     for k, v in truth.items():
         assert sim.site_ff[k] == pytest.approx(v, abs=1e-4), k
-    counts = {LABELS[c]: int((sim.labels == c).sum()) for c in LABELS}
+    counts = {LABELS[c]: int((sim.labels == c).sum()) for c in LABELS if LABELS[c] != "l6"}  # L6: six-lumbar spines only
     assert min(counts.values()) > 300, counts  # every site is present and not tiny
     assert sim.water.shape == (GEO.n_slices, GEO.rows, GEO.cols)
 

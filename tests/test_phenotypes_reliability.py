@@ -148,3 +148,12 @@ def test_rescan_keeps_the_anatomy_at_a_new_position(planted):
     np.testing.assert_array_equal(b.labels[3:], a.labels[:-3])
     for k, v in a.site_ff.items():
         assert b.site_ff[k] == pytest.approx(v, abs=1e-4, nan_ok=True), k
+
+
+def test_report_shows_retest_icc():
+    from bma_genetics.pipeline.report import _summary_imaging
+
+    summary = {"phenotypes": {"n_imaged": 50, "n_qc_pass": 44, "flags": {}, "n_rescanned": 10,
+                              "retest_icc": {"bmff_spine": {"icc3_1": 0.9991, "icc2_1": 0.9987, "n": 10}}}}
+    html = _summary_imaging(summary, 5)
+    assert "Test-retest" in html and "bmff_spine" in html and "0.9991" in html
