@@ -26,17 +26,25 @@ GAMMA_BMFF per SD of the latent covariate-adjusted femoral-head BMFF (as ``truth
 ``direct_log_odds_per_fat_fraction`` divides it by that SD in fat-fraction units, the unit of the
 cohort's BMFF GWAS), GAMMA_BMD per SD of BMD.
 
-The BMD GWAS is what a GWAS of :data:`N_FACTOR` x the outcome sample's size in the European
-group would report: ``beta_hat = beta + N(0, se^2)``, ``se = 1 / sqrt(N var(x))`` and P from
-``beta_hat / se``, where ``beta`` is the variant's population marginal effect: the regression of
-the BMD genetic value of its own segment (the segments are simulated independently, so
-variants of other segments are unlinked to it) on its allele count among the outcome sample's
-European-group members (their LD and frequencies). Two earlier choices made the file unlike a
-real GWAS: ``beta`` was the regression of the whole genome's genetic value on the allele count in
-the mixed-ancestry sample, so every variant carried (i) the ancestry groups' difference in BMD
-through its allele-frequency difference (stratification: median chi2 35 on the demo preset) and
-(ii) the chance correlation with ~1,000 unlinked causal variants in 20,000 people (about twice the
-reported SE); 45 % of the demo's variants reached P < 5e-6 and multivariable MR was biased.
+The BMD GWAS is what a GWAS of :data:`N_FACTOR` x the outcome sample's European-group size
+would report: ``beta_hat = beta + error``, ``se = 1 / sqrt(N var(x))`` and P from
+``beta_hat / se``, where
+
+- ``beta`` is the variant's population marginal effect: the regression of the BMD genetic value
+  of its own segment (the segments are simulated independently, so variants of other segments
+  are unlinked to it) on its allele count among the outcome sample's European-group members
+  (their LD and frequencies);
+- ``error`` is N(0, se^2) at each variant and correlated between variants as their genotypes are
+  (LD), as a GWAS's sampling error is: the regression on each variant of one standard-normal draw
+  per European-group member (per segment), scaled by sqrt(n_European / N).
+
+Three earlier choices made the file unlike a real GWAS: ``beta`` was the regression of the whole
+genome's genetic value on the allele count in the mixed-ancestry sample, so every variant carried
+(i) the ancestry groups' difference in BMD through its allele-frequency difference (stratification:
+median chi2 35 on the demo preset, 45 % of its variants at P < 5e-6) and (ii) the chance correlation
+with ~1,000 unlinked causal variants in 20,000 people (about 1.7 times the reported SE); and (iii)
+the error was drawn independently per variant, so the lead variant of a region in LD carried the
+largest of many draws (a winner's curse that biased multivariable MR towards zero).
 
 Files (new; every other output of the cohort is unchanged, and the randomness comes from its own
 stream ``np.random.default_rng([seed, crc32("second-exposure")])``)
@@ -172,6 +180,9 @@ def simulate_second_exposure(root: Path, scratch: Path, segments: list, variants
         rows = causal_segment == seg.index
         g_seg = bmd_pa[rows] @ xc_causal[rows][:, eur] if rows.any() else np.zeros(n_eur)
         g_seg = g_seg - g_seg.mean()
+        # the sampling error of a GWAS is correlated between variants in LD as their genotypes are: the
+        # regression of one draw of noise per person on each variant, scaled from n_eur people to N
+        e_seg = rng.standard_normal(n_eur) * np.sqrt(n_eur / n_w)
         for lo in range(0, len(x), 2048):
             xb = x[lo:lo + 2048][:, eur].astype(np.float64)
             s_ = sub.iloc[lo:lo + 2048]
@@ -184,7 +195,7 @@ def simulate_second_exposure(root: Path, scratch: Path, segments: list, variants
             with np.errstate(divide="ignore", invalid="ignore"):
                 b_true = (xc @ g_seg) / n_eur / var_x
                 se = 1.0 / np.sqrt(n_w * var_x)
-            b_hat = b_true + se * rng.standard_normal(len(se))
+                b_hat = b_true + (xc @ e_seg) / n_eur / var_x
             ok = var_x > 0
             bmd_parts.append(_gwas_frame(common, ids, np.where(ok, b_hat, np.nan), np.where(ok, se, np.nan), eaf, n_w))
             total, cases = oc.genotype_tables(x[lo:lo + 2048][:, eur], y[eur])
