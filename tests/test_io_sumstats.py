@@ -348,7 +348,8 @@ _SSF_ROWS = ["1\t100\tA\tG\t0.1\t0.05\t0.3\t0.04\t1_100_G_A\trs1\tx\n",
 
 @pytest.mark.parametrize("case", [
     "plain", "gzip", "empty cell in a number", "missing token", "nan text", "text in a number", "inf",
-    "true/false extra", "tiny P", "int extra with a gap", "quoted", "crlf", "ragged", "no rows"])
+    "true/false extra", "tiny P", "int extra with a gap", "quoted", "crlf", "ragged", "no rows", "truncated gzip",
+    "two gzip members"])
 def test_the_pyarrow_reader_gives_the_c_parsers_frame_or_error(tmp_path, monkeypatch, case):
     """read_sumstats reads delimited tables with pyarrow (a third of the C parser's CPU); every frame
     and every error must be the one pandas' C parser path gives (which it falls back to)."""
@@ -372,10 +373,14 @@ def test_the_pyarrow_reader_gives_the_c_parsers_frame_or_error(tmp_path, monkeyp
     if case in edit:
         edit[case]()
     text = _SSF_HEADER + "".join(r)
-    path = tmp_path / ("s.tsv.gz" if case == "gzip" else "s.tsv")
+    path = tmp_path / ("s.tsv.gz" if "gzip" in case else "s.tsv")
     if case == "gzip":
         with gzip.open(path, "wt") as fh:
             fh.write(text)
+    elif case == "truncated gzip":
+        path.write_bytes(gzip.compress(text.encode())[:-30])
+    elif case == "two gzip members":  # as bgzip writes them
+        path.write_bytes(gzip.compress(_SSF_HEADER.encode() + r[0].encode()) + gzip.compress("".join(r[1:]).encode()))
     else:
         path.write_text(text)
 
@@ -393,6 +398,8 @@ def test_the_pyarrow_reader_gives_the_c_parsers_frame_or_error(tmp_path, monkeyp
     if isinstance(slow, str):
         assert fast == slow
     else:
+        assert len(fast) == len(r)  # every row, of every gzip member
         pd.testing.assert_frame_equal(fast, slow, check_exact=True)
-    if case in ("plain", "gzip", "missing token", "inf", "tiny P", "quoted", "crlf", "text in a number"):
+    if case in ("plain", "gzip", "missing token", "inf", "tiny P", "quoted", "crlf", "text in a number",
+                "two gzip members"):
         assert used[0] is not None  # these the fast reader reads itself

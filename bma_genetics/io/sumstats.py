@@ -492,27 +492,20 @@ def _read_arrow(path: Path, sep: str, header: list[str], text_cols: set[str], ca
     if sep == "whitespace" or len(set(header)) != len(header) or any(not h or h != h.strip() for h in header):
         return None
     with open(path, "rb") as fh:
-        head = fh.read(2)
-    try:
-        if head == b"\x1f\x8b":
-            with gzip.open(path, "rb") as fh:  # every gzip member (bgzip writes many)
-                data = fh.read()
-        else:
-            data = path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile):
-        return None
-    if data.startswith(b"##"):  # meta-lines before the header
-        return None
+        gz = fh.read(2) == b"\x1f\x8b"
     types = {c: pa.string() for c in text_cols if c not in cat_cols}
     types.update({c: pa.dictionary(pa.int32(), pa.string()) for c in cat_cols})
     try:
-        table = pacsv.read_csv(pa.py_buffer(data),
-                               read_options=pacsv.ReadOptions(block_size=1 << 24),
-                               parse_options=pacsv.ParseOptions(delimiter=sep),
-                               convert_options=pacsv.ConvertOptions(column_types=types, null_values=na,
-                                                                    strings_can_be_null=True,
-                                                                    quoted_strings_can_be_null=True))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+        # streamed from the file (gzip: Python's reader, which reads every member bgzip writes)
+        with gzip.open(path, "rb") if gz else open(path, "rb") as fh:
+            if fh.peek(2)[:2] == b"##":  # meta-lines before the header
+                return None
+            table = pacsv.read_csv(fh, read_options=pacsv.ReadOptions(block_size=1 << 24),
+                                   parse_options=pacsv.ParseOptions(delimiter=sep),
+                                   convert_options=pacsv.ConvertOptions(column_types=types, null_values=na,
+                                                                        strings_can_be_null=True,
+                                                                        quoted_strings_can_be_null=True))
+    except (pa.ArrowException, OSError, EOFError, UnicodeDecodeError):  # the C parser says what is wrong
         return None
     if table.column_names != header:
         return None
