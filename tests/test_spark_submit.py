@@ -333,3 +333,32 @@ def test_attach_to_a_running_spark_context(tmp_path):
                           env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ATTACHED local[1] platform" in proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("BMA_GENETICS_TEST_CLUSTER") != "1",
+                    reason="starts a Spark standalone cluster: make test-cluster (BMA_GENETICS_TEST_CLUSTER=1)")
+def test_spark_submit_to_a_live_cluster_without_the_executor_jar_fails_with_one_line(tmp_path):
+    """A real standalone master (scripts/spark_cluster.py): spark-submit with Hail's jar on the
+    driver only would fail on the executors (ClassNotFoundException for Hail's Kryo registrator)
+    once work reaches them; it stops in seconds instead, before any stage."""
+    from scripts.spark_cluster import ClusterUnavailable, StandaloneCluster
+
+    study = tmp_path / "study.yaml"
+    study.write_text(json.dumps({"name": "s", "stages": {"participants": {}, "gwas": {}}}))
+    cluster = StandaloneCluster(1, cores=1, memory="512m", work_dir=tmp_path / "spark")
+    try:
+        cluster.start()
+    except ClusterUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        args = _hail.spark_submit_args(master=cluster.master_url)
+        i = args.index("spark.executor.extraClassPath=./hail-all-spark.jar")
+        proc = _submit([*args[:i - 1], *args[i + 1:], str(study), "--out", str(tmp_path / "r")], cwd=tmp_path,
+                       timeout=180)
+    finally:
+        cluster.stop()
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert _error_line(proc).startswith(f"error: spark-submit: the executors' class path lacks Hail's jar (master "
+                                        f"{cluster.master_url}, spark.executor.extraClassPath=None)")
+    assert not (tmp_path / "r" / "participants").exists()
