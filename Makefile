@@ -52,7 +52,8 @@ test: setup browser rpeers
 # of the pyspark wheel): byte-identical to local mode, a worker and a driver killed (issue 19).
 # Its own pytest process (one SparkContext per process); skips when Java or spark-class is missing.
 test-cluster: setup
-	BMA_GENETICS_TEST_CLUSTER=1 $(BIN)/python -m pytest -q tests/test_spark_cluster.py
+	BMA_GENETICS_TEST_CLUSTER=1 $(BIN)/python -m pytest -q tests/test_spark_cluster.py \
+		tests/test_spark_submit.py::test_spark_submit_to_a_live_cluster_without_the_executor_jar_fails_with_one_line
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
