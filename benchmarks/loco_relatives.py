@@ -2,15 +2,18 @@
 
 Usage::
 
-    python benchmarks/loco_relatives.py [--out DIR] [--families 400] [--traits 12] [--threads 2]
+    python benchmarks/loco_relatives.py [--out DIR] [--preset ukb|dense|custom] [--traits 12] [--threads 2]
 
-Simulates a cohort rich in relatives (``bma_genetics.simulate.relatives``: nuclear families of
-2-4 siblings, parent-offspring pairs, first and second cousins, unrelated people; h2 = 0.5 from
-the causal chromosomes, the other half of the chromosomes null for every trait), then runs, on
-the same PLINK genotypes:
+Simulates a cohort with relatives (``bma_genetics.simulate.relatives``; ``--preset ukb``: UK
+Biobank's relatedness, 30 % with a relative, mostly pairs; ``dense``: 60 %, sibships of 2-4, the
+stress test; ``custom``: ``--families/--pairs/--unrelated``; h2 = 0.5 from the causal chromosomes,
+the other half of the chromosomes null for every trait: every test there is a null test of a
+trait with a relatedness-structured polygenic background), then runs, on the same PLINK genotypes:
 
 - ``keep_loco``: step 1 (:func:`bma_genetics.gwas.regenie.run_step1`) + step 2 (``run_gwas``
-  with ``loco=``), every participant kept;
+  with ``loco=`` and ``kinship=``: the LOCO statistic divided by its relatedness factor,
+  :meth:`~bma_genetics.gwas.regenie.LocoAdjuster.relatedness_factor`), every participant kept;
+- ``keep_loco_uncalibrated``: the same without the kinship pairs (REGENIE's own statistic);
 - ``drop``: today's GWAS on a maximal unrelated set (``io.unrelated_set`` on the pedigree
   kinship file, pairs >= 0.0442);
 - ``keep_plain``: every participant, no LOCO (what ignoring the relatedness gives);
@@ -82,7 +85,9 @@ class NumpyStep2:
     Wald t with n - k - 1 df), in numpy by Frisch-Waugh-Lovell; ``sumstats[trait]`` as run_gwas's."""
 
     def __init__(self, bfile: Path, table: pd.DataFrame, traits: list[str], covs: list[str],
-                 loco: dict[str, pd.DataFrame] | None):
+                 loco: dict[str, pd.DataFrame] | None, kinship: pd.DataFrame | None = None):
+        from bma_genetics.gwas.association import plan_analyses
+        from bma_genetics.gwas.regenie import LocoAdjuster
         from bma_genetics.ld.readers import PlinkReader
 
         reader = PlinkReader(bfile)
@@ -97,6 +102,13 @@ class NumpyStep2:
         chrom = reader.variants["chromosome"].astype(str).to_numpy()
         n, k = len(ids), c.shape[1]
         self.sumstats = {}
+        adj = None
+        if loco is not None and kinship is not None:
+            # the relatedness factors as run_gwas computes them (LocoAdjuster on the same frame)
+            analyses, frame = plan_analyses(tab.loc[ids].reset_index(), traits=traits, covariates=covs)
+            adj = LocoAdjuster(frame, analyses, loco, kinship=kinship)
+            by_trait = {a.trait: a for a in analyses if a.stratum == "all"}
+        self.factors: dict[tuple[str, str], float] = {}
         for t in traits:
             y = tab.loc[ids, t].to_numpy(float)
             r0 = y - q @ (q.T @ y)
@@ -110,6 +122,10 @@ class NumpyStep2:
                 b = (x[:, cols].T @ r) / xx[cols]
                 rss = r @ r - b**2 * xx[cols]
                 beta[cols], se[cols] = b, np.sqrt(rss / (n - k - 1) / xx[cols])
+                if adj is not None:
+                    f = adj.relatedness_factor(by_trait[t], ch)
+                    self.factors[(t, ch)] = f
+                    se[cols] *= np.sqrt(f)
             tt = beta / se
             self.sumstats[t] = pd.DataFrame({
                 "chromosome": chrom, "base_pair_location": reader.variants["base_pair_location"].to_numpy(),
@@ -131,6 +147,8 @@ def lambda_pooled(sets: list[pd.DataFrame], null_chroms: set[str]) -> tuple[floa
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--preset", choices=("ukb", "dense", "custom"), default="ukb",
+                    help="family structure (bma_genetics.simulate.relatives.RELATIVES_PRESETS); custom: the next three")
     ap.add_argument("--families", type=int, default=400)
     ap.add_argument("--unrelated", type=int, default=900)
     ap.add_argument("--pairs", type=int, default=150, help="parent-offspring, cousin and second-cousin pairs each")
@@ -153,15 +171,16 @@ def main(argv: list[str] | None = None) -> dict:
     from bma_genetics.gwas import read_genotypes, run_gwas
     from bma_genetics.gwas.regenie import run_step1
     from bma_genetics.io import read_kinship, unrelated_set
-    from bma_genetics.simulate.relatives import simulate_related_cohort
+    from bma_genetics.simulate.relatives import relatives_preset, simulate_related_cohort
 
     out = args.out or Path(tempfile.mkdtemp(prefix="loco_relatives_"))
     out.mkdir(parents=True, exist_ok=True)
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    c = simulate_related_cohort(out / "cohort", n_families=args.families, n_parent_offspring=args.pairs,
-                                n_cousin_pairs=args.pairs, n_second_cousin_pairs=args.pairs,
-                                n_unrelated=args.unrelated, n_chromosomes=args.chromosomes,
+    family = relatives_preset(args.preset) if args.preset != "custom" else dict(
+        n_families=args.families, n_parent_offspring=args.pairs, n_cousin_pairs=args.pairs,
+        n_second_cousin_pairs=args.pairs, n_unrelated=args.unrelated)
+    c = simulate_related_cohort(out / "cohort", **family, n_chromosomes=args.chromosomes,
                                 variants_per_chromosome=args.variants, h2=args.h2, n_traits=args.traits,
                                 seed=args.seed)
     times["simulate"] = time.perf_counter() - t0
@@ -192,21 +211,31 @@ def main(argv: list[str] | None = None) -> dict:
     if args.engine == "hail":
         init_hail(master=f"local[{args.threads}]", tmp_dir=out / "hail_tmp", log_dir=out / "logs")
         mt = read_genotypes(bfile=c.bfile)
-    for name, tab, loco in (("keep_loco", table, predictions), ("drop", table[table["eid"].isin(kept)], None),
-                            ("keep_plain", table, None)):
+    for name, tab, loco, k in (("keep_loco", table, predictions, kin),
+                               ("keep_loco_uncalibrated", table, predictions, None),
+                               ("drop", table[table["eid"].isin(kept)], None, None),
+                               ("keep_plain", table, None, None)):
         t0 = time.perf_counter()
         if args.engine == "numpy":
-            runs[name] = NumpyStep2(c.bfile, tab, traits, covs, loco)
+            runs[name] = NumpyStep2(c.bfile, tab, traits, covs, loco, kinship=k)
             times[f"step2_{name}"] = time.perf_counter() - t0
             continue
         # LOCO needs a pass per chromosome; the others run in one pass (Spark overhead dominates here)
-        runs[name] = run_gwas(mt, tab, traits=traits, covariates=covs, loco=loco,
+        runs[name] = run_gwas(mt, tab, traits=traits, covariates=covs, loco=loco, kinship=k,
                               chunk_by="chromosome" if loco else "all", out=out / name, resume=args.resume)
         times[f"step2_{name}"] = time.perf_counter() - t0
 
-    report: dict = {"n_samples": c.n_samples, "n_unrelated_set": int(len(kept)), "n_variants": c.n_variants,
+    meta = json.loads((c.out / "truth" / "relatives.json").read_text())
+    report: dict = {"preset": args.preset, "roles": meta["roles"], "n_related_pairs_listed": meta["n_related_pairs_listed"],
+                    "share_with_listed_relative": meta["share_with_listed_relative"],
+                    "n_samples": c.n_samples, "n_unrelated_set": int(len(kept)), "n_variants": c.n_variants,
                     "n_traits": len(traits), "h2": args.h2, "null_chromosomes": sorted(null_chroms, key=int),
                     "step1_cv_r2_mean": round(float(step1_table["cv_r2"].mean()), 4)}
+    f = getattr(runs["keep_loco"], "factors", {})
+    if f:
+        v = np.array(list(f.values()))
+        report["relatedness_factor"] = {"mean": round(float(v.mean()), 4), "min": round(float(v.min()), 4),
+                                        "max": round(float(v.max()), 4)}
     large = truth[truth["large"]]
     for name, res in runs.items():
         sets = [res.sumstats[t] for t in traits]
@@ -217,7 +246,9 @@ def main(argv: list[str] | None = None) -> dict:
                                         on=["chromosome", "base_pair_location"])
             ch += list(chi2(sel))
             hits += int((sel["p_value"] < 5e-8).sum())
+        nullc = np.concatenate([chi2(s.loc[s["chromosome"].astype(str).isin(null_chroms)]) for s in sets])
         report[name] = {"lambda_gc_null_pooled": round(lam, 4), "lambda_se": round(se, 4), "null_tests": k,
+                        "mean_chi2_null": round(float(nullc.mean()), 4),
                         "per_trait_lambda": [round(lambda_pooled([s], null_chroms)[0], 3) for s in sets],
                         "mean_chi2_large_loci": round(float(np.mean(ch)), 2), "large_loci_p_below_5e-8": hits,
                         "n_large_loci": len(ch)}
@@ -229,17 +260,20 @@ def main(argv: list[str] | None = None) -> dict:
             bolt = run_bolt(c.bfile, pheno_b, c.covar, traits[:args.bolt_traits], out, args.threads,
                             resume=args.resume)
             times["bolt"] = time.perf_counter() - t0
-            cors, lam_b = [], []
+            cors, cors_u, cors_p, lam_b = [], [], [], []
             for t in bolt:
                 b = bolt[t]
-                ours = runs["keep_loco"].sumstats[t]
-                m = ours.merge(b, left_on=["chromosome", "base_pair_location"], right_on=["CHR", "BP"])
-                bolt_chi2 = (m["BETA"].astype(float) / m["SE"].astype(float)) ** 2  # BOLT prints P to 2 digits
-                cors.append(float(np.corrcoef(chi2(m), bolt_chi2)[0, 1]))
+                for name, acc in (("keep_loco", cors), ("keep_loco_uncalibrated", cors_u), ("keep_plain", cors_p)):
+                    m = runs[name].sumstats[t].merge(b, left_on=["chromosome", "base_pair_location"],
+                                                     right_on=["CHR", "BP"])
+                    bolt_chi2 = (m["BETA"].astype(float) / m["SE"].astype(float)) ** 2  # BOLT prints P to 2 digits
+                    acc.append(float(np.corrcoef(chi2(m), bolt_chi2)[0, 1]))
                 nb = b[b["CHR"].isin(null_chroms)]
                 lam_b.append(((nb["BETA"].astype(float) / nb["SE"].astype(float)) ** 2).to_numpy())
             pooled = np.concatenate(lam_b)
             report["bolt_lmm_inf"] = {"chi2_correlation_with_keep_loco": [round(x, 4) for x in cors],
+                                      "chi2_correlation_with_keep_loco_uncalibrated": [round(x, 4) for x in cors_u],
+                                      "chi2_correlation_with_keep_plain": [round(x, 4) for x in cors_p],
                                       "chi2_correlation_min": round(min(cors), 4),
                                       "lambda_gc_null_pooled": round(float(np.median(pooled) / stats.chi2.ppf(0.5, 1)), 4)}
         except PeerUnavailable as exc:

@@ -347,6 +347,7 @@ def run_study_gwas(
     step1: dict[str, int] | None = None,
     array: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     pred: str | os.PathLike | None = None,
+    kinship: str | os.PathLike | pd.DataFrame | None = None,
     seed: int = 1,
     start_hail: Callable[[], Any] | None = None,
     firth: str = "fallback",
@@ -442,6 +443,12 @@ def run_study_gwas(
         Array genotypes (PLINK, e.g. ``ukb22418_c{chrom}_b0_v2``) for step 1.
     pred : path, optional
         An existing ``_pred.list`` (ours or REGENIE's own) used instead of running step 1.
+    kinship : path or DataFrame, optional
+        With ``keep_loco``: the related pairs (``ukb_rel.dat``, :func:`bma_genetics.io.read_kinship`);
+        each trait's step-2 statistic on a chromosome is divided by its relatedness factor
+        (:meth:`~bma_genetics.gwas.regenie.LocoAdjuster.relatedness_factor`), which removes the
+        conservativeness of the LOCO statistic with relatives (docs/gwas.md). Default ``None``:
+        REGENIE's own statistic.
     seed : int, default=1
         Seed of step 1's cross-validation folds.
     start_hail : callable, optional
@@ -524,6 +531,12 @@ def run_study_gwas(
     check_one_of(f"{where}/relatedness", relatedness, ["drop", "keep_loco"])
     step1_params = _check_settings(f"{where}/step1", step1, STEP1_DEFAULTS)
     loco_plan = _plan_loco(where, relatedness, phenotypes, traits, covariates, binary, array, pred, step1_params)
+    if kinship is not None and relatedness != "keep_loco":
+        raise fail(f"{where}/kinship", "the kinship pairs calibrate the LOCO statistic: relatedness='keep_loco' only")
+    if isinstance(kinship, (str, os.PathLike)):
+        from bma_genetics.io import read_kinship
+
+        kinship = read_kinship(kinship)
     if isinstance(withdrawals, (str, os.PathLike)):
         withdrawals = read_withdrawals(withdrawals)
     # The LD source is checked before Spark starts (a typo in ``ld`` fails here, not after QC);
@@ -608,8 +621,8 @@ def run_study_gwas(
     res = run_gwas(mt, phenotypes, traits=[*traits, *nulls], covariates=covariates, strata=strata, binary=binary,
                    transform=transform, block_size=int(block_size), chromosomes=chromosomes, out=out, resume=resume,
                    withdrawals=set(withdrawals or ()), chunk_by=chunk_by, metadata=metadata, unstratified=nulls,
-                   loco=loco, firth=firth, firth_p=firth_p, interaction=interaction, condition=condition,
-                   hail_dir=hail_dir)
+                   loco=loco, kinship=kinship if loco else None, firth=firth, firth_p=firth_p,
+                   interaction=interaction, condition=condition, hail_dir=hail_dir)
     gwas_summary = res.to_frame()
     null_sets = {k: res.sumstats.pop(k) for k in nulls if k in res.sumstats}
     null_files = {k: res.files.pop(k) for k in nulls if k in res.files}

@@ -562,6 +562,7 @@ def run_gwas(
     chunk_by: str = "chromosome",
     unstratified: Sequence[str] = (),
     loco: Mapping[str, pd.DataFrame] | None = None,
+    kinship: pd.DataFrame | None = None,
     firth: str = "fallback",
     firth_p: float | None = None,
     interaction: str | None = None,
@@ -655,6 +656,13 @@ def run_gwas(
         each chromosome's variants are tested against the trait minus its scaled LOCO prediction
         (:class:`~bma_genetics.gwas.regenie.LocoAdjuster`), one pass per chromosome. Traits
         without predictions are analysed as they are. Default ``None``: no LOCO.
+    kinship : DataFrame, optional
+        With ``loco``: the related pairs (``ID1``, ``ID2``, ``Kinship``:
+        :func:`bma_genetics.io.read_kinship` of ``ukb_rel.dat``); each LOCO trait's statistic on a
+        chromosome is divided by its relatedness factor
+        (:meth:`~bma_genetics.gwas.regenie.LocoAdjuster.relatedness_factor`: SE times its square
+        root, P from the new t), which makes the test exact under the null with relatives kept.
+        Default ``None``: REGENIE's own statistic (conservative with many relatives).
     firth : {"fallback", "always"}, default="fallback"
         Binary traits: ``fallback`` is logistic regression (Wald) on every variant and Firth's
         regression where the logistic fit fails to converge (plink2 ``--glm firth-fallback``, its
@@ -735,7 +743,7 @@ def run_gwas(
     if loco:
         from bma_genetics.gwas.regenie import LocoAdjuster
 
-        loco_adj = LocoAdjuster(frame, analyses, loco)
+        loco_adj = LocoAdjuster(frame, analyses, loco, kinship=kinship)
 
     out_dir = Path(out) if out else None
     settings = json.dumps({"analyses": [(a.label, a.covariates, a.binary, a.n) for a in analyses],
@@ -853,6 +861,9 @@ def run_gwas(
             # chrX rows outside PAR: sex was added as a covariate in that pass (one residual df fewer)
             x_rows = wide["chromosome"].astype(str).eq("X").to_numpy()
             df_resid = df_resid - (x_rows & ~in_x_par(wide["chromosome"], wide["base_pair_location"]))
+        if loco_adj is not None and loco_adj.pairs is not None:  # LOCO: divided by the relatedness factor
+            loco_adj.calibrate(wide, a, df_resid)
+            t, p = wide[f"{k}__t"].to_numpy(dtype=float), wide[f"{k}__p"].to_numpy(dtype=float)
         ss = pd.DataFrame({
             "chromosome": wide["chromosome"].astype(str),
             "base_pair_location": wide["base_pair_location"].astype(np.int64),

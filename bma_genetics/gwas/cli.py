@@ -126,6 +126,8 @@ def register(app: typer.Typer) -> None:
         pred: Path = typer.Option(None, "--pred", help="An existing _pred.list (ours or REGENIE's step 1) used "
                                   "instead of running step 1 (--relatedness keep_loco)."),
         step1_block_size: int = cli_option(PARAMS, "step1.block_size", "--step1-block-size"),
+        kinship: Path = typer.Option(None, "--kinship", help="ukb_rel.dat: with --relatedness keep_loco, each LOCO "
+                                     "statistic is divided by its relatedness factor (docs/gwas.md)."),
         seed: int = typer.Option(1, "--seed", help="Seed of step 1's cross-validation folds."),
         no_plots: bool = typer.Option(False, "--no-plots", help="Skip figures."),
         master: str = typer.Option("local[*]", "--master", help="Spark master ('' = the cluster's own)."),
@@ -170,6 +172,7 @@ def register(app: typer.Typer) -> None:
                 strata=strata.split(",") if strata else None, transform="rint" if rint else "none",
                 block_size=block_size, ld=ld, allow_partial_ld=allow_partial_ld,
                 relatedness=relatedness, pred=pred, seed=seed, step1={"block_size": step1_block_size},
+                kinship=kinship,
                 array=(array or bfile) if relatedness == "keep_loco" and pred is None else None,
                 firth=firth, firth_p=firth_p, interaction=interaction,
                 condition=condition_list if condition_list is not None else (condition.split(",") if condition else None),

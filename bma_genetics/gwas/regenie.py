@@ -387,11 +387,15 @@ class LocoAdjuster:
         :func:`bma_genetics.io.read_loco_predictions`).
     """
 
-    def __init__(self, frame: pd.DataFrame, analyses: Sequence[Any], loco: Mapping[str, pd.DataFrame]):
+    def __init__(self, frame: pd.DataFrame, analyses: Sequence[Any], loco: Mapping[str, pd.DataFrame],
+                 kinship: pd.DataFrame | None = None):
         self.frame = frame
         self.loco = {}
         self.scales: dict[str, float] = {}
+        #: (analysis label, chromosome) -> relatedness factor applied (``calibrate``)
+        self.factors: dict[tuple[str, str], float] = {}
         eids = frame["eid"].astype(str)
+        self.pairs = _kinship_pairs(kinship, eids)
         ordered = sorted(analyses, key=lambda a: a.stratum != "all")
         # binary traits keep their 0/1 values (REGENIE uses the prediction as an offset there; not here)
         self.analyses = [a for a in ordered if a.trait in loco and not a.binary]
@@ -413,22 +417,86 @@ class LocoAdjuster:
                 self.scales[a.trait] = float(np.sqrt(r @ r / (a.n - q.shape[1])))
 
     def fingerprint(self) -> str:
-        """A hash of the predictions and scales (for the resume stamp of each chunk)."""
+        """A hash of the predictions, scales and kinship pairs (for the resume stamp of each chunk)."""
         h = hashlib.sha256()
         for t in sorted(self.loco):
             h.update(t.encode())
             h.update(np.ascontiguousarray(self.loco[t].to_numpy(dtype=float)).tobytes())
             h.update(repr(self.scales[t]).encode())
+        if self.pairs is not None:
+            for v in self.pairs:
+                h.update(np.ascontiguousarray(v).tobytes())
         return h.hexdigest()
 
-    def frame_for(self, contig: str) -> pd.DataFrame:
+    def relatedness_factor(self, analysis: Any, contig: str) -> float:
+        """The expected null χ² of the step-2 statistic of ``analysis`` on chromosome ``contig``.
+
+        With ``r`` the step-2 residual (trait minus :math:`s` x the LOCO prediction, residualised on
+        the covariates, over the analysis's samples) and :math:`\\Phi` the kinship of the listed
+        pairs, :math:`f = r^\\top (I + 2\\Phi_{\\neq}) r / r^\\top r`. LOCO makes ``r`` independent
+        of the tested chromosome's genotypes given the pedigree, whose covariance across people is
+        :math:`\\sigma_x^2 (I + 2\\Phi_{\\neq})`; so :math:`E[(x^\\top r)^2] = \\sigma_x^2 r^\\top (I +
+        2\\Phi_{\\neq}) r` while the least-squares statistic divides by :math:`\\sigma_x^2 r^\\top r`.
+        Relatives' LOCO residuals are negatively correlated (each one's prediction is made partly
+        from the others' phenotypes), so ``f < 1``: uncorrected, the test is conservative (λGC 0.95 on
+        the dense simulated families, docs/gwas.md). 1 without kinship pairs, for chromosome X
+        (whose kinship differs from the autosomes') and for a trait without LOCO predictions.
+        """
+        chrom = _chrom_name(contig)
+        key = (analysis.label, chrom)
+        if key in self.factors:
+            return self.factors[key]
+        if self.pairs is None or chrom == "X" or analysis.trait not in self.loco or analysis.binary:
+            return 1.0
+        y = self.frame_for(contig, [analysis])[analysis.column].to_numpy(dtype=float)
+        m = analysis.samples
+        c = np.column_stack([np.ones(int(m.sum())), *[self.frame[f"cov__{k}"].to_numpy(dtype=float)[m]
+                                                      for k in analysis.covariates]])
+        q = _residualiser(c)
+        r = np.zeros(len(y))
+        r[m] = y[m] - q @ (q.T @ y[m])
+        i, j, phi = self.pairs
+        both = m[i] & m[j]
+        f = 1.0 + 4.0 * float(np.sum(phi[both] * r[i[both]] * r[j[both]])) / float(r @ r)
+        self.factors[key] = f
+        return f
+
+    def calibrate(self, wide: pd.DataFrame, analysis: Any, df_resid: np.ndarray) -> None:
+        """Divide the step-2 χ² of ``analysis`` by its :meth:`relatedness_factor`, chromosome by
+        chromosome, in ``wide`` (``run_gwas``'s merged pass results): the standard error times
+        :math:`\\sqrt f`, t divided by it, P from t with ``df_resid`` degrees of freedom. The effect is
+        unchanged. Nothing without kinship pairs."""
+        from scipy import stats
+
+        k = analysis.column
+        if self.pairs is None or f"{k}__se" not in wide.columns or analysis.trait not in self.loco:
+            return
+        chrom = wide["chromosome"].astype(str).to_numpy()
+        for c in dict.fromkeys(chrom):
+            f = self.relatedness_factor(analysis, c)
+            if f == 1.0:
+                continue
+            if not f > 0:
+                raise fail("run_gwas/kinship", f"trait {analysis.trait!r} chromosome {c}: relatedness factor {f} "
+                                               "is not positive (kinship pairs inconsistent with the samples?)")
+            rows = chrom == c
+            wide.loc[rows, f"{k}__se"] = wide.loc[rows, f"{k}__se"].to_numpy(dtype=float) * np.sqrt(f)
+            t = wide.loc[rows, f"{k}__t"].to_numpy(dtype=float) / np.sqrt(f)
+            wide.loc[rows, f"{k}__t"] = t
+            wide.loc[rows, f"{k}__p"] = 2 * stats.t.sf(np.abs(t), df_resid[rows])
+        log.info("%s: LOCO relatedness factors %s", analysis.label,
+                 {c: round(v, 4) for (lab, c), v in self.factors.items() if lab == analysis.label})
+
+    def frame_for(self, contig: str, analyses: Sequence[Any] | None = None) -> pd.DataFrame:
         """The frame with each analysis's y minus :math:`s` x the LOCO prediction of ``contig``
-        (``X`` and ``XY`` use chromosome X's; a comma-joined pass is refused)."""
+        (``X`` and ``XY`` use chromosome X's; a comma-joined pass is refused); ``analyses``: only
+        those (default: all)."""
         if "," in contig:
             raise fail("run_gwas/loco", "LOCO step 2 needs one pass per chromosome (chunk_by: chromosome)")
         chrom = _chrom_name(contig)
         out = self.frame.copy()
-        for a in self.analyses:
+        for a in self.analyses if analyses is None else [a for a in self.analyses
+                                                          if any(a is b for b in analyses)]:
             pred = self.loco[a.trait]
             if chrom not in pred.columns:
                 raise fail("run_gwas/loco", f"trait {a.trait!r}: no LOCO prediction for chromosome {chrom} "
@@ -438,3 +506,21 @@ class LocoAdjuster:
             y[a.samples] = y[a.samples] - self.scales[a.trait] * p[a.samples]
             out[a.column] = y
         return out
+
+
+def _kinship_pairs(kinship: pd.DataFrame | None, eids: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Row positions in the frame of both members of each listed pair (``ID1``, ``ID2``,
+    ``Kinship``: :func:`bma_genetics.io.read_kinship`) and their kinship; pairs with a member
+    outside the frame are left out. ``None`` without a table."""
+    if kinship is None:
+        return None
+    if not isinstance(kinship, pd.DataFrame) or not {"ID1", "ID2", "Kinship"} <= set(kinship.columns):
+        raise fail("run_gwas/kinship", "expected a DataFrame with ID1, ID2, Kinship (io.read_kinship), found "
+                                       f"{type(kinship).__name__} {list(getattr(kinship, 'columns', []))}")
+    pos = pd.Series(np.arange(len(eids)), index=eids.to_numpy())
+    pos = pos[~pos.index.duplicated()]
+    i = pos.reindex(kinship["ID1"].astype(str).to_numpy())
+    j = pos.reindex(kinship["ID2"].astype(str).to_numpy())
+    phi = pd.to_numeric(kinship["Kinship"], errors="coerce").to_numpy(dtype=float)
+    ok = i.notna().to_numpy() & j.notna().to_numpy() & np.isfinite(phi) & (i.to_numpy() != j.to_numpy())
+    return i.to_numpy()[ok].astype(np.int64), j.to_numpy()[ok].astype(np.int64), phi[ok]

@@ -100,6 +100,9 @@ PARAMS = [
         Param("array", (str, Path), "genotypes/array/ukb22418_c{chrom}_b0_v2",
               "array genotypes for step 1: PLINK prefix or {chrom} pattern, relative to the cohort"),
         Param("pred", (str, Path), None, "an existing _pred.list (ours or REGENIE's) used instead of step 1"),
+        Param("kinship", (str, Path), "genotypes/ukb_rel.dat",
+              "related pairs (ukb_rel.dat, relative to the cohort) whose kinship calibrates the step-2 statistic "
+              "(docs/gwas.md); null or a missing file: REGENIE's own statistic", nullable=True),
     ]),
 ]
 
@@ -135,6 +138,19 @@ def _cohort_mfi(imputed: Path) -> list[Path] | None:
     if not files:
         log.warning("gwas: no MFI files in %s; no INFO filter (give gwas: {mfi: ...})", imputed)
     return files or None
+
+
+def _loco_kinship(cohort: Path, p: dict[str, Any]) -> str | None:
+    """``step1.kinship`` for ``keep_loco`` when the file exists (else logged: no calibration)."""
+    value = p["step1"]["kinship"]
+    if p["relatedness"] != "keep_loco" or value is None:
+        return None
+    path = _cohort_path(cohort, value)
+    if not Path(path).exists():
+        log.warning("gwas: step1.kinship %s does not exist: the LOCO statistic is not calibrated for relatedness",
+                    path)
+        return None
+    return path
 
 
 def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
@@ -187,6 +203,7 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         step1={k: p["step1"][k] for k in ("block_size", "n_ridge_l0", "n_ridge_l1", "n_folds")},
         array=_cohort_path(cohort, p["step1"]["array"]) if p["relatedness"] == "keep_loco" else None,
         pred=_cohort_path(cohort, p["step1"]["pred"]) if p["step1"]["pred"] is not None else None,
+        kinship=_loco_kinship(cohort, p),
         # the QC checkpoint and chunks are keyed on genotypes, samples, values and settings;
         # --no-resume recomputes them
         resume=bool(getattr(ctx, "resume", True)),

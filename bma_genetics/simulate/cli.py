@@ -60,6 +60,9 @@ def register(app: typer.Typer) -> None:
     def simulate_relatives(
         out: Path = typer.Option(..., "--out", help="Folder to write (relatives.bed/bim/fam, pheno.tsv, covar.tsv, "
                                  "ukb_rel.dat, truth/)."),
+        preset: str = typer.Option(None, "--preset", help="Family structure: 'ukb' (UK Biobank's: 30 %% with a "
+                                   "relative, mostly pairs) or 'dense' (60 %%, sibships of 2-4: the stress test); "
+                                   "overrides --families, --max-sibs, --pairs, --unrelated."),
         families: int = typer.Option(300, "--families", help="Nuclear families of 2..--max-sibs siblings."),
         max_sibs: int = typer.Option(4, "--max-sibs"),
         pairs: int = typer.Option(100, "--pairs", help="Parent-offspring, first-cousin and second-cousin pairs each."),
@@ -73,11 +76,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Simulate a cohort of relatives (families, parent-offspring, cousins, cryptic second cousins) with
         heritable traits, for LOCO / mixed-model association (bma_genetics.simulate.relatives)."""
-        from bma_genetics.simulate.relatives import simulate_related_cohort
+        from bma_genetics.simulate.relatives import relatives_preset, simulate_related_cohort
 
-        c = simulate_related_cohort(out, n_families=families, max_sibs=max_sibs, n_parent_offspring=pairs,
-                                    n_cousin_pairs=pairs, n_second_cousin_pairs=pairs, n_unrelated=unrelated,
-                                    n_chromosomes=chromosomes, variants_per_chromosome=variants, h2=h2,
-                                    n_traits=traits, seed=seed)
+        family = relatives_preset(preset) if preset is not None else dict(
+            n_families=families, max_sibs=max_sibs, n_parent_offspring=pairs, n_cousin_pairs=pairs,
+            n_second_cousin_pairs=pairs, n_unrelated=unrelated)
+        c = simulate_related_cohort(out, **family, n_chromosomes=chromosomes, variants_per_chromosome=variants,
+                                    h2=h2, n_traits=traits, seed=seed)
         typer.echo(f"{c.out}: {c.n_samples} participants, {c.n_variants} variants; causal chromosomes "
                    f"{','.join(c.causal_chromosomes)}, null chromosomes {','.join(c.null_chromosomes)}")

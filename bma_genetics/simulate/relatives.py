@@ -53,6 +53,35 @@ from bma_genetics._check import fail
 #: The tag of this module's random generator (``default_rng([seed, RELATIVES_TAG])``).
 RELATIVES_TAG = 16_006
 
+#: Family structures (keyword arguments of :func:`simulate_related_cohort`), by name.
+#:
+#: - ``"ukb"``: UK Biobank's relatedness at ~3,000 people. Bycroft et al. (2018, Nature 562:203):
+#:   147,731 of 488,377 participants (30.3 %) have a relative to the third degree (kinship
+#:   >= 0.0442), in 107,162 pairs, of which 22,666 (21 %) full siblings, the rest mostly third
+#:   degree; few large pedigrees. Here: 120 sibling pairs, 40 parent-offspring pairs, 300
+#:   first-cousin pairs (third degree) and 1,830 unrelated people, plus 150 second-cousin pairs
+#:   (cryptic, below the file's floor): 3,050 people, 920 (30.2 %) with a listed relative, in 460
+#:   listed pairs of which 26 % siblings, 9 % parent-offspring, 65 % third degree; every relative
+#:   has exactly one (UK Biobank: 1.45 listed pairs per related participant).
+#: - ``"dense"``: the stress test (benchmarks/loco_relatives.py before the ``ukb`` preset): 400
+#:   sibships of 2-4, 150 pairs of each other kind, 900 unrelated: ~3,000 people, 60 % with a
+#:   listed relative, 1,665 listed pairs (≈ 70 % siblings).
+RELATIVES_PRESETS: dict[str, dict[str, int]] = {
+    "ukb": {"n_families": 120, "max_sibs": 2, "n_parent_offspring": 40, "n_cousin_pairs": 300,
+            "n_second_cousin_pairs": 150, "n_unrelated": 1830},
+    "dense": {"n_families": 400, "max_sibs": 4, "n_parent_offspring": 150, "n_cousin_pairs": 150,
+              "n_second_cousin_pairs": 150, "n_unrelated": 900},
+}
+
+
+def relatives_preset(name: str) -> dict[str, int]:
+    """The family-structure arguments of a preset of :data:`RELATIVES_PRESETS` (``"ukb"`` or ``"dense"``),
+    for ``simulate_related_cohort(out, **relatives_preset("ukb"), seed=...)``."""
+    from bma_genetics._check import check_one_of
+
+    check_one_of("relatives_preset/name", name, list(RELATIVES_PRESETS))
+    return dict(RELATIVES_PRESETS[name])
+
 
 @dataclass(frozen=True)
 class RelatedCohort:
