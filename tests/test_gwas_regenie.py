@@ -474,3 +474,19 @@ def test_ukb_relatives_preset(tmp_path):
     assert set(RELATIVES_PRESETS) == {"ukb", "dense"}
     with pytest.raises(InputError, match="relatives_preset/name"):
         relatives_preset("ukbb")
+
+
+def test_stage_kinship_setting(tmp_path, caplog):
+    """gwas stage: step1.kinship (relative to the cohort) calibrates keep_loco when the file exists;
+    a missing file is logged and leaves REGENIE's statistic; drop or null: none."""
+    from bma_genetics.gwas.stage import _loco_kinship
+
+    (tmp_path / "genotypes").mkdir()
+    p = {"relatedness": "keep_loco", "step1": {"kinship": "genotypes/ukb_rel.dat"}}
+    with caplog.at_level("WARNING"):
+        assert _loco_kinship(tmp_path, p) is None
+    assert "is not calibrated for relatedness" in caplog.text
+    (tmp_path / "genotypes" / "ukb_rel.dat").write_text("ID1 ID2 HetHet IBS0 Kinship\n")
+    assert _loco_kinship(tmp_path, p) == str(tmp_path / "genotypes" / "ukb_rel.dat")
+    assert _loco_kinship(tmp_path, {**p, "relatedness": "drop"}) is None
+    assert _loco_kinship(tmp_path, {**p, "step1": {"kinship": None}}) is None
