@@ -157,3 +157,22 @@ def test_report_shows_retest_icc():
                               "retest_icc": {"bmff_spine": {"icc3_1": 0.9991, "icc2_1": 0.9987, "n": 10}}}}
     html = _summary_imaging(summary, 5)
     assert "Test-retest" in html and "bmff_spine" in html and "0.9991" in html
+
+
+def test_a_fused_lowest_segment_is_not_a_sixth_lumbar(planted):
+    # A sacralised L5 whose marrow runs into the sacrum reaches the network as one tall piece,
+    # split in two at its waist; the lower half, a level below L5, looked like an L6 and the
+    # fused segment was measured as L5 (seen with the shipped network on a simulated participant).
+    # Made here by joining L6 and L5 of the six-lumbar spine through their disc: no free L5.
+    six = planted["six_lumbar"]
+    classes = semantic_labels(six.labels)
+    l6, l5 = (np.flatnonzero((six.labels == LABEL_CODE[v]).any((1, 2))) for v in ("l6", "l5"))
+    block = classes[l6[0]:l5[-1] + 1]
+    fill = (six.labels[l6[0]:l5[-1] + 1] == LABEL_CODE["l5"]).any(0)
+    block[:, fill] = 1  # bridge the disc with marrow
+    sites, info = assign_sites(classes, spacing=GEO.spacing, return_levels=True)
+    assert info == {"vertebral_anatomy": "sacralised_l5", "qc_vertebral_levels": False}
+    assert not (sites == SITE_CODES["l5"]).any()  # missing -> qc_missing_site, never shifted
+    true = np.where(np.isin(six.labels, [LABEL_CODE["t7"], LABEL_CODE["l6"], LABEL_CODE["l5"]]), 0, six.labels)
+    dice = site_dice(sites, true)
+    assert min(dice[v] for v in VERTEBRAE if v != "l5") == pytest.approx(1.0), dice

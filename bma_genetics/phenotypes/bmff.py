@@ -166,7 +166,8 @@ def _thickest_component(mask: np.ndarray, spacing: tuple[float, float, float], m
     return lab == best if best else _largest_components(mask, keep=1)
 
 
-def _split_tall(components: list[np.ndarray], *, min_piece: float = 0.2) -> list[np.ndarray]:
+def _split_tall(components: list[np.ndarray], *, min_piece: float = 0.2,
+                groups: list[int] | None = None) -> list[np.ndarray]:
     """Split components much taller than the median at their narrowest slice.
 
     A split is kept only when both pieces hold at least ``min_piece`` of the component's voxels
@@ -190,10 +191,17 @@ def _split_tall(components: list[np.ndarray], *, min_piece: float = 0.2) -> list
             total = float(c.sum())
             if min(lo.sum(), hi.sum()) >= min_piece * total:
                 out += [lo, hi]
+                if groups is not None:  # both pieces come from one component (no disc between)
+                    gid = len(groups)
+                    groups += [gid, gid]
             else:
                 out.append(c)
+                if groups is not None:
+                    groups.append(len(groups))
         else:
             out.append(c)
+            if groups is not None:
+                groups.append(len(groups))
     return out
 
 
@@ -297,7 +305,8 @@ def assign_sites(
         chain = [c for k, c in enumerate(chain)
                  if not (0 < k < len(chain) - 1 and sizes[c] < 0.3 * (sizes[chain[k - 1]] + sizes[chain[k + 1]]) / 2)]
         comps = [lab == i for i in chain]
-        comps = _split_tall(comps)
+        group: list[int] = []  # pieces split from one component share a group
+        comps = _split_tall(comps, groups=group)
         zc = [float(np.mean(np.nonzero(c)[0])) for c in comps]
         order = np.argsort(zc)
         if not superior_is_up:
@@ -308,12 +317,19 @@ def assign_sites(
             sign = 1.0 if superior_is_up else -1.0
             heights = np.array([sign * (zc[i] - float(np.mean(head_z))) * spacing[0] for i in order])
             start, anatomy = anchor_levels(heights)
+        drop = 0
+        if start == -1 and len(order) > 1 and group[order[0]] == group[order[1]]:
+            # the "L6" and L5 are one piece of marrow split in two, no disc between: a segment fused
+            # with the one below (a sacralised L5 whose marrow runs into the sacrum, or a block
+            # vertebra), not a sixth free lumbar vertebra. Neither is named: L5 is missing
+            # (qc_missing_site), the levels above are named from L4.
+            anatomy, drop = "sacralised_l5", 1
         levels_info = {"vertebral_anatomy": anatomy, "qc_vertebral_levels": start is None}
         # start: level of the lowest body (-1 L6, 0 L5, 1 L4); unanchored -> counted from the bottom
         k0 = 0 if start is None else start
         for j, i in enumerate(order):
             k = k0 + j
-            if 0 <= k < len(levels):
+            if 0 <= k < len(levels) and k >= drop:
                 out[comps[i]] = SITE_CODES[levels[k]]
     return (out, levels_info) if return_levels else out
 
