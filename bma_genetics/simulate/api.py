@@ -46,8 +46,9 @@ log = logging.getLogger(__name__)
 #: sampling error, and the MVMR outcome's GWAS in that group; 5: calvarial marrow truth and
 #: participants/calvarial_idp.parquet; 6: that IDP on the measured scale, slope 0.85; 7: imaging
 #: batches, truth/imaging_batch.tsv and the preset parameter imaging_batch_offset; 8: the BMD GWAS's
-#: sampling error correlated between variants in LD).
-LAYOUT_VERSION = 8
+#: sampling error correlated between variants in LD; 9: the calvarial IDP on the scale of the
+#: resolution-matched profile network, slope 0.88).
+LAYOUT_VERSION = 9
 N_PCS = 40
 #: The chrX causal variant (outside PAR1) and its sex-specific effect: per copy of the effect
 #: allele (males carry 0 or 1 copies, coded 0/2 in the genotype files), in latent SDs of each
