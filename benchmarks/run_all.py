@@ -27,6 +27,7 @@ def _ensure_cohort() -> Path:
 BENCHMARKS = {
     "ukb_read": lambda: ["benchmarks/ukb_read.py", "--rows", os.environ.get("BENCH_ROWS", "500000")],
     "gwas": lambda: ["benchmarks/gwas_vs_plink2.py", str(_ensure_cohort())],
+    "gwas_cluster": lambda: ["benchmarks/gwas_cluster.py", str(_ensure_cohort()), "--chromosomes", "1", "2"],
     "phewas": lambda: ["benchmarks/phewas_vs_phetk.py", "--cohort", str(_ensure_cohort())],
     "mr": lambda: ["benchmarks/mr_vs_twosamplemr.py"],
     "enrichment": lambda: ["benchmarks/enrichment_genes.py"],
