@@ -11,7 +11,7 @@ Two modes:
   ``gwas/bmff_femoral_head.tsv.gz`` as ``--bmff``); without ``--bmff`` the BMFF GWAS is per-variant
   least squares of the cohort's measured femoral-head BMFF on its dosages in the European group.
 - ``--replicates K [--preset tiny] [--override KEY=VALUE ...]``: K cohorts simulated at seeds
-  1..K (the replicate cohorts are removed afterwards), each with the least-squares BMFF GWAS;
+  ``--first-seed`` (1) onwards (the replicate cohorts are removed afterwards), each with the least-squares BMFF GWAS;
   prints each estimate and the coverage of both 95 % CIs.
 
 LD for clumping: the cohort's own imputed genotypes (in-sample, the European group, at most
@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cohort", type=Path)
     ap.add_argument("--bmff", type=Path, help="femoral-head BMFF GWAS (fat fraction); default least squares")
     ap.add_argument("--replicates", type=int, default=0)
+    ap.add_argument("--first-seed", type=int, default=1, help="seed of the first replicate")
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--override", action="append", default=[], help="KEY=VALUE preset parameter (replicates)")
     ap.add_argument("--p-threshold", type=float, default=5e-6)
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             k, v = kv.split("=", 1)
             over[k] = float(v) if any(c in v for c in ".e") else int(v)
         with tempfile.TemporaryDirectory(prefix="mvmr-recovery-") as tmp:
-            for seed in range(1, a.replicates + 1):
+            for seed in range(a.first_seed, a.first_seed + a.replicates):
                 cohort = Path(tmp) / f"seed{seed}"
                 simulate_cohort(a.preset, seed=seed, out=cohort, **over)
                 results.append(recover(cohort, None, a.p_threshold, a.ld_samples))
