@@ -263,7 +263,7 @@ def test_spark_submit_runs_the_gwas_stage_like_in_process(tiny_cohort, tiny_run,
     for name in ("genotypes_qc.done", "variant_qc.tsv"):  # the driver's stamp and table
         (out / "gwas" / "hail").mkdir(parents=True, exist_ok=True)
         shutil.copy(tiny_run / "gwas" / "hail" / name, out / "gwas" / "hail" / name)
-    gwas = {"traits": ["bmff_femoral_head"], "chunk_by": "all", "qc": {"min_info": 0.3}}
+    gwas = {"traits": ["bmff_femoral_head"], "chunk_by": "all", "qc": {"min_info": 0.3}, "plots": False}
     study = tmp_path / "study.yaml"
     study.write_text(json.dumps({"name": "submitted", "seed": 1, "hail": hail,
                                  "stages": {"participants": {}, "gwas": gwas}}))
