@@ -3,7 +3,8 @@
 The simulator's second exposure (``bma_genetics.simulate.second_exposure``) plants BMD, caused by
 femoral-head BMFF and by variants of its own, and an outcome (``osteoporosis_mvmr``) with a direct
 effect of each (``truth/mvmr_truth.json``). IVW-MVMR of femoral-head BMFF (the cohort's GWAS, fat
-fraction) and BMD (``outcome_gwas/bmd.tsv.gz``) on that outcome should cover both direct effects.
+fraction) and BMD (``outcome_gwas/bmd.tsv.gz``) on that outcome should cover both direct effects;
+Q-het MVMR (weak-instrument robust, ``mvmr_qhet``) is reported beside it.
 
 Two modes:
 
@@ -75,7 +76,7 @@ def bmff_gwas(cohort: Path, reader, trait: str = "bmff_femoral_head", *, europea
 
 
 def recover(cohort: Path, bmff: Path | None, p_threshold: float, ld_samples: int) -> dict[str, Any]:
-    """IVW-MVMR of BMFF and BMD on ``osteoporosis_mvmr`` against ``truth/mvmr_truth.json``."""
+    """IVW-MVMR and Q-het MVMR of BMFF and BMD on ``osteoporosis_mvmr`` against ``truth/mvmr_truth.json``."""
     from bma_genetics.io.sumstats import read_sumstats
     from bma_genetics.mr.mvmr import run_mvmr_analysis
     from bma_genetics.mr.stage import _ld_reader
@@ -101,9 +102,12 @@ def recover(cohort: Path, bmff: Path | None, p_threshold: float, ld_samples: int
            "exposures": {}}
     for e, t in want.items():
         r = res.report["mvmr_ivw"][e]
+        qh = res.report["mvmr_qhet"][e]
         out["exposures"][e] = {**{k: float(v) for k, v in r.items()}, "truth": t,
                                "covered": bool(r["ci_lower"] <= t <= r["ci_upper"]),
-                               "conditional_f": res.report["conditional_f"][e]}
+                               "conditional_f": res.report["conditional_f"][e],
+                               "qhet": {**{k: float(v) for k, v in qh.items()},
+                                        "covered": bool(qh["ci_lower"] <= t <= qh["ci_upper"])}}
     return out
 
 
@@ -112,6 +116,9 @@ def _print(r: dict[str, Any]) -> None:
         print(f"{Path(r['cohort']).name:>14} {e:>18}: {x['beta']:9.3f} ({x['ci_lower']:8.3f}, {x['ci_upper']:8.3f}) "
               f"truth {x['truth']:8.3f} covered {x['covered']!s:5} cond F {x['conditional_f']:7.1f} "
               f"nsnp {r['nsnp']:5d} {r['seconds']:6.1f} s", flush=True)
+        q = x["qhet"]
+        print(f"{'':>14} {'(Q-het)':>18}: {q['beta']:9.3f} ({q['ci_lower']:8.3f}, {q['ci_upper']:8.3f}) "
+              f"truth {x['truth']:8.3f} covered {q['covered']!s:5}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         e: float(np.mean([r["exposures"][e]["covered"] for r in results])) for e in results[0]["exposures"]},
         "mean_estimate": {e: float(np.mean([r["exposures"][e]["beta"] for r in results]))
                           for e in results[0]["exposures"]},
+        "qhet_coverage": {e: float(np.mean([r["exposures"][e]["qhet"]["covered"] for r in results]))
+                          for e in results[0]["exposures"]},
+        "qhet_mean_estimate": {e: float(np.mean([r["exposures"][e]["qhet"]["beta"] for r in results]))
+                               for e in results[0]["exposures"]},
         "results": results}
     print(json.dumps({k: v for k, v in summary.items() if k != "results"}))
     if a.json:

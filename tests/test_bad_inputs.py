@@ -479,6 +479,10 @@ CASES: list[Case] = [
     Case("mvmr-exposure-not-name-file", lambda i: ["mvmr", "--exposure", "bmff", "--exposure",
                                                    f"bmd={i['exposure.tsv']}", "--outcome", i["exposure.tsv"],
                                                    "--no-clump", "--out", str(i.out)], ("NAME=FILE", "bmff")),
+    Case("mvmr-pcor-not-a-correlation", lambda i: ["mvmr", "--exposure", f"bmff={i['exposure.tsv']}", "--exposure",
+                                                   f"bmd={i['exposure.tsv']}", "--outcome", i["exposure.tsv"],
+                                                   "--no-clump", "--pcor", "1.5", "--out", str(i.out)],
+         ("pcor", "1.5")),
     # ---- prs ----
     Case("prs-score-weights-missing", lambda i: ["prs", "score", "--weights", i["nothere.tsv"], "--genotypes", i["geno"],
                                                  "--out", str(i.out / "x.sscore")], ("nothere.tsv",)),

@@ -103,7 +103,8 @@ def test_stage_mvmr_on_tiny_cohort_recovers_both_direct_effects(request, tmp_pat
     # BMD's direct effect is protective and clearly estimated
     assert mv["mvmr_ivw"]["bmd"]["ci_upper"] < 0
     table = read_mr_results(run_dir / "mr" / "mvmr" / "mvmr_results.tsv", table="mvmr")
-    assert set(table.method) == {"mvmr_ivw", "mvmr_egger", "ivw"}
+    assert set(table.method) == {"mvmr_ivw", "mvmr_egger", "mvmr_qhet", "ivw"}
+    assert cover["bmd"]["qhet_covers_truth"] is True, mv
     assert (run_dir / "mr" / "mvmr" / "figures" / "mvmr_forest.png").exists()
     assert "mvmr/mvmr_results.tsv" in s["tables"]
 

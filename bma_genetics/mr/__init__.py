@@ -58,6 +58,8 @@ from bma_genetics.mr.mvmr import (
     mvmr_instruments,
     mvmr_ivw,
     mvmr_q,
+    mvmr_qhet,
+    mvmr_qhet_objective,
     run_mvmr,
 )
 
@@ -103,6 +105,8 @@ __all__ = [
     "mvmr_instruments",
     "mvmr_ivw",
     "mvmr_q",
+    "mvmr_qhet",
+    "mvmr_qhet_objective",
     "mr_weighted_median",
     "mr_weighted_mode",
     "r2_from_bsen",

@@ -126,9 +126,10 @@ def register(app: typer.Typer) -> None:
         clump_r2: float = cli_option(PARAMS, "clump_r2"),
         clump_kb: float = cli_option(PARAMS, "clump_kb"),
         egger_distribution: str = cli_option(PARAMS, "egger_distribution"),
+        pcor: list[float] = typer.Option(None, "--pcor", help="Correlation of the exposures' SNP-effect errors for Q-het MVMR: the upper triangle row by row in --exposure order, one --pcor per value (one for two exposures); default: independent samples."),
         no_plots: bool = typer.Option(False, "--no-plots", help="Skip the forest plot."),
     ) -> None:
-        """Multivariable MR (IVW-MVMR, MVMR-Egger, conditional F, Sanderson's Q) of two or more exposures."""
+        """Multivariable MR (IVW-MVMR, MVMR-Egger, Q-het, conditional F, Sanderson's Q) of two or more exposures."""
         from bma_genetics._check import fail
         from bma_genetics.io import read_sample_list
         from bma_genetics.ld import open_ld_source
@@ -150,13 +151,16 @@ def register(app: typer.Typer) -> None:
             reader = open_ld_source(ld, genotypes=genotypes, samples=keep, where="mvmr/ld")
         result = run_mvmr_analysis(out, exposures=exposures, outcome=outcome, outcome_name=outcome_name,
                                    p_threshold=p_threshold, reader=reader, unclumped=no_clump, clump_r2=clump_r2,
-                                   clump_kb=clump_kb, params=MRParameters(egger_distribution=egger_distribution))
+                                   clump_kb=clump_kb, params=MRParameters(egger_distribution=egger_distribution),
+                                   pcor=pcor or None)
         if not no_plots:
             result.files.update(write_mvmr_figures(result, out / "figures"))
         rep = result.summary()
         for e, est in rep["mvmr_ivw"].items():
             typer.echo(f"{e}: IVW-MVMR beta = {est['beta']:.4g} (95% CI {est['ci_lower']:.4g}, {est['ci_upper']:.4g}), "
                        f"conditional F = {rep['conditional_f'][e]:.3g}")
+            qh = rep["mvmr_qhet"][e]
+            typer.echo(f"{e}: Q-het MVMR beta = {qh['beta']:.4g} (95% CI {qh['ci_lower']:.4g}, {qh['ci_upper']:.4g})")
         q = rep["sanderson_q"]
         typer.echo(f"{rep['nsnp']} SNPs; Sanderson's Q = {q['q']:.4g} on {q['q_df']} df (P = {q['q_p_value']:.3g}) "
                    f"-> {out / 'mvmr_results.tsv'}")

@@ -15,6 +15,8 @@ function                  matches
 :func:`mvmr_egger`        MendelianRandomization ``mr_mvegger`` (``orientate``, normal or t)
 :func:`mvmr_conditional_f`  MVMR ``strength_mvmr`` (``gencov = 0``)
 :func:`mvmr_q`            MVMR ``pleiotropy_mvmr`` (``gencov = 0``)
+:func:`mvmr_qhet`         MVMR ``qhet_mvmr`` (weak-instrument-robust Q_A minimiser; ``pcor``),
+                          with a jackknife SE over SNPs instead of the package's bootstrap
 :func:`mvmr_instruments`  TwoSampleMR ``mv_extract_exposures``: the union of each exposure's clumped
                           instruments, clumped again (best P of any exposure), each exposure's
                           effect at every instrument
@@ -60,7 +62,7 @@ class MVMREstimate:
     Attributes
     ----------
     method : str
-        ``mvmr_ivw`` or ``mvmr_egger``.
+        ``mvmr_ivw``, ``mvmr_egger`` or ``mvmr_qhet``.
     exposures : tuple of str
     nsnp : int
     beta, standard_error, ci_lower, ci_upper, p_value : tuple of float
@@ -277,6 +279,168 @@ def mvmr_q(b_exp, b_out, se_exp, se_out, beta) -> tuple[float, int, float]:
     return q, int(df), float(stats.chi2.sf(q, df)) if df > 0 else _NAN
 
 
+def _exposure_correlation(pcor, k: int, where: str) -> np.ndarray:
+    """The K x K correlation of the exposures' SNP-effect errors (identity when None)."""
+    if pcor is None:
+        return np.eye(k)
+    p = np.atleast_1d(np.asarray(pcor, dtype=float))
+    if p.ndim == 1 and k >= 2 and p.shape == (k * (k - 1) // 2,):  # the upper triangle, row by row
+        full = np.eye(k)
+        full[np.triu_indices(k, 1)] = p
+        p = np.triu(full) + np.triu(full, 1).T
+    if p.shape != (k, k):
+        raise fail(where, f"expected a {k} x {k} correlation matrix (or its {k * (k - 1) // 2} upper-triangle "
+                          f"values), found shape {np.shape(pcor)}")
+    if not np.isfinite(p).all() or not np.allclose(p, p.T) or not np.allclose(np.diag(p), 1.0):
+        raise fail(where, "expected a finite symmetric correlation matrix with ones on the diagonal, found "
+                          f"{p.tolist()}")
+    if np.abs(p).max() > 1 or np.linalg.eigvalsh(p).min() < -1e-10:
+        raise fail(where, f"not a correlation matrix (entries beyond +-1 or not positive semidefinite): {p.tolist()}")
+    return p
+
+
+def _qa_parts(bx: np.ndarray, by: np.ndarray, sx: np.ndarray, sy: np.ndarray, p: np.ndarray):
+    """Closures of Q_A(beta) and its gradient; Sigma_j = D_j P D_j with D_j = diag(se_exp_j)."""
+    cov = p[None, :, :] * sx[:, :, None] * sx[:, None, :]
+
+    def value_grad(beta: np.ndarray) -> tuple[float, np.ndarray]:
+        r = by - bx @ beta
+        sb = cov @ beta
+        w = sy**2 + sb @ beta
+        q = float(np.sum(r**2 / w))
+        g = -2.0 * (bx.T @ (r / w)) - 2.0 * (sb.T @ (r**2 / w**2))
+        return q, g
+
+    return value_grad
+
+
+def mvmr_qhet_objective(b_exp, b_out, se_exp, se_out, beta, *, pcor=None) -> float:
+    """Q_A(beta) of Sanderson, Spiller and Bowden (2021), the objective of :func:`mvmr_qhet`.
+
+    ``Q_A = sum_j (b_out_j - b_exp_j . beta)^2 / (se_out_j^2 + beta' Sigma_j beta)`` with
+    ``Sigma_j = D_j P D_j``, ``D_j = diag(se_exp_j)`` and ``P`` the exposures' correlation
+    (``pcor``; identity: exposure GWAS in independent samples).
+
+    Parameters
+    ----------
+    b_exp, se_exp : array of shape (n_snp, n_exposure)
+    b_out, se_out : array of shape (n_snp,)
+    beta : array of shape (n_exposure,)
+    pcor : array, optional
+        K x K correlation matrix, or its upper triangle row by row (one value for two exposures).
+
+    Returns
+    -------
+    float
+    """
+    bx, by, sx, sy = _mv_arrays(b_exp, b_out, se_exp, se_out, "mvmr_qhet_objective/b_exp")
+    beta = np.asarray(beta, dtype=float)
+    if beta.shape != (bx.shape[1],) or not np.isfinite(beta).all():
+        raise fail("mvmr_qhet_objective/beta", f"expected {bx.shape[1]} finite effects, found {beta.tolist()}")
+    p = _exposure_correlation(pcor, bx.shape[1], "mvmr_qhet_objective/pcor")
+    return _qa_parts(bx, by, sx, sy, p)(beta)[0]
+
+
+def _qhet_fit(bx, by, sx, sy, p, start: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, float, bool]:
+    """argmin Q_A by BFGS on beta = start + scale * u (u of order one: exposures on any scale)."""
+    from scipy.optimize import minimize
+
+    value_grad = _qa_parts(bx, by, sx, sy, p)
+
+    def f(u):
+        q, g = value_grad(start + scale * u)
+        return q, g * scale
+
+    res = minimize(f, np.zeros(len(start)), jac=True, method="BFGS", options={"gtol": 1e-9, "maxiter": 500})
+    beta = start + scale * res.x
+    ok = bool(res.success) or float(np.max(np.abs(res.jac))) < 1e-6
+    return beta, float(res.fun), ok
+
+
+def mvmr_qhet(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters(), *,
+              exposures: Sequence[str] | None = None, pcor=None) -> MVMREstimate:
+    """Weak-instrument-robust MVMR: the direct effects that minimise Sanderson's Q_A (Sanderson,
+    Spiller and Bowden 2021, Stat Med 40:5434; the MVMR package's ``qhet_mvmr``).
+
+    Model: ``b_out_j = sum_k beta_k gamma_kj + e_j``, with the SNP effects on the exposures
+    measured with error (covariance ``Sigma_j``). IVW-MVMR treats ``b_exp`` as exact, so
+    instruments weak for an exposure given the others (conditional F < 10) dilute that exposure's
+    estimate (regression dilution). Minimising
+
+    ``Q_A(beta) = sum_j (b_out_j - b_exp_j . beta)^2 / (se_out_j^2 + beta' Sigma_j beta)``
+
+    accounts for that error (a LIML-like estimator; :func:`mvmr_qhet_objective`), with
+    ``Sigma_j = D_j P D_j``, ``D_j = diag(se_exp_j)``: ``P`` the identity when the exposure GWAS
+    are in independent samples, else the exposures' phenotypic correlation (``pcor``, as the
+    package takes it). The minimisation (scipy BFGS, analytic gradient) starts from the IVW-MVMR
+    estimate; with ``Sigma_j = 0`` it is IVW-MVMR exactly. Unlike the package's newest version no
+    additive heterogeneity ``tau^2`` is fitted (balanced pleiotropy widens the jackknife SE).
+
+    SEs: delete-one jackknife over SNPs, ``sqrt((n-1)/n sum_i (beta_(-i) - mean)^2)``; CIs and P
+    from the normal distribution (the package offers a non-parametric BCa bootstrap over SNPs,
+    ``CI = TRUE``; the jackknife is deterministic and needs n fits rather than 1,000).
+
+    Parameters
+    ----------
+    b_exp, se_exp : array of shape (n_snp, n_exposure)
+    b_out, se_out : array of shape (n_snp,)
+    params : MRParameters, optional
+        ``alpha``.
+    exposures : list of str, optional
+        Names of the columns of ``b_exp``.
+    pcor : array, optional
+        Correlation of the exposures' SNP-effect errors: a K x K correlation matrix or its upper
+        triangle row by row (one value for two exposures). Default: independent (identity).
+
+    Returns
+    -------
+    MVMREstimate
+        ``method = "mvmr_qhet"``; ``beta`` the Q_A minimiser, jackknife ``standard_error``,
+        ``ci_lower``/``ci_upper``/``p_value`` from it; ``q`` = min Q_A on ``q_df`` = n - K df and
+        its chi-squared P (a test of instrument validity robust to weak instruments). NaN
+        estimates with n <= K + 1 SNPs (the jackknife needs n - 1 > K).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(3)
+    >>> g1, g2 = rng.normal(0, 0.05, 200), rng.normal(0, 0.05, 200)
+    >>> g2 = g2 + 0.9 * g1                    # instruments of exposure 2 weak given exposure 1
+    >>> se1, se2, sy = np.full(200, 0.01), np.full(200, 0.04), np.full(200, 0.01)
+    >>> bx = np.column_stack([g1 + rng.normal(0, se1), g2 + rng.normal(0, se2)])
+    >>> by = 0.5 * g1 + 1.0 * g2 + rng.normal(0, sy)
+    >>> se = np.column_stack([se1, se2])
+    >>> ivw = mvmr_ivw(bx, by, se, sy)
+    >>> qhet = mvmr_qhet(bx, by, se, sy)
+    >>> bool(abs(qhet.beta[1] - 1.0) < abs(ivw.beta[1] - 1.0))
+    True
+    """
+    bx, by, sx, sy = _mv_arrays(b_exp, b_out, se_exp, se_out, "mvmr_qhet/b_exp")
+    names = _names(exposures, bx.shape[1])
+    n, k = bx.shape
+    p = _exposure_correlation(pcor, k, "mvmr_qhet/pcor")
+    if n <= k + 1:
+        return _na("mvmr_qhet", names, n)
+    coef0, s0, _sigma2, _df = _wls(bx, by, 1.0 / sy**2)
+    beta, q, ok = _qhet_fit(bx, by, sx, sy, p, coef0, s0)
+    if not ok:
+        log.warning("mvmr_qhet: Q_A minimisation did not converge (%d SNPs); reporting NaN", n)
+        return _na("mvmr_qhet", names, n)
+    jack = np.empty((n, k))
+    keep = np.ones(n, dtype=bool)
+    for i in range(n):
+        keep[i] = False
+        jack[i], _, _ = _qhet_fit(bx[keep], by[keep], sx[keep], sy[keep], p, beta, s0)
+        keep[i] = True
+    se = np.sqrt((n - 1) / n * np.sum((jack - jack.mean(axis=0)) ** 2, axis=0))
+    lo, hi, pv = _intervals(beta, se, n - k, params, t=False)
+    df = n - k
+    return MVMREstimate(method="mvmr_qhet", exposures=names, nsnp=n, beta=tuple(map(float, beta)),
+                        standard_error=tuple(map(float, se)), ci_lower=tuple(map(float, lo)),
+                        ci_upper=tuple(map(float, hi)), p_value=tuple(map(float, pv)), q=float(q), q_df=float(df),
+                        q_p_value=float(stats.chi2.sf(q, df)))
+
+
 # --------------------------------------------------------------------------------------------
 # instruments and harmonisation
 
@@ -426,7 +590,8 @@ class MVMRResult(StageResult):
     Attributes
     ----------
     table : DataFrame
-        :data:`MVMR_COLUMNS`: one row per exposure and method (``mvmr_ivw``, ``mvmr_egger``, and
+        :data:`MVMR_COLUMNS`: one row per exposure and method (``mvmr_ivw``, ``mvmr_egger``,
+        ``mvmr_qhet``: Q-het, weak-instrument robust, :func:`mvmr_qhet`; and
         ``ivw``: each exposure's univariable IVW on the same SNPs, for comparison), with each
         exposure's ``conditional_f`` on the MVMR rows.
     fits : dict of str to MVMREstimate
@@ -435,7 +600,8 @@ class MVMRResult(StageResult):
     report : dict
         ``exposures``, ``outcome``, ``nsnp``, ``conditional_f`` (per exposure),
         ``weak_instruments`` (exposures with conditional F < 10), ``sanderson_q``
-        (``q``, ``q_df``, ``q_p_value``), ``mvmr_ivw`` (per exposure: beta, SE, CI, P).
+        (``q``, ``q_df``, ``q_p_value``), ``mvmr_ivw`` and ``mvmr_qhet`` (per exposure: beta,
+        SE, CI, P).
     """
 
     fits: dict[str, MVMREstimate] = field(default_factory=dict)
@@ -453,8 +619,10 @@ def _wide(h: pd.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarra
             first["standard_error_outcome"].to_numpy(float), snps)
 
 
-def run_mvmr(harmonised: pd.DataFrame, *, params: MRParameters | None = None, orientate: int = 0) -> MVMRResult:
-    """IVW-MVMR and MVMR-Egger, conditional F-statistics and Sanderson's Q on a harmonised table.
+def run_mvmr(harmonised: pd.DataFrame, *, params: MRParameters | None = None, orientate: int = 0,
+             pcor=None) -> MVMRResult:
+    """IVW-MVMR, MVMR-Egger and Q-het MVMR, conditional F-statistics and Sanderson's Q on a
+    harmonised table.
 
     Examples
     --------
@@ -469,7 +637,7 @@ def run_mvmr(harmonised: pd.DataFrame, *, params: MRParameters | None = None, or
     >>> [round(b, 1) for b in res.fits["mvmr_ivw"].beta]
     [0.5, -0.3]
     >>> res.to_frame()["method"].unique().tolist()
-    ['mvmr_ivw', 'mvmr_egger', 'ivw']
+    ['mvmr_ivw', 'mvmr_egger', 'mvmr_qhet', 'ivw']
 
     Parameters
     ----------
@@ -480,6 +648,9 @@ def run_mvmr(harmonised: pd.DataFrame, *, params: MRParameters | None = None, or
         ``alpha``, ``egger_distribution`` (MVMR-Egger).
     orientate : int, default=0
         MVMR-Egger's orientation exposure (index into the exposures, in table order).
+    pcor : array, optional
+        Correlation of the exposures' SNP-effect errors for :func:`mvmr_qhet` (K x K, or its
+        upper triangle; exposures in table order). Default: independent samples.
 
     Returns
     -------
@@ -503,11 +674,12 @@ def run_mvmr(harmonised: pd.DataFrame, *, params: MRParameters | None = None, or
                                           "SNPs than exposures (+1 for MVMR-Egger)")
     outcome = str(h["outcome"].iloc[0])
     fits = {"mvmr_ivw": mvmr_ivw(bx, by, sx, sy, params, exposures=names),
-            "mvmr_egger": mvmr_egger(bx, by, sx, sy, params, exposures=names, orientate=orientate)}
+            "mvmr_egger": mvmr_egger(bx, by, sx, sy, params, exposures=names, orientate=orientate),
+            "mvmr_qhet": mvmr_qhet(bx, by, sx, sy, params, exposures=names, pcor=pcor)}
     cond_f = mvmr_conditional_f(bx, sx)
     q, q_df, q_p = mvmr_q(bx, by, sx, sy, fits["mvmr_ivw"].beta)
     rows = []
-    for name in ("mvmr_ivw", "mvmr_egger"):
+    for name in ("mvmr_ivw", "mvmr_egger", "mvmr_qhet"):
         for k, r in enumerate(fits[name].rows()):
             rows.append({**r, "outcome": outcome, "conditional_f": float(cond_f[k])})
     for k, e in enumerate(names):  # univariable IVW on the same SNPs
@@ -516,7 +688,7 @@ def run_mvmr(harmonised: pd.DataFrame, *, params: MRParameters | None = None, or
                      "standard_error": u.standard_error, "ci_lower": u.ci_lower, "ci_upper": u.ci_upper,
                      "p_value": u.p_value, "conditional_f": _NAN, "q": u.q, "q_df": u.q_df, "q_p_value": u.q_p_value})
     table = pd.DataFrame(rows, columns=list(MVMR_COLUMNS))
-    ivw = fits["mvmr_ivw"]
+    ivw, qh = fits["mvmr_ivw"], fits["mvmr_qhet"]
     report = {
         "exposures": names, "outcome": outcome, "nsnp": len(snps),
         "conditional_f": {e: float(f) for e, f in zip(names, cond_f, strict=True)},
@@ -524,6 +696,9 @@ def run_mvmr(harmonised: pd.DataFrame, *, params: MRParameters | None = None, or
         "sanderson_q": {"q": q, "q_df": q_df, "q_p_value": q_p},
         "mvmr_ivw": {e: {"beta": ivw.beta[k], "standard_error": ivw.standard_error[k], "ci_lower": ivw.ci_lower[k],
                          "ci_upper": ivw.ci_upper[k], "p_value": ivw.p_value[k]} for k, e in enumerate(names)},
+        "mvmr_qhet": {e: {"beta": qh.beta[k], "standard_error": qh.standard_error[k], "ci_lower": qh.ci_lower[k],
+                          "ci_upper": qh.ci_upper[k], "p_value": qh.p_value[k]} for k, e in enumerate(names)},
+        "qhet_q": {"q": qh.q, "q_df": qh.q_df, "q_p_value": qh.q_p_value},
         "mvmr_egger_intercept": {"beta": fits["mvmr_egger"].egger_intercept,
                                  "standard_error": fits["mvmr_egger"].egger_intercept_standard_error,
                                  "p_value": fits["mvmr_egger"].egger_intercept_p_value,
@@ -550,6 +725,7 @@ def run_mvmr_analysis(
     tolerance: float = 0.08,
     params: MRParameters | None = None,
     orientate: int = 0,
+    pcor=None,
 ) -> MVMRResult:
     """Multivariable MR from summary statistics: instruments, harmonisation, fits, tables.
 
@@ -579,6 +755,9 @@ def run_mvmr_analysis(
     params : MRParameters, optional
     orientate : int, default=0
         MVMR-Egger's orientation exposure (index into ``exposures``).
+    pcor : array, optional
+        Correlation of the exposures' SNP-effect errors (order of ``exposures``) for
+        :func:`mvmr_qhet`: K x K or its upper triangle; default independent samples.
 
     Returns
     -------
@@ -602,6 +781,8 @@ def run_mvmr_analysis(
                                                "(an LD source) or unclumped=True for independent variants")
     if not isinstance(exposures, Mapping) or len(exposures) < 2:
         raise fail("run_mvmr_analysis/exposures", "give a mapping of two or more exposure names to summary statistics")
+    if pcor is not None:
+        _exposure_correlation(pcor, len(exposures), "run_mvmr_analysis/pcor")
 
     def load(obj, name: str) -> pd.DataFrame:
         return obj if isinstance(obj, pd.DataFrame) else read_sumstats(obj)
@@ -616,7 +797,7 @@ def run_mvmr_analysis(
     ins = mvmr_instruments(exp, p_threshold=p_threshold, reader=None if unclumped else reader,
                            clump_r2=clump_r2, clump_kb=clump_kb)
     h = mvmr_harmonise(ins, exp, out_ss, outcome_name=outcome_name, action=action, tolerance=tolerance)
-    res = run_mvmr(h, params=params, orientate=orientate)
+    res = run_mvmr(h, params=params, orientate=orientate, pcor=pcor)
     per = {e: int(ins["instrument_for"].str.split(",").apply(lambda s, e=e: e in s).sum()) for e in exp}
     res.report.update(n_instruments=int(len(ins)), instruments_per_exposure=per, clumped=not unclumped,
                       p_threshold=float(p_threshold))
@@ -630,7 +811,8 @@ def run_mvmr_analysis(
                                   for k, v in exposures.items()},
                     "outcome": str(outcome) if not isinstance(outcome, pd.DataFrame) else "table",
                     "p_threshold": p_threshold, "unclumped": unclumped, "clump_r2": clump_r2, "clump_kb": clump_kb,
-                    "action": action, "tolerance": tolerance, "orientate": orientate, "params": params.__dict__,
+                    "action": action, "tolerance": tolerance, "orientate": orientate,
+                    "pcor": None if pcor is None else np.asarray(pcor, float).tolist(), "params": params.__dict__,
                     "summary": res.report}
         files["run"] = write_text(d / "run.json", json.dumps(run_info, indent=2, default=str))
         res.files = files

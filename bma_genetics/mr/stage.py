@@ -76,7 +76,7 @@ PARAMS = [
     Param("penk", float, 20.0, "penalisation constant of the penalised weighted median", range=(0, None, "neither")),
     Param("reverse", bool, False, "also run reverse-direction MR per pair"),
     Param("mvmr", dict, help="multivariable MR of gwas-stage traits and further exposures' summary statistics on "
-          "one outcome (IVW-MVMR, MVMR-Egger, conditional F, Sanderson's Q; mr/mvmr/)", section=[
+          "one outcome (IVW-MVMR, MVMR-Egger, Q-het, conditional F, Sanderson's Q; mr/mvmr/)", section=[
               Param("exposures", list, None, "summary-statistics files of the further exposures (relative to the "
                     "cohort, or absolute), each named by its file name up to the first dot, e.g. "
                     "outcome_gwas/bmd.tsv.gz; null or empty: no multivariable MR", item_type=str),
@@ -86,6 +86,9 @@ PARAMS = [
                     "default: the stage's outcome)", nullable=True),
               Param("p_threshold", float, None, "instrument P threshold of every exposure (default: the stage's "
                     "p_threshold)", range=(0, 1, "right"), nullable=True),
+              Param("pcor", list, None, "correlation of the exposures' SNP-effect errors for Q-het MVMR (the "
+                    "upper triangle row by row, exposures in model order: traits then exposures; one value for "
+                    "two exposures); null: the exposure GWAS are in independent samples", item_type=float),
           ]),
     Param("exposure_units", str, None, "scale of the exposure GWAS for the truth check: sd or fat_fraction "
           "(default: sd when the gwas stage used transform: rint, else fat_fraction)",
@@ -267,7 +270,7 @@ def _run_mvmr(ctx, mv: dict, sumstats: dict, exposures: list[str], outcome_path:
     folder = out_dir / "mvmr"
     res = run_mvmr_analysis(folder, exposures=exp, outcome=outcome, p_threshold=p_threshold, reader=reader,
                             unclumped=params["unclumped"], clump_r2=params["clump_r2"], clump_kb=params["clump_kb"],
-                            params=mr_params)
+                            params=mr_params, pcor=mv["pcor"] or None)
     res.files.update(write_mvmr_figures(res, folder / "figures"))
     tables += [str(p.relative_to(out_dir)) for k, p in res.files.items() if not k.startswith("figures/")]
     report = dict(res.report)
@@ -283,7 +286,10 @@ def _run_mvmr(ctx, mv: dict, sumstats: dict, exposures: list[str], outcome_path:
                          else truth["direct_log_odds_per_fat_fraction"][e])
                 else:
                     t = truth["direct_log_odds_per_sd"].get(e)
+                qh = res.report["mvmr_qhet"][e]
                 cover[e] = {"direct_effect": t, "ivw_covers_truth": (None if t is None else
-                                                                     bool(est["ci_lower"] <= t <= est["ci_upper"]))}
+                                                                     bool(est["ci_lower"] <= t <= est["ci_upper"])),
+                            "qhet_covers_truth": (None if t is None else
+                                                  bool(qh["ci_lower"] <= t <= qh["ci_upper"]))}
             report["truth"] = {"exposure_units": units, "exposures": cover}
     return report

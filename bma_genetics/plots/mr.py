@@ -220,12 +220,13 @@ def plot_mr_summary_forest(results: pd.DataFrame, *, ax=None,
 
 
 _MVMR_METHODS = {"mvmr_ivw": ("IVW-MVMR (direct)", "#1f77b4"), "mvmr_egger": ("MVMR-Egger (direct)", "#d62728"),
+                 "mvmr_qhet": ("Q-het MVMR (weak-instrument robust)", "#2ca02c"),
                  "ivw": ("IVW (univariable, same SNPs)", "0.55")}
 
 
-def plot_mvmr_forest(results: pd.DataFrame, *, ax=None, methods: tuple[str, ...] = ("mvmr_ivw", "mvmr_egger", "ivw"),
+def plot_mvmr_forest(results: pd.DataFrame, *, ax=None, methods: tuple[str, ...] = ("mvmr_ivw", "mvmr_egger", "mvmr_qhet", "ivw"),
                      title: str | None = None, xlabel: str = "causal estimate (95% CI)"):
-    """Forest plot of a multivariable MR: each exposure's direct effect (IVW-MVMR, MVMR-Egger)
+    """Forest plot of a multivariable MR: each exposure's direct effect (IVW-MVMR, MVMR-Egger, Q-het)
     beside its univariable IVW estimate on the same SNPs, with the conditional F in the label.
 
     Parameters
@@ -235,7 +236,7 @@ def plot_mvmr_forest(results: pd.DataFrame, *, ax=None, methods: tuple[str, ...]
         ci_upper`` and, optionally, ``conditional_f`` and ``outcome``.
     ax : matplotlib.axes.Axes, optional
         Draw into these axes; default a new figure sized to the rows.
-    methods : tuple of str, default=("mvmr_ivw", "mvmr_egger", "ivw")
+    methods : tuple of str, default=("mvmr_ivw", "mvmr_egger", "mvmr_qhet", "ivw")
         Methods drawn, in this order within an exposure.
     title : str, optional
     xlabel : str, default="causal estimate (95% CI)"
