@@ -492,6 +492,9 @@ CASES: list[Case] = [
     Case("prs-build-outcome-no-eid", lambda i: ["prs", "build", i["exposure.tsv"], "--ld", i["geno"], "--target",
                                                 i["geno"], "--outcome", i["exposure.tsv"], "--out", str(i.out)],
          ("exposure.tsv", "eid")),
+    # ---- spark-submit-args ----
+    Case("spark-submit-args-master", lambda i: ["spark-submit-args", "--master", "sparc://host:7077"],
+         ("spark-submit-args/--master", "sparc://host:7077")),
     # ---- simulate, reference ----
     Case("simulate-relatives-h2", lambda i: ["simulate-relatives", "--h2", "1.5", "--out", str(i.out)], ("h2", "1.5")),
     Case("simulate-preset", lambda i: ["simulate", "--preset", "huge", "--out", str(i.out)], ("preset", "huge")),
