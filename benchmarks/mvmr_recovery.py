@@ -75,7 +75,8 @@ def bmff_gwas(cohort: Path, reader, trait: str = "bmff_femoral_head", *, europea
     }).dropna(subset=["beta"])
 
 
-def recover(cohort: Path, bmff: Path | None, p_threshold: float, ld_samples: int) -> dict[str, Any]:
+def recover(cohort: Path, bmff: Path | None, p_threshold: float, ld_samples: int,
+            clump_r2: float = 0.001) -> dict[str, Any]:
     """IVW-MVMR and Q-het MVMR of BMFF and BMD on ``osteoporosis_mvmr`` against ``truth/mvmr_truth.json``."""
     from bma_genetics.io.sumstats import read_sumstats
     from bma_genetics.mr.mvmr import run_mvmr_analysis
@@ -93,7 +94,7 @@ def recover(cohort: Path, bmff: Path | None, p_threshold: float, ld_samples: int
     res = run_mvmr_analysis(None, exposures={"bmff_femoral_head": exposure,
                                              "bmd": cohort / "outcome_gwas" / "bmd.tsv.gz"},
                             outcome=cohort / "outcome_gwas" / "osteoporosis_mvmr.tsv.gz", p_threshold=p_threshold,
-                            reader=reader)
+                            reader=reader, clump_r2=clump_r2)
     seconds = time.perf_counter() - t0
     want = {"bmff_femoral_head": truth["direct_log_odds_per_fat_fraction"]["bmff_femoral_head"],
             "bmd": truth["direct_log_odds_per_sd"]["bmd"]}
@@ -131,13 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--override", action="append", default=[], help="KEY=VALUE preset parameter (replicates)")
     ap.add_argument("--p-threshold", type=float, default=5e-6)
     ap.add_argument("--ld-samples", type=int, default=3000)
+    ap.add_argument("--clump-r2", type=float, default=0.001)
     ap.add_argument("--json", type=Path)
     a = ap.parse_args(argv)
     if (a.cohort is None) == (a.replicates == 0):
         ap.error("give --cohort or --replicates")
     results = []
     if a.cohort is not None:
-        results.append(recover(a.cohort, a.bmff, a.p_threshold, a.ld_samples))
+        results.append(recover(a.cohort, a.bmff, a.p_threshold, a.ld_samples, a.clump_r2))
         _print(results[-1])
     else:
         from bma_genetics.simulate import simulate_cohort
@@ -150,10 +152,10 @@ def main(argv: list[str] | None = None) -> int:
             for seed in range(a.first_seed, a.first_seed + a.replicates):
                 cohort = Path(tmp) / f"seed{seed}"
                 simulate_cohort(a.preset, seed=seed, out=cohort, **over)
-                results.append(recover(cohort, None, a.p_threshold, a.ld_samples))
+                results.append(recover(cohort, None, a.p_threshold, a.ld_samples, a.clump_r2))
                 _print(results[-1])
                 shutil.rmtree(cohort)
-    summary = {"p_threshold": a.p_threshold, "replicates": len(results), "coverage": {
+    summary = {"p_threshold": a.p_threshold, "clump_r2": a.clump_r2, "replicates": len(results), "coverage": {
         e: float(np.mean([r["exposures"][e]["covered"] for r in results])) for e in results[0]["exposures"]},
         "mean_estimate": {e: float(np.mean([r["exposures"][e]["beta"] for r in results]))
                           for e in results[0]["exposures"]},

@@ -358,3 +358,26 @@ def test_qhet_bad_inputs():
     bx2 = bx.copy()
     bx2[0, 1] = np.nan  # a SNP with a missing effect is left out
     assert mvmr_qhet(bx2, by, sx, sy).nsnp == len(by) - 1
+
+
+def test_instruments_come_from_variants_every_study_has():
+    """An exposure's instrument absent from another exposure's or the outcome's GWAS would be dropped
+    at harmonisation (with the loci clumped to it); shared_variants selects among the common ones."""
+    from bma_genetics.mr.mvmr import run_mvmr_analysis
+
+    rng = np.random.default_rng(9)
+    m = 40
+    rsids = [f"rs{i + 1}" for i in range(m)]
+    a1, a2 = rng.normal(0, 0.05, m), rng.normal(0, 0.05, m)
+    ea, oa = np.array(["A"] * m), np.array(["G"] * m)
+    e1 = _sumstats(rsids, a1 + rng.normal(0, 0.003, m), 0.003, ea, oa)
+    e2 = _sumstats(rsids, a2 + rng.normal(0, 0.003, m), 0.003, ea, oa).iloc[5:]   # rs1-5 missing
+    y = _sumstats(rsids, 0.5 * a1 - 0.4 * a2 + rng.normal(0, 0.004, m), 0.004, ea, oa).iloc[:-5]  # rs36-40 missing
+    kw = {"exposures": {"x1": e1, "x2": e2}, "outcome": y, "unclumped": True, "p_threshold": 1e-3}
+    shared = run_mvmr_analysis(None, **kw)
+    assert shared.report["shared_variants"] == 30
+    assert shared.report["n_instruments"] == shared.report["nsnp"] <= 30
+    every = run_mvmr_analysis(None, **kw, shared_variants=False)
+    assert every.report["shared_variants"] is None and every.report["n_instruments"] > every.report["nsnp"]
+    with pytest.raises(InputError, match="run_mvmr_analysis/shared_variants"):
+        run_mvmr_analysis(None, **kw, shared_variants="yes")

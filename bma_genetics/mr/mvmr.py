@@ -710,6 +710,29 @@ def run_mvmr(harmonised: pd.DataFrame, *, params: MRParameters | None = None, or
     return MVMRResult(table=table, fits=fits, harmonised=h, report=report)
 
 
+def _presence_key(frame: pd.DataFrame) -> pd.Series | None:
+    if {"chromosome", "base_pair_location"} <= set(frame.columns):
+        return _site_key(frame)
+    if "rsid" in frame.columns:
+        return frame["rsid"].astype(str)
+    return None
+
+
+def _shared(exp: dict[str, pd.DataFrame], outcome: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], int | None]:
+    """Every exposure's rows at the variants present in all exposures and the outcome (None: no common key)."""
+    keys = {name: _presence_key(ss) for name, ss in exp.items()}
+    out_key = _presence_key(outcome)
+    if out_key is None or any(k is None for k in keys.values()):
+        return exp, None
+    common = set(out_key.dropna())
+    for k in keys.values():
+        common &= set(k.dropna())
+    kept = {name: ss[keys[name].isin(common).to_numpy()] for name, ss in exp.items()}
+    log.info("run_mvmr_analysis: %d variants present in every exposure and the outcome (%s)", len(common),
+             {n: f"{len(kept[n])}/{len(ss)}" for n, ss in exp.items()})
+    return kept, len(common)
+
+
 def run_mvmr_analysis(
     out: str | os.PathLike | None,
     *,
@@ -726,6 +749,7 @@ def run_mvmr_analysis(
     params: MRParameters | None = None,
     orientate: int = 0,
     pcor=None,
+    shared_variants: bool = True,
 ) -> MVMRResult:
     """Multivariable MR from summary statistics: instruments, harmonisation, fits, tables.
 
@@ -758,6 +782,12 @@ def run_mvmr_analysis(
     pcor : array, optional
         Correlation of the exposures' SNP-effect errors (order of ``exposures``) for
         :func:`mvmr_qhet`: K x K or its upper triangle; default independent samples.
+    shared_variants : bool, default=True
+        Select and clump instruments only among the variants (chromosome and position, else
+        rsid) present in every exposure's and the outcome's summary statistics. Otherwise an
+        exposure's lead variant missing from another study (a QC'd GWAS, an autosomal outcome)
+        is dropped at harmonisation and takes its whole locus with it, including the loci it
+        was clumped with for the other exposures (on the demo cohort 4 of 7 BMFF loci).
 
     Returns
     -------
@@ -794,13 +824,18 @@ def run_mvmr_analysis(
     first = next(iter(exp))
     for name, ss in [*list(exp.items())[1:], (outcome_name, out_ss)]:
         check_join_builds(exp[first], ss, names=(first, name), where="run_mvmr_analysis/build")
+    n_shared = None
+    if not isinstance(shared_variants, bool):
+        raise fail("run_mvmr_analysis/shared_variants", f"expected True or False, found {shared_variants!r}")
+    if shared_variants:
+        exp, n_shared = _shared(exp, out_ss)
     ins = mvmr_instruments(exp, p_threshold=p_threshold, reader=None if unclumped else reader,
                            clump_r2=clump_r2, clump_kb=clump_kb)
     h = mvmr_harmonise(ins, exp, out_ss, outcome_name=outcome_name, action=action, tolerance=tolerance)
     res = run_mvmr(h, params=params, orientate=orientate, pcor=pcor)
     per = {e: int(ins["instrument_for"].str.split(",").apply(lambda s, e=e: e in s).sum()) for e in exp}
     res.report.update(n_instruments=int(len(ins)), instruments_per_exposure=per, clumped=not unclumped,
-                      p_threshold=float(p_threshold))
+                      p_threshold=float(p_threshold), shared_variants=n_shared)
     if out is not None:
         d = Path(out)
         d.mkdir(parents=True, exist_ok=True)
@@ -812,7 +847,8 @@ def run_mvmr_analysis(
                     "outcome": str(outcome) if not isinstance(outcome, pd.DataFrame) else "table",
                     "p_threshold": p_threshold, "unclumped": unclumped, "clump_r2": clump_r2, "clump_kb": clump_kb,
                     "action": action, "tolerance": tolerance, "orientate": orientate,
-                    "pcor": None if pcor is None else np.asarray(pcor, float).tolist(), "params": params.__dict__,
+                    "pcor": None if pcor is None else np.asarray(pcor, float).tolist(), "shared_variants": shared_variants,
+                    "params": params.__dict__,
                     "summary": res.report}
         files["run"] = write_text(d / "run.json", json.dumps(run_info, indent=2, default=str))
         res.files = files

@@ -86,6 +86,9 @@ PARAMS = [
                     "default: the stage's outcome)", nullable=True),
               Param("p_threshold", float, None, "instrument P threshold of every exposure (default: the stage's "
                     "p_threshold)", range=(0, 1, "right"), nullable=True),
+              Param("clump_r2", float, None, "clumping r^2 of the union of the exposures' instruments (default: the "
+                    "stage's clump_r2; with in-sample LD of a few thousand people, r^2 below ~0.005 is within "
+                    "the estimate's noise and clumps unlinked loci together)", range=(0, 1), nullable=True),
               Param("pcor", list, None, "correlation of the exposures' SNP-effect errors for Q-het MVMR (the "
                     "upper triangle row by row, exposures in model order: traits then exposures; one value for "
                     "two exposures); null: the exposure GWAS are in independent samples", item_type=float),
@@ -269,7 +272,9 @@ def _run_mvmr(ctx, mv: dict, sumstats: dict, exposures: list[str], outcome_path:
     p_threshold = mv["p_threshold"] if mv["p_threshold"] is not None else params["p_threshold"]
     folder = out_dir / "mvmr"
     res = run_mvmr_analysis(folder, exposures=exp, outcome=outcome, p_threshold=p_threshold, reader=reader,
-                            unclumped=params["unclumped"], clump_r2=params["clump_r2"], clump_kb=params["clump_kb"],
+                            unclumped=params["unclumped"],
+                            clump_r2=mv["clump_r2"] if mv["clump_r2"] is not None else params["clump_r2"],
+                            clump_kb=params["clump_kb"],
                             params=mr_params, pcor=mv["pcor"] or None)
     res.files.update(write_mvmr_figures(res, folder / "figures"))
     tables += [str(p.relative_to(out_dir)) for k, p in res.files.items() if not k.startswith("figures/")]
