@@ -381,3 +381,11 @@ def test_instruments_come_from_variants_every_study_has():
     assert every.report["shared_variants"] is None and every.report["n_instruments"] > every.report["nsnp"]
     with pytest.raises(InputError, match="run_mvmr_analysis/shared_variants"):
         run_mvmr_analysis(None, **kw, shared_variants="yes")
+
+
+def test_stage_mvmr_section_rejects_a_bad_pcor_before_any_work():
+    from bma_genetics.mr.stage import _run_mvmr
+
+    with pytest.raises(InputError, match=r"mr/mvmr.pcor: .*1.5"):
+        _run_mvmr(None, {"traits": None, "exposures": ["outcome_gwas/bmd.tsv.gz"], "pcor": [1.5]}, {}, ["bmff"],
+                  None, None, {}, None, None, None, [])

@@ -251,9 +251,11 @@ def _run_mvmr(ctx, mv: dict, sumstats: dict, exposures: list[str], outcome_path:
     """The ``mvmr`` section: gwas traits + further exposures -> outcome; tables, forest, truth check."""
     from bma_genetics.io.sumstats import read_sumstats
     from bma_genetics.mr.figures import write_mvmr_figures
-    from bma_genetics.mr.mvmr import run_mvmr_analysis
+    from bma_genetics.mr.mvmr import _exposure_correlation, run_mvmr_analysis
 
     traits = mv["traits"] or exposures[:1]
+    if mv["pcor"]:  # a misconfigured section is the user's to fix, before any work
+        _exposure_correlation(mv["pcor"], len(traits) + len(mv["exposures"]), "mr/mvmr.pcor")
     missing = [t for t in traits if t not in sumstats]
     if missing:
         raise InputError(f"mr/mvmr.traits: {missing} not among the GWAS traits {list(sumstats)}")
