@@ -34,6 +34,7 @@ BENCHMARKS = {
     "ldsc": lambda: ["benchmarks/ldsc_munge_h2.py"],
     "unet": lambda: ["benchmarks/unet_inference.py"],
     "loco": lambda: ["benchmarks/loco_relatives.py"],
+    "scan_reliability": lambda: ["benchmarks/scan_reliability.py", str(_ensure_cohort())],
 }
 
 
