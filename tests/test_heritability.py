@@ -537,3 +537,27 @@ def test_ldsc_partitioned_cli_writes_ldscs_results_columns(tmp_path):
     assert "codingL2_0" in res.output and "total h2" in res.output
     back = read_heritability_results(tmp_path / "out" / "partitioned_h2.tsv", table="partitioned")
     assert list(back.columns[1:11]) == PARTITIONED_COLUMNS
+
+
+def test_partitioned_h2_overlap_annot_missing_chromosomes_refused(tmp_path):
+    """.annot files for chromosome 1 only, LD scores for 1, 2 and 22: LDSC stops; a silent
+    chromosome-1-only overlap matrix and M_tot would skew Prop._h2 and Enrichment."""
+    from bma_genetics.heritability.api import run_partitioned_h2
+    from bma_genetics.io.ldsc import write_annot
+
+    rng = np.random.default_rng(34)
+    coding, l2 = _banded_partitioned_ld(rng, m=3000)
+    m = len(coding)
+    chrom = np.repeat(["1", "2", "22"], m // 3)
+    table = pd.DataFrame({"chromosome": chrom, "rsid": [f"rs{i}" for i in range(m)],
+                          "base_pair_location": np.arange(m) * 100})
+    counts = {c: [m / 3, coding[chrom == c].sum()] for c in ("1", "2", "22")}
+    ld = LDScores(table.assign(baseL2=l2[:, 0], codingL2=l2[:, 1]), counts, counts,
+                  annotations=["baseL2", "codingL2"])
+    w = LDScores(table.assign(l2=l2[:, 0]), {c: m / 3 for c in counts}, {c: m / 3 for c in counts})
+    one = table[table["chromosome"] == "1"]
+    write_annot(one.assign(base=1, coding=coding[: len(one)].astype(int)), tmp_path / "annot.1")
+    z = rng.standard_normal(m) * np.sqrt(1 + 20_000 * l2 @ np.array([2e-5, 8e-5]))
+    ss = {"t": table[["rsid"]].assign(effect_allele="A", other_allele="G", z=z, n=20_000.0)}
+    with pytest.raises(InputError, match=r"overlap_annot: no \.annot file for chromosome\(s\) \['2', '22'\].*annot\."):
+        run_partitioned_h2(ss, ld, w_ld=w, overlap_annot=str(tmp_path / "annot."), min_snps=10, n_blocks=20)

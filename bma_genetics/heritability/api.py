@@ -726,7 +726,7 @@ def _overlap(prefixes: Any, frq: Any, chromosomes: list[str], k: int, where: str
     sets = list(prefixes) if isinstance(prefixes, (list, tuple)) else [prefixes]
     total = np.zeros((k, k))
     m_tot = 0.0
-    found = 0
+    missing = []
     for chrom in chromosomes:
         parts = []
         for prefix in sets:
@@ -737,6 +737,7 @@ def _overlap(prefixes: Any, frq: Any, chromosomes: list[str], k: int, where: str
                 continue
             parts.append(frame[frame.attrs["annotations"]].to_numpy(dtype=float))
         if all(x is None for x in parts):
+            missing.append(chrom)
             continue
         if any(x is None for x in parts):
             raise fail(f"{where}/overlap_annot", f"chromosome {chrom}: an .annot file is missing for one of "
@@ -753,9 +754,9 @@ def _overlap(prefixes: Any, frq: Any, chromosomes: list[str], k: int, where: str
                                                  f"{k}: the .annot files must be those the LD scores were made from")
         total += a.T @ a
         m_tot += len(a)
-        found += 1
-    if not found:
-        raise fail(f"{where}/overlap_annot", f"no .annot file for chromosomes {chromosomes[:3]}... at {sets}")
+    if missing:  # as LDSC, which stops on a missing chromosome file: a partial M_tot skews Prop._h2
+        raise fail(f"{where}/overlap_annot", f"no .annot file for chromosome(s) {missing} (of the LD scores' "
+                                             f"{chromosomes}) at {[str(x) for x in sets]}: one per scored chromosome")
     return total, m_tot
 
 
