@@ -12,6 +12,7 @@ METAL and FinnGen samples, exact tiny P from -log10 P, and the detection failure
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import subprocess
 from pathlib import Path
@@ -403,3 +404,34 @@ def test_the_pyarrow_reader_gives_the_c_parsers_frame_or_error(tmp_path, monkeyp
     if case in ("plain", "gzip", "missing token", "inf", "tiny P", "quoted", "crlf", "text in a number",
                 "two gzip members"):
         assert used[0] is not None  # these the fast reader reads itself
+
+
+@pytest.mark.parametrize("case", ["true/false extra", "tiny P"])
+def test_a_gzip_file_named_bgz_is_read_by_every_path(tmp_path, case):
+    """UK Biobank's (Neale lab) files are bgzip named ``*.tsv.bgz``: compression is taken from the
+    first bytes for the C-parser fallback (forced by a true/false column) and the tiny-P re-read
+    too, not from the name."""
+    r = list(_SSF_ROWS)
+    if case == "true/false extra":
+        r = [x.replace("\tx\n", "\ttrue\n").replace("\ty\n", "\tfalse\n").replace("\t\n", "\ttrue\n") for x in r]
+    else:
+        r[0] = r[0].replace("\t0.04\t", "\t3.2e-412\t")
+    path = tmp_path / "s.tsv.bgz"
+    path.write_bytes(gzip.compress((_SSF_HEADER + r[0]).encode()) + gzip.compress("".join(r[1:]).encode()))
+    out = read_sumstats(path)
+    assert len(out) == 3
+    if case == "tiny P":
+        assert out["neg_log_10_p_value"].iloc[0] == pytest.approx(412 - math.log10(3.2), abs=1e-12)
+    else:
+        assert out["extra"].tolist() == [True, False, True]
+
+
+@pytest.mark.parametrize("text, expected", [("7e-324", 324 - math.log10(7)), ("2.5e-310", 310 - math.log10(2.5)),
+                                            ("1e-400", 400.0), ("2.2e-300", 300 - math.log10(2.2))])
+def test_subnormal_p_keeps_its_digits_in_neg_log10_p(tmp_path, text, expected):
+    """A P that parses to a float64 subnormal (below 2.2e-308) has lost digits: 7e-324 parses to
+    4.9e-324 (-log10 323.306); -log10 P comes from the text wherever P < finfo.tiny."""
+    path = tmp_path / "s.tsv"
+    path.write_text(_SSF_HEADER + _SSF_ROWS[0].replace("\t0.04\t", f"\t{text}\t") + "".join(_SSF_ROWS[1:]))
+    out = read_sumstats(path)
+    assert out["neg_log_10_p_value"].iloc[0] == pytest.approx(expected, abs=1e-9)

@@ -255,13 +255,14 @@ _P_TEXT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*[eE]\s*([-+]?[0-9]+)\s*$")
 
 
 def _neg_log10_from_text(text: pd.Series, p: np.ndarray | None = None) -> np.ndarray:
-    """-log10 P computed from P's text, exact where float64 underflows (``3.2e-412``); ``p``: the
-    text already parsed (else parsed here)."""
+    """-log10 P computed from P's text, exact where float64 underflows (``3.2e-412``) or is
+    subnormal (``7e-324``, which parses to ``4.9e-324``); ``p``: the text already parsed (else parsed
+    here)."""
     if p is None:
         p = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = -np.log10(p)
-    for i in np.flatnonzero(p == 0):
+    for i in np.flatnonzero((p >= 0) & (p < np.finfo(float).tiny)):  # 0 or subnormal: digits lost
         m = _P_TEXT.match(str(text.iloc[i]))
         if m and float(m.group(1)) > 0:
             out[i] = -(math.log10(float(m.group(1))) + int(m.group(2)))
@@ -411,7 +412,8 @@ def read_sumstats(
         raise fail("read_sumstats/columns", f"{path} lacks mapped column(s) {absent}; it has {header[:30]}")
     chosen.update({dst: src for dst, src in (columns or {}).items()})
     # P is parsed by the C parser (the same numbers pd.to_numeric gives its text); its text is
-    # read only when a P parses to 0, where an exact -log10 P comes from the text (3.2e-412)
+    # read only when a P parses to 0 or a subnormal, where an exact -log10 P comes from the text
+    # (3.2e-412, 7e-324)
     text_cols = {*[chosen[c] for c in _STRING if c in chosen]}
     # chromosome and allele columns repeat a few values: read as categories (text, no object per
     # cell); _canonical normalises their distinct values. Not where the raw columns are compared
@@ -424,19 +426,24 @@ def read_sumstats(
     if spec.test_column:
         text_cols.add(spec.test_column)
     na = list(spec.na_values)
+    # gzip (bgzip too) from the first bytes, as the header and pyarrow readers do: never from the
+    # file's name (UK Biobank's *.tsv.bgz)
+    with open(path, "rb") as fh:
+        compression = "gzip" if fh.read(2) == b"\x1f\x8b" else None
     raw = _read_arrow(path, sep, header, text_cols, cat_cols, na)
     if raw is None:  # whitespace-separated, odd, or a bad value: the C parser reads (and reports) it
         try:
             raw = pd.read_csv(path, sep=r"\s+" if sep == "whitespace" else sep,
                               dtype={c: "category" if c in cat_cols else str for c in text_cols},
-                              na_values=na, keep_default_na=False, compression="infer", low_memory=False,
+                              na_values=na, keep_default_na=False, compression=compression, low_memory=False,
                               comment=None)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as exc:
             raise fail(where, f"{path} is not a readable {spec.description} table: {exc}") from None
     p_src = chosen.get("p_value")
-    if p_src is not None and p_src in raw.columns and raw[p_src].dtype.kind in "fi" and (raw[p_src] == 0).any():
+    if p_src is not None and p_src in raw.columns and raw[p_src].dtype.kind in "fi" and (
+            (raw[p_src] >= 0) & (raw[p_src] < np.finfo(float).tiny)).any():
         raw[p_src] = pd.read_csv(path, sep=r"\s+" if sep == "whitespace" else sep, usecols=[p_src],
-                                 dtype={p_src: str}, na_values=na, keep_default_na=False, compression="infer",
+                                 dtype={p_src: str}, na_values=na, keep_default_na=False, compression=compression,
                                  low_memory=False, comment=None)[p_src].to_numpy()
     if spec.test_column and spec.test_column in raw.columns:
         raw = raw[raw[spec.test_column].astype(str) == spec.test_value]
