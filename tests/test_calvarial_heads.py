@@ -61,7 +61,40 @@ def test_calvarial_table_contract_and_precedence(tmp_path):
     measured = pd.DataFrame({"eid": ["1", "2"], "calvarial_bma": [90.0, 95.0], "qc_pass": [True, False]})
     idp = pd.DataFrame({"eid": ["1", "2", "3"], "calvarial_bma": [80.0, 81.0, 82.0]})
     both = combine_calvarial(idp, measured).set_index("eid")["calvarial_bma"]
-    assert both.to_dict() == {"1": 90.0, "2": 81.0, "3": 82.0}  # a failed measurement falls back to the IDP
+    # a head that failed QC is excluded (NaN), never filled with the cohort IDP (possibly another scale)
+    assert both.loc["1"] == 90.0 and np.isnan(both.loc["2"]) and both.loc["3"] == 82.0 and len(both) == 3
+
+
+def test_failed_head_is_excluded_not_filled_and_logged(caplog):
+    measured = pd.DataFrame({"eid": ["1", "2", "4"], "calvarial_bma": [90.0, 300.0, 70.0],
+                             "qc_pass": [True, False, False]})
+    idp = pd.DataFrame({"eid": ["1", "2", "3"], "calvarial_bma": [80.0, 81.0, 82.0]})
+    with caplog.at_level("WARNING", logger="bma_genetics.io.calvarial"):
+        out = combine_calvarial(idp, measured).set_index("eid")["calvarial_bma"]
+    assert out[["2", "4"]].isna().all() and out["1"] == 90.0 and out["3"] == 82.0
+    assert "2 participant(s)" in caplog.text
+
+
+def test_nifti_zip_without_t1_member_is_refused(tmp_path):
+    import gzip
+
+    vol = HeadVolume("1000002", np.ones((4, 5, 6), np.float32), (1.0, 1.0, 1.0))
+    good = write_head_nifti_zip(tmp_path / "src_20252_2_0.zip", vol)
+    blob = zipfile.ZipFile(good).read("T1/T1.nii.gz")
+    # a 20252 zip with only the skull-stripped brain, a mask and a transform: must not be read as the head
+    bad = tmp_path / "1000002_20252_2_0.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("T1/T1_brain.nii.gz", blob)
+        zf.writestr("T1/T1_brain_mask.nii.gz", blob)
+        zf.writestr("T1/transforms/T1_to_MNI_linear.mat", "1 0 0 0")
+    with pytest.raises(InputError, match=r"read_head_image/path.*T1/T1\.nii\.gz.*T1_brain\.nii\.gz"):
+        read_head_image(bad)
+    # a prefix folder is allowed when the member ends with T1/T1.nii.gz
+    pre = tmp_path / "1000003_20252_2_0.zip"
+    with zipfile.ZipFile(pre, "w") as zf:
+        zf.writestr("T1/T1_brain.nii.gz", gzip.compress(b"junk"))
+        zf.writestr("1000003_20252_2_0/T1/T1.nii.gz", blob)
+    assert np.array_equal(read_head_image(pre).t1, vol.t1)
 
 
 def test_gwas_phenotypes_take_calvarial_bma(tiny_cohort, tmp_path):

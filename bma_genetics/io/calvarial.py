@@ -24,12 +24,15 @@ Format version 1, stamped in the Parquet key-value metadata (:mod:`bma_genetics.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import pandas as pd
 
 from bma_genetics.io._schema import TableSchema, read_checked, write_checked
+
+_log = logging.getLogger(__name__)
 
 #: The GWAS / PheWAS trait name of calvarial BMA.
 CALVARIAL_TRAIT = "calvarial_bma"
@@ -81,17 +84,32 @@ def read_calvarial_table(path: str | os.PathLike | pd.DataFrame) -> pd.DataFrame
 
 
 def combine_calvarial(cohort_idp: pd.DataFrame | None, measured: pd.DataFrame | None) -> pd.DataFrame | None:
-    """``eid, calvarial_bma`` for everyone: the stage's QC-passed values first, then the cohort's IDP."""
+    """``eid, calvarial_bma``: the stage's QC-passed values first, then the cohort's IDP.
+
+    A participant whose measured head failed QC (``qc_pass`` false) is excluded from the trait
+    (``calvarial_bma`` NaN): the cohort IDP is not substituted for them, since a failed head says
+    the image is unusable and the IDP may be on another intensity scale. The count is logged.
+    """
     frames = []
+    failed: set[str] = set()
     for f in (measured, cohort_idp):
         if f is None:
             continue
         if "qc_pass" in f.columns:
-            f = f[f["qc_pass"].astype(bool)]
+            ok = f["qc_pass"].astype(bool)
+            if f is measured:
+                failed = set(f.loc[~ok, "eid"].astype(str))
+            f = f[ok]
         frames.append(f[["eid", CALVARIAL_TRAIT]].dropna().set_index("eid"))
     if not frames:
         return None
     out = frames[0]
     for f in frames[1:]:
         out = out.combine_first(f)
+    if failed:
+        out = out.reindex(out.index.union(sorted(failed)))
+        out.loc[sorted(failed), CALVARIAL_TRAIT] = float("nan")
+        _log.warning("calvarial: %d participant(s) whose measured head failed QC are excluded "
+                     "from calvarial_bma (NaN), not filled from the cohort IDP", len(failed))
+    out.index.name = "eid"
     return out.reset_index()

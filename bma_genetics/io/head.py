@@ -167,10 +167,16 @@ def _read_nifti_zip(path: Path, eid: str, where: str) -> HeadVolume:
 
     try:
         with zipfile.ZipFile(path) as zf:
-            names = [n for n in zf.namelist() if n == NIFTI_MEMBER] or \
-                    [n for n in zf.namelist() if n.endswith((".nii.gz", ".nii"))]
+            members = zf.namelist()
+            names = [n for n in members if n == NIFTI_MEMBER] or \
+                    sorted(n for n in members if n.endswith("/" + NIFTI_MEMBER))
             if not names:
-                raise fail(where, f"{path} holds no NIfTI ({NIFTI_MEMBER} expected)")
+                # a 20252 zip also holds T1_brain (skull-stripped), masks and transforms: never guess
+                seen = ", ".join(members[:20]) + (f", ... ({len(members)} members)" if len(members) > 20 else "")
+                raise fail(where, f"{path} holds no {NIFTI_MEMBER} (members seen: {seen}); "
+                                  "the head T1 must be the un-stripped T1/T1.nii.gz of field 20252")
+            if len(names) > 1:
+                raise fail(where, f"{path} holds several {NIFTI_MEMBER} members: {names}")
             blob = zf.read(names[0])
     except (zipfile.BadZipFile, OSError) as exc:
         raise fail(where, f"{path} is not a readable zip ({exc})") from None
