@@ -13,6 +13,7 @@ Calibration, power and BOLT-LMM agreement on a larger related cohort: ``benchmar
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -490,3 +491,16 @@ def test_stage_kinship_setting(tmp_path, caplog):
     assert _loco_kinship(tmp_path, p) == str(tmp_path / "genotypes" / "ukb_rel.dat")
     assert _loco_kinship(tmp_path, {**p, "relatedness": "drop"}) is None
     assert _loco_kinship(tmp_path, {**p, "step1": {"kinship": None}}) is None
+
+
+def test_stage_explicit_missing_kinship_refused(tmp_path):
+    """A step1.kinship path the config sets must exist (only the default may be absent): refused
+    before any work, naming the key and the path, instead of an uncalibrated LOCO run."""
+    from bma_genetics.gwas.stage import run
+    from bma_genetics.pipeline.context import RunContext
+
+    ctx = RunContext(run_dir=tmp_path / "run", cohort=tmp_path, config={}, seed=1)
+    params = {"relatedness": "keep_loco", "step1": {"kinship": "genotypes/my_rel.dat"}}
+    missing = str(tmp_path / "genotypes" / "my_rel.dat")
+    with pytest.raises(InputError, match=rf"gwas.step1.kinship: {re.escape(missing)} does not exist"):
+        run(ctx, params)

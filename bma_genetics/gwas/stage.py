@@ -140,12 +140,17 @@ def _cohort_mfi(imputed: Path) -> list[Path] | None:
     return files or None
 
 
-def _loco_kinship(cohort: Path, p: dict[str, Any]) -> str | None:
-    """``step1.kinship`` for ``keep_loco`` when the file exists (else logged: no calibration)."""
+def _loco_kinship(cohort: Path, p: dict[str, Any], given: Any = None) -> str | None:
+    """``step1.kinship`` for ``keep_loco``: the file's path. Only the default path may be absent
+    (logged: no calibration); a path the config sets (``given``, the stage's raw options) must exist."""
     value = p["step1"]["kinship"]
     if p["relatedness"] != "keep_loco" or value is None:
         return None
     path = _cohort_path(cohort, value)
+    step1 = given.get("step1") if isinstance(given, dict) else None
+    if not Path(path).exists() and isinstance(step1, dict) and step1.get("kinship") is not None:
+        raise InputError(f"gwas.step1.kinship: {path} does not exist (set in the config; null for no "
+                         "kinship calibration of the LOCO statistic)")
     if not Path(path).exists():
         log.warning("gwas: step1.kinship %s does not exist: the LOCO statistic is not calibrated for relatedness",
                     path)
@@ -163,6 +168,7 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
     if ctx.cohort is None:
         raise BmaGeneticsError("gwas stage: needs a cohort directory (--cohort or 'cohort:' in the config)")
     cohort = Path(ctx.cohort)
+    kinship = _loco_kinship(cohort, p, params)  # a config's missing file: refused before any work
     participants, sample_qc = _participants_products(ctx)
     if p["relatedness"] == "keep_loco":
         participants = _with_relatives(ctx)
@@ -203,7 +209,7 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         step1={k: p["step1"][k] for k in ("block_size", "n_ridge_l0", "n_ridge_l1", "n_folds")},
         array=_cohort_path(cohort, p["step1"]["array"]) if p["relatedness"] == "keep_loco" else None,
         pred=_cohort_path(cohort, p["step1"]["pred"]) if p["step1"]["pred"] is not None else None,
-        kinship=_loco_kinship(cohort, p),
+        kinship=kinship,
         # the QC checkpoint and chunks are keyed on genotypes, samples, values and settings;
         # --no-resume recomputes them
         resume=bool(getattr(ctx, "resume", True)),
