@@ -383,6 +383,26 @@ def test_instruments_come_from_variants_every_study_has():
         run_mvmr_analysis(None, **kw, shared_variants="yes")
 
 
+def test_shared_variants_by_rsid_when_one_study_has_no_positions():
+    """A METAL / rsid-only exposure (position columns present but empty) must not empty the common
+    set: presence is then keyed by rsid for every study."""
+    from bma_genetics.mr.mvmr import run_mvmr_analysis
+
+    rng = np.random.default_rng(9)
+    m = 40
+    rsids = [f"rs{i + 1}" for i in range(m)]
+    a1, a2 = rng.normal(0, 0.05, m), rng.normal(0, 0.05, m)
+    ea, oa = np.array(["A"] * m), np.array(["G"] * m)
+    e1 = _sumstats(rsids, a1 + rng.normal(0, 0.003, m), 0.003, ea, oa)
+    e2 = _sumstats(rsids, a2 + rng.normal(0, 0.003, m), 0.003, ea, oa).iloc[5:]   # rs1-5 missing
+    e2 = e2.assign(chromosome=np.nan, base_pair_location=np.nan)                  # METAL: rsids only
+    y = _sumstats(rsids, 0.5 * a1 - 0.4 * a2 + rng.normal(0, 0.004, m), 0.004, ea, oa).iloc[:-5]
+    res = run_mvmr_analysis(None, exposures={"x1": e1, "x2": e2}, outcome=y, unclumped=True, p_threshold=1e-3)
+    assert res.report["shared_variants"] == 30
+    assert 0 < res.report["nsnp"] <= 30
+    assert res.report["mvmr_ivw"]["x1"]["beta"] == pytest.approx(0.5, abs=0.1)
+
+
 def test_stage_mvmr_section_rejects_a_bad_pcor_before_any_work():
     from bma_genetics.mr.stage import _run_mvmr
 

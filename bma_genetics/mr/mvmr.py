@@ -710,24 +710,35 @@ def run_mvmr(harmonised: pd.DataFrame, *, params: MRParameters | None = None, or
     return MVMRResult(table=table, fits=fits, harmonised=h, report=report)
 
 
-def _presence_key(frame: pd.DataFrame) -> pd.Series | None:
-    if {"chromosome", "base_pair_location"} <= set(frame.columns):
-        return _site_key(frame)
-    if "rsid" in frame.columns:
-        return frame["rsid"].astype(str)
+def _presence_keys(frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.Series] | None:
+    """Each study's presence key: ``chromosome:position`` when every study gives a position on
+    every row, else its rsid (NA where a row has none: it can't be matched to a study without
+    positions), else None. A METAL or rsid-only table (position columns empty) thus switches every
+    study to rsids instead of emptying the common set."""
+    from bma_genetics.mr.harmonise import _rsids
+
+    def placed(ss: pd.DataFrame) -> bool:
+        return {"chromosome", "base_pair_location"} <= set(ss.columns) and bool(
+            ss["chromosome"].notna().all() and ss["base_pair_location"].notna().all())
+
+    if all(placed(ss) for ss in frames.values()):
+        return {name: _site_key(ss) for name, ss in frames.items()}
+    if all("rsid" in ss.columns for ss in frames.values()):
+        return {name: _rsids(ss) for name, ss in frames.items()}
     return None
 
 
 def _shared(exp: dict[str, pd.DataFrame], outcome: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], int | None]:
     """Every exposure's rows at the variants present in all exposures and the outcome (None: no common key)."""
-    keys = {name: _presence_key(ss) for name, ss in exp.items()}
-    out_key = _presence_key(outcome)
-    if out_key is None or any(k is None for k in keys.values()):
+    keys = _presence_keys({**{("exposure", n): ss for n, ss in exp.items()}, ("outcome", ""): outcome})
+    if keys is None:
+        log.info("run_mvmr_analysis: the studies share no variant key (positions on every row, or rsids): "
+                 "instruments from every exposure's variants")
         return exp, None
-    common = set(out_key.dropna())
-    for k in keys.values():
-        common &= set(k.dropna())
-    kept = {name: ss[keys[name].isin(common).to_numpy()] for name, ss in exp.items()}
+    common = set(keys[("outcome", "")].dropna())
+    for name in exp:
+        common &= set(keys[("exposure", name)].dropna())
+    kept = {name: ss[keys[("exposure", name)].isin(common).to_numpy()] for name, ss in exp.items()}
     log.info("run_mvmr_analysis: %d variants present in every exposure and the outcome (%s)", len(common),
              {n: f"{len(kept[n])}/{len(ss)}" for n, ss in exp.items()})
     return kept, len(common)
