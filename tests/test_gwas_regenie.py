@@ -504,3 +504,27 @@ def test_stage_explicit_missing_kinship_refused(tmp_path):
     missing = str(tmp_path / "genotypes" / "my_rel.dat")
     with pytest.raises(InputError, match=rf"gwas.step1.kinship: {re.escape(missing)} does not exist"):
         run(ctx, params)
+
+
+def test_relatedness_factor_counts_each_kinship_pair_once():
+    """A kinship table listing both (A, B) and (B, A) (or a pair twice) gives the factor of the
+    table with each pair once (to 1e-12); one pair with two kinships is refused, naming it."""
+    from bma_genetics.gwas.association import plan_analyses
+    from bma_genetics.gwas.regenie import LocoAdjuster
+
+    rng = np.random.default_rng(7)
+    n = 200
+    eids = [str(1000 + k) for k in range(n)]
+    table = pd.DataFrame({"eid": eids, "t": rng.standard_normal(n), "age": rng.normal(60, 7, n)})
+    analyses, frame = plan_analyses(table, traits=["t"], covariates=["age"])
+    loco = {"t": pd.DataFrame({"1": rng.standard_normal(n), "2": rng.standard_normal(n)}, index=eids)}
+    once = pd.DataFrame({"ID1": eids[0:60:2], "ID2": eids[1:60:2], "Kinship": rng.uniform(0.05, 0.25, 30)})
+    swapped = once.rename(columns={"ID1": "ID2", "ID2": "ID1"})
+    doubled = pd.concat([once, swapped, once.iloc[:5]], ignore_index=True)
+    f_once = LocoAdjuster(frame, analyses, loco, kinship=once).relatedness_factor(analyses[0], "1")
+    f_doubled = LocoAdjuster(frame, analyses, loco, kinship=doubled).relatedness_factor(analyses[0], "1")
+    assert f_once != 1.0
+    assert f_doubled == pytest.approx(f_once, abs=1e-12)
+    clash = pd.concat([once, swapped.iloc[[3]].assign(Kinship=0.4)], ignore_index=True)
+    with pytest.raises(InputError, match=f"run_gwas/kinship: pair {eids[6]}-{eids[7]} is listed with different"):
+        LocoAdjuster(frame, analyses, loco, kinship=clash)

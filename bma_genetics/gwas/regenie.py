@@ -511,7 +511,9 @@ class LocoAdjuster:
 def _kinship_pairs(kinship: pd.DataFrame | None, eids: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Row positions in the frame of both members of each listed pair (``ID1``, ``ID2``,
     ``Kinship``: :func:`bma_genetics.io.read_kinship`) and their kinship; pairs with a member
-    outside the frame are left out. ``None`` without a table."""
+    outside the frame are left out. Each pair is kept once, in one order: a table listing both
+    (A, B) and (B, A), or a pair twice, would count its kinship twice; the same pair with two
+    different kinships is refused. ``None`` without a table."""
     if kinship is None:
         return None
     if not isinstance(kinship, pd.DataFrame) or not {"ID1", "ID2", "Kinship"} <= set(kinship.columns):
@@ -523,4 +525,13 @@ def _kinship_pairs(kinship: pd.DataFrame | None, eids: pd.Series) -> tuple[np.nd
     j = pos.reindex(kinship["ID2"].astype(str).to_numpy())
     phi = pd.to_numeric(kinship["Kinship"], errors="coerce").to_numpy(dtype=float)
     ok = i.notna().to_numpy() & j.notna().to_numpy() & np.isfinite(phi) & (i.to_numpy() != j.to_numpy())
-    return i.to_numpy()[ok].astype(np.int64), j.to_numpy()[ok].astype(np.int64), phi[ok]
+    i, j, phi = i.to_numpy()[ok].astype(np.int64), j.to_numpy()[ok].astype(np.int64), phi[ok]
+    pairs = pd.DataFrame({"i": np.minimum(i, j), "j": np.maximum(i, j), "phi": phi}).drop_duplicates()
+    twice = pairs.duplicated(["i", "j"], keep=False)
+    if twice.any():
+        a, b = (int(v) for v in pairs.loc[twice, ["i", "j"]].iloc[0])
+        values = pairs.loc[twice & (pairs["i"] == a) & (pairs["j"] == b), "phi"].tolist()
+        raise fail("run_gwas/kinship", f"pair {eids.iloc[a]}-{eids.iloc[b]} is listed with different kinships "
+                                       f"{values} ({int(twice.sum())} rows of such pairs): one kinship per pair")
+    return (pairs["i"].to_numpy(dtype=np.int64), pairs["j"].to_numpy(dtype=np.int64),
+            pairs["phi"].to_numpy(dtype=float))
