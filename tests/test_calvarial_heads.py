@@ -133,6 +133,7 @@ def test_stages_measure_heads_and_check_against_truth(tiny_cohort, tmp_path):
     assert vs["n"].iloc[0] >= 5 and vs["pearson_r"].iloc[0] >= 0.95
     prov = json.loads((d / "calvarial.provenance.json").read_text())
     assert prov["model"]["sha256"] == summary["model_sha256"] and prov["model"]["held_out"]["mae_mm"] < 0.8
+    assert 0.98 < prov["intensity_normalisation"]["factors"]["median"] < 1.02 and "intensity_scale" in table
     # a rerun with the same key reuses the images
     again = head_stage.run(ctx, {"n_heads": 10, "failure_fraction": 0.4})
     assert again["n_heads"] == 10
@@ -158,3 +159,25 @@ def test_gwas_and_phewas_stages_read_calvarial_bma(tiny_cohort, tmp_path):
     frame, traits = calvarial_trait(ctx, tiny_cohort, None)
     assert traits is None and frame.set_index("eid").loc[eid, "calvarial_bma"] == 1.5
     assert _calvarial(ctx, {"exposures": None}).set_index("eid").loc[eid, "calvarial_bma"] == 1.5
+
+
+def test_measure_head_is_invariant_to_the_intensity_scale():
+    # UK Biobank's T1.nii.gz is on the scanner's scale, the network and QC on the study's (0-255):
+    # each head is normalised by its brain before profiling, so a scaled head measures the same
+    from bma_genetics.calvarial.api import REFERENCE_INTENSITY, measure_head
+    from bma_genetics.calvarial.inference import load_profile_model
+    from bma_genetics.simulate.heads import REST_INTENSITY, simulate_head_volume
+
+    assert REST_INTENSITY == REFERENCE_INTENSITY  # the simulated heads stand on the normalised scale
+    model = load_profile_model()
+    vol, _ = simulate_head_volume("1", 100.0, rng=np.random.default_rng(3))
+    base = measure_head(vol, model)
+    for k in (4.0, 0.5):
+        r = measure_head(HeadVolume("1", vol.t1 * np.float32(k), vol.spacing, vol.origin), model)
+        # tolerance: 0.1 % of BMA and of the outer-table SD, 0.01 mm of thickness, the same QC
+        assert r["calvarial_bma"] == pytest.approx(base["calvarial_bma"], rel=1e-3), k
+        assert r["marrow_thickness_mm"] == pytest.approx(base["marrow_thickness_mm"], abs=0.01), k
+        assert r["qc_outer_table_sd"] == pytest.approx(base["qc_outer_table_sd"], rel=1e-3), k
+        assert r["qc_pass"] == base["qc_pass"] and r["n_points"] == base["n_points"]
+        assert abs(r["intensity_scale"] * k / base["intensity_scale"] - 1) < 1e-3  # the factor is recorded
+    assert abs(base["intensity_scale"] - 1) < 0.01 and base["qc_pass"]

@@ -171,6 +171,47 @@ def run_profile_training(
     return ProfileTrainingResult(per_type, files, report, model=model, history=history)
 
 
+#: Intensity the head's brain ("rest": meninges, CSF, brain below the inner table) is mapped to before
+#: profiling: the profile model's rest mean (:data:`~bma_genetics.calvarial.profiles.LAYERS`), the
+#: scale of the study's FreeSurfer-normalised T1 (0-255, white matter at 110) that the network input
+#: (/ 255) and the QC rule (outer-table SD < 30) assume.
+REFERENCE_INTENSITY = 60.0
+#: Voxels deeper than this below the head surface (mm) are the brain whose median is the reference.
+REFERENCE_DEPTH_MM = 25.0
+
+
+def intensity_scale(t1: np.ndarray, mask: np.ndarray, spacing: tuple[float, float, float], *,
+                    reference: float = REFERENCE_INTENSITY, depth_mm: float = REFERENCE_DEPTH_MM) -> tuple[float, float]:
+    """Factor that puts a head T1 on the study's intensity scale, and the raw reference it came from.
+
+    The reference is the median intensity of the head voxels more than ``depth_mm`` below the head
+    surface (the brain, well inside the skull); the factor maps it to ``reference``. UK Biobank's
+    ``T1.nii.gz`` is on the scanner's (uint16) scale, the study's network and QC on FreeSurfer's
+    normalised one: a head scaled by any factor gives the same normalised image.
+
+    Returns
+    -------
+    (float, float)
+        ``(factor, raw_reference)``.
+
+    Raises
+    ------
+    InputError
+        No voxel that deep (not a head, or a field of view too small) or a reference that is not positive.
+    """
+    from scipy import ndimage
+
+    depth = ndimage.distance_transform_edt(mask, sampling=spacing)
+    inner = np.asarray(t1)[depth > depth_mm]
+    if inner.size < 100:
+        raise fail("measure_head/vol", f"only {inner.size} head voxels lie more than {depth_mm} mm below the surface: "
+                                       "no brain to normalise the intensities by")
+    raw = float(np.median(inner))
+    if not raw > 0:
+        raise fail("measure_head/vol", f"the brain's median intensity is {raw:.4g}: not a T1 head image")
+    return float(reference) / raw, raw
+
+
 def measure_head(vol: HeadVolume, model: ProfileModel, *, qc: CalvarialQC = CalvarialQC(),
                  max_angle: float = CALVARIAL_MAX_ANGLE) -> dict[str, Any]:
     """Calvarial BMA of one head T1: skin surface -> calvarial vertices -> profiles -> boundaries -> QC.
@@ -191,15 +232,19 @@ def measure_head(vol: HeadVolume, model: ProfileModel, *, qc: CalvarialQC = Calv
     dict
         ``eid, calvarial_bma`` (mean marrow intensity over the calvarial vertices that are not
         Mahalanobis outliers), ``n_points, outer_table_mean, inner_table_mean,
-        marrow_thickness_mm, marrow_depth_mm``, the QC metrics and flags and ``qc_pass``.
+        marrow_thickness_mm, marrow_depth_mm``, ``intensity_scale`` (the factor applied,
+        :func:`intensity_scale`) and ``intensity_reference_raw`` (the brain's median before it), the
+        QC metrics and flags and ``qc_pass``; intensities on the normalised (study's) scale.
     """
     if not isinstance(vol, HeadVolume):
         raise fail("measure_head/vol", f"expected a HeadVolume, found {type(vol).__name__}")
     spacing = np.asarray(vol.spacing, float)
     mask = head_mask(vol.t1)
+    factor, raw_reference = intensity_scale(vol.t1, mask, vol.spacing)
+    t1 = np.asarray(vol.t1, np.float32) * np.float32(factor)
     surf = skin_surface(mask, vol.spacing)
     idx = calvarial_vertices(surf, max_angle=max_angle)
-    prof = sample_profiles(vol.t1, surf, idx)
+    prof = sample_profiles(t1, surf, idx)
     bounds = model.predict(prof) if len(prof) else np.zeros((0, 6), np.int16)
     st = layer_statistics(prof, bounds)
     res = apply_qc(len(idx), st["ob_mean"], st["bm_first"], st["bm_mean"], voxel_mm=float(spacing.mean()), qc=qc)
@@ -212,7 +257,15 @@ def measure_head(vol: HeadVolume, model: ProfileModel, *, qc: CalvarialQC = Calv
     return {"eid": vol.eid, CALVARIAL_TRAIT: mean(st["bm_mean"]), "n_points": int(len(idx)),
             "outer_table_mean": mean(st["ob_mean"]), "inner_table_mean": mean(st["ib_mean"]),
             "marrow_thickness_mm": mean(st["bm_thick"]) * SAMPLE_MM,
-            "marrow_depth_mm": mean(st["bm_first"]) * SAMPLE_MM, **res}
+            "marrow_depth_mm": mean(st["bm_first"]) * SAMPLE_MM,
+            "intensity_scale": round(factor, 6), "intensity_reference_raw": round(raw_reference, 4), **res}
+
+
+def _factor_range(table: pd.DataFrame) -> dict[str, float | None]:
+    f = table["intensity_scale"].dropna() if "intensity_scale" in table else pd.Series(dtype=float)
+    if f.empty:
+        return {"median": None, "min": None, "max": None}
+    return {"median": float(f.median()), "min": float(f.min()), "max": float(f.max())}
 
 
 @dataclass
@@ -220,7 +273,8 @@ class CalvarialResult(StageResult):
     """What :func:`run_calvarial` returns.
 
     ``to_frame()``: the calvarial table (one row per head image: ``eid, calvarial_bma, n_points,
-    outer_table_mean, inner_table_mean, marrow_thickness_mm, marrow_depth_mm, qc_n_points,
+    outer_table_mean, inner_table_mean, marrow_thickness_mm, marrow_depth_mm, intensity_scale,
+    intensity_reference_raw, qc_n_points,
     qc_min_points, qc_outer_table_sd, qc_md_outlier_share, qc_few_points,
     qc_unstable_outer_table, qc_md_outliers, qc_pass, source, error``); ``summary()``: counts,
     the model's checksum and held-out accuracy, the QC thresholds.
@@ -338,6 +392,11 @@ def run_calvarial(
                "max_outer_table_sd": qc.max_outer_table_sd, "md_cutoff": qc.md_cutoff,
                "max_md_outlier_share": qc.max_md_outlier_share},
         "max_angle_degrees": max_angle,
+        "intensity_normalisation": {
+            "rule": f"each head x (REFERENCE_INTENSITY / median intensity of the head voxels more than "
+                    f"{REFERENCE_DEPTH_MM:g} mm below its surface, the brain): BMA, layer means and QC on that scale",
+            "reference_intensity": REFERENCE_INTENSITY, "depth_mm": REFERENCE_DEPTH_MM,
+            "factors": _factor_range(table)},
         "n_images": int(len(table)), "n_qc_pass": int(table["qc_pass"].sum()),
         "n_errors": int((table["error"].astype(str) != "").sum()),
     }

@@ -25,7 +25,7 @@ from typing import Any
 
 from bma_genetics._params import Param, check_params
 from bma_genetics.errors import BmaGeneticsError
-from bma_genetics.simulate.heads import DEFAULT_FAILURE_FRACTION, DEFAULT_VOXEL_MM
+from bma_genetics.simulate.heads import DEFAULT_FAILURE_FRACTION, DEFAULT_VOXEL_MM, HEADS_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ def _key(cohort: Path, params: dict[str, Any], seed: int) -> str:
 
     parts = {k: params[k] for k in ("n_heads", "failure_fraction", "voxel_mm", "formats")}
     parts["seed"] = seed
+    parts["heads_version"] = HEADS_VERSION  # images of an older head model are simulated again
     parts["inputs"] = {Path(k).name: v for k, v in
                        fingerprint([cohort / "truth" / "calvarial_true.parquet", cohort / "cohort.json"]).items()}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]

@@ -90,7 +90,20 @@ def draw_head(marrow: float, rng: np.random.Generator) -> HeadParameters:
     return HeadParameters(marrow=float(marrow), size=size, adiposity=adip, skull=skull, semi_axes=axes,
                           centre=centre, skin=float(rng.normal(90, 8)), aponeurosis=float(rng.normal(45, 5)),
                           areolar=float(np.clip(rng.normal(180, 20), 130, 230)), bone=float(np.clip(rng.normal(25, 6), 8, 45)),
-                          rest=float(np.clip(rng.normal(60, 8), 35, 85)))
+                          rest=_rest(rng))
+
+
+#: The brain ("rest") intensity of every simulated head: the images stand for FreeSurfer-normalised
+#: T1s (the brain at a fixed value), so it equals ``calvarial.api.REFERENCE_INTENSITY``, the value
+#: ``measure_head`` maps each head's brain to.
+REST_INTENSITY = 60.0
+#: Version of the head model (part of the ``head_images`` stage's key): 2 = the brain at REST_INTENSITY.
+HEADS_VERSION = 2
+
+
+def _rest(rng: np.random.Generator) -> float:
+    rng.normal(60, 8)  # the former per-head draw, kept so that the stream (and every later draw) is unchanged
+    return REST_INTENSITY
 
 
 def _field(u: np.ndarray, rng: np.random.Generator) -> np.ndarray:
