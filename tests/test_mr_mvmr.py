@@ -409,3 +409,44 @@ def test_stage_mvmr_section_rejects_a_bad_pcor_before_any_work():
     with pytest.raises(InputError, match=r"mr/mvmr.pcor: .*1.5"):
         _run_mvmr(None, {"traits": None, "exposures": ["outcome_gwas/bmd.tsv.gz"], "pcor": [1.5]}, {}, ["bmff"],
                   None, None, {}, None, None, None, [])
+
+
+def test_stage_mvmr_section_refuses_an_empty_pcor():
+    """``pcor: []`` must not silently mean independent samples."""
+    from bma_genetics.mr.stage import _run_mvmr
+
+    with pytest.raises(InputError, match=r"mr/mvmr.pcor: an empty list"):
+        _run_mvmr(None, {"traits": None, "exposures": ["outcome_gwas/bmd.tsv.gz"], "pcor": []}, {}, ["bmff"],
+                  None, None, {}, None, None, None, [])
+
+
+def test_qhet_jackknife_leaves_out_refits_that_did_not_converge(monkeypatch, caplog):
+    """Delete-one refits whose minimisation fails are counted, logged and left out of the
+    jackknife; beyond 10 % failed the SEs are NaN."""
+    import bma_genetics.mr.mvmr as M
+
+    bx, by, sx, sy = _small(seed=5, n=30)
+    ref = M.mvmr_qhet(bx, by, sx, sy)
+    real = M._qhet_fit
+    calls = []
+
+    def flaky(fail_on):
+        def fit(*a, **k):
+            calls.append(1)
+            beta, q, ok = real(*a, **k)
+            if len(calls) - 1 in fail_on:  # call 0 is the full fit
+                return beta + 100.0, q, False
+            return beta, q, ok
+        return fit
+
+    monkeypatch.setattr(M, "_qhet_fit", flaky({3}))
+    with caplog.at_level("WARNING", logger=M.log.name):
+        one = M.mvmr_qhet(bx, by, sx, sy)
+    assert "1 of 30 jackknife refits did not converge" in caplog.text
+    assert one.beta == ref.beta
+    assert np.all(np.isfinite(one.standard_error))
+    assert np.allclose(one.standard_error, ref.standard_error, rtol=0.2)   # not blown up by the +100 refit
+    calls.clear()
+    monkeypatch.setattr(M, "_qhet_fit", flaky(set(range(1, 8))))
+    many = M.mvmr_qhet(bx, by, sx, sy)
+    assert np.all(np.isnan(many.standard_error)) and np.all(np.isnan(many.p_value))

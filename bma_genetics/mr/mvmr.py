@@ -357,6 +357,11 @@ def _qhet_fit(bx, by, sx, sy, p, start: np.ndarray, scale: np.ndarray) -> tuple[
     return beta, float(res.fun), ok
 
 
+_QHET_JACKKNIFE_MAX_FAILED = 0.1
+"""Largest share of the delete-one refits of :func:`mvmr_qhet` that may fail to converge (they are
+left out of the jackknife); beyond it the standard errors are NaN."""
+
+
 def mvmr_qhet(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters(), *,
               exposures: Sequence[str] | None = None, pcor=None) -> MVMREstimate:
     """Weak-instrument-robust MVMR: the direct effects that minimise Sanderson's Q_A (Sanderson,
@@ -378,7 +383,9 @@ def mvmr_qhet(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters(
 
     SEs: delete-one jackknife over SNPs, ``sqrt((n-1)/n sum_i (beta_(-i) - mean)^2)``; CIs and P
     from the normal distribution (the package offers a non-parametric BCa bootstrap over SNPs,
-    ``CI = TRUE``; the jackknife is deterministic and needs n fits rather than 1,000).
+    ``CI = TRUE``; the jackknife is deterministic and needs n fits rather than 1,000). Refits whose
+    minimisation does not converge are counted, logged and left out of the jackknife (over its
+    ``m`` converged refits); when more than 10 % fail the standard errors (CIs, P) are NaN.
 
     Parameters
     ----------
@@ -427,12 +434,24 @@ def mvmr_qhet(b_exp, b_out, se_exp, se_out, params: MRParameters = MRParameters(
         log.warning("mvmr_qhet: Q_A minimisation did not converge (%d SNPs); reporting NaN", n)
         return _na("mvmr_qhet", names, n)
     jack = np.empty((n, k))
+    converged = np.ones(n, dtype=bool)
     keep = np.ones(n, dtype=bool)
     for i in range(n):
         keep[i] = False
-        jack[i], _, _ = _qhet_fit(bx[keep], by[keep], sx[keep], sy[keep], p, beta, s0)
+        jack[i], _, converged[i] = _qhet_fit(bx[keep], by[keep], sx[keep], sy[keep], p, beta, s0)
         keep[i] = True
-    se = np.sqrt((n - 1) / n * np.sum((jack - jack.mean(axis=0)) ** 2, axis=0))
+    failed = int(n - converged.sum())
+    m = n - failed
+    if failed > _QHET_JACKKNIFE_MAX_FAILED * n or m <= 1:
+        log.warning("mvmr_qhet: %d of %d jackknife refits did not converge; standard errors reported as NaN",
+                    failed, n)
+        se = np.full(k, np.nan)
+    else:
+        if failed:
+            log.warning("mvmr_qhet: %d of %d jackknife refits did not converge; the jackknife SE uses the other %d",
+                        failed, n, m)
+        ok_jack = jack[converged]
+        se = np.sqrt((m - 1) / m * np.sum((ok_jack - ok_jack.mean(axis=0)) ** 2, axis=0))
     lo, hi, pv = _intervals(beta, se, n - k, params, t=False)
     df = n - k
     return MVMREstimate(method="mvmr_qhet", exposures=names, nsnp=n, beta=tuple(map(float, beta)),

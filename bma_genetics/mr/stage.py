@@ -91,7 +91,8 @@ PARAMS = [
                     "the estimate's noise and clumps unlinked loci together)", range=(0, 1), nullable=True),
               Param("pcor", list, None, "correlation of the exposures' SNP-effect errors for Q-het MVMR (the "
                     "upper triangle row by row, exposures in model order: traits then exposures; one value for "
-                    "two exposures); null: the exposure GWAS are in independent samples", item_type=float),
+                    "two exposures); null: the exposure GWAS are in independent samples (an empty list is refused)",
+                    item_type=float),
           ]),
     Param("exposure_units", str, None, "scale of the exposure GWAS for the truth check: sd or fat_fraction "
           "(default: sd when the gwas stage used transform: rint, else fat_fraction)",
@@ -254,7 +255,10 @@ def _run_mvmr(ctx, mv: dict, sumstats: dict, exposures: list[str], outcome_path:
     from bma_genetics.mr.mvmr import _exposure_correlation, run_mvmr_analysis
 
     traits = mv["traits"] or exposures[:1]
-    if mv["pcor"]:  # a misconfigured section is the user's to fix, before any work
+    if mv["pcor"] is not None:  # a misconfigured section is the user's to fix, before any work
+        if not len(mv["pcor"]):
+            raise InputError("mr/mvmr.pcor: an empty list; give the exposures' error correlations (upper "
+                             "triangle row by row), or null when the exposure GWAS are in independent samples")
         _exposure_correlation(mv["pcor"], len(traits) + len(mv["exposures"]), "mr/mvmr.pcor")
     missing = [t for t in traits if t not in sumstats]
     if missing:
@@ -277,7 +281,7 @@ def _run_mvmr(ctx, mv: dict, sumstats: dict, exposures: list[str], outcome_path:
                             unclumped=params["unclumped"],
                             clump_r2=mv["clump_r2"] if mv["clump_r2"] is not None else params["clump_r2"],
                             clump_kb=params["clump_kb"],
-                            params=mr_params, pcor=mv["pcor"] or None)
+                            params=mr_params, pcor=mv["pcor"])
     res.files.update(write_mvmr_figures(res, folder / "figures"))
     tables += [str(p.relative_to(out_dir)) for k, p in res.files.items() if not k.startswith("figures/")]
     report = dict(res.report)
