@@ -49,3 +49,19 @@ def test_gwas_into_an_old_folder_keys_on_samples_and_values(plink_set, hail_cont
     again = _gwas(changed, prefix, old)
     np.testing.assert_allclose(again["beta"], 2 * grown["beta"], rtol=1e-9)
     np.testing.assert_allclose(again["p_value"], grown["p_value"], rtol=1e-9)
+
+
+def test_resume_stamp_keys_on_the_linear_engine():
+    """A chunk is reused only for the engine that made it: the two engines agree to ~1e-6, not
+    exactly, so switching ``linear_engine`` with resume recomputes the chunks."""
+    from bma_genetics.gwas.association import _resume_stamp, plan_analyses
+
+    rng = np.random.default_rng(15)
+    table = pd.DataFrame({"eid": [str(k) for k in range(100)], "y": rng.normal(size=100),
+                          "age": rng.normal(60, 7, 100)})
+    analyses, frame = plan_analyses(table, traits=["y"], covariates=["age"])
+    kw = dict(transform="none", block_size=1000, n_samples=100, row_fields=["rsid"], firth="fallback",
+              firth_p=None, interaction=None, condition=[], loco=None)
+    groups = _resume_stamp(analyses, frame, linear_engine="groups", **kw)
+    assert groups == _resume_stamp(analyses, frame, linear_engine="groups", **kw)
+    assert groups != _resume_stamp(analyses, frame, linear_engine="projection", **kw)

@@ -569,6 +569,24 @@ def check_trait_values(where: str, phenotypes: pd.DataFrame, traits: Sequence[st
                            f"({present.size} values); nothing can be estimated")
 
 
+def _resume_stamp(analyses: Sequence[Analysis], frame: pd.DataFrame, *, transform: str, block_size: int,
+                  n_samples: int, row_fields: Any, firth: str, firth_p: float | None, interaction: str | None,
+                  condition: Sequence[str] | None, linear_engine: str, loco: str | None) -> str:
+    """The settings a chromosome's chunk was made with (its ``.done`` file): with ``resume``, a chunk
+    is reused only when this text is the same (analyses, data, settings, engine, LOCO fingerprint)."""
+    return json.dumps({"analyses": [(a.label, a.covariates, a.binary, a.n) for a in analyses],
+                       "transform": transform, "block_size": block_size, "chrx": "nonpar+par",
+                       "n_samples": n_samples, "row_fields": row_fields,
+                       "firth": [firth, firth_p], "interaction": interaction, "condition": list(condition or []),
+                       # the engines agree to ~1e-6 relative, not exactly: a chunk is the engine's own
+                       "linear_engine": linear_engine,
+                       # the analysed people and their trait and covariate values: a chunk is
+                       # reused only for the same data, not merely the same sample size
+                       "data": hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy()
+                                              .tobytes()).hexdigest(),
+                       **({"loco": loco} if loco else {})}, sort_keys=True)
+
+
 def run_gwas(
     mt,
     phenotypes: pd.DataFrame,
@@ -690,8 +708,12 @@ def run_gwas(
         :func:`bma_genetics.io.read_kinship` of ``ukb_rel.dat``); each LOCO trait's statistic on a
         chromosome is divided by its relatedness factor
         (:meth:`~bma_genetics.gwas.regenie.LocoAdjuster.relatedness_factor`: SE times its square
-        root, P from the new t), which makes the test exact under the null with relatives kept.
-        Default ``None``: REGENIE's own statistic (conservative with many relatives).
+        root, P from the new t): a per-chromosome correction of the statistic's null variance for
+        the relatedness of the listed pairs (UK Biobank's file lists kinship >= 0.0442 only; more
+        distant relatedness is not corrected). Chromosome X is not corrected, nor are binary
+        traits; with ``interaction`` the ``x_<covariate>`` results are not calibrated (only the
+        main effect is). Default ``None``: REGENIE's own statistic (conservative with many
+        relatives).
     firth : {"fallback", "always"}, default="fallback"
         Binary traits: ``fallback`` is logistic regression (Wald) on every variant and Firth's
         regression where the logistic fit fails to converge (plink2 ``--glm firth-fallback``, its
@@ -781,15 +803,10 @@ def run_gwas(
         loco_adj = LocoAdjuster(frame, analyses, loco, kinship=kinship)
 
     out_dir = Path(out) if out else None
-    settings = json.dumps({"analyses": [(a.label, a.covariates, a.binary, a.n) for a in analyses],
-                           "transform": transform, "block_size": block_size, "chrx": "nonpar+par",
-                           "n_samples": sample_counts["analysed"], "row_fields": _row_fields(mt),
-                           "firth": [firth, firth_p], "interaction": interaction, "condition": list(condition),
-                           # the analysed people and their trait and covariate values: a chunk is
-                           # reused only for the same data, not merely the same sample size
-                           "data": hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy()
-                                                  .tobytes()).hexdigest(),
-                           **({"loco": loco_adj.fingerprint()} if loco_adj else {})}, sort_keys=True)
+    settings = _resume_stamp(analyses, frame, transform=transform, block_size=block_size,
+                             n_samples=sample_counts["analysed"], row_fields=_row_fields(mt), firth=firth,
+                             firth_p=firth_p, interaction=interaction, condition=condition,
+                             linear_engine=linear_engine, loco=loco_adj.fingerprint() if loco_adj else None)
     check_one_of("run_gwas/chunk_by", chunk_by, ["chromosome", "all"])
     contigs = _contigs(hl, mt, chromosomes)
     # chrX in two passes: outside PAR ("X": sex covariate, males' alleles once) and PAR1/PAR2
