@@ -42,6 +42,7 @@ from bma_genetics.io.withdrawals import read_withdrawals
 from bma_genetics.phenotypes import qc as qcmod
 from bma_genetics.phenotypes.bmff import (
     BMFF_METHODS,
+    L5_ANCHOR_SPACINGS,
     OPTIMAT_ROIS,
     assign_sites,
     measure,
@@ -183,6 +184,7 @@ def predict_bmff(
     batch_size: int = 8,
     return_sites: bool = False,
     method: str = "eroded",
+    anchor_spacings: float = L5_ANCHOR_SPACINGS,
 ) -> dict[str, Any] | tuple[dict[str, Any], np.ndarray]:
     """BMFF per site and QC for one Dixon volume.
 
@@ -207,7 +209,7 @@ def predict_bmff(
     classes = model.segment(volume.water, volume.fat, batch_size=batch_size)
     superior_up = bool(volume.directions[0][2] >= 0)
     sites, levels = assign_sites(classes, spacing=tuple(volume.spacing), superior_is_up=superior_up,
-                                 return_levels=True)
+                                 return_levels=True, anchor_spacings=anchor_spacings)
     row.update(levels)
     check_one_of("predict_bmff/method", method, list(BMFF_METHODS))
     if method == "optimat":
@@ -226,7 +228,8 @@ def _error_row(eid: str, source: str, exc: BaseException) -> dict[str, Any]:
     return row
 
 
-def _finalise(frames: list[pd.DataFrame], model: SegmentationModel, method: str = "eroded") -> pd.DataFrame:
+def _finalise(frames: list[pd.DataFrame], model: SegmentationModel, method: str = "eroded",
+              anchor_spacings: float = L5_ANCHOR_SPACINGS) -> pd.DataFrame:
     t = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else pd.DataFrame({"eid": []})
     t["eid"] = t["eid"].astype(str)
     t = t.drop_duplicates("eid", keep="last").sort_values("eid").reset_index(drop=True)
@@ -241,13 +244,16 @@ def _finalise(frames: list[pd.DataFrame], model: SegmentationModel, method: str 
         if c not in t.columns:
             t[c] = ""
         t[c] = t[c].fillna("").astype(str)
+    t, guard = qcmod.vertebral_level_guard(t, anchor_spacings=anchor_spacings)
     t = qcmod.mask_volume_outliers(t, model.meta.get("reference", {}))
     if method == "optimat":
         t = qcmod.optimat_roi_qc(t)
     t = qcmod.bmff_outliers(t)
     t["model_sha256"] = model.sha256
     front = ["eid", *all_traits(), *qcmod.FLAGS, "qc_pass"]
-    return t[front + [c for c in t.columns if c not in front]]
+    out = t[front + [c for c in t.columns if c not in front]]
+    out.attrs["vertebral_level_guard"] = guard
+    return out
 
 
 def roi_stats_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -308,6 +314,7 @@ def run_bmff(
     withdrawals: str | Path | Iterable[str] | None = None,
     method: str = "eroded",
     instance: int = 2,
+    l5_anchor_spacings: float = L5_ANCHOR_SPACINGS,
 ) -> BMFFResult:
     """Measure BMFF for every participant in ``images``; write the BMFF table and its provenance.
 
@@ -357,6 +364,12 @@ def run_bmff(
     instance : int, default=2
         The UK Biobank visit measured: zips named ``{eid}_20201_{instance}_0.zip`` (2 = first
         imaging visit, 3 = repeat imaging; :func:`~bma_genetics.io.dixon.find_images`).
+    l5_anchor_spacings : float, default=L5_ANCHOR_SPACINGS
+        Height of L5 above the femoral heads in lumbar level spacings, which names the vertebral
+        levels (:func:`~bma_genetics.phenotypes.bmff.anchor_levels`); calibrated on the simulated
+        anatomy, to be calibrated on labelled real spines. When the cohort's anchor offsets say it
+        does not fit (:func:`~bma_genetics.phenotypes.qc.vertebral_level_guard`), every
+        participant's ``qc_vertebral_levels`` is set and a warning names the median offset.
 
     Returns
     -------
@@ -479,7 +492,8 @@ def run_bmff(
             (eid, kind, path), vol, exc = fut.result()
             if exc is None:
                 try:
-                    pending.append(predict_bmff(vol, model, erosion=erosion, batch_size=batch_size, method=method))
+                    pending.append(predict_bmff(vol, model, erosion=erosion, batch_size=batch_size, method=method,
+                                                 anchor_spacings=l5_anchor_spacings))
                 except Exception as e:  # a volume the model cannot handle is an error row too
                     failures["not measured"].append(type(e).__name__)
                     pending.append(_error_row(eid, str(path), e))
@@ -504,13 +518,17 @@ def run_bmff(
         given = images if isinstance(images, list) else [images]
         raise fail("run_bmff/images", f"none of the {len(todo)} image(s) found in {', '.join(map(str, given))} "
                    f"could be read ({kinds}); no BMFF table written")
-    table = _finalise(frames, model, method)
+    table = _finalise(frames, model, method, l5_anchor_spacings)
+    guard = table.attrs.pop("vertebral_level_guard", {})  # into the provenance; the table stays attrs-free
     meta = model.meta
     provenance = {
         "table": out.name,
         "n_participants": int(len(table)),
         "n_qc_pass": int(table["qc_pass"].sum()),
         "flags": {f: int(table[f].sum()) for f in qcmod.FLAGS},
+        "vertebral_level_guard": {**guard, "l5_anchor_spacings": l5_anchor_spacings,
+                                  "max_transitional_share": qcmod.MAX_TRANSITIONAL_SHARE,
+                                  "max_median_anchor_offset": qcmod.MAX_MEDIAN_ANCHOR_OFFSET},
         "qc_mask_volume_rule": str(table["qc_mask_volume_rule"].iloc[0]) if len(table) and "qc_mask_volume_rule" in table else "",
         "model": {
             "path": model.path,

@@ -66,6 +66,23 @@ ANCHOR_TOLERANCE = 0.35
 VERTEBRAL_ANATOMY = {-1: "six_lumbar", 0: "typical", 1: "sacralised_l5"}
 
 
+def anchor_offset(heights_mm: np.ndarray, *, anchor_spacings: float = L5_ANCHOR_SPACINGS) -> float:
+    """Height of the lowest vertebral body above the femoral heads in level spacings, minus ``anchor_spacings``.
+
+    0 where L5 sits in the calibrated anatomy, -1 one level lower (a sixth lumbar vertebra), +1
+    one higher; NaN with fewer than two bodies. Its cohort median is near 0 when the anchor
+    (:data:`L5_ANCHOR_SPACINGS`) fits the scans (see
+    :func:`bma_genetics.phenotypes.qc.vertebral_level_guard`).
+    """
+    h = np.asarray(heights_mm, dtype=float)
+    if h.size < 2 or not np.isfinite(h).all():
+        return float("nan")
+    spacing = float(np.median(np.diff(h[: min(h.size, 5)])))
+    if not spacing > 0:
+        return float("nan")
+    return float(h[0] / spacing - anchor_spacings)
+
+
 def anchor_levels(heights_mm: np.ndarray, *, anchor_spacings: float = L5_ANCHOR_SPACINGS,
                   tolerance: float = ANCHOR_TOLERANCE) -> tuple[int | None, str]:
     """Level of the lowest vertebral body relative to L5, from its height above the pelvis.
@@ -92,13 +109,9 @@ def anchor_levels(heights_mm: np.ndarray, *, anchor_spacings: float = L5_ANCHOR_
     >>> anchor_levels(np.array([92.0, 122.0, 152.0]))
     (-1, 'six_lumbar')
     """
-    h = np.asarray(heights_mm, dtype=float)
-    if h.size < 2 or not np.isfinite(h).all():
+    offset = anchor_offset(heights_mm, anchor_spacings=anchor_spacings)
+    if not np.isfinite(offset):
         return None, "unanchored"
-    spacing = float(np.median(np.diff(h[: min(h.size, 5)])))
-    if not spacing > 0:
-        return None, "unanchored"
-    offset = h[0] / spacing - anchor_spacings
     r = int(np.round(offset))
     if abs(offset - r) > tolerance or r not in VERTEBRAL_ANATOMY:
         return None, "ambiguous"
@@ -212,6 +225,7 @@ def assign_sites(
     superior_is_up: bool = True,
     min_vertebra_voxels: int = 40,
     return_levels: bool = False,
+    anchor_spacings: float = L5_ANCHOR_SPACINGS,
 ) -> np.ndarray | tuple[np.ndarray, dict[str, Any]]:
     """Turn network classes ``(Z, Y, X)`` into site codes (:data:`SITE_CODES`).
 
@@ -230,7 +244,11 @@ def assign_sites(
         Also return how the levels were named: ``vertebral_anatomy`` (``typical``,
         ``six_lumbar``, ``sacralised_l5``, ``ambiguous``, ``unanchored``; empty without
         vertebral bodies) and ``qc_vertebral_levels`` (True when the levels could not be
-        anchored at the pelvis and were counted from the lowest body).
+        anchored at the pelvis and were counted from the lowest body) and
+        ``vertebral_anchor_offset`` (:func:`anchor_offset`; NaN when not anchored).
+    anchor_spacings : float, default=L5_ANCHOR_SPACINGS
+        Height of L5 above the femoral heads in level spacings (:func:`anchor_levels`); calibrate
+        it on labelled real spines (the default fits the simulated anatomy).
 
     Returns
     -------
@@ -238,7 +256,8 @@ def assign_sites(
         With ``return_levels``: ``(sites, levels)``.
     """
     out = np.zeros(classes.shape, dtype=np.int16)
-    levels_info: dict[str, Any] = {"vertebral_anatomy": "", "qc_vertebral_levels": False}
+    levels_info: dict[str, Any] = {"vertebral_anatomy": "", "qc_vertebral_levels": False,
+                                   "vertebral_anchor_offset": float("nan")}
     head_z: list[float] = []
     vert = classes == 1
     cols = np.flatnonzero(vert.any((0, 1)))
@@ -312,11 +331,12 @@ def assign_sites(
         if not superior_is_up:
             order = order[::-1]
         levels = list(reversed(VERTEBRAE))  # l5 first
-        start, anatomy = None, "unanchored"
+        start, anatomy, offset = None, "unanchored", float("nan")
         if head_z and len(order):
             sign = 1.0 if superior_is_up else -1.0
             heights = np.array([sign * (zc[i] - float(np.mean(head_z))) * spacing[0] for i in order])
-            start, anatomy = anchor_levels(heights)
+            start, anatomy = anchor_levels(heights, anchor_spacings=anchor_spacings)
+            offset = anchor_offset(heights, anchor_spacings=anchor_spacings)
         drop = 0
         if start == -1 and len(order) > 1 and group[order[0]] == group[order[1]]:
             # the "L6" and L5 are one piece of marrow split in two, no disc between: a segment fused
@@ -324,7 +344,8 @@ def assign_sites(
             # vertebra), not a sixth free lumbar vertebra. Neither is named: L5 is missing
             # (qc_missing_site), the levels above are named from L4.
             anatomy, drop = "sacralised_l5", 1
-        levels_info = {"vertebral_anatomy": anatomy, "qc_vertebral_levels": start is None}
+        levels_info = {"vertebral_anatomy": anatomy, "qc_vertebral_levels": start is None,
+                       "vertebral_anchor_offset": round(offset, 4)}
         # start: level of the lowest body (-1 L6, 0 L5, 1 L4); unanchored -> counted from the bottom
         k0 = 0 if start is None else start
         for j, i in enumerate(order):

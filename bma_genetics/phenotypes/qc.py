@@ -26,7 +26,12 @@ flag                        rule
                             head, or the lowest body not within a third of a level of L6, L5 or
                             L4's place; :func:`~bma_genetics.phenotypes.bmff.anchor_levels`):
                             they were counted from the lowest body and may be shifted. The
-                            anatomy found is in ``vertebral_anatomy``
+                            anatomy found is in ``vertebral_anatomy``, the offset of the lowest
+                            body in ``vertebral_anchor_offset``. Also set for **every**
+                            participant by the cohort guard
+                            (:func:`vertebral_level_guard`) when more than 15 % are called
+                            ``six_lumbar`` or ``sacralised_l5`` or the median offset is more
+                            than 0.25 level from 0: the anchor does not fit these scans
 ==========================  ==================================================================
 
 The image flags (swap, missing station, truncated field of view, motion) are computed from the
@@ -344,3 +349,70 @@ def optimat_roi_qc(table: pd.DataFrame, *, min_femoral: int = OPTIMAT_MIN_FEMORA
             t[c] = derived[c]
     t["qc_optimat_excluded"] = hits.apply(lambda r: ",".join(s for s in hits.columns if r[s]), axis=1) if len(t) else ""
     return t
+
+
+#: Largest share of a cohort called ``six_lumbar`` or ``sacralised_l5`` before the anchor is
+#: distrusted: lumbosacral transitional anatomy is ~5-10 % in population samples such as UK
+#: Biobank's, so a share above 15 % says the anchor (``L5_ANCHOR_SPACINGS``) does not fit the scans.
+MAX_TRANSITIONAL_SHARE = 0.15
+#: Largest |median| of ``vertebral_anchor_offset`` (level spacings) before the anchor is distrusted
+#: (a typical spine sits at 0; a shifted anatomy moves the whole cohort's median).
+MAX_MEDIAN_ANCHOR_OFFSET = 0.25
+#: Anchored participants needed before the cohort guard judges.
+ANCHOR_GUARD_MIN_N = 20
+
+
+def vertebral_level_guard(table: pd.DataFrame, *, max_transitional_share: float = MAX_TRANSITIONAL_SHARE,
+                          max_median_offset: float = MAX_MEDIAN_ANCHOR_OFFSET,
+                          min_n: int = ANCHOR_GUARD_MIN_N,
+                          anchor_spacings: float | None = None) -> tuple[pd.DataFrame, dict[str, object]]:
+    """Cohort check of the vertebral level anchor: flag every participant's levels when it does not fit.
+
+    An anchor calibrated on another anatomy shifts every level silently (all typical spines called
+    ``six_lumbar``, say). When, among at least ``min_n`` anchored participants, the share called
+    ``six_lumbar`` or ``sacralised_l5`` exceeds ``max_transitional_share`` or the median
+    ``vertebral_anchor_offset`` is further than ``max_median_offset`` from 0, ``qc_vertebral_levels``
+    is set for every row and a warning names the median offset and the setting to calibrate
+    (``l5_anchor_spacings``: the current value plus the median offset).
+
+    Parameters
+    ----------
+    table : DataFrame
+        The BMFF table with ``vertebral_anatomy`` and ``vertebral_anchor_offset`` (rows without them
+        are left as they are).
+    max_transitional_share, max_median_offset, min_n : float, float, int
+        :data:`MAX_TRANSITIONAL_SHARE`, :data:`MAX_MEDIAN_ANCHOR_OFFSET`, :data:`ANCHOR_GUARD_MIN_N`.
+    anchor_spacings : float, optional
+        The anchor used (for the warning's suggestion); default ``L5_ANCHOR_SPACINGS``.
+
+    Returns
+    -------
+    (DataFrame, dict)
+        The table (``qc_vertebral_levels`` updated) and the guard's summary: ``n_anchored``,
+        ``transitional_share``, ``median_offset``, ``triggered``.
+    """
+    import logging
+
+    if anchor_spacings is None:
+        from bma_genetics.phenotypes.bmff import L5_ANCHOR_SPACINGS as anchor_spacings
+    t = table.copy()
+    if "vertebral_anchor_offset" not in t.columns or "vertebral_anatomy" not in t.columns:
+        return t, {"n_anchored": 0, "transitional_share": None, "median_offset": None, "triggered": False}
+    off = pd.to_numeric(t["vertebral_anchor_offset"], errors="coerce")
+    anchored = off.notna()
+    n = int(anchored.sum())
+    share = float(t.loc[anchored, "vertebral_anatomy"].isin(["six_lumbar", "sacralised_l5"]).mean()) if n else float("nan")
+    med = float(off[anchored].median()) if n else float("nan")
+    triggered = bool(n >= min_n and (share > max_transitional_share or abs(med) > max_median_offset))
+    if triggered:
+        t["qc_vertebral_levels"] = True
+        logging.getLogger(__name__).warning(
+            "vertebral levels: %.0f %% of %d anchored participants are six_lumbar/sacralised_l5 (bound %.0f %%) and "
+            "the median anchor offset is %+.2f levels (bound +-%.2f): the L5 anchor does not fit these scans, so "
+            "every participant's levels are flagged (qc_vertebral_levels). Calibrate the phenotypes setting "
+            "l5_anchor_spacings on labelled spines (now %.2f; these scans suggest about %.2f).",
+            100 * share, n, 100 * max_transitional_share, med, max_median_offset, anchor_spacings,
+            anchor_spacings + med)
+    return t, {"n_anchored": n, "transitional_share": None if not n else round(share, 4),
+               "median_offset": None if not n else round(med, 4), "triggered": triggered}
+

@@ -54,6 +54,9 @@ PARAMS = [
     Param("bmff_method", str, "eroded", "BMFF definition: eroded (3-D eroded-mask mean, the default) or optimat "
           "(the OPTIMAT rules of Morris 2024 / Xu 2025; also writes bmff_roi_stats.parquet)",
           options=("eroded", "optimat")),
+    Param("l5_anchor_spacings", float, 4.07, "height of L5 above the femoral heads in lumbar level spacings "
+          "(names the vertebral levels; calibrated on the simulated anatomy: calibrate on labelled real spines "
+          "when the vertebral-level guard warns)", range=(0, None)),
     Param("torch_threads", int, 1, "torch CPU threads (1 is fastest on a shared machine)", range=(1, None)),
 ]
 
@@ -122,6 +125,7 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
         progress=False,
         withdrawals=ctx.withdrawn(),  # never measured, even where an image exists
         method=params["bmff_method"],
+        l5_anchor_spacings=params["l5_anchor_spacings"],
     )
     table = result.to_frame()
     rescan = None
@@ -134,6 +138,7 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
             batch_size=params["batch_size"], n_jobs=params["n_jobs"], erosion=params["erosion"],
             resume=bool(getattr(ctx, "resume", True) and getattr(ctx, "continuing", True)), progress=False,
             withdrawals=ctx.withdrawn(), method=params["bmff_method"], instance=3,
+            l5_anchor_spacings=params["l5_anchor_spacings"],
         ).to_frame()
         rescan_seconds = round(time.time() - t0, 1)
     summary: dict[str, Any] = {
