@@ -19,7 +19,7 @@ LD for clumping: the cohort's own imputed genotypes (in-sample, the European gro
 ``--ld-samples`` people). Prints one line per cohort and exposure (estimate, CI, truth, covered,
 conditional F, SNPs, seconds) and a JSON summary (``--json FILE`` writes it).
 
-    python benchmarks/mvmr_recovery.py --cohort /tmp/demo/cohort --bmff runs/demo/gwas/bmff_femoral_head.tsv.gz
+    python benchmarks/mvmr_recovery.py --cohort demo_cohort --bmff runs/demo/gwas/bmff_femoral_head.tsv.gz
     python benchmarks/mvmr_recovery.py --replicates 10 --preset tiny
 """
 
