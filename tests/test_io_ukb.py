@@ -560,7 +560,7 @@ def test_participant_table_contract(cohort, reference, tmp_path):
     df = cohort["frame"]
     t = build_participant_table(reference, n_pcs=4)
     assert list(t.columns[:11]) == ["eid", "age", "age2", "sex", "age_sex", "bmi", "height", "imaging_centre",
-                                    "scan_date", "ancestry", "year_of_birth"]
+                                    "scan_date", "imaging_batch", "ancestry"]
     assert t["year_of_birth"].tolist() == df["34-0.0"].astype(int).tolist()
     assert [c for c in t.columns if c.startswith("centre_")] == ["centre_11025", "centre_11026", "centre_11027"]
     assert list(t.columns[-4:]) == ["pc1", "pc2", "pc3", "pc4"]

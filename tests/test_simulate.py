@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from bma_genetics.simulate.api import LAYOUT_VERSION
 from bma_genetics.sites import all_traits
 from tests._genotypes import read_bed, read_bgen
 
@@ -32,7 +33,7 @@ def chr6(tiny_cohort) -> dict:
 def test_cohort_json_lists_every_file_with_its_checksum(tiny_cohort, meta):
     import hashlib
 
-    assert meta["layout_version"] == 8 and meta["preset"] == "tiny" and meta["seed"] == 7
+    assert meta["layout_version"] == LAYOUT_VERSION == 9 and meta["preset"] == "tiny" and meta["seed"] == 7
     assert meta["bmff_traits"] == all_traits()
     on_disk = sorted(p.relative_to(tiny_cohort).as_posix() for p in tiny_cohort.rglob("*") if p.is_file())
     assert sorted(meta["files"]) == [p for p in on_disk if p != "cohort.json"]

@@ -11,9 +11,9 @@ from pathlib import Path
 import typer
 
 from bma_genetics._params import cli_option
+from bma_genetics.calvarial.config import ProfileTrainConfig
 from bma_genetics.calvarial.profiles import STUDY_PROFILES_PER_TYPE
 from bma_genetics.calvarial.stage import PARAMS
-from bma_genetics.calvarial.training import ProfileTrainConfig
 
 
 def add_commands(group: typer.Typer) -> None:
