@@ -392,6 +392,18 @@ def _text(ids: pd.Series) -> pd.Series:
     return ids.astype(str)
 
 
+def _chisq_filtered(frame: pd.DataFrame, chisq_max: Any) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, float | None]:
+    """The regression frame, its chi2 and N after LDSC's chi2 filter, and the threshold used
+    (``_chisq_max``; None: no filter)."""
+    n = frame["n"].to_numpy(float)
+    cmax = _chisq_max(chisq_max, n)
+    chisq = frame["z"].to_numpy(float) ** 2
+    if cmax is not None:
+        keep = chisq < cmax
+        frame, chisq, n = frame[keep], chisq[keep], n[keep]
+    return frame, chisq, n, cmax
+
+
 def _chisq_max(value: Any, n: np.ndarray) -> float | None:
     if value is None:
         return None
@@ -492,12 +504,7 @@ def run_h2(sumstats: Mapping[str, Any], ld_scores: Any, *, w_ld: Any = None, m: 
             skipped[trait] = str(exc)
             _warn(f"run_h2: {trait} left out: {exc}")
             continue
-        n = frame["n"].to_numpy(float)
-        cmax = _chisq_max(chisq_max, n)
-        chisq = frame["z"].to_numpy(float) ** 2
-        if cmax is not None:
-            keep = chisq < cmax
-            frame, chisq, n = frame[keep], chisq[keep], n[keep]
+        frame, chisq, n, cmax = _chisq_filtered(frame, chisq_max)
         icpt = _per_trait(intercept, trait)
         fit = fit_h2(chisq, frame["l2"], frame["w_l2"], n, m_total, n_blocks=n_blocks,
                      intercept=None if icpt is None else float(icpt), two_step=two_step)
@@ -853,12 +860,7 @@ def run_partitioned_h2(sumstats: Mapping[str, Any], ld_scores: Any, *, w_ld: Any
     for trait, value in sumstats.items():
         munged = _munged(value, f"{where}/sumstats")
         frame = _regression_frame(munged, ref, wld, trait, min_snps=min_snps, where=where)
-        n = frame["n"].to_numpy(float)
-        cmax = _chisq_max(chisq_max, n)
-        chisq = frame["z"].to_numpy(float) ** 2
-        if cmax is not None:
-            sel = chisq < cmax
-            frame, chisq, n = frame[sel], chisq[sel], n[sel]
+        frame, chisq, n, cmax = _chisq_filtered(frame, chisq_max)
         icpt = _per_trait(intercept, trait)
         fit = fit_partitioned_h2(chisq, frame[kept_names].to_numpy(float), frame["w_l2"], n, m_kept,
                                  n_blocks=n_blocks, intercept=None if icpt is None else float(icpt))
