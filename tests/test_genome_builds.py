@@ -261,3 +261,16 @@ def test_unstated_builds_without_shared_rsids_are_a_logged_warning(caplog):
         h = harmonise(exp, out, exposure_name="exp", outcome_name="out")
     assert h["mr_keep"].all()
     assert "genome build of exp and out is not stated" in caplog.text and "assume one build" in caplog.text
+
+
+def test_match_chromosome_names_plinks_numeric_codes():
+    """PLINK's codes (.bim files, plink2 --glm) against the letters summary statistics use: 23 X,
+    24 Y, 25 / XY (pseudo-autosomal X, which summary statistics call X) X, 26 / M MT; any ``chr``
+    prefix, space or case; a missing code stays 'nan' (as astype(str) writes it)."""
+    from bma_genetics.io.builds import match_chromosome
+
+    got = match_chromosome(pd.Series(["chr1", "23", "24", "25", "XY", "X", 7, "26", "chrM", " chrx", "MT", np.nan],
+                                     index=range(10, 22)))
+    assert got.tolist() == ["1", "X", "Y", "X", "X", "X", "7", "MT", "MT", "X", "MT", "nan"]
+    assert got.index.tolist() == list(range(10, 22))
+    assert match_chromosome(pd.Series(["24", "Y"], dtype="category")).tolist() == ["Y", "Y"]

@@ -350,7 +350,7 @@ _SSF_ROWS = ["1\t100\tA\tG\t0.1\t0.05\t0.3\t0.04\t1_100_G_A\trs1\tx\n",
 @pytest.mark.parametrize("case", [
     "plain", "gzip", "empty cell in a number", "missing token", "nan text", "text in a number", "inf",
     "true/false extra", "tiny P", "int extra with a gap", "quoted", "crlf", "ragged", "no rows", "truncated gzip",
-    "two gzip members"])
+    "two gzip members", "all-missing extra", "byte-order mark", "meta-lines"])
 def test_the_pyarrow_reader_gives_the_c_parsers_frame_or_error(tmp_path, monkeypatch, case):
     """read_sumstats reads delimited tables with pyarrow (a third of the C parser's CPU); every frame
     and every error must be the one pandas' C parser path gives (which it falls back to)."""
@@ -370,10 +370,17 @@ def test_the_pyarrow_reader_gives_the_c_parsers_frame_or_error(tmp_path, monkeyp
             "quoted": lambda: r.__setitem__(0, r[0].replace("\trs1\t", '\t"rs1"\t')),
             "crlf": lambda: r.__init__([x.replace("\n", "\r\n") for x in r]),
             "ragged": lambda: r.__setitem__(1, r[1].replace("\ty\n", "\ty\tz\n")),
-            "no rows": lambda: r.clear()}
+            "no rows": lambda: r.clear(),
+            # plink2's ERRCODE: a column of nothing but missing tokens
+            "all-missing extra": lambda: r.__init__([x.replace("\tx\n", "\t#NA\n").replace("\ty\n", "\t#NA\n")
+                                                     .replace("\t\n", "\t#NA\n") for x in r])}
     if case in edit:
         edit[case]()
     text = _SSF_HEADER + "".join(r)
+    if case == "meta-lines":  # a quote in a meta-line must not open a quoted field
+        text = '##fileformat=GWAS-VCF-like\n##INFO=<ID=ES,Description="effect\tsize>\n' + text
+    if case == "byte-order mark":
+        text = "\ufeff" + text
     path = tmp_path / ("s.tsv.gz" if "gzip" in case else "s.tsv")
     if case == "gzip":
         with gzip.open(path, "wt") as fh:
@@ -402,7 +409,7 @@ def test_the_pyarrow_reader_gives_the_c_parsers_frame_or_error(tmp_path, monkeyp
         assert len(fast) == len(r)  # every row, of every gzip member
         pd.testing.assert_frame_equal(fast, slow, check_exact=True)
     if case in ("plain", "gzip", "missing token", "inf", "tiny P", "quoted", "crlf", "text in a number",
-                "two gzip members"):
+                "two gzip members", "all-missing extra", "byte-order mark", "meta-lines"):
         assert used[0] is not None  # these the fast reader reads itself
 
 
@@ -435,3 +442,43 @@ def test_subnormal_p_keeps_its_digits_in_neg_log10_p(tmp_path, text, expected):
     path.write_text(_SSF_HEADER + _SSF_ROWS[0].replace("\t0.04\t", f"\t{text}\t") + "".join(_SSF_ROWS[1:]))
     out = read_sumstats(path)
     assert out["neg_log_10_p_value"].iloc[0] == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("how", ["plain", "gzip", "whitespace"])
+@pytest.mark.parametrize("start", ["byte-order mark", "meta-lines", "both"])
+def test_a_byte_order_mark_and_meta_lines_before_the_header_are_read(tmp_path, how, start):
+    """A UTF-8 byte-order mark (Excel's "CSV UTF-8", some Windows tools) and ``##`` meta-lines
+    before the header (VCF / GWAS-VCF style, some tools' provenance) are no part of the table: the
+    frame is the one of the bare file, on the pyarrow path and the C parser's (whitespace), gzip or
+    not; line numbers in errors count the meta-lines."""
+    if how == "whitespace":  # REGENIE's layout: the C parser reads it
+        header = "CHROM GENPOS ID ALLELE0 ALLELE1 A1FREQ N TEST BETA SE LOG10P\n"
+        rows = ["1 100 rs1 G A 0.3 500 ADD 0.1 0.05 1.4\n", "1 200 rs2 T C 0.2 500 ADD -0.2 0.05 5\n"]
+    else:
+        header, rows = _SSF_HEADER, _SSF_ROWS
+    prefix = ("\ufeff" if start != "meta-lines" else "") + (
+        '##fileformat=GWAS-VCF-like\n##source="tool 1.0, \t quoted"\n' if start != "byte-order mark" else "")
+
+    def write(name: str, text: str) -> Path:
+        path = tmp_path / (name + (".gz" if how == "gzip" else ""))
+        if how == "gzip":
+            path.write_bytes(gzip.compress(text.encode("utf-8")))
+        else:
+            path.write_text(text, encoding="utf-8")
+        return path
+
+    bare = read_sumstats(write("bare.txt", header + "".join(rows)))
+    got = read_sumstats(write("odd.txt", prefix + header + "".join(rows)))
+    pd.testing.assert_frame_equal(got, bare, check_exact=True)
+    bad = list(rows)
+    bad[1] = bad[1].replace("-0.2", "x0.2")
+    n_meta = prefix.count("##")
+    with pytest.raises(InputError, match=rf"bad\.txt.*line {3 + n_meta}: 'x0.2' is not a number"):
+        read_sumstats(write("bad.txt", prefix + header + "".join(bad)))
+
+
+def test_meta_lines_without_a_header_are_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "only_meta.tsv"
+    path.write_text("\ufeff##fileformat=GWAS-VCF-like\n##source=tool\n")
+    with pytest.raises(InputError, match=r"only_meta\.tsv is empty \(no header line after 2 '##' meta-line"):
+        read_sumstats(path)

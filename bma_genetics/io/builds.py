@@ -146,16 +146,30 @@ class BuildEvidence:
                 f"{self.n_grch38} at their GRCh38 position")
 
 
+#: PLINK's numeric and two-letter chromosome codes as :func:`match_chromosome` names them: 23 X,
+#: 24 Y, 25 / XY (the pseudo-autosomal part of X, which summary statistics call X, on X's
+#: coordinates) X, 26 / M MT; ``PAR1``/``PAR2`` (plink2's split-par names) X.
+MATCH_CHROMOSOME_CODES: dict[str, str] = {"23": "X", "24": "Y", "25": "X", "XY": "X", "PAR1": "X", "PAR2": "X",
+                                          "26": "MT", "M": "MT"}
+
+
 def match_chromosome(chrom: pd.Series) -> pd.Series:
-    """Chromosome names as variants are matched between tables: no ``chr`` prefix, and PLINK's 23
-    (X) and 25 / XY (the pseudo-autosomal part of X, which summary statistics call X) as ``X``.
+    """Chromosome names as variants are matched between tables: no ``chr`` prefix (any case), no
+    surrounding space, letters upper-case, and PLINK's codes by :data:`MATCH_CHROMOSOME_CODES`
+    (23 -> X, 24 -> Y, 25 / XY -> X, 26 / M -> MT).
 
     Examples
     --------
-    >>> match_chromosome(pd.Series(["chr1", "23", "25", "XY", "X", 7])).tolist()
-    ['1', 'X', 'X', 'X', 'X', '7']
+    >>> match_chromosome(pd.Series(["chr1", "23", "24", "25", "XY", "X", 7, "26", "chrM", "x"])).tolist()
+    ['1', 'X', 'Y', 'X', 'X', 'X', '7', 'MT', 'MT', 'X']
     """
-    return chrom.astype(str).str.removeprefix("chr").replace({"23": "X", "25": "X", "XY": "X"})
+    # once per distinct code (a chromosome column repeats a few values); a missing one is 'nan', as
+    # astype(str) writes it
+    codes, uniques = pd.factorize(chrom, use_na_sentinel=True)
+    names = pd.Series(np.asarray(uniques, dtype=object)).astype(str).str.strip()
+    names = names.where(~names.str[:3].str.lower().eq("chr"), names.str[3:]).str.upper()
+    names = np.append(names.replace(MATCH_CHROMOSOME_CODES).to_numpy(dtype=object), "nan")
+    return pd.Series(names[codes], index=chrom.index, dtype=object)
 
 
 def _chrom(s: pd.Series) -> pd.Series:

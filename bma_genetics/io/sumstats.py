@@ -43,6 +43,7 @@ its text, so ``neg_log_10_p_value`` stays exact whichever format carried it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import gzip
 import hashlib
@@ -214,31 +215,75 @@ FORMAT_NAMES: tuple[str, ...] = ("auto", *SUMSTATS_FORMATS)
 # Reading
 # --------------------------------------------------------------------------------------------
 
-def _open_text(path: Path):
+_BOM = b"\xef\xbb\xbf"
+
+
+def _is_gzip(path: Path) -> bool:
+    """gzip (bgzip too) from the file's first bytes, never from its name (UK Biobank's ``*.tsv.bgz``)."""
     with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - returned to a with
+        return fh.read(2) == b"\x1f\x8b"
 
 
-def _header(path: Path, where: str) -> tuple[list[str], str]:
-    """The header's column names and the separator it uses (``\\t``, ``,`` or whitespace)."""
+def _open_text(path: Path):
+    # utf-8-sig: a UTF-8 byte-order mark (Excel's "UTF-8 CSV", some Windows tools) is no part of
+    # the first column's name
+    if _is_gzip(path):
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace")
+    return open(path, encoding="utf-8-sig", errors="replace")  # noqa: SIM115 - returned to a with
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where a summary-statistics file's table starts: its header, separator, whether it opens with
+    a UTF-8 byte-order mark and how many ``##`` meta-lines (VCF / GWAS-VCF style) precede the header."""
+
+    header: list[str]
+    sep: str
+    bom: bool
+    n_meta: int
+
+
+def _header(path: Path, where: str) -> _Layout:
+    """The header's column names and the separator it uses (``\\t``, ``,`` or whitespace), after a
+    byte-order mark and any ``##`` meta-lines."""
+    n_meta = 0
     try:
+        with gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb") as fh:
+            head = fh.read(len(_BOM))
         with _open_text(path) as fh:
             line = fh.readline()
             while line.startswith("##"):  # VCF-like meta lines
+                n_meta += 1
                 line = fh.readline()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise fail(where, f"{path} is not a readable text table: {exc}") from None
     line = line.rstrip("\r\n")
     if not line:
-        raise fail(where, f"{path} is empty (no header line)")
+        what = f" after {n_meta} '##' meta-line(s)" if n_meta else ""
+        raise fail(where, f"{path} is empty (no header line{what})")
     if "\t" in line:
-        return line.split("\t"), "\t"
-    if "," in line and " " not in line:
-        return line.split(","), ","
-    return line.split(), "whitespace"
+        header, sep = line.split("\t"), "\t"
+    elif "," in line and " " not in line:
+        header, sep = line.split(","), ","
+    else:
+        header, sep = line.split(), "whitespace"
+    return _Layout(header, sep, head == _BOM, n_meta)
+
+
+@contextlib.contextmanager
+def _table_bytes(path: Path, layout: _Layout):
+    """The file's bytes from its header line on (gzip decompressed, every bgzip member read): the
+    byte-order mark and the ``##`` meta-lines skipped here, so both parsers see a plain table (a quote
+    in a meta-line cannot start a quoted field there)."""
+    fh = gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")  # noqa: SIM115 - closed below
+    try:
+        if layout.bom:
+            fh.read(len(_BOM))
+        for _ in range(layout.n_meta):
+            fh.readline()
+        yield fh
+    finally:
+        fh.close()
 
 
 def detect_format(header: list[str] | tuple[str, ...]) -> str | None:
@@ -381,7 +426,8 @@ def read_sumstats(
         if unknown:
             raise fail("read_sumstats/columns", f"unknown canonical name(s) {unknown}; use "
                                                 f"{[*SUMSTATS_COLUMNS, *OPTIONAL_COLUMNS]}")
-    header, sep = _header(path, where)
+    layout = _header(path, where)
+    header, sep = layout.header, layout.sep
     if format == "auto":
         name = detect_format(header)
         if name is None:
@@ -426,28 +472,27 @@ def read_sumstats(
     if spec.test_column:
         text_cols.add(spec.test_column)
     na = list(spec.na_values)
-    # gzip (bgzip too) from the first bytes, as the header and pyarrow readers do: never from the
-    # file's name (UK Biobank's *.tsv.bgz)
-    with open(path, "rb") as fh:
-        compression = "gzip" if fh.read(2) == b"\x1f\x8b" else None
-    raw = _read_arrow(path, sep, header, text_cols, cat_cols, na)
+    # the file is streamed from its header line (gzip, bgzip too, from its first bytes: never from its
+    # name, UK Biobank's *.tsv.bgz; a byte-order mark and ## meta-lines skipped)
+    raw = _read_arrow(path, layout, text_cols, cat_cols, na)
     if raw is None:  # whitespace-separated, odd, or a bad value: the C parser reads (and reports) it
         try:
-            raw = pd.read_csv(path, sep=r"\s+" if sep == "whitespace" else sep,
-                              dtype={c: "category" if c in cat_cols else str for c in text_cols},
-                              na_values=na, keep_default_na=False, compression=compression, low_memory=False,
-                              comment=None)
+            with _table_bytes(path, layout) as fh:
+                raw = pd.read_csv(fh, sep=r"\s+" if sep == "whitespace" else sep,
+                                  dtype={c: "category" if c in cat_cols else str for c in text_cols},
+                                  na_values=na, keep_default_na=False, low_memory=False, comment=None)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as exc:
             raise fail(where, f"{path} is not a readable {spec.description} table: {exc}") from None
     p_src = chosen.get("p_value")
     if p_src is not None and p_src in raw.columns and raw[p_src].dtype.kind in "fi" and (
             (raw[p_src] >= 0) & (raw[p_src] < np.finfo(float).tiny)).any():
-        raw[p_src] = pd.read_csv(path, sep=r"\s+" if sep == "whitespace" else sep, usecols=[p_src],
-                                 dtype={p_src: str}, na_values=na, keep_default_na=False, compression=compression,
-                                 low_memory=False, comment=None)[p_src].to_numpy()
+        with _table_bytes(path, layout) as fh:
+            raw[p_src] = pd.read_csv(fh, sep=r"\s+" if sep == "whitespace" else sep, usecols=[p_src],
+                                     dtype={p_src: str}, na_values=na, keep_default_na=False, low_memory=False,
+                                     comment=None)[p_src].to_numpy()
     if spec.test_column and spec.test_column in raw.columns:
         raw = raw[raw[spec.test_column].astype(str) == spec.test_value]
-    lines = raw.index.to_numpy() + 2  # line in the file (the header is line 1)
+    lines = raw.index.to_numpy() + 2 + layout.n_meta  # line in the file (the header is line 1 + meta-lines)
     raw = raw.reset_index(drop=True)
     df = pd.DataFrame(index=raw.index)
     for dst, src in chosen.items():
@@ -481,32 +526,30 @@ def read_sumstats(
     return out
 
 
-def _read_arrow(path: Path, sep: str, header: list[str], text_cols: set[str], cat_cols: set[str],
+def _read_arrow(path: Path, layout: _Layout, text_cols: set[str], cat_cols: set[str],
                 na: list[str]) -> pd.DataFrame | None:
     """The table read by pyarrow's CSV reader, as ``pd.read_csv`` would return it (text columns as
     text, NaN for the format's missing tokens, numbers as int64/float64, ``cat_cols`` categorical),
-    at a fraction of the C parser's time; None when the file is whitespace-separated, has
-    meta-lines, repeated or blank column names, or any cell pyarrow would not convert to the type
-    the C parser gives it (``nan`` where it is no missing token, true/false, dates, a column of
-    nothing but missing values): the C parser then reads the file, so every value it accepts and
-    every message it gives stays as it was. A word in a number column comes back as text, as from
+    at a fraction of the C parser's time (a byte-order mark and ``##`` meta-lines skipped before
+    either parser sees the table; a column of nothing but missing tokens, plink2's ``ERRCODE``, is
+    float NaN as from the C parser); None when the file is whitespace-separated, has repeated or
+    blank column names, or any cell pyarrow would not convert to the type the C parser gives it
+    (``nan`` where it is no missing token, true/false, dates) or it has no rows: the C parser then
+    reads the file, so every value it accepts and every message it gives stays as it was. A word in a number column comes back as text, as from
     the C parser, and :func:`_strict_numeric` names its line. Numbers are parsed exactly
     (correctly rounded); the C parser's default differs from that in the last bit for about 1 in
     20,000 values."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    sep, header = layout.sep, layout.header
     if sep == "whitespace" or len(set(header)) != len(header) or any(not h or h != h.strip() for h in header):
         return None
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
     types = {c: pa.string() for c in text_cols if c not in cat_cols}
     types.update({c: pa.dictionary(pa.int32(), pa.string()) for c in cat_cols})
     try:
         # streamed from the file (gzip: Python's reader, which reads every member bgzip writes)
-        with gzip.open(path, "rb") if gz else open(path, "rb") as fh:
-            if fh.peek(2)[:2] == b"##":  # meta-lines before the header
-                return None
+        with _table_bytes(path, layout) as fh:
             table = pacsv.read_csv(fh, read_options=pacsv.ReadOptions(block_size=1 << 24),
                                    parse_options=pacsv.ParseOptions(delimiter=sep),
                                    convert_options=pacsv.ConvertOptions(column_types=types, null_values=na,
@@ -514,7 +557,7 @@ def _read_arrow(path: Path, sep: str, header: list[str], text_cols: set[str], ca
                                                                         quoted_strings_can_be_null=True))
     except (pa.ArrowException, OSError, EOFError, UnicodeDecodeError):  # the C parser says what is wrong
         return None
-    if table.column_names != header:
+    if table.column_names != header or table.num_rows == 0:  # no rows: pandas' object columns
         return None
     columns = {}
     for name, col in zip(table.column_names, table.columns, strict=True):
@@ -534,7 +577,9 @@ def _read_arrow(path: Path, sep: str, header: list[str], text_cols: set[str], ca
             if np.isnan(values).sum() != col.null_count:  # 'nan' text that is no missing token here: the
                 return None                                # C parser calls it not a number
             columns[name] = values
-        else:  # bool, timestamp, null (all missing): pandas' own inference decides
+        elif pa.types.is_null(t):  # nothing but missing tokens (plink2's ERRCODE '.'): the C parser's
+            columns[name] = np.full(len(col), np.nan)  # float64 NaN (text columns are typed above)
+        else:  # bool, timestamp: pandas' own inference decides
             return None
     return pd.DataFrame(columns)
 
