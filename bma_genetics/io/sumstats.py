@@ -502,8 +502,9 @@ def read_sumstats(
         df["other_allele"] = np.where(raw[chosen["effect_allele"]] == raw[alt],
                                       raw[ref], raw[alt])
     out = _canonical(df, spec, str(path), f"read_sumstats/{name}", names=chosen, lines=lines)
+    meta = read_gwas_ssf_metadata(path) if name == "gwas_ssf" else {}  # the sidecar, read once
     if name == "gwas_ssf":
-        for col, value in _sample_sizes(read_gwas_ssf_metadata(path)).items():
+        for col, value in _sample_sizes(meta).items():
             if out[col].isna().all():
                 out[col] = value
     for col, value in (("n", n), ("n_cases", n_cases), ("n_controls", n_controls)):
@@ -517,7 +518,7 @@ def read_sumstats(
         if extra:  # a concat copies every column: only when there is something to add
             out = pd.concat([out, raw[extra]], axis=1)
     out = _validated(out, str(path), f"read_sumstats/{name}", chosen, lines)
-    stated = read_gwas_ssf_metadata(path).get("genome_assembly") if name == "gwas_ssf" else None
+    stated = meta.get("genome_assembly")
     genome_build, how = resolve_build(given=build, stated=stated, known=known_variants, frame=out,
                                       source=str(path), where="read_sumstats/build")
     out[BUILD_COLUMN] = genome_build if genome_build is not None else np.nan
