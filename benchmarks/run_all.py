@@ -1,7 +1,8 @@
 """`make bench`: run every benchmark against its peer, one after another, and print each ratio.
 
 The demo cohort (`demo_cohort/`, made by `make demo` or simulated here on first use) feeds the
-GWAS and PheWAS benchmarks. Pass names to run a subset: `python benchmarks/run_all.py phewas mr`.
+GWAS and PheWAS benchmarks; the demo's run (`runs/bmff-demo/`, made by `make demo`; BENCH_RUN
+overrides it) feeds the LDSC munge + h2 benchmark, which uses a synthetic set without it. Pass names to run a subset: `python benchmarks/run_all.py phewas mr`.
 Environment: BENCH_ROWS overrides the showcase-CSV rows of the UK Biobank read benchmark.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 COHORT = Path(os.environ.get("BENCH_COHORT", ROOT / "demo_cohort"))
+RUN = Path(os.environ.get("BENCH_RUN", ROOT / "runs" / "bmff-demo"))
 
 
 def _ensure_cohort() -> Path:
@@ -24,6 +26,14 @@ def _ensure_cohort() -> Path:
     return COHORT
 
 
+def _ldsc() -> list[str]:
+    """The demo run's summary statistics and LD scores when `make demo` has made them."""
+    if (RUN / "heritability" / "ld").exists():
+        return ["benchmarks/ldsc_munge_h2.py", "--run", str(RUN)]
+    print(f"no demo run at {RUN} (`make demo` makes it): the LDSC benchmark uses its synthetic set", flush=True)
+    return ["benchmarks/ldsc_munge_h2.py"]
+
+
 BENCHMARKS = {
     "ukb_read": lambda: ["benchmarks/ukb_read.py", "--rows", os.environ.get("BENCH_ROWS", "500000")],
     "gwas": lambda: ["benchmarks/gwas_vs_plink2.py", str(_ensure_cohort())],
@@ -31,7 +41,7 @@ BENCHMARKS = {
     "phewas": lambda: ["benchmarks/phewas_vs_phetk.py", "--cohort", str(_ensure_cohort())],
     "mr": lambda: ["benchmarks/mr_vs_twosamplemr.py"],
     "enrichment": lambda: ["benchmarks/enrichment_genes.py"],
-    "ldsc": lambda: ["benchmarks/ldsc_munge_h2.py"],
+    "ldsc": _ldsc,
     "unet": lambda: ["benchmarks/unet_inference.py"],
     "loco": lambda: ["benchmarks/loco_relatives.py"],
     "scan_reliability": lambda: ["benchmarks/scan_reliability.py", str(_ensure_cohort())],
