@@ -477,6 +477,38 @@ def test_ukb_relatives_preset(tmp_path):
         relatives_preset("ukbb")
 
 
+def test_relatives_founder_ld(related, tmp_path):
+    """founder_ld=True: founders from msprime, so the cohort has population LD (in-sample LD scores
+    well above 1 and varying between variants, what LD score regression needs), relatives still as
+    stated, and the same seed writes the same bytes; the default cohort has none (LD scores ~1)."""
+    from bma_genetics.heritability.api import run_ldscore
+    from bma_genetics.ld.readers import PlinkReader
+    from bma_genetics.simulate.relatives import simulate_related_cohort
+
+    kw = dict(n_families=40, n_parent_offspring=10, n_cousin_pairs=10, n_second_cousin_pairs=5, n_unrelated=120,
+              n_chromosomes=2, variants_per_chromosome=300, n_traits=1, n_large=1, founder_ld=True, seed=4)
+    c = simulate_related_cohort(tmp_path / "a", **kw)
+    again = simulate_related_cohort(tmp_path / "b", **kw)
+    for suffix in (".bed", ".bim"):
+        assert again.bfile.with_suffix(suffix).read_bytes() == c.bfile.with_suffix(suffix).read_bytes()
+    l2 = run_ldscore(PlinkReader(c.bfile), window="1000kb", chromosomes=None).table["l2"]
+    assert l2.mean() > 3 and l2.std() / l2.mean() > 0.2, (l2.mean(), l2.std())
+    flat = run_ldscore(PlinkReader(related[0].bfile), window="1000kb", chromosomes=None).table["l2"]
+    assert abs(flat.mean() - 1) < 0.5  # the default founders: no LD
+    meta = json.loads((c.out / "truth" / "relatives.json").read_text())
+    assert meta["founder_ld"]["window_bp"] == 3_000_000 and meta["roles"]["parent"] == 10
+    bim = pd.read_csv(c.bfile.with_suffix(".bim"), sep="\t", header=None)
+    assert (bim.groupby(0)[3].diff().dropna() > 0).all()  # msprime positions, increasing
+    ped = pd.read_csv(c.out / "truth" / "pedigree.tsv", sep="\t", dtype={"eid": str})
+    sibs = ped[ped["role"] == "sibling"].groupby("family")["eid"].apply(list)
+    reader = PlinkReader(c.bfile)
+    g = reader.dosages(np.arange(reader.n_variants)).astype(float)
+    g = (g - g.mean(axis=0)) / g.std(axis=0)
+    where = {e: i for i, e in enumerate(reader.samples)}
+    r_sib = np.mean([np.mean(g[where[a]] * g[where[b]]) for a, b, *_ in sibs])
+    assert 0.35 < r_sib < 0.65  # 2 x kinship 1/4
+
+
 def test_stage_kinship_setting(tmp_path, caplog):
     """gwas stage: step1.kinship (relative to the cohort) calibrates keep_loco when the file exists;
     a missing file is logged and leaves REGENIE's statistic; drop or null: none."""

@@ -10,6 +10,9 @@ Model
 -----
 - **Founders**: haplotypes drawn independently per variant from allele frequencies
   ``p ~ U(0.05, 0.5)`` (no population LD: the only long-range allele sharing is the relatives').
+  With ``founder_ld=True`` they come from a coalescent simulation per chromosome instead
+  (:mod:`bma_genetics.simulate.relatives_ld`: msprime, a recombination map with hotspots), so the
+  cohort has population LD as well (LD score regression needs it); positions are then msprime's.
 - **Meiosis**: a parent transmits, per chromosome, a recombinant of its two haplotypes with
   ``Poisson(morgans)`` crossovers at uniform positions (``chromosome_morgans``, 1 Morgan by default),
   so relatives share segments identical by descent, as real ones do.
@@ -128,6 +131,7 @@ def simulate_related_cohort(
     n_traits: int = 4,
     n_large: int = 5,
     large_variance: float = 0.01,
+    founder_ld: bool = False,
     seed: int = 1,
 ) -> RelatedCohort:
     """Simulate a cohort rich in relatives with heritable traits (see the module docstring).
@@ -177,9 +181,22 @@ def simulate_related_cohort(
     m = n_chromosomes * variants_per_chromosome
     bounds = [(c * variants_per_chromosome, (c + 1) * variants_per_chromosome) for c in range(n_chromosomes)]
     freq = rng.uniform(0.05, 0.5, size=m)
+    pool = None
+    if founder_ld:
+        from bma_genetics.simulate.relatives_ld import msprime_founders
+
+        n_founders = (2 * n_families + 2 * n_parent_offspring + 4 * n_cousin_pairs + 6 * n_second_cousin_pairs
+                      + n_unrelated)
+        pool = msprime_founders(n_founders, n_chromosomes, variants_per_chromosome, seed=seed)
+        freq = pool.haplotypes.mean(axis=0)
+    used = [0]
 
     def founder() -> np.ndarray:
-        return (rng.random((2, m)) < freq).astype(np.int8)
+        if pool is None:
+            return (rng.random((2, m)) < freq).astype(np.int8)
+        k = used[0]
+        used[0] += 1
+        return pool.haplotypes[2 * k:2 * k + 2]
 
     def child(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.stack([_gamete(a, bounds, chromosome_morgans, rng), _gamete(b, bounds, chromosome_morgans, rng)])
@@ -230,6 +247,8 @@ def simulate_related_cohort(
     # variants: chromosome c, positions 1000 i + 1; the .bed counts A1, here the ALT (allele 2 below)
     chrom = np.repeat(np.arange(1, n_chromosomes + 1), variants_per_chromosome)
     position = np.tile(np.arange(variants_per_chromosome) * 1000 + 10_001, n_chromosomes)
+    if pool is not None:
+        position = pool.positions + 10_000
     bases = np.array(list("ACGT"))
     ref = bases[rng.integers(0, 4, size=m)]
     alt = bases[(np.searchsorted(bases, ref) + rng.integers(1, 4, size=m)) % 4]
@@ -290,6 +309,8 @@ def simulate_related_cohort(
             "n_related_pairs_listed": len(rel), "n_pairs_below_0.0442": sum(k < 0.0442 for *_, k in pairs),
             "share_with_listed_relative": round(float(np.mean(ped["kinship_max"] >= 0.0442)), 4),
             "chromosome_morgans": chromosome_morgans}
+    if pool is not None:
+        meta["founder_ld"] = pool.settings
     (out / "truth" / "relatives.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     return RelatedCohort(out=out, bfile=prefix, pheno=out / "pheno.tsv", covar=out / "covar.tsv",
                          kinship=out / "ukb_rel.dat", n_samples=n, n_variants=m,
