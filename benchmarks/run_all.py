@@ -44,6 +44,7 @@ BENCHMARKS = {
     "ldsc": _ldsc,
     "unet": lambda: ["benchmarks/unet_inference.py"],
     "loco": lambda: ["benchmarks/loco_relatives.py"],
+    "loco_ldsc": lambda: ["benchmarks/loco_ldsc_intercept.py"],
     "scan_reliability": lambda: ["benchmarks/scan_reliability.py", str(_ensure_cohort())],
 }
 
