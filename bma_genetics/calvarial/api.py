@@ -30,7 +30,7 @@ from bma_genetics.calvarial.profiles import (
     simulate_profiles,
 )
 from bma_genetics.calvarial.qc import FLAGS as QC_FLAGS
-from bma_genetics.calvarial.qc import CalvarialQC, apply_qc
+from bma_genetics.calvarial.qc import CalvarialQC, apply_qc, background_share
 from bma_genetics.calvarial.surface import (
     CALVARIAL_MAX_ANGLE,
     calvarial_vertices,
@@ -171,45 +171,59 @@ def run_profile_training(
     return ProfileTrainingResult(per_type, files, report, model=model, history=history)
 
 
-#: Intensity the head's brain ("rest": meninges, CSF, brain below the inner table) is mapped to before
-#: profiling: the profile model's rest mean (:data:`~bma_genetics.calvarial.profiles.LAYERS`), the
-#: scale of the study's FreeSurfer-normalised T1 (0-255, white matter at 110) that the network input
-#: (/ 255) and the QC rule (outer-table SD < 30) assume.
-REFERENCE_INTENSITY = 60.0
-#: Voxels deeper than this below the head surface (mm) are the brain whose median is the reference.
-REFERENCE_DEPTH_MM = 25.0
+#: FreeSurfer's intensity convention of the study's input. Kaufmann 2024 sampled ``nu.mgz``
+#: (FreeSurfer 5.3, ``010_extractIntensities/mainscript.sh``), not ``T1.mgz``: recon-all makes it with
+#: ``mri_nu_correct.mni --uchar talairach.xfm`` (N3, then ``mri_make_uchar``), which maps the 1st
+#: percentile of the intensities in a 50-mm ball around the Talairach origin (mostly brain) to
+#: 0.01 x 255 = 2.55 and their 90th percentile to 110 (the white matter), linearly, clipped to 0-255.
+#: The profile model's layer intensities (rest 60, areolar fat 180, tables 25) and the QC rule
+#: "outer-table SD < 30" are on that scale.
+FS_LOW_PERCENTILE = 1.0
+FS_LOW_VALUE = 0.01 * 255.0
+FS_WM_PERCENTILE = 90.0
+FS_WM_VALUE = 110.0
+#: Voxels deeper than this below the head surface (mm) stand for FreeSurfer's Talairach ball: mostly brain,
+#: well inside the skull (no registration needed).
+REFERENCE_DEPTH_MM = 35.0
 
 
-def intensity_scale(t1: np.ndarray, mask: np.ndarray, spacing: tuple[float, float, float], *,
-                    reference: float = REFERENCE_INTENSITY, depth_mm: float = REFERENCE_DEPTH_MM) -> tuple[float, float]:
-    """Factor that puts a head T1 on the study's intensity scale, and the raw reference it came from.
+def intensity_mapping(t1: np.ndarray, mask: np.ndarray, spacing: tuple[float, float, float], *,
+                      depth_mm: float = REFERENCE_DEPTH_MM) -> tuple[float, float, float, float]:
+    """The linear map that puts a head T1 on FreeSurfer's ``nu.mgz`` scale (the study's input).
 
-    The reference is the median intensity of the head voxels more than ``depth_mm`` below the head
-    surface (the brain, well inside the skull); the factor maps it to ``reference``. UK Biobank's
-    ``T1.nii.gz`` is on the scanner's (uint16) scale, the study's network and QC on FreeSurfer's
-    normalised one: a head scaled by any factor gives the same normalised image.
+    FreeSurfer's ``mri_make_uchar`` rule: the 1st percentile of the reference region's non-zero
+    intensities goes to 2.55 and the 90th (white matter) to 110 (:data:`FS_WM_VALUE`); the image is
+    then ``clip(t1 x scale + offset, 0, 255)``. The reference region is the head voxels more than
+    ``depth_mm`` below the head surface (the brain), FreeSurfer's a 50-mm ball around the Talairach
+    origin; FreeSurfer reads the percentiles off a 100-bin histogram, here they are exact. UK Biobank's
+    ``T1.nii.gz`` is on the scanner's scale (gain differs by scanner and head): any gain and offset
+    give the same normalised image.
 
     Returns
     -------
-    (float, float)
-        ``(factor, raw_reference)``.
+    (float, float, float, float)
+        ``(scale, offset, raw_low, raw_wm)``: the map and the raw percentiles it came from.
 
     Raises
     ------
     InputError
-        No voxel that deep (not a head, or a field of view too small) or a reference that is not positive.
+        No voxel that deep (not a head, or a field of view too small) or percentiles that do not
+        increase (not a T1 head image).
     """
     from scipy import ndimage
 
     depth = ndimage.distance_transform_edt(mask, sampling=spacing)
     inner = np.asarray(t1)[depth > depth_mm]
+    inner = inner[inner != 0]  # FreeSurfer clears the histogram's zero bin
     if inner.size < 100:
         raise fail("measure_head/vol", f"only {inner.size} head voxels lie more than {depth_mm} mm below the surface: "
                                        "no brain to normalise the intensities by")
-    raw = float(np.median(inner))
-    if not raw > 0:
-        raise fail("measure_head/vol", f"the brain's median intensity is {raw:.4g}: not a T1 head image")
-    return float(reference) / raw, raw
+    low, wm = (float(v) for v in np.percentile(inner, [FS_LOW_PERCENTILE, FS_WM_PERCENTILE]))
+    if not wm > low:
+        raise fail("measure_head/vol", f"the brain's 1st and 90th intensity percentiles are {low:.4g} and {wm:.4g}: "
+                                       "not a T1 head image")
+    scale = (FS_WM_VALUE - FS_LOW_VALUE) / (wm - low)
+    return scale, FS_WM_VALUE - scale * wm, low, wm
 
 
 def measure_head(vol: HeadVolume, model: ProfileModel, *, qc: CalvarialQC = CalvarialQC(),
@@ -232,22 +246,24 @@ def measure_head(vol: HeadVolume, model: ProfileModel, *, qc: CalvarialQC = Calv
     dict
         ``eid, calvarial_bma`` (mean marrow intensity over the calvarial vertices that are not
         Mahalanobis outliers), ``n_points, outer_table_mean, inner_table_mean,
-        marrow_thickness_mm, marrow_depth_mm``, ``intensity_scale`` (the factor applied,
-        :func:`intensity_scale`) and ``intensity_reference_raw`` (the brain's median before it), the
-        QC metrics and flags and ``qc_pass``; intensities on the normalised (study's) scale.
+        marrow_thickness_mm, marrow_depth_mm``, ``intensity_scale`` and ``intensity_offset`` (the
+        map applied, :func:`intensity_mapping`) and ``intensity_reference_raw`` (the brain's 90th
+        percentile before it, mapped to 110), the QC metrics and flags and ``qc_pass``; intensities on
+        FreeSurfer's ``nu.mgz`` scale (the study's).
     """
     if not isinstance(vol, HeadVolume):
         raise fail("measure_head/vol", f"expected a HeadVolume, found {type(vol).__name__}")
     spacing = np.asarray(vol.spacing, float)
     mask = head_mask(vol.t1)
-    factor, raw_reference = intensity_scale(vol.t1, mask, vol.spacing)
-    t1 = np.asarray(vol.t1, np.float32) * np.float32(factor)
+    factor, offset, _, raw_reference = intensity_mapping(vol.t1, mask, vol.spacing)
+    t1 = np.clip(np.asarray(vol.t1, np.float32) * np.float32(factor) + np.float32(offset), 0.0, 255.0)
     surf = skin_surface(mask, vol.spacing)
     idx = calvarial_vertices(surf, max_angle=max_angle)
     prof = sample_profiles(t1, surf, idx)
     bounds = model.predict(prof) if len(prof) else np.zeros((0, 6), np.int16)
     st = layer_statistics(prof, bounds)
-    res = apply_qc(len(idx), st["ob_mean"], st["bm_first"], st["bm_mean"], voxel_mm=float(spacing.mean()), qc=qc)
+    res = apply_qc(len(idx), st["ob_mean"], st["bm_first"], st["bm_mean"], voxel_mm=float(spacing.mean()), qc=qc,
+                   background=background_share(t1, mask, vol.spacing, qc=qc))
     md = res.pop("md")
     keep = np.isfinite(st["bm_mean"]) & (md <= qc.md_cutoff)
 
@@ -258,7 +274,8 @@ def measure_head(vol: HeadVolume, model: ProfileModel, *, qc: CalvarialQC = Calv
             "outer_table_mean": mean(st["ob_mean"]), "inner_table_mean": mean(st["ib_mean"]),
             "marrow_thickness_mm": mean(st["bm_thick"]) * SAMPLE_MM,
             "marrow_depth_mm": mean(st["bm_first"]) * SAMPLE_MM,
-            "intensity_scale": round(factor, 6), "intensity_reference_raw": round(raw_reference, 4), **res}
+            "intensity_scale": round(factor, 6), "intensity_offset": round(offset, 4),
+            "intensity_reference_raw": round(raw_reference, 4), **res}
 
 
 def _factor_range(table: pd.DataFrame) -> dict[str, float | None]:
@@ -274,9 +291,9 @@ class CalvarialResult(StageResult):
 
     ``to_frame()``: the calvarial table (one row per head image: ``eid, calvarial_bma, n_points,
     outer_table_mean, inner_table_mean, marrow_thickness_mm, marrow_depth_mm, intensity_scale,
-    intensity_reference_raw, qc_n_points,
-    qc_min_points, qc_outer_table_sd, qc_md_outlier_share, qc_few_points,
-    qc_unstable_outer_table, qc_md_outliers, qc_pass, source, error``); ``summary()``: counts,
+    intensity_offset, intensity_reference_raw, qc_n_points,
+    qc_min_points, qc_outer_table_sd, qc_md_outlier_share, qc_background_share, qc_few_points,
+    qc_unstable_outer_table, qc_md_outliers, qc_background_artefact, qc_pass, source, error``); ``summary()``: counts,
     the model's checksum and held-out accuracy, the QC thresholds.
 
     Attributes
@@ -390,13 +407,15 @@ def run_calvarial(
                                                  if k != "history"}},
         "qc": {"min_points": qc.min_points if qc.min_points is not None else "scaled: 4,000 at 2 mm x (2 / voxel)^2",
                "max_outer_table_sd": qc.max_outer_table_sd, "md_cutoff": qc.md_cutoff,
-               "max_md_outlier_share": qc.max_md_outlier_share},
+               "max_md_outlier_share": qc.max_md_outlier_share, "background_threshold": qc.background_threshold,
+               "background_margin_mm": qc.background_margin_mm, "max_background_share": qc.max_background_share},
         "max_angle_degrees": max_angle,
         "intensity_normalisation": {
-            "rule": f"each head x (REFERENCE_INTENSITY / median intensity of the head voxels more than "
-                    f"{REFERENCE_DEPTH_MM:g} mm below its surface, the brain): BMA, layer means and QC on that scale",
-            "reference_intensity": REFERENCE_INTENSITY, "depth_mm": REFERENCE_DEPTH_MM,
-            "factors": _factor_range(table)},
+            "rule": f"FreeSurfer's nu.mgz convention (mri_make_uchar): the 1st and 90th percentiles of the head "
+                    f"voxels more than {REFERENCE_DEPTH_MM:g} mm below its surface (the brain) mapped linearly to "
+                    f"{FS_LOW_VALUE:g} and {FS_WM_VALUE:g}, clipped to 0-255: BMA, layer means and QC on that scale",
+            "low_percentile": FS_LOW_PERCENTILE, "low_value": FS_LOW_VALUE, "wm_percentile": FS_WM_PERCENTILE,
+            "wm_value": FS_WM_VALUE, "depth_mm": REFERENCE_DEPTH_MM, "factors": _factor_range(table)},
         "n_images": int(len(table)), "n_qc_pass": int(table["qc_pass"].sum()),
         "n_errors": int((table["error"].astype(str) != "").sum()),
     }

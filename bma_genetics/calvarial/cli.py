@@ -30,15 +30,16 @@ def add_commands(group: typer.Typer) -> None:
         max_outer_table_sd: float = cli_option(PARAMS, "max_outer_table_sd"),
         md_cutoff: float = cli_option(PARAMS, "md_cutoff"),
         max_md_outlier_share: float = cli_option(PARAMS, "max_md_outlier_share"),
+        max_background_share: float = cli_option(PARAMS, "max_background_share"),
         n_jobs: int = cli_option(PARAMS, "n_jobs"),
         torch_threads: int = cli_option(PARAMS, "torch_threads"),
     ) -> None:
-        """Calvarial bone marrow adiposity per head T1 (Kaufmann 2024), with the study's QC."""
+        """Calvarial bone marrow adiposity per head T1 (Kaufmann 2024), with the study's QC and a background rule."""
         from bma_genetics.calvarial.api import run_calvarial
         from bma_genetics.calvarial.qc import CalvarialQC
 
         qc = CalvarialQC(min_points=min_points, max_outer_table_sd=max_outer_table_sd, md_cutoff=md_cutoff,
-                         max_md_outlier_share=max_md_outlier_share)
+                         max_md_outlier_share=max_md_outlier_share, max_background_share=max_background_share)
         r = run_calvarial(images, weights=weights, out=out, qc=qc, max_angle=max_angle, n_jobs=n_jobs,
                           torch_threads=torch_threads)
         s = r.summary()

@@ -46,6 +46,9 @@ PARAMS = [
     Param("md_cutoff", float, _qc.MD_CUTOFF, "QC: squared Mahalanobis distance (marrow depth, marrow intensity) beyond "
           "which a vertex is an outlier", range=(0, None, "left")),
     Param("max_md_outlier_share", float, _qc.MAX_MD_OUTLIER_SHARE, "QC: largest share of outlier vertices", range=(0, 1)),
+    Param("max_background_share", float, _qc.MAX_BACKGROUND_SHARE, "QC (not the study's): largest share of air voxels "
+          f"(over {_qc.BACKGROUND_MARGIN_MM:g} mm outside the head) brighter than {_qc.BACKGROUND_THRESHOLD:g} on the nu.mgz "
+          "scale (motion ghosts); 1 switches it off", range=(0, 1)),
     Param("n_jobs", int, 1, "images measured in parallel (threads)", range=(1, None)),
     Param("torch_threads", int, 1, "torch CPU threads", range=(1, None)),
 ]
@@ -63,7 +66,8 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
     d = ctx.stage_dir(NAME)
     images = ctx.product("head_images", "images")
     qc = CalvarialQC(min_points=params["min_points"], max_outer_table_sd=params["max_outer_table_sd"],
-                     md_cutoff=params["md_cutoff"], max_md_outlier_share=params["max_md_outlier_share"])
+                     md_cutoff=params["md_cutoff"], max_md_outlier_share=params["max_md_outlier_share"],
+                     max_background_share=params["max_background_share"])
     result = run_calvarial(images, weights=params["weights"], out=d, qc=qc, max_angle=params["max_angle"],
                            withdrawals=ctx.withdrawn(), n_jobs=params["n_jobs"],
                            torch_threads=params["torch_threads"])

@@ -52,29 +52,35 @@ class SkinSurface:
 
 
 def head_mask(t1: np.ndarray, *, threshold: float | None = None) -> np.ndarray:
-    """The head: voxels above ``threshold`` after a 1-voxel Gaussian, holes filled, largest component.
+    """The head: voxels above ``threshold`` after a 1-voxel Gaussian, holes filled (per axial slice, then
+    in 3-D), the largest component.
 
-    ``threshold`` default: a quarter of the 99th intensity percentile (skin and fat are bright,
-    air near 0).
+    ``threshold`` default: a quarter of the way from the 1st intensity percentile (air) to the 99th
+    (skin and fat are bright), so that the mask does not change with the image's gain and offset.
     """
     from scipy import ndimage
 
     x = np.asarray(t1, np.float32)
     if x.ndim != 3 or min(x.shape) < 3:
         raise fail("head_mask/t1", f"expected a 3-D volume, found shape {x.shape}")
-    thr = float(threshold) if threshold is not None else 0.25 * float(np.percentile(x, 99))
+    if threshold is None:  # a quarter of the way from the background to the bright tissue: any gain and offset
+        lo, hi = (float(v) for v in np.percentile(x, [1, 99]))
+        thr = lo + 0.25 * (hi - lo)
+    else:
+        thr = float(threshold)
     m = ndimage.gaussian_filter(x, 1.0) > thr
-    lab, n = ndimage.label(m)
-    if n == 0:
+    if not m.any():
         raise fail("head_mask/t1", f"no voxel above the threshold {thr:.3g}: not a head image")
-    sizes = np.bincount(lab.ravel())
-    sizes[0] = 0
-    m = lab == int(np.argmax(sizes))
-    # fill holes slice by slice too: the field-of-view border leaves the 3-D head open there
-    m = ndimage.binary_fill_holes(m)
+    # fill holes first, slice by slice too (the field-of-view border leaves the 3-D head open there):
+    # the dark skull can part the bright scalp from a bright brain, and the largest component must be
+    # the whole head, not the brain inside it
     for k in range(m.shape[0]):
         m[k] = ndimage.binary_fill_holes(m[k])
-    return m
+    m = ndimage.binary_fill_holes(m)
+    lab, _ = ndimage.label(m)
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    return lab == int(np.argmax(sizes))
 
 
 def skin_surface(mask: np.ndarray, spacing: tuple[float, float, float], *, step_size: int = 1) -> SkinSurface:

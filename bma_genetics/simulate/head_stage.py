@@ -14,7 +14,7 @@ written last, so a rerun reuses a complete set only.
 
 Products (in ``<run>/head_images/``): ``images`` (``images/``, with ``20252/`` and ``20216/``)
 and ``truth`` (``truth/heads.tsv``: ``eid, marrow_intensity, failure, size, skull, adiposity,
-voxel_mm, nifti, dicom``; simulated images only).
+voxel_mm, scanner, gain, bias_amplitude, nifti, dicom``; simulated images only).
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ PARAMS = [
     Param("failure_fraction", float, DEFAULT_FAILURE_FRACTION, "share of simulated heads with a planted failure (half motion, half "
           "truncated field of view)", range=(0, 1)),
     Param("voxel_mm", float, DEFAULT_VOXEL_MM, "isotropic voxel size of the simulated heads (mm)", range=(0.5, 4)),
+    Param("intensity", str, "scanner", "intensity scale of the simulated heads: scanner (a gain per scanner and "
+          "head and a bias field, as UK Biobank's T1.nii.gz) or nu (FreeSurfer's nu.mgz scale, the truth's)",
+          options=("scanner", "nu")),
     Param("formats", list, ["nifti", "dicom"], "files written per head: nifti (field 20252 zip) and/or dicom "
           "(field 20216 zip)", item_type=str),
 ]
@@ -60,7 +63,7 @@ def _key(cohort: Path, params: dict[str, Any], seed: int) -> str:
 
     from bma_genetics._atomic import fingerprint
 
-    parts = {k: params[k] for k in ("n_heads", "failure_fraction", "voxel_mm", "formats")}
+    parts = {k: params[k] for k in ("n_heads", "failure_fraction", "voxel_mm", "formats", "intensity")}
     parts["seed"] = seed
     parts["heads_version"] = HEADS_VERSION  # images of an older head model are simulated again
     parts["inputs"] = {Path(k).name: v for k, v in
@@ -106,7 +109,8 @@ def run(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
         simulate_head_images(cohort, n=params["n_heads"], seed=seed, out=tmp,
                              failure_fraction=params["failure_fraction"], voxel_mm=params["voxel_mm"],
-                             formats=tuple(params["formats"]), withdrawals=withdrawn)
+                             formats=tuple(params["formats"]), withdrawals=withdrawn,
+                             intensity=params["intensity"])
         for sub in ("images", "truth"):
             if (d / sub).exists():
                 shutil.rmtree(d / sub)

@@ -11,7 +11,14 @@ adiposity that scale them, and each layer's thickness varies by +-20 % over the 
 linear plus quadratic form of the direction). The marrow's intensity is the participant's true value
 (``truth/calvarial_true.parquet``, :mod:`bma_genetics.simulate.calvarial`) with a +-4 %
 low-frequency texture. Partial volume: each boundary is a linear ramp one voxel wide along the
-depth; then Rician-like noise (|x + N(0, 5)|).
+depth. Below the inner table the rest layer (60) runs 8 mm, at least to 26 mm below the skin (the
+profiles' 25 mm see only it, as in the profile model), then turns over 3 mm into brain: white
+matter, grey matter and CSF as a smooth random partition (:func:`brain_texture`). Then Rician-like
+noise (|x + N(0, 5)|). All this on FreeSurfer's ``nu.mgz`` scale, the study's input and the scale of
+the true marrow intensity; the file is then put on a scanner's scale (:func:`to_scanner_scale`: a
+gain per scanner and head and a few per cent of bias field, as UK Biobank's ``T1.nii.gz``, which
+the ``calvarial`` measurement maps back by FreeSurfer's rule; ``intensity="nu"`` writes the
+``nu.mgz`` scale itself).
 
 The volume covers the top of the head only (what the calvarial measure uses; it keeps the
 simulation cheap): axial slices from 10 mm above the head's centre to above the vertex, at
@@ -20,8 +27,8 @@ simulation cheap): axial slices from 10 mm above the head's centre to above the 
 Planted failures (``truth/heads.tsv`` column ``failure``):
 
 - ``motion``: ghosts along the phase-encoding (anterior-posterior) axis, copies of alternating
-  sign shifted by 14-22 mm at 70-85 % of the intensity (k-space phase errors; magnitude image),
-  and a blur of half a voxel: bright and dark bands cross the skull;
+  sign shifted by 14-22 mm at 15-85 % of the intensity (k-space phase errors; magnitude image),
+  and a blur of half a voxel: bright and dark bands cross the skull and the air around the head;
 - ``truncated``: the field of view placed too low, the top 25-40 mm of the head missing.
 """
 
@@ -57,6 +64,9 @@ THICKNESS_MM = {"skin": (1.5, "none"), "aponeurosis": (1.0, "size"), "areolar": 
 SEMI_AXES = (72.0, 92.0, 82.0)
 #: Failure kinds planted and their names in the truth.
 FAILURES = ("motion", "truncated")
+#: Amplitude of the planted motion ghosts relative to the head (uniform): from ghosts plain to the eye
+#: that bias BMA by ~10 % to a ruined image (head model 2: 0.70-0.85 only).
+MOTION_GHOST_AMPLITUDE = (0.15, 0.85)
 NOISE_SD = 5.0
 #: Defaults of :func:`simulate_head_images` (and the ``head_images`` stage).
 DEFAULT_VOXEL_MM = 1.5
@@ -93,12 +103,73 @@ def draw_head(marrow: float, rng: np.random.Generator) -> HeadParameters:
                           rest=_rest(rng))
 
 
-#: The brain ("rest") intensity of every simulated head: the images stand for FreeSurfer-normalised
-#: T1s (the brain at a fixed value), so it equals ``calvarial.api.REFERENCE_INTENSITY``, the value
-#: ``measure_head`` maps each head's brain to.
+#: The "rest" intensity (meninges, CSF and cortex below the inner table, the profile model's rest
+#: layer) of every simulated head, on FreeSurfer's ``nu.mgz`` scale.
 REST_INTENSITY = 60.0
-#: Version of the head model (part of the ``head_images`` stage's key): 2 = the brain at REST_INTENSITY.
-HEADS_VERSION = 2
+#: The brain deeper down (below the rest layer, :func:`brain_texture`), on the ``nu.mgz`` scale that
+#: the study's profiles were sampled from (FreeSurfer's ``mri_make_uchar``: the 90th percentile of a
+#: mostly-brain ball at 110, its 1st percentile at 2.55): white matter, grey matter and CSF
+#: intensities and their shares of the deep brain. With Rician noise of :data:`NOISE_SD` the deep
+#: brain's 90th percentile is ~109.6 and its 1st ~2.4: that rule maps a simulated head on this scale to
+#: itself within 0.5 % (scale 1.000-1.005, offset -0.1 to 0.4 on four heads).
+WM_INTENSITY = 106.0
+GM_INTENSITY = 72.0
+CSF_INTENSITY = 0.0
+BRAIN_SHARES = (0.60, 0.33, 0.07)
+#: Correlation length (mm) of the brain's tissue texture; the rest layer's thickness below the inner
+#: table (mm), at least down to BRAIN_MIN_DEPTH_MM below the skin (beyond the profiles' 25 mm, where the
+#: profile model has only "rest"), and the depth (mm) over which it turns into brain.
+BRAIN_TEXTURE_MM = 3.0
+BRAIN_RIM_MM = 8.0
+BRAIN_MIN_DEPTH_MM = 26.0
+BRAIN_RAMP_MM = 3.0
+#: Scanner scale (``intensity="scanner"``, the default): UK Biobank's ``T1/T1.nii.gz`` is neither
+#: bias-corrected nor normalised. Each head is ``gain x bias x nu-scale image``: a gain per scanner
+#: (:data:`SCANNER_GAINS`, one of them drawn per head, as the imaging centres) times a per-head log-normal
+#: factor (SD :data:`HEAD_GAIN_SD`: coil loading, receiver gain), and a smooth multiplicative bias field
+#: (a random linear form over the head, within +-:data:`BIAS_AMPLITUDE`; the acquisition's prescan
+#: normalisation leaves a few per cent).
+SCANNER_GAINS = (6.5, 9.0, 12.5)
+HEAD_GAIN_SD = 0.15
+BIAS_AMPLITUDE = 0.03
+#: Intensity scales of the written heads.
+INTENSITY_SCALES = ("scanner", "nu")
+#: Version of the head model (part of the ``head_images`` stage's key): 2 = the brain at REST_INTENSITY;
+#: 3 = a textured brain on the ``nu.mgz`` scale below the rest layer, written on a scanner scale.
+HEADS_VERSION = 3
+
+
+def brain_texture(shape: tuple[int, ...], voxel_mm: float, rng: np.random.Generator) -> np.ndarray:
+    """White matter, grey matter and CSF (:data:`BRAIN_SHARES`) as a smooth random partition of the grid:
+    a Gaussian random field (correlation ~ :data:`BRAIN_TEXTURE_MM`) cut at its quantiles, then blurred
+    by half a voxel (partial volume)."""
+    from scipy.ndimage import gaussian_filter
+
+    f = gaussian_filter(rng.standard_normal(shape).astype(np.float32), BRAIN_TEXTURE_MM / voxel_mm)
+    wm, gm, _ = BRAIN_SHARES
+    lo, hi = np.quantile(f, [1.0 - wm - gm, 1.0 - wm])
+    out = np.where(f >= hi, WM_INTENSITY, np.where(f >= lo, GM_INTENSITY, CSF_INTENSITY)).astype(np.float32)
+    return gaussian_filter(out, 0.5)
+
+
+def to_scanner_scale(vol: np.ndarray, origin: np.ndarray, p: HeadParameters, voxel_mm: float,
+                     rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+    """A head on the ``nu.mgz`` scale put on a scanner's scale (:data:`SCANNER_GAINS`): gain x bias field.
+
+    Returns the volume and the truth of the draw (``scanner``, ``gain``, ``bias_amplitude``)."""
+    scanner = int(rng.integers(len(SCANNER_GAINS)))
+    gain = SCANNER_GAINS[scanner] * float(np.exp(rng.normal(0.0, HEAD_GAIN_SD)))
+    amp = float(rng.uniform(0.0, BIAS_AMPLITUDE))
+    direction = rng.standard_normal(3)
+    direction /= np.linalg.norm(direction)
+    nz, ny, nx = vol.shape
+    z = (origin[2] + voxel_mm * np.arange(nz) - p.centre[2]) / p.semi_axes[2]
+    y = (origin[1] + voxel_mm * np.arange(ny) - p.centre[1]) / p.semi_axes[1]
+    x = (origin[0] + voxel_mm * np.arange(nx) - p.centre[0]) / p.semi_axes[0]
+    bias = 1.0 + amp * np.clip(direction[0] * x[None, None, :] + direction[1] * y[None, :, None]
+                               + direction[2] * z[:, None, None], -1.0, 1.0)
+    out = (vol * (gain * bias)).astype(np.float32)
+    return out, {"scanner": scanner + 1, "gain": round(gain, 4), "bias_amplitude": round(amp, 4)}
 
 
 def _rest(rng: np.random.Generator) -> float:
@@ -128,8 +199,14 @@ def head_grid(p: HeadParameters, voxel_mm: float) -> tuple[np.ndarray, np.ndarra
     return z, y, x, origin
 
 
-def render_head(p: HeadParameters, *, voxel_mm: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The T1 volume ``(z, y, x)`` float32 of one head and the LPS origin (mm) of voxel (0, 0, 0)."""
+def render_head(p: HeadParameters, *, voxel_mm: float, rng: np.random.Generator,
+                brain_rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The T1 volume ``(z, y, x)`` float32 of one head and the LPS origin (mm) of voxel (0, 0, 0), on
+    FreeSurfer's ``nu.mgz`` scale (:data:`WM_INTENSITY`).
+
+    ``brain_rng`` draws the brain's tissue texture (:func:`brain_texture`); without it the brain is
+    uniform at the rest intensity (the head model of :data:`HEADS_VERSION` 2). The layer and noise
+    draws come from ``rng`` either way."""
     z, y, x, origin = head_grid(p, voxel_mm)
     a, b, c = p.semi_axes
     Z, Y, X = np.meshgrid((z - p.centre[2]) / c, (y - p.centre[1]) / b, (x - p.centre[0]) / a, indexing="ij",
@@ -162,6 +239,12 @@ def render_head(p: HeadParameters, *, voxel_mm: float, rng: np.random.Generator)
             step = step - texture
         out += step * ramp
     vol[shell] = out
+    if brain_rng is not None:  # the brain below the rest layer: white matter, grey matter, CSF
+        start = np.full(depth.shape, BRAIN_MIN_DEPTH_MM)  # beyond the shell (deeper than any inner table): brain
+        start[shell] = np.clip(bound + BRAIN_RIM_MM, BRAIN_MIN_DEPTH_MM, deepest)  # bound: the inner table's end
+        w = np.clip((depth - start) / BRAIN_RAMP_MM, 0.0, 1.0)
+        inside = w > 0
+        vol[inside] = (1 - w[inside]) * p.rest + w[inside] * brain_texture(vol.shape, voxel_mm, brain_rng)[inside]
     vol = np.abs(vol + rng.normal(0.0, NOISE_SD, vol.shape))
     return vol.astype(np.float32), origin
 
@@ -174,7 +257,7 @@ def plant_failure(vol: np.ndarray, origin: np.ndarray, kind: str, p: HeadParamet
     if kind == "motion":
         # k-space phase errors: ghost copies of alternating sign along the phase-encoding axis
         shift = int(round(rng.uniform(14, 22) / voxel_mm))
-        alpha = rng.uniform(0.7, 0.85)
+        alpha = rng.uniform(*MOTION_GHOST_AMPLITUDE)
         out = np.abs(vol + alpha * (np.roll(vol, shift, axis=1) - np.roll(vol, -shift, axis=1)))
         return gaussian_filter(out, 0.5).astype(np.float32), origin
     if kind == "truncated":
@@ -186,15 +269,26 @@ def plant_failure(vol: np.ndarray, origin: np.ndarray, kind: str, p: HeadParamet
 
 
 def simulate_head_volume(eid: str, marrow: float, *, voxel_mm: float = DEFAULT_VOXEL_MM, failure: str = "none",
-                         rng: np.random.Generator) -> tuple[HeadVolume, dict[str, Any]]:
+                         intensity: str = "scanner", rng: np.random.Generator) -> tuple[HeadVolume, dict[str, Any]]:
     """One participant's head T1 and its truth row (``eid, marrow_intensity, failure, size,
-    skull, adiposity, voxel_mm``)."""
+    skull, adiposity, voxel_mm, scanner, gain, bias_amplitude``).
+
+    ``intensity``: ``"scanner"`` (default; :func:`to_scanner_scale`) or ``"nu"`` (FreeSurfer's
+    ``nu.mgz`` scale, on which ``marrow`` is given; ``gain`` 1). The brain texture and the scanner
+    draws come from a generator spawned from ``rng``, so the layers, noise and failures draw as before.
+    """
+    if intensity not in INTENSITY_SCALES:
+        raise fail("simulate_head_volume/intensity", f"expected one of {list(INTENSITY_SCALES)}, found {intensity!r}")
+    extra = rng.spawn(1)[0]  # spawning leaves rng's own stream where it was
     p = draw_head(marrow, rng)
-    vol, origin = render_head(p, voxel_mm=voxel_mm, rng=rng)
+    vol, origin = render_head(p, voxel_mm=voxel_mm, rng=rng, brain_rng=extra)
     if failure != "none":
         vol, origin = plant_failure(vol, origin, failure, p, voxel_mm, rng)
+    scale: dict[str, Any] = {"scanner": 0, "gain": 1.0, "bias_amplitude": 0.0}
+    if intensity == "scanner":
+        vol, scale = to_scanner_scale(vol, origin, p, voxel_mm, extra)
     truth = {"eid": eid, "marrow_intensity": round(float(marrow), 4), "failure": failure, "size": round(p.size, 4),
-             "skull": round(p.skull, 4), "adiposity": round(p.adiposity, 4), "voxel_mm": voxel_mm}
+             "skull": round(p.skull, 4), "adiposity": round(p.adiposity, 4), "voxel_mm": voxel_mm, **scale}
     return HeadVolume(eid, vol, (voxel_mm, voxel_mm, voxel_mm), origin), truth
 
 
@@ -208,6 +302,7 @@ def simulate_head_images(
     voxel_mm: float = DEFAULT_VOXEL_MM,
     formats: tuple[str, ...] = ("nifti", "dicom"),
     withdrawals: frozenset[str] | set[str] = frozenset(),
+    intensity: str = "scanner",
 ) -> pd.DataFrame:
     """Simulate head T1 images of ``n`` imaged participants of a simulated cohort.
 
@@ -229,12 +324,15 @@ def simulate_head_images(
     formats : tuple of {"nifti", "dicom"}, default=("nifti", "dicom")
     withdrawals : set of str
         Participants never imaged.
+    intensity : {"scanner", "nu"}, default="scanner"
+        The scale written: a scanner's (gain and bias field per head, :func:`to_scanner_scale`; as
+        UK Biobank's ``T1.nii.gz``) or FreeSurfer's ``nu.mgz`` scale (that of ``marrow_intensity``).
 
     Returns
     -------
     DataFrame
         The truth (``truth/heads.tsv``): ``eid, marrow_intensity, failure, size, skull,
-        adiposity, voxel_mm, nifti, dicom``.
+        adiposity, voxel_mm, scanner, gain, bias_amplitude, nifti, dicom``.
     """
     import pandas as pd
 
@@ -249,6 +347,8 @@ def simulate_head_images(
         raise fail("simulate_head_images/failure_fraction", f"expected a value in [0, 1], found {failure_fraction!r}")
     if not 0.5 <= voxel_mm <= 4:
         raise fail("simulate_head_images/voxel_mm", f"expected 0.5-4 mm, found {voxel_mm!r}")
+    if intensity not in INTENSITY_SCALES:
+        raise fail("simulate_head_images/intensity", f"expected one of {list(INTENSITY_SCALES)}, found {intensity!r}")
     bad = set(formats) - {"nifti", "dicom"}
     if bad or not formats:
         raise fail("simulate_head_images/formats", f"expected nifti and/or dicom, found {list(formats)}")
@@ -268,7 +368,7 @@ def simulate_head_images(
     for i, r in enumerate(chosen.itertuples(index=False)):
         head_rng = np.random.default_rng([int(seed), 20252, int(r.eid)])
         vol, row = simulate_head_volume(r.eid, float(r.marrow_intensity), voxel_mm=voxel_mm, failure=failures[i],
-                                        rng=head_rng)
+                                        intensity=intensity, rng=head_rng)
         if "nifti" in formats:
             p = out / "images" / FIELD_NIFTI / f"{r.eid}_{FIELD_NIFTI}_2_0.zip"
             p.parent.mkdir(parents=True, exist_ok=True)
