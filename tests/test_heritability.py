@@ -561,3 +561,57 @@ def test_partitioned_h2_overlap_annot_missing_chromosomes_refused(tmp_path):
     ss = {"t": table[["rsid"]].assign(effect_allele="A", other_allele="G", z=z, n=20_000.0)}
     with pytest.raises(InputError, match=r"overlap_annot: no \.annot file for chromosome\(s\) \['2', '22'\].*annot\."):
         run_partitioned_h2(ss, ld, w_ld=w, overlap_annot=str(tmp_path / "annot."), min_snps=10, n_blocks=20)
+
+
+@pytest.mark.parametrize("case", ["plain", "partitioned with CM and MAF", "MAF in one file only", "a missing score",
+                                  "columns differ", "one file space-separated"])
+def test_ld_score_files_joined_before_conversion_give_the_per_file_frame(tmp_path, monkeypatch, case):
+    """read_ld_scores joins the chromosomes' pyarrow tables before converting them (once, not once
+    per file); the frame, M values and every error are those of reading file by file."""
+    import gzip
+
+    import bma_genetics.io.ldsc as L
+
+    folder = tmp_path / "ld"
+    folder.mkdir()
+    cols = {"partitioned with CM and MAF": "CHR\tSNP\tBP\tCM\tMAF\tcodingL2\tbaseL2"}.get(case, "CHR\tSNP\tBP\tL2")
+    k = len(cols.split("\t")) - 3 - ("CM" in cols) - ("MAF" in cols)
+    for c in ("1", "2", "10"):
+        header = cols
+        if case == "MAF in one file only" and c == "2":
+            header = "CHR\tSNP\tBP\tMAF\tL2"
+        if case == "columns differ" and c == "10":
+            header = "CHR\tSNP\tBP\tL2other"
+        n_extra = len(header.split("\t")) - 3
+        rows = [f"{c}\trs{c}_{i}\t{100 * i + 7}\t" + "\t".join(f"{0.1 * (i + j) + 0.005:.3f}" for j in range(n_extra))
+                for i in range(1, 5)]
+        if case == "a missing score" and c == "10":
+            rows[2] = rows[2].rsplit("\t", 1)[0] + "\t."
+        text = "\n".join([header, *rows]) + "\n"
+        if case == "one file space-separated" and c == "2":
+            text = text.replace("\t", " ")
+        (folder / f"{c}.l2.ldscore.gz").write_bytes(gzip.compress(text.encode()))
+        (folder / f"{c}.l2.M").write_text(" ".join(["4"] * k) + "\n")
+        (folder / f"{c}.l2.M_5_50").write_text(" ".join(["3"] * k) + "\n")
+
+    def read():
+        try:
+            s = read_ld_scores(folder)
+        except InputError as exc:
+            return str(exc)
+        return s.table, s.m, s.m_5_50, s.annotations
+
+    joined, used = [], []
+    original = L._read_l2_all
+    monkeypatch.setattr(L, "_read_l2_all", lambda files: used.append(original(files)) or used[-1])
+    fast = read()
+    monkeypatch.setattr(L, "_read_l2_all", lambda files: None)
+    slow = read()
+    if isinstance(slow, str):
+        assert fast == slow
+    else:
+        pd.testing.assert_frame_equal(fast[0], slow[0], check_exact=True)
+        assert fast[1:] == slow[1:]
+        assert fast[0]["chromosome"].tolist() == ["1"] * 4 + ["2"] * 4 + ["10"] * 4
+    joined = used[0] is not None
+    assert joined == (case in ("plain", "partitioned with CM and MAF"))
