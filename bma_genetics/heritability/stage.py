@@ -155,8 +155,11 @@ def run(ctx, params: dict) -> dict:
         ld_info.pop("files", None)
     w_ld = read_ld_scores(p["w_ld"]) if p["w_ld"] is not None else None
     munged, filters = {}, {}
+    from bma_genetics.heritability.api import _snp_list
+
+    snp_list = _snp_list(p["snp_list"], p["build"])  # read once for every trait (HapMap3: 1.2 million rows)
     for label, path in {**paths, **{t: gwas[t] for t in extra}}.items():
-        res = run_munge(read_sumstats(path), snp_list=p["snp_list"], build=p["build"], info_min=p["info_min"],
+        res = run_munge(read_sumstats(path), snp_list=snp_list, build=p["build"], info_min=p["info_min"],
                         maf_min=p["maf_min"], out=out / "munged" / f"{label}.sumstats.gz")
         munged[label] = res.table
         filters[label] = {"n_snps": res.report["n_snps"],
