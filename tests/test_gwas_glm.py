@@ -184,6 +184,52 @@ def test_firth_numpy_maximises_the_penalised_likelihood(data, binary):
     assert ours["firth"] and abs(ours["beta"] - b[1]) <= 1e-9 * abs(b[1])
 
 
+def test_binary_loco_step2_offset(data, binary):
+    """REGENIE step 2 for a binary trait: logistic regression with the LOCO prediction as offset.
+    With predictions of zero it is today's binary path (logistic Wald, Firth where it fails, as
+    plink2 --glm firth-fallback): beta, SE, z, P equal to 1e-6 relative, the same Firth rows and
+    case/control counts. With a real offset each logistic row equals a double-precision Newton fit
+    with that offset (1e-6) and each Firth row the numpy Firth fit with it."""
+    from bma_genetics.gwas import run_gwas
+    from bma_genetics.gwas.glm import firth_logistic, logistic_fit
+
+    ph = data["pheno"].assign(cc_off=data["pheno"]["cc"])
+    eids = pd.Index(ph["eid"], name="eid")
+    rng = np.random.default_rng(1616)
+    loco = {"cc": pd.DataFrame(0.0, index=eids, columns=[CHROM, "X"]),
+            "cc_off": pd.DataFrame(rng.normal(0, 0.7, (len(ph), 2)), index=eids, columns=[CHROM, "X"])}
+    res = run_gwas(data["mt"], ph, traits=["cc", "cc_off"], covariates=["age", "pc1"], chromosomes=[CHROM],
+                   loco=loco)
+    zero, plain = res.sumstats["cc"], binary.sumstats["cc"]
+    assert len(zero) == len(plain)
+    for col in ("beta", "standard_error", "t_statistic", "p_value"):
+        np.testing.assert_allclose(zero[col], plain[col], rtol=1e-6, atol=0, err_msg=col)
+    for col in ("firth", "n_cases", "n_controls", "rsid"):
+        assert zero[col].tolist() == plain[col].tolist(), col
+    assert zero["firth"].any()
+    ss = res.sumstats["cc_off"].set_index("rsid")
+    y = ph["cc"].to_numpy()
+    o = loco["cc_off"][CHROM].to_numpy()
+    C = np.column_stack([np.ones(len(ph)), ph["age"], ph["pc1"]])
+    rows = [*ss.index[~ss["firth"]][::10], *ss.index[ss["firth"]]]
+    assert ss["firth"].any()
+    for rsid in rows:
+        x = np.asarray(data["dosages"][rsid], dtype=float)
+        r = ss.loc[rsid]
+        if r["firth"]:
+            b, se, _ = firth_logistic(np.column_stack([C[:, :1], x, C[:, 1:]]), y, offset=o)
+            b, se = b[1], se[1]
+        else:
+            b, _, ok = logistic_fit(np.column_stack([C, x]), y, o)
+            p = 1 / (1 + np.exp(-(o + np.column_stack([C, x]) @ b)))
+            X = np.column_stack([C, x])
+            se = np.sqrt(np.linalg.inv(X.T @ (X * (p * (1 - p))[:, None]))[-1, -1])
+            b = b[-1]
+        assert abs(r["beta"] - b) <= 1e-6 * abs(b) + 1e-8 * se, rsid
+        assert abs(r["standard_error"] - se) <= 1e-6 * se, rsid
+    assert (ss["n_cases"] == int(y.sum())).all()
+
+
 def test_firth_p_threshold_refits_small_p(data):
     """``firth_p`` (REGENIE's rule): every variant with Wald P below it is refitted with Firth."""
     from bma_genetics.gwas import run_gwas

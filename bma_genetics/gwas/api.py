@@ -435,7 +435,9 @@ def run_study_gwas(
         removed one of each related pair). ``"keep_loco"``: relatives are kept and modelled as
         REGENIE does: step 1 (:func:`~bma_genetics.gwas.regenie.run_step1` on ``array``, or the
         predictions of ``pred``) then step 2, each chromosome against the trait minus its LOCO
-        prediction. Quantitative traits only; binary traits are analysed without LOCO (logged).
+        prediction; binary traits as REGENIE ``--bt``: step 1's level 1 is a logistic ridge and
+        step 2 a logistic regression with the LOCO prediction as offset (Wald, Firth with the
+        offset as ``firth``/``firth_p`` say).
     step1 : dict, optional
         Step-1 settings, keys of :data:`STEP1_DEFAULTS` (``block_size`` 1000, ``n_ridge_l0`` 5,
         ``n_ridge_l1`` 5, ``n_folds`` 5).
@@ -531,6 +533,11 @@ def run_study_gwas(
     check_one_of(f"{where}/relatedness", relatedness, ["drop", "keep_loco"])
     step1_params = _check_settings(f"{where}/step1", step1, STEP1_DEFAULTS)
     loco_plan = _plan_loco(where, relatedness, phenotypes, traits, covariates, binary, array, pred, step1_params)
+    if loco_plan is not None and firth == "always" and (loco_plan.get("binary") or (
+            "predictions" in loco_plan and _binary_traits(phenotypes, traits, binary))):
+        raise fail(f"{where}/firth", "firth='always' (Hail's Firth test) takes no LOCO offset; with binary traits "
+                                     "and relatedness='keep_loco' use firth='fallback' (firth_p=1 refits every "
+                                     "variant with Firth and the offset)")
     if kinship is not None and relatedness != "keep_loco":
         raise fail(f"{where}/kinship", "the kinship pairs calibrate the LOCO statistic: relatedness='keep_loco' only")
     if isinstance(kinship, (str, os.PathLike)):
@@ -742,26 +749,29 @@ def _plan_loco(where: str, relatedness: str, phenotypes: pd.DataFrame, traits: S
         if isinstance(v, bool) or not float(v).is_integer() or v < (2 if k in ("block_size", "n_folds") else 1):
             raise fail(f"{where}/step1", f"{k} must be an integer >= {2 if k in ('block_size', 'n_folds') else 1}, "
                                          f"found {v!r}")
-    if binary is not None:
-        binary_set = set(binary)
-    else:
-        binary_set = {t for t in traits if set(pd.to_numeric(phenotypes[t], errors="coerce").dropna().unique())
-                      <= {0.0, 1.0}}
-    quantitative = [t for t in traits if t not in binary_set]
-    if binary_set & set(traits):
-        log.warning("%s: relatedness keep_loco: binary trait(s) %s are analysed without LOCO (step 1 is for "
-                    "quantitative traits here)", where, sorted(binary_set & set(traits)))
+    binary_set = _binary_traits(phenotypes, traits, binary)
+    traits = list(dict.fromkeys(traits))
     if pred is not None:
         predictions = read_loco_predictions(pred)
-        lacking = [t for t in quantitative if t not in predictions]
+        lacking = [t for t in traits if t not in predictions]
         if lacking:
             raise fail(f"{where}/pred", f"{pred} has no predictions for trait(s) {lacking}; it lists "
                                         f"{sorted(predictions)}")
-        return {"predictions": {t: predictions[t] for t in quantitative}, "pred": str(pred)}
+        return {"predictions": {t: predictions[t] for t in traits}, "pred": str(pred)}
     if array is None:
         raise fail(f"{where}/array", "relatedness='keep_loco' needs the array genotypes for step 1 (array=, a "
                                      "PLINK prefix or {chrom} pattern) or an existing _pred.list (pred=)")
-    return {"traits": quantitative, "array": array_files(array, where=f"{where}/array"), "settings": settings}
+    # binary traits: step 1's logistic level 1, their predictions step 2's offsets (REGENIE --bt)
+    return {"traits": traits, "binary": sorted(binary_set & set(traits)),
+            "array": array_files(array, where=f"{where}/array"), "settings": settings}
+
+
+def _binary_traits(phenotypes: pd.DataFrame, traits: Sequence[str], binary: Sequence[str] | None) -> set[str]:
+    """The binary traits: those given, else the traits whose values are 0/1 (``run_gwas``'s rule)."""
+    if binary is not None:
+        return set(binary) & set(traits)
+    return {t for t in traits if set(pd.to_numeric(phenotypes[t], errors="coerce").dropna().unique()) <= {0.0, 1.0}
+            and phenotypes[t].nunique() == 2}
 
 
 def _run_loco_step1(plan: dict[str, Any] | None, phenotypes: pd.DataFrame, *, covariates: Sequence[str],
@@ -783,6 +793,7 @@ def _run_loco_step1(plan: dict[str, Any] | None, phenotypes: pd.DataFrame, *, co
     cols = ["eid", *plan["traits"], *covariates]
     key = json.dumps({"settings": plan["settings"], "seed": int(seed), "transform": transform,
                       "traits": plan["traits"], "covariates": list(covariates),
+                      **({"binary": plan["binary"]} if plan["binary"] else {}),
                       "withdrawals": sorted(withdrawals or ()),
                       "files": fingerprint([f"{p}.{e}" for p in plan["array"] for e in ("bed", "bim", "fam")]),
                       "data": hashlib.sha256(pd.util.hash_pandas_object(phenotypes[cols], index=False).to_numpy()
@@ -796,7 +807,8 @@ def _run_loco_step1(plan: dict[str, Any] | None, phenotypes: pd.DataFrame, *, co
     stamp.unlink(missing_ok=True)
     start = time.perf_counter()
     res = run_step1(phenotypes, bfile=plan["array"], traits=plan["traits"], covariates=covariates,
-                    transform=transform, seed=int(seed), withdrawals=set(withdrawals or ()), out=folder,
+                    binary=plan["binary"], transform=transform, seed=int(seed),
+                    withdrawals=set(withdrawals or ()), out=folder,
                     **plan["settings"])
     summary = {**res.summary(), "pred_list": str(pred_list), "seconds": round(time.perf_counter() - start, 1)}
     write_text(folder / "step1_summary.json", json.dumps(summary, indent=1, default=str))

@@ -436,11 +436,14 @@ class GwasResult(StageResult):
     interaction_files: dict[str, Path] = field(default_factory=dict)
 
 
-def _software(a: Analysis, firth: str, firth_p: float | None) -> str:
+def _software(a: Analysis, firth: str, firth_p: float | None, loco: bool = False) -> str:
     if not a.binary:
         return "linear_regression_rows"
     if firth == "always":
         return "logistic_regression_rows firth"
+    if loco:
+        return ("logistic wald with the LOCO prediction as offset (ndarray Newton), Firth fallback"
+                + (f" (and P < {firth_p:g})" if firth_p else ""))
     return "logistic_regression_rows wald, Firth fallback" + (f" (and P < {firth_p:g})" if firth_p else "")
 
 
@@ -701,7 +704,10 @@ def run_gwas(
         REGENIE step 2: trait -> LOCO predictions (samples x chromosomes, from
         :func:`bma_genetics.gwas.regenie.run_step1` or :func:`bma_genetics.io.read_loco_predictions`);
         each chromosome's variants are tested against the trait minus its scaled LOCO prediction
-        (:class:`~bma_genetics.gwas.regenie.LocoAdjuster`), one pass per chromosome. Traits
+        (:class:`~bma_genetics.gwas.regenie.LocoAdjuster`), one pass per chromosome; a binary
+        trait's prediction (log-odds, step 1's logistic level 1) is instead the offset of its
+        logistic model (:func:`~bma_genetics.gwas.glm.logistic_offset_pass`: Wald, then Firth with
+        the offset where the fit fails or P < ``firth_p``), as REGENIE ``--bt`` does. Traits
         without predictions are analysed as they are. Default ``None``: no LOCO.
     kinship : DataFrame, optional
         With ``loco``: the related pairs (``ID1``, ``ID2``, ``Kinship``:
@@ -710,8 +716,9 @@ def run_gwas(
         (:meth:`~bma_genetics.gwas.regenie.LocoAdjuster.relatedness_factor`: SE times its square
         root, P from the new t): a per-chromosome correction of the statistic's null variance for
         the relatedness of the listed pairs (UK Biobank's file lists kinship >= 0.0442 only; more
-        distant relatedness is not corrected). Chromosome X is not corrected, nor are binary
-        traits; with ``interaction`` the ``x_<covariate>`` results are not calibrated (only the
+        distant relatedness is not corrected); binary traits with the same factor of the null
+        model's response residuals (Wald z divided by its root, normal P). Chromosome X is not
+        corrected; with ``interaction`` the ``x_<covariate>`` results are not calibrated (only the
         main effect is). Default ``None``: REGENIE's own statistic (conservative with many
         relatives).
     firth : {"fallback", "always"}, default="fallback"
@@ -801,6 +808,10 @@ def run_gwas(
         from bma_genetics.gwas.regenie import LocoAdjuster
 
         loco_adj = LocoAdjuster(frame, analyses, loco, kinship=kinship)
+        if firth == "always" and any(a.binary for a in loco_adj.analyses):
+            raise fail("run_gwas/firth", "firth='always' (Hail's Firth test) takes no LOCO offset; for binary traits "
+                                         "with LOCO use firth='fallback' with firth_p=1 to refit every variant with "
+                                         "Firth and the offset")
 
     out_dir = Path(out) if out else None
     settings = _resume_stamp(analyses, frame, transform=transform, block_size=block_size,
@@ -835,7 +846,8 @@ def run_gwas(
             continue
         if done_path is not None:
             done_path.unlink(missing_ok=True)  # the chunk below replaces whatever this marked
-        sub = hl.filter_intervals(mt if loco_adj is None else _annotate(hl, base_mt, loco_adj.frame_for(contig)),
+        pass_frame = frame if loco_adj is None else loco_adj.frame_for(contig)  # LOCO: that chromosome's y/offset
+        sub = hl.filter_intervals(mt if loco_adj is None else _annotate(hl, base_mt, pass_frame),
                                   _pass_intervals(hl, contig))
         if contig in ("X", "XY") and sub.head(1).count_rows() == 0:
             continue  # no chrX variants outside PAR, or none in it
@@ -861,12 +873,17 @@ def run_gwas(
             from bma_genetics.gwas.projection import projection_pass
 
             tables: list[tuple[Any, Any]] = [(projection_pass(
-                hl, sub, lin, frame if loco_adj is None else loco_adj.frame_for(contig),
-                {a.column: pass_covs(a) for a in lin}, _row_fields(sub), block_size), "projection")]
+                hl, sub, lin, pass_frame, {a.column: pass_covs(a) for a in lin}, _row_fields(sub), block_size),
+                "projection")]
         else:
             tables = [(_linear_pass(hl, sub, group, covs, block_size), None) for covs, group in by_covs.items()]
         for a in analyses:
-            if a.binary and firth == "always":
+            if a.binary and loco_adj is not None and a.trait in loco_adj.loco:
+                from bma_genetics.gwas.glm import logistic_offset_pass
+
+                null_beta = loco_adj.binary_null(a, contig, pass_covs(a))[0]
+                tables.append((logistic_offset_pass(hl, sub, a, pass_covs(a), _row_fields(sub), null_beta), a))
+            elif a.binary and firth == "always":
                 tables.append((_firth_pass(hl, sub, a, pass_covs(a)), None))
             elif a.binary:
                 from bma_genetics.gwas.glm import logistic_pass
@@ -877,8 +894,7 @@ def run_gwas(
         if ix_analyses:
             from bma_genetics.gwas.glm import interaction_pass
 
-            ix_frame = frame if loco_adj is None else loco_adj.frame_for(contig)  # LOCO: that chromosome's y
-            tables.append((interaction_pass(hl, sub, ix_analyses, ix_frame, interaction,
+            tables.append((interaction_pass(hl, sub, ix_analyses, pass_frame, interaction,
                                             {a.column: pass_covs(a) for a in ix_analyses}, _row_fields(sub)), None))
         df = None
         for i, (t, fallback_of) in enumerate(tables):
@@ -901,7 +917,10 @@ def run_gwas(
                 ids = frame["eid"].to_numpy()[a.samples]
                 yv = pd.Series(frame[a.column].to_numpy()[a.samples], index=ids)
                 cv = pd.DataFrame({c: frame[f"cov__{c}"].to_numpy()[a.samples] for c in pass_covs(a)}, index=ids)
-                part = firth_fallback(hl, sub, part, a, yv, cv, firth_p)
+                off_col = f"off__{a.column}"  # LOCO: the chromosome's prediction, the logistic model's offset
+                off = (pd.Series(pass_frame[off_col].to_numpy()[a.samples], index=ids)
+                       if off_col in pass_frame.columns else None)
+                part = firth_fallback(hl, sub, part, a, yv, cv, firth_p, offset=off)
             keys = ["chromosome", "base_pair_location", "other_allele", "effect_allele"]
             df = part if df is None else df.merge(part.drop(columns=[c for c in ("rsid", "varid", "info")
                                                                       if c in part.columns]), on=keys, how="outer")
@@ -963,7 +982,8 @@ def run_gwas(
                 "trait_description": [a.trait],
                 "samples": [{**samples, "sample_ancestry": _ancestries(table, a)}],
                 "sex": {"female": "F", "male": "M"}.get(a.stratum, "combined"),
-                "analysis_software": f"bma-genetics (Hail {hl.__version__} {_software(a, firth, firth_p)})",
+                "analysis_software": f"bma-genetics (Hail {hl.__version__} "
+                                     f"{_software(a, firth, firth_p, loco_adj is not None and a.trait in loco_adj.loco)})",
                 "adjusted_covariates": list(a.covariates),
                 "stratum": a.stratum, "transform": transform, "lambda_gc": round(lam, 5),
                 "dropped_covariates": list(a.dropped_covariates),

@@ -33,8 +33,52 @@ log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- Firth (numpy)
-def firth_logistic(X: np.ndarray, y: np.ndarray, *, max_iter: int = 100, tol: float = 1e-10,
-                   max_step: float = 5.0) -> tuple[np.ndarray, np.ndarray, bool]:
+def logistic_fit(X: np.ndarray, y: np.ndarray, offset: np.ndarray | None = None, *, max_iter: int = 50,
+                 tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Maximum-likelihood logistic regression of ``y`` on ``X`` with a fixed ``offset`` in the
+    linear predictor (Newton-Raphson with step halving; converged when no coefficient moves by
+    ``tol``).
+
+    Returns
+    -------
+    beta : ndarray (p,)
+    p : ndarray (n,)
+        Fitted probabilities :math:`\\mathrm{expit}(o + X\\beta)`.
+    converged : bool
+    """
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    o = np.zeros(len(y)) if offset is None else np.asarray(offset, dtype=float)
+    beta = np.zeros(X.shape[1])
+    mean = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+    if np.allclose(X[:, 0], 1.0) and offset is None:
+        beta[0] = np.log(mean / (1 - mean))
+
+    def loglik(b: np.ndarray) -> tuple[float, np.ndarray]:
+        eta = o + X @ b
+        return float(np.sum(y * eta - np.logaddexp(0, eta))), eta
+
+    ll, eta = loglik(beta)
+    for _ in range(max_iter):
+        p = special.expit(eta)
+        info = X.T @ (X * (p * (1 - p))[:, None])
+        try:
+            delta = np.linalg.solve(info, X.T @ (y - p))
+        except np.linalg.LinAlgError:
+            return beta, p, False
+        for _half in range(30):
+            ll2, eta2 = loglik(beta + delta)
+            if ll2 >= ll - 1e-12 * abs(ll):
+                break
+            delta = delta / 2
+        beta, ll, eta = beta + delta, ll2, eta2
+        if np.max(np.abs(delta)) < tol:
+            return beta, special.expit(eta), True
+    return beta, special.expit(eta), False
+
+
+def firth_logistic(X: np.ndarray, y: np.ndarray, *, offset: np.ndarray | None = None, max_iter: int = 100,
+                   tol: float = 1e-10, max_step: float = 5.0) -> tuple[np.ndarray, np.ndarray, bool]:
     """Firth's penalised logistic regression (Firth 1993; logistf's Newton-Raphson with step
     halving), as plink2 ``--glm firth`` reports it.
 
@@ -44,6 +88,9 @@ def firth_logistic(X: np.ndarray, y: np.ndarray, *, max_iter: int = 100, tol: fl
         Design matrix (intercept included).
     y : ndarray (n,)
         0/1 outcome.
+    offset : ndarray (n,), optional
+        A fixed term of the linear predictor (REGENIE step 2's LOCO prediction of a binary trait);
+        the penalty is Jeffreys' prior of the model with the offset, as REGENIE's Firth fits.
     max_iter, tol, max_step : optional
         Iteration limit, convergence on the largest coefficient change, largest step.
 
@@ -56,9 +103,10 @@ def firth_logistic(X: np.ndarray, y: np.ndarray, *, max_iter: int = 100, tol: fl
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     beta = np.zeros(X.shape[1])
+    o = 0.0 if offset is None else np.asarray(offset, dtype=float)
 
     def parts(b):
-        eta = X @ b
+        eta = X @ b + o
         p = special.expit(eta)
         w = p * (1 - p)
         xw = X * np.sqrt(w)[:, None]
@@ -116,6 +164,76 @@ def logistic_pass(hl, mt, a, covariates: Sequence[str], row_fields: Sequence[str
                                      f"{k}__converged": hl.coalesce(ok, False), f"{k}__firth": False})
 
 
+def logistic_offset_pass(hl, mt, a, covariates: Sequence[str], row_fields: Sequence[str], null_beta: np.ndarray,
+                         *, max_iterations: int = 25, tolerance: float = 1e-10):
+    """Logistic regression (Wald) of one binary analysis on every variant with a per-sample
+    offset in the linear predictor: REGENIE step 2 for a binary trait, the offset being the LOCO
+    prediction of the pass's chromosome (column field ``ph.off__<column>``).
+
+    Hail's ``logistic_regression_rows`` takes no offset, so the fit is written here with Hail's
+    ndarrays, as Hail's own ndarray implementation fits it: per variant, Newton-Raphson on
+    (intercept, covariates, dosage) with the offset added to the linear predictor, started from
+    the null model's coefficients (``null_beta``: intercept + covariates with the offset, fitted
+    once on the driver, :func:`logistic_fit`) and a zero dosage effect; converged when no
+    coefficient moves by ``tolerance`` (the same 1e-10 and at most 25 iterations as
+    :func:`logistic_pass`); SE from the inverse Fisher information at the estimate. With an offset
+    of zero this is the model of :func:`logistic_pass` and gives its results (to ~1e-9). A
+    missing dosage is mean-imputed over the analysis's samples (as Hail does).
+
+    Fields as :func:`logistic_pass`.
+    """
+    k = a.column
+    used = hl.is_defined(mt.ph[k]) & hl.is_defined(mt.ph[f"off__{k}"])
+    for c in covariates:
+        used &= hl.is_defined(mt.ph[f"cov__{c}"])
+    mt = mt.filter_cols(used)
+    mt = mt.select_cols(_y=mt.ph[k], _o=mt.ph[f"off__{k}"],
+                        _c=hl.array([hl.float64(1.0), *[mt.ph[f"cov__{c}"] for c in covariates]]))
+    mt = mt.select_rows(*row_fields, _eaf=hl.agg.mean(mt.dosage) / 2)
+    mt = mt.select_entries(_x=mt.dosage)
+    ht = mt._localize_entries("_entries", "_samples")
+    ht = ht.annotate_globals(_C=hl.nd.array(ht._samples.map(lambda s: s._c)),
+                             _Y=hl.nd.array(ht._samples.map(lambda s: s._y)),
+                             _O=hl.nd.array(ht._samples.map(lambda s: s._o)))
+    xs = ht._entries.map(lambda e: e._x)
+    mean = hl.mean(xs, filter_missing=True)
+    x = hl.nd.array(xs.map(lambda v: hl.coalesce(v, mean)))
+    X = hl.nd.hstack([ht._C, x.reshape((-1, 1))])
+    start = hl.nd.array(hl.literal([float(v) for v in null_beta] + [0.0]))
+    fit = _nd_logistic(hl, X, ht._Y, ht._O, start, max_iterations, tolerance)
+    j = len(covariates) + 1
+    se = hl.sqrt(hl.nd.diagonal(hl.nd.inv(fit.fisher)))
+    beta = fit.b[j]
+    ok = fit.converged & ~fit.exploded
+    return ht.select(*row_fields, **{f"{k}__beta": beta, f"{k}__se": se[j], f"{k}__t": beta / se[j],
+                                     f"{k}__p": 2 * hl.pnorm(-hl.abs(beta / se[j])), f"{k}__eaf": ht._eaf,
+                                     f"{k}__converged": hl.coalesce(ok, False), f"{k}__firth": False})
+
+
+def _nd_logistic(hl, X, y, o, b0, max_iterations: int, tolerance: float):
+    """Newton-Raphson for ``y ~ Bernoulli(expit(o + X b))`` on Hail ndarrays (Hail's ``logreg_fit``
+    with an offset): ``b`` (at convergence, where the next step moves no coefficient by
+    ``tolerance``), the Fisher information there, ``converged``, ``exploded`` (a singular system)."""
+    dtype = hl.tstruct(b=hl.tndarray(hl.tfloat64, 1), fisher=hl.tndarray(hl.tfloat64, 2), converged=hl.tbool,
+                       exploded=hl.tbool)
+    failed = hl.struct(b=hl.missing(dtype["b"]), fisher=hl.missing(dtype["fisher"]))
+
+    def search(recur, iteration, b):
+        mu = hl.expit(X @ b + o)
+        score = X.T @ (y - mu)
+        fisher = X.T @ (X * (mu * (1 - mu)).reshape(-1, 1))
+        solved = hl.nd.solve(fisher, score, no_crash=True)
+        delta = solved.solution
+        biggest = hl.max(hl.array(hl.abs(delta).reshape(-1)))
+        return (hl.case()
+                .when(solved.failed | hl.is_nan(biggest), failed.annotate(converged=False, exploded=True))
+                .when(biggest < tolerance, hl.struct(b=b, fisher=fisher, converged=True, exploded=False))
+                .when(iteration == max_iterations, failed.annotate(converged=False, exploded=False))
+                .default(recur(iteration + 1, b + delta)))
+
+    return hl.experimental.loop(search, dtype, 1, b0)
+
+
 def firth_rows(part: pd.DataFrame, column: str, firth_p: float | None) -> np.ndarray:
     """Rows of a logistic pass's results that need Firth: the logistic fit failed (not converged,
     exploded or no finite estimate), or (``firth_p``) its Wald P is below ``firth_p``."""
@@ -128,7 +246,7 @@ def firth_rows(part: pd.DataFrame, column: str, firth_p: float | None) -> np.nda
 
 
 def firth_fallback(hl, mt, part: pd.DataFrame, a, y: pd.Series, covariates: pd.DataFrame,
-                   firth_p: float | None, *, batch: int = 256) -> pd.DataFrame:
+                   firth_p: float | None, *, batch: int = 256, offset: pd.Series | None = None) -> pd.DataFrame:
     """Refit with Firth the variants of ``part`` that :func:`firth_rows` selects.
 
     Parameters
@@ -149,6 +267,9 @@ def firth_fallback(hl, mt, part: pd.DataFrame, a, y: pd.Series, covariates: pd.D
         Variants whose dosages are collected to the driver at once (one Hail pass each batch:
         at 500,000 people a batch is ~1 GB of Python objects; the refitted variants are the rare
         few that fail logistic regression, or those below ``firth_p``).
+    offset : Series, optional
+        A fixed term of the linear predictor indexed by eid (LOCO step 2: the chromosome's
+        prediction); the Firth fits include it (:func:`firth_logistic`).
 
     Returns
     -------
@@ -174,6 +295,7 @@ def firth_fallback(hl, mt, part: pd.DataFrame, a, y: pd.Series, covariates: pd.D
     yv = y.reindex(eids).to_numpy(dtype=float)
     C = covariates.reindex(eids).to_numpy(dtype=float)
     base = np.column_stack([np.ones(len(eids)), C])
+    ov = None if offset is None else offset.reindex(eids).to_numpy(dtype=float)
     index = {(r.locus.contig, r.locus.position, r.alleles[0], r.alleles[1]): r for r in rows}
     order = {s: i for i, s in enumerate(eids)}
     for i, (c, p, o, e) in zip(todo.index, todo.itertuples(index=False), strict=True):
@@ -187,7 +309,7 @@ def firth_fallback(hl, mt, part: pd.DataFrame, a, y: pd.Series, covariates: pd.D
         x[np.isnan(x)] = np.nanmean(x) if np.isfinite(x).any() else 0.0  # mean-imputed, as Hail
         if np.ptp(x) == 0:
             continue
-        b, se, ok = firth_logistic(np.column_stack([base[:, :1], x, base[:, 1:]]), yv)
+        b, se, ok = firth_logistic(np.column_stack([base[:, :1], x, base[:, 1:]]), yv, offset=ov)
         z = b[1] / se[1]
         part.loc[i, [f"{k}__beta", f"{k}__se", f"{k}__t", f"{k}__p"]] = [b[1], se[1], z, 2 * stats.norm.sf(abs(z))]
         part.loc[i, f"{k}__firth"] = True

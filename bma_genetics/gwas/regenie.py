@@ -100,16 +100,19 @@ def rank_inverse_normal(values: np.ndarray, c: float = 3.0 / 8) -> np.ndarray:
 class Step1Result(StageResult):
     """What :func:`run_step1` returns (a :class:`~bma_genetics._result.StageResult`).
 
-    ``to_frame()`` is one row per trait: ``trait``, ``n`` (samples with the trait),
-    ``scale`` (residual SD :math:`s`), ``shrinkage_l1`` (the chosen level-1 :math:`\\phi`),
-    ``h2_l1`` (its :math:`h^2` on REGENIE's grid), ``cv_r2`` (held-out R² of the level-1 model at
-    that :math:`\\phi`: how much of the residualised trait the genome predicts).
+    ``to_frame()`` is one row per trait: ``trait``, ``n`` (samples with the trait), ``model``
+    (``linear`` or ``logistic``: the level-1 model), ``scale`` (residual SD :math:`s`),
+    ``shrinkage_l1`` (the chosen level-1 :math:`\\phi`), ``h2_l1`` (its :math:`h^2` on REGENIE's
+    grid), ``cv_r2`` (held-out R² of the level-1 model at that :math:`\\phi`: how much of the
+    residualised trait the genome predicts; binary traits: the squared correlation of held-out
+    probability and trait, REGENIE's ``Rsq``).
 
     Attributes
     ----------
     predictions : dict of str to DataFrame
         Trait -> (n_samples x chromosomes) LOCO predictions on the scale of the residualised,
-        unit-variance trait (index ``eid``; NaN for a sample without the trait).
+        unit-variance trait (binary traits: the linear predictor, log-odds, without the
+        covariates' part), index ``eid``; NaN for a sample without the trait.
     n_variants, n_blocks : int
         Variants used and level-0 blocks.
     """
@@ -120,8 +123,12 @@ class Step1Result(StageResult):
 
 
 def _phenotype_matrix(table: pd.DataFrame, traits: Sequence[str], covariates: Sequence[str],
-                      transform: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(Y residualised and scaled, defined mask, scales, covariate matrix with intercept)."""
+                      transform: str, binary: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                         np.ndarray, np.ndarray]:
+    """(Y residualised and scaled, defined mask, scales, covariate matrix with intercept, raw Y).
+
+    A binary trait is residualised as a 0/1 number, as REGENIE's level 0 does (never
+    rank-transformed); its raw 0/1 values are level 1's outcome."""
     c = np.column_stack([np.ones(len(table)), *[table[k].to_numpy(dtype=float) for k in covariates]])
     y = np.column_stack([pd.to_numeric(table[t], errors="coerce").to_numpy(dtype=float) for t in traits])
     ok = np.isfinite(y)
@@ -130,7 +137,7 @@ def _phenotype_matrix(table: pd.DataFrame, traits: Sequence[str], covariates: Se
     for j, t in enumerate(traits):
         m = ok[:, j]
         v = y[m, j]
-        if transform == "rint":
+        if transform == "rint" and t not in binary:
             v = rank_inverse_normal(v)
         q = _residualiser(c[m])
         r = v - q @ (q.T @ v)
@@ -140,7 +147,7 @@ def _phenotype_matrix(table: pd.DataFrame, traits: Sequence[str], covariates: Se
                                            f"({int(m.sum())} samples)")
         scales[j] = np.sqrt(r @ r / dof)
         out[m, j] = r / scales[j]
-    return out, ok, scales, c
+    return out, ok, scales, c, np.nan_to_num(y)
 
 
 def run_step1(
@@ -150,6 +157,7 @@ def run_step1(
     traits: Sequence[str],
     covariates: Sequence[str] = (),
     transform: str = "none",
+    binary: Sequence[str] | None = None,
     block_size: int = 1000,
     n_ridge_l0: int = 5,
     n_ridge_l1: int = 5,
@@ -187,9 +195,14 @@ def run_step1(
         Array genotypes, PLINK 1 (``ukb22418_c{chrom}_b0_v2``: a ``{chrom}`` pattern or glob
         for one file per chromosome); every file must list the same samples in the same order.
     traits, covariates : list of str
-        Quantitative traits and covariates (an intercept is always added).
+        Traits (quantitative or binary) and covariates (an intercept is always added).
     transform : {"none", "rint"}, default="none"
-        ``"rint"``: rank-inverse-normal of each trait first (REGENIE ``--apply-rint``).
+        ``"rint"``: rank-inverse-normal of each quantitative trait first (REGENIE ``--apply-rint``).
+    binary : list of str, optional
+        Binary (0/1) traits, fitted as REGENIE ``--bt`` does: level 0 on the residualised 0/1
+        trait as for a quantitative one, level 1 a logistic ridge with the covariates' logistic
+        fit as offset (:func:`_level1_logistic`), predictions on the linear-predictor (logit)
+        scale, step 2's offset. Default ``None``: the traits whose values are all 0/1.
     block_size : int, default=1000
         Variants per level-0 block (REGENIE ``--bsize``).
     n_ridge_l0, n_ridge_l1 : int, default=5
@@ -224,6 +237,18 @@ def run_step1(
         raise fail(f"{where}/traits", f"column(s) {missing} not in the phenotype table; it has "
                                       f"{list(phenotypes.columns)[:30]}")
     check_one_of(f"{where}/transform", transform, ["none", "rint"])
+    if binary is None:
+        binary_set = {t for t in traits if set(pd.to_numeric(phenotypes[t], errors="coerce").dropna().unique())
+                      <= {0.0, 1.0} and phenotypes[t].nunique() == 2}
+    else:
+        binary_set = {str(b) for b in binary}
+        outside = sorted(binary_set - set(traits))
+        if outside:
+            raise fail(f"{where}/binary", f"{outside} are not among the traits {traits}")
+        bad = [t for t in binary_set if not set(pd.to_numeric(phenotypes[t], errors="coerce").dropna().unique())
+               <= {0.0, 1.0}]
+        if bad:
+            raise fail(f"{where}/binary", f"trait(s) {sorted(bad)} have values other than 0/1")
     for name, value, lo in (("block_size", block_size, 2), ("n_ridge_l0", n_ridge_l0, 1),
                             ("n_ridge_l1", n_ridge_l1, 1), ("n_folds", n_folds, 2)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
@@ -249,7 +274,7 @@ def run_step1(
     sub = table.loc[ids].reset_index()
     for c in covariates:
         sub[c] = pd.to_numeric(sub[c], errors="coerce")
-    y, defined, scales, cmat = _phenotype_matrix(sub, traits, covariates, transform)
+    y, defined, scales, cmat, raw = _phenotype_matrix(sub, traits, covariates, transform, binary_set)
     q = _residualiser(cmat)
     n, n_traits = y.shape
     rng = np.random.default_rng(seed)
@@ -299,9 +324,9 @@ def run_step1(
                 w[fold_rows[k], bi * n_j + j, :] = xk @ beta
     col_chrom_arr = np.array(col_chrom)
 
-    # level 1 per trait: ridge on standardised W, phi by K-fold CV, LOCO from the fold fits
+    # level 1 per trait: ridge (logistic ridge for a binary trait) on standardised W, the shrinkage
+    # by K-fold CV, LOCO from the fold fits
     n_cols = w.shape[1]
-    phi = shrinkage_grid(n_cols, n_ridge_l1)
     h2_l1 = np.linspace(0.01, 0.99, n_ridge_l1) if n_ridge_l1 > 1 else np.array([0.5])
     chromosomes = list(dict.fromkeys(col_chrom))
     predictions: dict[str, pd.DataFrame] = {}
@@ -313,21 +338,12 @@ def run_step1(
         sdw = wt[d].std(axis=0)
         sdw[sdw == 0] = 1.0
         z = (wt - mu) / sdw
-        yt = y[:, t]
-        fits = []
-        sse = np.zeros(len(phi))
-        for k in range(n_folds):
-            train = d & (fold != k)
-            test = d & (fold == k)
-            zt = z[train]
-            evals, evecs = np.linalg.eigh(zt.T @ zt)
-            proj = evecs.T @ (zt.T @ yt[train])
-            alphas = evecs @ (proj[:, None] / (evals[:, None] + phi[None, :]))  # (L, n_phi)
-            fits.append(alphas)
-            resid = yt[test][:, None] - z[test] @ alphas
-            sse += (resid**2).sum(axis=0)
-        best = int(np.argmin(sse))
-        sst = float((yt[d] ** 2).sum())
+        if trait in binary_set:
+            phi = shrinkage_grid(n_cols, n_ridge_l1) * 3 / np.pi**2  # REGENIE: the logistic scale's variance
+            fits, best, cv_r2 = _level1_logistic(z, raw[:, t], d, cmat, fold, n_folds, phi)
+        else:
+            phi = shrinkage_grid(n_cols, n_ridge_l1)
+            fits, best, cv_r2 = _level1_linear(z, y[:, t], d, fold, n_folds, phi)
         loco = np.full((n, len(LOCO_CHROMOSOMES)), np.nan)
         for k in range(n_folds):
             test = d & (fold == k)
@@ -337,15 +353,15 @@ def run_step1(
                 cols = col_chrom_arr == c
                 loco[test, ci] = total - contrib[:, cols].sum(axis=1) if cols.any() else total
         predictions[trait] = pd.DataFrame(loco, index=pd.Index(ids, name="eid"), columns=list(LOCO_CHROMOSOMES))
-        rows_out.append({"trait": trait, "n": int(d.sum()), "scale": float(scales[t]),
-                         "shrinkage_l1": float(phi[best]), "h2_l1": float(h2_l1[best]),
-                         "cv_r2": float(1 - sse[best] / sst) if sst > 0 else float("nan")})
+        rows_out.append({"trait": trait, "n": int(d.sum()), "model": "logistic" if trait in binary_set else "linear",
+                         "scale": float(scales[t]), "shrinkage_l1": float(phi[best]), "h2_l1": float(h2_l1[best]),
+                         "cv_r2": cv_r2})
         log.info("step 1 %s: n=%d, level-1 h2 grid point %.2f, held-out R2 %.4f", trait, int(d.sum()),
-                 h2_l1[best], rows_out[-1]["cv_r2"])
+                 h2_l1[best], cv_r2)
     summary = pd.DataFrame(rows_out)
     report = {"n_samples": n, "n_variants": n_used, "n_blocks": len(blocks), "block_size": block_size,
               "n_ridge_l0": n_ridge_l0, "n_ridge_l1": n_ridge_l1, "n_folds": n_folds, "seed": int(seed),
-              "transform": transform, "chromosomes": chromosomes,
+              "transform": transform, "chromosomes": chromosomes, "binary": sorted(binary_set),
               "cv_r2": {r["trait"]: round(r["cv_r2"], 5) for r in rows_out}}
     files: dict[str, Path] = {}
     if out is not None:
@@ -361,6 +377,108 @@ def run_step1(
                        n_variants=n_used, n_blocks=len(blocks))
 
 
+def _level1_linear(z: np.ndarray, y: np.ndarray, d: np.ndarray, fold: np.ndarray, n_folds: int,
+                   phi: np.ndarray) -> tuple[list[np.ndarray], int, float]:
+    """Level-1 ridge of a quantitative trait: per fold the coefficients at every shrinkage value
+    (L x n_phi), the index of the value with the least held-out squared error, and its held-out R²."""
+    fits = []
+    sse = np.zeros(len(phi))
+    for k in range(n_folds):
+        train = d & (fold != k)
+        test = d & (fold == k)
+        zt = z[train]
+        evals, evecs = np.linalg.eigh(zt.T @ zt)
+        proj = evecs.T @ (zt.T @ y[train])
+        alphas = evecs @ (proj[:, None] / (evals[:, None] + phi[None, :]))  # (L, n_phi)
+        fits.append(alphas)
+        resid = y[test][:, None] - z[test] @ alphas
+        sse += (resid**2).sum(axis=0)
+    best = int(np.argmin(sse))
+    sst = float((y[d] ** 2).sum())
+    return fits, best, float(1 - sse[best] / sst) if sst > 0 else float("nan")
+
+
+#: Level-1 logistic ridge: held-out probabilities are clipped to [eps, 1 - eps] in the CV
+#: log-likelihood (REGENIE's ``l1_ridge_eps``).
+L1_EPS = 1e-5
+
+
+def _level1_logistic(z: np.ndarray, y: np.ndarray, d: np.ndarray, c: np.ndarray, fold: np.ndarray, n_folds: int,
+                     phi: np.ndarray) -> tuple[list[np.ndarray], int, float]:
+    """Level-1 logistic ridge of a binary trait (REGENIE's ``ridge_logistic_level_1``, K-fold).
+
+    The covariates enter as a fixed offset: the linear predictor of the logistic regression of
+    the 0/1 trait on them over every sample with the trait (REGENIE's null model). Per fold
+    and shrinkage value :math:`\\phi` (largest first, each fit starting from the previous one)
+    :math:`\alpha` maximises :math:`\\ell(y \\mid o + Z\alpha) - \\phi \\lVert\alpha\rVert^2 / 2`
+    over the other folds (Newton with step halving); the value with the least held-out negative
+    log-likelihood (probabilities clipped to [1e-5, 1 - 1e-5]) is chosen. Returns the per-fold
+    coefficients (L x n_phi), the chosen index, and the held-out R² (squared correlation of
+    held-out probability and trait, REGENIE's ``Rsq``) at it."""
+    from scipy import special
+
+    from bma_genetics.gwas.glm import logistic_fit
+
+    offset = np.zeros(len(y))
+    beta, _, ok = logistic_fit(c[d], y[d])
+    if not ok:
+        raise fail("run_step1/traits", "the logistic regression of a binary trait on the covariates did not converge "
+                                       "(separation by a covariate?)")
+    offset[d] = c[d] @ beta
+    order = np.argsort(-phi)  # largest shrinkage first: warm starts along the path
+    fits = []
+    nll = np.zeros(len(phi))
+    held = np.zeros((len(y), len(phi)))
+    for k in range(n_folds):
+        train = d & (fold != k)
+        test = d & (fold == k)
+        alphas = np.zeros((z.shape[1], len(phi)))
+        a = np.zeros(z.shape[1])
+        for j in order:
+            a = _logistic_ridge(z[train], y[train], offset[train], float(phi[j]), a)
+            alphas[:, j] = a
+        fits.append(alphas)
+        p = np.clip(special.expit(offset[test][:, None] + z[test] @ alphas), L1_EPS, 1 - L1_EPS)
+        yt = y[test][:, None]
+        nll -= (yt * np.log(p) + (1 - yt) * np.log(1 - p)).sum(axis=0)
+        held[test] = p
+    best = int(np.argmin(nll))
+    r = np.corrcoef(held[d, best], y[d])[0, 1]
+    return fits, best, float(r * r)
+
+
+def _logistic_ridge(z: np.ndarray, y: np.ndarray, offset: np.ndarray, phi: float, start: np.ndarray, *,
+                    tol: float = 1e-9, max_iter: int = 100) -> np.ndarray:
+    """argmax of :math:`\\ell(y \\mid o + Z\alpha) - \\phi \\lVert\alpha\rVert^2/2`: Newton with step halving
+    until the penalised score's largest entry is below ``tol``."""
+    from scipy import special
+    from scipy.linalg import cho_factor, cho_solve
+
+    a = start.copy()
+
+    def objective(a: np.ndarray) -> tuple[float, np.ndarray]:
+        eta = offset + z @ a
+        return float(np.sum(np.logaddexp(0, eta) - y * eta) + 0.5 * phi * a @ a), eta
+
+    f, eta = objective(a)
+    eye = np.eye(z.shape[1])
+    for _ in range(max_iter):
+        p = special.expit(eta)
+        g = z.T @ (y - p) - phi * a
+        if np.max(np.abs(g)) < tol:
+            return a
+        h = (z * (p * (1 - p))[:, None]).T @ z + phi * eye
+        step = cho_solve(cho_factor(h, check_finite=False), g, check_finite=False)
+        for _half in range(40):
+            f2, eta2 = objective(a + step)
+            if f2 <= f + 1e-13 * abs(f):
+                break
+            step = step / 2
+        a, f, eta = a + step, f2, eta2
+    raise fail("run_step1/traits", f"level-1 logistic ridge did not converge in {max_iter} iterations "
+                                   f"(shrinkage {phi:g}; largest score {np.max(np.abs(g)):.3g})")
+
+
 def _chrom_name(c: Any) -> str:
     s = re.sub(r"^chr", "", str(c))
     return "X" if s in ("23", "25", "X", "XY") else s
@@ -372,9 +490,12 @@ class LocoAdjuster:
 
     :math:`s` is the residual SD of the trait (as analysed: after ``rint`` when asked) on its
     covariates over the samples of its stratum-``all`` analysis (the step-1 scale; REGENIE's
-    predictions are on the unit-variance scale); every stratum of a trait uses it. A trait with
-    no predictions (a permuted null trait) and a binary trait are left as they are. An analysed sample without a
-    prediction is an error (REGENIE likewise needs step 2's samples in step 1).
+    predictions are on the unit-variance scale); every stratum of a trait uses it. A binary
+    trait keeps its 0/1 values and its prediction (log-odds) becomes the offset of its logistic
+    model (frame column ``off__<column>``, :func:`~bma_genetics.gwas.glm.logistic_offset_pass`),
+    as REGENIE's step 2 does. A trait with no predictions (a permuted null trait) is left as it
+    is. An analysed sample without a prediction is an error (REGENIE likewise needs step 2's
+    samples in step 1).
 
     Parameters
     ----------
@@ -394,11 +515,12 @@ class LocoAdjuster:
         self.scales: dict[str, float] = {}
         #: (analysis label, chromosome) -> relatedness factor applied (``calibrate``)
         self.factors: dict[tuple[str, str], float] = {}
+        self._nulls: dict[tuple[str, str, tuple[str, ...]], tuple[np.ndarray, np.ndarray]] = {}
         eids = frame["eid"].astype(str)
         self.pairs = _kinship_pairs(kinship, eids)
         ordered = sorted(analyses, key=lambda a: a.stratum != "all")
-        # binary traits keep their 0/1 values (REGENIE uses the prediction as an offset there; not here)
-        self.analyses = [a for a in ordered if a.trait in loco and not a.binary]
+        # a binary trait keeps its 0/1 values: its prediction (log-odds) is an offset (``off__<column>``)
+        self.analyses = [a for a in ordered if a.trait in loco]
         for a in self.analyses:
             pred = loco[a.trait]
             aligned = pred.reindex(eids.to_numpy())
@@ -408,7 +530,7 @@ class LocoAdjuster:
                                             f"{a.n} analysed samples have no LOCO prediction; run step 1 on the "
                                             "same samples (or remove them)")
             self.loco[a.trait] = aligned
-            if a.trait not in self.scales:
+            if a.trait not in self.scales and not a.binary:
                 y = frame[a.column].to_numpy(dtype=float)[a.samples]
                 c = np.column_stack([np.ones(a.n), *[frame[f"cov__{k}"].to_numpy(dtype=float)[a.samples]
                                                      for k in a.covariates]])
@@ -422,7 +544,7 @@ class LocoAdjuster:
         for t in sorted(self.loco):
             h.update(t.encode())
             h.update(np.ascontiguousarray(self.loco[t].to_numpy(dtype=float)).tobytes())
-            h.update(repr(self.scales[t]).encode())
+            h.update(repr(self.scales.get(t)).encode())
         if self.pairs is not None:
             for v in self.pairs:
                 h.update(np.ascontiguousarray(v).tobytes())
@@ -441,15 +563,34 @@ class LocoAdjuster:
         from the others' phenotypes), so ``f < 1``: uncorrected, the test is conservative (λGC 0.95 on
         the dense simulated families, docs/gwas.md). 1 without kinship pairs, for chromosome X
         (whose kinship differs from the autosomes') and for a trait without LOCO predictions.
+
+        **Binary traits** (logistic step 2 with the LOCO prediction as offset): ``e = y - p̂`` is
+        the response residual of the null model (intercept + covariates :math:`C` with the offset,
+        :meth:`binary_null`), :math:`W = \\mathrm{diag}(\\hat p (1 - \\hat p))`. At that fit the
+        covariates' score equations give :math:`C^\\top e = 0`, so a variant's score is exactly
+        :math:`U = x^\\top e` and, the genotypes being random given the fit (LOCO),
+        :math:`E[U^2 \\mid e] = \\sigma_x^2 e^\\top (I + 2\\Phi_{\\neq}) e`; the score and Wald tests
+        divide by the model information :math:`V = x^\\top A x`, :math:`A = W - WC(C^\\top W C)^{-1}
+        C^\\top W` (:math:`A 1 = 0`), with :math:`E[V] = \\sigma_x^2 \\mathrm{tr}(A (I +
+        2\\Phi_{\\neq}))`. So :math:`f = e^\\top (I + 2\\Phi_{\\neq}) e \\,/\\, \\mathrm{tr}(A(I +
+        2\\Phi_{\\neq}))` (the quantitative factor's numerator with the working residuals; the
+        denominator the model's, since the logistic statistic's is). It applies to the Wald
+        statistic and the Firth rows alike (the same score, asymptotically). Measured on dense
+        simulated sibships (10 null binary traits, 15,000 null tests): raw mean χ² 0.930, divided by
+        this factor 0.999 (by :math:`e^\\top(I+2\\Phi)e / e^\\top e`, which ignores that the
+        statistic's denominator is the model's, 1.028; test_binary_loco_relatedness_factor).
         """
         chrom = _chrom_name(contig)
         key = (analysis.label, chrom)
         if key in self.factors:
             return self.factors[key]
-        if self.pairs is None or chrom == "X" or analysis.trait not in self.loco or analysis.binary:
+        if self.pairs is None or chrom == "X" or analysis.trait not in self.loco:
             return 1.0
-        y = self.frame_for(contig, [analysis])[analysis.column].to_numpy(dtype=float)
+        if analysis.binary:
+            self.factors[key] = self._binary_factor(analysis, contig)
+            return self.factors[key]
         m = analysis.samples
+        y = self.frame_for(contig, [analysis])[analysis.column].to_numpy(dtype=float)
         c = np.column_stack([np.ones(int(m.sum())), *[self.frame[f"cov__{k}"].to_numpy(dtype=float)[m]
                                                       for k in analysis.covariates]])
         q = _residualiser(c)
@@ -460,6 +601,60 @@ class LocoAdjuster:
         f = 1.0 + 4.0 * float(np.sum(phi[both] * r[i[both]] * r[j[both]])) / float(r @ r)
         self.factors[key] = f
         return f
+
+    def _binary_factor(self, a: Any, contig: str) -> float:
+        """:meth:`relatedness_factor` of a binary analysis (formula there)."""
+        m = a.samples
+        e = np.zeros(len(m))
+        e[m] = self.binary_null(a, contig)[1]
+        p = np.zeros(len(m))
+        p[m] = self.frame[a.column].to_numpy(dtype=float)[m] - e[m]
+        w = p * (1 - p)
+        c = np.zeros((len(m), len(a.covariates) + 1))
+        c[m] = np.column_stack([np.ones(int(m.sum())), *[self.frame[f"cov__{k}"].to_numpy(dtype=float)[m]
+                                                         for k in a.covariates]])
+        wc = c * w[:, None]
+        proj = np.linalg.solve(c.T @ wc, wc.T)  # (C'WC)^-1 C'W, k x n
+        i, j, phi = self.pairs
+        both = m[i] & m[j]
+        i, j, phi = i[both], j[both], phi[both]
+        trace = float(w.sum() - np.einsum("ik,ki->", wc, proj))
+        a_pairs = -np.einsum("pk,kp->p", wc[i], proj[:, j])  # A_ij, A = W - WC (C'WC)^-1 C'W
+        return float((e @ e + 4 * np.sum(phi * e[i] * e[j])) / (trace + 4 * np.sum(phi * a_pairs)))
+
+    def binary_null(self, analysis: Any, contig: str, covariates: Sequence[str] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """The null model of a binary analysis on chromosome ``contig``: logistic regression of
+        the 0/1 trait on the intercept and ``covariates`` (default the analysis's) with the LOCO
+        prediction of ``contig`` as offset, over the analysis's samples (:func:`~bma_genetics.gwas.glm.logistic_fit`).
+        Returns the coefficients (intercept first) and the response residuals :math:`y - \\hat p`
+        (in the order of the analysis's samples)."""
+        from bma_genetics.gwas.glm import logistic_fit
+
+        covs = analysis.covariates if covariates is None else tuple(covariates)
+        key = (analysis.label, _chrom_name(contig), covs)
+        if key not in self._nulls:
+            m = analysis.samples
+            y = self.frame[analysis.column].to_numpy(dtype=float)[m]
+            c = np.column_stack([np.ones(int(m.sum())), *[self.frame[f"cov__{k}"].to_numpy(dtype=float)[m]
+                                                          for k in covs]])
+            o = self._offset(analysis, contig)[m]
+            beta, p, ok = logistic_fit(c, y, o)
+            if not ok:
+                raise fail("run_gwas/loco", f"trait {analysis.trait!r} (stratum {analysis.stratum}) chromosome {contig}: "
+                                            "the logistic null model with the LOCO offset did not converge")
+            self._nulls[key] = (beta, y - p)
+        return self._nulls[key]
+
+    def _offset(self, a: Any, contig: str) -> np.ndarray:
+        chrom = _chrom_name(contig)
+        pred = self.loco[a.trait]
+        if chrom not in pred.columns:
+            raise fail("run_gwas/loco", f"trait {a.trait!r}: no LOCO prediction for chromosome {chrom} "
+                                        f"(the file has {list(pred.columns)})")
+        o = np.full(len(self.frame), np.nan)
+        o[a.samples] = pred[chrom].to_numpy(dtype=float)[a.samples]
+        return o
 
     def calibrate(self, wide: pd.DataFrame, analysis: Any, df_resid: np.ndarray) -> None:
         """Divide the step-2 χ² of ``analysis`` by its :meth:`relatedness_factor`, chromosome by
@@ -483,7 +678,8 @@ class LocoAdjuster:
             wide.loc[rows, f"{k}__se"] = wide.loc[rows, f"{k}__se"].to_numpy(dtype=float) * np.sqrt(f)
             t = wide.loc[rows, f"{k}__t"].to_numpy(dtype=float) / np.sqrt(f)
             wide.loc[rows, f"{k}__t"] = t
-            wide.loc[rows, f"{k}__p"] = 2 * stats.t.sf(np.abs(t), df_resid[rows])
+            wide.loc[rows, f"{k}__p"] = (2 * stats.norm.sf(np.abs(t)) if analysis.binary
+                                         else 2 * stats.t.sf(np.abs(t), df_resid[rows]))
         log.info("%s: LOCO relatedness factors %s", analysis.label,
                  {c: round(v, 4) for (lab, c), v in self.factors.items() if lab == analysis.label})
 
@@ -497,6 +693,9 @@ class LocoAdjuster:
         out = self.frame.copy()
         for a in self.analyses if analyses is None else [a for a in self.analyses
                                                           if any(a is b for b in analyses)]:
+            if a.binary:  # the 0/1 trait stays; the prediction is the offset of its logistic model
+                out[f"off__{a.column}"] = self._offset(a, contig)
+                continue
             pred = self.loco[a.trait]
             if chrom not in pred.columns:
                 raise fail("run_gwas/loco", f"trait {a.trait!r}: no LOCO prediction for chromosome {chrom} "

@@ -75,6 +75,8 @@ def register(app: typer.Typer) -> None:
         ld: bool = typer.Option(False, "--ld", help="Founders from a coalescent simulation (msprime) per "
                                 "chromosome: population LD, for LD score regression (default: independent "
                                 "alleles, no LD)."),
+        prevalence: float = typer.Option(None, "--prevalence", help="Also write binary traits case_1.. (liability "
+                                         "threshold of trait_k at this share of cases); default none."),
         seed: int = typer.Option(1, "--seed", help="Seed; the same seed gives byte-identical files."),
     ) -> None:
         """Simulate a cohort of relatives (families, parent-offspring, cousins, cryptic second cousins) with
@@ -85,6 +87,6 @@ def register(app: typer.Typer) -> None:
             n_families=families, max_sibs=max_sibs, n_parent_offspring=pairs, n_cousin_pairs=pairs,
             n_second_cousin_pairs=pairs, n_unrelated=unrelated)
         c = simulate_related_cohort(out, **family, n_chromosomes=chromosomes, variants_per_chromosome=variants,
-                                    h2=h2, n_traits=traits, founder_ld=ld, seed=seed)
+                                    h2=h2, n_traits=traits, founder_ld=ld, prevalence=prevalence, seed=seed)
         typer.echo(f"{c.out}: {c.n_samples} participants, {c.n_variants} variants; causal chromosomes "
                    f"{','.join(c.causal_chromosomes)}, null chromosomes {','.join(c.null_chromosomes)}")

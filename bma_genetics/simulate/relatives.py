@@ -26,12 +26,16 @@ Model
   variant of the *causal chromosomes* (the first half) plus ``n_large`` large-effect variants per
   trait there, each explaining ``large_variance``; ``e ~ N(0, 1 - h2)``. The other chromosomes
   carry no causal variant: every test there is null, for every trait (the calibration set).
+- **Binary traits** ``case_1..n_traits`` (only with ``prevalence``): the liability-threshold model,
+  ``case_k = 1`` where ``trait_k`` (genetic value + covariates + noise) is above its
+  ``1 - prevalence`` quantile; no further randomness, so the files of a seed are otherwise
+  unchanged. Their null chromosomes are null too.
 
 Files (``out``)
 ---------------
 =================================  ================================================================
 ``relatives.{bed,bim,fam}``        array genotypes, PLINK 1 (FID = IID = eid; .fam sex 1/2)
-``pheno.tsv`` / ``covar.tsv``      ``FID IID trait_1 ...`` / ``FID IID sex age`` (plink2 layout)
+``pheno.tsv`` / ``covar.tsv``      ``FID IID trait_1 ... [case_1 ...]`` / ``FID IID sex age`` (plink2 layout)
 ``ukb_rel.dat``                    ``ID1 ID2 HetHet IBS0 Kinship`` of the pedigree pairs with kinship
                                    >= 0.0442 (UK Biobank's file lists only those); Kinship is the
                                    pedigree value, HetHet/IBS0 are ``NA``
@@ -132,6 +136,7 @@ def simulate_related_cohort(
     n_large: int = 5,
     large_variance: float = 0.01,
     founder_ld: bool = False,
+    prevalence: float | None = None,
     seed: int = 1,
 ) -> RelatedCohort:
     """Simulate a cohort rich in relatives with heritable traits (see the module docstring).
@@ -157,6 +162,9 @@ def simulate_related_cohort(
     n_traits : int, default=4
     n_large, large_variance : int, float
         Large-effect variants per trait and the variance each explains (within ``h2``).
+    prevalence : float, optional
+        Also write binary traits ``case_k`` (liability threshold of ``trait_k``, this share of
+        cases; 0.01-0.99). Default ``None``: none.
     seed : int, default=1
         The same seed writes byte-identical files.
 
@@ -175,6 +183,8 @@ def simulate_related_cohort(
         raise fail(f"{where}/n_chromosomes", "need at least 2 chromosomes of 10 variants")
     if max_sibs < 2:
         raise fail(f"{where}/max_sibs", f"expected at least 2, found {max_sibs}")
+    if prevalence is not None and not 0.01 <= prevalence <= 0.99:
+        raise fail(f"{where}/prevalence", f"expected a share of cases in [0.01, 0.99], found {prevalence!r}")
     rng = np.random.default_rng([seed, RELATIVES_TAG])
     out = Path(out)
     (out / "truth").mkdir(parents=True, exist_ok=True)
@@ -287,6 +297,10 @@ def simulate_related_cohort(
     bw.close()
     write_fam(prefix.with_suffix(".fam"), eids, sex)
     pheno = pd.DataFrame({"FID": eids, "IID": eids, **{k: np.round(v, 6) for k, v in traits.items()}})
+    if prevalence is not None:  # liability threshold (no randomness: the other files are unchanged)
+        for t in range(1, n_traits + 1):
+            v = pheno[f"trait_{t}"].to_numpy()
+            pheno[f"case_{t}"] = (v > np.quantile(v, 1 - prevalence)).astype(int)
     covar = pd.DataFrame({"FID": eids, "IID": eids, "sex": sex, "age": age})
     pheno.to_csv(out / "pheno.tsv", sep="\t", index=False)
     covar.to_csv(out / "covar.tsv", sep="\t", index=False)
@@ -311,6 +325,8 @@ def simulate_related_cohort(
             "chromosome_morgans": chromosome_morgans}
     if pool is not None:
         meta["founder_ld"] = pool.settings
+    if prevalence is not None:
+        meta["prevalence"] = prevalence
     (out / "truth" / "relatives.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     return RelatedCohort(out=out, bfile=prefix, pheno=out / "pheno.tsv", covar=out / "covar.tsv",
                          kinship=out / "ukb_rel.dat", n_samples=n, n_variants=m,
