@@ -187,8 +187,9 @@ def main(argv: list[str] | None = None) -> dict:
     truth["trait"] = truth["trait"].str.replace("trait_", "case_")
 
     t0 = (time.perf_counter(), time.process_time())
-    step1 = run_step1(table, bfile=c.bfile, traits=traits, covariates=covs, binary=traits,
-                      block_size=args.block_size, seed=args.seed, out=out / "step1")
+    with blas_threads(1):  # level 1's small solves: OpenBLAS threads only oversubscribe a busy machine
+        step1 = run_step1(table, bfile=c.bfile, traits=traits, covariates=covs, binary=traits,
+                          block_size=args.block_size, seed=args.seed, out=out / "step1")
     clock("step1", t0)
     kin = read_kinship(c.kinship)
     removed = unrelated_set(kin, table["eid"])

@@ -45,6 +45,7 @@ BENCHMARKS = {
     "unet": lambda: ["benchmarks/unet_inference.py"],
     "loco": lambda: ["benchmarks/loco_relatives.py"],
     "loco_ldsc": lambda: ["benchmarks/loco_ldsc_intercept.py"],
+    "loco_binary": lambda: ["benchmarks/loco_binary.py"],
     "scan_reliability": lambda: ["benchmarks/scan_reliability.py", str(_ensure_cohort())],
 }
 

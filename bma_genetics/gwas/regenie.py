@@ -24,6 +24,11 @@ The model, for quantitative traits, as REGENIE fits it:
 4. **LOCO.** With the chosen :math:`\\phi`, the level-1 fit without fold :math:`k` predicts fold
    :math:`k`; leaving out a chromosome's columns of :math:`W` gives its LOCO prediction.
 
+**Binary traits** (REGENIE ``--bt``): level 0 as above on the residualised 0/1 trait; level 1 is
+a logistic ridge with the covariates' logistic fit as offset, shrinkage :math:`\\phi_j \\cdot 3/\\pi^2`,
+chosen by held-out log-likelihood (:func:`_level1_logistic`); the predictions are log-odds, step
+2's offset (:class:`LocoAdjuster`, :func:`~bma_genetics.gwas.glm.logistic_offset_pass`).
+
 Predictions are on the scale of :math:`\\tilde y` (REGENIE's), written in REGENIE's layout by
 :func:`bma_genetics.io.write_loco_predictions`; step 2 (:class:`LocoAdjuster`, used by
 :func:`~bma_genetics.gwas.association.run_gwas` with ``loco=``) subtracts :math:`s \\cdot` the
