@@ -567,8 +567,8 @@ def _brute_logistic_level1(w_std, y, d, c, folds, phis):
     """REGENIE's level-1 logistic ridge written out with a general optimiser: the covariates'
     logistic fit as offset, per fold and shrinkage the penalised maximum likelihood (scipy's
     trust-region optimiser), held-out negative log-likelihood to choose, LOCO by dropping columns."""
-    from scipy import optimize, special
     import statsmodels.api as sm
+    from scipy import optimize, special
 
     off = np.zeros(len(y))
     off[d] = sm.GLM(y[d], c[d], family=sm.families.Binomial()).fit(tol=1e-12).fittedvalues
