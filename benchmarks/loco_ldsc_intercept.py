@@ -35,7 +35,7 @@ Resumable (``--resume``: the cohort, step 1, each step-2 run, the LD scores are 
 seeded (``--seed``); ``OUT/progress.log`` has each step's wall and CPU seconds; ``OUT/report.json``
 the numbers.
 
-    python benchmarks/loco_ldsc_intercept.py [--out DIR] [--preset ukb] [--chromosomes 30]
+    python benchmarks/loco_ldsc_intercept.py [--out DIR] [--preset ukb] [--chromosomes 10]
         [--variants 2000] [--traits 150] [--h2 0.5] [--seed 1] [--resume]
 """
 
@@ -138,21 +138,30 @@ class BatchedStep2:
                                           "n": n}) for i, t in enumerate(traits)}
 
 
-def pooled_intercept(frames: dict[str, pd.DataFrame], ld, variants: pd.Series, per_trait: int | None = None) -> dict:
+def munged(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Each trait's summary statistics munged as the heritability stage munges them (``run_munge``:
+    LDSC's filters, strand-ambiguous SNPs out, z from P), indexed by rsid."""
+    from bma_genetics.heritability.api import run_munge
+
+    cols = ["rsid", "effect_allele", "other_allele", "p_value", "beta", "n"]
+    return {t: run_munge(f[cols]).table.set_index("rsid") for t, f in frames.items()}
+
+
+def pooled_intercept(munged: dict[str, pd.DataFrame], ld, variants: pd.Series, per_trait: int | None = None) -> dict:
     """LDSC on the pooled χ² (mean over every trait) of the variants in ``variants`` (rsids) and on
     each of the first ``per_trait`` traits (all: None): intercepts with SEs, the mean of the
     per-trait ones with SD/√K."""
     import warnings
 
-    from bma_genetics.heritability.api import run_h2, run_munge
+    from bma_genetics.heritability.api import run_h2
 
-    cols = ["rsid", "effect_allele", "other_allele", "p_value", "beta", "n"]
-    keep = {t: run_munge(f.loc[f["rsid"].isin(variants), cols]).table.set_index("rsid") for t, f in frames.items()}
-    common = sorted(set.intersection(*(set(m.index) for m in keep.values())))
+    wanted = set(variants)
+    common = sorted(set.intersection(*(set(m.index) for m in munged.values())) & wanted)
+    keep = {t: m.loc[common] for t, m in munged.items()}
     # the pooled chi^2: per variant the mean z^2 (munge's, from P) over the traits; z's sign is
     # irrelevant to h2
-    chi2 = np.mean([m.loc[common, "z"].to_numpy() ** 2 for m in keep.values()], axis=0)
-    pooled = next(iter(keep.values())).loc[common].assign(z=np.sqrt(chi2)).reset_index()
+    chi2 = np.mean([m["z"].to_numpy() ** 2 for m in keep.values()], axis=0)
+    pooled = next(iter(keep.values())).assign(z=np.sqrt(chi2)).reset_index()
     keep = {t: m.reset_index() for t, m in keep.items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # h2 < 0 on the null chromosomes is expected (slope 0)
@@ -194,7 +203,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=None, help="default: a new temporary folder")
     ap.add_argument("--preset", choices=("ukb", "dense"), default="ukb")
-    ap.add_argument("--chromosomes", type=int, default=30, help="the first half causal, the second half null")
+    ap.add_argument("--chromosomes", type=int, default=10, help="the first half causal, the second half null")
     ap.add_argument("--variants", type=int, default=2000, help="per chromosome")
     ap.add_argument("--traits", type=int, default=150)
     ap.add_argument("--h2", type=float, default=0.5)
@@ -295,14 +304,15 @@ def main(argv: list[str] | None = None) -> dict:
     for name in RUNS:
         sets = list(frames[name].values())
         lam, se, k = lambda_pooled(sets, null_chroms)
+        mg = munged(frames[name])
         nullc = np.stack([stats.chi2.isf(s.loc[s["chromosome"].astype(str).isin(null_chroms), "p_value"], 1)
                           for s in sets])
         jk = block_jackknife(nullc)
         report[name] = {"lambda_gc_null_pooled": round(lam, 4), "lambda_se_jackknife": jk["lambda_gc_se"],
                         "lambda_se_if_independent": round(se, 4), "null_tests": k,
                         "mean_chisq_null": jk["mean_chisq"], "mean_chisq_null_se": jk["mean_chisq_se"],
-                        "ldsc_null_chromosomes": pooled_intercept(frames[name], scores, null_ids, args.per_trait),
-                        "ldsc_all_chromosomes": pooled_intercept(frames[name], scores, var["rsid"], args.per_trait)}
+                        "ldsc_null_chromosomes": pooled_intercept(mg, scores, null_ids, args.per_trait),
+                        "ldsc_all_chromosomes": pooled_intercept(mg, scores, var["rsid"], args.per_trait)}
         r = report[name]
         print(f"{name:24s} lambda {lam:.4f} ({jk['lambda_gc_se']:.4f})  intercept null {r['ldsc_null_chromosomes']['pooled_intercept']:.4f} "
               f"({r['ldsc_null_chromosomes']['pooled_intercept_se']:.4f})  all {r['ldsc_all_chromosomes']['pooled_intercept']:.4f} "
