@@ -223,3 +223,40 @@ def test_vcf_association_equals_plink_route(xdata, gwas_plink):
             assert (a[col] == b[col]).all(), col
         for col in ["beta", "standard_error", "p_value", "effect_allele_frequency"]:
             np.testing.assert_allclose(a[col], b[col], rtol=1e-10, err_msg=f"{label} {col}")
+
+
+def test_projection_engine_on_chrx_strata_and_missingness(xdata, gwas_plink, caplog):
+    """``linear_engine='projection'`` gives the per-group passes' results (which equal plink2 and
+    numpy above) on chr1 and on chrX outside PAR, where sex is added to the whole-sample analyses
+    and not to the sex strata, with trait q2 missing for 60 people: SE, t and -log10 P to 1e-6
+    relative, beta to 1e-6 SE, EAF to 1e-9 (tests/_engines.py); both passes ran the projection."""
+    import logging
+
+    from bma_genetics.gwas import read_genotypes, run_gwas
+    from tests._engines import assert_engines_agree
+
+    mt = read_genotypes(bfile=xdata["dir"] / "geno")
+    with caplog.at_level(logging.INFO, logger="bma_genetics.gwas.association"):
+        new = run_gwas(mt, xdata["pheno"], traits=[*TRAITS, "huge"], covariates=COVS, strata=["sex"],
+                       chunk_by="all", chromosomes=["1", "X"], linear_engine="projection")
+    assert "chromosome(s) 1: projection engine" in caplog.text
+    assert "chromosome(s) X: projection engine" in caplog.text
+    assert assert_engines_agree(new.sumstats, gwas_plink.sumstats, where="chrX") >= 6 * (M_AUTO + M_X) * 0.9
+
+
+def test_projection_falls_back_where_the_added_sex_is_missing():
+    """chrX's added sex undefined for someone an analysis keeps: the projection cannot fit that
+    pass (it would keep the person, Hail's per-group regression drops them), so run_gwas runs the
+    per-group passes there and says why; with every covariate defined the projection applies."""
+    from bma_genetics.gwas.association import projection_fallback
+
+    class A:  # the fields of an Analysis the check reads
+        def __init__(self, column, samples):
+            self.column, self.label, self.samples = column, column, samples
+
+    frame = pd.DataFrame({"cov__age": [50.0, 60, 70, 80], "cov__sex": [0.0, 1, np.nan, 1]})
+    whole, females = A("q", np.array([True, True, True, True])), A("q_f", np.array([True, False, False, False]))
+    assert projection_fallback(frame, [whole], {"q": ("age",)}) is None
+    why = projection_fallback(frame, [females, whole], {"q_f": ("age",), "q": ("age", "sex")})
+    assert why is not None and "'sex'" in why and "1 of the 4 samples of q" in why
+    assert projection_fallback(frame, [females], {"q_f": ("age", "sex")}) is None

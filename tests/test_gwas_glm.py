@@ -272,14 +272,22 @@ def test_interaction_equals_plink2(tiny_cohort, data, interaction, tmp_path):
     assert np.corrcoef(ix["stratum_difference_z"], ix["t_statistic"])[0, 1] > 0.9
 
 
+@pytest.fixture(scope="module")
+def conditioned(data):
+    """Trait q conditioned on the planted variant (per-group passes)."""
+    from bma_genetics.gwas import run_gwas
+
+    return run_gwas(data["mt"], data["pheno"], traits=["q"], covariates=["age", "pc1"], chunk_by="all",
+                    chromosomes=[CHROM], condition=[data["second"]])
+
+
 @pytest.mark.peer
-def test_condition_equals_plink2(tiny_cohort, data, tmp_path):
+def test_condition_equals_plink2(tiny_cohort, data, conditioned, tmp_path):
     """Conditioning on the planted variant: beta, SE and t equal plink2 ``--condition-list`` to
     its printed digits; the conditioned variant itself has no result; a bad id is an error."""
     from bma_genetics.gwas import run_gwas
 
-    res = run_gwas(data["mt"], data["pheno"], traits=["q"], covariates=["age", "pc1"], chunk_by="all",
-                   chromosomes=[CHROM], condition=[data["second"]]).sumstats["q"]
+    res = conditioned.sumstats["q"]
     assert data["second"] not in set(res["rsid"])
     cl = tmp_path / "condition.txt"
     cl.write_text(data["second"] + "\n")
@@ -306,8 +314,9 @@ def test_bad_arguments():
 
 
 def test_cli_and_config_pass_the_options(tmp_path, monkeypatch):
-    """``bma-genetics gwas --firth --firth-p --interaction --condition-list`` and the stage's
-    ``firth``, ``firth_p``, ``interaction``, ``condition`` reach ``run_study_gwas``."""
+    """``bma-genetics gwas --firth --firth-p --interaction --condition-list --linear-engine`` and the
+    stage's ``firth``, ``firth_p``, ``interaction``, ``condition``, ``linear_engine`` reach
+    ``run_study_gwas``."""
     import bma_genetics.gwas.api as api
     from bma_genetics._params import check_params
     from bma_genetics.cli import main
@@ -327,11 +336,28 @@ def test_cli_and_config_pass_the_options(tmp_path, monkeypatch):
     (tmp_path / "cond.txt").write_text("rs1\n1_200_A_G\n")
     rc = main(["gwas", "--bfile", "geno", "--pheno", str(tmp_path / "p.tsv"), "--covar", str(tmp_path / "c.tsv"),
                "--out", str(tmp_path / "out"), "--firth", "always", "--firth-p", "0.01", "--interaction", "sex",
-               "--condition-list", str(tmp_path / "cond.txt")])
+               "--condition-list", str(tmp_path / "cond.txt"), "--linear-engine", "projection"])
     assert rc == 2
     assert seen["firth"] == "always" and seen["firth_p"] == 0.01 and seen["interaction"] == "sex"
+    assert seen["linear_engine"] == "projection"
     assert api.read_condition_list(seen["condition"]) == ["rs1", "1_200_A_G"]
     p = check_params("gwas", {"interaction": "sex", "condition": ["rs1"], "firth_p": 0.05}, PARAMS)
     assert (p["firth"], p["firth_p"], p["interaction"], p["condition"]) == ("fallback", 0.05, "sex", ["rs1"])
     with pytest.raises(InputError, match="firth"):
         check_params("gwas", {"firth": "never"}, PARAMS)
+    assert check_params("gwas", {"linear_engine": "projection"}, PARAMS)["linear_engine"] == "projection"
+    with pytest.raises(InputError, match="linear_engine"):
+        check_params("gwas", {"linear_engine": "fast"}, PARAMS)
+
+
+def test_condition_with_the_projection_engine(data, conditioned):
+    """The conditioned variant's dosage is one more covariate of the projection's basis: with
+    ``linear_engine='projection'`` the results equal the per-group passes' (which equal plink2
+    ``--condition-list``): SE, t, -log10 P to 1e-6 relative, beta to 1e-6 SE (tests/_engines.py)."""
+    from bma_genetics.gwas import run_gwas
+    from tests._engines import assert_engines_agree
+
+    new = run_gwas(data["mt"], data["pheno"], traits=["q"], covariates=["age", "pc1"], chunk_by="all",
+                   chromosomes=[CHROM], condition=[data["second"]], linear_engine="projection")
+    assert data["second"] not in set(new.sumstats["q"]["rsid"])
+    assert assert_engines_agree(new.sumstats, conditioned.sumstats, where="condition") > 100

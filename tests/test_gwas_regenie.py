@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -243,6 +244,20 @@ def test_step2_zero_loco_equals_plain_regression(step2):
         np.testing.assert_allclose(a[col], plain[col], rtol=1e-6, atol=0)
 
 
+def test_step2_projection_engine_equals_the_per_group_passes(step2, hail_context):
+    """LOCO step 2 with ``linear_engine='projection'``: each chromosome's pass fits the trait minus
+    that chromosome's scaled prediction ('b', missing for 25 people: its own missingness group) as
+    the per-group passes do: SE, t, -log10 P to 1e-6 relative, beta to 1e-6 SE (tests/_engines.py)."""
+    from bma_genetics.gwas import read_genotypes, run_gwas
+    from tests._engines import assert_engines_agree
+
+    res, ph, loco, _dose, _chrom = step2
+    d = Path(res.files["a"]).parent.parent
+    new = run_gwas(read_genotypes(bfile=d / "geno"), ph, traits=["a", "a_copy", "b"], covariates=["age", "pc1"],
+                   chunk_by="all", loco=loco, chromosomes=["1", "2"], linear_engine="projection")
+    assert assert_engines_agree(new.sumstats, res.sumstats, where="loco") == 3 * 200
+
+
 def test_step2_tests_trait_minus_scaled_loco(step2):
     """Trait 'b' on chromosome c: the regression of y - s * loco_c (s = residual SD of y on the
     covariates) on dosage + covariates, numpy least squares: beta and SE to 1e-6 relative."""
@@ -360,7 +375,7 @@ def dense(tmp_path_factory):
     cv = pd.read_csv(c.covar, sep="\t", dtype={"IID": str}).drop(columns="FID").rename(columns={"IID": "eid"})
     table = ph.merge(cv, on="eid")
     traits = [t for t in ph.columns if t.startswith("trait_")]
-    from bma_genetics.phewas._threads import blas_threads
+    from bma_genetics._blas import blas_threads
 
     with blas_threads(1):  # small products: OpenBLAS threads only oversubscribe a busy machine
         step1 = run_step1(table, bfile=c.bfile, traits=traits, covariates=["sex", "age"], block_size=300, seed=1)
@@ -399,7 +414,7 @@ def test_loco_relatedness_factor_restores_null_calibration(dense):
     two_phi = np.eye(len(eids))
     for a_, b_, k in zip(kin["ID1"], kin["ID2"], kin["Kinship"], strict=True):
         two_phi[at[a_], at[b_]] = two_phi[at[b_], at[a_]] = 2 * k
-    from bma_genetics.phewas._threads import blas_threads
+    from bma_genetics._blas import blas_threads
 
     raw, calibrated = [], []
     with blas_threads(1):

@@ -8,7 +8,7 @@ of the module, inside functions, under ``if TYPE_CHECKING:``, relative or absolu
 layer  modules
 =====  ==========================================================================================
 0      base: ``bma_genetics/__init__``, ``errors``, ``_check``, ``_atomic``, ``_logging``,
-       ``_hail``, ``_params``, ``_result``, ``sites``
+       ``_hail``, ``_params``, ``_result``, ``sites``, ``_blas``
 1      ``io/``, ``stats``
 2      ``resources/``, ``ld/``
 3      ``simulate/``
@@ -47,7 +47,7 @@ PACKAGE = ROOT / "bma_genetics"
 
 LAYER_NAMES = {0: "base", 1: "io/stats", 2: "resources/ld", 3: "simulate", 4: "stage", 5: "plots", 6: "top"}
 
-BASE = {"__init__", "errors", "_check", "_atomic", "_logging", "_hail", "_params", "_result", "sites"}
+BASE = {"__init__", "errors", "_check", "_atomic", "_logging", "_hail", "_params", "_result", "sites", "_blas"}
 LAYER_OF_TOP: dict[str, int] = {
     **{name: 0 for name in BASE},
     "io": 1,

@@ -24,6 +24,7 @@ import pandas as pd
 from scipy import linalg, sparse, stats
 from scipy.sparse import linalg as sparse_linalg
 
+from bma_genetics._blas import blas_threads
 from bma_genetics._check import check_columns, fail
 from bma_genetics.stats import chromosome_rank, fdr_bh
 
@@ -154,6 +155,7 @@ def _gls_columns(z: np.ndarray, base: np.ndarray, test, white: _Whitener, altern
     return beta, se, t, p, df
 
 
+@blas_threads(1)  # small products: OpenBLAS threads only cost here (bma_genetics._blas)
 def run_gene_set_analysis(
     genes: pd.DataFrame,
     gene_sets: pd.DataFrame,

@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
+from bma_genetics._blas import blas_threads
 from bma_genetics._check import check_columns, fail
 from bma_genetics.enrichment.annotate import annotate_snps
 from bma_genetics.enrichment.quadform import p_to_z, tail_exact, tail_imhof, tail_saddlepoint
@@ -232,6 +233,7 @@ def _left_out(snps: pd.DataFrame, genes: pd.DataFrame, missing: list[str], windo
     return pd.DataFrame(rows, columns=LEFT_OUT_COLUMNS)
 
 
+@blas_threads(1)  # small products: OpenBLAS threads only cost here (bma_genetics._blas)
 def compute_gene_ld(
     snps: pd.DataFrame,
     reader,
@@ -384,6 +386,7 @@ def _pvalue_chunk(args):
     return _pvalues(lams, q, method)
 
 
+@blas_threads(1)  # small products: OpenBLAS threads only cost here (bma_genetics._blas)
 def gene_tests(
     gene_ld: GeneLD,
     z: np.ndarray,

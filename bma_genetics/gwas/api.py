@@ -354,6 +354,7 @@ def run_study_gwas(
     firth_p: float | None = None,
     interaction: str | None = None,
     condition: str | os.PathLike | Sequence[str] | None = None,
+    linear_engine: str = "groups",
 ) -> GwasStudyResult:
     """Run the whole GWAS: read, QC (checkpointed), associate, loci + genes, meta-analyse.
 
@@ -469,6 +470,11 @@ def run_study_gwas(
     condition : list of str or path, optional
         Variants (ids, or a file with one id per line as plink2 ``--condition-list``) whose
         dosages are covariates of every analysis.
+    linear_engine : {"groups", "projection"}, default="groups"
+        How the quantitative analyses of a pass are fitted (:func:`run_gwas`): one Hail
+        ``linear_regression_rows`` per missingness group, or the complete-case projection
+        (:mod:`bma_genetics.gwas.projection`: every analysis of a pass from one matrix product per
+        block; the same results to ~1e-6 relative; passes it cannot fit fall back to the groups).
 
     Returns
     -------
@@ -506,6 +512,7 @@ def run_study_gwas(
     check_trait_values(where, phenotypes, traits, covariates)
     check_one_of(f"{where}/transform", transform, ["none", "rint"])
     check_one_of(f"{where}/firth", firth, ["fallback", "always"])
+    check_one_of(f"{where}/linear_engine", linear_engine, ["groups", "projection"])
     if firth_p is not None and (isinstance(firth_p, bool) or not isinstance(firth_p, (int, float))
                                 or not 0 < firth_p <= 1):
         raise fail(f"{where}/firth_p", f"expected a P threshold in (0, 1], found {firth_p!r}")
@@ -629,7 +636,7 @@ def run_study_gwas(
                    transform=transform, block_size=int(block_size), chromosomes=chromosomes, out=out, resume=resume,
                    withdrawals=set(withdrawals or ()), chunk_by=chunk_by, metadata=metadata, unstratified=nulls,
                    loco=loco, kinship=kinship if loco else None, firth=firth, firth_p=firth_p,
-                   interaction=interaction, condition=condition, hail_dir=hail_dir)
+                   interaction=interaction, condition=condition, hail_dir=hail_dir, linear_engine=linear_engine)
     gwas_summary = res.to_frame()
     null_sets = {k: res.sumstats.pop(k) for k in nulls if k in res.sumstats}
     null_files = {k: res.files.pop(k) for k in nulls if k in res.files}

@@ -308,6 +308,38 @@ def _linear_pass(hl, mt, group: list[Analysis], covariates: Sequence[str], block
     return ht.select(*_row_fields(mt), **fields)
 
 
+def projection_fallback(frame: pd.DataFrame, analyses: Sequence[Analysis],
+                        covariates_of: Mapping[str, Sequence[str]]) -> str | None:
+    """Why a pass cannot use the projection engine (``linear_engine="projection"``), or None.
+
+    The projection (:mod:`bma_genetics.gwas.projection`) fits each analysis on its own samples
+    with every covariate of its pass; it needs those covariates defined on all of them. On chrX
+    outside PAR ``sex`` is added to analyses that did not ask for it, and a person without a sex
+    is then dropped by Hail's per-group regression but would be kept by the projection: such a
+    pass runs the per-group passes instead (the same results the ``groups`` engine gives).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The pass's frame (``cov__<name>`` columns over every sample).
+    analyses : list of Analysis
+        The pass's quantitative analyses (``samples``: boolean mask over ``frame``).
+    covariates_of : mapping
+        Analysis column -> its covariates in this pass.
+
+    Returns
+    -------
+    str or None
+        The reason in words (analysis and covariate named), or None when the projection applies.
+    """
+    for a in analyses:
+        for c in covariates_of[a.column]:
+            bad = int((~np.isfinite(frame[f"cov__{c}"].to_numpy(dtype=float)[a.samples])).sum())
+            if bad:
+                return f"covariate {c!r} is missing for {bad} of the {int(a.samples.sum())} samples of {a.label}"
+    return None
+
+
 def _redo_missing_dosages(hl, mt, part: pd.DataFrame, by_covs: Mapping[tuple[str, ...], list[Analysis]],
                           block_size: int) -> pd.DataFrame:
     """The projection pass's variants with a missing dosage, refitted by the per-group passes
@@ -865,11 +897,13 @@ def run_gwas(
             return a.covariates + ((x_extra,) if extra else ())
 
         lin = [a for group in by_covs.values() for a in group]
-        # the projection needs every covariate of a pass defined on each analysis's samples (chrX's
-        # added sex may be missing where the analysis did not ask for it): else the per-group passes
-        complete = all(np.isfinite(frame[f"cov__{c}"].to_numpy(dtype=float)[a.samples]).all()
-                       for a in lin for c in pass_covs(a))
-        if linear_engine == "projection" and lin and complete:
+        use_projection = linear_engine == "projection" and bool(lin)
+        if use_projection:
+            why_not = projection_fallback(frame, lin, {a.column: pass_covs(a) for a in lin})
+            log.info("chromosome(s) %s: %s", contig, "projection engine" if why_not is None
+                     else f"per-group passes instead of the projection engine ({why_not})")
+            use_projection = why_not is None
+        if use_projection:
             from bma_genetics.gwas.projection import projection_pass
 
             tables: list[tuple[Any, Any]] = [(projection_pass(

@@ -110,6 +110,7 @@ def register(app: typer.Typer) -> None:
                                 "and INFO is written to the summary statistics."),
         min_info: float = cli_option(PARAMS, "qc.min_info", "--min-info"),
         block_size: int = cli_option(PARAMS, "block_size"),
+        linear_engine: str = cli_option(PARAMS, "linear_engine", "--linear-engine"),
         firth: str = cli_option(PARAMS, "firth"),
         firth_p: float = cli_option(PARAMS, "firth_p", "--firth-p"),
         interaction: str = cli_option(PARAMS, "interaction"),
@@ -174,7 +175,7 @@ def register(app: typer.Typer) -> None:
                 relatedness=relatedness, pred=pred, seed=seed, step1={"block_size": step1_block_size},
                 kinship=kinship,
                 array=(array or bfile) if relatedness == "keep_loco" and pred is None else None,
-                firth=firth, firth_p=firth_p, interaction=interaction,
+                firth=firth, firth_p=firth_p, interaction=interaction, linear_engine=linear_engine,
                 condition=condition_list if condition_list is not None else (condition.split(",") if condition else None),
                 start_hail=lambda: init_hail(master=master or None, tmp_dir=tmp_dir, log_dir=out / "logs"),
             )

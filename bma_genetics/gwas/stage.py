@@ -58,6 +58,10 @@ PARAMS = [
           "--condition-list): ids (varid, rsid or chr_pos_ref_alt) or a file of them, one per line",
           item_type=str),
     Param("block_size", int, 128, "variants per regression block", range=(1, None)),
+    Param("linear_engine", str, "groups", "quantitative traits: groups (one Hail linear_regression_rows per "
+          "missingness group) or projection (every analysis of a pass from one matrix product per block; the "
+          "same results to ~1e-6 relative, faster on many variants; docs/gwas.md)",
+          options=("groups", "projection")),
     Param("chunk_by", str, "chromosome", "resumable unit: chromosome, or all (one pass; small data)",
           options=("chromosome", "all")),
     Param("chromosomes", list, None, "chromosomes to analyse (default: every chromosome file present)",
@@ -198,7 +202,7 @@ def run(ctx, params: dict[str, Any]) -> dict[str, Any]:
         mfi=p["mfi"] if p["mfi"] is not None else _cohort_mfi(imputed),
         strata=p["strata"], transform=p["transform"], binary=p["binary"], block_size=p["block_size"],
         firth=p["firth"], firth_p=p["firth_p"], interaction=p["interaction"], condition=p["condition"],
-        chunk_by=p["chunk_by"], qc=p["qc"], sample_qc_table=sample_qc, ld=p["ld"],
+        linear_engine=p["linear_engine"], chunk_by=p["chunk_by"], qc=p["qc"], sample_qc_table=sample_qc, ld=p["ld"],
         allow_partial_ld=p["allow_partial_ld"], loci=p["loci"],
         # what Hail's executors read and write: the run folder, or hail.work_dir (a URI) on a cluster
         meta=bool(p["meta"]), index_dir=ctx.hail_location("tmp", "bgen-index"),

@@ -7,6 +7,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from bma_genetics._blas import blas_threads
 from bma_genetics._check import check_columns, check_positive, check_probability, fail
 from bma_genetics.io.builds import match_chromosome
 from bma_genetics.ld.matrix import standardise
@@ -50,6 +51,7 @@ def match_variants(sumstats: pd.DataFrame, reader: GenotypeReader) -> np.ndarray
     return out
 
 
+@blas_threads(1)  # small products: OpenBLAS threads only cost here (bma_genetics._blas)
 def clump(
     sumstats: pd.DataFrame,
     reader: GenotypeReader,

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from bma_genetics import survival as _survival
 from bma_genetics._atomic import write_text
+from bma_genetics._blas import blas_threads
 from bma_genetics._check import check_one_of, fail
 from bma_genetics._result import StageResult
 from bma_genetics.io import design_covariates, read_diagnosis_table
@@ -31,7 +32,6 @@ from bma_genetics.io.results import write_phewas_results
 from bma_genetics.phewas import inputs as _inputs
 from bma_genetics.phewas import mapping as _mapping
 from bma_genetics.phewas import models as _models
-from bma_genetics.phewas._threads import blas_threads
 from bma_genetics.stats import bonferroni, fdr_bh, wald_neg_log10_p, wald_p
 
 log = logging.getLogger(__name__)

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
+from bma_genetics._blas import blas_threads
 from bma_genetics._check import fail
 from bma_genetics.ld.matrix import standardise
 from bma_genetics.ld.readers import GenotypeReader
@@ -126,6 +127,7 @@ def sample_gig(rng: np.random.Generator, lam: float, a: np.ndarray, b: np.ndarra
     return np.sqrt(b / a) * y
 
 
+@blas_threads(1)  # small products: OpenBLAS threads only cost here (bma_genetics._blas)
 def gibbs_chain(beta_marginal: np.ndarray, blocks: Sequence[np.ndarray], n: float, params: PRSCSParameters,
                 rng: np.random.Generator) -> PRSCSChain:
     """Run PRS-CS's Gibbs sampler on one chromosome.
@@ -240,6 +242,7 @@ class PRSCSResult:
     chains: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
+@blas_threads(1)  # small products: OpenBLAS threads only cost here (bma_genetics._blas)
 def prscs_weights(
     sumstats: pd.DataFrame,
     ld: GenotypeReader,
