@@ -872,6 +872,52 @@ def _sorted_by_position(frame: pd.DataFrame) -> bool:
     return bool(np.all(np.diff(key) >= 0)) if len(key) > 1 else True
 
 
+_NEEDS_QUOTES = ("\t", '"', "\n", "\r")
+
+
+def _tsv_text(frame: pd.DataFrame) -> str | None:
+    """The text ``frame.to_csv(sep="\\t", index=False, na_rep=NA, float_format="%.10g",
+    lineterminator="\\n")`` writes, built column by column (~3x faster on a GWAS table: pandas
+    formats each float through several layers per value), or None where a column is of a type
+    or holds a text this does not render exactly as pandas does (then pandas writes it).
+
+    float64: ``%.10g``, NaN as ``NA``; integers and booleans: ``str``; object columns: strings
+    as they are, other scalars by ``str``, missing values as ``NA``. Text needing CSV quotes
+    (tab, double quote, line breaks) and frames of one column fall back to pandas."""
+    if frame.shape[1] < 2 or any(any(c in str(name) for c in _NEEDS_QUOTES) for name in frame.columns):
+        return None
+    cols: list[list[str]] = []
+    for name in frame.columns:
+        s = frame[name]
+        kind = s.dtype.kind if isinstance(s.dtype, np.dtype) else None
+        if kind == "f" and s.dtype == np.float64:
+            v = s.to_numpy()
+            col = [f"{x:.10g}" for x in v.tolist()]
+            for i in np.flatnonzero(np.isnan(v)):
+                col[i] = NA
+        elif kind in ("i", "u", "b"):
+            col = [str(x) for x in s.to_numpy().tolist()]
+        elif kind == "O":
+            missing = pd.isna(s).to_numpy()
+            col = []
+            for x, na in zip(s.tolist(), missing.tolist(), strict=True):
+                if na:
+                    col.append(NA)
+                elif isinstance(x, str):
+                    if any(c in x for c in _NEEDS_QUOTES):
+                        return None
+                    col.append(x)
+                elif isinstance(x, (bool, int, float, np.bool_, np.integer, np.floating)):
+                    col.append(str(x))
+                else:
+                    return None
+        else:
+            return None
+        cols.append(col)
+    header = "\t".join(str(c) for c in frame.columns) + "\n"
+    return header + "".join(line + "\n" for line in map("\t".join, zip(*cols, strict=True)))
+
+
 def write_gwas_ssf(frame: pd.DataFrame, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
     """Write summary statistics as GWAS-SSF: gzip TSV (``mtime=0``, atomic) + YAML sidecar.
 
@@ -941,9 +987,12 @@ def write_gwas_ssf(frame: pd.DataFrame, path: str | os.PathLike, metadata: dict[
         p = pd.to_numeric(out["p_value"], errors="coerce").to_numpy(dtype=float)
         m = out["neg_log_10_p_value"].to_numpy(dtype=float) if "neg_log_10_p_value" in out.columns else None
         out["p_value"] = _format_p(p, m)
-    buf = io.StringIO()
-    out.to_csv(buf, sep="\t", index=False, na_rep=NA, float_format="%.10g", lineterminator="\n")
-    data = buf.getvalue().encode()
+    text = _tsv_text(out)
+    if text is None:  # a column type the fast path does not render: pandas (the same bytes, slower)
+        buf = io.StringIO()
+        out.to_csv(buf, sep="\t", index=False, na_rep=NA, float_format="%.10g", lineterminator="\n")
+        text = buf.getvalue()
+    data = text.encode()
     gz = path.name.endswith(".gz")
     with atomic_path(path) as tmp:
         if gz:
