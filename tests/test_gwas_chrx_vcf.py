@@ -247,7 +247,8 @@ def test_projection_engine_on_chrx_strata_and_missingness(xdata, gwas_plink, cap
 def test_projection_falls_back_where_the_added_sex_is_missing():
     """chrX's added sex undefined for someone an analysis keeps: the projection cannot fit that
     pass (it would keep the person, Hail's per-group regression drops them), so run_gwas runs the
-    per-group passes there and says why; with every covariate defined the projection applies."""
+    per-group passes there and says why; with every covariate defined the projection applies.
+    A pass of fewer than PROJECTION_MIN_VARIANTS variants runs the per-group passes too."""
     from bma_genetics.gwas.association import projection_fallback
 
     class A:  # the fields of an Analysis the check reads
@@ -260,3 +261,6 @@ def test_projection_falls_back_where_the_added_sex_is_missing():
     why = projection_fallback(frame, [females, whole], {"q_f": ("age",), "q": ("age", "sex")})
     assert why is not None and "'sex'" in why and "1 of the 4 samples of q" in why
     assert projection_fallback(frame, [females], {"q_f": ("age", "sex")}) is None
+    # a pass too small for the projection's fixed cost (when run_gwas counted its variants)
+    assert "933 variants" in projection_fallback(frame, [whole], {"q": ("age",)}, n_variants=933)
+    assert projection_fallback(frame, [whole], {"q": ("age",)}, n_variants=60_063) is None

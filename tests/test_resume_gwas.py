@@ -65,3 +65,18 @@ def test_resume_stamp_keys_on_the_linear_engine():
     groups = _resume_stamp(analyses, frame, linear_engine="groups", **kw)
     assert groups == _resume_stamp(analyses, frame, linear_engine="groups", **kw)
     assert groups != _resume_stamp(analyses, frame, linear_engine="projection", **kw)
+
+
+def test_small_pass_runs_the_per_group_passes_under_the_projection_engine(plink_set, hail_context, tmp_path,
+                                                                           caplog):
+    """Contigs discovered (no ``chromosomes``): run_gwas counts each pass's variants in the same
+    row pass, and one below PROJECTION_MIN_VARIANTS (here 400) runs the per-group passes under
+    ``linear_engine='projection'``, logged, with the groups engine's results exactly."""
+    import logging
+
+    prefix, pheno = plink_set
+    with caplog.at_level(logging.INFO, logger="bma_genetics.gwas.association"):
+        small = _gwas(pheno, prefix, tmp_path / "projection", linear_engine="projection")
+    assert "per-group passes instead of the projection engine" in caplog.text
+    assert "below the projection's break-even of 5,000" in caplog.text
+    pd.testing.assert_frame_equal(small, _gwas(pheno, prefix, tmp_path / "groups"))

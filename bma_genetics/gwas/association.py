@@ -308,15 +308,24 @@ def _linear_pass(hl, mt, group: list[Analysis], covariates: Sequence[str], block
     return ht.select(*_row_fields(mt), **fields)
 
 
+#: Passes known to hold fewer variants run the per-group passes under ``linear_engine="projection"``:
+#: the projection's cost is mostly a fixed query build and compilation (chromosome 22 of the demo,
+#: 2,436 variants: 132 s against 90 s; chromosomes 1-4, 12,360 variants: 129 s against 227 s;
+#: docs/gwas.md), so it wins from about this many variants on.
+PROJECTION_MIN_VARIANTS = 5_000
+
+
 def projection_fallback(frame: pd.DataFrame, analyses: Sequence[Analysis],
-                        covariates_of: Mapping[str, Sequence[str]]) -> str | None:
-    """Why a pass cannot use the projection engine (``linear_engine="projection"``), or None.
+                        covariates_of: Mapping[str, Sequence[str]], n_variants: int | None = None) -> str | None:
+    """Why a pass does not use the projection engine (``linear_engine="projection"``), or None.
 
     The projection (:mod:`bma_genetics.gwas.projection`) fits each analysis on its own samples
     with every covariate of its pass; it needs those covariates defined on all of them. On chrX
     outside PAR ``sex`` is added to analyses that did not ask for it, and a person without a sex
     is then dropped by Hail's per-group regression but would be kept by the projection: such a
-    pass runs the per-group passes instead (the same results the ``groups`` engine gives).
+    pass runs the per-group passes instead (the same results the ``groups`` engine gives). So
+    does a pass of fewer than :data:`PROJECTION_MIN_VARIANTS` variants (``n_variants``, when
+    ``run_gwas`` discovered the contigs and counted them; None: not known, the projection runs).
 
     Parameters
     ----------
@@ -326,12 +335,17 @@ def projection_fallback(frame: pd.DataFrame, analyses: Sequence[Analysis],
         The pass's quantitative analyses (``samples``: boolean mask over ``frame``).
     covariates_of : mapping
         Analysis column -> its covariates in this pass.
+    n_variants : int, optional
+        The pass's variants, when known.
 
     Returns
     -------
     str or None
-        The reason in words (analysis and covariate named), or None when the projection applies.
+        The reason in words (analysis and covariate named, or the pass's size), or None when the
+        projection applies.
     """
+    if n_variants is not None and n_variants < PROJECTION_MIN_VARIANTS:
+        return f"{n_variants} variants, below the projection's break-even of {PROJECTION_MIN_VARIANTS:,}"
     for a in analyses:
         for c in covariates_of[a.column]:
             bad = int((~np.isfinite(frame[f"cov__{c}"].to_numpy(dtype=float)[a.samples])).sum())
@@ -551,12 +565,19 @@ def _analysed_eids(table: pd.DataFrame, analyses: Sequence[Analysis]) -> list[st
     return table["eid"].astype(str).to_numpy()[used].tolist()
 
 
-def _contigs(hl, mt, chromosomes: Sequence[str] | None) -> list[str]:
+def _contigs(hl, mt, chromosomes: Sequence[str] | None) -> tuple[list[str], dict[str, int]]:
+    """The contigs to analyse and, when they are discovered (no ``chromosomes``), the variants of
+    each (``X`` outside PAR, ``XY`` its PAR) from the same pass over the rows."""
     if chromosomes:
-        return [str(c) for c in chromosomes]
-    found = mt.aggregate_rows(hl.agg.collect_as_set(mt.locus.contig))
+        return [str(c) for c in chromosomes], {}
+    in_par = hl.any([(mt.locus.position >= lo) & (mt.locus.position <= hi) for lo, hi in X_PAR_GRCH37])
+    found = mt.aggregate_rows(hl.struct(n=hl.agg.counter(mt.locus.contig),
+                                        par=hl.agg.count_where((mt.locus.contig == "X") & in_par)))
+    sizes = {str(c): int(k) for c, k in found.n.items()}
+    if "X" in sizes:
+        sizes["X"], sizes["XY"] = sizes["X"] - int(found.par), int(found.par)
     order = {c: i for i, c in enumerate(hl.get_reference("GRCh37").contigs)}
-    return sorted(found, key=lambda c: order.get(c, 10_000))
+    return sorted(found.n, key=lambda c: order.get(c, 10_000)), sizes
 
 
 def check_trait_values(where: str, phenotypes: pd.DataFrame, traits: Sequence[str],
@@ -775,7 +796,10 @@ def run_gwas(
         ``groups``: one ``linear_regression_rows`` projection per missingness group.
         ``projection``: every quantitative analysis of a pass from one matrix product per block
         (:mod:`bma_genetics.gwas.projection`; the same results to ~1e-6 relative, exact algebra;
-        experimental: faster on many variants, a fixed query-compilation cost per pass).
+        faster on many variants, a fixed query-compilation cost per pass). A pass it cannot fit
+        (a covariate missing on an analysis's samples) or one known to hold fewer than
+        :data:`PROJECTION_MIN_VARIANTS` variants (contigs discovered, not given) runs the
+        per-group passes (:func:`projection_fallback`; logged per pass).
 
     Returns
     -------
@@ -851,7 +875,7 @@ def run_gwas(
                              firth_p=firth_p, interaction=interaction, condition=condition,
                              linear_engine=linear_engine, loco=loco_adj.fingerprint() if loco_adj else None)
     check_one_of("run_gwas/chunk_by", chunk_by, ["chromosome", "all"])
-    contigs = _contigs(hl, mt, chromosomes)
+    contigs, pass_sizes = _contigs(hl, mt, chromosomes)
     # chrX in two passes: outside PAR ("X": sex covariate, males' alleles once) and PAR1/PAR2
     # ("XY", plink2's name: diploid in both sexes, as the autosomes)
     contigs = list(dict.fromkeys(c2 for c in contigs for c2 in (("X", "XY") if c in ("X", "XY") else (c,))))
@@ -899,7 +923,9 @@ def run_gwas(
         lin = [a for group in by_covs.values() for a in group]
         use_projection = linear_engine == "projection" and bool(lin)
         if use_projection:
-            why_not = projection_fallback(frame, lin, {a.column: pass_covs(a) for a in lin})
+            parts = contig.split(",")
+            n_pass = sum(pass_sizes[c] for c in parts) if all(c in pass_sizes for c in parts) else None
+            why_not = projection_fallback(frame, lin, {a.column: pass_covs(a) for a in lin}, n_variants=n_pass)
             log.info("chromosome(s) %s: %s", contig, "projection engine" if why_not is None
                      else f"per-group passes instead of the projection engine ({why_not})")
             use_projection = why_not is None
