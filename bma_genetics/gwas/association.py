@@ -565,19 +565,22 @@ def _analysed_eids(table: pd.DataFrame, analyses: Sequence[Analysis]) -> list[st
     return table["eid"].astype(str).to_numpy()[used].tolist()
 
 
-def _contigs(hl, mt, chromosomes: Sequence[str] | None) -> tuple[list[str], dict[str, int]]:
-    """The contigs to analyse and, when they are discovered (no ``chromosomes``), the variants of
-    each (``X`` outside PAR, ``XY`` its PAR) from the same pass over the rows."""
+def _contigs(hl, mt, chromosomes: Sequence[str] | None, count: bool = False) -> tuple[list[str], dict[str, int]]:
+    """The contigs to analyse and, with ``count`` when they are discovered (no ``chromosomes``),
+    the variants of each (``X`` outside PAR, ``XY`` its PAR) from the same pass over the rows."""
     if chromosomes:
         return [str(c) for c in chromosomes], {}
-    in_par = hl.any([(mt.locus.position >= lo) & (mt.locus.position <= hi) for lo, hi in X_PAR_GRCH37])
-    found = mt.aggregate_rows(hl.struct(n=hl.agg.counter(mt.locus.contig),
-                                        par=hl.agg.count_where((mt.locus.contig == "X") & in_par)))
+    order = {c: i for i, c in enumerate(hl.get_reference("GRCh37").contigs)}
+    if not count:
+        found = mt.aggregate_rows(hl.agg.collect_as_set(mt.locus.contig))
+        return sorted(found, key=lambda c: order.get(c, 10_000)), {}
+    in_par = (mt.locus.contig == "X") & ((mt.locus.position >= X_PAR_GRCH37[0][0]) & (mt.locus.position <= X_PAR_GRCH37[0][1])
+                                         | (mt.locus.position >= X_PAR_GRCH37[1][0]) & (mt.locus.position <= X_PAR_GRCH37[1][1]))
+    found = mt.aggregate_rows(hl.struct(n=hl.agg.counter(mt.locus.contig), par=hl.agg.count_where(in_par)))
     sizes = {str(c): int(k) for c, k in found.n.items()}
     if "X" in sizes:
         sizes["X"], sizes["XY"] = sizes["X"] - int(found.par), int(found.par)
-    order = {c: i for i, c in enumerate(hl.get_reference("GRCh37").contigs)}
-    return sorted(found.n, key=lambda c: order.get(c, 10_000)), sizes
+    return sorted((str(c) for c in found.n), key=lambda c: order.get(c, 10_000)), sizes
 
 
 def check_trait_values(where: str, phenotypes: pd.DataFrame, traits: Sequence[str],
@@ -875,7 +878,7 @@ def run_gwas(
                              firth_p=firth_p, interaction=interaction, condition=condition,
                              linear_engine=linear_engine, loco=loco_adj.fingerprint() if loco_adj else None)
     check_one_of("run_gwas/chunk_by", chunk_by, ["chromosome", "all"])
-    contigs, pass_sizes = _contigs(hl, mt, chromosomes)
+    contigs, pass_sizes = _contigs(hl, mt, chromosomes, count=linear_engine == "projection")
     # chrX in two passes: outside PAR ("X": sex covariate, males' alleles once) and PAR1/PAR2
     # ("XY", plink2's name: diploid in both sexes, as the autosomes)
     contigs = list(dict.fromkeys(c2 for c in contigs for c2 in (("X", "XY") if c in ("X", "XY") else (c,))))
