@@ -160,9 +160,9 @@ def main(argv: list[str] | None = None) -> dict:
                          "first test; one product per chromosome, ~7x faster on a loaded machine)")
     args = ap.parse_args(argv)
 
+    from bma_genetics._blas import blas_threads
     from bma_genetics.gwas.regenie import run_step1
     from bma_genetics.io import read_kinship, unrelated_set
-    from bma_genetics.phewas._threads import blas_threads
     from bma_genetics.simulate.relatives import relatives_preset, simulate_related_cohort
 
     out = args.out or Path(tempfile.mkdtemp(prefix="loco_binary_"))

@@ -625,7 +625,7 @@ def test_step1_binary_level1_is_regenies_logistic_ridge(related, tmp_path):
     table.loc[table.index[::13], "cc"] = np.nan
     kw = dict(bfile=c.bfile, traits=["cc", "trait_2"], covariates=["sex", "age"], block_size=100, seed=7,
               n_ridge_l1=3)
-    from bma_genetics.phewas._threads import blas_threads
+    from bma_genetics._blas import blas_threads
 
     with blas_threads(1):  # small products: OpenBLAS threads only oversubscribe a busy machine
         res = run_step1(table, out=tmp_path, **kw)
@@ -692,9 +692,9 @@ def test_binary_loco_relatedness_factor(dense):
     information projector) it is 0.999 (asserted within 0.03); the factor equals the dense
     quadratic forms to 1e-10. Without LOCO (offset 0) the relatives inflate it (1.23) and the same
     factor brings it to 1.00."""
+    from bma_genetics._blas import blas_threads
     from bma_genetics.gwas.association import plan_analyses
     from bma_genetics.gwas.regenie import LocoAdjuster, run_step1
-    from bma_genetics.phewas._threads import blas_threads
 
     c, table, _, _, frame0, _, kin, dose, chrom = dense
     traits = [t for t in table.columns if t.startswith("trait_")]
