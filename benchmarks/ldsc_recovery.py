@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     rg = read_heritability_results(run / "heritability/rg.tsv", table="rg")
     truth = pd.read_csv(cohort / "truth/heritability.tsv", sep="\t").set_index("trait")
     rg_true = pd.read_csv(cohort / "truth/genetic_correlation.tsv", sep="\t")
-    scores = read_ld_scores(run / "heritability/ld")
+    # the stage writes its LD scores under heritability/ld unless they were handed to it (--ld-samples)
+    scores = read_ld_scores(study["stages"]["heritability"].get("ld_scores") or run / "heritability/ld")
     m_5_50 = float(sum(scores.m_5_50.values()))
     m_1 = _m_common_1(cohort, set(scores.table["rsid"]))
     scale = m_1 / m_5_50
