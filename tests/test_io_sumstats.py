@@ -477,6 +477,23 @@ def test_a_byte_order_mark_and_meta_lines_before_the_header_are_read(tmp_path, h
         read_sumstats(write("bad.txt", prefix + header + "".join(bad)))
 
 
+@pytest.mark.parametrize("how", ["plain", "whitespace"])
+def test_a_ragged_row_after_meta_lines_is_reported_at_its_file_line(tmp_path, how):
+    """A row with one field too many after two ``##`` meta-lines: the C parser's "Expected N
+    fields in line L" counts from the header; the error gives the file's line (meta-lines
+    counted, as docs/io.md says), on the whitespace layout and the tab-separated one alike."""
+    if how == "whitespace":
+        header = "CHROM GENPOS ID ALLELE0 ALLELE1 A1FREQ N TEST BETA SE LOG10P\n"
+        rows = ["1 100 rs1 G A 0.3 500 ADD 0.1 0.05 1.4\n", "1 200 rs2 T C 0.2 500 ADD -0.2 0.05 5 9\n"]
+    else:
+        header, rows = _SSF_HEADER, list(_SSF_ROWS)
+        rows[1] = rows[1].rstrip("\n") + "\textra\n"
+    path = tmp_path / "ragged.txt"
+    path.write_text("##fileformat=GWAS-VCF-like\n##source=tool\n" + header + "".join(rows), encoding="utf-8")
+    with pytest.raises(InputError, match=r"ragged\.txt.*line 5\b"):
+        read_sumstats(path)
+
+
 def test_meta_lines_without_a_header_are_an_error_naming_the_file(tmp_path):
     path = tmp_path / "only_meta.tsv"
     path.write_text("\ufeff##fileformat=GWAS-VCF-like\n##source=tool\n")

@@ -482,7 +482,9 @@ def read_sumstats(
                                   dtype={c: "category" if c in cat_cols else str for c in text_cols},
                                   na_values=na, keep_default_na=False, low_memory=False, comment=None)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as exc:
-            raise fail(where, f"{path} is not a readable {spec.description} table: {exc}") from None
+            # the C parser counts lines from the header: the file's line numbers count the meta-lines
+            msg = re.sub(r"\bline (\d+)", lambda mo: f"line {int(mo.group(1)) + layout.n_meta}", str(exc))
+            raise fail(where, f"{path} is not a readable {spec.description} table: {msg}") from None
     p_src = chosen.get("p_value")
     if p_src is not None and p_src in raw.columns and raw[p_src].dtype.kind in "fi" and (
             (raw[p_src] >= 0) & (raw[p_src] < np.finfo(float).tiny)).any():
