@@ -778,3 +778,70 @@ def test_binary_loco_step2_frame_and_calibration(tmp_path):
     with pytest.raises(InputError, match="run_study_gwas/firth: firth='always' .* takes no LOCO offset"):
         run_study_gwas(table, out=pred.parent / "out", traits=["case"], covariates=["age"], bfile="geno",
                        relatedness="keep_loco", pred=pred, firth="always", start_hail=no_hail)
+
+
+def _binary_null_setup(n: int = 300):
+    """A binary trait on ``age``, two chromosomes' LOCO predictions and a ``sex`` column with one
+    missing value (numpy only)."""
+    from bma_genetics.gwas.association import plan_analyses
+
+    rng = np.random.default_rng(23)
+    eids = [str(7000 + k) for k in range(n)]
+    table = pd.DataFrame({"eid": eids, "age": rng.normal(60, 7, n), "sex": rng.integers(0, 2, n).astype(float)})
+    table["case"] = (rng.random(n) < 0.35).astype(float)
+    table.loc[5, "sex"] = np.nan
+    analyses, frame = plan_analyses(table, traits=["case"], covariates=["age"])
+    frame["cov__sex"] = table["sex"].to_numpy()  # run_gwas's chrX covariate of stratum-all analyses
+    loco = {"case": pd.DataFrame({"1": rng.normal(0, 0.3, n), "X": rng.normal(0, 0.3, n)}, index=eids)}
+    return analyses, frame, loco
+
+
+def test_binary_null_skips_samples_with_a_missing_pass_covariate():
+    """On chromosome X run_gwas adds ``sex`` to a stratum-all binary analysis's covariates; a
+    sample with sex missing (dropped by the Hail pass) is left out of the null model too, instead
+    of failing it as 'did not converge': the fit equals the fit without that sample, and the mask
+    returned says which samples were used."""
+    from bma_genetics.gwas.glm import logistic_fit
+    from bma_genetics.gwas.regenie import LocoAdjuster
+
+    analyses, frame, loco = _binary_null_setup()
+    a = analyses[0]
+    beta, resid, used = LocoAdjuster(frame, analyses, loco).binary_null(a, "X", ("age", "sex"))
+    keep = np.ones(len(frame), bool)
+    keep[5] = False
+    np.testing.assert_array_equal(used, keep)
+    c = np.column_stack([np.ones(keep.sum()), frame["cov__age"][keep], frame["cov__sex"][keep]])
+    y = frame[a.column].to_numpy(dtype=float)[keep]
+    b0, p0, ok = logistic_fit(c, y, loco["case"]["X"].to_numpy()[keep])
+    assert ok
+    np.testing.assert_allclose(beta, b0, rtol=1e-10)
+    np.testing.assert_allclose(resid, y - p0, rtol=1e-10)
+
+
+def test_binary_rule_reads_the_values_as_numbers():
+    """An object column of "0", "1", "1.0" is one binary trait for plan_analyses, run_study_gwas's
+    step-1 plan and run_step1 alike (one helper); a 0/1/2 column is not binary."""
+    from bma_genetics.gwas.api import _binary_traits
+    from bma_genetics.gwas.association import is_binary_trait, plan_analyses
+
+    rng = np.random.default_rng(3)
+    n = 60
+    table = pd.DataFrame({"eid": [str(k) for k in range(n)], "age": rng.normal(60, 7, n),
+                          "t": np.array(["0", "1", "1.0"], dtype=object)[rng.integers(0, 3, n)],
+                          "q": rng.integers(0, 3, n).astype(float)})
+    assert is_binary_trait(table["t"]) and not is_binary_trait(table["q"])
+    assert _binary_traits(table, ["t", "q"], None) == {"t"}
+    analyses, _ = plan_analyses(table, traits=["t", "q"], covariates=["age"])
+    assert {a.trait: a.binary for a in analyses} == {"t": True, "q": False}
+
+
+def test_step1_logistic_errors_name_the_trait():
+    """A level-1 logistic failure (a covariate separating the cases) names the trait."""
+    from bma_genetics.gwas.regenie import _level1_logistic
+
+    n = 40
+    y = np.repeat([0.0, 1.0], n // 2)
+    c = np.column_stack([np.ones(n), y * 10 - 5])  # perfect separation
+    z = np.random.default_rng(1).standard_normal((n, 3))
+    with pytest.raises(InputError, match="run_step1/traits: trait 'bmd_case'"):
+        _level1_logistic(z, y, np.ones(n, bool), c, np.arange(n) % 2, 2, np.array([1.0]), trait="bmd_case")

@@ -777,8 +777,9 @@ def _binary_traits(phenotypes: pd.DataFrame, traits: Sequence[str], binary: Sequ
     """The binary traits: those given, else the traits whose values are 0/1 (``run_gwas``'s rule)."""
     if binary is not None:
         return set(binary) & set(traits)
-    return {t for t in traits if set(pd.to_numeric(phenotypes[t], errors="coerce").dropna().unique()) <= {0.0, 1.0}
-            and phenotypes[t].nunique() == 2}
+    from bma_genetics.gwas.association import is_binary_trait
+
+    return {t for t in traits if is_binary_trait(phenotypes[t])}
 
 
 def _run_loco_step1(plan: dict[str, Any] | None, phenotypes: pd.DataFrame, *, covariates: Sequence[str],

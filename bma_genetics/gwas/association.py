@@ -152,6 +152,15 @@ def _independent_covariates(where: str, frame: pd.DataFrame, covariates: Sequenc
     return kept, dropped
 
 
+def is_binary_trait(values: pd.Series | np.ndarray) -> bool:
+    """Whether a trait column is binary: its values, read as numbers (:func:`pandas.to_numeric`,
+    non-numeric entries missing), are exactly the two values 0 and 1. ``"0"``, ``"1"`` and
+    ``"1.0"`` are two values, 0 and 1, as are ``0.0`` and ``1``. The one rule of ``plan_analyses``,
+    ``run_step1`` and ``run_study_gwas``."""
+    num = pd.to_numeric(pd.Series(values), errors="coerce").dropna()
+    return set(num.unique()) == {0.0, 1.0}
+
+
 def plan_analyses(
     table: pd.DataFrame,
     *,
@@ -187,9 +196,7 @@ def plan_analyses(
         numeric[c] = col.astype(float)
     num = pd.DataFrame(numeric)
     masks = define_strata(table, strata, include_all=include_all)
-    binary = set(binary) if binary is not None else {
-        t for t in traits if set(num[t].dropna().unique()) <= {0.0, 1.0} and num[t].nunique() == 2
-    }
+    binary = set(binary) if binary is not None else {t for t in traits if is_binary_trait(num[t])}
     cov_ok = num[list(covariates)].notna().all(axis=1).to_numpy() if covariates else np.ones(len(num), bool)
     analyses: list[Analysis] = []
     ycols: dict[str, np.ndarray] = {}
@@ -977,11 +984,15 @@ def run_gwas(
                 from bma_genetics.gwas.glm import firth_fallback
 
                 a = fallback_of
-                ids = frame["eid"].to_numpy()[a.samples]
-                yv = pd.Series(frame[a.column].to_numpy()[a.samples], index=ids)
-                cv = pd.DataFrame({c: frame[f"cov__{c}"].to_numpy()[a.samples] for c in pass_covs(a)}, index=ids)
                 off_col = f"off__{a.column}"  # LOCO: the chromosome's prediction, the logistic model's offset
-                off = (pd.Series(pass_frame[off_col].to_numpy()[a.samples], index=ids)
+                # the pass's samples: those with every covariate of the pass (chrX: sex) and offset defined
+                used = a.samples & frame[[f"cov__{c}" for c in pass_covs(a)]].notna().all(axis=1).to_numpy()
+                if off_col in pass_frame.columns:
+                    used &= pass_frame[off_col].notna().to_numpy()
+                ids = frame["eid"].to_numpy()[used]
+                yv = pd.Series(frame[a.column].to_numpy()[used], index=ids)
+                cv = pd.DataFrame({c: frame[f"cov__{c}"].to_numpy()[used] for c in pass_covs(a)}, index=ids)
+                off = (pd.Series(pass_frame[off_col].to_numpy()[used], index=ids)
                        if off_col in pass_frame.columns else None)
                 part = firth_fallback(hl, sub, part, a, yv, cv, firth_p, offset=off)
             keys = ["chromosome", "base_pair_location", "other_allele", "effect_allele"]

@@ -243,8 +243,9 @@ def run_step1(
                                       f"{list(phenotypes.columns)[:30]}")
     check_one_of(f"{where}/transform", transform, ["none", "rint"])
     if binary is None:
-        binary_set = {t for t in traits if set(pd.to_numeric(phenotypes[t], errors="coerce").dropna().unique())
-                      <= {0.0, 1.0} and phenotypes[t].nunique() == 2}
+        from bma_genetics.gwas.association import is_binary_trait
+
+        binary_set = {t for t in traits if is_binary_trait(phenotypes[t])}
     else:
         binary_set = {str(b) for b in binary}
         outside = sorted(binary_set - set(traits))
@@ -345,7 +346,7 @@ def run_step1(
         z = (wt - mu) / sdw
         if trait in binary_set:
             phi = shrinkage_grid(n_cols, n_ridge_l1) * 3 / np.pi**2  # REGENIE: the logistic scale's variance
-            fits, best, cv_r2 = _level1_logistic(z, raw[:, t], d, cmat, fold, n_folds, phi)
+            fits, best, cv_r2 = _level1_logistic(z, raw[:, t], d, cmat, fold, n_folds, phi, trait=trait)
         else:
             phi = shrinkage_grid(n_cols, n_ridge_l1)
             fits, best, cv_r2 = _level1_linear(z, y[:, t], d, fold, n_folds, phi)
@@ -409,17 +410,17 @@ L1_EPS = 1e-5
 
 
 def _level1_logistic(z: np.ndarray, y: np.ndarray, d: np.ndarray, c: np.ndarray, fold: np.ndarray, n_folds: int,
-                     phi: np.ndarray) -> tuple[list[np.ndarray], int, float]:
-    """Level-1 logistic ridge of a binary trait (REGENIE's ``ridge_logistic_level_1``, K-fold).
+                     phi: np.ndarray, *, trait: str = "?") -> tuple[list[np.ndarray], int, float]:
+    r"""Level-1 logistic ridge of a binary trait (REGENIE's ``ridge_logistic_level_1``, K-fold).
 
     The covariates enter as a fixed offset: the linear predictor of the logistic regression of
     the 0/1 trait on them over every sample with the trait (REGENIE's null model). Per fold
-    and shrinkage value :math:`\\phi` (largest first, each fit starting from the previous one)
-    :math:`\alpha` maximises :math:`\\ell(y \\mid o + Z\alpha) - \\phi \\lVert\alpha\rVert^2 / 2`
+    and shrinkage value :math:`\phi` (largest first, each fit starting from the previous one)
+    :math:`\alpha` maximises :math:`\ell(y \mid o + Z\alpha) - \phi \lVert\alpha\rVert^2 / 2`
     over the other folds (Newton with step halving); the value with the least held-out negative
     log-likelihood (probabilities clipped to [1e-5, 1 - 1e-5]) is chosen. Returns the per-fold
     coefficients (L x n_phi), the chosen index, and the held-out R² (squared correlation of
-    held-out probability and trait, REGENIE's ``Rsq``) at it."""
+    held-out probability and trait, REGENIE's ``Rsq``) at it; ``trait`` names the trait in errors."""
     from scipy import special
 
     from bma_genetics.gwas.glm import logistic_fit
@@ -427,8 +428,8 @@ def _level1_logistic(z: np.ndarray, y: np.ndarray, d: np.ndarray, c: np.ndarray,
     offset = np.zeros(len(y))
     beta, _, ok = logistic_fit(c[d], y[d])
     if not ok:
-        raise fail("run_step1/traits", "the logistic regression of a binary trait on the covariates did not converge "
-                                       "(separation by a covariate?)")
+        raise fail("run_step1/traits", f"trait {trait!r}: the logistic regression of the binary trait on the "
+                                       "covariates did not converge (separation by a covariate?)")
     offset[d] = c[d] @ beta
     order = np.argsort(-phi)  # largest shrinkage first: warm starts along the path
     fits = []
@@ -440,7 +441,7 @@ def _level1_logistic(z: np.ndarray, y: np.ndarray, d: np.ndarray, c: np.ndarray,
         alphas = np.zeros((z.shape[1], len(phi)))
         a = np.zeros(z.shape[1])
         for j in order:
-            a = _logistic_ridge(z[train], y[train], offset[train], float(phi[j]), a)
+            a = _logistic_ridge(z[train], y[train], offset[train], float(phi[j]), a, trait=trait)
             alphas[:, j] = a
         fits.append(alphas)
         p = np.clip(special.expit(offset[test][:, None] + z[test] @ alphas), L1_EPS, 1 - L1_EPS)
@@ -453,9 +454,9 @@ def _level1_logistic(z: np.ndarray, y: np.ndarray, d: np.ndarray, c: np.ndarray,
 
 
 def _logistic_ridge(z: np.ndarray, y: np.ndarray, offset: np.ndarray, phi: float, start: np.ndarray, *,
-                    tol: float = 1e-9, max_iter: int = 100) -> np.ndarray:
-    """argmax of :math:`\\ell(y \\mid o + Z\alpha) - \\phi \\lVert\alpha\rVert^2/2`: Newton with step halving
-    until the penalised score's largest entry is below ``tol``."""
+                    tol: float = 1e-9, max_iter: int = 100, trait: str = "?") -> np.ndarray:
+    r"""argmax of :math:`\ell(y \mid o + Z\alpha) - \phi \lVert\alpha\rVert^2/2`: Newton with step halving
+    until the penalised score's largest entry is below ``tol`` (``trait`` names the trait in errors)."""
     from scipy import special
     from scipy.linalg import cho_factor, cho_solve
 
@@ -480,7 +481,7 @@ def _logistic_ridge(z: np.ndarray, y: np.ndarray, offset: np.ndarray, phi: float
                 break
             step = step / 2
         a, f, eta = a + step, f2, eta2
-    raise fail("run_step1/traits", f"level-1 logistic ridge did not converge in {max_iter} iterations "
+    raise fail("run_step1/traits", f"trait {trait!r}: level-1 logistic ridge did not converge in {max_iter} iterations "
                                    f"(shrinkage {phi:g}; largest score {np.max(np.abs(g)):.3g})")
 
 
@@ -520,7 +521,7 @@ class LocoAdjuster:
         self.scales: dict[str, float] = {}
         #: (analysis label, chromosome) -> relatedness factor applied (``calibrate``)
         self.factors: dict[tuple[str, str], float] = {}
-        self._nulls: dict[tuple[str, str, tuple[str, ...]], tuple[np.ndarray, np.ndarray]] = {}
+        self._nulls: dict[tuple[str, str, tuple[str, ...]], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         eids = frame["eid"].astype(str)
         self.pairs = _kinship_pairs(kinship, eids)
         ordered = sorted(analyses, key=lambda a: a.stratum != "all")
@@ -609,9 +610,9 @@ class LocoAdjuster:
 
     def _binary_factor(self, a: Any, contig: str) -> float:
         """:meth:`relatedness_factor` of a binary analysis (formula there)."""
-        m = a.samples
+        _, resid, m = self.binary_null(a, contig)
         e = np.zeros(len(m))
-        e[m] = self.binary_null(a, contig)[1]
+        e[m] = resid
         p = np.zeros(len(m))
         p[m] = self.frame[a.column].to_numpy(dtype=float)[m] - e[m]
         w = p * (1 - p)
@@ -628,27 +629,30 @@ class LocoAdjuster:
         return float((e @ e + 4 * np.sum(phi * e[i] * e[j])) / (trace + 4 * np.sum(phi * a_pairs)))
 
     def binary_null(self, analysis: Any, contig: str, covariates: Sequence[str] | None = None
-                    ) -> tuple[np.ndarray, np.ndarray]:
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The null model of a binary analysis on chromosome ``contig``: logistic regression of
         the 0/1 trait on the intercept and ``covariates`` (default the analysis's) with the LOCO
-        prediction of ``contig`` as offset, over the analysis's samples (:func:`~bma_genetics.gwas.glm.logistic_fit`).
-        Returns the coefficients (intercept first) and the response residuals :math:`y - \\hat p`
-        (in the order of the analysis's samples)."""
+        prediction of ``contig`` as offset, over the analysis's samples whose ``covariates`` and
+        offset are all defined (:func:`~bma_genetics.gwas.glm.logistic_fit`; the samples of the
+        step-2 pass, which drops the others: on chromosome X the ``sex`` covariate added to a
+        stratum-``all`` analysis may be missing where the analysis's own covariates are not).
+        Returns the coefficients (intercept first), the response residuals :math:`y - \\hat p` (in
+        frame order over the samples used) and the mask (over the frame) of the samples used."""
         from bma_genetics.gwas.glm import logistic_fit
 
         covs = analysis.covariates if covariates is None else tuple(covariates)
         key = (analysis.label, _chrom_name(contig), covs)
         if key not in self._nulls:
-            m = analysis.samples
+            full = np.column_stack([np.ones(len(self.frame)), *[self.frame[f"cov__{k}"].to_numpy(dtype=float)
+                                                                for k in covs]])
+            off = self._offset(analysis, contig)
+            m = analysis.samples & np.isfinite(full).all(axis=1) & np.isfinite(off)
             y = self.frame[analysis.column].to_numpy(dtype=float)[m]
-            c = np.column_stack([np.ones(int(m.sum())), *[self.frame[f"cov__{k}"].to_numpy(dtype=float)[m]
-                                                          for k in covs]])
-            o = self._offset(analysis, contig)[m]
-            beta, p, ok = logistic_fit(c, y, o)
+            beta, p, ok = logistic_fit(full[m], y, off[m])
             if not ok:
                 raise fail("run_gwas/loco", f"trait {analysis.trait!r} (stratum {analysis.stratum}) chromosome {contig}: "
                                             "the logistic null model with the LOCO offset did not converge")
-            self._nulls[key] = (beta, y - p)
+            self._nulls[key] = (beta, y - p, m)
         return self._nulls[key]
 
     def _offset(self, a: Any, contig: str) -> np.ndarray:
