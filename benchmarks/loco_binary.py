@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.loco_relatives import chi2, lambda_pooled  # noqa: E402
+from benchmarks.loco_relatives import run_summary  # noqa: E402
 
 
 def wald_batch(c: np.ndarray, x: np.ndarray, y: np.ndarray, o: np.ndarray, start: np.ndarray, *,
@@ -214,22 +214,8 @@ def main(argv: list[str] | None = None) -> dict:
     v = np.array(list(runs["keep_loco"].factors.values()))
     report["relatedness_factor"] = {"mean": round(float(v.mean()), 4), "min": round(float(v.min()), 4),
                                     "max": round(float(v.max()), 4)}
-    large = truth[truth["large"]]
     for name, res in runs.items():
-        sets = [res.sumstats[t] for t in traits]
-        lam, se, k = lambda_pooled(sets, null_chroms)
-        ch, hits = [], 0
-        for t in traits:
-            sel = res.sumstats[t].merge(large.loc[large["trait"] == t, ["chromosome", "base_pair_location"]],
-                                        on=["chromosome", "base_pair_location"])
-            ch += list(chi2(sel))
-            hits += int((sel["p_value"] < 5e-8).sum())
-        nullc = np.concatenate([chi2(s.loc[s["chromosome"].astype(str).isin(null_chroms)]) for s in sets])
-        report[name] = {"lambda_gc_null_pooled": round(lam, 4), "lambda_se": round(se, 4), "null_tests": k,
-                        "mean_chi2_null": round(float(nullc.mean()), 4),
-                        "per_trait_lambda": [round(lambda_pooled([s], null_chroms)[0], 3) for s in sets],
-                        "mean_chi2_large_loci": round(float(np.mean(ch)), 2), "large_loci_p_below_5e-8": hits,
-                        "n_large_loci": len(ch), "not_converged": res.not_converged}
+        report[name] = run_summary(res.sumstats, traits, truth, null_chroms) | {"not_converged": res.not_converged}
     report["seconds_wall_cpu"] = {k: [round(w, 1), round(p, 1)] for k, (w, p) in times.items()}
     print(json.dumps(report, indent=1))
     (out / "report.json").write_text(json.dumps(report, indent=1))

@@ -144,6 +144,27 @@ def lambda_pooled(sets: list[pd.DataFrame], null_chroms: set[str]) -> tuple[floa
     return lam, 2.33 / np.sqrt(len(p)), len(p)
 
 
+def run_summary(sumstats: dict[str, pd.DataFrame], traits: list[str], truth: pd.DataFrame,
+                null_chroms: set[str]) -> dict:
+    """One analysis's calibration and power: pooled lambda GC (SE) over the null chromosomes, mean
+    null chi^2, per-trait lambda, and chi^2 / hits at the planted large loci (``truth["large"]``)."""
+    large = truth[truth["large"]]
+    sets = [sumstats[t] for t in traits]
+    lam, se, k = lambda_pooled(sets, null_chroms)
+    ch, hits = [], 0
+    for t in traits:
+        sel = sumstats[t].merge(large.loc[large["trait"] == t, ["chromosome", "base_pair_location"]],
+                                on=["chromosome", "base_pair_location"])
+        ch += list(chi2(sel))
+        hits += int((sel["p_value"] < 5e-8).sum())
+    nullc = np.concatenate([chi2(s.loc[s["chromosome"].astype(str).isin(null_chroms)]) for s in sets])
+    return {"lambda_gc_null_pooled": round(lam, 4), "lambda_se": round(se, 4), "null_tests": k,
+            "mean_chi2_null": round(float(nullc.mean()), 4),
+            "per_trait_lambda": [round(lambda_pooled([s], null_chroms)[0], 3) for s in sets],
+            "mean_chi2_large_loci": round(float(np.mean(ch)), 2), "large_loci_p_below_5e-8": hits,
+            "n_large_loci": len(ch)}
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=None)
@@ -236,22 +257,8 @@ def main(argv: list[str] | None = None) -> dict:
         v = np.array(list(f.values()))
         report["relatedness_factor"] = {"mean": round(float(v.mean()), 4), "min": round(float(v.min()), 4),
                                         "max": round(float(v.max()), 4)}
-    large = truth[truth["large"]]
     for name, res in runs.items():
-        sets = [res.sumstats[t] for t in traits]
-        lam, se, k = lambda_pooled(sets, null_chroms)
-        ch, hits = [], 0
-        for t in traits:
-            sel = res.sumstats[t].merge(large.loc[large["trait"] == t, ["chromosome", "base_pair_location"]],
-                                        on=["chromosome", "base_pair_location"])
-            ch += list(chi2(sel))
-            hits += int((sel["p_value"] < 5e-8).sum())
-        nullc = np.concatenate([chi2(s.loc[s["chromosome"].astype(str).isin(null_chroms)]) for s in sets])
-        report[name] = {"lambda_gc_null_pooled": round(lam, 4), "lambda_se": round(se, 4), "null_tests": k,
-                        "mean_chi2_null": round(float(nullc.mean()), 4),
-                        "per_trait_lambda": [round(lambda_pooled([s], null_chroms)[0], 3) for s in sets],
-                        "mean_chi2_large_loci": round(float(np.mean(ch)), 2), "large_loci_p_below_5e-8": hits,
-                        "n_large_loci": len(ch)}
+        report[name] = run_summary(res.sumstats, traits, truth, null_chroms)
     if not args.no_bolt:
         t0 = time.perf_counter()
         try:
