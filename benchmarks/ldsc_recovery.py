@@ -192,6 +192,7 @@ def _without_named_loci(cohort: Path, run: Path, scores, out: Path) -> pd.DataFr
     LDSC's infinitesimal model does not describe (they raise the free intercept). Truth-based, so
     a diagnostic of the simulated architecture only, never an analysis setting."""
     from bma_genetics.heritability.api import run_h2
+    from bma_genetics.io.ldsc import read_munged_sumstats, write_munged_sumstats
 
     cv = pd.read_csv(cohort / "truth/causal_variants.tsv", sep="\t")
     named = cv[cv["gene"].notna() & (cv["gene"].astype(str) != "")]
@@ -203,11 +204,11 @@ def _without_named_loci(cohort: Path, run: Path, scores, out: Path) -> pd.DataFr
     dropped = set(t.loc[drop, "rsid"])
     rows = []
     for trait in MAIN:
-        munged = pd.read_csv(run / f"heritability/munged/{trait}.sumstats.gz", sep="\t")
-        kept = out / f"without_named_loci_{trait}.sumstats.gz"
-        munged[~munged["SNP"].isin(dropped)].to_csv(kept, sep="\t", index=False)
+        munged = read_munged_sumstats(run / f"heritability/munged/{trait}.sumstats.gz")
+        keep = ~munged["rsid"].isin(dropped)
+        kept = write_munged_sumstats(munged[keep], out / f"without_named_loci_{trait}.sumstats.gz")
         e = run_h2({trait: kept}, scores).table.iloc[0]
-        rows.append({"trait": trait, "snps": int((~munged["SNP"].isin(dropped)).sum()), "h2_m5_50": e["h2"],
+        rows.append({"trait": trait, "snps": int(keep.sum()), "h2_m5_50": e["h2"],
                      "se": e["h2_standard_error"], "intercept": e["intercept"],
                      "intercept_se": e["intercept_standard_error"],
                      "intercept_z": (e["intercept"] - 1) / e["intercept_standard_error"]})
