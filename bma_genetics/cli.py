@@ -18,29 +18,27 @@ from bma_genetics import __version__
 from bma_genetics._logging import configure
 from bma_genetics.errors import BmaGeneticsError
 
-#: Stage command modules, in the order ``--help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = (
-    "bma_genetics.resources.cli",  # reference fetch|list|path
-    "bma_genetics.simulate.cli",  # simulate, simulate-images
-    "bma_genetics.io.cli",  # ukb participants|diagnoses
-    "bma_genetics.phenotypes.cli",  # phenotypes train|bmff
-    "bma_genetics.gwas.cli",  # gwas
-    "bma_genetics.heritability.cli",  # ldsc ldscore|munge|h2|rg
-    "bma_genetics.finemap.cli",  # finemap, coloc, smr
-    "bma_genetics.enrichment.cli",  # enrich
-    "bma_genetics.phewas.cli",  # phewas
-    "bma_genetics.prs.cli",  # prs build|score
-    "bma_genetics.mr.cli",  # mr
-    "bma_genetics.pipeline.cli",  # run
-)
-
-app = typer.Typer(
-    name="bma-genetics",
-    help="Genetics of bone marrow adiposity: Dixon MRI -> BMFF -> GWAS, enrichment, PheWAS, MR.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+#: Stage command modules and the top-level commands each registers, in the order ``--help``
+#: lists them. A shell command imports only the module that owns it (``main``): importing every
+#: stage's commands costs ~1.5 s of CPU (the GWAS engine, scipy.stats), more than a small
+#: ``ldsc munge`` or ``ldsc h2`` runs for. ``tests/test_cli.py`` checks this table against what
+#: each module registers.
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "bma_genetics.resources.cli": ("reference",),  # reference fetch|list|path
+    "bma_genetics.simulate.cli": ("simulate", "simulate-images", "simulate-relatives"),
+    "bma_genetics.io.cli": ("ukb",),  # ukb participants|diagnoses
+    "bma_genetics.phenotypes.cli": ("phenotypes",),  # phenotypes train|bmff|calvarial|calvarial-train
+    "bma_genetics.gwas.cli": ("gwas",),
+    "bma_genetics.heritability.cli": ("ldsc",),  # ldsc ldscore|munge|h2|rg|partitioned
+    "bma_genetics.finemap.cli": ("finemap", "coloc", "smr"),
+    "bma_genetics.enrichment.cli": ("enrich",),
+    "bma_genetics.phewas.cli": ("phewas",),
+    "bma_genetics.prs.cli": ("prs",),  # prs build|score
+    "bma_genetics.mr.cli": ("mr", "mvmr"),
+    "bma_genetics.pipeline.cli": ("run", "spark-submit-args"),
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS)
+_MODULE_OF: dict[str, str] = {cmd: module for module, cmds in COMMANDS.items() for cmd in cmds}
 
 
 def _version_callback(value: bool) -> None:
@@ -49,7 +47,6 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
     version: bool = typer.Option(
@@ -59,18 +56,48 @@ def _root(
     configure(logging.DEBUG if verbose else logging.INFO)
 
 
-def _register_all() -> None:
-    for name in COMMAND_MODULES:
+def build_app(modules: tuple[str, ...] = COMMAND_MODULES) -> typer.Typer:
+    """The command-line application with the commands of ``modules`` (default: every stage)."""
+    application = typer.Typer(
+        name="bma-genetics",
+        help="Genetics of bone marrow adiposity: Dixon MRI -> BMFF -> GWAS, enrichment, PheWAS, MR.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    application.callback()(_root)
+    for name in modules:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
             if exc.name and (name == exc.name or name.startswith(exc.name + ".")):  # the stage has no commands yet
                 continue
             raise
-        module.register(app)
+        module.register(application)
+    return application
 
 
-_register_all()
+_APP: typer.Typer | None = None
+
+
+def __getattr__(name: str) -> typer.Typer:
+    # ``from bma_genetics.cli import app``: the whole application, built on first use (PEP 562)
+    global _APP
+    if name == "app":
+        if _APP is None:
+            _APP = build_app()
+        return _APP
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _command_of(argv: list[str]) -> str | None:
+    """The top-level command named in ``argv`` (the root options take no values), or None."""
+    for arg in argv:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
 
 
 def _headless_figures() -> None:
@@ -87,8 +114,12 @@ def _headless_figures() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, printing user errors as ``error: ...`` on one line."""
     _headless_figures()
+    args = sys.argv[1:] if argv is None else list(argv)
+    command = _command_of(args)
+    # one stage's commands for a known command; every stage's for --help or an unknown name
+    application = build_app((_MODULE_OF[command],)) if command in _MODULE_OF else __getattr__("app")
     try:
-        app(args=argv, standalone_mode=False)
+        application(args=args, standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):

@@ -33,3 +33,34 @@ def test_missing_config_is_one_line_error():
     assert res.stderr.strip().count("\n") == 0
     assert "does/not/exist.yaml" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_command_table_matches_what_each_module_registers():
+    # main() imports only the module the table names for a command: a command missing from the
+    # table would fall back to the whole application, a wrong entry would not be found at all
+    import importlib
+
+    import typer
+
+    from bma_genetics.cli import COMMANDS
+
+    for module, commands in COMMANDS.items():
+        one = typer.Typer()
+        importlib.import_module(module).register(one)
+        names = [c.name for c in one.registered_commands] + [g.name for g in one.registered_groups]
+        assert tuple(names) == commands, module
+    every = [c.name for c in app.registered_commands] + [g.name for g in app.registered_groups]
+    assert sorted(every) == sorted(c for cmds in COMMANDS.values() for c in cmds)
+
+
+def test_a_shell_command_imports_only_its_own_stage():
+    # `bma-genetics ldsc ...` from the shell paid ~1.5 s of CPU importing every stage's commands
+    # (the GWAS engine, scipy.stats) before munging in a fraction of that
+    code = ("import sys; from bma_genetics.cli import main; rc = main(['-v', 'ldsc', 'h2', '--help']); "
+            "print(rc, 'bma_genetics.gwas.association' in sys.modules, 'bma_genetics.phewas.api' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split()[-3:] == ["0", "False", "False"], res.stdout
+    # an unknown command still gets click's message with the whole list
+    bad = _cli("no-such-command")
+    assert bad.returncode == 2 and "No such command" in bad.stderr
