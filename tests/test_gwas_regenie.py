@@ -845,3 +845,58 @@ def test_step1_logistic_errors_name_the_trait():
     z = np.random.default_rng(1).standard_normal((n, 3))
     with pytest.raises(InputError, match="run_step1/traits: trait 'bmd_case'"):
         _level1_logistic(z, y, np.ones(n, bool), c, np.arange(n) % 2, 2, np.array([1.0]), trait="bmd_case")
+
+
+def test_pred_list_fitted_on_another_scale_is_refused(tmp_path, caplog):
+    """A binary trait's LOCO prediction is a log-odds offset in step 2: a list that step 1 fitted
+    as a quantitative trait (our step1_summary.tsv says 'linear', or REGENIE's log lacks --bt) is
+    refused before Hail starts, naming the trait; with no record the run warns."""
+    import logging
+
+    from bma_genetics.gwas.api import _check_prediction_scale, run_study_gwas
+    from bma_genetics.io import loco_prediction_models, write_loco_predictions
+
+    rng = np.random.default_rng(3)
+    n = 60
+    eids = [str(100 + k) for k in range(n)]
+    table = pd.DataFrame({"eid": eids, "age": rng.normal(60, 7, n), "case": (rng.random(n) < 0.3).astype(float),
+                          "y": rng.normal(size=n)})
+    frame = pd.DataFrame({"1": rng.normal(size=n)}, index=eids)
+
+    def no_hail():
+        raise AssertionError("Hail must not start before the arguments are checked")
+
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    pred = write_loco_predictions({"case": frame, "y": frame}, ours / "step1")
+    pd.DataFrame({"trait": ["case", "y"], "model": ["linear", "linear"]}).to_csv(ours / "step1_summary.tsv",
+                                                                                 sep="\t", index=False)
+    assert loco_prediction_models(pred) == {"case": "linear", "y": "linear"}
+    with pytest.raises(InputError, match=r"run_study_gwas/pred: .*case \(binary here, step 1 linear\)"):
+        run_study_gwas(table, out=tmp_path / "out", traits=["case", "y"], covariates=["age"], bfile="geno",
+                       relatedness="keep_loco", pred=pred, start_hail=no_hail)
+    assert not (tmp_path / "out").exists()
+
+    # REGENIE's own: <prefix>.log beside <prefix>_pred.list, its options one per line
+    reg = tmp_path / "regenie"
+    reg.mkdir()
+    pred = write_loco_predictions({"case": frame}, reg / "fit_bin")
+    header = "REGENIE v3.4\n\nOptions in effect:\n  --step 1 \\\n  --bed ukb_cal \\\n"
+    (reg / "fit_bin.log").write_text(header + "  --out fit_bin\n\nFitting null model\n  --bt mentioned later\n")
+    assert loco_prediction_models(pred) == {"case": "linear"}
+    with pytest.raises(InputError, match=r"case \(binary here, step 1 linear\)"):
+        _check_prediction_scale("run_study_gwas", pred, ["case"], {"case"})
+    (reg / "fit_bin.log").write_text(header + "  --bt \\\n  --out fit_bin\n\n")
+    assert loco_prediction_models(pred) == {"case": "logistic"}
+    _check_prediction_scale("run_study_gwas", pred, ["case"], {"case"})
+    with pytest.raises(InputError, match=r"case \(quantitative here, step 1 logistic\)"):
+        _check_prediction_scale("run_study_gwas", pred, ["case"], set())
+
+    # no record: a warning for the binary traits, silence for quantitative ones
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    pred = write_loco_predictions({"case": frame}, bare / "s")
+    assert loco_prediction_models(pred) is None
+    with caplog.at_level(logging.WARNING, logger="bma_genetics"):
+        _check_prediction_scale("run_study_gwas", pred, ["case"], {"case"})
+    assert "records whether step 1 fitted ['case'] as binary" in caplog.text

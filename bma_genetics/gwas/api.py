@@ -764,6 +764,7 @@ def _plan_loco(where: str, relatedness: str, phenotypes: pd.DataFrame, traits: S
         if lacking:
             raise fail(f"{where}/pred", f"{pred} has no predictions for trait(s) {lacking}; it lists "
                                         f"{sorted(predictions)}")
+        _check_prediction_scale(where, pred, traits, binary_set)
         return {"predictions": {t: predictions[t] for t in traits}, "pred": str(pred)}
     if array is None:
         raise fail(f"{where}/array", "relatedness='keep_loco' needs the array genotypes for step 1 (array=, a "
@@ -771,6 +772,26 @@ def _plan_loco(where: str, relatedness: str, phenotypes: pd.DataFrame, traits: S
     # binary traits: step 1's logistic level 1, their predictions step 2's offsets (REGENIE --bt)
     return {"traits": traits, "binary": sorted(binary_set & set(traits)),
             "array": array_files(array, where=f"{where}/array"), "settings": settings}
+
+
+def _check_prediction_scale(where: str, pred: Any, traits: Sequence[str], binary_set: set[str]) -> None:
+    """A binary trait's prediction is a log-odds offset, a quantitative trait's is subtracted on
+    the trait's scale: a list fitted the other way is refused when its step-1 record says so."""
+    from bma_genetics.io import loco_prediction_models
+
+    models = loco_prediction_models(pred)
+    if models is None:
+        if binary_set & set(traits):
+            log.warning("%s: nothing beside %s records whether step 1 fitted %s as binary (REGENIE --bt, "
+                        "log-odds predictions): assumed so; a list fitted as quantitative would be used on the "
+                        "wrong scale", where, pred, sorted(binary_set & set(traits)))
+        return
+    wrong = [f"{t} ({'binary' if t in binary_set else 'quantitative'} here, step 1 {models[t]})"
+             for t in traits if t in models and (models[t] == "logistic") != (t in binary_set)]
+    if wrong:
+        raise fail(f"{where}/pred", f"{pred}: step 1 fitted trait(s) on another scale than step 2 needs: "
+                                    f"{', '.join(wrong)}; rerun step 1 with the binary traits as binary "
+                                    "(REGENIE --bt) and the quantitative ones without")
 
 
 def _binary_traits(phenotypes: pd.DataFrame, traits: Sequence[str], binary: Sequence[str] | None) -> set[str]:

@@ -102,7 +102,7 @@ _RESULTS = (
 __all__ += list(_RESULTS)
 
 #: LOCO predictions in REGENIE's layout (:mod:`bma_genetics.io.loco`).
-_LOCO = ("read_loco_predictions", "write_loco_predictions")
+_LOCO = ("read_loco_predictions", "write_loco_predictions", "loco_prediction_models")
 __all__ += list(_LOCO)
 
 

@@ -156,3 +156,47 @@ def _read_loco(path: Path) -> pd.DataFrame:
         raise InputError(f"{where}: {path} has no chromosome rows")
     frame = pd.DataFrame(np.column_stack(data), index=pd.Index(eids, name="eid"), columns=columns)
     return frame
+
+
+def loco_prediction_models(pred_list: str | os.PathLike) -> dict[str, str] | None:
+    """How each trait of a ``_pred.list`` was fitted in step 1: ``"logistic"`` (log-odds
+    predictions, REGENIE ``--bt``) or ``"linear"`` (the quantitative-trait scale); None if
+    nothing beside the list says.
+
+    Step 2 of a binary trait adds its prediction as an offset on the log-odds scale, so a list
+    fitted as a quantitative trait would be used on the wrong scale without any error: the
+    ``.loco`` files themselves do not record it. Two records are read: ours, the
+    ``step1_summary.tsv`` beside the list (``trait`` and ``model`` columns), and REGENIE's own
+    log, ``<prefix>.log`` for ``<prefix>_pred.list``, whose "Options in effect" name ``--bt`` when
+    every trait was fitted as binary.
+
+    Parameters
+    ----------
+    pred_list : path
+        ``<prefix>_pred.list``.
+
+    Returns
+    -------
+    dict of str to str, or None
+        Trait -> ``"logistic"`` | ``"linear"`` for the traits the list names.
+    """
+    pred_list = Path(pred_list)
+    traits = [ln.split()[0] for ln in pred_list.read_text().splitlines() if ln.strip()]
+    ours = pred_list.parent / "step1_summary.tsv"
+    if ours.exists():
+        table = pd.read_csv(ours, sep="\t", dtype={"trait": str})
+        if {"trait", "model"} <= set(table.columns):
+            models = dict(zip(table["trait"], table["model"].astype(str), strict=True))
+            if all(t in models for t in traits):
+                return {t: models[t] for t in traits}
+    name = pred_list.name
+    if name.endswith("_pred.list"):
+        regenie_log = pred_list.with_name(name[: -len("_pred.list")] + ".log")
+        if regenie_log.exists():
+            text = regenie_log.read_text(errors="replace")
+            if "Options in effect" in text:
+                block = text.split("Options in effect", 1)[1].split("\n\n", 1)[0]  # up to the first blank line
+                options = block.replace("\\", " ").split()
+                model = "logistic" if "--bt" in options else "linear"
+                return {t: model for t in traits}
+    return None
