@@ -7,7 +7,8 @@
 - Step 2 with LOCO predictions of zero equals today's regression to 1e-6 (measured: identical),
   and with real predictions equals a numpy least-squares fit of ``y - s * loco_c`` to 1e-6.
 - The relatives simulator is deterministic, states its kinship and heritability.
-Calibration, power and BOLT-LMM agreement on a larger related cohort: ``benchmarks/loco_relatives.py``.
+Calibration, power and BOLT-LMM agreement on a larger related cohort: ``benchmarks/loco_relatives.py``;
+BOLT-LMM side by side in a test: tests/test_gwas_bolt.py.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.loco_relatives import cohort_table
 from bma_genetics.errors import InputError
 from tests._genotypes import write_random_bed
 
@@ -31,9 +33,7 @@ def related(tmp_path_factory):
     d = tmp_path_factory.mktemp("relatives")
     c = simulate_related_cohort(d, n_families=60, n_parent_offspring=20, n_cousin_pairs=20, n_second_cousin_pairs=20,
                                 n_unrelated=150, n_chromosomes=4, variants_per_chromosome=150, n_traits=2, seed=5)
-    ph = pd.read_csv(c.pheno, sep="\t", dtype={"IID": str}).drop(columns="FID").rename(columns={"IID": "eid"})
-    cv = pd.read_csv(c.covar, sep="\t", dtype={"IID": str}).drop(columns="FID").rename(columns={"IID": "eid"})
-    table = ph.merge(cv, on="eid")
+    table, _ = cohort_table(c)
     table.loc[table.index[::17], "trait_2"] = np.nan  # a trait with missing values
     return c, table
 
@@ -371,10 +371,7 @@ def dense(tmp_path_factory):
     c = simulate_related_cohort(d, n_families=150, max_sibs=4, n_parent_offspring=0, n_cousin_pairs=0,
                                 n_second_cousin_pairs=0, n_unrelated=0, n_chromosomes=10, variants_per_chromosome=300,
                                 h2=0.8, n_traits=10, n_large=1, seed=3)
-    ph = pd.read_csv(c.pheno, sep="\t", dtype={"IID": str}).drop(columns="FID").rename(columns={"IID": "eid"})
-    cv = pd.read_csv(c.covar, sep="\t", dtype={"IID": str}).drop(columns="FID").rename(columns={"IID": "eid"})
-    table = ph.merge(cv, on="eid")
-    traits = [t for t in ph.columns if t.startswith("trait_")]
+    table, traits = cohort_table(c)
     from bma_genetics._blas import blas_threads
 
     with blas_threads(1):  # small products: OpenBLAS threads only oversubscribe a busy machine
