@@ -979,6 +979,9 @@ def run_gwas(
                            other_allele=t.alleles[0], effect_allele=t.alleles[1]).drop("locus", "alleles")
             part = t.to_pandas()
             if isinstance(fallback_of, str):
+                from bma_genetics.gwas.projection import COLUMNS_GLOBAL, expand_projection_frame
+
+                part = expand_projection_frame(part, hl.eval(t.index_globals()[COLUMNS_GLOBAL]))
                 part = _redo_missing_dosages(hl, sub, part, by_covs, block_size)
             elif fallback_of is not None:
                 from bma_genetics.gwas.glm import firth_fallback

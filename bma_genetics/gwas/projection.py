@@ -58,6 +58,10 @@ REDO = "projection_redo"
 #: excluded samples carry a covariate direction: e.g. every member of a small centre) the group
 #: gets its own basis.
 MIN_EIGENVALUE = 1e-6
+#: The per-variant statistics of the projection's table, each an array over the analyses.
+STATISTICS = ("beta", "se", "t", "p", "eaf")
+#: Global of the projection's table: the analyses' columns, in the order of its arrays.
+COLUMNS_GLOBAL = "__projection_columns"
 
 
 @dataclass
@@ -194,9 +198,10 @@ def projection_pass(hl, mt, analyses: Sequence[Any], frame: pd.DataFrame,
     Returns
     -------
     hail.Table
-        Keyed by locus and alleles: ``row_fields`` and, per analysis column ``k``, ``k__beta``,
-        ``k__se``, ``k__t``, ``k__p``, ``k__eaf`` (the fields of the former per-group
-        ``linear_regression_rows`` pass).
+        Keyed by locus and alleles: ``row_fields``, :data:`REDO` and one array per statistic
+        (``__beta``, ``__se``, ``__t``, ``__p``, ``__eaf``; element j for the j-th analysis
+        column of the global :data:`COLUMNS_GLOBAL`). :func:`expand_projection_frame` turns its
+        pandas form into the per-group passes' ``k__beta`` ... ``k__eaf`` columns.
     """
     families = plan_projection(frame, analyses, covariates_of)
     groups = [g for f in families for g in f.groups]
@@ -293,9 +298,10 @@ def projection_pass(hl, mt, analyses: Sequence[Any], frame: pd.DataFrame,
     # partition function and fails (an assertion) when it needs a binding of its own
     ht = ht.annotate_globals(__zR=nd(zmap[:, :n_t].copy()), __zL=nd(zmap[:, n_t:].copy()), __gsum=nd(gsum),
                              __fmap=nd(fmap), __gmap=nd(gmap), __ymy=nd(ymy).reshape((1, -1)),
-                             __d=nd(d_vec).reshape((1, -1)), __den=nd(2 * n_vec @ gmap).reshape((1, -1)))
+                             __d=nd(d_vec).reshape((1, -1)), __den=nd(2 * n_vec @ gmap).reshape((1, -1)),
+                             __dfree=hl.literal([float(d) for d in d_vec]))
     c_gsum, c_fmap, c_gmap = ht.__gsum, ht.__fmap, ht.__gmap
-    c_ymy, c_d = ht.__ymy, ht.__d
+    c_ymy, c_d, c_dfree = ht.__ymy, ht.__d, ht.__dfree
     has_e = bool(any_e.any())
 
     def pieces(X, XE):
@@ -319,6 +325,10 @@ def projection_pass(hl, mt, analyses: Sequence[Any], frame: pd.DataFrame,
         return hl.rbind(block.map(lambda rw: rw.__x0), lambda xr: hl.rbind(
             pieces(nd(xr), gather(xr) if has_e else None), lambda pc: finish(pc[0], pc[1], pc[2], pc[3])))
 
+    # per variant one array per statistic (element j: member j), not a field per analysis and
+    # statistic: the query's size, and with it Hail's compile time (most of the pass on the demo),
+    # no longer grows with the number of analyses; expand_projection_frame spreads them in pandas
+
     def process_block(block):
         res = plain(block)
 
@@ -326,13 +336,14 @@ def projection_pass(hl, mt, analyses: Sequence[Any], frame: pd.DataFrame,
             def fields(row, ok):
                 out = {k: row[k] for k in key}
                 out.update({f: row[f] for f in row_fields})
-                for j, (gi, _ti, a) in enumerate(members):
-                    out[f"{a.column}__beta"] = hl.or_missing(ok, res.beta[i, j])
-                    out[f"{a.column}__se"] = hl.or_missing(ok, res.se[i, j])
-                    out[f"{a.column}__t"] = hl.or_missing(ok, res.t[i, j])
-                    out[f"{a.column}__p"] = hl.or_missing(ok, 2 * hl.pT(-hl.abs(res.t[i, j]), groups[gi].d,
-                                                                         lower_tail=True, log_p=False))
-                    out[f"{a.column}__eaf"] = hl.or_missing(ok, res.eaf[i, j])
+                js = hl.range(n_t)
+                def row_of(m):
+                    return hl.or_missing(ok, js.map(lambda j: m[i, j]))
+
+                for name in ("beta", "se", "t", "eaf"):
+                    out[f"__{name}"] = row_of(res[name])
+                out["__p"] = hl.or_missing(ok, js.map(lambda j: 2 * hl.pT(-hl.abs(res.t[i, j]), c_dfree[j],
+                                                                          lower_tail=True, log_p=False)))
                 out[REDO] = ~ok
                 return hl.struct(**out)
 
@@ -341,4 +352,22 @@ def projection_pass(hl, mt, analyses: Sequence[Any], frame: pd.DataFrame,
         return hl.rbind(res, lambda res: hl.range(hl.len(block)).map(lambda i: build_row(i, res)))
 
     out = ht._map_partitions(lambda part: part.grouped(block_size).flatmap(lambda b: process_block(b)._to_stream()))
-    return out.select_globals()
+    return out.select_globals(**{COLUMNS_GLOBAL: hl.literal([a.column for _gi, _ti, a in members])})
+
+
+def expand_projection_frame(part: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The projection table as pandas (``to_pandas``) with its per-variant arrays spread to the
+    ``<column>__beta`` / ``__se`` / ``__t`` / ``__p`` / ``__eaf`` columns of the per-group passes
+    (``columns``: the table's :data:`COLUMNS_GLOBAL`, the analyses' columns in array order); a
+    variant flagged :data:`REDO` has missing arrays and gets NaN."""
+    arrays = {}
+    for name in STATISTICS:
+        values = part.pop(f"__{name}")
+        ok = values.notna().to_numpy()
+        mat = np.full((len(part), len(columns)), np.nan)
+        if ok.any():
+            mat[ok] = np.array(values[ok].tolist(), dtype=float)
+        arrays[name] = mat
+    spread = {f"{c}__{name}": arrays[name][:, j] for j, c in enumerate(columns) for name in STATISTICS}
+    redo = part.pop(REDO)
+    return pd.concat([part.reset_index(drop=True), pd.DataFrame(spread), redo.reset_index(drop=True)], axis=1)
