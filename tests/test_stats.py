@@ -124,3 +124,11 @@ def test_sort_chromosomes_is_genome_order_not_text_order():
     df = pd.DataFrame({"chromosome": ["X", "10", "2"], "pos": [1, 2, 3]})
     out = df.sort_values("chromosome", key=stats.chromosome_rank)
     assert out["chromosome"].tolist() == ["2", "10", "X"]
+
+
+def test_chi2_median_is_scipys():
+    from scipy import stats
+
+    from bma_genetics.stats import CHI2_MEDIAN
+
+    assert CHI2_MEDIAN == stats.chi2.ppf(0.5, 1)
