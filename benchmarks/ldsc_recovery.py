@@ -122,13 +122,16 @@ def main(argv: list[str] | None = None) -> int:
             "heritability": {"traits": MAIN, "ld_genotypes": a.ld_genotypes},
         },
     }
-    if a.until == "gwas":
-        del study["stages"]["heritability"]
+    # --ld-samples draws from the GWAS's analysed samples: the GWAS runs first (resumed later)
+    need_gwas = a.ld_samples is not None and not (a.out / "run" / "gwas" / "analysed_samples.txt").exists()
+    if a.until == "gwas" or need_gwas:
+        gwas_only = {**study, "stages": {k: v for k, v in study["stages"].items() if k != "heritability"}}
         t0 = time.perf_counter()
         progress("participants+gwas: start")
-        run_study(study, cohort=cohort, out=a.out / "run")
+        run_study(gwas_only, cohort=cohort, out=a.out / "run")
         progress("participants+gwas: done", time.perf_counter() - t0)
-        return 0
+        if a.until == "gwas":
+            return 0
     if a.ld_samples is not None:
         study["stages"]["heritability"]["ld_scores"] = str(_subset_ld_scores(cohort, a, study, progress).resolve())
     t0 = time.perf_counter()
