@@ -61,3 +61,23 @@ def test_manhattan_miami_stacked_qq_regional(ss, tmp_path):
         pos = int(lead["base_pair_location"].iloc[0])
         r2 = np.exp(-np.abs(ss["base_pair_location"] - pos) / 1e5).where(ss.chromosome == "2")
         _check(plot_regional(ss, chromosome="2", position=pos, r2=r2, genes=genes), tmp_path, "regional", min_w=500)
+
+
+def test_figure_workers_only_where_a_spawned_child_cannot_rerun_a_script(monkeypatch, tmp_path):
+    # a spawned worker re-imports a main script: a user's unguarded script would run again in it
+    import sys
+    import types
+
+    from bma_genetics.gwas import figures
+
+    monkeypatch.setattr(figures.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    script = types.ModuleType("__main__")
+    script.__file__ = str(tmp_path / "my_gwas.py")
+    script.__spec__ = None
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    assert figures._figure_workers(44) == 1
+    script.__file__ = str(tmp_path / "bma-genetics")  # our console script (guarded)
+    assert figures._figure_workers(44) == 2
+    assert figures._figure_workers(3) == 1  # few sets: not worth starting workers
+    del script.__file__  # Jupyter, python -c
+    assert figures._figure_workers(44) == 2

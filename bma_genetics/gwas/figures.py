@@ -32,13 +32,33 @@ def _manhattan_and_qq(label: str, ss: pd.DataFrame, leads: pd.DataFrame | None, 
     return [str(p) for p in written]
 
 
+def _main_module_is_safe() -> bool:
+    """Whether a spawned worker may import this process's ``__main__``: a spawned child re-imports
+    a main *script*, so a user's script that calls the GWAS at top level (no ``if __name__ ==
+    "__main__"`` guard) would run again in every worker. Safe: no script (Jupyter, ``python -c``),
+    a module run with ``-m`` (``bma_genetics.cli``, ``pytest``), our and pytest's console scripts."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path is None:
+        return True
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name.split(".")[0] in ("bma_genetics", "pytest", "ipykernel", "IPython"):
+        return True
+    return os.path.basename(path) in ("bma-genetics", "pytest", "py.test")
+
+
 def _figure_workers(n_sets: int) -> int:
-    """Worker processes for the per-set plots: one per usable core (at most 4), none for few sets."""
+    """Worker processes for the per-set plots: one per usable core (at most 4); none for few sets
+    or when the main module is a script a worker would run again (:func:`_main_module_is_safe`)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    return min(cores, 4) if n_sets >= MIN_SETS_FOR_WORKERS and cores > 1 else 1
+    if n_sets < MIN_SETS_FOR_WORKERS or cores < 2 or not _main_module_is_safe():
+        return 1
+    return min(cores, 4)
 
 
 def draw_gwas_figures(result: GwasStudyResult, fig_dir: str | os.PathLike) -> list[str]:
